@@ -1,0 +1,718 @@
+//! The conformance suite: behaviour every `ObjectLayer` must show. A store
+//! runs it with `cairn_api::conformance::run_all(&layer).await`; each check
+//! uses its own bucket, so one layer instance serves the whole run.
+
+use std::collections::BTreeMap;
+
+use crate::checksum::{ChecksumAlgorithm, ChecksumRequest};
+use crate::error::ObjectError;
+use crate::layer::{ObjectLayer, collect_stream};
+use crate::names::{BucketName, ObjectKey};
+use crate::types::*;
+
+fn b(name: &str) -> BucketName {
+    BucketName::new(name).expect("valid bucket name in suite")
+}
+fn k(name: &str) -> ObjectKey {
+    ObjectKey::new(name).expect("valid key in suite")
+}
+
+/// Deterministic pseudo-random bytes (no RNG dependency, reproducible).
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+async fn put(l: &dyn ObjectLayer, bucket: &str, key: &str, data: &[u8]) -> ObjectInfo {
+    l.put_object(
+        &b(bucket),
+        &k(key),
+        bytes_stream(data.to_vec()),
+        PutOptions::default(),
+    )
+    .await
+    .expect("put")
+}
+
+async fn get(l: &dyn ObjectLayer, bucket: &str, key: &str, range: Option<ByteRange>) -> Vec<u8> {
+    let g = l
+        .get_object(
+            &b(bucket),
+            &k(key),
+            GetOptions {
+                range,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("get");
+    collect_stream(g.body).await.expect("read body")
+}
+
+pub async fn run_all(l: &dyn ObjectLayer) {
+    buckets(l).await;
+    objects_round_trip(l).await;
+    ranges_and_conditions(l).await;
+    metadata_and_copy(l).await;
+    digests(l).await;
+    listing(l).await;
+    multipart(l).await;
+}
+
+pub async fn buckets(l: &dyn ObjectLayer) {
+    let bk = b("conf-buckets");
+    l.make_bucket(&bk).await.expect("make");
+    assert!(matches!(
+        l.make_bucket(&bk).await,
+        Err(ObjectError::BucketAlreadyExists { .. })
+    ));
+    assert_eq!(l.head_bucket(&bk).await.expect("head").name, "conf-buckets");
+    assert!(
+        l.list_buckets()
+            .await
+            .expect("list")
+            .iter()
+            .any(|x| x.name == "conf-buckets")
+    );
+    put(l, "conf-buckets", "x", b"1").await;
+    assert!(matches!(
+        l.delete_bucket(&bk).await,
+        Err(ObjectError::BucketNotEmpty { .. })
+    ));
+    l.delete_object(&bk, &k("x")).await.expect("delete");
+    l.delete_bucket(&bk).await.expect("delete bucket");
+    assert!(matches!(
+        l.head_bucket(&bk).await,
+        Err(ObjectError::NoSuchBucket { .. })
+    ));
+    assert!(matches!(
+        l.put_object(&bk, &k("y"), bytes_stream(vec![1]), PutOptions::default())
+            .await,
+        Err(ObjectError::NoSuchBucket { .. })
+    ));
+}
+
+pub async fn objects_round_trip(l: &dyn ObjectLayer) {
+    let bk = "conf-objects";
+    l.make_bucket(&b(bk)).await.expect("make");
+    for (i, size) in [
+        0usize,
+        1,
+        1000,
+        128 * 1024,
+        128 * 1024 + 1,
+        1 << 20,
+        (3 << 20) + 7,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let data = pattern(size, i as u64);
+        let key = format!("dir/obj-{size}");
+        let info = put(l, bk, &key, &data).await;
+        assert_eq!(info.size, size as u64);
+        assert_eq!(
+            info.etag,
+            hex::encode(<md5::Md5 as md5::Digest>::digest(&data))
+        );
+        assert_eq!(get(l, bk, &key, None).await, data, "size {size}");
+        let head = l
+            .head_object(&b(bk), &k(&key), &Conditions::default())
+            .await
+            .expect("head");
+        assert_eq!(head.size, size as u64);
+        assert_eq!(head.etag, info.etag);
+    }
+    // Overwrite replaces.
+    put(l, bk, "over", &pattern(300_000, 1)).await;
+    put(l, bk, "over", b"short").await;
+    assert_eq!(get(l, bk, "over", None).await, b"short");
+    // Delete, and delete of a missing key succeeds.
+    l.delete_object(&b(bk), &k("over")).await.expect("delete");
+    l.delete_object(&b(bk), &k("over"))
+        .await
+        .expect("delete again");
+    assert!(matches!(
+        l.get_object(&b(bk), &k("over"), GetOptions::default())
+            .await,
+        Err(ObjectError::NoSuchKey { .. })
+    ));
+    // A key and keys below it coexist; a directory marker is its own object.
+    put(l, bk, "a", b"file a").await;
+    put(l, bk, "a/b", b"file a/b").await;
+    put(l, bk, "a/", b"").await;
+    assert_eq!(get(l, bk, "a", None).await, b"file a");
+    assert_eq!(get(l, bk, "a/b", None).await, b"file a/b");
+    assert_eq!(get(l, bk, "a/", None).await, b"");
+    l.delete_object(&b(bk), &k("a")).await.expect("delete a");
+    assert_eq!(get(l, bk, "a/b", None).await, b"file a/b");
+    let res = l
+        .delete_objects(&b(bk), vec!["a/b".into(), "a/".into(), "missing".into()])
+        .await;
+    assert!(res.iter().all(|r| r.result.is_ok()));
+    assert!(matches!(
+        l.head_object(&b(bk), &k("a/b"), &Conditions::default())
+            .await,
+        Err(ObjectError::NoSuchKey { .. })
+    ));
+}
+
+pub async fn ranges_and_conditions(l: &dyn ObjectLayer) {
+    let bk = "conf-ranges";
+    l.make_bucket(&b(bk)).await.expect("make");
+    for (size, seed) in [(1000usize, 3u64), (2 * 1024 * 1024 + 333, 4)] {
+        let data = pattern(size, seed);
+        put(l, bk, "r", &data).await;
+        let s = size as u64;
+        for (r, want) in [
+            (
+                ByteRange::FromTo {
+                    first: 0,
+                    last: Some(0),
+                },
+                0..1,
+            ),
+            (
+                ByteRange::FromTo {
+                    first: 10,
+                    last: Some(99),
+                },
+                10..100,
+            ),
+            (
+                ByteRange::FromTo {
+                    first: s - 5,
+                    last: None,
+                },
+                size - 5..size,
+            ),
+            (
+                ByteRange::FromTo {
+                    first: 7,
+                    last: Some(s * 2),
+                },
+                7..size,
+            ),
+            (ByteRange::Suffix { len: 17 }, size - 17..size),
+            (
+                ByteRange::FromTo {
+                    first: 1_048_570,
+                    last: Some(1_048_600),
+                },
+                1_048_570.min(size - 1)..1_048_601.min(size),
+            ),
+        ] {
+            assert_eq!(get(l, bk, "r", Some(r)).await, &data[want], "{r:?}");
+        }
+        assert!(matches!(
+            l.get_object(
+                &b(bk),
+                &k("r"),
+                GetOptions {
+                    range: Some(ByteRange::FromTo {
+                        first: s,
+                        last: None
+                    }),
+                    ..Default::default()
+                }
+            )
+            .await,
+            Err(ObjectError::InvalidRange { .. })
+        ));
+    }
+    let info = put(l, bk, "c", b"conditional").await;
+    let get_with = |c: Conditions| async move {
+        l.get_object(
+            &b(bk),
+            &k("c"),
+            GetOptions {
+                range: None,
+                conditions: c,
+            },
+        )
+        .await
+        .map(|g| g.info.etag)
+    };
+    assert!(
+        get_with(Conditions {
+            if_match: Some(format!("\"{}\"", info.etag)),
+            ..Default::default()
+        })
+        .await
+        .is_ok()
+    );
+    assert!(matches!(
+        get_with(Conditions {
+            if_match: Some("\"nope\"".into()),
+            ..Default::default()
+        })
+        .await,
+        Err(ObjectError::PreconditionFailed)
+    ));
+    assert!(matches!(
+        get_with(Conditions {
+            if_none_match: Some(info.etag.clone()),
+            ..Default::default()
+        })
+        .await,
+        Err(ObjectError::NotModified { .. })
+    ));
+    let later = info.last_modified + time::Duration::hours(1);
+    let earlier = info.last_modified - time::Duration::hours(1);
+    assert!(matches!(
+        get_with(Conditions {
+            if_modified_since: Some(later),
+            ..Default::default()
+        })
+        .await,
+        Err(ObjectError::NotModified { .. })
+    ));
+    assert!(
+        get_with(Conditions {
+            if_modified_since: Some(earlier),
+            ..Default::default()
+        })
+        .await
+        .is_ok()
+    );
+    assert!(matches!(
+        get_with(Conditions {
+            if_unmodified_since: Some(earlier),
+            ..Default::default()
+        })
+        .await,
+        Err(ObjectError::PreconditionFailed)
+    ));
+}
+
+pub async fn metadata_and_copy(l: &dyn ObjectLayer) {
+    let bk = "conf-meta";
+    l.make_bucket(&b(bk)).await.expect("make");
+    let mut user = BTreeMap::new();
+    user.insert("color".to_owned(), "blue".to_owned());
+    let meta = ObjectMetadata {
+        headers: ObjectHeaders {
+            content_type: Some("text/plain".into()),
+            cache_control: Some("max-age=60".into()),
+            content_disposition: Some("attachment".into()),
+            ..Default::default()
+        },
+        user,
+        storage_class: StorageClass::ReducedRedundancy,
+    };
+    let data = pattern(200_000, 9);
+    l.put_object(
+        &b(bk),
+        &k("src"),
+        bytes_stream(data.clone()),
+        PutOptions {
+            metadata: meta.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("put");
+    let head = l
+        .head_object(&b(bk), &k("src"), &Conditions::default())
+        .await
+        .expect("head");
+    assert_eq!(head.metadata(), meta);
+
+    let copied = l
+        .copy_object(
+            &b(bk),
+            &k("src"),
+            &b(bk),
+            &k("copy"),
+            CopyOptions::default(),
+        )
+        .await
+        .expect("copy");
+    assert_eq!(copied.metadata(), meta);
+    assert_eq!(get(l, bk, "copy", None).await, data);
+
+    let mut replaced = ObjectMetadata::default();
+    replaced.user.insert("shape".into(), "round".into());
+    let c2 = l
+        .copy_object(
+            &b(bk),
+            &k("src"),
+            &b(bk),
+            &k("src"),
+            CopyOptions {
+                metadata: MetadataDirective::Replace(replaced.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("copy onto itself");
+    assert_eq!(c2.user_metadata, replaced.user);
+    assert_eq!(get(l, bk, "src", None).await, data);
+    assert!(matches!(
+        l.copy_object(
+            &b(bk),
+            &k("src"),
+            &b(bk),
+            &k("x"),
+            CopyOptions {
+                source_conditions: Conditions {
+                    if_none_match: Some("*".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }
+        )
+        .await,
+        Err(ObjectError::PreconditionFailed)
+    ));
+    assert!(matches!(
+        l.copy_object(
+            &b(bk),
+            &k("missing"),
+            &b(bk),
+            &k("x"),
+            CopyOptions::default()
+        )
+        .await,
+        Err(ObjectError::NoSuchKey { .. })
+    ));
+}
+
+pub async fn digests(l: &dyn ObjectLayer) {
+    let bk = "conf-digests";
+    l.make_bucket(&b(bk)).await.expect("make");
+    put(l, bk, "keep", b"original").await;
+    let md5 = <md5::Md5 as md5::Digest>::digest(b"payload");
+    let ok = l
+        .put_object(
+            &b(bk),
+            &k("keep"),
+            bytes_stream(b"payload".to_vec()),
+            PutOptions {
+                content_md5: Some(md5.into()),
+                checksum: Some(ChecksumRequest {
+                    algorithm: ChecksumAlgorithm::Crc32c,
+                    expected: None,
+                    trailer: None,
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("put with md5");
+    assert_eq!(
+        ok.checksum.expect("checksum stored").algorithm,
+        ChecksumAlgorithm::Crc32c
+    );
+    for opts in [
+        PutOptions {
+            content_md5: Some([0; 16]),
+            ..Default::default()
+        },
+        PutOptions {
+            checksum: Some(ChecksumRequest {
+                algorithm: ChecksumAlgorithm::Sha256,
+                expected: Some("AAAA".into()),
+                trailer: None,
+            }),
+            ..Default::default()
+        },
+        PutOptions {
+            checksum: Some(ChecksumRequest {
+                algorithm: ChecksumAlgorithm::Crc32,
+                expected: None,
+                trailer: Some(std::sync::Arc::new(|| Some("AAAAAA==".to_owned()))),
+            }),
+            ..Default::default()
+        },
+        PutOptions {
+            content_length: Some(1000),
+            ..Default::default()
+        },
+    ] {
+        let r = l
+            .put_object(&b(bk), &k("keep"), bytes_stream(pattern(300_000, 5)), opts)
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(ObjectError::BadDigest { .. }
+                    | ObjectError::ChecksumMismatch { .. }
+                    | ObjectError::IncompleteBody { .. })
+            ),
+            "{r:?}"
+        );
+        assert_eq!(
+            get(l, bk, "keep", None).await,
+            b"payload",
+            "unchanged after refusal"
+        );
+    }
+}
+
+pub async fn listing(l: &dyn ObjectLayer) {
+    let bk = "conf-list";
+    l.make_bucket(&b(bk)).await.expect("make");
+    let mut keys = vec![
+        "a".to_string(),
+        "a/b".into(),
+        "a/b.txt".into(),
+        "a/b/c".into(),
+        "a-".into(),
+        "a0".into(),
+        "dir/".into(),
+        "dir/x".into(),
+        "z é/ü".into(),
+    ];
+    for i in 0..120 {
+        keys.push(format!("many/{i:04}"));
+    }
+    for key in &keys {
+        put(l, bk, key, key.as_bytes()).await;
+    }
+    keys.sort();
+    // Full listing in pages of 7, byte order.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = l
+            .list_objects(
+                &b(bk),
+                ListOptions {
+                    start_after: after.clone(),
+                    max_keys: 7,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("list");
+        seen.extend(page.objects.iter().map(|o| o.key.clone()));
+        if !page.is_truncated {
+            break;
+        }
+        after = page.next_marker;
+    }
+    assert_eq!(seen, keys);
+    let page = l
+        .list_objects(
+            &b(bk),
+            ListOptions {
+                delimiter: Some("/".into()),
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list");
+    let objs: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(objs, ["a", "a-", "a0"]);
+    assert_eq!(page.common_prefixes, ["a/", "dir/", "many/", "z é/"]);
+    let page = l
+        .list_objects(
+            &b(bk),
+            ListOptions {
+                prefix: "a/".into(),
+                delimiter: Some("/".into()),
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list");
+    let objs: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(objs, ["a/b", "a/b.txt"]);
+    assert_eq!(page.common_prefixes, ["a/b/"]);
+    let page = l
+        .list_objects(
+            &b(bk),
+            ListOptions {
+                prefix: "dir/".into(),
+                delimiter: Some("/".into()),
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list");
+    let objs: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(objs, ["dir/", "dir/x"]);
+    assert_eq!(page.objects[1].size, 5);
+    assert!(matches!(
+        l.list_objects(&b("conf-nobucket"), ListOptions::default())
+            .await,
+        Err(ObjectError::NoSuchBucket { .. })
+    ));
+}
+
+pub async fn multipart(l: &dyn ObjectLayer) {
+    let bk = "conf-multipart";
+    l.make_bucket(&b(bk)).await.expect("make");
+    let key = k("big");
+    let id = l
+        .create_multipart_upload(&b(bk), &key, PutOptions::default())
+        .await
+        .expect("create");
+    let p1 = pattern(MIN_PART_SIZE as usize, 1);
+    let p2 = pattern(1234, 2);
+    let mut infos = Vec::new();
+    for (n, data) in [(1u32, &p1), (2, &p2)] {
+        infos.push(
+            l.upload_part(
+                &b(bk),
+                &key,
+                &id,
+                n,
+                bytes_stream(data.clone()),
+                PartOptions::default(),
+            )
+            .await
+            .expect("upload part"),
+        );
+    }
+    let listed = l
+        .list_parts(&b(bk), &key, &id, None, 1000)
+        .await
+        .expect("list parts");
+    assert_eq!(listed.parts.len(), 2);
+    assert_eq!(listed.parts[1].size, 1234);
+    let uploads = l
+        .list_multipart_uploads(&b(bk), ListUploadsOptions::default())
+        .await
+        .expect("list uploads");
+    assert!(uploads.uploads.iter().any(|u| u.upload_id == id));
+    let complete: Vec<CompletePart> = infos
+        .iter()
+        .map(|p| CompletePart {
+            part_number: p.part_number,
+            etag: format!("\"{}\"", p.etag),
+        })
+        .collect();
+    // Out of order and unknown ETags are refused.
+    let mut rev = complete.clone();
+    rev.reverse();
+    assert!(matches!(
+        l.complete_multipart_upload(&b(bk), &key, &id, rev).await,
+        Err(ObjectError::InvalidPartOrder)
+    ));
+    let mut wrong = complete.clone();
+    wrong[1].etag = "\"00\"".into();
+    assert!(matches!(
+        l.complete_multipart_upload(&b(bk), &key, &id, wrong).await,
+        Err(ObjectError::InvalidPart { part_number: 2 })
+    ));
+    let info = l
+        .complete_multipart_upload(&b(bk), &key, &id, complete)
+        .await
+        .expect("complete");
+    assert!(info.etag.ends_with("-2"));
+    assert_eq!(info.size, (p1.len() + p2.len()) as u64);
+    let mut all = p1.clone();
+    all.extend_from_slice(&p2);
+    assert_eq!(get(l, bk, "big", None).await, all);
+    let off = p1.len() as u64 - 10;
+    assert_eq!(
+        get(
+            l,
+            bk,
+            "big",
+            Some(ByteRange::FromTo {
+                first: off,
+                last: Some(off + 19)
+            })
+        )
+        .await,
+        &all[off as usize..off as usize + 20]
+    );
+    assert!(matches!(
+        l.list_parts(&b(bk), &key, &id, None, 1000).await,
+        Err(ObjectError::NoSuchUpload { .. })
+    ));
+
+    // A small part in the middle is refused and the old object stays.
+    let id2 = l
+        .create_multipart_upload(&b(bk), &key, PutOptions::default())
+        .await
+        .expect("create");
+    let mut parts = Vec::new();
+    for n in 1..=2u32 {
+        let p = l
+            .upload_part(
+                &b(bk),
+                &key,
+                &id2,
+                n,
+                bytes_stream(pattern(100, n.into())),
+                PartOptions::default(),
+            )
+            .await
+            .expect("part");
+        parts.push(CompletePart {
+            part_number: n,
+            etag: p.etag,
+        });
+    }
+    assert!(matches!(
+        l.complete_multipart_upload(&b(bk), &key, &id2, parts).await,
+        Err(ObjectError::EntityTooSmall { part_number: 1, .. })
+    ));
+    assert_eq!(get(l, bk, "big", None).await.len(), all.len());
+    l.abort_multipart_upload(&b(bk), &key, &id2)
+        .await
+        .expect("abort");
+    assert!(matches!(
+        l.upload_part(
+            &b(bk),
+            &key,
+            &id2,
+            3,
+            bytes_stream(vec![1]),
+            PartOptions::default()
+        )
+        .await,
+        Err(ObjectError::NoSuchUpload { .. })
+    ));
+
+    // Upload part copy from a range of another object.
+    let id3 = l
+        .create_multipart_upload(&b(bk), &k("copy"), PutOptions::default())
+        .await
+        .expect("create");
+    let part = l
+        .upload_part_copy(
+            &b(bk),
+            &k("copy"),
+            &id3,
+            1,
+            &b(bk),
+            &key,
+            GetOptions {
+                range: Some(ByteRange::FromTo {
+                    first: 100,
+                    last: Some(199),
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("part copy");
+    assert_eq!(part.size, 100);
+    l.complete_multipart_upload(
+        &b(bk),
+        &k("copy"),
+        &id3,
+        vec![CompletePart {
+            part_number: 1,
+            etag: part.etag,
+        }],
+    )
+    .await
+    .expect("complete copy");
+    assert_eq!(get(l, bk, "copy", None).await, &all[100..200]);
+}

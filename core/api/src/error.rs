@@ -1,0 +1,96 @@
+//! The one error type every `ObjectLayer` returns. Each front maps it once.
+
+use crate::checksum::ChecksumAlgorithm;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuorumOp {
+    Read,
+    Write,
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ObjectError {
+    #[error("invalid bucket name {name:?}: {reason}")]
+    InvalidBucketName { name: String, reason: &'static str },
+    #[error("invalid object key {key:?}: {reason}")]
+    InvalidObjectName { key: String, reason: &'static str },
+    #[error("object key is {len} bytes; the limit is 1024")]
+    KeyTooLong { len: usize },
+    #[error("bucket {bucket} does not exist")]
+    NoSuchBucket { bucket: String },
+    #[error("bucket {bucket} already exists")]
+    BucketAlreadyExists { bucket: String },
+    #[error("bucket {bucket} is not empty")]
+    BucketNotEmpty { bucket: String },
+    #[error("object {bucket}/{key} does not exist")]
+    NoSuchKey { bucket: String, key: String },
+    #[error("multipart upload {upload_id} does not exist")]
+    NoSuchUpload { upload_id: String },
+    #[error("range is not satisfiable for an object of {size} bytes")]
+    InvalidRange { size: u64 },
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("not modified")]
+    NotModified { etag: String },
+    #[error("Content-MD5 {given} is not a base64 MD5 digest")]
+    InvalidDigest { given: String },
+    #[error("Content-MD5 does not match the body: expected {expected}, computed {computed}")]
+    BadDigest { expected: String, computed: String },
+    #[error(
+        "x-amz-checksum-{algorithm} does not match the body: expected {expected}, computed {computed}"
+    )]
+    ChecksumMismatch {
+        algorithm: ChecksumAlgorithm,
+        expected: String,
+        computed: String,
+    },
+    #[error("body was {got} bytes, Content-Length said {expected}")]
+    IncompleteBody { expected: u64, got: u64 },
+    #[error("object of {size} bytes exceeds the limit of {max}")]
+    EntityTooLarge { size: u64, max: u64 },
+    #[error("part {part_number} is {size} bytes; every part but the last must be at least 5 MiB")]
+    EntityTooSmall { part_number: u32, size: u64 },
+    #[error("part {part_number} was not uploaded or its ETag does not match")]
+    InvalidPart { part_number: u32 },
+    #[error("parts must be listed in ascending order of part number")]
+    InvalidPartOrder,
+    #[error("invalid storage class {class:?}")]
+    InvalidStorageClass { class: String },
+    #[error("invalid argument: {message}")]
+    InvalidArgument { message: String },
+    #[error("not enough drives for a {op:?}: {needed} needed, {got} available")]
+    Unavailable {
+        op: QuorumOp,
+        needed: usize,
+        got: usize,
+    },
+    #[error("the request body could not be read: {message}")]
+    BodyRead { message: String },
+    #[error("not implemented: {what}")]
+    NotImplemented { what: &'static str },
+    #[error("internal error: {message}")]
+    Internal { message: String },
+}
+
+impl ObjectError {
+    pub fn no_such_key(bucket: &impl AsRef<str>, key: &impl AsRef<str>) -> Self {
+        Self::NoSuchKey {
+            bucket: bucket.as_ref().to_owned(),
+            key: key.as_ref().to_owned(),
+        }
+    }
+
+    pub fn no_such_bucket(bucket: &impl AsRef<str>) -> Self {
+        Self::NoSuchBucket {
+            bucket: bucket.as_ref().to_owned(),
+        }
+    }
+
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Self::Internal {
+            message: message.to_string(),
+        }
+    }
+}
+
+pub type ObjectResult<T> = Result<T, ObjectError>;

@@ -1,0 +1,198 @@
+//! `ObjectLayer`: the one boundary between the fronts and the stores.
+
+use async_trait::async_trait;
+use futures::StreamExt as _;
+
+use crate::error::{ObjectError, ObjectResult};
+use crate::names::{BucketName, ObjectKey};
+use crate::types::{
+    BucketInfo, ByteStream, CompletePart, Conditions, CopyOptions, DeleteResult, GetObject,
+    GetOptions, ListOptions, ListPage, ListPartsPage, ListUploadsOptions, ListUploadsPage,
+    MetadataDirective, ObjectInfo, PartInfo, PartOptions, PutOptions,
+};
+
+/// Storage as every front sees it. Implementations: the erasure set in
+/// `cairn-core`, gateway backends, and `MemLayer` (the reference model).
+#[async_trait]
+pub trait ObjectLayer: Send + Sync + 'static {
+    async fn make_bucket(&self, bucket: &BucketName) -> ObjectResult<()>;
+    async fn head_bucket(&self, bucket: &BucketName) -> ObjectResult<BucketInfo>;
+    async fn list_buckets(&self) -> ObjectResult<Vec<BucketInfo>>;
+    /// Fails with `BucketNotEmpty` while the bucket holds objects.
+    async fn delete_bucket(&self, bucket: &BucketName) -> ObjectResult<()>;
+
+    async fn put_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: ByteStream,
+        opts: PutOptions,
+    ) -> ObjectResult<ObjectInfo>;
+
+    async fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: GetOptions,
+    ) -> ObjectResult<GetObject>;
+
+    async fn head_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        conditions: &Conditions,
+    ) -> ObjectResult<ObjectInfo>;
+
+    /// Deleting a key that does not exist succeeds, as in S3.
+    async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()>;
+
+    async fn delete_objects(&self, bucket: &BucketName, keys: Vec<String>) -> Vec<DeleteResult> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let result = match ObjectKey::new(key.clone()) {
+                Ok(k) => self.delete_object(bucket, &k).await,
+                Err(e) => Err(e),
+            };
+            out.push(DeleteResult { key, result });
+        }
+        out
+    }
+
+    /// Streams the source into the destination; implementations may do
+    /// better (a metadata-only copy onto itself, say).
+    async fn copy_object(
+        &self,
+        src_bucket: &BucketName,
+        src_key: &ObjectKey,
+        dst_bucket: &BucketName,
+        dst_key: &ObjectKey,
+        opts: CopyOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        let src = self
+            .get_object(
+                src_bucket,
+                src_key,
+                GetOptions {
+                    range: None,
+                    conditions: opts.source_conditions.clone(),
+                },
+            )
+            .await
+            .map_err(copy_condition_error)?;
+        let mut metadata = match opts.metadata {
+            MetadataDirective::Copy => src.info.metadata(),
+            MetadataDirective::Replace(m) => m,
+        };
+        if let Some(class) = opts.storage_class {
+            metadata.storage_class = class;
+        }
+        let put = PutOptions {
+            metadata,
+            content_length: Some(src.info.size),
+            content_md5: None,
+            checksum: src.info.checksum.as_ref().and_then(|c| {
+                // A composite (multipart) checksum cannot be recomputed
+                // over the whole body; the copy gets a plain MD5 ETag only.
+                (!c.value.contains('-')).then(|| crate::checksum::ChecksumRequest {
+                    algorithm: c.algorithm,
+                    expected: Some(c.value.clone()),
+                    trailer: None,
+                })
+            }),
+        };
+        self.put_object(dst_bucket, dst_key, src.body, put).await
+    }
+
+    async fn list_objects(&self, bucket: &BucketName, opts: ListOptions) -> ObjectResult<ListPage>;
+
+    async fn create_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: PutOptions,
+    ) -> ObjectResult<String>;
+
+    async fn upload_part(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u32,
+        body: ByteStream,
+        opts: PartOptions,
+    ) -> ObjectResult<PartInfo>;
+
+    /// Copies a range of an existing object into a part.
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_part_copy(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u32,
+        src_bucket: &BucketName,
+        src_key: &ObjectKey,
+        src: GetOptions,
+    ) -> ObjectResult<PartInfo> {
+        let obj = self
+            .get_object(src_bucket, src_key, src)
+            .await
+            .map_err(copy_condition_error)?;
+        let len = obj.range.map_or(obj.info.size, |(_, l)| l);
+        let opts = PartOptions {
+            content_length: Some(len),
+            ..Default::default()
+        };
+        self.upload_part(bucket, key, upload_id, part_number, obj.body, opts)
+            .await
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number_marker: Option<u32>,
+        max_parts: usize,
+    ) -> ObjectResult<ListPartsPage>;
+
+    /// Validates the list (ascending, uploaded, ETags match, every part but
+    /// the last >= 5 MiB) and makes the object visible.
+    async fn complete_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: Vec<CompletePart>,
+    ) -> ObjectResult<ObjectInfo>;
+
+    async fn abort_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> ObjectResult<()>;
+
+    async fn list_multipart_uploads(
+        &self,
+        bucket: &BucketName,
+        opts: ListUploadsOptions,
+    ) -> ObjectResult<ListUploadsPage>;
+}
+
+/// For copies, a failed `if-none-match`/`if-modified-since` is a 412, not a 304.
+fn copy_condition_error(e: ObjectError) -> ObjectError {
+    match e {
+        ObjectError::NotModified { .. } => ObjectError::PreconditionFailed,
+        e => e,
+    }
+}
+
+/// Reads a whole stream into memory. For tests and small bodies only.
+pub async fn collect_stream(mut s: ByteStream) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(chunk) = s.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}
