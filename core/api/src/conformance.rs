@@ -206,9 +206,12 @@ pub async fn ranges_and_conditions(l: &dyn ObjectLayer) {
                     first: 1_048_570,
                     last: Some(1_048_600),
                 },
-                1_048_570.min(size - 1)..1_048_601.min(size),
+                1_048_570.min(size)..1_048_601.min(size),
             ),
         ] {
+            if want.is_empty() {
+                continue;
+            }
             assert_eq!(get(l, bk, "r", Some(r)).await, &data[want], "{r:?}");
         }
         assert!(matches!(
