@@ -1,1 +1,139 @@
-//! placeholder
+//! cairn-core: the erasure-coded object store behind Cairn's fronts.
+//!
+//! One `ErasureSet` spreads every object over N drives (folders) as K
+//! data and M parity shards, each shard block behind a HighwayHash-256, with a
+//! `cairn.meta` per object per drive. See ARCHITECTURE.md for the map.
+
+pub mod bitrot;
+pub mod drive;
+pub mod erasure;
+mod listing;
+mod locks;
+pub mod meta;
+mod multipart;
+mod objects;
+pub mod reader;
+mod set;
+pub mod walk;
+pub mod writer;
+
+pub use set::{ErasureSet, SetupError, read_quorum, write_quorum};
+
+use async_trait::async_trait;
+use cairn_api::*;
+
+#[async_trait]
+impl ObjectLayer for ErasureSet {
+    async fn make_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {
+        self.make_bucket_impl(bucket).await
+    }
+
+    async fn head_bucket(&self, bucket: &BucketName) -> ObjectResult<BucketInfo> {
+        self.head_bucket_impl(bucket).await
+    }
+
+    async fn list_buckets(&self) -> ObjectResult<Vec<BucketInfo>> {
+        self.list_buckets_impl().await
+    }
+
+    async fn delete_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {
+        self.delete_bucket_impl(bucket).await
+    }
+
+    async fn put_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: ByteStream,
+        opts: PutOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        self.put_object_impl(bucket, key, body, opts).await
+    }
+
+    async fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: GetOptions,
+    ) -> ObjectResult<GetObject> {
+        self.get_object_impl(bucket, key, opts).await
+    }
+
+    async fn head_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        conditions: &Conditions,
+    ) -> ObjectResult<ObjectInfo> {
+        self.head_object_impl(bucket, key, conditions).await
+    }
+
+    async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()> {
+        self.delete_object_impl(bucket, key).await
+    }
+
+    async fn list_objects(&self, bucket: &BucketName, opts: ListOptions) -> ObjectResult<ListPage> {
+        self.list_objects_impl(bucket, opts).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: PutOptions,
+    ) -> ObjectResult<String> {
+        self.create_upload_impl(bucket, key, opts).await
+    }
+
+    async fn upload_part(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u32,
+        body: ByteStream,
+        opts: PartOptions,
+    ) -> ObjectResult<PartInfo> {
+        self.upload_part_impl(bucket, key, upload_id, part_number, body, opts)
+            .await
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number_marker: Option<u32>,
+        max_parts: usize,
+    ) -> ObjectResult<ListPartsPage> {
+        self.list_parts_impl(bucket, key, upload_id, part_number_marker, max_parts)
+            .await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: Vec<CompletePart>,
+    ) -> ObjectResult<ObjectInfo> {
+        self.complete_impl(bucket, key, upload_id, parts).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> ObjectResult<()> {
+        self.abort_impl(bucket, key, upload_id).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        bucket: &BucketName,
+        opts: ListUploadsOptions,
+    ) -> ObjectResult<ListUploadsPage> {
+        self.list_uploads_impl(bucket, opts).await
+    }
+}

@@ -1,0 +1,315 @@
+//! One drive: a directory holding `.cairn.sys/format.json`, buckets as
+//! folders, and objects as folders with `cairn.meta` and data dirs.
+//! All functions here are blocking; callers run them on blocking threads.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::meta::{DATA_DIR_PREFIX, META_FILE, MetaError, ObjectMeta};
+
+pub const SYS_DIR: &str = ".cairn.sys";
+const FORMAT_FILE: &str = "format.json";
+const DIR_MARKER: &str = "cairn.dir";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    /// The drive is missing, replaced or unreadable.
+    #[error("drive {0} is offline")]
+    Offline(String),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("corrupt metadata: {0}")]
+    Corrupt(#[from] MetaError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Format {
+    pub format: String,
+    pub deployment_id: String,
+    pub drive_count: usize,
+    pub drive_index: usize,
+    pub drive_id: String,
+    /// Parity chosen when the set was created (STANDARD class).
+    pub parity: usize,
+}
+
+pub const FORMAT_NAME: &str = "cairn/erasure/1";
+
+#[derive(Debug)]
+pub struct Drive {
+    pub index: usize,
+    pub root: PathBuf,
+}
+
+impl Drive {
+    pub fn new(index: usize, root: PathBuf) -> Self {
+        Self { index, root }
+    }
+
+    pub fn sys_dir(&self) -> PathBuf {
+        self.root.join(SYS_DIR)
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.sys_dir().join("tmp")
+    }
+
+    pub fn multipart_dir(&self, bucket: &str) -> PathBuf {
+        self.sys_dir().join("multipart").join(bucket)
+    }
+
+    pub fn buckets_dir(&self) -> PathBuf {
+        self.sys_dir().join("buckets")
+    }
+
+    pub fn bucket_dir(&self, bucket: &str) -> PathBuf {
+        self.root.join(bucket)
+    }
+
+    /// The folder of an object. `dir/` markers live in `dir/cairn.dir` so
+    /// they never collide with the objects below `dir/`.
+    pub fn object_dir(&self, bucket: &str, key: &str) -> PathBuf {
+        let mut p = self.bucket_dir(bucket);
+        match key.strip_suffix('/') {
+            Some(body) => {
+                p.push(body);
+                p.push(DIR_MARKER);
+            }
+            None => p.push(key),
+        }
+        p
+    }
+
+    pub fn read_format(&self) -> Result<Option<Format>, DriveError> {
+        match fs::read(self.sys_dir().join(FORMAT_FILE)) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| DriveError::Io(io::Error::new(io::ErrorKind::InvalidData, e))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn write_format(&self, f: &Format) -> Result<(), DriveError> {
+        fs::create_dir_all(self.tmp_dir())?;
+        fs::create_dir_all(self.buckets_dir())?;
+        fs::create_dir_all(self.sys_dir().join("multipart"))?;
+        let body = serde_json::to_vec_pretty(f)
+            .map_err(|e| DriveError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+        write_atomic(&self.tmp_dir(), &self.sys_dir().join(FORMAT_FILE), &body)
+    }
+
+    /// A drive is online while its format file is there: a deleted or
+    /// replaced folder must not look like "object not found".
+    pub fn is_online(&self) -> bool {
+        fs::metadata(self.sys_dir().join(FORMAT_FILE)).is_ok_and(|m| m.is_file())
+    }
+
+    pub fn check_online(&self) -> Result<(), DriveError> {
+        if self.is_online() {
+            Ok(())
+        } else {
+            Err(DriveError::Offline(self.root.display().to_string()))
+        }
+    }
+
+    /// Removes leftovers of writes interrupted by a crash.
+    pub fn clean_tmp(&self) -> io::Result<()> {
+        for e in fs::read_dir(self.tmp_dir())? {
+            let p = e?.path();
+            let _ = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+        }
+        Ok(())
+    }
+
+    /// Reads an object's `cairn.meta`. `Ok(None)`: no such object on this
+    /// (online) drive.
+    pub fn read_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        with_inline: bool,
+    ) -> Result<Option<ObjectMeta>, DriveError> {
+        let path = self.object_dir(bucket, key).join(META_FILE);
+        let buf = match read_meta_bytes(&path, with_inline) {
+            Ok(b) => b,
+            Err(e) if is_not_found(&e) => {
+                self.check_online()?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Some(ObjectMeta::decode(&buf, with_inline)?))
+    }
+
+    /// Reads `cairn.meta` at a path below the bucket (listing).
+    pub fn read_meta_at(dir: &Path) -> Result<ObjectMeta, DriveError> {
+        let buf = read_meta_bytes(&dir.join(META_FILE), false)?;
+        Ok(ObjectMeta::decode(&buf, false)?)
+    }
+
+    /// A fresh scratch folder under `.cairn.sys/tmp` (fails on a drive
+    /// that is gone: never recreate a missing drive).
+    pub fn make_tmp(&self, name: &str) -> Result<PathBuf, DriveError> {
+        let p = self.tmp_dir().join(name);
+        match fs::create_dir(&p) {
+            Ok(()) => Ok(p),
+            Err(e) if is_not_found(&e) => Err(DriveError::Offline(self.root.display().to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Installs a new latest version of an object: the data dir (if any)
+    /// is renamed in first, then `cairn.meta` is replaced atomically, so a
+    /// crash leaves either the old or the new version whole. Returns the
+    /// data dirs of versions it replaced, for the caller to remove.
+    pub fn commit_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        new: ObjectMeta,
+        tmp_data: Option<&Path>,
+    ) -> Result<Vec<PathBuf>, DriveError> {
+        let bucket_dir = self.bucket_dir(bucket);
+        if !bucket_dir.is_dir() {
+            self.check_online()?;
+            return Err(DriveError::Io(io::Error::new(
+                io::ErrorKind::NotFound,
+                "bucket folder missing",
+            )));
+        }
+        let obj_dir = self.object_dir(bucket, key);
+        let old = match self.read_meta(bucket, key, true) {
+            Ok(m) => m.unwrap_or_default(),
+            // A corrupt meta is replaced (its data is unreachable anyway).
+            Err(DriveError::Corrupt(_)) => ObjectMeta::default(),
+            Err(e) => return Err(e),
+        };
+        let new_version = new.versions.first().cloned();
+        let mut merged = new;
+        let mut replaced = Vec::new();
+        for (i, v) in old.versions.iter().enumerate() {
+            let same = new_version
+                .as_ref()
+                .is_some_and(|n| n.version_id == v.version_id);
+            if same {
+                if let Some(d) = &v.data_dir {
+                    replaced.push(obj_dir.join(d));
+                }
+            } else {
+                if let Some(bytes) = old.inline_of(i) {
+                    merged.inline.extend_from_slice(bytes);
+                }
+                merged.versions.push(v.clone());
+            }
+        }
+        fs::create_dir_all(&obj_dir)?;
+        if let (Some(tmp), Some(v)) = (tmp_data, &new_version)
+            && let Some(d) = &v.data_dir
+        {
+            fs::rename(tmp, obj_dir.join(d))?;
+        }
+        let body = merged.encode()?;
+        write_atomic(&self.tmp_dir(), &obj_dir.join(META_FILE), &body)?;
+        Ok(replaced)
+    }
+
+    /// Removes an object's files and then every folder left empty up to
+    /// the bucket. Objects below this key are untouched.
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, DriveError> {
+        let obj_dir = self.object_dir(bucket, key);
+        match fs::remove_file(obj_dir.join(META_FILE)) {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => {
+                self.check_online()?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Ok(rd) = fs::read_dir(&obj_dir) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with(DATA_DIR_PREFIX) {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        self.prune_empty(bucket, &obj_dir);
+        Ok(true)
+    }
+
+    /// Removes empty folders from `dir` upwards, stopping at the bucket.
+    pub fn prune_empty(&self, bucket: &str, dir: &Path) {
+        let stop = self.bucket_dir(bucket);
+        let mut cur = dir.to_path_buf();
+        while cur.starts_with(&stop) && cur != stop {
+            if fs::remove_dir(&cur).is_err() {
+                break;
+            }
+            if !cur.pop() {
+                break;
+            }
+        }
+    }
+}
+
+/// Writes a file in `tmp`, fsyncs it, and renames it over `dest`.
+pub fn write_atomic(tmp: &Path, dest: &Path, body: &[u8]) -> Result<(), DriveError> {
+    let t = tmp.join(format!("{}.tmp", uuid::Uuid::new_v4()));
+    let res = (|| -> io::Result<()> {
+        let mut f = File::create(&t)?;
+        f.write_all(body)?;
+        f.sync_data()?;
+        fs::rename(&t, dest)
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&t);
+    }
+    match res {
+        Err(e) if is_not_found(&e) && !tmp.exists() => {
+            Err(DriveError::Offline(tmp.display().to_string()))
+        }
+        r => r.map_err(Into::into),
+    }
+}
+
+fn read_meta_bytes(path: &Path, whole: bool) -> io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    if whole {
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        return Ok(buf);
+    }
+    // Most headers fit in 4 KiB; read more only when they do not.
+    let mut buf = vec![0u8; 4096];
+    let mut n = 0;
+    loop {
+        let r = f.read(&mut buf[n..])?;
+        n += r;
+        if r == 0 || n == buf.len() {
+            break;
+        }
+    }
+    buf.truncate(n);
+    if let Some(need) = ObjectMeta::header_len(&buf)
+        && need > buf.len()
+        && n == 4096
+    {
+        buf.resize(need, 0);
+        f.read_exact(&mut buf[n..])?;
+    }
+    Ok(buf)
+}
+
+pub fn is_not_found(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
+}

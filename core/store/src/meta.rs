@@ -1,0 +1,273 @@
+//! `cairn.meta`: one file per object per drive holding every version's
+//! metadata and, for small objects, this drive's shard inline.
+//!
+//! Layout (little endian):
+//! `CAIRNMET` | u16 format version | u32 header length | header (JSON) |
+//! u64 HighwayHash-64 of everything before | u64 inline length | inline
+//! bytes | u64 HighwayHash-64 of the inline bytes.
+//! The header is checked separately so a listing reads only the head.
+
+use std::collections::BTreeMap;
+
+use cairn_api::{Checksum, ObjectHeaders, ObjectInfo, StorageClass};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::bitrot::hash64;
+
+pub const MAGIC: &[u8; 8] = b"CAIRNMET";
+pub const FORMAT_VERSION: u16 = 1;
+pub const META_FILE: &str = "cairn.meta";
+pub const DATA_DIR_PREFIX: &str = "cairn.data.";
+/// Objects up to this size keep their shards inline in `cairn.meta`.
+pub const INLINE_MAX: usize = 128 * 1024;
+/// Bytes of data per erasure block.
+pub const BLOCK_SIZE: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("not a cairn.meta file (bad magic)")]
+    BadMagic,
+    #[error("cairn.meta format version {0} is not supported")]
+    Version(u16),
+    #[error("cairn.meta is truncated")]
+    Truncated,
+    #[error("cairn.meta checksum mismatch (bitrot or torn write)")]
+    Checksum,
+    #[error("cairn.meta header is not valid: {0}")]
+    Header(#[from] serde_json::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureInfo {
+    pub data: usize,
+    pub parity: usize,
+    pub block_size: usize,
+    /// Which shard (0-based) this drive holds.
+    pub index: usize,
+    /// `distribution[drive]` = shard index held by that drive.
+    pub distribution: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartMeta {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionMeta {
+    /// `None` is the "null" version of an unversioned bucket.
+    pub version_id: Option<String>,
+    /// Unix time in nanoseconds.
+    pub mod_time: i128,
+    pub size: u64,
+    pub etag: String,
+    #[serde(default)]
+    pub headers: ObjectHeaders,
+    #[serde(default)]
+    pub user: BTreeMap<String, String>,
+    #[serde(default)]
+    pub storage_class: StorageClass,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
+    pub erasure: ErasureInfo,
+    /// Folder (`cairn.data.<id>`) holding `part.N`; `None` when inline.
+    pub data_dir: Option<String>,
+    /// Length of this version's inline bytes in the file's inline section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_len: Option<u64>,
+    pub parts: Vec<PartMeta>,
+    #[serde(default)]
+    pub multipart: bool,
+}
+
+impl VersionMeta {
+    pub fn last_modified(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(self.mod_time)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    pub fn to_info(&self, bucket: &str, key: &str) -> ObjectInfo {
+        ObjectInfo {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size: self.size,
+            etag: self.etag.clone(),
+            last_modified: self.last_modified(),
+            headers: self.headers.clone(),
+            user_metadata: self.user.clone(),
+            storage_class: self.storage_class,
+            checksum: self.checksum.clone(),
+            version_id: self.version_id.clone(),
+            parts_count: self.multipart.then_some(self.parts.len() as u32),
+        }
+    }
+
+    /// The identity quorum is counted on: drives agree on a version when
+    /// these match (the shard index legitimately differs per drive).
+    pub fn identity(&self) -> (Option<&str>, i128, &str, Option<&str>) {
+        (
+            self.version_id.as_deref(),
+            self.mod_time,
+            &self.etag,
+            self.data_dir.as_deref(),
+        )
+    }
+}
+
+/// Everything in one `cairn.meta`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// Newest first.
+    pub versions: Vec<VersionMeta>,
+    /// Inline bytes of all versions, in version order (not in the header).
+    #[serde(skip)]
+    pub inline: Vec<u8>,
+}
+
+impl ObjectMeta {
+    pub fn latest(&self) -> Option<&VersionMeta> {
+        self.versions.first()
+    }
+
+    /// Inline bytes of version `i`.
+    pub fn inline_of(&self, i: usize) -> Option<&[u8]> {
+        let mut off = 0usize;
+        for (j, v) in self.versions.iter().enumerate() {
+            let len = v.inline_len? as usize;
+            if j == i {
+                return self.inline.get(off..off + len);
+            }
+            off += len;
+        }
+        None
+    }
+
+    pub fn encode(&self) -> Result<Vec<u8>, MetaError> {
+        let header = serde_json::to_vec(self)?;
+        let mut out = Vec::with_capacity(header.len() + self.inline.len() + 40);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header);
+        let h = hash64(&out);
+        out.extend_from_slice(&h.to_le_bytes());
+        out.extend_from_slice(&(self.inline.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.inline);
+        out.extend_from_slice(&hash64(&self.inline).to_le_bytes());
+        Ok(out)
+    }
+
+    /// Decodes the header; with `with_inline`, also the inline section.
+    pub fn decode(buf: &[u8], with_inline: bool) -> Result<Self, MetaError> {
+        let (mut meta, end) = Self::decode_header(buf)?;
+        if with_inline {
+            let rest = &buf[end..];
+            let len = read_u64(rest, 0)? as usize;
+            let data = rest.get(8..8 + len).ok_or(MetaError::Truncated)?;
+            let h = read_u64(rest, 8 + len)?;
+            if hash64(data) != h {
+                return Err(MetaError::Checksum);
+            }
+            meta.inline = data.to_vec();
+        }
+        Ok(meta)
+    }
+
+    /// Bytes needed from the file start to decode the header, once the
+    /// first 14 bytes are known.
+    pub fn header_len(prefix: &[u8]) -> Option<usize> {
+        let len = u32::from_le_bytes(prefix.get(10..14)?.try_into().ok()?) as usize;
+        Some(14 + len + 8)
+    }
+
+    fn decode_header(buf: &[u8]) -> Result<(Self, usize), MetaError> {
+        if buf.len() < 14 {
+            return Err(MetaError::Truncated);
+        }
+        if &buf[..8] != MAGIC {
+            return Err(MetaError::BadMagic);
+        }
+        let version = u16::from_le_bytes([buf[8], buf[9]]);
+        if version != FORMAT_VERSION {
+            return Err(MetaError::Version(version));
+        }
+        let end = Self::header_len(buf).ok_or(MetaError::Truncated)?;
+        if buf.len() < end {
+            return Err(MetaError::Truncated);
+        }
+        let h = read_u64(buf, end - 8)?;
+        if hash64(&buf[..end - 8]) != h {
+            return Err(MetaError::Checksum);
+        }
+        let meta: ObjectMeta = serde_json::from_slice(&buf[14..end - 8])?;
+        Ok((meta, end))
+    }
+}
+
+fn read_u64(buf: &[u8], at: usize) -> Result<u64, MetaError> {
+    let b = buf.get(at..at + 8).ok_or(MetaError::Truncated)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(b);
+    Ok(u64::from_le_bytes(a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ObjectMeta {
+        ObjectMeta {
+            versions: vec![VersionMeta {
+                version_id: None,
+                mod_time: 1_700_000_000_000_000_000,
+                size: 5,
+                etag: "abc".into(),
+                headers: Default::default(),
+                user: BTreeMap::from([("k".into(), "v".into())]),
+                storage_class: StorageClass::Standard,
+                checksum: None,
+                erasure: ErasureInfo {
+                    data: 2,
+                    parity: 2,
+                    block_size: BLOCK_SIZE,
+                    index: 1,
+                    distribution: vec![0, 1, 2, 3],
+                },
+                data_dir: None,
+                inline_len: Some(4),
+                parts: vec![PartMeta {
+                    number: 1,
+                    size: 5,
+                    etag: "abc".into(),
+                    checksum: None,
+                }],
+                multipart: false,
+            }],
+            inline: vec![1, 2, 3, 4],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let m = sample();
+        let buf = m.encode().expect("encode");
+        assert_eq!(ObjectMeta::decode(&buf, true).expect("decode"), m);
+        let head = ObjectMeta::decode(&buf, false).expect("head");
+        assert!(head.inline.is_empty());
+        assert_eq!(m.inline_of(0), Some(&[1u8, 2, 3, 4][..]));
+        for pos in 0..buf.len() {
+            let mut bad = buf.clone();
+            bad[pos] ^= 1;
+            assert!(ObjectMeta::decode(&bad, true).is_err(), "flip at {pos}");
+        }
+        assert!(matches!(
+            ObjectMeta::decode(&buf[..buf.len() - 3], true),
+            Err(MetaError::Truncated)
+        ));
+    }
+}

@@ -1,0 +1,466 @@
+//! Multipart uploads on the erasure set.
+//!
+//! An upload lives on every drive under
+//! `.cairn.sys/multipart/<bucket>/<upload-id>/`: `upload.json`, and per
+//! part its shard file `part.N.<id>` and `part.N.json` (which names the
+//! file, so a re-upload of a part never mixes shards of two uploads).
+//! Complete renames the chosen part files into the object's new data dir:
+//! no data is copied.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cairn_api::checksum::{BodyDigest, composite_checksum, multipart_etag};
+use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
+use cairn_api::{
+    BucketName, ByteStream, ChecksumAlgorithm, CompletePart, ListPartsPage, ListUploadsOptions,
+    ListUploadsPage, MAX_PUT_SIZE, ObjectError, ObjectHeaders, ObjectInfo, ObjectKey, ObjectResult,
+    PartInfo, PartOptions, PutOptions, QuorumOp, StorageClass, UploadInfo,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::drive::{Drive, DriveError, write_atomic};
+use crate::erasure::Erasure;
+use crate::meta::{PartMeta, VersionMeta};
+use crate::set::{
+    ErasureSet, Lookup, count, erasure_info, new_data_dir, now_nanos, remove_tmp, write_quorum,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct UploadMeta {
+    key: String,
+    initiated: i128,
+    headers: ObjectHeaders,
+    user: BTreeMap<String, String>,
+    storage_class: StorageClass,
+    checksum: Option<ChecksumAlgorithm>,
+    data: usize,
+    parity: usize,
+    distribution: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PartRecord {
+    number: u32,
+    size: u64,
+    etag: String,
+    mod_time: i128,
+    checksum: Option<cairn_api::Checksum>,
+    file: String,
+}
+
+impl PartRecord {
+    fn info(&self) -> PartInfo {
+        PartInfo {
+            part_number: self.number,
+            etag: self.etag.clone(),
+            size: self.size,
+            last_modified: OffsetDateTime::from_unix_timestamp_nanos(self.mod_time)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            checksum: self.checksum.clone(),
+        }
+    }
+}
+
+fn upload_dir(d: &Drive, bucket: &str, id: &str) -> PathBuf {
+    d.multipart_dir(bucket).join(id)
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(p: &std::path::Path) -> Result<Option<T>, DriveError> {
+    match std::fs::read(p) {
+        Ok(b) => Ok(serde_json::from_slice(&b).ok()),
+        Err(e) if crate::drive::is_not_found(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, DriveError> {
+    serde_json::to_vec(v).map_err(|e| DriveError::Io(std::io::Error::other(e)))
+}
+
+/// Part records of one drive's copy of an upload.
+fn read_parts(d: &Drive, bucket: &str, id: &str) -> Result<BTreeMap<u32, PartRecord>, DriveError> {
+    let dir = upload_dir(d, bucket, id);
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(&dir)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("part.")
+            && name.ends_with(".json")
+            && let Some(r) = read_json::<PartRecord>(&e.path())?
+        {
+            out.insert(r.number, r);
+        }
+    }
+    Ok(out)
+}
+
+/// Validates an upload id before it is used in a path.
+fn check_upload_id(id: &str) -> ObjectResult<()> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(ObjectError::NoSuchUpload {
+            upload_id: id.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+impl ErasureSet {
+    /// The upload's meta as a read quorum of drives holds it.
+    async fn read_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        id: &str,
+    ) -> ObjectResult<UploadMeta> {
+        check_upload_id(id)?;
+        self.check_bucket(bucket).await?;
+        let (b, i) = (bucket.to_string(), id.to_owned());
+        let res = self
+            .on_drives(move |d| {
+                match read_json::<UploadMeta>(&upload_dir(d, &b, &i).join("upload.json")) {
+                    Ok(Some(m)) => Lookup::Found(m),
+                    Ok(None) if d.is_online() => Lookup::Missing,
+                    _ => Lookup::Failed,
+                }
+            })
+            .await;
+        let (_, missing) = count(&res);
+        let mut best: Option<(usize, UploadMeta)> = None;
+        for r in &res {
+            if let Lookup::Found(m) = r {
+                let c = res
+                    .iter()
+                    .filter(|o| matches!(o, Lookup::Found(x) if x == m))
+                    .count();
+                if best.as_ref().is_none_or(|(bc, _)| c > *bc) {
+                    best = Some((c, m.clone()));
+                }
+            }
+        }
+        let no_upload = || ObjectError::NoSuchUpload {
+            upload_id: id.to_owned(),
+        };
+        let found = best.as_ref().map_or(0, |(c, _)| *c);
+        let read = best
+            .as_ref()
+            .map_or(self.default_quorums().0, |(_, m)| m.data);
+        self.decide(found, missing, read, no_upload)?;
+        let (_, m) = best.ok_or_else(no_upload)?;
+        if m.key != key.as_str() {
+            return Err(no_upload());
+        }
+        Ok(m)
+    }
+
+    pub(crate) async fn create_upload_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: PutOptions,
+    ) -> ObjectResult<String> {
+        self.check_bucket(bucket).await?;
+        let (k, m) = self.write_layout(opts.metadata.storage_class);
+        let meta = UploadMeta {
+            key: key.to_string(),
+            initiated: now_nanos(),
+            headers: opts.metadata.headers,
+            user: opts.metadata.user,
+            storage_class: opts.metadata.storage_class,
+            checksum: opts.checksum.map(|c| c.algorithm),
+            data: k,
+            parity: m,
+            distribution: self.distribution(bucket.as_str(), key.as_str()),
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let (b, i) = (bucket.to_string(), id.clone());
+        let body = to_json(&meta).map_err(ObjectError::internal)?;
+        let res = self
+            .on_drives(move |d| -> Result<(), DriveError> {
+                d.check_online()?;
+                let dir = upload_dir(d, &b, &i);
+                std::fs::create_dir_all(&dir)?;
+                write_atomic(&d.tmp_dir(), &dir.join("upload.json"), &body)
+            })
+            .await;
+        let ok = res.iter().filter(|r| r.is_ok()).count();
+        let wq = write_quorum(k, m);
+        if ok < wq {
+            return Err(ObjectError::Unavailable {
+                op: QuorumOp::Write,
+                needed: wq,
+                got: ok,
+            });
+        }
+        Ok(id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn upload_part_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        id: &str,
+        number: u32,
+        body: ByteStream,
+        opts: PartOptions,
+    ) -> ObjectResult<PartInfo> {
+        check_part_number(number)?;
+        let up = self.read_upload(bucket, key, id).await?;
+        let erasure = Arc::new(Erasure::new(up.data, up.parity).map_err(ObjectError::internal)?);
+        let wq = write_quorum(up.data, up.parity);
+        let file = format!("part.{number}.{}", uuid::Uuid::new_v4());
+        let (tmps, digest, size) = self
+            .stream_to_tmp(
+                Bytes::new(),
+                body,
+                BodyDigest::new(opts.checksum),
+                erasure,
+                up.distribution.clone(),
+                file.clone(),
+                MAX_PUT_SIZE,
+            )
+            .await?;
+        let out = match digest.verify(opts.content_md5.as_ref(), opts.content_length) {
+            Ok(o) => o,
+            Err(e) => {
+                remove_tmp(tmps).await;
+                return Err(e);
+            }
+        };
+        let record = PartRecord {
+            number,
+            size,
+            etag: out.etag(),
+            mod_time: now_nanos(),
+            checksum: out.checksum,
+            file: file.clone(),
+        };
+        let body = to_json(&record).map_err(ObjectError::internal)?;
+        let (b, i) = (bucket.to_string(), id.to_owned());
+        let tmps = Arc::new(tmps);
+        let t2 = tmps.clone();
+        let res = self
+            .on_drives(move |d| -> Result<(), DriveError> {
+                let tmp = t2[d.index]
+                    .as_ref()
+                    .ok_or_else(|| DriveError::Offline(d.root.display().to_string()))?;
+                let dir = upload_dir(d, &b, &i);
+                if !dir.join("upload.json").is_file() {
+                    return Err(DriveError::Offline(d.root.display().to_string()));
+                }
+                // Replace any earlier upload of this part number.
+                let old = read_json::<PartRecord>(&dir.join(format!("part.{number}.json")))?;
+                std::fs::rename(tmp.join(&file), dir.join(&file))?;
+                write_atomic(
+                    &d.tmp_dir(),
+                    &dir.join(format!("part.{number}.json")),
+                    &body,
+                )?;
+                if let Some(old) = old
+                    && old.file != file
+                {
+                    let _ = std::fs::remove_file(dir.join(old.file));
+                }
+                Ok(())
+            })
+            .await;
+        remove_tmp(Arc::try_unwrap(tmps).unwrap_or_default()).await;
+        let ok = res.iter().filter(|r| r.is_ok()).count();
+        if ok < wq {
+            return Err(ObjectError::Unavailable {
+                op: QuorumOp::Write,
+                needed: wq,
+                got: ok,
+            });
+        }
+        Ok(record.info())
+    }
+
+    /// Part records as a read quorum of drives agrees on them.
+    async fn quorum_parts(
+        &self,
+        bucket: &BucketName,
+        id: &str,
+        read: usize,
+    ) -> ObjectResult<(
+        BTreeMap<u32, PartRecord>,
+        Vec<Option<BTreeMap<u32, PartRecord>>>,
+    )> {
+        let (b, i) = (bucket.to_string(), id.to_owned());
+        let per_drive: Vec<Option<BTreeMap<u32, PartRecord>>> =
+            self.on_drives(move |d| read_parts(d, &b, &i).ok()).await;
+        let mut agreed = BTreeMap::new();
+        for m in per_drive.iter().flatten() {
+            for (n, r) in m {
+                if agreed.contains_key(n) {
+                    continue;
+                }
+                let c = per_drive
+                    .iter()
+                    .flatten()
+                    .filter(|o| {
+                        o.get(n)
+                            .is_some_and(|x| x.etag == r.etag && x.size == r.size)
+                    })
+                    .count();
+                if c >= read {
+                    agreed.insert(*n, r.clone());
+                }
+            }
+        }
+        Ok((agreed, per_drive))
+    }
+
+    pub(crate) async fn list_parts_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        id: &str,
+        marker: Option<u32>,
+        max: usize,
+    ) -> ObjectResult<ListPartsPage> {
+        let up = self.read_upload(bucket, key, id).await?;
+        let (parts, _) = self.quorum_parts(bucket, id, up.data).await?;
+        Ok(page_parts(
+            parts.values().map(PartRecord::info).collect(),
+            marker,
+            max,
+        ))
+    }
+
+    pub(crate) async fn complete_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        id: &str,
+        parts: Vec<CompletePart>,
+    ) -> ObjectResult<ObjectInfo> {
+        let up = self.read_upload(bucket, key, id).await?;
+        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        let (agreed, per_drive) = self.quorum_parts(bucket, id, up.data).await?;
+        let uploaded: BTreeMap<u32, PartInfo> =
+            agreed.iter().map(|(n, r)| (*n, r.info())).collect();
+        let chosen = validate_complete(&parts, &uploaded)?;
+        let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
+        let etag = multipart_etag(&etags);
+        let checksum = up.checksum.and_then(|alg| {
+            let sums: Vec<_> = chosen.iter().map(|p| p.checksum.as_ref()).collect();
+            composite_checksum(alg, &sums)
+        });
+        let size: u64 = chosen.iter().map(|p| p.size).sum();
+        let data_dir = new_data_dir();
+        let template = VersionMeta {
+            version_id: None,
+            mod_time: now_nanos(),
+            size,
+            etag,
+            headers: up.headers.clone(),
+            user: up.user.clone(),
+            storage_class: up.storage_class,
+            checksum,
+            erasure: erasure_info(up.data, up.parity, up.distribution.clone()),
+            data_dir: Some(data_dir),
+            inline_len: None,
+            parts: chosen
+                .iter()
+                .map(|p| PartMeta {
+                    number: p.part_number,
+                    size: p.size,
+                    etag: p.etag.clone(),
+                    checksum: p.checksum.clone(),
+                })
+                .collect(),
+            multipart: true,
+        };
+        // Per drive: move the chosen parts this drive holds (with the
+        // agreed ETag) into a tmp data dir; a drive missing a part simply
+        // lacks that shard, which reads reconstruct.
+        let (b, i) = (bucket.to_string(), id.to_owned());
+        let chosen_numbers: Vec<(u32, String)> = chosen
+            .iter()
+            .map(|p| (p.part_number, p.etag.clone()))
+            .collect();
+        let per_drive = Arc::new(per_drive);
+        let tmp_name = uuid::Uuid::new_v4().to_string();
+        let tmps: Vec<Option<PathBuf>> = self
+            .on_drives(move |d| {
+                let mine = per_drive[d.index].as_ref()?;
+                let tmp = d.make_tmp(&tmp_name).ok()?;
+                let dir = upload_dir(d, &b, &i);
+                for (n, etag) in &chosen_numbers {
+                    if let Some(r) = mine.get(n).filter(|r| &r.etag == etag) {
+                        let _ = std::fs::rename(dir.join(&r.file), tmp.join(format!("part.{n}")));
+                    }
+                }
+                Some(tmp)
+            })
+            .await;
+        let wq = write_quorum(up.data, up.parity);
+        let jobs = crate::set::per_drive_metas(&template, &up.distribution, None, &tmps);
+        self.commit(bucket, key, jobs, wq).await?;
+        let (b, i) = (bucket.to_string(), id.to_owned());
+        self.on_drives(move |d| {
+            let _ = std::fs::remove_dir_all(upload_dir(d, &b, &i));
+        })
+        .await;
+        Ok(template.to_info(bucket.as_str(), key.as_str()))
+    }
+
+    pub(crate) async fn abort_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        id: &str,
+    ) -> ObjectResult<()> {
+        self.read_upload(bucket, key, id).await?;
+        let (b, i) = (bucket.to_string(), id.to_owned());
+        self.on_drives(move |d| {
+            let _ = std::fs::remove_dir_all(upload_dir(d, &b, &i));
+        })
+        .await;
+        Ok(())
+    }
+
+    pub(crate) async fn list_uploads_impl(
+        &self,
+        bucket: &BucketName,
+        opts: ListUploadsOptions,
+    ) -> ObjectResult<ListUploadsPage> {
+        self.check_bucket(bucket).await?;
+        let b = bucket.to_string();
+        let per_drive: Vec<Vec<(String, UploadMeta)>> = self
+            .on_drives(move |d| {
+                let Ok(rd) = std::fs::read_dir(d.multipart_dir(&b)) else {
+                    return Vec::new();
+                };
+                rd.flatten()
+                    .filter_map(|e| {
+                        let id = e.file_name().into_string().ok()?;
+                        let m = read_json::<UploadMeta>(&e.path().join("upload.json")).ok()??;
+                        Some((id, m))
+                    })
+                    .collect()
+            })
+            .await;
+        let mut seen: BTreeMap<String, (usize, UploadMeta)> = BTreeMap::new();
+        for (id, m) in per_drive.into_iter().flatten() {
+            seen.entry(id).or_insert((0, m)).0 += 1;
+        }
+        let uploads = seen
+            .into_iter()
+            .filter(|(_, (c, m))| *c >= m.data)
+            .map(|(id, (_, m))| UploadInfo {
+                bucket: bucket.to_string(),
+                key: m.key,
+                upload_id: id,
+                initiated: OffsetDateTime::from_unix_timestamp_nanos(m.initiated)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                storage_class: m.storage_class,
+            })
+            .collect();
+        Ok(page_uploads(uploads, &opts))
+    }
+}

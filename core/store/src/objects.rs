@@ -1,0 +1,368 @@
+//! Bucket and object operations of the erasure set.
+
+use std::sync::Arc;
+
+use cairn_api::checksum::BodyDigest;
+use cairn_api::{
+    BucketInfo, BucketName, ByteStream, Conditions, GetObject, GetOptions, MAX_PUT_SIZE,
+    ObjectError, ObjectInfo, ObjectKey, ObjectResult, PutOptions, QuorumOp,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::drive::{DriveError, write_atomic};
+use crate::erasure::Erasure;
+use crate::meta::{INLINE_MAX, VersionMeta};
+use crate::reader::{ReadPlan, ShardSource, stream};
+use crate::set::{
+    ErasureSet, Lookup, count, erasure_info, new_data_dir, now_nanos, per_drive_metas, read_prefix,
+    remove_tmp, single_part, write_quorum,
+};
+
+#[derive(Serialize, Deserialize)]
+struct BucketMeta {
+    created: i128,
+}
+
+impl ErasureSet {
+    pub(crate) async fn make_bucket_impl(&self, bucket: &BucketName) -> ObjectResult<()> {
+        let b = bucket.to_string();
+        let created = now_nanos();
+        let res = self
+            .on_drives(move |d| -> Result<bool, DriveError> {
+                d.check_online()?;
+                let created_now = match std::fs::create_dir(d.bucket_dir(&b)) {
+                    Ok(()) => true,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                    Err(e) => return Err(e.into()),
+                };
+                if created_now {
+                    let body = serde_json::to_vec(&BucketMeta { created })
+                        .map_err(|e| DriveError::Io(std::io::Error::other(e)))?;
+                    write_atomic(
+                        &d.tmp_dir(),
+                        &d.buckets_dir().join(format!("{b}.json")),
+                        &body,
+                    )?;
+                }
+                Ok(created_now)
+            })
+            .await;
+        let (_, wq) = self.default_quorums();
+        let existed = res.iter().filter(|r| matches!(r, Ok(false))).count();
+        let ok = res.iter().filter(|r| r.is_ok()).count();
+        let (rq, _) = self.default_quorums();
+        if existed >= rq {
+            return Err(ObjectError::BucketAlreadyExists {
+                bucket: bucket.to_string(),
+            });
+        }
+        if ok < wq {
+            return Err(ObjectError::Unavailable {
+                op: QuorumOp::Write,
+                needed: wq,
+                got: ok,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn head_bucket_impl(&self, bucket: &BucketName) -> ObjectResult<BucketInfo> {
+        self.check_bucket(bucket).await?;
+        let b = bucket.to_string();
+        let created = self
+            .on_drives(move |d| read_bucket_created(d, &b))
+            .await
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        Ok(BucketInfo {
+            name: bucket.to_string(),
+            created,
+        })
+    }
+
+    pub(crate) async fn list_buckets_impl(&self) -> ObjectResult<Vec<BucketInfo>> {
+        let res = self
+            .on_drives(|d| -> Option<Vec<(String, Option<OffsetDateTime>)>> {
+                let rd = std::fs::read_dir(&d.root).ok()?;
+                d.check_online().ok()?;
+                Some(
+                    rd.flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .filter_map(|e| e.file_name().into_string().ok())
+                        .filter(|n| BucketName::new(n.clone()).is_ok())
+                        .map(|n| {
+                            let c = read_bucket_created(d, &n);
+                            (n, c)
+                        })
+                        .collect(),
+                )
+            })
+            .await;
+        let online = res.iter().filter(|r| r.is_some()).count();
+        let (rq, _) = self.default_quorums();
+        if online < rq {
+            return Err(ObjectError::Unavailable {
+                op: QuorumOp::Read,
+                needed: rq,
+                got: online,
+            });
+        }
+        let mut all: std::collections::BTreeMap<String, (usize, Option<OffsetDateTime>)> =
+            Default::default();
+        for (name, created) in res.into_iter().flatten().flatten() {
+            let e = all.entry(name).or_insert((0, None));
+            e.0 += 1;
+            e.1 = match (e.1, created) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(all
+            .into_iter()
+            .filter(|(_, (c, _))| *c >= rq)
+            .map(|(name, (_, created))| BucketInfo {
+                name,
+                created: created.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            })
+            .collect())
+    }
+
+    pub(crate) async fn delete_bucket_impl(&self, bucket: &BucketName) -> ObjectResult<()> {
+        self.check_bucket(bucket).await?;
+        let page = self
+            .list_objects_impl(
+                bucket,
+                cairn_api::ListOptions {
+                    max_keys: 1,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if !page.objects.is_empty() || !page.common_prefixes.is_empty() {
+            return Err(ObjectError::BucketNotEmpty {
+                bucket: bucket.to_string(),
+            });
+        }
+        let b = bucket.to_string();
+        let res = self
+            .on_drives(move |d| -> Result<(), DriveError> {
+                d.check_online()?;
+                let _ = std::fs::remove_dir_all(d.multipart_dir(&b));
+                let _ = std::fs::remove_file(d.buckets_dir().join(format!("{b}.json")));
+                match std::fs::remove_dir_all(d.bucket_dir(&b)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        let ok = res.iter().filter(|r| r.is_ok()).count();
+        let (_, wq) = self.default_quorums();
+        if ok < wq {
+            return Err(ObjectError::Unavailable {
+                op: QuorumOp::Write,
+                needed: wq,
+                got: ok,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn put_object_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        mut body: ByteStream,
+        opts: PutOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        self.check_bucket(bucket).await?;
+        let (k, m) = self.write_layout(opts.metadata.storage_class);
+        let quorum = write_quorum(k, m);
+        let online = self.online_drives();
+        if online < quorum {
+            return Err(ObjectError::Unavailable {
+                op: QuorumOp::Write,
+                needed: quorum,
+                got: online,
+            });
+        }
+        let erasure = Arc::new(Erasure::new(k, m).map_err(ObjectError::internal)?);
+        let distribution = self.distribution(bucket.as_str(), key.as_str());
+        let mut digest = BodyDigest::new(opts.checksum.clone());
+        let (prefix, ended) = read_prefix(&mut body, INLINE_MAX + 1).await?;
+
+        let mut template = VersionMeta {
+            version_id: None,
+            mod_time: 0,
+            size: 0,
+            etag: String::new(),
+            headers: opts.metadata.headers.clone(),
+            user: opts.metadata.user.clone(),
+            storage_class: opts.metadata.storage_class,
+            checksum: None,
+            erasure: erasure_info(k, m, distribution.clone()),
+            data_dir: None,
+            inline_len: None,
+            parts: Vec::new(),
+            multipart: false,
+        };
+
+        if ended && prefix.len() <= INLINE_MAX {
+            // Small object: one block, its shards inline in cairn.meta.
+            digest.update(&prefix);
+            let out = digest.verify(opts.content_md5.as_ref(), opts.content_length)?;
+            let shards = erasure.encode_framed(&prefix);
+            template.size = out.len;
+            template.etag = out.etag();
+            template.checksum = out.checksum;
+            template.parts = single_part(out.len, &template.etag);
+            let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+            template.mod_time = now_nanos();
+            let jobs = per_drive_metas(&template, &distribution, Some(&shards), &[]);
+            self.commit(bucket, key, jobs, quorum).await?;
+            return Ok(template.to_info(bucket.as_str(), key.as_str()));
+        }
+
+        let (tmps, digest, size) = self
+            .stream_to_tmp(
+                prefix,
+                body,
+                digest,
+                erasure,
+                distribution.clone(),
+                "part.1".into(),
+                MAX_PUT_SIZE,
+            )
+            .await?;
+        let out = match digest.verify(opts.content_md5.as_ref(), opts.content_length) {
+            Ok(o) => o,
+            Err(e) => {
+                remove_tmp(tmps).await;
+                return Err(e);
+            }
+        };
+        let written = tmps.iter().filter(|t| t.is_some()).count();
+        if written < quorum {
+            remove_tmp(tmps).await;
+            return Err(ObjectError::Unavailable {
+                op: QuorumOp::Write,
+                needed: quorum,
+                got: written,
+            });
+        }
+        template.size = size;
+        template.etag = out.etag();
+        template.checksum = out.checksum;
+        template.parts = single_part(size, &template.etag);
+        template.data_dir = Some(new_data_dir());
+        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        template.mod_time = now_nanos();
+        let jobs = per_drive_metas(&template, &distribution, None, &tmps);
+        self.commit(bucket, key, jobs, quorum).await?;
+        Ok(template.to_info(bucket.as_str(), key.as_str()))
+    }
+
+    pub(crate) async fn get_object_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: GetOptions,
+    ) -> ObjectResult<GetObject> {
+        let g = self.locks.read(bucket.as_str(), key.as_str()).await;
+        self.check_bucket(bucket).await?;
+        let (version, metas) = self.read_version(bucket, key, true).await?;
+        drop(g);
+        let info = version.to_info(bucket.as_str(), key.as_str());
+        opts.conditions.check(&info)?;
+        let range = opts.range.map(|r| r.resolve(info.size)).transpose()?;
+        let (offset, length) = range.unwrap_or((0, info.size));
+        let erasure = Arc::new(
+            Erasure::new(version.erasure.data, version.erasure.parity)
+                .map_err(ObjectError::internal)?,
+        );
+        let mut sources: Vec<Option<ShardSource>> = vec![None; erasure.total_shards()];
+        for (drive, meta) in self.drives.iter().zip(&metas) {
+            let Some(meta) = meta else { continue };
+            let Some(v) = meta.latest() else { continue };
+            let idx = v.erasure.index;
+            if idx >= sources.len() {
+                continue;
+            }
+            sources[idx] = match &v.data_dir {
+                Some(dir) => Some(ShardSource::Dir(
+                    drive.object_dir(bucket.as_str(), key.as_str()).join(dir),
+                )),
+                None => meta
+                    .inline_of(0)
+                    .map(|b| ShardSource::Inline(bytes::Bytes::copy_from_slice(b))),
+            };
+        }
+        let (b, k) = (bucket.to_string(), key.to_string());
+        let plan = ReadPlan {
+            erasure,
+            block_size: version.erasure.block_size,
+            sources,
+            parts: version.parts.clone(),
+            offset,
+            length,
+            on_bad_shard: Some(Arc::new(move |shard, why| {
+                tracing::warn!(bucket = %b, key = %k, shard, why, "bad shard served around; object needs healing");
+            })),
+        };
+        Ok(GetObject {
+            info,
+            range,
+            body: stream(plan),
+        })
+    }
+
+    pub(crate) async fn head_object_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        conditions: &Conditions,
+    ) -> ObjectResult<ObjectInfo> {
+        let g = self.locks.read(bucket.as_str(), key.as_str()).await;
+        self.check_bucket(bucket).await?;
+        let (version, _) = self.read_version(bucket, key, false).await?;
+        drop(g);
+        let info = version.to_info(bucket.as_str(), key.as_str());
+        conditions.check(&info)?;
+        Ok(info)
+    }
+
+    pub(crate) async fn delete_object_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> ObjectResult<()> {
+        self.check_bucket(bucket).await?;
+        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        let (b, k) = (bucket.to_string(), key.to_string());
+        let res = self
+            .on_drives(move |d| match d.delete_object(&b, &k) {
+                Ok(true) => Lookup::Found(()),
+                Ok(false) => Lookup::Missing,
+                Err(_) => Lookup::Failed,
+            })
+            .await;
+        let (found, missing) = count(&res);
+        let (_, wq) = self.default_quorums();
+        if found + missing < wq {
+            return Err(ObjectError::Unavailable {
+                op: QuorumOp::Write,
+                needed: wq,
+                got: found + missing,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn read_bucket_created(d: &crate::drive::Drive, bucket: &str) -> Option<OffsetDateTime> {
+    let b = std::fs::read(d.buckets_dir().join(format!("{bucket}.json"))).ok()?;
+    let m: BucketMeta = serde_json::from_slice(&b).ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(m.created).ok()
+}

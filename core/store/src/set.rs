@@ -1,0 +1,573 @@
+//! `ErasureSet`: N local drives, objects erasure coded across all of them,
+//! served through the `ObjectLayer` trait.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use cairn_api::checksum::BodyDigest;
+use cairn_api::{
+    BucketName, ByteStream, ObjectError, ObjectKey, ObjectResult, QuorumOp, StorageClass,
+};
+use futures::StreamExt as _;
+use time::OffsetDateTime;
+
+use crate::drive::{Drive, DriveError, FORMAT_NAME, Format};
+use crate::erasure::{Erasure, default_parity};
+use crate::locks::LockTable;
+use crate::meta::{BLOCK_SIZE, DATA_DIR_PREFIX, ErasureInfo, ObjectMeta, PartMeta, VersionMeta};
+use crate::writer::{PartTargets, encode_stream};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("no drives given")]
+    NoDrives,
+    #[error("{count} drives given; an erasure set holds 1 to 256")]
+    TooManyDrives { count: usize },
+    #[error("parity {parity} is not possible with {drives} drives (0 to {max})")]
+    BadParity {
+        parity: usize,
+        drives: usize,
+        max: usize,
+    },
+    #[error("drive {path}: {source}")]
+    Drive {
+        path: String,
+        #[source]
+        source: DriveError,
+    },
+    #[error(
+        "drive {path} is drive {found} of this deployment but was given in position {given}; keep the drive order"
+    )]
+    DriveOrder {
+        path: String,
+        found: usize,
+        given: usize,
+    },
+    #[error("the drives belong to different deployments ({0}); refusing to start")]
+    MixedDeployments(String),
+}
+
+pub struct ErasureSet {
+    pub(crate) drives: Vec<Arc<Drive>>,
+    /// Parity of the STANDARD storage class.
+    pub(crate) parity: usize,
+    pub(crate) deployment_id: String,
+    pub(crate) locks: LockTable,
+}
+
+/// Quorums of a K+M layout: reads need K shards; writes need K, or K+1
+/// when K == M so two halves of a split set cannot both accept writes.
+pub fn read_quorum(data: usize) -> usize {
+    data
+}
+
+pub fn write_quorum(data: usize, parity: usize) -> usize {
+    if data == parity { data + 1 } else { data }
+}
+
+/// How a per-drive lookup came out.
+pub(crate) enum Lookup<T> {
+    Found(T),
+    Missing,
+    Failed,
+}
+
+impl ErasureSet {
+    /// Opens (and on first start formats) the drives. Drives without a
+    /// format join the deployment; a drive of another deployment is kept
+    /// offline and never written.
+    pub fn open(paths: Vec<PathBuf>, parity: Option<usize>) -> Result<Self, SetupError> {
+        let n = paths.len();
+        if n == 0 {
+            return Err(SetupError::NoDrives);
+        }
+        if n > 256 {
+            return Err(SetupError::TooManyDrives { count: n });
+        }
+        let drives: Vec<Arc<Drive>> = paths
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| Arc::new(Drive::new(i, p)))
+            .collect();
+        let mut formats = Vec::with_capacity(n);
+        for d in &drives {
+            let io = |source: std::io::Error| SetupError::Drive {
+                path: d.root.display().to_string(),
+                source: source.into(),
+            };
+            std::fs::create_dir_all(&d.root).map_err(io)?;
+            let f = d.read_format().map_err(|source| SetupError::Drive {
+                path: d.root.display().to_string(),
+                source,
+            })?;
+            formats.push(f);
+        }
+        // The deployment is the one most formatted drives belong to.
+        let mut ids: Vec<(&str, usize)> = Vec::new();
+        for f in formats.iter().flatten() {
+            match ids.iter_mut().find(|(id, _)| *id == f.deployment_id) {
+                Some(e) => e.1 += 1,
+                None => ids.push((&f.deployment_id, 1)),
+            }
+        }
+        ids.sort_by_key(|e| std::cmp::Reverse(e.1));
+        if ids.len() > 1 && ids[0].1 == ids[1].1 {
+            let all: Vec<&str> = ids.iter().map(|(i, _)| *i).collect();
+            return Err(SetupError::MixedDeployments(all.join(", ")));
+        }
+        let existing = ids.first().map(|(id, _)| id.to_string());
+        let stored_parity = formats
+            .iter()
+            .flatten()
+            .find(|f| Some(&f.deployment_id) == existing.as_ref())
+            .map(|f| f.parity);
+        let parity = parity
+            .or(stored_parity)
+            .unwrap_or_else(|| default_parity(n));
+        if parity > n / 2 {
+            return Err(SetupError::BadParity {
+                parity,
+                drives: n,
+                max: n / 2,
+            });
+        }
+        let deployment_id = existing.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        for (d, f) in drives.iter().zip(&formats) {
+            match f {
+                Some(f) if f.deployment_id != deployment_id => {
+                    tracing::error!(drive = %d.root.display(), deployment = %f.deployment_id,
+                        "drive belongs to another deployment; leaving it offline and untouched");
+                }
+                Some(f) if f.drive_index != d.index => {
+                    return Err(SetupError::DriveOrder {
+                        path: d.root.display().to_string(),
+                        found: f.drive_index,
+                        given: d.index,
+                    });
+                }
+                Some(_) => {
+                    if let Err(e) = d.clean_tmp() {
+                        tracing::warn!(drive = %d.root.display(), error = %e, "could not clean tmp");
+                    }
+                }
+                None => {
+                    let fmt = Format {
+                        format: FORMAT_NAME.into(),
+                        deployment_id: deployment_id.clone(),
+                        drive_count: n,
+                        drive_index: d.index,
+                        drive_id: uuid::Uuid::new_v4().to_string(),
+                        parity,
+                    };
+                    d.write_format(&fmt).map_err(|source| SetupError::Drive {
+                        path: d.root.display().to_string(),
+                        source,
+                    })?;
+                    tracing::info!(drive = %d.root.display(), index = d.index, "formatted drive");
+                }
+            }
+        }
+        Ok(Self {
+            drives,
+            parity,
+            deployment_id,
+            locks: LockTable::default(),
+        })
+    }
+
+    pub fn drive_count(&self) -> usize {
+        self.drives.len()
+    }
+
+    pub fn parity(&self) -> usize {
+        self.parity
+    }
+
+    pub fn deployment_id(&self) -> &str {
+        &self.deployment_id
+    }
+
+    /// Drives whose format file is in place.
+    pub fn online_drives(&self) -> usize {
+        self.drives.iter().filter(|d| d.is_online()).count()
+    }
+
+    /// Ready to serve writes of the STANDARD class.
+    pub fn is_ready(&self) -> bool {
+        let k = self.drives.len() - self.parity;
+        self.online_drives() >= write_quorum(k, self.parity)
+    }
+
+    /// K and M for a storage class: STANDARD uses the configured parity,
+    /// REDUCED_REDUNDANCY one parity shard (none on a single drive).
+    pub(crate) fn layout(&self, class: StorageClass) -> (usize, usize) {
+        let n = self.drives.len();
+        let m = match class {
+            StorageClass::Standard => self.parity,
+            StorageClass::ReducedRedundancy => self.parity.min(1),
+        };
+        (n - m, m)
+    }
+
+    /// The layout for a new write: like `layout`, but with parity raised
+    /// (up to N/2) to cover drives that are offline right now, as MinIO
+    /// does, so a degraded set keeps the class's protection on the drives
+    /// it has instead of refusing RRS writes.
+    pub(crate) fn write_layout(&self, class: StorageClass) -> (usize, usize) {
+        let n = self.drives.len();
+        let (_, m) = self.layout(class);
+        let offline = n - self.online_drives();
+        let m = m.max(offline.min(n / 2));
+        (n - m, m)
+    }
+
+    /// Default-class quorums, used where no object layout is known yet.
+    pub(crate) fn default_quorums(&self) -> (usize, usize) {
+        let (k, m) = self.layout(StorageClass::Standard);
+        (read_quorum(k), write_quorum(k, m))
+    }
+
+    /// Shard placement: rotated by a hash of the key so parity load is
+    /// spread over all drives.
+    pub(crate) fn distribution(&self, bucket: &str, key: &str) -> Vec<usize> {
+        let n = self.drives.len();
+        let rot = (crate::bitrot::hash64(format!("{bucket}/{key}").as_bytes()) % n as u64) as usize;
+        (0..n).map(|i| (i + rot) % n).collect()
+    }
+
+    /// Runs a blocking function on every drive in parallel.
+    pub(crate) async fn on_drives<T, F>(&self, f: F) -> Vec<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Drive) -> T + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let jobs: Vec<_> = self
+            .drives
+            .iter()
+            .map(|d| {
+                let d = d.clone();
+                let f = f.clone();
+                tokio::task::spawn_blocking(move || f(&d))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(jobs.len());
+        for j in jobs {
+            match j.await {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    // A panicking drive task must not take the server down.
+                    tracing::error!(error = %e, "drive task failed");
+                    std::panic::resume_unwind(e.into_panic());
+                }
+            }
+        }
+        out
+    }
+
+    /// Turns per-drive lookups into found / not found / unavailable with
+    /// the quorum rules: found on >= `read` drives is found; missing on
+    /// more than N - `write` drives means it cannot exist at quorum.
+    pub(crate) fn decide(
+        &self,
+        found: usize,
+        missing: usize,
+        read: usize,
+        not_found: impl FnOnce() -> ObjectError,
+    ) -> ObjectResult<()> {
+        let (_, write) = self.default_quorums();
+        if found >= read {
+            Ok(())
+        } else if missing > self.drives.len() - write {
+            Err(not_found())
+        } else {
+            Err(ObjectError::Unavailable {
+                op: QuorumOp::Read,
+                needed: read,
+                got: found,
+            })
+        }
+    }
+
+    /// Checks the bucket exists at quorum.
+    pub(crate) async fn check_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {
+        let b = bucket.to_string();
+        let res = self
+            .on_drives(move |d| {
+                if d.bucket_dir(&b).is_dir() {
+                    Lookup::Found(())
+                } else if d.is_online() {
+                    Lookup::Missing
+                } else {
+                    Lookup::Failed
+                }
+            })
+            .await;
+        let (found, missing) = count(&res);
+        let (read, _) = self.default_quorums();
+        self.decide(found, missing, read, || ObjectError::no_such_bucket(bucket))
+    }
+
+    /// Reads every drive's `cairn.meta` and picks the latest version that
+    /// a read quorum agrees on. Returns it with each drive's meta (None for
+    /// drives that do not hold that version).
+    pub(crate) async fn read_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        with_inline: bool,
+    ) -> ObjectResult<(VersionMeta, Vec<Option<ObjectMeta>>)> {
+        let (b, k) = (bucket.to_string(), key.to_string());
+        let res = self
+            .on_drives(move |d| match d.read_meta(&b, &k, with_inline) {
+                Ok(Some(m)) if !m.versions.is_empty() => Lookup::Found(m),
+                Ok(_) => Lookup::Missing,
+                Err(DriveError::Corrupt(e)) => {
+                    tracing::warn!(drive = %d.root.display(), bucket = %b, key = %k, error = %e, "corrupt metadata");
+                    Lookup::Failed
+                }
+                Err(_) => Lookup::Failed,
+            })
+            .await;
+        let (_, missing) = count(&res);
+        let mut best: Option<(usize, &VersionMeta)> = None;
+        for r in &res {
+            let Lookup::Found(m) = r else { continue };
+            let Some(v) = m.latest() else { continue };
+            let agree = res
+                .iter()
+                .filter(|o| matches!(o, Lookup::Found(x) if x.latest().is_some_and(|y| y.identity() == v.identity())))
+                .count();
+            let better = match best {
+                None => true,
+                Some((c, b)) => agree > c || (agree == c && v.mod_time > b.mod_time),
+            };
+            if better {
+                best = Some((agree, v));
+            }
+        }
+        let found = best.map_or(0, |(c, _)| c);
+        let read = best.map_or(self.default_quorums().0, |(_, v)| {
+            read_quorum(v.erasure.data)
+        });
+        self.decide(found, missing, read, || {
+            ObjectError::no_such_key(bucket, key)
+        })?;
+        let Some((_, chosen)) = best else {
+            return Err(ObjectError::no_such_key(bucket, key));
+        };
+        let chosen = chosen.clone();
+        let metas = res
+            .into_iter()
+            .map(|r| match r {
+                Lookup::Found(m)
+                    if m.latest()
+                        .is_some_and(|v| v.identity() == chosen.identity()) =>
+                {
+                    Some(m)
+                }
+                _ => None,
+            })
+            .collect();
+        Ok((chosen, metas))
+    }
+
+    /// Writes a new version on every drive (data dir renamed in, then
+    /// `cairn.meta` replaced) and checks the write quorum. The caller holds
+    /// the object's write lock. Old data dirs are removed afterwards.
+    pub(crate) async fn commit(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        per_drive: Vec<Option<(ObjectMeta, Option<PathBuf>)>>,
+        quorum: usize,
+    ) -> ObjectResult<()> {
+        let (b, k) = (bucket.to_string(), key.to_string());
+        let per_drive = Arc::new(parking_lot::Mutex::new(per_drive));
+        let res = self
+            .on_drives(move |d| {
+                let job = per_drive.lock()[d.index].take();
+                let Some((meta, tmp)) = job else {
+                    return Err(DriveError::Offline(d.root.display().to_string()));
+                };
+                let out = d.commit_version(&b, &k, meta, tmp.as_deref());
+                if out.is_err()
+                    && let Some(t) = &tmp
+                {
+                    let _ = std::fs::remove_dir_all(t);
+                }
+                if let Err(e) = &out {
+                    tracing::warn!(drive = %d.root.display(), bucket = %b, key = %k, error = %e, "commit failed on drive");
+                }
+                out
+            })
+            .await;
+        let ok = res.iter().filter(|r| r.is_ok()).count();
+        let old: Vec<PathBuf> = res.into_iter().flatten().flatten().collect();
+        if !old.is_empty() {
+            tokio::task::spawn_blocking(move || {
+                for p in old {
+                    let _ = std::fs::remove_dir_all(p);
+                }
+            });
+        }
+        if ok < quorum {
+            return Err(ObjectError::Unavailable {
+                op: QuorumOp::Write,
+                needed: quorum,
+                got: ok,
+            });
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    /// Streams a body into tmp part files on every drive. Returns the tmp
+    /// dirs (None where a drive failed), the unverified digest and size.
+    pub(crate) async fn stream_to_tmp(
+        &self,
+        prefix: Bytes,
+        body: ByteStream,
+        digest: BodyDigest,
+        erasure: Arc<Erasure>,
+        distribution: Vec<usize>,
+        part_file: String,
+        max_size: u64,
+    ) -> ObjectResult<(Vec<Option<PathBuf>>, BodyDigest, u64)> {
+        let tmp_name = uuid::Uuid::new_v4().to_string();
+        let name = tmp_name.clone();
+        let tmps: Vec<Option<PathBuf>> = self.on_drives(move |d| d.make_tmp(&name).ok()).await;
+        let files = tmps
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.join(&part_file)))
+            .collect();
+        let res = encode_stream(
+            prefix,
+            body,
+            digest,
+            erasure,
+            BLOCK_SIZE,
+            PartTargets {
+                files,
+                distribution,
+            },
+            max_size,
+        )
+        .await;
+        match res {
+            Ok(enc) => {
+                let dirs = tmps
+                    .into_iter()
+                    .zip(&enc.written)
+                    .map(|(t, ok)| {
+                        if !ok && let Some(t) = &t {
+                            let _ = std::fs::remove_dir_all(t);
+                        }
+                        t.filter(|_| *ok)
+                    })
+                    .collect();
+                Ok((dirs, enc.digest, enc.size))
+            }
+            Err(e) => {
+                remove_tmp(tmps).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+pub(crate) async fn remove_tmp(tmps: Vec<Option<PathBuf>>) {
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in tmps.into_iter().flatten() {
+            let _ = std::fs::remove_dir_all(t);
+        }
+    })
+    .await;
+}
+
+pub(crate) fn count<T>(res: &[Lookup<T>]) -> (usize, usize) {
+    let found = res.iter().filter(|r| matches!(r, Lookup::Found(_))).count();
+    let missing = res.iter().filter(|r| matches!(r, Lookup::Missing)).count();
+    (found, missing)
+}
+
+/// Reads up to `limit` bytes of a body; `true` if the body ended.
+pub(crate) async fn read_prefix(
+    body: &mut ByteStream,
+    limit: usize,
+) -> ObjectResult<(Bytes, bool)> {
+    let mut buf = BytesMut::new();
+    while buf.len() < limit {
+        match body.next().await {
+            Some(Ok(c)) => buf.extend_from_slice(&c),
+            Some(Err(e)) => {
+                return Err(ObjectError::BodyRead {
+                    message: e.to_string(),
+                });
+            }
+            None => return Ok((buf.freeze(), true)),
+        }
+    }
+    Ok((buf.freeze(), false))
+}
+
+pub(crate) fn now_nanos() -> i128 {
+    OffsetDateTime::now_utc().unix_timestamp_nanos()
+}
+
+pub(crate) fn new_data_dir() -> String {
+    format!("{DATA_DIR_PREFIX}{}", uuid::Uuid::new_v4())
+}
+
+/// The per-drive copies of one version: the same except for the shard
+/// index (and inline shard).
+pub(crate) fn per_drive_metas(
+    template: &VersionMeta,
+    distribution: &[usize],
+    inline: Option<&[Vec<u8>]>,
+    tmps: &[Option<PathBuf>],
+) -> Vec<Option<(ObjectMeta, Option<PathBuf>)>> {
+    distribution
+        .iter()
+        .enumerate()
+        .map(|(drive, &shard)| {
+            let mut v = template.clone();
+            v.erasure.index = shard;
+            let (inline_bytes, tmp) = match inline {
+                Some(shards) => {
+                    let s = shards.get(shard)?.clone();
+                    v.inline_len = Some(s.len() as u64);
+                    (s, None)
+                }
+                None => (Vec::new(), Some(tmps.get(drive)?.clone()?)),
+            };
+            Some((
+                ObjectMeta {
+                    versions: vec![v],
+                    inline: inline_bytes,
+                },
+                tmp,
+            ))
+        })
+        .collect()
+}
+
+pub(crate) fn erasure_info(data: usize, parity: usize, distribution: Vec<usize>) -> ErasureInfo {
+    ErasureInfo {
+        data,
+        parity,
+        block_size: BLOCK_SIZE,
+        index: 0,
+        distribution,
+    }
+}
+
+pub(crate) fn single_part(size: u64, etag: &str) -> Vec<PartMeta> {
+    vec![PartMeta {
+        number: 1,
+        size,
+        etag: etag.to_owned(),
+        checksum: None,
+    }]
+}

@@ -1,0 +1,182 @@
+//! The streaming write pipeline: body -> 1 MiB blocks -> (MD5 and checksum
+//! on one thread) || (erasure coding + bitrot hashes on another) -> one
+//! writer thread per drive. Each stage works on a different block at the
+//! same time, and memory is bounded by the channel depths (a few MiB per
+//! PUT), whatever the object size.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use cairn_api::checksum::BodyDigest;
+use cairn_api::{ByteStream, ObjectError};
+use futures::StreamExt as _;
+use tokio::sync::mpsc;
+
+use crate::erasure::Erasure;
+
+/// Where one part file goes: per drive, the file to create (None when the
+/// drive is already known to be unusable).
+pub struct PartTargets {
+    pub files: Vec<Option<PathBuf>>,
+    /// `distribution[drive]` = shard index that drive stores.
+    pub distribution: Vec<usize>,
+}
+
+pub struct Encoded {
+    pub digest: BodyDigest,
+    pub size: u64,
+    /// Per drive: did every shard block reach the disk (fsynced)?
+    pub written: Vec<bool>,
+}
+
+const HASH_QUEUE: usize = 4;
+const ENCODE_QUEUE: usize = 2;
+const DRIVE_QUEUE: usize = 2;
+
+/// Streams `prefix` followed by the rest of `body` into part files.
+/// Fails only on a body error or when the size limit is exceeded; drive
+/// failures are reported in `written` for the caller's quorum check.
+pub async fn encode_stream(
+    prefix: Bytes,
+    mut body: ByteStream,
+    digest: BodyDigest,
+    erasure: Arc<Erasure>,
+    block_size: usize,
+    targets: PartTargets,
+    max_size: u64,
+) -> Result<Encoded, ObjectError> {
+    let drives = targets.files.len();
+    let (hash_tx, mut hash_rx) = mpsc::channel::<Bytes>(HASH_QUEUE);
+    let (enc_tx, mut enc_rx) = mpsc::channel::<Bytes>(ENCODE_QUEUE);
+
+    let hasher = tokio::task::spawn_blocking(move || {
+        let mut digest = digest;
+        while let Some(block) = hash_rx.blocking_recv() {
+            digest.update(&block);
+        }
+        digest
+    });
+
+    let mut drive_txs = Vec::with_capacity(drives);
+    let mut drive_jobs = Vec::with_capacity(drives);
+    for file in targets.files {
+        let (tx, rx) = mpsc::channel::<Vec<u8>>(DRIVE_QUEUE);
+        drive_jobs.push(tokio::task::spawn_blocking(move || write_shards(file, rx)));
+        drive_txs.push(tx);
+    }
+    let distribution = targets.distribution;
+    let encoder = tokio::task::spawn_blocking(move || {
+        let mut alive: Vec<Option<mpsc::Sender<Vec<u8>>>> =
+            drive_txs.into_iter().map(Some).collect();
+        while let Some(block) = enc_rx.blocking_recv() {
+            let mut shards: Vec<Option<Vec<u8>>> = erasure
+                .encode_framed(&block)
+                .into_iter()
+                .map(Some)
+                .collect();
+            for (drive, slot) in alive.iter_mut().enumerate() {
+                let Some(tx) = slot else { continue };
+                let Some(shard) = shards.get_mut(distribution[drive]).and_then(Option::take) else {
+                    *slot = None;
+                    continue;
+                };
+                if tx.blocking_send(shard).is_err() {
+                    // The drive's writer failed; it reports why.
+                    *slot = None;
+                }
+            }
+        }
+    });
+
+    let mut size = 0u64;
+    let mut block = BytesMut::with_capacity(block_size);
+    let mut pending = Some(prefix);
+    let result: Result<(), ObjectError> = async {
+        loop {
+            let chunk = match pending.take() {
+                Some(c) => c,
+                None => match body.next().await {
+                    Some(Ok(c)) => c,
+                    Some(Err(e)) => {
+                        return Err(ObjectError::BodyRead {
+                            message: e.to_string(),
+                        });
+                    }
+                    None => break,
+                },
+            };
+            size += chunk.len() as u64;
+            if size > max_size {
+                return Err(ObjectError::EntityTooLarge {
+                    size,
+                    max: max_size,
+                });
+            }
+            let mut rest = &chunk[..];
+            while !rest.is_empty() {
+                let take = (block_size - block.len()).min(rest.len());
+                block.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if block.len() == block_size {
+                    let full =
+                        std::mem::replace(&mut block, BytesMut::with_capacity(block_size)).freeze();
+                    send_block(&hash_tx, &enc_tx, full).await?;
+                }
+            }
+        }
+        if !block.is_empty() {
+            send_block(&hash_tx, &enc_tx, block.split().freeze()).await?;
+        }
+        Ok(())
+    }
+    .await;
+    drop(hash_tx);
+    drop(enc_tx);
+    let joined = async {
+        let digest = hasher.await.map_err(ObjectError::internal)?;
+        encoder.await.map_err(ObjectError::internal)?;
+        let mut written = Vec::with_capacity(drives);
+        for j in drive_jobs {
+            let ok = match j.await {
+                Ok(Ok(())) => true,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "shard write failed");
+                    false
+                }
+                Err(e) => return Err(ObjectError::internal(e)),
+            };
+            written.push(ok);
+        }
+        Ok((digest, written))
+    }
+    .await;
+    result?;
+    let (digest, written) = joined?;
+    Ok(Encoded {
+        digest,
+        size,
+        written,
+    })
+}
+
+async fn send_block(
+    hash_tx: &mpsc::Sender<Bytes>,
+    enc_tx: &mpsc::Sender<Bytes>,
+    block: Bytes,
+) -> Result<(), ObjectError> {
+    let gone = || ObjectError::internal("write pipeline stopped");
+    hash_tx.send(block.clone()).await.map_err(|_| gone())?;
+    enc_tx.send(block).await.map_err(|_| gone())
+}
+
+fn write_shards(file: Option<PathBuf>, mut rx: mpsc::Receiver<Vec<u8>>) -> std::io::Result<()> {
+    let path = file.ok_or_else(|| std::io::Error::other("drive unavailable"))?;
+    let mut f = File::create(&path)?;
+    while let Some(buf) = rx.blocking_recv() {
+        f.write_all(&buf)?;
+    }
+    f.sync_data()
+}
