@@ -68,6 +68,8 @@ pub struct StartOpts {
     pub extra_args: Vec<String>,
     /// Extra environment for the server process.
     pub env: Vec<(String, String)>,
+    /// Name the drives with one `<tmp>/d{1...N}` argument instead of N paths.
+    pub ellipsis: bool,
 }
 
 impl Default for StartOpts {
@@ -77,6 +79,7 @@ impl Default for StartOpts {
             parity: None,
             extra_args: Vec::new(),
             env: Vec::new(),
+            ellipsis: false,
         }
     }
 }
@@ -170,9 +173,17 @@ impl Server {
         if let Some(m) = self.opts.parity {
             cmd.arg("--parity").arg(m.to_string());
         }
-        cmd.args(&self.opts.extra_args)
-            .args(&self.drives)
-            .current_dir(self.dir.path())
+        cmd.args(&self.opts.extra_args);
+        if self.opts.ellipsis {
+            cmd.arg(format!(
+                "{}/d{{1...{}}}",
+                self.dir.path().display(),
+                self.drives.len()
+            ));
+        } else {
+            cmd.args(&self.drives);
+        }
+        cmd.current_dir(self.dir.path())
             .env("CAIRN_ROOT_USER", &self.user)
             .env("CAIRN_ROOT_PASSWORD", &self.password)
             .env(
@@ -356,7 +367,6 @@ impl Server {
             ("AWS_DEFAULT_REGION".into(), REGION.into()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ("RCLONE_CONFIG".into(), p("rclone.conf")),
-            ("HOME".into(), d.to_string_lossy().into_owned()),
         ]
     }
 
@@ -385,13 +395,19 @@ impl Server {
 
     /// Sends SIGTERM and waits (up to `timeout`) for the exit status.
     pub async fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        self.signal("TERM", timeout).await
+    }
+
+    /// Sends a signal (`"TERM"`, `"INT"`) and waits (up to `timeout`) for
+    /// the exit status.
+    pub async fn signal(&mut self, sig: &str, timeout: Duration) -> Result<ExitStatus> {
         let mut c = self.child.take().ok_or_else(|| anyhow!("not running"))?;
         let st = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{sig}"))
             .arg(c.id().to_string())
             .status()?;
         if !st.success() {
-            bail!("kill -TERM failed");
+            bail!("kill -{sig} failed");
         }
         let deadline = Instant::now() + timeout;
         loop {
@@ -402,7 +418,7 @@ impl Server {
                 let _ = c.kill();
                 c.wait()?;
                 bail!(
-                    "server did not exit within {timeout:?} of SIGTERM; output:\n{}",
+                    "server did not exit within {timeout:?} of SIG{sig}; output:\n{}",
                     self.log()
                 );
             }

@@ -1,0 +1,172 @@
+//! The binary itself: health, signals, restart, drive naming, on-disk layout.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use aws_sdk_s3::primitives::ByteStream;
+use cairn_tests::data::{MIB, random_bytes, same_bytes};
+use cairn_tests::{Server, StartOpts, bucket_name, raw};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_endpoints_and_sigterm_exits_cleanly() -> Result<()> {
+    let mut s = Server::start_default().await?;
+    for p in ["/health/live", "/health/ready"] {
+        let r = raw::get(&s.addr(), p).await?;
+        ensure!(r.status == 200, "GET {p}: {}", r.describe());
+    }
+    let st = s.terminate(Duration::from_secs(15)).await?;
+    ensure!(
+        st.code() == Some(0),
+        "exit status after SIGTERM: {st}\n{}",
+        s.log()
+    );
+    s.restart().await?;
+    let st = s.signal("INT", Duration::from_secs(15)).await?;
+    ensure!(
+        st.code() == Some(0),
+        "exit status after SIGINT: {st}\n{}",
+        s.log()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_restarts() -> Result<()> {
+    let mut s = Server::start_default().await?;
+    let b = bucket_name("persist");
+    let c = s.s3();
+    c.create_bucket().bucket(&b).send().await?;
+    let big = random_bytes(3 * MIB, 1);
+    for (k, d) in [("small", &b"small"[..]), ("big", &big[..])] {
+        c.put_object()
+            .bucket(&b)
+            .key(k)
+            .body(ByteStream::from(d.to_vec()))
+            .metadata("k", k)
+            .send()
+            .await?;
+    }
+    s.terminate(Duration::from_secs(15)).await?;
+    s.restart().await?;
+    s.restart().await?; // and after a SIGKILL
+    let c = s.s3();
+    c.head_bucket()
+        .bucket(&b)
+        .send()
+        .await
+        .context("bucket after restart")?;
+    for (k, d) in [("small", &b"small"[..]), ("big", &big[..])] {
+        let r = c.get_object().bucket(&b).key(k).send().await?;
+        ensure!(r.metadata().and_then(|m| m.get("k")).map(String::as_str) == Some(k));
+        same_bytes(k, &r.body.collect().await?.into_bytes(), d)?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ellipsis_drives_and_on_disk_layout() -> Result<()> {
+    let s = Server::start(StartOpts {
+        ellipsis: true,
+        ..StartOpts::default()
+    })
+    .await?;
+    for d in s.drives() {
+        let f = d.join(".cairn.sys/format.json");
+        ensure!(
+            f.is_file(),
+            "{} missing (drives from d{{1...4}})",
+            f.display()
+        );
+    }
+    let b = bucket_name("layout");
+    let c = s.s3();
+    c.create_bucket().bucket(&b).send().await?;
+    c.put_object()
+        .bucket(&b)
+        .key("a/b.txt")
+        .body(ByteStream::from(random_bytes(3 * MIB, 2)))
+        .send()
+        .await?;
+    c.put_object()
+        .bucket(&b)
+        .key("tiny")
+        .body(ByteStream::from_static(b"tiny"))
+        .send()
+        .await?;
+    // 3 MiB, 2+2: each drive holds 3 blocks of (32-byte hash + 512 KiB shard)
+    let want_len = 3 * (32 + 512 * 1024) as u64;
+    for d in s.drives() {
+        let obj = d.join(&b).join("a/b.txt");
+        ensure!(
+            obj.join("cairn.meta").is_file(),
+            "{} has no cairn.meta",
+            obj.display()
+        );
+        let data_dirs: Vec<_> = std::fs::read_dir(&obj)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("cairn.data."))
+            .collect();
+        ensure!(
+            data_dirs.len() == 1,
+            "{}: data dirs {:?}",
+            obj.display(),
+            data_dirs.len()
+        );
+        let part = data_dirs[0].path().join("part.1");
+        let len = std::fs::metadata(&part)
+            .with_context(|| format!("{}", part.display()))?
+            .len();
+        ensure!(
+            len == want_len,
+            "{}: {len} bytes, want {want_len}",
+            part.display()
+        );
+        let tiny = d.join(&b).join("tiny");
+        let entries: Vec<String> = std::fs::read_dir(&tiny)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        ensure!(
+            entries == ["cairn.meta"],
+            "inline object folder {}: {entries:?}",
+            tiny.display()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parity_flag_6_drives_m3() -> Result<()> {
+    let s = Server::start(StartOpts {
+        drives: 6,
+        parity: Some(3),
+        ..StartOpts::default()
+    })
+    .await?;
+    let b = bucket_name("par");
+    let c = s.s3();
+    c.create_bucket().bucket(&b).send().await?;
+    let data = random_bytes(3 * MIB + 5, 3);
+    c.put_object()
+        .bucket(&b)
+        .key("o")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await?;
+    for d in &s.drives()[..3] {
+        std::fs::remove_dir_all(d)?;
+    }
+    let r = c
+        .get_object()
+        .bucket(&b)
+        .key("o")
+        .send()
+        .await
+        .context("GET with 3 of 6 drives gone, --parity 3")?;
+    same_bytes(
+        "3+3 with 3 lost",
+        &r.body.collect().await?.into_bytes(),
+        &data,
+    )?;
+    Ok(())
+}
