@@ -1,1 +1,20 @@
-//! placeholder
+//! cairn-s3: Cairn's S3 front.
+//!
+//! `s3s` speaks the wire protocol (routing, XML, SigV4 header / presigned /
+//! streaming-chunked signatures); this crate maps each S3 operation onto the
+//! `ObjectLayer` it is given and serves the result over hyper (HTTP/1.1 and
+//! HTTP/2), with health endpoints and graceful shutdown.
+//!
+//! The one public entry point is [`serve`].
+
+mod buckets;
+mod convert;
+mod errors;
+mod host;
+mod list;
+mod multipart;
+mod objects;
+mod server;
+mod service;
+
+pub use server::{ConfigError, ReadyFn, S3Config, serve};

@@ -1,0 +1,481 @@
+//! Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
+//! ListParts, CompleteMultipartUpload, AbortMultipartUpload,
+//! ListMultipartUploads.
+
+use std::collections::BTreeSet;
+
+use cairn_api::{
+    ByteRange, ChecksumRequest, CompletePart, GetOptions, ListUploadsOptions, PartOptions,
+    PutOptions,
+};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use crate::convert::{
+    ChecksumOut, MetadataInput, bucket_name, check_put_size, checksum_algorithm, checksum_request,
+    conditions, content_length, content_md5, etag, object_key, output_storage_class,
+    refuse_if_some, refuse_sse, timestamp,
+};
+use crate::errors::{IntoS3 as _, invalid_argument, not_implemented};
+use crate::list::{enc, page_size, url_encoding};
+use crate::objects::{copy_error, copy_source};
+use crate::service::CairnS3;
+
+fn part_number(n: i32) -> S3Result<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=cairn_api::MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| invalid_argument(format!("part number {n} is not between 1 and 10000")))
+}
+
+/// `x-amz-copy-source-range: bytes=first-last` (both required, inclusive).
+fn copy_source_range(v: &str) -> S3Result<ByteRange> {
+    let bad = || {
+        invalid_argument(format!(
+            "x-amz-copy-source-range {v:?} must be of the form bytes=first-last"
+        ))
+    };
+    let (first, last) = v
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = first.trim().parse().map_err(|_| bad())?;
+    let last: u64 = last.trim().parse().map_err(|_| bad())?;
+    if last < first {
+        return Err(bad());
+    }
+    Ok(ByteRange::FromTo {
+        first,
+        last: Some(last),
+    })
+}
+
+impl CairnS3 {
+    pub(crate) async fn do_create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+
+        if let Some(acl) = &input.acl
+            && acl.as_str() != ObjectCannedACL::PRIVATE
+        {
+            return Err(not_implemented("object ACLs other than private"));
+        }
+        refuse_if_some(input.grant_full_control.as_ref(), "object ACL grants")?;
+        refuse_if_some(input.grant_read.as_ref(), "object ACL grants")?;
+        refuse_if_some(input.grant_read_acp.as_ref(), "object ACL grants")?;
+        refuse_if_some(input.grant_write_acp.as_ref(), "object ACL grants")?;
+        refuse_if_some(input.object_lock_mode.as_ref(), "object lock")?;
+        refuse_if_some(input.object_lock_retain_until_date.as_ref(), "object lock")?;
+        refuse_if_some(input.object_lock_legal_hold_status.as_ref(), "object lock")?;
+        refuse_if_some(
+            input.tagging.as_ref().filter(|t| !t.is_empty()),
+            "object tags",
+        )?;
+        refuse_if_some(
+            input.website_redirect_location.as_ref(),
+            "website redirects",
+        )?;
+        refuse_sse(
+            input.server_side_encryption.as_ref(),
+            input.sse_customer_algorithm.as_ref(),
+            input.ssekms_key_id.as_ref(),
+        )?;
+        if input
+            .checksum_type
+            .as_ref()
+            .is_some_and(|t| t.as_str() != ChecksumType::COMPOSITE)
+        {
+            return Err(not_implemented(
+                "full-object checksums of multipart uploads (only COMPOSITE)",
+            ));
+        }
+
+        let algorithm = input
+            .checksum_algorithm
+            .as_ref()
+            .map(checksum_algorithm)
+            .transpose()?;
+        let metadata = MetadataInput {
+            content_type: input.content_type,
+            content_encoding: input.content_encoding,
+            content_disposition: input.content_disposition,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            expires: input.expires,
+            user: input.metadata,
+            storage_class: input.storage_class,
+        }
+        .into_metadata()?;
+        let opts = PutOptions {
+            metadata,
+            content_length: None,
+            content_md5: None,
+            checksum: algorithm.map(|algorithm| ChecksumRequest {
+                algorithm,
+                expected: None,
+                trailer: None,
+            }),
+        };
+        let upload_id = self
+            .layer
+            .create_multipart_upload(&bucket, &key, opts)
+            .await
+            .s3()?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(bucket.to_string()),
+            key: Some(key.to_string()),
+            upload_id: Some(upload_id),
+            checksum_algorithm: input.checksum_algorithm,
+            checksum_type: algorithm.map(|_| ChecksumType::from_static(ChecksumType::COMPOSITE)),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn do_upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let S3Request {
+            input,
+            headers,
+            trailing_headers,
+            ..
+        } = req;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let number = part_number(input.part_number)?;
+        refuse_sse(None, input.sse_customer_algorithm.as_ref(), None)?;
+
+        let content_length = content_length(input.content_length)?;
+        check_put_size(content_length)?;
+        let opts = PartOptions {
+            content_length,
+            content_md5: content_md5(input.content_md5.as_deref())?,
+            checksum: checksum_request(
+                &headers,
+                input.checksum_algorithm.as_ref(),
+                trailing_headers.as_ref(),
+            )?,
+        };
+        let body = crate::convert::request_body(input.body);
+        let part = self
+            .layer
+            .upload_part(&bucket, &key, &input.upload_id, number, body, opts)
+            .await
+            .s3()?;
+        let c = ChecksumOut::new(part.checksum.as_ref());
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&part.etag)),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn do_upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let number = part_number(input.part_number)?;
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        refuse_sse(None, input.sse_customer_algorithm.as_ref(), None)?;
+        refuse_sse(
+            None,
+            input.copy_source_sse_customer_algorithm.as_ref(),
+            None,
+        )?;
+
+        let src = GetOptions {
+            range: input
+                .copy_source_range
+                .as_deref()
+                .map(copy_source_range)
+                .transpose()?,
+            conditions: conditions(
+                input.copy_source_if_match.as_ref(),
+                input.copy_source_if_none_match.as_ref(),
+                input.copy_source_if_modified_since.as_ref(),
+                input.copy_source_if_unmodified_since.as_ref(),
+            ),
+        };
+        let part = self
+            .layer
+            .upload_part_copy(
+                &bucket,
+                &key,
+                &input.upload_id,
+                number,
+                &src_bucket,
+                &src_key,
+                src,
+            )
+            .await
+            .map_err(copy_error)?;
+        let c = ChecksumOut::new(part.checksum.as_ref());
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                checksum_crc32: c.crc32,
+                checksum_crc32c: c.crc32c,
+                checksum_crc64nvme: c.crc64nvme,
+                checksum_sha1: c.sha1,
+                checksum_sha256: c.sha256,
+                e_tag: Some(etag(&part.etag)),
+                last_modified: Some(timestamp(part.last_modified)),
+            }),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn do_list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let max_parts = page_size(input.max_parts, "max-parts")?;
+        let marker = input
+            .part_number_marker
+            .map(|m| {
+                u32::try_from(m)
+                    .map_err(|_| invalid_argument(format!("part-number-marker {m} is negative")))
+            })
+            .transpose()?;
+        let page = self
+            .layer
+            .list_parts(&bucket, &key, &input.upload_id, marker, max_parts)
+            .await
+            .s3()?;
+        let parts: Vec<Part> = page
+            .parts
+            .into_iter()
+            .map(|p| {
+                let c = ChecksumOut::new(p.checksum.as_ref());
+                Part {
+                    checksum_crc32: c.crc32,
+                    checksum_crc32c: c.crc32c,
+                    checksum_crc64nvme: c.crc64nvme,
+                    checksum_sha1: c.sha1,
+                    checksum_sha256: c.sha256,
+                    e_tag: Some(etag(&p.etag)),
+                    last_modified: Some(timestamp(p.last_modified)),
+                    part_number: i32::try_from(p.part_number).ok(),
+                    size: i64::try_from(p.size).ok(),
+                }
+            })
+            .collect();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(bucket.to_string()),
+            key: Some(key.to_string()),
+            upload_id: Some(input.upload_id),
+            initiator: Some(Initiator {
+                display_name: Some(crate::service::OWNER_NAME.to_owned()),
+                id: Some(crate::service::OWNER_ID.to_owned()),
+            }),
+            owner: Some(Self::owner()),
+            is_truncated: Some(page.is_truncated),
+            max_parts: i32::try_from(max_parts).ok(),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: page
+                .next_part_number_marker
+                .and_then(|n| i32::try_from(n).ok()),
+            parts: Some(parts),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn do_complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        refuse_if_some(input.if_match.as_ref(), "conditional writes (If-Match)")?;
+        refuse_if_some(
+            input.if_none_match.as_ref(),
+            "conditional writes (If-None-Match)",
+        )?;
+        refuse_sse(None, input.sse_customer_algorithm.as_ref(), None)?;
+
+        let malformed = |why: &str| {
+            S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                format!(
+                    "The XML you provided was not well-formed or did not validate against our published schema: {why}"
+                ),
+            )
+        };
+        let listed = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| malformed("no parts are listed"))?;
+        let mut parts = Vec::with_capacity(listed.len());
+        for p in listed {
+            let n = p
+                .part_number
+                .ok_or_else(|| malformed("a part has no PartNumber"))?;
+            let etag = p.e_tag.ok_or_else(|| malformed("a part has no ETag"))?;
+            parts.push(CompletePart {
+                part_number: part_number(n)?,
+                etag: etag.value().to_owned(),
+            });
+        }
+        let info = self
+            .layer
+            .complete_multipart_upload(&bucket, &key, &input.upload_id, parts)
+            .await
+            .s3()?;
+        tracing::debug!(bucket = %bucket, key = %key, size = info.size, "multipart upload completed");
+        let c = ChecksumOut::new(info.checksum.as_ref());
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(bucket.to_string()),
+            key: Some(key.to_string()),
+            location: Some(format!("/{bucket}/{key}")),
+            e_tag: Some(etag(&info.etag)),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.checksum_type,
+            version_id: info.version_id,
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn do_abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        refuse_if_some(
+            input.if_match_initiated_time.as_ref(),
+            "conditional aborts (x-amz-if-match-initiated-time)",
+        )?;
+        self.layer
+            .abort_multipart_upload(&bucket, &key, &input.upload_id)
+            .await
+            .s3()?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    pub(crate) async fn do_list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let url = url_encoding(input.encoding_type.as_ref())?;
+        let max_uploads = page_size(input.max_uploads, "max-uploads")?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+
+        let page = if max_uploads == 0 {
+            self.layer.head_bucket(&bucket).await.s3()?;
+            cairn_api::ListUploadsPage::default()
+        } else {
+            self.layer
+                .list_multipart_uploads(
+                    &bucket,
+                    ListUploadsOptions {
+                        prefix: prefix.clone(),
+                        key_marker: input.key_marker.clone().filter(|m| !m.is_empty()),
+                        upload_id_marker: input.upload_id_marker.clone().filter(|m| !m.is_empty()),
+                        max_uploads,
+                    },
+                )
+                .await
+                .s3()?
+        };
+        let (next_key_marker, next_upload_id_marker) = match page.uploads.last() {
+            Some(u) if page.is_truncated => (Some(u.key.clone()), Some(u.upload_id.clone())),
+            _ => (None, None),
+        };
+        // With a delimiter, keys holding it after the prefix roll up into
+        // common prefixes (within this page).
+        let mut prefixes = BTreeSet::new();
+        let mut uploads = Vec::new();
+        for u in page.uploads {
+            if let Some(d) = &delimiter
+                && let Some(pos) = u
+                    .key
+                    .strip_prefix(prefix.as_str())
+                    .and_then(|rest| rest.find(d.as_str()))
+            {
+                prefixes.insert(u.key[..prefix.len() + pos + d.len()].to_owned());
+                continue;
+            }
+            uploads.push(MultipartUpload {
+                initiated: Some(timestamp(u.initiated)),
+                initiator: Some(Initiator {
+                    display_name: Some(crate::service::OWNER_NAME.to_owned()),
+                    id: Some(crate::service::OWNER_ID.to_owned()),
+                }),
+                owner: Some(Self::owner()),
+                storage_class: Some(
+                    output_storage_class(u.storage_class)
+                        .unwrap_or_else(|| StorageClass::from_static(StorageClass::STANDARD)),
+                ),
+                upload_id: Some(u.upload_id),
+                key: Some(enc(url, u.key)),
+                ..Default::default()
+            });
+        }
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(bucket.to_string()),
+            common_prefixes: Some(
+                prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc(url, p)),
+                    })
+                    .collect(),
+            ),
+            delimiter: delimiter.map(|d| enc(url, d)),
+            encoding_type: input.encoding_type,
+            is_truncated: Some(page.is_truncated),
+            key_marker: Some(enc(url, input.key_marker.unwrap_or_default())),
+            max_uploads: i32::try_from(max_uploads).ok(),
+            next_key_marker: next_key_marker.map(|k| enc(url, k)),
+            next_upload_id_marker,
+            prefix: Some(enc(url, prefix)),
+            upload_id_marker: Some(input.upload_id_marker.unwrap_or_default()),
+            uploads: Some(uploads),
+            request_charged: None,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_ranges() {
+        assert_eq!(
+            copy_source_range("bytes=0-9").ok(),
+            Some(ByteRange::FromTo {
+                first: 0,
+                last: Some(9)
+            })
+        );
+        for bad in ["bytes=5-1", "0-9", "bytes=-5", "bytes=1-", "bytes=a-b"] {
+            assert!(copy_source_range(bad).is_err(), "{bad}");
+        }
+    }
+}

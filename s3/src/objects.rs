@@ -1,0 +1,486 @@
+//! Object operations: PutObject, GetObject, HeadObject, DeleteObject,
+//! DeleteObjects, CopyObject.
+
+use cairn_api::{
+    ByteRange, CopyOptions, GetOptions, MetadataDirective as LayerDirective, ObjectError,
+    ObjectInfo, ObjectKey, PutOptions,
+};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use crate::convert::{
+    ChecksumOut, MetadataInput, ObjectHeadersOut, ResponseBody, bucket_name, check_put_size,
+    check_version_id, checksum_request, conditions, content_length, content_md5, etag, object_key,
+    refuse_if_some, refuse_sse, storage_class, timestamp,
+};
+use crate::errors::{IntoS3 as _, invalid_argument, not_implemented, s3_error};
+use crate::service::CairnS3;
+
+/// Most keys one DeleteObjects request may name.
+const MAX_DELETE_KEYS: usize = 1000;
+
+/// Fills the fields GetObject and HeadObject share from a stored object.
+macro_rules! object_output {
+    ($ty:ident, $info:expr, $headers:expr, $checksum:expr) => {{
+        let info: &ObjectInfo = $info;
+        let h: ObjectHeadersOut = $headers;
+        let c: ChecksumOut = $checksum;
+        $ty {
+            accept_ranges: Some("bytes".to_owned()),
+            cache_control: h.cache_control,
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.checksum_type,
+            content_disposition: h.content_disposition,
+            content_encoding: h.content_encoding,
+            content_language: h.content_language,
+            content_type: Some(h.content_type),
+            e_tag: Some(etag(&info.etag)),
+            expires: h.expires,
+            last_modified: Some(timestamp(info.last_modified)),
+            metadata: h.metadata,
+            parts_count: info.parts_count.and_then(|n| i32::try_from(n).ok()),
+            storage_class: h.storage_class,
+            version_id: info.version_id.clone(),
+            ..Default::default()
+        }
+    }};
+}
+
+pub(crate) fn byte_range(r: Range) -> ByteRange {
+    match r {
+        Range::Int { first, last } => ByteRange::FromTo { first, last },
+        Range::Suffix { length } => ByteRange::Suffix { len: length },
+    }
+}
+
+fn checksum_mode_enabled(m: Option<&ChecksumMode>) -> bool {
+    m.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
+}
+
+/// `partNumber` on GET/HEAD: part 1 of a single-PUT object is the object.
+fn check_part_number(part_number: Option<i32>, range: bool, info: &ObjectInfo) -> S3Result<()> {
+    let Some(n) = part_number else { return Ok(()) };
+    if range {
+        return Err(invalid_argument(
+            "Cannot specify both Range header and partNumber query parameter",
+        ));
+    }
+    if !(1..=10_000).contains(&n) {
+        return Err(invalid_argument(format!(
+            "part number {n} is not between 1 and 10000"
+        )));
+    }
+    if info.parts_count.is_some() {
+        return Err(not_implemented("partNumber reads of multipart objects"));
+    }
+    if n != 1 {
+        let mut e = S3Error::with_message(
+            crate::errors::custom("InvalidPartNumber"),
+            format!("the object has 1 part; part {n} was asked for"),
+        );
+        e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// For copies a failed `if-none-match`/`if-modified-since` on the source is
+/// a 412, whatever the layer reports.
+pub(crate) fn copy_error(e: ObjectError) -> S3Error {
+    match e {
+        ObjectError::NotModified { .. } => s3_error(ObjectError::PreconditionFailed),
+        e => s3_error(e),
+    }
+}
+
+/// The source of CopyObject / UploadPartCopy. `s3s` has url-decoded it; a
+/// `versionId` names the only version there is and is ignored.
+pub(crate) fn copy_source(src: &CopySource) -> S3Result<(cairn_api::BucketName, ObjectKey)> {
+    match src {
+        CopySource::Bucket { bucket, key, .. } => Ok((bucket_name(bucket)?, object_key(key)?)),
+        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => {
+            Err(not_implemented("access point and outpost copy sources"))
+        }
+    }
+}
+
+impl CairnS3 {
+    pub(crate) async fn do_put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let S3Request {
+            input,
+            headers,
+            trailing_headers,
+            ..
+        } = req;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+
+        if let Some(acl) = &input.acl
+            && acl.as_str() != ObjectCannedACL::PRIVATE
+        {
+            return Err(not_implemented("object ACLs other than private"));
+        }
+        refuse_if_some(input.grant_full_control.as_ref(), "object ACL grants")?;
+        refuse_if_some(input.grant_read.as_ref(), "object ACL grants")?;
+        refuse_if_some(input.grant_read_acp.as_ref(), "object ACL grants")?;
+        refuse_if_some(input.grant_write_acp.as_ref(), "object ACL grants")?;
+        refuse_if_some(input.if_match.as_ref(), "conditional writes (If-Match)")?;
+        refuse_if_some(
+            input.if_none_match.as_ref(),
+            "conditional writes (If-None-Match)",
+        )?;
+        refuse_if_some(input.object_lock_mode.as_ref(), "object lock")?;
+        refuse_if_some(input.object_lock_retain_until_date.as_ref(), "object lock")?;
+        refuse_if_some(input.object_lock_legal_hold_status.as_ref(), "object lock")?;
+        refuse_if_some(
+            input.tagging.as_ref().filter(|t| !t.is_empty()),
+            "object tags",
+        )?;
+        refuse_if_some(
+            input.website_redirect_location.as_ref(),
+            "website redirects",
+        )?;
+        refuse_if_some(
+            input.write_offset_bytes.as_ref(),
+            "appends (x-amz-write-offset-bytes)",
+        )?;
+        refuse_sse(
+            input.server_side_encryption.as_ref(),
+            input.sse_customer_algorithm.as_ref(),
+            input.ssekms_key_id.as_ref(),
+        )?;
+
+        let metadata = MetadataInput {
+            content_type: input.content_type,
+            content_encoding: input.content_encoding,
+            content_disposition: input.content_disposition,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            expires: input.expires,
+            user: input.metadata,
+            storage_class: input.storage_class,
+        }
+        .into_metadata()?;
+        let content_length = content_length(input.content_length)?;
+        check_put_size(content_length)?;
+        let opts = PutOptions {
+            metadata,
+            content_length,
+            content_md5: content_md5(input.content_md5.as_deref())?,
+            checksum: checksum_request(
+                &headers,
+                input.checksum_algorithm.as_ref(),
+                trailing_headers.as_ref(),
+            )?,
+        };
+        let body = crate::convert::request_body(input.body);
+        let info = self
+            .layer
+            .put_object(&bucket, &key, body, opts)
+            .await
+            .s3()?;
+        tracing::debug!(bucket = %bucket, key = %key, size = info.size, "object stored");
+
+        let c = ChecksumOut::new(info.checksum.as_ref());
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&info.etag)),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.checksum_type,
+            version_id: info.version_id,
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn do_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        refuse_sse(None, input.sse_customer_algorithm.as_ref(), None)?;
+
+        let opts = GetOptions {
+            range: input.range.map(byte_range),
+            conditions: conditions(
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                input.if_modified_since.as_ref(),
+                input.if_unmodified_since.as_ref(),
+            ),
+        };
+        let ranged = opts.range.is_some();
+        let obj = self.layer.get_object(&bucket, &key, opts).await.s3()?;
+        check_version_id(input.version_id.as_deref(), Some(&obj.info))?;
+        check_part_number(input.part_number, ranged, &obj.info)?;
+
+        let size = obj.info.size;
+        let (len, content_range) = match obj.range {
+            Some((off, len)) => (
+                len,
+                Some(format!(
+                    "bytes {off}-{}/{size}",
+                    (off + len).saturating_sub(1)
+                )),
+            ),
+            None => (size, None),
+        };
+        // A checksum covers the whole object: none for a range.
+        let checksum = (checksum_mode_enabled(input.checksum_mode.as_ref()) && obj.range.is_none())
+            .then_some(obj.info.checksum.as_ref())
+            .flatten();
+        let headers = ObjectHeadersOut::new(&obj.info);
+        let extra = headers.extra_headers();
+        let mut out = object_output!(
+            GetObjectOutput,
+            &obj.info,
+            headers,
+            ChecksumOut::new(checksum)
+        );
+        out.content_length =
+            Some(i64::try_from(len).map_err(|_| invalid_argument("object too large"))?);
+        out.content_range = content_range;
+        out.body = Some(ResponseBody::blob(obj.body, len));
+        Ok(S3Response::with_headers(out, extra))
+    }
+
+    pub(crate) async fn do_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        refuse_sse(None, input.sse_customer_algorithm.as_ref(), None)?;
+
+        let conds = conditions(
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        );
+        let info = self.layer.head_object(&bucket, &key, &conds).await.s3()?;
+        check_version_id(input.version_id.as_deref(), Some(&info))?;
+        check_part_number(input.part_number, input.range.is_some(), &info)?;
+
+        let checksum = checksum_mode_enabled(input.checksum_mode.as_ref())
+            .then_some(info.checksum.as_ref())
+            .flatten();
+        let headers = ObjectHeadersOut::new(&info);
+        let extra = headers.extra_headers();
+        let mut out = object_output!(HeadObjectOutput, &info, headers, ChecksumOut::new(checksum));
+        // `s3s` answers HEAD with 200 always, so a Range is not applied:
+        // the headers describe the whole object.
+        out.content_length =
+            Some(i64::try_from(info.size).map_err(|_| invalid_argument("object too large"))?);
+        Ok(S3Response::with_headers(out, extra))
+    }
+
+    pub(crate) async fn do_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        check_version_id(input.version_id.as_deref(), None)?;
+        refuse_if_some(input.if_match.as_ref(), "conditional deletes")?;
+        refuse_if_some(
+            input.if_match_last_modified_time.as_ref(),
+            "conditional deletes",
+        )?;
+        refuse_if_some(input.if_match_size.as_ref(), "conditional deletes")?;
+        self.layer.delete_object(&bucket, &key).await.s3()?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    pub(crate) async fn do_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let objects = input.delete.objects;
+        if objects.is_empty() || objects.len() > MAX_DELETE_KEYS {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                format!(
+                    "DeleteObjects names {} keys; it must name 1 to {MAX_DELETE_KEYS}",
+                    objects.len()
+                ),
+            ));
+        }
+        // The bucket must exist even when every key is refused below.
+        self.layer.head_bucket(&bucket).await.s3()?;
+
+        let mut errors: Vec<(usize, Error)> = Vec::new();
+        let mut keys: Vec<(usize, String)> = Vec::new();
+        for (i, o) in objects.into_iter().enumerate() {
+            let refused = check_version_id(o.version_id.as_deref(), None)
+                .err()
+                .or_else(|| ObjectKey::new(o.key.clone()).err().map(s3_error));
+            match refused {
+                Some(e) => errors.push((i, key_error(o.key, &e))),
+                None => keys.push((i, o.key)),
+            }
+        }
+        let order: Vec<usize> = keys.iter().map(|(i, _)| *i).collect();
+        let results = self
+            .layer
+            .delete_objects(&bucket, keys.into_iter().map(|(_, k)| k).collect())
+            .await;
+        let mut deleted = Vec::new();
+        for (i, r) in order.into_iter().zip(results) {
+            match r.result {
+                Ok(()) => deleted.push((
+                    i,
+                    DeletedObject {
+                        key: Some(r.key),
+                        ..Default::default()
+                    },
+                )),
+                Err(e) => errors.push((i, key_error(r.key, &s3_error(e)))),
+            }
+        }
+        deleted.sort_by_key(|(i, _)| *i);
+        errors.sort_by_key(|(i, _)| *i);
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: (!quiet).then(|| deleted.into_iter().map(|(_, d)| d).collect()),
+            errors: Some(errors.into_iter().map(|(_, e)| e).collect()),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn do_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+
+        if let Some(acl) = &input.acl
+            && acl.as_str() != ObjectCannedACL::PRIVATE
+        {
+            return Err(not_implemented("object ACLs other than private"));
+        }
+        refuse_if_some(input.grant_full_control.as_ref(), "object ACL grants")?;
+        refuse_if_some(input.grant_read.as_ref(), "object ACL grants")?;
+        refuse_if_some(input.grant_read_acp.as_ref(), "object ACL grants")?;
+        refuse_if_some(input.grant_write_acp.as_ref(), "object ACL grants")?;
+        refuse_if_some(input.object_lock_mode.as_ref(), "object lock")?;
+        refuse_if_some(input.object_lock_retain_until_date.as_ref(), "object lock")?;
+        refuse_if_some(input.object_lock_legal_hold_status.as_ref(), "object lock")?;
+        refuse_if_some(
+            input.tagging.as_ref().filter(|t| !t.is_empty()),
+            "object tags",
+        )?;
+        refuse_if_some(
+            input.website_redirect_location.as_ref(),
+            "website redirects",
+        )?;
+        refuse_if_some(input.checksum_algorithm.as_ref(), "checksums on copy")?;
+        refuse_sse(
+            input.server_side_encryption.as_ref(),
+            input.sse_customer_algorithm.as_ref(),
+            input.ssekms_key_id.as_ref(),
+        )?;
+        refuse_sse(
+            None,
+            input.copy_source_sse_customer_algorithm.as_ref(),
+            None,
+        )?;
+
+        let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
+            None | Some(MetadataDirective::COPY) => false,
+            Some(MetadataDirective::REPLACE) => true,
+            Some(other) => {
+                return Err(invalid_argument(format!(
+                    "x-amz-metadata-directive {other:?} is neither COPY nor REPLACE"
+                )));
+            }
+        };
+        let class = input
+            .storage_class
+            .as_ref()
+            .map(|c| storage_class(Some(c)))
+            .transpose()?;
+        if !replace && class.is_none() && src_bucket == bucket && src_key == key {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself \
+                 without changing the object's metadata, storage class, website redirect \
+                 location or encryption attributes.",
+            ));
+        }
+        let metadata = if replace {
+            LayerDirective::Replace(
+                MetadataInput {
+                    content_type: input.content_type,
+                    content_encoding: input.content_encoding,
+                    content_disposition: input.content_disposition,
+                    content_language: input.content_language,
+                    cache_control: input.cache_control,
+                    expires: input.expires,
+                    user: input.metadata,
+                    storage_class: input.storage_class,
+                }
+                .into_metadata()?,
+            )
+        } else {
+            LayerDirective::Copy
+        };
+        let opts = CopyOptions {
+            metadata,
+            source_conditions: conditions(
+                input.copy_source_if_match.as_ref(),
+                input.copy_source_if_none_match.as_ref(),
+                input.copy_source_if_modified_since.as_ref(),
+                input.copy_source_if_unmodified_since.as_ref(),
+            ),
+            storage_class: class,
+        };
+        let info = self
+            .layer
+            .copy_object(&src_bucket, &src_key, &bucket, &key, opts)
+            .await
+            .map_err(copy_error)?;
+        let c = ChecksumOut::new(info.checksum.as_ref());
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                checksum_crc32: c.crc32,
+                checksum_crc32c: c.crc32c,
+                checksum_crc64nvme: c.crc64nvme,
+                checksum_sha1: c.sha1,
+                checksum_sha256: c.sha256,
+                checksum_type: c.checksum_type,
+                e_tag: Some(etag(&info.etag)),
+                last_modified: Some(timestamp(info.last_modified)),
+            }),
+            version_id: info.version_id,
+            ..Default::default()
+        }))
+    }
+}
+
+fn key_error(key: String, e: &S3Error) -> Error {
+    Error {
+        code: Some(e.code().as_str().to_owned()),
+        key: Some(key),
+        message: e.message().map(str::to_owned),
+        version_id: None,
+    }
+}

@@ -1,0 +1,204 @@
+//! Serving: hyper (HTTP/1.1 and HTTP/2 on one port), the health endpoints,
+//! and graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_api::ObjectLayer;
+use futures::future::BoxFuture;
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use s3s::auth::{S3Auth, SecretKey, SimpleAuth};
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{Body, HttpError, S3Error, S3ErrorCode, S3Result};
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+use crate::host::Domains;
+use crate::service::CairnS3;
+
+/// How the S3 front is set up.
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    /// The root credential (SigV4 access key id).
+    pub access_key: String,
+    /// The root credential's secret.
+    pub secret_key: String,
+    /// The region the server answers for, e.g. `us-east-1`.
+    pub region: String,
+    /// Base domains for virtual-host-style requests (`bucket.<domain>`),
+    /// e.g. `["localhost"]`. Path-style requests always work.
+    pub domains: Vec<String>,
+}
+
+/// Answers `GET /health/ready`: true once the server may take traffic.
+pub type ReadyFn = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// A configuration `serve` cannot start with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the access key and the secret key must not be empty")]
+    EmptyCredential,
+    #[error("the region must not be empty")]
+    EmptyRegion,
+    #[error("invalid virtual-host domains {domains:?}: {source}")]
+    Domains {
+        domains: Vec<String>,
+        source: s3s::host::DomainError,
+    },
+}
+
+impl From<ConfigError> for std::io::Error {
+    fn from(e: ConfigError) -> Self {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, e)
+    }
+}
+
+/// Serves S3 (plus `GET /health/live` -> 200 and `GET /health/ready` -> 200
+/// if `ready()` else 503) on the listener until `shutdown` resolves, then
+/// stops accepting and drains in-flight connections (graceful).
+///
+/// Fails at once (`InvalidInput`) on a configuration it cannot serve.
+pub async fn serve(
+    listener: TcpListener,
+    layer: Arc<dyn ObjectLayer>,
+    cfg: S3Config,
+    ready: ReadyFn,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let s3 = build_service(layer, &cfg)?;
+    let svc = Front { s3, ready };
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, region = %cfg.region, "S3 front listening");
+    }
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        debug!(%peer, error = %e, "set_nodelay failed");
+                    }
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), svc.clone())
+                        .into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors, a connection reset before
+                    // accept, ...: keep serving the others.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    info!(
+        connections = graceful.count(),
+        "S3 front shutting down; draining connections"
+    );
+    graceful.shutdown().await;
+    info!("S3 front stopped");
+    Ok(())
+}
+
+fn build_service(layer: Arc<dyn ObjectLayer>, cfg: &S3Config) -> Result<S3Service, ConfigError> {
+    if cfg.access_key.is_empty() || cfg.secret_key.is_empty() {
+        return Err(ConfigError::EmptyCredential);
+    }
+    if cfg.region.is_empty() {
+        return Err(ConfigError::EmptyRegion);
+    }
+    let mut b = S3ServiceBuilder::new(CairnS3::new(layer, cfg));
+    b.set_auth(RootAuth(SimpleAuth::from_single(
+        cfg.access_key.clone(),
+        cfg.secret_key.clone(),
+    )));
+    if !cfg.domains.is_empty() {
+        let domains = Domains::new(&cfg.domains).map_err(|source| ConfigError::Domains {
+            domains: cfg.domains.clone(),
+            source,
+        })?;
+        b.set_host(domains);
+    }
+    Ok(b.build())
+}
+
+/// The root credential. `s3s`'s `SimpleAuth` answers an unknown key with
+/// `NotSignedUp`; S3 clients expect `InvalidAccessKeyId`.
+struct RootAuth(SimpleAuth);
+
+#[async_trait::async_trait]
+impl S3Auth for RootAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        self.0.lookup(access_key).cloned().ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidAccessKeyId,
+                "The AWS access key Id you provided does not exist in our records.",
+            )
+        })
+    }
+}
+
+/// The hyper service: health endpoints, then S3.
+#[derive(Clone)]
+struct Front {
+    s3: S3Service,
+    ready: ReadyFn,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Front {
+    type Response = Response<Body>;
+    type Error = HttpError;
+    type Future = BoxFuture<'static, Result<Response<Body>, HttpError>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        if let Some(resp) = health(&req, &self.ready) {
+            return Box::pin(async move { Ok(resp) });
+        }
+        hyper::service::Service::call(&self.s3, req)
+    }
+}
+
+/// `GET|HEAD /health/live` and `/health/ready`, unauthenticated. A signed
+/// request for the same path is S3 (bucket `health`), not a probe.
+fn health<B>(req: &Request<B>, ready: &ReadyFn) -> Option<Response<Body>> {
+    if !matches!(*req.method(), Method::GET | Method::HEAD)
+        || req.headers().contains_key(http::header::AUTHORIZATION)
+        || req.uri().query().is_some_and(|q| q.contains("X-Amz-"))
+    {
+        return None;
+    }
+    let (status, text) = match req.uri().path() {
+        "/health/live" => (StatusCode::OK, "live\n"),
+        "/health/ready" if ready() => (StatusCode::OK, "ready\n"),
+        "/health/ready" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        _ => return None,
+    };
+    let mut resp = Response::new(Body::from(Bytes::from_static(text.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    Some(resp)
+}
