@@ -1,0 +1,137 @@
+//! `cairn server`: opens the erasure set and serves S3 until a signal.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use cairn_api::ObjectLayer;
+use cairn_core::ErasureSet;
+use cairn_s3::{S3Config, serve};
+
+use crate::drives::expand_all;
+
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// Drives (directories), e.g. /mnt/disk{1...4}. Without any, serves
+    /// an embedded default: 4 drives under ./cairn-data.
+    pub drives: Vec<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9000", env = "CAIRN_ADDRESS")]
+    pub address: SocketAddr,
+    /// Parity shards per object of the STANDARD class (0..=N/2). Default:
+    /// 0 for 1 drive, 1 for 2-3, 2 for 4-5, 3 for 6-7, 4 for 8 and more;
+    /// kept from the first start. REDUCED_REDUNDANCY uses 1.
+    #[arg(long, env = "CAIRN_PARITY")]
+    pub parity: Option<usize>,
+    /// Base domain for virtual-host-style requests (bucket.DOMAIN);
+    /// repeatable. Path-style requests always work.
+    #[arg(long = "domain", default_value = "localhost", env = "CAIRN_DOMAIN")]
+    pub domains: Vec<String>,
+    /// Region reported to clients and used in signatures.
+    #[arg(long, default_value = "us-east-1", env = "CAIRN_REGION")]
+    pub region: String,
+}
+
+const DEFAULT_USER: &str = "cairnadmin";
+const DEFAULT_PASSWORD: &str = "cairnadmin";
+
+fn credentials(address: &SocketAddr) -> anyhow::Result<(String, String)> {
+    let user = std::env::var("CAIRN_ROOT_USER")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let pass = std::env::var("CAIRN_ROOT_PASSWORD")
+        .ok()
+        .filter(|s| !s.is_empty());
+    match (user, pass) {
+        (Some(u), Some(p)) => {
+            if p.len() < 8 {
+                bail!("CAIRN_ROOT_PASSWORD must be at least 8 characters");
+            }
+            Ok((u, p))
+        }
+        (None, None) if address.ip().is_loopback() => {
+            tracing::warn!(
+                "serving with the built-in default credentials {DEFAULT_USER}/{DEFAULT_PASSWORD}; \
+                 set CAIRN_ROOT_USER and CAIRN_ROOT_PASSWORD before listening beyond loopback"
+            );
+            Ok((DEFAULT_USER.into(), DEFAULT_PASSWORD.into()))
+        }
+        (None, None) => bail!(
+            "{address} is not a loopback address: set CAIRN_ROOT_USER and CAIRN_ROOT_PASSWORD \
+             (the built-in default credentials only serve on loopback)"
+        ),
+        _ => bail!("set both CAIRN_ROOT_USER and CAIRN_ROOT_PASSWORD, or neither"),
+    }
+}
+
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let drives = if args.drives.is_empty() {
+        tracing::info!("no drives given: serving the embedded default ./cairn-data (4 drives)");
+        expand_all(&["./cairn-data/drive{1...4}".to_owned()])?
+    } else {
+        expand_all(&args.drives)?
+    };
+    let (access_key, secret_key) = credentials(&args.address)?;
+    let paths: Vec<PathBuf> = drives.iter().map(PathBuf::from).collect();
+    let parity = args.parity;
+    let set = tokio::task::spawn_blocking(move || ErasureSet::open(paths, parity))
+        .await?
+        .context("opening the drives")?;
+    let set = Arc::new(set);
+    tracing::info!(
+        drives = set.drive_count(),
+        parity = set.parity(),
+        online = set.online_drives(),
+        deployment = set.deployment_id(),
+        "erasure set ready"
+    );
+    let listener = tokio::net::TcpListener::bind(args.address)
+        .await
+        .with_context(|| format!("listening on {}", args.address))?;
+    let local = listener.local_addr()?;
+    tracing::info!("S3 API on http://{local}");
+    let ready_set = set.clone();
+    let layer: Arc<dyn ObjectLayer> = set;
+    let cfg = S3Config {
+        access_key,
+        secret_key,
+        region: args.region,
+        domains: args.domains,
+    };
+    serve(
+        listener,
+        layer,
+        cfg,
+        Arc::new(move || ready_set.is_ready()),
+        shutdown_signal(),
+    )
+    .await
+    .context("serving S3")?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT: shutting down"),
+        () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}
