@@ -167,6 +167,11 @@ impl Server {
         let bin = cairn_bin()?;
         let log = File::create(self.log_path())?;
         let mut cmd = Command::new(&bin);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("CAIRN_") {
+                cmd.env_remove(&k);
+            }
+        }
         cmd.arg("server")
             .arg("--address")
             .arg(format!("127.0.0.1:{}", self.port));
