@@ -10,7 +10,7 @@ use cairn_api::ObjectLayer;
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use s3s::auth::{S3Auth, SecretKey, SimpleAuth};
@@ -21,6 +21,11 @@ use tracing::{debug, info, warn};
 
 use crate::host::Domains;
 use crate::service::CairnS3;
+
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for in-flight requests before giving up on them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the S3 front is set up.
 #[derive(Clone, Debug)]
@@ -61,7 +66,9 @@ impl From<ConfigError> for std::io::Error {
 
 /// Serves S3 (plus `GET /health/live` -> 200 and `GET /health/ready` -> 200
 /// if `ready()` else 503) on the listener until `shutdown` resolves, then
-/// stops accepting and drains in-flight connections (graceful).
+/// stops accepting and drains in-flight connections (graceful): idle
+/// keep-alive connections close at once, requests in progress run to their
+/// end (for at most 30 s).
 ///
 /// Fails at once (`InvalidInput`) on a configuration it cannot serve.
 pub async fn serve(
@@ -73,7 +80,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let s3 = build_service(layer, &cfg)?;
     let svc = Front { s3, ready };
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client that never finishes its request headers loses its connection.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, region = %cfg.region, "S3 front listening");
@@ -112,7 +125,15 @@ pub async fn serve(
         connections = graceful.count(),
         "S3 front shutting down; draining connections"
     );
-    graceful.shutdown().await;
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        warn!(
+            timeout = ?DRAIN_TIMEOUT,
+            "connections still open after the drain timeout; abandoning them"
+        );
+    }
     info!("S3 front stopped");
     Ok(())
 }

@@ -16,7 +16,7 @@ use aws_sdk_s3::types::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{ACCESS_KEY, Server, client, failure, raw, raw_presigned};
+use common::{ACCESS_KEY, Server, aws_chunked, client, failure, raw, raw_presigned, signed};
 
 const MIB: usize = 1024 * 1024;
 
@@ -589,6 +589,112 @@ async fn checksums() -> Result<()> {
     )
     .await?;
     assert_eq!(resp.status, 200, "{}", resp.text());
+    srv.stop().await
+}
+
+/// Trailing checksums of aws-chunked bodies, sent by hand so the trailer
+/// can be wrong.
+#[tokio::test]
+async fn trailing_checksums() -> Result<()> {
+    let srv = Server::start().await?;
+    srv.client().create_bucket().bucket("trail").send().await?;
+    let data = b"trailing checksum body ".repeat(500);
+    let good = B64.encode(crc32fast::hash(&data).to_be_bytes());
+    let len = data.len().to_string();
+    let put = |key: &'static str, trailer_value: String| {
+        let body = aws_chunked(&data, 4096, ("x-amz-checksum-crc32", &trailer_value));
+        let len = len.clone();
+        async move {
+            signed(
+                srv.addr,
+                "PUT",
+                &format!("/trail/{key}"),
+                &[
+                    ("content-encoding", "aws-chunked"),
+                    ("x-amz-decoded-content-length", &len),
+                    ("x-amz-trailer", "x-amz-checksum-crc32"),
+                    ("x-amz-sdk-checksum-algorithm", "CRC32"),
+                ],
+                "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+                &body,
+            )
+            .await
+        }
+    };
+
+    let resp = put("bad", B64.encode([1u8, 2, 3, 4])).await?;
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert!(
+        resp.text().contains("<Code>BadDigest</Code>"),
+        "{}",
+        resp.text()
+    );
+    assert!(resp.text().contains("crc32"), "{}", resp.text());
+    let f = failure(
+        srv.client()
+            .head_object()
+            .bucket("trail")
+            .key("bad")
+            .send()
+            .await,
+    );
+    assert_eq!(f.status, 404, "nothing was stored");
+
+    // The decoded length promised more than the chunks hold.
+    let body = aws_chunked(&data, 4096, ("x-amz-checksum-crc32", &good));
+    let longer = (data.len() + 10).to_string();
+    let resp = signed(
+        srv.addr,
+        "PUT",
+        "/trail/short",
+        &[
+            ("content-encoding", "aws-chunked"),
+            ("x-amz-decoded-content-length", &longer),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ],
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        &body,
+    )
+    .await?;
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert!(
+        resp.text().contains("<Code>IncompleteBody</Code>"),
+        "{}",
+        resp.text()
+    );
+
+    // A signed payload hash that does not match the body.
+    let resp = signed(
+        srv.addr,
+        "PUT",
+        "/trail/sha",
+        &[],
+        &"0".repeat(64),
+        b"some body",
+    )
+    .await?;
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert!(
+        resp.text()
+            .contains("<Code>XAmzContentSHA256Mismatch</Code>"),
+        "{}",
+        resp.text()
+    );
+
+    let resp = put("good", good.clone()).await?;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.header("x-amz-checksum-crc32"), Some(good.as_str()));
+    let got = srv
+        .client()
+        .get_object()
+        .bucket("trail")
+        .key("good")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await?;
+    assert_eq!(got.checksum_crc32(), Some(good.as_str()));
+    assert_eq!(got.content_encoding(), None);
+    assert_eq!(body_of(got).await?, data);
     srv.stop().await
 }
 
@@ -1307,6 +1413,83 @@ async fn multipart() -> Result<()> {
     assert_eq!((f.status, f.code.as_str()), (404, "NoSuchUpload"));
     let uploads = s3.list_multipart_uploads().bucket("mpu").send().await?;
     assert!(uploads.uploads().is_empty());
+    srv.stop().await
+}
+
+#[tokio::test]
+async fn multipart_checksums() -> Result<()> {
+    let srv = Server::start().await?;
+    let s3 = srv.client();
+    s3.create_bucket().bucket("mpsum").send().await?;
+    let create = s3
+        .create_multipart_upload()
+        .bucket("mpsum")
+        .key("obj")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .send()
+        .await?;
+    assert_eq!(
+        create.checksum_algorithm(),
+        Some(&ChecksumAlgorithm::Sha256)
+    );
+    let id = create.upload_id().unwrap_or_default().to_owned();
+    let mut completed = Vec::new();
+    for (n, data) in [(1, vec![7u8; 5 * MIB]), (2, vec![8u8; 100])] {
+        let out = s3
+            .upload_part()
+            .bucket("mpsum")
+            .key("obj")
+            .upload_id(&id)
+            .part_number(n)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .body(ByteStream::from(data))
+            .send()
+            .await?;
+        assert!(out.checksum_sha256().is_some());
+        completed.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap_or_default())
+                .set_checksum_sha256(out.checksum_sha256().map(str::to_owned))
+                .build(),
+        );
+    }
+    let parts = s3
+        .list_parts()
+        .bucket("mpsum")
+        .key("obj")
+        .upload_id(&id)
+        .send()
+        .await?;
+    assert!(parts.parts().iter().all(|p| p.checksum_sha256().is_some()));
+    let done = s3
+        .complete_multipart_upload()
+        .bucket("mpsum")
+        .key("obj")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        )
+        .send()
+        .await?;
+    let composite = done.checksum_sha256().unwrap_or_default().to_owned();
+    assert!(composite.ends_with("-2"), "{composite}");
+    // The SDK skips validating a composite checksum and still reads the body.
+    let got = s3
+        .get_object()
+        .bucket("mpsum")
+        .key("obj")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await?;
+    assert_eq!(got.checksum_sha256(), Some(composite.as_str()));
+    assert_eq!(
+        got.checksum_type(),
+        Some(&aws_sdk_s3::types::ChecksumType::Composite)
+    );
+    assert_eq!(body_of(got).await?.len(), 5 * MIB + 100);
     srv.stop().await
 }
 

@@ -263,3 +263,67 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>> {
         b = &b[size + 2..];
     }
 }
+
+/// Sends a SigV4-signed raw request with the root credential. The payload
+/// hash (`x-amz-content-sha256`) is given as is, so bodies the SDK would
+/// never produce (a chosen aws-chunked trailer, say) can be sent.
+pub async fn signed(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    payload_hash: &str,
+    body: &[u8],
+) -> Result<RawResponse> {
+    use aws_sigv4::http_request::{
+        PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+        UriPathNormalizationMode, sign,
+    };
+    let host = addr.to_string();
+    let identity: aws_smithy_runtime_api::client::identity::Identity =
+        Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "raw").into();
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(settings)
+        .build()?
+        .into();
+    let mut all: Vec<(String, String)> = vec![("host".into(), host.clone())];
+    all.extend(
+        headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let url = format!("http://{host}{target}");
+    let req = SignableRequest::new(
+        method,
+        url.as_str(),
+        all.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Precomputed(payload_hash.to_owned()),
+    )?;
+    let (instructions, _) = sign(req, &params)?.into_parts();
+    for (k, v) in instructions.headers() {
+        all.push((k.to_owned(), v.to_owned()));
+    }
+    let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    raw(addr, method, &host, target, &refs, body).await
+}
+
+/// An unsigned aws-chunked body (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`) with
+/// one trailer line.
+pub fn aws_chunked(data: &[u8], chunk: usize, trailer: (&str, &str)) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in data.chunks(chunk.max(1)) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("0\r\n{}:{}\r\n\r\n", trailer.0, trailer.1).as_bytes());
+    out
+}
