@@ -271,8 +271,7 @@ impl ErasureSet {
         opts: GetOptions,
     ) -> ObjectResult<GetObject> {
         let g = self.locks.read(bucket.as_str(), key.as_str()).await;
-        self.check_bucket(bucket).await?;
-        let (version, metas) = self.read_version(bucket, key, true).await?;
+        let (version, metas) = self.read_version_in_bucket(bucket, key, true).await?;
         drop(g);
         let info = version.to_info(bucket.as_str(), key.as_str());
         opts.conditions.check(&info)?;
@@ -318,6 +317,23 @@ impl ErasureSet {
         })
     }
 
+    /// `read_version`, telling a missing bucket from a missing key only
+    /// when the key is missing (saves a round over the drives per read).
+    async fn read_version_in_bucket(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        with_inline: bool,
+    ) -> ObjectResult<(VersionMeta, Vec<Option<crate::meta::ObjectMeta>>)> {
+        match self.read_version(bucket, key, with_inline).await {
+            Err(ObjectError::NoSuchKey { .. }) => {
+                self.check_bucket(bucket).await?;
+                Err(ObjectError::no_such_key(bucket, key))
+            }
+            r => r,
+        }
+    }
+
     pub(crate) async fn head_object_impl(
         &self,
         bucket: &BucketName,
@@ -325,8 +341,7 @@ impl ErasureSet {
         conditions: &Conditions,
     ) -> ObjectResult<ObjectInfo> {
         let g = self.locks.read(bucket.as_str(), key.as_str()).await;
-        self.check_bucket(bucket).await?;
-        let (version, _) = self.read_version(bucket, key, false).await?;
+        let (version, _) = self.read_version_in_bucket(bucket, key, false).await?;
         drop(g);
         let info = version.to_info(bucket.as_str(), key.as_str());
         conditions.check(&info)?;
