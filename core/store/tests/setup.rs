@@ -1,0 +1,104 @@
+//! Opening drives: formatting, adopting empty drives, refusing foreign or
+//! misordered ones, and quorum answers when drives are missing.
+
+use cairn_api::{
+    BucketName, GetOptions, ObjectError, ObjectKey, ObjectLayer, PutOptions, bytes_stream,
+    collect_stream,
+};
+use cairn_core::{ErasureSet, SetupError};
+
+fn paths(root: &std::path::Path, prefix: &str, n: usize) -> Vec<std::path::PathBuf> {
+    (0..n).map(|i| root.join(format!("{prefix}{i}"))).collect()
+}
+
+#[test]
+fn misordered_drives_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    ErasureSet::open(p.clone(), None).unwrap();
+    let mut swapped = p.clone();
+    swapped.swap(0, 1);
+    let err = ErasureSet::open(swapped, None).err().expect("must refuse");
+    assert!(matches!(err, SetupError::DriveOrder { .. }), "{err}");
+}
+
+#[test]
+fn parity_is_checked_and_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    assert!(matches!(
+        ErasureSet::open(p.clone(), Some(3)),
+        Err(SetupError::BadParity { .. })
+    ));
+    assert_eq!(ErasureSet::open(p.clone(), Some(1)).unwrap().parity(), 1);
+    // Kept from the first start.
+    assert_eq!(ErasureSet::open(p, None).unwrap().parity(), 1);
+}
+
+#[tokio::test]
+async fn foreign_drive_is_left_untouched_and_empty_drive_joins() {
+    let t = tempfile::tempdir().unwrap();
+    let ours = paths(t.path(), "d", 4);
+    let theirs = paths(t.path(), "x", 4);
+    let set = ErasureSet::open(ours.clone(), None).unwrap();
+    let b = BucketName::new("bkt").unwrap();
+    let k = ObjectKey::new("obj").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    set.put_object(
+        &b,
+        &k,
+        bytes_stream(vec![7u8; 300_000]),
+        PutOptions::default(),
+    )
+    .await
+    .unwrap();
+    drop(set);
+    ErasureSet::open(theirs.clone(), None).unwrap();
+    let foreign_format = std::fs::read(theirs[0].join(".cairn.sys/format.json")).unwrap();
+
+    // Drive 0 replaced by another deployment's drive, drive 1 by an empty one.
+    std::fs::remove_dir_all(&ours[0]).unwrap();
+    std::fs::rename(&theirs[0], &ours[0]).unwrap();
+    std::fs::remove_dir_all(&ours[1]).unwrap();
+    let set = ErasureSet::open(ours.clone(), None).unwrap();
+    assert_eq!(
+        std::fs::read(ours[0].join(".cairn.sys/format.json")).unwrap(),
+        foreign_format,
+        "a foreign drive must never be reformatted"
+    );
+    assert!(
+        ours[1].join(".cairn.sys/format.json").is_file(),
+        "empty drive joins"
+    );
+    let g = set.get_object(&b, &k, GetOptions::default()).await.unwrap();
+    assert_eq!(collect_stream(g.body).await.unwrap(), vec![7u8; 300_000]);
+}
+
+#[tokio::test]
+async fn missing_key_with_too_many_drives_gone_is_unavailable_not_404() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    let set = ErasureSet::open(p.clone(), None).unwrap();
+    let b = BucketName::new("bkt").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    let k = ObjectKey::new("nope").unwrap();
+    // M = 2 gone: a missing key is still a clean 404.
+    std::fs::remove_dir_all(&p[0]).unwrap();
+    std::fs::remove_dir_all(&p[1]).unwrap();
+    assert!(matches!(
+        set.get_object(&b, &k, GetOptions::default()).await,
+        Err(ObjectError::NoSuchKey { .. })
+    ));
+    // Writes need K+1 = 3 drives with 2+2.
+    assert!(matches!(
+        set.put_object(&b, &k, bytes_stream(vec![1]), PutOptions::default())
+            .await,
+        Err(ObjectError::Unavailable { .. })
+    ));
+    // M + 1 gone: nobody can tell, so 503.
+    std::fs::remove_dir_all(&p[2]).unwrap();
+    assert!(matches!(
+        set.get_object(&b, &k, GetOptions::default()).await,
+        Err(ObjectError::Unavailable { .. })
+    ));
+}
