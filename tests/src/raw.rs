@@ -172,11 +172,23 @@ pub fn sign_headers(
 pub struct Client {
     pub addr: String,
     pub creds: Option<Creds>,
+    /// `Host` header (and signed host) if not `addr`: virtual-host style.
+    pub host: Option<String>,
 }
 
 impl Client {
     pub fn new(addr: String, creds: Option<Creds>) -> Self {
-        Self { addr, creds }
+        Self {
+            addr,
+            creds,
+            host: None,
+        }
+    }
+
+    /// Sends `Host: <host>` (e.g. `bucket.localhost:PORT`) instead of the address.
+    pub fn with_host(mut self, host: String) -> Self {
+        self.host = Some(host);
+        self
     }
 
     fn head(
@@ -187,12 +199,13 @@ impl Client {
         len: Option<u64>,
         payload: Payload<'_>,
     ) -> Result<Vec<u8>> {
-        let mut hs: Vec<(String, String)> = vec![("host".into(), self.addr.clone())];
+        let host = self.host.clone().unwrap_or_else(|| self.addr.clone());
+        let mut hs: Vec<(String, String)> = vec![("host".into(), host.clone())];
         for (k, v) in headers {
             hs.push((k.to_string(), v.to_string()));
         }
         if let Some(creds) = &self.creds {
-            sign_headers(creds, method, &self.addr, target, &mut hs, payload)?;
+            sign_headers(creds, method, &host, target, &mut hs, payload)?;
         }
         let mut out = format!("{method} {target} HTTP/1.1\r\n");
         for (k, v) in &hs {

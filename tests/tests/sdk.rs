@@ -1599,3 +1599,31 @@ async fn wrong_secret_is_signature_does_not_match() -> Result<()> {
     )?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_host_style_requests() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = new_bucket(&c, "vhost").await?;
+    put_bytes(&c, &b, "dir/k", b"path-style").await?;
+    // the server's default domain is localhost: bucket.localhost:PORT
+    let vh = s.raw().with_host(format!("{b}.localhost:{}", s.port()));
+    let r = vh.send("GET", "/dir/k", &[], b"").await?;
+    ensure!(r.status == 200, "virtual-host GET: {}", r.describe());
+    same_bytes("virtual-host GET", &r.body, b"path-style")?;
+    let r = vh.send("PUT", "/vh/new", &[], b"virtual").await?;
+    ensure!(r.status == 200, "virtual-host PUT: {}", r.describe());
+    same_bytes(
+        "path-style GET of a virtual-host PUT",
+        &get_bytes(&c, &b, "vh/new").await?,
+        b"virtual",
+    )?;
+    let r = vh.send("GET", "/?list-type=2", &[], b"").await?;
+    ensure!(r.status == 200, "virtual-host list: {}", r.describe());
+    let keys = raw::xml_tags(&r.text(), "Key");
+    ensure!(
+        keys == ["dir/k", "vh/new"],
+        "virtual-host list keys {keys:?}"
+    );
+    Ok(())
+}
