@@ -44,7 +44,7 @@ pub struct ReadPlan {
 }
 
 const OUT_QUEUE: usize = 4;
-const SHARD_QUEUE: usize = 2;
+const SHARD_QUEUE: usize = 3;
 
 /// Starts the pipeline and returns the body stream.
 pub fn stream(plan: ReadPlan) -> ByteStream {
@@ -88,9 +88,17 @@ fn spawn_shard_reader(
         for shard_len in blocks {
             let frame = match (&mut file, &source) {
                 (Some(f), _) => {
-                    let mut buf = vec![0u8; HASH_LEN + shard_len];
-                    match f.read_exact(&mut buf) {
-                        Ok(()) => buf,
+                    // read_to_end into reserved capacity: no zeroing pass.
+                    let want = HASH_LEN + shard_len;
+                    let mut buf = Vec::with_capacity(want);
+                    match f.by_ref().take(want as u64).read_to_end(&mut buf) {
+                        Ok(n) if n == want => buf,
+                        Ok(n) => {
+                            let _ = tx.blocking_send(Err(format!(
+                                "short shard file: {n} of {want} bytes"
+                            )));
+                            return;
+                        }
                         Err(e) => {
                             let _ = tx.blocking_send(Err(format!("read: {e}")));
                             return;
