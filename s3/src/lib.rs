@@ -16,5 +16,6 @@ mod multipart;
 mod objects;
 mod server;
 mod service;
+mod unread;
 
 pub use server::{ConfigError, ReadyFn, S3Config, serve};

@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 
 use crate::host::Domains;
 use crate::service::CairnS3;
+use crate::unread::SharedBody;
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -192,7 +193,22 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         if let Some(resp) = health(&req, &self.ready) {
             return Box::pin(async move { Ok(resp) });
         }
-        hyper::service::Service::call(&self.s3, req)
+        let expects_continue = req
+            .headers()
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let (parts, incoming) = req.into_parts();
+        let body = SharedBody::new(incoming);
+        let req = Request::from_parts(parts, Body::http_body(body.clone()));
+        let s3 = self.s3.clone();
+        Box::pin(async move {
+            let resp = s3.call(req).await?;
+            // A client waiting for 100-continue never sent the body.
+            if !resp.status().is_success() && !expects_continue && !body.is_end_stream() {
+                body.discard_rest().await;
+            }
+            Ok(resp)
+        })
     }
 }
 

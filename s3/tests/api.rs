@@ -1661,3 +1661,30 @@ async fn bad_config_is_refused() -> Result<()> {
     );
     Ok(())
 }
+
+/// An error answered before the body is read must still reach a client
+/// that streams a large body without `Expect: 100-continue` (aws-sdk-rust):
+/// the front discards the unread body instead of closing on the client.
+#[tokio::test]
+async fn error_before_body_reaches_a_streaming_client() -> Result<()> {
+    let srv = Server::start().await?;
+    let s3 = srv.client();
+    let big = vec![5u8; 48 * MIB];
+    for _ in 0..3 {
+        let f = failure(
+            s3.put_object()
+                .bucket("no-such-bucket")
+                .key("k")
+                .body(ByteStream::from(big.clone()))
+                .send()
+                .await,
+        );
+        assert_eq!((f.status, f.code.as_str()), (404, "NoSuchBucket"), "{f:?}");
+    }
+    // Deterministic form: a client that writes the whole body before it
+    // reads anything (an anonymous PUT is refused before the body).
+    let addr = srv.endpoint().trim_start_matches("http://").parse()?;
+    let resp = raw(addr, "PUT", "localhost", "/bucket/key", &[], &big).await?;
+    assert_eq!(resp.status, 403, "{}", resp.text());
+    Ok(())
+}
