@@ -70,17 +70,44 @@ fn list_blocking(
                 // prefix so the collector records the common prefix.
                 collector.push(p, || None)
             }
-            WalkItem::Object(key) => collector.push(key, || {
-                holders.iter().find_map(|&i| {
-                    let d = &drives[i];
-                    let m = Drive::read_meta_at(&d.object_dir(bucket, key)).ok()?;
-                    m.latest().map(|v| v.to_info(bucket, key))
-                })
-            }),
+            WalkItem::Object(key) => {
+                collector.push(key, || quorum_info(drives, &holders, bucket, key, quorum))
+            }
         };
         if push == Push::Full {
             break;
         }
     }
     Ok(collector.finish())
+}
+
+/// The latest version of a listed key as a read quorum of its holders
+/// agrees on it: a drive that missed an overwrite must not show its stale
+/// size or ETag. Stops reading as soon as one version has the quorum.
+fn quorum_info(
+    drives: &[std::sync::Arc<Drive>],
+    holders: &[usize],
+    bucket: &str,
+    key: &str,
+    quorum: usize,
+) -> Option<cairn_api::ObjectInfo> {
+    let mut seen: Vec<(crate::meta::VersionMeta, usize)> = Vec::new();
+    for &i in holders {
+        let d = &drives[i];
+        let Ok(m) = Drive::read_meta_at(&d.object_dir(bucket, key)) else {
+            continue;
+        };
+        let Some(v) = m.versions.into_iter().next() else {
+            continue;
+        };
+        match seen.iter_mut().find(|(s, _)| s.identity() == v.identity()) {
+            Some((_, c)) => *c += 1,
+            None => seen.push((v, 1)),
+        }
+        if let Some((v, _)) = seen.iter().find(|(_, c)| *c >= quorum) {
+            return Some(v.to_info(bucket, key));
+        }
+    }
+    // No version has a quorum (drives mid-commit or lost): not listed.
+    None
 }
