@@ -2,6 +2,7 @@
 //! stores (erasure sets, gateway backends). Nothing protocol-specific
 //! crosses it.
 
+pub mod admin;
 pub mod checksum;
 pub mod error;
 pub mod layer;

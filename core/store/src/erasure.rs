@@ -73,7 +73,7 @@ impl Erasure {
         for (i, chunk) in block.chunks(ss.max(1)).enumerate() {
             shards[i][..chunk.len()].copy_from_slice(chunk);
         }
-        if let Some(rs) = &self.rs {
+        if let Some(rs) = self.rs.as_ref().filter(|_| ss > 0) {
             // Cannot fail: the shard count and equal lengths are ours.
             if let Err(e) = rs.encode(&mut shards) {
                 unreachable_layout(e);
@@ -93,7 +93,7 @@ impl Erasure {
         for (i, chunk) in block.chunks(ss.max(1)).enumerate() {
             shards[i][HASH_LEN..HASH_LEN + chunk.len()].copy_from_slice(chunk);
         }
-        if let Some(rs) = &self.rs {
+        if let Some(rs) = self.rs.as_ref().filter(|_| ss > 0) {
             let mut refs: Vec<&mut [u8]> = shards.iter_mut().map(|s| &mut s[HASH_LEN..]).collect();
             if let Err(e) = rs.encode(&mut refs) {
                 unreachable_layout(e);
@@ -119,6 +119,12 @@ impl Erasure {
         if shards[..self.data].iter().all(Option::is_some) {
             return Ok(());
         }
+        if shards.iter().flatten().all(|s| s.is_empty()) {
+            for s in shards.iter_mut() {
+                s.get_or_insert_with(Vec::new);
+            }
+            return Ok(());
+        }
         match &self.rs {
             Some(rs) => rs
                 .reconstruct_data(shards)
@@ -136,6 +142,13 @@ impl Erasure {
     /// Rebuilds every missing shard (data and parity), for healing.
     pub fn reconstruct_all(&self, shards: &mut [Option<Vec<u8>>]) -> Result<(), ErasureError> {
         let have = shards.iter().filter(|s| s.is_some()).count();
+        if have >= self.data && shards.iter().flatten().all(|s| s.is_empty()) {
+            // An empty block: every shard is empty (RS rejects empty shards).
+            for s in shards.iter_mut() {
+                s.get_or_insert_with(Vec::new);
+            }
+            return Ok(());
+        }
         match &self.rs {
             Some(rs) if have >= self.data => {
                 rs.reconstruct(shards)

@@ -4,19 +4,25 @@
 //! data and M parity shards, each shard block behind a HighwayHash-256, with a
 //! `cairn.meta` per object per drive. See ARCHITECTURE.md for the map.
 
+mod admin;
 pub mod bitrot;
 pub mod drive;
 pub mod erasure;
+mod heal;
+mod healq;
 mod listing;
 mod locks;
 pub mod meta;
 mod multipart;
 mod objects;
 pub mod reader;
+pub mod scan;
 mod set;
+pub mod stats;
 pub mod walk;
 pub mod writer;
 
+pub use heal::HealOutcome;
 pub use set::{ErasureSet, SetupError, read_quorum, write_quorum};
 
 use async_trait::async_trait;

@@ -298,7 +298,17 @@ impl ErasureSet {
                     .map(|b| ShardSource::Inline(bytes::Bytes::copy_from_slice(b))),
             };
         }
+        // A drive that is online but lacks this version gets healed.
+        if self
+            .drives
+            .iter()
+            .zip(&metas)
+            .any(|(d, m)| m.is_none() && d.is_online())
+        {
+            self.queue_heal(bucket.as_str(), key.as_str());
+        }
         let (b, k) = (bucket.to_string(), key.to_string());
+        let heal = self.heal_hook();
         let plan = ReadPlan {
             erasure,
             block_size: version.erasure.block_size,
@@ -307,7 +317,8 @@ impl ErasureSet {
             offset,
             length,
             on_bad_shard: Some(Arc::new(move |shard, why| {
-                tracing::warn!(bucket = %b, key = %k, shard, why, "bad shard served around; object needs healing");
+                tracing::warn!(bucket = %b, key = %k, shard, why, "bad shard served around; queued for healing");
+                heal(&b, &k, why);
             })),
         };
         Ok(GetObject {

@@ -14,8 +14,10 @@ use time::OffsetDateTime;
 
 use crate::drive::{Drive, DriveError, FORMAT_NAME, Format};
 use crate::erasure::{Erasure, default_parity};
+use crate::healq::HealQueue;
 use crate::locks::LockTable;
 use crate::meta::{BLOCK_SIZE, DATA_DIR_PREFIX, ErasureInfo, ObjectMeta, PartMeta, VersionMeta};
+use crate::stats::Stats;
 use crate::writer::{PartTargets, encode_stream};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,8 @@ pub struct ErasureSet {
     pub(crate) parity: usize,
     pub(crate) deployment_id: String,
     pub(crate) locks: LockTable,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) heal_queue: Arc<HealQueue>,
 }
 
 /// Quorums of a K+M layout: reads need K shards; writes need K, or K+1
@@ -173,6 +177,8 @@ impl ErasureSet {
             parity,
             deployment_id,
             locks: LockTable::default(),
+            stats: Arc::new(Stats::default()),
+            heal_queue: Arc::new(HealQueue::default()),
         })
     }
 

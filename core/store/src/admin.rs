@@ -1,0 +1,145 @@
+//! `AdminLayer` for the erasure set: drive info, heal, metrics.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cairn_api::ObjectResult;
+use cairn_api::admin::{AdminLayer, DriveInfo, HealEvent, HealRequest, HealStream, ServerInfo};
+
+use crate::set::ErasureSet;
+use crate::stats::Stats;
+
+fn space(path: &std::path::Path) -> (Option<u64>, Option<u64>) {
+    match nix::sys::statvfs::statvfs(path) {
+        Ok(s) => {
+            let f = s.fragment_size();
+            (Some(s.blocks() * f), Some(s.blocks_available() * f))
+        }
+        Err(_) => (None, None),
+    }
+}
+
+#[async_trait]
+impl AdminLayer for ErasureSet {
+    async fn server_info(&self) -> ObjectResult<ServerInfo> {
+        let dep = self.deployment_id.clone();
+        let drives = self
+            .on_drives(move |d| {
+                let state = match d.read_format() {
+                    Ok(Some(f)) if f.deployment_id != dep => "foreign",
+                    Ok(Some(_)) => "online",
+                    _ => "offline",
+                };
+                let (total, free) = if state == "online" {
+                    space(&d.root)
+                } else {
+                    (None, None)
+                };
+                DriveInfo {
+                    index: d.index,
+                    path: d.root.display().to_string(),
+                    state: state.into(),
+                    total_bytes: total,
+                    free_bytes: free,
+                }
+            })
+            .await;
+        let s = &self.stats;
+        Ok(ServerInfo {
+            deployment_id: self.deployment_id.clone(),
+            data_shards: self.drives.len() - self.parity,
+            parity_shards: self.parity,
+            drives,
+            heal_queue: self.heal_queue.len() as u64,
+            objects_healed: Stats::get(&s.objects_healed),
+            bitrot_errors: Stats::get(&s.bitrot_errors),
+            scanner_cycles: Stats::get(&s.scanner_cycles),
+        })
+    }
+
+    fn heal(self: Arc<Self>, req: HealRequest) -> HealStream {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let summary = self.heal_all(&req, Duration::ZERO, Some(&tx)).await;
+            let _ = tx.send(HealEvent::Done { summary }).await;
+        });
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|e| (e, rx))
+        }))
+    }
+
+    fn metrics_text(&self) -> String {
+        let s = &self.stats;
+        let online = self.online_drives();
+        let mut out = String::new();
+        let mut gauge = |name: &str, help: &str, kind: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        };
+        gauge(
+            "cairn_drives_online",
+            "Drives whose format is in place.",
+            "gauge",
+            online as u64,
+        );
+        gauge(
+            "cairn_drives_offline",
+            "Drives missing, replaced or unreadable.",
+            "gauge",
+            (self.drives.len() - online) as u64,
+        );
+        gauge(
+            "cairn_objects_healed_total",
+            "Objects whose copies were rebuilt on one or more drives.",
+            "counter",
+            Stats::get(&s.objects_healed),
+        );
+        gauge(
+            "cairn_heal_drives_rewritten_total",
+            "Drive copies rewritten by healing.",
+            "counter",
+            Stats::get(&s.drives_rewritten),
+        );
+        gauge(
+            "cairn_heal_failures_total",
+            "Heals that could not complete.",
+            "counter",
+            Stats::get(&s.heal_failures),
+        );
+        gauge(
+            "cairn_bitrot_errors_total",
+            "Shard blocks whose hash did not match.",
+            "counter",
+            Stats::get(&s.bitrot_errors),
+        );
+        gauge(
+            "cairn_shard_read_errors_total",
+            "Shards a read could not use.",
+            "counter",
+            Stats::get(&s.shard_read_errors),
+        );
+        gauge(
+            "cairn_heal_queue_length",
+            "Objects waiting for the healer.",
+            "gauge",
+            self.heal_queue.len() as u64,
+        );
+        gauge(
+            "cairn_scanner_objects_total",
+            "Objects the background scanner visited.",
+            "counter",
+            Stats::get(&s.scanner_objects),
+        );
+        gauge(
+            "cairn_scanner_cycles_total",
+            "Completed scanner cycles.",
+            "counter",
+            Stats::get(&s.scanner_cycles),
+        );
+        out
+    }
+}

@@ -1,0 +1,381 @@
+//! Healing one object: find the drives whose copy of the latest version is
+//! missing, stale or damaged, rebuild their shards from the good ones
+//! (Reed-Solomon over every block) and install them atomically. Healing
+//! never changes an object's bytes, ETag or metadata: the version record is
+//! copied as is, only the shard index differs per drive.
+
+use std::fs::File;
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cairn_api::{BucketName, ObjectError, ObjectKey, ObjectResult, QuorumOp};
+
+use crate::bitrot::{self, HASH_LEN, framed_len};
+use crate::drive::{Drive, DriveError};
+use crate::erasure::Erasure;
+use crate::meta::{ObjectMeta, VersionMeta};
+use crate::set::ErasureSet;
+
+/// What healing one object found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HealOutcome {
+    /// Drives whose copy was rewritten.
+    pub healed_drives: usize,
+    /// Drives that were offline and could not be checked.
+    pub offline_drives: usize,
+    /// Shard blocks found bad by hash (deep scan or rebuild reads).
+    pub bad_blocks: usize,
+}
+
+impl ErasureSet {
+    /// Checks an object on every drive and repairs what is missing or bad.
+    /// `deep` re-reads every shard block and checks its hash; otherwise
+    /// only presence and sizes of meta and part files are checked.
+    pub async fn heal_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        deep: bool,
+    ) -> ObjectResult<HealOutcome> {
+        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        let (version, metas) = self.read_version(bucket, key, true).await?;
+        let drives = self.drives.clone();
+        let (b, k) = (bucket.to_string(), key.to_string());
+        let out = tokio::task::spawn_blocking(move || {
+            heal_blocking(&drives, &b, &k, &version, &metas, deep)
+        })
+        .await
+        .map_err(ObjectError::internal)??;
+        if out.healed_drives > 0 || out.bad_blocks > 0 {
+            tracing::info!(bucket = %bucket, key = %key, healed = out.healed_drives, bad_blocks = out.bad_blocks, "healed object");
+        }
+        self.stats.note_heal(&out);
+        Ok(out)
+    }
+}
+
+/// One drive's state for the chosen version.
+enum Copy {
+    Good,
+    Rewrite,
+    Offline,
+}
+
+fn heal_blocking(
+    drives: &[Arc<Drive>],
+    bucket: &str,
+    key: &str,
+    version: &VersionMeta,
+    metas: &[Option<ObjectMeta>],
+    deep: bool,
+) -> ObjectResult<HealOutcome> {
+    let erasure = Erasure::new(version.erasure.data, version.erasure.parity)
+        .map_err(ObjectError::internal)?;
+    let n = drives.len();
+    let mut out = HealOutcome::default();
+    let mut state: Vec<Copy> = Vec::with_capacity(n);
+    for (d, meta) in drives.iter().zip(metas) {
+        let s = if !d.is_online() {
+            out.offline_drives += 1;
+            Copy::Offline
+        } else if meta.is_none() {
+            Copy::Rewrite
+        } else if copy_is_whole(
+            d,
+            bucket,
+            key,
+            version,
+            meta.as_ref(),
+            &erasure,
+            deep,
+            &mut out.bad_blocks,
+        ) {
+            Copy::Good
+        } else {
+            Copy::Rewrite
+        };
+        state.push(s);
+    }
+    let targets: Vec<usize> = (0..n)
+        .filter(|&i| matches!(state[i], Copy::Rewrite))
+        .collect();
+    if targets.is_empty() {
+        return Ok(out);
+    }
+    let sources: Vec<usize> = (0..n).filter(|&i| matches!(state[i], Copy::Good)).collect();
+    if sources.len() < erasure.data_shards() {
+        return Err(ObjectError::Unavailable {
+            op: QuorumOp::Read,
+            needed: erasure.data_shards(),
+            got: sources.len(),
+        });
+    }
+    let dist = &version.erasure.distribution;
+    let shard_of = |drive: usize| dist.get(drive).copied().unwrap_or(drive);
+
+    match &version.data_dir {
+        None => {
+            // Inline: rebuild the single block from the good metas.
+            let mut shards: Vec<Option<Vec<u8>>> = vec![None; erasure.total_shards()];
+            for &s in &sources {
+                if let Some(frame) = metas[s].as_ref().and_then(|m| m.inline_of(0))
+                    && bitrot::verify(frame)
+                {
+                    shards[shard_of(s)] = Some(frame[HASH_LEN..].to_vec());
+                }
+            }
+            erasure
+                .reconstruct_all(&mut shards)
+                .map_err(ObjectError::internal)?;
+            for &t in &targets {
+                let Some(shard) = shards.get(shard_of(t)).cloned().flatten() else {
+                    continue;
+                };
+                let mut framed = bitrot::hash(&shard).to_vec();
+                framed.extend_from_slice(&shard);
+                let mut v = version.clone();
+                v.erasure.index = shard_of(t);
+                v.inline_len = Some(framed.len() as u64);
+                let meta = ObjectMeta {
+                    versions: vec![v],
+                    inline: framed,
+                };
+                if install(&drives[t], bucket, key, meta, None, version).is_ok() {
+                    out.healed_drives += 1;
+                }
+            }
+        }
+        Some(data_dir) => {
+            let tmp_name = uuid::Uuid::new_v4().to_string();
+            let mut tmps: Vec<Option<PathBuf>> = vec![None; n];
+            for &t in &targets {
+                tmps[t] = drives[t].make_tmp(&tmp_name).ok();
+            }
+            for part in &version.parts {
+                rebuild_part(
+                    drives,
+                    bucket,
+                    key,
+                    data_dir,
+                    part.number,
+                    part.size,
+                    version,
+                    &erasure,
+                    &sources,
+                    &tmps,
+                    &mut out.bad_blocks,
+                )?;
+            }
+            for &t in &targets {
+                let Some(tmp) = tmps[t].take() else { continue };
+                let mut v = version.clone();
+                v.erasure.index = shard_of(t);
+                let meta = ObjectMeta {
+                    versions: vec![v],
+                    inline: Vec::new(),
+                };
+                match install(&drives[t], bucket, key, meta, Some(&tmp), version) {
+                    Ok(()) => out.healed_drives += 1,
+                    Err(e) => {
+                        tracing::warn!(drive = %drives[t].root.display(), error = %e, "heal install failed");
+                        let _ = std::fs::remove_dir_all(&tmp);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Is this drive's copy whole: part files present with the right sizes
+/// (and, deep, every block's hash right)?
+#[allow(clippy::too_many_arguments)]
+fn copy_is_whole(
+    d: &Drive,
+    bucket: &str,
+    key: &str,
+    version: &VersionMeta,
+    meta: Option<&ObjectMeta>,
+    erasure: &Erasure,
+    deep: bool,
+    bad_blocks: &mut usize,
+) -> bool {
+    let Some(data_dir) = &version.data_dir else {
+        let ok = meta
+            .and_then(|m| m.inline_of(0))
+            .is_some_and(bitrot::verify);
+        if !ok {
+            *bad_blocks += 1;
+        }
+        return ok;
+    };
+    let dir = d.object_dir(bucket, key).join(data_dir);
+    let bs = version.erasure.block_size as u64;
+    let full_shard = erasure.shard_size(version.erasure.block_size) as u64;
+    for part in &version.parts {
+        let path = dir.join(format!("part.{}", part.number));
+        let expected = expected_file_len(part.size, bs, erasure);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() == expected => {}
+            _ => return false,
+        }
+        if deep {
+            let Ok(mut f) = File::open(&path) else {
+                return false;
+            };
+            let blocks = part.size.div_ceil(bs);
+            for b in 0..blocks {
+                let block_len = (part.size - b * bs).min(bs) as usize;
+                let len = HASH_LEN + erasure.shard_size(block_len);
+                let mut buf = Vec::with_capacity(len);
+                if std::io::Read::by_ref(&mut f)
+                    .take(len as u64)
+                    .read_to_end(&mut buf)
+                    .is_err()
+                    || buf.len() != len
+                    || !bitrot::verify(&buf)
+                {
+                    *bad_blocks += 1;
+                    return false;
+                }
+            }
+            let _ = full_shard;
+        }
+    }
+    true
+}
+
+/// Size of one drive's part file for a part of `size` bytes.
+pub(crate) fn expected_file_len(size: u64, block_size: u64, erasure: &Erasure) -> u64 {
+    if size == 0 {
+        return 0;
+    }
+    let full_blocks = size / block_size;
+    let last = size % block_size;
+    let full_shard = erasure.shard_size(block_size as usize) as u64;
+    let mut len = full_blocks * framed_len(full_shard, full_shard);
+    if last > 0 {
+        let s = erasure.shard_size(last as usize) as u64;
+        len += framed_len(s, s);
+    }
+    len
+}
+
+/// Rebuilds one part's shards for every target drive into its tmp dir.
+#[allow(clippy::too_many_arguments)]
+fn rebuild_part(
+    drives: &[Arc<Drive>],
+    bucket: &str,
+    key: &str,
+    data_dir: &str,
+    number: u32,
+    size: u64,
+    version: &VersionMeta,
+    erasure: &Erasure,
+    sources: &[usize],
+    tmps: &[Option<PathBuf>],
+    bad_blocks: &mut usize,
+) -> ObjectResult<()> {
+    let dist = &version.erasure.distribution;
+    let shard_of = |drive: usize| dist.get(drive).copied().unwrap_or(drive);
+    let name = format!("part.{number}");
+    let mut readers: Vec<(usize, Option<File>)> = sources
+        .iter()
+        .map(|&s| {
+            (
+                s,
+                File::open(drives[s].object_dir(bucket, key).join(data_dir).join(&name)).ok(),
+            )
+        })
+        .collect();
+    let mut writers: Vec<(usize, File)> = Vec::new();
+    for (t, tmp) in tmps.iter().enumerate() {
+        if let Some(tmp) = tmp {
+            let f = File::create(tmp.join(&name)).map_err(ObjectError::internal)?;
+            writers.push((t, f));
+        }
+    }
+    let bs = version.erasure.block_size as u64;
+    let full_frame = (HASH_LEN + erasure.shard_size(bs as usize)) as u64;
+    let blocks = size.div_ceil(bs);
+    for b in 0..blocks {
+        let block_len = (size - b * bs).min(bs) as usize;
+        let len = HASH_LEN + erasure.shard_size(block_len);
+        let mut shards: Vec<Option<Vec<u8>>> = vec![None; erasure.total_shards()];
+        let mut have = 0;
+        for (s, file) in readers.iter_mut() {
+            if have == erasure.data_shards() {
+                break;
+            }
+            let Some(f) = file else { continue };
+            let mut buf = Vec::with_capacity(len);
+            let ok = f.seek(SeekFrom::Start(b * full_frame)).is_ok()
+                && std::io::Read::by_ref(f)
+                    .take(len as u64)
+                    .read_to_end(&mut buf)
+                    .is_ok()
+                && buf.len() == len
+                && bitrot::verify(&buf);
+            if ok {
+                shards[shard_of(*s)] = Some(buf.split_off(HASH_LEN));
+                have += 1;
+            } else {
+                *bad_blocks += 1;
+                *file = None;
+            }
+        }
+        erasure
+            .reconstruct_all(&mut shards)
+            .map_err(|_| ObjectError::Unavailable {
+                op: QuorumOp::Read,
+                needed: erasure.data_shards(),
+                got: have,
+            })?;
+        for (t, f) in writers.iter_mut() {
+            let Some(shard) = &shards[shard_of(*t)] else {
+                continue;
+            };
+            let h = bitrot::hash(shard);
+            f.write_all(&h)
+                .and_then(|()| f.write_all(shard))
+                .map_err(ObjectError::internal)?;
+        }
+    }
+    for (_, f) in &writers {
+        f.sync_data().map_err(ObjectError::internal)?;
+    }
+    Ok(())
+}
+
+/// Installs a healed copy: the data dir (replacing a damaged one of the
+/// same name) and then `cairn.meta`.
+fn install(
+    d: &Drive,
+    bucket: &str,
+    key: &str,
+    meta: ObjectMeta,
+    tmp: Option<&std::path::Path>,
+    version: &VersionMeta,
+) -> Result<(), DriveError> {
+    if !d.bucket_dir(bucket).is_dir() {
+        std::fs::create_dir_all(d.bucket_dir(bucket))?;
+    }
+    if let Some(dd) = &version.data_dir {
+        let dir = d.object_dir(bucket, key).join(dd);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+    }
+    let replaced = d.commit_version(bucket, key, meta, tmp)?;
+    for p in replaced {
+        if version
+            .data_dir
+            .as_deref()
+            .is_none_or(|dd| !p.ends_with(dd))
+        {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! The heal queue: objects a read found damaged (or a drive lacking) wait
+//! here for the background healer; each object is queued once at a time.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use cairn_api::{BucketName, ObjectKey};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::set::ErasureSet;
+
+/// Queues (bucket, key) for healing; the third argument says why.
+pub(crate) type HealHook = Arc<dyn Fn(&str, &str, &str) + Send + Sync>;
+
+pub(crate) struct HealQueue {
+    tx: mpsc::UnboundedSender<(String, String)>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<(String, String)>>>,
+    queued: Mutex<HashSet<(String, String)>>,
+}
+
+impl Default for HealQueue {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            tx,
+            rx: Mutex::new(Some(rx)),
+            queued: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+impl HealQueue {
+    pub(crate) fn push(&self, bucket: &str, key: &str) -> bool {
+        let item = (bucket.to_owned(), key.to_owned());
+        if !self.queued.lock().insert(item.clone()) {
+            return false;
+        }
+        self.tx.send(item).is_ok()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queued.lock().len()
+    }
+}
+
+impl ErasureSet {
+    /// Queues an object for the background healer.
+    pub(crate) fn queue_heal(&self, bucket: &str, key: &str) {
+        if self.heal_queue.push(bucket, key) {
+            self.stats
+                .heal_queue_len
+                .store(self.heal_queue.len() as u64, Relaxed);
+            tracing::debug!(bucket, key, "queued for healing");
+        }
+    }
+
+    /// A callback for read pipelines: counts the bad shard and queues the
+    /// object, from any thread.
+    pub(crate) fn heal_hook(&self) -> HealHook {
+        let q = self.heal_queue.clone();
+        let stats = self.stats.clone();
+        Arc::new(move |bucket: &str, key: &str, why: &str| {
+            stats.shard_read_errors.fetch_add(1, Relaxed);
+            if why.starts_with("bitrot") {
+                stats.bitrot_errors.fetch_add(1, Relaxed);
+            }
+            if q.push(bucket, key) {
+                stats.heal_queue_len.store(q.len() as u64, Relaxed);
+            }
+        })
+    }
+
+    /// Starts the healer that drains the queue. Call once per process.
+    pub fn start_healer(self: &Arc<Self>) {
+        let Some(mut rx) = self.heal_queue.rx.lock().take() else {
+            return;
+        };
+        let set = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some((b, k)) = rx.recv().await {
+                let Some(set) = set.upgrade() else { return };
+                set.heal_queue.queued.lock().remove(&(b.clone(), k.clone()));
+                set.stats
+                    .heal_queue_len
+                    .store(set.heal_queue.len() as u64, Relaxed);
+                let (Ok(bucket), Ok(key)) = (BucketName::new(b.clone()), ObjectKey::new(k.clone()))
+                else {
+                    continue;
+                };
+                if let Err(e) = set.heal_object(&bucket, &key, true).await {
+                    set.stats.heal_failures.fetch_add(1, Relaxed);
+                    tracing::warn!(bucket = %b, key = %k, error = %e, "heal failed");
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,297 @@
+//! Walking everything: heal of a bucket/prefix (admin), the background
+//! scanner, the drive monitor that takes an empty replacement drive into the
+//! set, and cleanup of stale tmp files and abandoned uploads.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime};
+
+use cairn_api::admin::{HealEvent, HealRequest, HealSummary};
+use cairn_api::{BucketName, ListOptions, ObjectKey, ObjectLayer as _};
+use tokio::sync::mpsc;
+
+use crate::drive::{FORMAT_NAME, Format};
+use crate::set::ErasureSet;
+
+/// How the background scanner behaves.
+#[derive(Debug, Clone)]
+pub struct ScannerConfig {
+    /// Pause after each object: bounds the scanner's share of the drives.
+    pub pause_per_object: Duration,
+    /// Pause between full cycles.
+    pub cycle_interval: Duration,
+    /// Every Nth cycle re-hashes every shard (0: never).
+    pub deep_every: u64,
+    /// Tmp files and multipart uploads older than this are removed.
+    pub stale_after: Duration,
+}
+
+impl Default for ScannerConfig {
+    fn default() -> Self {
+        Self {
+            pause_per_object: Duration::from_millis(2),
+            cycle_interval: Duration::from_secs(300),
+            deep_every: 12,
+            stale_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl ErasureSet {
+    /// Heals every object a request names, reporting progress on `events`.
+    pub async fn heal_all(
+        &self,
+        req: &HealRequest,
+        pause: Duration,
+        events: Option<&mpsc::Sender<HealEvent>>,
+    ) -> HealSummary {
+        let started = Instant::now();
+        let mut sum = HealSummary::default();
+        self.monitor_drives().await;
+        let buckets: Vec<String> = match &req.bucket {
+            Some(b) => vec![b.clone()],
+            None => match self.list_buckets_impl().await {
+                Ok(bs) => bs.into_iter().map(|b| b.name).collect(),
+                Err(e) => {
+                    send(
+                        events,
+                        HealEvent::Error {
+                            message: e.to_string(),
+                        },
+                    )
+                    .await;
+                    Vec::new()
+                }
+            },
+        };
+        let mut last_report = Instant::now();
+        for b in buckets {
+            let Ok(bucket) = BucketName::new(b.clone()) else {
+                continue;
+            };
+            self.heal_bucket_dirs(&bucket).await;
+            let mut after: Option<String> = None;
+            loop {
+                let page = match self
+                    .list_objects(
+                        &bucket,
+                        ListOptions {
+                            prefix: req.prefix.clone(),
+                            start_after: after.clone(),
+                            max_keys: 1000,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        sum.failed += 1;
+                        send(
+                            events,
+                            HealEvent::Error {
+                                message: format!("{b}: {e}"),
+                            },
+                        )
+                        .await;
+                        break;
+                    }
+                };
+                for o in &page.objects {
+                    let Ok(key) = ObjectKey::new(o.key.clone()) else {
+                        continue;
+                    };
+                    sum.objects_scanned += 1;
+                    match self.heal_object(&bucket, &key, req.deep).await {
+                        Ok(out) => {
+                            if out.healed_drives > 0 {
+                                sum.objects_healed += 1;
+                            }
+                            sum.drives_rewritten += out.healed_drives as u64;
+                            sum.bad_blocks += out.bad_blocks as u64;
+                        }
+                        Err(e) => {
+                            sum.failed += 1;
+                            send(
+                                events,
+                                HealEvent::Error {
+                                    message: format!("{b}/{}: {e}", o.key),
+                                },
+                            )
+                            .await;
+                        }
+                    }
+                    if last_report.elapsed() > Duration::from_millis(200) {
+                        last_report = Instant::now();
+                        sum.elapsed_ms = started.elapsed().as_millis() as u64;
+                        send(
+                            events,
+                            HealEvent::Progress {
+                                summary: sum.clone(),
+                                total: None,
+                                current: format!("{b}/{}", o.key),
+                            },
+                        )
+                        .await;
+                    }
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                if !page.is_truncated {
+                    break;
+                }
+                after = page.next_marker;
+            }
+        }
+        sum.elapsed_ms = started.elapsed().as_millis() as u64;
+        sum
+    }
+
+    /// Makes sure every online drive has the bucket's folder.
+    async fn heal_bucket_dirs(&self, bucket: &BucketName) {
+        let b = bucket.to_string();
+        self.on_drives(move |d| {
+            if d.is_online() && !d.bucket_dir(&b).is_dir() {
+                let _ = std::fs::create_dir_all(d.bucket_dir(&b));
+            }
+        })
+        .await;
+    }
+
+    /// Takes an empty folder put in place of a lost drive into the set
+    /// (formats it with its position); never touches a foreign drive.
+    pub async fn monitor_drives(&self) -> usize {
+        let n = self.drives.len();
+        let deployment = self.deployment_id.clone();
+        let parity = self.parity;
+        let res = self
+            .on_drives(move |d| {
+                if d.is_online() {
+                    return false;
+                }
+                if !d.root.is_dir() {
+                    return false;
+                }
+                match d.read_format() {
+                    Ok(None) => {}
+                    _ => return false,
+                }
+                let empty = std::fs::read_dir(&d.root).map(|mut r| r.next().is_none()).unwrap_or(false);
+                if !empty {
+                    tracing::warn!(drive = %d.root.display(), "drive has no format but is not empty; not taking it");
+                    return false;
+                }
+                let f = Format {
+                    format: FORMAT_NAME.into(),
+                    deployment_id: deployment.clone(),
+                    drive_count: n,
+                    drive_index: d.index,
+                    drive_id: uuid::Uuid::new_v4().to_string(),
+                    parity,
+                };
+                match d.write_format(&f) {
+                    Ok(()) => {
+                        tracing::info!(drive = %d.root.display(), index = d.index, "replacement drive formatted; healing will fill it");
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(drive = %d.root.display(), error = %e, "cannot format replacement drive");
+                        false
+                    }
+                }
+            })
+            .await;
+        res.into_iter().filter(|x| *x).count()
+    }
+
+    /// Removes tmp entries and multipart uploads older than `age`.
+    pub async fn clean_stale(&self, age: Duration) {
+        self.on_drives(move |d| {
+            let old = |p: &std::path::Path| {
+                std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| SystemTime::now().duration_since(t).ok())
+                    .is_some_and(|a| a > age)
+            };
+            if let Ok(rd) = std::fs::read_dir(d.tmp_dir()) {
+                for e in rd.flatten() {
+                    if old(&e.path()) {
+                        let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
+                    }
+                }
+            }
+            if let Ok(buckets) = std::fs::read_dir(d.sys_dir().join("multipart")) {
+                for b in buckets.flatten() {
+                    for u in std::fs::read_dir(b.path()).into_iter().flatten().flatten() {
+                        if old(&u.path().join("upload.json")) {
+                            tracing::info!(upload = %u.path().display(), "removing abandoned multipart upload");
+                            let _ = std::fs::remove_dir_all(u.path());
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Starts the background scanner (and drive monitor).
+    pub fn start_scanner(self: &Arc<Self>, cfg: ScannerConfig) {
+        let set = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut cycle: u64 = 0;
+            loop {
+                {
+                    let Some(set) = set.upgrade() else { return };
+                    cycle += 1;
+                    let deep = cfg.deep_every > 0 && cycle.is_multiple_of(cfg.deep_every);
+                    let sum = set
+                        .heal_all(
+                            &HealRequest {
+                                bucket: None,
+                                prefix: String::new(),
+                                deep,
+                            },
+                            cfg.pause_per_object,
+                            None,
+                        )
+                        .await;
+                    set.clean_stale(cfg.stale_after).await;
+                    set.stats.scanner_cycles.fetch_add(1, Relaxed);
+                    set.stats
+                        .scanner_objects
+                        .fetch_add(sum.objects_scanned, Relaxed);
+                    tracing::info!(
+                        cycle,
+                        deep,
+                        scanned = sum.objects_scanned,
+                        healed = sum.objects_healed,
+                        failed = sum.failed,
+                        "scanner cycle done"
+                    );
+                }
+                tokio::time::sleep(cfg.cycle_interval).await;
+            }
+        });
+        let set = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let Some(set) = set.upgrade() else { return };
+                if set.monitor_drives().await > 0 {
+                    let sum = set
+                        .heal_all(&HealRequest::default(), Duration::ZERO, None)
+                        .await;
+                    tracing::info!(healed = sum.objects_healed, "replacement drive filled");
+                }
+            }
+        });
+    }
+}
+
+async fn send(events: Option<&mpsc::Sender<HealEvent>>, ev: HealEvent) {
+    if let Some(tx) = events {
+        let _ = tx.send(ev).await;
+    }
+}
