@@ -105,6 +105,41 @@ pub trait ObjectLayer: Send + Sync + 'static {
 
     async fn list_objects(&self, bucket: &BucketName, opts: ListOptions) -> ObjectResult<ListPage>;
 
+    /// Moves an object to another key of the same bucket, metadata and
+    /// all; with `replace` false an existing `dst` is refused with
+    /// `PreconditionFailed`. This default copies then deletes (the copy is
+    /// whole before the source goes); stores override it with a move that
+    /// copies no data.
+    async fn rename_object(
+        &self,
+        bucket: &BucketName,
+        src: &ObjectKey,
+        dst: &ObjectKey,
+        replace: bool,
+    ) -> ObjectResult<ObjectInfo> {
+        if !replace {
+            match self.head_object(bucket, dst, &Conditions::default()).await {
+                Ok(_) => return Err(ObjectError::PreconditionFailed),
+                Err(ObjectError::NoSuchKey { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let info = self
+            .copy_object(
+                bucket,
+                src,
+                bucket,
+                dst,
+                CopyOptions {
+                    metadata: MetadataDirective::Copy,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        self.delete_object(bucket, src).await?;
+        Ok(info)
+    }
+
     async fn create_multipart_upload(
         &self,
         bucket: &BucketName,

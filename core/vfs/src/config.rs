@@ -1,0 +1,56 @@
+//! Settings of one view.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cairn_api::{MAX_PART_NUMBER, MAX_PUT_SIZE};
+
+use crate::attr::AttrDefaults;
+
+#[derive(Debug, Clone)]
+pub struct VfsConfig {
+    /// Mount one bucket as the root instead of all buckets as top dirs.
+    pub bucket: Option<String>,
+    pub read_only: bool,
+    /// Owner and modes of objects that carry no attributes.
+    pub defaults: AttrDefaults,
+    /// How long attributes are trusted without asking the store. Short:
+    /// other fronts write the same objects.
+    pub attr_ttl: Duration,
+    /// Where staging files live.
+    pub spool_dir: PathBuf,
+    /// Bytes all staging files may hold together (ENOSPC beyond).
+    pub spool_limit: u64,
+    /// Files larger than this are committed as a multipart upload.
+    pub multipart_threshold: u64,
+    pub part_size: u64,
+    /// Keys asked for per listing page.
+    pub list_page: usize,
+}
+
+impl VfsConfig {
+    pub fn new(spool_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            bucket: None,
+            read_only: false,
+            defaults: AttrDefaults::default(),
+            attr_ttl: Duration::from_secs(1),
+            spool_dir: spool_dir.into(),
+            spool_limit: 64 << 30,
+            multipart_threshold: 256 << 20,
+            part_size: 64 << 20,
+            list_page: 1000,
+        }
+    }
+
+    /// Largest file the view can commit.
+    pub fn max_file_size(&self) -> u64 {
+        if self.multipart_threshold >= MAX_PUT_SIZE {
+            MAX_PUT_SIZE
+        } else {
+            self.part_size
+                .min(MAX_PUT_SIZE)
+                .saturating_mul(u64::from(MAX_PART_NUMBER))
+        }
+    }
+}

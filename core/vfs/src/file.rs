@@ -1,0 +1,558 @@
+//! Open files: per-inode state shared by every handle (staging, current
+//! size, dirty flag), reads, writes and the commit to the store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use cairn_api::{
+    ByteRange, CompletePart, GetOptions, ObjectError, ObjectHeaders, ObjectMetadata, PartOptions,
+    PutOptions,
+};
+
+use crate::Vfs;
+use crate::attr::{self, Attr, FileKind};
+use crate::error::{VfsError, VfsResult};
+use crate::names::{check_name, child_path, key};
+use crate::ops::SetAttr;
+use crate::reader::ObjectReader;
+use crate::staging::Staging;
+
+/// How a file is opened.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenMode {
+    pub write: bool,
+    pub truncate: bool,
+}
+
+pub(crate) struct OpenFile {
+    pub ino: u64,
+    pub state: tokio::sync::Mutex<FileState>,
+}
+
+pub(crate) struct FileState {
+    pub attr: Attr,
+    pub staging: Option<Staging>,
+    /// Staged bytes or attributes not yet in the store.
+    pub dirty: bool,
+    /// The object exists in the store (false for a new, uncommitted file).
+    pub remote: bool,
+    pub headers: ObjectHeaders,
+    /// User metadata that is not ours (kept across rewrites).
+    pub extra_user: BTreeMap<String, String>,
+    pub handles: usize,
+    pub unlinked: bool,
+}
+
+pub(crate) struct Handle {
+    pub file: Arc<OpenFile>,
+    pub writable: bool,
+    pub reader: tokio::sync::Mutex<ObjectReader>,
+}
+
+fn our_meta(name: &str) -> bool {
+    matches!(
+        name,
+        attr::META_MODE | attr::META_UID | attr::META_GID | attr::META_MTIME | attr::META_CTIME
+    )
+}
+
+impl Vfs {
+    /// Attributes of an open file (its staged size), if it is open.
+    pub(crate) async fn open_attr(&self, ino: u64) -> Option<Attr> {
+        let f = self.open.lock().get(&ino).cloned()?;
+        let st = f.state.lock().await;
+        Some(st.attr.clone())
+    }
+
+    /// Marks an open file unlinked; true if it was never committed (there
+    /// is nothing to delete in the store).
+    pub(crate) async fn mark_unlinked(&self, ino: u64) -> bool {
+        let Some(f) = self.open.lock().get(&ino).cloned() else {
+            return false;
+        };
+        let mut st = f.state.lock().await;
+        st.unlinked = true;
+        st.dirty = false;
+        !st.remote
+    }
+
+    /// New files not yet committed under a directory (readdir shows them,
+    /// rmdir refuses).
+    pub(crate) fn pending_children(&self, dir: u64) -> Vec<(u64, String)> {
+        let inos: Vec<u64> = self.open.lock().keys().copied().collect();
+        inos.into_iter()
+            .filter_map(|ino| {
+                let (p, name) = self.inodes.parent_name(ino)?;
+                (p == dir).then_some((ino, name))
+            })
+            .filter(|(ino, _)| {
+                self.open
+                    .lock()
+                    .get(ino)
+                    .and_then(|f| f.state.try_lock().ok().map(|s| !s.remote && !s.unlinked))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    pub(crate) fn has_pending_children(&self, dir: u64) -> bool {
+        !self.pending_children(dir).is_empty()
+    }
+
+    /// The shared state of `ino`, made from the store when not open.
+    async fn open_file(&self, ino: u64, revalidate: bool) -> VfsResult<Arc<OpenFile>> {
+        if let Some(f) = self.open.lock().get(&ino).cloned() {
+            return Ok(f);
+        }
+        let (b, path) = self.bucket_path(ino)?;
+        // close-to-open: a new open sees what other fronts wrote
+        let a = if revalidate {
+            self.fresh_attr(ino).await?
+        } else {
+            self.getattr(ino).await?
+        };
+        if a.kind == FileKind::Dir {
+            return Err(VfsError::IsDir);
+        }
+        let info = self
+            .layer
+            .head_object(&b, &key(&path)?, &Default::default())
+            .await
+            .map_err(|e| match e {
+                ObjectError::NoSuchKey { .. } => VfsError::NotFound,
+                e => e.into(),
+            })?;
+        let f = Arc::new(OpenFile {
+            ino,
+            state: tokio::sync::Mutex::new(FileState {
+                attr: a,
+                staging: None,
+                dirty: false,
+                remote: true,
+                headers: info.headers.clone(),
+                extra_user: info
+                    .user_metadata
+                    .iter()
+                    .filter(|(k, _)| !our_meta(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                handles: 0,
+                unlinked: false,
+            }),
+        });
+        Ok(self.open.lock().entry(ino).or_insert(f).clone())
+    }
+
+    fn add_handle(&self, file: Arc<OpenFile>, writable: bool) -> u64 {
+        let fh = self.new_fh();
+        self.handles.lock().insert(
+            fh,
+            Arc::new(Handle {
+                file,
+                writable,
+                reader: tokio::sync::Mutex::new(ObjectReader::default()),
+            }),
+        );
+        fh
+    }
+
+    fn handle(&self, fh: u64) -> VfsResult<Arc<Handle>> {
+        self.handles
+            .lock()
+            .get(&fh)
+            .cloned()
+            .ok_or(VfsError::BadHandle)
+    }
+
+    pub async fn open(&self, ino: u64, mode: OpenMode) -> VfsResult<u64> {
+        if mode.write || mode.truncate {
+            self.check_writable()?;
+        }
+        let f = self.open_file(ino, true).await?;
+        {
+            let mut st = f.state.lock().await;
+            st.handles += 1;
+            if st.attr.kind == FileKind::Symlink && mode.write {
+                st.handles -= 1;
+                return Err(VfsError::Invalid("cannot write a symlink"));
+            }
+            if mode.truncate
+                && mode.write
+                && let Err(e) = self.truncate_state(&mut st, 0).await
+            {
+                st.handles -= 1;
+                return Err(e);
+            }
+        }
+        Ok(self.add_handle(f, mode.write))
+    }
+
+    /// Creates `name` in `parent` and opens it for writing. The object
+    /// appears in the store at the first flush; until then this mount
+    /// shows the file (lookup, readdir) and other fronts do not.
+    pub async fn create(
+        &self,
+        parent: u64,
+        name: &str,
+        perm: u32,
+        uid: u32,
+        gid: u32,
+        exclusive: bool,
+    ) -> VfsResult<(Attr, u64)> {
+        self.check_writable()?;
+        check_name(name)?;
+        let (_, path) = self.bucket_path(parent)?;
+        match self.lookup(parent, name).await {
+            Ok(_) if exclusive => return Err(VfsError::Exists),
+            Ok(a) if a.kind == FileKind::Dir => return Err(VfsError::IsDir),
+            Ok(a) => {
+                let fh = self
+                    .open(
+                        a.ino,
+                        OpenMode {
+                            write: true,
+                            truncate: true,
+                        },
+                    )
+                    .await?;
+                let a = self.getattr(a.ino).await?;
+                return Ok((a, fh));
+            }
+            Err(VfsError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        key(&child_path(&path, name))?;
+        let ino = self.inodes.child(parent, name, FileKind::File);
+        let now = SystemTime::now();
+        let a = Attr {
+            ino,
+            kind: FileKind::File,
+            size: 0,
+            perm: perm & 0o7777,
+            uid,
+            gid,
+            mtime: now,
+            ctime: now,
+        };
+        let staging = Staging::new(&self.cfg.spool_dir, self.budget.clone())?;
+        let f = Arc::new(OpenFile {
+            ino,
+            state: tokio::sync::Mutex::new(FileState {
+                attr: a.clone(),
+                staging: Some(staging),
+                dirty: true,
+                remote: false,
+                headers: ObjectHeaders::default(),
+                extra_user: BTreeMap::new(),
+                handles: 1,
+                unlinked: false,
+            }),
+        });
+        self.open.lock().insert(ino, f.clone());
+        self.cache.put(&a);
+        Ok((a, self.add_handle(f, true)))
+    }
+
+    /// Makes sure the file's bytes are in a staging file, fetching the
+    /// first `keep` bytes of the stored object when it has them.
+    async fn ensure_staging(&self, ino: u64, st: &mut FileState, keep: u64) -> VfsResult<()> {
+        if st.staging.is_some() {
+            return Ok(());
+        }
+        let mut s = Staging::new(&self.cfg.spool_dir, self.budget.clone())?;
+        let keep = keep.min(st.attr.size);
+        if st.remote && keep > 0 {
+            let (b, path) = self.bucket_path(ino)?;
+            let got = self
+                .layer
+                .get_object(
+                    &b,
+                    &key(&path)?,
+                    GetOptions {
+                        range: Some(ByteRange::FromTo {
+                            first: 0,
+                            last: Some(keep - 1),
+                        }),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            s.fill_from(got.body).await?;
+        }
+        st.staging = Some(s);
+        Ok(())
+    }
+
+    async fn truncate_state(&self, st: &mut FileState, size: u64) -> VfsResult<()> {
+        let max = self.cfg.max_file_size();
+        if size > max {
+            return Err(VfsError::TooLarge { size, max });
+        }
+        let ino = st.attr.ino;
+        self.ensure_staging(ino, st, size).await?;
+        if let Some(s) = st.staging.as_mut() {
+            s.set_len(size)?;
+        }
+        st.attr.size = size;
+        let now = SystemTime::now();
+        st.attr.mtime = now;
+        st.attr.ctime = now;
+        st.dirty = true;
+        Ok(())
+    }
+
+    pub(crate) async fn setattr_file(&self, ino: u64, set: SetAttr) -> VfsResult<Attr> {
+        let existing = self.open.lock().get(&ino).cloned();
+        let transient = existing.is_none();
+        let f = match existing {
+            Some(f) => f,
+            None => self.open_file(ino, false).await?,
+        };
+        let result = async {
+            let mut st = f.state.lock().await;
+            if let Some(size) = set.size {
+                self.truncate_state(&mut st, size).await?;
+            }
+            if Self::set_has_meta(&set) {
+                let mut a = st.attr.clone();
+                set.apply(&mut a);
+                if st.dirty {
+                    st.attr = a;
+                } else {
+                    let meta = ObjectMetadata {
+                        headers: st.headers.clone(),
+                        user: st.extra_user.clone(),
+                        storage_class: Default::default(),
+                    };
+                    self.rewrite_metadata(ino, &a, &meta).await?;
+                    st.attr = a;
+                }
+            }
+            if st.dirty && (transient || st.handles == 0) {
+                self.commit_state(&mut st).await?;
+            }
+            self.cache.put(&st.attr);
+            Ok(st.attr.clone())
+        }
+        .await;
+        if transient {
+            self.drop_if_unused(&f).await;
+        }
+        result
+    }
+
+    async fn drop_if_unused(&self, f: &Arc<OpenFile>) {
+        let st = f.state.lock().await;
+        if st.handles == 0 && !st.dirty {
+            let mut open = self.open.lock();
+            if open.get(&f.ino).is_some_and(|g| Arc::ptr_eq(g, f)) {
+                open.remove(&f.ino);
+            }
+        }
+    }
+
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> VfsResult<Vec<u8>> {
+        let h = self.handle(fh)?;
+        let (size_now, ino) = {
+            let st = h.file.state.lock().await;
+            if let Some(s) = st.staging.as_ref() {
+                return s.read_at(offset, size as usize);
+            }
+            (st.attr.size, st.attr.ino)
+        };
+        let (b, path) = self.bucket_path(ino)?;
+        let k = key(&path)?;
+        let mut r = h.reader.lock().await;
+        r.read(&self.layer, &b, &k, offset, size as usize, size_now)
+            .await
+    }
+
+    pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> VfsResult<u32> {
+        self.check_writable()?;
+        let h = self.handle(fh)?;
+        if !h.writable {
+            return Err(VfsError::BadHandle);
+        }
+        let end = offset.saturating_add(data.len() as u64);
+        let max = self.cfg.max_file_size();
+        if end > max {
+            return Err(VfsError::TooLarge { size: end, max });
+        }
+        let mut st = h.file.state.lock().await;
+        let ino = st.attr.ino;
+        self.ensure_staging(ino, &mut st, u64::MAX).await?;
+        let s = st.staging.as_mut().ok_or(VfsError::BadHandle)?;
+        s.write_at(offset, data)?;
+        let len = s.len();
+        st.attr.size = len;
+        let now = SystemTime::now();
+        st.attr.mtime = now;
+        st.attr.ctime = now;
+        st.dirty = true;
+        Ok(data.len() as u32)
+    }
+
+    /// Commits staged changes (close(2) calls this on every descriptor).
+    pub async fn flush(&self, fh: u64) -> VfsResult<()> {
+        let h = self.handle(fh)?;
+        let mut st = h.file.state.lock().await;
+        self.commit_state(&mut st).await
+    }
+
+    pub async fn fsync(&self, fh: u64) -> VfsResult<()> {
+        self.flush(fh).await
+    }
+
+    /// Ends a handle. A commit that still fails keeps the staged bytes in
+    /// `<spool>/lost+found/` rather than losing them with the handle.
+    pub async fn release(&self, fh: u64) -> VfsResult<()> {
+        let h = self.handles.lock().remove(&fh).ok_or(VfsError::BadHandle)?;
+        let f = h.file.clone();
+        let mut st = f.state.lock().await;
+        st.handles = st.handles.saturating_sub(1);
+        let res = self.commit_state(&mut st).await;
+        if let Err(e) = &res
+            && st.handles == 0
+            && let Some(s) = st.staging.take()
+        {
+            let name = format!(
+                "ino{}-{}",
+                f.ino,
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0)
+            );
+            let dest = self.cfg.spool_dir.join("lost+found").join(name);
+            match s.persist(&dest) {
+                Ok(p) => tracing::error!(ino = f.ino, error = %e, kept = %p.display(),
+                    "commit failed at release; staged bytes kept"),
+                Err(pe) => tracing::error!(ino = f.ino, error = %e, persist_error = %pe,
+                    "commit failed at release and the staged bytes could not be kept"),
+            }
+            st.dirty = false;
+        }
+        if st.handles == 0 {
+            // nothing staged is needed any more; later opens re-read the store
+            if !st.dirty {
+                st.staging = None;
+            }
+            let mut open = self.open.lock();
+            if !st.dirty && open.get(&f.ino).is_some_and(|g| Arc::ptr_eq(g, &f)) {
+                open.remove(&f.ino);
+            }
+        }
+        res
+    }
+
+    /// Writes a dirty file to the store as one object (a multipart upload
+    /// above the threshold), streamed from the staging file.
+    pub(crate) async fn commit_state(&self, st: &mut FileState) -> VfsResult<()> {
+        if !st.dirty {
+            return Ok(());
+        }
+        if st.unlinked {
+            st.dirty = false;
+            return Ok(());
+        }
+        let ino = st.attr.ino;
+        if self.inodes.loc(ino).is_none() {
+            // removed with its directory: nothing to commit to
+            st.dirty = false;
+            return Ok(());
+        }
+        let (b, path) = self.bucket_path(ino)?;
+        let k = key(&path)?;
+        if st.staging.is_none() {
+            self.ensure_staging(ino, st, u64::MAX).await?;
+        }
+        let s = st.staging.as_ref().ok_or(VfsError::BadHandle)?;
+        let len = s.len();
+        let mut metadata = ObjectMetadata {
+            headers: st.headers.clone(),
+            user: st.extra_user.clone(),
+            storage_class: Default::default(),
+        };
+        st.attr.to_metadata(&mut metadata.user);
+        if len > self.cfg.multipart_threshold {
+            let id = self
+                .layer
+                .create_multipart_upload(
+                    &b,
+                    &k,
+                    PutOptions {
+                        metadata,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let upload = async {
+                let mut parts = Vec::new();
+                let mut off = 0u64;
+                let mut n = 1u32;
+                while off < len {
+                    let plen = self.cfg.part_size.min(len - off);
+                    let p = self
+                        .layer
+                        .upload_part(
+                            &b,
+                            &k,
+                            &id,
+                            n,
+                            s.stream(off, plen)?,
+                            PartOptions {
+                                content_length: Some(plen),
+                                ..Default::default()
+                            },
+                        )
+                        .await?;
+                    parts.push(CompletePart {
+                        part_number: n,
+                        etag: p.etag,
+                    });
+                    off += plen;
+                    n += 1;
+                }
+                self.layer
+                    .complete_multipart_upload(&b, &k, &id, parts)
+                    .await?;
+                Ok::<(), VfsError>(())
+            }
+            .await;
+            if let Err(e) = upload {
+                if let Err(ae) = self.layer.abort_multipart_upload(&b, &k, &id).await {
+                    tracing::warn!(error = %ae, "aborting a failed commit upload");
+                }
+                return Err(e);
+            }
+        } else {
+            self.layer
+                .put_object(
+                    &b,
+                    &k,
+                    s.stream(0, len)?,
+                    PutOptions {
+                        metadata,
+                        content_length: Some(len),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+        }
+        st.dirty = false;
+        st.remote = true;
+        st.attr.size = len;
+        self.cache.put(&st.attr);
+        Ok(())
+    }
+
+    /// Commits an open file's staged changes before its key moves.
+    pub(crate) async fn commit_ino(&self, ino: u64) -> VfsResult<()> {
+        let Some(f) = self.open.lock().get(&ino).cloned() else {
+            return Ok(());
+        };
+        let mut st = f.state.lock().await;
+        self.commit_state(&mut st).await
+    }
+}
