@@ -1,5 +1,6 @@
 //! cairn: the storage appliance binary.
 
+mod admin;
 mod bench;
 mod drives;
 mod server;
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Serve S3 over a set of drives (directories).
     Server(server::ServerArgs),
+    /// Administer a running server: drive info, healing.
+    Admin(admin::AdminArgs),
     /// Measure throughput: S3 load against any endpoint, or micro
     /// benchmarks of erasure coding and hashing.
     Bench {
@@ -50,6 +53,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::Bench { cmd } => bench::run(cmd).await,
+            Command::Admin(args) => admin::run(args).await,
         }
     });
     match res {

@@ -31,6 +31,24 @@ pub struct ServerArgs {
     /// Region reported to clients and used in signatures.
     #[arg(long, default_value = "us-east-1", env = "CAIRN_REGION")]
     pub region: String,
+    /// Do not run the background scanner (healing on read still runs).
+    #[arg(long, env = "CAIRN_NO_SCANNER")]
+    pub no_scanner: bool,
+    /// Scanner pause after each object, in milliseconds: bounds its share
+    /// of the drives so client traffic is not starved.
+    #[arg(long, default_value_t = 2, env = "CAIRN_SCANNER_PAUSE_MS")]
+    pub scanner_pause_ms: u64,
+    /// Seconds between scanner cycles.
+    #[arg(long, default_value_t = 300, env = "CAIRN_SCANNER_INTERVAL")]
+    pub scanner_interval_secs: u64,
+    /// Every Nth scanner cycle re-reads every shard and checks its hash
+    /// (0: never).
+    #[arg(long, default_value_t = 12, env = "CAIRN_SCANNER_DEEP_EVERY")]
+    pub scanner_deep_every: u64,
+    /// Tmp files and multipart uploads older than this many seconds are
+    /// removed by the scanner.
+    #[arg(long, default_value_t = 86400, env = "CAIRN_STALE_AFTER")]
+    pub stale_after_secs: u64,
 }
 
 const DEFAULT_USER: &str = "cairnadmin";
@@ -91,6 +109,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.address))?;
     let local = listener.local_addr()?;
     tracing::info!("S3 API on http://{local}");
+    set.start_healer();
+    if !args.no_scanner {
+        set.start_scanner(cairn_core::scan::ScannerConfig {
+            pause_per_object: std::time::Duration::from_millis(args.scanner_pause_ms),
+            cycle_interval: std::time::Duration::from_secs(args.scanner_interval_secs),
+            deep_every: args.scanner_deep_every,
+            stale_after: std::time::Duration::from_secs(args.stale_after_secs),
+        });
+    }
+    let admin: Arc<dyn cairn_api::admin::AdminLayer> = set.clone();
     let ready_set = set.clone();
     let layer: Arc<dyn ObjectLayer> = set;
     let cfg = S3Config {
@@ -98,6 +126,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         secret_key,
         region: args.region,
         domains: args.domains,
+        admin: Some(admin),
     };
     serve(
         listener,

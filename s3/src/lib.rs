@@ -7,11 +7,13 @@
 //!
 //! The one public entry point is [`serve`].
 
+mod admin;
 mod buckets;
 mod convert;
 mod errors;
 mod host;
 mod list;
+mod metrics;
 mod multipart;
 mod objects;
 mod server;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_api::ObjectLayer;
+use cairn_api::admin::AdminLayer;
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
 use crate::host::Domains;
+use crate::metrics::RequestMetrics;
 use crate::service::CairnS3;
 use crate::unread::SharedBody;
 
@@ -29,7 +31,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the S3 front is set up.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct S3Config {
     /// The root credential (SigV4 access key id).
     pub access_key: String,
@@ -40,6 +42,20 @@ pub struct S3Config {
     /// Base domains for virtual-host-style requests (`bucket.<domain>`),
     /// e.g. `["localhost"]`. Path-style requests always work.
     pub domains: Vec<String>,
+    /// The store's admin side: served at `/cairn/admin/v1/` (root only) and
+    /// in `/metrics`. `None` for stores without one.
+    pub admin: Option<Arc<dyn AdminLayer>>,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("access_key", &self.access_key)
+            .field("region", &self.region)
+            .field("domains", &self.domains)
+            .field("admin", &self.admin.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Answers `GET /health/ready`: true once the server may take traffic.
@@ -80,7 +96,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let s3 = build_service(layer, &cfg)?;
-    let svc = Front { s3, ready };
+    let svc = Front {
+        s3,
+        ready,
+        admin: cfg.admin.clone(),
+        metrics: Arc::new(RequestMetrics::default()),
+    };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that never finishes its request headers loses its connection.
     builder
@@ -158,6 +179,11 @@ fn build_service(layer: Arc<dyn ObjectLayer>, cfg: &S3Config) -> Result<S3Servic
         })?;
         b.set_host(domains);
     }
+    if let Some(admin) = &cfg.admin {
+        b.set_route(crate::admin::AdminRoute {
+            admin: admin.clone(),
+        });
+    }
     Ok(b.build())
 }
 
@@ -182,6 +208,8 @@ impl S3Auth for RootAuth {
 struct Front {
     s3: S3Service,
     ready: ReadyFn,
+    admin: Option<Arc<dyn AdminLayer>>,
+    metrics: Arc<RequestMetrics>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Front {
@@ -193,6 +221,24 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         if let Some(resp) = health(&req, &self.ready) {
             return Box::pin(async move { Ok(resp) });
         }
+        if req.method() == Method::GET
+            && req.uri().path() == "/metrics"
+            && !req.headers().contains_key(http::header::AUTHORIZATION)
+        {
+            let mut text = self.metrics.render();
+            if let Some(a) = &self.admin {
+                text.push_str(&a.metrics_text());
+            }
+            let mut resp = Response::new(Body::from(text));
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            return Box::pin(async move { Ok(resp) });
+        }
+        let started = std::time::Instant::now();
+        let method = req.method().clone();
+        let metrics = self.metrics.clone();
         let expects_continue = req
             .headers()
             .get(http::header::EXPECT)
@@ -203,6 +249,7 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         let s3 = self.s3.clone();
         Box::pin(async move {
             let resp = s3.call(req).await?;
+            metrics.record(&method, resp.status(), started.elapsed());
             // A client waiting for 100-continue never sent the body.
             if !resp.status().is_success() && !expects_continue && !body.is_end_stream() {
                 body.discard_rest().await;

@@ -1651,6 +1651,7 @@ async fn bad_config_is_refused() -> Result<()> {
         secret_key: "b".into(),
         region: "us-east-1".into(),
         domains: vec!["example.com".into(), "s3.example.com".into()],
+        admin: None,
     };
     let err = cairn_s3::serve(listener, layer, cfg, std::sync::Arc::new(|| true), async {})
         .await

@@ -162,6 +162,7 @@ impl ErasureSet {
     /// Takes an empty folder put in place of a lost drive into the set
     /// (formats it with its position); never touches a foreign drive.
     pub async fn monitor_drives(&self) -> usize {
+        let _one = self.monitor.lock().await;
         let n = self.drives.len();
         let deployment = self.deployment_id.clone();
         let parity = self.parity;

@@ -58,6 +58,8 @@ pub struct ErasureSet {
     pub(crate) locks: LockTable,
     pub(crate) stats: Arc<Stats>,
     pub(crate) heal_queue: Arc<HealQueue>,
+    /// One drive monitor pass at a time (two must not format one drive).
+    pub(crate) monitor: tokio::sync::Mutex<()>,
 }
 
 /// Quorums of a K+M layout: reads need K shards; writes need K, or K+1
@@ -179,6 +181,7 @@ impl ErasureSet {
             locks: LockTable::default(),
             stats: Arc::new(Stats::default()),
             heal_queue: Arc::new(HealQueue::default()),
+            monitor: tokio::sync::Mutex::new(()),
         })
     }
 

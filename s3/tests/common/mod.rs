@@ -47,6 +47,7 @@ impl Server {
             secret_key: SECRET_KEY.into(),
             region: REGION.into(),
             domains: vec!["localhost".into()],
+            admin: None,
         };
         let dyn_layer: Arc<dyn ObjectLayer> = layer.clone();
         let task = tokio::spawn(cairn_s3::serve(listener, dyn_layer, cfg, ready_fn, async {

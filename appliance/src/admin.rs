@@ -1,0 +1,297 @@
+//! `cairn admin`: talks to a running server's admin API (SigV4-signed with
+//! the root credentials, like any S3 call).
+
+use std::time::SystemTime;
+
+use anyhow::{Context as _, anyhow, bail};
+use bytes::Bytes;
+use cairn_api::admin::{HealEvent, HealSummary, ServerInfo};
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+#[derive(clap::Args, Debug)]
+pub struct AdminArgs {
+    /// The server to talk to.
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:9000",
+        env = "CAIRN_ENDPOINT"
+    )]
+    pub endpoint: String,
+    /// Region the server answers for (used in the signature).
+    #[arg(long, global = true, default_value = "us-east-1", env = "CAIRN_REGION")]
+    pub region: String,
+    #[command(subcommand)]
+    pub cmd: AdminCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Drives, their state and free space, and what waits for healing.
+    Info {
+        /// Print the server's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check and repair objects: all, one bucket, or BUCKET/PREFIX.
+    Heal {
+        /// BUCKET or BUCKET/PREFIX (everything when absent).
+        target: Option<String>,
+        /// Re-read every shard and check its hash (slower).
+        #[arg(long)]
+        deep: bool,
+    },
+}
+
+struct Signer {
+    endpoint: url::Url,
+    region: String,
+    access_key: String,
+    secret_key: String,
+}
+
+impl Signer {
+    fn new(args: &AdminArgs) -> anyhow::Result<Self> {
+        let endpoint = url::Url::parse(&args.endpoint)
+            .with_context(|| format!("--endpoint {}", args.endpoint))?;
+        if endpoint.scheme() != "http" {
+            bail!("--endpoint: only http:// endpoints are supported so far");
+        }
+        let user = std::env::var("CAIRN_ROOT_USER").unwrap_or_else(|_| "cairnadmin".into());
+        let pass = std::env::var("CAIRN_ROOT_PASSWORD").unwrap_or_else(|_| "cairnadmin".into());
+        Ok(Self {
+            endpoint,
+            region: args.region.clone(),
+            access_key: user,
+            secret_key: pass,
+        })
+    }
+
+    /// Builds a signed request for `path?query` (query already encoded).
+    fn request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+    ) -> anyhow::Result<http::Request<Empty<Bytes>>> {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let url = self.endpoint.join(path_and_query)?;
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => bail!("--endpoint has no host"),
+        };
+        let identity: aws_smithy_runtime_api::client::identity::Identity =
+            aws_credential_types::Credentials::new(
+                &self.access_key,
+                &self.secret_key,
+                None,
+                None,
+                "cairn-admin",
+            )
+            .into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| anyhow!("signing: {e}"))?
+            .into();
+        let headers = [
+            ("host", host.as_str()),
+            ("x-amz-content-sha256", EMPTY_SHA256),
+        ];
+        let signable = SignableRequest::new(
+            method,
+            url.as_str(),
+            headers.iter().copied(),
+            SignableBody::Bytes(&[]),
+        )
+        .map_err(|e| anyhow!("signing: {e}"))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| anyhow!("signing: {e}"))?
+            .into_parts();
+        let mut b = http::Request::builder().method(method).uri(url.as_str());
+        for (k, v) in headers {
+            b = b.header(k, v);
+        }
+        for (k, v) in instructions.headers() {
+            b = b.header(k, v);
+        }
+        Ok(b.body(Empty::new())?)
+    }
+}
+
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let signer = Signer::new(&args)?;
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    match &args.cmd {
+        AdminCommand::Info { json } => {
+            let resp = client
+                .request(signer.request("GET", "/cairn/admin/v1/info")?)
+                .await
+                .with_context(|| format!("connecting to {}", args.endpoint))?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            if !status.is_success() {
+                bail!(
+                    "server answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            if *json {
+                println!("{}", String::from_utf8_lossy(&body));
+                return Ok(());
+            }
+            let info: ServerInfo = serde_json::from_slice(&body).context("server info")?;
+            print_info(&info);
+        }
+        AdminCommand::Heal { target, deep } => {
+            let mut q = String::new();
+            if let Some(t) = target {
+                let (b, p) = t.split_once('/').unwrap_or((t.as_str(), ""));
+                q.push_str(&format!("bucket={}&prefix={}", enc(b), enc(p)));
+            }
+            if *deep {
+                q.push_str(if q.is_empty() {
+                    "deep=true"
+                } else {
+                    "&deep=true"
+                });
+            }
+            let path = if q.is_empty() {
+                "/cairn/admin/v1/heal".to_owned()
+            } else {
+                format!("/cairn/admin/v1/heal?{q}")
+            };
+            let resp = client
+                .request(signer.request("POST", &path)?)
+                .await
+                .with_context(|| format!("connecting to {}", args.endpoint))?;
+            let status = resp.status();
+            let mut body = resp.into_body();
+            if !status.is_success() {
+                let text = body.collect().await?.to_bytes();
+                bail!(
+                    "server answered {status}: {}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            let mut pending = Vec::new();
+            let mut done: Option<HealSummary> = None;
+            let mut errors = 0u64;
+            while let Some(frame) = body.frame().await {
+                let frame = frame?;
+                let Some(data) = frame.data_ref() else {
+                    continue;
+                };
+                pending.extend_from_slice(data);
+                while let Some(nl) = pending.iter().position(|&c| c == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=nl).collect();
+                    match serde_json::from_slice::<HealEvent>(&line) {
+                        Ok(HealEvent::Progress {
+                            summary, current, ..
+                        }) => {
+                            bar.set_message(format!(
+                                "{} scanned, {} healed, {} failed  {current}",
+                                summary.objects_scanned, summary.objects_healed, summary.failed
+                            ));
+                            bar.tick();
+                        }
+                        Ok(HealEvent::Error { message }) => {
+                            errors += 1;
+                            bar.println(format!("error: {message}"));
+                        }
+                        Ok(HealEvent::Done { summary }) => done = Some(summary),
+                        Err(e) => bar.println(format!("unreadable progress line: {e}")),
+                    }
+                }
+            }
+            bar.finish_and_clear();
+            let Some(s) = done else {
+                bail!("the server ended the heal without a summary (connection lost?)");
+            };
+            println!(
+                "heal done in {:.1}s: {} objects scanned, {} healed ({} drive copies rewritten), {} bad shard blocks found, {} failed",
+                s.elapsed_ms as f64 / 1000.0,
+                s.objects_scanned,
+                s.objects_healed,
+                s.drives_rewritten,
+                s.bad_blocks,
+                s.failed
+            );
+            if s.failed > 0 || errors > 0 {
+                bail!("{} objects could not be healed", s.failed.max(errors));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn human(n: Option<u64>) -> String {
+    match n {
+        None => "-".into(),
+        Some(n) => {
+            let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+            let mut v = n as f64;
+            let mut u = 0;
+            while v >= 1024.0 && u < units.len() - 1 {
+                v /= 1024.0;
+                u += 1;
+            }
+            format!("{v:.1} {}", units[u])
+        }
+    }
+}
+
+fn print_info(info: &ServerInfo) {
+    let online = info.drives.iter().filter(|d| d.state == "online").count();
+    println!("deployment {}", info.deployment_id);
+    println!(
+        "erasure {}+{} over {} drives, {} online",
+        info.data_shards,
+        info.parity_shards,
+        info.drives.len(),
+        online
+    );
+    println!(
+        "{:<4} {:<8} {:>12} {:>12}  path",
+        "#", "state", "free", "total"
+    );
+    for d in &info.drives {
+        println!(
+            "{:<4} {:<8} {:>12} {:>12}  {}",
+            d.index,
+            d.state,
+            human(d.free_bytes),
+            human(d.total_bytes),
+            d.path
+        );
+    }
+    println!(
+        "heal queue {}, objects healed {}, bitrot errors {}, scanner cycles {}",
+        info.heal_queue, info.objects_healed, info.bitrot_errors, info.scanner_cycles
+    );
+}

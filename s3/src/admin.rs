@@ -1,0 +1,152 @@
+//! The admin API, for the root credential only (SigV4 like any S3 call):
+//!
+//! - `GET  /cairn/admin/v1/info`  -> JSON `ServerInfo`
+//! - `POST /cairn/admin/v1/heal?bucket=B&prefix=P&deep=true` -> NDJSON
+//!   `HealEvent`s (progress lines, then one `done` line), streamed.
+//!
+//! `s3s` checks the signature before a custom route is called.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use cairn_api::admin::{AdminLayer, HealRequest, HealStream};
+use futures::{Stream, StreamExt as _};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use s3s::route::S3Route;
+use s3s::stream::{ByteStream, DynByteStream};
+use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, StdError};
+
+pub(crate) const PREFIX: &str = "/cairn/admin/v1/";
+
+pub(crate) struct AdminRoute {
+    pub(crate) admin: Arc<dyn AdminLayer>,
+}
+
+fn bad(msg: impl Into<String>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidArgument, msg.into())
+}
+
+fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+    uri.query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%')
+            .then(|| b.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (hex, b[i]) {
+            (Some(v), _) => {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, c) => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn json_response(v: &impl serde::Serialize) -> S3Result<S3Response<Body>> {
+    let body = serde_json::to_vec(v)
+        .map_err(|e| S3Error::with_message(S3ErrorCode::InternalError, e.to_string()))?;
+    let mut resp = S3Response::new(Body::from(body));
+    resp.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+#[async_trait::async_trait]
+impl S3Route for AdminRoute {
+    fn is_match(&self, _m: &Method, uri: &Uri, _h: &HeaderMap, _e: &mut http::Extensions) -> bool {
+        uri.path().starts_with(PREFIX)
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let what = req.uri.path().trim_start_matches(PREFIX);
+        match (&req.method, what) {
+            (&Method::GET, "info") => {
+                let info = self
+                    .admin
+                    .server_info()
+                    .await
+                    .map_err(|e| bad(e.to_string()))?;
+                json_response(&info)
+            }
+            (&Method::POST, "heal") => {
+                let mut hr = HealRequest::default();
+                for (k, v) in query_pairs(&req.uri) {
+                    match k.as_str() {
+                        "bucket" if !v.is_empty() => hr.bucket = Some(v),
+                        "prefix" => hr.prefix = v,
+                        "deep" => hr.deep = v == "true" || v == "1",
+                        _ => {}
+                    }
+                }
+                if !hr.prefix.is_empty() && hr.bucket.is_none() {
+                    return Err(bad("a prefix needs a bucket"));
+                }
+                if let Some(b) = &hr.bucket {
+                    cairn_api::BucketName::new(b.clone()).map_err(|e| bad(e.to_string()))?;
+                }
+                let events = self.admin.clone().heal(hr);
+                let stream: DynByteStream = Box::pin(Ndjson(Mutex::new(events)));
+                let mut resp = S3Response::new(Body::from(stream));
+                resp.headers.insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-ndjson"),
+                );
+                Ok(resp)
+            }
+            _ => {
+                let mut e =
+                    S3Error::with_message(S3ErrorCode::NoSuchKey, format!("no admin call {what}"));
+                e.set_status_code(StatusCode::NOT_FOUND);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Heal events as newline-delimited JSON. The mutex only makes the stream
+/// `Sync` for `s3s`; it is never contended.
+struct Ndjson(Mutex<HealStream>);
+
+impl Stream for Ndjson {
+    type Item = Result<Bytes, StdError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let inner = match self.get_mut().0.get_mut() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        inner.poll_next_unpin(cx).map(|ev| {
+            ev.map(|ev| {
+                let mut line = serde_json::to_vec(&ev).map_err(|e| Box::new(e) as StdError)?;
+                line.push(b'\n');
+                Ok(Bytes::from(line))
+            })
+        })
+    }
+}
+
+impl ByteStream for Ndjson {}
