@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod drives;
+mod mount;
 mod server;
 
 use clap::{Parser, Subcommand};

@@ -49,6 +49,8 @@ pub struct ServerArgs {
     /// removed by the scanner.
     #[arg(long, default_value_t = 86400, env = "CAIRN_STALE_AFTER")]
     pub stale_after_secs: u64,
+    #[command(flatten)]
+    pub mount: crate::mount::MountArgs,
 }
 
 const DEFAULT_USER: &str = "cairnadmin";
@@ -128,15 +130,18 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         domains: args.domains,
         admin: Some(admin),
     };
-    serve(
+    // mounted before S3 answers /health/ready, unmounted after S3 stops
+    let mounted = crate::mount::start(&args.mount, layer.clone())?;
+    let served = serve(
         listener,
         layer,
         cfg,
         Arc::new(move || ready_set.is_ready()),
         shutdown_signal(),
     )
-    .await
-    .context("serving S3")?;
+    .await;
+    crate::mount::stop(mounted).await;
+    served.context("serving S3")?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

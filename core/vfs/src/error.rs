@@ -81,16 +81,9 @@ fn object_errno(e: &ObjectError) -> i32 {
             op: QuorumOp::Read | QuorumOp::Write,
             ..
         } => libc::EIO,
-        ObjectError::NoSuchUpload { .. }
-        | ObjectError::InvalidDigest { .. }
-        | ObjectError::BadDigest { .. }
-        | ObjectError::ChecksumMismatch { .. }
-        | ObjectError::IncompleteBody { .. }
-        | ObjectError::EntityTooSmall { .. }
-        | ObjectError::InvalidPart { .. }
-        | ObjectError::InvalidPartOrder
-        | ObjectError::BodyRead { .. }
-        | ObjectError::Internal { .. } => libc::EIO,
+        // Body and digest failures, multipart bookkeeping, internal
+        // errors, and any variant added later: an I/O error to POSIX.
+        _ => libc::EIO,
     }
 }
 

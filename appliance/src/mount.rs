@@ -1,0 +1,115 @@
+//! `cairn server --mount DIR`: the FUSE front in the server's process, on
+//! the same `ObjectLayer` as S3, mounted before the server reports ready
+//! and unmounted after S3 stops.
+
+use std::os::unix::fs::MetadataExt as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use cairn_api::ObjectLayer;
+use cairn_vfs::{AttrDefaults, Vfs, VfsConfig};
+
+fn octal(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode (e.g. 644)"))
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct MountArgs {
+    /// Mount the buckets as a filesystem (FUSE) at this directory: each
+    /// bucket is a top directory.
+    #[arg(long, value_name = "DIR", env = "CAIRN_MOUNT")]
+    pub mount: Option<PathBuf>,
+    /// Mount only this bucket, as the root of the mount.
+    #[arg(
+        long,
+        value_name = "BUCKET",
+        requires = "mount",
+        env = "CAIRN_MOUNT_BUCKET"
+    )]
+    pub mount_bucket: Option<String>,
+    /// Mount read-only (every change fails with EROFS).
+    #[arg(long, requires = "mount")]
+    pub mount_read_only: bool,
+    /// Let other users than the server's use the mount (allow_other).
+    #[arg(long, requires = "mount")]
+    pub mount_allow_other: bool,
+    /// Owner of objects that carry no owner (default: the server's user).
+    #[arg(long, value_name = "UID")]
+    pub mount_uid: Option<u32>,
+    /// Group of objects that carry no group (default: the server's group).
+    #[arg(long, value_name = "GID")]
+    pub mount_gid: Option<u32>,
+    /// Mode of files that carry no mode (octal).
+    #[arg(long, default_value = "644", value_parser = octal)]
+    pub mount_file_mode: u32,
+    /// Mode of directories that carry no mode (octal).
+    #[arg(long, default_value = "755", value_parser = octal)]
+    pub mount_dir_mode: u32,
+    /// Directory for write staging files (default: $TMPDIR/cairn-spool).
+    #[arg(long, value_name = "DIR", env = "CAIRN_MOUNT_SPOOL")]
+    pub mount_spool: Option<PathBuf>,
+    /// Bytes all staged files may hold together, in MiB.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub mount_spool_limit_mib: u64,
+    /// How long attributes are cached, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub mount_attr_ttl_ms: u64,
+}
+
+/// Mounts when `--mount` was given.
+pub fn start(
+    args: &MountArgs,
+    layer: Arc<dyn ObjectLayer>,
+) -> anyhow::Result<Option<cairn_fuse::Mount>> {
+    let Some(dir) = args.mount.clone() else {
+        return Ok(None);
+    };
+    if !dir.is_dir() {
+        bail!("--mount {}: not a directory", dir.display());
+    }
+    // the ids of this process, without unsafe libc calls
+    let me = std::fs::metadata("/proc/self").context("reading /proc/self")?;
+    let spool = args
+        .mount_spool
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("cairn-spool"));
+    let mut cfg = VfsConfig::new(spool);
+    cfg.bucket = args.mount_bucket.clone();
+    cfg.read_only = args.mount_read_only;
+    cfg.defaults = AttrDefaults {
+        uid: args.mount_uid.unwrap_or(me.uid()),
+        gid: args.mount_gid.unwrap_or(me.gid()),
+        file_perm: args.mount_file_mode,
+        dir_perm: args.mount_dir_mode,
+    };
+    cfg.attr_ttl = Duration::from_millis(args.mount_attr_ttl_ms);
+    cfg.spool_limit = args.mount_spool_limit_mib.saturating_mul(1 << 20);
+    let vfs = Arc::new(Vfs::new(layer, cfg).context("preparing the mount")?);
+    let mount = cairn_fuse::mount(
+        vfs,
+        tokio::runtime::Handle::current(),
+        &cairn_fuse::MountOptions {
+            mountpoint: dir,
+            allow_other: args.mount_allow_other,
+            read_only: args.mount_read_only,
+            threads: 4,
+        },
+    )?;
+    Ok(Some(mount))
+}
+
+/// Unmounts (after S3 has stopped). A busy mount is reported, not fatal.
+pub async fn stop(mount: Option<cairn_fuse::Mount>) {
+    let Some(m) = mount else { return };
+    let path = m.path().to_path_buf();
+    match tokio::task::spawn_blocking(move || m.unmount()).await {
+        Ok(Ok(())) => tracing::info!(path = %path.display(), "FUSE unmounted"),
+        Ok(Err(e)) => tracing::error!(error = %e, "unmount failed"),
+        Err(e) => tracing::error!(error = %e, "unmount task failed"),
+    }
+}
