@@ -1,0 +1,412 @@
+//! The FUSE front: `cairn server --mount DIR` mounts the buckets in the
+//! server's process; ordinary tools and std::fs use it, and S3 sees the
+//! same objects at once.
+
+use std::fs;
+use std::os::unix::fs::{FileExt as _, MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, ensure};
+use aws_sdk_s3::primitives::ByteStream;
+use cairn_tests::data::{assert_trees_equal, random_bytes, write_tree};
+use cairn_tests::{Server, StartOpts, bucket_name, require_tool, run};
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+
+/// A server with the buckets mounted; unmounts (lazily) on drop so a
+/// failed test leaves no dead mount behind.
+struct Mounted {
+    server: Server,
+    mnt: PathBuf,
+    _dirs: tempfile::TempDir,
+}
+
+impl Mounted {
+    async fn start(extra: &[&str]) -> Result<Mounted> {
+        let dirs = tempfile::Builder::new().prefix("cairn-fuse-").tempdir()?;
+        let mnt = dirs.path().join("mnt");
+        let spool = dirs.path().join("spool");
+        fs::create_dir_all(&mnt)?;
+        let mut args = vec![
+            "--mount".to_string(),
+            mnt.display().to_string(),
+            "--mount-spool".to_string(),
+            spool.display().to_string(),
+            "--no-scanner".to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let server = Server::start(StartOpts {
+            extra_args: args,
+            ..StartOpts::default()
+        })
+        .await?;
+        ensure!(is_mounted(&mnt)?, "{} is not mounted", mnt.display());
+        Ok(Mounted {
+            server,
+            mnt,
+            _dirs: dirs,
+        })
+    }
+
+    /// A new bucket, made through the mount (mkdir at the top).
+    fn bucket(&self, prefix: &str) -> Result<(String, PathBuf)> {
+        let b = bucket_name(prefix);
+        let p = self.mnt.join(&b);
+        fs::create_dir(&p).with_context(|| format!("mkdir {}", p.display()))?;
+        Ok((b, p))
+    }
+
+    /// SIGTERM (the mount goes away cleanly), then the same drives again.
+    async fn remount(&mut self) -> Result<()> {
+        let st = self.server.terminate(Duration::from_secs(30)).await?;
+        ensure!(
+            st.success(),
+            "exit after SIGTERM: {st}\n{}",
+            self.server.log()
+        );
+        ensure!(!is_mounted(&self.mnt)?, "still mounted after SIGTERM");
+        self.server.restart().await?;
+        ensure!(is_mounted(&self.mnt)?, "not mounted after restart");
+        Ok(())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if is_mounted(&self.mnt).unwrap_or(false) {
+            let _ = self.server.kill();
+            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        }
+    }
+}
+
+fn is_mounted(p: &Path) -> Result<bool> {
+    let canon = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let mounts = fs::read_to_string("/proc/self/mounts")?;
+    Ok(mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(canon.to_str().unwrap_or(""))))
+}
+
+fn errno<T: std::fmt::Debug>(r: std::io::Result<T>) -> Option<i32> {
+    r.err().and_then(|e| e.raw_os_error())
+}
+
+async fn s3_get(
+    s: &Server,
+    b: &str,
+    k: &str,
+) -> Result<(Vec<u8>, std::collections::HashMap<String, String>)> {
+    let r = s
+        .s3()
+        .get_object()
+        .bucket(b)
+        .key(k)
+        .send()
+        .await
+        .with_context(|| format!("GET {b}/{k}"))?;
+    let meta = r.metadata().cloned().unwrap_or_default();
+    let body = r.body.collect().await?.into_bytes().to_vec();
+    Ok((body, meta))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cp_tar_rsync_and_diff() -> Result<()> {
+    require_tool("rsync")?;
+    let m = Mounted::start(&[]).await?;
+    let (_, root) = m.bucket("tools")?;
+    let src = tempfile::tempdir()?;
+    let tree = src.path().join("tree");
+    write_tree(&tree, 11)?;
+
+    // cp -r, diff -r
+    run(Command::new("cp").arg("-r").arg(&tree).arg(root.join("cp")))?;
+    run(Command::new("diff")
+        .arg("-r")
+        .arg(&tree)
+        .arg(root.join("cp")))?;
+    assert_trees_equal(&tree, &root.join("cp"))?;
+
+    // tar -x of an archive made locally
+    let tar = src.path().join("tree.tar");
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(src.path())
+        .arg("tree"))?;
+    let tx = root.join("tarx");
+    fs::create_dir(&tx)?;
+    run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&tx))?;
+    run(Command::new("diff")
+        .arg("-r")
+        .arg(&tree)
+        .arg(tx.join("tree")))?;
+
+    // rsync -a keeps modes and mtimes; a second run has nothing to copy
+    let rs = root.join("rsync");
+    run(Command::new("rsync")
+        .arg("-a")
+        .arg(format!("{}/", tree.display()))
+        .arg(&rs))?;
+    run(Command::new("diff").arg("-r").arg(&tree).arg(&rs))?;
+    for rel in ["small.txt", "a/b/c/deep.bin", "big/seven-mib.bin"] {
+        let a = fs::metadata(tree.join(rel))?;
+        let b = fs::metadata(rs.join(rel))?;
+        ensure!(
+            a.mtime() == b.mtime(),
+            "{rel}: mtime {} vs {}",
+            a.mtime(),
+            b.mtime()
+        );
+        ensure!(a.mode() & 0o7777 == b.mode() & 0o7777, "{rel}: mode");
+    }
+    let out = run(Command::new("rsync")
+        .arg("-a")
+        .arg("--itemize-changes")
+        .arg(format!("{}/", tree.display()))
+        .arg(&rs))?;
+    let changes = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        !changes.lines().any(|l| l.starts_with(">f")),
+        "second rsync copied files again:\n{changes}"
+    );
+    Ok(())
+}
+
+/// At least 2,000 random writes, truncates and appends on a few files,
+/// through the mount and on a local directory, then compared (and read
+/// back over S3 with the same bytes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_write_model() -> Result<()> {
+    let m = Mounted::start(&[]).await?;
+    let (b, root) = m.bucket("model")?;
+    let local = tempfile::tempdir()?;
+    let n = 4;
+    let open = |dir: &Path, i: usize| {
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(format!("f{i}")))
+    };
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut mf: Vec<fs::File> = (0..n).map(|i| open(&root, i)).collect::<Result<_, _>>()?;
+    let mut lf: Vec<fs::File> = (0..n)
+        .map(|i| open(local.path(), i))
+        .collect::<Result<_, _>>()?;
+    let mut ops = 0;
+    for step in 0..2600 {
+        let i = rng.random_range(0..n);
+        let len = lf[i].metadata()?.len();
+        match rng.random_range(0..20) {
+            0..=11 => {
+                let off = rng.random_range(0..=len + 4096);
+                let data = random_bytes(rng.random_range(1..20_000), step);
+                mf[i].write_all_at(&data, off)?;
+                lf[i].write_all_at(&data, off)?;
+            }
+            12..=14 => {
+                let size = rng.random_range(0..=len + 10_000);
+                mf[i].set_len(size)?;
+                lf[i].set_len(size)?;
+            }
+            15..=17 => {
+                let data = random_bytes(rng.random_range(1..5000), step);
+                let mut am = fs::OpenOptions::new()
+                    .append(true)
+                    .open(root.join(format!("f{i}")))?;
+                let mut al = fs::OpenOptions::new()
+                    .append(true)
+                    .open(local.path().join(format!("f{i}")))?;
+                std::io::Write::write_all(&mut am, &data)?;
+                std::io::Write::write_all(&mut al, &data)?;
+            }
+            18 => mf[i].sync_all()?,
+            _ => {
+                // close and reopen
+                mf[i] = open(&root, i)?;
+                lf[i] = open(local.path(), i)?;
+            }
+        }
+        ops += 1;
+        if step % 400 == 0 {
+            let len = lf[i].metadata()?.len();
+            ensure!(mf[i].metadata()?.len() == len, "f{i} size at step {step}");
+            let mut a = vec![0u8; len as usize];
+            mf[i].read_exact_at(&mut a, 0)?;
+            let mut b = vec![0u8; len as usize];
+            lf[i].read_exact_at(&mut b, 0)?;
+            ensure!(a == b, "f{i} differs at step {step}");
+        }
+    }
+    ensure!(ops >= 2000);
+    drop(mf);
+    drop(lf);
+    for i in 0..n {
+        let want = fs::read(local.path().join(format!("f{i}")))?;
+        let got = fs::read(root.join(format!("f{i}")))?;
+        ensure!(
+            got.len() == want.len(),
+            "f{i}: {} vs {} bytes",
+            got.len(),
+            want.len()
+        );
+        ensure!(got == want, "f{i} differs");
+        let (s3, _) = s3_get(&m.server, &b, &format!("f{i}")).await?;
+        ensure!(s3 == want, "f{i} over S3 differs");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rename_symlink_and_attributes_across_remount() -> Result<()> {
+    let mut m = Mounted::start(&[]).await?;
+    let (b, root) = m.bucket("attrs")?;
+    // rename of a file and of a non-empty directory
+    fs::create_dir_all(root.join("d/sub"))?;
+    for i in 0..30 {
+        fs::write(root.join(format!("d/f{i}")), format!("file {i}"))?;
+    }
+    fs::write(root.join("d/sub/deep"), b"deep")?;
+    fs::rename(root.join("d"), root.join("moved"))?;
+    ensure!(errno(fs::metadata(root.join("d"))) == Some(libc::ENOENT));
+    ensure!(fs::read(root.join("moved/f7"))? == b"file 7");
+    ensure!(fs::read(root.join("moved/sub/deep"))? == b"deep");
+    fs::rename(root.join("moved/f1"), root.join("top"))?;
+    ensure!(fs::read(root.join("top"))? == b"file 1");
+    let (body, _) = s3_get(&m.server, &b, "moved/sub/deep").await?;
+    ensure!(body == b"deep");
+    // rename over an existing file replaces it
+    fs::rename(root.join("moved/f2"), root.join("top"))?;
+    ensure!(fs::read(root.join("top"))? == b"file 2");
+    // errors
+    ensure!(errno(fs::remove_dir(root.join("moved"))) == Some(libc::ENOTEMPTY));
+    ensure!(errno(fs::create_dir(root.join("moved"))) == Some(libc::EEXIST));
+    ensure!(errno(fs::read(root.join("nope"))) == Some(libc::ENOENT));
+    ensure!(errno(fs::remove_file(root.join("moved"))) == Some(libc::EISDIR));
+    ensure!(errno(fs::read_dir(root.join("top"))) == Some(libc::ENOTDIR));
+    ensure!(errno(fs::write(root.join("n".repeat(256)), b"")) == Some(libc::ENAMETOOLONG));
+    ensure!(
+        errno(fs::hard_link(root.join("top"), root.join("hl"))) == Some(libc::EPERM),
+        "hard links are refused"
+    );
+
+    // symlinks
+    std::os::unix::fs::symlink("moved/f3", root.join("link"))?;
+    ensure!(fs::read_link(root.join("link"))? == Path::new("moved/f3"));
+    ensure!(fs::read(root.join("link"))? == b"file 3");
+
+    // chmod, chown, utimens
+    let f = root.join("top");
+    fs::set_permissions(&f, fs::Permissions::from_mode(0o640))?;
+    std::os::unix::fs::chown(&f, Some(1234), Some(4321))?;
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_234_567_890);
+    fs::File::options()
+        .write(true)
+        .open(&f)?
+        .set_modified(when)?;
+    fs::set_permissions(root.join("moved"), fs::Permissions::from_mode(0o700))?;
+
+    m.remount().await?;
+    let md = fs::metadata(&f)?;
+    ensure!(md.mode() & 0o7777 == 0o640, "mode {:o}", md.mode());
+    ensure!(
+        (md.uid(), md.gid()) == (1234, 4321),
+        "owner {}:{}",
+        md.uid(),
+        md.gid()
+    );
+    ensure!(md.mtime() == 1_234_567_890, "mtime {}", md.mtime());
+    ensure!(fs::read(&f)? == b"file 2");
+    let dm = fs::metadata(root.join("moved"))?;
+    ensure!(
+        dm.is_dir() && dm.mode() & 0o7777 == 0o700,
+        "dir mode {:o}",
+        dm.mode()
+    );
+    ensure!(fs::read_link(root.join("link"))? == Path::new("moved/f3"));
+    ensure!(
+        fs::symlink_metadata(root.join("link"))?
+            .file_type()
+            .is_symlink()
+    );
+    ensure!(fs::read(root.join("moved/sub/deep"))? == b"deep");
+    // what s3fs reads: decimal st_mode, uid, gid, unix-seconds mtime
+    let (_, meta) = s3_get(&m.server, &b, "top").await?;
+    ensure!(
+        meta.get("mode").map(String::as_str) == Some("33184"),
+        "{meta:?}"
+    );
+    ensure!(meta.get("uid").map(String::as_str) == Some("1234"));
+    ensure!(meta.get("gid").map(String::as_str) == Some("4321"));
+    ensure!(meta.get("mtime").map(String::as_str) == Some("1234567890"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_protocol_at_once() -> Result<()> {
+    let m = Mounted::start(&[]).await?;
+    let (b, root) = m.bucket("cross")?;
+    let c = m.server.s3();
+    // mount -> S3, no sleep
+    let data = random_bytes(3 << 20, 9);
+    fs::write(root.join("from-mount.bin"), &data)?;
+    let (body, meta) = s3_get(&m.server, &b, "from-mount.bin").await?;
+    ensure!(body == data, "bytes over S3 differ");
+    ensure!(
+        meta.contains_key("mode") && meta.contains_key("mtime"),
+        "{meta:?}"
+    );
+    // S3 -> mount, no sleep: a new object and a new prefix
+    for (k, v) in [
+        ("from-s3.txt", &b"over s3"[..]),
+        ("dir/from-s3", &b"nested"[..]),
+    ] {
+        c.put_object()
+            .bucket(&b)
+            .key(k)
+            .body(ByteStream::from(v.to_vec()))
+            .send()
+            .await?;
+        ensure!(fs::read(root.join(k))? == v, "{k}");
+    }
+    let names: Vec<String> = fs::read_dir(&root)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    for n in ["from-mount.bin", "from-s3.txt", "dir"] {
+        ensure!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+    // deleted over S3: gone at the next open
+    c.delete_object()
+        .bucket(&b)
+        .key("from-s3.txt")
+        .send()
+        .await?;
+    ensure!(errno(fs::read(root.join("from-s3.txt"))) == Some(libc::ENOENT));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_and_one_bucket_mounts() -> Result<()> {
+    // one bucket as the root, read-only
+    let b = bucket_name("ro");
+    let m = Mounted::start(&["--mount-bucket", &b, "--mount-read-only"]).await?;
+    m.server.s3().create_bucket().bucket(&b).send().await?;
+    m.server
+        .s3()
+        .put_object()
+        .bucket(&b)
+        .key("k/x")
+        .body(ByteStream::from_static(b"ro data"))
+        .send()
+        .await?;
+    ensure!(fs::read(m.mnt.join("k/x"))? == b"ro data");
+    ensure!(errno(fs::write(m.mnt.join("new"), b"x")) == Some(libc::EROFS));
+    ensure!(errno(fs::create_dir(m.mnt.join("d"))) == Some(libc::EROFS));
+    ensure!(errno(fs::remove_file(m.mnt.join("k/x"))) == Some(libc::EROFS));
+    Ok(())
+}
