@@ -49,6 +49,11 @@ pub(crate) fn s3_error(e: ObjectError) -> S3Error {
         E::InvalidStorageClass { .. } => C::InvalidStorageClass,
         E::InvalidArgument { .. } => C::InvalidArgument,
         E::Unavailable { .. } => C::ServiceUnavailable,
+        E::StorageFull { .. } => {
+            // S3 has no code for it; MinIO answers 507 as well.
+            status = Some(StatusCode::INSUFFICIENT_STORAGE);
+            custom("StorageFull")
+        }
         E::BodyRead { message } => {
             let (code, st) = body_read_code(message);
             status = st;

@@ -64,6 +64,8 @@ pub enum ObjectError {
         needed: usize,
         got: usize,
     },
+    #[error("drives are full: {needed} drives with free space needed, {got} available")]
+    StorageFull { needed: usize, got: usize },
     #[error("the request body could not be read: {message}")]
     BodyRead { message: String },
     #[error("not implemented: {what}")]

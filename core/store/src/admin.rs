@@ -11,6 +11,10 @@ use cairn_api::admin::{AdminLayer, DriveInfo, HealEvent, HealRequest, HealStream
 use crate::set::ErasureSet;
 use crate::stats::Stats;
 
+pub(crate) fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    space(path).1
+}
+
 fn space(path: &std::path::Path) -> (Option<u64>, Option<u64>) {
     match nix::sys::statvfs::statvfs(path) {
         Ok(s) => {

@@ -210,6 +210,7 @@ impl Drive {
                 merged.versions.push(v.clone());
             }
         }
+        let created = !obj_dir.is_dir();
         fs::create_dir_all(&obj_dir)?;
         if let (Some(tmp), Some(v)) = (tmp_data, &new_version)
             && let Some(d) = &v.data_dir
@@ -218,6 +219,20 @@ impl Drive {
         }
         let body = merged.encode()?;
         write_atomic(&self.tmp_dir(), &obj_dir.join(META_FILE), &body)?;
+        // The renames are durable only once their folders are synced: the
+        // object folder, and the folders above it that this commit made.
+        sync_dir(&obj_dir)?;
+        if created {
+            let stop = self.bucket_dir(bucket);
+            let mut p = obj_dir.parent();
+            while let Some(dir) = p {
+                sync_dir(dir)?;
+                if dir == stop || !dir.starts_with(&stop) {
+                    break;
+                }
+                p = dir.parent();
+            }
+        }
         Ok(replaced)
     }
 
@@ -257,6 +272,11 @@ impl Drive {
             }
         }
     }
+}
+
+/// fsyncs a folder, making renames and new entries in it durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 /// Writes a file in `tmp`, fsyncs it, and renames it over `dest`.

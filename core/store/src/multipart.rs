@@ -17,7 +17,7 @@ use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate
 use cairn_api::{
     BucketName, ByteStream, ChecksumAlgorithm, CompletePart, ListPartsPage, ListUploadsOptions,
     ListUploadsPage, MAX_PUT_SIZE, ObjectError, ObjectHeaders, ObjectInfo, ObjectKey, ObjectResult,
-    PartInfo, PartOptions, PutOptions, QuorumOp, StorageClass, UploadInfo,
+    PartInfo, PartOptions, PutOptions, StorageClass, UploadInfo,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -188,11 +188,7 @@ impl ErasureSet {
         let ok = res.iter().filter(|r| r.is_ok()).count();
         let wq = write_quorum(k, m);
         if ok < wq {
-            return Err(ObjectError::Unavailable {
-                op: QuorumOp::Write,
-                needed: wq,
-                got: ok,
-            });
+            return Err(self.write_quorum_error(wq, ok));
         }
         Ok(id)
     }
@@ -270,11 +266,7 @@ impl ErasureSet {
         remove_tmp(Arc::try_unwrap(tmps).unwrap_or_default()).await;
         let ok = res.iter().filter(|r| r.is_ok()).count();
         if ok < wq {
-            return Err(ObjectError::Unavailable {
-                op: QuorumOp::Write,
-                needed: wq,
-                got: ok,
-            });
+            return Err(self.write_quorum_error(wq, ok));
         }
         Ok(record.info())
     }

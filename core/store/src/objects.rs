@@ -58,11 +58,7 @@ impl ErasureSet {
             });
         }
         if ok < wq {
-            return Err(ObjectError::Unavailable {
-                op: QuorumOp::Write,
-                needed: wq,
-                got: ok,
-            });
+            return Err(self.write_quorum_error(wq, ok));
         }
         Ok(())
     }
@@ -161,11 +157,7 @@ impl ErasureSet {
         let ok = res.iter().filter(|r| r.is_ok()).count();
         let (_, wq) = self.default_quorums();
         if ok < wq {
-            return Err(ObjectError::Unavailable {
-                op: QuorumOp::Write,
-                needed: wq,
-                got: ok,
-            });
+            return Err(self.write_quorum_error(wq, ok));
         }
         Ok(())
     }
@@ -182,11 +174,7 @@ impl ErasureSet {
         let quorum = write_quorum(k, m);
         let online = self.online_drives();
         if online < quorum {
-            return Err(ObjectError::Unavailable {
-                op: QuorumOp::Write,
-                needed: quorum,
-                got: online,
-            });
+            return Err(self.write_quorum_error(quorum, online));
         }
         let erasure = Arc::new(Erasure::new(k, m).map_err(ObjectError::internal)?);
         let distribution = self.distribution(bucket.as_str(), key.as_str());
@@ -246,11 +234,7 @@ impl ErasureSet {
         let written = tmps.iter().filter(|t| t.is_some()).count();
         if written < quorum {
             remove_tmp(tmps).await;
-            return Err(ObjectError::Unavailable {
-                op: QuorumOp::Write,
-                needed: quorum,
-                got: written,
-            });
+            return Err(self.write_quorum_error(quorum, written));
         }
         template.size = size;
         template.etag = out.etag();
@@ -377,11 +361,7 @@ impl ErasureSet {
         let (found, missing) = count(&res);
         let (_, wq) = self.default_quorums();
         if found + missing < wq {
-            return Err(ObjectError::Unavailable {
-                op: QuorumOp::Write,
-                needed: wq,
-                got: found + missing,
-            });
+            return Err(self.write_quorum_error(wq, found + missing));
         }
         Ok(())
     }

@@ -62,6 +62,9 @@ pub struct ErasureSet {
     pub(crate) monitor: tokio::sync::Mutex<()>,
 }
 
+/// A drive with less free space than this counts as full.
+const FULL_BELOW: u64 = 4 * 1024 * 1024;
+
 /// Quorums of a K+M layout: reads need K shards; writes need K, or K+1
 /// when K == M so two halves of a split set cannot both accept writes.
 pub fn read_quorum(data: usize) -> usize {
@@ -299,6 +302,27 @@ impl ErasureSet {
         }
     }
 
+    /// The error for a write that missed its quorum: `StorageFull` when a
+    /// drive ran out of space (the client should free space, not retry),
+    /// else `Unavailable`.
+    pub(crate) fn write_quorum_error(&self, needed: usize, got: usize) -> ObjectError {
+        let full = self
+            .drives
+            .iter()
+            .filter(|d| crate::admin::free_bytes(&d.root).is_some_and(|f| f < FULL_BELOW))
+            .count();
+        if full > 0 {
+            tracing::warn!(full, needed, got, "write refused: drives are full");
+            ObjectError::StorageFull { needed, got }
+        } else {
+            ObjectError::Unavailable {
+                op: QuorumOp::Write,
+                needed,
+                got,
+            }
+        }
+    }
+
     /// Checks the bucket exists at quorum.
     pub(crate) async fn check_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {
         let b = bucket.to_string();
@@ -422,11 +446,7 @@ impl ErasureSet {
             });
         }
         if ok < quorum {
-            return Err(ObjectError::Unavailable {
-                op: QuorumOp::Write,
-                needed: quorum,
-                got: ok,
-            });
+            return Err(self.write_quorum_error(quorum, ok));
         }
         Ok(())
     }
