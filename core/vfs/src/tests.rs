@@ -542,3 +542,32 @@ async fn one_bucket_root() {
     assert_eq!(list.objects.len(), 1);
     let _ = SystemTime::now();
 }
+
+#[tokio::test]
+async fn default_rename_object_moves_data_and_metadata() {
+    let t = setup(|_| {}).await;
+    let mut opts = PutOptions::default();
+    opts.metadata.user.insert("mode".into(), "33188".into());
+    let (src, dst) = (ObjectKey::new("a").unwrap(), ObjectKey::new("b").unwrap());
+    t.layer
+        .put_object(&b(), &src, bytes_stream(b"xyz".to_vec()), opts)
+        .await
+        .unwrap();
+    put(&t.layer, "c", b"other").await;
+    let c = ObjectKey::new("c").unwrap();
+    assert_eq!(
+        t.layer
+            .rename_object(&b(), &src, &c, false)
+            .await
+            .unwrap_err(),
+        cairn_api::ObjectError::PreconditionFailed
+    );
+    let info = t
+        .layer
+        .rename_object(&b(), &src, &dst, false)
+        .await
+        .unwrap();
+    assert_eq!(info.user_metadata["mode"], "33188");
+    assert!(object(&t.layer, "a").await.is_none());
+    assert_eq!(object(&t.layer, "b").await.unwrap().0, b"xyz");
+}
