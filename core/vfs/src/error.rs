@@ -81,6 +81,8 @@ fn object_errno(e: &ObjectError) -> i32 {
             op: QuorumOp::Read | QuorumOp::Write,
             ..
         } => libc::EIO,
+        // the drives are full: the one ENOSPC from the store
+        ObjectError::StorageFull { .. } => libc::ENOSPC,
         // Body and digest failures, multipart bookkeeping, internal
         // errors, and any variant added later: an I/O error to POSIX.
         _ => libc::EIO,
