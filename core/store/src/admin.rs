@@ -25,6 +25,18 @@ fn space(path: &std::path::Path) -> (Option<u64>, Option<u64>) {
     }
 }
 
+impl crate::set::DriveAnswer for DriveInfo {
+    fn offline() -> Self {
+        DriveInfo {
+            index: usize::MAX,
+            path: String::new(),
+            state: "offline".into(),
+            total_bytes: None,
+            free_bytes: None,
+        }
+    }
+}
+
 #[async_trait]
 impl AdminLayer for ErasureSet {
     async fn server_info(&self) -> ObjectResult<ServerInfo> {
@@ -50,6 +62,16 @@ impl AdminLayer for ErasureSet {
                 }
             })
             .await;
+        // Drives that did not answer come back as placeholders: name them.
+        let drives = drives
+            .into_iter()
+            .zip(&self.drives)
+            .map(|(mut i, d)| {
+                i.index = d.index;
+                i.path = d.root.display().to_string();
+                i
+            })
+            .collect();
         let s = &self.stats;
         Ok(ServerInfo {
             deployment_id: self.deployment_id.clone(),

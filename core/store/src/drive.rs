@@ -42,11 +42,18 @@ pub const FORMAT_NAME: &str = "cairn/erasure/1";
 pub struct Drive {
     pub index: usize,
     pub root: PathBuf,
+    /// Set when the drive stopped answering in time; cleared by the
+    /// monitor once it answers again.
+    hung: std::sync::atomic::AtomicBool,
 }
 
 impl Drive {
     pub fn new(index: usize, root: PathBuf) -> Self {
-        Self { index, root }
+        Self {
+            index,
+            root,
+            hung: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     pub fn sys_dir(&self) -> PathBuf {
@@ -104,8 +111,16 @@ impl Drive {
 
     /// A drive is online while its format file is there: a deleted or
     /// replaced folder must not look like "object not found".
+    pub fn is_hung(&self) -> bool {
+        self.hung.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_hung(&self, hung: bool) {
+        self.hung.store(hung, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn is_online(&self) -> bool {
-        fs::metadata(self.sys_dir().join(FORMAT_FILE)).is_ok_and(|m| m.is_file())
+        !self.is_hung() && fs::metadata(self.sys_dir().join(FORMAT_FILE)).is_ok_and(|m| m.is_file())
     }
 
     pub fn check_online(&self) -> Result<(), DriveError> {

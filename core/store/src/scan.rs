@@ -167,7 +167,8 @@ impl ErasureSet {
         let deployment = self.deployment_id.clone();
         let parity = self.parity;
         let res = self
-            .on_drives(move |d| {
+            .probe_drives(move |d| {
+                // Answering at all (within the timeout) clears "hung".
                 if d.is_online() {
                     return false;
                 }

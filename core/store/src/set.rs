@@ -58,6 +58,8 @@ pub struct ErasureSet {
     pub(crate) locks: LockTable,
     pub(crate) stats: Arc<Stats>,
     pub(crate) heal_queue: Arc<HealQueue>,
+    /// How long a drive may take to answer before it is marked offline.
+    pub(crate) drive_timeout: std::time::Duration,
     /// One drive monitor pass at a time (two must not format one drive).
     pub(crate) monitor: tokio::sync::Mutex<()>,
 }
@@ -83,6 +85,11 @@ pub(crate) enum Lookup<T> {
 }
 
 impl ErasureSet {
+    /// Sets how long a drive may take to answer (default 3 s).
+    pub fn set_drive_timeout(&mut self, t: std::time::Duration) {
+        self.drive_timeout = t;
+    }
+
     /// Opens (and on first start formats) the drives. Drives without a
     /// format join the deployment; a drive of another deployment is kept
     /// offline and never written.
@@ -185,6 +192,7 @@ impl ErasureSet {
             stats: Arc::new(Stats::default()),
             heal_queue: Arc::new(HealQueue::default()),
             monitor: tokio::sync::Mutex::new(()),
+            drive_timeout: std::time::Duration::from_secs(3),
         })
     }
 
@@ -251,7 +259,29 @@ impl ErasureSet {
     /// Runs a blocking function on every drive in parallel.
     pub(crate) async fn on_drives<T, F>(&self, f: F) -> Vec<T>
     where
-        T: Send + 'static,
+        T: DriveAnswer + Send + 'static,
+        F: Fn(&Drive) -> T + Send + Sync + 'static,
+    {
+        self.run_on_drives(f, true).await
+    }
+
+    /// Like `on_drives`, but also asks drives marked unresponsive (the
+    /// drive monitor uses it to notice they are back).
+    pub(crate) async fn probe_drives<T, F>(&self, f: F) -> Vec<T>
+    where
+        T: DriveAnswer + Send + 'static,
+        F: Fn(&Drive) -> T + Send + Sync + 'static,
+    {
+        self.run_on_drives(f, false).await
+    }
+
+    /// Runs a blocking function on every drive in parallel. A drive that
+    /// does not answer within `DRIVE_TIMEOUT` is marked unresponsive and
+    /// skipped by later requests until the monitor finds it answering
+    /// again: requests never wait on a dead drive twice.
+    async fn run_on_drives<T, F>(&self, f: F, skip_hung: bool) -> Vec<T>
+    where
+        T: DriveAnswer + Send + 'static,
         F: Fn(&Drive) -> T + Send + Sync + 'static,
     {
         let f = Arc::new(f);
@@ -259,19 +289,38 @@ impl ErasureSet {
             .drives
             .iter()
             .map(|d| {
+                if skip_hung && d.is_hung() {
+                    return None;
+                }
                 let d = d.clone();
                 let f = f.clone();
-                tokio::task::spawn_blocking(move || f(&d))
+                Some(tokio::task::spawn_blocking(move || f(&d)))
             })
             .collect();
         let mut out = Vec::with_capacity(jobs.len());
-        for j in jobs {
-            match j.await {
-                Ok(v) => out.push(v),
-                Err(e) => {
+        for (d, j) in self.drives.iter().zip(jobs) {
+            let Some(j) = j else {
+                out.push(T::offline());
+                continue;
+            };
+            match tokio::time::timeout(self.drive_timeout, j).await {
+                Ok(Ok(v)) => {
+                    if !skip_hung {
+                        d.set_hung(false);
+                    }
+                    out.push(v)
+                }
+                Ok(Err(e)) => {
                     // A panicking drive task must not take the server down.
-                    tracing::error!(error = %e, "drive task failed");
-                    std::panic::resume_unwind(e.into_panic());
+                    tracing::error!(drive = %d.root.display(), error = %e, "drive task failed");
+                    out.push(T::offline());
+                }
+                Err(_) => {
+                    if !d.is_hung() {
+                        tracing::error!(drive = %d.root.display(), timeout = ?self.drive_timeout, "drive does not answer; marking it offline");
+                    }
+                    d.set_hung(true);
+                    out.push(T::offline());
                 }
             }
         }
@@ -599,4 +648,44 @@ pub(crate) fn single_part(size: u64, etag: &str) -> Vec<PartMeta> {
         etag: etag.to_owned(),
         checksum: None,
     }]
+}
+
+/// What a drive that did not answer (unresponsive, panicked) contributes
+/// to a fan-out over the drives.
+pub(crate) trait DriveAnswer {
+    fn offline() -> Self;
+}
+
+impl<T> DriveAnswer for Lookup<T> {
+    fn offline() -> Self {
+        Lookup::Failed
+    }
+}
+
+impl<T> DriveAnswer for Result<T, DriveError> {
+    fn offline() -> Self {
+        Err(DriveError::Offline("drive does not answer".into()))
+    }
+}
+
+impl<T> DriveAnswer for Option<T> {
+    fn offline() -> Self {
+        None
+    }
+}
+
+impl<T> DriveAnswer for Vec<T> {
+    fn offline() -> Self {
+        Vec::new()
+    }
+}
+
+impl DriveAnswer for bool {
+    fn offline() -> Self {
+        false
+    }
+}
+
+impl DriveAnswer for () {
+    fn offline() -> Self {}
 }

@@ -102,3 +102,62 @@ async fn missing_key_with_too_many_drives_gone_is_unavailable_not_404() {
         Err(ObjectError::Unavailable { .. })
     ));
 }
+
+/// A drive that stops answering (here: an object's meta replaced by a
+/// FIFO, so opening it blocks forever) is marked offline after the drive
+/// timeout; later requests skip it instead of waiting again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unresponsive_drive_is_marked_offline_and_skipped() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    let mut set = ErasureSet::open(p.clone(), None).unwrap();
+    set.set_drive_timeout(std::time::Duration::from_millis(300));
+    let b = BucketName::new("bkt").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    for k in ["a", "b"] {
+        set.put_object(
+            &b,
+            &ObjectKey::new(k).unwrap(),
+            bytes_stream(vec![3u8; 200_000]),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let meta = p[2].join("bkt/a/cairn.meta");
+    std::fs::remove_file(&meta).unwrap();
+    nix::unistd::mkfifo(&meta, nix::sys::stat::Mode::S_IRWXU).unwrap();
+
+    let first = std::time::Instant::now();
+    let g = set
+        .get_object(&b, &ObjectKey::new("a").unwrap(), GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(collect_stream(g.body).await.unwrap(), vec![3u8; 200_000]);
+    assert!(
+        first.elapsed() >= std::time::Duration::from_millis(300),
+        "waited for the timeout once"
+    );
+    // Now the drive is skipped: reads take their normal time.
+    let again = std::time::Instant::now();
+    for k in ["a", "b", "a"] {
+        let g = set
+            .get_object(&b, &ObjectKey::new(k).unwrap(), GetOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(collect_stream(g.body).await.unwrap().len(), 200_000);
+    }
+    // Had each read waited for the timeout again, three would take 900 ms.
+    assert!(
+        again.elapsed() < std::time::Duration::from_millis(900),
+        "reads waited on the marked drive: {:?}",
+        again.elapsed()
+    );
+    let info = cairn_api::admin::AdminLayer::server_info(&set)
+        .await
+        .unwrap();
+    assert_eq!(info.drives[2].state, "offline", "{info:?}");
+    assert_eq!(info.drives[2].index, 2);
+    // Unblock the stuck reader thread so the test can end.
+    let _ = std::fs::OpenOptions::new().write(true).open(&meta);
+}
