@@ -64,6 +64,78 @@ pub async fn run_all(l: &dyn ObjectLayer) {
     digests(l).await;
     listing(l).await;
     multipart(l).await;
+    rename(l).await;
+}
+
+pub async fn rename(l: &dyn ObjectLayer) {
+    let bk = "conf-rename";
+    l.make_bucket(&b(bk)).await.expect("make");
+    let data = pattern(300_000, 11);
+    let mut user = BTreeMap::new();
+    user.insert("mode".to_owned(), "33188".to_owned());
+    let src_info = l
+        .put_object(
+            &b(bk),
+            &k("a/src"),
+            bytes_stream(data.clone()),
+            PutOptions {
+                metadata: ObjectMetadata {
+                    user: user.clone(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("put");
+    put(l, bk, "a/small", b"tiny").await;
+    let moved = l
+        .rename_object(&b(bk), &k("a/src"), &k("b/dst"), false)
+        .await
+        .expect("rename");
+    assert_eq!(moved.key, "b/dst");
+    assert_eq!(moved.etag, src_info.etag);
+    assert_eq!(get(l, bk, "b/dst", None).await, data);
+    let head = l
+        .head_object(&b(bk), &k("b/dst"), &Conditions::default())
+        .await
+        .expect("head");
+    assert_eq!(head.user_metadata, user);
+    assert!(matches!(
+        l.head_object(&b(bk), &k("a/src"), &Conditions::default())
+            .await,
+        Err(ObjectError::NoSuchKey { .. })
+    ));
+    // No replace: an existing target is refused and both stay.
+    assert!(matches!(
+        l.rename_object(&b(bk), &k("a/small"), &k("b/dst"), false)
+            .await,
+        Err(ObjectError::PreconditionFailed)
+    ));
+    assert_eq!(get(l, bk, "b/dst", None).await, data);
+    l.rename_object(&b(bk), &k("a/small"), &k("b/dst"), true)
+        .await
+        .expect("rename over");
+    assert_eq!(get(l, bk, "b/dst", None).await, b"tiny");
+    assert!(matches!(
+        l.rename_object(&b(bk), &k("missing"), &k("x"), true).await,
+        Err(ObjectError::NoSuchKey { .. })
+    ));
+    let keys: Vec<String> = l
+        .list_objects(
+            &b(bk),
+            ListOptions {
+                max_keys: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list")
+        .objects
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(keys, ["b/dst"]);
 }
 
 pub async fn buckets(l: &dyn ObjectLayer) {

@@ -251,6 +251,47 @@ impl Drive {
         Ok(replaced)
     }
 
+    /// Moves an object's latest version to another key on this drive: its
+    /// data dir is renamed (no data copied), the new key's `cairn.meta` is
+    /// committed, then the old key's meta is removed. Returns the data
+    /// dirs of the version the new key replaced, for the caller to remove.
+    /// `Ok(None)`: the source is not on this drive.
+    pub fn rename_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+    ) -> Result<Option<Vec<PathBuf>>, DriveError> {
+        let Some(meta) = self.read_meta(bucket, src, true)? else {
+            return Ok(None);
+        };
+        let Some(v) = meta.versions.first().cloned() else {
+            return Ok(None);
+        };
+        let inline = meta.inline_of(0).map(<[u8]>::to_vec).unwrap_or_default();
+        let src_dir = self.object_dir(bucket, src);
+        let dst_dir = self.object_dir(bucket, dst);
+        fs::create_dir_all(&dst_dir)?;
+        if let Some(dd) = &v.data_dir {
+            fs::rename(src_dir.join(dd), dst_dir.join(dd))?;
+        }
+        let replaced = self.commit_version(
+            bucket,
+            dst,
+            ObjectMeta {
+                versions: vec![v.clone()],
+                inline,
+            },
+            None,
+        )?;
+        let replaced = replaced
+            .into_iter()
+            .filter(|p| v.data_dir.as_deref().is_none_or(|dd| !p.ends_with(dd)))
+            .collect();
+        self.delete_object(bucket, src)?;
+        Ok(Some(replaced))
+    }
+
     /// Removes an object's files and then every folder left empty up to
     /// the bucket. Objects below this key are untouched.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, DriveError> {

@@ -78,6 +78,16 @@ impl ObjectLayer for ErasureSet {
         self.delete_object_impl(bucket, key).await
     }
 
+    async fn rename_object(
+        &self,
+        bucket: &BucketName,
+        src: &ObjectKey,
+        dst: &ObjectKey,
+        replace: bool,
+    ) -> ObjectResult<ObjectInfo> {
+        self.rename_object_impl(bucket, src, dst, replace).await
+    }
+
     async fn list_objects(&self, bucket: &BucketName, opts: ListOptions) -> ObjectResult<ListPage> {
         self.list_objects_impl(bucket, opts).await
     }

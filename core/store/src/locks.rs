@@ -1,7 +1,8 @@
 //! Per-object locks: a fixed table of striped reader-writer locks keyed by
 //! a hash of bucket/key. Commits of one object are serialized so shards of
 //! two writers never mix; readers hold the lock only while picking a
-//! version. No operation holds two locks, so stripes cannot deadlock.
+//! version. Only rename holds two, taken in stripe order, so stripes cannot
+//! deadlock.
 
 use std::sync::Arc;
 
@@ -22,9 +23,34 @@ impl Default for LockTable {
 }
 
 impl LockTable {
-    fn stripe(&self, bucket: &str, key: &str) -> Arc<RwLock<()>> {
+    fn index(bucket: &str, key: &str) -> usize {
         let h = crate::bitrot::hash64(format!("{bucket}/{key}").as_bytes());
-        self.stripes[(h % STRIPES as u64) as usize].clone()
+        (h % STRIPES as u64) as usize
+    }
+
+    fn stripe(&self, bucket: &str, key: &str) -> Arc<RwLock<()>> {
+        self.stripes[Self::index(bucket, key)].clone()
+    }
+
+    /// Write locks on two objects (rename), taken in stripe order so two
+    /// renames in opposite directions cannot deadlock; one lock if both
+    /// keys share a stripe.
+    pub async fn write_two(
+        &self,
+        bucket: &str,
+        a: &str,
+        b: &str,
+    ) -> Vec<OwnedRwLockWriteGuard<()>> {
+        let (ia, ib) = (Self::index(bucket, a), Self::index(bucket, b));
+        let mut order = vec![ia.min(ib)];
+        if ia != ib {
+            order.push(ia.max(ib));
+        }
+        let mut guards = Vec::with_capacity(2);
+        for i in order {
+            guards.push(self.stripes[i].clone().write_owned().await);
+        }
+        guards
     }
 
     pub async fn read(&self, bucket: &str, key: &str) -> OwnedRwLockReadGuard<()> {

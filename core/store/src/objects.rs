@@ -367,6 +367,71 @@ impl ErasureSet {
     }
 }
 
+impl ErasureSet {
+    /// Renames an object without copying its data: on every drive the
+    /// data dir moves under the new key and the metas follow. Both keys
+    /// are locked. The object keeps its ETag, mtime and metadata.
+    pub(crate) async fn rename_object_impl(
+        &self,
+        bucket: &BucketName,
+        src: &ObjectKey,
+        dst: &ObjectKey,
+        replace: bool,
+    ) -> ObjectResult<ObjectInfo> {
+        if src == dst {
+            return self
+                .head_object_impl(bucket, src, &Conditions::default())
+                .await;
+        }
+        let _g = self
+            .locks
+            .write_two(bucket.as_str(), src.as_str(), dst.as_str())
+            .await;
+        let (version, _) = self.read_version_in_bucket(bucket, src, false).await?;
+        if !replace {
+            match self.read_version(bucket, dst, false).await {
+                Ok(_) => return Err(ObjectError::PreconditionFailed),
+                Err(ObjectError::NoSuchKey { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let (b, s, d) = (bucket.to_string(), src.to_string(), dst.to_string());
+        let res = self
+            .on_drives(move |drive| match drive.rename_object(&b, &s, &d) {
+                Ok(Some(old)) => Lookup::Found(old),
+                Ok(None) => Lookup::Missing,
+                Err(e) => {
+                    tracing::warn!(drive = %drive.root.display(), error = %e, "rename failed on drive");
+                    Lookup::Failed
+                }
+            })
+            .await;
+        let wq = write_quorum(version.erasure.data, version.erasure.parity);
+        let moved = res.iter().filter(|r| matches!(r, Lookup::Found(_))).count();
+        let old: Vec<std::path::PathBuf> = res
+            .into_iter()
+            .filter_map(|r| match r {
+                Lookup::Found(o) => Some(o),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if !old.is_empty() {
+            tokio::task::spawn_blocking(move || {
+                for p in old {
+                    let _ = std::fs::remove_dir_all(p);
+                }
+            });
+        }
+        if moved < wq {
+            // Drives that missed the move keep the old name; heal and the
+            // read quorum sort it out, as for any write that missed quorum.
+            return Err(self.write_quorum_error(wq, moved));
+        }
+        Ok(version.to_info(bucket.as_str(), dst.as_str()))
+    }
+}
+
 fn read_bucket_created(d: &crate::drive::Drive, bucket: &str) -> Option<OffsetDateTime> {
     let b = std::fs::read(d.buckets_dir().join(format!("{bucket}.json"))).ok()?;
     let m: BucketMeta = serde_json::from_slice(&b).ok()?;

@@ -161,3 +161,58 @@ async fn unresponsive_drive_is_marked_offline_and_skipped() {
     // Unblock the stuck reader thread so the test can end.
     let _ = std::fs::OpenOptions::new().write(true).open(&meta);
 }
+
+/// Rename moves the data dir: the same shard files, now under the new key.
+#[tokio::test]
+async fn rename_moves_data_without_copying() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    let set = ErasureSet::open(p.clone(), None).unwrap();
+    let b = BucketName::new("bkt").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    let data = vec![9u8; 3_000_000];
+    set.put_object(
+        &b,
+        &ObjectKey::new("from").unwrap(),
+        bytes_stream(data.clone()),
+        PutOptions::default(),
+    )
+    .await
+    .unwrap();
+    let data_dir = |key: &str| {
+        std::fs::read_dir(p[0].join("bkt").join(key))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|n| n.starts_with("cairn.data."))
+    };
+    let before = data_dir("from").unwrap();
+    let inode = std::os::unix::fs::MetadataExt::ino(
+        &std::fs::metadata(p[0].join("bkt/from").join(&before).join("part.1")).unwrap(),
+    );
+    set.rename_object(
+        &b,
+        &ObjectKey::new("from").unwrap(),
+        &ObjectKey::new("dir/to").unwrap(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(data_dir("dir/to").unwrap(), before);
+    let moved = p[0].join("bkt/dir/to").join(&before).join("part.1");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(moved).unwrap()),
+        inode,
+        "same file, not a copy"
+    );
+    assert!(!p[0].join("bkt/from").exists(), "old folder pruned");
+    let g = set
+        .get_object(
+            &b,
+            &ObjectKey::new("dir/to").unwrap(),
+            GetOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(collect_stream(g.body).await.unwrap(), data);
+}
