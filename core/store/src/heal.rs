@@ -26,6 +26,10 @@ pub struct HealOutcome {
     pub offline_drives: usize,
     /// Shard blocks found bad by hash (deep scan or rebuild reads).
     pub bad_blocks: usize,
+    /// Data dirs no version names (left by a crash between the data dir
+    /// rename and the meta rename), removed.
+    #[serde(default)]
+    pub orphans_removed: usize,
 }
 
 impl ErasureSet {
@@ -96,6 +100,13 @@ fn heal_blocking(
             Copy::Rewrite
         };
         state.push(s);
+    }
+    // Under the object's write lock no commit is between its two renames,
+    // so a data dir that no version names is a crash leftover.
+    for (d, meta) in drives.iter().zip(metas) {
+        if let Some(meta) = meta {
+            out.orphans_removed += remove_orphans(d, bucket, key, meta);
+        }
     }
     let targets: Vec<usize> = (0..n)
         .filter(|&i| matches!(state[i], Copy::Rewrite))
@@ -186,6 +197,32 @@ fn heal_blocking(
         }
     }
     Ok(out)
+}
+
+fn remove_orphans(d: &Drive, bucket: &str, key: &str, meta: &ObjectMeta) -> usize {
+    let dir = d.object_dir(bucket, key);
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(crate::meta::DATA_DIR_PREFIX) {
+            continue;
+        }
+        if meta
+            .versions
+            .iter()
+            .any(|v| v.data_dir.as_deref() == Some(name.as_str()))
+        {
+            continue;
+        }
+        if std::fs::remove_dir_all(e.path()).is_ok() {
+            tracing::info!(drive = %d.root.display(), bucket, key, dir = %name, "removed orphaned data dir");
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Is this drive's copy whole: part files present with the right sizes

@@ -221,3 +221,34 @@ async fn a_read_that_meets_damage_queues_a_heal() {
     }
     panic!("reads did not get the damage healed");
 }
+
+/// A crash between the data dir rename and the meta rename leaves a data
+/// dir no version names; healing (the scanner) removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heal_removes_orphaned_data_dirs() {
+    let t = tempfile::tempdir().unwrap();
+    let p = drives(t.path());
+    let set = ErasureSet::open(p.clone(), None).unwrap();
+    let b = BucketName::new("heal").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    let key = ObjectKey::new("k").unwrap();
+    set.put_object(
+        &b,
+        &key,
+        bytes_stream(pattern(2_000_000, 1)),
+        PutOptions::default(),
+    )
+    .await
+    .unwrap();
+    let orphan = p[1].join("heal/k/cairn.data.00000000-0000-0000-0000-000000000000");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("part.1"), b"leftover").unwrap();
+    let sum = set.heal_object(&b, &key, false).await.unwrap();
+    assert_eq!(sum.orphans_removed, 1);
+    assert!(!orphan.exists());
+    let g = set
+        .get_object(&b, &key, GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(collect_stream(g.body).await.unwrap(), pattern(2_000_000, 1));
+}
