@@ -426,6 +426,47 @@ pub(crate) fn refuse_sse(
     Ok(())
 }
 
+/// Refuses, with NotImplemented, the write features every object-creating
+/// request (PutObject, CopyObject, CreateMultipartUpload) may carry and
+/// Cairn does not have yet: ACLs other than private, grants, object lock,
+/// tags, website redirects. A macro because the three s3s inputs are
+/// different types with the same field names.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! refuse_unsupported_write {
+    ($input:expr) => {{
+        let input = &$input;
+        if let Some(acl) = &input.acl
+            && acl.as_str() != s3s::dto::ObjectCannedACL::PRIVATE
+        {
+            return Err($crate::errors::not_implemented(
+                "object ACLs other than private",
+            ));
+        }
+        $crate::convert::refuse_if_some(input.grant_full_control.as_ref(), "object ACL grants")?;
+        $crate::convert::refuse_if_some(input.grant_read.as_ref(), "object ACL grants")?;
+        $crate::convert::refuse_if_some(input.grant_read_acp.as_ref(), "object ACL grants")?;
+        $crate::convert::refuse_if_some(input.grant_write_acp.as_ref(), "object ACL grants")?;
+        $crate::convert::refuse_if_some(input.object_lock_mode.as_ref(), "object lock")?;
+        $crate::convert::refuse_if_some(
+            input.object_lock_retain_until_date.as_ref(),
+            "object lock",
+        )?;
+        $crate::convert::refuse_if_some(
+            input.object_lock_legal_hold_status.as_ref(),
+            "object lock",
+        )?;
+        $crate::convert::refuse_if_some(
+            input.tagging.as_ref().filter(|t| !t.is_empty()),
+            "object tags",
+        )?;
+        $crate::convert::refuse_if_some(
+            input.website_redirect_location.as_ref(),
+            "website redirects",
+        )?;
+    }};
+}
+
 pub(crate) fn refuse_if_some<T>(v: Option<&T>, what: &'static str) -> S3Result<()> {
     if v.is_some() {
         return Err(not_implemented(what));

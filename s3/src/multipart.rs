@@ -60,26 +60,7 @@ impl CairnS3 {
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
 
-        if let Some(acl) = &input.acl
-            && acl.as_str() != ObjectCannedACL::PRIVATE
-        {
-            return Err(not_implemented("object ACLs other than private"));
-        }
-        refuse_if_some(input.grant_full_control.as_ref(), "object ACL grants")?;
-        refuse_if_some(input.grant_read.as_ref(), "object ACL grants")?;
-        refuse_if_some(input.grant_read_acp.as_ref(), "object ACL grants")?;
-        refuse_if_some(input.grant_write_acp.as_ref(), "object ACL grants")?;
-        refuse_if_some(input.object_lock_mode.as_ref(), "object lock")?;
-        refuse_if_some(input.object_lock_retain_until_date.as_ref(), "object lock")?;
-        refuse_if_some(input.object_lock_legal_hold_status.as_ref(), "object lock")?;
-        refuse_if_some(
-            input.tagging.as_ref().filter(|t| !t.is_empty()),
-            "object tags",
-        )?;
-        refuse_if_some(
-            input.website_redirect_location.as_ref(),
-            "website redirects",
-        )?;
+        crate::refuse_unsupported_write!(input);
         refuse_sse(
             input.server_side_encryption.as_ref(),
             input.sse_customer_algorithm.as_ref(),
