@@ -56,6 +56,9 @@ pub struct MountArgs {
     /// Bytes all staged files may hold together, in MiB.
     #[arg(long, default_value_t = 64 * 1024)]
     pub mount_spool_limit_mib: u64,
+    /// Kernel readahead of the mount in KiB (set through sysfs; root).
+    #[arg(long, default_value_t = 4096)]
+    pub mount_read_ahead_kib: u32,
     /// How long attributes are cached, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub mount_attr_ttl_ms: u64,
@@ -98,6 +101,7 @@ pub fn start(
             allow_other: args.mount_allow_other,
             read_only: args.mount_read_only,
             threads: 4,
+            read_ahead_kb: Some(args.mount_read_ahead_kib),
         },
     )?;
     Ok(Some(mount))

@@ -104,8 +104,14 @@ impl fuser::Filesystem for CairnFs {
         if let Err(missing) = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC) {
             tracing::debug!(?missing, "kernel lacks atomic O_TRUNC");
         }
+        // 1 MiB write requests (FUSE_BIG_WRITES is on in fuser; max_pages
+        // follows max_write); the readahead window is raised after the
+        // mount (the kernel refuses more than its 128 KiB here)
         let _ = config.set_max_write(1 << 20);
         let _ = config.set_max_readahead(1 << 20);
+        // more readahead requests in flight
+        let _ = config.set_max_background(64);
+        let _ = config.set_congestion_threshold(48);
         Ok(())
     }
 

@@ -24,6 +24,10 @@ pub struct VfsConfig {
     /// Files larger than this are committed as a multipart upload.
     pub multipart_threshold: u64,
     pub part_size: u64,
+    /// A file written from empty by appends only streams into a multipart
+    /// upload once it holds this many bytes (smaller files are one PUT at
+    /// close).
+    pub stream_threshold: u64,
     /// Keys asked for per listing page.
     pub list_page: usize,
 }
@@ -39,6 +43,7 @@ impl VfsConfig {
             spool_limit: 64 << 30,
             multipart_threshold: 256 << 20,
             part_size: 64 << 20,
+            stream_threshold: 8 << 20,
             list_page: 1000,
         }
     }

@@ -16,6 +16,7 @@ use crate::error::{VfsError, VfsResult};
 use crate::names::{check_name, child_path, key};
 use crate::ops::SetAttr;
 use crate::reader::ObjectReader;
+use crate::seq::SeqUpload;
 use crate::staging::Staging;
 
 /// How a file is opened.
@@ -42,6 +43,14 @@ pub(crate) struct FileState {
     pub extra_user: BTreeMap<String, String>,
     pub handles: usize,
     pub unlinked: bool,
+    /// Every write so far appended to a file that started empty: its
+    /// bytes may stream into an upload (seq.rs).
+    pub seq_ok: bool,
+    /// The upload the appended bytes stream into.
+    pub seq: Option<SeqUpload>,
+    /// Attributes changed after the streaming upload started: the
+    /// metadata is rewritten after it completes.
+    pub seq_meta_stale: bool,
 }
 
 pub(crate) struct Handle {
@@ -139,6 +148,9 @@ impl Vfs {
                     .collect(),
                 handles: 0,
                 unlinked: false,
+                seq_ok: false,
+                seq: None,
+                seq_meta_stale: false,
             }),
         });
         Ok(self.open.lock().entry(ino).or_insert(f).clone())
@@ -247,6 +259,9 @@ impl Vfs {
                 extra_user: BTreeMap::new(),
                 handles: 1,
                 unlinked: false,
+                seq_ok: true,
+                seq: None,
+                seq_meta_stale: false,
             }),
         });
         self.open.lock().insert(ino, f.clone());
@@ -290,6 +305,10 @@ impl Vfs {
             return Err(VfsError::TooLarge { size, max });
         }
         let ino = st.attr.ino;
+        // a truncate ends streaming (dropping the upload cancels it); from
+        // empty, appends may stream again
+        st.seq = None;
+        st.seq_ok = size == 0;
         self.ensure_staging(ino, st, size).await?;
         if let Some(s) = st.staging.as_mut() {
             s.set_len(size)?;
@@ -319,6 +338,8 @@ impl Vfs {
                 set.apply(&mut a);
                 if st.dirty {
                     st.attr = a;
+                    // the streaming upload carries the attributes it started with
+                    st.seq_meta_stale |= st.seq.is_some();
                 } else {
                     let meta = ObjectMetadata {
                         headers: st.headers.clone(),
@@ -383,6 +404,7 @@ impl Vfs {
         let ino = st.attr.ino;
         self.ensure_staging(ino, &mut st, u64::MAX).await?;
         let s = st.staging.as_mut().ok_or(VfsError::BadHandle)?;
+        let appended = offset == s.len();
         s.write_at(offset, data)?;
         let len = s.len();
         st.attr.size = len;
@@ -390,6 +412,22 @@ impl Vfs {
         st.attr.mtime = now;
         st.attr.ctime = now;
         st.dirty = true;
+        if st.seq_ok {
+            if !appended {
+                // the first non-sequential write: the staging file has every
+                // byte, the upload is cancelled
+                st.seq_ok = false;
+                st.seq = None;
+            } else if let Some(up) = st.seq.as_mut() {
+                if !up.push(data).await {
+                    tracing::debug!(ino, "streaming upload stopped; the file stays staged");
+                    st.seq_ok = false;
+                    st.seq = None;
+                }
+            } else if len >= self.cfg.stream_threshold {
+                self.start_stream(&mut st)?;
+            }
+        }
         Ok(data.len() as u32)
     }
 
@@ -454,16 +492,27 @@ impl Vfs {
         }
         if st.unlinked {
             st.dirty = false;
+            st.seq = None;
             return Ok(());
         }
         let ino = st.attr.ino;
         if self.inodes.loc(ino).is_none() {
             // removed with its directory: nothing to commit to
             st.dirty = false;
+            st.seq = None;
             return Ok(());
         }
         let (b, path) = self.bucket_path(ino)?;
         let k = key(&path)?;
+        if let Some(up) = st.seq.take() {
+            st.seq_ok = false;
+            match up.finish().await {
+                Ok(done) => return self.complete_stream(st, &b, &k, done).await,
+                // the staging file has every byte: commit from it
+                Err(e) => tracing::warn!(ino, error = %e,
+                    "streaming upload failed; committing from the staging file"),
+            }
+        }
         if st.staging.is_none() {
             self.ensure_staging(ino, st, u64::MAX).await?;
         }
@@ -543,6 +592,98 @@ impl Vfs {
         st.dirty = false;
         st.remote = true;
         st.attr.size = len;
+        self.cache.put(&st.attr);
+        Ok(())
+    }
+
+    /// Starts streaming the appended bytes into an upload (seq.rs): the
+    /// bytes staged so far, then each later append.
+    fn start_stream(&self, st: &mut FileState) -> VfsResult<()> {
+        let ino = st.attr.ino;
+        let (b, path) = self.bucket_path(ino)?;
+        let k = key(&path)?;
+        let s = st.staging.as_ref().ok_or(VfsError::BadHandle)?;
+        let prefix = s.stream(0, s.len())?;
+        let mut metadata = ObjectMetadata {
+            headers: st.headers.clone(),
+            user: st.extra_user.clone(),
+            storage_class: Default::default(),
+        };
+        st.attr.to_metadata(&mut metadata.user);
+        // mtime/ctime: the completed object's Last-Modified (the time of
+        // the commit), unless set explicitly meanwhile (rewritten then)
+        metadata.user.remove(attr::META_MTIME);
+        metadata.user.remove(attr::META_CTIME);
+        tracing::debug!(ino, staged = s.len(), "streaming sequential writes");
+        st.seq = Some(SeqUpload::start(
+            self.layer.clone(),
+            b,
+            k,
+            PutOptions {
+                metadata,
+                ..Default::default()
+            },
+            self.cfg.part_size,
+            prefix,
+        ));
+        st.seq_meta_stale = false;
+        Ok(())
+    }
+
+    /// Completes a streamed upload: the file's object is installed.
+    async fn complete_stream(
+        &self,
+        st: &mut FileState,
+        b: &cairn_api::BucketName,
+        k: &cairn_api::ObjectKey,
+        done: crate::seq::Streamed,
+    ) -> VfsResult<()> {
+        let len = st.staging.as_ref().map(|s| s.len()).unwrap_or(st.attr.size);
+        let info = match self
+            .layer
+            .complete_multipart_upload(b, k, &done.upload_id, done.parts)
+            .await
+        {
+            Ok(info) => info,
+            Err(e) => {
+                if let Err(ae) = self
+                    .layer
+                    .abort_multipart_upload(b, k, &done.upload_id)
+                    .await
+                {
+                    tracing::warn!(error = %ae, "aborting a streamed upload that did not complete");
+                }
+                // still dirty: the next flush commits from the staging file
+                return Err(e.into());
+            }
+        };
+        if info.size != len {
+            // cannot happen while every byte went through both; be safe
+            tracing::error!(
+                ino = st.attr.ino,
+                streamed = info.size,
+                staged = len,
+                "streamed size differs; committing from the staging file"
+            );
+            return Box::pin(self.commit_state(st)).await;
+        }
+        st.dirty = false;
+        st.remote = true;
+        st.attr.size = len;
+        if st.seq_meta_stale {
+            let meta = ObjectMetadata {
+                headers: st.headers.clone(),
+                user: st.extra_user.clone(),
+                storage_class: Default::default(),
+            };
+            let a = st.attr.clone();
+            self.rewrite_metadata(st.attr.ino, &a, &meta).await?;
+            st.seq_meta_stale = false;
+        } else {
+            let t = attr::to_system_time(info.last_modified);
+            st.attr.mtime = t;
+            st.attr.ctime = t;
+        }
         self.cache.put(&st.attr);
         Ok(())
     }

@@ -17,6 +17,7 @@ mod names;
 mod ops;
 mod reader;
 mod rename;
+mod seq;
 pub mod staging;
 
 #[cfg(test)]

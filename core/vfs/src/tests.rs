@@ -571,3 +571,135 @@ async fn default_rename_object_moves_data_and_metadata() {
     assert!(object(&t.layer, "a").await.is_none());
     assert_eq!(object(&t.layer, "b").await.unwrap().0, b"xyz");
 }
+
+async fn uploads_in_progress(t: &T) -> usize {
+    t.layer
+        .list_multipart_uploads(
+            &b(),
+            cairn_api::ListUploadsOptions {
+                max_uploads: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .uploads
+        .len()
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+#[tokio::test]
+async fn sequential_writes_stream_into_an_upload() {
+    let t = setup(|c| {
+        c.stream_threshold = 1 << 20;
+        c.part_size = 5 << 20;
+    })
+    .await;
+    let bi = bkt_ino(&t).await;
+    let data = pattern((12 << 20) + 12345);
+    let (a, fh) = t.vfs.create(bi, "seq", 0o600, 7, 8, false).await.unwrap();
+    for (i, c) in data.chunks(256 << 10).enumerate() {
+        t.vfs.write(fh, (i * (256 << 10)) as u64, c).await.unwrap();
+        if i == 20 {
+            // streaming: an upload is open, the object is not there yet
+            assert_eq!(uploads_in_progress(&t).await, 1);
+            assert!(object(&t.layer, "seq").await.is_none());
+            // reads of the open file see the written bytes
+            assert_eq!(t.vfs.read(fh, 1000, 10).await.unwrap(), data[1000..1010]);
+        }
+    }
+    t.vfs.flush(fh).await.unwrap();
+    t.vfs.release(fh).await.unwrap();
+    let (body, info) = object(&t.layer, "seq").await.unwrap();
+    assert!(body == data);
+    assert_eq!(info.parts_count, Some(3));
+    assert_eq!(info.user_metadata["mode"], (0o100600).to_string());
+    assert_eq!(info.user_metadata["uid"], "7");
+    assert_eq!(uploads_in_progress(&t).await, 0);
+    let a2 = t.vfs.getattr(a.ino).await.unwrap();
+    assert_eq!(a2.size, data.len() as u64);
+    assert!(read_all(&t, a.ino).await == data);
+}
+
+#[tokio::test]
+async fn non_sequential_write_falls_back_to_staging() {
+    let t = setup(|c| {
+        c.stream_threshold = 1 << 20;
+        c.part_size = 5 << 20;
+    })
+    .await;
+    let bi = bkt_ino(&t).await;
+    let mut data = pattern(7 << 20);
+    let (a, fh) = t.vfs.create(bi, "rnd", 0o644, 0, 0, false).await.unwrap();
+    for (i, c) in data.chunks(1 << 20).enumerate() {
+        t.vfs.write(fh, (i << 20) as u64, c).await.unwrap();
+    }
+    // a write in the middle: the upload is cancelled, the staged file wins
+    t.vfs.write(fh, 100, b"hello").await.unwrap();
+    data[100..105].copy_from_slice(b"hello");
+    // and appends after it stay staged
+    t.vfs.write(fh, data.len() as u64, b"tail").await.unwrap();
+    data.extend_from_slice(b"tail");
+    // an explicit mtime while writing is kept
+    let when = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    t.vfs
+        .setattr(
+            a.ino,
+            SetAttr {
+                mtime: Some(when),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    t.vfs.release(fh).await.unwrap();
+    let (body, info) = object(&t.layer, "rnd").await.unwrap();
+    assert!(body == data);
+    assert_eq!(info.user_metadata["mtime"], "1600000000");
+    // the cancelled upload is aborted in the background
+    for _ in 0..100 {
+        if uploads_in_progress(&t).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(uploads_in_progress(&t).await, 0);
+}
+
+#[tokio::test]
+async fn attributes_set_while_streaming_are_written() {
+    let t = setup(|c| {
+        c.stream_threshold = 1 << 20;
+        c.part_size = 5 << 20;
+    })
+    .await;
+    let bi = bkt_ino(&t).await;
+    let data = pattern(3 << 20);
+    let (a, fh) = t.vfs.create(bi, "cp-p", 0o644, 0, 0, false).await.unwrap();
+    for (i, c) in data.chunks(1 << 20).enumerate() {
+        t.vfs.write(fh, (i << 20) as u64, c).await.unwrap();
+    }
+    // what cp -p does before close
+    let when = UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    t.vfs
+        .setattr(
+            a.ino,
+            SetAttr {
+                perm: Some(0o600),
+                mtime: Some(when),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    t.vfs.release(fh).await.unwrap();
+    let (body, info) = object(&t.layer, "cp-p").await.unwrap();
+    assert!(body == data);
+    assert_eq!(info.user_metadata["mtime"], "1500000000");
+    assert_eq!(info.user_metadata["mode"], (0o100600).to_string());
+    let got = t.vfs.getattr(a.ino).await.unwrap();
+    assert_eq!(got.mtime, when);
+}
