@@ -112,6 +112,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!("S3 API on http://{local}");
     set.start_healer();
+    set.start_monitor();
     if !args.no_scanner {
         set.start_scanner(cairn_core::scan::ScannerConfig {
             pause_per_object: std::time::Duration::from_millis(args.scanner_pause_ms),

@@ -379,9 +379,8 @@ fn rebuild_part(
                 .map_err(ObjectError::internal)?;
         }
     }
-    for (_, f) in &writers {
-        f.sync_data().map_err(ObjectError::internal)?;
-    }
+    // No fsync per object: see `Drive::commit_version_with`.
+    drop(writers);
     Ok(())
 }
 
@@ -404,7 +403,7 @@ fn install(
             std::fs::remove_dir_all(&dir)?;
         }
     }
-    let replaced = d.commit_version(bucket, key, meta, tmp)?;
+    let replaced = d.commit_version_with(bucket, key, meta, tmp, false)?;
     for p in replaced {
         if version
             .data_dir

@@ -8,10 +8,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use cairn_api::admin::{HealEvent, HealRequest, HealSummary};
 use cairn_api::{BucketName, ListOptions, ObjectKey, ObjectLayer as _};
+use futures::StreamExt as _;
 use tokio::sync::mpsc;
 
 use crate::drive::{FORMAT_NAME, Format};
 use crate::set::ErasureSet;
+
+/// Objects healed at once by an admin heal (the drive monitor too).
+const HEAL_PARALLEL: usize = 8;
 
 /// How the background scanner behaves.
 #[derive(Debug, Clone)]
@@ -97,12 +101,27 @@ impl ErasureSet {
                         break;
                     }
                 };
-                for o in &page.objects {
-                    let Ok(key) = ObjectKey::new(o.key.clone()) else {
-                        continue;
-                    };
+                // A few objects at a time: one object's heal waits on drive
+                // latency, several keep the drives busy. The scanner (with a
+                // pause) goes one by one, to stay out of the clients' way.
+                let keys: Vec<ObjectKey> = page
+                    .objects
+                    .iter()
+                    .filter_map(|o| ObjectKey::new(o.key.clone()).ok())
+                    .collect();
+                let parallel = if pause.is_zero() { HEAL_PARALLEL } else { 1 };
+                let bucket_ref = &bucket;
+                let mut results = futures::stream::iter(keys.into_iter().map(|key| async move {
+                    let r = self.heal_object(bucket_ref, &key, req.deep).await;
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                    (key, r)
+                }))
+                .buffer_unordered(parallel);
+                while let Some((key, res)) = results.next().await {
                     sum.objects_scanned += 1;
-                    match self.heal_object(&bucket, &key, req.deep).await {
+                    match res {
                         Ok(out) => {
                             if out.healed_drives > 0 {
                                 sum.objects_healed += 1;
@@ -115,7 +134,7 @@ impl ErasureSet {
                             send(
                                 events,
                                 HealEvent::Error {
-                                    message: format!("{b}/{}: {e}", o.key),
+                                    message: format!("{b}/{key}: {e}"),
                                 },
                             )
                             .await;
@@ -129,13 +148,10 @@ impl ErasureSet {
                             HealEvent::Progress {
                                 summary: sum.clone(),
                                 total: None,
-                                current: format!("{b}/{}", o.key),
+                                current: format!("{b}/{key}"),
                             },
                         )
                         .await;
-                    }
-                    if !pause.is_zero() {
-                        tokio::time::sleep(pause).await;
                     }
                 }
                 if !page.is_truncated {
@@ -143,6 +159,16 @@ impl ErasureSet {
                 }
                 after = page.next_marker;
             }
+        }
+        // Healed copies are written without per-object fsyncs; make the
+        // whole run durable at once.
+        if sum.drives_rewritten > 0 {
+            self.on_drives(|d| {
+                if let Ok(f) = std::fs::File::open(&d.root) {
+                    let _ = nix::unistd::syncfs(&f);
+                }
+            })
+            .await;
         }
         sum.elapsed_ms = started.elapsed().as_millis() as u64;
         sum
@@ -238,7 +264,7 @@ impl ErasureSet {
         .await;
     }
 
-    /// Starts the background scanner (and drive monitor).
+    /// Starts the background scanner.
     pub fn start_scanner(self: &Arc<Self>, cfg: ScannerConfig) {
         let set = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -276,6 +302,12 @@ impl ErasureSet {
                 tokio::time::sleep(cfg.cycle_interval).await;
             }
         });
+    }
+
+    /// Starts the drive monitor: every 5 s it looks at drives that are
+    /// offline (or marked unresponsive), takes in an empty replacement
+    /// drive and heals everything onto it. Runs with or without the scanner.
+    pub fn start_monitor(self: &Arc<Self>) {
         let set = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {

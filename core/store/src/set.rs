@@ -294,7 +294,7 @@ impl ErasureSet {
                 }
                 let d = d.clone();
                 let f = f.clone();
-                Some(tokio::task::spawn_blocking(move || f(&d)))
+                Some(tokio::task::spawn_blocking(move || d.track(|| f(&d))))
             })
             .collect();
         let mut out = Vec::with_capacity(jobs.len());
@@ -305,7 +305,10 @@ impl ErasureSet {
             };
             match tokio::time::timeout(self.drive_timeout, j).await {
                 Ok(Ok(v)) => {
-                    if !skip_hung {
+                    // The probe answered; the drive is back only if no
+                    // earlier operation is still stuck on it.
+                    if !skip_hung && d.is_hung() && d.inflight() == 0 {
+                        tracing::info!(drive = %d.root.display(), "drive answers again");
                         d.set_hung(false);
                     }
                     out.push(v)
