@@ -57,7 +57,7 @@ pub struct MountArgs {
     #[arg(long, default_value_t = 64 * 1024)]
     pub mount_spool_limit_mib: u64,
     /// Kernel readahead of the mount in KiB (set through sysfs; root).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 2048)]
     pub mount_read_ahead_kib: u32,
     /// How long attributes are cached, in milliseconds.
     #[arg(long, default_value_t = 1000)]

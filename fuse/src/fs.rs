@@ -350,9 +350,9 @@ impl fuser::Filesystem for CairnFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let data = data.to_vec();
+        let data = bytes::Bytes::copy_from_slice(data);
         self.spawn(move |vfs| async move {
-            match vfs.write(fh.0, offset, &data).await {
+            match vfs.write_bytes(fh.0, offset, data).await {
                 Ok(n) => reply.written(n),
                 Err(e) => reply.error(errno(&e)),
             }

@@ -390,6 +390,13 @@ impl Vfs {
     }
 
     pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> VfsResult<u32> {
+        self.write_bytes(fh, offset, bytes::Bytes::copy_from_slice(data))
+            .await
+    }
+
+    /// `write` of an owned buffer: a streaming file hands it to its upload
+    /// without another copy.
+    pub async fn write_bytes(&self, fh: u64, offset: u64, data: bytes::Bytes) -> VfsResult<u32> {
         self.check_writable()?;
         let h = self.handle(fh)?;
         if !h.writable {
@@ -405,7 +412,7 @@ impl Vfs {
         self.ensure_staging(ino, &mut st, u64::MAX).await?;
         let s = st.staging.as_mut().ok_or(VfsError::BadHandle)?;
         let appended = offset == s.len();
-        s.write_at(offset, data)?;
+        s.write_at(offset, &data)?;
         let len = s.len();
         st.attr.size = len;
         let now = SystemTime::now();
@@ -419,7 +426,7 @@ impl Vfs {
                 st.seq_ok = false;
                 st.seq = None;
             } else if let Some(up) = st.seq.as_mut() {
-                if !up.push(data).await {
+                if !up.push(data.clone()).await {
                     tracing::debug!(ino, "streaming upload stopped; the file stays staged");
                     st.seq_ok = false;
                     st.seq = None;

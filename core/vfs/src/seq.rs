@@ -63,9 +63,9 @@ impl SeqUpload {
 
     /// Hands the next bytes to the upload. False when the upload has
     /// stopped (failed): the caller falls back to the staging file.
-    pub async fn push(&mut self, data: &[u8]) -> bool {
+    pub async fn push(&mut self, data: Bytes) -> bool {
         match &self.tx {
-            Some(tx) => tx.send(Bytes::copy_from_slice(data)).await.is_ok(),
+            Some(tx) => tx.send(data).await.is_ok(),
             None => false,
         }
     }
