@@ -410,3 +410,145 @@ async fn read_only_and_one_bucket_mounts() -> Result<()> {
     ensure!(errno(fs::remove_file(m.mnt.join("k/x"))) == Some(libc::EROFS));
     Ok(())
 }
+
+/// s3fs-fuse mounting the same bucket through Cairn's S3 endpoint; lazily
+/// unmounted on drop.
+struct S3fs {
+    mnt: PathBuf,
+}
+
+impl S3fs {
+    fn mount(server: &Server, bucket: &str, dir: &Path) -> Result<S3fs> {
+        require_tool("s3fs")?;
+        let mnt = dir.join("s3fs");
+        let passwd = dir.join("s3fs.passwd");
+        fs::create_dir_all(&mnt)?;
+        fs::write(
+            &passwd,
+            format!("{}:{}\n", server.access_key(), server.secret_key()),
+        )?;
+        fs::set_permissions(&passwd, fs::Permissions::from_mode(0o600))?;
+        run(Command::new("s3fs")
+            .arg(bucket)
+            .arg(&mnt)
+            .arg("-o")
+            .arg(format!("url={}", server.endpoint()))
+            .arg("-o")
+            .arg("use_path_request_style")
+            .arg("-o")
+            .arg("endpoint=us-east-1")
+            .arg("-o")
+            .arg(format!("passwd_file={}", passwd.display()))
+            // no stat cache: every stat asks Cairn
+            .arg("-o")
+            .arg("stat_cache_expire=0"))?;
+        for _ in 0..100 {
+            if is_mounted(&mnt)? {
+                return Ok(S3fs { mnt });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::bail!("s3fs did not mount {}", mnt.display())
+    }
+}
+
+impl Drop for S3fs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+    }
+}
+
+fn set_mtime(p: &Path, secs: i64) -> Result<()> {
+    // atime and mtime together: with `touch -h -m` s3fs 1.90 stored the
+    // current time instead
+    run(Command::new("touch")
+        .arg("-d")
+        .arg(format!("@{secs}"))
+        .arg(p))?;
+    Ok(())
+}
+
+fn check_attrs(p: &Path, perm: u32, uid: u32, gid: u32, mtime: i64) -> Result<()> {
+    let md = fs::symlink_metadata(p).with_context(|| format!("stat {}", p.display()))?;
+    ensure!(
+        (md.mode() & 0o7777, md.uid(), md.gid(), md.mtime()) == (perm, uid, gid, mtime),
+        "{}: mode {:o} uid {} gid {} mtime {}, want {perm:o} {uid} {gid} {mtime}",
+        p.display(),
+        md.mode() & 0o7777,
+        md.uid(),
+        md.gid(),
+        md.mtime()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3fs_sees_what_the_mount_set() -> Result<()> {
+    let m = Mounted::start(&[]).await?;
+    let (b, root) = m.bucket("s3fs")?;
+    // through Cairn's mount: a file, a directory, a symlink, with owners,
+    // modes and mtimes; and a file large enough to stream (seq.rs)
+    fs::write(root.join("a.txt"), b"attributes")?;
+    fs::set_permissions(root.join("a.txt"), fs::Permissions::from_mode(0o640))?;
+    std::os::unix::fs::chown(root.join("a.txt"), Some(1234), Some(2345))?;
+    set_mtime(&root.join("a.txt"), 1_600_000_000)?;
+    fs::create_dir(root.join("d"))?;
+    fs::set_permissions(root.join("d"), fs::Permissions::from_mode(0o750))?;
+    std::os::unix::fs::chown(root.join("d"), Some(99), Some(98))?;
+    set_mtime(&root.join("d"), 1_500_000_000)?;
+    fs::write(root.join("d/inner"), b"inner")?;
+    std::os::unix::fs::symlink("a.txt", root.join("ln"))?;
+    let big = random_bytes(21 << 20, 5);
+    fs::write(root.join("big.bin"), &big)?;
+    // streamed: over S3 at once, same bytes, one multipart object
+    let (body, _) = s3_get(&m.server, &b, "big.bin").await?;
+    ensure!(body == big, "streamed file differs over S3");
+    let head = m
+        .server
+        .s3()
+        .head_object()
+        .bucket(&b)
+        .key("big.bin")
+        .send()
+        .await?;
+    ensure!(
+        head.e_tag().is_some_and(|e| e.contains('-')),
+        "a streamed file is a multipart object: {:?}",
+        head.e_tag()
+    );
+
+    let work = tempfile::tempdir()?;
+    let s3fs = S3fs::mount(&m.server, &b, work.path())?;
+    let s = &s3fs.mnt;
+    check_attrs(&s.join("a.txt"), 0o640, 1234, 2345, 1_600_000_000)?;
+    ensure!(fs::read(s.join("a.txt"))? == b"attributes");
+    check_attrs(&s.join("d"), 0o750, 99, 98, 1_500_000_000)?;
+    ensure!(fs::read(s.join("d/inner"))? == b"inner");
+    ensure!(
+        fs::read_link(s.join("ln"))? == Path::new("a.txt"),
+        "symlink"
+    );
+    ensure!(fs::read(s.join("big.bin"))? == big, "big file through s3fs");
+
+    // and the other way: what s3fs sets, Cairn's mount shows
+    fs::write(s.join("from-s3fs"), b"written by s3fs")?;
+    fs::set_permissions(s.join("from-s3fs"), fs::Permissions::from_mode(0o600))?;
+    std::os::unix::fs::chown(s.join("from-s3fs"), Some(4321), Some(5432))?;
+    set_mtime(&s.join("from-s3fs"), 1_400_000_000)?;
+    let meta = m
+        .server
+        .s3()
+        .head_object()
+        .bucket(&b)
+        .key("from-s3fs")
+        .send()
+        .await?
+        .metadata()
+        .cloned()
+        .unwrap_or_default();
+    check_attrs(&root.join("from-s3fs"), 0o600, 4321, 5432, 1_400_000_000)
+        .with_context(|| format!("metadata s3fs wrote: {meta:?}"))?;
+    ensure!(fs::read(root.join("from-s3fs"))? == b"written by s3fs");
+    drop(s3fs);
+    Ok(())
+}
