@@ -58,8 +58,9 @@ pub trait ObjectLayer: Send + Sync + 'static {
         out
     }
 
-    /// Streams the source into the destination; implementations may do
-    /// better (a metadata-only copy onto itself, say).
+    /// Streams the source into the destination ([`copy_via_stream`]);
+    /// implementations may do better (a metadata-only copy onto itself,
+    /// say) and call `copy_via_stream` for the rest.
     async fn copy_object(
         &self,
         src_bucket: &BucketName,
@@ -68,39 +69,7 @@ pub trait ObjectLayer: Send + Sync + 'static {
         dst_key: &ObjectKey,
         opts: CopyOptions,
     ) -> ObjectResult<ObjectInfo> {
-        let src = self
-            .get_object(
-                src_bucket,
-                src_key,
-                GetOptions {
-                    range: None,
-                    conditions: opts.source_conditions.clone(),
-                },
-            )
-            .await
-            .map_err(copy_condition_error)?;
-        let mut metadata = match opts.metadata {
-            MetadataDirective::Copy => src.info.metadata(),
-            MetadataDirective::Replace(m) => m,
-        };
-        if let Some(class) = opts.storage_class {
-            metadata.storage_class = class;
-        }
-        let put = PutOptions {
-            metadata,
-            content_length: Some(src.info.size),
-            content_md5: None,
-            checksum: src.info.checksum.as_ref().and_then(|c| {
-                // A composite (multipart) checksum cannot be recomputed
-                // over the whole body; the copy gets a plain MD5 ETag only.
-                (!c.value.contains('-')).then(|| crate::checksum::ChecksumRequest {
-                    algorithm: c.algorithm,
-                    expected: Some(c.value.clone()),
-                    trailer: None,
-                })
-            }),
-        };
-        self.put_object(dst_bucket, dst_key, src.body, put).await
+        copy_via_stream(self, src_bucket, src_key, dst_bucket, dst_key, opts).await
     }
 
     async fn list_objects(&self, bucket: &BucketName, opts: ListOptions) -> ObjectResult<ListPage>;
@@ -215,8 +184,55 @@ pub trait ObjectLayer: Send + Sync + 'static {
     ) -> ObjectResult<ListUploadsPage>;
 }
 
+/// The default `copy_object`: a GET of the source streamed into a PUT of
+/// the destination (metadata copied or replaced, the storage class
+/// overridden if asked). Public so that a layer overriding `copy_object`
+/// for some cases can still copy the others this way.
+pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
+    layer: &L,
+    src_bucket: &BucketName,
+    src_key: &ObjectKey,
+    dst_bucket: &BucketName,
+    dst_key: &ObjectKey,
+    opts: CopyOptions,
+) -> ObjectResult<ObjectInfo> {
+    let src = layer
+        .get_object(
+            src_bucket,
+            src_key,
+            GetOptions {
+                range: None,
+                conditions: opts.source_conditions.clone(),
+            },
+        )
+        .await
+        .map_err(copy_condition_error)?;
+    let mut metadata = match opts.metadata {
+        MetadataDirective::Copy => src.info.metadata(),
+        MetadataDirective::Replace(m) => m,
+    };
+    if let Some(class) = opts.storage_class {
+        metadata.storage_class = class;
+    }
+    let put = PutOptions {
+        metadata,
+        content_length: Some(src.info.size),
+        content_md5: None,
+        checksum: src.info.checksum.as_ref().and_then(|c| {
+            // A composite (multipart) checksum cannot be recomputed
+            // over the whole body; the copy gets a plain MD5 ETag only.
+            (!c.value.contains('-')).then(|| crate::checksum::ChecksumRequest {
+                algorithm: c.algorithm,
+                expected: Some(c.value.clone()),
+                trailer: None,
+            })
+        }),
+    };
+    layer.put_object(dst_bucket, dst_key, src.body, put).await
+}
+
 /// For copies, a failed `if-none-match`/`if-modified-since` is a 412, not a 304.
-fn copy_condition_error(e: ObjectError) -> ObjectError {
+pub fn copy_condition_error(e: ObjectError) -> ObjectError {
     match e {
         ObjectError::NotModified { .. } => ObjectError::PreconditionFailed,
         e => e,

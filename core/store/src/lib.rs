@@ -88,6 +88,28 @@ impl ObjectLayer for ErasureSet {
         self.rename_object_impl(bucket, src, dst, replace).await
     }
 
+    /// A copy onto itself that replaces the metadata rewrites only the
+    /// metadata (no data is read or written); other copies stream.
+    async fn copy_object(
+        &self,
+        src_bucket: &BucketName,
+        src_key: &ObjectKey,
+        dst_bucket: &BucketName,
+        dst_key: &ObjectKey,
+        opts: CopyOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        if src_bucket == dst_bucket
+            && src_key == dst_key
+            && let Some(info) = self
+                .replace_metadata_impl(dst_bucket, dst_key, &opts)
+                .await?
+        {
+            return Ok(info);
+        }
+        cairn_api::layer::copy_via_stream(self, src_bucket, src_key, dst_bucket, dst_key, opts)
+            .await
+    }
+
     async fn list_objects(&self, bucket: &BucketName, opts: ListOptions) -> ObjectResult<ListPage> {
         self.list_objects_impl(bucket, opts).await
     }

@@ -4,15 +4,16 @@ use std::sync::Arc;
 
 use cairn_api::checksum::BodyDigest;
 use cairn_api::{
-    BucketInfo, BucketName, ByteStream, Conditions, GetObject, GetOptions, MAX_PUT_SIZE,
-    ObjectError, ObjectInfo, ObjectKey, ObjectResult, PutOptions, QuorumOp,
+    BucketInfo, BucketName, ByteStream, Conditions, CopyOptions, GetObject, GetOptions,
+    MAX_PUT_SIZE, MetadataDirective, ObjectError, ObjectInfo, ObjectKey, ObjectResult, PutOptions,
+    QuorumOp,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::drive::{DriveError, write_atomic};
 use crate::erasure::Erasure;
-use crate::meta::{INLINE_MAX, VersionMeta};
+use crate::meta::{INLINE_MAX, ObjectMeta, VersionMeta};
 use crate::reader::{ReadPlan, ShardSource, stream};
 use crate::set::{
     ErasureSet, Lookup, count, erasure_info, new_data_dir, now_nanos, per_drive_metas, read_prefix,
@@ -429,6 +430,95 @@ impl ErasureSet {
             return Err(self.write_quorum_error(wq, moved));
         }
         Ok(version.to_info(bucket.as_str(), dst.as_str()))
+    }
+}
+
+impl ErasureSet {
+    /// A copy of an object onto itself with replaced metadata, without
+    /// touching its data: under the object's write lock every drive
+    /// rewrites its `cairn.meta` with the new headers, user metadata and
+    /// mod time, keeping its data dir (or inline shard). `None` when a
+    /// streamed copy must do it (metadata copied, or another storage class:
+    /// another layout).
+    pub(crate) async fn replace_metadata_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &CopyOptions,
+    ) -> ObjectResult<Option<ObjectInfo>> {
+        let MetadataDirective::Replace(metadata) = &opts.metadata else {
+            return Ok(None);
+        };
+        let class = opts.storage_class.unwrap_or(metadata.storage_class);
+        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        let (version, _) = self.read_version_in_bucket(bucket, key, false).await?;
+        // a versioned object gets a new version from a copy: stream it
+        if class != version.storage_class || version.version_id.is_some() {
+            return Ok(None);
+        }
+        opts.source_conditions
+            .check(&version.to_info(bucket.as_str(), key.as_str()))
+            .map_err(cairn_api::layer::copy_condition_error)?;
+        let mut template = version.clone();
+        template.headers = metadata.headers.clone();
+        template.user = metadata.user.clone();
+        // a new version record: drives that miss it disagree, and heal
+        template.mod_time = now_nanos().max(version.mod_time + 1);
+        let (b, k) = (bucket.to_string(), key.to_string());
+        let (want, new) = (version.clone(), template.clone());
+        let res = self
+            .on_drives(move |d| {
+                let old = match d.read_meta(&b, &k, true) {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return Lookup::Missing,
+                    Err(_) => return Lookup::Failed,
+                };
+                let Some(cur) = old.latest() else {
+                    return Lookup::Missing;
+                };
+                // only a drive holding the version read above is updated
+                if (&cur.version_id, cur.mod_time, &cur.etag, &cur.data_dir)
+                    != (&want.version_id, want.mod_time, &want.etag, &want.data_dir)
+                {
+                    return Lookup::Failed;
+                }
+                let mut v = new.clone();
+                v.erasure.index = cur.erasure.index;
+                v.inline_len = cur.inline_len;
+                let inline = old.inline_of(0).map(<[u8]>::to_vec).unwrap_or_default();
+                let meta = ObjectMeta {
+                    versions: vec![v],
+                    inline,
+                };
+                match d.commit_version(&b, &k, meta, None) {
+                    Ok(replaced) => {
+                        // the replaced record names the same data dir: keep it
+                        for p in replaced {
+                            if want.data_dir.as_deref().is_none_or(|dd| !p.ends_with(dd)) {
+                                let _ = std::fs::remove_dir_all(p);
+                            }
+                        }
+                        Lookup::Found(())
+                    }
+                    Err(e) => {
+                        tracing::warn!(drive = %d.root.display(), bucket = %b, key = %k, error = %e,
+                            "metadata update failed on drive");
+                        Lookup::Failed
+                    }
+                }
+            })
+            .await;
+        let (updated, _) = count(&res);
+        let wq = write_quorum(version.erasure.data, version.erasure.parity);
+        if updated < wq {
+            self.queue_heal(bucket.as_str(), key.as_str());
+            return Err(self.write_quorum_error(wq, updated));
+        }
+        if updated < res.len() {
+            // a drive that missed the new record is stale: heal it
+            self.queue_heal(bucket.as_str(), key.as_str());
+        }
+        Ok(Some(template.to_info(bucket.as_str(), key.as_str())))
     }
 }
 

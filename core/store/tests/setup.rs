@@ -216,3 +216,61 @@ async fn rename_moves_data_without_copying() {
         .unwrap();
     assert_eq!(collect_stream(g.body).await.unwrap(), data);
 }
+
+#[tokio::test]
+async fn copy_onto_itself_rewrites_only_metadata() {
+    use cairn_api::{CopyOptions, MetadataDirective, ObjectMetadata};
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    let set = ErasureSet::open(p.clone(), None).unwrap();
+    let b = BucketName::new("bkt").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    for (name, len) in [("big", 3_000_000usize), ("small", 1000)] {
+        let k = ObjectKey::new(name).unwrap();
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let put = set
+            .put_object(&b, &k, bytes_stream(data.clone()), PutOptions::default())
+            .await
+            .unwrap();
+        let part = |d: &std::path::Path| {
+            std::fs::read_dir(d.join("bkt").join(name))
+                .unwrap()
+                .flatten()
+                .find(|e| e.file_name().to_string_lossy().starts_with("cairn.data."))
+                .map(|e| {
+                    std::os::unix::fs::MetadataExt::ino(
+                        &std::fs::metadata(e.path().join("part.1")).unwrap(),
+                    )
+                })
+        };
+        let before: Vec<_> = p.iter().map(|d| part(d)).collect();
+        let mut meta = ObjectMetadata::default();
+        meta.user.insert("mode".into(), "33188".into());
+        meta.headers.content_type = Some("text/x-test".into());
+        let info = set
+            .copy_object(
+                &b,
+                &k,
+                &b,
+                &k,
+                CopyOptions {
+                    metadata: MetadataDirective::Replace(meta),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(info.etag, put.etag);
+        assert!(info.last_modified >= put.last_modified);
+        // the same part files (inodes): no data written
+        let after: Vec<_> = p.iter().map(|d| part(d)).collect();
+        assert_eq!(before, after, "{name}");
+        if len > 128 << 10 {
+            assert!(after.iter().all(Option::is_some), "{name}: data dirs kept");
+        }
+        let g = set.get_object(&b, &k, GetOptions::default()).await.unwrap();
+        assert_eq!(g.info.user_metadata["mode"], "33188");
+        assert_eq!(g.info.headers.content_type.as_deref(), Some("text/x-test"));
+        assert_eq!(collect_stream(g.body).await.unwrap(), data, "{name}");
+    }
+}
