@@ -45,6 +45,9 @@ pub struct ServerArgs {
     /// (0: never).
     #[arg(long, default_value_t = 12, env = "CAIRN_SCANNER_DEEP_EVERY")]
     pub scanner_deep_every: u64,
+    /// Most MiB per second of shards a deep scan reads (0: no limit).
+    #[arg(long, default_value_t = 64, env = "CAIRN_SCANNER_DEEP_MIB_PER_SEC")]
+    pub scanner_deep_mib_per_sec: u64,
     /// Tmp files and multipart uploads older than this many seconds are
     /// removed by the scanner.
     #[arg(long, default_value_t = 86400, env = "CAIRN_STALE_AFTER")]
@@ -119,6 +122,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             cycle_interval: std::time::Duration::from_secs(args.scanner_interval_secs),
             deep_every: args.scanner_deep_every,
             stale_after: std::time::Duration::from_secs(args.stale_after_secs),
+            deep_bytes_per_sec: args.scanner_deep_mib_per_sec * 1024 * 1024,
         });
     }
     let admin: Arc<dyn cairn_api::admin::AdminLayer> = set.clone();

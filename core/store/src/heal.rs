@@ -30,6 +30,9 @@ pub struct HealOutcome {
     /// rename and the meta rename), removed.
     #[serde(default)]
     pub orphans_removed: usize,
+    /// Bytes of shards read to check or rebuild (paces the scanner).
+    #[serde(default)]
+    pub bytes_read: u64,
 }
 
 impl ErasureSet {
@@ -107,6 +110,10 @@ fn heal_blocking(
         if let Some(meta) = meta {
             out.orphans_removed += remove_orphans(d, bucket, key, meta);
         }
+    }
+    if deep {
+        // Every good copy was read through.
+        out.bytes_read += version.size;
     }
     let targets: Vec<usize> = (0..n)
         .filter(|&i| matches!(state[i], Copy::Rewrite))

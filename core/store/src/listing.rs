@@ -19,7 +19,23 @@ impl ErasureSet {
         let drives = self.drives.clone();
         let (quorum, _) = self.default_quorums();
         let bucket = bucket.to_string();
-        tokio::task::spawn_blocking(move || list_blocking(&drives, &bucket, opts, quorum))
+        tokio::task::spawn_blocking(move || list_blocking(&drives, &bucket, opts, quorum, true))
+            .await
+            .map_err(ObjectError::internal)?
+    }
+
+    /// Keys only (the infos carry just the key): for walks that read each
+    /// object's metadata themselves anyway, such as healing.
+    pub(crate) async fn list_keys(
+        &self,
+        bucket: &BucketName,
+        opts: ListOptions,
+    ) -> ObjectResult<ListPage> {
+        self.check_bucket(bucket).await?;
+        let drives = self.drives.clone();
+        let (quorum, _) = self.default_quorums();
+        let bucket = bucket.to_string();
+        tokio::task::spawn_blocking(move || list_blocking(&drives, &bucket, opts, quorum, false))
             .await
             .map_err(ObjectError::internal)?
     }
@@ -30,6 +46,7 @@ fn list_blocking(
     bucket: &str,
     opts: ListOptions,
     quorum: usize,
+    with_info: bool,
 ) -> ObjectResult<ListPage> {
     let delimiter = opts.delimiter.clone().filter(|d| !d.is_empty());
     let mut walkers: Vec<(usize, std::iter::Peekable<Walker>)> = drives
@@ -70,9 +87,13 @@ fn list_blocking(
                 // prefix so the collector records the common prefix.
                 collector.push(p, || None)
             }
-            WalkItem::Object(key) => {
-                collector.push(key, || quorum_info(drives, &holders, bucket, key, quorum))
-            }
+            WalkItem::Object(key) => collector.push(key, || {
+                if with_info {
+                    quorum_info(drives, &holders, bucket, key, quorum)
+                } else {
+                    Some(key_only(bucket, key))
+                }
+            }),
         };
         if push == Push::Full {
             break;
@@ -110,4 +131,20 @@ fn quorum_info(
     }
     // No version has a quorum (drives mid-commit or lost): not listed.
     None
+}
+
+fn key_only(bucket: &str, key: &str) -> cairn_api::ObjectInfo {
+    cairn_api::ObjectInfo {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        size: 0,
+        etag: String::new(),
+        last_modified: time::OffsetDateTime::UNIX_EPOCH,
+        headers: Default::default(),
+        user_metadata: Default::default(),
+        storage_class: Default::default(),
+        checksum: None,
+        version_id: None,
+        parts_count: None,
+    }
 }

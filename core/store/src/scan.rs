@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
 
 use cairn_api::admin::{HealEvent, HealRequest, HealSummary};
-use cairn_api::{BucketName, ListOptions, ObjectKey, ObjectLayer as _};
+use cairn_api::{BucketName, ListOptions, ObjectKey};
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
 
@@ -15,7 +15,7 @@ use crate::drive::{FORMAT_NAME, Format};
 use crate::set::ErasureSet;
 
 /// Objects healed at once by an admin heal (the drive monitor too).
-const HEAL_PARALLEL: usize = 8;
+const HEAL_PARALLEL: usize = 16;
 
 /// How the background scanner behaves.
 #[derive(Debug, Clone)]
@@ -28,6 +28,9 @@ pub struct ScannerConfig {
     pub deep_every: u64,
     /// Tmp files and multipart uploads older than this are removed.
     pub stale_after: Duration,
+    /// Most shard bytes per second a deep scan reads (0: no limit): the
+    /// scanner's share of the drives stays small next to client traffic.
+    pub deep_bytes_per_sec: u64,
 }
 
 impl Default for ScannerConfig {
@@ -37,6 +40,7 @@ impl Default for ScannerConfig {
             cycle_interval: Duration::from_secs(300),
             deep_every: 12,
             stale_after: Duration::from_secs(24 * 3600),
+            deep_bytes_per_sec: 64 * 1024 * 1024,
         }
     }
 }
@@ -77,7 +81,7 @@ impl ErasureSet {
             let mut after: Option<String> = None;
             loop {
                 let page = match self
-                    .list_objects(
+                    .list_keys(
                         &bucket,
                         ListOptions {
                             prefix: req.prefix.clone(),
@@ -114,13 +118,26 @@ impl ErasureSet {
                 let mut results = futures::stream::iter(keys.into_iter().map(|key| async move {
                     let r = self.heal_object(bucket_ref, &key, req.deep).await;
                     if !pause.is_zero() {
-                        tokio::time::sleep(pause).await;
+                        // Paced: the pause, or longer if a deep check read
+                        // more than the byte budget allows.
+                        let rate = self.scan_rate.load(std::sync::atomic::Ordering::Relaxed);
+                        let read = r.as_ref().map_or(0, |o| o.bytes_read);
+                        let budget = if rate > 0 {
+                            Duration::from_secs_f64(read as f64 / rate as f64)
+                        } else {
+                            Duration::ZERO
+                        };
+                        tokio::time::sleep(pause.max(budget)).await;
                     }
                     (key, r)
                 }))
                 .buffer_unordered(parallel);
                 while let Some((key, res)) = results.next().await {
                     sum.objects_scanned += 1;
+                    if !pause.is_zero() {
+                        // Scanner progress, visible while a cycle runs.
+                        self.stats.scanner_objects.fetch_add(1, Relaxed);
+                    }
                     match res {
                         Ok(out) => {
                             if out.healed_drives > 0 {
@@ -266,6 +283,8 @@ impl ErasureSet {
 
     /// Starts the background scanner.
     pub fn start_scanner(self: &Arc<Self>, cfg: ScannerConfig) {
+        self.scan_rate
+            .store(cfg.deep_bytes_per_sec, std::sync::atomic::Ordering::Relaxed);
         let set = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut cycle: u64 = 0;
@@ -287,9 +306,6 @@ impl ErasureSet {
                         .await;
                     set.clean_stale(cfg.stale_after).await;
                     set.stats.scanner_cycles.fetch_add(1, Relaxed);
-                    set.stats
-                        .scanner_objects
-                        .fetch_add(sum.objects_scanned, Relaxed);
                     tracing::info!(
                         cycle,
                         deep,
