@@ -4,14 +4,14 @@
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use cairn_vfs::{Attr, FileKind, OpenMode, SetAttr, Vfs, VfsError};
 use fuser::{
     BsdFileFlags, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo,
     InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 pub struct CairnFs {
@@ -76,6 +76,28 @@ fn file_attr(a: &Attr) -> FileAttr {
     }
 }
 
+/// Attributes for an entry listed without them, sent with a zero TTL
+/// (never trusted: the kernel asks again).
+fn placeholder_attr(ino: u64, k: FileKind) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(ino),
+        size: 0,
+        blocks: 0,
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind: kind(k),
+        perm: 0,
+        nlink: 1,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
 fn time(t: TimeOrNow) -> SystemTime {
     match t {
         TimeOrNow::SpecificTime(t) => t,
@@ -103,6 +125,12 @@ impl fuser::Filesystem for CairnFs {
         // truncate that would write an empty object first.
         if let Err(missing) = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC) {
             tracing::debug!(?missing, "kernel lacks atomic O_TRUNC");
+        }
+        // readdirplus when the kernel sees lookups following a readdir (ls -l)
+        if let Err(missing) = config
+            .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO)
+        {
+            tracing::debug!(?missing, "kernel lacks readdirplus");
         }
         // 1 MiB write requests (FUSE_BIG_WRITES is on in fuser; max_pages
         // follows max_write); the readahead window is raised after the
@@ -422,6 +450,51 @@ impl fuser::Filesystem for CairnFs {
                 Ok(entries) => {
                     for e in entries {
                         if reply.add(INodeNo(e.ino), e.next_offset, kind(e.kind), &e.name) {
+                            break;
+                        }
+                    }
+                    reply.ok();
+                }
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    /// Entries with their attributes: `ls -l` of a big directory needs
+    /// no lookup per entry. Entries listed without attributes (prefix
+    /// directories) go with a zero TTL, so the kernel looks them up.
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        self.spawn(move |vfs| async move {
+            match vfs.readdir(fh.0, offset).await {
+                Ok(entries) => {
+                    let ttl = vfs.attr_ttl();
+                    for e in entries {
+                        let full = match vfs.entry_attr(&e).await {
+                            Some(a) => reply.add(
+                                INodeNo(e.ino),
+                                e.next_offset,
+                                &e.name,
+                                &ttl,
+                                &file_attr(&a),
+                                Generation(0),
+                            ),
+                            None => reply.add(
+                                INodeNo(e.ino),
+                                e.next_offset,
+                                &e.name,
+                                &Duration::ZERO,
+                                &placeholder_attr(e.ino, e.kind),
+                                Generation(0),
+                            ),
+                        };
+                        if full {
                             break;
                         }
                     }

@@ -72,6 +72,19 @@ impl Vfs {
 
     /// Entries from `offset` on: the rest of the current page (the caller
     /// takes what fits and asks again); empty at the end.
+    /// The attributes to hand out with a listed entry (readdirplus): an
+    /// open file's own (its staged size), else those the listing carried;
+    /// `None` for entries listed without attributes (prefix directories,
+    /// `.` and `..`).
+    pub async fn entry_attr(&self, e: &DirEntry) -> Option<Attr> {
+        if e.kind != FileKind::Dir
+            && let Some(a) = self.open_attr(e.ino).await
+        {
+            return Some(a);
+        }
+        e.attr.clone()
+    }
+
     pub async fn readdir(&self, fh: u64, offset: u64) -> VfsResult<Vec<DirEntry>> {
         let ds = self
             .dirs
