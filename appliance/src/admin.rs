@@ -35,6 +35,11 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Pause or resume the background scanner.
+    Scanner {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// Check and repair objects: all, one bucket, or BUCKET/PREFIX.
     Heal {
         /// BUCKET or BUCKET/PREFIX (everything when absent).
@@ -150,6 +155,22 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
             let info: ServerInfo = serde_json::from_slice(&body).context("server info")?;
             print_info(&info);
+        }
+        AdminCommand::Scanner { state } => {
+            let path = format!("/cairn/admin/v1/scanner?enabled={}", state == "on");
+            let resp = client
+                .request(signer.request("POST", &path)?)
+                .await
+                .with_context(|| format!("connecting to {}", args.endpoint))?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            if !status.is_success() {
+                bail!(
+                    "server answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            println!("scanner {state}");
         }
         AdminCommand::Heal { target, deep } => {
             let mut q = String::new();

@@ -1,6 +1,8 @@
 //! The admin API, for the root credential only (SigV4 like any S3 call):
 //!
 //! - `GET  /cairn/admin/v1/info`  -> JSON `ServerInfo`
+//! - `POST /cairn/admin/v1/scanner?enabled=true|false` pauses/resumes
+//!   the background scanner
 //! - `POST /cairn/admin/v1/heal?bucket=B&prefix=P&deep=true` -> NDJSON
 //!   `HealEvent`s (progress lines, then one `done` line), streamed.
 //!
@@ -116,6 +118,25 @@ impl S3Route for AdminRoute {
                     HeaderValue::from_static("application/x-ndjson"),
                 );
                 Ok(resp)
+            }
+            (&Method::POST, "scanner") => {
+                let pairs = query_pairs(&req.uri);
+                let enabled = match pairs
+                    .iter()
+                    .find(|(k, _)| k == "enabled")
+                    .map(|(_, v)| v.as_str())
+                {
+                    Some("true") => true,
+                    Some("false") => false,
+                    _ => return Err(bad("scanner needs enabled=true or enabled=false")),
+                };
+                if !self.admin.set_scanner(enabled) {
+                    return Err(S3Error::with_message(
+                        S3ErrorCode::NotImplemented,
+                        "this store has no scanner",
+                    ));
+                }
+                json_response(&serde_json::json!({ "scanner_enabled": enabled }))
             }
             _ => {
                 let mut e =

@@ -83,4 +83,9 @@ pub trait AdminLayer: Send + Sync + 'static {
     fn heal(self: Arc<Self>, req: HealRequest) -> HealStream;
     /// The store's metrics in Prometheus text exposition format.
     fn metrics_text(&self) -> String;
+    /// Pauses (false) or resumes (true) background scanning; returns
+    /// whether the store has a scanner at all.
+    fn set_scanner(&self, _enabled: bool) -> bool {
+        false
+    }
 }

@@ -96,6 +96,13 @@ impl AdminLayer for ErasureSet {
         }))
     }
 
+    fn set_scanner(&self, enabled: bool) -> bool {
+        self.scanner_enabled
+            .store(enabled, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(enabled, "scanner switched by the admin API");
+        true
+    }
+
     fn metrics_text(&self) -> String {
         let s = &self.stats;
         let online = self.online_drives();
@@ -165,6 +172,15 @@ impl AdminLayer for ErasureSet {
             "Completed scanner cycles.",
             "counter",
             Stats::get(&s.scanner_cycles),
+        );
+        gauge(
+            "cairn_scanner_enabled",
+            "1 while the scanner runs, 0 while paused.",
+            "gauge",
+            u64::from(
+                self.scanner_enabled
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
         );
         out
     }

@@ -116,6 +116,10 @@ impl ErasureSet {
                 let parallel = if pause.is_zero() { HEAL_PARALLEL } else { 1 };
                 let bucket_ref = &bucket;
                 let mut results = futures::stream::iter(keys.into_iter().map(|key| async move {
+                    // A paused scanner waits here, between objects.
+                    while !pause.is_zero() && !self.scanner_enabled.load(Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                     let r = self.heal_object(bucket_ref, &key, req.deep).await;
                     if !pause.is_zero() {
                         // Paced: the pause, or longer if a deep check read

@@ -60,6 +60,8 @@ pub struct ErasureSet {
     pub(crate) heal_queue: Arc<HealQueue>,
     /// How long a drive may take to answer before it is marked offline.
     pub(crate) drive_timeout: std::time::Duration,
+    /// Cleared by the admin API to pause the scanner.
+    pub(crate) scanner_enabled: std::sync::atomic::AtomicBool,
     /// The scanner's deep-scan byte budget per second (0: unlimited).
     pub(crate) scan_rate: std::sync::atomic::AtomicU64,
     /// One drive monitor pass at a time (two must not format one drive).
@@ -195,6 +197,7 @@ impl ErasureSet {
             heal_queue: Arc::new(HealQueue::default()),
             monitor: tokio::sync::Mutex::new(()),
             scan_rate: std::sync::atomic::AtomicU64::new(0),
+            scanner_enabled: std::sync::atomic::AtomicBool::new(true),
             drive_timeout: std::time::Duration::from_secs(3),
         })
     }
