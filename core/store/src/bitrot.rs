@@ -33,6 +33,22 @@ pub fn verify(framed: &[u8]) -> bool {
     framed.len() >= HASH_LEN && hash(&framed[HASH_LEN..]) == framed[..HASH_LEN]
 }
 
+/// Reads the next framed shard block (hash + `shard_len` bytes) into
+/// reserved capacity, with no zeroing pass. A short file is an error;
+/// the hash is the caller's to check (`verify`).
+pub fn read_frame(r: &mut impl std::io::Read, shard_len: usize) -> std::io::Result<Vec<u8>> {
+    let want = HASH_LEN + shard_len;
+    let mut buf = Vec::with_capacity(want);
+    let n = std::io::Read::read_to_end(&mut std::io::Read::take(r, want as u64), &mut buf)?;
+    if n != want {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("short shard file: {n} of {want} bytes"),
+        ));
+    }
+    Ok(buf)
+}
+
 /// Size on a drive of `len` bytes of shard data cut into shard blocks of
 /// `shard_size` bytes, each behind its hash.
 pub fn framed_len(len: u64, shard_size: u64) -> u64 {

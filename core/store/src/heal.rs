@@ -5,7 +5,7 @@
 //! copied as is, only the shard index differs per drive.
 
 use std::fs::File;
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -256,7 +256,6 @@ fn copy_is_whole(
     };
     let dir = d.object_dir(bucket, key).join(data_dir);
     let bs = version.erasure.block_size as u64;
-    let full_shard = erasure.shard_size(version.erasure.block_size) as u64;
     for part in &version.parts {
         let path = dir.join(format!("part.{}", part.number));
         let expected = expected_file_len(part.size, bs, erasure);
@@ -271,20 +270,13 @@ fn copy_is_whole(
             let blocks = part.size.div_ceil(bs);
             for b in 0..blocks {
                 let block_len = (part.size - b * bs).min(bs) as usize;
-                let len = HASH_LEN + erasure.shard_size(block_len);
-                let mut buf = Vec::with_capacity(len);
-                if std::io::Read::by_ref(&mut f)
-                    .take(len as u64)
-                    .read_to_end(&mut buf)
-                    .is_err()
-                    || buf.len() != len
-                    || !bitrot::verify(&buf)
-                {
+                let whole = bitrot::read_frame(&mut f, erasure.shard_size(block_len))
+                    .is_ok_and(|frame| bitrot::verify(&frame));
+                if !whole {
                     *bad_blocks += 1;
                     return false;
                 }
             }
-            let _ = full_shard;
         }
     }
     true
@@ -353,16 +345,13 @@ fn rebuild_part(
                 break;
             }
             let Some(f) = file else { continue };
-            let mut buf = Vec::with_capacity(len);
-            let ok = f.seek(SeekFrom::Start(b * full_frame)).is_ok()
-                && std::io::Read::by_ref(f)
-                    .take(len as u64)
-                    .read_to_end(&mut buf)
-                    .is_ok()
-                && buf.len() == len
-                && bitrot::verify(&buf);
-            if ok {
-                shards[shard_of(*s)] = Some(buf.split_off(HASH_LEN));
+            let frame = f
+                .seek(SeekFrom::Start(b * full_frame))
+                .and_then(|_| bitrot::read_frame(f, len - HASH_LEN))
+                .ok()
+                .filter(|frame| bitrot::verify(frame));
+            if let Some(mut frame) = frame {
+                shards[shard_of(*s)] = Some(frame.split_off(HASH_LEN));
                 have += 1;
             } else {
                 *bad_blocks += 1;

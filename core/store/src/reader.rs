@@ -6,7 +6,7 @@
 //! reader starts at the failing block.
 
 use std::fs::File;
-use std::io::{Read as _, Seek as _, SeekFrom};
+use std::io::{Seek as _, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -87,24 +87,13 @@ fn spawn_shard_reader(
         };
         for shard_len in blocks {
             let frame = match (&mut file, &source) {
-                (Some(f), _) => {
-                    // read_to_end into reserved capacity: no zeroing pass.
-                    let want = HASH_LEN + shard_len;
-                    let mut buf = Vec::with_capacity(want);
-                    match f.by_ref().take(want as u64).read_to_end(&mut buf) {
-                        Ok(n) if n == want => buf,
-                        Ok(n) => {
-                            let _ = tx.blocking_send(Err(format!(
-                                "short shard file: {n} of {want} bytes"
-                            )));
-                            return;
-                        }
-                        Err(e) => {
-                            let _ = tx.blocking_send(Err(format!("read: {e}")));
-                            return;
-                        }
+                (Some(f), _) => match bitrot::read_frame(f, shard_len) {
+                    Ok(buf) => buf,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(format!("read: {e}")));
+                        return;
                     }
-                }
+                },
                 (None, ShardSource::Inline(b)) => b.to_vec(),
                 (None, ShardSource::Dir(_)) => return,
             };
