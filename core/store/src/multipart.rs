@@ -162,7 +162,7 @@ impl ErasureSet {
         opts: PutOptions,
     ) -> ObjectResult<String> {
         self.check_bucket(bucket).await?;
-        let (k, m) = self.write_layout(opts.metadata.storage_class);
+        let (k, m) = self.write_layout(opts.metadata.storage_class, self.online_drives());
         let meta = UploadMeta {
             key: key.to_string(),
             initiated: now_nanos(),

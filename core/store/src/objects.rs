@@ -171,9 +171,9 @@ impl ErasureSet {
         opts: PutOptions,
     ) -> ObjectResult<ObjectInfo> {
         self.check_bucket(bucket).await?;
-        let (k, m) = self.write_layout(opts.metadata.storage_class);
-        let quorum = write_quorum(k, m);
         let online = self.online_drives();
+        let (k, m) = self.write_layout(opts.metadata.storage_class, online);
+        let quorum = write_quorum(k, m);
         if online < quorum {
             return Err(self.write_quorum_error(quorum, online));
         }

@@ -240,10 +240,10 @@ impl ErasureSet {
     /// (up to N/2) to cover drives that are offline right now, as MinIO
     /// does, so a degraded set keeps the class's protection on the drives
     /// it has instead of refusing RRS writes.
-    pub(crate) fn write_layout(&self, class: StorageClass) -> (usize, usize) {
+    pub(crate) fn write_layout(&self, class: StorageClass, online: usize) -> (usize, usize) {
         let n = self.drives.len();
         let (_, m) = self.layout(class);
-        let offline = n - self.online_drives();
+        let offline = n - online.min(n);
         let m = m.max(offline.min(n / 2));
         (n - m, m)
     }
