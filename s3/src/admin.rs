@@ -31,39 +31,9 @@ fn bad(msg: impl Into<String>) -> S3Error {
 }
 
 fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
-    uri.query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
+    form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .into_owned()
         .collect()
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = (b[i] == b'%')
-            .then(|| b.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (hex, b[i]) {
-            (Some(v), _) => {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-            (None, b'+') => out.push(b' '),
-            (None, c) => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn json_response(v: &impl serde::Serialize) -> S3Result<S3Response<Body>> {
