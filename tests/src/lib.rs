@@ -12,6 +12,7 @@
 
 pub mod cmd;
 pub mod data;
+pub mod metrics;
 pub mod raw;
 
 use std::fs::File;

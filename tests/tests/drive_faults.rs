@@ -17,7 +17,8 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use cairn_tests::data::{KIB, MIB, random_bytes, same_bytes};
-use cairn_tests::{Server, StartOpts, bucket_name, err_code, err_status, raw};
+use cairn_tests::metrics::metric;
+use cairn_tests::{Server, StartOpts, bucket_name, err_code, err_status};
 
 // ---------------------------------------------------------------- helpers
 
@@ -45,20 +46,6 @@ async fn check_objects(c: &Client, b: &str, objs: &[Obj], when: &str) -> Result<
         same_bytes(&format!("{when}: GET {}", o.key), &got, &o.data)?;
     }
     Ok(())
-}
-
-async fn metrics_text(s: &Server) -> Result<String> {
-    let r = raw::get(&s.addr(), "/metrics").await?;
-    ensure!(r.status == 200, "GET /metrics: {}", r.describe());
-    Ok(r.text())
-}
-
-/// Value of an unlabelled metric (`name value` line).
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        let (n, v) = l.split_once(' ')?;
-        (n == name).then(|| v.trim().parse().ok()).flatten()
-    })
 }
 
 /// Bytes available on the filesystem of `p` (`df`).
@@ -427,7 +414,7 @@ async fn unresponsive_drive_is_marked_offline() -> Result<()> {
         .send()
         .await?;
 
-    let m = metrics_text(&s).await?;
+    let m = s.metrics_text().await?;
     ensure!(
         metric(&m, "cairn_drives_offline") == Some(0.0),
         "before: cairn_drives_offline {:?}",
@@ -456,7 +443,7 @@ async fn unresponsive_drive_is_marked_offline() -> Result<()> {
             took < Duration::from_secs(15),
             "GET victim with drive 3 hung took {took:?}"
         );
-        let m = metrics_text(&s).await?;
+        let m = s.metrics_text().await?;
         let (on, off) = (
             metric(&m, "cairn_drives_online"),
             metric(&m, "cairn_drives_offline"),
@@ -548,7 +535,7 @@ async fn unresponsive_drive_is_marked_offline() -> Result<()> {
     std::fs::write(&meta, &orig_meta)?;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let m = metrics_text(&s).await?;
+        let m = s.metrics_text().await?;
         if metric(&m, "cairn_drives_offline") == Some(0.0)
             && metric(&m, "cairn_drives_online") == Some(4.0)
         {

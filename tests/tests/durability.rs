@@ -17,7 +17,8 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use cairn_tests::data::{KIB, MIB, md5_hex, random_bytes, same_bytes};
-use cairn_tests::{Server, StartOpts, bucket_name, cairn_bin, err_code, err_status, raw};
+use cairn_tests::metrics::{metric, metric_of};
+use cairn_tests::{Server, StartOpts, bucket_name, cairn_bin, err_code, err_status};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -211,28 +212,6 @@ fn flip_in_place(path: &Path, offset: u64) -> Result<()> {
     f.write_all_at(&b, offset)?;
     f.sync_all()?;
     Ok(())
-}
-
-async fn metrics_text(s: &Server) -> Result<String> {
-    let r = raw::get(&s.addr(), "/metrics").await?;
-    ensure!(
-        r.status == 200,
-        "GET /metrics (unauthenticated): {}",
-        r.describe()
-    );
-    Ok(r.text())
-}
-
-/// Value of an unlabelled metric (`name value` line).
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        let (n, v) = l.split_once(' ')?;
-        (n == name).then(|| v.trim().parse().ok()).flatten()
-    })
-}
-
-fn metric_of(text: &str, name: &str) -> Result<f64> {
-    metric(text, name).with_context(|| format!("no `{name}` line in /metrics:\n{text}"))
 }
 
 /// Runs `cairn admin --endpoint <server> ARGS` as a real process with the
@@ -571,7 +550,7 @@ async fn deep_scanner_repairs_flipped_bytes() -> Result<()> {
         let orig = std::fs::read(part)?;
         saved.push((part.clone(), orig));
     }
-    let before = metrics_text(&s).await?;
+    let before = s.metrics_text().await?;
     let healed0 = metric_of(&before, "cairn_objects_healed_total")?;
     let bitrot0 = metric_of(&before, "cairn_bitrot_errors_total")?;
     for (path, orig) in &saved {
@@ -599,7 +578,7 @@ async fn deep_scanner_repairs_flipped_bytes() -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let after = metrics_text(&s).await?;
+    let after = s.metrics_text().await?;
     ensure!(
         bad.is_empty(),
         "after 60 s of deep scanning, {} of 100 damaged part files are still not byte-identical to their originals, e.g. {:?}\nmetrics: healed {:?} bitrot {:?} cycles {:?}\n{}",
@@ -1091,7 +1070,7 @@ async fn metrics_and_info_report_drive_state() -> Result<()> {
     c.create_bucket().bucket(&b).send().await?;
     put(&c, &b, "x", &random_bytes(300 * KIB, 1)).await?;
 
-    let m = metrics_text(&s).await?;
+    let m = s.metrics_text().await?;
     for name in [
         "cairn_drives_online",
         "cairn_drives_offline",
@@ -1126,7 +1105,7 @@ async fn metrics_and_info_report_drive_state() -> Result<()> {
     std::fs::remove_dir_all(&gone)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     let m = loop {
-        let m = metrics_text(&s).await?;
+        let m = s.metrics_text().await?;
         let ok = metric(&m, "cairn_drives_offline") == Some(1.0)
             && metric(&m, "cairn_drives_online") == Some(3.0);
         if ok || Instant::now() > deadline {
@@ -1202,7 +1181,7 @@ async fn drive_monitor_rebuilds_empty_replacement() -> Result<()> {
     let t = Instant::now();
     let deadline = t + Duration::from_secs(40);
     loop {
-        let m = metrics_text(&s).await?;
+        let m = s.metrics_text().await?;
         let whole = metric(&m, "cairn_drives_offline") == Some(0.0)
             && assert_on_drive(&new, &b, &objs, "").is_ok();
         if whole {

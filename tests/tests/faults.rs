@@ -15,6 +15,9 @@ use tokio::io::AsyncWriteExt;
 
 const M: usize = 2;
 
+/// How long the heal queue may take to drain after a damaged read.
+const HEAL_IDLE: Duration = Duration::from_secs(20);
+
 struct Obj {
     key: String,
     data: Vec<u8>,
@@ -317,6 +320,9 @@ async fn flipped_byte_in_any_shard_is_detected() -> Result<()> {
                     anyhow::anyhow!("{when}: GET HTTP {:?} {}", err_status(&e), err_code(&e))
                 })?;
             same_bytes(&when, &r.body.collect().await?.into_bytes(), &big.data)?;
+            // heal-on-read may be reinstalling this shard: restore it only
+            // once the healer is done, or the write races its rename
+            s.wait_heal_idle(HEAL_IDLE).await.context(when)?;
             std::fs::write(part, orig)?;
         }
 
@@ -344,6 +350,7 @@ async fn flipped_byte_in_any_shard_is_detected() -> Result<()> {
                 anyhow::anyhow!("{when}: GET HTTP {:?} {}", err_status(&e), err_code(&e))
             })?;
         same_bytes(&when, &r.body.collect().await?.into_bytes(), &small.data)?;
+        s.wait_heal_idle(HEAL_IDLE).await.context(when)?;
         std::fs::write(&meta, orig)?;
     }
     // two shards rotten at once (= parity) still reads

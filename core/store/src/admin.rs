@@ -157,7 +157,7 @@ impl AdminLayer for ErasureSet {
         );
         gauge(
             "cairn_heal_queue_length",
-            "Objects waiting for the healer.",
+            "Objects waiting for or being healed.",
             "gauge",
             self.heal_queue.len() as u64,
         );

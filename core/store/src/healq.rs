@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 
 use cairn_api::{BucketName, ObjectKey};
@@ -18,6 +19,9 @@ pub(crate) struct HealQueue {
     tx: mpsc::UnboundedSender<(String, String)>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<(String, String)>>>,
     queued: Mutex<HashSet<(String, String)>>,
+    /// Objects taken off the queue whose heal has not finished: counted in
+    /// [`HealQueue::len`] so an empty queue means the healer is idle.
+    healing: AtomicUsize,
 }
 
 impl Default for HealQueue {
@@ -27,6 +31,7 @@ impl Default for HealQueue {
             tx,
             rx: Mutex::new(Some(rx)),
             queued: Mutex::new(HashSet::new()),
+            healing: AtomicUsize::new(0),
         }
     }
 }
@@ -40,8 +45,9 @@ impl HealQueue {
         self.tx.send(item).is_ok()
     }
 
+    /// Objects queued or being healed.
     pub(crate) fn len(&self) -> usize {
-        self.queued.lock().len()
+        self.queued.lock().len() + self.healing.load(Relaxed)
     }
 }
 
@@ -81,18 +87,21 @@ impl ErasureSet {
         tokio::spawn(async move {
             while let Some((b, k)) = rx.recv().await {
                 let Some(set) = set.upgrade() else { return };
-                set.heal_queue.queued.lock().remove(&(b.clone(), k.clone()));
-                set.stats
-                    .heal_queue_len
-                    .store(set.heal_queue.len() as u64, Relaxed);
-                let (Ok(bucket), Ok(key)) = (BucketName::new(b.clone()), ObjectKey::new(k.clone()))
-                else {
-                    continue;
-                };
-                if let Err(e) = set.heal_object(&bucket, &key, true).await {
+                let q = &set.heal_queue;
+                // Counted as healing before it leaves the queued set, so the
+                // length never reads 0 while work is pending. Removing it
+                // first lets a read that finds new damage queue it again.
+                q.healing.fetch_add(1, Relaxed);
+                q.queued.lock().remove(&(b.clone(), k.clone()));
+                if let (Ok(bucket), Ok(key)) =
+                    (BucketName::new(b.clone()), ObjectKey::new(k.clone()))
+                    && let Err(e) = set.heal_object(&bucket, &key, true).await
+                {
                     set.stats.heal_failures.fetch_add(1, Relaxed);
                     tracing::warn!(bucket = %b, key = %k, error = %e, "heal failed");
                 }
+                q.healing.fetch_sub(1, Relaxed);
+                set.stats.heal_queue_len.store(q.len() as u64, Relaxed);
             }
         });
     }
