@@ -59,7 +59,27 @@ pub(crate) fn s3_error(e: ObjectError) -> S3Error {
             status = st;
             code
         }
-        E::NotImplemented { .. } => C::NotImplemented,
+        E::NotImplemented { .. } | E::KmsNotConfigured => C::NotImplemented,
+        E::InvalidEncryptionAlgorithm { .. } => C::InvalidEncryptionAlgorithmError,
+        E::InvalidSseCustomerKey { .. }
+        | E::SseCustomerKeyMissing { .. }
+        | E::SseCustomerKeyNotExpected { .. }
+        | E::SseCustomerKeyInsecure => C::InvalidRequest,
+        // S3 answers a wrong SSE-C key with 403.
+        E::SseCustomerKeyMismatch { .. } => C::AccessDenied,
+        E::KmsKeyNotFound { .. } => {
+            status = Some(StatusCode::BAD_REQUEST);
+            custom("KMS.NotFoundException")
+        }
+        E::Kms { message } => {
+            tracing::error!(error = %message, "KMS error");
+            status = Some(StatusCode::INTERNAL_SERVER_ERROR);
+            custom("KMS.InternalException")
+        }
+        E::DecryptFailed { .. } => {
+            tracing::error!(error = %message, "decryption failed");
+            C::InternalError
+        }
         E::Internal { message } => {
             tracing::error!(error = %message, "internal error");
             return S3Error::with_message(

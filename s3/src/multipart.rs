@@ -101,6 +101,7 @@ impl CairnS3 {
                 expected: None,
                 trailer: None,
             }),
+            sse: None,
         };
         let upload_id = self
             .layer
@@ -142,6 +143,7 @@ impl CairnS3 {
                 input.checksum_algorithm.as_ref(),
                 trailing_headers.as_ref(),
             )?,
+            sse_customer: None,
         };
         let body = crate::convert::request_body(input.body);
         let part = self
@@ -189,6 +191,7 @@ impl CairnS3 {
                 input.copy_source_if_modified_since.as_ref(),
                 input.copy_source_if_unmodified_since.as_ref(),
             ),
+            sse_customer: None,
         };
         let part = self
             .layer
@@ -200,6 +203,7 @@ impl CairnS3 {
                 &src_bucket,
                 &src_key,
                 src,
+                PartOptions::default(),
             )
             .await
             .map_err(copy_error)?;

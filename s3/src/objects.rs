@@ -160,6 +160,7 @@ impl CairnS3 {
                 input.checksum_algorithm.as_ref(),
                 trailing_headers.as_ref(),
             )?,
+            sse: None,
         };
         let body = crate::convert::request_body(input.body);
         let info = self
@@ -200,6 +201,7 @@ impl CairnS3 {
                 input.if_modified_since.as_ref(),
                 input.if_unmodified_since.as_ref(),
             ),
+            sse_customer: None,
         };
         let ranged = opts.range.is_some();
         let obj = self.layer.get_object(&bucket, &key, opts).await.s3()?;
@@ -414,6 +416,7 @@ impl CairnS3 {
                 input.copy_source_if_unmodified_since.as_ref(),
             ),
             storage_class: class,
+            ..Default::default()
         };
         let info = self
             .layer

@@ -308,8 +308,8 @@ pub async fn ranges_and_conditions(l: &dyn ObjectLayer) {
             &b(bk),
             &k("c"),
             GetOptions {
-                range: None,
                 conditions: c,
+                ..Default::default()
             },
         )
         .await
@@ -774,6 +774,7 @@ pub async fn multipart(l: &dyn ObjectLayer) {
                 }),
                 ..Default::default()
             },
+            PartOptions::default(),
         )
         .await
         .expect("part copy");

@@ -70,6 +70,34 @@ pub enum ObjectError {
     BodyRead { message: String },
     #[error("not implemented: {what}")]
     NotImplemented { what: &'static str },
+    #[error("the encryption algorithm {algorithm:?} is not supported")]
+    InvalidEncryptionAlgorithm { algorithm: String },
+    #[error("invalid SSE-C key: {reason}")]
+    InvalidSseCustomerKey { reason: &'static str },
+    #[error(
+        "object {bucket}/{key} is encrypted with a customer key (SSE-C): the request must provide it"
+    )]
+    SseCustomerKeyMissing { bucket: String, key: String },
+    #[error("the customer key does not match the key object {bucket}/{key} was encrypted with")]
+    SseCustomerKeyMismatch { bucket: String, key: String },
+    #[error(
+        "object {bucket}/{key} is not encrypted with a customer key; the SSE-C headers do not apply"
+    )]
+    SseCustomerKeyNotExpected { bucket: String, key: String },
+    #[error("requests with a customer key (SSE-C) must be made over TLS")]
+    SseCustomerKeyInsecure,
+    #[error("server-side encryption was asked for, but no KMS is configured")]
+    KmsNotConfigured,
+    #[error("KMS key {key_id:?} does not exist")]
+    KmsKeyNotFound { key_id: String },
+    #[error("KMS error: {message}")]
+    Kms { message: String },
+    #[error("object {bucket}/{key} failed to decrypt: {reason}")]
+    DecryptFailed {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
     #[error("internal error: {message}")]
     Internal { message: String },
 }

@@ -5,6 +5,7 @@ use futures::StreamExt as _;
 
 use crate::error::{ObjectError, ObjectResult};
 use crate::names::{BucketName, ObjectKey};
+use crate::sse::BucketEncryption;
 use crate::types::{
     BucketInfo, ByteStream, CompletePart, Conditions, CopyOptions, DeleteResult, GetObject,
     GetOptions, ListOptions, ListPage, ListPartsPage, ListUploadsOptions, ListUploadsPage,
@@ -20,6 +21,30 @@ pub trait ObjectLayer: Send + Sync + 'static {
     async fn list_buckets(&self) -> ObjectResult<Vec<BucketInfo>>;
     /// Fails with `BucketNotEmpty` while the bucket holds objects.
     async fn delete_bucket(&self, bucket: &BucketName) -> ObjectResult<()>;
+
+    /// The bucket's default encryption, if it has one.
+    async fn get_bucket_encryption(
+        &self,
+        bucket: &BucketName,
+    ) -> ObjectResult<Option<BucketEncryption>> {
+        self.head_bucket(bucket).await?;
+        Ok(None)
+    }
+
+    /// Sets (or with `None` removes) the bucket's default encryption.
+    async fn put_bucket_encryption(
+        &self,
+        bucket: &BucketName,
+        config: Option<BucketEncryption>,
+    ) -> ObjectResult<()> {
+        self.head_bucket(bucket).await?;
+        match config {
+            None => Ok(()),
+            Some(_) => Err(ObjectError::NotImplemented {
+                what: "server-side encryption on this backend",
+            }),
+        }
+    }
 
     async fn put_object(
         &self,
@@ -126,7 +151,8 @@ pub trait ObjectLayer: Send + Sync + 'static {
         opts: PartOptions,
     ) -> ObjectResult<PartInfo>;
 
-    /// Copies a range of an existing object into a part.
+    /// Copies a range of an existing object into a part; `part` carries
+    /// the upload's SSE-C key, if any.
     #[allow(clippy::too_many_arguments)]
     async fn upload_part_copy(
         &self,
@@ -137,6 +163,7 @@ pub trait ObjectLayer: Send + Sync + 'static {
         src_bucket: &BucketName,
         src_key: &ObjectKey,
         src: GetOptions,
+        part: PartOptions,
     ) -> ObjectResult<PartInfo> {
         let obj = self
             .get_object(src_bucket, src_key, src)
@@ -145,7 +172,9 @@ pub trait ObjectLayer: Send + Sync + 'static {
         let len = obj.range.map_or(obj.info.size, |(_, l)| l);
         let opts = PartOptions {
             content_length: Some(len),
-            ..Default::default()
+            content_md5: None,
+            checksum: None,
+            sse_customer: part.sse_customer,
         };
         self.upload_part(bucket, key, upload_id, part_number, obj.body, opts)
             .await
@@ -203,6 +232,7 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
             GetOptions {
                 range: None,
                 conditions: opts.source_conditions.clone(),
+                sse_customer: opts.source_sse_customer.clone(),
             },
         )
         .await
@@ -227,6 +257,7 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
                 trailer: None,
             })
         }),
+        sse: opts.sse,
     };
     layer.put_object(dst_bucket, dst_key, src.body, put).await
 }

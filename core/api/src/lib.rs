@@ -9,6 +9,7 @@ pub mod layer;
 pub mod list;
 pub mod multipart;
 pub mod names;
+pub mod sse;
 pub mod types;
 
 #[cfg(feature = "test-util")]
@@ -20,4 +21,5 @@ pub use checksum::{Checksum, ChecksumAlgorithm, ChecksumRequest};
 pub use error::{ObjectError, ObjectResult, QuorumOp};
 pub use layer::{ObjectLayer, collect_stream};
 pub use names::{BucketName, ObjectKey};
+pub use sse::{BucketEncryption, CustomerKey, Encryption, SseRequest};
 pub use types::*;

@@ -118,6 +118,7 @@ mod tests {
             checksum: None,
             version_id: None,
             parts_count: None,
+            encryption: None,
         })
     }
 

@@ -161,6 +161,7 @@ impl ObjectLayer for MemLayer {
         opts: PutOptions,
     ) -> ObjectResult<ObjectInfo> {
         self.state.lock().bucket(bucket)?;
+        refuse_sse(opts.sse.as_ref())?;
         let (data, digest) = read_body(
             body,
             opts.content_length,
@@ -178,6 +179,7 @@ impl ObjectLayer for MemLayer {
             user_metadata: opts.metadata.user,
             storage_class: opts.metadata.storage_class,
             checksum: digest.checksum,
+            encryption: None,
             version_id: None,
             parts_count: None,
         };
@@ -258,6 +260,7 @@ impl ObjectLayer for MemLayer {
         key: &ObjectKey,
         opts: PutOptions,
     ) -> ObjectResult<String> {
+        refuse_sse(opts.sse.as_ref())?;
         let mut s = self.state.lock();
         s.bucket(bucket)?;
         let id = uuid::Uuid::new_v4().to_string();
@@ -357,6 +360,7 @@ impl ObjectLayer for MemLayer {
             storage_class: up.metadata.storage_class,
             checksum,
             version_id: None,
+            encryption: None,
             parts_count: Some(chosen.len() as u32),
         };
         s.uploads.remove(upload_id);
@@ -398,5 +402,16 @@ impl ObjectLayer for MemLayer {
             })
             .collect();
         Ok(page_uploads(all, &opts))
+    }
+}
+
+/// The reference model keeps plain bytes: asking it to encrypt is refused
+/// rather than silently ignored.
+fn refuse_sse(sse: Option<&crate::sse::SseRequest>) -> ObjectResult<()> {
+    match sse {
+        None => Ok(()),
+        Some(_) => Err(ObjectError::NotImplemented {
+            what: "server-side encryption on MemLayer",
+        }),
     }
 }

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::checksum::{Checksum, ChecksumRequest};
 use crate::error::ObjectError;
 use crate::names::{BucketName, ObjectKey};
+use crate::sse::{CustomerKey, Encryption, SseRequest};
 
 /// A body moving through the core: chunks of bytes, never the whole object.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -90,6 +91,8 @@ pub struct PutOptions {
     pub content_length: Option<u64>,
     pub content_md5: Option<[u8; 16]>,
     pub checksum: Option<ChecksumRequest>,
+    /// Encrypt the object (else the bucket's default encryption applies).
+    pub sse: Option<SseRequest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +110,8 @@ pub struct ObjectInfo {
     pub version_id: Option<String>,
     /// Number of parts for a multipart object, `None` for a single PUT.
     pub parts_count: Option<u32>,
+    /// Server-side encryption, `None` for a plain object.
+    pub encryption: Option<Encryption>,
 }
 
 impl ObjectInfo {
@@ -213,6 +218,8 @@ impl Conditions {
 pub struct GetOptions {
     pub range: Option<ByteRange>,
     pub conditions: Conditions,
+    /// The SSE-C key of an object encrypted with one.
+    pub sse_customer: Option<CustomerKey>,
 }
 
 /// An object being read: its info, the byte range served, and the bytes.
@@ -236,6 +243,10 @@ pub struct CopyOptions {
     pub source_conditions: Conditions,
     /// Storage class of the copy when the metadata is copied.
     pub storage_class: Option<StorageClass>,
+    /// The source's SSE-C key, when it has one.
+    pub source_sse_customer: Option<CustomerKey>,
+    /// Encryption of the copy (as for a PUT: not inherited from the source).
+    pub sse: Option<SseRequest>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -262,6 +273,8 @@ pub struct PartOptions {
     pub content_length: Option<u64>,
     pub content_md5: Option<[u8; 16]>,
     pub checksum: Option<ChecksumRequest>,
+    /// The upload's SSE-C key, when it was created with one.
+    pub sse_customer: Option<CustomerKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@ pub mod drive;
 pub mod erasure;
 mod heal;
 mod healq;
+pub mod kms;
 mod listing;
 mod locks;
 pub mod meta;

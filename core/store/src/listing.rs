@@ -146,5 +146,6 @@ fn key_only(bucket: &str, key: &str) -> cairn_api::ObjectInfo {
         checksum: None,
         version_id: None,
         parts_count: None,
+        encryption: None,
     }
 }

@@ -104,6 +104,7 @@ impl VersionMeta {
             checksum: self.checksum.clone(),
             version_id: self.version_id.clone(),
             parts_count: self.multipart.then_some(self.parts.len() as u32),
+            encryption: None,
         }
     }
 

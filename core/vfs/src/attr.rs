@@ -247,6 +247,7 @@ mod tests {
             checksum: None,
             version_id: None,
             parts_count: None,
+            encryption: None,
         };
         assert_eq!(from_object(5, &info, false, &AttrDefaults::default()), a);
         // s3fs regular file 0100644 = 33188
