@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ObjectResult;
+use crate::error::{ObjectError, ObjectResult};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DriveInfo {
@@ -74,6 +74,29 @@ pub enum HealEvent {
     },
 }
 
+/// The KMS as the admin API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KmsInfo {
+    /// "builtin" or "vault".
+    pub backend: String,
+    /// Where the keys live (a key file, a Vault address).
+    pub location: String,
+    pub default_key: String,
+    /// `(name, latest version)` of every key the KMS lists.
+    pub keys: Vec<(String, u32)>,
+}
+
+/// What a key rotation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotateSummary {
+    pub key: String,
+    pub new_version: u32,
+    /// Object (and upload) keys re-sealed under the new version.
+    pub resealed: u64,
+    /// Objects whose key could not be re-sealed (they still read).
+    pub failed: u64,
+}
+
 pub type HealStream = Pin<Box<dyn Stream<Item = HealEvent> + Send>>;
 
 #[async_trait]
@@ -87,5 +110,17 @@ pub trait AdminLayer: Send + Sync + 'static {
     /// whether the store has a scanner at all.
     fn set_scanner(&self, _enabled: bool) -> bool {
         false
+    }
+    async fn kms_status(&self) -> ObjectResult<KmsInfo> {
+        Err(ObjectError::KmsNotConfigured)
+    }
+    async fn kms_create_key(&self, _name: &str) -> ObjectResult<()> {
+        Err(ObjectError::KmsNotConfigured)
+    }
+    /// Rotates a master key (the default when `None`), then re-seals every
+    /// object key sealed under it with the new version; data is not
+    /// rewritten.
+    async fn kms_rotate(&self, _name: Option<&str>) -> ObjectResult<RotateSummary> {
+        Err(ObjectError::KmsNotConfigured)
     }
 }

@@ -68,6 +68,18 @@ pub trait ObjectLayer: Send + Sync + 'static {
         conditions: &Conditions,
     ) -> ObjectResult<ObjectInfo>;
 
+    /// `head_object` with the options of a GET (conditions and the SSE-C
+    /// key an encrypted object needs); the range is ignored. Backends
+    /// without encryption need not override it.
+    async fn head_object_with(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        self.head_object(bucket, key, &opts.conditions).await
+    }
+
     /// Deleting a key that does not exist succeeds, as in S3.
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()>;
 
