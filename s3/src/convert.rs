@@ -415,17 +415,6 @@ pub(crate) fn check_put_size(len: Option<u64>) -> S3Result<()> {
 // ---------------------------------------------------------------------------
 // Request features Cairn refuses rather than ignores
 
-pub(crate) fn refuse_sse(
-    sse: Option<&dto::ServerSideEncryption>,
-    sse_c: Option<&dto::SSECustomerAlgorithm>,
-    kms_key: Option<&String>,
-) -> S3Result<()> {
-    if sse.is_some() || sse_c.is_some() || kms_key.is_some() {
-        return Err(not_implemented("server-side encryption request headers"));
-    }
-    Ok(())
-}
-
 /// Refuses, with NotImplemented, the write features every object-creating
 /// request (PutObject, CopyObject, CreateMultipartUpload) may carry and
 /// Cairn does not have yet: ACLs other than private, grants, object lock,

@@ -18,6 +18,7 @@ mod multipart;
 mod objects;
 mod server;
 mod service;
+mod sse;
 mod unread;
 
 pub use server::{ConfigError, ReadyFn, S3Config, serve};

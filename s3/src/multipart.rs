@@ -14,12 +14,14 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use crate::convert::{
     ChecksumOut, MetadataInput, bucket_name, check_put_size, checksum_algorithm, checksum_request,
     conditions, content_length, content_md5, etag, object_key, output_storage_class,
-    refuse_if_some, refuse_sse, timestamp,
+    refuse_if_some, timestamp,
 };
 use crate::errors::{IntoS3 as _, invalid_argument, not_implemented};
 use crate::list::{enc, page_size, url_encoding};
 use crate::objects::{copy_error, copy_source};
 use crate::service::CairnS3;
+use crate::set_sse;
+use crate::sse::{COPY_SOURCE_PREFIX, CustomerHeaders, SSE_PREFIX, SseHeaders, SseOut};
 
 fn part_number(n: i32) -> S3Result<u32> {
     u32::try_from(n)
@@ -51,21 +53,37 @@ fn copy_source_range(v: &str) -> S3Result<ByteRange> {
     })
 }
 
+/// An SSE-C key as the request it came with.
+fn customer_sse(k: Option<cairn_api::CustomerKey>) -> Option<cairn_api::SseRequest> {
+    k.map(cairn_api::SseRequest::Customer)
+}
+
 impl CairnS3 {
     pub(crate) async fn do_create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let input = req.input;
+        let S3Request {
+            input, extensions, ..
+        } = req;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
 
         crate::refuse_unsupported_write!(input);
-        refuse_sse(
-            input.server_side_encryption.as_ref(),
-            input.sse_customer_algorithm.as_ref(),
-            input.ssekms_key_id.as_ref(),
-        )?;
+        let sse = SseHeaders {
+            sse: input.server_side_encryption.as_ref(),
+            kms_key_id: input.ssekms_key_id.as_deref(),
+            kms_context: input.ssekms_encryption_context.as_deref(),
+            customer: CustomerHeaders::new(
+                input.sse_customer_algorithm.as_ref(),
+                input.sse_customer_key.as_ref(),
+                input.sse_customer_key_md5.as_ref(),
+            ),
+        }
+        .parse(&extensions)?;
+        let kms_context = matches!(sse, Some(cairn_api::SseRequest::Kms { .. }))
+            .then(|| input.ssekms_encryption_context.clone())
+            .flatten();
         if input
             .checksum_type
             .as_ref()
@@ -101,21 +119,36 @@ impl CairnS3 {
                 expected: None,
                 trailer: None,
             }),
-            sse: None,
+            sse: sse.clone(),
         };
         let upload_id = self
             .layer
             .create_multipart_upload(&bucket, &key, opts)
             .await
             .s3()?;
-        Ok(S3Response::new(CreateMultipartUploadOutput {
+        // The upload is encrypted as asked, else with the bucket's default
+        // (looked up only to answer with it).
+        let applied = match sse {
+            Some(r) => Some(r),
+            None => self
+                .layer
+                .get_bucket_encryption(&bucket)
+                .await
+                .ok()
+                .flatten()
+                .map(|e| e.request()),
+        };
+        let mut out = CreateMultipartUploadOutput {
             bucket: Some(bucket.to_string()),
             key: Some(key.to_string()),
             upload_id: Some(upload_id),
             checksum_algorithm: input.checksum_algorithm,
             checksum_type: algorithm.map(|_| ChecksumType::from_static(ChecksumType::COMPOSITE)),
             ..Default::default()
-        }))
+        };
+        set_sse!(out, SseOut::requested(applied.as_ref()));
+        out.ssekms_encryption_context = kms_context;
+        Ok(S3Response::new(out))
     }
 
     pub(crate) async fn do_upload_part(
@@ -126,12 +159,18 @@ impl CairnS3 {
             input,
             headers,
             trailing_headers,
+            extensions,
             ..
         } = req;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let number = part_number(input.part_number)?;
-        refuse_sse(None, input.sse_customer_algorithm.as_ref(), None)?;
+        let sse_customer = CustomerHeaders::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        )
+        .parse(&extensions, SSE_PREFIX)?;
 
         let content_length = content_length(input.content_length)?;
         check_put_size(content_length)?;
@@ -143,7 +182,7 @@ impl CairnS3 {
                 input.checksum_algorithm.as_ref(),
                 trailing_headers.as_ref(),
             )?,
-            sse_customer: None,
+            sse_customer: sse_customer.clone(),
         };
         let body = crate::convert::request_body(input.body);
         let part = self
@@ -152,7 +191,7 @@ impl CairnS3 {
             .await
             .s3()?;
         let c = ChecksumOut::new(part.checksum.as_ref());
-        Ok(S3Response::new(UploadPartOutput {
+        let mut out = UploadPartOutput {
             e_tag: Some(etag(&part.etag)),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
@@ -160,7 +199,9 @@ impl CairnS3 {
             checksum_sha1: c.sha1,
             checksum_sha256: c.sha256,
             ..Default::default()
-        }))
+        };
+        set_sse!(out, SseOut::requested(customer_sse(sse_customer).as_ref()));
+        Ok(S3Response::new(out))
     }
 
     pub(crate) async fn do_upload_part_copy(
@@ -172,12 +213,18 @@ impl CairnS3 {
         let key = object_key(&input.key)?;
         let number = part_number(input.part_number)?;
         let (src_bucket, src_key) = copy_source(&input.copy_source)?;
-        refuse_sse(None, input.sse_customer_algorithm.as_ref(), None)?;
-        refuse_sse(
-            None,
+        let sse_customer = CustomerHeaders::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        )
+        .parse(&req.extensions, SSE_PREFIX)?;
+        let source_sse_customer = CustomerHeaders::new(
             input.copy_source_sse_customer_algorithm.as_ref(),
-            None,
-        )?;
+            input.copy_source_sse_customer_key.as_ref(),
+            input.copy_source_sse_customer_key_md5.as_ref(),
+        )
+        .parse(&req.extensions, COPY_SOURCE_PREFIX)?;
 
         let src = GetOptions {
             range: input
@@ -191,7 +238,7 @@ impl CairnS3 {
                 input.copy_source_if_modified_since.as_ref(),
                 input.copy_source_if_unmodified_since.as_ref(),
             ),
-            sse_customer: None,
+            sse_customer: source_sse_customer,
         };
         let part = self
             .layer
@@ -203,12 +250,15 @@ impl CairnS3 {
                 &src_bucket,
                 &src_key,
                 src,
-                PartOptions::default(),
+                PartOptions {
+                    sse_customer: sse_customer.clone(),
+                    ..PartOptions::default()
+                },
             )
             .await
             .map_err(copy_error)?;
         let c = ChecksumOut::new(part.checksum.as_ref());
-        Ok(S3Response::new(UploadPartCopyOutput {
+        let mut out = UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 checksum_crc32: c.crc32,
                 checksum_crc32c: c.crc32c,
@@ -219,7 +269,9 @@ impl CairnS3 {
                 last_modified: Some(timestamp(part.last_modified)),
             }),
             ..Default::default()
-        }))
+        };
+        set_sse!(out, SseOut::requested(customer_sse(sse_customer).as_ref()));
+        Ok(S3Response::new(out))
     }
 
     pub(crate) async fn do_list_parts(
@@ -292,7 +344,15 @@ impl CairnS3 {
             input.if_none_match.as_ref(),
             "conditional writes (If-None-Match)",
         )?;
-        refuse_sse(None, input.sse_customer_algorithm.as_ref(), None)?;
+        // The SSE-C headers are allowed (S3 wants them for checksums of
+        // SSE-C uploads); the parts are already encrypted with the key, so
+        // they are only checked.
+        CustomerHeaders::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        )
+        .parse(&req.extensions, SSE_PREFIX)?;
 
         let malformed = |why: &str| {
             S3Error::with_message(
@@ -325,6 +385,7 @@ impl CairnS3 {
             .s3()?;
         tracing::debug!(bucket = %bucket, key = %key, size = info.size, "multipart upload completed");
         let c = ChecksumOut::new(info.checksum.as_ref());
+        let sse = SseOut::new(info.encryption.as_ref(), None);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(bucket.to_string()),
             key: Some(key.to_string()),
@@ -337,6 +398,8 @@ impl CairnS3 {
             checksum_sha256: c.sha256,
             checksum_type: c.checksum_type,
             version_id: info.version_id,
+            server_side_encryption: sse.server_side_encryption,
+            ssekms_key_id: sse.ssekms_key_id,
             ..Default::default()
         }))
     }

@@ -2,8 +2,8 @@
 //! DeleteObjects, CopyObject.
 
 use cairn_api::{
-    ByteRange, CopyOptions, GetOptions, MetadataDirective as LayerDirective, ObjectError,
-    ObjectInfo, ObjectKey, PutOptions,
+    ByteRange, CopyOptions, CustomerKey, GetOptions, MetadataDirective as LayerDirective,
+    ObjectError, ObjectInfo, ObjectKey, PutOptions, SseRequest,
 };
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
@@ -11,10 +11,12 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use crate::convert::{
     ChecksumOut, MetadataInput, ObjectHeadersOut, ResponseBody, bucket_name, check_put_size,
     check_version_id, checksum_request, conditions, content_length, content_md5, etag, object_key,
-    refuse_if_some, refuse_sse, storage_class, timestamp,
+    refuse_if_some, storage_class, timestamp,
 };
 use crate::errors::{IntoS3 as _, invalid_argument, not_implemented, s3_error};
 use crate::service::CairnS3;
+use crate::set_sse;
+use crate::sse::{COPY_SOURCE_PREFIX, CustomerHeaders, SSE_PREFIX, SseHeaders, SseOut};
 
 /// Most keys one DeleteObjects request may name.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -117,6 +119,7 @@ impl CairnS3 {
             input,
             headers,
             trailing_headers,
+            extensions,
             ..
         } = req;
         let bucket = bucket_name(&input.bucket)?;
@@ -132,11 +135,21 @@ impl CairnS3 {
             input.write_offset_bytes.as_ref(),
             "appends (x-amz-write-offset-bytes)",
         )?;
-        refuse_sse(
-            input.server_side_encryption.as_ref(),
-            input.sse_customer_algorithm.as_ref(),
-            input.ssekms_key_id.as_ref(),
-        )?;
+        let sse = SseHeaders {
+            sse: input.server_side_encryption.as_ref(),
+            kms_key_id: input.ssekms_key_id.as_deref(),
+            kms_context: input.ssekms_encryption_context.as_deref(),
+            customer: CustomerHeaders::new(
+                input.sse_customer_algorithm.as_ref(),
+                input.sse_customer_key.as_ref(),
+                input.sse_customer_key_md5.as_ref(),
+            ),
+        }
+        .parse(&extensions)?;
+        let presented = customer_key_of(sse.as_ref());
+        let kms_context = matches!(sse, Some(SseRequest::Kms { .. }))
+            .then(|| input.ssekms_encryption_context.clone())
+            .flatten();
 
         let metadata = MetadataInput {
             content_type: input.content_type,
@@ -160,7 +173,7 @@ impl CairnS3 {
                 input.checksum_algorithm.as_ref(),
                 trailing_headers.as_ref(),
             )?,
-            sse: None,
+            sse,
         };
         let body = crate::convert::request_body(input.body);
         let info = self
@@ -171,7 +184,7 @@ impl CairnS3 {
         tracing::debug!(bucket = %bucket, key = %key, size = info.size, "object stored");
 
         let c = ChecksumOut::new(info.checksum.as_ref());
-        Ok(S3Response::new(PutObjectOutput {
+        let mut out = PutObjectOutput {
             e_tag: Some(etag(&info.etag)),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
@@ -181,7 +194,15 @@ impl CairnS3 {
             checksum_type: c.checksum_type,
             version_id: info.version_id,
             ..Default::default()
-        }))
+        };
+        set_sse!(
+            out,
+            SseOut::new(info.encryption.as_ref(), presented.as_ref())
+        );
+        if matches!(info.encryption, Some(cairn_api::Encryption::Kms { .. })) {
+            out.ssekms_encryption_context = kms_context;
+        }
+        Ok(S3Response::new(out))
     }
 
     pub(crate) async fn do_get_object(
@@ -191,7 +212,12 @@ impl CairnS3 {
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
-        refuse_sse(None, input.sse_customer_algorithm.as_ref(), None)?;
+        let sse_customer = CustomerHeaders::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        )
+        .parse(&req.extensions, SSE_PREFIX)?;
 
         let opts = GetOptions {
             range: input.range.map(byte_range),
@@ -201,7 +227,7 @@ impl CairnS3 {
                 input.if_modified_since.as_ref(),
                 input.if_unmodified_since.as_ref(),
             ),
-            sse_customer: None,
+            sse_customer: sse_customer.clone(),
         };
         let ranged = opts.range.is_some();
         let obj = self.layer.get_object(&bucket, &key, opts).await.s3()?;
@@ -234,6 +260,10 @@ impl CairnS3 {
         out.content_length =
             Some(i64::try_from(len).map_err(|_| invalid_argument("object too large"))?);
         out.content_range = content_range;
+        set_sse!(
+            out,
+            SseOut::new(obj.info.encryption.as_ref(), sse_customer.as_ref())
+        );
         out.body = Some(ResponseBody::blob(obj.body, len));
         Ok(S3Response::with_headers(out, extra))
     }
@@ -245,15 +275,28 @@ impl CairnS3 {
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
-        refuse_sse(None, input.sse_customer_algorithm.as_ref(), None)?;
+        let sse_customer = CustomerHeaders::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        )
+        .parse(&req.extensions, SSE_PREFIX)?;
 
-        let conds = conditions(
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        );
-        let info = self.layer.head_object(&bucket, &key, &conds).await.s3()?;
+        let opts = GetOptions {
+            range: None,
+            conditions: conditions(
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                input.if_modified_since.as_ref(),
+                input.if_unmodified_since.as_ref(),
+            ),
+            sse_customer,
+        };
+        let info = self
+            .layer
+            .head_object_with(&bucket, &key, &opts)
+            .await
+            .s3()?;
         check_version_id(input.version_id.as_deref(), Some(&info))?;
         check_part_number(input.part_number, input.range.is_some(), &info)?;
 
@@ -267,6 +310,10 @@ impl CairnS3 {
         // the headers describe the whole object.
         out.content_length =
             Some(i64::try_from(info.size).map_err(|_| invalid_argument("object too large"))?);
+        set_sse!(
+            out,
+            SseOut::new(info.encryption.as_ref(), opts.sse_customer.as_ref())
+        );
         Ok(S3Response::with_headers(out, extra))
     }
 
@@ -357,16 +404,24 @@ impl CairnS3 {
 
         crate::refuse_unsupported_write!(input);
         refuse_if_some(input.checksum_algorithm.as_ref(), "checksums on copy")?;
-        refuse_sse(
-            input.server_side_encryption.as_ref(),
-            input.sse_customer_algorithm.as_ref(),
-            input.ssekms_key_id.as_ref(),
-        )?;
-        refuse_sse(
-            None,
+        let sse = SseHeaders {
+            sse: input.server_side_encryption.as_ref(),
+            kms_key_id: input.ssekms_key_id.as_deref(),
+            kms_context: input.ssekms_encryption_context.as_deref(),
+            customer: CustomerHeaders::new(
+                input.sse_customer_algorithm.as_ref(),
+                input.sse_customer_key.as_ref(),
+                input.sse_customer_key_md5.as_ref(),
+            ),
+        }
+        .parse(&req.extensions)?;
+        let source_sse_customer = CustomerHeaders::new(
             input.copy_source_sse_customer_algorithm.as_ref(),
-            None,
-        )?;
+            input.copy_source_sse_customer_key.as_ref(),
+            input.copy_source_sse_customer_key_md5.as_ref(),
+        )
+        .parse(&req.extensions, COPY_SOURCE_PREFIX)?;
+        let presented = customer_key_of(sse.as_ref());
 
         let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
             None | Some(MetadataDirective::COPY) => false,
@@ -382,7 +437,9 @@ impl CairnS3 {
             .as_ref()
             .map(|c| storage_class(Some(c)))
             .transpose()?;
-        if !replace && class.is_none() && src_bucket == bucket && src_key == key {
+        // A copy onto itself must change something: metadata, storage
+        // class or encryption.
+        if !replace && class.is_none() && sse.is_none() && src_bucket == bucket && src_key == key {
             return Err(S3Error::with_message(
                 S3ErrorCode::InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself \
@@ -416,7 +473,8 @@ impl CairnS3 {
                 input.copy_source_if_unmodified_since.as_ref(),
             ),
             storage_class: class,
-            ..Default::default()
+            source_sse_customer,
+            sse,
         };
         let info = self
             .layer
@@ -424,7 +482,7 @@ impl CairnS3 {
             .await
             .map_err(copy_error)?;
         let c = ChecksumOut::new(info.checksum.as_ref());
-        Ok(S3Response::new(CopyObjectOutput {
+        let mut out = CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 checksum_crc32: c.crc32,
                 checksum_crc32c: c.crc32c,
@@ -437,7 +495,20 @@ impl CairnS3 {
             }),
             version_id: info.version_id,
             ..Default::default()
-        }))
+        };
+        set_sse!(
+            out,
+            SseOut::new(info.encryption.as_ref(), presented.as_ref())
+        );
+        Ok(S3Response::new(out))
+    }
+}
+
+/// The customer key of an SSE-C request.
+pub(crate) fn customer_key_of(sse: Option<&SseRequest>) -> Option<CustomerKey> {
+    match sse {
+        Some(SseRequest::Customer(k)) => Some(k.clone()),
+        _ => None,
     }
 }
 

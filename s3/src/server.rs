@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 use crate::host::Domains;
 use crate::metrics::RequestMetrics;
 use crate::service::CairnS3;
+use crate::sse::ConnInfo;
 use crate::unread::SharedBody;
 
 /// How long a client may take to send its request headers.
@@ -101,6 +102,7 @@ pub async fn serve(
         ready,
         admin: cfg.admin.clone(),
         metrics: Arc::new(RequestMetrics::default()),
+        conn: None,
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that never finishes its request headers loses its connection.
@@ -122,8 +124,12 @@ pub async fn serve(
                     if let Err(e) = stream.set_nodelay(true) {
                         debug!(%peer, error = %e, "set_nodelay failed");
                     }
+                    // Each connection's service knows its peer: SSE-C
+                    // checks it (crate::sse).
+                    let mut conn_svc = svc.clone();
+                    conn_svc.conn = Some(ConnInfo { peer, tls: false });
                     let conn = builder
-                        .serve_connection(TokioIo::new(stream), svc.clone())
+                        .serve_connection(TokioIo::new(stream), conn_svc)
                         .into_owned();
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
@@ -210,6 +216,8 @@ struct Front {
     ready: ReadyFn,
     admin: Option<Arc<dyn AdminLayer>>,
     metrics: Arc<RequestMetrics>,
+    /// The connection this copy of the service serves.
+    conn: Option<ConnInfo>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Front {
@@ -243,7 +251,10 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             .headers()
             .get(http::header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let (parts, incoming) = req.into_parts();
+        let (mut parts, incoming) = req.into_parts();
+        if let Some(c) = self.conn {
+            parts.extensions.insert(c);
+        }
         let body = SharedBody::new(incoming);
         let req = Request::from_parts(parts, Body::http_body(body.clone()));
         let s3 = self.s3.clone();
