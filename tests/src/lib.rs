@@ -13,6 +13,7 @@
 pub mod cmd;
 pub mod data;
 pub mod metrics;
+pub mod openbao;
 pub mod raw;
 
 use std::fs::File;

@@ -1,0 +1,263 @@
+//! The Vault Transit KMS (`cairn_core::kms::VaultKms`, through vaultrs)
+//! against a real OpenBao server (`bao server -dev`, see
+//! `cairn_tests::openbao`): token and AppRole auth (with re-login after the
+//! token expires or is revoked), data keys, decrypt, rewrap, rotation,
+//! status, unknown keys, context binding for derived keys.
+
+use std::time::Duration;
+
+use cairn_core::kms::{
+    DEFAULT_KEY, Kms, KmsConfig, KmsError, VaultAuth, VaultConfig, VaultKms, sealed_version,
+};
+use cairn_tests::openbao::OpenBao;
+
+fn cfg(bao: &OpenBao, auth: VaultAuth) -> VaultConfig {
+    VaultConfig {
+        endpoint: bao.addr().to_owned(),
+        mount: "transit".into(),
+        auth,
+        default_key: DEFAULT_KEY.into(),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+/// Flips one character of the base64 body of a `vault:v<N>:...` string.
+fn tamper(sealed: &str) -> String {
+    let mut b = sealed.as_bytes().to_vec();
+    let i = b.len() - 5;
+    b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(b).expect("ASCII in, ASCII out")
+}
+
+#[tokio::test]
+async fn token_auth_datakeys_rewrap_rotate_status() {
+    let bao = OpenBao::start().unwrap();
+    let kms = VaultKms::connect(cfg(&bao, VaultAuth::Token(bao.root_token().into())))
+        .await
+        .unwrap();
+    // connect created the default key, derived
+    let info = bao.run(&["read", "-field=derived", "transit/keys/cairn-default"]);
+    assert_eq!(info.unwrap().trim(), "true");
+    assert_eq!(kms.default_key(), "cairn-default");
+
+    let ctx = b"bucket/object";
+    let dk = kms.generate_data_key(DEFAULT_KEY, ctx).await.unwrap();
+    assert!(dk.sealed.starts_with("vault:v1:"), "{}", dk.sealed);
+    assert_eq!(sealed_version(&dk.sealed), Some(1));
+    assert_eq!(
+        kms.decrypt(DEFAULT_KEY, &dk.sealed, ctx).await.unwrap(),
+        dk.plaintext
+    );
+    let dk2 = kms.generate_data_key(DEFAULT_KEY, ctx).await.unwrap();
+    assert_ne!(dk.plaintext, dk2.plaintext);
+
+    // derived key: the context is bound
+    for bad_ctx in [&b"bucket/other"[..], b""] {
+        match kms.decrypt(DEFAULT_KEY, &dk.sealed, bad_ctx).await {
+            Err(KmsError::Invalid { .. }) => {}
+            other => panic!("wrong context: {other:?}"),
+        }
+    }
+    // altered sealed key, or not a Transit ciphertext at all
+    for bad in [
+        tamper(&dk.sealed),
+        "cairn:v1:AAAA".into(),
+        "vault:v1".into(),
+    ] {
+        match kms.decrypt(DEFAULT_KEY, &bad, ctx).await {
+            Err(KmsError::Invalid { .. }) => {}
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+
+    // rotation: old sealed keys still open; rewrap names the new version
+    assert_eq!(kms.rotate_key(DEFAULT_KEY).await.unwrap(), 2);
+    assert_eq!(
+        kms.decrypt(DEFAULT_KEY, &dk.sealed, ctx).await.unwrap(),
+        dk.plaintext
+    );
+    let re = kms.rewrap(DEFAULT_KEY, &dk.sealed, ctx).await.unwrap();
+    assert!(re.starts_with("vault:v2:"), "{re}");
+    assert_ne!(re, dk.sealed);
+    assert_eq!(
+        kms.decrypt(DEFAULT_KEY, &re, ctx).await.unwrap(),
+        dk.plaintext
+    );
+    assert!(matches!(
+        kms.rewrap(DEFAULT_KEY, &dk.sealed, b"other").await,
+        Err(KmsError::Invalid { .. })
+    ));
+    let new = kms.generate_data_key(DEFAULT_KEY, ctx).await.unwrap();
+    assert_eq!(sealed_version(&new.sealed), Some(2));
+
+    // create, exists, status
+    kms.create_key("tenant-a").await.unwrap();
+    assert!(matches!(
+        kms.create_key("tenant-a").await,
+        Err(KmsError::Exists { .. })
+    ));
+    assert!(kms.create_key("bad name").await.is_err());
+    let st = kms.status().await.unwrap();
+    assert_eq!(st.backend, "vault");
+    assert!(st.location.contains(bao.addr()), "{}", st.location);
+    assert_eq!(st.default_key, DEFAULT_KEY);
+    let mut keys: Vec<(String, u32)> = st
+        .keys
+        .iter()
+        .map(|k| (k.name.clone(), k.latest_version))
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![("cairn-default".into(), 2), ("tenant-a".into(), 1)]
+    );
+    // a sealed key of one key does not open under another
+    assert!(kms.decrypt("tenant-a", &dk.sealed, ctx).await.is_err());
+
+    // unknown keys
+    assert!(matches!(
+        kms.generate_data_key("no-such-key", ctx).await,
+        Err(KmsError::NotFound { .. })
+    ));
+    assert!(matches!(
+        kms.decrypt("no-such-key", &dk.sealed, ctx).await,
+        Err(KmsError::NotFound { .. })
+    ));
+    assert!(matches!(
+        kms.rewrap("no-such-key", &dk.sealed, ctx).await,
+        Err(KmsError::NotFound { .. })
+    ));
+    assert!(matches!(
+        kms.rotate_key("no-such-key").await,
+        Err(KmsError::NotFound { .. })
+    ));
+
+    // a bad token is refused with Denied, not mistaken for a missing key
+    let bad = VaultKms::new(cfg(&bao, VaultAuth::Token("not-a-token".into()))).unwrap();
+    assert!(matches!(
+        bad.generate_data_key(DEFAULT_KEY, ctx).await,
+        Err(KmsError::Denied { .. })
+    ));
+}
+
+/// A key created outside Cairn without derivation: Transit takes no
+/// context for it, so the context is not bound (documented in vault.rs).
+#[tokio::test]
+async fn non_derived_key_binds_no_context() {
+    let bao = OpenBao::start().unwrap();
+    bao.run(&["write", "-f", "transit/keys/plain"]).unwrap();
+    let kms = VaultKms::new(cfg(&bao, VaultAuth::Token(bao.root_token().into()))).unwrap();
+    let dk = kms.generate_data_key("plain", b"one").await.unwrap();
+    assert_eq!(
+        kms.decrypt("plain", &dk.sealed, b"two").await.unwrap(),
+        dk.plaintext
+    );
+    assert!(matches!(
+        kms.decrypt("plain", &tamper(&dk.sealed), b"one").await,
+        Err(KmsError::Invalid { .. })
+    ));
+}
+
+const POLICY: &str = r#"
+path "transit/datakey/plaintext/*" { capabilities = ["update"] }
+path "transit/decrypt/*" { capabilities = ["update"] }
+path "transit/rewrap/*" { capabilities = ["update"] }
+path "transit/keys" { capabilities = ["list"] }
+path "transit/keys/*" { capabilities = ["create", "read", "update"] }
+"#;
+
+#[tokio::test]
+async fn approle_login_relogin_after_expiry_and_revocation() {
+    let bao = OpenBao::start().unwrap();
+    // tokens that live 2 s: the client must log in again by itself
+    let (role_id, secret_id) = bao.approle("cairn-short", POLICY, "2s").unwrap();
+    let approle = |role_id: &str, secret_id: &str| VaultAuth::AppRole {
+        mount: "approle".into(),
+        role_id: role_id.into(),
+        secret_id: secret_id.into(),
+    };
+    let kms = VaultKms::connect(cfg(&bao, approle(&role_id, &secret_id)))
+        .await
+        .unwrap();
+    let dk = kms.generate_data_key(DEFAULT_KEY, b"c").await.unwrap();
+    let before = kms.logins();
+    assert!(before >= 1);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        kms.decrypt(DEFAULT_KEY, &dk.sealed, b"c").await.unwrap(),
+        dk.plaintext
+    );
+    assert!(kms.logins() > before, "no login after the token expired");
+    assert_eq!(kms.rotate_key(DEFAULT_KEY).await.unwrap(), 2);
+    let st = kms.status().await.unwrap();
+    assert_eq!(st.keys.len(), 1);
+
+    // long-lived tokens, revoked behind the client's back: Vault answers
+    // 403, the client logs in again and the call succeeds
+    let (role_id, secret_id) = bao.approle("cairn-long", POLICY, "1h").unwrap();
+    let kms = VaultKms::new(cfg(&bao, approle(&role_id, &secret_id))).unwrap();
+    let dk = kms.generate_data_key(DEFAULT_KEY, b"c").await.unwrap();
+    assert_eq!(kms.logins(), 1);
+    bao.run(&["token", "revoke", "-mode=path", "auth/approle/login"])
+        .unwrap();
+    assert_eq!(
+        kms.decrypt(DEFAULT_KEY, &dk.sealed, b"c").await.unwrap(),
+        dk.plaintext
+    );
+    assert_eq!(kms.logins(), 2, "the 403 did not lead to a new login");
+    let re = kms.rewrap(DEFAULT_KEY, &dk.sealed, b"c").await.unwrap();
+    assert_eq!(sealed_version(&re), Some(2));
+
+    // a wrong secret id is refused
+    let bad = VaultKms::new(cfg(
+        &bao,
+        approle(&role_id, "00000000-0000-0000-0000-000000000000"),
+    ))
+    .unwrap();
+    assert!(matches!(
+        bad.generate_data_key(DEFAULT_KEY, b"c").await,
+        Err(KmsError::Denied { .. })
+    ));
+
+    // a policy without key management: data keys work, creating keys is
+    // denied
+    let (role_id, secret_id) = bao
+        .approle(
+            "cairn-data-only",
+            r#"path "transit/datakey/plaintext/*" { capabilities = ["update"] }
+               path "transit/keys/*" { capabilities = ["read"] }"#,
+            "1h",
+        )
+        .unwrap();
+    let kms = VaultKms::new(cfg(&bao, approle(&role_id, &secret_id))).unwrap();
+    kms.generate_data_key(DEFAULT_KEY, b"c").await.unwrap();
+    assert!(matches!(
+        kms.create_key("new-key").await,
+        Err(KmsError::Denied { .. })
+    ));
+}
+
+/// The server's configuration path: `KmsConfig` with Vault settings.
+#[tokio::test]
+async fn config_builds_vault_kms() {
+    let bao = OpenBao::start().unwrap();
+    let (role_id, secret_id) = bao.approle("cairn", POLICY, "1h").unwrap();
+    let kms = KmsConfig {
+        vault_endpoint: Some(bao.addr().into()),
+        vault_approle_id: Some(role_id),
+        vault_approle_secret: Some(secret_id),
+        default_key: Some("sse-s3".into()),
+        ..Default::default()
+    }
+    .build()
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(kms.default_key(), "sse-s3");
+    let dk = kms.generate_data_key("sse-s3", b"x").await.unwrap();
+    assert_eq!(
+        kms.decrypt("sse-s3", &dk.sealed, b"x").await.unwrap(),
+        dk.plaintext
+    );
+    assert_eq!(kms.status().await.unwrap().backend, "vault");
+}
