@@ -96,6 +96,21 @@ impl AdminLayer for ErasureSet {
         }))
     }
 
+    async fn kms_status(&self) -> ObjectResult<cairn_api::admin::KmsInfo> {
+        self.kms_info().await
+    }
+
+    async fn kms_create_key(&self, name: &str) -> ObjectResult<()> {
+        self.kms_new_key(name).await
+    }
+
+    async fn kms_rotate(
+        &self,
+        name: Option<&str>,
+    ) -> ObjectResult<cairn_api::admin::RotateSummary> {
+        self.rotate_kms_key(name).await
+    }
+
     fn set_scanner(&self, enabled: bool) -> bool {
         self.scanner_enabled
             .store(enabled, std::sync::atomic::Ordering::Relaxed);

@@ -177,7 +177,7 @@ fn heal_blocking(
                     key,
                     data_dir,
                     part.number,
-                    part.size,
+                    version.stored_size(part),
                     version,
                     &erasure,
                     &sources,
@@ -258,7 +258,8 @@ fn copy_is_whole(
     let bs = version.erasure.block_size as u64;
     for part in &version.parts {
         let path = dir.join(format!("part.{}", part.number));
-        let expected = expected_file_len(part.size, bs, erasure);
+        let size = version.stored_size(part);
+        let expected = expected_file_len(size, bs, erasure);
         match std::fs::metadata(&path) {
             Ok(m) if m.len() == expected => {}
             _ => return false,
@@ -267,9 +268,9 @@ fn copy_is_whole(
             let Ok(mut f) = File::open(&path) else {
                 return false;
             };
-            let blocks = part.size.div_ceil(bs);
+            let blocks = size.div_ceil(bs);
             for b in 0..blocks {
-                let block_len = (part.size - b * bs).min(bs) as usize;
+                let block_len = (size - b * bs).min(bs) as usize;
                 let whole = bitrot::read_frame(&mut f, erasure.shard_size(block_len))
                     .is_ok_and(|frame| bitrot::verify(&frame));
                 if !whole {

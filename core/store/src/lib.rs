@@ -6,6 +6,7 @@
 
 mod admin;
 pub mod bitrot;
+mod bucketcfg;
 pub mod drive;
 pub mod erasure;
 mod heal;
@@ -17,8 +18,10 @@ pub mod meta;
 mod multipart;
 mod objects;
 pub mod reader;
+mod rotate;
 pub mod scan;
 mod set;
+pub mod sse;
 pub mod stats;
 pub mod walk;
 pub mod writer;
@@ -72,7 +75,35 @@ impl ObjectLayer for ErasureSet {
         key: &ObjectKey,
         conditions: &Conditions,
     ) -> ObjectResult<ObjectInfo> {
-        self.head_object_impl(bucket, key, conditions).await
+        let opts = GetOptions {
+            conditions: conditions.clone(),
+            ..Default::default()
+        };
+        self.head_object_impl(bucket, key, &opts).await
+    }
+
+    async fn head_object_with(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        self.head_object_impl(bucket, key, opts).await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        bucket: &BucketName,
+    ) -> ObjectResult<Option<BucketEncryption>> {
+        self.bucket_encryption(bucket).await
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        bucket: &BucketName,
+        config: Option<BucketEncryption>,
+    ) -> ObjectResult<()> {
+        self.set_bucket_encryption(bucket, config).await
     }
 
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()> {

@@ -83,6 +83,10 @@ pub struct VersionMeta {
     pub parts: Vec<PartMeta>,
     #[serde(default)]
     pub multipart: bool,
+    /// Server-side encryption: the data is packages of ciphertext and
+    /// sizes above are of the plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<crate::sse::SseMeta>,
 }
 
 impl VersionMeta {
@@ -105,6 +109,22 @@ impl VersionMeta {
             version_id: self.version_id.clone(),
             parts_count: self.multipart.then_some(self.parts.len() as u32),
             encryption: None,
+        }
+    }
+
+    /// Marks the version encrypted: sizes stay those of the plaintext,
+    /// erasure blocks are blocks of sealed packages.
+    pub fn set_sse(&mut self, sse: crate::sse::SseMeta) {
+        self.erasure.block_size = sse.cipher.stored_block(BLOCK_SIZE);
+        self.sse = Some(sse);
+    }
+
+    /// Bytes of a part as stored (erasure coded): its size, or for an
+    /// encrypted version the size of its sealed packages.
+    pub fn stored_size(&self, part: &PartMeta) -> u64 {
+        match &self.sse {
+            Some(s) => s.cipher.stored_len(part.size),
+            None => part.size,
         }
     }
 
@@ -248,6 +268,7 @@ mod tests {
                     checksum: None,
                 }],
                 multipart: false,
+                sse: None,
             }],
             inline: vec![1, 2, 3, 4],
         }

@@ -40,6 +40,10 @@ struct UploadMeta {
     data: usize,
     parity: usize,
     distribution: Vec<usize>,
+    /// The upload's sealed object key; each part is encrypted with a key
+    /// derived from it for that part number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sse: Option<crate::sse::SseMeta>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +167,7 @@ impl ErasureSet {
     ) -> ObjectResult<String> {
         self.check_bucket(bucket).await?;
         let (k, m) = self.write_layout(opts.metadata.storage_class, self.online_drives());
+        let keys = self.new_object_keys(bucket, opts.sse.as_ref()).await?;
         let meta = UploadMeta {
             key: key.to_string(),
             initiated: now_nanos(),
@@ -173,6 +178,7 @@ impl ErasureSet {
             data: k,
             parity: m,
             distribution: self.distribution(bucket.as_str(), key.as_str()),
+            sse: keys.map(|k| k.meta),
         };
         let id = uuid::Uuid::new_v4().to_string();
         let (b, i) = (bucket.to_string(), id.clone());
@@ -205,6 +211,25 @@ impl ErasureSet {
     ) -> ObjectResult<PartInfo> {
         check_part_number(number)?;
         let up = self.read_upload(bucket, key, id).await?;
+        let keys = match &up.sse {
+            Some(s) => Some(
+                self.sse_config()
+                    .open_keys(
+                        s,
+                        opts.sse_customer.as_ref(),
+                        (bucket.as_str(), key.as_str()),
+                    )
+                    .await?,
+            ),
+            None => {
+                crate::sse::SseMeta::check_customer(
+                    None,
+                    opts.sse_customer.as_ref(),
+                    (bucket.as_str(), key.as_str()),
+                )?;
+                None
+            }
+        };
         let erasure = Arc::new(Erasure::new(up.data, up.parity).map_err(ObjectError::internal)?);
         let wq = write_quorum(up.data, up.parity);
         let file = format!("part.{number}.{}", uuid::Uuid::new_v4());
@@ -217,6 +242,7 @@ impl ErasureSet {
                 up.distribution.clone(),
                 file.clone(),
                 MAX_PUT_SIZE,
+                keys.as_ref().map(|k| k.part(number)),
             )
             .await?;
         let out = match digest.verify(opts.content_md5.as_ref(), opts.content_length) {
@@ -229,7 +255,7 @@ impl ErasureSet {
         let record = PartRecord {
             number,
             size,
-            etag: out.etag(),
+            etag: keys.as_ref().map_or(out.etag(), |k| k.etag(&out.etag())),
             mod_time: now_nanos(),
             checksum: out.checksum,
             file: file.clone(),
@@ -344,7 +370,7 @@ impl ErasureSet {
         });
         let size: u64 = chosen.iter().map(|p| p.size).sum();
         let data_dir = new_data_dir();
-        let template = VersionMeta {
+        let mut template = VersionMeta {
             version_id: None,
             mod_time: now_nanos(),
             size,
@@ -366,7 +392,11 @@ impl ErasureSet {
                 })
                 .collect(),
             multipart: true,
+            sse: None,
         };
+        if let Some(s) = &up.sse {
+            template.set_sse(s.clone());
+        }
         // Per drive: move the chosen parts this drive holds (with the
         // agreed ETag) into a tmp data dir; a drive missing a part simply
         // lacks that shard, which reads reconstruct.

@@ -4,9 +4,8 @@ use std::sync::Arc;
 
 use cairn_api::checksum::BodyDigest;
 use cairn_api::{
-    BucketInfo, BucketName, ByteStream, Conditions, CopyOptions, GetObject, GetOptions,
-    MAX_PUT_SIZE, MetadataDirective, ObjectError, ObjectInfo, ObjectKey, ObjectResult, PutOptions,
-    QuorumOp,
+    BucketInfo, BucketName, ByteStream, CopyOptions, GetObject, GetOptions, MAX_PUT_SIZE,
+    MetadataDirective, ObjectError, ObjectInfo, ObjectKey, ObjectResult, PutOptions, QuorumOp,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -19,10 +18,20 @@ use crate::set::{
     ErasureSet, Lookup, count, erasure_info, new_data_dir, now_nanos, per_drive_metas, read_prefix,
     remove_tmp, single_part, write_quorum,
 };
+use crate::sse::SseMeta;
+use crate::sse::stream::{PlainPart, decrypt, stored_range};
 
-#[derive(Serialize, Deserialize)]
-struct BucketMeta {
-    created: i128,
+/// `buckets/<bucket>.json` on every drive: when the bucket was made and
+/// its configuration.
+#[derive(Serialize, Deserialize, Default, Clone)]
+pub(crate) struct BucketMeta {
+    pub(crate) created: i128,
+    /// When the configuration below last changed (drives that disagree
+    /// are resolved by the newest).
+    #[serde(default)]
+    pub(crate) updated: i128,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) encryption: Option<cairn_api::BucketEncryption>,
 }
 
 impl ErasureSet {
@@ -38,8 +47,11 @@ impl ErasureSet {
                     Err(e) => return Err(e.into()),
                 };
                 if created_now {
-                    let body = serde_json::to_vec(&BucketMeta { created })
-                        .map_err(|e| DriveError::Io(std::io::Error::other(e)))?;
+                    let body = serde_json::to_vec(&BucketMeta {
+                        created,
+                        ..Default::default()
+                    })
+                    .map_err(|e| DriveError::Io(std::io::Error::other(e)))?;
                     write_atomic(
                         &d.tmp_dir(),
                         &d.buckets_dir().join(format!("{b}.json")),
@@ -143,6 +155,7 @@ impl ErasureSet {
                 bucket: bucket.to_string(),
             });
         }
+        self.bucket_sse.lock().remove(bucket.as_str());
         let b = bucket.to_string();
         let res = self
             .on_drives(move |d| -> Result<(), DriveError> {
@@ -179,6 +192,13 @@ impl ErasureSet {
         }
         let erasure = Arc::new(Erasure::new(k, m).map_err(ObjectError::internal)?);
         let distribution = self.distribution(bucket.as_str(), key.as_str());
+        let keys = self.new_object_keys(bucket, opts.sse.as_ref()).await?;
+        let customer = match &opts.sse {
+            Some(cairn_api::SseRequest::Customer(k)) => Some(k.clone()),
+            _ => None,
+        };
+        // the ETag of an encrypted object depends on its mode and key
+        let etag_of = |md5: String| keys.as_ref().map_or(md5.clone(), |k| k.etag(&md5));
         let mut digest = BodyDigest::new(opts.checksum.clone());
         let (prefix, ended) = read_prefix(&mut body, INLINE_MAX + 1).await?;
 
@@ -196,22 +216,34 @@ impl ErasureSet {
             inline_len: None,
             parts: Vec::new(),
             multipart: false,
+            sse: None,
+        };
+        if let Some(k) = &keys {
+            template.set_sse(k.meta.clone());
+        }
+        let info_of = |v: &VersionMeta| {
+            let mut info = v.to_info(bucket.as_str(), key.as_str());
+            info.encryption = v.sse.as_ref().map(|s| s.encryption(customer.as_ref()));
+            info
         };
 
         if ended && prefix.len() <= INLINE_MAX {
             // Small object: one block, its shards inline in cairn.meta.
             digest.update(&prefix);
             let out = digest.verify(opts.content_md5.as_ref(), opts.content_length)?;
-            let shards = erasure.encode_framed(&prefix);
+            let shards = match &keys {
+                None => erasure.encode_framed(&prefix),
+                Some(k) => erasure.encode_framed(&crate::sse::seal_part(&k.part(1), &prefix)),
+            };
             template.size = out.len;
-            template.etag = out.etag();
+            template.etag = etag_of(out.etag());
             template.checksum = out.checksum;
             template.parts = single_part(out.len, &template.etag);
             let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
             template.mod_time = now_nanos();
             let jobs = per_drive_metas(&template, &distribution, Some(&shards), &[]);
             self.commit(bucket, key, jobs, quorum).await?;
-            return Ok(template.to_info(bucket.as_str(), key.as_str()));
+            return Ok(info_of(&template));
         }
 
         let (tmps, digest, size) = self
@@ -223,6 +255,7 @@ impl ErasureSet {
                 distribution.clone(),
                 "part.1".into(),
                 MAX_PUT_SIZE,
+                keys.as_ref().map(|k| k.part(1)),
             )
             .await?;
         let out = match digest.verify(opts.content_md5.as_ref(), opts.content_length) {
@@ -238,7 +271,7 @@ impl ErasureSet {
             return Err(self.write_quorum_error(quorum, written));
         }
         template.size = size;
-        template.etag = out.etag();
+        template.etag = etag_of(out.etag());
         template.checksum = out.checksum;
         template.parts = single_part(size, &template.etag);
         template.data_dir = Some(new_data_dir());
@@ -246,7 +279,7 @@ impl ErasureSet {
         template.mod_time = now_nanos();
         let jobs = per_drive_metas(&template, &distribution, None, &tmps);
         self.commit(bucket, key, jobs, quorum).await?;
-        Ok(template.to_info(bucket.as_str(), key.as_str()))
+        Ok(info_of(&template))
     }
 
     pub(crate) async fn get_object_impl(
@@ -258,7 +291,29 @@ impl ErasureSet {
         let g = self.locks.read(bucket.as_str(), key.as_str()).await;
         let (version, metas) = self.read_version_in_bucket(bucket, key, true).await?;
         drop(g);
-        let info = version.to_info(bucket.as_str(), key.as_str());
+        let mut info = version.to_info(bucket.as_str(), key.as_str());
+        let keys = match &version.sse {
+            None => {
+                SseMeta::check_customer(
+                    None,
+                    opts.sse_customer.as_ref(),
+                    (bucket.as_str(), key.as_str()),
+                )?;
+                None
+            }
+            Some(s) => {
+                info.encryption = Some(s.encryption(opts.sse_customer.as_ref()));
+                let k = self
+                    .sse_config()
+                    .open_keys(
+                        s,
+                        opts.sse_customer.as_ref(),
+                        (bucket.as_str(), key.as_str()),
+                    )
+                    .await?;
+                Some(Arc::new(k))
+            }
+        };
         opts.conditions.check(&info)?;
         let range = opts.range.map(|r| r.resolve(info.size)).transpose()?;
         let (offset, length) = range.unwrap_or((0, info.size));
@@ -294,23 +349,46 @@ impl ErasureSet {
         }
         let (b, k) = (bucket.to_string(), key.to_string());
         let heal = self.heal_hook();
+        // Encrypted: read the whole packages that hold the range, stored
+        // part sizes, and open them on the way out.
+        let plain: Vec<PlainPart> = version
+            .parts
+            .iter()
+            .map(|p| PlainPart {
+                number: p.number,
+                size: p.size,
+            })
+            .collect();
+        let (stored_offset, stored_length) = match &keys {
+            Some(k) => stored_range(k.meta.cipher, &plain, offset, length),
+            None => (offset, length),
+        };
+        let mut parts = version.parts.clone();
+        for p in &mut parts {
+            p.size = version.stored_size(p);
+        }
         let plan = ReadPlan {
             erasure,
             block_size: version.erasure.block_size,
             sources,
-            parts: version.parts.clone(),
-            offset,
-            length,
+            parts,
+            offset: stored_offset,
+            length: stored_length,
             on_bad_shard: Some(Arc::new(move |shard, why| {
                 tracing::warn!(bucket = %b, key = %k, shard, why, "bad shard served around; queued for healing");
                 heal(&b, &k, why);
             })),
         };
-        Ok(GetObject {
-            info,
-            range,
-            body: stream(plan),
-        })
+        let body = match keys {
+            None => stream(plan),
+            Some(k) => {
+                let body = decrypt(stream(plan), k, plain, offset, length);
+                // open the first package now: a damaged object fails
+                // with an error status instead of a cut-off body
+                first_checked(body, bucket, key).await?
+            }
+        };
+        Ok(GetObject { info, range, body })
     }
 
     /// `read_version`, telling a missing bucket from a missing key only
@@ -334,13 +412,21 @@ impl ErasureSet {
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
-        conditions: &Conditions,
+        opts: &GetOptions,
     ) -> ObjectResult<ObjectInfo> {
         let g = self.locks.read(bucket.as_str(), key.as_str()).await;
         let (version, _) = self.read_version_in_bucket(bucket, key, false).await?;
         drop(g);
-        let info = version.to_info(bucket.as_str(), key.as_str());
-        conditions.check(&info)?;
+        let mut info = version.to_info(bucket.as_str(), key.as_str());
+        SseMeta::check_customer(
+            version.sse.as_ref(),
+            opts.sse_customer.as_ref(),
+            (bucket.as_str(), key.as_str()),
+        )?;
+        if let Some(s) = &version.sse {
+            info.encryption = Some(s.encryption(opts.sse_customer.as_ref()));
+        }
+        opts.conditions.check(&info)?;
         Ok(info)
     }
 
@@ -381,7 +467,7 @@ impl ErasureSet {
     ) -> ObjectResult<ObjectInfo> {
         if src == dst {
             return self
-                .head_object_impl(bucket, src, &Conditions::default())
+                .head_object_impl(bucket, src, &GetOptions::default())
                 .await;
         }
         let _g = self
@@ -450,10 +536,30 @@ impl ErasureSet {
             return Ok(None);
         };
         let class = opts.storage_class.unwrap_or(metadata.storage_class);
+        // the encryption the copy gets: as asked, else the bucket default
+        let target = match &opts.sse {
+            Some(r) => Some(r.clone()),
+            None => self.bucket_encryption(bucket).await?.map(|d| d.request()),
+        };
+        let default_key = self.sse_config().default_key().map(str::to_owned);
         let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
         let (version, _) = self.read_version_in_bucket(bucket, key, false).await?;
         // a versioned object gets a new version from a copy: stream it
         if class != version.storage_class || version.version_id.is_some() {
+            return Ok(None);
+        }
+        SseMeta::check_customer(
+            version.sse.as_ref(),
+            opts.source_sse_customer.as_ref(),
+            (bucket.as_str(), key.as_str()),
+        )?;
+        // another encryption than the current one rewrites the data
+        let same_encryption = match (&version.sse, &target) {
+            (None, None) => true,
+            (Some(s), Some(r)) => s.same_as(r, default_key.as_deref()),
+            _ => false,
+        };
+        if !same_encryption {
             return Ok(None);
         }
         opts.source_conditions
@@ -464,6 +570,25 @@ impl ErasureSet {
         template.user = metadata.user.clone();
         // a new version record: drives that miss it disagree, and heal
         template.mod_time = now_nanos().max(version.mod_time + 1);
+        self.rewrite_version(bucket, key, &version, &template)
+            .await?;
+        let mut info = template.to_info(bucket.as_str(), key.as_str());
+        if let Some(s) = &template.sse {
+            info.encryption = Some(s.encryption(opts.source_sse_customer.as_ref()));
+        }
+        Ok(Some(info))
+    }
+
+    /// Replaces the record of `version` with `template` on every drive
+    /// that holds it (same data dir or inline shard), under the caller's
+    /// write lock; needs a write quorum. Drives that miss it get healed.
+    pub(crate) async fn rewrite_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: &VersionMeta,
+        template: &VersionMeta,
+    ) -> ObjectResult<()> {
         let (b, k) = (bucket.to_string(), key.to_string());
         let (want, new) = (version.clone(), template.clone());
         let res = self
@@ -518,12 +643,35 @@ impl ErasureSet {
             // a drive that missed the new record is stale: heal it
             self.queue_heal(bucket.as_str(), key.as_str());
         }
-        Ok(Some(template.to_info(bucket.as_str(), key.as_str())))
+        Ok(())
+    }
+}
+
+/// Waits for the first chunk of a body, so that an error there becomes
+/// the request's error; the chunk is put back in front.
+async fn first_checked(
+    mut body: ByteStream,
+    bucket: &BucketName,
+    key: &ObjectKey,
+) -> ObjectResult<ByteStream> {
+    use futures::StreamExt as _;
+    match body.next().await {
+        None => Ok(Box::pin(futures::stream::empty())),
+        Some(Ok(first)) => Ok(Box::pin(futures::stream::iter([Ok(first)]).chain(body))),
+        Some(Err(e)) => Err(ObjectError::DecryptFailed {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            reason: e.to_string(),
+        }),
     }
 }
 
 fn read_bucket_created(d: &crate::drive::Drive, bucket: &str) -> Option<OffsetDateTime> {
-    let b = std::fs::read(d.buckets_dir().join(format!("{bucket}.json"))).ok()?;
-    let m: BucketMeta = serde_json::from_slice(&b).ok()?;
+    let m = read_bucket_meta(d, bucket)?;
     OffsetDateTime::from_unix_timestamp_nanos(m.created).ok()
+}
+
+pub(crate) fn read_bucket_meta(d: &crate::drive::Drive, bucket: &str) -> Option<BucketMeta> {
+    let b = std::fs::read(d.buckets_dir().join(format!("{bucket}.json"))).ok()?;
+    serde_json::from_slice(&b).ok()
 }

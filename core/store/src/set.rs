@@ -66,6 +66,12 @@ pub struct ErasureSet {
     pub(crate) scan_rate: std::sync::atomic::AtomicU64,
     /// One drive monitor pass at a time (two must not format one drive).
     pub(crate) monitor: tokio::sync::Mutex<()>,
+    /// The KMS and cipher of server-side encryption.
+    pub(crate) sse: parking_lot::RwLock<crate::sse::SseConfig>,
+    /// Bucket default encryption, read once per bucket (every change goes
+    /// through this process, which updates it).
+    pub(crate) bucket_sse:
+        parking_lot::Mutex<std::collections::HashMap<String, Option<cairn_api::BucketEncryption>>>,
 }
 
 /// A drive with less free space than this counts as full.
@@ -199,7 +205,40 @@ impl ErasureSet {
             scan_rate: std::sync::atomic::AtomicU64::new(0),
             scanner_enabled: std::sync::atomic::AtomicBool::new(true),
             drive_timeout: std::time::Duration::from_secs(3),
+            sse: Default::default(),
+            bucket_sse: Default::default(),
         })
+    }
+
+    /// Sets the KMS behind SSE-S3 and SSE-KMS (none: those are refused).
+    pub fn set_kms(&self, kms: Option<Arc<dyn crate::kms::Kms>>) {
+        self.sse.write().kms = kms;
+    }
+
+    /// Sets the cipher new encrypted objects get.
+    pub fn set_cipher(&self, cipher: crate::sse::Cipher) {
+        self.sse.write().cipher = cipher;
+    }
+
+    pub(crate) fn sse_config(&self) -> crate::sse::SseConfig {
+        self.sse.read().clone()
+    }
+
+    /// The object key a new object (or upload) gets: as its request asks,
+    /// else as its bucket's default encryption says, else none.
+    pub(crate) async fn new_object_keys(
+        &self,
+        bucket: &BucketName,
+        req: Option<&cairn_api::SseRequest>,
+    ) -> ObjectResult<Option<crate::sse::ObjectKeys>> {
+        let req = match req {
+            Some(r) => r.clone(),
+            None => match self.bucket_encryption(bucket).await? {
+                Some(d) => d.request(),
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(self.sse_config().new_keys(&req).await?))
     }
 
     pub fn drive_count(&self) -> usize {
@@ -521,6 +560,7 @@ impl ErasureSet {
         distribution: Vec<usize>,
         part_file: String,
         max_size: u64,
+        seal: Option<crate::sse::PartCipher>,
     ) -> ObjectResult<(Vec<Option<PathBuf>>, BodyDigest, u64)> {
         let tmp_name = uuid::Uuid::new_v4().to_string();
         let name = tmp_name.clone();
@@ -540,6 +580,7 @@ impl ErasureSet {
                 distribution,
             },
             max_size,
+            seal,
         )
         .await;
         match res {

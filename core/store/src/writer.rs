@@ -16,6 +16,7 @@ use futures::StreamExt as _;
 use tokio::sync::mpsc;
 
 use crate::erasure::Erasure;
+use crate::sse::{PACKAGE, PartCipher};
 
 /// Where one part file goes: per drive, the file to create (None when the
 /// drive is already known to be unusable).
@@ -37,8 +38,12 @@ const ENCODE_QUEUE: usize = 2;
 const DRIVE_QUEUE: usize = 2;
 
 /// Streams `prefix` followed by the rest of `body` into part files.
-/// Fails only on a body error or when the size limit is exceeded; drive
-/// failures are reported in `written` for the caller's quorum check.
+/// With `seal`, each block is encrypted (package by package, on the
+/// encoder thread) before erasure coding; the digest is always of the
+/// plaintext. Fails only on a body error or when the size limit is
+/// exceeded; drive failures are reported in `written` for the caller's
+/// quorum check.
+#[allow(clippy::too_many_arguments)]
 pub async fn encode_stream(
     prefix: Bytes,
     mut body: ByteStream,
@@ -47,10 +52,12 @@ pub async fn encode_stream(
     block_size: usize,
     targets: PartTargets,
     max_size: u64,
+    seal: Option<PartCipher>,
 ) -> Result<Encoded, ObjectError> {
     let drives = targets.files.len();
     let (hash_tx, mut hash_rx) = mpsc::channel::<Bytes>(HASH_QUEUE);
-    let (enc_tx, mut enc_rx) = mpsc::channel::<Bytes>(ENCODE_QUEUE);
+    let (enc_tx, mut enc_rx) = mpsc::channel::<(Bytes, bool)>(ENCODE_QUEUE);
+    let sealing = seal.is_some();
 
     let hasher = tokio::task::spawn_blocking(move || {
         let mut digest = digest;
@@ -71,12 +78,27 @@ pub async fn encode_stream(
     let encoder = tokio::task::spawn_blocking(move || {
         let mut alive: Vec<Option<mpsc::Sender<Vec<u8>>>> =
             drive_txs.into_iter().map(Some).collect();
-        while let Some(block) = enc_rx.blocking_recv() {
-            let mut shards: Vec<Option<Vec<u8>>> = erasure
-                .encode_framed(&block)
-                .into_iter()
-                .map(Some)
-                .collect();
+        let mut seq = 0u64;
+        let mut sealed = Vec::new();
+        while let Some((block, last)) = enc_rx.blocking_recv() {
+            let data: &[u8] = match &seal {
+                None => &block,
+                Some(c) => {
+                    sealed.clear();
+                    let n = block.len().div_ceil(PACKAGE).max(1);
+                    for (i, pkg) in block.chunks(PACKAGE).enumerate() {
+                        c.seal(seq, last && i + 1 == n, pkg, &mut sealed);
+                        seq += 1;
+                    }
+                    if block.is_empty() {
+                        // an empty part still has its (final) package
+                        c.seal(seq, true, &[], &mut sealed);
+                    }
+                    &sealed
+                }
+            };
+            let mut shards: Vec<Option<Vec<u8>>> =
+                erasure.encode_framed(data).into_iter().map(Some).collect();
             for (drive, slot) in alive.iter_mut().enumerate() {
                 let Some(tx) = slot else { continue };
                 let Some(shard) = shards.get_mut(distribution[drive]).and_then(Option::take) else {
@@ -94,6 +116,9 @@ pub async fn encode_stream(
     let mut size = 0u64;
     let mut block = BytesMut::with_capacity(block_size);
     let mut pending = Some(prefix);
+    // A full block is held back until the next byte arrives: the encoder
+    // must know which block is the last (its last package is flagged).
+    let mut held: Option<Bytes> = None;
     let result: Result<(), ObjectError> = async {
         loop {
             let chunk = match pending.take() {
@@ -117,18 +142,24 @@ pub async fn encode_stream(
             }
             let mut rest = &chunk[..];
             while !rest.is_empty() {
+                if let Some(h) = held.take() {
+                    send_block(&hash_tx, &enc_tx, h, false).await?;
+                }
                 let take = (block_size - block.len()).min(rest.len());
                 block.extend_from_slice(&rest[..take]);
                 rest = &rest[take..];
                 if block.len() == block_size {
-                    let full =
-                        std::mem::replace(&mut block, BytesMut::with_capacity(block_size)).freeze();
-                    send_block(&hash_tx, &enc_tx, full).await?;
+                    held = Some(
+                        std::mem::replace(&mut block, BytesMut::with_capacity(block_size)).freeze(),
+                    );
                 }
             }
         }
-        if !block.is_empty() {
-            send_block(&hash_tx, &enc_tx, block.split().freeze()).await?;
+        if let Some(h) = held.take() {
+            send_block(&hash_tx, &enc_tx, h, block.is_empty()).await?;
+        }
+        if !block.is_empty() || (sealing && size == 0) {
+            send_block(&hash_tx, &enc_tx, block.split().freeze(), true).await?;
         }
         Ok(())
     }
@@ -164,12 +195,13 @@ pub async fn encode_stream(
 
 async fn send_block(
     hash_tx: &mpsc::Sender<Bytes>,
-    enc_tx: &mpsc::Sender<Bytes>,
+    enc_tx: &mpsc::Sender<(Bytes, bool)>,
     block: Bytes,
+    last: bool,
 ) -> Result<(), ObjectError> {
     let gone = || ObjectError::internal("write pipeline stopped");
     hash_tx.send(block.clone()).await.map_err(|_| gone())?;
-    enc_tx.send(block).await.map_err(|_| gone())
+    enc_tx.send((block, last)).await.map_err(|_| gone())
 }
 
 fn write_shards(file: Option<PathBuf>, mut rx: mpsc::Receiver<Vec<u8>>) -> std::io::Result<()> {
