@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use cairn_api::checksum::{ChecksumAlgorithm, ChecksumHasher};
 use cairn_core::bitrot;
 use cairn_core::erasure::Erasure;
+use cairn_core::sse::{self, Cipher, PartCipher};
 use md5::Digest as _;
 use rand::RngCore as _;
 
@@ -172,6 +173,27 @@ pub(crate) fn run(args: &MicroArgs) -> anyhow::Result<()> {
                 "reconstruct {k}+{m} returned wrong bytes"
             );
         }
+    }
+
+    // SSE: seal and open a block as 64 KiB packages (a copy of the sealed
+    // block per open is included: opening works in place)
+    for cipher in [
+        Cipher::Aes256Gcm,
+        Cipher::Chacha20Poly1305,
+        Cipher::Aes256CbcHmacSha256,
+    ] {
+        let c = PartCipher::new(cipher, &[7; 32], [1; 16], 1);
+        r.bench(format!("sse seal {}", cipher.name()), || {
+            black_box(sse::seal_part(&c, black_box(&block)));
+        })?;
+        let sealed = sse::seal_part(&c, &block);
+        let mut buf = sealed.clone();
+        let mut failed = false;
+        r.bench(format!("sse open {}", cipher.name()), || {
+            buf.copy_from_slice(&sealed);
+            failed |= sse::open_part(&c, black_box(&mut buf), len as u64).is_err();
+        })?;
+        anyhow::ensure!(!failed, "sse open {} failed", cipher.name());
     }
 
     r.bench("highwayhash-256 (bitrot)".into(), || {

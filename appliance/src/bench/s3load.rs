@@ -72,6 +72,10 @@ pub struct S3Args {
     /// Sign the payload (SHA-256 of every body) instead of UNSIGNED-PAYLOAD.
     #[arg(long)]
     pub sign_payload: bool,
+    /// PUT with SSE-S3 (`x-amz-server-side-encryption: AES256`); use
+    /// another bucket than plain runs, as GETs reuse objects by size.
+    #[arg(long)]
+    pub sse_s3: bool,
     /// Delete the objects this run wrote when done.
     #[arg(long)]
     pub cleanup: bool,
@@ -90,6 +94,7 @@ struct Ctx {
     size: u64,
     body: Bytes,
     sign_payload: bool,
+    sse_s3: bool,
     get_keys: Vec<String>,
 }
 
@@ -109,6 +114,10 @@ impl Ctx {
             .bucket(&self.bucket)
             .key(key)
             .content_length(i64::try_from(self.size)?)
+            .set_server_side_encryption(
+                self.sse_s3
+                    .then_some(aws_sdk_s3::types::ServerSideEncryption::Aes256),
+            )
             .body(ByteStream::from(self.body.clone()));
         let res = if self.sign_payload {
             req.send().await
@@ -171,6 +180,7 @@ pub(crate) async fn run(args: S3Args) -> anyhow::Result<()> {
         size: args.size,
         body: Bytes::from(body),
         sign_payload: args.sign_payload,
+        sse_s3: args.sse_s3,
         get_keys: Vec::new(),
     };
     if args.op != Op::Put {

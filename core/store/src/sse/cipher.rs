@@ -115,6 +115,7 @@ enum Keys {
 
 /// Seals and opens the packages of one part of one object.
 pub struct PartCipher {
+    cipher: Cipher,
     keys: Keys,
     object_id: [u8; 16],
     part: u32,
@@ -152,10 +153,15 @@ impl PartCipher {
             },
         };
         Self {
+            cipher,
             keys,
             object_id,
             part,
         }
+    }
+
+    pub fn cipher(&self) -> Cipher {
+        self.cipher
     }
 
     fn nonce(seq: u64, last: bool) -> [u8; 12] {

@@ -99,6 +99,31 @@ pub fn seal_part(c: &PartCipher, plain: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Opens a whole sealed part in place (what [`seal_part`] made of
+/// `plain_len` bytes); the plaintext packages stay where they were
+/// decrypted, each at the start of its sealed package.
+pub fn open_part(
+    c: &PartCipher,
+    sealed: &mut [u8],
+    plain_len: u64,
+) -> Result<(), cipher::OpenError> {
+    let cipher_len = |n: usize| sealed_len_of(c, n);
+    let n = Cipher::packages(plain_len);
+    let mut at = 0usize;
+    for i in 0..n {
+        let len = (plain_len - i * PACKAGE as u64).min(PACKAGE as u64) as usize;
+        let s = cipher_len(len);
+        let end = (at + s).min(sealed.len());
+        c.open(i, i + 1 == n, &mut sealed[at..end])?;
+        at = end;
+    }
+    Ok(())
+}
+
+fn sealed_len_of(c: &PartCipher, plain: usize) -> usize {
+    c.cipher().sealed_len(plain)
+}
+
 impl SseMeta {
     /// Checks the SSE-C key a request shows (or does not) against this
     /// version, without unsealing anything.
