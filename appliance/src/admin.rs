@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use anyhow::{Context as _, anyhow, bail};
 use bytes::Bytes;
-use cairn_api::admin::{HealEvent, HealSummary, ServerInfo};
+use cairn_api::admin::{HealEvent, HealSummary, KmsInfo, RotateSummary, ServerInfo};
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -47,6 +47,35 @@ pub enum AdminCommand {
         /// Re-read every shard and check its hash (slower).
         #[arg(long)]
         deep: bool,
+    },
+    /// The KMS behind SSE-S3 and SSE-KMS: its keys, new keys, rotation.
+    Kms {
+        #[command(subcommand)]
+        cmd: KmsCommand,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum KmsCommand {
+    /// Which KMS, where its keys live, each key's latest version.
+    Status {
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a master key (for SSE-KMS requests naming it).
+    CreateKey {
+        /// Letters, digits, `-`, `_`, `.`, `/`; at most 128.
+        name: String,
+    },
+    /// Add a new version of a master key (the default key when no name is
+    /// given) and re-seal every object key sealed under it with the new
+    /// version; object data is not rewritten. Old versions stay readable.
+    Rotate {
+        name: Option<String>,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -132,10 +161,138 @@ impl Signer {
 
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+/// The `<Message>` of an S3 XML error body, else the body as text.
+fn error_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let pick = |tag: &str| {
+        let open = format!("<{tag}>");
+        let close = format!("</{tag}>");
+        let from = text.find(&open)? + open.len();
+        let len = text[from..].find(&close)?;
+        Some(
+            text[from..from + len]
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&"),
+        )
+    };
+    match (pick("Code"), pick("Message")) {
+        (Some(c), Some(m)) => format!("{m} ({c})"),
+        (None, Some(m)) => m,
+        _ => text.trim().to_owned(),
+    }
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
+
+/// One signed admin call; the body of a 2xx answer, else an error with
+/// the server's message.
+async fn call(
+    client: &HttpClient,
+    signer: &Signer,
+    endpoint: &str,
+    method: &str,
+    path: &str,
+) -> anyhow::Result<Bytes> {
+    let resp = client
+        .request(signer.request(method, path)?)
+        .await
+        .with_context(|| format!("connecting to {endpoint}"))?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        bail!("server answered {status}: {}", error_message(&body));
+    }
+    Ok(body)
+}
+
+async fn run_kms(
+    client: &HttpClient,
+    signer: &Signer,
+    endpoint: &str,
+    cmd: &KmsCommand,
+) -> anyhow::Result<()> {
+    match cmd {
+        KmsCommand::Status { json } => {
+            let body = call(
+                client,
+                signer,
+                endpoint,
+                "GET",
+                "/cairn/admin/v1/kms/status",
+            )
+            .await?;
+            if *json {
+                println!("{}", String::from_utf8_lossy(&body));
+                return Ok(());
+            }
+            let info: KmsInfo = serde_json::from_slice(&body).context("KMS status")?;
+            print_kms(&info);
+        }
+        KmsCommand::CreateKey { name } => {
+            let path = format!("/cairn/admin/v1/kms/keys?name={}", enc(name));
+            call(client, signer, endpoint, "POST", &path).await?;
+            println!("created KMS key {name}");
+        }
+        KmsCommand::Rotate { name, json } => {
+            let path = match name {
+                Some(n) => format!("/cairn/admin/v1/kms/rotate?name={}", enc(n)),
+                None => "/cairn/admin/v1/kms/rotate".to_owned(),
+            };
+            let body = call(client, signer, endpoint, "POST", &path).await?;
+            let s: RotateSummary = serde_json::from_slice(&body).context("rotation summary")?;
+            if *json {
+                println!("{}", String::from_utf8_lossy(&body));
+            } else {
+                println!(
+                    "rotated KMS key {} to version {}: {} object keys re-sealed, {} failed",
+                    s.key, s.new_version, s.resealed, s.failed
+                );
+            }
+            if s.failed > 0 {
+                bail!(
+                    "{} object keys could not be re-sealed (they still read under the old version); run the rotation again",
+                    s.failed
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_kms(info: &KmsInfo) {
+    println!("KMS {} at {}", info.backend, info.location);
+    println!("default key {}", info.default_key);
+    let width = info
+        .keys
+        .iter()
+        .map(|(n, _)| n.len())
+        .max()
+        .unwrap_or(0)
+        .max(3);
+    println!("{:<width$}  {:>7}", "key", "version");
+    for (name, version) in &info.keys {
+        let mark = if *name == info.default_key {
+            "  (default)"
+        } else {
+            ""
+        };
+        println!("{name:<width$}  {version:>7}{mark}");
+    }
+    if info.keys.is_empty() {
+        println!("(no keys)");
+    }
+}
+
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let signer = Signer::new(&args)?;
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     match &args.cmd {
+        AdminCommand::Kms { cmd } => {
+            run_kms(&client, &signer, &args.endpoint, cmd).await?;
+        }
         AdminCommand::Info { json } => {
             let resp = client
                 .request(signer.request("GET", "/cairn/admin/v1/info")?)

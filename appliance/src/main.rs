@@ -19,8 +19,8 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve S3 over a set of drives (directories).
-    Server(server::ServerArgs),
-    /// Administer a running server: drive info, healing.
+    Server(Box<server::ServerArgs>),
+    /// Administer a running server: drive info, healing, the KMS.
     Admin(admin::AdminArgs),
     /// Measure throughput: S3 load against any endpoint, or micro
     /// benchmarks of erasure coding and hashing.
@@ -52,7 +52,7 @@ fn main() -> std::process::ExitCode {
     };
     let res = rt.block_on(async {
         match cli.command {
-            Command::Server(args) => server::run(args).await,
+            Command::Server(args) => server::run(*args).await,
             Command::Bench { cmd } => bench::run(cmd).await,
             Command::Admin(args) => admin::run(args).await,
         }

@@ -54,6 +54,74 @@ pub struct ServerArgs {
     pub stale_after_secs: u64,
     #[command(flatten)]
     pub mount: crate::mount::MountArgs,
+    #[command(flatten)]
+    pub kms: KmsArgs,
+}
+
+/// The KMS behind SSE-S3 and SSE-KMS: at most one of a static secret key,
+/// a key file, or Vault/OpenBao Transit. None: SSE-S3 and SSE-KMS requests
+/// are refused (SSE-C still works). Pass secrets through the environment,
+/// not flags (flags show in `ps`).
+#[derive(clap::Args)]
+pub struct KmsArgs {
+    /// Built-in KMS with one static master key, `NAME:BASE64-32-BYTES`
+    /// (e.g. `cairn-default:$(openssl rand -base64 32)`). It cannot be
+    /// rotated; use a key file or Vault for that.
+    #[arg(long, env = "CAIRN_KMS_SECRET_KEY", hide_env_values = true)]
+    pub kms_secret_key: Option<String>,
+    /// Built-in KMS with master keys in this file (JSON, mode 0600),
+    /// created with a random default key if missing; `cairn admin kms
+    /// create-key|rotate` add keys and versions to it.
+    #[arg(long, env = "CAIRN_KMS_KEY_FILE")]
+    pub kms_key_file: Option<PathBuf>,
+    /// HashiCorp Vault or OpenBao address (http(s)://host:port): its
+    /// Transit engine seals the data keys. Authenticate with
+    /// CAIRN_KMS_VAULT_TOKEN, or AppRole (CAIRN_KMS_VAULT_APPROLE_ID and
+    /// CAIRN_KMS_VAULT_APPROLE_SECRET).
+    #[arg(long, env = "CAIRN_KMS_VAULT_ENDPOINT")]
+    pub kms_vault_endpoint: Option<String>,
+    /// Vault token.
+    #[arg(long, env = "CAIRN_KMS_VAULT_TOKEN", hide_env_values = true)]
+    pub kms_vault_token: Option<String>,
+    /// Vault AppRole role id.
+    #[arg(long, env = "CAIRN_KMS_VAULT_APPROLE_ID")]
+    pub kms_vault_approle_id: Option<String>,
+    /// Vault AppRole secret id.
+    #[arg(long, env = "CAIRN_KMS_VAULT_APPROLE_SECRET", hide_env_values = true)]
+    pub kms_vault_approle_secret: Option<String>,
+    /// Where Vault's Transit engine is mounted.
+    #[arg(long, default_value = "transit", env = "CAIRN_KMS_VAULT_MOUNT")]
+    pub kms_vault_mount: String,
+    /// Where Vault's AppRole auth method is mounted.
+    #[arg(long, default_value = "approle", env = "CAIRN_KMS_VAULT_APPROLE_MOUNT")]
+    pub kms_vault_approle_mount: String,
+    /// The master key SSE-S3 (and SSE-KMS without a key id) uses. Default
+    /// `cairn-default`, or the name in CAIRN_KMS_SECRET_KEY. Created in a
+    /// key file or in Vault when missing.
+    #[arg(long, env = "CAIRN_KMS_DEFAULT_KEY")]
+    pub kms_default_key: Option<String>,
+}
+
+impl std::fmt::Debug for KmsArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.config(), f)
+    }
+}
+
+impl KmsArgs {
+    pub fn config(&self) -> cairn_core::kms::KmsConfig {
+        cairn_core::kms::KmsConfig {
+            secret_key: self.kms_secret_key.clone(),
+            key_file: self.kms_key_file.clone(),
+            vault_endpoint: self.kms_vault_endpoint.clone(),
+            vault_token: self.kms_vault_token.clone(),
+            vault_approle_id: self.kms_vault_approle_id.clone(),
+            vault_approle_secret: self.kms_vault_approle_secret.clone(),
+            vault_mount: Some(self.kms_vault_mount.clone()),
+            vault_approle_mount: Some(self.kms_vault_approle_mount.clone()),
+            default_key: self.kms_default_key.clone(),
+        }
+    }
 }
 
 const DEFAULT_USER: &str = "cairnadmin";
@@ -102,6 +170,20 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await?
         .context("opening the drives")?;
     let set = Arc::new(set);
+    let kms = args
+        .kms
+        .config()
+        .build()
+        .await
+        .context("configuring the KMS")?;
+    match &kms {
+        Some(k) => tracing::info!(
+            default_key = k.default_key(),
+            "KMS ready: SSE-S3 and SSE-KMS available"
+        ),
+        None => tracing::info!("no KMS configured: SSE-S3 and SSE-KMS are refused, SSE-C works"),
+    }
+    set.set_kms(kms);
     tracing::info!(
         drives = set.drive_count(),
         parity = set.parity(),

@@ -5,6 +5,15 @@
 //!   the background scanner
 //! - `POST /cairn/admin/v1/heal?bucket=B&prefix=P&deep=true` -> NDJSON
 //!   `HealEvent`s (progress lines, then one `done` line), streamed.
+//! - `GET  /cairn/admin/v1/kms/status` -> JSON `KmsInfo`
+//! - `POST /cairn/admin/v1/kms/keys?name=N` creates master key N
+//!   -> `{"created": N}`
+//! - `POST /cairn/admin/v1/kms/rotate[?name=N]` rotates key N (the default
+//!   key without a name) and re-seals the object keys under it -> JSON
+//!   `RotateSummary`
+//!
+//! KMS errors go through the S3 error mapping (no KMS: 501
+//! NotImplemented; unknown key: 400 KMS.NotFoundException).
 //!
 //! `s3s` checks the signature before a custom route is called.
 
@@ -20,6 +29,8 @@ use s3s::route::S3Route;
 use s3s::stream::{ByteStream, DynByteStream};
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, StdError};
 
+use crate::errors::s3_error;
+
 pub(crate) const PREFIX: &str = "/cairn/admin/v1/";
 
 pub(crate) struct AdminRoute {
@@ -28,6 +39,14 @@ pub(crate) struct AdminRoute {
 
 fn bad(msg: impl Into<String>) -> S3Error {
     S3Error::with_message(S3ErrorCode::InvalidArgument, msg.into())
+}
+
+/// The value of query parameter `name`, if present and not empty.
+fn query_value(uri: &Uri, name: &str) -> Option<String> {
+    query_pairs(uri)
+        .into_iter()
+        .find(|(k, v)| k == name && !v.is_empty())
+        .map(|(_, v)| v)
 }
 
 fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
@@ -88,6 +107,36 @@ impl S3Route for AdminRoute {
                     HeaderValue::from_static("application/x-ndjson"),
                 );
                 Ok(resp)
+            }
+            (&Method::GET, "kms/status") => {
+                let info = self.admin.kms_status().await.map_err(s3_error)?;
+                json_response(&info)
+            }
+            (&Method::POST, "kms/keys") => {
+                let name = query_value(&req.uri, "name")
+                    .ok_or_else(|| bad("creating a key needs name=KEY"))?;
+                // Transit answers success for an existing key; say 409 for
+                // every KMS
+                let info = self.admin.kms_status().await.map_err(s3_error)?;
+                if info.keys.iter().any(|(k, _)| *k == name) {
+                    let mut e = S3Error::with_message(
+                        S3ErrorCode::InvalidRequest,
+                        format!("KMS key {name:?} already exists"),
+                    );
+                    e.set_status_code(StatusCode::CONFLICT);
+                    return Err(e);
+                }
+                self.admin.kms_create_key(&name).await.map_err(s3_error)?;
+                json_response(&serde_json::json!({ "created": name }))
+            }
+            (&Method::POST, "kms/rotate") => {
+                let name = query_value(&req.uri, "name");
+                let summary = self
+                    .admin
+                    .kms_rotate(name.as_deref())
+                    .await
+                    .map_err(s3_error)?;
+                json_response(&summary)
             }
             (&Method::POST, "scanner") => {
                 let pairs = query_pairs(&req.uri);

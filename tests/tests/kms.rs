@@ -2,9 +2,16 @@
 //! against a real OpenBao server (`bao server -dev`, see
 //! `cairn_tests::openbao`): token and AppRole auth (with re-login after the
 //! token expires or is revoked), data keys, decrypt, rewrap, rotation,
-//! status, unknown keys, context binding for derived keys.
+//! status, unknown keys, context binding for derived keys. Then the admin
+//! side end to end: `cairn server --kms-*` and `cairn admin kms
+//! status|create-key|rotate` with each backend.
 
+use std::process::{Output, Stdio};
 use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use base64::Engine as _;
+use cairn_tests::{Server, StartOpts, cairn_bin};
 
 use cairn_core::kms::{
     DEFAULT_KEY, Kms, KmsConfig, KmsError, VaultAuth, VaultConfig, VaultKms, sealed_version,
@@ -260,4 +267,195 @@ async fn config_builds_vault_kms() {
         dk.plaintext
     );
     assert_eq!(kms.status().await.unwrap().backend, "vault");
+}
+
+/// Runs `cairn admin --endpoint <server> kms ARGS` as a real process.
+async fn admin_kms(s: &Server, args: &[&str]) -> Result<Output> {
+    let mut cmd = tokio::process::Command::new(cairn_bin()?);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("CAIRN_") {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd.env("CAIRN_ROOT_USER", s.access_key())
+        .env("CAIRN_ROOT_PASSWORD", s.secret_key())
+        .args(["admin", "--endpoint", &s.endpoint(), "kms"])
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .with_context(|| format!("`cairn admin kms {}` hung", args.join(" ")))?
+        .with_context(|| format!("running `cairn admin kms {}`", args.join(" ")))
+}
+
+/// stdout of a command that must succeed.
+async fn ok(s: &Server, args: &[&str]) -> String {
+    let out = admin_kms(s, args).await.expect("cairn admin runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "`cairn admin kms {}` failed: {stdout}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// stderr of a command that must fail.
+async fn fails(s: &Server, args: &[&str]) -> String {
+    let out = admin_kms(s, args).await.expect("cairn admin runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "`cairn admin kms {}` succeeded: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+async fn server_with(env: Vec<(String, String)>, extra_args: Vec<String>) -> Server {
+    Server::start(StartOpts {
+        env,
+        extra_args,
+        ..StartOpts::default()
+    })
+    .await
+    .expect("server starts")
+}
+
+#[tokio::test]
+async fn admin_kms_with_key_file() {
+    let keys = tempfile::tempdir().unwrap();
+    let file = keys.path().join("keys.json");
+    let s = server_with(
+        vec![("CAIRN_KMS_KEY_FILE".into(), file.display().to_string())],
+        vec![],
+    )
+    .await;
+    // the server created the file with a random default key, owner-only
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+
+    let out = ok(&s, &["status"]).await;
+    assert!(out.contains("KMS builtin at"), "{out}");
+    assert!(out.contains("default key cairn-default"), "{out}");
+    assert!(out.contains("cairn-default        1  (default)"), "{out}");
+
+    let out = ok(&s, &["create-key", "tenant-a"]).await;
+    assert_eq!(out.trim(), "created KMS key tenant-a");
+    let err = fails(&s, &["create-key", "tenant-a"]).await;
+    assert!(
+        err.contains("409") && err.contains("already exists"),
+        "{err}"
+    );
+    let err = fails(&s, &["create-key", "bad name"]).await;
+    assert!(err.contains("not a valid key name"), "{err}");
+
+    let out = ok(&s, &["rotate"]).await;
+    assert!(
+        out.starts_with("rotated KMS key cairn-default to version 2:"),
+        "{out}"
+    );
+    let out = ok(&s, &["rotate", "tenant-a", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["key"], "tenant-a");
+    assert_eq!(v["new_version"], 2);
+    let err = fails(&s, &["rotate", "no-such-key"]).await;
+    assert!(err.contains("KMS.NotFoundException"), "{err}");
+
+    let out = ok(&s, &["status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["backend"], "builtin");
+    assert_eq!(v["default_key"], "cairn-default");
+    assert_eq!(
+        v["keys"],
+        serde_json::json!([["cairn-default", 2], ["tenant-a", 2]])
+    );
+    // the file holds both versions of both keys
+    let f: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(f["keys"]["cairn-default"].as_array().unwrap().len(), 2);
+    assert_eq!(f["keys"]["tenant-a"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn admin_kms_static_secret_and_none() {
+    let secret = format!(
+        "static-key:{}",
+        base64::engine::general_purpose::STANDARD.encode([9u8; 32])
+    );
+    let s = server_with(vec![("CAIRN_KMS_SECRET_KEY".into(), secret)], vec![]).await;
+    let out = ok(&s, &["status"]).await;
+    assert!(out.contains("default key static-key"), "{out}");
+    let err = fails(&s, &["rotate"]).await;
+    assert!(
+        err.contains("501") && err.contains("CAIRN_KMS_SECRET_KEY"),
+        "{err}"
+    );
+    drop(s);
+
+    let s = server_with(vec![], vec![]).await;
+    let err = fails(&s, &["status"]).await;
+    assert!(err.contains("no KMS is configured"), "{err}");
+    drop(s);
+
+    // two KMS at once: the server refuses to start
+    let keys = tempfile::tempdir().unwrap();
+    let r = Server::start(StartOpts {
+        env: vec![
+            (
+                "CAIRN_KMS_SECRET_KEY".into(),
+                format!(
+                    "k:{}",
+                    base64::engine::general_purpose::STANDARD.encode([1u8; 32])
+                ),
+            ),
+            (
+                "CAIRN_KMS_KEY_FILE".into(),
+                keys.path().join("k.json").display().to_string(),
+            ),
+        ],
+        ..StartOpts::default()
+    })
+    .await;
+    assert!(r.is_err(), "started with two KMS");
+}
+
+#[tokio::test]
+async fn admin_kms_with_openbao() {
+    let bao = OpenBao::start().unwrap();
+    let (role_id, secret_id) = bao.approle("cairn", POLICY, "1h").unwrap();
+    let s = server_with(
+        vec![
+            ("CAIRN_KMS_VAULT_APPROLE_ID".into(), role_id),
+            ("CAIRN_KMS_VAULT_APPROLE_SECRET".into(), secret_id),
+        ],
+        vec![
+            "--kms-vault-endpoint".into(),
+            bao.addr().into(),
+            "--kms-default-key".into(),
+            "cairn-sse".into(),
+        ],
+    )
+    .await;
+    let out = ok(&s, &["status"]).await;
+    assert!(out.contains("KMS vault at"), "{out}");
+    assert!(out.contains("cairn-sse        1  (default)"), "{out}");
+    ok(&s, &["create-key", "tenant-b"]).await;
+    let out = ok(&s, &["rotate", "tenant-b"]).await;
+    assert!(
+        out.starts_with("rotated KMS key tenant-b to version 2:"),
+        "{out}"
+    );
+    // Vault agrees
+    let latest = bao
+        .run(&["read", "-field=latest_version", "transit/keys/tenant-b"])
+        .unwrap();
+    assert_eq!(latest.trim(), "2");
+    let err = fails(&s, &["create-key", "tenant-b"]).await;
+    assert!(err.contains("already exists"), "{err}");
 }

@@ -327,7 +327,7 @@ impl BuiltinKms {
             Source::Secret => {
                 return Err(KmsError::Unsupported {
                     what,
-                    why: "the key comes from CAIRN_KMS_SECRET_KEY and is static; use a key file (--kms-key-file) or Vault to manage keys",
+                    why: "a static key from CAIRN_KMS_SECRET_KEY cannot be created or rotated; use a key file (--kms-key-file) or Vault to manage keys",
                 });
             }
         };

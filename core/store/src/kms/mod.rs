@@ -77,6 +77,9 @@ impl From<KmsError> for ObjectError {
     fn from(e: KmsError) -> Self {
         match e {
             KmsError::NotFound { key_id } => ObjectError::KmsKeyNotFound { key_id },
+            // e.g. rotating a static key: the operator asked for something
+            // this KMS cannot do (501), not a failure of the KMS
+            KmsError::Unsupported { why, .. } => ObjectError::NotImplemented { what: why },
             other => ObjectError::Kms {
                 message: other.to_string(),
             },
