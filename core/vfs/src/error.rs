@@ -83,6 +83,10 @@ fn object_errno(e: &ObjectError) -> i32 {
         } => libc::EIO,
         // the drives are full: the one ENOSPC from the store
         ObjectError::StorageFull { .. } => libc::ENOSPC,
+        // an SSE-C object: a mount has no customer key to present
+        ObjectError::SseCustomerKeyMissing { .. } | ObjectError::SseCustomerKeyMismatch { .. } => {
+            libc::EACCES
+        }
         // Body and digest failures, multipart bookkeeping, internal
         // errors, and any variant added later: an I/O error to POSIX.
         _ => libc::EIO,
