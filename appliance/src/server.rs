@@ -56,6 +56,18 @@ pub struct ServerArgs {
     pub mount: crate::mount::MountArgs,
     #[command(flatten)]
     pub kms: KmsArgs,
+    /// Cipher of new encrypted objects: aes-256-gcm (default where the CPU
+    /// has AES-NI), chacha20-poly1305 (default elsewhere) or
+    /// aes-256-cbc-hmac-sha256. Objects keep the cipher they were written
+    /// with.
+    #[arg(long, env = "CAIRN_SSE_CIPHER", value_parser = parse_cipher)]
+    pub sse_cipher: Option<cairn_core::sse::Cipher>,
+}
+
+fn parse_cipher(s: &str) -> Result<cairn_core::sse::Cipher, String> {
+    cairn_core::sse::Cipher::parse(s).ok_or_else(|| {
+        format!("unknown cipher {s:?}: aes-256-gcm, chacha20-poly1305 or aes-256-cbc-hmac-sha256")
+    })
 }
 
 /// The KMS behind SSE-S3 and SSE-KMS: at most one of a static secret key,
@@ -184,6 +196,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         None => tracing::info!("no KMS configured: SSE-S3 and SSE-KMS are refused, SSE-C works"),
     }
     set.set_kms(kms);
+    let cipher = args
+        .sse_cipher
+        .unwrap_or_else(cairn_core::sse::Cipher::default_for_cpu);
+    set.set_cipher(cipher);
+    tracing::info!(cipher = cipher.name(), "cipher of new encrypted objects");
     tracing::info!(
         drives = set.drive_count(),
         parity = set.parity(),
