@@ -315,6 +315,46 @@ async fn fails(s: &Server, args: &[&str]) -> String {
     stderr
 }
 
+const BODY: &[u8] = b"kms end-to-end body";
+
+/// Puts one object with SSE-S3 (`key_id` None) or SSE-KMS into a new
+/// bucket; returns the bucket.
+async fn put_encrypted(s: &Server, key_id: Option<&str>) -> String {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let c = s.s3();
+    let bucket = cairn_tests::bucket_name("kms");
+    c.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let mut put = c
+        .put_object()
+        .bucket(&bucket)
+        .key("obj")
+        .body(BODY.to_vec().into());
+    put = match key_id {
+        None => put.server_side_encryption(ServerSideEncryption::Aes256),
+        Some(k) => put
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(k),
+    };
+    put.send().await.expect("encrypted put");
+    bucket
+}
+
+async fn get_body(s: &Server, bucket: &str) -> Vec<u8> {
+    let r = s
+        .s3()
+        .get_object()
+        .bucket(bucket)
+        .key("obj")
+        .send()
+        .await
+        .expect("get");
+    r.body.collect().await.expect("body").into_bytes().to_vec()
+}
+
 async fn server_with(env: Vec<(String, String)>, extra_args: Vec<String>) -> Server {
     Server::start(StartOpts {
         env,
@@ -356,11 +396,15 @@ async fn admin_kms_with_key_file() {
     let err = fails(&s, &["create-key", "bad name"]).await;
     assert!(err.contains("not a valid key name"), "{err}");
 
+    let bucket = put_encrypted(&s, None).await;
     let out = ok(&s, &["rotate"]).await;
     assert!(
-        out.starts_with("rotated KMS key cairn-default to version 2:"),
+        out.starts_with(
+            "rotated KMS key cairn-default to version 2: 1 object keys re-sealed, 0 failed"
+        ),
         "{out}"
     );
+    assert_eq!(get_body(&s, &bucket).await, BODY);
     let out = ok(&s, &["rotate", "tenant-a", "--json"]).await;
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["key"], "tenant-a");
@@ -446,11 +490,13 @@ async fn admin_kms_with_openbao() {
     assert!(out.contains("KMS vault at"), "{out}");
     assert!(out.contains("cairn-sse        1  (default)"), "{out}");
     ok(&s, &["create-key", "tenant-b"]).await;
+    let bucket = put_encrypted(&s, Some("tenant-b")).await;
     let out = ok(&s, &["rotate", "tenant-b"]).await;
     assert!(
-        out.starts_with("rotated KMS key tenant-b to version 2:"),
+        out.starts_with("rotated KMS key tenant-b to version 2: 1 object keys re-sealed, 0 failed"),
         "{out}"
     );
+    assert_eq!(get_body(&s, &bucket).await, BODY);
     // Vault agrees
     let latest = bao
         .run(&["read", "-field=latest_version", "transit/keys/tenant-b"])
