@@ -601,6 +601,32 @@ async fn copy_between_modes() -> Result<()> {
         hdrs!(r).expect("copy SSE-S3 -> plain", None)?;
         check_object(&c, &b, &p("to-plain"), &data, None).await?;
 
+        // Encrypting a plain object in place, and decrypting one: a copy
+        // onto itself takes the encryption the request names (none here:
+        // the bucket has no default), not the source's.
+        let r = sse!(
+            c.copy_object()
+                .bucket(&b)
+                .key(p("plain"))
+                .copy_source(format!("{b}/{}", p("plain"))),
+            &Mode::S3
+        )
+        .send()
+        .await?;
+        hdrs!(r).expect("copy plain onto itself with SSE-S3", Some(&Mode::S3))?;
+        check_object(&c, &b, &p("plain"), &data, Some(&Mode::S3)).await?;
+        let r = c
+            .copy_object()
+            .bucket(&b)
+            .key(p("to-kms"))
+            .copy_source(format!("{b}/{}", p("to-kms")))
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .metadata("note", "decrypted")
+            .send()
+            .await?;
+        hdrs!(r).expect("copy SSE-KMS onto itself without SSE headers", None)?;
+        check_object(&c, &b, &p("to-kms"), &data, None).await?;
+
         // Re-keying an SSE-C object in place.
         let r = sse_c_src!(
             sse!(
@@ -1302,7 +1328,7 @@ fn files_holding(drives: &[PathBuf], needle: &[u8]) -> Result<Vec<PathBuf>> {
 async fn no_plaintext_on_disk() -> Result<()> {
     const SECRET: &[u8; 32] = b"cairn-sse-secret-marker-0123456!";
     const CONTROL: &[u8; 32] = b"cairn-sse-control-marker-987654!";
-    let s = start_kms().await?;
+    let mut s = start_kms().await?;
     let c = s.s3();
     let b = new_bucket(&c, "sse-disk").await?;
     let sizes = [100, 64 * KIB + 1, 300 * KIB, 6 * MIB];
@@ -1392,6 +1418,27 @@ async fn no_plaintext_on_disk() -> Result<()> {
         control.len() >= 2,
         "the plain control marker was found in only {control:?}: the search does not work"
     );
+
+    // After a restart (keys from the same KMS secret) everything reads.
+    s.restart().await?;
+    let c = s.s3();
+    for (mi, mode) in [Mode::S3, Mode::kms(), Mode::Customer(KEY1)]
+        .iter()
+        .enumerate()
+    {
+        for size in sizes {
+            let k = format!("{mi}/{size}");
+            check_object(&c, &b, &k, &marked(SECRET, size), Some(mode)).await?;
+        }
+    }
+    check_object(
+        &c,
+        &bd,
+        &format!("default-{}", 300 * KIB),
+        &marked(SECRET, 300 * KIB),
+        Some(&Mode::S3),
+    )
+    .await?;
     Ok(())
 }
 
