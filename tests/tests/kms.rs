@@ -355,6 +355,29 @@ async fn get_body(s: &Server, bucket: &str) -> Vec<u8> {
     r.body.collect().await.expect("body").into_bytes().to_vec()
 }
 
+/// The KMS-sealed data key of `bucket/obj` as every drive's `cairn.meta`
+/// holds it.
+fn sealed_on_disk(s: &Server, bucket: &str) -> Vec<String> {
+    on_disk(s, bucket).into_iter().map(|(k, _)| k).collect()
+}
+
+/// Per drive: the sealed data key and the (inline) ciphertext shard.
+fn on_disk(s: &Server, bucket: &str) -> Vec<(String, Vec<u8>)> {
+    s.drives()
+        .iter()
+        .map(|d| {
+            let bytes = std::fs::read(d.join(bucket).join("obj").join("cairn.meta")).expect("meta");
+            let m = cairn_core::meta::ObjectMeta::decode(&bytes, true).expect("decode");
+            let sealed = m.versions[0]
+                .sse
+                .as_ref()
+                .and_then(|s| s.kms_sealed.clone())
+                .expect("a KMS-sealed key");
+            (sealed, m.inline_of(0).expect("inline shard").to_vec())
+        })
+        .collect()
+}
+
 async fn server_with(env: Vec<(String, String)>, extra_args: Vec<String>) -> Server {
     Server::start(StartOpts {
         env,
@@ -397,6 +420,11 @@ async fn admin_kms_with_key_file() {
     assert!(err.contains("not a valid key name"), "{err}");
 
     let bucket = put_encrypted(&s, None).await;
+    let before = on_disk(&s, &bucket);
+    assert!(
+        before.iter().all(|(k, _)| k.starts_with("cairn:v1:")),
+        "{before:?}"
+    );
     let out = ok(&s, &["rotate"]).await;
     assert!(
         out.starts_with(
@@ -405,6 +433,15 @@ async fn admin_kms_with_key_file() {
         "{out}"
     );
     assert_eq!(get_body(&s, &bucket).await, BODY);
+    // re-sealed under version 2 on every drive; the data was not rewritten
+    let after = on_disk(&s, &bucket);
+    assert!(
+        after.iter().all(|(k, _)| k.starts_with("cairn:v2:")),
+        "{after:?}"
+    );
+    for ((_, a), (_, b)) in before.iter().zip(&after) {
+        assert_eq!(a, b, "the ciphertext changed in a rotation");
+    }
     let out = ok(&s, &["rotate", "tenant-a", "--json"]).await;
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["key"], "tenant-a");
@@ -491,12 +528,22 @@ async fn admin_kms_with_openbao() {
     assert!(out.contains("cairn-sse        1  (default)"), "{out}");
     ok(&s, &["create-key", "tenant-b"]).await;
     let bucket = put_encrypted(&s, Some("tenant-b")).await;
+    assert!(
+        sealed_on_disk(&s, &bucket)
+            .iter()
+            .all(|k| k.starts_with("vault:v1:"))
+    );
     let out = ok(&s, &["rotate", "tenant-b"]).await;
     assert!(
         out.starts_with("rotated KMS key tenant-b to version 2: 1 object keys re-sealed, 0 failed"),
         "{out}"
     );
     assert_eq!(get_body(&s, &bucket).await, BODY);
+    let after = sealed_on_disk(&s, &bucket);
+    assert!(
+        after.iter().all(|k| k.starts_with("vault:v2:")),
+        "{after:?}"
+    );
     // Vault agrees
     let latest = bao
         .run(&["read", "-field=latest_version", "transit/keys/tenant-b"])
