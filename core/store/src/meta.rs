@@ -108,7 +108,7 @@ impl VersionMeta {
             checksum: self.checksum.clone(),
             version_id: self.version_id.clone(),
             parts_count: self.multipart.then_some(self.parts.len() as u32),
-            encryption: None,
+            encryption: self.sse.as_ref().map(|s| s.encryption(None)),
         }
     }
 
