@@ -445,6 +445,21 @@ impl Vfs {
         self.commit_state(&mut st).await
     }
 
+    /// Makes a handle's staged bytes durable in their staging file without
+    /// committing them (NFS: a WRITE reply means durable, the commit comes
+    /// later); returns the staging file's path, None when nothing is staged.
+    pub async fn sync_staging(&self, fh: u64) -> VfsResult<Option<std::path::PathBuf>> {
+        let h = self.handle(fh)?;
+        let st = h.file.state.lock().await;
+        match st.staging.as_ref() {
+            Some(s) => {
+                s.sync()?;
+                Ok(s.path().map(|p| p.to_path_buf()))
+            }
+            None => Ok(None),
+        }
+    }
+
     pub async fn fsync(&self, fh: u64) -> VfsResult<()> {
         self.flush(fh).await
     }

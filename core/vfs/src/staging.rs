@@ -169,6 +169,12 @@ impl Staging {
         )))
     }
 
+    /// Where the staged bytes are (the NFS front records it so a crash
+    /// leaves them findable).
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(|f| f.path())
+    }
+
     pub fn sync(&self) -> VfsResult<()> {
         self.f()?.sync_data()?;
         Ok(())
