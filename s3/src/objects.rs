@@ -475,6 +475,9 @@ impl CairnS3 {
             storage_class: class,
             source_sse_customer,
             sse,
+            // S3 copies take their encryption from the request (or the
+            // bucket default), never from the source
+            keep_encryption: false,
         };
         let info = self
             .layer

@@ -459,6 +459,22 @@ async fn bucket_default_encryption_covers_mount_writes() -> Result<()> {
             }
         }
     }
+    // chmod through the mount rewrites metadata only and keeps the
+    // encryption, even once the bucket default is gone
+    c.delete_bucket_encryption().bucket(&b).send().await?;
+    fs::set_permissions(root.join("small.txt"), fs::Permissions::from_mode(0o600))?;
+    let h = c.head_object().bucket(&b).key("small.txt").send().await?;
+    ensure!(
+        h.server_side_encryption() == Some(&ServerSideEncryption::Aes256),
+        "chmod through the mount decrypted the object: {:?}",
+        h.server_side_encryption()
+    );
+    ensure!(
+        // s3fs's decimal st_mode: S_IFREG | 0600
+        h.metadata().and_then(|m| m.get("mode")).map(String::as_str) == Some("33152"),
+        "mode not stored: {:?}",
+        h.metadata()
+    );
     // SSE-C: no key through a mount
     let key = [0x55u8; 32];
     c.put_object()

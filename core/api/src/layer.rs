@@ -16,6 +16,11 @@ use crate::types::{
 /// `cairn-core`, gateway backends, and `MemLayer` (the reference model).
 #[async_trait]
 pub trait ObjectLayer: Send + Sync + 'static {
+    /// What this layer cannot do (gateway backends have gaps).
+    fn capabilities(&self) -> crate::caps::Capabilities {
+        crate::caps::Capabilities::FULL
+    }
+
     async fn make_bucket(&self, bucket: &BucketName) -> ObjectResult<()>;
     async fn head_bucket(&self, bucket: &BucketName) -> ObjectResult<BucketInfo>;
     async fn list_buckets(&self) -> ObjectResult<Vec<BucketInfo>>;
@@ -138,6 +143,7 @@ pub trait ObjectLayer: Send + Sync + 'static {
                 dst,
                 CopyOptions {
                     metadata: MetadataDirective::Copy,
+                    keep_encryption: true,
                     ..Default::default()
                 },
             )
@@ -269,7 +275,23 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
                 trailer: None,
             })
         }),
-        sse: opts.sse,
+        sse: opts.sse.or_else(|| {
+            if !opts.keep_encryption {
+                return None;
+            }
+            src.info.encryption.as_ref().and_then(|e| match e {
+                crate::sse::Encryption::S3 => Some(crate::sse::SseRequest::S3),
+                crate::sse::Encryption::Kms { key_id } => Some(crate::sse::SseRequest::Kms {
+                    key_id: Some(key_id.clone()),
+                    context: Default::default(),
+                }),
+                // an SSE-C source was read with its key: keep that key
+                crate::sse::Encryption::Customer { .. } => opts
+                    .source_sse_customer
+                    .clone()
+                    .map(crate::sse::SseRequest::Customer),
+            })
+        }),
     };
     layer.put_object(dst_bucket, dst_key, src.body, put).await
 }

@@ -247,6 +247,10 @@ pub struct CopyOptions {
     pub source_sse_customer: Option<CustomerKey>,
     /// Encryption of the copy (as for a PUT: not inherited from the source).
     pub sse: Option<SseRequest>,
+    /// Keep the source's encryption when `sse` is `None` (the file fronts'
+    /// chmod/chown/utimens must not decrypt an object); S3 copies leave it
+    /// false, as S3 does not inherit encryption.
+    pub keep_encryption: bool,
 }
 
 #[derive(Debug, Clone, Default)]

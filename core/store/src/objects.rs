@@ -555,6 +555,7 @@ impl ErasureSet {
         )?;
         // another encryption than the current one rewrites the data
         let same_encryption = match (&version.sse, &target) {
+            _ if opts.keep_encryption && opts.sse.is_none() => true,
             (None, None) => true,
             (Some(s), Some(r)) => s.same_as(r, default_key.as_deref()),
             _ => false,

@@ -260,6 +260,7 @@ impl Vfs {
                 &k,
                 CopyOptions {
                     metadata: MetadataDirective::Replace(m),
+                    keep_encryption: true,
                     ..Default::default()
                 },
             )
