@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod drives;
 mod mount;
+mod nfs;
 mod server;
 
 use clap::{Parser, Subcommand};

@@ -55,6 +55,8 @@ pub struct ServerArgs {
     #[command(flatten)]
     pub mount: crate::mount::MountArgs,
     #[command(flatten)]
+    pub nfs: crate::nfs::NfsArgs,
+    #[command(flatten)]
     pub kms: KmsArgs,
     /// Cipher of new encrypted objects: aes-256-gcm (default where the CPU
     /// has AES-NI), chacha20-poly1305 (default elsewhere) or
@@ -236,6 +238,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     };
     // mounted before S3 answers /health/ready, unmounted after S3 stops
     let mounted = crate::mount::start(&args.mount, layer.clone())?;
+    let first_drive = PathBuf::from(drives.first().map(String::as_str).unwrap_or("."));
+    let exported = crate::nfs::start(&args.nfs, layer.clone(), &first_drive).await?;
     let served = serve(
         listener,
         layer,
@@ -244,6 +248,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await;
+    crate::nfs::stop(exported).await;
     crate::mount::stop(mounted).await;
     served.context("serving S3")?;
     tracing::info!("shut down cleanly");

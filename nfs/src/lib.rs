@@ -1,1 +1,146 @@
-//! placeholder
+//! cairn-nfs: the NFSv3 front. Thin glue: nfsserve 0.11 speaks the wire
+//! protocols (NFSv3, MOUNT and a mini portmapper on one TCP port), fs.rs
+//! forwards each call to cairn-vfs. What this crate adds is what NFS needs
+//! and FUSE does not: file handles that survive restarts (ids.rs), WRITEs
+//! durable when answered and committed after an idle time (open.rs), their
+//! recovery after a crash (recover.rs), and the client networks allowed
+//! in (allow.rs).
+
+mod allow;
+mod error;
+mod fs;
+mod ids;
+mod open;
+mod recover;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_vfs::Vfs;
+use nfsserve::tcp::{NFSTcp as _, NFSTcpListener};
+
+pub use allow::{Allow, Network};
+pub use error::{status, status_of_errno};
+
+/// AUTH_SYS id squashing of the ids clients set (SETATTR, CREATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Squash {
+    None,
+    /// uid/gid 0 become the anonymous ids (the default).
+    Root,
+    /// Every id becomes the anonymous ids.
+    All,
+}
+
+#[derive(Debug, Clone)]
+pub struct NfsOptions {
+    pub address: SocketAddr,
+    /// The export's name: clients mount `/<name>`.
+    pub export: String,
+    /// Only these buckets are top directories (empty: all).
+    pub buckets: Vec<String>,
+    pub squash: Squash,
+    pub anon_uid: u32,
+    pub anon_gid: u32,
+    /// Client networks allowed to connect (empty: any).
+    pub allow: Vec<Network>,
+    /// Where the id map lives (`ids.redb`).
+    pub state_dir: PathBuf,
+    /// A file with no WRITE for this long is committed to its object.
+    pub commit_idle: Duration,
+    /// Staged bytes above which files commit without waiting.
+    pub commit_high_water: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NfsError {
+    #[error(transparent)]
+    Ids(#[from] ids::IdError),
+    #[error("NFS listener on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("NFS state directory {path}: {source}")]
+    State {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A running export; `stop` commits what is staged.
+pub struct NfsServer {
+    local: SocketAddr,
+    open: Arc<open::OpenFiles>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl NfsServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Stops serving and commits every staged file.
+    pub async fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.open.close_all().await;
+    }
+}
+
+/// Opens the id map, commits writes a crash left staged, and serves `vfs`
+/// (its spool must be a persistent directory of this export's own).
+pub async fn serve(vfs: Arc<Vfs>, opts: NfsOptions) -> Result<NfsServer, NfsError> {
+    std::fs::create_dir_all(&opts.state_dir).map_err(|source| NfsError::State {
+        path: opts.state_dir.clone(),
+        source,
+    })?;
+    let ids = Arc::new(ids::IdMap::open(&opts.state_dir.join("ids.redb"))?);
+    recover::recover(&vfs, &ids).await;
+    let open = open::OpenFiles::new(
+        vfs.clone(),
+        ids.clone(),
+        opts.commit_idle,
+        opts.commit_high_water,
+    );
+    let fs = fs::CairnNfs::new(vfs, ids, open.clone(), opts.clone());
+    let mut tasks = vec![open.start_reaper()];
+    // With an allow list the public port is ours: peers are checked and
+    // spliced to nfsserve on a loopback port (nfsserve accepts sockets
+    // itself and shows the filesystem no peer address).
+    let inner_addr = if opts.allow.is_empty() {
+        opts.address
+    } else {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    };
+    let mut listener = NFSTcpListener::bind(&inner_addr.to_string(), fs)
+        .await
+        .map_err(|source| NfsError::Bind {
+            addr: inner_addr,
+            source,
+        })?;
+    listener.with_export_name(&opts.export);
+    let inner_local = SocketAddr::new(listener.get_listen_ip(), listener.get_listen_port());
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = listener.handle_forever().await {
+            tracing::error!(error = %e, "NFS listener stopped");
+        }
+    }));
+    let local = if opts.allow.is_empty() {
+        inner_local
+    } else {
+        let (local, task) = allow::front(opts.address, inner_local, Allow::new(opts.allow))
+            .await
+            .map_err(|source| NfsError::Bind {
+                addr: opts.address,
+                source,
+            })?;
+        tasks.push(task);
+        local
+    };
+    tracing::info!(address = %local, export = %format!("/{}", opts.export), "NFSv3 export");
+    Ok(NfsServer { local, open, tasks })
+}

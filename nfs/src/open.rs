@@ -1,0 +1,228 @@
+//! Open view handles per file id. NFSv3 has no open or close: the first
+//! READ or WRITE of a file opens a cairn-vfs handle, and a background task
+//! releases it once idle (which commits staged bytes to the object).
+//!
+//! Durability: every WRITE is fsynced in its staging file before the reply
+//! (nfsserve answers FILE_SYNC and has no COMMIT), and the staging file's
+//! path is recorded in the id map's `pending` table, so a crash leaves the
+//! acknowledged bytes findable (recover.rs commits them at the next start).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cairn_vfs::{OpenMode, Vfs, VfsError, VfsResult};
+use parking_lot::Mutex;
+
+use crate::ids::IdMap;
+
+struct Entry {
+    fh: u64,
+    writable: bool,
+    last_used: Instant,
+    /// Requests using `fh` now: the reaper leaves it alone.
+    in_flight: usize,
+    /// The staging file recorded as pending for this id.
+    pending: Option<PathBuf>,
+}
+
+pub struct OpenFiles {
+    vfs: Arc<Vfs>,
+    ids: Arc<IdMap>,
+    map: Mutex<HashMap<u64, Entry>>,
+    /// A file idle this long is committed (and its handle released).
+    pub idle: Duration,
+    /// Staged bytes (all files) above which idle-ish files commit early.
+    pub high_water: u64,
+}
+
+/// A handle lent to one request; `done` gives it back.
+pub struct Lease {
+    pub fh: u64,
+    id: u64,
+}
+
+impl OpenFiles {
+    pub fn new(vfs: Arc<Vfs>, ids: Arc<IdMap>, idle: Duration, high_water: u64) -> Arc<Self> {
+        Arc::new(Self {
+            vfs,
+            ids,
+            map: Mutex::new(HashMap::new()),
+            idle,
+            high_water,
+        })
+    }
+
+    /// A handle on `id` (view inode `ino`) for reading or writing; an open
+    /// read-only handle is replaced by a writable one when needed.
+    pub async fn lease(&self, id: u64, ino: u64, write: bool) -> VfsResult<Lease> {
+        let old = {
+            let mut m = self.map.lock();
+            match m.get_mut(&id) {
+                Some(e) if e.writable || !write => {
+                    e.in_flight += 1;
+                    e.last_used = Instant::now();
+                    return Ok(Lease { fh: e.fh, id });
+                }
+                Some(e) if e.in_flight == 0 => m.remove(&id).map(|e| e.fh),
+                Some(_) => None,
+                None => None,
+            }
+        };
+        if let Some(fh) = old {
+            self.vfs.release(fh).await?;
+        }
+        let fh = self
+            .vfs
+            .open(
+                ino,
+                OpenMode {
+                    write,
+                    truncate: false,
+                },
+            )
+            .await?;
+        Ok(self.adopt(id, fh, write))
+    }
+
+    /// Takes over a handle opened elsewhere (CREATE) as `id`'s, lent once.
+    pub fn adopt(&self, id: u64, fh: u64, writable: bool) -> Lease {
+        let replaced = {
+            let mut m = self.map.lock();
+            match m.get_mut(&id) {
+                // another request opened it meanwhile: keep theirs
+                Some(e) if e.writable || !writable => {
+                    e.in_flight += 1;
+                    Some(fh)
+                }
+                _ => {
+                    let prev = m.insert(
+                        id,
+                        Entry {
+                            fh,
+                            writable,
+                            last_used: Instant::now(),
+                            in_flight: 1,
+                            pending: None,
+                        },
+                    );
+                    prev.map(|p| p.fh)
+                }
+            }
+        };
+        if let Some(extra) = replaced {
+            let vfs = self.vfs.clone();
+            tokio::spawn(async move {
+                if let Err(e) = vfs.release(extra).await {
+                    tracing::warn!(error = %e, "releasing a spare NFS handle");
+                }
+            });
+        }
+        let fh = self.map.lock().get(&id).map(|e| e.fh).unwrap_or(fh);
+        Lease { fh, id }
+    }
+
+    pub fn done(&self, lease: Lease) {
+        if let Some(e) = self.map.lock().get_mut(&lease.id) {
+            e.in_flight = e.in_flight.saturating_sub(1);
+            e.last_used = Instant::now();
+        }
+    }
+
+    /// Makes what was written through `lease` durable before the reply.
+    pub async fn make_durable(&self, lease: &Lease) -> VfsResult<()> {
+        let Some(path) = self.vfs.sync_staging(lease.fh).await? else {
+            return Ok(());
+        };
+        let known = self
+            .map
+            .lock()
+            .get(&lease.id)
+            .and_then(|e| e.pending.clone());
+        if known.as_ref() != Some(&path) {
+            // the new staging file's name must survive a crash too
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            self.ids
+                .set_pending(lease.id, &path)
+                .map_err(|e| VfsError::Io(std::io::Error::other(e)))?;
+            if let Some(e) = self.map.lock().get_mut(&lease.id) {
+                e.pending = Some(path);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `id` has an open handle (its staged state is the truth).
+    pub fn is_open(&self, id: u64) -> bool {
+        self.map.lock().contains_key(&id)
+    }
+
+    /// Commits and releases `id`'s handle now (REMOVE, a new CREATE).
+    pub async fn close(&self, id: u64) -> VfsResult<()> {
+        let e = self.map.lock().remove(&id);
+        let Some(e) = e else { return Ok(()) };
+        self.finish(id, e).await
+    }
+
+    async fn finish(&self, id: u64, e: Entry) -> VfsResult<()> {
+        let res = self.vfs.release(e.fh).await;
+        // a failed commit keeps its bytes in the spool's lost+found
+        // (cairn-vfs), so the record goes either way
+        if e.pending.is_some()
+            && let Err(err) = self.ids.clear_pending(id)
+        {
+            tracing::warn!(id, error = %err, "clearing a pending NFS write record");
+        }
+        if let Err(err) = &res {
+            tracing::error!(id, error = %err, "committing NFS writes failed");
+        }
+        res
+    }
+
+    /// Commits every file idle for `idle`, and when staging holds more than
+    /// `high_water` bytes, every file not in use.
+    pub async fn reap(&self) {
+        let now = Instant::now();
+        let pressure = self.vfs.staged_bytes() > self.high_water;
+        let due: Vec<(u64, Entry)> = {
+            let mut m = self.map.lock();
+            let ids: Vec<u64> = m
+                .iter()
+                .filter(|(_, e)| {
+                    e.in_flight == 0 && (pressure || now.duration_since(e.last_used) >= self.idle)
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| m.remove(&id).map(|e| (id, e)))
+                .collect()
+        };
+        for (id, e) in due {
+            let _ = self.finish(id, e).await;
+        }
+    }
+
+    /// Commits everything (clean shutdown).
+    pub async fn close_all(&self) {
+        let all: Vec<(u64, Entry)> = self.map.lock().drain().collect();
+        for (id, e) in all {
+            let _ = self.finish(id, e).await;
+        }
+    }
+
+    /// Runs the reaper every quarter of the idle time.
+    pub fn start_reaper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::downgrade(self);
+        let tick = (self.idle / 4).max(Duration::from_millis(50));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(tick).await;
+                let Some(me) = me.upgrade() else { return };
+                me.reap().await;
+            }
+        })
+    }
+}

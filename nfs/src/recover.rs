@@ -1,0 +1,107 @@
+//! Recovery at start: files whose WRITEs were acknowledged (fsynced in a
+//! staging file, recorded as pending in the id map) but not yet committed
+//! when the process died are committed now, through the view like any
+//! write, before the export serves anyone.
+
+use std::io::Read as _;
+use std::sync::Arc;
+
+use cairn_vfs::{ROOT_INO, Vfs, VfsError, VfsResult};
+
+use crate::ids::IdMap;
+
+const CHUNK: usize = 1 << 20;
+
+pub async fn recover(vfs: &Arc<Vfs>, ids: &IdMap) {
+    let pending = match ids.pending() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "reading pending NFS writes");
+            return;
+        }
+    };
+    for (id, path) in pending {
+        let path = std::path::PathBuf::from(path);
+        if !path.exists() {
+            // committed and removed before the record was cleared
+            let _ = ids.clear_pending(id);
+            continue;
+        }
+        let Some(names) = ids.path(id) else {
+            keep(vfs, &path, id, "its file id is gone");
+            let _ = ids.clear_pending(id);
+            continue;
+        };
+        match commit(vfs, &names, &path).await {
+            Ok(len) => {
+                tracing::info!(
+                    id,
+                    key = names.join("/"),
+                    bytes = len,
+                    "committed NFS writes staged before a restart"
+                );
+                if let Err(e) = std::fs::remove_file(&path) {
+                    tracing::warn!(error = %e, path = %path.display(), "removing a recovered staging file");
+                }
+            }
+            Err(e) => {
+                tracing::error!(id, error = %e, "recovering NFS writes");
+                keep(vfs, &path, id, "its commit failed");
+            }
+        }
+        let _ = ids.clear_pending(id);
+    }
+}
+
+/// Moves a staging file that cannot be committed to `lost+found`.
+fn keep(vfs: &Vfs, path: &std::path::Path, id: u64, why: &str) {
+    let dir = vfs.config().spool_dir.join("lost+found");
+    let dest = dir.join(format!("nfs-id{id}"));
+    let r = std::fs::create_dir_all(&dir).and_then(|()| std::fs::rename(path, &dest));
+    match r {
+        Ok(()) => tracing::error!(id, kept = %dest.display(), why, "staged NFS writes kept"),
+        Err(e) => tracing::error!(id, error = %e, why, "staged NFS writes could not be kept"),
+    }
+}
+
+/// Writes the staging file's bytes as the object at `names` (made if new,
+/// replaced otherwise, keeping its attributes).
+async fn commit(vfs: &Vfs, names: &[String], path: &std::path::Path) -> VfsResult<u64> {
+    let (last, dirs) = names
+        .split_last()
+        .ok_or(VfsError::Invalid("the export root"))?;
+    let mut dir = ROOT_INO;
+    for d in dirs {
+        dir = vfs.lookup(dir, d).await?.ino;
+    }
+    let defaults = vfs.config().defaults;
+    let (_, fh) = vfs
+        .create(
+            dir,
+            last,
+            defaults.file_perm,
+            defaults.uid,
+            defaults.gid,
+            false,
+        )
+        .await?;
+    let copied = async {
+        let mut f = std::fs::File::open(path)?;
+        let mut buf = vec![0u8; CHUNK];
+        let mut off = 0u64;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            vfs.write(fh, off, &buf[..n]).await?;
+            off += n as u64;
+        }
+        Ok::<u64, VfsError>(off)
+    }
+    .await;
+    let released = vfs.release(fh).await;
+    let len = copied?;
+    released?;
+    Ok(len)
+}
