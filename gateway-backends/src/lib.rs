@@ -1,1 +1,10 @@
-//! placeholder
+//! cairn-gateway: `ObjectLayer` implementations over stores that already
+//! hold data, leaving it where and as it is. Every front (S3, the FUSE
+//! mount) works on them unchanged.
+//!
+//! - [`nas::NasLayer`]: a NAS folder; buckets are its top-level folders,
+//!   objects its files, byte for byte.
+
+pub mod nas;
+
+pub use nas::{NasLayer, NasOptions, OpenError};

@@ -30,6 +30,11 @@ pub(crate) fn s3_error(e: ObjectError) -> S3Error {
         E::BucketNotEmpty { .. } => C::BucketNotEmpty,
         E::NoSuchKey { .. } => C::NoSuchKey,
         E::NoSuchUpload { .. } => C::NoSuchUpload,
+        // MinIO's gateway answered this case with a 409 too.
+        E::KeyConflict { .. } => {
+            status = Some(StatusCode::CONFLICT);
+            custom("KeyConflict")
+        }
         E::InvalidRange { size } => {
             headers = header("content-range", &format!("bytes */{size}"));
             C::InvalidRange

@@ -218,9 +218,39 @@ pub async fn objects_round_trip(l: &dyn ObjectLayer) {
     ));
     // A key and keys below it coexist; a directory marker is its own object.
     put(l, bk, "a", b"file a").await;
-    put(l, bk, "a/b", b"file a/b").await;
-    put(l, bk, "a/", b"").await;
-    assert_eq!(get(l, bk, "a", None).await, b"file a");
+    if l.capabilities().key_and_prefix_coexist {
+        put(l, bk, "a/b", b"file a/b").await;
+        put(l, bk, "a/", b"").await;
+        assert_eq!(get(l, bk, "a", None).await, b"file a");
+    } else {
+        // Declared gap: the backend refuses the second key clearly and
+        // keeps the first.
+        for bad in ["a/b", "a/"] {
+            let r = l
+                .put_object(&b(bk), &k(bad), bytes_stream(vec![]), PutOptions::default())
+                .await;
+            assert!(
+                matches!(r, Err(ObjectError::KeyConflict { .. })),
+                "{bad}: {r:?}"
+            );
+        }
+        assert_eq!(get(l, bk, "a", None).await, b"file a");
+        l.delete_object(&b(bk), &k("a")).await.expect("delete a");
+        put(l, bk, "a/b", b"file a/b").await;
+        put(l, bk, "a/", b"").await;
+        let r = l
+            .put_object(
+                &b(bk),
+                &k("a"),
+                bytes_stream(vec![1]),
+                PutOptions::default(),
+            )
+            .await;
+        assert!(
+            matches!(r, Err(ObjectError::KeyConflict { .. })),
+            "a: {r:?}"
+        );
+    }
     assert_eq!(get(l, bk, "a/b", None).await, b"file a/b");
     assert_eq!(get(l, bk, "a/", None).await, b"");
     l.delete_object(&b(bk), &k("a")).await.expect("delete a");
@@ -535,7 +565,8 @@ pub async fn digests(l: &dyn ObjectLayer) {
 pub async fn listing(l: &dyn ObjectLayer) {
     let bk = "conf-list";
     l.make_bucket(&b(bk)).await.expect("make");
-    let mut keys = vec![
+    let coexist = l.capabilities().key_and_prefix_coexist;
+    let mut keys: Vec<String> = vec![
         "a".to_string(),
         "a/b".into(),
         "a/b.txt".into(),
@@ -549,8 +580,20 @@ pub async fn listing(l: &dyn ObjectLayer) {
     for i in 0..120 {
         keys.push(format!("many/{i:04}"));
     }
+    if !coexist {
+        // Declared gap: `a` and `a/b` cannot both be files (nor `a/b` and
+        // `a/b/c`).
+        keys.retain(|k| k != "a" && k != "a/b");
+    }
+    let folder_data = l.capabilities().folder_objects_with_data;
     for key in &keys {
-        put(l, bk, key, key.as_bytes()).await;
+        // Declared gap: a folder object that cannot hold bytes gets none.
+        let body = if key.ends_with('/') && !folder_data {
+            &b""[..]
+        } else {
+            key.as_bytes()
+        };
+        put(l, bk, key, body).await;
     }
     keys.sort();
     // Full listing in pages of 7, byte order.
@@ -587,7 +630,12 @@ pub async fn listing(l: &dyn ObjectLayer) {
         .await
         .expect("list");
     let objs: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
-    assert_eq!(objs, ["a", "a-", "a0"]);
+    let want: &[&str] = if coexist {
+        &["a", "a-", "a0"]
+    } else {
+        &["a-", "a0"]
+    };
+    assert_eq!(objs, want);
     assert_eq!(page.common_prefixes, ["a/", "dir/", "many/", "z é/"]);
     let page = l
         .list_objects(
@@ -602,7 +650,12 @@ pub async fn listing(l: &dyn ObjectLayer) {
         .await
         .expect("list");
     let objs: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
-    assert_eq!(objs, ["a/b", "a/b.txt"]);
+    let want: &[&str] = if coexist {
+        &["a/b", "a/b.txt"]
+    } else {
+        &["a/b.txt"]
+    };
+    assert_eq!(objs, want);
     assert_eq!(page.common_prefixes, ["a/b/"]);
     let page = l
         .list_objects(

@@ -24,6 +24,14 @@ pub enum ObjectError {
     BucketNotEmpty { bucket: String },
     #[error("object {bucket}/{key} does not exist")]
     NoSuchKey { bucket: String, key: String },
+    /// The key cannot exist next to another one on this backend (a NAS
+    /// share cannot hold a file `a` and a file `a/b`).
+    #[error("object {bucket}/{key} cannot be stored: {reason}")]
+    KeyConflict {
+        bucket: String,
+        key: String,
+        reason: &'static str,
+    },
     #[error("multipart upload {upload_id} does not exist")]
     NoSuchUpload { upload_id: String },
     #[error("range is not satisfiable for an object of {size} bytes")]

@@ -3,6 +3,7 @@
 //! crosses it.
 
 pub mod admin;
+pub mod caps;
 pub mod checksum;
 pub mod error;
 pub mod layer;
@@ -17,6 +18,7 @@ pub mod conformance;
 #[cfg(feature = "test-util")]
 pub mod mem;
 
+pub use caps::Capabilities;
 pub use checksum::{Checksum, ChecksumAlgorithm, ChecksumRequest};
 pub use error::{ObjectError, ObjectResult, QuorumOp};
 pub use layer::{ObjectLayer, collect_stream};

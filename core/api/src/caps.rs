@@ -1,0 +1,33 @@
+//! What a layer can and cannot do. The erasure set can do everything the
+//! boundary offers; a gateway backend declares its gaps here so that the
+//! fronts and the conformance suite know, and refuses those requests with
+//! `NotImplemented` naming itself rather than answering half.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Names the backend in messages ("the NAS gateway").
+    pub backend: &'static str,
+    /// A key and keys below it (`a` and `a/b`) may both exist. A NAS share
+    /// cannot: `a` is either a file or a folder there.
+    pub key_and_prefix_coexist: bool,
+    /// Server-side encryption (SSE-S3, SSE-KMS, SSE-C).
+    pub encryption: bool,
+    /// A folder marker object (`dir/`) may hold bytes.
+    pub folder_objects_with_data: bool,
+}
+
+impl Capabilities {
+    /// Everything `ObjectLayer` offers.
+    pub const FULL: Capabilities = Capabilities {
+        backend: "this store",
+        key_and_prefix_coexist: true,
+        encryption: true,
+        folder_objects_with_data: true,
+    };
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::FULL
+    }
+}

@@ -1,0 +1,1053 @@
+//! The NAS backend: a folder (local, NFS, SMB) served as S3 without moving
+//! anything. Buckets are the top-level folders, objects the files below
+//! them byte for byte, so programs using the share directly keep working:
+//! they see S3 writes at once and their own changes are served at once
+//! (there is no index; every request looks at the files).
+//!
+//! Gaps (declared in [`Capabilities`]): a key and keys below it cannot both
+//! exist (`a` is a file or a folder), `dir/` objects hold no bytes, and
+//! there is no server-side encryption.
+
+mod errors;
+mod list;
+mod meta;
+mod multipart;
+mod paths;
+mod write;
+
+use std::collections::BTreeMap;
+use std::fs::{File, Metadata};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cairn_api::checksum::{composite_checksum, multipart_etag};
+use cairn_api::layer::{copy_condition_error, copy_via_stream};
+use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
+use cairn_api::{
+    BucketInfo, BucketName, ByteStream, Capabilities, CompletePart, Conditions, CopyOptions,
+    GetObject, GetOptions, ListOptions, ListPage, ListPartsPage, ListUploadsOptions,
+    ListUploadsPage, MetadataDirective, ObjectError, ObjectInfo, ObjectKey, ObjectLayer,
+    ObjectResult, PartInfo, PartOptions, PutOptions, SseRequest, UploadInfo,
+};
+use time::OffsetDateTime;
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+
+use errors::{io_error, is_absent};
+use meta::{EtagRecord, HeaderRecord, MetaStore, Target, XA_DIR, XA_ETAG, XA_META};
+use multipart::{PartRecord, UploadRecord};
+use paths::{Share, sync_dir};
+use write::{TempFile, install, make_parents, receive};
+
+/// The name NotImplemented messages and logs use.
+const BACKEND: &str = "the NAS gateway";
+
+const CAPS: Capabilities = Capabilities {
+    backend: BACKEND,
+    key_and_prefix_coexist: false,
+    encryption: false,
+    folder_objects_with_data: false,
+};
+
+#[derive(Debug, Clone, Default)]
+pub struct NasOptions {
+    /// Keep metadata in sidecar files even where xattrs work (tests of the
+    /// fallback; shares whose xattrs other tools strip).
+    pub force_sidecar: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{0} is not a folder")]
+    NotAFolder(PathBuf),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// An `ObjectLayer` over a NAS folder.
+#[derive(Clone)]
+pub struct NasLayer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    share: Share,
+    meta: MetaStore,
+}
+
+impl NasLayer {
+    /// Opens the share: checks it is a folder, makes the hidden folder,
+    /// empties its temp folder (left-overs of a crash) and finds out whether
+    /// xattrs work there. Blocking.
+    pub fn open(root: impl Into<PathBuf>, opts: NasOptions) -> Result<Self, OpenError> {
+        let root: PathBuf = root.into();
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| OpenError::Io { path, source }
+        };
+        let md = std::fs::metadata(&root).map_err(io(&root))?;
+        if !md.is_dir() {
+            return Err(OpenError::NotAFolder(root));
+        }
+        let share = Share { root };
+        let tmp = share.tmp_dir();
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        for d in [tmp.clone(), share.uploads_dir()] {
+            std::fs::create_dir_all(&d).map_err(io(&d))?;
+        }
+        let meta = if !opts.force_sidecar && meta::xattrs_work(&tmp) {
+            MetaStore::Xattr
+        } else {
+            let dir = share.sidecar_dir();
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            MetaStore::Sidecar(dir)
+        };
+        tracing::info!(
+            root = %share.root.display(),
+            metadata = if meta.is_xattr() { "xattrs (user.cairn.*)" } else { "sidecar files" },
+            "NAS gateway ready"
+        );
+        Ok(Self {
+            inner: Arc::new(Inner { share, meta }),
+        })
+    }
+
+    /// Whether S3 metadata lives in xattrs (else in sidecar files).
+    pub fn uses_xattrs(&self) -> bool {
+        self.inner.meta.is_xattr()
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.share.root
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> ObjectResult<T> + Send + 'static,
+    ) -> ObjectResult<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| ObjectError::internal(format!("blocking task: {e}")))?
+    }
+}
+
+fn refuse_sse(sse: Option<&SseRequest>) -> ObjectResult<()> {
+    match sse {
+        None => Ok(()),
+        Some(_) => Err(ObjectError::NotImplemented {
+            what: "server-side encryption on the NAS gateway",
+        }),
+    }
+}
+
+fn mtime(md: &Metadata) -> OffsetDateTime {
+    md.modified()
+        .map(OffsetDateTime::from)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn conflict(b: &BucketName, k: &ObjectKey, reason: &'static str) -> ObjectError {
+    ObjectError::KeyConflict {
+        bucket: b.to_string(),
+        key: k.to_string(),
+        reason,
+    }
+}
+
+/// An object opened for reading: the file (or folder, for `dir/` keys)
+/// and its metadata, taken from the open descriptor so both describe the
+/// same bytes even if another program replaces the file meanwhile.
+struct Opened {
+    file: File,
+    md: Metadata,
+}
+
+impl Inner {
+    fn bucket_dir(&self, b: &BucketName) -> ObjectResult<PathBuf> {
+        let dir = self.share.bucket(b);
+        match std::fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => Ok(dir),
+            Ok(_) => Err(ObjectError::no_such_bucket(b)),
+            Err(e) if is_absent(&e) => Err(ObjectError::no_such_bucket(b)),
+            Err(e) => Err(io_error(e, "reading a bucket folder", false)),
+        }
+    }
+
+    /// A folder is a `dir/` object when it was made as one (marked) or is
+    /// empty (made by another program: shown so it can be seen and removed).
+    fn is_dir_object(&self, bucket: &str, key: &str, dir: &Path, file: &File) -> bool {
+        let t = Target { file, bucket, key };
+        if matches!(self.meta.get(&t, XA_DIR), Ok(Some(_))) {
+            return true;
+        }
+        std::fs::read_dir(dir).is_ok_and(|mut r| r.next().is_none())
+    }
+
+    fn open_object(&self, b: &BucketName, k: &ObjectKey) -> ObjectResult<Opened> {
+        self.bucket_dir(b)?;
+        let path = self.share.object(b, k);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if is_absent(&e) => return Err(ObjectError::no_such_key(b, k)),
+            Err(e) => return Err(io_error(e, "opening an object", false)),
+        };
+        let md = file
+            .metadata()
+            .map_err(|e| io_error(e, "reading an object's metadata", false))?;
+        let ok = if k.is_dir_marker() {
+            md.is_dir() && self.is_dir_object(b.as_str(), k.as_str(), &path, &file)
+        } else {
+            md.is_file()
+        };
+        if !ok {
+            return Err(ObjectError::no_such_key(b, k));
+        }
+        Ok(Opened { file, md })
+    }
+
+    fn info(&self, bucket: &str, key: &str, o: &Opened) -> io::Result<ObjectInfo> {
+        let t = Target {
+            file: &o.file,
+            bucket,
+            key,
+        };
+        let h = self.meta.headers(&t);
+        let e = self.meta.etag(&t, &o.md)?;
+        Ok(ObjectInfo {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size: if o.md.is_dir() { 0 } else { o.md.len() },
+            etag: e.etag,
+            last_modified: mtime(&o.md),
+            headers: h.headers,
+            user_metadata: h.user,
+            storage_class: h.storage_class,
+            checksum: e.checksum,
+            version_id: None,
+            parts_count: e.parts,
+            encryption: None,
+        })
+    }
+
+    fn stat(&self, b: &BucketName, k: &ObjectKey) -> ObjectResult<(Opened, ObjectInfo)> {
+        let o = self.open_object(b, k)?;
+        let info = self
+            .info(b.as_str(), k.as_str(), &o)
+            .map_err(|e| io_error(e, "reading an object", false))?;
+        Ok((o, info))
+    }
+
+    /// Removes folders left empty above `path`, up to the bucket, stopping
+    /// at one that is a `dir/` object: S3 has no folders, so a prefix
+    /// disappears with its last key.
+    fn prune(&self, bucket_dir: &Path, bucket: &str, path: &Path) {
+        let mut cur = path.parent();
+        while let Some(dir) = cur {
+            if dir == bucket_dir || !dir.starts_with(bucket_dir) {
+                break;
+            }
+            let marked = File::open(dir).is_ok_and(|f| {
+                let key = dir
+                    .strip_prefix(bucket_dir)
+                    .map(|p| format!("{}/", p.to_string_lossy()))
+                    .unwrap_or_default();
+                let t = Target {
+                    file: &f,
+                    bucket,
+                    key: &key,
+                };
+                matches!(self.meta.get(&t, XA_DIR), Ok(Some(_)))
+            });
+            if marked || std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+            cur = dir.parent();
+        }
+    }
+
+    /// Writes the records of a new file (before it is renamed into place).
+    fn stamp(
+        &self,
+        bucket: &str,
+        key: &str,
+        file: &File,
+        h: &HeaderRecord,
+        e: &EtagRecord,
+    ) -> ObjectResult<()> {
+        let t = Target { file, bucket, key };
+        let hv = if h.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_vec(h).map_err(ObjectError::internal)?)
+        };
+        let ev = serde_json::to_vec(e).map_err(ObjectError::internal)?;
+        self.meta
+            .set(&t, &[(XA_META, hv), (XA_ETAG, Some(ev))])
+            .map_err(|e| io_error(e, "writing object metadata", true))
+    }
+
+    /// Puts a finished temp file in place as `k`.
+    fn commit_file(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        tmp: TempFile,
+        h: HeaderRecord,
+        mut e: EtagRecord,
+    ) -> ObjectResult<ObjectInfo> {
+        let bucket_dir = self.bucket_dir(b)?;
+        let md = tmp
+            .file
+            .metadata()
+            .map_err(|e| io_error(e, "reading a temp file", true))?;
+        let stamped = EtagRecord::new(std::mem::take(&mut e.etag), &md);
+        let e = EtagRecord {
+            checksum: e.checksum,
+            parts: e.parts,
+            ..stamped
+        };
+        self.stamp(b.as_str(), k.as_str(), &tmp.file, &h, &e)?;
+        let dst = self.share.object(b, k);
+        let placed = make_parents(&bucket_dir, &dst).and_then(|()| install(tmp, &dst));
+        if let Err((err, why)) = placed {
+            if !self.meta.is_xattr() {
+                let _ = self.meta.forget(b.as_str(), k.as_str());
+            }
+            return Err(if why.is_empty() {
+                io_error(err, "placing an object", true)
+            } else {
+                conflict(b, k, why)
+            });
+        }
+        Ok(ObjectInfo {
+            bucket: b.to_string(),
+            key: k.to_string(),
+            size: md.len(),
+            etag: e.etag,
+            last_modified: mtime(&md),
+            headers: h.headers,
+            user_metadata: h.user,
+            storage_class: h.storage_class,
+            checksum: e.checksum,
+            version_id: None,
+            parts_count: e.parts,
+            encryption: None,
+        })
+    }
+
+    /// Makes (or re-marks) the folder of a `dir/` key.
+    fn commit_dir(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        h: HeaderRecord,
+    ) -> ObjectResult<ObjectInfo> {
+        let bucket_dir = self.bucket_dir(b)?;
+        let dir = self.share.object(b, k);
+        make_parents(&bucket_dir, &dir).map_err(|(err, why)| {
+            if why.is_empty() {
+                io_error(err, "making a folder", true)
+            } else {
+                conflict(b, k, why)
+            }
+        })?;
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if !std::fs::metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                    return Err(conflict(
+                        b,
+                        k,
+                        "a file of the same name exists on the share (a key and keys below it cannot both exist)",
+                    ));
+                }
+            }
+            Err(e) if errors::is_path_clash(&e) => {
+                return Err(conflict(b, k, write::PARENT_IS_FILE));
+            }
+            Err(e) => return Err(io_error(e, "making a folder", true)),
+        }
+        let file = File::open(&dir).map_err(|e| io_error(e, "opening a folder", true))?;
+        let t = Target {
+            file: &file,
+            bucket: b.as_str(),
+            key: k.as_str(),
+        };
+        let hv = if h.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_vec(&h).map_err(ObjectError::internal)?)
+        };
+        self.meta
+            .set(&t, &[(XA_DIR, Some(b"1".to_vec())), (XA_META, hv)])
+            .map_err(|e| io_error(e, "marking a folder", true))?;
+        if let Some(parent) = dir.parent() {
+            let _ = sync_dir(parent);
+        }
+        let o = self.open_object(b, k)?;
+        self.info(b.as_str(), k.as_str(), &o)
+            .map_err(|e| io_error(e, "reading a folder", false))
+    }
+
+    fn delete(&self, b: &BucketName, k: &ObjectKey) -> ObjectResult<()> {
+        let bucket_dir = self.bucket_dir(b)?;
+        let path = self.share.object(b, k);
+        if k.is_dir_marker() {
+            let Ok(file) = File::open(&path) else {
+                return Ok(());
+            };
+            if !file.metadata().is_ok_and(|m| m.is_dir()) {
+                return Ok(());
+            }
+            let t = Target {
+                file: &file,
+                bucket: b.as_str(),
+                key: k.as_str(),
+            };
+            let _ = self.meta.set(&t, &[(XA_DIR, None), (XA_META, None)]);
+            // Gone as an object; the folder stays while keys are below it.
+            if std::fs::remove_dir(&path).is_ok() {
+                self.prune(&bucket_dir, b.as_str(), &path);
+            }
+            return Ok(());
+        }
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => return Ok(()), // not an object: nothing to delete
+            Ok(_) => {}
+            Err(e) if is_absent(&e) => return Ok(()),
+            Err(e) => return Err(io_error(e, "deleting an object", true)),
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if is_absent(&e) => return Ok(()),
+            Err(e) => return Err(io_error(e, "deleting an object", true)),
+        }
+        let _ = self.meta.forget(b.as_str(), k.as_str());
+        self.prune(&bucket_dir, b.as_str(), &path);
+        Ok(())
+    }
+
+    fn upload_dir(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        id: &str,
+    ) -> ObjectResult<(PathBuf, UploadRecord)> {
+        self.bucket_dir(b)?;
+        let none = || ObjectError::NoSuchUpload {
+            upload_id: id.to_owned(),
+        };
+        if !multipart::valid_id(id) {
+            return Err(none());
+        }
+        let dir = self.share.uploads_dir().join(id);
+        let rec: UploadRecord = match multipart::read_json(&multipart::record_path(&dir)) {
+            Ok(r) => r,
+            Err(e) if is_absent(&e) => return Err(none()),
+            Err(e) => return Err(io_error(e, "reading an upload", false)),
+        };
+        if rec.bucket != b.as_str() || rec.key != k.as_str() {
+            return Err(none());
+        }
+        Ok((dir, rec))
+    }
+}
+
+#[async_trait]
+impl ObjectLayer for NasLayer {
+    fn capabilities(&self) -> Capabilities {
+        CAPS
+    }
+
+    async fn make_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {
+        let b = bucket.clone();
+        self.blocking(move |s| {
+            let dir = s.share.bucket(&b);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {
+                    let _ = sync_dir(&s.share.root);
+                    Ok(())
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    Err(ObjectError::BucketAlreadyExists {
+                        bucket: b.to_string(),
+                    })
+                }
+                Err(e) => Err(io_error(e, "making a bucket folder", true)),
+            }
+        })
+        .await
+    }
+
+    async fn head_bucket(&self, bucket: &BucketName) -> ObjectResult<BucketInfo> {
+        let b = bucket.clone();
+        self.blocking(move |s| {
+            let dir = s.bucket_dir(&b)?;
+            let md = std::fs::metadata(&dir)
+                .map_err(|e| io_error(e, "reading a bucket folder", false))?;
+            Ok(BucketInfo {
+                name: b.to_string(),
+                created: md
+                    .created()
+                    .or_else(|_| md.modified())
+                    .map(OffsetDateTime::from)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            })
+        })
+        .await
+    }
+
+    async fn list_buckets(&self) -> ObjectResult<Vec<BucketInfo>> {
+        self.blocking(|s| {
+            let mut out = Vec::new();
+            let rd = std::fs::read_dir(&s.share.root)
+                .map_err(|e| io_error(e, "listing the share", false))?;
+            for ent in rd {
+                let ent = ent.map_err(|e| io_error(e, "listing the share", false))?;
+                // Only folders whose names are valid bucket names: never
+                // the hidden folder, lost+found or stray files.
+                let Some(name) = ent.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if BucketName::new(name.as_str()).is_err() {
+                    continue;
+                }
+                let Ok(md) = std::fs::metadata(ent.path()) else {
+                    continue;
+                };
+                if md.is_dir() {
+                    out.push(BucketInfo {
+                        name,
+                        created: md
+                            .created()
+                            .or_else(|_| md.modified())
+                            .map(OffsetDateTime::from)
+                            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    });
+                }
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {
+        let b = bucket.clone();
+        self.blocking(move |s| {
+            let dir = s.bucket_dir(&b)?;
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                    return Err(ObjectError::BucketNotEmpty {
+                        bucket: b.to_string(),
+                    });
+                }
+                Err(e) => return Err(io_error(e, "removing a bucket folder", true)),
+            }
+            s.meta.forget_bucket(b.as_str());
+            // The bucket's unfinished uploads go with it.
+            if let Ok(rd) = std::fs::read_dir(s.share.uploads_dir()) {
+                for ent in rd.flatten() {
+                    let rec: io::Result<UploadRecord> =
+                        multipart::read_json(&multipart::record_path(&ent.path()));
+                    if rec.is_ok_and(|r| r.bucket == b.as_str()) {
+                        let _ = std::fs::remove_dir_all(ent.path());
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: ByteStream,
+        opts: PutOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        refuse_sse(opts.sse.as_ref())?;
+        let b = bucket.clone();
+        self.blocking(move |s| s.bucket_dir(&b).map(drop)).await?;
+        let tmp_path = self.inner.share.tmp_file();
+        let (tmp, digest) = receive(
+            tmp_path,
+            body,
+            opts.content_length,
+            opts.content_md5,
+            opts.checksum,
+        )
+        .await?;
+        let h = HeaderRecord {
+            headers: opts.metadata.headers,
+            user: opts.metadata.user,
+            storage_class: opts.metadata.storage_class,
+        };
+        let (b, k) = (bucket.clone(), key.clone());
+        if key.is_dir_marker() {
+            if digest.len > 0 {
+                return Err(ObjectError::NotImplemented {
+                    what: "folder objects (keys ending in '/') with content on the NAS gateway",
+                });
+            }
+            drop(tmp);
+            return self.blocking(move |s| s.commit_dir(&b, &k, h)).await;
+        }
+        let e = EtagRecord {
+            etag: digest.etag(),
+            size: digest.len,
+            mtime_sec: 0,
+            mtime_nsec: 0,
+            checksum: digest.checksum,
+            parts: None,
+        };
+        self.blocking(move |s| s.commit_file(&b, &k, tmp, h, e))
+            .await
+    }
+
+    async fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: GetOptions,
+    ) -> ObjectResult<GetObject> {
+        if opts.sse_customer.is_some() {
+            return Err(ObjectError::SseCustomerKeyNotExpected {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            });
+        }
+        let (b, k) = (bucket.clone(), key.clone());
+        let (o, info) = self.blocking(move |s| s.stat(&b, &k)).await?;
+        opts.conditions.check(&info)?;
+        let range = opts.range.map(|r| r.resolve(info.size)).transpose()?;
+        if o.md.is_dir() || info.size == 0 {
+            return Ok(GetObject {
+                info,
+                range,
+                body: cairn_api::bytes_stream(Vec::new()),
+            });
+        }
+        let (off, len) = range.unwrap_or((0, info.size));
+        let mut f = tokio::fs::File::from_std(o.file);
+        if off > 0 {
+            f.seek(io::SeekFrom::Start(off))
+                .await
+                .map_err(|e| io_error(e, "seeking in an object", false))?;
+        }
+        let body = tokio_util::io::ReaderStream::with_capacity(f.take(len), 1 << 20);
+        Ok(GetObject {
+            info,
+            range,
+            body: Box::pin(body),
+        })
+    }
+
+    async fn head_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        conditions: &Conditions,
+    ) -> ObjectResult<ObjectInfo> {
+        let (b, k) = (bucket.clone(), key.clone());
+        let (_, info) = self.blocking(move |s| s.stat(&b, &k)).await?;
+        conditions.check(&info)?;
+        Ok(info)
+    }
+
+    async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()> {
+        let (b, k) = (bucket.clone(), key.clone());
+        self.blocking(move |s| s.delete(&b, &k)).await
+    }
+
+    async fn copy_object(
+        &self,
+        src_bucket: &BucketName,
+        src_key: &ObjectKey,
+        dst_bucket: &BucketName,
+        dst_key: &ObjectKey,
+        opts: CopyOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        refuse_sse(opts.sse.as_ref())?;
+        if src_bucket == dst_bucket && src_key == dst_key {
+            // Onto itself: only the metadata changes; the bytes stay.
+            let (b, k) = (src_bucket.clone(), src_key.clone());
+            return self
+                .blocking(move |s| {
+                    let (o, mut info) = s.stat(&b, &k)?;
+                    opts.source_conditions
+                        .check(&info)
+                        .map_err(copy_condition_error)?;
+                    let mut m = match opts.metadata {
+                        MetadataDirective::Copy => info.metadata(),
+                        MetadataDirective::Replace(m) => m,
+                    };
+                    if let Some(c) = opts.storage_class {
+                        m.storage_class = c;
+                    }
+                    let h = HeaderRecord {
+                        headers: m.headers.clone(),
+                        user: m.user.clone(),
+                        storage_class: m.storage_class,
+                    };
+                    let t = Target {
+                        file: &o.file,
+                        bucket: b.as_str(),
+                        key: k.as_str(),
+                    };
+                    let hv = if h.is_empty() {
+                        None
+                    } else {
+                        Some(serde_json::to_vec(&h).map_err(ObjectError::internal)?)
+                    };
+                    s.meta
+                        .set(&t, &[(XA_META, hv)])
+                        .map_err(|e| io_error(e, "writing object metadata", true))?;
+                    info.headers = m.headers;
+                    info.user_metadata = m.user;
+                    info.storage_class = m.storage_class;
+                    Ok(info)
+                })
+                .await;
+        }
+        copy_via_stream(self, src_bucket, src_key, dst_bucket, dst_key, opts).await
+    }
+
+    async fn list_objects(&self, bucket: &BucketName, opts: ListOptions) -> ObjectResult<ListPage> {
+        let b = bucket.clone();
+        self.blocking(move |s| {
+            let dir = s.bucket_dir(&b)?;
+            let bucket = b.as_str();
+            let is_dir_object = |p: &Path| {
+                File::open(p).is_ok_and(|f| {
+                    let key = p
+                        .strip_prefix(&dir)
+                        .map(|r| format!("{}/", r.to_string_lossy()))
+                        .unwrap_or_default();
+                    s.is_dir_object(bucket, &key, p, &f)
+                })
+            };
+            let walk = list::Walk {
+                opts: &opts,
+                info: |p: &Path, key: &str, is_dir: bool| {
+                    let file = File::open(p).ok()?;
+                    let md = file.metadata().ok()?;
+                    if md.is_dir() != is_dir {
+                        return None; // changed under us
+                    }
+                    let o = Opened { file, md };
+                    match s.info(bucket, key, &o) {
+                        Ok(i) => Some(i),
+                        Err(e) => {
+                            tracing::warn!(bucket, key, error = %e, "unreadable file left out of a listing");
+                            None
+                        }
+                    }
+                },
+                is_dir_object: &is_dir_object,
+            };
+            walk.run(&dir)
+                .map_err(|e| io_error(e, "listing a bucket folder", false))
+        })
+        .await
+    }
+
+    async fn rename_object(
+        &self,
+        bucket: &BucketName,
+        src: &ObjectKey,
+        dst: &ObjectKey,
+        replace: bool,
+    ) -> ObjectResult<ObjectInfo> {
+        if src.is_dir_marker() || dst.is_dir_marker() {
+            // A folder object has no bytes: make the new one, drop the old.
+            let (b, s_k) = (bucket.clone(), src.clone());
+            let (_, info) = self.blocking(move |s| s.stat(&b, &s_k)).await?;
+            if !replace {
+                match self.head_object(bucket, dst, &Conditions::default()).await {
+                    Ok(_) => return Err(ObjectError::PreconditionFailed),
+                    Err(ObjectError::NoSuchKey { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let out = copy_via_stream(
+                self,
+                bucket,
+                src,
+                bucket,
+                dst,
+                CopyOptions {
+                    metadata: MetadataDirective::Replace(info.metadata()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            self.delete_object(bucket, src).await?;
+            return Ok(out);
+        }
+        let (b, s_k, d_k) = (bucket.clone(), src.clone(), dst.clone());
+        self.blocking(move |s| {
+            let bucket_dir = s.bucket_dir(&b)?;
+            let (_, mut info) = s.stat(&b, &s_k)?;
+            if !replace {
+                match s.open_object(&b, &d_k) {
+                    Ok(_) => return Err(ObjectError::PreconditionFailed),
+                    Err(ObjectError::NoSuchKey { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let from = s.share.object(&b, &s_k);
+            let to = s.share.object(&b, &d_k);
+            make_parents(&bucket_dir, &to).map_err(|(err, why)| {
+                if why.is_empty() {
+                    io_error(err, "renaming an object", true)
+                } else {
+                    conflict(&b, &d_k, why)
+                }
+            })?;
+            if std::fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
+                return Err(conflict(&b, &d_k, write::KEY_IS_FOLDER));
+            }
+            s.meta
+                .rename(b.as_str(), s_k.as_str(), d_k.as_str())
+                .map_err(|e| io_error(e, "moving object metadata", true))?;
+            match std::fs::rename(&from, &to) {
+                Ok(()) => {}
+                Err(e) if is_absent(&e) => return Err(ObjectError::no_such_key(&b, &s_k)),
+                Err(e) if errors::is_path_clash(&e) => {
+                    return Err(conflict(&b, &d_k, write::KEY_IS_FOLDER));
+                }
+                Err(e) => return Err(io_error(e, "renaming an object", true)),
+            }
+            for d in [to.parent(), from.parent()].into_iter().flatten() {
+                let _ = sync_dir(d);
+            }
+            s.prune(&bucket_dir, b.as_str(), &from);
+            info.key = d_k.to_string();
+            Ok(info)
+        })
+        .await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: PutOptions,
+    ) -> ObjectResult<String> {
+        refuse_sse(opts.sse.as_ref())?;
+        if key.is_dir_marker() {
+            return Err(ObjectError::NotImplemented {
+                what: "folder objects (keys ending in '/') with content on the NAS gateway",
+            });
+        }
+        let (b, k) = (bucket.clone(), key.clone());
+        self.blocking(move |s| {
+            s.bucket_dir(&b)?;
+            let id = uuid::Uuid::new_v4().to_string();
+            let dir = s.share.uploads_dir().join(&id);
+            std::fs::create_dir_all(&dir).map_err(|e| io_error(e, "making an upload", true))?;
+            let rec = UploadRecord {
+                bucket: b.to_string(),
+                key: k.to_string(),
+                initiated: OffsetDateTime::now_utc().unix_timestamp_nanos(),
+                meta: HeaderRecord {
+                    headers: opts.metadata.headers,
+                    user: opts.metadata.user,
+                    storage_class: opts.metadata.storage_class,
+                },
+                checksum: opts.checksum.map(|c| c.algorithm),
+            };
+            multipart::write_json(&multipart::record_path(&dir), &rec)
+                .map_err(|e| io_error(e, "making an upload", true))?;
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn upload_part(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u32,
+        body: ByteStream,
+        opts: PartOptions,
+    ) -> ObjectResult<PartInfo> {
+        check_part_number(part_number)?;
+        let (b, k, id) = (bucket.clone(), key.clone(), upload_id.to_owned());
+        let (dir, _) = self.blocking(move |s| s.upload_dir(&b, &k, &id)).await?;
+        let file = format!("part.{part_number}.{}", uuid::Uuid::new_v4());
+        let (tmp, digest) = receive(
+            dir.join(&file),
+            body,
+            opts.content_length,
+            opts.content_md5,
+            opts.checksum,
+        )
+        .await?;
+        let rec = PartRecord {
+            part_number,
+            etag: digest.etag(),
+            size: digest.len,
+            last_modified: OffsetDateTime::now_utc().unix_timestamp_nanos(),
+            checksum: digest.checksum,
+            file,
+        };
+        let id = upload_id.to_owned();
+        self.blocking(move |_| {
+            let rp = multipart::part_record_path(&dir, part_number);
+            let old: Option<PartRecord> = multipart::read_json(&rp).ok();
+            if !multipart::record_path(&dir).exists() {
+                return Err(ObjectError::NoSuchUpload { upload_id: id });
+            }
+            multipart::write_json(&rp, &rec).map_err(|e| io_error(e, "recording a part", true))?;
+            tmp.keep();
+            if let Some(old) = old.filter(|o| o.file != rec.file) {
+                let _ = std::fs::remove_file(dir.join(old.file));
+            }
+            Ok(rec.info())
+        })
+        .await
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number_marker: Option<u32>,
+        max_parts: usize,
+    ) -> ObjectResult<ListPartsPage> {
+        let (b, k, id) = (bucket.clone(), key.clone(), upload_id.to_owned());
+        self.blocking(move |s| {
+            let (dir, _) = s.upload_dir(&b, &k, &id)?;
+            let parts = multipart::parts(&dir)
+                .map_err(|e| io_error(e, "listing parts", false))?
+                .iter()
+                .map(PartRecord::info)
+                .collect();
+            Ok(page_parts(parts, part_number_marker, max_parts))
+        })
+        .await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: Vec<CompletePart>,
+    ) -> ObjectResult<ObjectInfo> {
+        let (b, k, id) = (bucket.clone(), key.clone(), upload_id.to_owned());
+        self.blocking(move |s| {
+            let (dir, rec) = s.upload_dir(&b, &k, &id)?;
+            let records = multipart::parts(&dir).map_err(|e| io_error(e, "listing parts", false))?;
+            let files: BTreeMap<u32, String> = records
+                .iter()
+                .map(|p| (p.part_number, p.file.clone()))
+                .collect();
+            let uploaded: BTreeMap<u32, PartInfo> =
+                records.iter().map(|p| (p.part_number, p.info())).collect();
+            let chosen = validate_complete(&parts, &uploaded)?;
+            let mut tmp = TempFile::create(s.share.tmp_file())
+                .map_err(|e| io_error(e, "creating a temp file", true))?;
+            for p in &chosen {
+                let name = files
+                    .get(&p.part_number)
+                    .ok_or(ObjectError::InvalidPart {
+                        part_number: p.part_number,
+                    })?;
+                let mut part = File::open(dir.join(name))
+                    .map_err(|e| io_error(e, "reading a part", false))?;
+                // std uses copy_file_range here: the kernel moves the bytes.
+                io::copy(&mut part, &mut tmp.file)
+                    .map_err(|e| io_error(e, "joining parts", true))?;
+            }
+            tmp.file
+                .sync_all()
+                .map_err(|e| io_error(e, "syncing a joined object", true))?;
+            let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
+            let checksum = rec.checksum.and_then(|alg| {
+                let sums: Vec<_> = chosen.iter().map(|p| p.checksum.as_ref()).collect();
+                composite_checksum(alg, &sums)
+            });
+            let e = EtagRecord {
+                etag: multipart_etag(&etags),
+                size: 0,
+                mtime_sec: 0,
+                mtime_nsec: 0,
+                checksum,
+                parts: Some(chosen.len() as u32),
+            };
+            let info = s.commit_file(&b, &k, tmp, rec.meta, e)?;
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(upload = %id, error = %e, "completed upload's staging folder not removed");
+            }
+            Ok(info)
+        })
+        .await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> ObjectResult<()> {
+        let (b, k, id) = (bucket.clone(), key.clone(), upload_id.to_owned());
+        self.blocking(move |s| {
+            let (dir, _) = s.upload_dir(&b, &k, &id)?;
+            std::fs::remove_dir_all(&dir).map_err(|e| io_error(e, "removing an upload", true))
+        })
+        .await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        bucket: &BucketName,
+        opts: ListUploadsOptions,
+    ) -> ObjectResult<ListUploadsPage> {
+        let b = bucket.clone();
+        self.blocking(move |s| {
+            s.bucket_dir(&b)?;
+            let mut all = Vec::new();
+            let rd = std::fs::read_dir(s.share.uploads_dir())
+                .map_err(|e| io_error(e, "listing uploads", false))?;
+            for ent in rd.flatten() {
+                let Some(id) = ent.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let Ok(rec) =
+                    multipart::read_json::<UploadRecord>(&multipart::record_path(&ent.path()))
+                else {
+                    continue;
+                };
+                if rec.bucket == b.as_str() {
+                    all.push(UploadInfo {
+                        bucket: rec.bucket.clone(),
+                        key: rec.key.clone(),
+                        upload_id: id,
+                        initiated: rec.initiated(),
+                        storage_class: rec.meta.storage_class,
+                    });
+                }
+            }
+            Ok(page_uploads(all, &opts))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

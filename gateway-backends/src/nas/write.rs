@@ -1,0 +1,168 @@
+//! Writing: a body streams into a temp file under the hidden folder (same
+//! file system as the share) while one blocking thread computes its
+//! digests; after the digests check out the file is fsynced, gets its
+//! metadata, and is renamed into place. A reader sees the old file or the
+//! new one, never half of one.
+
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use cairn_api::checksum::{BodyDigest, DigestOutcome};
+use cairn_api::{ByteStream, ChecksumRequest, MAX_PUT_SIZE, ObjectError, ObjectResult};
+use futures::StreamExt as _;
+
+use super::errors::{io_error, is_path_clash};
+use super::paths::sync_dir;
+
+/// A temp file that is removed unless it was renamed into place.
+pub(crate) struct TempFile {
+    pub path: PathBuf,
+    pub file: File,
+    kept: bool,
+}
+
+impl TempFile {
+    pub fn create(path: PathBuf) -> io::Result<Self> {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(Self {
+            path,
+            file,
+            kept: false,
+        })
+    }
+
+    /// The file was renamed away: nothing to clean up.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Streams `body` into a new temp file at `path`, checks the declared
+/// length, Content-MD5 and checksum, and fsyncs. Memory stays at a few
+/// chunks: the channel to the writer thread is bounded.
+pub(crate) async fn receive(
+    path: PathBuf,
+    mut body: ByteStream,
+    content_length: Option<u64>,
+    content_md5: Option<[u8; 16]>,
+    checksum: Option<ChecksumRequest>,
+) -> ObjectResult<(TempFile, DigestOutcome)> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let writer = tokio::task::spawn_blocking(move || -> ObjectResult<(TempFile, BodyDigest)> {
+        let mut tmp =
+            TempFile::create(path).map_err(|e| io_error(e, "creating a temp file", true))?;
+        let mut digest = BodyDigest::new(checksum);
+        let mut len = 0u64;
+        while let Some(chunk) = rx.blocking_recv() {
+            len += chunk.len() as u64;
+            if len > MAX_PUT_SIZE {
+                return Err(ObjectError::EntityTooLarge {
+                    size: len,
+                    max: MAX_PUT_SIZE,
+                });
+            }
+            digest.update(&chunk);
+            tmp.file
+                .write_all(&chunk)
+                .map_err(|e| io_error(e, "writing a temp file", true))?;
+        }
+        Ok((tmp, digest))
+    });
+    let mut read_err = None;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(c) if c.is_empty() => {}
+            Ok(c) => {
+                if tx.send(c).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Err(e) => {
+                read_err = Some(ObjectError::BodyRead {
+                    message: e.to_string(),
+                });
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let (tmp, digest) = writer
+        .await
+        .map_err(|e| ObjectError::internal(format!("writer thread: {e}")))??;
+    if let Some(e) = read_err {
+        return Err(e);
+    }
+    let outcome = digest.verify(content_md5.as_ref(), content_length)?;
+    let tmp = tokio::task::spawn_blocking(move || {
+        tmp.file
+            .sync_all()
+            .map_err(|e| io_error(e, "syncing a temp file", true))?;
+        Ok::<_, ObjectError>(tmp)
+    })
+    .await
+    .map_err(|e| ObjectError::internal(format!("sync thread: {e}")))??;
+    Ok((tmp, outcome))
+}
+
+/// Why a key cannot be placed, for the `KeyConflict` error.
+pub(crate) const PARENT_IS_FILE: &str =
+    "a folder on its path is a file on the share (a key and keys below it cannot both exist)";
+pub(crate) const KEY_IS_FOLDER: &str =
+    "it is a folder on the share holding other keys (a key and keys below it cannot both exist)";
+
+/// Creates the folders above `path` up to (not including) the bucket.
+pub(crate) fn make_parents(
+    bucket_dir: &Path,
+    path: &Path,
+) -> Result<(), (io::Error, &'static str)> {
+    let Some(parent) = path.parent() else {
+        return Ok(());
+    };
+    if parent == bucket_dir {
+        return Ok(());
+    }
+    match std::fs::create_dir_all(parent) {
+        Ok(()) => Ok(()),
+        Err(e) if is_path_clash(&e) => Err((e, PARENT_IS_FILE)),
+        Err(e) => Err((e, "")),
+    }
+}
+
+/// Renames a finished temp file over `dst` and fsyncs the folder.
+pub(crate) fn install(tmp: TempFile, dst: &Path) -> Result<(), (io::Error, &'static str)> {
+    if std::fs::symlink_metadata(dst).is_ok_and(|m| m.is_dir()) {
+        return Err((io::Error::from_raw_os_error(libc::EISDIR), KEY_IS_FOLDER));
+    }
+    match std::fs::rename(&tmp.path, dst) {
+        Ok(()) => tmp.keep(),
+        Err(e) if is_path_clash(&e) => {
+            let why = if e.raw_os_error() == Some(libc::ENOTDIR) {
+                PARENT_IS_FILE
+            } else {
+                KEY_IS_FOLDER
+            };
+            return Err((e, why));
+        }
+        Err(e) => return Err((e, "")),
+    }
+    if let Some(parent) = dst.parent()
+        && let Err(e) = sync_dir(parent)
+    {
+        tracing::warn!(dir = %parent.display(), error = %e, "folder fsync after rename failed");
+    }
+    Ok(())
+}
