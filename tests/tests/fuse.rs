@@ -494,6 +494,162 @@ async fn bucket_default_encryption_covers_mount_writes() -> Result<()> {
     Ok(())
 }
 
+fn c_path(p: &Path) -> Result<std::ffi::CString> {
+    Ok(std::ffi::CString::new(p.as_os_str().as_encoded_bytes())?)
+}
+
+fn set_xattr(p: &Path, name: &str, value: &[u8], flags: i32) -> std::io::Result<()> {
+    let (p, n) = (
+        c_path(p).map_err(std::io::Error::other)?,
+        std::ffi::CString::new(name)?,
+    );
+    // SAFETY: valid NUL-terminated strings and a value buffer of its length
+    #[allow(unsafe_code)]
+    let r = unsafe {
+        libc::setxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            flags,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn get_xattr(p: &Path, name: &str) -> std::io::Result<Vec<u8>> {
+    let (p, n) = (
+        c_path(p).map_err(std::io::Error::other)?,
+        std::ffi::CString::new(name)?,
+    );
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: as above, the buffer is writable for its length
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    buf.truncate(r as usize);
+    Ok(buf)
+}
+
+fn list_xattr(p: &Path) -> std::io::Result<Vec<String>> {
+    let p = c_path(p).map_err(std::io::Error::other)?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: as above
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::listxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    buf.truncate(r as usize);
+    Ok(buf
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect())
+}
+
+fn remove_xattr(p: &Path, name: &str) -> std::io::Result<()> {
+    let (p, n) = (
+        c_path(p).map_err(std::io::Error::other)?,
+        std::ffi::CString::new(name)?,
+    );
+    // SAFETY: as above
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::removexattr(p.as_ptr(), n.as_ptr()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// User xattrs persist (in s3fs's `x-amz-meta-xattr` format) across a
+/// remount, with the errno each misuse gets; statfs reports the drives'
+/// real capacity scaled to the data share, not a made-up size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xattrs_and_statfs() -> Result<()> {
+    let mut m = Mounted::start(&[]).await?;
+    let (b, root) = m.bucket("xattr")?;
+    let f = root.join("file.txt");
+    fs::write(&f, b"hello")?;
+    set_xattr(&f, "user.color", b"blue", 0)?;
+    set_xattr(&f, "user.bin", &[0, 1, 255], 0)?;
+    ensure!(get_xattr(&f, "user.color")? == b"blue");
+    ensure!(errno(get_xattr(&f, "user.none")) == Some(libc::ENODATA));
+    ensure!(errno(set_xattr(&f, "user.color", b"x", libc::XATTR_CREATE)) == Some(libc::EEXIST));
+    ensure!(errno(set_xattr(&f, "user.new", b"x", libc::XATTR_REPLACE)) == Some(libc::ENODATA));
+    ensure!(
+        errno(set_xattr(&f, "trusted.x", b"x", 0))
+            .is_some_and(|e| e == libc::ENOTSUP || e == libc::EPERM)
+    );
+    ensure!(errno(set_xattr(&f, "user.big", &[7u8; 3000], 0)) == Some(libc::E2BIG));
+    // a file being written keeps its xattrs through the commit
+    let g = root.join("open.bin");
+    {
+        use std::io::Write as _;
+        let mut h = fs::File::create(&g)?;
+        h.write_all(&random_bytes(100_000, 3))?;
+        set_xattr(&g, "user.during", b"write", 0)?;
+        h.write_all(b"more")?;
+    }
+    m.remount().await?;
+    let root = m.mnt.join(&b);
+    let (f, g) = (root.join("file.txt"), root.join("open.bin"));
+    ensure!(
+        get_xattr(&f, "user.color")? == b"blue",
+        "lost across remount"
+    );
+    ensure!(get_xattr(&f, "user.bin")? == [0, 1, 255]);
+    ensure!(
+        get_xattr(&g, "user.during")? == b"write",
+        "lost through the staged commit"
+    );
+    let mut names = list_xattr(&f)?;
+    names.sort();
+    ensure!(names == ["user.bin", "user.color"], "{names:?}");
+    // stored where s3fs keeps them
+    let h = m
+        .server
+        .s3()
+        .head_object()
+        .bucket(&b)
+        .key("file.txt")
+        .send()
+        .await?;
+    ensure!(
+        h.metadata().is_some_and(|md| md.contains_key("xattr")),
+        "{:?}",
+        h.metadata()
+    );
+    remove_xattr(&f, "user.color")?;
+    ensure!(errno(get_xattr(&f, "user.color")) == Some(libc::ENODATA));
+    ensure!(errno(remove_xattr(&f, "user.color")) == Some(libc::ENODATA));
+    ensure!(
+        fs::read(&f)? == b"hello",
+        "the data survived the metadata rewrites"
+    );
+
+    // statfs: the drives' filesystem, times K/N (2 of 4 here)
+    let st = nix::sys::statvfs::statvfs(&m.mnt)?;
+    let drive = nix::sys::statvfs::statvfs(m.server.drives()[0].as_path())?;
+    let mount_total = st.blocks() * st.fragment_size();
+    let disk_total = drive.blocks() * drive.fragment_size();
+    // 4 drives on one filesystem: 4 x disk x 2/4 = 2 x disk
+    let want = 2 * disk_total;
+    ensure!(
+        mount_total.abs_diff(want) <= want / 100,
+        "statfs total {mount_total}, expected about {want} (drive fs {disk_total})"
+    );
+    ensure!(st.blocks_available() <= st.blocks() && st.blocks_available() > 0);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_and_one_bucket_mounts() -> Result<()> {
     // one bucket as the root, read-only

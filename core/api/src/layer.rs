@@ -27,6 +27,11 @@ pub trait ObjectLayer: Send + Sync + 'static {
     /// Fails with `BucketNotEmpty` while the bucket holds objects.
     async fn delete_bucket(&self, bucket: &BucketName) -> ObjectResult<()>;
 
+    /// Total and free capacity, if the store knows it.
+    async fn capacity(&self) -> ObjectResult<Option<crate::types::Capacity>> {
+        Ok(None)
+    }
+
     /// The bucket's default encryption, if it has one.
     async fn get_bucket_encryption(
         &self,

@@ -124,6 +124,14 @@ impl ObjectInfo {
     }
 }
 
+/// How much a store holds and has free, in bytes of object data (after
+/// erasure coding overhead): what `statfs`/`df` show on the file fronts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+}
+
 /// A byte range as given in an HTTP `Range` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ByteRange {

@@ -15,7 +15,7 @@ pub(crate) fn free_bytes(path: &std::path::Path) -> Option<u64> {
     space(path).1
 }
 
-fn space(path: &std::path::Path) -> (Option<u64>, Option<u64>) {
+pub(crate) fn space(path: &std::path::Path) -> (Option<u64>, Option<u64>) {
     match nix::sys::statvfs::statvfs(path) {
         Ok(s) => {
             let f = s.fragment_size();

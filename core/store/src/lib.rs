@@ -91,6 +91,35 @@ impl ObjectLayer for ErasureSet {
         self.head_object_impl(bucket, key, opts).await
     }
 
+    /// Usable capacity: the online drives' space times the data share of
+    /// the default layout (K of N), as `df` on a mount should show it.
+    async fn capacity(&self) -> ObjectResult<Option<Capacity>> {
+        let per_drive = self
+            .on_drives(|d| {
+                if d.is_online()
+                    && let (Some(t), Some(f)) = admin::space(&d.root)
+                {
+                    Some((t, f))
+                } else {
+                    None
+                }
+            })
+            .await;
+        let (total, free) = per_drive
+            .into_iter()
+            .flatten()
+            .fold((0u64, 0u64), |(t, f), (dt, df)| (t + dt, f + df));
+        if total == 0 {
+            return Ok(None);
+        }
+        let (k, m) = self.layout(StorageClass::Standard);
+        let share = |b: u64| (b as u128 * k as u128 / (k + m) as u128) as u64;
+        Ok(Some(Capacity {
+            total_bytes: share(total),
+            free_bytes: share(free),
+        }))
+    }
+
     async fn get_bucket_encryption(
         &self,
         bucket: &BucketName,

@@ -32,6 +32,10 @@ pub enum VfsError {
     NoSpace { limit: u64 },
     #[error("file of {size} bytes exceeds the limit of {max}")]
     TooLarge { size: u64, max: u64 },
+    #[error("no such extended attribute")]
+    NoData,
+    #[error("extended attributes exceed {max} bytes (the object's metadata limit)")]
+    XattrTooBig { max: usize },
     #[error("staging I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -58,6 +62,8 @@ impl VfsError {
             VfsError::BadHandle => libc::EBADF,
             VfsError::NoSpace { .. } => libc::ENOSPC,
             VfsError::TooLarge { .. } => libc::EFBIG,
+            VfsError::NoData => libc::ENODATA,
+            VfsError::XattrTooBig { .. } => libc::E2BIG,
             VfsError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
         }
     }

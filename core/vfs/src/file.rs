@@ -336,19 +336,8 @@ impl Vfs {
             if Self::set_has_meta(&set) {
                 let mut a = st.attr.clone();
                 set.apply(&mut a);
-                if st.dirty {
-                    st.attr = a;
-                    // the streaming upload carries the attributes it started with
-                    st.seq_meta_stale |= st.seq.is_some();
-                } else {
-                    let meta = ObjectMetadata {
-                        headers: st.headers.clone(),
-                        user: st.extra_user.clone(),
-                        storage_class: Default::default(),
-                    };
-                    self.rewrite_metadata(ino, &a, &meta).await?;
-                    st.attr = a;
-                }
+                let user = st.extra_user.clone();
+                self.store_meta(ino, &mut st, a, user).await?;
             }
             if st.dirty && (transient || st.handles == 0) {
                 self.commit_state(&mut st).await?;
@@ -357,6 +346,56 @@ impl Vfs {
             Ok(st.attr.clone())
         }
         .await;
+        if transient {
+            self.drop_if_unused(&f).await;
+        }
+        result
+    }
+
+    /// New attributes and foreign user metadata (xattrs live there) for a
+    /// file: a dirty file carries them to its commit, a clean one has its
+    /// object's metadata rewritten now.
+    pub(crate) async fn store_meta(
+        &self,
+        ino: u64,
+        st: &mut FileState,
+        a: Attr,
+        user: BTreeMap<String, String>,
+    ) -> VfsResult<()> {
+        if st.dirty {
+            st.attr = a;
+            st.extra_user = user;
+            // the streaming upload carries the metadata it started with
+            st.seq_meta_stale |= st.seq.is_some();
+        } else {
+            let meta = ObjectMetadata {
+                headers: st.headers.clone(),
+                user: user.clone(),
+                storage_class: Default::default(),
+            };
+            self.rewrite_metadata(ino, &a, &meta).await?;
+            st.attr = a;
+            st.extra_user = user;
+        }
+        Ok(())
+    }
+
+    /// Runs `edit` on an open (or briefly opened) file's state.
+    pub(crate) async fn with_file_state<T>(
+        &self,
+        ino: u64,
+        edit: impl AsyncFnOnce(&mut FileState) -> VfsResult<T>,
+    ) -> VfsResult<T> {
+        let existing = self.open.lock().get(&ino).cloned();
+        let transient = existing.is_none();
+        let f = match existing {
+            Some(f) => f,
+            None => self.open_file(ino, false).await?,
+        };
+        let result = {
+            let mut st = f.state.lock().await;
+            edit(&mut st).await
+        };
         if transient {
             self.drop_if_unused(&f).await;
         }

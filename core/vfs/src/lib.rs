@@ -19,6 +19,7 @@ mod reader;
 mod rename;
 mod seq;
 pub mod staging;
+pub mod xattr;
 
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,7 @@ pub use error::{VfsError, VfsResult};
 pub use file::OpenMode;
 pub use inode::ROOT_INO;
 pub use ops::{SetAttr, StatFs};
+pub use xattr::XattrMode;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -458,15 +458,24 @@ impl Vfs {
         collect_small(got.body, 4096).await
     }
 
-    /// The store exposes no capacity through `ObjectLayer` yet: a large
-    /// fixed size is reported so tools that check free space proceed.
-    pub fn statfs(&self) -> StatFs {
+    /// The store's usable capacity in 4 KiB blocks; a large fixed size when
+    /// the store does not know it (so tools that check free space proceed).
+    pub async fn statfs(&self) -> StatFs {
         const BSIZE: u32 = 4096;
-        let blocks = (1u64 << 50) / u64::from(BSIZE);
+        let (blocks, free) = match self.layer.capacity().await {
+            Ok(Some(c)) => (
+                c.total_bytes / u64::from(BSIZE),
+                c.free_bytes / u64::from(BSIZE),
+            ),
+            _ => {
+                let b = (1u64 << 50) / u64::from(BSIZE);
+                (b, b)
+            }
+        };
         StatFs {
             blocks,
-            bfree: blocks,
-            bavail: blocks,
+            bfree: free,
+            bavail: free,
             files: 1 << 32,
             ffree: 1 << 32,
             bsize: BSIZE,
