@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod drives;
+mod gateway;
 mod mount;
 mod nfs;
 mod server;
@@ -21,6 +22,12 @@ struct Cli {
 enum Command {
     /// Serve S3 over a set of drives (directories).
     Server(Box<server::ServerArgs>),
+    /// Serve a store that already holds data (a NAS folder) over S3,
+    /// and optionally FUSE and NFS, leaving the data where and as it is.
+    Gateway {
+        #[command(subcommand)]
+        backend: gateway::GatewayCommand,
+    },
     /// Administer a running server: drive info, healing, the KMS.
     Admin(admin::AdminArgs),
     /// Measure throughput: S3 load against any endpoint, or micro
@@ -54,6 +61,7 @@ fn main() -> std::process::ExitCode {
     let res = rt.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(*args).await,
+            Command::Gateway { backend } => gateway::run(backend).await,
             Command::Bench { cmd } => bench::run(cmd).await,
             Command::Admin(args) => admin::run(args).await,
         }

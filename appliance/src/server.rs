@@ -141,7 +141,7 @@ impl KmsArgs {
 const DEFAULT_USER: &str = "cairnadmin";
 const DEFAULT_PASSWORD: &str = "cairnadmin";
 
-fn credentials(address: &SocketAddr) -> anyhow::Result<(String, String)> {
+pub(crate) fn credentials(address: &SocketAddr) -> anyhow::Result<(String, String)> {
     let user = std::env::var("CAIRN_ROOT_USER")
         .ok()
         .filter(|s| !s.is_empty());
@@ -255,7 +255,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for SIGINT");

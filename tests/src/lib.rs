@@ -72,6 +72,10 @@ pub struct StartOpts {
     pub env: Vec<(String, String)>,
     /// Name the drives with one `<tmp>/d{1...N}` argument instead of N paths.
     pub ellipsis: bool,
+    /// Start `cairn gateway ARGS...` (e.g. `["nas", "/srv/share"]`)
+    /// instead of `cairn server` over drive folders; `drives`, `parity`
+    /// and `ellipsis` are then unused.
+    pub gateway: Option<Vec<String>>,
 }
 
 impl Default for StartOpts {
@@ -82,6 +86,7 @@ impl Default for StartOpts {
             extra_args: Vec::new(),
             env: Vec::new(),
             ellipsis: false,
+            gateway: None,
         }
     }
 }
@@ -90,6 +95,15 @@ impl StartOpts {
     pub fn drives(n: usize) -> Self {
         Self {
             drives: n,
+            ..Self::default()
+        }
+    }
+
+    /// `cairn gateway ARGS...` (see [`StartOpts::gateway`]).
+    pub fn gateway<S: Into<String>>(args: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            drives: 0,
+            gateway: Some(args.into_iter().map(Into::into).collect()),
             ..Self::default()
         }
     }
@@ -174,14 +188,18 @@ impl Server {
                 cmd.env_remove(&k);
             }
         }
-        cmd.arg("server")
-            .arg("--address")
-            .arg(format!("127.0.0.1:{}", self.port));
+        match &self.opts.gateway {
+            Some(args) => cmd.arg("gateway").args(args),
+            None => cmd.arg("server"),
+        };
+        cmd.arg("--address").arg(format!("127.0.0.1:{}", self.port));
         if let Some(m) = self.opts.parity {
             cmd.arg("--parity").arg(m.to_string());
         }
         cmd.args(&self.opts.extra_args);
-        if self.opts.ellipsis {
+        if self.opts.gateway.is_some() {
+            // the backend's arguments name its store
+        } else if self.opts.ellipsis {
             cmd.arg(format!(
                 "{}/d{{1...{}}}",
                 self.dir.path().display(),

@@ -1,0 +1,385 @@
+//! Gateway backends end to end: `cairn gateway nas SHARE` started by the
+//! harness over a temp folder, driven by aws-sdk-s3, awscli and rclone,
+//! while plain file tools (`cat`, `cp`, `echo`, `find`) use the same
+//! folder.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, Result, ensure};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use cairn_tests::cmd::run_stdout;
+use cairn_tests::data::{assert_trees_equal, md5_hex, random_bytes, write_tree};
+use cairn_tests::{Server, StartOpts, expect_err, require_tool, run};
+
+/// A share folder and a gateway serving it.
+struct Nas {
+    server: Server,
+    share: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Nas {
+    /// Starts the gateway after `prepare` filled the share (files that
+    /// exist before the gateway starts).
+    async fn start(prepare: impl FnOnce(&Path) -> Result<()>, extra: &[&str]) -> Result<Nas> {
+        let dir = tempfile::Builder::new().prefix("cairn-nas-").tempdir()?;
+        let share = dir.path().join("share");
+        std::fs::create_dir(&share)?;
+        prepare(&share)?;
+        let mut opts = StartOpts::gateway(["nas".to_string(), share.display().to_string()]);
+        opts.extra_args = extra.iter().map(|s| s.to_string()).collect();
+        let server = Server::start(opts).await?;
+        Ok(Nas {
+            server,
+            share,
+            _dir: dir,
+        })
+    }
+}
+
+fn sh(script: &str) -> Result<()> {
+    run(Command::new("sh").arg("-c").arg(script))?;
+    Ok(())
+}
+
+async fn get(c: &aws_sdk_s3::Client, b: &str, k: &str) -> Result<Vec<u8>> {
+    let o = c.get_object().bucket(b).key(k).send().await?;
+    Ok(o.body.collect().await?.into_bytes().to_vec())
+}
+
+async fn list_all(c: &aws_sdk_s3::Client, b: &str, page: i32) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let out = c
+            .list_objects_v2()
+            .bucket(b)
+            .max_keys(page)
+            .set_continuation_token(token)
+            .send()
+            .await?;
+        keys.extend(
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+        if out.is_truncated() != Some(true) {
+            return Ok(keys);
+        }
+        token = out.next_continuation_token().map(str::to_owned);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nas_files_and_s3_see_each_other_at_once() -> Result<()> {
+    let nas = Nas::start(
+        |share| {
+            sh(&format!(
+                "mkdir -p {0}/photos/2024 && echo hello > {0}/photos/2024/a.txt && \
+                 cp /etc/hostname {0}/photos/host.txt",
+                share.display()
+            ))
+        },
+        &[],
+    )
+    .await?;
+    let c = nas.server.s3();
+    let share = &nas.share;
+    // A folder made before the start is a bucket; the hidden folder is not.
+    let buckets: Vec<String> = c
+        .list_buckets()
+        .send()
+        .await?
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_owned))
+        .collect();
+    ensure!(buckets == ["photos"], "buckets {buckets:?}");
+    ensure!(get(&c, "photos", "2024/a.txt").await? == b"hello\n");
+    let head = c
+        .head_object()
+        .bucket("photos")
+        .key("2024/a.txt")
+        .send()
+        .await?;
+    ensure!(head.e_tag() == Some(format!("\"{}\"", md5_hex(b"hello\n"))).as_deref());
+
+    // S3 PUT -> a plain file at once, read back with cat.
+    let data = random_bytes(300_000, 7);
+    c.put_object()
+        .bucket("photos")
+        .key("new/dir/put.bin")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await?;
+    let cat = run(Command::new("cat").arg(share.join("photos/new/dir/put.bin")))?;
+    ensure!(cat.stdout == data, "cat shows the S3 PUT byte for byte");
+
+    // Written, changed and removed directly during the run: served at once.
+    sh(&format!(
+        "echo direct > {}/photos/live.txt",
+        share.display()
+    ))?;
+    ensure!(get(&c, "photos", "live.txt").await? == b"direct\n");
+    sh(&format!(
+        "echo changed-now >> {}/photos/live.txt",
+        share.display()
+    ))?;
+    ensure!(get(&c, "photos", "live.txt").await? == b"direct\nchanged-now\n");
+    let head = c
+        .head_object()
+        .bucket("photos")
+        .key("live.txt")
+        .send()
+        .await?;
+    ensure!(head.e_tag() == Some(format!("\"{}\"", md5_hex(b"direct\nchanged-now\n"))).as_deref());
+    std::fs::remove_file(share.join("photos/live.txt"))?;
+    expect_err(
+        "GET of a file removed behind the gateway",
+        c.get_object().bucket("photos").key("live.txt").send().await,
+        404,
+        Some("NoSuchKey"),
+    )?;
+    // A bucket made over S3 is a folder; one made by mkdir is a bucket.
+    c.create_bucket().bucket("made-by-s3").send().await?;
+    ensure!(share.join("made-by-s3").is_dir());
+    std::fs::create_dir(share.join("made-by-mkdir"))?;
+    c.head_bucket().bucket("made-by-mkdir").send().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nas_metadata_multipart_and_refusals() -> Result<()> {
+    let nas = Nas::start(|share| Ok(std::fs::create_dir(share.join("meta"))?), &[]).await?;
+    let c = nas.server.s3();
+    c.put_object()
+        .bucket("meta")
+        .key("doc.html")
+        .content_type("text/html")
+        .cache_control("max-age=60")
+        .metadata("color", "blue")
+        .body(ByteStream::from_static(b"<p>hi</p>"))
+        .send()
+        .await?;
+    let h = c
+        .head_object()
+        .bucket("meta")
+        .key("doc.html")
+        .send()
+        .await?;
+    ensure!(
+        h.content_type() == Some("text/html"),
+        "{:?}",
+        h.content_type()
+    );
+    ensure!(h.cache_control() == Some("max-age=60"));
+    ensure!(
+        h.metadata()
+            .and_then(|m| m.get("color"))
+            .map(String::as_str)
+            == Some("blue"),
+        "{:?}",
+        h.metadata()
+    );
+    ensure!(std::fs::read(nas.share.join("meta/doc.html"))? == b"<p>hi</p>");
+
+    // Multipart: the parts are joined into one plain file; the multipart
+    // ETag is kept while the file is unchanged.
+    let p1 = random_bytes(5 * 1024 * 1024, 1);
+    let p2 = random_bytes(1_000_001, 2);
+    let up = c
+        .create_multipart_upload()
+        .bucket("meta")
+        .key("big/joined.bin")
+        .content_type("application/x-test")
+        .send()
+        .await?;
+    let id = up.upload_id().context("upload id")?;
+    let mut parts = Vec::new();
+    for (n, p) in [(1, &p1), (2, &p2)] {
+        let r = c
+            .upload_part()
+            .bucket("meta")
+            .key("big/joined.bin")
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(p.clone()))
+            .send()
+            .await?;
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().unwrap_or_default())
+                .build(),
+        );
+    }
+    // Staging lives in the hidden folder, which never lists.
+    let keys = list_all(&c, "meta", 1000).await?;
+    ensure!(keys == ["doc.html"], "{keys:?}");
+    let done = c
+        .complete_multipart_upload()
+        .bucket("meta")
+        .key("big/joined.bin")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await?;
+    let etag = done.e_tag().context("etag")?.to_owned();
+    ensure!(etag.ends_with("-2\""), "{etag}");
+    let mut all = p1.clone();
+    all.extend_from_slice(&p2);
+    ensure!(std::fs::read(nas.share.join("meta/big/joined.bin"))? == all);
+    let h = c
+        .head_object()
+        .bucket("meta")
+        .key("big/joined.bin")
+        .send()
+        .await?;
+    ensure!(h.e_tag() == Some(etag.as_str()));
+    ensure!(h.content_type() == Some("application/x-test"));
+
+    // Keys that cannot be paths on the share: a clear 409.
+    expect_err(
+        "a key below a file",
+        c.put_object()
+            .bucket("meta")
+            .key("doc.html/child")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+        409,
+        Some("KeyConflict"),
+    )?;
+    expect_err(
+        "a key naming a folder",
+        c.put_object()
+            .bucket("meta")
+            .key("big")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+        409,
+        Some("KeyConflict"),
+    )?;
+    // `..` is refused before it reaches the share.
+    let r = nas
+        .server
+        .raw()
+        .send("PUT", "/meta/a/../../escape", &[], b"x")
+        .await?;
+    ensure!(r.status == 400, "{}", r.describe());
+    ensure!(!nas.share.join("escape").exists());
+    // No encryption on a NAS: 501 naming the backend.
+    let r = c
+        .put_object()
+        .bucket("meta")
+        .key("secret")
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    match r {
+        Ok(_) => anyhow::bail!("SSE on the NAS gateway succeeded"),
+        Err(e) => {
+            let msg = format!("{:?}", e.raw_response().map(|r| r.body()));
+            ensure!(cairn_tests::err_status(&e) == Some(501), "{e:?}");
+            ensure!(msg.contains("NAS gateway"), "{msg}");
+        }
+    }
+    let leftovers = std::fs::read_dir(nas.share.join(".cairn.gateway/tmp"))?.count();
+    ensure!(leftovers == 0, "{leftovers} temp files left");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nas_deep_tree_lists_like_sorted_find() -> Result<()> {
+    let nas = Nas::start(
+        |share| {
+            let root = share.join("tree");
+            for i in 0..12 {
+                for name in ["a", "a-", "a0", "a.b", "z z", "é"] {
+                    let dir = root.join(format!("{name}/{i:02}/x"));
+                    std::fs::create_dir_all(&dir)?;
+                    std::fs::write(dir.join("f"), b"1")?;
+                    std::fs::write(dir.with_file_name(format!("x-{i}")), b"2")?;
+                    std::fs::write(root.join(format!("{name}/{i}.txt")), b"3")?;
+                }
+            }
+            Ok(())
+        },
+        &[],
+    )
+    .await?;
+    let c = nas.server.s3();
+    // Something the gateway is staging while we list.
+    c.create_multipart_upload()
+        .bucket("tree")
+        .key("pending")
+        .send()
+        .await?;
+    let find = run_stdout(
+        Command::new("sh")
+            .arg("-c")
+            .arg("cd \"$0\" && find . -type f | sed 's|^\\./||' | LC_ALL=C sort")
+            .arg(nas.share.join("tree")),
+    )?;
+    let want: Vec<&str> = find.lines().collect();
+    ensure!(want.len() == 12 * 6 * 3, "{} files", want.len());
+    for page in [7, 1000] {
+        let got = list_all(&c, "tree", page).await?;
+        ensure!(got == want, "page {page}: listing differs from sorted find");
+    }
+    // Delimited pages of 2 roll subtrees up.
+    let out = c
+        .list_objects_v2()
+        .bucket("tree")
+        .delimiter("/")
+        .send()
+        .await?;
+    let cps: Vec<&str> = out
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    ensure!(cps == ["a-/", "a.b/", "a/", "a0/", "z z/", "é/"], "{cps:?}");
+    ensure!(out.contents().is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nas_awscli_sync_and_rclone_check() -> Result<()> {
+    require_tool("aws")?;
+    require_tool("rclone")?;
+    let nas = Nas::start(|share| Ok(std::fs::create_dir(share.join("sync"))?), &[]).await?;
+    let s = &nas.server;
+    let ep = s.endpoint();
+    let src = s.dir().join("src");
+    write_tree(&src, 3)?;
+    run(s.tool("aws").args(["s3", "sync"]).arg(&src).args([
+        "s3://sync/tree/",
+        "--endpoint-url",
+        &ep,
+        "--no-progress",
+    ]))?;
+    // Byte for byte on the share, with the same tree shape.
+    assert_trees_equal(&src, &nas.share.join("sync/tree"))?;
+    let back = s.dir().join("back");
+    run(s
+        .tool("aws")
+        .args(["s3", "sync", "s3://sync/tree/"])
+        .arg(&back)
+        .args(["--endpoint-url", &ep, "--no-progress"]))?;
+    assert_trees_equal(&src, &back)?;
+    run(s
+        .tool("rclone")
+        .args(["check", "--one-way"])
+        .arg(&src)
+        .arg("cairn:sync/tree"))?;
+    Ok(())
+}
