@@ -433,7 +433,10 @@ impl NFSFileSystem for CairnNfs {
             .open
             .lease(id, a.ino, false)
             .await
-            .map_err(|e| status(&e))?;
+            .map_err(|e| match e {
+                VfsError::NotFound => nfsstat3::NFS3ERR_STALE,
+                e => status(&e),
+            })?;
         let got = self.vfs.read(lease.fh, offset, count).await;
         self.open.done(lease);
         let data = got.map_err(|e| status(&e))?;

@@ -17,6 +17,11 @@ use parking_lot::Mutex;
 
 use crate::ids::IdMap;
 
+/// How long a read-only handle is trusted between READs (like a client's
+/// attribute cache, far shorter): sequential READs keep it, a pause opens
+/// the file again.
+const READ_REVALIDATE: Duration = Duration::from_millis(100);
+
 struct Entry {
     fh: u64,
     writable: bool,
@@ -60,6 +65,16 @@ impl OpenFiles {
         let old = {
             let mut m = self.map.lock();
             match m.get_mut(&id) {
+                // a read-only handle idle for a while is opened again, which
+                // revalidates against the store (a delete elsewhere shows as
+                // STALE, a replaced object with its new bytes)
+                Some(e)
+                    if !e.writable
+                        && e.in_flight == 0
+                        && e.last_used.elapsed() >= READ_REVALIDATE =>
+                {
+                    m.remove(&id).map(|e| e.fh)
+                }
                 Some(e) if e.writable || !write => {
                     e.in_flight += 1;
                     e.last_used = Instant::now();

@@ -1,0 +1,658 @@
+//! The NFSv3 front: `cairn server --nfs ADDR:PORT` exports the buckets
+//! from the server's process. The kernel here has no NFS client, so real
+//! userspace clients drive it: libnfs-utils (`nfs-ls`, `nfs-cat`, `nfs-cp`)
+//! and the nfs-rs Python client (PyPI `nfs-rs`) for everything else.
+
+use std::fs;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use aws_sdk_s3::primitives::ByteStream;
+use cairn_tests::data::{random_bytes, same_bytes, write_random_file};
+use cairn_tests::{Server, StartOpts, bucket_name, require_tool, run, run_status};
+
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// A server exporting over NFS on its own port.
+struct Nfs {
+    server: Server,
+    port: u16,
+    export: String,
+}
+
+impl Nfs {
+    async fn start(extra: &[&str]) -> Result<Nfs> {
+        Self::start_export(extra, "cairn").await
+    }
+
+    async fn start_export(extra: &[&str], export: &str) -> Result<Nfs> {
+        let port = free_port()?;
+        let mut args = vec![
+            "--nfs".to_string(),
+            format!("127.0.0.1:{port}"),
+            "--nfs-export".to_string(),
+            export.to_string(),
+            "--no-scanner".to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let server = Server::start(StartOpts {
+            extra_args: args,
+            ..StartOpts::default()
+        })
+        .await?;
+        Ok(Nfs {
+            server,
+            port,
+            export: export.to_string(),
+        })
+    }
+
+    /// A libnfs URL for `path` (`bucket/key`) in the export.
+    fn url(&self, path: &str) -> String {
+        format!(
+            "nfs://127.0.0.1/{}/{path}?version=3&nfsport={p}&mountport={p}",
+            self.export,
+            p = self.port
+        )
+    }
+
+    /// The nfs-rs URL of the export root.
+    fn py_url(&self) -> String {
+        format!(
+            "nfs://127.0.0.1/{}?version=3&nfsport={p}&mountport={p}&noresvport=true",
+            self.export,
+            p = self.port
+        )
+    }
+
+    async fn bucket(&self, prefix: &str) -> Result<String> {
+        let b = bucket_name(prefix);
+        self.server.s3().create_bucket().bucket(&b).send().await?;
+        Ok(b)
+    }
+
+    /// Runs a Python script with nfs-rs connected as `c` (the export root);
+    /// extra arguments are `sys.argv[1:]`. Returns stdout.
+    fn py(&self, script: &str, args: &[&str]) -> Result<String> {
+        let full = format!(
+            "{PRELUDE}\nc = nfs_rs.Client.connect({:?})\n{script}",
+            self.py_url()
+        );
+        let mut cmd = Command::new(python()?);
+        cmd.arg("-c").arg(full).args(args);
+        Ok(String::from_utf8_lossy(&run(&mut cmd)?.stdout).into_owned())
+    }
+
+    /// Like `py`, but a failing script is reported, not an error.
+    fn py_status(&self, script: &str) -> Result<(bool, String)> {
+        let full = format!(
+            "{PRELUDE}\nc = nfs_rs.Client.connect({:?})\n{script}",
+            self.py_url()
+        );
+        let out = run_status(Command::new(python()?).arg("-c").arg(full))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((out.status.success(), text))
+    }
+}
+
+const PRELUDE: &str = r#"
+import sys, nfs_rs
+def err(f):
+    try:
+        f()
+    except Exception as e:
+        return type(e).__name__ + ": " + str(e)
+    return "ok"
+"#;
+
+/// python3 with the nfs-rs module (scripts/test installs it); missing is a
+/// failure, never a skip.
+fn python() -> Result<std::path::PathBuf> {
+    let py = require_tool("python3")?;
+    let st = Command::new(&py)
+        .args(["-c", "import nfs_rs"])
+        .stderr(Stdio::null())
+        .status()?;
+    ensure!(
+        st.success(),
+        "the nfs-rs Python module is not installed (pip install nfs-rs); scripts/test installs it"
+    );
+    Ok(py)
+}
+
+fn libnfs(tool: &str) -> Result<Command> {
+    Ok(Command::new(require_tool(tool)?))
+}
+
+async fn s3_get(s: &Server, b: &str, k: &str) -> Result<Vec<u8>> {
+    let o = s.s3().get_object().bucket(b).key(k).send().await?;
+    Ok(o.body.collect().await?.into_bytes().to_vec())
+}
+
+/// Waits (up to `within`) until S3 serves `want` at `b/k`.
+async fn s3_eventually(
+    s: &Server,
+    b: &str,
+    k: &str,
+    want: &[u8],
+    within: Duration,
+) -> Result<Duration> {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(got) = s3_get(s, b, k).await
+            && got == want
+        {
+            return Ok(t0.elapsed());
+        }
+        if t0.elapsed() > within {
+            bail!("{b}/{k} not committed within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nfs_cp_100mib_up_and_down_and_s3_sees_it() -> Result<()> {
+    let n = Nfs::start(&[]).await?;
+    let b = n.bucket("nfscp").await?;
+    let dir = tempfile::tempdir()?;
+    let src = dir.path().join("src");
+    write_random_file(&src, 100 << 20, 61)?;
+    run(libnfs("nfs-cp")?
+        .arg(&src)
+        .arg(n.url(&format!("{b}/big.bin"))))?;
+    let done = Instant::now();
+    let back = dir.path().join("back");
+    run(libnfs("nfs-cp")?
+        .arg(n.url(&format!("{b}/big.bin")))
+        .arg(&back))?;
+    let want = fs::read(&src)?;
+    same_bytes("nfs-cp down", &fs::read(&back)?, &want)?;
+    // committed within 2 s of the last WRITE, no other action
+    let left = Duration::from_secs(2).saturating_sub(done.elapsed());
+    s3_eventually(
+        &n.server,
+        &b,
+        "big.bin",
+        &want,
+        left + Duration::from_millis(300),
+    )
+    .await?;
+    // and an S3 PUT is visible over NFS at once
+    let small = random_bytes(70_000, 3);
+    n.server
+        .s3()
+        .put_object()
+        .bucket(&b)
+        .key("dir/from-s3")
+        .body(ByteStream::from(small.clone()))
+        .send()
+        .await?;
+    let got = run(libnfs("nfs-cat")?.arg(n.url(&format!("{b}/dir/from-s3"))))?.stdout;
+    same_bytes("nfs-cat of an S3 PUT", &got, &small)?;
+    let ls = String::from_utf8_lossy(&run(libnfs("nfs-ls")?.arg(n.url(&b)))?.stdout).into_owned();
+    ensure!(ls.contains("big.bin") && ls.contains("dir"), "nfs-ls: {ls}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_operations_through_nfs_rs() -> Result<()> {
+    let n = Nfs::start(&[]).await?;
+    let b = n.bucket("nfsops").await?;
+    let out = n.py(
+        r#"
+b = "/" + sys.argv[1]
+c.mkdir(b + "/d")
+# out-of-order writes at offsets, a hole in between stays zeros
+with c.open(b + "/d/f", "wb") as f:
+    f.write_at(b"C" * 1000, 2_000_000)
+    f.write_at(b"A" * 4096, 0)
+    f.write_at(b"B" * 10, 1_000_000)
+data = c.open(b + "/d/f", "rb").read()
+assert len(data) == 2_001_000, len(data)
+assert data[:4096] == b"A" * 4096 and data[1_000_000:1_000_010] == b"B" * 10
+assert data[2_000_000:] == b"C" * 1000 and data[5000:6000] == bytes(1000)
+# SETATTR: mode, times, size
+c.chmod(b + "/d/f", 0o640)
+c.utime(b + "/d/f", ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+st = c.stat(b + "/d/f")
+assert st.mode & 0o7777 == 0o640, oct(st.mode)
+assert st.mtime // 1_000_000_000 == 1_600_000_000, st.mtime
+c.truncate(b + "/d/f", 5000)
+assert c.stat(b + "/d/f").size == 5000
+assert c.open(b + "/d/f", "rb").read() == b"A" * 4096 + bytes(904)
+# root squash: chown to 0 becomes the anonymous ids
+c.chown(b + "/d/f", 0, 0)
+st = c.stat(b + "/d/f")
+assert (st.uid, st.gid) == (65534, 65534), (st.uid, st.gid)
+c.chown(b + "/d/f", 1234, 1235)
+st = c.stat(b + "/d/f")
+assert (st.uid, st.gid) == (1234, 1235), (st.uid, st.gid)
+# RENAME a file and a directory
+c.rename(b + "/d/f", b + "/d/g")
+assert sorted(c.listdir(b + "/d")) == ["g"]
+c.mkdir(b + "/e")
+c.rename(b + "/d", b + "/e/moved")
+assert c.open(b + "/e/moved/g", "rb").read(10) == b"A" * 10
+# SYMLINK / READLINK
+c.symlink("moved/g", b + "/e/link")
+assert c.readlink(b + "/e/link") == "moved/g"
+# MKDIR / RMDIR
+c.mkdir(b + "/empty")
+c.rmdir(b + "/empty")
+assert not c.exists(b + "/empty")
+print("done")
+"#,
+        &[&b],
+    )?;
+    ensure!(out.contains("done"), "{out}");
+    // S3 sees the results once committed (within 2 s)
+    let got = s3_get_eventually(&n.server, &b, "e/moved/g", 5000).await?;
+    ensure!(got[..4096] == [b'A'; 4096][..]);
+    let head = n
+        .server
+        .s3()
+        .head_object()
+        .bucket(&b)
+        .key("e/moved/g")
+        .send()
+        .await?;
+    let meta = head.metadata().cloned().unwrap_or_default();
+    ensure!(
+        meta.get("mode").map(String::as_str) == Some(&(0o100640u32).to_string()[..]),
+        "mode metadata: {meta:?}"
+    );
+    ensure!(
+        meta.get("uid").map(String::as_str) == Some("1234"),
+        "{meta:?}"
+    );
+    let link = s3_get(&n.server, &b, "e/link").await?;
+    ensure!(link == b"moved/g", "symlink body");
+    ensure!(
+        s3_get(&n.server, &b, "d/g").await.is_err(),
+        "the old name is gone after the rename"
+    );
+    Ok(())
+}
+
+async fn s3_get_eventually(s: &Server, b: &str, k: &str, len: usize) -> Result<Vec<u8>> {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(got) = s3_get(s, b, k).await
+            && got.len() == len
+        {
+            return Ok(got);
+        }
+        if t0.elapsed() > Duration::from_secs(3) {
+            bail!("{b}/{k} of {len} bytes not in S3");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_of_5000_entries_lists_in_full() -> Result<()> {
+    let n = Nfs::start(&[]).await?;
+    let b = n.bucket("nfsdir").await?;
+    // made through S3 (fast), listed through NFS with READDIRPLUS pages
+    let s3 = n.server.s3();
+    let keys: Vec<String> = (0..5000).map(|i| format!("big/f{i:05}")).collect();
+    for chunk in keys.chunks(100) {
+        let mut set = tokio::task::JoinSet::new();
+        for k in chunk {
+            let (s3, b, k) = (s3.clone(), b.clone(), k.clone());
+            set.spawn(async move {
+                s3.put_object()
+                    .bucket(b)
+                    .key(k)
+                    .body(ByteStream::from_static(b"x"))
+                    .send()
+                    .await
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r??;
+        }
+    }
+    let out = n.py(
+        r#"
+names = c.listdir("/" + sys.argv[1] + "/big")
+print(len(names), len(set(names)))
+"#,
+        &[&b],
+    )?;
+    ensure!(out.trim() == "5000 5000", "nfs-rs listed: {out}");
+    let ls = run(libnfs("nfs-ls")?.arg(n.url(&format!("{b}/big"))))?.stdout;
+    let ls = String::from_utf8_lossy(&ls);
+    let count = ls.lines().filter(|l| l.contains(" f0")).count();
+    ensure!(count == 5000, "nfs-ls listed {count} entries");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_survives_a_restart_and_goes_stale_when_deleted() -> Result<()> {
+    let mut n = Nfs::start(&[]).await?;
+    let b = n.bucket("nfsfh").await?;
+    n.server
+        .s3()
+        .put_object()
+        .bucket(&b)
+        .key("keep/me")
+        .body(ByteStream::from_static(b"before restart"))
+        .send()
+        .await?;
+    // one client process holds an open file (its handle) across a restart
+    let script = format!(
+        "{PRELUDE}\nc = nfs_rs.Client.connect({:?})\n{}",
+        n.py_url(),
+        r#"
+f = c.open("/" + sys.argv[1] + "/keep/me", "rb")
+print(f.read_at(0, 100).decode(), flush=True)
+sys.stdin.readline()
+print(f.read_at(0, 100).decode(), flush=True)
+sys.stdin.readline()
+print(err(lambda: f.read_at(0, 100)), flush=True)
+"#
+    );
+    let mut child = Command::new(python()?)
+        .arg("-c")
+        .arg(script)
+        .arg(&b)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let first = lines.next().context("first read")??;
+    ensure!(first == "before restart", "{first}");
+    n.server.restart().await?;
+    writeln!(stdin, "go")?;
+    let second = lines.next().context("read after restart")??;
+    ensure!(second == "before restart", "after restart: {second}");
+    n.server
+        .s3()
+        .delete_object()
+        .bucket(&b)
+        .key("keep/me")
+        .send()
+        .await?;
+    // past the export's 100 ms trust in an open read handle
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    writeln!(stdin, "go")?;
+    let third = lines.next().context("read after delete")??;
+    ensure!(
+        third.contains("invalid file handle") || third.to_lowercase().contains("stale"),
+        "a deleted object's handle must be NFS3ERR_STALE: {third}"
+    );
+    let _ = child.wait();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_sigkill() -> Result<()> {
+    // the longest idle time, so the kill lands before the commit
+    let mut n = Nfs::start(&["--nfs-commit-idle-ms", "2000"]).await?;
+    let b = n.bucket("nfskill").await?;
+    n.server
+        .s3()
+        .put_object()
+        .bucket(&b)
+        .key("old")
+        .body(ByteStream::from(vec![b'o'; 300_000]))
+        .send()
+        .await?;
+    // a new file and an overwrite inside an existing object, each WRITE
+    // acknowledged; the server is killed before the idle commit
+    let out = n.py(
+        r#"
+b = "/" + sys.argv[1]
+with c.open(b + "/new", "wb") as f:
+    f.write_at(b"N" * 3_000_000, 0)
+    f.write_at(b"tail", 3_000_000)
+f = c.open(b + "/old", "r+b")
+f.write_at(b"X" * 1000, 100_000)
+print("acked", flush=True)
+"#,
+        &[&b],
+    )?;
+    ensure!(out.contains("acked"));
+    n.server.kill()?;
+    n.server.restart().await?;
+    let log = n.server.log();
+    ensure!(
+        log.matches("staged before a restart").count() == 2,
+        "both files must come back through recovery at start:\n{log}"
+    );
+    let mut want_new = vec![b'N'; 3_000_000];
+    want_new.extend_from_slice(b"tail");
+    let mut want_old = vec![b'o'; 300_000];
+    want_old[100_000..101_000].fill(b'X');
+    same_bytes(
+        "S3 after SIGKILL (new)",
+        &s3_get(&n.server, &b, "new").await?,
+        &want_new,
+    )?;
+    same_bytes(
+        "S3 after SIGKILL (old)",
+        &s3_get(&n.server, &b, "old").await?,
+        &want_old,
+    )?;
+    let got = run(libnfs("nfs-cat")?.arg(n.url(&format!("{b}/old"))))?.stdout;
+    same_bytes("NFS after SIGKILL", &got, &want_old)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_get_their_nfs_status() -> Result<()> {
+    let n = Nfs::start(&[]).await?;
+    let b = n.bucket("nfserr").await?;
+    n.server
+        .s3()
+        .put_object()
+        .bucket(&b)
+        .key("d/file")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await?;
+    let long = "n".repeat(300);
+    let out = n.py(
+        r#"
+b = "/" + sys.argv[1]
+print("noent", err(lambda: c.stat(b + "/missing")))
+print("exist", err(lambda: c.mkdir(b + "/d")))
+print("notempty", err(lambda: c.rmdir(b + "/d")))
+print("notdir", err(lambda: c.listdir(b + "/d/file")))
+print("isdir", err(lambda: c.open(b + "/d", "rb").read()))
+print("nametoolong", err(lambda: c.open(b + "/" + sys.argv[2], "wb").close()))
+"#,
+        &[&b, &long],
+    )?;
+    let line = |k: &str| {
+        out.lines()
+            .find(|l| l.starts_with(k))
+            .unwrap_or_default()
+            .to_string()
+    };
+    ensure!(line("noent ").contains("NotFound"), "{out}");
+    ensure!(line("exist ").contains("AlreadyExists"), "{out}");
+    ensure!(line("notempty ").contains("not empty"), "{out}");
+    ensure!(line("notdir ").contains("NotADirectory"), "{out}");
+    ensure!(line("isdir ").contains("IsADirectory"), "{out}");
+    ensure!(
+        line("nametoolong ").to_lowercase().contains("too long"),
+        "{out}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_export_refuses_changes_and_keeps_objects() -> Result<()> {
+    let n = Nfs::start(&["--nfs-read-only"]).await?;
+    let b = n.bucket("nfsro").await?;
+    n.server
+        .s3()
+        .put_object()
+        .bucket(&b)
+        .key("f")
+        .body(ByteStream::from_static(b"original"))
+        .send()
+        .await?;
+    let out = n.py(
+        r#"
+b = "/" + sys.argv[1]
+print("read", c.open(b + "/f", "rb").read().decode())
+print("write", err(lambda: c.open(b + "/f", "r+b").write_at(b"changed!", 0)))
+print("mkdir", err(lambda: c.mkdir(b + "/x")))
+print("remove", err(lambda: c.unlink(b + "/f")))
+"#,
+        &[&b],
+    )?;
+    ensure!(out.contains("read original"), "{out}");
+    for op in ["write", "mkdir", "remove"] {
+        let l = out.lines().find(|l| l.starts_with(op)).unwrap_or_default();
+        ensure!(
+            l.to_lowercase().contains("read-only") || l.contains("ROFS"),
+            "{op} on a read-only export: {l}"
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    let src = dir.path().join("x");
+    fs::write(&src, b"new")?;
+    let cp = run_status(libnfs("nfs-cp")?.arg(&src).arg(n.url(&format!("{b}/f"))))?;
+    ensure!(
+        !cp.status.success(),
+        "nfs-cp onto a read-only export succeeded"
+    );
+    ensure!(
+        s3_get(&n.server, &b, "f").await? == b"original",
+        "a refused write changed the object"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_options_buckets_networks_and_name() -> Result<()> {
+    // only the named bucket, a custom export name, a network allow list
+    let port = free_port()?;
+    let server = Server::start(StartOpts {
+        extra_args: vec![
+            "--nfs".into(),
+            format!("127.0.0.1:{port}"),
+            "--nfs-export".into(),
+            "vol".into(),
+            "--nfs-bucket".into(),
+            "shown".into(),
+            "--nfs-allow".into(),
+            "127.0.0.0/8".into(),
+            "--no-scanner".into(),
+        ],
+        ..StartOpts::default()
+    })
+    .await?;
+    for b in ["shown", "hidden"] {
+        server.s3().create_bucket().bucket(b).send().await?;
+    }
+    let n = Nfs {
+        server,
+        port,
+        export: "vol".into(),
+    };
+    let ls = String::from_utf8_lossy(&run(libnfs("nfs-ls")?.arg(n.url("")))?.stdout).into_owned();
+    ensure!(ls.contains("shown") && !ls.contains("hidden"), "{ls}");
+    let (ok, text) = n.py_status(r#"print(err(lambda: c.mkdir("/newbucket")))"#)?;
+    ensure!(
+        ok && text.contains("Permission"),
+        "mkdir at the top of a bucket export: {text}"
+    );
+    let cat = run_status(libnfs("nfs-ls")?.arg(n.url("hidden")))?;
+    ensure!(
+        !cat.status.success(),
+        "a bucket outside the export was listed"
+    );
+    drop(n);
+
+    // a client outside the allowed networks is refused
+    let refused = Nfs::start(&["--nfs-allow", "10.0.0.0/8"]).await?;
+    let b = refused.bucket("nfsallow").await?;
+    let ls = run_status(libnfs("nfs-ls")?.arg(refused.url(&b)))?;
+    ensure!(
+        !ls.status.success(),
+        "a client outside --nfs-allow mounted the export"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nfs_writes_show_in_the_fuse_mount_and_back() -> Result<()> {
+    let dirs = tempfile::tempdir()?;
+    let mnt = dirs.path().join("mnt");
+    fs::create_dir_all(&mnt)?;
+    let n = Nfs::start(&[
+        "--mount",
+        mnt.to_str().context("path")?,
+        "--mount-spool",
+        dirs.path().join("spool").to_str().context("path")?,
+        "--mount-attr-ttl-ms",
+        "0",
+    ])
+    .await?;
+    let guard = Unmount(mnt.clone());
+    let b = n.bucket("nfsfuse").await?;
+    let src = dirs.path().join("src");
+    write_random_file(&src, 5 << 20, 9)?;
+    run(libnfs("nfs-cp")?
+        .arg(&src)
+        .arg(n.url(&format!("{b}/via-nfs"))))?;
+    let want = fs::read(&src)?;
+    let t0 = Instant::now();
+    let in_mount = mnt.join(&b).join("via-nfs");
+    loop {
+        if fs::read(&in_mount).map(|g| g == want).unwrap_or(false) {
+            break;
+        }
+        ensure!(
+            t0.elapsed() < Duration::from_secs(3),
+            "not in the FUSE mount within 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // written in the mount (committed at close), read over NFS
+    let other = random_bytes(200_000, 10);
+    fs::write(mnt.join(&b).join("via-fuse"), &other)?;
+    let got = run(libnfs("nfs-cat")?.arg(n.url(&format!("{b}/via-fuse"))))?.stdout;
+    same_bytes("FUSE write read over NFS", &got, &other)?;
+    drop(n);
+    drop(guard);
+    Ok(())
+}
+
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        if mounted(&self.0) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+fn mounted(p: &Path) -> bool {
+    let canon = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    fs::read_to_string("/proc/self/mounts")
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split_whitespace().nth(1) == canon.to_str())
+        })
+        .unwrap_or(false)
+}
