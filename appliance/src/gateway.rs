@@ -21,6 +21,33 @@ pub enum GatewayCommand {
     /// goes to user.cairn.* xattrs (or sidecar files where there are
     /// none); the gateway's own files live in SHARE/.cairn.gateway.
     Nas(Box<NasArgs>),
+    /// Any S3-compatible service (AWS, another Cairn, MinIO, Ceph RGW...)
+    /// through the object_store library: the named remote buckets are
+    /// served under the same names. Clients use Cairn's credentials; the
+    /// backend's stay here (flags/env below, else AWS_* variables).
+    S3(Box<S3Args>),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct S3Args {
+    /// The service's endpoint (default: AWS).
+    #[arg(long, env = "CAIRN_GATEWAY_S3_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// A remote bucket to serve (repeatable; object_store cannot list or
+    /// create buckets).
+    #[arg(long = "bucket", required = true, value_name = "BUCKET")]
+    pub buckets: Vec<String>,
+    /// The service's region.
+    #[arg(long, default_value = "us-east-1", env = "CAIRN_GATEWAY_S3_REGION")]
+    pub s3_region: String,
+    /// Access key for the service (else AWS_ACCESS_KEY_ID).
+    #[arg(long, env = "CAIRN_GATEWAY_S3_ACCESS_KEY", hide_env_values = true)]
+    pub s3_access_key: Option<String>,
+    /// Secret key for the service (else AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "CAIRN_GATEWAY_S3_SECRET_KEY", hide_env_values = true)]
+    pub s3_secret_key: Option<String>,
+    #[command(flatten)]
+    pub front: FrontArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -70,6 +97,23 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             let hidden = layer.root().join(".cairn.gateway");
             let ready = Arc::new(move || hidden.is_dir());
             let state = layer.root().join(".cairn.gateway");
+            serve_fronts(Arc::new(layer), args.front, ready, state).await
+        }
+        GatewayCommand::S3(args) => {
+            let args = *args;
+            for b in &args.buckets {
+                cairn_api::BucketName::new(b.as_str()).with_context(|| format!("--bucket {b}"))?;
+            }
+            let layer = cairn_gateway::cloud::s3_layer(
+                args.endpoint.as_deref(),
+                &args.s3_region,
+                args.s3_access_key.as_deref(),
+                args.s3_secret_key.as_deref(),
+                &args.buckets,
+            )
+            .context("configuring the S3 backend")?;
+            let ready = Arc::new(|| true);
+            let state = std::env::temp_dir().join("cairn-gateway-s3");
             serve_fronts(Arc::new(layer), args.front, ready, state).await
         }
     }

@@ -5,6 +5,7 @@
 //! - [`nas::NasLayer`]: a NAS folder; buckets are its top-level folders,
 //!   objects its files, byte for byte.
 
+pub mod cloud;
 pub mod nas;
 
 pub use nas::{NasLayer, NasOptions, OpenError};

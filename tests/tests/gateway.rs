@@ -383,3 +383,251 @@ async fn nas_awscli_sync_and_rclone_check() -> Result<()> {
         .arg("cairn:sync/tree"))?;
     Ok(())
 }
+
+/// A 501 NotImplemented whose message names the backend.
+fn refused_naming<T, E: std::fmt::Debug>(
+    r: std::result::Result<
+        T,
+        aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    >,
+    name: &str,
+) -> Result<()> {
+    match r {
+        Ok(_) => anyhow::bail!("a declared gap succeeded"),
+        Err(e) => {
+            ensure!(cairn_tests::err_status(&e) == Some(501), "{e:?}");
+            let body = format!("{:?}", e.raw_response().map(|r| r.body()));
+            ensure!(body.contains(name), "{body}");
+            Ok(())
+        }
+    }
+}
+
+/// A Cairn server as "the other cloud" and `cairn gateway s3` in front of
+/// it, serving its bucket `remote` with the backend's credentials.
+async fn s3_pair() -> Result<(Server, Server)> {
+    let backend = Server::start_default().await?;
+    backend.s3().create_bucket().bucket("remote").send().await?;
+    let mut opts = StartOpts::gateway([
+        "s3".to_string(),
+        "--endpoint".into(),
+        backend.endpoint(),
+        "--bucket".into(),
+        "remote".into(),
+    ]);
+    opts.env = vec![
+        (
+            "CAIRN_GATEWAY_S3_ACCESS_KEY".into(),
+            backend.access_key().to_owned(),
+        ),
+        (
+            "CAIRN_GATEWAY_S3_SECRET_KEY".into(),
+            backend.secret_key().to_owned(),
+        ),
+    ];
+    let gw = Server::start(opts).await?;
+    Ok((backend, gw))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_gateway_round_trip_to_another_cairn() -> Result<()> {
+    let (mut backend, gw) = s3_pair().await?;
+    let c = gw.s3();
+    let direct = backend.s3();
+    // Small PUT with metadata: on the backend as is.
+    c.put_object()
+        .bucket("remote")
+        .key("docs/a.txt")
+        .content_type("text/plain")
+        .metadata("color", "blue")
+        .body(ByteStream::from_static(b"hello cloud"))
+        .send()
+        .await?;
+    ensure!(get(&direct, "remote", "docs/a.txt").await? == b"hello cloud");
+    let h = direct
+        .head_object()
+        .bucket("remote")
+        .key("docs/a.txt")
+        .send()
+        .await?;
+    ensure!(
+        h.content_type() == Some("text/plain"),
+        "{:?}",
+        h.content_type()
+    );
+    let h = c
+        .head_object()
+        .bucket("remote")
+        .key("docs/a.txt")
+        .send()
+        .await?;
+    ensure!(
+        h.metadata()
+            .and_then(|m| m.get("color"))
+            .map(String::as_str)
+            == Some("blue"),
+        "{:?}",
+        h.metadata()
+    );
+    // Written on the backend directly: served at once.
+    direct
+        .put_object()
+        .bucket("remote")
+        .key("docs/b.txt")
+        .body(ByteStream::from_static(b"from the backend"))
+        .send()
+        .await?;
+    ensure!(get(&c, "remote", "docs/b.txt").await? == b"from the backend");
+    // A large PUT streams through as a multipart upload.
+    let big = random_bytes(20 * 1024 * 1024 + 5, 9);
+    let put = c
+        .put_object()
+        .bucket("remote")
+        .key("big.bin")
+        .body(ByteStream::from(big.clone()))
+        .send()
+        .await?;
+    ensure!(put.e_tag() == Some(format!("\"{}\"", md5_hex(&big))).as_deref());
+    ensure!(get(&direct, "remote", "big.bin").await? == big);
+    let r = c
+        .get_object()
+        .bucket("remote")
+        .key("big.bin")
+        .range("bytes=100-199")
+        .send()
+        .await?;
+    ensure!(r.body.collect().await?.into_bytes().as_ref() == &big[100..200]);
+    // Client multipart maps onto the backend's.
+    let up = c
+        .create_multipart_upload()
+        .bucket("remote")
+        .key("mp.bin")
+        .send()
+        .await?;
+    let id = up.upload_id().context("id")?;
+    let p1 = random_bytes(5 * 1024 * 1024, 1);
+    let p2 = random_bytes(777, 2);
+    let mut parts = Vec::new();
+    for (n, p) in [(1, &p1), (2, &p2)] {
+        let r = c
+            .upload_part()
+            .bucket("remote")
+            .key("mp.bin")
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(p.clone()))
+            .send()
+            .await?;
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().unwrap_or_default())
+                .build(),
+        );
+    }
+    let done = c
+        .complete_multipart_upload()
+        .bucket("remote")
+        .key("mp.bin")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await?;
+    ensure!(
+        done.e_tag().is_some_and(|e| e.ends_with("-2\"")),
+        "{:?}",
+        done.e_tag()
+    );
+    let mut all = p1.clone();
+    all.extend_from_slice(&p2);
+    ensure!(get(&direct, "remote", "mp.bin").await? == all);
+    // Listing: pages and delimiters as the backend holds them.
+    let keys = list_all(&c, "remote", 2).await?;
+    ensure!(
+        keys == ["big.bin", "docs/a.txt", "docs/b.txt", "mp.bin"],
+        "{keys:?}"
+    );
+    let out = c
+        .list_objects_v2()
+        .bucket("remote")
+        .delimiter("/")
+        .send()
+        .await?;
+    let cps: Vec<&str> = out
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    ensure!(cps == ["docs/"], "{cps:?}");
+    // Declared gaps: 501 naming the backend.
+    refused_naming(
+        c.create_bucket().bucket("newbucket").send().await,
+        "S3 gateway",
+    )?;
+    refused_naming(
+        c.put_object().bucket("remote").key("folder/").send().await,
+        "S3 gateway",
+    )?;
+    c.delete_object()
+        .bucket("remote")
+        .key("docs/b.txt")
+        .send()
+        .await?;
+    expect_err(
+        "deleted through the gateway",
+        direct
+            .head_object()
+            .bucket("remote")
+            .key("docs/b.txt")
+            .send()
+            .await,
+        404,
+        None,
+    )?;
+    // The backend goes away: a 503, not a 404 or a partial object.
+    backend.kill()?;
+    let r = c
+        .get_object()
+        .bucket("remote")
+        .key("docs/a.txt")
+        .send()
+        .await;
+    match r {
+        Ok(_) => anyhow::bail!("GET with the backend gone succeeded"),
+        Err(e) => ensure!(cairn_tests::err_status(&e) == Some(503), "{e:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_gateway_awscli_sync_and_rclone_check() -> Result<()> {
+    require_tool("aws")?;
+    require_tool("rclone")?;
+    let (_backend, gw) = s3_pair().await?;
+    let ep = gw.endpoint();
+    let src = gw.dir().join("src");
+    write_tree(&src, 5)?;
+    run(gw.tool("aws").args(["s3", "sync"]).arg(&src).args([
+        "s3://remote/tree/",
+        "--endpoint-url",
+        &ep,
+        "--no-progress",
+    ]))?;
+    let back = gw.dir().join("back");
+    run(gw
+        .tool("aws")
+        .args(["s3", "sync", "s3://remote/tree/"])
+        .arg(&back)
+        .args(["--endpoint-url", &ep, "--no-progress"]))?;
+    assert_trees_equal(&src, &back)?;
+    run(gw
+        .tool("rclone")
+        .args(["check", "--one-way"])
+        .arg(&src)
+        .arg("cairn:remote/tree"))?;
+    Ok(())
+}

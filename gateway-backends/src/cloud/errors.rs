@@ -1,0 +1,22 @@
+//! object_store errors as `ObjectError`s: one place for every cloud
+//! backend. A backend that cannot be reached (or refuses our credentials)
+//! is a 503, never a 404 or a partial object.
+
+use cairn_api::{ObjectError, QuorumOp};
+
+pub(crate) fn cloud_error(e: object_store::Error, bucket: &str, key: &str) -> ObjectError {
+    use object_store::Error as E;
+    match e {
+        E::NotFound { .. } => ObjectError::no_such_key(&bucket, &key),
+        E::Precondition { .. } | E::AlreadyExists { .. } => ObjectError::PreconditionFailed,
+        E::NotModified { .. } => ObjectError::PreconditionFailed,
+        other => {
+            tracing::error!(bucket, key, error = %other, "the cloud backend failed");
+            ObjectError::Unavailable {
+                op: QuorumOp::Read,
+                needed: 1,
+                got: 0,
+            }
+        }
+    }
+}

@@ -1,0 +1,796 @@
+//! Cloud backends through one multi-cloud library, `object_store`: any
+//! S3-compatible service, Azure Blob and GCS. Cairn buckets are the remote
+//! buckets (or containers) named at start; objects map 1:1 to remote
+//! objects with their headers and user metadata.
+//!
+//! `object_store` has no bucket API, no folder-marker keys (paths cannot
+//! end in `/`) and no server-side encryption passthrough: those are the
+//! declared gaps. Multipart uploads map onto the remote's own (its
+//! `MultipartStore`), with part numbers 1..=N completed in order; the
+//! parts' records live in this process (lost on restart: the client
+//! starts over).
+
+mod errors;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use cairn_api::checksum::{BodyDigest, composite_checksum, multipart_etag};
+use cairn_api::layer::copy_via_stream;
+use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
+use cairn_api::{
+    BucketInfo, BucketName, ByteStream, Capabilities, ChecksumAlgorithm, CompletePart, Conditions,
+    CopyOptions, GetObject, GetOptions, ListOptions, ListPage, ListPartsPage, ListUploadsOptions,
+    ListUploadsPage, MetadataDirective, ObjectError, ObjectInfo, ObjectKey, ObjectLayer,
+    ObjectMetadata, ObjectResult, PartInfo, PartOptions, PutOptions, StorageClass, UploadInfo,
+};
+use futures::{StreamExt as _, TryStreamExt as _};
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path;
+use object_store::{
+    Attribute, AttributeValue, Attributes, GetRange, ObjectStore, ObjectStoreExt as _,
+    PutMultipartOptions, PutPayload,
+};
+use parking_lot::Mutex;
+use time::OffsetDateTime;
+
+use errors::cloud_error;
+
+/// What a cloud backend needs of its store.
+pub trait CloudStore: ObjectStore + MultipartStore + PaginatedListStore {}
+impl<T: ObjectStore + MultipartStore + PaginatedListStore> CloudStore for T {}
+
+/// Bodies up to this size go up in one PUT; longer ones stream through a
+/// multipart upload in parts of this size, so memory stays bounded.
+const SINGLE_PUT_MAX: usize = 8 << 20;
+
+pub struct CloudLayer {
+    /// "the S3 gateway", "the Azure gateway": named in NotImplemented.
+    backend: &'static str,
+    buckets: BTreeMap<String, Arc<dyn CloudStore>>,
+    uploads: Mutex<HashMap<String, Upload>>,
+    started: OffsetDateTime,
+}
+
+struct Upload {
+    bucket: String,
+    key: String,
+    remote_id: String,
+    initiated: OffsetDateTime,
+    storage_class: StorageClass,
+    checksum: Option<ChecksumAlgorithm>,
+    parts: BTreeMap<u32, (PartInfo, String)>,
+}
+
+fn etag(e: Option<&str>) -> String {
+    e.unwrap_or_default().trim_matches('"').to_owned()
+}
+
+fn time_of(t: chrono::DateTime<chrono::Utc>) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos()),
+    )
+    .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn attributes(m: &ObjectMetadata) -> Attributes {
+    let mut a = Attributes::new();
+    let h = &m.headers;
+    for (attr, v) in [
+        (Attribute::ContentType, &h.content_type),
+        (Attribute::ContentEncoding, &h.content_encoding),
+        (Attribute::ContentDisposition, &h.content_disposition),
+        (Attribute::ContentLanguage, &h.content_language),
+        (Attribute::CacheControl, &h.cache_control),
+    ] {
+        if let Some(v) = v {
+            a.insert(attr, AttributeValue::from(v.clone()));
+        }
+    }
+    if m.storage_class != StorageClass::Standard {
+        a.insert(
+            Attribute::StorageClass,
+            AttributeValue::from(m.storage_class.as_str()),
+        );
+    }
+    for (k, v) in &m.user {
+        a.insert(
+            Attribute::Metadata(k.clone().into()),
+            AttributeValue::from(v.clone()),
+        );
+    }
+    a
+}
+
+fn metadata_of(a: &Attributes) -> ObjectMetadata {
+    let mut m = ObjectMetadata::default();
+    for (attr, v) in a.iter() {
+        let v = v.as_ref().to_owned();
+        match attr {
+            Attribute::ContentType => m.headers.content_type = Some(v),
+            Attribute::ContentEncoding => m.headers.content_encoding = Some(v),
+            Attribute::ContentDisposition => m.headers.content_disposition = Some(v),
+            Attribute::ContentLanguage => m.headers.content_language = Some(v),
+            Attribute::CacheControl => m.headers.cache_control = Some(v),
+            Attribute::StorageClass => {
+                m.storage_class = StorageClass::parse(&v).unwrap_or_default();
+            }
+            Attribute::Metadata(k) => {
+                m.user.insert(k.to_lowercase(), v);
+            }
+            _ => {}
+        }
+    }
+    m
+}
+
+fn info_of(
+    bucket: &str,
+    key: &str,
+    meta: &object_store::ObjectMeta,
+    m: ObjectMetadata,
+) -> ObjectInfo {
+    let e = etag(meta.e_tag.as_deref());
+    let parts = e.rsplit_once('-').and_then(|(_, n)| n.parse::<u32>().ok());
+    ObjectInfo {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        size: meta.size,
+        etag: e,
+        last_modified: time_of(meta.last_modified),
+        headers: m.headers,
+        user_metadata: m.user,
+        storage_class: m.storage_class,
+        checksum: None,
+        version_id: None,
+        parts_count: parts,
+        encryption: None,
+    }
+}
+
+impl CloudLayer {
+    /// A layer over the named remote buckets, each with its store.
+    pub fn new(backend: &'static str, buckets: BTreeMap<String, Arc<dyn CloudStore>>) -> Self {
+        Self {
+            backend,
+            buckets,
+            uploads: Mutex::new(HashMap::new()),
+            started: OffsetDateTime::now_utc(),
+        }
+    }
+
+    fn store(&self, b: &BucketName) -> ObjectResult<&Arc<dyn CloudStore>> {
+        self.buckets
+            .get(b.as_str())
+            .ok_or_else(|| ObjectError::no_such_bucket(b))
+    }
+
+    fn path(&self, k: &ObjectKey) -> ObjectResult<Path> {
+        if k.is_dir_marker() {
+            return Err(self.gap("folder objects (keys ending in '/')"));
+        }
+        Path::parse(k.as_str()).map_err(|_| ObjectError::InvalidObjectName {
+            key: k.to_string(),
+            reason: "the cloud library cannot name this key",
+        })
+    }
+
+    /// NotImplemented naming this backend and what it cannot do.
+    fn gap(&self, what: &'static str) -> ObjectError {
+        ObjectError::NotImplemented {
+            what: named(self.backend, what),
+        }
+    }
+
+    async fn head_info(&self, b: &BucketName, k: &ObjectKey) -> ObjectResult<ObjectInfo> {
+        let store = self.store(b)?;
+        let path = self.path(k)?;
+        let r = store
+            .get_opts(
+                &path,
+                object_store::GetOptions {
+                    head: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| cloud_error(e, b.as_str(), k.as_str()))?;
+        Ok(info_of(
+            b.as_str(),
+            k.as_str(),
+            &r.meta,
+            metadata_of(&r.attributes),
+        ))
+    }
+}
+
+/// "`what` on `backend`" as a `&'static str` (what `NotImplemented`
+/// holds). The set of pairs is small and fixed by the code, so each is
+/// made once and kept.
+fn named(backend: &'static str, what: &'static str) -> &'static str {
+    static NAMES: Mutex<BTreeMap<(&'static str, &'static str), &'static str>> =
+        Mutex::new(BTreeMap::new());
+    NAMES
+        .lock()
+        .entry((backend, what))
+        .or_insert_with(|| Box::leak(format!("{what} on {backend}").into_boxed_str()))
+}
+
+/// Reads up to `max` bytes of a body (fewer if it ends first).
+async fn read_up_to(
+    body: &mut ByteStream,
+    max: usize,
+    digest: &mut BodyDigest,
+) -> ObjectResult<(Bytes, bool)> {
+    let mut buf = BytesMut::new();
+    while buf.len() < max {
+        match body.next().await {
+            None => return Ok((buf.freeze(), true)),
+            Some(Err(e)) => {
+                return Err(ObjectError::BodyRead {
+                    message: e.to_string(),
+                });
+            }
+            Some(Ok(c)) => {
+                digest.update(&c);
+                buf.extend_from_slice(&c);
+            }
+        }
+    }
+    Ok((buf.freeze(), false))
+}
+
+#[async_trait]
+impl ObjectLayer for CloudLayer {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            backend: self.backend,
+            key_and_prefix_coexist: true,
+            encryption: false,
+            folder_objects_with_data: false,
+        }
+    }
+
+    async fn make_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {
+        if self.buckets.contains_key(bucket.as_str()) {
+            return Err(ObjectError::BucketAlreadyExists {
+                bucket: bucket.to_string(),
+            });
+        }
+        Err(self.gap("creating buckets"))
+    }
+
+    async fn head_bucket(&self, bucket: &BucketName) -> ObjectResult<BucketInfo> {
+        self.store(bucket)?;
+        Ok(BucketInfo {
+            name: bucket.to_string(),
+            created: self.started,
+        })
+    }
+
+    async fn list_buckets(&self) -> ObjectResult<Vec<BucketInfo>> {
+        Ok(self
+            .buckets
+            .keys()
+            .map(|n| BucketInfo {
+                name: n.clone(),
+                created: self.started,
+            })
+            .collect())
+    }
+
+    async fn delete_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {
+        self.store(bucket)?;
+        Err(self.gap("deleting buckets"))
+    }
+
+    async fn put_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        mut body: ByteStream,
+        opts: PutOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        let store = self.store(bucket)?.clone();
+        if opts.sse.is_some() {
+            return Err(self.gap("server-side encryption"));
+        }
+        let path = self.path(key)?;
+        let err = |e| cloud_error(e, bucket.as_str(), key.as_str());
+        let attrs = attributes(&opts.metadata);
+        let mut digest = BodyDigest::new(opts.checksum.clone());
+        let (first, ended) = read_up_to(&mut body, SINGLE_PUT_MAX, &mut digest).await?;
+        let remote_etag = if ended {
+            // Small: verified, then one PUT.
+            let out = digest.verify(opts.content_md5.as_ref(), opts.content_length)?;
+            let r = store
+                .put_opts(
+                    &path,
+                    PutPayload::from_bytes(first),
+                    object_store::PutOptions {
+                        attributes: attrs,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(err)?;
+            return Ok(ObjectInfo {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                size: out.len,
+                etag: r
+                    .e_tag
+                    .as_deref()
+                    .map_or_else(|| out.etag(), |e| etag(Some(e))),
+                last_modified: OffsetDateTime::now_utc(),
+                headers: opts.metadata.headers,
+                user_metadata: opts.metadata.user,
+                storage_class: opts.metadata.storage_class,
+                checksum: out.checksum,
+                version_id: None,
+                parts_count: None,
+                encryption: None,
+            });
+        } else {
+            // Large: streamed as a multipart upload, part by part; the
+            // digests are checked before it completes (else aborted).
+            let mut up = store
+                .put_multipart_opts(
+                    &path,
+                    PutMultipartOptions {
+                        attributes: attrs,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(err)?;
+            let mut chunk = first;
+            let mut ended = false;
+            let result: ObjectResult<_> = async {
+                loop {
+                    up.put_part(PutPayload::from_bytes(chunk))
+                        .await
+                        .map_err(err)?;
+                    if ended {
+                        break;
+                    }
+                    let (next, done) = read_up_to(&mut body, SINGLE_PUT_MAX, &mut digest).await?;
+                    ended = done;
+                    if next.is_empty() {
+                        break;
+                    }
+                    chunk = next;
+                }
+                Ok(())
+            }
+            .await;
+            let verified = result.and_then(|()| {
+                std::mem::replace(&mut digest, BodyDigest::new(None))
+                    .verify(opts.content_md5.as_ref(), opts.content_length)
+            });
+            match verified {
+                Ok(out) => {
+                    up.complete().await.map_err(err)?;
+                    out
+                }
+                Err(e) => {
+                    if let Err(a) = up.abort().await {
+                        tracing::warn!(error = %a, "aborting a refused upload failed");
+                    }
+                    return Err(e);
+                }
+            }
+        };
+        // The remote ETag of a streamed upload is a multipart one; the
+        // client is told the MD5 of what it sent, as for any PUT.
+        Ok(ObjectInfo {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size: remote_etag.len,
+            etag: remote_etag.etag(),
+            last_modified: OffsetDateTime::now_utc(),
+            headers: opts.metadata.headers,
+            user_metadata: opts.metadata.user,
+            storage_class: opts.metadata.storage_class,
+            checksum: remote_etag.checksum,
+            version_id: None,
+            parts_count: None,
+            encryption: None,
+        })
+    }
+
+    async fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: GetOptions,
+    ) -> ObjectResult<GetObject> {
+        let store = self.store(bucket)?.clone();
+        let path = self.path(key)?;
+        let (b, k) = (bucket.as_str(), key.as_str());
+        // A range needs the size first, to answer InvalidRange ourselves.
+        let range = match opts.range {
+            None => None,
+            Some(r) => {
+                let info = self.head_info(bucket, key).await?;
+                opts.conditions.check(&info)?;
+                Some(r.resolve(info.size)?)
+            }
+        };
+        let r = store
+            .get_opts(
+                &path,
+                object_store::GetOptions {
+                    range: range.map(|(off, len)| GetRange::Bounded(off..off + len)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| cloud_error(e, b, k))?;
+        let info = info_of(b, k, &r.meta, metadata_of(&r.attributes));
+        opts.conditions.check(&info)?;
+        let (bs, ks) = (b.to_owned(), k.to_owned());
+        let body = r
+            .into_stream()
+            .map_err(move |e| std::io::Error::other(format!("{bs}/{ks}: {e}")));
+        Ok(GetObject {
+            info,
+            range,
+            body: Box::pin(body),
+        })
+    }
+
+    async fn head_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        conditions: &Conditions,
+    ) -> ObjectResult<ObjectInfo> {
+        let info = self.head_info(bucket, key).await?;
+        conditions.check(&info)?;
+        Ok(info)
+    }
+
+    async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()> {
+        let store = self.store(bucket)?;
+        if key.is_dir_marker() {
+            return Ok(()); // cannot exist here
+        }
+        let path = self.path(key)?;
+        match store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(cloud_error(e, bucket.as_str(), key.as_str())),
+        }
+    }
+
+    async fn copy_object(
+        &self,
+        src_bucket: &BucketName,
+        src_key: &ObjectKey,
+        dst_bucket: &BucketName,
+        dst_key: &ObjectKey,
+        opts: CopyOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        if opts.sse.is_some() {
+            return Err(self.gap("server-side encryption"));
+        }
+        // A plain copy within one remote bucket is done there, with the
+        // metadata; anything else streams through here.
+        let same_store = src_bucket == dst_bucket && src_key != dst_key;
+        if same_store
+            && matches!(opts.metadata, MetadataDirective::Copy)
+            && opts.storage_class.is_none()
+            && opts.source_conditions.is_empty()
+        {
+            let store = self.store(src_bucket)?.clone();
+            let (from, to) = (self.path(src_key)?, self.path(dst_key)?);
+            store
+                .copy(&from, &to)
+                .await
+                .map_err(|e| cloud_error(e, src_bucket.as_str(), src_key.as_str()))?;
+            return self.head_info(dst_bucket, dst_key).await;
+        }
+        copy_via_stream(self, src_bucket, src_key, dst_bucket, dst_key, opts).await
+    }
+
+    async fn list_objects(&self, bucket: &BucketName, opts: ListOptions) -> ObjectResult<ListPage> {
+        let store = self.store(bucket)?.clone();
+        let delim = opts.delimiter.clone().filter(|d| !d.is_empty());
+        // After a rolled-up common prefix, skip everything under it.
+        let offset = opts.start_after.clone().map(|a| match &delim {
+            Some(d) if a.ends_with(d.as_str()) => format!("{a}\u{10FFFF}"),
+            _ => a,
+        });
+        let max = opts.max_keys.clamp(1, 1000);
+        let r = store
+            .list_paginated(
+                (!opts.prefix.is_empty()).then_some(opts.prefix.as_str()),
+                PaginatedListOptions {
+                    offset,
+                    delimiter: delim.clone().map(Into::into),
+                    max_keys: Some(max),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| cloud_error(e, bucket.as_str(), &opts.prefix))?;
+        let mut objects: Vec<ObjectInfo> = r
+            .result
+            .objects
+            .iter()
+            .map(|m| {
+                info_of(
+                    bucket.as_str(),
+                    m.location.as_ref(),
+                    m,
+                    ObjectMetadata::default(),
+                )
+            })
+            .collect();
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut common_prefixes: Vec<String> = r
+            .result
+            .common_prefixes
+            .iter()
+            .map(|p| {
+                let s: &str = p.as_ref();
+                match &delim {
+                    Some(d) if !s.ends_with(d.as_str()) => format!("{s}{d}"),
+                    _ => s.to_owned(),
+                }
+            })
+            .collect();
+        common_prefixes.sort();
+        let last = objects
+            .last()
+            .map(|o| o.key.clone())
+            .into_iter()
+            .chain(common_prefixes.last().cloned())
+            .max();
+        let is_truncated = r.page_token.is_some();
+        Ok(ListPage {
+            objects,
+            common_prefixes,
+            is_truncated,
+            next_marker: if is_truncated { last } else { None },
+        })
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: PutOptions,
+    ) -> ObjectResult<String> {
+        let store = self.store(bucket)?.clone();
+        if opts.sse.is_some() {
+            return Err(self.gap("server-side encryption"));
+        }
+        let path = self.path(key)?;
+        let remote_id = store
+            .create_multipart_opts(
+                &path,
+                PutMultipartOptions {
+                    attributes: attributes(&opts.metadata),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| cloud_error(e, bucket.as_str(), key.as_str()))?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.uploads.lock().insert(
+            id.clone(),
+            Upload {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                remote_id,
+                initiated: OffsetDateTime::now_utc(),
+                storage_class: opts.metadata.storage_class,
+                checksum: opts.checksum.map(|c| c.algorithm),
+                parts: BTreeMap::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    async fn upload_part(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u32,
+        mut body: ByteStream,
+        opts: PartOptions,
+    ) -> ObjectResult<PartInfo> {
+        check_part_number(part_number)?;
+        let store = self.store(bucket)?.clone();
+        let remote_id = self.remote_id(bucket, key, upload_id)?;
+        let path = self.path(key)?;
+        // A part goes up in one request: it is held in memory (parts are
+        // 5 MiB to 5 GiB; clients use tens of MiB).
+        let mut digest = BodyDigest::new(opts.checksum);
+        let (data, _) = read_up_to(&mut body, usize::MAX, &mut digest).await?;
+        let out = digest.verify(opts.content_md5.as_ref(), opts.content_length)?;
+        let part = store
+            .put_part(
+                &path,
+                &remote_id,
+                (part_number - 1) as usize,
+                PutPayload::from_bytes(data),
+            )
+            .await
+            .map_err(|e| cloud_error(e, bucket.as_str(), key.as_str()))?;
+        let info = PartInfo {
+            part_number,
+            etag: out.etag(),
+            size: out.len,
+            last_modified: OffsetDateTime::now_utc(),
+            checksum: out.checksum,
+        };
+        let mut ups = self.uploads.lock();
+        let up = ups
+            .get_mut(upload_id)
+            .ok_or_else(|| ObjectError::NoSuchUpload {
+                upload_id: upload_id.to_owned(),
+            })?;
+        up.parts
+            .insert(part_number, (info.clone(), part.content_id));
+        Ok(info)
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number_marker: Option<u32>,
+        max_parts: usize,
+    ) -> ObjectResult<ListPartsPage> {
+        self.remote_id(bucket, key, upload_id)?;
+        let parts = self
+            .uploads
+            .lock()
+            .get(upload_id)
+            .map(|u| u.parts.values().map(|(p, _)| p.clone()).collect())
+            .unwrap_or_default();
+        Ok(page_parts(parts, part_number_marker, max_parts))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: Vec<CompletePart>,
+    ) -> ObjectResult<ObjectInfo> {
+        let store = self.store(bucket)?.clone();
+        let remote_id = self.remote_id(bucket, key, upload_id)?;
+        let path = self.path(key)?;
+        let (chosen, ids, checksum) = {
+            let ups = self.uploads.lock();
+            let up = ups
+                .get(upload_id)
+                .ok_or_else(|| ObjectError::NoSuchUpload {
+                    upload_id: upload_id.to_owned(),
+                })?;
+            let uploaded: BTreeMap<u32, PartInfo> =
+                up.parts.iter().map(|(n, (p, _))| (*n, p.clone())).collect();
+            let chosen = validate_complete(&parts, &uploaded)?;
+            // object_store numbers the completed parts 1..=N by position.
+            if chosen
+                .iter()
+                .enumerate()
+                .any(|(i, p)| p.part_number as usize != i + 1)
+            {
+                return Err(self.gap("completing a multipart upload whose parts are not 1..=N"));
+            }
+            let ids: Vec<PartId> = chosen
+                .iter()
+                .map(|p| PartId {
+                    content_id: up.parts[&p.part_number].1.clone(),
+                })
+                .collect();
+            let checksum = up.checksum.and_then(|alg| {
+                let sums: Vec<_> = chosen.iter().map(|p| p.checksum.as_ref()).collect();
+                composite_checksum(alg, &sums)
+            });
+            (chosen, ids, checksum)
+        };
+        store
+            .complete_multipart(&path, &remote_id, ids)
+            .await
+            .map_err(|e| cloud_error(e, bucket.as_str(), key.as_str()))?;
+        self.uploads.lock().remove(upload_id);
+        let mut info = self.head_info(bucket, key).await?;
+        let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
+        if info.etag.is_empty() {
+            info.etag = multipart_etag(&etags);
+        }
+        info.checksum = checksum;
+        info.parts_count = Some(chosen.len() as u32);
+        Ok(info)
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> ObjectResult<()> {
+        let store = self.store(bucket)?.clone();
+        let remote_id = self.remote_id(bucket, key, upload_id)?;
+        let path = self.path(key)?;
+        self.uploads.lock().remove(upload_id);
+        store
+            .abort_multipart(&path, &remote_id)
+            .await
+            .map_err(|e| cloud_error(e, bucket.as_str(), key.as_str()))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        bucket: &BucketName,
+        opts: ListUploadsOptions,
+    ) -> ObjectResult<ListUploadsPage> {
+        self.store(bucket)?;
+        let all = self
+            .uploads
+            .lock()
+            .iter()
+            .filter(|(_, u)| u.bucket == bucket.as_str())
+            .map(|(id, u)| UploadInfo {
+                bucket: u.bucket.clone(),
+                key: u.key.clone(),
+                upload_id: id.clone(),
+                initiated: u.initiated,
+                storage_class: u.storage_class,
+            })
+            .collect();
+        Ok(page_uploads(all, &opts))
+    }
+}
+
+impl CloudLayer {
+    fn remote_id(&self, b: &BucketName, k: &ObjectKey, id: &str) -> ObjectResult<String> {
+        self.uploads
+            .lock()
+            .get(id)
+            .filter(|u| u.bucket == b.as_str() && u.key == k.as_str())
+            .map(|u| u.remote_id.clone())
+            .ok_or_else(|| ObjectError::NoSuchUpload {
+                upload_id: id.to_owned(),
+            })
+    }
+}
+
+/// Builds the S3-compatible backend: one store per remote bucket.
+/// Credentials: `access` / `secret` when given, else the usual AWS
+/// environment variables (`AWS_ACCESS_KEY_ID`, ...).
+pub fn s3_layer(
+    endpoint: Option<&str>,
+    region: &str,
+    access: Option<&str>,
+    secret: Option<&str>,
+    buckets: &[String],
+) -> Result<CloudLayer, object_store::Error> {
+    let mut stores: BTreeMap<String, Arc<dyn CloudStore>> = BTreeMap::new();
+    for b in buckets {
+        let mut builder = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(b)
+            .with_region(region);
+        if let Some(ep) = endpoint {
+            builder = builder
+                .with_endpoint(ep)
+                .with_allow_http(ep.starts_with("http://"))
+                .with_virtual_hosted_style_request(false);
+        }
+        if let (Some(a), Some(s)) = (access, secret) {
+            builder = builder.with_access_key_id(a).with_secret_access_key(s);
+        }
+        stores.insert(b.clone(), Arc::new(builder.build()?));
+    }
+    Ok(CloudLayer::new("the S3 gateway", stores))
+}
