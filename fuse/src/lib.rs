@@ -7,7 +7,7 @@ mod fs;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cairn_vfs::Vfs;
+use cairn_vfs::{Invalidate, Vfs};
 
 pub use fs::CairnFs;
 
@@ -69,7 +69,7 @@ pub fn mount(
         fuser::SessionACL::Owner
     };
     cfg.n_threads = Some(opts.threads.max(1));
-    let fs = CairnFs::new(vfs, rt);
+    let fs = CairnFs::new(vfs.clone(), rt.clone());
     let session =
         fuser::spawn_mount(fs, &opts.mountpoint, &cfg).map_err(|source| MountError::Mount {
             path: opts.mountpoint.clone(),
@@ -81,10 +81,41 @@ pub fn mount(
     {
         tracing::warn!(error = %e, kb, "could not set the mount's readahead");
     }
+    forward_invalidations(&vfs, &rt, session.notifier());
     Ok(Mount {
         session: Some(session),
         path: opts.mountpoint.clone(),
     })
+}
+
+/// Changes made through other fronts reach the kernel's caches: the view
+/// names what to drop, a thread of ours tells the kernel (a notification
+/// is a write to /dev/fuse that may wait on the kernel, so it stays off the
+/// runtime and off the request threads).
+fn forward_invalidations(vfs: &Arc<Vfs>, rt: &tokio::runtime::Handle, notifier: fuser::Notifier) {
+    let (tx, rx) = std::sync::mpsc::channel::<Invalidate>();
+    let _g = rt.enter();
+    if !vfs.watch_changes(move |inv| {
+        let _ = tx.send(inv);
+    }) {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("cairn-fuse-inval".into())
+        .spawn(move || {
+            for inv in rx {
+                // ENOENT: the kernel no longer knows the inode or entry
+                let _ = match inv {
+                    Invalidate::Inode(ino) => notifier.inval_inode(fuser::INodeNo(ino), 0, 0),
+                    Invalidate::Entry { parent, name } => {
+                        notifier.inval_entry(fuser::INodeNo(parent), std::ffi::OsStr::new(&name))
+                    }
+                };
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no invalidation thread: other fronts' changes show after the TTL");
+    }
 }
 
 impl Mount {

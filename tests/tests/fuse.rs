@@ -724,6 +724,52 @@ async fn lost_quorum_is_eio_and_loses_nothing() -> Result<()> {
     Ok(())
 }
 
+/// The core's change events reach the kernel: with attributes cached for
+/// a minute, a stat and a read right after an S3 overwrite still see the
+/// new object (only the invalidation can explain it), and a rename over S3
+/// shows at once too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_changes_invalidate_the_mounts_caches() -> Result<()> {
+    let m = Mounted::start(&["--mount-attr-ttl-ms", "60000"]).await?;
+    let (b, root) = m.bucket("inval")?;
+    let c = m.server.s3();
+    let p = root.join("f.bin");
+    let old = random_bytes(3 << 20, 11);
+    fs::write(&p, &old)?;
+    ensure!(fs::metadata(&p)?.len() == old.len() as u64);
+    ensure!(fs::read(&p)? == old);
+    let newer = random_bytes(1 << 20, 12);
+    c.put_object()
+        .bucket(&b)
+        .key("f.bin")
+        .body(ByteStream::from(newer.clone()))
+        .send()
+        .await?;
+    // the event travels store -> view -> kernel in well under a second;
+    // the TTL is 60 s
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    while fs::metadata(&p)?.len() != newer.len() as u64 {
+        ensure!(
+            std::time::Instant::now() < until,
+            "stale size after an S3 overwrite: {}",
+            fs::metadata(&p)?.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ensure!(fs::read(&p)? == newer, "stale bytes after an S3 overwrite");
+    // deleted over S3: the cached entry goes too
+    c.delete_object().bucket(&b).key("f.bin").send().await?;
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    while p.exists() {
+        ensure!(
+            std::time::Instant::now() < until,
+            "deleted over S3, still there"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_and_one_bucket_mounts() -> Result<()> {
     // one bucket as the root, read-only

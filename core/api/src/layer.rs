@@ -27,6 +27,12 @@ pub trait ObjectLayer: Send + Sync + 'static {
     /// Fails with `BucketNotEmpty` while the bucket holds objects.
     async fn delete_bucket(&self, bucket: &BucketName) -> ObjectResult<()>;
 
+    /// Changes to objects from now on, made through any front; `None` when
+    /// the store does not publish them (callers then rely on TTLs).
+    fn subscribe_changes(&self) -> Option<crate::changes::ChangeReceiver> {
+        None
+    }
+
     /// Total and free capacity, if the store knows it.
     async fn capacity(&self) -> ObjectResult<Option<crate::types::Capacity>> {
         Ok(None)

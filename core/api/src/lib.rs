@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod caps;
+pub mod changes;
 pub mod checksum;
 pub mod error;
 pub mod layer;

@@ -91,6 +91,10 @@ impl ObjectLayer for ErasureSet {
         self.head_object_impl(bucket, key, opts).await
     }
 
+    fn subscribe_changes(&self) -> Option<cairn_api::changes::ChangeReceiver> {
+        Some(self.changes.subscribe())
+    }
+
     /// Usable capacity: the online drives' space times the data share of
     /// the default layout (K of N), as `df` on a mount should show it.
     async fn capacity(&self) -> ObjectResult<Option<Capacity>> {

@@ -445,6 +445,7 @@ impl ErasureSet {
                 Err(_) => Lookup::Failed,
             })
             .await;
+        self.changed(bucket.as_str(), key.as_str());
         let (found, missing) = count(&res);
         let (_, wq) = self.default_quorums();
         if found + missing < wq {
@@ -510,6 +511,8 @@ impl ErasureSet {
                 }
             });
         }
+        self.changed(bucket.as_str(), src.as_str());
+        self.changed(bucket.as_str(), dst.as_str());
         if moved < wq {
             // Drives that missed the move keep the old name; heal and the
             // read quorum sort it out, as for any write that missed quorum.
@@ -635,6 +638,7 @@ impl ErasureSet {
             })
             .await;
         let (updated, _) = count(&res);
+        self.changed(bucket.as_str(), key.as_str());
         let wq = write_quorum(version.erasure.data, version.erasure.parity);
         if updated < wq {
             self.queue_heal(bucket.as_str(), key.as_str());

@@ -68,6 +68,8 @@ pub struct ErasureSet {
     pub(crate) monitor: tokio::sync::Mutex<()>,
     /// The KMS and cipher of server-side encryption.
     pub(crate) sse: parking_lot::RwLock<crate::sse::SseConfig>,
+    /// Change events for the fronts' caches.
+    pub(crate) changes: tokio::sync::broadcast::Sender<cairn_api::changes::Change>,
     /// Bucket default encryption, read once per bucket (every change goes
     /// through this process, which updates it).
     pub(crate) bucket_sse:
@@ -206,6 +208,7 @@ impl ErasureSet {
             scanner_enabled: std::sync::atomic::AtomicBool::new(true),
             drive_timeout: std::time::Duration::from_secs(3),
             sse: Default::default(),
+            changes: tokio::sync::broadcast::channel(cairn_api::changes::CHANGE_QUEUE).0,
             bucket_sse: Default::default(),
         })
     }
@@ -534,6 +537,7 @@ impl ErasureSet {
             })
             .await;
         let ok = res.iter().filter(|r| r.is_ok()).count();
+        self.changed(bucket.as_str(), key.as_str());
         let old: Vec<PathBuf> = res.into_iter().flatten().flatten().collect();
         if !old.is_empty() {
             tokio::task::spawn_blocking(move || {
@@ -546,6 +550,17 @@ impl ErasureSet {
             return Err(self.write_quorum_error(quorum, ok));
         }
         Ok(())
+    }
+
+    /// Tells subscribers (the file fronts' caches) that an object changed.
+    /// Sent even when the write missed its quorum: some drives may hold
+    /// the new version, so cached views are suspect either way.
+    pub(crate) fn changed(&self, bucket: &str, key: &str) {
+        // no subscriber is not an error
+        let _ = self.changes.send(cairn_api::changes::Change {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        });
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -1,6 +1,7 @@
 //! Attributes cache with a short TTL. Every local change updates or drops
-//! its entry; changes made through other fronts are seen after the TTL
-//! (and at once by `open`, which revalidates).
+//! its entry; changes made through other fronts drop it through the
+//! store's change events (`changes.rs`), or after the TTL when the store
+//! publishes none.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -43,5 +44,9 @@ impl AttrCache {
 
     pub fn remove(&self, ino: u64) {
         self.map.lock().remove(&ino);
+    }
+
+    pub fn clear(&self) {
+        self.map.lock().clear();
     }
 }

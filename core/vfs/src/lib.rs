@@ -8,6 +8,7 @@
 
 pub mod attr;
 mod cache;
+pub mod changes;
 mod config;
 mod dir;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod xattr;
 mod tests;
 
 pub use attr::{Attr, AttrDefaults, FileKind};
+pub use changes::Invalidate;
 pub use config::VfsConfig;
 pub use dir::DirEntry;
 pub use error::{VfsError, VfsResult};
