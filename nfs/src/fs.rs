@@ -291,6 +291,13 @@ impl CairnNfs {
                     attr: fattr(id, &a),
                 });
             }
+            // A reply ends at the view's page end: nfsserve cuts replies to
+            // the client's byte budget, and the next cookie must stay in the
+            // page the view holds (an offset before it re-lists the
+            // directory from the top).
+            if !out.is_empty() {
+                break;
+            }
         }
         Ok(ReadDirResult { entries: out, end })
     }
