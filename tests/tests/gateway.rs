@@ -631,3 +631,44 @@ async fn s3_gateway_awscli_sync_and_rclone_check() -> Result<()> {
         .arg("cairn:remote/tree"))?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nas_gateway_serves_the_fuse_mount_too() -> Result<()> {
+    let dirs = tempfile::Builder::new()
+        .prefix("cairn-nas-mnt-")
+        .tempdir()?;
+    let mnt = dirs.path().join("mnt");
+    std::fs::create_dir(&mnt)?;
+    let spool = dirs.path().join("spool");
+    let mnt_s = mnt.display().to_string();
+    let spool_s = spool.display().to_string();
+    let mut nas = Nas::start(
+        |share| Ok(std::fs::create_dir(share.join("media"))?),
+        &["--mount", &mnt_s, "--mount-spool", &spool_s],
+    )
+    .await?;
+    let result = async {
+        // Through the mount: a plain file on the share and an S3 object.
+        std::fs::write(mnt.join("media/from-mount.txt"), b"via fuse")?;
+        ensure!(std::fs::read(nas.share.join("media/from-mount.txt"))? == b"via fuse");
+        ensure!(get(&nas.server.s3(), "media", "from-mount.txt").await? == b"via fuse");
+        // On the share: seen through the mount.
+        std::fs::write(nas.share.join("media/on-share.txt"), b"direct")?;
+        ensure!(std::fs::read(mnt.join("media/on-share.txt"))? == b"direct");
+        Ok(())
+    }
+    .await;
+    let st = nas
+        .server
+        .terminate(std::time::Duration::from_secs(30))
+        .await?;
+    ensure!(st.success(), "gateway exit after SIGTERM: {st}");
+    let mounted = std::fs::read_to_string("/proc/self/mounts")?
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(mnt_s.as_str()));
+    if mounted {
+        let _ = Command::new("umount").arg("-l").arg(&mnt).status();
+        anyhow::bail!("still mounted after SIGTERM");
+    }
+    result
+}
