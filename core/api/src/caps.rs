@@ -14,6 +14,15 @@ pub struct Capabilities {
     pub encryption: bool,
     /// A folder marker object (`dir/`) may hold bytes.
     pub folder_objects_with_data: bool,
+    /// Folder marker objects (`dir/`) exist at all (an object_store path
+    /// cannot end in `/`).
+    pub folder_objects: bool,
+    /// Buckets can be created and deleted (a cloud gateway serves the
+    /// remote buckets it was started with).
+    pub manages_buckets: bool,
+    /// An object's storage class is reported back on HEAD/GET (object_store
+    /// sends it to the remote but does not read it back).
+    pub reports_storage_class: bool,
 }
 
 impl Capabilities {
@@ -23,6 +32,9 @@ impl Capabilities {
         key_and_prefix_coexist: true,
         encryption: true,
         folder_objects_with_data: true,
+        folder_objects: true,
+        manages_buckets: true,
+        reports_storage_class: true,
     };
 }
 

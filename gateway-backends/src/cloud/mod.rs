@@ -251,6 +251,9 @@ impl ObjectLayer for CloudLayer {
             key_and_prefix_coexist: true,
             encryption: false,
             folder_objects_with_data: false,
+            folder_objects: false,
+            manages_buckets: false,
+            reports_storage_class: false,
         }
     }
 

@@ -48,6 +48,9 @@ const CAPS: Capabilities = Capabilities {
     key_and_prefix_coexist: false,
     encryption: false,
     folder_objects_with_data: false,
+    folder_objects: true,
+    manages_buckets: true,
+    reports_storage_class: true,
 };
 
 #[derive(Debug, Clone, Default)]
