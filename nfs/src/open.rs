@@ -216,6 +216,38 @@ impl OpenFiles {
                 .collect()
         };
         for (id, e) in due {
+            // commit first, keeping the handle: a commit that fails (the
+            // store lost its quorum) leaves the bytes staged and recorded,
+            // and the file is tried again after another idle period
+            if let Err(err) = self.vfs.flush(e.fh).await {
+                tracing::warn!(id, error = %err, "committing NFS writes failed; will retry");
+                let spare = {
+                    let mut m = self.map.lock();
+                    match m.get_mut(&id) {
+                        // opened again meanwhile: the view shares one staged
+                        // state per inode, so the new handle holds the same
+                        // bytes; it takes the record, the old handle goes
+                        Some(now) => {
+                            now.pending = now.pending.take().or(e.pending);
+                            Some(e.fh)
+                        }
+                        None => {
+                            m.insert(
+                                id,
+                                Entry {
+                                    last_used: Instant::now(),
+                                    ..e
+                                },
+                            );
+                            None
+                        }
+                    }
+                };
+                if let Some(fh) = spare {
+                    let _ = self.vfs.release(fh).await;
+                }
+                continue;
+            }
             let _ = self.finish(id, e).await;
         }
     }

@@ -656,3 +656,71 @@ fn mounted(p: &Path) -> bool {
         })
         .unwrap_or(false)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_quorum_is_io_and_changes_nothing_then_staged_writes_commit() -> Result<()> {
+    let n = Nfs::start(&["--nfs-commit-idle-ms", "2000"]).await?;
+    let b = n.bucket("nfsquorum").await?;
+    n.server
+        .s3()
+        .put_object()
+        .bucket(&b)
+        .key("keep")
+        .body(ByteStream::from_static(b"unchanged"))
+        .send()
+        .await?;
+    // a WRITE acknowledged (durable in staging) just before the drives go
+    let want = b"written before the drives went away".to_vec();
+    let out = n.py(
+        r#"
+with c.open("/" + sys.argv[1] + "/late", "wb") as f:
+    f.write_at(sys.argv[2].encode(), 0)
+print("written")
+"#,
+        &[&b, std::str::from_utf8(&want)?],
+    )?;
+    ensure!(out.contains("written"), "{out}");
+    // three of the four drive folders go away: no read or write quorum
+    let drives = n.server.drives().to_vec();
+    let away: Vec<_> = drives[1..]
+        .iter()
+        .map(|d| (d.clone(), d.with_extension("away")))
+        .collect();
+    for (d, a) in &away {
+        fs::rename(d, a)?;
+    }
+    let out = n.py(
+        r#"
+b = "/" + sys.argv[1]
+print("mkdir", err(lambda: c.mkdir(b + "/newdir")))
+print("remove", err(lambda: c.unlink(b + "/keep")))
+"#,
+        &[&b],
+    )?;
+    for op in ["mkdir", "remove"] {
+        let l = out.lines().find(|l| l.starts_with(op)).unwrap_or_default();
+        let low = l.to_lowercase();
+        ensure!(
+            low.contains("i/o") || low.contains("input/output") || low.contains("io error"),
+            "{op} without quorum must be NFS3ERR_IO: {l}"
+        );
+    }
+    // the idle commit fails and is kept for a retry
+    let t0 = Instant::now();
+    while !n.server.log().contains("will retry") {
+        ensure!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no failed commit logged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (d, a) in &away {
+        fs::rename(a, d)?;
+    }
+    ensure!(
+        s3_get(&n.server, &b, "keep").await? == b"unchanged",
+        "a refused REMOVE changed the object"
+    );
+    s3_eventually(&n.server, &b, "late", &want, Duration::from_secs(15)).await?;
+    Ok(())
+}
