@@ -672,3 +672,119 @@ async fn nas_gateway_serves_the_fuse_mount_too() -> Result<()> {
     }
     result
 }
+
+/// moto's S3 server ("another vendor"), killed on drop.
+struct Moto {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_moto() -> Result<Moto> {
+    require_tool("moto_server")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("spawn moto_server")?;
+    let moto = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(moto);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("moto_server did not listen on {port}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_gateway_in_front_of_moto() -> Result<()> {
+    require_tool("aws")?;
+    require_tool("rclone")?;
+    let moto = start_moto().await?;
+    let moto_client = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .endpoint_url(&moto.endpoint)
+            .force_path_style(true)
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "motokey",
+                "motosecret",
+                None,
+                None,
+                "tests",
+            ))
+            .build(),
+    );
+    moto_client.create_bucket().bucket("vendor").send().await?;
+    let mut opts = StartOpts::gateway([
+        "s3".to_string(),
+        "--endpoint".into(),
+        moto.endpoint.clone(),
+        "--bucket".into(),
+        "vendor".into(),
+    ]);
+    opts.env = vec![
+        ("CAIRN_GATEWAY_S3_ACCESS_KEY".into(), "motokey".into()),
+        ("CAIRN_GATEWAY_S3_SECRET_KEY".into(), "motosecret".into()),
+    ];
+    let gw = Server::start(opts).await?;
+    let c = gw.s3();
+    c.put_object()
+        .bucket("vendor")
+        .key("x/y.txt")
+        .content_type("text/plain")
+        .body(ByteStream::from_static(b"to moto"))
+        .send()
+        .await?;
+    ensure!(get(&moto_client, "vendor", "x/y.txt").await? == b"to moto");
+    ensure!(get(&c, "vendor", "x/y.txt").await? == b"to moto");
+    let big = random_bytes(9 * 1024 * 1024, 4);
+    c.put_object()
+        .bucket("vendor")
+        .key("big.bin")
+        .body(ByteStream::from(big.clone()))
+        .send()
+        .await?;
+    ensure!(get(&moto_client, "vendor", "big.bin").await? == big);
+    let ep = gw.endpoint();
+    let src = gw.dir().join("src");
+    write_tree(&src, 8)?;
+    run(gw.tool("aws").args(["s3", "sync"]).arg(&src).args([
+        "s3://vendor/tree/",
+        "--endpoint-url",
+        &ep,
+        "--no-progress",
+    ]))?;
+    let back = gw.dir().join("back");
+    run(gw
+        .tool("aws")
+        .args(["s3", "sync", "s3://vendor/tree/"])
+        .arg(&back)
+        .args(["--endpoint-url", &ep, "--no-progress"]))?;
+    assert_trees_equal(&src, &back)?;
+    run(gw
+        .tool("rclone")
+        .args(["check", "--one-way"])
+        .arg(&src)
+        .arg("cairn:vendor/tree"))?;
+    Ok(())
+}
