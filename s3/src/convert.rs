@@ -38,10 +38,21 @@ pub(crate) fn object_key(key: &str) -> S3Result<ObjectKey> {
 
 /// A request body as the layer reads it: chunks as they arrive, never
 /// buffered here.
-pub(crate) fn request_body(body: Option<StreamingBlob>) -> ByteStream {
-    match body {
+/// The request body as a layer stream, already started: its first chunk
+/// is awaited here, before the store does any I/O. hyper answers
+/// `Expect: 100-continue` when a body is first read, and botocore (awscli,
+/// boto3) waits only a second for that answer before sending the body
+/// anyway; a `100 Continue` arriving after that is misread as the final
+/// response (a response without its ETag: "upload failed: 'ETag'"), seen
+/// on a loaded machine when the store was slow to start the upload.
+pub(crate) async fn request_body(body: Option<StreamingBlob>) -> ByteStream {
+    let mut s: ByteStream = match body {
         Some(blob) => Box::pin(blob.map_err(std::io::Error::other)),
+        None => return Box::pin(futures::stream::empty()),
+    };
+    match s.next().await {
         None => Box::pin(futures::stream::empty()),
+        Some(first) => Box::pin(futures::stream::iter([first]).chain(s)),
     }
 }
 

@@ -184,7 +184,7 @@ impl CairnS3 {
             )?,
             sse_customer: sse_customer.clone(),
         };
-        let body = crate::convert::request_body(input.body);
+        let body = crate::convert::request_body(input.body).await;
         let part = self
             .layer
             .upload_part(&bucket, &key, &input.upload_id, number, body, opts)

@@ -175,7 +175,7 @@ impl CairnS3 {
             )?,
             sse,
         };
-        let body = crate::convert::request_body(input.body);
+        let body = crate::convert::request_body(input.body).await;
         let info = self
             .layer
             .put_object(&bucket, &key, body, opts)

@@ -550,6 +550,11 @@ async fn deep_scanner_repairs_flipped_bytes() -> Result<()> {
         let orig = std::fs::read(part)?;
         saved.push((part.clone(), orig));
     }
+    // The scanner (every second, no pause) must not repair files before
+    // all are flipped and checked: pause it, let an object in flight finish.
+    let off = admin(&s, &["scanner", "off"], None).await?;
+    ensure!(off.status.success(), "scanner off: {off:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let before = s.metrics_text().await?;
     let healed0 = metric_of(&before, "cairn_objects_healed_total")?;
     let bitrot0 = metric_of(&before, "cairn_bitrot_errors_total")?;
@@ -563,6 +568,8 @@ async fn deep_scanner_repairs_flipped_bytes() -> Result<()> {
             .all(|(p, orig)| std::fs::read(p).is_ok_and(|now| now != *orig)),
         "a flipped file already equals its original"
     );
+    let on = admin(&s, &["scanner", "on"], None).await?;
+    ensure!(on.status.success(), "scanner on: {on:?}");
 
     let t = Instant::now();
     let deadline = t + Duration::from_secs(60);
