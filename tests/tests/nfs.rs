@@ -32,6 +32,10 @@ impl Nfs {
     }
 
     async fn start_export(extra: &[&str], export: &str) -> Result<Nfs> {
+        Self::start_full(extra, export, Vec::new()).await
+    }
+
+    async fn start_full(extra: &[&str], export: &str, env: Vec<(String, String)>) -> Result<Nfs> {
         let port = free_port()?;
         let mut args = vec![
             "--nfs".to_string(),
@@ -43,6 +47,7 @@ impl Nfs {
         args.extend(extra.iter().map(|s| s.to_string()));
         let server = Server::start(StartOpts {
             extra_args: args,
+            env,
             ..StartOpts::default()
         })
         .await?;
@@ -722,5 +727,99 @@ print("remove", err(lambda: c.unlink(b + "/keep")))
         "a refused REMOVE changed the object"
     );
     s3_eventually(&n.server, &b, "late", &want, Duration::from_secs(15)).await?;
+    Ok(())
+}
+
+/// The core's rules hold on this front: NFS writes into a bucket with
+/// default encryption are encrypted (no plaintext on the drives), and an
+/// SSE-C object, whose key NFS cannot present, is NFS3ERR_ACCES.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_default_encryption_covers_nfs_writes() -> Result<()> {
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let env = vec![(
+        "CAIRN_KMS_SECRET_KEY".to_string(),
+        format!("cairn-default:{}", b64.encode([0x46u8; 32])),
+    )];
+    let n = Nfs::start_full(&[], "cairn", env).await?;
+    let b = n.bucket("nfssse").await?;
+    let c = n.server.s3();
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(
+            ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::Aes256)
+                .build()?,
+        )
+        .build();
+    c.put_bucket_encryption()
+        .bucket(&b)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(rule)
+                .build()?,
+        )
+        .send()
+        .await?;
+    let marker = b"NFS-WRITES-MUST-BE-ENCRYPTED-77";
+    let mk = |len: usize| -> Vec<u8> { marker.iter().copied().cycle().take(len).collect() };
+    let dir = tempfile::tempdir()?;
+    // a small file (staged, one PUT) and a large one (streamed multipart)
+    for (name, len) in [("small.txt", 10_000usize), ("large.bin", 12 << 20)] {
+        let data = mk(len);
+        let src = dir.path().join(name);
+        fs::write(&src, &data)?;
+        run(libnfs("nfs-cp")?
+            .arg(&src)
+            .arg(n.url(&format!("{b}/{name}"))))?;
+        s3_eventually(&n.server, &b, name, &data, Duration::from_secs(3)).await?;
+        let h = c.head_object().bucket(&b).key(name).send().await?;
+        ensure!(
+            h.server_side_encryption() == Some(&ServerSideEncryption::Aes256),
+            "{name} written over NFS is not encrypted: {:?}",
+            h.server_side_encryption()
+        );
+    }
+    let mut stack = n.server.drives().to_vec();
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                // the export's staging (spool) holds plaintext until each
+                // commit, as the FUSE spool does; shards are what is checked
+                if !p.ends_with("nfs") {
+                    stack.push(p);
+                }
+            } else {
+                let bytes = fs::read(&p)?;
+                ensure!(
+                    !bytes.windows(marker.len()).any(|w| w == marker),
+                    "plaintext in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+    let key = [0x57u8; 32];
+    c.put_object()
+        .bucket(&b)
+        .key("customer.bin")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(b64.encode(key))
+        .sse_customer_key_md5(b64.encode(<md5::Md5 as md5::Digest>::digest(key)))
+        .body(ByteStream::from(mk(1000)))
+        .send()
+        .await?;
+    let out = n.py(
+        r#"print(err(lambda: c.open("/" + sys.argv[1] + "/customer.bin", "rb").read()))"#,
+        &[&b],
+    )?;
+    ensure!(
+        out.contains("Permission"),
+        "reading an SSE-C object over NFS must be NFS3ERR_ACCES: {out}"
+    );
     Ok(())
 }
