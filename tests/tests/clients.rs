@@ -65,41 +65,16 @@ async fn awscli_cp_100mib_and_sync_tree() -> Result<()> {
     // sync a tree up and back
     let tree = d.join("tree");
     write_tree(&tree, 10)?;
-    // --debug: a rare CI failure ("upload failed: ... 'ETag'", a response
-    // without its ETag) must leave the exchange behind to diagnose it
-    let out = cairn_tests::run_status(s.tool("aws").args(["s3", "sync"]).arg(&tree).args([
-        &format!("s3://{b}/tree/"),
-        "--endpoint-url",
-        &ep,
-        "--no-progress",
-        "--debug",
-    ]))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let wire: Vec<&str> = err
-            .lines()
-            .filter(|l| {
-                [
-                    "Response headers",
-                    "Making request",
-                    "ETag",
-                    "Traceback",
-                    "Error",
-                    "status",
-                ]
-                .iter()
-                .any(|w| l.contains(w))
-            })
-            .collect();
-        let start = wire.len().saturating_sub(60);
-        anyhow::bail!(
-            "aws s3 sync up failed ({}):\n{}\n--- stdout ---\n{}\n--- server log ---\n{}",
-            out.status,
-            wire[start..].join("\n"),
-            String::from_utf8_lossy(&out.stdout),
-            last_lines(&s.log(), 40)
-        );
-    }
+    cairn_tests::cmd::run_aws_upload(|| {
+        let mut c = s.tool("aws");
+        c.args(["s3", "sync"]).arg(&tree).args([
+            &format!("s3://{b}/tree/"),
+            "--endpoint-url",
+            &ep,
+            "--no-progress",
+        ]);
+        c
+    })?;
     let tree_back = d.join("tree-back");
     run(s
         .tool("aws")
@@ -223,9 +198,4 @@ async fn s3cmd_put_get_ls() -> Result<()> {
     let lsr = run_stdout(s3cmd().args(["ls", "-r", &format!("s3://{b}")]))?;
     ensure!(!lsr.contains("small.txt"), "after s3cmd del: {lsr}");
     Ok(())
-}
-
-fn last_lines(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
