@@ -26,6 +26,31 @@ pub enum GatewayCommand {
     /// served under the same names. Clients use Cairn's credentials; the
     /// backend's stay here (flags/env below, else AWS_* variables).
     S3(Box<S3Args>),
+    /// Azure Blob Storage through the object_store library: the named
+    /// containers are served as buckets of the same names.
+    Azure(Box<AzureArgs>),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AzureArgs {
+    /// A container to serve (repeatable; it must exist).
+    #[arg(long = "container", required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+    /// Storage account (else AZURE_STORAGE_ACCOUNT_NAME).
+    #[arg(long, env = "CAIRN_GATEWAY_AZURE_ACCOUNT")]
+    pub account: Option<String>,
+    /// Account key (else AZURE_STORAGE_ACCOUNT_KEY).
+    #[arg(long, env = "CAIRN_GATEWAY_AZURE_ACCESS_KEY", hide_env_values = true)]
+    pub access_key: Option<String>,
+    /// Blob endpoint (default: the account's public one).
+    #[arg(long, env = "CAIRN_GATEWAY_AZURE_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Talk to the Azurite emulator (AZURITE_BLOB_STORAGE_URL, default
+    /// http://127.0.0.1:10000, with its well-known account).
+    #[arg(long)]
+    pub emulator: bool,
+    #[command(flatten)]
+    pub front: FrontArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -114,6 +139,24 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             .context("configuring the S3 backend")?;
             let ready = Arc::new(|| true);
             let state = std::env::temp_dir().join("cairn-gateway-s3");
+            serve_fronts(Arc::new(layer), args.front, ready, state).await
+        }
+        GatewayCommand::Azure(args) => {
+            let args = *args;
+            for c in &args.containers {
+                cairn_api::BucketName::new(c.as_str())
+                    .with_context(|| format!("--container {c}"))?;
+            }
+            let layer = cairn_gateway::cloud::azure_layer(
+                args.account.as_deref(),
+                args.access_key.as_deref(),
+                args.endpoint.as_deref(),
+                args.emulator,
+                &args.containers,
+            )
+            .context("configuring the Azure backend")?;
+            let ready = Arc::new(|| true);
+            let state = std::env::temp_dir().join("cairn-gateway-azure");
             serve_fronts(Arc::new(layer), args.front, ready, state).await
         }
     }

@@ -797,3 +797,35 @@ pub fn s3_layer(
     }
     Ok(CloudLayer::new("the S3 gateway", stores))
 }
+
+/// Builds the Azure Blob backend: one store per container. Credentials:
+/// `account` + `access_key` when given, else the usual AZURE_* / azure_*
+/// environment; `emulator` talks to Azurite (its URL from
+/// AZURITE_BLOB_STORAGE_URL, default http://127.0.0.1:10000).
+pub fn azure_layer(
+    account: Option<&str>,
+    access_key: Option<&str>,
+    endpoint: Option<&str>,
+    emulator: bool,
+    containers: &[String],
+) -> Result<CloudLayer, object_store::Error> {
+    let mut stores: BTreeMap<String, Arc<dyn CloudStore>> = BTreeMap::new();
+    for c in containers {
+        let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env()
+            .with_container_name(c)
+            .with_use_emulator(emulator);
+        if let Some(a) = account {
+            builder = builder.with_account(a);
+        }
+        if let Some(k) = access_key {
+            builder = builder.with_access_key(k);
+        }
+        if let Some(ep) = endpoint {
+            builder = builder
+                .with_endpoint(ep.to_owned())
+                .with_allow_http(ep.starts_with("http://"));
+        }
+        stores.insert(c.clone(), Arc::new(builder.build()?));
+    }
+    Ok(CloudLayer::new("the Azure gateway", stores))
+}
