@@ -361,12 +361,16 @@ async fn nas_awscli_sync_and_rclone_check() -> Result<()> {
     let ep = s.endpoint();
     let src = s.dir().join("src");
     write_tree(&src, 3)?;
-    run(s.tool("aws").args(["s3", "sync"]).arg(&src).args([
-        "s3://sync/tree/",
-        "--endpoint-url",
-        &ep,
-        "--no-progress",
-    ]))?;
+    cairn_tests::cmd::run_aws_upload(|| {
+        let mut c = s.tool("aws");
+        c.args(["s3", "sync"]).arg(&src).args([
+            "s3://sync/tree/",
+            "--endpoint-url",
+            &ep,
+            "--no-progress",
+        ]);
+        c
+    })?;
     // Byte for byte on the share, with the same tree shape.
     assert_trees_equal(&src, &nas.share.join("sync/tree"))?;
     let back = s.dir().join("back");
@@ -611,12 +615,16 @@ async fn s3_gateway_awscli_sync_and_rclone_check() -> Result<()> {
     let ep = gw.endpoint();
     let src = gw.dir().join("src");
     write_tree(&src, 5)?;
-    run(gw.tool("aws").args(["s3", "sync"]).arg(&src).args([
-        "s3://remote/tree/",
-        "--endpoint-url",
-        &ep,
-        "--no-progress",
-    ]))?;
+    cairn_tests::cmd::run_aws_upload(|| {
+        let mut c = gw.tool("aws");
+        c.args(["s3", "sync"]).arg(&src).args([
+            "s3://remote/tree/",
+            "--endpoint-url",
+            &ep,
+            "--no-progress",
+        ]);
+        c
+    })?;
     let back = gw.dir().join("back");
     run(gw
         .tool("aws")
@@ -768,12 +776,16 @@ async fn s3_gateway_in_front_of_moto() -> Result<()> {
     let ep = gw.endpoint();
     let src = gw.dir().join("src");
     write_tree(&src, 8)?;
-    run(gw.tool("aws").args(["s3", "sync"]).arg(&src).args([
-        "s3://vendor/tree/",
-        "--endpoint-url",
-        &ep,
-        "--no-progress",
-    ]))?;
+    cairn_tests::cmd::run_aws_upload(|| {
+        let mut c = gw.tool("aws");
+        c.args(["s3", "sync"]).arg(&src).args([
+            "s3://vendor/tree/",
+            "--endpoint-url",
+            &ep,
+            "--no-progress",
+        ]);
+        c
+    })?;
     let back = gw.dir().join("back");
     run(gw
         .tool("aws")
