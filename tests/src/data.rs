@@ -125,6 +125,22 @@ pub fn list_tree(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(m.into_keys().collect())
 }
 
+/// Files under the `dirs` (full paths) whose bytes contain `needle`:
+/// the "no plaintext on the drives" check of the encryption tests.
+pub fn files_holding(dirs: &[PathBuf], needle: &[u8]) -> Result<Vec<PathBuf>> {
+    let mut hits = Vec::new();
+    for d in dirs {
+        for rel in list_tree(d)? {
+            let f = d.join(rel);
+            let bytes = std::fs::read(&f).with_context(|| format!("read {}", f.display()))?;
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                hits.push(f);
+            }
+        }
+    }
+    Ok(hits)
+}
+
 /// Fails unless both trees hold the same files with the same bytes.
 pub fn assert_trees_equal(a: &Path, b: &Path) -> Result<()> {
     let mut ma = BTreeMap::new();

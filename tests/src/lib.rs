@@ -15,6 +15,7 @@ pub mod data;
 pub mod metrics;
 pub mod openbao;
 pub mod raw;
+pub mod sse;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

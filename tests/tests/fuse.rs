@@ -400,10 +400,7 @@ async fn cross_protocol_at_once() -> Result<()> {
 /// front); an SSE-C object, whose key a mount cannot present, is EACCES.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucket_default_encryption_covers_mount_writes() -> Result<()> {
-    use aws_sdk_s3::types::{
-        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-        ServerSideEncryptionRule,
-    };
+    use aws_sdk_s3::types::{ServerSideEncryption, ServerSideEncryptionConfiguration};
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let env = vec![(
@@ -413,18 +410,14 @@ async fn bucket_default_encryption_covers_mount_writes() -> Result<()> {
     let m = Mounted::start_with(&[], env).await?;
     let (b, root) = m.bucket("fuse-sse")?;
     let c = m.server.s3();
-    let rule = ServerSideEncryptionRule::builder()
-        .apply_server_side_encryption_by_default(
-            ServerSideEncryptionByDefault::builder()
-                .sse_algorithm(ServerSideEncryption::Aes256)
-                .build()?,
-        )
-        .build();
     c.put_bucket_encryption()
         .bucket(&b)
         .server_side_encryption_configuration(
             ServerSideEncryptionConfiguration::builder()
-                .rules(rule)
+                .rules(cairn_tests::sse::encryption_rule(
+                    ServerSideEncryption::Aes256,
+                    None,
+                )?)
                 .build()?,
         )
         .send()
@@ -443,22 +436,8 @@ async fn bucket_default_encryption_covers_mount_writes() -> Result<()> {
         );
         ensure!(fs::read(root.join(name))? == data, "{name} reads back");
     }
-    let mut stack = m.server.drives().to_vec();
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d)? {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let bytes = fs::read(&p)?;
-                ensure!(
-                    !bytes.windows(marker.len()).any(|w| w == marker),
-                    "plaintext in {}",
-                    p.display()
-                );
-            }
-        }
-    }
+    let hits = cairn_tests::data::files_holding(m.server.drives(), marker)?;
+    ensure!(hits.is_empty(), "plaintext in {hits:?}");
     // chmod through the mount rewrites metadata only and keeps the
     // encryption, even once the bucket default is gone
     c.delete_bucket_encryption().bucket(&b).send().await?;

@@ -735,10 +735,7 @@ print("remove", err(lambda: c.unlink(b + "/keep")))
 /// SSE-C object, whose key NFS cannot present, is NFS3ERR_ACCES.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucket_default_encryption_covers_nfs_writes() -> Result<()> {
-    use aws_sdk_s3::types::{
-        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-        ServerSideEncryptionRule,
-    };
+    use aws_sdk_s3::types::{ServerSideEncryption, ServerSideEncryptionConfiguration};
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let env = vec![(
@@ -748,18 +745,14 @@ async fn bucket_default_encryption_covers_nfs_writes() -> Result<()> {
     let n = Nfs::start_full(&[], "cairn", env).await?;
     let b = n.bucket("nfssse").await?;
     let c = n.server.s3();
-    let rule = ServerSideEncryptionRule::builder()
-        .apply_server_side_encryption_by_default(
-            ServerSideEncryptionByDefault::builder()
-                .sse_algorithm(ServerSideEncryption::Aes256)
-                .build()?,
-        )
-        .build();
     c.put_bucket_encryption()
         .bucket(&b)
         .server_side_encryption_configuration(
             ServerSideEncryptionConfiguration::builder()
-                .rules(rule)
+                .rules(cairn_tests::sse::encryption_rule(
+                    ServerSideEncryption::Aes256,
+                    None,
+                )?)
                 .build()?,
         )
         .send()
@@ -783,26 +776,13 @@ async fn bucket_default_encryption_covers_nfs_writes() -> Result<()> {
             h.server_side_encryption()
         );
     }
-    let mut stack = n.server.drives().to_vec();
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d)? {
-            let p = e?.path();
-            if p.is_dir() {
-                // the export's staging (spool) holds plaintext until each
-                // commit, as the FUSE spool does; shards are what is checked
-                if !p.ends_with("nfs") {
-                    stack.push(p);
-                }
-            } else {
-                let bytes = fs::read(&p)?;
-                ensure!(
-                    !bytes.windows(marker.len()).any(|w| w == marker),
-                    "plaintext in {}",
-                    p.display()
-                );
-            }
-        }
-    }
+    // the export's staging (spool, under a folder `nfs`) holds plaintext
+    // until each commit, as the FUSE spool does; shards are what is checked
+    let hits: Vec<_> = cairn_tests::data::files_holding(n.server.drives(), marker)?
+        .into_iter()
+        .filter(|p| !p.components().any(|c| c.as_os_str() == "nfs"))
+        .collect();
+    ensure!(hits.is_empty(), "plaintext in {hits:?}");
     let key = [0x57u8; 32];
     c.put_object()
         .bucket(&b)

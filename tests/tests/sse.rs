@@ -5,7 +5,7 @@
 //! happened: an SSE-C object does not read without its key, and no file
 //! under the drives holds a known plaintext.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,13 +14,16 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
+    ServerSideEncryptionConfiguration,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use cairn_tests::cmd::run_stdout;
-use cairn_tests::data::{Generator, KIB, MIB, assert_files_equal, random_bytes, same_bytes};
+use cairn_tests::data::{
+    Generator, KIB, MIB, assert_files_equal, files_holding, list_tree, random_bytes, same_bytes,
+};
+use cairn_tests::sse::encryption_rule;
 use cairn_tests::{
     Server, StartOpts, bucket_name, err_code, err_status, expect_err, raw, require_tool, run,
     run_status,
@@ -728,20 +731,6 @@ async fn copy_between_modes() -> Result<()> {
     Ok(())
 }
 
-fn encryption_rule(
-    alg: ServerSideEncryption,
-    key: Option<&str>,
-) -> Result<ServerSideEncryptionRule> {
-    Ok(ServerSideEncryptionRule::builder()
-        .apply_server_side_encryption_by_default(
-            ServerSideEncryptionByDefault::builder()
-                .sse_algorithm(alg)
-                .set_kms_master_key_id(key.map(str::to_owned))
-                .build()?,
-        )
-        .build())
-}
-
 /// Put/Get/DeleteBucketEncryption, and objects written without SSE headers
 /// into a bucket with a default come back encrypted with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1293,34 +1282,6 @@ fn marked(marker: &[u8; 32], len: usize) -> Vec<u8> {
     marker.iter().copied().cycle().take(len).collect()
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for e in std::fs::read_dir(dir).with_context(|| format!("read_dir {}", dir.display()))? {
-        let e = e?;
-        if e.file_type()?.is_dir() {
-            files_under(&e.path(), out)?;
-        } else {
-            out.push(e.path());
-        }
-    }
-    Ok(())
-}
-
-/// Files under the drives holding `needle`.
-fn files_holding(drives: &[PathBuf], needle: &[u8]) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for d in drives {
-        files_under(d, &mut files)?;
-    }
-    let mut hits = Vec::new();
-    for f in files {
-        let bytes = std::fs::read(&f).with_context(|| format!("read {}", f.display()))?;
-        if bytes.windows(needle.len()).any(|w| w == needle) {
-            hits.push(f);
-        }
-    }
-    Ok(hits)
-}
-
 /// Objects made of a repeated 32-byte marker, in every mode and through
 /// a bucket default: no file under the drives holds the marker. A plain
 /// object of another marker is found, so the search itself works.
@@ -1510,7 +1471,7 @@ fn recorded_ciphers(drives: &[PathBuf]) -> Result<std::collections::BTreeSet<Str
     const TAG: &[u8] = b"\"cipher\":\"";
     let mut files = Vec::new();
     for d in drives {
-        files_under(d, &mut files)?;
+        files.extend(list_tree(d)?.into_iter().map(|rel| d.join(rel)));
     }
     let mut out = std::collections::BTreeSet::new();
     for f in files.iter().filter(|f| f.ends_with("cairn.meta")) {
