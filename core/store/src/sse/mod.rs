@@ -107,21 +107,15 @@ pub fn open_part(
     sealed: &mut [u8],
     plain_len: u64,
 ) -> Result<(), cipher::OpenError> {
-    let cipher_len = |n: usize| sealed_len_of(c, n);
     let n = Cipher::packages(plain_len);
     let mut at = 0usize;
     for i in 0..n {
         let len = (plain_len - i * PACKAGE as u64).min(PACKAGE as u64) as usize;
-        let s = cipher_len(len);
-        let end = (at + s).min(sealed.len());
+        let end = (at + c.cipher().sealed_len(len)).min(sealed.len());
         c.open(i, i + 1 == n, &mut sealed[at..end])?;
         at = end;
     }
     Ok(())
-}
-
-fn sealed_len_of(c: &PartCipher, plain: usize) -> usize {
-    c.cipher().sealed_len(plain)
 }
 
 impl SseMeta {
