@@ -89,9 +89,6 @@ impl CairnS3 {
         refuse_if_some(input.grant_read_acp.as_ref(), "bucket ACL grants")?;
         refuse_if_some(input.grant_write.as_ref(), "bucket ACL grants")?;
         refuse_if_some(input.grant_write_acp.as_ref(), "bucket ACL grants")?;
-        if input.object_lock_enabled_for_bucket == Some(true) {
-            return Err(not_implemented("object lock"));
-        }
         if let Some(loc) = input
             .create_bucket_configuration
             .as_ref()
@@ -109,7 +106,10 @@ impl CairnS3 {
                 ));
             }
         }
-        self.layer.make_bucket(&bucket).await.s3()?;
+        let opts = cairn_api::MakeBucketOptions {
+            object_lock: input.object_lock_enabled_for_bucket == Some(true),
+        };
+        self.layer.make_bucket_with(&bucket, opts).await.s3()?;
         tracing::info!(bucket = %bucket, "bucket created");
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),

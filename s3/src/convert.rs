@@ -20,7 +20,7 @@ use s3s::stream::RemainingLength;
 use s3s::{S3Error, S3ErrorCode, S3Result, StdError, TrailingHeaders};
 use time::OffsetDateTime;
 
-use crate::errors::{IntoS3 as _, invalid_argument, not_implemented};
+use crate::errors::{IntoS3 as _, invalid_argument, not_implemented, s3_error};
 
 /// AWS's limit on user metadata (names and values of `x-amz-meta-*`).
 const MAX_USER_METADATA: usize = 2048;
@@ -428,12 +428,13 @@ pub(crate) fn check_put_size(len: Option<u64>) -> S3Result<()> {
 
 /// Refuses, with NotImplemented, the write features every object-creating
 /// request (PutObject, CopyObject, CreateMultipartUpload) may carry and
-/// Cairn does not have yet: ACLs other than private, grants, object lock,
-/// tags, website redirects. A macro because the three s3s inputs are
+/// Cairn does not have yet (ACLs other than private, grants, website
+/// redirects), and yields the tags, retention and legal hold it asks the
+/// new version to carry. A macro because the three s3s inputs are
 /// different types with the same field names.
 #[macro_export]
 #[doc(hidden)]
-macro_rules! refuse_unsupported_write {
+macro_rules! write_request_attrs {
     ($input:expr) => {{
         let input = &$input;
         if let Some(acl) = &input.acl
@@ -447,24 +448,64 @@ macro_rules! refuse_unsupported_write {
         $crate::convert::refuse_if_some(input.grant_read.as_ref(), "object ACL grants")?;
         $crate::convert::refuse_if_some(input.grant_read_acp.as_ref(), "object ACL grants")?;
         $crate::convert::refuse_if_some(input.grant_write_acp.as_ref(), "object ACL grants")?;
-        $crate::convert::refuse_if_some(input.object_lock_mode.as_ref(), "object lock")?;
-        $crate::convert::refuse_if_some(
-            input.object_lock_retain_until_date.as_ref(),
-            "object lock",
-        )?;
-        $crate::convert::refuse_if_some(
-            input.object_lock_legal_hold_status.as_ref(),
-            "object lock",
-        )?;
-        $crate::convert::refuse_if_some(
-            input.tagging.as_ref().filter(|t| !t.is_empty()),
-            "object tags",
-        )?;
         $crate::convert::refuse_if_some(
             input.website_redirect_location.as_ref(),
             "website redirects",
         )?;
+        $crate::convert::write_attrs(
+            input.tagging.as_deref(),
+            input.object_lock_mode.as_ref().map(|m| m.as_str()),
+            input.object_lock_retain_until_date.clone(),
+            input
+                .object_lock_legal_hold_status
+                .as_ref()
+                .map(|s| s.as_str()),
+        )?
     }};
+}
+
+/// Tags (`x-amz-tagging`), retention and legal hold of a write request.
+pub(crate) fn write_attrs(
+    tagging: Option<&str>,
+    mode: Option<&str>,
+    until: Option<Timestamp>,
+    hold: Option<&str>,
+) -> S3Result<(cairn_api::Tags, Option<cairn_api::Retention>, bool)> {
+    let tags = cairn_api::Tags::from_query(tagging.unwrap_or_default()).map_err(s3_error)?;
+    let retention = match (mode, until) {
+        (None, None) => None,
+        (Some(m), Some(u)) => Some(cairn_api::Retention {
+            mode: cairn_api::RetentionMode::parse(m).map_err(s3_error)?,
+            until: u.into(),
+        }),
+        _ => {
+            return Err(invalid_argument(
+                "x-amz-object-lock-mode and x-amz-object-lock-retain-until-date must be given together",
+            ));
+        }
+    };
+    Ok((tags, retention, legal_hold(hold)?))
+}
+
+/// `ON`/`OFF` of a legal hold.
+pub(crate) fn legal_hold(status: Option<&str>) -> S3Result<bool> {
+    match status {
+        None | Some("OFF") => Ok(false),
+        Some("ON") => Ok(true),
+        Some(other) => Err(invalid_argument(format!(
+            "legal hold status {other:?} is neither ON nor OFF"
+        ))),
+    }
+}
+
+/// A `versionId` parameter: `None` for the current version, `Some(None)`
+/// for the null version.
+pub(crate) fn version_param(v: Option<&str>) -> S3Result<Option<Option<String>>> {
+    match v {
+        None => Ok(None),
+        Some("") => Err(invalid_argument("the version id must not be empty")),
+        Some(v) => Ok(Some(cairn_api::versioning::parse_version_id(v))),
+    }
 }
 
 pub(crate) fn refuse_if_some<T>(v: Option<&T>, what: &'static str) -> S3Result<()> {
@@ -472,22 +513,6 @@ pub(crate) fn refuse_if_some<T>(v: Option<&T>, what: &'static str) -> S3Result<(
         return Err(not_implemented(what));
     }
     Ok(())
-}
-
-/// Object versions do not exist yet: `null` names the only version there
-/// is; any other id names none.
-pub(crate) fn check_version_id(
-    version_id: Option<&str>,
-    info: Option<&ObjectInfo>,
-) -> S3Result<()> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(v) if info.and_then(|i| i.version_id.as_deref()) == Some(v) => Ok(()),
-        Some(v) => Err(S3Error::with_message(
-            S3ErrorCode::NoSuchVersion,
-            format!("version {v} does not exist"),
-        )),
-    }
 }
 
 #[cfg(test)]

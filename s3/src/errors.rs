@@ -85,6 +85,31 @@ pub(crate) fn s3_error(e: ObjectError) -> S3Error {
             tracing::error!(error = %message, "decryption failed");
             C::InternalError
         }
+        E::NoSuchVersion { .. } => C::NoSuchVersion,
+        E::DeleteMarker {
+            version_id,
+            by_version,
+            ..
+        } => {
+            let mut h = HeaderMap::new();
+            h.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+            if let Ok(v) =
+                HeaderValue::from_str(cairn_api::versioning::version_label(version_id.as_deref()))
+            {
+                h.insert("x-amz-version-id", v);
+            }
+            headers = Some(h);
+            if *by_version {
+                C::MethodNotAllowed
+            } else {
+                C::NoSuchKey
+            }
+        }
+        E::ObjectLocked { .. } | E::Worm { .. } => C::AccessDenied,
+        E::InvalidTag { .. } => C::InvalidTag,
+        E::MalformedXml { .. } => C::MalformedXML,
+        E::InvalidRequest { .. } => C::InvalidRequest,
+        E::InvalidBucketState { .. } => C::InvalidBucketState,
         E::Internal { message } => {
             tracing::error!(error = %message, "internal error");
             return S3Error::with_message(

@@ -12,13 +12,17 @@ mod buckets;
 mod convert;
 mod errors;
 mod host;
+mod lifecycle;
 mod list;
+mod lock;
 mod metrics;
 mod multipart;
 mod objects;
 mod server;
 mod service;
 mod sse;
+mod tagging;
 mod unread;
+mod versioning;
 
 pub use server::{ConfigError, ReadyFn, S3Config, serve};

@@ -69,7 +69,7 @@ impl CairnS3 {
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
 
-        crate::refuse_unsupported_write!(input);
+        let (tags, retention, legal_hold) = crate::write_request_attrs!(input);
         let sse = SseHeaders {
             sse: input.server_side_encryption.as_ref(),
             kms_key_id: input.ssekms_key_id.as_deref(),
@@ -120,6 +120,9 @@ impl CairnS3 {
                 trailer: None,
             }),
             sse: sse.clone(),
+            tags,
+            retention,
+            legal_hold,
         };
         let upload_id = self
             .layer
@@ -212,7 +215,7 @@ impl CairnS3 {
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let number = part_number(input.part_number)?;
-        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let (src_bucket, src_key, source_version_id) = copy_source(&input.copy_source)?;
         let sse_customer = CustomerHeaders::new(
             input.sse_customer_algorithm.as_ref(),
             input.sse_customer_key.as_ref(),
@@ -227,6 +230,7 @@ impl CairnS3 {
         .parse(&req.extensions, COPY_SOURCE_PREFIX)?;
 
         let src = GetOptions {
+            version_id: source_version_id,
             range: input
                 .copy_source_range
                 .as_deref()

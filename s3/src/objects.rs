@@ -1,17 +1,19 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject,
 //! DeleteObjects, CopyObject.
 
+use cairn_api::versioning::version_label;
 use cairn_api::{
-    ByteRange, CopyOptions, CustomerKey, GetOptions, MetadataDirective as LayerDirective,
-    ObjectError, ObjectInfo, ObjectKey, PutOptions, SseRequest,
+    ByteRange, CopyOptions, CustomerKey, DeleteOptions, GetOptions,
+    MetadataDirective as LayerDirective, ObjectError, ObjectInfo, ObjectKey, PutOptions,
+    SseRequest,
 };
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use crate::convert::{
     ChecksumOut, MetadataInput, ObjectHeadersOut, ResponseBody, bucket_name, check_put_size,
-    check_version_id, checksum_request, conditions, content_length, content_md5, etag, object_key,
-    refuse_if_some, storage_class, timestamp,
+    checksum_request, conditions, content_length, content_md5, etag, object_key, refuse_if_some,
+    storage_class, timestamp, version_param,
 };
 use crate::errors::{IntoS3 as _, invalid_argument, not_implemented, s3_error};
 use crate::service::CairnS3;
@@ -47,6 +49,15 @@ macro_rules! object_output {
             parts_count: info.parts_count.and_then(|n| i32::try_from(n).ok()),
             storage_class: h.storage_class,
             version_id: info.version_id.clone(),
+            object_lock_mode: info
+                .attrs
+                .retention
+                .map(|r| ObjectLockMode::from(r.mode.as_str().to_owned())),
+            object_lock_retain_until_date: info.attrs.retention.map(|r| timestamp(r.until)),
+            object_lock_legal_hold_status: info
+                .attrs
+                .legal_hold
+                .then(|| ObjectLockLegalHoldStatus::from(ObjectLockLegalHoldStatus::ON.to_owned())),
             ..Default::default()
         }
     }};
@@ -99,11 +110,21 @@ pub(crate) fn copy_error(e: ObjectError) -> S3Error {
     }
 }
 
-/// The source of CopyObject / UploadPartCopy. `s3s` has url-decoded it; a
-/// `versionId` names the only version there is and is ignored.
-pub(crate) fn copy_source(src: &CopySource) -> S3Result<(cairn_api::BucketName, ObjectKey)> {
+/// The source of CopyObject / UploadPartCopy (`s3s` has url-decoded it),
+/// with the version it names, if any.
+pub(crate) fn copy_source(
+    src: &CopySource,
+) -> S3Result<(cairn_api::BucketName, ObjectKey, Option<Option<String>>)> {
     match src {
-        CopySource::Bucket { bucket, key, .. } => Ok((bucket_name(bucket)?, object_key(key)?)),
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((
+            bucket_name(bucket)?,
+            object_key(key)?,
+            version_param(version_id.as_deref())?,
+        )),
         CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => {
             Err(not_implemented("access point and outpost copy sources"))
         }
@@ -125,7 +146,7 @@ impl CairnS3 {
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
 
-        crate::refuse_unsupported_write!(input);
+        let (tags, retention, legal_hold) = crate::write_request_attrs!(input);
         refuse_if_some(input.if_match.as_ref(), "conditional writes (If-Match)")?;
         refuse_if_some(
             input.if_none_match.as_ref(),
@@ -174,6 +195,9 @@ impl CairnS3 {
                 trailing_headers.as_ref(),
             )?,
             sse,
+            tags,
+            retention,
+            legal_hold,
         };
         let body = crate::convert::request_body(input.body).await;
         let info = self
@@ -220,6 +244,7 @@ impl CairnS3 {
         .parse(&req.extensions, SSE_PREFIX)?;
 
         let opts = GetOptions {
+            version_id: version_param(input.version_id.as_deref())?,
             range: input.range.map(byte_range),
             conditions: conditions(
                 input.if_match.as_ref(),
@@ -231,7 +256,6 @@ impl CairnS3 {
         };
         let ranged = opts.range.is_some();
         let obj = self.layer.get_object(&bucket, &key, opts).await.s3()?;
-        check_version_id(input.version_id.as_deref(), Some(&obj.info))?;
         check_part_number(input.part_number, ranged, &obj.info)?;
 
         let size = obj.info.size;
@@ -260,6 +284,8 @@ impl CairnS3 {
         out.content_length =
             Some(i64::try_from(len).map_err(|_| invalid_argument("object too large"))?);
         out.content_range = content_range;
+        out.tag_count = (!obj.info.attrs.tags.is_empty())
+            .then(|| i32::try_from(obj.info.attrs.tags.len()).unwrap_or(i32::MAX));
         set_sse!(
             out,
             SseOut::new(obj.info.encryption.as_ref(), sse_customer.as_ref())
@@ -283,6 +309,7 @@ impl CairnS3 {
         .parse(&req.extensions, SSE_PREFIX)?;
 
         let opts = GetOptions {
+            version_id: version_param(input.version_id.as_deref())?,
             range: None,
             conditions: conditions(
                 input.if_match.as_ref(),
@@ -297,7 +324,6 @@ impl CairnS3 {
             .head_object_with(&bucket, &key, &opts)
             .await
             .s3()?;
-        check_version_id(input.version_id.as_deref(), Some(&info))?;
         check_part_number(input.part_number, input.range.is_some(), &info)?;
 
         let checksum = checksum_mode_enabled(input.checksum_mode.as_ref())
@@ -324,15 +350,28 @@ impl CairnS3 {
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
-        check_version_id(input.version_id.as_deref(), None)?;
+        let version_id = version_param(input.version_id.as_deref())?;
         refuse_if_some(input.if_match.as_ref(), "conditional deletes")?;
         refuse_if_some(
             input.if_match_last_modified_time.as_ref(),
             "conditional deletes",
         )?;
         refuse_if_some(input.if_match_size.as_ref(), "conditional deletes")?;
-        self.layer.delete_object(&bucket, &key).await.s3()?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        let opts = DeleteOptions {
+            version_id,
+            // one root account for now: it may bypass governance
+            bypass_governance: input.bypass_governance_retention == Some(true),
+        };
+        let out = self
+            .layer
+            .delete_object_with(&bucket, &key, opts)
+            .await
+            .s3()?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: out.delete_marker.then_some(true),
+            version_id: out.version_id,
+            ..Default::default()
+        }))
     }
 
     pub(crate) async fn do_delete_objects(
@@ -356,31 +395,58 @@ impl CairnS3 {
         self.layer.head_bucket(&bucket).await.s3()?;
 
         let mut errors: Vec<(usize, Error)> = Vec::new();
-        let mut keys: Vec<(usize, String)> = Vec::new();
+        let bypass_governance = input.bypass_governance_retention == Some(true);
+        let mut keys: Vec<(usize, (String, DeleteOptions))> = Vec::new();
         for (i, o) in objects.into_iter().enumerate() {
-            let refused = check_version_id(o.version_id.as_deref(), None)
-                .err()
-                .or_else(|| ObjectKey::new(o.key.clone()).err().map(s3_error));
-            match refused {
-                Some(e) => errors.push((i, key_error(o.key, &e))),
-                None => keys.push((i, o.key)),
+            let checked = version_param(o.version_id.as_deref()).and_then(|v| {
+                ObjectKey::new(o.key.clone()).map_err(s3_error)?;
+                Ok(v)
+            });
+            match checked {
+                Ok(version_id) => keys.push((
+                    i,
+                    (
+                        o.key,
+                        DeleteOptions {
+                            version_id,
+                            bypass_governance,
+                        },
+                    ),
+                )),
+                Err(e) => errors.push((i, key_error(o.key, &e))),
             }
         }
         let order: Vec<usize> = keys.iter().map(|(i, _)| *i).collect();
+        let asked: Vec<Option<String>> = keys
+            .iter()
+            .map(|(_, (_, o))| {
+                o.version_id
+                    .clone()
+                    .map(|v| version_label(v.as_deref()).to_owned())
+            })
+            .collect();
         let results = self
             .layer
             .delete_objects(&bucket, keys.into_iter().map(|(_, k)| k).collect())
             .await;
         let mut deleted = Vec::new();
-        for (i, r) in order.into_iter().zip(results) {
+        for ((i, r), asked) in order.into_iter().zip(results).zip(asked) {
             match r.result {
-                Ok(()) => deleted.push((
-                    i,
-                    DeletedObject {
-                        key: Some(r.key),
-                        ..Default::default()
-                    },
-                )),
+                Ok(out) => {
+                    // a marker made by this delete (not one removed by id)
+                    let made_marker = asked.is_none() && out.delete_marker;
+                    deleted.push((
+                        i,
+                        DeletedObject {
+                            key: Some(r.key),
+                            delete_marker: out.delete_marker.then_some(true),
+                            delete_marker_version_id: made_marker
+                                .then(|| out.version_id.clone())
+                                .flatten(),
+                            version_id: asked,
+                        },
+                    ))
+                }
                 Err(e) => errors.push((i, key_error(r.key, &s3_error(e)))),
             }
         }
@@ -400,9 +466,21 @@ impl CairnS3 {
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
-        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let (src_bucket, src_key, source_version_id) = copy_source(&input.copy_source)?;
 
-        crate::refuse_unsupported_write!(input);
+        let (tags, retention, legal_hold) = crate::write_request_attrs!(input);
+        if retention.is_some() || legal_hold {
+            return Err(not_implemented("object lock headers on CopyObject"));
+        }
+        let tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
+            None | Some(TaggingDirective::COPY) => None,
+            Some(TaggingDirective::REPLACE) => Some(tags),
+            Some(other) => {
+                return Err(invalid_argument(format!(
+                    "x-amz-tagging-directive {other:?} is neither COPY nor REPLACE"
+                )));
+            }
+        };
         refuse_if_some(input.checksum_algorithm.as_ref(), "checksums on copy")?;
         let sse = SseHeaders {
             sse: input.server_side_encryption.as_ref(),
@@ -439,7 +517,14 @@ impl CairnS3 {
             .transpose()?;
         // A copy onto itself must change something: metadata, storage
         // class or encryption.
-        if !replace && class.is_none() && sse.is_none() && src_bucket == bucket && src_key == key {
+        if !replace
+            && class.is_none()
+            && sse.is_none()
+            && tags.is_none()
+            && source_version_id.is_none()
+            && src_bucket == bucket
+            && src_key == key
+        {
             return Err(S3Error::with_message(
                 S3ErrorCode::InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself \
@@ -478,6 +563,8 @@ impl CairnS3 {
             // S3 copies take their encryption from the request (or the
             // bucket default), never from the source
             keep_encryption: false,
+            source_version_id: source_version_id.clone(),
+            tags,
         };
         let info = self
             .layer
@@ -497,6 +584,8 @@ impl CairnS3 {
                 last_modified: Some(timestamp(info.last_modified)),
             }),
             version_id: info.version_id,
+            copy_source_version_id: source_version_id
+                .map(|v| version_label(v.as_deref()).to_owned()),
             ..Default::default()
         };
         set_sse!(

@@ -313,7 +313,12 @@ pub async fn objects_round_trip(l: &dyn ObjectLayer) {
     l.delete_object(&b(bk), &k("a")).await.expect("delete a");
     assert_eq!(get(l, bk, "a/b", None).await, b"file a/b");
     let res = l
-        .delete_objects(&b(bk), vec!["a/b".into(), "a/".into(), "missing".into()])
+        .delete_objects(
+            &b(bk),
+            ["a/b", "a/", "missing"]
+                .map(|k| (k.to_owned(), crate::DeleteOptions::default()))
+                .to_vec(),
+        )
         .await;
     assert!(res.iter().all(|r| r.result.is_ok()));
     assert!(matches!(

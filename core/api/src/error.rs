@@ -106,6 +106,38 @@ pub enum ObjectError {
         key: String,
         reason: String,
     },
+    #[error("version {version_id} of {bucket}/{key} does not exist")]
+    NoSuchVersion {
+        bucket: String,
+        key: String,
+        version_id: String,
+    },
+    /// The version asked for (or the key's current version) is a delete
+    /// marker.
+    #[error("{bucket}/{key}: the version is a delete marker")]
+    DeleteMarker {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+        /// Asked for by version id (S3 answers 405, else 404).
+        by_version: bool,
+    },
+    #[error("{bucket}/{key} is locked: {reason}")]
+    ObjectLocked {
+        bucket: String,
+        key: String,
+        reason: &'static str,
+    },
+    #[error("bucket {bucket} is in WORM mode: existing objects cannot be changed or deleted")]
+    Worm { bucket: String },
+    #[error("invalid tag: {message}")]
+    InvalidTag { message: String },
+    #[error("malformed configuration: {message}")]
+    MalformedXml { message: String },
+    #[error("the bucket's state does not allow this: {message}")]
+    InvalidBucketState { message: String },
+    #[error("invalid request: {message}")]
+    InvalidRequest { message: String },
     #[error("internal error: {message}")]
     Internal { message: String },
 }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use futures::StreamExt as _;
 
+use crate::bucketcfg::{BucketChange, BucketConfig, MakeBucketOptions, VersionChange};
 use crate::error::{ObjectError, ObjectResult};
 use crate::names::{BucketName, ObjectKey};
 use crate::sse::BucketEncryption;
@@ -11,6 +12,7 @@ use crate::types::{
     GetOptions, ListOptions, ListPage, ListPartsPage, ListUploadsOptions, ListUploadsPage,
     MetadataDirective, ObjectInfo, PartInfo, PartOptions, PutOptions,
 };
+use crate::versioning::{DeleteOptions, DeleteOutcome, ListVersionsOptions, ListVersionsPage};
 
 /// Storage as every front sees it. Implementations: the erasure set in
 /// `cairn-core`, gateway backends, and `MemLayer` (the reference model).
@@ -99,16 +101,106 @@ pub trait ObjectLayer: Send + Sync + 'static {
     /// Deleting a key that does not exist succeeds, as in S3.
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()>;
 
-    async fn delete_objects(&self, bucket: &BucketName, keys: Vec<String>) -> Vec<DeleteResult> {
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
+    /// A delete as S3 has it with versioning: of one version, or of the
+    /// key's current view (a delete marker in a versioned bucket). Layers
+    /// without versions need not override it.
+    async fn delete_object_with(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: DeleteOptions,
+    ) -> ObjectResult<DeleteOutcome> {
+        match opts.version_id {
+            None | Some(None) => {
+                self.delete_object(bucket, key).await?;
+                Ok(DeleteOutcome::default())
+            }
+            Some(Some(_)) => Err(ObjectError::NotImplemented {
+                what: "object versions on this backend",
+            }),
+        }
+    }
+
+    async fn delete_objects(
+        &self,
+        bucket: &BucketName,
+        items: Vec<(String, DeleteOptions)>,
+    ) -> Vec<DeleteResult> {
+        let mut out = Vec::with_capacity(items.len());
+        for (key, opts) in items {
             let result = match ObjectKey::new(key.clone()) {
-                Ok(k) => self.delete_object(bucket, &k).await,
+                Ok(k) => self.delete_object_with(bucket, &k, opts).await,
                 Err(e) => Err(e),
             };
             out.push(DeleteResult { key, result });
         }
         out
+    }
+
+    /// Creates a bucket with options (object lock).
+    async fn make_bucket_with(
+        &self,
+        bucket: &BucketName,
+        opts: MakeBucketOptions,
+    ) -> ObjectResult<()> {
+        if opts.object_lock {
+            return Err(ObjectError::NotImplemented {
+                what: "object lock on this backend",
+            });
+        }
+        self.make_bucket(bucket).await
+    }
+
+    /// Versioning, object lock, WORM, tags and lifecycle of a bucket.
+    async fn get_bucket_config(&self, bucket: &BucketName) -> ObjectResult<BucketConfig> {
+        self.head_bucket(bucket).await?;
+        Ok(BucketConfig::default())
+    }
+
+    async fn update_bucket_config(
+        &self,
+        bucket: &BucketName,
+        change: BucketChange,
+    ) -> ObjectResult<()> {
+        self.head_bucket(bucket).await?;
+        Err(ObjectError::NotImplemented {
+            what: match change {
+                BucketChange::Versioning(_) => "versioning on this backend",
+                BucketChange::ObjectLock(_) | BucketChange::Worm => "object lock on this backend",
+                BucketChange::Tags(_) => "bucket tagging on this backend",
+                BucketChange::Lifecycle(_) => "lifecycle rules on this backend",
+            },
+        })
+    }
+
+    /// Changes retention, legal hold or tags of a version (the current
+    /// one when `version_id` is `None`); returns the version as it is now.
+    async fn update_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<Option<String>>,
+        change: VersionChange,
+    ) -> ObjectResult<ObjectInfo> {
+        let _ = (bucket, key, version_id);
+        Err(ObjectError::NotImplemented {
+            what: match change {
+                VersionChange::Tags(_) => "object tagging on this backend",
+                _ => "object lock on this backend",
+            },
+        })
+    }
+
+    /// Every version and delete marker, newest first per key.
+    async fn list_object_versions(
+        &self,
+        bucket: &BucketName,
+        opts: ListVersionsOptions,
+    ) -> ObjectResult<ListVersionsPage> {
+        let _ = (bucket, opts);
+        Err(ObjectError::NotImplemented {
+            what: "object versions on this backend",
+        })
     }
 
     /// Streams the source into the destination ([`copy_via_stream`]);
@@ -259,6 +351,7 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
             src_bucket,
             src_key,
             GetOptions {
+                version_id: opts.source_version_id.clone(),
                 range: None,
                 conditions: opts.source_conditions.clone(),
                 sse_customer: opts.source_sse_customer.clone(),
@@ -286,6 +379,9 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
                 trailer: None,
             })
         }),
+        tags: opts.tags.unwrap_or_else(|| src.info.attrs.tags.clone()),
+        retention: None,
+        legal_hold: false,
         sse: opts.sse.or_else(|| {
             if !opts.keep_encryption {
                 return None;

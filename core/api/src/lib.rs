@@ -3,26 +3,39 @@
 //! crosses it.
 
 pub mod admin;
+pub mod bucketcfg;
 pub mod caps;
 pub mod changes;
 pub mod checksum;
 pub mod error;
 pub mod layer;
+pub mod lifecycle;
 pub mod list;
+pub mod lock;
 pub mod multipart;
 pub mod names;
 pub mod sse;
+pub mod tags;
 pub mod types;
+pub mod versioning;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
 #[cfg(feature = "test-util")]
 pub mod mem;
 
+pub use bucketcfg::{BucketChange, BucketConfig, MakeBucketOptions, VersionChange};
 pub use caps::Capabilities;
 pub use checksum::{Checksum, ChecksumAlgorithm, ChecksumRequest};
 pub use error::{ObjectError, ObjectResult, QuorumOp};
 pub use layer::{ObjectLayer, collect_stream};
+pub use lifecycle::{Lifecycle, LifecycleRule};
+pub use lock::{DefaultRetention, Retention, RetentionMode, RetentionPeriod};
 pub use names::{BucketName, ObjectKey};
 pub use sse::{BucketEncryption, CustomerKey, Encryption, SseRequest};
+pub use tags::Tags;
 pub use types::*;
+pub use versioning::{
+    DeleteOptions, DeleteOutcome, ListVersionsOptions, ListVersionsPage, VersionAttrs,
+    VersionEntry, Versioning,
+};

@@ -119,6 +119,7 @@ mod tests {
             version_id: None,
             parts_count: None,
             encryption: None,
+            attrs: Default::default(),
         })
     }
 

@@ -182,6 +182,7 @@ impl ObjectLayer for MemLayer {
             encryption: None,
             version_id: None,
             parts_count: None,
+            attrs: Default::default(),
         };
         let mut s = self.state.lock();
         s.bucket_mut(bucket)?
@@ -362,6 +363,7 @@ impl ObjectLayer for MemLayer {
             version_id: None,
             encryption: None,
             parts_count: Some(chosen.len() as u32),
+            attrs: Default::default(),
         };
         s.uploads.remove(upload_id);
         s.bucket_mut(bucket)?

@@ -93,6 +93,11 @@ pub struct PutOptions {
     pub checksum: Option<ChecksumRequest>,
     /// Encrypt the object (else the bucket's default encryption applies).
     pub sse: Option<SseRequest>,
+    /// Tags (`x-amz-tagging`), retention and legal hold the new version
+    /// gets (the bucket's default retention applies when none is given).
+    pub tags: crate::tags::Tags,
+    pub retention: Option<crate::lock::Retention>,
+    pub legal_hold: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +117,8 @@ pub struct ObjectInfo {
     pub parts_count: Option<u32>,
     /// Server-side encryption, `None` for a plain object.
     pub encryption: Option<Encryption>,
+    /// Delete marker, lock and tags of this version.
+    pub attrs: crate::versioning::VersionAttrs,
 }
 
 impl ObjectInfo {
@@ -224,6 +231,9 @@ impl Conditions {
 
 #[derive(Debug, Clone, Default)]
 pub struct GetOptions {
+    /// A version other than the current one (`Some(None)`: the null
+    /// version).
+    pub version_id: Option<Option<String>>,
     pub range: Option<ByteRange>,
     pub conditions: Conditions,
     /// The SSE-C key of an object encrypted with one.
@@ -259,6 +269,11 @@ pub struct CopyOptions {
     /// chmod/chown/utimens must not decrypt an object); S3 copies leave it
     /// false, as S3 does not inherit encryption.
     pub keep_encryption: bool,
+    /// Copy this version of the source (`Some(None)`: the null version).
+    pub source_version_id: Option<Option<String>>,
+    /// Tags of the copy (`x-amz-tagging-directive: REPLACE`); `None` keeps
+    /// the source's.
+    pub tags: Option<crate::tags::Tags>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -344,7 +359,7 @@ pub const MAX_PART_NUMBER: u32 = 10_000;
 #[derive(Debug, Clone)]
 pub struct DeleteResult {
     pub key: String,
-    pub result: Result<(), ObjectError>,
+    pub result: Result<crate::versioning::DeleteOutcome, ObjectError>,
 }
 
 pub fn validate_names(bucket: &str, key: &str) -> Result<(BucketName, ObjectKey), ObjectError> {

@@ -256,6 +256,8 @@ impl Drive {
                 merged.versions.push(v.clone());
             }
         }
+        // a healed older version goes back to its place in the history
+        merged.sort_newest_first();
         let created = !obj_dir.is_dir();
         fs::create_dir_all(&obj_dir)?;
         if let (Some(tmp), Some(v)) = (tmp_data, &new_version)

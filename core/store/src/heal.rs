@@ -15,7 +15,7 @@ use crate::bitrot::{self, HASH_LEN, framed_len};
 use crate::drive::{Drive, DriveError};
 use crate::erasure::Erasure;
 use crate::meta::{ObjectMeta, VersionMeta};
-use crate::set::ErasureSet;
+use crate::set::{ErasureSet, Held};
 
 /// What healing one object found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,19 +46,82 @@ impl ErasureSet {
         deep: bool,
     ) -> ObjectResult<HealOutcome> {
         let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
-        let (version, metas) = self.read_version(bucket, key, true).await?;
-        let drives = self.drives.clone();
-        let (b, k) = (bucket.to_string(), key.to_string());
-        let out = tokio::task::spawn_blocking(move || {
-            heal_blocking(&drives, &b, &k, &version, &metas, deep)
-        })
-        .await
-        .map_err(ObjectError::internal)??;
+        let versions = self.versions_to_heal(bucket, key).await?;
+        let mut out = HealOutcome::default();
+        for (version, held) in versions {
+            let drives = self.drives.clone();
+            let (b, k) = (bucket.to_string(), key.to_string());
+            let one = tokio::task::spawn_blocking(move || {
+                heal_blocking(&drives, &b, &k, &version, &held, deep)
+            })
+            .await
+            .map_err(ObjectError::internal)??;
+            out.add(&one);
+        }
         if out.healed_drives > 0 || out.bad_blocks > 0 {
             tracing::info!(bucket = %bucket, key = %key, healed = out.healed_drives, bad_blocks = out.bad_blocks, "healed object");
         }
         self.stats.note_heal(&out);
         Ok(out)
+    }
+
+    /// Every version a read quorum of drives agrees on, each with the
+    /// drives' copies of it; the latest first. With none agreed on, the
+    /// error a read of the key gives.
+    async fn versions_to_heal(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> ObjectResult<Vec<(VersionMeta, Vec<Option<Held>>)>> {
+        let (b, k) = (bucket.to_string(), key.to_string());
+        let metas: Vec<Option<ObjectMeta>> = self
+            .on_drives(move |d| d.read_meta(&b, &k, true).ok().flatten())
+            .await;
+        let mut seen: Vec<(VersionMeta, usize)> = Vec::new();
+        for v in metas.iter().flatten().flat_map(|m| m.versions.iter()) {
+            match seen.iter_mut().find(|(s, _)| s.identity() == v.identity()) {
+                Some((_, c)) => *c += 1,
+                None => seen.push((v.clone(), 1)),
+            }
+        }
+        let good: Vec<VersionMeta> = seen
+            .into_iter()
+            .filter(|(v, c)| *c >= crate::set::read_quorum(v.erasure.data))
+            .map(|(v, _)| v)
+            .collect();
+        if good.is_empty() {
+            // the same error a read gives (missing key, lost quorum)
+            self.read_version(bucket, key, false, crate::set::Want::Latest)
+                .await?;
+            return Ok(Vec::new());
+        }
+        Ok(good
+            .into_iter()
+            .map(|v| {
+                let held = metas
+                    .iter()
+                    .map(|m| {
+                        let m = m.as_ref()?;
+                        let at = m.position(v.version_id.as_deref())?;
+                        (m.versions[at].identity() == v.identity()).then(|| Held {
+                            meta: m.clone(),
+                            at,
+                        })
+                    })
+                    .collect();
+                (v, held)
+            })
+            .collect())
+    }
+}
+
+impl HealOutcome {
+    fn add(&mut self, o: &HealOutcome) {
+        self.healed_drives = self.healed_drives.max(o.healed_drives);
+        self.offline_drives = self.offline_drives.max(o.offline_drives);
+        self.bad_blocks += o.bad_blocks;
+        self.orphans_removed += o.orphans_removed;
+        self.bytes_read += o.bytes_read;
     }
 }
 
@@ -74,7 +137,7 @@ fn heal_blocking(
     bucket: &str,
     key: &str,
     version: &VersionMeta,
-    metas: &[Option<ObjectMeta>],
+    metas: &[Option<Held>],
     deep: bool,
 ) -> ObjectResult<HealOutcome> {
     let erasure = Erasure::new(version.erasure.data, version.erasure.parity)
@@ -88,16 +151,18 @@ fn heal_blocking(
             Copy::Offline
         } else if meta.is_none() {
             Copy::Rewrite
-        } else if copy_is_whole(
-            d,
-            bucket,
-            key,
-            version,
-            meta.as_ref(),
-            &erasure,
-            deep,
-            &mut out.bad_blocks,
-        ) {
+        } else if version.attrs.delete_marker
+            || copy_is_whole(
+                d,
+                bucket,
+                key,
+                version,
+                meta.as_ref(),
+                &erasure,
+                deep,
+                &mut out.bad_blocks,
+            )
+        {
             Copy::Good
         } else {
             Copy::Rewrite
@@ -106,9 +171,9 @@ fn heal_blocking(
     }
     // Under the object's write lock no commit is between its two renames,
     // so a data dir that no version names is a crash leftover.
-    for (d, meta) in drives.iter().zip(metas) {
-        if let Some(meta) = meta {
-            out.orphans_removed += remove_orphans(d, bucket, key, meta);
+    for (d, held) in drives.iter().zip(metas) {
+        if let Some(h) = held {
+            out.orphans_removed += remove_orphans(d, bucket, key, &h.meta);
         }
     }
     if deep {
@@ -132,12 +197,27 @@ fn heal_blocking(
     let dist = &version.erasure.distribution;
     let shard_of = |drive: usize| dist.get(drive).copied().unwrap_or(drive);
 
+    if version.attrs.delete_marker {
+        // a marker has no data: its record is all there is to copy
+        for &t in &targets {
+            let mut v = version.clone();
+            v.erasure.index = shard_of(t);
+            let meta = ObjectMeta {
+                versions: vec![v],
+                inline: Vec::new(),
+            };
+            if install(&drives[t], bucket, key, meta, None, version).is_ok() {
+                out.healed_drives += 1;
+            }
+        }
+        return Ok(out);
+    }
     match &version.data_dir {
         None => {
             // Inline: rebuild the single block from the good metas.
             let mut shards: Vec<Option<Vec<u8>>> = vec![None; erasure.total_shards()];
             for &s in &sources {
-                if let Some(frame) = metas[s].as_ref().and_then(|m| m.inline_of(0))
+                if let Some(frame) = metas[s].as_ref().and_then(Held::inline)
                     && bitrot::verify(frame)
                 {
                     shards[shard_of(s)] = Some(frame[HASH_LEN..].to_vec());
@@ -240,15 +320,13 @@ fn copy_is_whole(
     bucket: &str,
     key: &str,
     version: &VersionMeta,
-    meta: Option<&ObjectMeta>,
+    meta: Option<&Held>,
     erasure: &Erasure,
     deep: bool,
     bad_blocks: &mut usize,
 ) -> bool {
     let Some(data_dir) = &version.data_dir else {
-        let ok = meta
-            .and_then(|m| m.inline_of(0))
-            .is_some_and(bitrot::verify);
+        let ok = meta.and_then(Held::inline).is_some_and(bitrot::verify);
         if !ok {
             *bad_blocks += 1;
         }

@@ -23,6 +23,8 @@ pub mod scan;
 mod set;
 pub mod sse;
 pub mod stats;
+mod version_list;
+pub mod versions;
 pub mod walk;
 pub mod writer;
 
@@ -35,7 +37,47 @@ use cairn_api::*;
 #[async_trait]
 impl ObjectLayer for ErasureSet {
     async fn make_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {
-        self.make_bucket_impl(bucket).await
+        self.make_bucket_impl(bucket, MakeBucketOptions::default())
+            .await
+    }
+
+    async fn make_bucket_with(
+        &self,
+        bucket: &BucketName,
+        opts: MakeBucketOptions,
+    ) -> ObjectResult<()> {
+        self.make_bucket_impl(bucket, opts).await
+    }
+
+    async fn get_bucket_config(&self, bucket: &BucketName) -> ObjectResult<BucketConfig> {
+        self.bucket_config(bucket).await
+    }
+
+    async fn update_bucket_config(
+        &self,
+        bucket: &BucketName,
+        change: BucketChange,
+    ) -> ObjectResult<()> {
+        self.change_bucket_config(bucket, change).await
+    }
+
+    async fn update_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<Option<String>>,
+        change: VersionChange,
+    ) -> ObjectResult<ObjectInfo> {
+        self.update_version_impl(bucket, key, version_id, change)
+            .await
+    }
+
+    async fn list_object_versions(
+        &self,
+        bucket: &BucketName,
+        opts: ListVersionsOptions,
+    ) -> ObjectResult<ListVersionsPage> {
+        self.list_object_versions_impl(bucket, opts).await
     }
 
     async fn head_bucket(&self, bucket: &BucketName) -> ObjectResult<BucketInfo> {
@@ -140,7 +182,18 @@ impl ObjectLayer for ErasureSet {
     }
 
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()> {
-        self.delete_object_impl(bucket, key).await
+        self.delete_object_with_impl(bucket, key, DeleteOptions::default())
+            .await
+            .map(|_| ())
+    }
+
+    async fn delete_object_with(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: DeleteOptions,
+    ) -> ObjectResult<DeleteOutcome> {
+        self.delete_object_with_impl(bucket, key, opts).await
     }
 
     async fn rename_object(

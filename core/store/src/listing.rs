@@ -126,7 +126,8 @@ fn quorum_info(
             None => seen.push((v, 1)),
         }
         if let Some((v, _)) = seen.iter().find(|(_, c)| *c >= quorum) {
-            return Some(v.to_info(bucket, key));
+            // a key whose current version is a delete marker is not listed
+            return (!v.attrs.delete_marker).then(|| v.to_info(bucket, key));
         }
     }
     // No version has a quorum (drives mid-commit or lost): not listed.
@@ -147,5 +148,6 @@ fn key_only(bucket: &str, key: &str) -> cairn_api::ObjectInfo {
         version_id: None,
         parts_count: None,
         encryption: None,
+        attrs: Default::default(),
     }
 }

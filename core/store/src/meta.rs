@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use cairn_api::{Checksum, ObjectHeaders, ObjectInfo, StorageClass};
+use cairn_api::{Checksum, ObjectHeaders, ObjectInfo, StorageClass, VersionAttrs};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -87,6 +87,17 @@ pub struct VersionMeta {
     /// sizes above are of the plaintext.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<crate::sse::SseMeta>,
+    /// Delete marker, retention, legal hold, tags.
+    #[serde(default)]
+    pub attrs: VersionAttrs,
+    /// Bumped by every change of `attrs` (a retention or tag update), so
+    /// drives that missed one disagree with the others and get healed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl VersionMeta {
@@ -109,6 +120,7 @@ impl VersionMeta {
             version_id: self.version_id.clone(),
             parts_count: self.multipart.then_some(self.parts.len() as u32),
             encryption: self.sse.as_ref().map(|s| s.encryption(None)),
+            attrs: self.attrs.clone(),
         }
     }
 
@@ -130,13 +142,39 @@ impl VersionMeta {
 
     /// The identity quorum is counted on: drives agree on a version when
     /// these match (the shard index legitimately differs per drive).
-    pub fn identity(&self) -> (Option<&str>, i128, &str, Option<&str>) {
+    pub fn identity(&self) -> (Option<&str>, i128, &str, Option<&str>, u64) {
         (
             self.version_id.as_deref(),
             self.mod_time,
             &self.etag,
             self.data_dir.as_deref(),
+            self.revision,
         )
+    }
+
+    /// A delete marker (its layout only sets the quorum its record needs).
+    pub fn delete_marker(erasure: ErasureInfo, version_id: Option<String>, mod_time: i128) -> Self {
+        VersionMeta {
+            version_id,
+            mod_time,
+            size: 0,
+            etag: String::new(),
+            headers: Default::default(),
+            user: Default::default(),
+            storage_class: StorageClass::Standard,
+            checksum: None,
+            erasure,
+            data_dir: None,
+            inline_len: None,
+            parts: Vec::new(),
+            multipart: false,
+            sse: None,
+            attrs: VersionAttrs {
+                delete_marker: true,
+                ..Default::default()
+            },
+            revision: 0,
+        }
     }
 }
 
@@ -153,6 +191,54 @@ pub struct ObjectMeta {
 impl ObjectMeta {
     pub fn latest(&self) -> Option<&VersionMeta> {
         self.versions.first()
+    }
+
+    /// Position of the version with this id (`None`: the null version).
+    pub fn position(&self, version_id: Option<&str>) -> Option<usize> {
+        self.versions
+            .iter()
+            .position(|v| v.version_id.as_deref() == version_id)
+    }
+
+    /// Removes version `i` with its inline bytes; returns it.
+    pub fn remove(&mut self, i: usize) -> Option<VersionMeta> {
+        if i >= self.versions.len() {
+            return None;
+        }
+        let start: usize = self.versions[..i]
+            .iter()
+            .map(|v| v.inline_len.unwrap_or(0) as usize)
+            .sum();
+        let len = self.versions[i].inline_len.unwrap_or(0) as usize;
+        if start + len <= self.inline.len() {
+            self.inline.drain(start..start + len);
+        }
+        Some(self.versions.remove(i))
+    }
+
+    /// Orders versions newest first (by mod time), keeping each
+    /// version's inline bytes with it.
+    pub fn sort_newest_first(&mut self) {
+        if self
+            .versions
+            .windows(2)
+            .all(|w| w[0].mod_time >= w[1].mod_time)
+        {
+            return;
+        }
+        let mut items: Vec<(VersionMeta, Vec<u8>)> = (0..self.versions.len())
+            .map(|i| {
+                let bytes = self.inline_of(i).map(<[u8]>::to_vec).unwrap_or_default();
+                (self.versions[i].clone(), bytes)
+            })
+            .collect();
+        items.sort_by(|a, b| b.0.mod_time.cmp(&a.0.mod_time));
+        self.inline.clear();
+        self.versions.clear();
+        for (v, bytes) in items {
+            self.inline.extend_from_slice(&bytes);
+            self.versions.push(v);
+        }
     }
 
     /// Inline bytes of version `i`.
@@ -269,6 +355,8 @@ mod tests {
                 }],
                 multipart: false,
                 sse: None,
+                attrs: Default::default(),
+                revision: 0,
             }],
             inline: vec![1, 2, 3, 4],
         }

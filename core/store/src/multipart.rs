@@ -44,6 +44,13 @@ struct UploadMeta {
     /// derived from it for that part number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sse: Option<crate::sse::SseMeta>,
+    /// Tags, retention and legal hold the completed version gets.
+    #[serde(default, skip_serializing_if = "cairn_api::Tags::is_empty")]
+    tags: cairn_api::Tags,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retention: Option<cairn_api::Retention>,
+    #[serde(default)]
+    legal_hold: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +175,7 @@ impl ErasureSet {
         self.check_bucket(bucket).await?;
         let (k, m) = self.write_layout(opts.metadata.storage_class, self.online_drives());
         let keys = self.new_object_keys(bucket, opts.sse.as_ref()).await?;
+        let attrs = crate::versions::NewAttrs::from_put(&opts);
         let meta = UploadMeta {
             key: key.to_string(),
             initiated: now_nanos(),
@@ -179,6 +187,9 @@ impl ErasureSet {
             parity: m,
             distribution: self.distribution(bucket.as_str(), key.as_str()),
             sse: keys.map(|k| k.meta),
+            tags: attrs.tags,
+            retention: attrs.retention,
+            legal_hold: attrs.legal_hold,
         };
         let id = uuid::Uuid::new_v4().to_string();
         let (b, i) = (bucket.to_string(), id.clone());
@@ -393,10 +404,19 @@ impl ErasureSet {
                 .collect(),
             multipart: true,
             sse: None,
+            attrs: Default::default(),
+            revision: 0,
         };
         if let Some(s) = &up.sse {
             template.set_sse(s.clone());
         }
+        let attrs = crate::versions::NewAttrs {
+            tags: up.tags.clone(),
+            retention: up.retention,
+            legal_hold: up.legal_hold,
+        };
+        self.stamp_version(bucket, key, &mut template, attrs)
+            .await?;
         // Per drive: move the chosen parts this drive holds (with the
         // agreed ETag) into a tmp data dir; a drive missing a part simply
         // lacks that shard, which reads reconstruct.

@@ -15,11 +15,12 @@ use crate::erasure::Erasure;
 use crate::meta::{INLINE_MAX, ObjectMeta, VersionMeta};
 use crate::reader::{ReadPlan, ShardSource, stream};
 use crate::set::{
-    ErasureSet, Lookup, count, erasure_info, new_data_dir, now_nanos, per_drive_metas, read_prefix,
-    remove_tmp, single_part, write_quorum,
+    ErasureSet, Held, Lookup, Want, count, erasure_info, new_data_dir, now_nanos, per_drive_metas,
+    read_prefix, remove_tmp, single_part, write_quorum,
 };
 use crate::sse::SseMeta;
 use crate::sse::stream::{PlainPart, decrypt, stored_range};
+use crate::versions::NewAttrs;
 
 /// `buckets/<bucket>.json` on every drive: when the bucket was made and
 /// its configuration.
@@ -32,12 +33,27 @@ pub(crate) struct BucketMeta {
     pub(crate) updated: i128,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) encryption: Option<cairn_api::BucketEncryption>,
+    #[serde(default)]
+    pub(crate) config: cairn_api::BucketConfig,
 }
 
 impl ErasureSet {
-    pub(crate) async fn make_bucket_impl(&self, bucket: &BucketName) -> ObjectResult<()> {
+    pub(crate) async fn make_bucket_impl(
+        &self,
+        bucket: &BucketName,
+        opts: cairn_api::MakeBucketOptions,
+    ) -> ObjectResult<()> {
         let b = bucket.to_string();
         let created = now_nanos();
+        let config = cairn_api::BucketConfig {
+            versioning: if opts.object_lock {
+                cairn_api::Versioning::Enabled
+            } else {
+                cairn_api::Versioning::Unversioned
+            },
+            object_lock: opts.object_lock,
+            ..Default::default()
+        };
         let res = self
             .on_drives(move |d| -> Result<bool, DriveError> {
                 d.check_online()?;
@@ -49,6 +65,7 @@ impl ErasureSet {
                 if created_now {
                     let body = serde_json::to_vec(&BucketMeta {
                         created,
+                        config: config.clone(),
                         ..Default::default()
                     })
                     .map_err(|e| DriveError::Io(std::io::Error::other(e)))?;
@@ -65,6 +82,7 @@ impl ErasureSet {
         let existed = res.iter().filter(|r| matches!(r, Ok(false))).count();
         let ok = res.iter().filter(|r| r.is_ok()).count();
         let (rq, _) = self.default_quorums();
+        self.bucket_cfg.lock().remove(bucket.as_str());
         if existed >= rq {
             return Err(ObjectError::BucketAlreadyExists {
                 bucket: bucket.to_string(),
@@ -155,7 +173,7 @@ impl ErasureSet {
                 bucket: bucket.to_string(),
             });
         }
-        self.bucket_sse.lock().remove(bucket.as_str());
+        self.bucket_cfg.lock().remove(bucket.as_str());
         let b = bucket.to_string();
         let res = self
             .on_drives(move |d| -> Result<(), DriveError> {
@@ -217,10 +235,13 @@ impl ErasureSet {
             parts: Vec::new(),
             multipart: false,
             sse: None,
+            attrs: Default::default(),
+            revision: 0,
         };
         if let Some(k) = &keys {
             template.set_sse(k.meta.clone());
         }
+        let new_attrs = NewAttrs::from_put(&opts);
         let info_of = |v: &VersionMeta| {
             let mut info = v.to_info(bucket.as_str(), key.as_str());
             info.encryption = v.sse.as_ref().map(|s| s.encryption(customer.as_ref()));
@@ -240,6 +261,8 @@ impl ErasureSet {
             template.checksum = out.checksum;
             template.parts = single_part(out.len, &template.etag);
             let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+            self.stamp_version(bucket, key, &mut template, new_attrs)
+                .await?;
             template.mod_time = now_nanos();
             let jobs = per_drive_metas(&template, &distribution, Some(&shards), &[]);
             self.commit(bucket, key, jobs, quorum).await?;
@@ -276,6 +299,13 @@ impl ErasureSet {
         template.parts = single_part(size, &template.etag);
         template.data_dir = Some(new_data_dir());
         let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        if let Err(e) = self
+            .stamp_version(bucket, key, &mut template, new_attrs)
+            .await
+        {
+            remove_tmp(tmps).await;
+            return Err(e);
+        }
         template.mod_time = now_nanos();
         let jobs = per_drive_metas(&template, &distribution, None, &tmps);
         self.commit(bucket, key, jobs, quorum).await?;
@@ -289,7 +319,9 @@ impl ErasureSet {
         opts: GetOptions,
     ) -> ObjectResult<GetObject> {
         let g = self.locks.read(bucket.as_str(), key.as_str()).await;
-        let (version, metas) = self.read_version_in_bucket(bucket, key, true).await?;
+        let (version, metas) = self
+            .read_current(bucket, key, true, opts.version_id.clone())
+            .await?;
         drop(g);
         let mut info = version.to_info(bucket.as_str(), key.as_str());
         let keys = match &version.sse {
@@ -322,9 +354,9 @@ impl ErasureSet {
                 .map_err(ObjectError::internal)?,
         );
         let mut sources: Vec<Option<ShardSource>> = vec![None; erasure.total_shards()];
-        for (drive, meta) in self.drives.iter().zip(&metas) {
-            let Some(meta) = meta else { continue };
-            let Some(v) = meta.latest() else { continue };
+        for (drive, held) in self.drives.iter().zip(&metas) {
+            let Some(held) = held else { continue };
+            let v = held.version();
             let idx = v.erasure.index;
             if idx >= sources.len() {
                 continue;
@@ -333,8 +365,8 @@ impl ErasureSet {
                 Some(dir) => Some(ShardSource::Dir(
                     drive.object_dir(bucket.as_str(), key.as_str()).join(dir),
                 )),
-                None => meta
-                    .inline_of(0)
+                None => held
+                    .inline()
                     .map(|b| ShardSource::Inline(bytes::Bytes::copy_from_slice(b))),
             };
         }
@@ -391,19 +423,32 @@ impl ErasureSet {
         Ok(GetObject { info, range, body })
     }
 
-    /// `read_version`, telling a missing bucket from a missing key only
-    /// when the key is missing (saves a round over the drives per read).
-    async fn read_version_in_bucket(
+    /// The version a GET or HEAD wants (the latest, or one by id),
+    /// telling a missing bucket from a missing key only when the key is
+    /// missing (saves a round over the drives per read); a delete marker
+    /// is an error, as S3 has it.
+    async fn read_current(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         with_inline: bool,
-    ) -> ObjectResult<(VersionMeta, Vec<Option<crate::meta::ObjectMeta>>)> {
-        match self.read_version(bucket, key, with_inline).await {
+        version_id: Option<Option<String>>,
+    ) -> ObjectResult<(VersionMeta, Vec<Option<Held>>)> {
+        let by_version = version_id.is_some();
+        match self
+            .read_version(bucket, key, with_inline, Want::from_request(version_id))
+            .await
+        {
             Err(ObjectError::NoSuchKey { .. }) => {
                 self.check_bucket(bucket).await?;
                 Err(ObjectError::no_such_key(bucket, key))
             }
+            Ok((v, _)) if v.attrs.delete_marker => Err(ObjectError::DeleteMarker {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                version_id: v.version_id.clone(),
+                by_version,
+            }),
             r => r,
         }
     }
@@ -415,7 +460,9 @@ impl ErasureSet {
         opts: &GetOptions,
     ) -> ObjectResult<ObjectInfo> {
         let g = self.locks.read(bucket.as_str(), key.as_str()).await;
-        let (version, _) = self.read_version_in_bucket(bucket, key, false).await?;
+        let (version, _) = self
+            .read_current(bucket, key, false, opts.version_id.clone())
+            .await?;
         drop(g);
         let mut info = version.to_info(bucket.as_str(), key.as_str());
         SseMeta::check_customer(
@@ -428,30 +475,6 @@ impl ErasureSet {
         }
         opts.conditions.check(&info)?;
         Ok(info)
-    }
-
-    pub(crate) async fn delete_object_impl(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-    ) -> ObjectResult<()> {
-        self.check_bucket(bucket).await?;
-        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
-        let (b, k) = (bucket.to_string(), key.to_string());
-        let res = self
-            .on_drives(move |d| match d.delete_object(&b, &k) {
-                Ok(true) => Lookup::Found(()),
-                Ok(false) => Lookup::Missing,
-                Err(_) => Lookup::Failed,
-            })
-            .await;
-        self.changed(bucket.as_str(), key.as_str());
-        let (found, missing) = count(&res);
-        let (_, wq) = self.default_quorums();
-        if found + missing < wq {
-            return Err(self.write_quorum_error(wq, found + missing));
-        }
-        Ok(())
     }
 }
 
@@ -471,17 +494,22 @@ impl ErasureSet {
                 .head_object_impl(bucket, src, &GetOptions::default())
                 .await;
         }
+        self.check_current_mutable(bucket, src).await?;
+        if replace {
+            self.check_current_mutable(bucket, dst).await?;
+        }
+        if self.bucket_config(bucket).await?.versioning.marks_deletes() {
+            // versions stay where they are: the current one is copied,
+            // and the source gets a delete marker
+            return self.rename_versioned(bucket, src, dst, replace).await;
+        }
         let _g = self
             .locks
             .write_two(bucket.as_str(), src.as_str(), dst.as_str())
             .await;
-        let (version, _) = self.read_version_in_bucket(bucket, src, false).await?;
-        if !replace {
-            match self.read_version(bucket, dst, false).await {
-                Ok(_) => return Err(ObjectError::PreconditionFailed),
-                Err(ObjectError::NoSuchKey { .. }) => {}
-                Err(e) => return Err(e),
-            }
+        let (version, _) = self.read_current(bucket, src, false, None).await?;
+        if !replace && self.current_exists(bucket, dst).await? {
+            return Err(ObjectError::PreconditionFailed);
         }
         let (b, s, d) = (bucket.to_string(), src.to_string(), dst.to_string());
         let res = self
@@ -545,10 +573,22 @@ impl ErasureSet {
             None => self.bucket_encryption(bucket).await?.map(|d| d.request()),
         };
         let default_key = self.sse_config().default_key().map(str::to_owned);
+        if self.bucket_config(bucket).await?.worm {
+            return Err(ObjectError::Worm {
+                bucket: bucket.to_string(),
+            });
+        }
         let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
-        let (version, _) = self.read_version_in_bucket(bucket, key, false).await?;
+        let (version, _) = self
+            .read_current(bucket, key, false, opts.source_version_id.clone())
+            .await?;
         // a versioned object gets a new version from a copy: stream it
-        if class != version.storage_class || version.version_id.is_some() {
+        let versioned = self
+            .bucket_config(bucket)
+            .await?
+            .versioning
+            .keeps_versions();
+        if class != version.storage_class || version.version_id.is_some() || versioned {
             return Ok(None);
         }
         SseMeta::check_customer(
@@ -569,9 +609,13 @@ impl ErasureSet {
         opts.source_conditions
             .check(&version.to_info(bucket.as_str(), key.as_str()))
             .map_err(cairn_api::layer::copy_condition_error)?;
+        crate::versions::locked_error(bucket, key, version.attrs.check_delete(self.now(), false))?;
         let mut template = version.clone();
         template.headers = metadata.headers.clone();
         template.user = metadata.user.clone();
+        if let Some(t) = &opts.tags {
+            template.attrs.tags = t.clone();
+        }
         // a new version record: drives that miss it disagree, and heal
         template.mod_time = now_nanos().max(version.mod_time + 1);
         self.rewrite_version(bucket, key, &version, &template)
@@ -602,19 +646,18 @@ impl ErasureSet {
                     Ok(None) => return Lookup::Missing,
                     Err(_) => return Lookup::Failed,
                 };
-                let Some(cur) = old.latest() else {
+                let Some(at) = old.position(want.version_id.as_deref()) else {
                     return Lookup::Missing;
                 };
+                let cur = &old.versions[at];
                 // only a drive holding the version read above is updated
-                if (&cur.version_id, cur.mod_time, &cur.etag, &cur.data_dir)
-                    != (&want.version_id, want.mod_time, &want.etag, &want.data_dir)
-                {
+                if cur.identity() != want.identity() {
                     return Lookup::Failed;
                 }
                 let mut v = new.clone();
                 v.erasure.index = cur.erasure.index;
                 v.inline_len = cur.inline_len;
-                let inline = old.inline_of(0).map(<[u8]>::to_vec).unwrap_or_default();
+                let inline = old.inline_of(at).map(<[u8]>::to_vec).unwrap_or_default();
                 let meta = ObjectMeta {
                     versions: vec![v],
                     inline,

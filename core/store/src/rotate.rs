@@ -87,7 +87,9 @@ impl ErasureSet {
         kms_key: &str,
     ) -> ObjectResult<bool> {
         let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
-        let (version, _) = self.read_version(bucket, key, false).await?;
+        let (version, _) = self
+            .read_version(bucket, key, false, crate::set::Want::Latest)
+            .await?;
         let Some(sse) = &version.sse else {
             return Ok(false);
         };

@@ -70,10 +70,13 @@ pub struct ErasureSet {
     pub(crate) sse: parking_lot::RwLock<crate::sse::SseConfig>,
     /// Change events for the fronts' caches.
     pub(crate) changes: tokio::sync::broadcast::Sender<cairn_api::changes::Change>,
-    /// Bucket default encryption, read once per bucket (every change goes
-    /// through this process, which updates it).
-    pub(crate) bucket_sse:
-        parking_lot::Mutex<std::collections::HashMap<String, Option<cairn_api::BucketEncryption>>>,
+    /// Bucket configuration (encryption, versioning, lock...), read once
+    /// per bucket (every change goes through this process, which updates
+    /// it).
+    pub(crate) bucket_cfg:
+        parking_lot::Mutex<std::collections::HashMap<String, crate::objects::BucketMeta>>,
+    /// The clock retention and lifecycle are judged by (tests move it).
+    pub(crate) clock: crate::versions::Clock,
 }
 
 /// A drive with less free space than this counts as full.
@@ -87,6 +90,40 @@ pub fn read_quorum(data: usize) -> usize {
 
 pub fn write_quorum(data: usize, parity: usize) -> usize {
     if data == parity { data + 1 } else { data }
+}
+
+/// Which version a read wants.
+#[derive(Debug, Clone)]
+pub(crate) enum Want {
+    Latest,
+    /// By id (`None`: the null version).
+    Id(Option<String>),
+}
+
+impl Want {
+    pub(crate) fn from_request(v: Option<Option<String>>) -> Self {
+        match v {
+            None => Want::Latest,
+            Some(id) => Want::Id(id),
+        }
+    }
+}
+
+/// One drive's copy of an object with the position of the version read.
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    pub(crate) meta: ObjectMeta,
+    pub(crate) at: usize,
+}
+
+impl Held {
+    pub(crate) fn version(&self) -> &VersionMeta {
+        &self.meta.versions[self.at]
+    }
+
+    pub(crate) fn inline(&self) -> Option<&[u8]> {
+        self.meta.inline_of(self.at)
+    }
 }
 
 /// How a per-drive lookup came out.
@@ -209,7 +246,8 @@ impl ErasureSet {
             drive_timeout: std::time::Duration::from_secs(3),
             sse: Default::default(),
             changes: tokio::sync::broadcast::channel(cairn_api::changes::CHANGE_QUEUE).0,
-            bucket_sse: Default::default(),
+            bucket_cfg: Default::default(),
+            clock: Default::default(),
         })
     }
 
@@ -442,15 +480,17 @@ impl ErasureSet {
         self.decide(found, missing, read, || ObjectError::no_such_bucket(bucket))
     }
 
-    /// Reads every drive's `cairn.meta` and picks the latest version that
-    /// a read quorum agrees on. Returns it with each drive's meta (None for
-    /// drives that do not hold that version).
+    /// Reads every drive's `cairn.meta` and picks the version wanted (the
+    /// latest, or one by id) as a read quorum agrees on it. Returns it with
+    /// each drive's copy (None for drives that do not hold that version).
+    /// The latest may be a delete marker: callers decide what that means.
     pub(crate) async fn read_version(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         with_inline: bool,
-    ) -> ObjectResult<(VersionMeta, Vec<Option<ObjectMeta>>)> {
+        want: Want,
+    ) -> ObjectResult<(VersionMeta, Vec<Option<Held>>)> {
         let (b, k) = (bucket.to_string(), key.to_string());
         let res = self
             .on_drives(move |d| match d.read_meta(&b, &k, with_inline) {
@@ -463,18 +503,43 @@ impl ErasureSet {
                 Err(_) => Lookup::Failed,
             })
             .await;
-        let (_, missing) = count(&res);
+        let pick = |m: &ObjectMeta| -> Option<usize> {
+            match &want {
+                Want::Latest => (!m.versions.is_empty()).then_some(0),
+                Want::Id(id) => m.position(id.as_deref()),
+            }
+        };
+        let mut held: Vec<Option<Held>> = Vec::with_capacity(res.len());
+        let mut missing = 0;
+        for r in res {
+            match r {
+                Lookup::Found(meta) => match pick(&meta) {
+                    Some(at) => held.push(Some(Held { meta, at })),
+                    None => {
+                        missing += 1;
+                        held.push(None);
+                    }
+                },
+                Lookup::Missing => {
+                    missing += 1;
+                    held.push(None);
+                }
+                Lookup::Failed => held.push(None),
+            }
+        }
         let mut best: Option<(usize, &VersionMeta)> = None;
-        for r in &res {
-            let Lookup::Found(m) = r else { continue };
-            let Some(v) = m.latest() else { continue };
-            let agree = res
+        for h in held.iter().flatten() {
+            let v = h.version();
+            let agree = held
                 .iter()
-                .filter(|o| matches!(o, Lookup::Found(x) if x.latest().is_some_and(|y| y.identity() == v.identity())))
+                .flatten()
+                .filter(|o| o.version().identity() == v.identity())
                 .count();
             let better = match best {
                 None => true,
-                Some((c, b)) => agree > c || (agree == c && v.mod_time > b.mod_time),
+                Some((c, b)) => {
+                    agree > c || (agree == c && (v.mod_time, v.revision) > (b.mod_time, b.revision))
+                }
             };
             if better {
                 best = Some((agree, v));
@@ -484,26 +549,24 @@ impl ErasureSet {
         let read = best.map_or(self.default_quorums().0, |(_, v)| {
             read_quorum(v.erasure.data)
         });
-        self.decide(found, missing, read, || {
-            ObjectError::no_such_key(bucket, key)
-        })?;
+        let not_found = || match &want {
+            Want::Latest => ObjectError::no_such_key(bucket, key),
+            Want::Id(id) => ObjectError::NoSuchVersion {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                version_id: cairn_api::versioning::version_label(id.as_deref()).to_owned(),
+            },
+        };
+        self.decide(found, missing, read, not_found)?;
         let Some((_, chosen)) = best else {
-            return Err(ObjectError::no_such_key(bucket, key));
+            return Err(not_found());
         };
         let chosen = chosen.clone();
-        let metas = res
+        let held = held
             .into_iter()
-            .map(|r| match r {
-                Lookup::Found(m)
-                    if m.latest()
-                        .is_some_and(|v| v.identity() == chosen.identity()) =>
-                {
-                    Some(m)
-                }
-                _ => None,
-            })
+            .map(|h| h.filter(|h| h.version().identity() == chosen.identity()))
             .collect();
-        Ok((chosen, metas))
+        Ok((chosen, held))
     }
 
     /// Writes a new version on every drive (data dir renamed in, then

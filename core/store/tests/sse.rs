@@ -70,12 +70,18 @@ fn grep_drives(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut hits = Vec::new();
     let mut stack: Vec<PathBuf> = paths.to_vec();
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
+        // old data dirs are removed in the background: a file may vanish
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
             } else {
-                let bytes = std::fs::read(&p).unwrap();
+                let Ok(bytes) = std::fs::read(&p) else {
+                    continue;
+                };
                 if bytes.windows(MARKER.len()).any(|w| w == MARKER) {
                     hits.push(p);
                 }

@@ -248,6 +248,7 @@ mod tests {
             version_id: None,
             parts_count: None,
             encryption: None,
+            attrs: Default::default(),
         };
         assert_eq!(from_object(5, &info, false, &AttrDefaults::default()), a);
         // s3fs regular file 0100644 = 33188

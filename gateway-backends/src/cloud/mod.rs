@@ -148,6 +148,7 @@ fn info_of(
         version_id: None,
         parts_count: parts,
         encryption: None,
+        attrs: Default::default(),
     }
 }
 
@@ -336,6 +337,7 @@ impl ObjectLayer for CloudLayer {
                 version_id: None,
                 parts_count: None,
                 encryption: None,
+                attrs: Default::default(),
             });
         } else {
             // Large: streamed as a multipart upload, part by part; the
@@ -402,6 +404,7 @@ impl ObjectLayer for CloudLayer {
             version_id: None,
             parts_count: None,
             encryption: None,
+            attrs: Default::default(),
         })
     }
 

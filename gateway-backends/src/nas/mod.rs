@@ -237,6 +237,7 @@ impl Inner {
             version_id: None,
             parts_count: e.parts,
             encryption: None,
+            attrs: Default::default(),
         })
     }
 
@@ -343,6 +344,7 @@ impl Inner {
             version_id: None,
             parts_count: e.parts,
             encryption: None,
+            attrs: Default::default(),
         })
     }
 
