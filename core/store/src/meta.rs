@@ -245,9 +245,10 @@ impl ObjectMeta {
     pub fn inline_of(&self, i: usize) -> Option<&[u8]> {
         let mut off = 0usize;
         for (j, v) in self.versions.iter().enumerate() {
-            let len = v.inline_len? as usize;
+            // versions without inline bytes (data dir, marker) take none
+            let len = v.inline_len.unwrap_or(0) as usize;
             if j == i {
-                return self.inline.get(off..off + len);
+                return v.inline_len.and_then(|_| self.inline.get(off..off + len));
             }
             off += len;
         }

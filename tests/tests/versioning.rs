@@ -1,0 +1,854 @@
+//! Versioning, object lock, tagging through aws-sdk-s3 against the real
+//! server, with the corner cases S3 documents.
+
+use anyhow::{Context, Result, ensure};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, DefaultRetention, Delete, ObjectIdentifier, ObjectLockConfiguration,
+    ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockRetention,
+    ObjectLockRetentionMode, ObjectLockRule, Tag, Tagging, VersioningConfiguration,
+};
+use cairn_tests::{Server, bucket_name, err_status, expect_err};
+
+async fn put(c: &Client, b: &str, k: &str, data: &str) -> Result<Option<String>> {
+    let o = c
+        .put_object()
+        .bucket(b)
+        .key(k)
+        .body(ByteStream::from(data.as_bytes().to_vec()))
+        .send()
+        .await
+        .with_context(|| format!("PUT {b}/{k}"))?;
+    Ok(o.version_id().map(str::to_owned))
+}
+
+async fn get(c: &Client, b: &str, k: &str, version: Option<&str>) -> Result<String> {
+    let o = c
+        .get_object()
+        .bucket(b)
+        .key(k)
+        .set_version_id(version.map(str::to_owned))
+        .send()
+        .await
+        .with_context(|| format!("GET {b}/{k} version {version:?}"))?;
+    Ok(String::from_utf8(
+        o.body.collect().await?.into_bytes().to_vec(),
+    )?)
+}
+
+async fn set_versioning(c: &Client, b: &str, status: BucketVersioningStatus) -> Result<()> {
+    c.put_bucket_versioning()
+        .bucket(b)
+        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+        .send()
+        .await
+        .context("PutBucketVersioning")?;
+    Ok(())
+}
+
+async fn new_bucket(c: &Client, prefix: &str, lock: bool) -> Result<String> {
+    let b = bucket_name(prefix);
+    c.create_bucket()
+        .bucket(&b)
+        .object_lock_enabled_for_bucket(lock)
+        .send()
+        .await
+        .with_context(|| format!("create bucket {b}"))?;
+    Ok(b)
+}
+
+/// Every version and marker of the bucket as (key, version id, is
+/// latest, is marker), listed page by page with `page` entries per page.
+async fn all_versions(c: &Client, b: &str, page: i32) -> Result<Vec<(String, String, bool, bool)>> {
+    let mut out = Vec::new();
+    let (mut km, mut vm) = (None::<String>, None::<String>);
+    loop {
+        let r = c
+            .list_object_versions()
+            .bucket(b)
+            .max_keys(page)
+            .set_key_marker(km.clone())
+            .set_version_id_marker(vm.clone())
+            .send()
+            .await
+            .context("ListObjectVersions")?;
+        let mut items: Vec<(String, String, bool, bool, DateTime)> = Vec::new();
+        for v in r.versions() {
+            items.push((
+                v.key().unwrap_or_default().into(),
+                v.version_id().unwrap_or_default().into(),
+                v.is_latest().unwrap_or(false),
+                false,
+                *v.last_modified().context("last modified")?,
+            ));
+        }
+        for m in r.delete_markers() {
+            items.push((
+                m.key().unwrap_or_default().into(),
+                m.version_id().unwrap_or_default().into(),
+                m.is_latest().unwrap_or(false),
+                true,
+                *m.last_modified().context("last modified")?,
+            ));
+        }
+        ensure!(
+            items.len() <= page as usize,
+            "page of {} > max-keys {page}",
+            items.len()
+        );
+        // versions and markers come as two lists: restore the key order,
+        // newest first within a key
+        items.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(b.4.secs().cmp(&a.4.secs()))
+                .then(b.4.subsec_nanos().cmp(&a.4.subsec_nanos()))
+        });
+        out.extend(items.into_iter().map(|(k, v, l, m, _)| (k, v, l, m)));
+        if !r.is_truncated().unwrap_or(false) {
+            return Ok(out);
+        }
+        km = r.next_key_marker().map(str::to_owned);
+        vm = r.next_version_id_marker().map(str::to_owned);
+        ensure!(km.is_some(), "truncated page without a next key marker");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_markers_and_reads_by_id() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = new_bucket(&c, "ver", false).await?;
+    let st = c.get_bucket_versioning().bucket(&b).send().await?;
+    ensure!(st.status().is_none(), "a new bucket is unversioned");
+    ensure!(
+        put(&c, &b, "k", "v0").await?.is_none(),
+        "unversioned PUT has no version id"
+    );
+
+    set_versioning(&c, &b, BucketVersioningStatus::Enabled).await?;
+    let st = c.get_bucket_versioning().bucket(&b).send().await?;
+    ensure!(st.status() == Some(&BucketVersioningStatus::Enabled));
+    let v1 = put(&c, &b, "k", "v1").await?.context("v1 has an id")?;
+    let v2 = put(&c, &b, "k", "v2").await?.context("v2 has an id")?;
+    ensure!(v1 != v2 && v1 != "null");
+    ensure!(get(&c, &b, "k", None).await? == "v2");
+    ensure!(get(&c, &b, "k", Some(&v1)).await? == "v1");
+    ensure!(
+        get(&c, &b, "k", Some("null")).await? == "v0",
+        "the pre-versioning object is the null version"
+    );
+    let h = c
+        .head_object()
+        .bucket(&b)
+        .key("k")
+        .version_id(&v1)
+        .send()
+        .await?;
+    ensure!(h.version_id() == Some(v1.as_str()) && h.content_length() == Some(2));
+    expect_err(
+        "GET of an unknown version",
+        c.get_object()
+            .bucket(&b)
+            .key("k")
+            .version_id("nope")
+            .send()
+            .await,
+        404,
+        Some("NoSuchVersion"),
+    )?;
+
+    // delete without a version: a marker hides the key
+    let d = c.delete_object().bucket(&b).key("k").send().await?;
+    ensure!(d.delete_marker() == Some(true), "delete made a marker");
+    let marker = d.version_id().context("marker id")?.to_owned();
+    let e = c.get_object().bucket(&b).key("k").send().await;
+    let e = e.err().context("GET after delete must fail")?;
+    ensure!(err_status(&e) == Some(404), "GET of a deleted key is 404");
+    let raw = e.raw_response().context("raw response")?;
+    ensure!(
+        raw.headers().get("x-amz-delete-marker") == Some("true"),
+        "404 carries x-amz-delete-marker"
+    );
+    expect_err(
+        "GET of a delete marker by id",
+        c.get_object()
+            .bucket(&b)
+            .key("k")
+            .version_id(&marker)
+            .send()
+            .await,
+        405,
+        Some("MethodNotAllowed"),
+    )?;
+    let l = c.list_objects_v2().bucket(&b).send().await?;
+    ensure!(l.contents().is_empty(), "a deleted key is not listed");
+    ensure!(
+        get(&c, &b, "k", Some(&v2)).await? == "v2",
+        "old versions stay readable"
+    );
+
+    let all = all_versions(&c, &b, 1000).await?;
+    let ids: Vec<&str> = all.iter().map(|v| v.1.as_str()).collect();
+    ensure!(
+        ids == [marker.as_str(), &v2, &v1, "null"],
+        "versions newest first: {ids:?}"
+    );
+    ensure!(all[0].2 && all[0].3 && !all[1].2, "the marker is latest");
+
+    // removing the marker brings the key back
+    let d = c
+        .delete_object()
+        .bucket(&b)
+        .key("k")
+        .version_id(&marker)
+        .send()
+        .await?;
+    ensure!(d.delete_marker() == Some(true) && d.version_id() == Some(marker.as_str()));
+    ensure!(get(&c, &b, "k", None).await? == "v2");
+    // deleting one version leaves the others
+    c.delete_object()
+        .bucket(&b)
+        .key("k")
+        .version_id(&v2)
+        .send()
+        .await?;
+    ensure!(get(&c, &b, "k", None).await? == "v1");
+    c.delete_object()
+        .bucket(&b)
+        .key("k")
+        .version_id("null")
+        .send()
+        .await?;
+    let all = all_versions(&c, &b, 1000).await?;
+    ensure!(all.len() == 1 && all[0].1 == v1, "only v1 is left: {all:?}");
+
+    // DeleteObjects with versions
+    let v3 = put(&c, &b, "k", "v3").await?.context("v3 id")?;
+    let r = c
+        .delete_objects()
+        .bucket(&b)
+        .delete(
+            Delete::builder()
+                .objects(
+                    ObjectIdentifier::builder()
+                        .key("k")
+                        .version_id(&v1)
+                        .build()?,
+                )
+                .objects(ObjectIdentifier::builder().key("other").build()?)
+                .build()?,
+        )
+        .send()
+        .await?;
+    ensure!(r.errors().is_empty(), "{:?}", r.errors());
+    let other = r
+        .deleted()
+        .iter()
+        .find(|d| d.key() == Some("other"))
+        .context("other")?;
+    ensure!(other.delete_marker() == Some(true) && other.delete_marker_version_id().is_some());
+    ensure!(get(&c, &b, "k", None).await? == "v3");
+    expect_err(
+        "GET of a removed version",
+        c.get_object()
+            .bucket(&b)
+            .key("k")
+            .version_id(&v1)
+            .send()
+            .await,
+        404,
+        Some("NoSuchVersion"),
+    )?;
+    // a copy names its source version and gets a new one
+    let cp = c
+        .copy_object()
+        .bucket(&b)
+        .key("copy")
+        .copy_source(format!("{b}/k?versionId={v3}"))
+        .send()
+        .await?;
+    ensure!(cp.copy_source_version_id() == Some(v3.as_str()) && cp.version_id().is_some());
+    ensure!(get(&c, &b, "copy", None).await? == "v3");
+
+    // a restart keeps every version
+    let mut s = s;
+    s.restart().await?;
+    let c = s.s3();
+    ensure!(get(&c, &b, "k", Some(&v3)).await? == "v3");
+    ensure!(all_versions(&c, &b, 1000).await?.len() == 3);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspended_versioning_overwrites_the_null_version() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = new_bucket(&c, "susp", false).await?;
+    set_versioning(&c, &b, BucketVersioningStatus::Enabled).await?;
+    let v1 = put(&c, &b, "k", "v1").await?.context("v1 id")?;
+    set_versioning(&c, &b, BucketVersioningStatus::Suspended).await?;
+    ensure!(
+        put(&c, &b, "k", "a")
+            .await?
+            .as_deref()
+            .is_none_or(|v| v == "null")
+    );
+    put(&c, &b, "k", "b").await?;
+    let all = all_versions(&c, &b, 1000).await?;
+    let ids: Vec<&str> = all.iter().map(|v| v.1.as_str()).collect();
+    ensure!(
+        ids == ["null", v1.as_str()],
+        "the second null write replaced the first: {ids:?}"
+    );
+    ensure!(get(&c, &b, "k", Some("null")).await? == "b");
+    // a delete in a suspended bucket: a null marker replaces the null version
+    let d = c.delete_object().bucket(&b).key("k").send().await?;
+    ensure!(d.delete_marker() == Some(true));
+    let all = all_versions(&c, &b, 1000).await?;
+    ensure!(
+        all.len() == 2 && all[0].1 == "null" && all[0].3,
+        "null marker on top: {all:?}"
+    );
+    ensure!(get(&c, &b, "k", Some(&v1)).await? == "v1");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_1200_versions_in_pages() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = new_bucket(&c, "many", false).await?;
+    set_versioning(&c, &b, BucketVersioningStatus::Enabled).await?;
+    let keys = ["a", "b/x", "c"];
+    let mut want: Vec<(String, String)> = Vec::new();
+    for k in keys {
+        let mut ids = Vec::new();
+        for i in 0..400 {
+            ids.push(put(&c, &b, k, &format!("{k}{i}")).await?.context("id")?);
+        }
+        ids.reverse();
+        want.extend(ids.into_iter().map(|id| (k.to_owned(), id)));
+    }
+    for page in [1000, 7] {
+        let got = all_versions(&c, &b, page).await?;
+        let got: Vec<(String, String)> = got.into_iter().map(|v| (v.0, v.1)).collect();
+        ensure!(
+            got.len() == 1200,
+            "page {page}: {} versions listed",
+            got.len()
+        );
+        ensure!(got == want, "page {page}: versions out of order or missing");
+    }
+    // a prefix and a delimiter
+    let r = c
+        .list_object_versions()
+        .bucket(&b)
+        .delimiter("/")
+        .send()
+        .await?;
+    let cps: Vec<&str> = r
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    ensure!(cps == ["b/"], "{cps:?}");
+    ensure!(r.versions().len() == 800);
+    let r = c
+        .list_object_versions()
+        .bucket(&b)
+        .prefix("b/")
+        .max_keys(5)
+        .send()
+        .await?;
+    ensure!(r.versions().len() == 5 && r.is_truncated() == Some(true));
+    ensure!(
+        r.versions()[0].is_latest() == Some(true) && r.versions()[1].is_latest() == Some(false)
+    );
+    Ok(())
+}
+
+fn retention(mode: ObjectLockRetentionMode, secs: i64) -> ObjectLockRetention {
+    let until = std::time::SystemTime::now() + std::time::Duration::from_secs(secs as u64);
+    ObjectLockRetention::builder()
+        .mode(mode)
+        .retain_until_date(DateTime::from(until))
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_lock_retention_and_legal_hold() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let plain = new_bucket(&c, "nolock", false).await?;
+    put(&c, &plain, "k", "x").await?;
+    expect_err(
+        "retention on a bucket without object lock",
+        c.put_object_retention()
+            .bucket(&plain)
+            .key("k")
+            .retention(retention(ObjectLockRetentionMode::Governance, 3600))
+            .send()
+            .await,
+        400,
+        Some("InvalidRequest"),
+    )?;
+    expect_err(
+        "lock configuration of a bucket without object lock",
+        c.get_object_lock_configuration()
+            .bucket(&plain)
+            .send()
+            .await,
+        404,
+        Some("ObjectLockConfigurationNotFoundError"),
+    )?;
+
+    let b = new_bucket(&c, "lock", true).await?;
+    let st = c.get_bucket_versioning().bucket(&b).send().await?;
+    ensure!(
+        st.status() == Some(&BucketVersioningStatus::Enabled),
+        "object lock enables versioning"
+    );
+    expect_err(
+        "suspending versioning of a locked bucket",
+        c.put_bucket_versioning()
+            .bucket(&b)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Suspended)
+                    .build(),
+            )
+            .send()
+            .await,
+        409,
+        Some("InvalidBucketState"),
+    )?;
+
+    // GOVERNANCE: delete refused without bypass, allowed with it
+    let g = put(&c, &b, "gov", "g").await?.context("id")?;
+    c.put_object_retention()
+        .bucket(&b)
+        .key("gov")
+        .version_id(&g)
+        .retention(retention(ObjectLockRetentionMode::Governance, 3600))
+        .send()
+        .await?;
+    let r = c
+        .get_object_retention()
+        .bucket(&b)
+        .key("gov")
+        .version_id(&g)
+        .send()
+        .await?;
+    ensure!(r.retention().and_then(|r| r.mode()) == Some(&ObjectLockRetentionMode::Governance));
+    let h = c.head_object().bucket(&b).key("gov").send().await?;
+    ensure!(h.object_lock_mode().is_some() && h.object_lock_retain_until_date().is_some());
+    expect_err(
+        "delete of a GOVERNANCE version without bypass",
+        c.delete_object()
+            .bucket(&b)
+            .key("gov")
+            .version_id(&g)
+            .send()
+            .await,
+        403,
+        Some("AccessDenied"),
+    )?;
+    expect_err(
+        "shortening GOVERNANCE without bypass",
+        c.put_object_retention()
+            .bucket(&b)
+            .key("gov")
+            .version_id(&g)
+            .retention(retention(ObjectLockRetentionMode::Governance, 60))
+            .send()
+            .await,
+        403,
+        Some("AccessDenied"),
+    )?;
+    // a delete without a version id only adds a marker, allowed
+    let d = c.delete_object().bucket(&b).key("gov").send().await?;
+    ensure!(d.delete_marker() == Some(true));
+    ensure!(
+        get(&c, &b, "gov", Some(&g)).await? == "g",
+        "the locked version is intact"
+    );
+    c.delete_object()
+        .bucket(&b)
+        .key("gov")
+        .version_id(&g)
+        .bypass_governance_retention(true)
+        .send()
+        .await
+        .context("delete with bypass")?;
+
+    // COMPLIANCE: extension allowed, shortening and removal refused even
+    // with bypass, delete refused even with bypass
+    let k = put(&c, &b, "comp", "c").await?.context("id")?;
+    c.put_object_retention()
+        .bucket(&b)
+        .key("comp")
+        .version_id(&k)
+        .retention(retention(ObjectLockRetentionMode::Compliance, 3600))
+        .send()
+        .await?;
+    c.put_object_retention()
+        .bucket(&b)
+        .key("comp")
+        .version_id(&k)
+        .retention(retention(ObjectLockRetentionMode::Compliance, 7200))
+        .send()
+        .await
+        .context("extending COMPLIANCE")?;
+    for (what, r) in [
+        (
+            "shorter",
+            retention(ObjectLockRetentionMode::Compliance, 60),
+        ),
+        (
+            "governance",
+            retention(ObjectLockRetentionMode::Governance, 9000),
+        ),
+    ] {
+        expect_err(
+            &format!("changing COMPLIANCE ({what}) with bypass"),
+            c.put_object_retention()
+                .bucket(&b)
+                .key("comp")
+                .version_id(&k)
+                .retention(r)
+                .bypass_governance_retention(true)
+                .send()
+                .await,
+            403,
+            Some("AccessDenied"),
+        )?;
+    }
+    expect_err(
+        "delete of a COMPLIANCE version with bypass",
+        c.delete_object()
+            .bucket(&b)
+            .key("comp")
+            .version_id(&k)
+            .bypass_governance_retention(true)
+            .send()
+            .await,
+        403,
+        Some("AccessDenied"),
+    )?;
+    ensure!(get(&c, &b, "comp", Some(&k)).await? == "c");
+
+    // legal hold: on refuses the delete (even with bypass), off allows it
+    let h = put(&c, &b, "held", "h").await?.context("id")?;
+    let hold = |on: bool| {
+        ObjectLockLegalHold::builder()
+            .status(if on {
+                ObjectLockLegalHoldStatus::On
+            } else {
+                ObjectLockLegalHoldStatus::Off
+            })
+            .build()
+    };
+    c.put_object_legal_hold()
+        .bucket(&b)
+        .key("held")
+        .version_id(&h)
+        .legal_hold(hold(true))
+        .send()
+        .await?;
+    let lh = c
+        .get_object_legal_hold()
+        .bucket(&b)
+        .key("held")
+        .version_id(&h)
+        .send()
+        .await?;
+    ensure!(lh.legal_hold().and_then(|l| l.status()) == Some(&ObjectLockLegalHoldStatus::On));
+    expect_err(
+        "delete under legal hold",
+        c.delete_object()
+            .bucket(&b)
+            .key("held")
+            .version_id(&h)
+            .bypass_governance_retention(true)
+            .send()
+            .await,
+        403,
+        Some("AccessDenied"),
+    )?;
+    c.put_object_legal_hold()
+        .bucket(&b)
+        .key("held")
+        .version_id(&h)
+        .legal_hold(hold(false))
+        .send()
+        .await?;
+    c.delete_object()
+        .bucket(&b)
+        .key("held")
+        .version_id(&h)
+        .send()
+        .await
+        .context("delete after hold off")?;
+
+    // default retention applies to new versions; lock headers on PUT
+    c.put_object_lock_configuration()
+        .bucket(&b)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Governance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await?;
+    let cfg = c.get_object_lock_configuration().bucket(&b).send().await?;
+    let d = cfg
+        .object_lock_configuration()
+        .and_then(|c| c.rule())
+        .and_then(|r| r.default_retention())
+        .context("default retention")?;
+    ensure!(d.days() == Some(1) && d.mode() == Some(&ObjectLockRetentionMode::Governance));
+    let n = put(&c, &b, "new", "n").await?.context("id")?;
+    let r = c
+        .get_object_retention()
+        .bucket(&b)
+        .key("new")
+        .version_id(&n)
+        .send()
+        .await?;
+    ensure!(r.retention().and_then(|r| r.mode()) == Some(&ObjectLockRetentionMode::Governance));
+    let until = std::time::SystemTime::now() + std::time::Duration::from_secs(600);
+    let p = c
+        .put_object()
+        .bucket(&b)
+        .key("hdr")
+        .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(DateTime::from(until))
+        .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+        .body(ByteStream::from_static(b"h"))
+        .send()
+        .await?;
+    let h = c.head_object().bucket(&b).key("hdr").send().await?;
+    ensure!(h.object_lock_mode() == Some(&aws_sdk_s3::types::ObjectLockMode::Compliance));
+    ensure!(h.object_lock_legal_hold_status() == Some(&ObjectLockLegalHoldStatus::On));
+    expect_err(
+        "delete of a version locked by PUT headers",
+        c.delete_object()
+            .bucket(&b)
+            .key("hdr")
+            .set_version_id(p.version_id().map(str::to_owned))
+            .send()
+            .await,
+        403,
+        Some("AccessDenied"),
+    )?;
+    Ok(())
+}
+
+fn tagging(n: usize) -> Result<Tagging> {
+    let mut t = Tagging::builder();
+    for i in 0..n {
+        t = t.tag_set(
+            Tag::builder()
+                .key(format!("k{i}"))
+                .value(format!("v{i}"))
+                .build()?,
+        );
+    }
+    Ok(t.build()?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_and_bucket_tagging() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = new_bucket(&c, "tags", false).await?;
+    c.put_object()
+        .bucket(&b)
+        .key("k")
+        .tagging("team=storage&cost%20center=42")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await?;
+    let t = c.get_object_tagging().bucket(&b).key("k").send().await?;
+    let mut got: Vec<(String, String)> = t
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().into(), t.value().into()))
+        .collect();
+    got.sort();
+    ensure!(
+        got == [
+            ("cost center".into(), "42".into()),
+            ("team".into(), "storage".into())
+        ],
+        "{got:?}"
+    );
+    let o = c.get_object().bucket(&b).key("k").send().await?;
+    ensure!(o.tag_count() == Some(2), "GET reports the tag count");
+
+    c.put_object_tagging()
+        .bucket(&b)
+        .key("k")
+        .tagging(tagging(10)?)
+        .send()
+        .await?;
+    ensure!(
+        c.get_object_tagging()
+            .bucket(&b)
+            .key("k")
+            .send()
+            .await?
+            .tag_set()
+            .len()
+            == 10
+    );
+    expect_err(
+        "11 object tags",
+        c.put_object_tagging()
+            .bucket(&b)
+            .key("k")
+            .tagging(tagging(11)?)
+            .send()
+            .await,
+        400,
+        Some("InvalidTag"),
+    )?;
+    let long = Tagging::builder()
+        .tag_set(Tag::builder().key("x".repeat(129)).value("v").build()?)
+        .build()?;
+    expect_err(
+        "a 129-character tag key",
+        c.put_object_tagging()
+            .bucket(&b)
+            .key("k")
+            .tagging(long)
+            .send()
+            .await,
+        400,
+        Some("InvalidTag"),
+    )?;
+    expect_err(
+        "x-amz-tagging with 11 tags",
+        c.put_object()
+            .bucket(&b)
+            .key("k2")
+            .tagging(
+                (0..11)
+                    .map(|i| format!("k{i}=v"))
+                    .collect::<Vec<_>>()
+                    .join("&"),
+            )
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+        400,
+        Some("InvalidTag"),
+    )?;
+    ensure!(
+        c.get_object_tagging()
+            .bucket(&b)
+            .key("k")
+            .send()
+            .await?
+            .tag_set()
+            .len()
+            == 10,
+        "a refused change leaves the tags"
+    );
+    c.delete_object_tagging().bucket(&b).key("k").send().await?;
+    ensure!(
+        c.get_object_tagging()
+            .bucket(&b)
+            .key("k")
+            .send()
+            .await?
+            .tag_set()
+            .is_empty()
+    );
+    ensure!(
+        get(&c, &b, "k", None).await? == "x",
+        "tagging never touches the data"
+    );
+
+    // tags stay with their version
+    set_versioning(&c, &b, BucketVersioningStatus::Enabled).await?;
+    let v1 = put(&c, &b, "v", "1").await?.context("id")?;
+    put(&c, &b, "v", "2").await?;
+    c.put_object_tagging()
+        .bucket(&b)
+        .key("v")
+        .version_id(&v1)
+        .tagging(tagging(1)?)
+        .send()
+        .await?;
+    ensure!(
+        c.get_object_tagging()
+            .bucket(&b)
+            .key("v")
+            .version_id(&v1)
+            .send()
+            .await?
+            .tag_set()
+            .len()
+            == 1
+    );
+    ensure!(
+        c.get_object_tagging()
+            .bucket(&b)
+            .key("v")
+            .send()
+            .await?
+            .tag_set()
+            .is_empty()
+    );
+
+    expect_err(
+        "bucket tagging before any is set",
+        c.get_bucket_tagging().bucket(&b).send().await,
+        404,
+        Some("NoSuchTagSet"),
+    )?;
+    c.put_bucket_tagging()
+        .bucket(&b)
+        .tagging(tagging(50)?)
+        .send()
+        .await?;
+    ensure!(
+        c.get_bucket_tagging()
+            .bucket(&b)
+            .send()
+            .await?
+            .tag_set()
+            .len()
+            == 50
+    );
+    expect_err(
+        "51 bucket tags",
+        c.put_bucket_tagging()
+            .bucket(&b)
+            .tagging(tagging(51)?)
+            .send()
+            .await,
+        400,
+        Some("InvalidTag"),
+    )?;
+    c.delete_bucket_tagging().bucket(&b).send().await?;
+    expect_err(
+        "bucket tagging after delete",
+        c.get_bucket_tagging().bucket(&b).send().await,
+        404,
+        Some("NoSuchTagSet"),
+    )?;
+    Ok(())
+}
