@@ -53,6 +53,29 @@ pub enum AdminCommand {
         #[command(subcommand)]
         cmd: KmsCommand,
     },
+    /// Bucket switches: `worm BUCKET on`.
+    Bucket {
+        #[command(subcommand)]
+        cmd: BucketCommand,
+    },
+    /// Lifecycle rules: `run` applies them now (the scanner does every
+    /// cycle) and prints what it did.
+    Lifecycle {
+        #[arg(value_parser = ["run"])]
+        action: String,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BucketCommand {
+    /// WORM mode: from now on no existing object of the bucket can be
+    /// changed or deleted, by anyone, through any front. It cannot be
+    /// switched off.
+    Worm {
+        bucket: String,
+        #[arg(value_parser = ["on"])]
+        state: String,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -292,6 +315,26 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     match &args.cmd {
         AdminCommand::Kms { cmd } => {
             run_kms(&client, &signer, &args.endpoint, cmd).await?;
+        }
+        AdminCommand::Bucket {
+            cmd: BucketCommand::Worm { bucket, .. },
+        } => {
+            let path = format!("/cairn/admin/v1/bucket/worm?bucket={}", enc(bucket));
+            call(&client, &signer, &args.endpoint, "POST", &path).await?;
+            println!(
+                "bucket {bucket} is in WORM mode: its objects can no longer be changed or deleted"
+            );
+        }
+        AdminCommand::Lifecycle { .. } => {
+            let body = call(
+                &client,
+                &signer,
+                &args.endpoint,
+                "POST",
+                "/cairn/admin/v1/lifecycle/run",
+            )
+            .await?;
+            println!("{}", String::from_utf8_lossy(&body));
         }
         AdminCommand::Info { json } => {
             let resp = client

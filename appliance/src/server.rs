@@ -52,6 +52,11 @@ pub struct ServerArgs {
     /// removed by the scanner.
     #[arg(long, default_value_t = 86400, env = "CAIRN_STALE_AFTER")]
     pub stale_after_secs: u64,
+    /// Seconds added to the clock that retention and lifecycle rules are
+    /// judged by. For tests only (a lifecycle pass "days later"); whoever
+    /// starts the process controls its clock anyway.
+    #[arg(long, default_value_t = 0, hide = true)]
+    pub clock_offset_secs: i64,
     #[command(flatten)]
     pub mount: crate::mount::MountArgs,
     #[command(flatten)]
@@ -198,6 +203,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         None => tracing::info!("no KMS configured: SSE-S3 and SSE-KMS are refused, SSE-C works"),
     }
     set.set_kms(kms);
+    if args.clock_offset_secs != 0 {
+        tracing::warn!(
+            offset_secs = args.clock_offset_secs,
+            "retention and lifecycle judged by a shifted clock (test flag)"
+        );
+        set.set_clock_offset(args.clock_offset_secs);
+    }
     let cipher = args
         .sse_cipher
         .unwrap_or_else(cairn_core::sse::Cipher::default_for_cpu);

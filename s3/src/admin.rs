@@ -12,6 +12,11 @@
 //!   key without a name) and re-seals the object keys under it -> JSON
 //!   `RotateSummary`
 //!
+//! - `POST /cairn/admin/v1/lifecycle/run` runs one lifecycle pass now
+//!   -> JSON `LifecycleSummary`
+//! - `POST /cairn/admin/v1/bucket/worm?bucket=B` puts bucket B in WORM
+//!   mode, irreversibly -> `{"bucket": B, "worm": true}`
+//!
 //! KMS errors go through the S3 error mapping (no KMS: 501
 //! NotImplemented; unknown key: 400 KMS.NotFoundException).
 //!
@@ -128,6 +133,18 @@ impl S3Route for AdminRoute {
                 }
                 self.admin.kms_create_key(&name).await.map_err(s3_error)?;
                 json_response(&serde_json::json!({ "created": name }))
+            }
+            (&Method::POST, "lifecycle/run") => {
+                let summary = self.admin.lifecycle_run().await.map_err(s3_error)?;
+                json_response(&summary)
+            }
+            (&Method::POST, "bucket/worm") => {
+                let name = query_value(&req.uri, "bucket")
+                    .ok_or_else(|| bad("bucket/worm needs bucket=NAME"))?;
+                let bucket = cairn_api::BucketName::new(name).map_err(s3_error)?;
+                self.admin.bucket_worm(&bucket).await.map_err(s3_error)?;
+                tracing::warn!(bucket = %bucket, "bucket put in WORM mode (irreversible)");
+                json_response(&serde_json::json!({ "bucket": bucket.as_str(), "worm": true }))
             }
             (&Method::POST, "kms/rotate") => {
                 let name = query_value(&req.uri, "name");

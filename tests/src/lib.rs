@@ -19,7 +19,7 @@ pub mod sse;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -454,6 +454,12 @@ impl Server {
 
     /// Starts the binary again on the same drives, port and credentials
     /// (killing the current process first if it still runs).
+    /// Restarts with these extra `cairn server` arguments from now on.
+    pub async fn restart_with_args(&mut self, extra: Vec<String>) -> Result<()> {
+        self.opts.extra_args = extra;
+        self.restart().await
+    }
+
     pub async fn restart(&mut self) -> Result<()> {
         self.kill()?;
         self.spawn_and_wait().await
@@ -479,6 +485,29 @@ impl Drop for Server {
 }
 
 /// A unique, valid bucket name with the given prefix.
+/// Runs `cairn admin --endpoint <server> ARGS` as a real process with the
+/// server's root user and `password` (the server's when `None`).
+pub async fn admin(s: &Server, args: &[&str], password: Option<&str>) -> Result<Output> {
+    let mut cmd = tokio::process::Command::new(cairn_bin()?);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("CAIRN_") {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd.env("CAIRN_ROOT_USER", s.access_key())
+        .env("CAIRN_ROOT_PASSWORD", password.unwrap_or(s.secret_key()))
+        .arg("admin")
+        .arg("--endpoint")
+        .arg(s.endpoint())
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(180), cmd.output())
+        .await
+        .with_context(|| format!("`cairn admin {}` did not finish in 180 s", args.join(" ")))?
+        .with_context(|| format!("running `cairn admin {}`", args.join(" ")))
+}
+
 pub fn bucket_name(prefix: &str) -> String {
     format!("{prefix}-{}", random_token(8).to_lowercase())
 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -18,7 +18,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use cairn_tests::data::{KIB, MIB, md5_hex, random_bytes, same_bytes};
 use cairn_tests::metrics::{metric, metric_of};
-use cairn_tests::{Server, StartOpts, bucket_name, cairn_bin, err_code, err_status};
+use cairn_tests::{Server, StartOpts, admin, bucket_name, err_code, err_status};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -212,29 +212,6 @@ fn flip_in_place(path: &Path, offset: u64) -> Result<()> {
     f.write_all_at(&b, offset)?;
     f.sync_all()?;
     Ok(())
-}
-
-/// Runs `cairn admin --endpoint <server> ARGS` as a real process with the
-/// server's root user and `password` (the server's when `None`).
-async fn admin(s: &Server, args: &[&str], password: Option<&str>) -> Result<Output> {
-    let mut cmd = tokio::process::Command::new(cairn_bin()?);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("CAIRN_") {
-            cmd.env_remove(&k);
-        }
-    }
-    cmd.env("CAIRN_ROOT_USER", s.access_key())
-        .env("CAIRN_ROOT_PASSWORD", password.unwrap_or(s.secret_key()))
-        .arg("admin")
-        .arg("--endpoint")
-        .arg(s.endpoint())
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    tokio::time::timeout(Duration::from_secs(180), cmd.output())
-        .await
-        .with_context(|| format!("`cairn admin {}` did not finish in 180 s", args.join(" ")))?
-        .with_context(|| format!("running `cairn admin {}`", args.join(" ")))
 }
 
 fn describe_output(what: &str, out: &Output) -> String {

@@ -852,3 +852,451 @@ async fn object_and_bucket_tagging() -> Result<()> {
     )?;
     Ok(())
 }
+
+/// The keys of the bucket's current objects (ListObjectsV2).
+async fn current_keys(c: &Client, b: &str) -> Result<Vec<String>> {
+    let r = c.list_objects_v2().bucket(b).send().await?;
+    Ok(r.contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .map(str::to_owned)
+        .collect())
+}
+
+fn rule(id: &str, prefix: &str) -> aws_sdk_s3::types::builders::LifecycleRuleBuilder {
+    use aws_sdk_s3::types::{ExpirationStatus, LifecycleRule, LifecycleRuleFilter};
+    LifecycleRule::builder()
+        .id(id)
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+}
+
+async fn lifecycle_pass(s: &Server) -> Result<serde_json::Value> {
+    let out = cairn_tests::admin(s, &["lifecycle", "run"], None).await?;
+    ensure!(
+        out.status.success(),
+        "cairn admin lifecycle run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_expires_exactly_the_selected_versions() -> Result<()> {
+    use aws_sdk_s3::types::{
+        AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, LifecycleExpiration,
+        LifecycleRuleAndOperator, LifecycleRuleFilter, NoncurrentVersionExpiration,
+    };
+    let mut s = Server::start(cairn_tests::StartOpts {
+        extra_args: vec!["--no-scanner".into()],
+        ..Default::default()
+    })
+    .await?;
+    let c = s.s3();
+    let b = new_bucket(&c, "life", false).await?;
+    set_versioning(&c, &b, BucketVersioningStatus::Enabled).await?;
+    let tagged = Tag::builder().key("env").value("tmp").build()?;
+    let cfg = BucketLifecycleConfiguration::builder()
+        .rules(
+            rule("logs", "logs/")
+                .expiration(LifecycleExpiration::builder().days(30).build())
+                .build()?,
+        )
+        .rules(
+            rule("old", "old/")
+                .noncurrent_version_expiration(
+                    NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(10)
+                        .newer_noncurrent_versions(1)
+                        .build(),
+                )
+                .build()?,
+        )
+        .rules({
+            use aws_sdk_s3::types::{ExpirationStatus, LifecycleRule};
+            LifecycleRule::builder()
+                .id("tagged")
+                .status(ExpirationStatus::Enabled)
+                .filter(
+                    LifecycleRuleFilter::builder()
+                        .and(
+                            LifecycleRuleAndOperator::builder()
+                                .prefix("t/")
+                                .tags(tagged.clone())
+                                .build(),
+                        )
+                        .build(),
+                )
+                .expiration(LifecycleExpiration::builder().days(5).build())
+                .build()?
+        })
+        .rules(
+            rule("markers", "gone/")
+                .expiration(
+                    LifecycleExpiration::builder()
+                        .expired_object_delete_marker(true)
+                        .build(),
+                )
+                .build()?,
+        )
+        .rules(
+            rule("uploads", "up/")
+                .abort_incomplete_multipart_upload(
+                    AbortIncompleteMultipartUpload::builder()
+                        .days_after_initiation(7)
+                        .build(),
+                )
+                .build()?,
+        )
+        .build()?;
+    c.put_bucket_lifecycle_configuration()
+        .bucket(&b)
+        .lifecycle_configuration(cfg)
+        .send()
+        .await?;
+    let got = c
+        .get_bucket_lifecycle_configuration()
+        .bucket(&b)
+        .send()
+        .await?;
+    ensure!(got.rules().len() == 5, "{:?}", got.rules());
+
+    put(&c, &b, "logs/a", "a").await?;
+    put(&c, &b, "keep/a", "k").await?;
+    let mut old = Vec::new();
+    for i in 0..4 {
+        old.push(
+            put(&c, &b, "old/k", &format!("o{i}"))
+                .await?
+                .context("id")?,
+        );
+    }
+    c.put_object()
+        .bucket(&b)
+        .key("t/x")
+        .tagging("env=tmp")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await?;
+    put(&c, &b, "t/y", "y").await?;
+    let g = put(&c, &b, "gone/z", "z").await?.context("id")?;
+    c.delete_object().bucket(&b).key("gone/z").send().await?;
+    c.delete_object()
+        .bucket(&b)
+        .key("gone/z")
+        .version_id(&g)
+        .send()
+        .await?;
+    let up = c
+        .create_multipart_upload()
+        .bucket(&b)
+        .key("up/big")
+        .send()
+        .await?;
+
+    // today: only the lone delete marker goes (that rule has no age)
+    let sum = lifecycle_pass(&s).await?;
+    ensure!(
+        sum["removed_delete_markers"] == 1 && sum["expired_current"] == 0,
+        "{sum}"
+    );
+    ensure!(
+        sum["removed_noncurrent"] == 0 && sum["aborted_uploads"] == 0,
+        "{sum}"
+    );
+    ensure!(
+        all_versions(&c, &b, 1000)
+            .await?
+            .iter()
+            .all(|v| v.0 != "gone/z")
+    );
+
+    // 40 days later
+    s.restart_with_args(vec![
+        "--no-scanner".into(),
+        format!("--clock-offset-secs={}", 40 * 86400),
+    ])
+    .await?;
+    let c = s.s3();
+    let sum = lifecycle_pass(&s).await?;
+    ensure!(sum["expired_current"] == 2, "logs/a and t/x expire: {sum}");
+    ensure!(
+        sum["removed_noncurrent"] == 2,
+        "old/k keeps one noncurrent version: {sum}"
+    );
+    ensure!(sum["aborted_uploads"] == 1, "{sum}");
+    let mut keys = current_keys(&c, &b).await?;
+    keys.sort();
+    ensure!(
+        keys == ["keep/a", "old/k", "t/y"],
+        "current objects: {keys:?}"
+    );
+    ensure!(get(&c, &b, "old/k", None).await? == "o3");
+    let left: Vec<String> = all_versions(&c, &b, 1000)
+        .await?
+        .into_iter()
+        .filter(|v| v.0 == "old/k")
+        .map(|v| v.1)
+        .collect();
+    ensure!(
+        left == [old[3].clone(), old[2].clone()],
+        "old/k versions left: {left:?}"
+    );
+    // the expired current version of logs/a is noncurrent now, not gone
+    let logs: Vec<_> = all_versions(&c, &b, 1000)
+        .await?
+        .into_iter()
+        .filter(|v| v.0 == "logs/a")
+        .collect();
+    ensure!(logs.len() == 2 && logs[0].3 && !logs[1].3, "{logs:?}");
+    expect_err(
+        "the aborted upload",
+        c.list_parts()
+            .bucket(&b)
+            .key("up/big")
+            .upload_id(up.upload_id().unwrap_or_default())
+            .send()
+            .await,
+        404,
+        Some("NoSuchUpload"),
+    )?;
+    // a second pass finds nothing more to do
+    let sum = lifecycle_pass(&s).await?;
+    ensure!(
+        sum["expired_current"] == 0 && sum["removed_noncurrent"] == 0,
+        "{sum}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_never_removes_a_locked_version() -> Result<()> {
+    let mut s = Server::start(cairn_tests::StartOpts {
+        extra_args: vec!["--no-scanner".into()],
+        ..Default::default()
+    })
+    .await?;
+    let c = s.s3();
+    let b = new_bucket(&c, "lifelock", true).await?;
+    let locked = put(&c, &b, "k", "locked").await?.context("id")?;
+    c.put_object_retention()
+        .bucket(&b)
+        .key("k")
+        .version_id(&locked)
+        .retention(retention(ObjectLockRetentionMode::Compliance, 100 * 86400))
+        .send()
+        .await?;
+    let free = put(&c, &b, "k", "free").await?.context("id")?;
+    put(&c, &b, "k", "current").await?;
+    c.put_bucket_lifecycle_configuration()
+        .bucket(&b)
+        .lifecycle_configuration(
+            aws_sdk_s3::types::BucketLifecycleConfiguration::builder()
+                .rules(
+                    rule("nc", "")
+                        .noncurrent_version_expiration(
+                            aws_sdk_s3::types::NoncurrentVersionExpiration::builder()
+                                .noncurrent_days(1)
+                                .build(),
+                        )
+                        .build()?,
+                )
+                .build()?,
+        )
+        .send()
+        .await?;
+    s.restart_with_args(vec![
+        "--no-scanner".into(),
+        format!("--clock-offset-secs={}", 30 * 86400),
+    ])
+    .await?;
+    let c = s.s3();
+    let sum = lifecycle_pass(&s).await?;
+    ensure!(
+        sum["removed_noncurrent"] == 1 && sum["skipped_locked"] == 1,
+        "{sum}"
+    );
+    ensure!(get(&c, &b, "k", Some(&locked)).await? == "locked");
+    expect_err(
+        "the unlocked noncurrent version",
+        c.get_object()
+            .bucket(&b)
+            .key("k")
+            .version_id(&free)
+            .send()
+            .await,
+        404,
+        Some("NoSuchVersion"),
+    )?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worm_bucket_refuses_every_change_to_existing_objects() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = new_bucket(&c, "worm", false).await?;
+    put(&c, &b, "k", "original").await?;
+    c.put_object_tagging()
+        .bucket(&b)
+        .key("k")
+        .tagging(tagging(1)?)
+        .send()
+        .await?;
+    let out = cairn_tests::admin(&s, &["bucket", "worm", &b, "on"], None).await?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let denied = |what: &str, r: Result<(), (Option<u16>, String)>| -> Result<()> {
+        match r {
+            Ok(()) => anyhow::bail!("{what}: succeeded in a WORM bucket"),
+            Err((st, code)) => {
+                ensure!(
+                    st == Some(403) && code == "AccessDenied",
+                    "{what}: {st:?} {code}"
+                );
+                Ok(())
+            }
+        }
+    };
+    fn e<T, E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
+        r: Result<
+            T,
+            aws_sdk_s3::error::SdkError<
+                E,
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+            >,
+        >,
+    ) -> Result<(), (Option<u16>, String)> {
+        r.map(|_| ())
+            .map_err(|e| (err_status(&e), cairn_tests::err_code(&e)))
+    }
+    denied(
+        "overwrite",
+        e(c.put_object()
+            .bucket(&b)
+            .key("k")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await),
+    )?;
+    denied(
+        "delete",
+        e(c.delete_object().bucket(&b).key("k").send().await),
+    )?;
+    denied(
+        "delete by version",
+        e(c.delete_object()
+            .bucket(&b)
+            .key("k")
+            .version_id("null")
+            .send()
+            .await),
+    )?;
+    denied(
+        "metadata replace",
+        e(c.copy_object()
+            .bucket(&b)
+            .key("k")
+            .copy_source(format!("{b}/k"))
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .content_type("text/plain")
+            .send()
+            .await),
+    )?;
+    denied(
+        "copy onto it",
+        e(c.copy_object()
+            .bucket(&b)
+            .key("k")
+            .copy_source(format!("{b}/k"))
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .send()
+            .await),
+    )?;
+    denied(
+        "tagging",
+        e(c.put_object_tagging()
+            .bucket(&b)
+            .key("k")
+            .tagging(tagging(2)?)
+            .send()
+            .await),
+    )?;
+    denied(
+        "tag delete",
+        e(c.delete_object_tagging().bucket(&b).key("k").send().await),
+    )?;
+    let up = c
+        .create_multipart_upload()
+        .bucket(&b)
+        .key("k")
+        .send()
+        .await?;
+    let part = c
+        .upload_part()
+        .bucket(&b)
+        .key("k")
+        .upload_id(up.upload_id().unwrap_or_default())
+        .part_number(1)
+        .body(ByteStream::from_static(b"mp"))
+        .send()
+        .await?;
+    denied(
+        "multipart complete over it",
+        e(c.complete_multipart_upload()
+            .bucket(&b)
+            .key("k")
+            .upload_id(up.upload_id().unwrap_or_default())
+            .multipart_upload(
+                aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                    .parts(
+                        aws_sdk_s3::types::CompletedPart::builder()
+                            .part_number(1)
+                            .e_tag(part.e_tag().unwrap_or_default())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await),
+    )?;
+    let r = c
+        .delete_objects()
+        .bucket(&b)
+        .delete(
+            Delete::builder()
+                .objects(ObjectIdentifier::builder().key("k").build()?)
+                .build()?,
+        )
+        .send()
+        .await?;
+    ensure!(r.errors().len() == 1 && r.errors()[0].code() == Some("AccessDenied"));
+    // nothing changed; new keys are still written once
+    ensure!(get(&c, &b, "k", None).await? == "original");
+    ensure!(
+        c.get_object_tagging()
+            .bucket(&b)
+            .key("k")
+            .send()
+            .await?
+            .tag_set()
+            .len()
+            == 1
+    );
+    put(&c, &b, "new", "n").await?;
+    denied(
+        "overwrite of the new key",
+        e(c.put_object()
+            .bucket(&b)
+            .key("new")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await),
+    )?;
+    ensure!(get(&c, &b, "new", None).await? == "n");
+    Ok(())
+}

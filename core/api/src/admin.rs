@@ -99,6 +99,20 @@ pub struct RotateSummary {
 
 pub type HealStream = Pin<Box<dyn Stream<Item = HealEvent> + Send>>;
 
+/// What one lifecycle pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LifecycleSummary {
+    pub buckets: u64,
+    /// Current versions expired (a delete marker made, or the object
+    /// removed in an unversioned bucket).
+    pub expired_current: u64,
+    pub removed_noncurrent: u64,
+    pub removed_delete_markers: u64,
+    pub aborted_uploads: u64,
+    /// Versions a rule selected but a lock kept.
+    pub skipped_locked: u64,
+}
+
 #[async_trait]
 pub trait AdminLayer: Send + Sync + 'static {
     async fn server_info(&self) -> ObjectResult<ServerInfo>;
@@ -122,5 +136,18 @@ pub trait AdminLayer: Send + Sync + 'static {
     /// rewritten.
     async fn kms_rotate(&self, _name: Option<&str>) -> ObjectResult<RotateSummary> {
         Err(ObjectError::KmsNotConfigured)
+    }
+    /// Runs one lifecycle pass now.
+    async fn lifecycle_run(&self) -> ObjectResult<LifecycleSummary> {
+        Err(ObjectError::NotImplemented {
+            what: "lifecycle rules on this backend",
+        })
+    }
+    /// Puts a bucket in WORM mode, for good: no existing object in it can
+    /// be changed or deleted by anyone from then on.
+    async fn bucket_worm(&self, _bucket: &crate::BucketName) -> ObjectResult<()> {
+        Err(ObjectError::NotImplemented {
+            what: "WORM mode on this backend",
+        })
     }
 }

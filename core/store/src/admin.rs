@@ -104,6 +104,15 @@ impl AdminLayer for ErasureSet {
         self.kms_new_key(name).await
     }
 
+    async fn lifecycle_run(&self) -> ObjectResult<cairn_api::admin::LifecycleSummary> {
+        self.run_lifecycle().await
+    }
+
+    async fn bucket_worm(&self, bucket: &cairn_api::BucketName) -> ObjectResult<()> {
+        self.change_bucket_config(bucket, cairn_api::BucketChange::Worm)
+            .await
+    }
+
     async fn kms_rotate(
         &self,
         name: Option<&str>,

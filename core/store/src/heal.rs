@@ -58,6 +58,23 @@ impl ErasureSet {
             .map_err(ObjectError::internal)??;
             out.add(&one);
         }
+        // Under the object's write lock no commit is between its two
+        // renames, so a data dir that no version names is a crash
+        // leftover. Judged on each drive's meta as healing left it.
+        let drives = self.drives.clone();
+        let (b, k) = (bucket.to_string(), key.to_string());
+        out.orphans_removed += tokio::task::spawn_blocking(move || {
+            drives
+                .iter()
+                .filter(|d| d.is_online())
+                .map(|d| match d.read_meta(&b, &k, false) {
+                    Ok(Some(m)) => remove_orphans(d, &b, &k, &m),
+                    _ => 0,
+                })
+                .sum::<usize>()
+        })
+        .await
+        .map_err(ObjectError::internal)?;
         if out.healed_drives > 0 || out.bad_blocks > 0 {
             tracing::info!(bucket = %bucket, key = %key, healed = out.healed_drives, bad_blocks = out.bad_blocks, "healed object");
         }
@@ -84,11 +101,20 @@ impl ErasureSet {
                 None => seen.push((v.clone(), 1)),
             }
         }
-        let good: Vec<VersionMeta> = seen
-            .into_iter()
-            .filter(|(v, c)| *c >= crate::set::read_quorum(v.erasure.data))
-            .map(|(v, _)| v)
-            .collect();
+        // one record per version id: copies of the same id that differ
+        // (a write torn by a crash) are stale, as in `read_version`
+        seen.sort_by(|(a, ca), (b, cb)| {
+            (cb, b.mod_time, b.revision).cmp(&(ca, a.mod_time, a.revision))
+        });
+        let mut good: Vec<VersionMeta> = Vec::new();
+        for (v, c) in seen {
+            if c >= crate::set::read_quorum(v.erasure.data)
+                && !good.iter().any(|g| g.version_id == v.version_id)
+            {
+                good.push(v);
+            }
+        }
+        good.sort_by(|a, b| b.mod_time.cmp(&a.mod_time));
         if good.is_empty() {
             // the same error a read gives (missing key, lost quorum)
             self.read_version(bucket, key, false, crate::set::Want::Latest)
@@ -168,13 +194,6 @@ fn heal_blocking(
             Copy::Rewrite
         };
         state.push(s);
-    }
-    // Under the object's write lock no commit is between its two renames,
-    // so a data dir that no version names is a crash leftover.
-    for (d, held) in drives.iter().zip(metas) {
-        if let Some(h) = held {
-            out.orphans_removed += remove_orphans(d, bucket, key, &h.meta);
-        }
     }
     if deep {
         // Every good copy was read through.

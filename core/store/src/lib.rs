@@ -12,6 +12,7 @@ pub mod erasure;
 mod heal;
 mod healq;
 pub mod kms;
+pub mod lifecycle;
 mod listing;
 mod locks;
 pub mod meta;

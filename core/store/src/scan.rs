@@ -309,6 +309,9 @@ impl ErasureSet {
                         )
                         .await;
                     set.clean_stale(cfg.stale_after).await;
+                    if let Err(e) = set.run_lifecycle().await {
+                        tracing::warn!(error = %e, "lifecycle pass failed");
+                    }
                     set.stats.scanner_cycles.fetch_add(1, Relaxed);
                     tracing::info!(
                         cycle,
