@@ -30,7 +30,12 @@ pub fn status_of_errno(errno: i32) -> nfsstat3 {
 /// The status for a view error; I/O errors are logged (a client sees
 /// only the code).
 pub fn status(e: &VfsError) -> nfsstat3 {
-    let s = status_of_errno(e.errno());
+    // a locked object is an access refusal to NFS clients (EPERM would
+    // read as "not the owner")
+    let s = match e {
+        VfsError::Object(cairn_api::ObjectError::ObjectLocked { .. }) => nfsstat3::NFS3ERR_ACCES,
+        _ => status_of_errno(e.errno()),
+    };
     if matches!(s, nfsstat3::NFS3ERR_IO) {
         tracing::warn!(error = %e, "NFS request failed");
     } else {

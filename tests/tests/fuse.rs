@@ -911,3 +911,173 @@ async fn s3fs_sees_what_the_mount_set() -> Result<()> {
     drop(s3fs);
     Ok(())
 }
+
+/// What the store holds for a key: (bytes, metadata, version count).
+async fn stored(
+    s: &Server,
+    b: &str,
+    k: &str,
+) -> Result<(Vec<u8>, std::collections::HashMap<String, String>, usize)> {
+    let (body, meta) = s3_get(s, b, k).await?;
+    let v = s
+        .s3()
+        .list_object_versions()
+        .bucket(b)
+        .prefix(k)
+        .send()
+        .await?;
+    Ok((body, meta, v.versions().len() + v.delete_markers().len()))
+}
+
+/// Every way the mount offers to change a file, each expected to fail
+/// with `want` (errno); the file must be the same over S3 afterwards.
+async fn try_every_change(m: &Mounted, b: &str, root: &Path, name: &str, want: i32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let p = root.join(name);
+    let before = stored(&m.server, b, name).await?;
+    let attempts: Vec<(&str, Option<i32>)> = vec![
+        ("overwrite", errno(fs::write(&p, b"changed"))),
+        (
+            "append",
+            errno(
+                fs::OpenOptions::new()
+                    .append(true)
+                    .open(&p)
+                    .and_then(|mut f| {
+                        use std::io::Write as _;
+                        f.write_all(b"more")
+                    }),
+            ),
+        ),
+        (
+            "write at an offset",
+            errno(
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .and_then(|f| f.write_at(b"x", 1)),
+            ),
+        ),
+        (
+            "truncate",
+            errno(
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .and_then(|f| f.set_len(1)),
+            ),
+        ),
+        (
+            "open O_TRUNC",
+            errno(
+                fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_TRUNC)
+                    .open(&p),
+            ),
+        ),
+        (
+            "chmod",
+            errno(fs::set_permissions(&p, fs::Permissions::from_mode(0o600))),
+        ),
+        ("utimens", errno(set_mtime_io(&p, 1_000_000))),
+        ("rename", errno(fs::rename(&p, root.join("moved")))),
+        ("rename onto it", {
+            fs::write(root.join("other"), b"other")?;
+            errno(fs::rename(root.join("other"), &p))
+        }),
+        ("unlink", errno(fs::remove_file(&p))),
+        ("setxattr", errno(set_xattr(&p, "user.k", b"v", 0))),
+    ];
+    for (what, got) in attempts {
+        ensure!(
+            got == Some(want),
+            "{what} of {name}: errno {got:?}, expected {want}"
+        );
+    }
+    let after = stored(&m.server, b, name).await?;
+    ensure!(
+        before == after,
+        "{name} changed: {:?} -> {:?}",
+        before.1,
+        after.1
+    );
+    ensure!(
+        fs::read(&p)? == before.0,
+        "{name} reads the same through the mount"
+    );
+    Ok(())
+}
+
+fn set_mtime_io(p: &Path, secs: i64) -> std::io::Result<()> {
+    let f = fs::File::options().write(true).open(p)?;
+    f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(secs as u64))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_and_worm_objects_cannot_be_changed_through_the_mount() -> Result<()> {
+    use aws_sdk_s3::types::{
+        ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockRetention,
+        ObjectLockRetentionMode,
+    };
+    let m = Mounted::start(&[]).await?;
+    let c = m.server.s3();
+    // a bucket with object lock: one version under retention, one held
+    let b = bucket_name("fuse-lock");
+    c.create_bucket()
+        .bucket(&b)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await?;
+    let root = m.mnt.join(&b);
+    for k in ["retained", "held"] {
+        c.put_object()
+            .bucket(&b)
+            .key(k)
+            .body(ByteStream::from(k.as_bytes().to_vec()))
+            .send()
+            .await?;
+    }
+    let until = std::time::SystemTime::now() + Duration::from_secs(3600);
+    c.put_object_retention()
+        .bucket(&b)
+        .key("retained")
+        .retention(
+            ObjectLockRetention::builder()
+                .mode(ObjectLockRetentionMode::Governance)
+                .retain_until_date(aws_sdk_s3::primitives::DateTime::from(until))
+                .build(),
+        )
+        .send()
+        .await?;
+    c.put_object_legal_hold()
+        .bucket(&b)
+        .key("held")
+        .legal_hold(
+            ObjectLockLegalHold::builder()
+                .status(ObjectLockLegalHoldStatus::On)
+                .build(),
+        )
+        .send()
+        .await?;
+    try_every_change(&m, &b, &root, "retained", libc::EPERM).await?;
+    try_every_change(&m, &b, &root, "held", libc::EPERM).await?;
+    // an unlocked file in the same bucket is still writable
+    fs::write(root.join("free"), b"free")?;
+    fs::write(root.join("free"), b"free2")?;
+    ensure!(fs::read(root.join("free"))? == b"free2");
+
+    // a WORM bucket: existing files are read-only, new ones are written once
+    let (w, wroot) = m.bucket("fuse-worm")?;
+    fs::write(wroot.join("kept"), b"kept")?;
+    let out = cairn_tests::admin(&m.server, &["bucket", "worm", &w, "on"], None).await?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    try_every_change(&m, &w, &wroot, "kept", libc::EROFS).await?;
+    fs::write(wroot.join("new"), b"new")?;
+    ensure!(s3_get(&m.server, &w, "new").await?.0 == b"new");
+    Ok(())
+}

@@ -803,3 +803,87 @@ async fn bucket_default_encryption_covers_nfs_writes() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_and_worm_objects_cannot_be_changed_over_nfs() -> Result<()> {
+    use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+    let n = Nfs::start(&[]).await?;
+    let c = n.server.s3();
+    let lb = bucket_name("nfslock");
+    c.create_bucket()
+        .bucket(&lb)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await?;
+    c.put_object()
+        .bucket(&lb)
+        .key("f")
+        .body(ByteStream::from_static(b"original"))
+        .send()
+        .await?;
+    let until = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    c.put_object_retention()
+        .bucket(&lb)
+        .key("f")
+        .retention(
+            ObjectLockRetention::builder()
+                .mode(ObjectLockRetentionMode::Compliance)
+                .retain_until_date(aws_sdk_s3::primitives::DateTime::from(until))
+                .build(),
+        )
+        .send()
+        .await?;
+    let wb = n.bucket("nfsworm").await?;
+    c.put_object()
+        .bucket(&wb)
+        .key("f")
+        .body(ByteStream::from_static(b"original"))
+        .send()
+        .await?;
+    let out = cairn_tests::admin(&n.server, &["bucket", "worm", &wb, "on"], None).await?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let script = r#"
+b = "/" + sys.argv[1]
+f = b + "/f"
+c.open(b + "/other", "wb").write_at(b"other", 0)
+print("write", err(lambda: c.open(f, "r+b").write_at(b"changed!", 0)))
+print("truncate", err(lambda: c.truncate(f, 1)))
+print("chmod", err(lambda: c.chmod(f, 0o600)))
+print("chown", err(lambda: c.chown(f, 1234, 1234)))
+print("utime", err(lambda: c.utime(f, ns=(1, 1))))
+print("rename", err(lambda: c.rename(f, b + "/g")))
+print("replace", err(lambda: c.rename(b + "/other", f)))
+print("remove", err(lambda: c.unlink(f)))
+print("read", c.open(f, "rb").read().decode())
+"#;
+    for (b, want) in [(&lb, ["acces", "permission"]), (&wb, ["rofs", "read-only"])] {
+        let out = n.py(script, &[b])?;
+        for op in [
+            "write", "truncate", "chmod", "chown", "utime", "rename", "replace", "remove",
+        ] {
+            let l = out
+                .lines()
+                .find(|l| l.starts_with(op))
+                .unwrap_or_default()
+                .to_lowercase();
+            ensure!(
+                want.iter().any(|w| l.contains(w)),
+                "{op} in {b}: {l}\n{out}"
+            );
+        }
+        ensure!(out.contains("read original"), "{out}");
+        // NFS writes are staged and committed after an idle second: wait
+        // past it, then the store must still hold the original
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        ensure!(
+            s3_get(&n.server, b, "f").await? == b"original",
+            "{b}/f changed over NFS"
+        );
+    }
+    Ok(())
+}

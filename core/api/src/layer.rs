@@ -137,6 +137,15 @@ pub trait ObjectLayer: Send + Sync + 'static {
         out
     }
 
+    /// Refuses (`ObjectLocked`, `Worm`) when the key's current version may
+    /// not be changed or removed by a caller without a governance bypass:
+    /// the file fronts ask before writing, truncating, renaming, deleting
+    /// or changing attributes of a file.
+    async fn check_mutable(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()> {
+        let _ = (bucket, key);
+        Ok(())
+    }
+
     /// Creates a bucket with options (object lock).
     async fn make_bucket_with(
         &self,

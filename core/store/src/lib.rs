@@ -50,6 +50,10 @@ impl ObjectLayer for ErasureSet {
         self.make_bucket_impl(bucket, opts).await
     }
 
+    async fn check_mutable(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()> {
+        self.check_current_mutable(bucket, key).await
+    }
+
     async fn get_bucket_config(&self, bucket: &BucketName) -> ObjectResult<BucketConfig> {
         self.bucket_config(bucket).await
     }

@@ -151,10 +151,17 @@ impl ErasureSet {
         key: &ObjectKey,
     ) -> ObjectResult<()> {
         let cfg = self.bucket_config(bucket).await?;
+        if !cfg.worm && !cfg.object_lock {
+            // nothing can be locked here: spare the read
+            return Ok(());
+        }
         if cfg.worm {
-            return Err(ObjectError::Worm {
-                bucket: bucket.to_string(),
-            });
+            return match self.current_exists(bucket, key).await? {
+                true => Err(ObjectError::Worm {
+                    bucket: bucket.to_string(),
+                }),
+                false => Ok(()),
+            };
         }
         match self.read_version(bucket, key, false, Want::Latest).await {
             Ok((v, _)) => locked_error(bucket, key, v.attrs.check_delete(self.clock.now(), false)),

@@ -89,6 +89,10 @@ fn object_errno(e: &ObjectError) -> i32 {
         } => libc::EIO,
         // the drives are full: the one ENOSPC from the store
         ObjectError::StorageFull { .. } => libc::ENOSPC,
+        // a locked version (retention, legal hold): nobody may change it
+        ObjectError::ObjectLocked { .. } => libc::EPERM,
+        // a WORM bucket: what exists there is read-only for good
+        ObjectError::Worm { .. } => libc::EROFS,
         // an SSE-C object: a mount has no customer key to present
         ObjectError::SseCustomerKeyMissing { .. } | ObjectError::SseCustomerKeyMismatch { .. } => {
             libc::EACCES

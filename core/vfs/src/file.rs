@@ -180,6 +180,7 @@ impl Vfs {
     pub async fn open(&self, ino: u64, mode: OpenMode) -> VfsResult<u64> {
         if mode.write || mode.truncate {
             self.check_writable()?;
+            self.check_unlocked(ino).await?;
         }
         let f = self.open_file(ino, true).await?;
         {

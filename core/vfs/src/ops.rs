@@ -70,6 +70,19 @@ impl Vfs {
         }
     }
 
+    /// The store's object lock and WORM rules for a file about to be
+    /// written, truncated, renamed, deleted or changed in its attributes.
+    pub(crate) async fn check_unlocked(&self, ino: u64) -> VfsResult<()> {
+        let Ok((b, path)) = self.bucket_path(ino) else {
+            return Ok(());
+        };
+        if path.is_empty() {
+            return Ok(());
+        }
+        self.layer.check_mutable(&b, &key(&path)?).await?;
+        Ok(())
+    }
+
     pub(crate) fn check_writable(&self) -> VfsResult<()> {
         if self.cfg.read_only {
             Err(VfsError::ReadOnly)
@@ -232,6 +245,7 @@ impl Vfs {
                 Ok(a)
             }
             FileKind::Symlink | FileKind::File => {
+                self.check_unlocked(ino).await?;
                 if set.size.is_some() && cur.kind == FileKind::Symlink {
                     return Err(VfsError::Invalid("cannot truncate a symlink"));
                 }
@@ -349,6 +363,7 @@ impl Vfs {
         if a.kind == FileKind::Dir {
             return Err(VfsError::IsDir);
         }
+        self.check_unlocked(a.ino).await?;
         let (b, path) = self.bucket_path(a.ino)?;
         let pending = self.mark_unlinked(a.ino).await;
         if !pending {

@@ -51,7 +51,17 @@ impl Vfs {
         if src.kind == FileKind::Dir && to.starts_with(&format!("{from}/")) {
             return Err(VfsError::Invalid("cannot move a directory into itself"));
         }
-        match self.lookup(new_parent, new_name).await {
+        if src.kind != FileKind::Dir {
+            self.check_unlocked(src.ino).await?;
+        }
+        let existing = self.lookup(new_parent, new_name).await;
+        if let Ok(dst) = &existing
+            && !no_replace
+            && dst.kind != FileKind::Dir
+        {
+            self.check_unlocked(dst.ino).await?;
+        }
+        match existing {
             Ok(_) if no_replace => return Err(VfsError::Exists),
             Ok(dst) => match (src.kind == FileKind::Dir, dst.kind == FileKind::Dir) {
                 (true, false) => return Err(VfsError::NotDir),

@@ -99,6 +99,7 @@ impl Vfs {
     ) -> VfsResult<()> {
         self.check_writable()?;
         check_name(name)?;
+        self.check_unlocked(ino).await?;
         if self.is_dir(ino).await? {
             return Err(VfsError::NotSupported("extended attributes on directories"));
         }
@@ -119,6 +120,7 @@ impl Vfs {
         if self.is_dir(ino).await? {
             return Err(VfsError::NoData);
         }
+        self.check_unlocked(ino).await?;
         self.edit_xattrs(ino, |m| m.remove(name).map(drop).ok_or(VfsError::NoData))
             .await
     }
