@@ -162,6 +162,9 @@ impl ObjectLayer for MemLayer {
     ) -> ObjectResult<ObjectInfo> {
         self.state.lock().bucket(bucket)?;
         refuse_sse(opts.sse.as_ref())?;
+        if let Some(what) = opts.version_attrs_asked() {
+            return Err(ObjectError::NotImplemented { what });
+        }
         let (data, digest) = read_body(
             body,
             opts.content_length,
@@ -262,6 +265,9 @@ impl ObjectLayer for MemLayer {
         opts: PutOptions,
     ) -> ObjectResult<String> {
         refuse_sse(opts.sse.as_ref())?;
+        if let Some(what) = opts.version_attrs_asked() {
+            return Err(ObjectError::NotImplemented { what });
+        }
         let mut s = self.state.lock();
         s.bucket(bucket)?;
         let id = uuid::Uuid::new_v4().to_string();

@@ -121,6 +121,20 @@ pub struct ObjectInfo {
     pub attrs: crate::versioning::VersionAttrs,
 }
 
+impl PutOptions {
+    /// What this write asks beyond data and metadata (tags, object lock),
+    /// for layers without versions to refuse by name.
+    pub fn version_attrs_asked(&self) -> Option<&'static str> {
+        if self.retention.is_some() || self.legal_hold {
+            Some("object lock")
+        } else if !self.tags.is_empty() {
+            Some("object tags")
+        } else {
+            None
+        }
+    }
+}
+
 impl ObjectInfo {
     pub fn metadata(&self) -> ObjectMetadata {
         ObjectMetadata {

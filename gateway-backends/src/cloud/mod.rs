@@ -299,6 +299,9 @@ impl ObjectLayer for CloudLayer {
         opts: PutOptions,
     ) -> ObjectResult<ObjectInfo> {
         let store = self.store(bucket)?.clone();
+        if let Some(what) = opts.version_attrs_asked() {
+            return Err(self.gap(what));
+        }
         if opts.sse.is_some() {
             return Err(self.gap("server-side encryption"));
         }
@@ -572,6 +575,9 @@ impl ObjectLayer for CloudLayer {
         opts: PutOptions,
     ) -> ObjectResult<String> {
         let store = self.store(bucket)?.clone();
+        if let Some(what) = opts.version_attrs_asked() {
+            return Err(self.gap(what));
+        }
         if opts.sse.is_some() {
             return Err(self.gap("server-side encryption"));
         }

@@ -151,6 +151,18 @@ fn refuse_sse(sse: Option<&SseRequest>) -> ObjectResult<()> {
     }
 }
 
+fn refuse_version_attrs(opts: &PutOptions) -> ObjectResult<()> {
+    match opts.version_attrs_asked() {
+        None => Ok(()),
+        Some("object lock") => Err(ObjectError::NotImplemented {
+            what: "object lock on the NAS gateway",
+        }),
+        Some(_) => Err(ObjectError::NotImplemented {
+            what: "object tags on the NAS gateway",
+        }),
+    }
+}
+
 fn mtime(md: &Metadata) -> OffsetDateTime {
     md.modified()
         .map(OffsetDateTime::from)
@@ -582,6 +594,7 @@ impl ObjectLayer for NasLayer {
         opts: PutOptions,
     ) -> ObjectResult<ObjectInfo> {
         refuse_sse(opts.sse.as_ref())?;
+        refuse_version_attrs(&opts)?;
         let b = bucket.clone();
         self.blocking(move |s| s.bucket_dir(&b).map(drop)).await?;
         let tmp_path = self.inner.share.tmp_file();
@@ -684,6 +697,16 @@ impl ObjectLayer for NasLayer {
         opts: CopyOptions,
     ) -> ObjectResult<ObjectInfo> {
         refuse_sse(opts.sse.as_ref())?;
+        if opts.tags.as_ref().is_some_and(|t| !t.is_empty()) {
+            return Err(ObjectError::NotImplemented {
+                what: "object tags on the NAS gateway",
+            });
+        }
+        if matches!(opts.source_version_id, Some(Some(_))) {
+            return Err(ObjectError::NotImplemented {
+                what: "object versions on the NAS gateway",
+            });
+        }
         if src_bucket == dst_bucket && src_key == dst_key {
             // Onto itself: only the metadata changes; the bytes stay.
             let (b, k) = (src_bucket.clone(), src_key.clone());
@@ -851,6 +874,7 @@ impl ObjectLayer for NasLayer {
         opts: PutOptions,
     ) -> ObjectResult<String> {
         refuse_sse(opts.sse.as_ref())?;
+        refuse_version_attrs(&opts)?;
         if key.is_dir_marker() {
             return Err(ObjectError::NotImplemented {
                 what: "folder objects (keys ending in '/') with content on the NAS gateway",
