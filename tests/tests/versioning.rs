@@ -1300,3 +1300,72 @@ async fn worm_bucket_refuses_every_change_to_existing_objects() -> Result<()> {
     ensure!(get(&c, &b, "new", None).await? == "n");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heal_rebuilds_every_version_on_a_replaced_drive() -> Result<()> {
+    let s = Server::start(cairn_tests::StartOpts {
+        extra_args: vec!["--no-scanner".into()],
+        ..Default::default()
+    })
+    .await?;
+    let c = s.s3();
+    let b = new_bucket(&c, "healver", false).await?;
+    set_versioning(&c, &b, BucketVersioningStatus::Enabled).await?;
+    let big = cairn_tests::data::random_bytes(3 << 20, 7);
+    let small = put(&c, &b, "k", "small version").await?.context("id")?;
+    let large = c
+        .put_object()
+        .bucket(&b)
+        .key("k")
+        .body(ByteStream::from(big.clone()))
+        .send()
+        .await?
+        .version_id()
+        .context("id")?
+        .to_owned();
+    let later = put(&c, &b, "k", "later").await?.context("id")?;
+    let marker = c.delete_object().bucket(&b).key("k").send().await?;
+    let marker = marker.version_id().context("marker id")?.to_owned();
+    let before = all_versions(&c, &b, 1000).await?;
+
+    // drive 2 replaced by an empty one, then `cairn admin heal`
+    let new = s.drives()[1].clone();
+    std::fs::remove_dir_all(&new)?;
+    std::fs::create_dir(&new)?;
+    let out = cairn_tests::admin(&s, &["heal"], None).await?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // only the rebuilt drive and one original remain: every read needs
+    // the rebuilt shards of every version
+    for i in [0, 3] {
+        std::fs::remove_dir_all(&s.drives()[i])?;
+    }
+    ensure!(
+        all_versions(&c, &b, 1000).await? == before,
+        "the version list survived"
+    );
+    ensure!(get(&c, &b, "k", Some(&small)).await? == "small version");
+    ensure!(get(&c, &b, "k", Some(&later)).await? == "later");
+    let o = c
+        .get_object()
+        .bucket(&b)
+        .key("k")
+        .version_id(&large)
+        .send()
+        .await?;
+    ensure!(
+        o.body.collect().await?.into_bytes().to_vec() == big,
+        "the 3 MiB version"
+    );
+    expect_err(
+        "the marker is still the current version",
+        c.get_object().bucket(&b).key("k").send().await,
+        404,
+        Some("NoSuchKey"),
+    )?;
+    ensure!(before[0].1 == marker);
+    Ok(())
+}

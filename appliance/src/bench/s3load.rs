@@ -76,6 +76,13 @@ pub struct S3Args {
     /// another bucket than plain runs, as GETs reuse objects by size.
     #[arg(long)]
     pub sse_s3: bool,
+    /// Enable versioning on the bucket before the run.
+    #[arg(long)]
+    pub versioning: bool,
+    /// PUT a new key every time instead of cycling through 4 keys per
+    /// worker (in a versioned bucket, cycling piles up versions).
+    #[arg(long)]
+    pub unique_keys: bool,
     /// Delete the objects this run wrote when done.
     #[arg(long)]
     pub cleanup: bool,
@@ -95,16 +102,18 @@ struct Ctx {
     body: Bytes,
     sign_payload: bool,
     sse_s3: bool,
+    unique_keys: bool,
     get_keys: Vec<String>,
 }
 
 impl Ctx {
     fn put_key(&self, worker: usize, i: u64) -> String {
-        format!(
-            "bench/{}/put/w{worker}-{}",
-            super::human_size(self.size),
+        let n = if self.unique_keys {
+            i
+        } else {
             i % PUT_KEYS_PER_WORKER
-        )
+        };
+        format!("bench/{}/put/w{worker}-{n}", super::human_size(self.size))
     }
 
     async fn put(&self, key: &str) -> anyhow::Result<u64> {
@@ -171,6 +180,19 @@ pub(crate) async fn run(args: S3Args) -> anyhow::Result<()> {
     let size_usize = usize::try_from(args.size).context("--size too large")?;
     let client = client(&args);
     ensure_bucket(&client, &args.bucket).await?;
+    if args.versioning {
+        client
+            .put_bucket_versioning()
+            .bucket(&args.bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("enable versioning: {}", DisplayErrorContext(&e)))?;
+    }
 
     let mut body = vec![0u8; size_usize];
     rand::rng().fill_bytes(&mut body);
@@ -181,6 +203,7 @@ pub(crate) async fn run(args: S3Args) -> anyhow::Result<()> {
         body: Bytes::from(body),
         sign_payload: args.sign_payload,
         sse_s3: args.sse_s3,
+        unique_keys: args.unique_keys,
         get_keys: Vec::new(),
     };
     if args.op != Op::Put {
