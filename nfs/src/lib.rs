@@ -1,6 +1,6 @@
-//! cairn-nfs: the NFSv3 front. Thin glue: nfsserve 0.11 speaks the wire
-//! protocols (NFSv3, MOUNT and a mini portmapper on one TCP port), fs.rs
-//! forwards each call to cairn-vfs. What this crate adds is what NFS needs
+//! cairn-nfs: the NFSv3 front. Thin glue: nfs3_server 0.11 speaks the wire
+//! protocols (NFSv3 with COMMIT, MOUNT and a mini portmapper on one TCP
+//! port), fs.rs forwards each call to cairn-vfs. What this crate adds is what NFS needs
 //! and FUSE does not: file handles that survive restarts (ids.rs), WRITEs
 //! durable when answered and committed after an idle time (open.rs), their
 //! recovery after a crash (recover.rs), and the client networks allowed
@@ -9,7 +9,9 @@
 mod allow;
 mod error;
 mod fs;
+mod handle;
 mod ids;
+mod listing;
 mod open;
 mod recover;
 
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_vfs::Vfs;
-use nfsserve::tcp::{NFSTcp as _, NFSTcpListener};
+use nfs3_server::tcp::{NFSTcp as _, NFSTcpListener};
 
 pub use allow::{Allow, Network};
 pub use error::{status, status_of_errno};
@@ -106,22 +108,25 @@ pub async fn serve(vfs: Arc<Vfs>, opts: NfsOptions) -> Result<NfsServer, NfsErro
         opts.commit_idle,
         opts.commit_high_water,
     );
-    let fs = fs::CairnNfs::new(vfs, ids, open.clone(), opts.clone());
+    let fs = fs::CairnNfs::new(vfs, ids.clone(), open.clone(), opts.clone());
     let mut tasks = vec![open.start_reaper()];
     // With an allow list the public port is ours: peers are checked and
-    // spliced to nfsserve on a loopback port (nfsserve accepts sockets
-    // itself and shows the filesystem no peer address).
+    // spliced to nfs3_server on a loopback port (it accepts sockets itself
+    // and shows the filesystem no peer address).
     let inner_addr = if opts.allow.is_empty() {
         opts.address
     } else {
         SocketAddr::from(([127, 0, 0, 1], 0))
     };
-    let mut listener = NFSTcpListener::bind(&inner_addr.to_string(), fs)
-        .await
-        .map_err(|source| NfsError::Bind {
-            addr: inner_addr,
-            source,
-        })?;
+    // the handle generation is the map's verifier, not the start time:
+    // handles survive restarts
+    let mut listener =
+        NFSTcpListener::bind_with_generation(&inner_addr.to_string(), fs, ids.verifier())
+            .await
+            .map_err(|source| NfsError::Bind {
+                addr: inner_addr,
+                source,
+            })?;
     listener.with_export_name(&opts.export);
     let inner_local = SocketAddr::new(listener.get_listen_ip(), listener.get_listen_port());
     tasks.push(tokio::spawn(async move {

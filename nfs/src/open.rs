@@ -3,7 +3,7 @@
 //! releases it once idle (which commits staged bytes to the object).
 //!
 //! Durability: every WRITE is fsynced in its staging file before the reply
-//! (nfsserve answers FILE_SYNC and has no COMMIT), and the staging file's
+//! (whatever stability the client asked for, see fs.rs `write`), and the staging file's
 //! path is recorded in the id map's `pending` table, so a crash leaves the
 //! acknowledged bytes findable (recover.rs commits them at the next start).
 

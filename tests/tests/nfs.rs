@@ -210,6 +210,52 @@ async fn nfs_cp_100mib_up_and_down_and_s3_sees_it() -> Result<()> {
     Ok(())
 }
 
+/// Replacing a file's bytes: `nfs-cp` (libnfs 4.0) creates its target
+/// GUARDED, which RFC 1813 (3.3.8) fails with NFS3ERR_EXIST on an existing
+/// name, as Linux knfsd does; the object stays as it was. A client that
+/// opens for writing with truncation (nfs-rs "wb": SETATTR size 0, then
+/// WRITEs, then COMMIT) replaces the bytes, like cp on a mounted export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwriting_a_file_truncates_it_and_guarded_create_is_exist() -> Result<()> {
+    let n = Nfs::start(&[]).await?;
+    let b = n.bucket("nfsover").await?;
+    let old = random_bytes(300_000, 7);
+    n.server
+        .s3()
+        .put_object()
+        .bucket(&b)
+        .key("f")
+        .body(ByteStream::from(old.clone()))
+        .send()
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let src = dir.path().join("small");
+    fs::write(&src, random_bytes(1000, 8))?;
+    let out = run_status(libnfs("nfs-cp")?.arg(&src).arg(n.url(&format!("{b}/f"))))?;
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        !out.status.success() && text.contains("NFS3ERR_EXIST"),
+        "nfs-cp onto an existing name must get NFS3ERR_EXIST: {text}"
+    );
+    ensure!(
+        s3_get(&n.server, &b, "f").await? == old,
+        "a refused CREATE changed the object"
+    );
+    let out = n.py(
+        r#"
+p = "/" + sys.argv[1] + "/f"
+with c.open(p, "wb") as f:
+    f.write(b"z" * 1000)
+print(c.stat(p).size)
+"#,
+        &[&b],
+    )?;
+    ensure!(out.trim() == "1000", "size after the overwrite: {out}");
+    s3_eventually(&n.server, &b, "f", &[b'z'; 1000], Duration::from_secs(3)).await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_operations_through_nfs_rs() -> Result<()> {
     let n = Nfs::start(&[]).await?;
@@ -406,8 +452,17 @@ print(err(lambda: f.read_at(0, 100)), flush=True)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_sigkill() -> Result<()> {
-    // the longest idle time, so the kill lands before the commit
-    let mut n = Nfs::start(&["--nfs-commit-idle-ms", "2000"]).await?;
+    // the longest idle time, so the kill lands before the commit; COMMITs
+    // are logged at debug
+    let mut n = Nfs::start_full(
+        &["--nfs-commit-idle-ms", "2000"],
+        "cairn",
+        vec![(
+            "CAIRN_LOG".into(),
+            "info,cairn_nfs=debug,nfs3_server=off".into(),
+        )],
+    )
+    .await?;
     let b = n.bucket("nfskill").await?;
     n.server
         .s3()
@@ -418,7 +473,9 @@ async fn acknowledged_writes_survive_sigkill() -> Result<()> {
         .send()
         .await?;
     // a new file and an overwrite inside an existing object, each WRITE
-    // acknowledged; the server is killed before the idle commit
+    // acknowledged; the server is killed before the idle commit. nfs-rs
+    // writes UNSTABLE and, since the replies echo that, its write_at
+    // returns only after a COMMIT was answered.
     let out = n.py(
         r#"
 b = "/" + sys.argv[1]
@@ -432,6 +489,11 @@ print("acked", flush=True)
         &[&b],
     )?;
     ensure!(out.contains("acked"));
+    let commits = n.server.log().matches("NFS COMMIT").count();
+    ensure!(
+        commits >= 3,
+        "each nfs-rs write_at ends with a COMMIT; the server answered {commits}"
+    );
     n.server.kill()?;
     n.server.restart().await?;
     let log = n.server.log();
