@@ -387,6 +387,19 @@ print(len(names), len(set(names)))
     let ls = String::from_utf8_lossy(&ls);
     let count = ls.lines().filter(|l| l.contains(" f0")).count();
     ensure!(count == 5000, "nfs-ls listed {count} entries");
+    // plain READDIR (neither client above sends it), in 4 KiB replies
+    // that each resume at the last cookie
+    let mut c = cairn_tests::nfs3::mount(n.port, &n.export).await?;
+    let dir = cairn_tests::nfs3::lookup(&mut c, &format!("{b}/big")).await?;
+    let (names, replies) = cairn_tests::nfs3::readdir_all(&mut c, &dir, 4096).await?;
+    let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+    ensure!(
+        names.len() == 5000 && unique.len() == 5000,
+        "READDIR listed {} names ({} distinct) in {replies} replies",
+        names.len(),
+        unique.len()
+    );
+    ensure!(replies > 10, "4 KiB replies must page: {replies}");
     Ok(())
 }
 
