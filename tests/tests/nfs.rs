@@ -139,6 +139,17 @@ fn libnfs(tool: &str) -> Result<Command> {
     Ok(Command::new(require_tool(tool)?))
 }
 
+async fn s3_put(s: &Server, b: &str, k: &str, body: Vec<u8>) -> Result<()> {
+    s.s3()
+        .put_object()
+        .bucket(b)
+        .key(k)
+        .body(ByteStream::from(body))
+        .send()
+        .await?;
+    Ok(())
+}
+
 async fn s3_get(s: &Server, b: &str, k: &str) -> Result<Vec<u8>> {
     let o = s.s3().get_object().bucket(b).key(k).send().await?;
     Ok(o.body.collect().await?.into_bytes().to_vec())
@@ -195,14 +206,7 @@ async fn nfs_cp_100mib_up_and_down_and_s3_sees_it() -> Result<()> {
     .await?;
     // and an S3 PUT is visible over NFS at once
     let small = random_bytes(70_000, 3);
-    n.server
-        .s3()
-        .put_object()
-        .bucket(&b)
-        .key("dir/from-s3")
-        .body(ByteStream::from(small.clone()))
-        .send()
-        .await?;
+    s3_put(&n.server, &b, "dir/from-s3", small.clone()).await?;
     let got = run(libnfs("nfs-cat")?.arg(n.url(&format!("{b}/dir/from-s3"))))?.stdout;
     same_bytes("nfs-cat of an S3 PUT", &got, &small)?;
     let ls = String::from_utf8_lossy(&run(libnfs("nfs-ls")?.arg(n.url(&b)))?.stdout).into_owned();
@@ -220,14 +224,7 @@ async fn overwriting_a_file_truncates_it_and_guarded_create_is_exist() -> Result
     let n = Nfs::start(&[]).await?;
     let b = n.bucket("nfsover").await?;
     let old = random_bytes(300_000, 7);
-    n.server
-        .s3()
-        .put_object()
-        .bucket(&b)
-        .key("f")
-        .body(ByteStream::from(old.clone()))
-        .send()
-        .await?;
+    s3_put(&n.server, &b, "f", old.clone()).await?;
     let dir = tempfile::tempdir()?;
     let src = dir.path().join("small");
     fs::write(&src, random_bytes(1000, 8))?;
@@ -407,14 +404,7 @@ print(len(names), len(set(names)))
 async fn a_handle_survives_a_restart_and_goes_stale_when_deleted() -> Result<()> {
     let mut n = Nfs::start(&[]).await?;
     let b = n.bucket("nfsfh").await?;
-    n.server
-        .s3()
-        .put_object()
-        .bucket(&b)
-        .key("keep/me")
-        .body(ByteStream::from_static(b"before restart"))
-        .send()
-        .await?;
+    s3_put(&n.server, &b, "keep/me", b"before restart".to_vec()).await?;
     // one client process holds an open file (its handle) across a restart
     let script = format!(
         "{PRELUDE}\nc = nfs_rs.Client.connect({:?})\n{}",
@@ -477,14 +467,7 @@ async fn acknowledged_writes_survive_sigkill() -> Result<()> {
     )
     .await?;
     let b = n.bucket("nfskill").await?;
-    n.server
-        .s3()
-        .put_object()
-        .bucket(&b)
-        .key("old")
-        .body(ByteStream::from(vec![b'o'; 300_000]))
-        .send()
-        .await?;
+    s3_put(&n.server, &b, "old", vec![b'o'; 300_000]).await?;
     // a new file and an overwrite inside an existing object, each WRITE
     // acknowledged; the server is killed before the idle commit. nfs-rs
     // writes UNSTABLE and, since the replies echo that, its write_at
@@ -537,14 +520,7 @@ print("acked", flush=True)
 async fn errors_get_their_nfs_status() -> Result<()> {
     let n = Nfs::start(&[]).await?;
     let b = n.bucket("nfserr").await?;
-    n.server
-        .s3()
-        .put_object()
-        .bucket(&b)
-        .key("d/file")
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await?;
+    s3_put(&n.server, &b, "d/file", b"x".to_vec()).await?;
     let long = "n".repeat(300);
     let out = n.py(
         r#"
@@ -580,14 +556,7 @@ print("nametoolong", err(lambda: c.open(b + "/" + sys.argv[2], "wb").close()))
 async fn read_only_export_refuses_changes_and_keeps_objects() -> Result<()> {
     let n = Nfs::start(&["--nfs-read-only"]).await?;
     let b = n.bucket("nfsro").await?;
-    n.server
-        .s3()
-        .put_object()
-        .bucket(&b)
-        .key("f")
-        .body(ByteStream::from_static(b"original"))
-        .send()
-        .await?;
+    s3_put(&n.server, &b, "f", b"original".to_vec()).await?;
     let out = n.py(
         r#"
 b = "/" + sys.argv[1]
@@ -741,14 +710,7 @@ fn mounted(p: &Path) -> bool {
 async fn lost_quorum_is_io_and_changes_nothing_then_staged_writes_commit() -> Result<()> {
     let n = Nfs::start(&["--nfs-commit-idle-ms", "2000"]).await?;
     let b = n.bucket("nfsquorum").await?;
-    n.server
-        .s3()
-        .put_object()
-        .bucket(&b)
-        .key("keep")
-        .body(ByteStream::from_static(b"unchanged"))
-        .send()
-        .await?;
+    s3_put(&n.server, &b, "keep", b"unchanged".to_vec()).await?;
     // a WRITE acknowledged (durable in staging) just before the drives go
     let want = b"written before the drives went away".to_vec();
     let out = n.py(
