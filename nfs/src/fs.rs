@@ -12,9 +12,11 @@ use nfs3_server::nfs3_types::nfs3::{
     filename3, ftype3, nfspath3, nfsstat3, nfstime3, post_op_attr, sattr3, set_mtime, specdata3,
     stable_how,
 };
+use nfs3_server::nfs3_types::rpc::auth_unix;
 use nfs3_server::vfs::{NfsFileSystem, NfsReadFileSystem, ReadDirPlusIterator, VFSCapabilities};
 use parking_lot::Mutex;
 
+use crate::callers::{Caller, Callers};
 use crate::error::status;
 use crate::handle::Fh;
 use crate::ids::{IdMap, ROOT_ID};
@@ -32,6 +34,8 @@ pub struct CairnNfs {
     /// File id -> view inode, for ids resolved in this process.
     inos: Mutex<HashMap<u64, u64>>,
     pub(crate) dirs: Cursors,
+    /// Who sent the call each task serves (AUTH_SYS).
+    callers: Callers,
 }
 
 fn name_of<'a>(n: &'a filename3<'_>) -> R<&'a str> {
@@ -98,6 +102,7 @@ impl CairnNfs {
             opts,
             inos: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
+            callers: Callers::new(),
         }
     }
 
@@ -123,13 +128,14 @@ impl CairnNfs {
     }
 
     /// Owner of something made without an owner in its attributes: the
-    /// filesystem is not told the caller's credentials, so the export's
-    /// anonymous ids when squashing, else the view's defaults.
+    /// caller's AUTH_SYS ids, squashed; for a caller without AUTH_SYS the
+    /// export's anonymous ids when squashing, else the view's defaults.
     fn new_owner(&self, s: &sattr3) -> (u32, u32) {
         let d = &self.vfs.config().defaults;
-        let (du, dg) = match self.opts.squash {
-            Squash::None => (d.uid, d.gid),
-            _ => (self.opts.anon_uid, self.opts.anon_gid),
+        let (du, dg) = match (self.callers.current(), self.opts.squash) {
+            (Some(c), _) => (self.squash_uid(c.uid), self.squash_gid(c.gid)),
+            (None, Squash::None) => (d.uid, d.gid),
+            (None, _) => (self.opts.anon_uid, self.opts.anon_gid),
         };
         let uid = opt(s.uid).map_or(du, |u| self.squash_uid(u));
         let gid = opt(s.gid).map_or(dg, |g| self.squash_gid(g));
@@ -239,6 +245,16 @@ impl NfsReadFileSystem for CairnNfs {
 
     fn root_dir(&self) -> Fh {
         Fh::new(ROOT_ID)
+    }
+
+    /// Every call is served (client networks are checked on connect,
+    /// allow.rs); the credential is kept for the call's operations.
+    fn authorize(&self, auth: Option<&auth_unix>) -> bool {
+        self.callers.record(auth.map(|a| Caller {
+            uid: a.uid,
+            gid: a.gid,
+        }));
+        true
     }
 
     async fn lookup(&self, dirid: &Fh, filename: &filename3<'_>) -> R<Fh> {

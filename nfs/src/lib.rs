@@ -7,6 +7,7 @@
 //! in (allow.rs).
 
 mod allow;
+mod callers;
 mod error;
 mod fs;
 mod handle;

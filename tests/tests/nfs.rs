@@ -333,6 +333,43 @@ print("done")
     Ok(())
 }
 
+/// New files and directories belong to the caller's AUTH_SYS ids, root
+/// squashed to the anonymous ids (the default `--nfs-squash root`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_objects_belong_to_the_caller_and_root_is_squashed() -> Result<()> {
+    let n = Nfs::start(&[]).await?;
+    let b = n.bucket("nfsown").await?;
+    let out = n.py(
+        r#"
+b = "/" + sys.argv[1]
+u = nfs_rs.Client.connect(sys.argv[2], uid=1234, gid=1235)
+with u.open(b + "/mine", "wb") as f:
+    f.write(b"m")
+u.mkdir(b + "/mydir")
+u.symlink("mine", b + "/mylink")
+with c.open(b + "/roots", "wb") as f:
+    f.write(b"r")
+for name in ["mine", "mydir", "mylink", "roots"]:
+    st = c.stat(b + "/" + name)
+    print(name, st.uid, st.gid)
+"#,
+        &[&b, &n.py_url()],
+    )?;
+    for (name, ids) in [
+        ("mine", "1234 1235"),
+        ("mydir", "1234 1235"),
+        ("mylink", "1234 1235"),
+        ("roots", "65534 65534"),
+    ] {
+        let line = out.lines().find(|l| l.starts_with(&format!("{name} ")));
+        ensure!(
+            line == Some(&format!("{name} {ids}")[..]),
+            "{name} must be owned by {ids}: {out}"
+        );
+    }
+    Ok(())
+}
+
 async fn s3_get_eventually(s: &Server, b: &str, k: &str, len: usize) -> Result<Vec<u8>> {
     let t0 = Instant::now();
     loop {
