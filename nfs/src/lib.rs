@@ -130,11 +130,7 @@ pub async fn serve(vfs: Arc<Vfs>, opts: NfsOptions) -> Result<NfsServer, NfsErro
             })?;
     listener.with_export_name(&opts.export);
     let inner_local = SocketAddr::new(listener.get_listen_ip(), listener.get_listen_port());
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = listener.handle_forever().await {
-            tracing::error!(error = %e, "NFS listener stopped");
-        }
-    }));
+    tasks.push(tokio::spawn(serve_forever(Arc::new(listener))));
     let local = if opts.allow.is_empty() {
         inner_local
     } else {
@@ -149,4 +145,28 @@ pub async fn serve(vfs: Arc<Vfs>, opts: NfsOptions) -> Result<NfsServer, NfsErro
     };
     tracing::info!(address = %local, export = %format!("/{}", opts.export), "NFSv3 export");
     Ok(NfsServer { local, open, tasks })
+}
+
+/// Runs nfs3_server's accept loop again whenever it ends. It panics when a
+/// peer resets its connection before the loop reads the peer's address
+/// (nfs3_server 0.11.1 tcp.rs `expect("failed to get peer address")`; any
+/// client can do it) and returns on an accept error (EMFILE); either would
+/// leave the export deaf until a restart. A panic concerns one connection,
+/// so the loop restarts at once; after an accept error it waits a little
+/// rather than spin. The loop runs in a JoinSet so that aborting this task
+/// (stop) aborts it too.
+async fn serve_forever(listener: Arc<NFSTcpListener<fs::CairnNfs>>) {
+    loop {
+        let mut run = tokio::task::JoinSet::new();
+        let l = listener.clone();
+        run.spawn(async move { l.handle_forever().await });
+        match run.join_next().await {
+            Some(Ok(Ok(()))) | None => return,
+            Some(Ok(Err(e))) => {
+                tracing::error!(error = %e, "NFS listener failed; serving again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "NFS listener panicked; serving again"),
+        }
+    }
 }
