@@ -38,13 +38,18 @@ enum Command {
     },
 }
 
+/// The log filter without CAIRN_LOG. nfs3_server logs every accepted
+/// connection at info and every refused NFS call (NOENT, EXIST) at error;
+/// cairn-nfs logs the failures that matter itself (nfs/src/error.rs), so
+/// only the wire layer's own errors are kept.
+const DEFAULT_LOG: &str = "info,nfs3_server=off,nfs3_server::rpcwire=error";
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-                // nfsserve logs every accepted connection at info
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,nfsserve=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

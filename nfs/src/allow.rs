@@ -1,8 +1,8 @@
-//! The client networks allowed to use the export. nfsserve accepts its
+//! The client networks allowed to use the export. nfs3_server accepts its
 //! sockets itself and tells the filesystem nothing of the peer, so with an
 //! allow list Cairn owns the public port: each connection's peer is
 //! checked, refused ones are closed at once, allowed ones are spliced to
-//! nfsserve listening on a loopback port.
+//! nfs3_server listening on a loopback port.
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -2,7 +2,7 @@
 //! of store errors, this only names each errno's NFS status.
 
 use cairn_vfs::VfsError;
-use nfsserve::nfs::nfsstat3;
+use nfs3_server::nfs3_types::nfs3::nfsstat3;
 
 /// The status for an errno.
 pub fn status_of_errno(errno: i32) -> nfsstat3 {

@@ -1,47 +1,57 @@
-//! The `nfsserve::vfs::NFSFileSystem` implementation: file ids from the
-//! persistent map (ids.rs) resolved to view inodes, each call forwarded to
-//! cairn-vfs, errors through error.rs.
+//! The nfs3_server filesystem: file ids from the persistent map (ids.rs)
+//! resolved to view inodes, each call forwarded to cairn-vfs, errors
+//! through error.rs. Listings are in listing.rs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use cairn_vfs::{Attr, FileKind, ROOT_INO, SetAttr, Vfs, VfsError};
-use nfsserve::nfs::{
-    fattr3, fileid3, filename3, fsinfo3, ftype3, nfs_fh3, nfspath3, nfsstat3, nfstime3,
-    post_op_attr, sattr3, set_gid3, set_mode3, set_mtime, set_size3, set_uid3, specdata3,
+use nfs3_server::nfs3_types::nfs3::{
+    FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_SYMLINK, FSINFO3resok, Nfs3Option, createverf3, fattr3,
+    filename3, ftype3, nfspath3, nfsstat3, nfstime3, post_op_attr, sattr3, set_mtime, specdata3,
+    stable_how,
 };
-use nfsserve::vfs::{DirEntry, NFSFileSystem, ReadDirResult, VFSCapabilities};
+use nfs3_server::nfs3_types::rpc::auth_unix;
+use nfs3_server::vfs::{NfsFileSystem, NfsReadFileSystem, ReadDirPlusIterator, VFSCapabilities};
 use parking_lot::Mutex;
 
+use crate::callers::{Caller, Callers};
 use crate::error::status;
+use crate::handle::Fh;
 use crate::ids::{IdMap, ROOT_ID};
+use crate::listing::Cursors;
 use crate::open::OpenFiles;
 use crate::{NfsOptions, Squash};
 
 type R<T> = Result<T, nfsstat3>;
 
-/// Where a directory listing stands: the view's directory stream and, for
-/// each id it handed out, the offset after it (NFS cookies are file ids).
-struct DirCursor {
-    fh: u64,
-    after: HashMap<u64, u64>,
-    used: std::time::Instant,
-}
-
 pub struct CairnNfs {
-    vfs: Arc<Vfs>,
-    ids: Arc<IdMap>,
+    pub(crate) vfs: Arc<Vfs>,
+    pub(crate) ids: Arc<IdMap>,
     open: Arc<OpenFiles>,
     opts: NfsOptions,
     /// File id -> view inode, for ids resolved in this process.
     inos: Mutex<HashMap<u64, u64>>,
-    dirs: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<DirCursor>>>>,
+    pub(crate) dirs: Cursors,
+    /// Who sent the call each task serves (AUTH_SYS).
+    callers: Callers,
 }
 
-fn name_of(n: &filename3) -> R<&str> {
+fn name_of<'a>(n: &'a filename3<'_>) -> R<&'a str> {
     std::str::from_utf8(&n.0).map_err(|_| nfsstat3::NFS3ERR_INVAL)
+}
+
+/// An XDR optional as a Rust one.
+fn opt<
+    T: Copy + nfs3_server::nfs3_types::xdr_codec::Pack + nfs3_server::nfs3_types::xdr_codec::Unpack,
+>(
+    o: Nfs3Option<T>,
+) -> Option<T> {
+    match o {
+        Nfs3Option::Some(v) => Some(v),
+        Nfs3Option::None => None,
+    }
 }
 
 fn time3(t: SystemTime) -> nfstime3 {
@@ -56,9 +66,9 @@ fn from_time3(t: nfstime3) -> SystemTime {
     UNIX_EPOCH + Duration::new(u64::from(t.seconds), t.nseconds)
 }
 
-fn fattr(id: u64, a: &Attr) -> fattr3 {
+pub(crate) fn fattr(id: u64, a: &Attr) -> fattr3 {
     fattr3 {
-        ftype: match a.kind {
+        type_: match a.kind {
             FileKind::File => ftype3::NF3REG,
             FileKind::Dir => ftype3::NF3DIR,
             FileKind::Symlink => ftype3::NF3LNK,
@@ -92,11 +102,12 @@ impl CairnNfs {
             opts,
             inos: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
+            callers: Callers::new(),
         }
     }
 
     /// Whether a top-level name is exported (all buckets, or the named).
-    fn bucket_allowed(&self, name: &str) -> bool {
+    pub(crate) fn bucket_allowed(&self, name: &str) -> bool {
         self.opts.buckets.is_empty() || self.opts.buckets.iter().any(|b| b == name)
     }
 
@@ -116,29 +127,24 @@ impl CairnNfs {
         }
     }
 
-    /// Owner of something made without an owner in its attributes: nfsserve
-    /// hands no credentials over, so the export's anonymous ids when
-    /// squashing, else the view's defaults.
+    /// Owner of something made without an owner in its attributes: the
+    /// caller's AUTH_SYS ids, squashed; for a caller without AUTH_SYS the
+    /// export's anonymous ids when squashing, else the view's defaults.
     fn new_owner(&self, s: &sattr3) -> (u32, u32) {
         let d = &self.vfs.config().defaults;
-        let (du, dg) = match self.opts.squash {
-            Squash::None => (d.uid, d.gid),
-            _ => (self.opts.anon_uid, self.opts.anon_gid),
+        let (du, dg) = match (self.callers.current(), self.opts.squash) {
+            (Some(c), _) => (self.squash_uid(c.uid), self.squash_gid(c.gid)),
+            (None, Squash::None) => (d.uid, d.gid),
+            (None, _) => (self.opts.anon_uid, self.opts.anon_gid),
         };
-        let uid = match s.uid {
-            set_uid3::uid(u) => self.squash_uid(u),
-            set_uid3::Void => du,
-        };
-        let gid = match s.gid {
-            set_gid3::gid(g) => self.squash_gid(g),
-            set_gid3::Void => dg,
-        };
+        let uid = opt(s.uid).map_or(du, |u| self.squash_uid(u));
+        let gid = opt(s.gid).map_or(dg, |g| self.squash_gid(g));
         (uid, gid)
     }
 
     /// The view inode of a file id, walking the persistent path when this
     /// process has not seen the id; an id whose entry is gone is STALE.
-    async fn ino(&self, id: u64) -> R<u64> {
+    pub(crate) async fn ino(&self, id: u64) -> R<u64> {
         if id == ROOT_ID {
             return Ok(ROOT_INO);
         }
@@ -180,7 +186,7 @@ impl CairnNfs {
         }
     }
 
-    fn remember(&self, id: u64, ino: u64) {
+    pub(crate) fn remember(&self, id: u64, ino: u64) {
         self.inos.lock().insert(id, ino);
     }
 
@@ -206,162 +212,17 @@ impl CairnNfs {
         }
     }
 
-    fn id_err(e: crate::ids::IdError) -> nfsstat3 {
+    pub(crate) fn id_err(e: crate::ids::IdError) -> nfsstat3 {
         tracing::error!(error = %e, "file id map");
         nfsstat3::NFS3ERR_IO
     }
 
-    async fn readdir_inner(&self, dirid: u64, start_after: u64, max: usize) -> R<ReadDirResult> {
-        self.reap_dirs(Duration::from_secs(30));
-        let ino = self.ino(dirid).await?;
-        let cursor = {
-            let existing = self.dirs.lock().get(&dirid).cloned();
-            match existing {
-                Some(c) => c,
-                None => {
-                    let fh = self.vfs.opendir(ino).await.map_err(|e| status(&e))?;
-                    let c = Arc::new(tokio::sync::Mutex::new(DirCursor {
-                        fh,
-                        after: HashMap::new(),
-                        used: std::time::Instant::now(),
-                    }));
-                    self.dirs.lock().entry(dirid).or_insert(c).clone()
-                }
-            }
-        };
-        let mut c = cursor.lock().await;
-        c.used = std::time::Instant::now();
-        let mut offset = if start_after == 0 {
-            0
-        } else {
-            match c.after.get(&start_after) {
-                Some(&o) => o,
-                // a cookie this cursor did not hand out (or forgot):
-                // re-list from the top and skip to it
-                None => self.seek_cookie(&mut c, dirid, start_after).await?,
-            }
-        };
-        let mut out = Vec::new();
-        let mut end = false;
-        let max = max.max(1);
-        'pages: while out.len() < max {
-            let page = self
-                .vfs
-                .readdir(c.fh, offset)
-                .await
-                .map_err(|e| status(&e))?;
-            if page.is_empty() {
-                end = true;
-                break;
-            }
-            let keep = |e: &cairn_vfs::DirEntry| {
-                e.name != "."
-                    && e.name != ".."
-                    && (dirid != ROOT_ID || self.bucket_allowed(&e.name))
-            };
-            let names: Vec<&str> = page
-                .iter()
-                .filter(|e| keep(e))
-                .map(|e| e.name.as_str())
-                .collect();
-            let ids = self.ids.children(dirid, &names).map_err(Self::id_err)?;
-            let mut ids = ids.into_iter();
-            for e in &page {
-                if out.len() >= max {
-                    break 'pages;
-                }
-                offset = e.next_offset;
-                if !keep(e) {
-                    continue;
-                }
-                let Some(id) = ids.next() else { break };
-                self.remember(id, e.ino);
-                let a = match self.vfs.entry_attr(e).await {
-                    Some(a) => a,
-                    None => match self.vfs.getattr(e.ino).await {
-                        Ok(a) => a,
-                        // gone since the listing: not shown
-                        Err(_) => continue,
-                    },
-                };
-                c.after.insert(id, e.next_offset);
-                out.push(DirEntry {
-                    fileid: id,
-                    name: e.name.as_bytes().into(),
-                    attr: fattr(id, &a),
-                });
-            }
-            // A reply ends at the view's page end: nfsserve cuts replies to
-            // the client's byte budget, and the next cookie must stay in the
-            // page the view holds (an offset before it re-lists the
-            // directory from the top).
-            if !out.is_empty() {
-                break;
-            }
-        }
-        Ok(ReadDirResult { entries: out, end })
-    }
-
-    /// The offset after `cookie`, found by listing from the top.
-    async fn seek_cookie(&self, c: &mut DirCursor, dirid: u64, cookie: u64) -> R<u64> {
-        let want = self.ids.parent_name(cookie);
-        let Some((parent, name)) = want.filter(|(p, _)| *p == dirid) else {
-            return Err(nfsstat3::NFS3ERR_BAD_COOKIE);
-        };
-        let _ = parent;
-        let mut offset = 0;
-        loop {
-            let page = self
-                .vfs
-                .readdir(c.fh, offset)
-                .await
-                .map_err(|e| status(&e))?;
-            let Some(last) = page.last() else {
-                return Err(nfsstat3::NFS3ERR_BAD_COOKIE);
-            };
-            if let Some(e) = page.iter().find(|e| e.name == name) {
-                c.after.insert(cookie, e.next_offset);
-                return Ok(e.next_offset);
-            }
-            offset = last.next_offset;
-        }
-    }
-
-    /// Drops directory cursors idle for a while (clients never say when
-    /// a listing ends).
-    fn reap_dirs(&self, idle: Duration) {
-        let now = std::time::Instant::now();
-        let mut gone = Vec::new();
-        self.dirs.lock().retain(|_, c| match c.try_lock() {
-            Ok(g) if now.duration_since(g.used) >= idle => {
-                gone.push(g.fh);
-                false
-            }
-            _ => true,
-        });
-        for fh in gone {
-            self.vfs.releasedir(fh);
-        }
-    }
-
     fn set_attr(&self, s: &sattr3) -> SetAttr {
         SetAttr {
-            perm: match s.mode {
-                set_mode3::mode(m) => Some(m & 0o7777),
-                set_mode3::Void => None,
-            },
-            uid: match s.uid {
-                set_uid3::uid(u) => Some(self.squash_uid(u)),
-                set_uid3::Void => None,
-            },
-            gid: match s.gid {
-                set_gid3::gid(g) => Some(self.squash_gid(g)),
-                set_gid3::Void => None,
-            },
-            size: match s.size {
-                set_size3::size(n) => Some(n),
-                set_size3::Void => None,
-            },
+            perm: opt(s.mode).map(|m| m & 0o7777),
+            uid: opt(s.uid).map(|u| self.squash_uid(u)),
+            gid: opt(s.gid).map(|g| self.squash_gid(g)),
+            size: opt(s.size),
             mtime: match s.mtime {
                 set_mtime::DONT_CHANGE => None,
                 set_mtime::SET_TO_SERVER_TIME => Some(SystemTime::now()),
@@ -371,64 +232,55 @@ impl CairnNfs {
     }
 }
 
-#[async_trait]
-impl NFSFileSystem for CairnNfs {
-    fn capabilities(&self) -> VFSCapabilities {
-        if self.vfs.config().read_only {
-            VFSCapabilities::ReadOnly
-        } else {
-            VFSCapabilities::ReadWrite
-        }
+/// A file id's status when its handle cannot be opened.
+fn open_status(e: VfsError) -> nfsstat3 {
+    match e {
+        VfsError::NotFound => nfsstat3::NFS3ERR_STALE,
+        e => status(&e),
+    }
+}
+
+impl NfsReadFileSystem for CairnNfs {
+    type Handle = Fh;
+
+    fn root_dir(&self) -> Fh {
+        Fh::new(ROOT_ID)
     }
 
-    fn root_dir(&self) -> fileid3 {
-        ROOT_ID
+    /// Every call is served (client networks are checked on connect,
+    /// allow.rs); the credential is kept for the call's operations.
+    fn authorize(&self, auth: Option<&auth_unix>) -> bool {
+        self.callers.record(auth.map(|a| Caller {
+            uid: a.uid,
+            gid: a.gid,
+        }));
+        true
     }
 
-    async fn lookup(&self, dirid: fileid3, filename: &filename3) -> R<fileid3> {
+    async fn lookup(&self, dirid: &Fh, filename: &filename3<'_>) -> R<Fh> {
+        let dirid = dirid.id();
         let name = name_of(filename)?;
         let dir = self.ino(dirid).await?;
         if name == "." {
-            return Ok(dirid);
+            return Ok(Fh::new(dirid));
         }
         if name == ".." {
-            return Ok(self
-                .ids
-                .parent_name(dirid)
-                .map(|(p, _)| p)
-                .unwrap_or(ROOT_ID));
+            let parent = self.ids.parent_name(dirid).map_or(ROOT_ID, |(p, _)| p);
+            return Ok(Fh::new(parent));
         }
         self.check_top(dirid, name)?;
         let a = self.vfs.lookup(dir, name).await.map_err(|e| status(&e))?;
         let id = self.new_id(dirid, name)?;
         self.remember(id, a.ino);
-        Ok(id)
+        Ok(Fh::new(id))
     }
 
-    async fn getattr(&self, id: fileid3) -> R<fattr3> {
-        Ok(fattr(id, &self.attr(id).await?))
+    async fn getattr(&self, id: &Fh) -> R<fattr3> {
+        Ok(fattr(id.id(), &self.attr(id.id()).await?))
     }
 
-    async fn setattr(&self, id: fileid3, setattr: sattr3) -> R<fattr3> {
-        self.writable()?;
-        let ino = self.ino(id).await?;
-        let set = self.set_attr(&setattr);
-        let a = self.vfs.setattr(ino, set).await.map_err(|e| status(&e))?;
-        if self.open.is_open(id) {
-            // a truncate of an open file changed its staging file
-            let lease = self
-                .open
-                .lease(id, ino, true)
-                .await
-                .map_err(|e| status(&e))?;
-            let r = self.open.make_durable(&lease).await;
-            self.open.done(lease);
-            r.map_err(|e| status(&e))?;
-        }
-        Ok(fattr(id, &a))
-    }
-
-    async fn read(&self, id: fileid3, offset: u64, count: u32) -> R<(Vec<u8>, bool)> {
+    async fn read(&self, id: &Fh, offset: u64, count: u32) -> R<(Vec<u8>, bool)> {
+        let id = id.id();
         let a = self.attr(id).await?;
         if a.kind == FileKind::Dir {
             return Err(nfsstat3::NFS3ERR_ISDIR);
@@ -440,10 +292,7 @@ impl NFSFileSystem for CairnNfs {
             .open
             .lease(id, a.ino, false)
             .await
-            .map_err(|e| match e {
-                VfsError::NotFound => nfsstat3::NFS3ERR_STALE,
-                e => status(&e),
-            })?;
+            .map_err(open_status)?;
         let got = self.vfs.read(lease.fh, offset, count).await;
         self.open.done(lease);
         let data = got.map_err(|e| status(&e))?;
@@ -451,13 +300,82 @@ impl NFSFileSystem for CairnNfs {
         Ok((data, eof))
     }
 
-    async fn write(&self, id: fileid3, offset: u64, data: &[u8]) -> R<fattr3> {
+    async fn readdirplus(&self, dirid: &Fh, cookie: u64) -> R<impl ReadDirPlusIterator<Fh>> {
+        self.list(dirid.id(), cookie).await
+    }
+
+    async fn readlink(&self, id: &Fh) -> R<nfspath3<'_>> {
+        let a = self.attr(id.id()).await?;
+        let t = self.vfs.readlink(a.ino).await.map_err(|e| status(&e))?;
+        Ok(nfspath3::from(t))
+    }
+
+    async fn fsinfo(&self, root: &Fh) -> R<FSINFO3resok> {
+        let obj_attributes = match self.getattr(root).await {
+            Ok(v) => post_op_attr::Some(v),
+            Err(_) => post_op_attr::None,
+        };
+        Ok(FSINFO3resok {
+            obj_attributes,
+            rtmax: 1 << 20,
+            // clients use the preferred sizes; 1 MiB requests keep the
+            // streaming reads of the view busy
+            rtpref: 1 << 20,
+            rtmult: 4096,
+            wtmax: 1 << 20,
+            wtpref: 1 << 20,
+            wtmult: 4096,
+            dtpref: 1 << 20,
+            maxfilesize: self.vfs.config().max_file_size(),
+            time_delta: nfstime3 {
+                seconds: 0,
+                nseconds: 1,
+            },
+            properties: FSF3_SYMLINK | FSF3_HOMOGENEOUS | FSF3_CANSETTIME,
+        })
+    }
+}
+
+impl NfsFileSystem for CairnNfs {
+    fn capabilities(&self) -> VFSCapabilities {
+        if self.vfs.config().read_only {
+            VFSCapabilities::ReadOnly
+        } else {
+            VFSCapabilities::ReadWrite
+        }
+    }
+
+    async fn setattr(&self, id: &Fh, setattr: sattr3) -> R<fattr3> {
         self.writable()?;
+        let id = id.id();
         let ino = self.ino(id).await?;
-        let lease = self.open.lease(id, ino, true).await.map_err(|e| match e {
-            VfsError::NotFound => nfsstat3::NFS3ERR_STALE,
-            e => status(&e),
-        })?;
+        let set = self.set_attr(&setattr);
+        let a = self.vfs.setattr(ino, set).await.map_err(|e| status(&e))?;
+        if self.open.is_open(id) {
+            // a truncate of an open file changed its staging file
+            self.durable(id, ino).await?;
+        }
+        Ok(fattr(id, &a))
+    }
+
+    /// Every WRITE is durable in its fsynced staging file before the reply,
+    /// whatever the client asked for. The reply echoes the stability asked
+    /// for: an UNSTABLE writer (nfs-rs) then sends COMMIT, which is cheap
+    /// here. Skipping the fsync for UNSTABLE writes is not safe with
+    /// nfs3_server: its write verifier is the handle generation, which must
+    /// not change across restarts (handles outlive the process), so a
+    /// client could not tell that a crash lost its unstable bytes.
+    async fn write(
+        &self,
+        id: &Fh,
+        offset: u64,
+        data: &[u8],
+        stable: stable_how,
+    ) -> R<(fattr3, stable_how)> {
+        self.writable()?;
+        let id = id.id();
+        let ino = self.ino(id).await?;
+        let lease = self.open.lease(id, ino, true).await.map_err(open_status)?;
         let r = async {
             self.vfs.write(lease.fh, offset, data).await?;
             self.open.make_durable(&lease).await?;
@@ -466,26 +384,19 @@ impl NFSFileSystem for CairnNfs {
         .await;
         self.open.done(lease);
         let a = r.map_err(|e| status(&e))?;
-        Ok(fattr(id, &a))
+        Ok((fattr(id, &a), stable))
     }
 
-    async fn create(
-        &self,
-        dirid: fileid3,
-        filename: &filename3,
-        attr: sattr3,
-    ) -> R<(fileid3, fattr3)> {
+    async fn create(&self, dirid: &Fh, filename: &filename3<'_>, attr: sattr3) -> R<(Fh, fattr3)> {
         self.writable()?;
+        let dirid = dirid.id();
         let name = name_of(filename)?;
         self.check_top(dirid, name)?;
         let dir = self.ino(dirid).await?;
         if let Some(old) = self.ids.find(dirid, name) {
             self.open.close(old).await.map_err(|e| status(&e))?;
         }
-        let perm = match attr.mode {
-            set_mode3::mode(m) => m & 0o7777,
-            set_mode3::Void => self.vfs.config().defaults.file_perm,
-        };
+        let perm = opt(attr.mode).map_or(self.vfs.config().defaults.file_perm, |m| m & 0o7777);
         let (uid, gid) = self.new_owner(&attr);
         let (a, fh) = self
             .vfs
@@ -494,15 +405,18 @@ impl NFSFileSystem for CairnNfs {
             .map_err(|e| status(&e))?;
         let id = self.new_id(dirid, name)?;
         self.remember(id, a.ino);
-        let lease = self.open.adopt(id, fh, true);
-        let r = self.open.make_durable(&lease).await;
-        self.open.done(lease);
-        r.map_err(|e| status(&e))?;
-        Ok((id, fattr(id, &a)))
+        self.adopt_created(id, fh).await?;
+        Ok((Fh::new(id), fattr(id, &a)))
     }
 
-    async fn create_exclusive(&self, dirid: fileid3, filename: &filename3) -> R<fileid3> {
+    async fn create_exclusive(
+        &self,
+        dirid: &Fh,
+        filename: &filename3<'_>,
+        _verf: createverf3,
+    ) -> R<Fh> {
         self.writable()?;
+        let dirid = dirid.id();
         let name = name_of(filename)?;
         self.check_top(dirid, name)?;
         let dir = self.ino(dirid).await?;
@@ -515,15 +429,13 @@ impl NFSFileSystem for CairnNfs {
             .map_err(|e| status(&e))?;
         let id = self.new_id(dirid, name)?;
         self.remember(id, a.ino);
-        let lease = self.open.adopt(id, fh, true);
-        let r = self.open.make_durable(&lease).await;
-        self.open.done(lease);
-        r.map_err(|e| status(&e))?;
-        Ok(id)
+        self.adopt_created(id, fh).await?;
+        Ok(Fh::new(id))
     }
 
-    async fn mkdir(&self, dirid: fileid3, dirname: &filename3) -> R<(fileid3, fattr3)> {
+    async fn mkdir(&self, dirid: &Fh, dirname: &filename3<'_>) -> R<(Fh, fattr3)> {
         self.writable()?;
+        let dirid = dirid.id();
         let name = name_of(dirname)?;
         if dirid == ROOT_ID && !self.opts.buckets.is_empty() {
             // a bucket export names its buckets; no new ones appear in it
@@ -539,12 +451,13 @@ impl NFSFileSystem for CairnNfs {
             .map_err(|e| status(&e))?;
         let id = self.new_id(dirid, name)?;
         self.remember(id, a.ino);
-        Ok((id, fattr(id, &a)))
+        Ok((Fh::new(id), fattr(id, &a)))
     }
 
-    /// REMOVE and RMDIR both arrive here (nfsserve routes RMDIR to it).
-    async fn remove(&self, dirid: fileid3, filename: &filename3) -> R<()> {
+    /// REMOVE and RMDIR both arrive here (nfs3_server routes RMDIR to it).
+    async fn remove(&self, dirid: &Fh, filename: &filename3<'_>) -> R<()> {
         self.writable()?;
+        let dirid = dirid.id();
         let name = name_of(filename)?;
         self.check_top(dirid, name)?;
         let dir = self.ino(dirid).await?;
@@ -567,14 +480,15 @@ impl NFSFileSystem for CairnNfs {
         self.ids.remove(dirid, name).map_err(Self::id_err)
     }
 
-    async fn rename(
+    async fn rename<'a>(
         &self,
-        from_dirid: fileid3,
-        from_filename: &filename3,
-        to_dirid: fileid3,
-        to_filename: &filename3,
+        from_dirid: &Fh,
+        from_filename: &filename3<'a>,
+        to_dirid: &Fh,
+        to_filename: &filename3<'a>,
     ) -> R<()> {
         self.writable()?;
+        let (from_dirid, to_dirid) = (from_dirid.id(), to_dirid.id());
         let from = name_of(from_filename)?;
         let to = name_of(to_filename)?;
         self.check_top(from_dirid, from)?;
@@ -600,23 +514,15 @@ impl NFSFileSystem for CairnNfs {
         Ok(())
     }
 
-    async fn readdir(
+    async fn symlink<'a>(
         &self,
-        dirid: fileid3,
-        start_after: fileid3,
-        max_entries: usize,
-    ) -> R<ReadDirResult> {
-        self.readdir_inner(dirid, start_after, max_entries).await
-    }
-
-    async fn symlink(
-        &self,
-        dirid: fileid3,
-        linkname: &filename3,
-        symlink: &nfspath3,
+        dirid: &Fh,
+        linkname: &filename3<'a>,
+        symlink: &nfspath3<'a>,
         attr: &sattr3,
-    ) -> R<(fileid3, fattr3)> {
+    ) -> R<(Fh, fattr3)> {
         self.writable()?;
+        let dirid = dirid.id();
         let name = name_of(linkname)?;
         let target = std::str::from_utf8(&symlink.0).map_err(|_| nfsstat3::NFS3ERR_INVAL)?;
         let dir = self.ino(dirid).await?;
@@ -628,69 +534,38 @@ impl NFSFileSystem for CairnNfs {
             .map_err(|e| status(&e))?;
         let id = self.new_id(dirid, name)?;
         self.remember(id, a.ino);
-        Ok((id, fattr(id, &a)))
+        Ok((Fh::new(id), fattr(id, &a)))
     }
 
-    async fn readlink(&self, id: fileid3) -> R<nfspath3> {
-        let a = self.attr(id).await?;
-        let t = self.vfs.readlink(a.ino).await.map_err(|e| status(&e))?;
-        Ok(t.into())
-    }
-
-    async fn fsinfo(&self, root_fileid: fileid3) -> R<fsinfo3> {
-        let attrs = match self.getattr(root_fileid).await {
-            Ok(v) => post_op_attr::attributes(v),
-            Err(_) => post_op_attr::Void,
-        };
-        Ok(fsinfo3 {
-            obj_attributes: attrs,
-            rtmax: 1 << 20,
-            // nfsserve's default preferred read is 124 KiB; clients use the
-            // preferred sizes, and 1 MiB requests keep the streaming reads
-            // of the view busy
-            rtpref: 1 << 20,
-            rtmult: 4096,
-            wtmax: 1 << 20,
-            wtpref: 1 << 20,
-            wtmult: 4096,
-            dtpref: 1 << 20,
-            maxfilesize: self.vfs.config().max_file_size(),
-            time_delta: nfstime3 {
-                seconds: 0,
-                nseconds: 1,
-            },
-            properties: nfsserve::nfs::FSF_SYMLINK
-                | nfsserve::nfs::FSF_HOMOGENEOUS
-                | nfsserve::nfs::FSF_CANSETTIME,
-        })
-    }
-
-    /// Handles are the map's verifier and the file id: both outlive the
-    /// process (nfsserve's default ties them to the start time).
-    fn id_to_fh(&self, id: fileid3) -> nfs_fh3 {
-        let mut data = Vec::with_capacity(16);
-        data.extend_from_slice(&self.ids.verifier().to_le_bytes());
-        data.extend_from_slice(&id.to_le_bytes());
-        nfs_fh3 { data }
-    }
-
-    fn fh_to_id(&self, fh: &nfs_fh3) -> R<fileid3> {
-        let (Some(v), Some(id)) = (fh.data.get(0..8), fh.data.get(8..16)) else {
-            return Err(nfsstat3::NFS3ERR_BADHANDLE);
-        };
-        if fh.data.len() != 16 {
-            return Err(nfsstat3::NFS3ERR_BADHANDLE);
+    /// Acknowledged WRITEs are already durable (see `write`); COMMIT checks
+    /// the handle and syncs an open file's staging once more, so a COMMIT
+    /// after a truncate or a failed fsync reports the truth.
+    async fn commit(&self, id: &Fh, _offset: u64, _count: u32) -> R<()> {
+        let id = id.id();
+        let ino = self.ino(id).await?;
+        tracing::debug!(id, "NFS COMMIT");
+        if self.open.is_open(id) {
+            self.durable(id, ino).await?;
         }
-        let mut b = [0u8; 8];
-        b.copy_from_slice(v);
-        if u64::from_le_bytes(b) != self.ids.verifier() {
-            return Err(nfsstat3::NFS3ERR_STALE);
-        }
-        b.copy_from_slice(id);
-        let id = u64::from_le_bytes(b);
-        if !self.ids.known(id) {
-            return Err(nfsstat3::NFS3ERR_STALE);
-        }
-        Ok(id)
+        Ok(())
+    }
+}
+
+impl CairnNfs {
+    /// Syncs `id`'s staging file through a (writable) lease.
+    async fn durable(&self, id: u64, ino: u64) -> R<()> {
+        let lease = self.open.lease(id, ino, true).await.map_err(open_status)?;
+        let r = self.open.make_durable(&lease).await;
+        self.open.done(lease);
+        r.map_err(|e| status(&e))
+    }
+
+    /// Takes a CREATE's view handle as `id`'s and makes the new (empty)
+    /// staging file durable before the reply.
+    async fn adopt_created(&self, id: u64, fh: u64) -> R<()> {
+        let lease = self.open.adopt(id, fh, true);
+        let r = self.open.make_durable(&lease).await;
+        self.open.done(lease);
+        r.map_err(|e| status(&e))
     }
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 use parking_lot::Mutex;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 
-/// The export root's id (0 is reserved by nfsserve).
+/// The export root's id (0 is reserved by NFS servers).
 pub const ROOT_ID: u64 = 1;
 
 const NODES: TableDefinition<u64, (u64, &str)> = TableDefinition::new("nodes");
@@ -96,10 +96,6 @@ impl IdMap {
 
     pub fn verifier(&self) -> u64 {
         self.verifier
-    }
-
-    pub fn known(&self, id: u64) -> bool {
-        id == ROOT_ID || self.inner.lock().nodes.contains_key(&id)
     }
 
     pub fn find(&self, parent: u64, name: &str) -> Option<u64> {
@@ -287,7 +283,7 @@ mod tests {
         assert!(g > f, "ids are never reused");
         let d = m.find(m.find(b, "e").unwrap(), "moved").unwrap();
         m.remove(m.find(b, "e").unwrap(), "moved").unwrap();
-        assert!(!m.known(d));
+        assert_eq!(m.path(d), None, "removed: stale");
         assert_eq!(m.path(f), None, "under a removed directory: stale");
     }
 }

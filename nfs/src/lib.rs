@@ -1,15 +1,18 @@
-//! cairn-nfs: the NFSv3 front. Thin glue: nfsserve 0.11 speaks the wire
-//! protocols (NFSv3, MOUNT and a mini portmapper on one TCP port), fs.rs
-//! forwards each call to cairn-vfs. What this crate adds is what NFS needs
+//! cairn-nfs: the NFSv3 front. Thin glue: nfs3_server 0.11 speaks the wire
+//! protocols (NFSv3 with COMMIT, MOUNT and a mini portmapper on one TCP
+//! port), fs.rs forwards each call to cairn-vfs. What this crate adds is what NFS needs
 //! and FUSE does not: file handles that survive restarts (ids.rs), WRITEs
 //! durable when answered and committed after an idle time (open.rs), their
 //! recovery after a crash (recover.rs), and the client networks allowed
 //! in (allow.rs).
 
 mod allow;
+mod callers;
 mod error;
 mod fs;
+mod handle;
 mod ids;
+mod listing;
 mod open;
 mod recover;
 
@@ -19,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_vfs::Vfs;
-use nfsserve::tcp::{NFSTcp as _, NFSTcpListener};
+use nfs3_server::tcp::{NFSTcp as _, NFSTcpListener};
 
 pub use allow::{Allow, Network};
 pub use error::{status, status_of_errno};
@@ -106,29 +109,28 @@ pub async fn serve(vfs: Arc<Vfs>, opts: NfsOptions) -> Result<NfsServer, NfsErro
         opts.commit_idle,
         opts.commit_high_water,
     );
-    let fs = fs::CairnNfs::new(vfs, ids, open.clone(), opts.clone());
+    let fs = fs::CairnNfs::new(vfs, ids.clone(), open.clone(), opts.clone());
     let mut tasks = vec![open.start_reaper()];
     // With an allow list the public port is ours: peers are checked and
-    // spliced to nfsserve on a loopback port (nfsserve accepts sockets
-    // itself and shows the filesystem no peer address).
+    // spliced to nfs3_server on a loopback port (it accepts sockets itself
+    // and shows the filesystem no peer address).
     let inner_addr = if opts.allow.is_empty() {
         opts.address
     } else {
         SocketAddr::from(([127, 0, 0, 1], 0))
     };
-    let mut listener = NFSTcpListener::bind(&inner_addr.to_string(), fs)
-        .await
-        .map_err(|source| NfsError::Bind {
-            addr: inner_addr,
-            source,
-        })?;
+    // the handle generation is the map's verifier, not the start time:
+    // handles survive restarts
+    let mut listener =
+        NFSTcpListener::bind_with_generation(&inner_addr.to_string(), fs, ids.verifier())
+            .await
+            .map_err(|source| NfsError::Bind {
+                addr: inner_addr,
+                source,
+            })?;
     listener.with_export_name(&opts.export);
     let inner_local = SocketAddr::new(listener.get_listen_ip(), listener.get_listen_port());
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = listener.handle_forever().await {
-            tracing::error!(error = %e, "NFS listener stopped");
-        }
-    }));
+    tasks.push(tokio::spawn(serve_forever(Arc::new(listener))));
     let local = if opts.allow.is_empty() {
         inner_local
     } else {
@@ -143,4 +145,28 @@ pub async fn serve(vfs: Arc<Vfs>, opts: NfsOptions) -> Result<NfsServer, NfsErro
     };
     tracing::info!(address = %local, export = %format!("/{}", opts.export), "NFSv3 export");
     Ok(NfsServer { local, open, tasks })
+}
+
+/// Runs nfs3_server's accept loop again whenever it ends. It panics when a
+/// peer resets its connection before the loop reads the peer's address
+/// (nfs3_server 0.11.1 tcp.rs `expect("failed to get peer address")`; any
+/// client can do it) and returns on an accept error (EMFILE); either would
+/// leave the export deaf until a restart. A panic concerns one connection,
+/// so the loop restarts at once; after an accept error it waits a little
+/// rather than spin. The loop runs in a JoinSet so that aborting this task
+/// (stop) aborts it too.
+async fn serve_forever(listener: Arc<NFSTcpListener<fs::CairnNfs>>) {
+    loop {
+        let mut run = tokio::task::JoinSet::new();
+        let l = listener.clone();
+        run.spawn(async move { l.handle_forever().await });
+        match run.join_next().await {
+            Some(Ok(Ok(()))) | None => return,
+            Some(Ok(Err(e))) => {
+                tracing::error!(error = %e, "NFS listener failed; serving again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "NFS listener panicked; serving again"),
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! releases it once idle (which commits staged bytes to the object).
 //!
 //! Durability: every WRITE is fsynced in its staging file before the reply
-//! (nfsserve answers FILE_SYNC and has no COMMIT), and the staging file's
+//! (whatever stability the client asked for, see fs.rs `write`), and the staging file's
 //! path is recorded in the id map's `pending` table, so a crash leaves the
 //! acknowledged bytes findable (recover.rs commits them at the next start).
 
@@ -36,6 +36,9 @@ pub struct OpenFiles {
     vfs: Arc<Vfs>,
     ids: Arc<IdMap>,
     map: Mutex<HashMap<u64, Entry>>,
+    /// Handles replaced while requests still used them: view handle ->
+    /// requests left (see `adopt`).
+    retired: Mutex<HashMap<u64, usize>>,
     /// A file idle this long is committed (and its handle released).
     pub idle: Duration,
     /// Staged bytes (all files) above which idle-ish files commit early.
@@ -54,6 +57,7 @@ impl OpenFiles {
             vfs,
             ids,
             map: Mutex::new(HashMap::new()),
+            retired: Mutex::new(HashMap::new()),
             idle,
             high_water,
         })
@@ -81,6 +85,7 @@ impl OpenFiles {
                     return Ok(Lease { fh: e.fh, id });
                 }
                 Some(e) if e.in_flight == 0 => m.remove(&id).map(|e| e.fh),
+                // a read-only handle READs still use: `adopt` retires it
                 Some(_) => None,
                 None => None,
             }
@@ -101,15 +106,19 @@ impl OpenFiles {
         Ok(self.adopt(id, fh, write))
     }
 
-    /// Takes over a handle opened elsewhere (CREATE) as `id`'s, lent once.
+    /// Takes over a handle opened elsewhere (CREATE, or `lease` wanting a
+    /// writable one) as `id`'s, lent once. A read-only handle it replaces
+    /// may still serve READs: it is retired, and released by the last
+    /// `done` (releasing it now would fail those reads).
     pub fn adopt(&self, id: u64, fh: u64, writable: bool) -> Lease {
-        let replaced = {
+        let (lent, spare) = {
             let mut m = self.map.lock();
             match m.get_mut(&id) {
                 // another request opened it meanwhile: keep theirs
                 Some(e) if e.writable || !writable => {
                     e.in_flight += 1;
-                    Some(fh)
+                    e.last_used = Instant::now();
+                    (e.fh, Some(fh))
                 }
                 _ => {
                     let prev = m.insert(
@@ -122,26 +131,63 @@ impl OpenFiles {
                             pending: None,
                         },
                     );
-                    prev.map(|p| p.fh)
+                    let spare = prev.and_then(|p| {
+                        if let Some(e) = m.get_mut(&id) {
+                            e.pending = p.pending;
+                        }
+                        if p.in_flight == 0 {
+                            return Some(p.fh);
+                        }
+                        self.retired.lock().insert(p.fh, p.in_flight);
+                        None
+                    });
+                    (fh, spare)
                 }
             }
         };
-        if let Some(extra) = replaced {
-            let vfs = self.vfs.clone();
-            tokio::spawn(async move {
-                if let Err(e) = vfs.release(extra).await {
-                    tracing::warn!(error = %e, "releasing a spare NFS handle");
-                }
-            });
+        if let Some(extra) = spare {
+            self.release_later(extra);
         }
-        let fh = self.map.lock().get(&id).map(|e| e.fh).unwrap_or(fh);
-        Lease { fh, id }
+        Lease { fh: lent, id }
+    }
+
+    /// Releases a handle no request uses any more, off the caller's path.
+    fn release_later(&self, fh: u64) {
+        let vfs = self.vfs.clone();
+        tokio::spawn(async move {
+            if let Err(e) = vfs.release(fh).await {
+                tracing::warn!(error = %e, "releasing a spare NFS handle");
+            }
+        });
     }
 
     pub fn done(&self, lease: Lease) {
-        if let Some(e) = self.map.lock().get_mut(&lease.id) {
+        let mut m = self.map.lock();
+        if let Some(e) = m.get_mut(&lease.id)
+            && e.fh == lease.fh
+        {
             e.in_flight = e.in_flight.saturating_sub(1);
             e.last_used = Instant::now();
+            return;
+        }
+        drop(m);
+        // a retired handle: the last request using it releases it
+        let last = {
+            let mut r = self.retired.lock();
+            match r.get_mut(&lease.fh) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                Some(_) => {
+                    r.remove(&lease.fh);
+                    true
+                }
+                None => false,
+            }
+        };
+        if last {
+            self.release_later(lease.fh);
         }
     }
 
@@ -271,5 +317,62 @@ impl OpenFiles {
                 me.reap().await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_api::mem::MemLayer;
+    use cairn_api::{BucketName, ObjectKey, ObjectLayer as _, PutOptions, bytes_stream};
+    use cairn_vfs::{ROOT_INO, VfsConfig};
+
+    /// A write lease taken while a READ holds the read-only handle must not
+    /// release that handle under the READ; the READ's `done` does.
+    #[tokio::test]
+    async fn a_writer_does_not_release_a_handle_a_read_uses() {
+        let layer = Arc::new(MemLayer::new());
+        let b = BucketName::new("bkt").unwrap();
+        layer.make_bucket(&b).await.unwrap();
+        layer
+            .put_object(
+                &b,
+                &ObjectKey::new("f").unwrap(),
+                bytes_stream(vec![7u8; 4096]),
+                PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Arc::new(Vfs::new(layer, VfsConfig::new(dir.path().join("spool"))).unwrap());
+        let ids = Arc::new(IdMap::open(&dir.path().join("ids.redb")).unwrap());
+        let bkt = vfs.lookup(ROOT_INO, "bkt").await.unwrap().ino;
+        let ino = vfs.lookup(bkt, "f").await.unwrap().ino;
+        let open = OpenFiles::new(vfs.clone(), ids, Duration::from_secs(1), u64::MAX);
+
+        let read = open.lease(9, ino, false).await.unwrap();
+        let write = open.lease(9, ino, true).await.unwrap();
+        assert_ne!(
+            read.fh, write.fh,
+            "a writable handle replaces the read-only one"
+        );
+        // let any release the swap spawned run
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let got = vfs
+            .read(read.fh, 0, 10)
+            .await
+            .expect("the READ's handle is still open");
+        assert_eq!(got, vec![7u8; 10]);
+
+        let old = read.fh;
+        open.done(read);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            vfs.read(old, 0, 10).await.is_err(),
+            "the last request on a retired handle releases it"
+        );
+        assert!(open.retired.lock().is_empty());
+        open.done(write);
+        assert_eq!(open.map.lock().get(&9).map(|e| e.in_flight), Some(0));
     }
 }

@@ -13,6 +13,7 @@
 pub mod cmd;
 pub mod data;
 pub mod metrics;
+pub mod nfs3;
 pub mod openbao;
 pub mod raw;
 pub mod sse;

@@ -3,7 +3,7 @@
 //! root), `/` in keys makes directories (plus `dir/` marker objects),
 //! attributes live in s3fs-compatible user metadata, and writes stage in a
 //! local spool file until flush/fsync/release commits them as one object.
-//! No front-specific type (fuser, nfsserve, libc structs) appears here;
+//! No front-specific type (fuser, nfs3_server, libc structs) appears here;
 //! errors carry an errno (`VfsError::errno`). SEMANTICS.md says what holds.
 
 pub mod attr;

@@ -1,0 +1,79 @@
+//! The nfs3_client crate as a test client for the procedures libnfs-utils
+//! and nfs-rs never send the way a test needs: plain READDIR (both list
+//! with READDIRPLUS) and WRITE/COMMIT with a chosen stability.
+
+use anyhow::{Context as _, Result, bail};
+use nfs3_client::nfs3_types::nfs3::{
+    LOOKUP3args, Nfs3Result, READDIR3args, cookieverf3, diropargs3, nfs_fh3,
+};
+use nfs3_client::tokio::{TokioConnector, TokioIo};
+use nfs3_client::{Nfs3Connection, Nfs3ConnectionBuilder};
+
+pub type Conn = Nfs3Connection<TokioIo<tokio::net::TcpStream>>;
+
+/// Mounts `/<export>` on 127.0.0.1, MOUNT and NFS both on `port`.
+pub async fn mount(port: u16, export: &str) -> Result<Conn> {
+    Nfs3ConnectionBuilder::new(TokioConnector, "127.0.0.1", format!("/{export}"))
+        .connect_from_privileged_port(false)
+        .mount_port(port)
+        .nfs3_port(port)
+        .mount()
+        .await
+        .context("mounting with nfs3_client")
+}
+
+/// The handle of `path` (`/`-separated, from the export root).
+pub async fn lookup(c: &mut Conn, path: &str) -> Result<nfs_fh3> {
+    let mut fh = c.root_nfs_fh3();
+    for name in path.split('/').filter(|n| !n.is_empty()) {
+        let args = LOOKUP3args {
+            what: diropargs3 {
+                dir: fh,
+                name: name.as_bytes().into(),
+            },
+        };
+        fh = match c.lookup(&args).await? {
+            Nfs3Result::Ok(ok) => ok.object,
+            Nfs3Result::Err((s, _)) => bail!("LOOKUP {name}: {s:?}"),
+        };
+    }
+    Ok(fh)
+}
+
+/// Every name in `dir`, listed with plain READDIR replies of at most
+/// `count` bytes, each request resuming at the last cookie received.
+/// Returns the names and the number of replies.
+pub async fn readdir_all(c: &mut Conn, dir: &nfs_fh3, count: u32) -> Result<(Vec<String>, usize)> {
+    let mut names = Vec::new();
+    // a server that ignores the cookie starts over: stop at the repeat
+    let mut seen = std::collections::HashSet::new();
+    let (mut cookie, mut verf, mut replies) = (0, cookieverf3::default(), 0);
+    loop {
+        let args = READDIR3args {
+            dir: dir.clone(),
+            cookie,
+            cookieverf: verf,
+            count,
+        };
+        let ok = match c.readdir(&args).await? {
+            Nfs3Result::Ok(ok) => ok,
+            Nfs3Result::Err((s, _)) => bail!("READDIR at cookie {cookie}: {s:?}"),
+        };
+        replies += 1;
+        verf = ok.cookieverf;
+        for e in ok.reply.entries.0 {
+            if !seen.insert(e.cookie) {
+                bail!(
+                    "READDIR repeated cookie {} after {} names",
+                    e.cookie,
+                    names.len()
+                );
+            }
+            cookie = e.cookie;
+            names.push(String::from_utf8_lossy(e.name.as_ref()).into_owned());
+        }
+        if ok.reply.eof {
+            return Ok((names, replies));
+        }
+    }
+}
