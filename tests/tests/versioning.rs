@@ -1369,3 +1369,274 @@ async fn heal_rebuilds_every_version_on_a_replaced_drive() -> Result<()> {
     ensure!(before[0].1 == marker);
     Ok(())
 }
+
+/// `aws s3api ARGS --endpoint-url E` parsed as JSON (Null for no output).
+fn s3api(s: &Server, args: &[&str]) -> Result<serde_json::Value> {
+    let out = cairn_tests::cmd::run_stdout(s.tool("aws").arg("s3api").args(args).args([
+        "--endpoint-url",
+        &s.endpoint(),
+        "--output",
+        "json",
+    ]))?;
+    if out.trim().is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    Ok(serde_json::from_str(&out)?)
+}
+
+/// `aws s3api` expected to fail with this error code.
+fn s3api_fails(s: &Server, args: &[&str], code: &str) -> Result<()> {
+    let out = cairn_tests::run_status(
+        s.tool("aws")
+            .arg("s3api")
+            .args(args)
+            .args(["--endpoint-url", &s.endpoint()]),
+    )?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && err.contains(code),
+        "aws s3api {args:?}: want {code}, got: {err}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awscli_versioning_lock_tagging_lifecycle() -> Result<()> {
+    cairn_tests::require_tool("aws")?;
+    let s = Server::start_default().await?;
+    let b = bucket_name("cli");
+    let file = s.dir().join("body.txt");
+    s3api(
+        &s,
+        &[
+            "create-bucket",
+            "--bucket",
+            &b,
+            "--object-lock-enabled-for-bucket",
+        ],
+    )?;
+    let v = s3api(&s, &["get-bucket-versioning", "--bucket", &b])?;
+    ensure!(v["Status"] == "Enabled", "{v}");
+    let mut ids = Vec::new();
+    for body in ["one", "two"] {
+        std::fs::write(&file, body)?;
+        let p = s3api(
+            &s,
+            &[
+                "put-object",
+                "--bucket",
+                &b,
+                "--key",
+                "k",
+                "--body",
+                file.to_str().context("path")?,
+            ],
+        )?;
+        ids.push(p["VersionId"].as_str().context("VersionId")?.to_owned());
+    }
+    let l = s3api(&s, &["list-object-versions", "--bucket", &b])?;
+    let listed: Vec<&str> = l["Versions"]
+        .as_array()
+        .context("Versions")?
+        .iter()
+        .filter_map(|v| v["VersionId"].as_str())
+        .collect();
+    ensure!(listed == [ids[1].as_str(), ids[0].as_str()], "{l}");
+    let back = s.dir().join("back.txt");
+    s3api(
+        &s,
+        &[
+            "get-object",
+            "--bucket",
+            &b,
+            "--key",
+            "k",
+            "--version-id",
+            &ids[0],
+            back.to_str().context("path")?,
+        ],
+    )?;
+    ensure!(std::fs::read(&back)? == b"one");
+
+    // tagging
+    s3api(
+        &s,
+        &[
+            "put-object-tagging",
+            "--bucket",
+            &b,
+            "--key",
+            "k",
+            "--version-id",
+            &ids[0],
+            "--tagging",
+            "TagSet=[{Key=a,Value=1}]",
+        ],
+    )?;
+    let t = s3api(
+        &s,
+        &[
+            "get-object-tagging",
+            "--bucket",
+            &b,
+            "--key",
+            "k",
+            "--version-id",
+            &ids[0],
+        ],
+    )?;
+    ensure!(
+        t["TagSet"][0]["Key"] == "a" && t["TagSet"][0]["Value"] == "1",
+        "{t}"
+    );
+    s3api(
+        &s,
+        &[
+            "put-bucket-tagging",
+            "--bucket",
+            &b,
+            "--tagging",
+            "TagSet=[{Key=team,Value=storage}]",
+        ],
+    )?;
+    ensure!(s3api(&s, &["get-bucket-tagging", "--bucket", &b])?["TagSet"][0]["Value"] == "storage");
+
+    // lock: configuration, retention, legal hold, bypass
+    s3api(
+        &s,
+        &[
+            "put-object-lock-configuration",
+            "--bucket",
+            &b,
+            "--object-lock-configuration",
+            r#"{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"GOVERNANCE","Days":2}}}"#,
+        ],
+    )?;
+    let c = s3api(&s, &["get-object-lock-configuration", "--bucket", &b])?;
+    ensure!(
+        c["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Days"] == 2,
+        "{c}"
+    );
+    let until = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)?;
+    s3api(
+        &s,
+        &[
+            "put-object-retention",
+            "--bucket",
+            &b,
+            "--key",
+            "k",
+            "--version-id",
+            &ids[0],
+            "--retention",
+            &format!(r#"{{"Mode":"GOVERNANCE","RetainUntilDate":"{until}"}}"#),
+        ],
+    )?;
+    let r = s3api(
+        &s,
+        &[
+            "get-object-retention",
+            "--bucket",
+            &b,
+            "--key",
+            "k",
+            "--version-id",
+            &ids[0],
+        ],
+    )?;
+    ensure!(r["Retention"]["Mode"] == "GOVERNANCE", "{r}");
+    s3api_fails(
+        &s,
+        &[
+            "delete-object",
+            "--bucket",
+            &b,
+            "--key",
+            "k",
+            "--version-id",
+            &ids[0],
+        ],
+        "AccessDenied",
+    )?;
+    s3api(
+        &s,
+        &[
+            "delete-object",
+            "--bucket",
+            &b,
+            "--key",
+            "k",
+            "--version-id",
+            &ids[0],
+            "--bypass-governance-retention",
+        ],
+    )?;
+    s3api(
+        &s,
+        &[
+            "put-object-legal-hold",
+            "--bucket",
+            &b,
+            "--key",
+            "k",
+            "--version-id",
+            &ids[1],
+            "--legal-hold",
+            "Status=ON",
+        ],
+    )?;
+    ensure!(
+        s3api(
+            &s,
+            &[
+                "get-object-legal-hold",
+                "--bucket",
+                &b,
+                "--key",
+                "k",
+                "--version-id",
+                &ids[1]
+            ]
+        )?["LegalHold"]["Status"]
+            == "ON"
+    );
+    s3api_fails(
+        &s,
+        &[
+            "delete-object",
+            "--bucket",
+            &b,
+            "--key",
+            "k",
+            "--version-id",
+            &ids[1],
+            "--bypass-governance-retention",
+        ],
+        "AccessDenied",
+    )?;
+
+    // lifecycle
+    s3api(
+        &s,
+        &[
+            "put-bucket-lifecycle-configuration",
+            "--bucket",
+            &b,
+            "--lifecycle-configuration",
+            r#"{"Rules":[{"ID":"nc","Status":"Enabled","Filter":{"Prefix":"logs/"},"NoncurrentVersionExpiration":{"NoncurrentDays":7,"NewerNoncurrentVersions":2}}]}"#,
+        ],
+    )?;
+    let lc = s3api(&s, &["get-bucket-lifecycle-configuration", "--bucket", &b])?;
+    ensure!(
+        lc["Rules"][0]["NoncurrentVersionExpiration"]["NewerNoncurrentVersions"] == 2,
+        "{lc}"
+    );
+    s3api(&s, &["delete-bucket-lifecycle", "--bucket", &b])?;
+    s3api_fails(
+        &s,
+        &["get-bucket-lifecycle-configuration", "--bucket", &b],
+        "NoSuchLifecycleConfiguration",
+    )?;
+    Ok(())
+}
