@@ -114,7 +114,7 @@ impl ErasureSet {
                 good.push(v);
             }
         }
-        good.sort_by(|a, b| b.mod_time.cmp(&a.mod_time));
+        good.sort_by_key(|v| std::cmp::Reverse(v.mod_time));
         if good.is_empty() {
             // the same error a read gives (missing key, lost quorum)
             self.read_version(bucket, key, false, crate::set::Want::Latest)

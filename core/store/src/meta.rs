@@ -232,7 +232,7 @@ impl ObjectMeta {
                 (self.versions[i].clone(), bytes)
             })
             .collect();
-        items.sort_by(|a, b| b.0.mod_time.cmp(&a.0.mod_time));
+        items.sort_by_key(|i| std::cmp::Reverse(i.0.mod_time));
         self.inline.clear();
         self.versions.clear();
         for (v, bytes) in items {

@@ -208,6 +208,6 @@ fn quorum_versions(
         .filter(|(_, c)| *c >= quorum)
         .map(|(v, _)| v)
         .collect();
-    out.sort_by(|a, b| b.mod_time.cmp(&a.mod_time));
+    out.sort_by_key(|v| std::cmp::Reverse(v.mod_time));
     out
 }
