@@ -1017,8 +1017,7 @@ fn set_mtime_io(p: &Path, secs: i64) -> std::io::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locked_and_worm_objects_cannot_be_changed_through_the_mount() -> Result<()> {
     use aws_sdk_s3::types::{
-        ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockRetention,
-        ObjectLockRetentionMode,
+        ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockRetentionMode,
     };
     let m = Mounted::start(&[]).await?;
     let c = m.server.s3();
@@ -1038,18 +1037,15 @@ async fn locked_and_worm_objects_cannot_be_changed_through_the_mount() -> Result
             .send()
             .await?;
     }
-    let until = std::time::SystemTime::now() + Duration::from_secs(3600);
-    c.put_object_retention()
-        .bucket(&b)
-        .key("retained")
-        .retention(
-            ObjectLockRetention::builder()
-                .mode(ObjectLockRetentionMode::Governance)
-                .retain_until_date(aws_sdk_s3::primitives::DateTime::from(until))
-                .build(),
-        )
-        .send()
-        .await?;
+    cairn_tests::lock::retain(
+        &c,
+        &b,
+        "retained",
+        None,
+        ObjectLockRetentionMode::Governance,
+        3600,
+    )
+    .await?;
     c.put_object_legal_hold()
         .bucket(&b)
         .key("held")

@@ -905,7 +905,7 @@ async fn bucket_default_encryption_covers_nfs_writes() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locked_and_worm_objects_cannot_be_changed_over_nfs() -> Result<()> {
-    use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+    use aws_sdk_s3::types::ObjectLockRetentionMode;
     let n = Nfs::start(&[]).await?;
     let c = n.server.s3();
     let lb = bucket_name("nfslock");
@@ -920,18 +920,15 @@ async fn locked_and_worm_objects_cannot_be_changed_over_nfs() -> Result<()> {
         .body(ByteStream::from_static(b"original"))
         .send()
         .await?;
-    let until = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
-    c.put_object_retention()
-        .bucket(&lb)
-        .key("f")
-        .retention(
-            ObjectLockRetention::builder()
-                .mode(ObjectLockRetentionMode::Compliance)
-                .retain_until_date(aws_sdk_s3::primitives::DateTime::from(until))
-                .build(),
-        )
-        .send()
-        .await?;
+    cairn_tests::lock::retain(
+        &c,
+        &lb,
+        "f",
+        None,
+        ObjectLockRetentionMode::Compliance,
+        3600,
+    )
+    .await?;
     let wb = n.bucket("nfsworm").await?;
     c.put_object()
         .bucket(&wb)

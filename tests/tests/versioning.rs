@@ -6,9 +6,10 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
     BucketVersioningStatus, DefaultRetention, Delete, ObjectIdentifier, ObjectLockConfiguration,
-    ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockRetention,
-    ObjectLockRetentionMode, ObjectLockRule, Tag, Tagging, VersioningConfiguration,
+    ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockRetentionMode,
+    ObjectLockRule, Tag, Tagging, VersioningConfiguration,
 };
+use cairn_tests::lock::retention;
 use cairn_tests::{Server, bucket_name, err_status, expect_err};
 
 async fn put(c: &Client, b: &str, k: &str, data: &str) -> Result<Option<String>> {
@@ -366,14 +367,6 @@ async fn listing_1200_versions_in_pages() -> Result<()> {
         r.versions()[0].is_latest() == Some(true) && r.versions()[1].is_latest() == Some(false)
     );
     Ok(())
-}
-
-fn retention(mode: ObjectLockRetentionMode, secs: i64) -> ObjectLockRetention {
-    let until = std::time::SystemTime::now() + std::time::Duration::from_secs(secs as u64);
-    ObjectLockRetention::builder()
-        .mode(mode)
-        .retain_until_date(DateTime::from(until))
-        .build()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

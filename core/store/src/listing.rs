@@ -41,31 +41,36 @@ impl ErasureSet {
     }
 }
 
-fn list_blocking(
+/// Where a merged walk starts and what it rolls up.
+pub(crate) struct WalkFrom<'a> {
+    pub(crate) prefix: &'a str,
+    pub(crate) start_after: Option<&'a str>,
+    pub(crate) delimiter: Option<&'a str>,
+}
+
+/// Walks the online drives' folders of `bucket` merged in key order and
+/// calls `each` with every item a read quorum of drives holds, and which
+/// drives hold it; stops when `each` returns false.
+pub(crate) fn merged_walk(
     drives: &[std::sync::Arc<Drive>],
     bucket: &str,
-    opts: ListOptions,
+    from: WalkFrom<'_>,
     quorum: usize,
-    with_info: bool,
-) -> ObjectResult<ListPage> {
-    let delimiter = opts.delimiter.clone().filter(|d| !d.is_empty());
+    mut each: impl FnMut(&WalkItem, &[usize]) -> bool,
+) {
     let mut walkers: Vec<(usize, std::iter::Peekable<Walker>)> = drives
         .iter()
         .filter(|d| d.is_online())
         .map(|d| {
-            (
-                d.index,
-                Walker::new(
-                    d.bucket_dir(bucket),
-                    &opts.prefix,
-                    opts.start_after.as_deref(),
-                    delimiter.as_deref(),
-                )
-                .peekable(),
-            )
+            let w = Walker::new(
+                d.bucket_dir(bucket),
+                from.prefix,
+                from.start_after,
+                from.delimiter,
+            );
+            (d.index, w.peekable())
         })
         .collect();
-    let mut collector = ListCollector::new(opts);
     while let Some(min) = walkers
         .iter_mut()
         .filter_map(|(_, w)| w.peek().cloned())
@@ -78,10 +83,29 @@ fn list_blocking(
                 holders.push(*idx);
             }
         }
-        if holders.len() < quorum {
-            continue;
+        if holders.len() >= quorum && !each(&min, &holders) {
+            return;
         }
-        let push = match &min {
+    }
+}
+
+fn list_blocking(
+    drives: &[std::sync::Arc<Drive>],
+    bucket: &str,
+    opts: ListOptions,
+    quorum: usize,
+    with_info: bool,
+) -> ObjectResult<ListPage> {
+    let delimiter = opts.delimiter.clone().filter(|d| !d.is_empty());
+    let (prefix, start_after) = (opts.prefix.clone(), opts.start_after.clone());
+    let from = WalkFrom {
+        prefix: &prefix,
+        start_after: start_after.as_deref(),
+        delimiter: delimiter.as_deref(),
+    };
+    let mut collector = ListCollector::new(opts);
+    merged_walk(drives, bucket, from, quorum, |item, holders| {
+        let push = match item {
             WalkItem::Prefix(p) => {
                 // Rolled up by the walker: feed it as a key inside the
                 // prefix so the collector records the common prefix.
@@ -89,16 +113,14 @@ fn list_blocking(
             }
             WalkItem::Object(key) => collector.push(key, || {
                 if with_info {
-                    quorum_info(drives, &holders, bucket, key, quorum)
+                    quorum_info(drives, holders, bucket, key, quorum)
                 } else {
                     Some(key_only(bucket, key))
                 }
             }),
         };
-        if push == Push::Full {
-            break;
-        }
-    }
+        push != Push::Full
+    });
     Ok(collector.finish())
 }
 

@@ -11,9 +11,10 @@ use cairn_api::{
 };
 
 use crate::drive::Drive;
+use crate::listing::{WalkFrom, merged_walk};
 use crate::meta::VersionMeta;
 use crate::set::ErasureSet;
-use crate::walk::{WalkItem, Walker};
+use crate::walk::WalkItem;
 
 impl ErasureSet {
     pub(crate) async fn list_object_versions_impl(
@@ -110,66 +111,39 @@ fn list_versions_blocking(
             return Ok(finish(page));
         }
     }
-    let mut walkers: Vec<(usize, std::iter::Peekable<Walker>)> = online
-        .iter()
-        .map(|&i| {
-            let w = Walker::new(
-                drives[i].bucket_dir(bucket),
-                &opts.prefix,
-                opts.key_marker.as_deref(),
-                delimiter.as_deref(),
-            );
-            (i, w.peekable())
-        })
-        .collect();
-    while let Some(min) = walkers
-        .iter_mut()
-        .filter_map(|(_, w)| w.peek().cloned())
-        .min()
-    {
-        let mut holders = Vec::new();
-        for (idx, w) in walkers.iter_mut() {
-            if w.peek() == Some(&min) {
-                w.next();
-                holders.push(*idx);
+    let from = WalkFrom {
+        prefix: &opts.prefix,
+        start_after: opts.key_marker.as_deref(),
+        delimiter: delimiter.as_deref(),
+    };
+    merged_walk(drives, bucket, from, quorum, |item, holders| match item {
+        WalkItem::Prefix(p) => page.prefix(p.clone()),
+        WalkItem::Object(key) => {
+            if !key.starts_with(&opts.prefix) {
+                return true;
             }
-        }
-        if holders.len() < quorum {
-            continue;
-        }
-        let more = match &min {
-            WalkItem::Prefix(p) => page.prefix(p.clone()),
-            WalkItem::Object(key) => {
-                if !key.starts_with(&opts.prefix) {
-                    continue;
+            let rolled = delimiter.as_deref().and_then(|d| {
+                let rest = &key[opts.prefix.len()..];
+                rest.find(d)
+                    .map(|pos| format!("{}{}", opts.prefix, &rest[..pos + d.len()]))
+            });
+            match rolled {
+                Some(cp)
+                    if opts
+                        .key_marker
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with(&cp)) =>
+                {
+                    true
                 }
-                let rolled = delimiter.as_deref().and_then(|d| {
-                    let rest = &key[opts.prefix.len()..];
-                    rest.find(d)
-                        .map(|pos| format!("{}{}", opts.prefix, &rest[..pos + d.len()]))
-                });
-                match rolled {
-                    Some(cp) => {
-                        if opts
-                            .key_marker
-                            .as_deref()
-                            .is_some_and(|m| m.starts_with(&cp))
-                        {
-                            continue;
-                        }
-                        page.prefix(cp)
-                    }
-                    None => {
-                        let versions = quorum_versions(drives, &holders, bucket, key, quorum);
-                        page.versions(bucket, key, &versions, true)
-                    }
+                Some(cp) => page.prefix(cp),
+                None => {
+                    let versions = quorum_versions(drives, holders, bucket, key, quorum);
+                    page.versions(bucket, key, &versions, true)
                 }
             }
-        };
-        if !more {
-            break;
         }
-    }
+    });
     Ok(finish(page))
 }
 
