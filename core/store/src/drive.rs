@@ -345,13 +345,28 @@ impl Drive {
             write_atomic_with(&self.tmp_dir(), &obj_dir.join(META_FILE), &body, false)?;
             return Ok(replaced);
         }
-        write_atomic(&self.tmp_dir(), &obj_dir.join(META_FILE), &body)?;
         // The renames are durable only once their folders are synced: the
-        // object folder, and the parents of folders not yet durable.
-        sync_dir(&obj_dir)?;
-        for dir in &parents {
-            sync_dir(dir)?;
-        }
+        // object folder, and the parents of folders not yet durable. The
+        // parents' syncs do not depend on the new `cairn.meta` (an empty
+        // object folder is no object), so they run on a second thread
+        // while the meta is written and synced: a new key waits for one
+        // device flush less.
+        std::thread::scope(|s| {
+            let parents_synced = match parents.as_slice() {
+                [] => None,
+                dirs => Some(s.spawn(move || dirs.iter().try_for_each(|d| sync_dir(d)))),
+            };
+            let meta = write_atomic(&self.tmp_dir(), &obj_dir.join(META_FILE), &body)
+                .and_then(|()| sync_dir(&obj_dir).map_err(DriveError::from));
+            let parents = match parents_synced.map(|h| h.join()) {
+                None | Some(Ok(Ok(()))) => Ok(()),
+                Some(Ok(Err(e))) => Err(DriveError::from(e)),
+                Some(Err(_)) => Err(DriveError::Io(io::Error::other(
+                    "folder sync thread panicked",
+                ))),
+            };
+            meta.and(parents)
+        })?;
         self.synced(&made);
         Ok(replaced)
     }
