@@ -55,6 +55,13 @@ fn xattr_reply(reply: ReplyXattr, size: u32, data: &[u8]) {
     }
 }
 
+/// Entries asked of the view per readdir / readdirplus request: more
+/// than a request's buffer holds (a 4 KiB page holds at most ~170 plain
+/// entries, ~30 with attributes; newer kernels send bigger buffers, which
+/// then take a few more requests), far fewer than a listing page.
+const READDIR_MAX: usize = 1024;
+const READDIRPLUS_MAX: usize = 256;
+
 fn name_str(name: &OsStr) -> Result<String, Errno> {
     name.to_str().map(str::to_owned).ok_or(Errno::EINVAL)
 }
@@ -457,7 +464,7 @@ impl fuser::Filesystem for CairnFs {
         mut reply: ReplyDirectory,
     ) {
         self.spawn(move |vfs| async move {
-            match vfs.readdir(fh.0, offset).await {
+            match vfs.readdir_at_most(fh.0, offset, READDIR_MAX).await {
                 Ok(entries) => {
                     for e in entries {
                         if reply.add(INodeNo(e.ino), e.next_offset, kind(e.kind), &e.name) {
@@ -483,7 +490,7 @@ impl fuser::Filesystem for CairnFs {
         mut reply: ReplyDirectoryPlus,
     ) {
         self.spawn(move |vfs| async move {
-            match vfs.readdir(fh.0, offset).await {
+            match vfs.readdir_at_most(fh.0, offset, READDIRPLUS_MAX).await {
                 Ok(entries) => {
                     let ttl = vfs.attr_ttl();
                     for e in entries {
