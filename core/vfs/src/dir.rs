@@ -135,6 +135,18 @@ impl Vfs {
                     next_offset: 2,
                     attr: None,
                 });
+                // The first reply carries entries, not just `.` and `..`:
+                // with readdirplus on demand the kernel asks with attributes
+                // only at offset 0 (and after lookups), so a reply of the
+                // dots alone made `ls -l` fetch its first 1,000 entries
+                // without attributes and look each one up.
+                if !ds.done {
+                    let mut first = self.fetch_page(&mut ds).await?;
+                    for (i, e) in first.iter_mut().enumerate() {
+                        e.next_offset = 2 + i as u64 + 1;
+                    }
+                    ds.page.append(&mut first);
+                }
             }
             let end = ds.page_start + ds.page.len() as u64;
             if offset < end {
