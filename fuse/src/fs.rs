@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 use cairn_vfs::{Attr, FileKind, OpenMode, SetAttr, Vfs, VfsError, XattrMode};
 use fuser::{
     BsdFileFlags, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo,
-    InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen,
-    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl,
+    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 pub struct CairnFs {
@@ -54,6 +54,13 @@ fn xattr_reply(reply: ReplyXattr, size: u32, data: &[u8]) {
         reply.data(data);
     }
 }
+
+/// Entries asked of the view per readdir / readdirplus request: more
+/// than a request's buffer holds (a 4 KiB page holds at most ~170 plain
+/// entries, ~30 with attributes; newer kernels send bigger buffers, which
+/// then take a few more requests), far fewer than a listing page.
+const READDIR_MAX: usize = 1024;
+const READDIRPLUS_MAX: usize = 256;
 
 fn name_str(name: &OsStr) -> Result<String, Errno> {
     name.to_str().map(str::to_owned).ok_or(Errno::EINVAL)
@@ -457,7 +464,7 @@ impl fuser::Filesystem for CairnFs {
         mut reply: ReplyDirectory,
     ) {
         self.spawn(move |vfs| async move {
-            match vfs.readdir(fh.0, offset).await {
+            match vfs.readdir_at_most(fh.0, offset, READDIR_MAX).await {
                 Ok(entries) => {
                     for e in entries {
                         if reply.add(INodeNo(e.ino), e.next_offset, kind(e.kind), &e.name) {
@@ -483,7 +490,7 @@ impl fuser::Filesystem for CairnFs {
         mut reply: ReplyDirectoryPlus,
     ) {
         self.spawn(move |vfs| async move {
-            match vfs.readdir(fh.0, offset).await {
+            match vfs.readdir_at_most(fh.0, offset, READDIRPLUS_MAX).await {
                 Ok(entries) => {
                     let ttl = vfs.attr_ttl();
                     for e in entries {
@@ -545,12 +552,35 @@ impl fuser::Filesystem for CairnFs {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
+        // Only user xattrs exist. `ls -l` asks every file for
+        // security.selinux and system.posix_acl_access, and the kernel
+        // writes ask for security.capability: answered here, without a
+        // task on the runtime (the view gives the same answer).
+        if !name.starts_with("user.") {
+            return reply.error(Errno::ENODATA);
+        }
         self.spawn(move |vfs| async move {
             match vfs.getxattr(ino.0, &name).await {
                 Ok(v) => xattr_reply(reply, size, &v),
                 Err(e) => reply.error(errno(&e)),
             }
         });
+    }
+
+    /// No ioctls: ENOTTY, what a regular file answers (Python's open asks
+    /// TCGETS of every file; fuser's default logs a warning per call).
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        reply.error(Errno::ENOTTY);
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {

@@ -392,6 +392,26 @@ async fn cross_protocol_at_once() -> Result<()> {
         .send()
         .await?;
     ensure!(errno(fs::read(root.join("from-s3.txt"))) == Some(libc::ENOENT));
+    // A directory made through the mount answers a missing name without
+    // asking the store (core/vfs/src/known.rs); a name added over S3, or
+    // a directory on its path, is still found at once.
+    fs::create_dir(root.join("made"))?;
+    for k in ["made/later", "made/sub", "made/sub/deep"] {
+        ensure!(
+            errno(fs::metadata(root.join(k))) == Some(libc::ENOENT),
+            "{k}"
+        );
+    }
+    for k in ["made/later", "made/sub/deep"] {
+        c.put_object()
+            .bucket(&b)
+            .key(k)
+            .body(ByteStream::from(k.as_bytes().to_vec()))
+            .send()
+            .await?;
+        ensure!(fs::read(root.join(k))? == k.as_bytes(), "{k}");
+    }
+    ensure!(fs::metadata(root.join("made/sub"))?.is_dir());
     Ok(())
 }
 

@@ -7,9 +7,22 @@
 //! A `dir/` marker object (`dir/cairn.dir/`) sorts first in its subtree.
 //! With delimiter "/", a subtree below the prefix is reported as one
 //! common prefix without being walked.
+//!
+//! A folder is read once (names and d_type only); whether a name holds an
+//! object (`name/cairn.meta`) is asked only when the walk reaches it inside
+//! the prefix and after `start_after`. A listing page of a 10,000-key
+//! folder then costs one `getdents` pass plus a stat per key it returns,
+//! not a stat of every key before the page.
 
-use std::fs;
+use std::cmp::Ordering;
+use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use nix::fcntl::AtFlags;
+use parking_lot::Mutex;
 
 use crate::meta::{DATA_DIR_PREFIX, META_FILE};
 
@@ -23,7 +36,7 @@ pub enum WalkItem {
 
 impl Ord for WalkItem {
     /// Key order first; the kind only breaks ties between drives.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+    fn cmp(&self, other: &Self) -> Ordering {
         self.name().cmp(other.name()).then_with(|| {
             matches!(self, WalkItem::Prefix(_)).cmp(&matches!(other, WalkItem::Prefix(_)))
         })
@@ -31,7 +44,7 @@ impl Ord for WalkItem {
 }
 
 impl PartialOrd for WalkItem {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
@@ -45,17 +58,25 @@ impl WalkItem {
 }
 
 enum Entry {
-    /// The object named by the folder itself (`rel` + name).
+    /// The object named by the folder itself (`rel` + name), if the folder
+    /// holds a `cairn.meta` (checked when reached).
     Object(String),
     /// The subtree `rel` + name + "/".
     Subtree(String),
-    /// The `rel` directory marker object (key == rel, ending in '/').
+    /// The `rel` directory marker object (key == rel, ending in '/'), if
+    /// `cairn.dir/cairn.meta` is there (checked when reached).
     Marker,
 }
 
+/// A folder's entries, sorted by their key order: (sort name, entry).
+type Entries = Arc<Vec<(String, Entry)>>;
+
 struct Frame {
     rel: String,
-    entries: Vec<(String, Entry)>,
+    /// The folder itself: names in it are stat'ed relative to it (no path
+    /// walk from the root per key).
+    dir: File,
+    entries: Entries,
     pos: usize,
 }
 
@@ -93,40 +114,28 @@ impl Walker {
     }
 
     fn frame(&self, rel: String) -> Option<Frame> {
-        let dir = self.bucket_dir.join(&rel);
-        let rd = fs::read_dir(&dir).ok()?;
-        let mut entries = Vec::new();
-        for e in rd.flatten() {
-            let Ok(name) = e.file_name().into_string() else {
-                continue;
-            };
-            if name == META_FILE || name.starts_with(DATA_DIR_PREFIX) {
-                continue;
-            }
-            if !e.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            if name == DIR_MARKER {
-                if !rel.is_empty() && e.path().join(META_FILE).is_file() {
-                    entries.push((String::new(), Entry::Marker));
-                }
-                continue;
-            }
-            if e.path().join(META_FILE).is_file() {
-                entries.push((name.clone(), Entry::Object(name.clone())));
-            }
-            entries.push((format!("{name}/"), Entry::Subtree(name)));
+        let path = self.bucket_dir.join(&rel);
+        let dir = File::open(&path).ok()?;
+        let entries = folder_entries(&path, &dir, !rel.is_empty())?;
+        // Entries wholly before the prefix or start_after are skipped by a
+        // binary search: a page deep into a big folder does not walk the
+        // names before it.
+        let skip = |bound: &str| {
+            entries.partition_point(|(name, _)| {
+                concat_cmp(&rel, name, bound) == Ordering::Less
+                    && !concat_is_prefix(&rel, name, bound)
+            })
+        };
+        let mut pos = skip(&self.prefix);
+        if let Some(a) = &self.start_after {
+            pos = pos.max(skip(a));
         }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
         Some(Frame {
             rel,
+            dir,
             entries,
-            pos: 0,
+            pos,
         })
-    }
-
-    fn after_start(&self, key: &str) -> bool {
-        self.start_after.as_deref().is_none_or(|a| key > a)
     }
 }
 
@@ -141,23 +150,37 @@ impl Iterator for Walker {
                 continue;
             };
             frame.pos += 1;
-            let rel = frame.rel.clone();
+            let after_start = |key: &str| self.start_after.as_deref().is_none_or(|a| key > a);
             match entry {
                 Entry::Marker => {
-                    if rel.starts_with(&self.prefix) && self.after_start(&rel) {
-                        return Some(WalkItem::Object(rel));
+                    let rel = &frame.rel;
+                    if rel.starts_with(&self.prefix)
+                        && after_start(rel)
+                        && holds_meta(&frame.dir, &format!("{DIR_MARKER}/{META_FILE}"))
+                    {
+                        return Some(WalkItem::Object(rel.clone()));
                     }
                 }
                 Entry::Object(name) => {
-                    let key = format!("{rel}{name}");
-                    if key.starts_with(&self.prefix) && self.after_start(&key) {
+                    let key = format!("{}{name}", frame.rel);
+                    if !key.starts_with(&self.prefix) {
+                        if key.as_str() > self.prefix.as_str() {
+                            // sorted: every later name is past the prefix too
+                            self.stack.pop();
+                        }
+                        continue;
+                    }
+                    if after_start(&key) && holds_meta(&frame.dir, &format!("{name}/{META_FILE}")) {
                         return Some(WalkItem::Object(key));
                     }
                 }
                 Entry::Subtree(name) => {
-                    let sub = format!("{rel}{name}/");
+                    let sub = format!("{}{name}/", frame.rel);
                     // Only subtrees that overlap the prefix.
                     if !(sub.starts_with(&self.prefix) || self.prefix.starts_with(&sub)) {
+                        if sub.as_str() > self.prefix.as_str() {
+                            self.stack.pop();
+                        }
                         continue;
                     }
                     // Skip subtrees wholly before start_after.
@@ -171,7 +194,11 @@ impl Iterator for Walker {
                         && sub.len() > self.prefix.len()
                         && sub.starts_with(&self.prefix)
                     {
-                        if has_object(&self.bucket_dir.join(&sub)) {
+                        let below = match subfolders(&frame.dir, name) {
+                            Some(0) => false,
+                            _ => has_object(&self.bucket_dir.join(&sub)),
+                        };
+                        if below {
                             return Some(WalkItem::Prefix(sub));
                         }
                         continue;
@@ -185,7 +212,40 @@ impl Iterator for Walker {
     }
 }
 
-/// True if any object lives at or below `dir` (a folder of keys).
+/// `rel + name` compared with `bound`, without building the string.
+fn concat_cmp(rel: &str, name: &str, bound: &str) -> Ordering {
+    let (r, b) = (rel.as_bytes(), bound.as_bytes());
+    let n = r.len().min(b.len());
+    match r[..n].cmp(&b[..n]) {
+        Ordering::Equal if r.len() > b.len() => Ordering::Greater,
+        Ordering::Equal => name.as_bytes().cmp(&b[r.len()..]),
+        o => o,
+    }
+}
+
+/// `bound` starts with `rel + name`.
+fn concat_is_prefix(rel: &str, name: &str, bound: &str) -> bool {
+    bound
+        .strip_prefix(rel)
+        .is_some_and(|rest| rest.starts_with(name))
+}
+
+/// `rel_path` (relative to `dir`) is a regular file.
+fn holds_meta(dir: &File, rel_path: &str) -> bool {
+    nix::sys::stat::fstatat(dir, rel_path, AtFlags::empty())
+        .is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG)
+}
+
+/// How many subfolders `name` (in `dir`) has, from its link count; None
+/// when the file system does not count them (btrfs reports 1).
+fn subfolders(dir: &File, name: &str) -> Option<u64> {
+    let st = nix::sys::stat::fstatat(dir, name, AtFlags::empty()).ok()?;
+    #[allow(clippy::unnecessary_cast)] // nlink_t is not u64 everywhere
+    let nlink = st.st_nlink as u64;
+    nlink.checked_sub(2)
+}
+
+/// True if any object lives below `dir` (a folder of keys).
 fn has_object(dir: &Path) -> bool {
     let Ok(rd) = fs::read_dir(dir) else {
         return false;
@@ -205,6 +265,142 @@ fn has_object(dir: &Path) -> bool {
         }
     }
     false
+}
+
+/// Reads a folder's entries (or takes them from the cache below).
+/// `markers`: a `cairn.dir` marker counts (not at the bucket's top).
+fn folder_entries(path: &Path, dir: &File, markers: bool) -> Option<Entries> {
+    let read_at = SystemTime::now();
+    let stamp = dir.metadata().ok().map(|m| Stamp::of(&m));
+    if let Some(st) = &stamp
+        && let Some(e) = cache().lock().get(path, st)
+    {
+        return Some(e);
+    }
+    let mut entries = Vec::new();
+    for e in fs::read_dir(path).ok()?.flatten() {
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
+        if name == META_FILE || name.starts_with(DATA_DIR_PREFIX) {
+            continue;
+        }
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if name == DIR_MARKER {
+            if markers {
+                entries.push((String::new(), Entry::Marker));
+            }
+            continue;
+        }
+        entries.push((format!("{name}/"), Entry::Subtree(name.clone())));
+        entries.push((name.clone(), Entry::Object(name)));
+    }
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let entries = Arc::new(entries);
+    if let Some(st) = stamp
+        && entries.len() >= CACHE_MIN_ENTRIES
+        && st.settled_before(read_at)
+    {
+        cache().lock().put(path, st, entries.clone());
+    }
+    Some(entries)
+}
+
+/// Sorted entries of big folders, kept between listing pages: S3 clients
+/// and the file fronts list 1,000 keys a page, and re-reading and sorting
+/// a 10,000-entry folder for each page cost more than the page itself.
+/// An entry is used only while the folder's inode, size, mtime and ctime
+/// are what they were, and only cached when its mtime was over a second
+/// old at the read: a later create or delete in it then changes the mtime
+/// even with coarse file system clocks. Names only: whether a name holds
+/// an object is still asked of the drive each time.
+struct FrameCache {
+    slots: Vec<(PathBuf, Stamp, Entries, u64)>,
+    tick: u64,
+}
+
+const CACHE_MIN_ENTRIES: usize = 1024;
+const CACHE_MAX_ENTRIES: usize = 1 << 20;
+const SETTLE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &fs::Metadata) -> Self {
+        Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+
+    /// Last changed at least `SETTLE` before `t`.
+    fn settled_before(&self, t: SystemTime) -> bool {
+        let Ok(now) = t.duration_since(SystemTime::UNIX_EPOCH) else {
+            return false;
+        };
+        let latest = self.mtime.max(self.ctime);
+        let Ok(secs) = u64::try_from(latest.0) else {
+            return false;
+        };
+        let changed = Duration::new(secs, u32::try_from(latest.1).unwrap_or(0));
+        changed + SETTLE < now
+    }
+}
+
+fn cache() -> &'static Mutex<FrameCache> {
+    static CACHE: OnceLock<Mutex<FrameCache>> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        Mutex::new(FrameCache {
+            slots: Vec::new(),
+            tick: 0,
+        })
+    })
+}
+
+impl FrameCache {
+    fn get(&mut self, path: &Path, stamp: &Stamp) -> Option<Entries> {
+        self.tick += 1;
+        let tick = self.tick;
+        let i = self.slots.iter().position(|(p, _, _, _)| p == path)?;
+        if self.slots[i].1 != *stamp {
+            self.slots.swap_remove(i);
+            return None;
+        }
+        self.slots[i].3 = tick;
+        Some(self.slots[i].2.clone())
+    }
+
+    fn put(&mut self, path: &Path, stamp: Stamp, entries: Entries) {
+        self.tick += 1;
+        self.slots.retain(|(p, _, _, _)| p != path);
+        self.slots
+            .push((path.to_path_buf(), stamp, entries, self.tick));
+        // least recently used out until the names fit
+        while self.slots.iter().map(|s| s.2.len()).sum::<usize>() > CACHE_MAX_ENTRIES {
+            let Some(old) = self
+                .slots
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.3)
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
+            self.slots.swap_remove(old);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,13 @@
 //! and the front is told what to drop from the kernel's caches (FUSE
 //! notifications), so a stat or read right after an S3 PUT sees it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use cairn_api::changes::Change;
+use parking_lot::Mutex;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::Vfs;
@@ -22,6 +26,98 @@ pub enum Invalidate {
     Entry { parent: u64, name: String },
 }
 
+/// Writes this view made itself whose change events are still to come.
+/// The kernel already holds what such a write put there (its dentries,
+/// attributes, pages), and the view's cache was updated by the write: the
+/// event would only make the kernel drop and look up again, and make the
+/// view re-read the object it just wrote. Counted per key, so a change by
+/// another front to the same key still gets through.
+#[derive(Default)]
+pub(crate) struct OwnChanges {
+    /// Set while the view follows events (no marks are kept otherwise).
+    watching: AtomicBool,
+    marks: Mutex<HashMap<(String, String), Vec<Instant>>>,
+}
+
+/// A mark older than this is not matched any more: the event comes within
+/// microseconds of the write; an old mark is one whose event never came
+/// (a store that published none for this write), and must not hide a later
+/// change by another front.
+const OWN_MARK_TTL: Duration = Duration::from_secs(2);
+
+impl OwnChanges {
+    /// Notes a write about to change `bucket/key`; `settle` the guard
+    /// with the write's outcome.
+    pub(crate) fn expect(&self, bucket: &str, key: &str) -> OwnWrite<'_> {
+        let armed = self.watching.load(Ordering::Relaxed);
+        if armed {
+            self.marks
+                .lock()
+                .entry((bucket.to_owned(), key.to_owned()))
+                .or_default()
+                .push(Instant::now());
+        }
+        OwnWrite {
+            own: self,
+            key: armed.then(|| (bucket.to_owned(), key.to_owned())),
+        }
+    }
+
+    /// True (and the mark is used up) when the change is this view's own.
+    fn take(&self, c: &Change) -> bool {
+        let mut g = self.marks.lock();
+        let k = (c.bucket.clone(), c.key.clone());
+        let Some(v) = g.get_mut(&k) else {
+            return false;
+        };
+        v.retain(|t| t.elapsed() < OWN_MARK_TTL);
+        let mine = !v.is_empty();
+        if mine {
+            v.remove(0);
+        }
+        if v.is_empty() {
+            g.remove(&k);
+        }
+        mine
+    }
+
+    fn remove_one(&self, key: &(String, String)) {
+        let mut g = self.marks.lock();
+        if let Some(v) = g.get_mut(key) {
+            v.pop();
+            if v.is_empty() {
+                g.remove(key);
+            }
+        }
+    }
+}
+
+/// A pending own write (see `OwnChanges`).
+pub(crate) struct OwnWrite<'a> {
+    own: &'a OwnChanges,
+    key: Option<(String, String)>,
+}
+
+impl OwnWrite<'_> {
+    /// The write returned: success means its event was published before
+    /// it returned (the watcher will match the mark). A failed write may
+    /// or may not have published one; its mark is dropped so the event,
+    /// if any, invalidates as usual.
+    pub(crate) fn settle<T, E>(mut self, r: &Result<T, E>) {
+        if r.is_ok() {
+            self.key = None;
+        }
+    }
+}
+
+impl Drop for OwnWrite<'_> {
+    fn drop(&mut self) {
+        if let Some(k) = self.key.take() {
+            self.own.remove_one(&k);
+        }
+    }
+}
+
 impl Vfs {
     /// Starts following change events; `notify` gets what the front's
     /// client should forget. Returns false when the store publishes none
@@ -34,6 +130,7 @@ impl Vfs {
             return false;
         };
         let notify: Notify = Arc::new(notify);
+        self.own.watching.store(true, Ordering::Relaxed);
         let vfs = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
@@ -54,6 +151,9 @@ impl Vfs {
     }
 
     fn on_change(self: &Arc<Self>, c: &Change, notify: &Notify) {
+        if self.own.take(c) {
+            return;
+        }
         let mut parent = match &self.cfg.bucket {
             Some(b) if *b == c.bucket => ROOT_INO,
             Some(_) => return,

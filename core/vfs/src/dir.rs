@@ -86,6 +86,18 @@ impl Vfs {
     }
 
     pub async fn readdir(&self, fh: u64, offset: u64) -> VfsResult<Vec<DirEntry>> {
+        self.readdir_at_most(fh, offset, usize::MAX).await
+    }
+
+    /// `readdir`, at most `max` entries: a front whose reply holds a few
+    /// dozen entries (a FUSE readdirplus buffer) does not copy the rest of
+    /// a 1,000-entry page on every call.
+    pub async fn readdir_at_most(
+        &self,
+        fh: u64,
+        offset: u64,
+        max: usize,
+    ) -> VfsResult<Vec<DirEntry>> {
         let ds = self
             .dirs
             .lock()
@@ -123,11 +135,24 @@ impl Vfs {
                     next_offset: 2,
                     attr: None,
                 });
+                // The first reply carries entries, not just `.` and `..`:
+                // with readdirplus on demand the kernel asks with attributes
+                // only at offset 0 (and after lookups), so a reply of the
+                // dots alone made `ls -l` fetch its first 1,000 entries
+                // without attributes and look each one up.
+                if !ds.done {
+                    let mut first = self.fetch_page(&mut ds).await?;
+                    for (i, e) in first.iter_mut().enumerate() {
+                        e.next_offset = 2 + i as u64 + 1;
+                    }
+                    ds.page.append(&mut first);
+                }
             }
             let end = ds.page_start + ds.page.len() as u64;
             if offset < end {
                 let from = (offset - ds.page_start) as usize;
-                return Ok(ds.page[from..].to_vec());
+                let to = from.saturating_add(max).min(ds.page.len());
+                return Ok(ds.page[from..to].to_vec());
             }
             if ds.done {
                 return Ok(Vec::new());

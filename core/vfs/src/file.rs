@@ -215,7 +215,7 @@ impl Vfs {
     ) -> VfsResult<(Attr, u64)> {
         self.check_writable()?;
         check_name(name)?;
-        let (_, path) = self.bucket_path(parent)?;
+        let (pb, path) = self.bucket_path(parent)?;
         match self.lookup(parent, name).await {
             Ok(_) if exclusive => return Err(VfsError::Exists),
             Ok(a) if a.kind == FileKind::Dir => return Err(VfsError::IsDir),
@@ -236,6 +236,7 @@ impl Vfs {
             Err(e) => return Err(e),
         }
         key(&child_path(&path, name))?;
+        self.known.add(pb.as_str(), &path, name);
         let ino = self.inodes.child(parent, name, FileKind::File);
         let now = SystemTime::now();
         let a = Attr {
@@ -638,7 +639,9 @@ impl Vfs {
                 return Err(e);
             }
         } else {
-            self.layer
+            let own = self.own.expect(b.as_str(), k.as_str());
+            let r = self
+                .layer
                 .put_object(
                     &b,
                     &k,
@@ -649,7 +652,9 @@ impl Vfs {
                         ..Default::default()
                     },
                 )
-                .await?;
+                .await;
+            own.settle(&r);
+            r?;
         }
         st.dirty = false;
         st.remote = true;

@@ -14,6 +14,7 @@ mod dir;
 pub mod error;
 mod file;
 pub mod inode;
+mod known;
 mod names;
 mod ops;
 mod reader;
@@ -61,12 +62,17 @@ pub struct Vfs {
     next_fh: AtomicU64,
     budget: Arc<SpoolBudget>,
     started: SystemTime,
+    /// Directories whose names are known (negative lookups without the store).
+    known: known::Known,
+    /// Changes this view made itself, not yet seen as events (changes.rs).
+    own: changes::OwnChanges,
 }
 
 impl Vfs {
     /// Makes the view; creates the spool directory if needed.
     pub fn new(layer: Arc<dyn ObjectLayer>, cfg: VfsConfig) -> VfsResult<Self> {
         std::fs::create_dir_all(&cfg.spool_dir)?;
+        let known = known::Known::new(layer.subscribe_changes());
         Ok(Self {
             layer,
             inodes: InodeTable::new(cfg.bucket.clone()),
@@ -77,6 +83,8 @@ impl Vfs {
             next_fh: AtomicU64::new(1),
             budget: SpoolBudget::new(cfg.spool_limit),
             started: SystemTime::now(),
+            known,
+            own: changes::OwnChanges::default(),
             cfg,
         })
     }

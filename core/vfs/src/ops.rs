@@ -166,14 +166,18 @@ impl Vfs {
                 self.bucket_attr(ino, &b).await
             }
             Loc::Path { bucket: b, path } => {
-                let b = bucket(&b)?;
-                let cp = child_path(&path, name);
-                // a provisional number; the kind is fixed below
-                let ino = self
-                    .inodes
-                    .find(parent, name)
-                    .unwrap_or_else(|| self.inodes.child(parent, name, FileKind::File));
-                self.probe(&b, &cp, ino).await
+                if self.known.absent(&b, &path, name) {
+                    Err(VfsError::NotFound)
+                } else {
+                    let b = bucket(&b)?;
+                    let cp = child_path(&path, name);
+                    // a provisional number; the kind is fixed below
+                    let ino = self
+                        .inodes
+                        .find(parent, name)
+                        .unwrap_or_else(|| self.inodes.child(parent, name, FileKind::File));
+                    self.probe(&b, &cp, ino).await
+                }
             }
         };
         match found {
@@ -291,10 +295,13 @@ impl Vfs {
         let mut metadata = ObjectMetadata::default();
         metadata.headers.content_type = Some(DIR_CONTENT_TYPE.into());
         a.to_metadata(&mut metadata.user);
-        self.layer
+        let k = dir_key(path)?;
+        let own = self.own.expect(b.as_str(), k.as_str());
+        let r = self
+            .layer
             .put_object(
                 b,
-                &dir_key(path)?,
+                &k,
                 bytes_stream(Vec::new()),
                 PutOptions {
                     metadata,
@@ -302,7 +309,9 @@ impl Vfs {
                     ..Default::default()
                 },
             )
-            .await?;
+            .await;
+        own.settle(&r);
+        r?;
         Ok(())
     }
 
@@ -330,17 +339,24 @@ impl Vfs {
             Loc::Root => {
                 let b = BucketName::new(name)
                     .map_err(|_| VfsError::Invalid("not a valid bucket name"))?;
-                self.layer.make_bucket(&b).await?;
+                // a new bucket is empty (see known.rs for the order)
+                self.known.start_empty(name, "");
+                if let Err(e) = self.layer.make_bucket(&b).await {
+                    self.known.forget(name, "");
+                    return Err(e.into());
+                }
                 let ino = self.inodes.child(parent, name, FileKind::Dir);
                 self.bucket_attr(ino, &b).await?
             }
             Loc::Path { bucket: b, path } => {
-                let b = bucket(&b)?;
-                self.ensure_absent(parent, name).await?;
                 let cp = child_path(&path, name);
-                let ino = self.inodes.child(parent, name, FileKind::Dir);
+                // A directory made here is empty: its names are known from
+                // now on. Started before the existence check, so a change
+                // by another front after the check is not missed.
+                self.known.add(&b, &path, name);
+                self.known.start_empty(&b, &cp);
                 let a = Attr {
-                    ino,
+                    ino: 0,
                     kind: FileKind::Dir,
                     size: 0,
                     perm: perm & 0o7777,
@@ -349,11 +365,27 @@ impl Vfs {
                     mtime: now,
                     ctime: now,
                 };
-                self.put_dir_marker(&b, &cp, &a).await?;
-                a
+                let made = self.mkdir_in(parent, name, &cp, a).await;
+                if made.is_err() {
+                    self.known.forget(&b, &cp);
+                }
+                made?
             }
         };
         self.cache.put(&a);
+        Ok(a)
+    }
+
+    /// mkdir below a bucket: EEXIST if the name is taken, else the
+    /// `dir/` marker object with the attributes.
+    async fn mkdir_in(&self, parent: u64, name: &str, cp: &str, a: Attr) -> VfsResult<Attr> {
+        let (b, _) = self.bucket_path(parent)?;
+        self.ensure_absent(parent, name).await?;
+        let a = Attr {
+            ino: self.inodes.child(parent, name, FileKind::Dir),
+            ..a
+        };
+        self.put_dir_marker(&b, cp, &a).await?;
         Ok(a)
     }
 
@@ -401,6 +433,7 @@ impl Vfs {
         match self.loc(parent)? {
             Loc::Root => {
                 self.layer.delete_bucket(&bucket(name)?).await?;
+                self.known.forget(name, "");
             }
             Loc::Path { bucket: b, path } => {
                 let b = bucket(&b)?;
@@ -409,6 +442,7 @@ impl Vfs {
                     return Err(VfsError::NotEmpty);
                 }
                 self.layer.delete_object(&b, &dir_key(&cp)?).await?;
+                self.known.forget(b.as_str(), &cp);
             }
         }
         self.inodes.detach(parent, name);

@@ -66,6 +66,8 @@ pub struct Staging {
 }
 
 const CHUNK: usize = 1 << 20;
+/// Streams of at most this many bytes are read into memory at once.
+const SMALL_STREAM: u64 = 256 << 10;
 
 impl Staging {
     pub fn new(dir: &Path, budget: Arc<SpoolBudget>) -> VfsResult<Self> {
@@ -156,6 +158,13 @@ impl Staging {
     /// A stream of `len` bytes from `offset`, read through a second file
     /// description so positional writes elsewhere are unaffected.
     pub fn stream(&self, offset: u64, len: u64) -> VfsResult<ByteStream> {
+        if len <= SMALL_STREAM {
+            // Small files (most of a `cp -r` or `tar -x`): one pread of the
+            // bytes just written (page cache), instead of a second open and
+            // a read on the blocking pool per chunk.
+            let bytes = self.read_at(offset, len as usize)?;
+            return Ok(cairn_api::bytes_stream(bytes));
+        }
         let path = self
             .file
             .as_ref()
