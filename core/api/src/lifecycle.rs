@@ -112,7 +112,37 @@ impl LifecycleRule {
     /// Should a current version written at `written` expire at `now`?
     pub fn current_expired(&self, written: OffsetDateTime, now: OffsetDateTime) -> bool {
         self.expiration_days
-            .is_some_and(|d| now - written >= time::Duration::days(i64::from(d)))
+            .is_some_and(|d| days_passed(written, d, now))
             || self.expiration_date.is_some_and(|d| now >= d)
+    }
+}
+
+/// Has `days` days passed since `since` at `now`, counted as S3 does: the
+/// sum is rounded up to the next midnight UTC.
+pub fn days_passed(since: OffsetDateTime, days: u32, now: OffsetDateTime) -> bool {
+    let due = since.to_offset(time::UtcOffset::UTC) + time::Duration::days(i64::from(days));
+    let midnight = due.replace_time(time::Time::MIDNIGHT);
+    let due = if midnight == due {
+        due
+    } else {
+        midnight + time::Duration::days(1)
+    };
+    now >= due
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn days_round_up_to_midnight_utc() {
+        let written = datetime!(2026-01-01 15:00 UTC);
+        // 1 day after 15:00 is 2 Jan 15:00, rounded up to 3 Jan 00:00
+        assert!(!days_passed(written, 1, datetime!(2026-01-02 23:59 UTC)));
+        assert!(days_passed(written, 1, datetime!(2026-01-03 00:00 UTC)));
+        let midnight = datetime!(2026-01-01 00:00 UTC);
+        assert!(days_passed(midnight, 1, datetime!(2026-01-02 00:00 UTC)));
+        assert!(!days_passed(midnight, 1, datetime!(2026-01-01 23:59 UTC)));
     }
 }

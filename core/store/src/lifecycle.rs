@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use cairn_api::admin::LifecycleSummary;
+use cairn_api::lifecycle::days_passed;
 use cairn_api::{
     BucketName, DeleteOptions, Lifecycle, ListUploadsOptions, ListVersionsOptions, ObjectError,
     ObjectInfo, ObjectKey, ObjectResult, Versioning,
@@ -121,10 +122,11 @@ impl ErasureSet {
                 continue;
             }
             let keep = r.newer_noncurrent.unwrap_or(0) as usize;
-            let age = time::Duration::days(i64::from(r.noncurrent_days.unwrap_or(0)));
+            let days = r.noncurrent_days.unwrap_or(0);
             for i in 1..versions.len() {
                 let v = &versions[i];
-                let old_enough = now - versions[i - 1].last_modified >= age;
+                // noncurrent since the next newer version was written
+                let old_enough = days_passed(versions[i - 1].last_modified, days, now);
                 if removed[i]
                     || i - 1 < keep
                     || !old_enough
@@ -197,7 +199,7 @@ impl ErasureSet {
             let due = rules.rules.iter().any(|r| {
                 r.selects(&u.key, &Default::default())
                     && r.abort_multipart_days
-                        .is_some_and(|d| now - u.initiated >= time::Duration::days(i64::from(d)))
+                        .is_some_and(|d| days_passed(u.initiated, d, now))
             });
             if !due {
                 continue;
