@@ -98,7 +98,7 @@ impl ErasureSet {
         } else {
             template.version_id = None;
             // the write replaces the null version: it must not be locked
-            self.check_replaceable(bucket, key, None, false, now)
+            self.check_replaceable(bucket, key, &cfg, None, false, now)
                 .await?;
         }
         let default = cfg
@@ -128,14 +128,21 @@ impl ErasureSet {
     }
 
     /// Refuses when version `id` exists and its lock forbids removing it.
+    /// Only a bucket with object lock can hold a locked version (retention
+    /// and legal hold are refused elsewhere, and lock is never switched
+    /// off), so other buckets skip the read: it is on every PUT's path.
     async fn check_replaceable(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
+        cfg: &cairn_api::BucketConfig,
         id: Option<String>,
         bypass: bool,
         now: OffsetDateTime,
     ) -> ObjectResult<()> {
+        if !cfg.object_lock {
+            return Ok(());
+        }
         match self.read_version(bucket, key, false, Want::Id(id)).await {
             Ok((v, _)) => locked_error(bucket, key, v.attrs.check_delete(now, bypass)),
             Err(ObjectError::NoSuchVersion { .. } | ObjectError::NoSuchKey { .. }) => Ok(()),
@@ -202,7 +209,7 @@ impl ErasureSet {
         // suspended bucket it is the null version, replacing that one)
         let marker_id = cfg.versioning.keeps_versions().then(new_version_id);
         if marker_id.is_none() {
-            self.check_replaceable(bucket, key, None, opts.bypass_governance, now)
+            self.check_replaceable(bucket, key, &cfg, None, opts.bypass_governance, now)
                 .await?;
         }
         self.commit_marker(bucket, key, marker_id.clone()).await?;
