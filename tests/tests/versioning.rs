@@ -9,7 +9,7 @@ use aws_sdk_s3::types::{
     ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockRetentionMode,
     ObjectLockRule, Tag, Tagging, VersioningConfiguration,
 };
-use cairn_tests::lock::retention;
+use cairn_tests::lock::{retain, retention};
 use cairn_tests::{Server, bucket_name, err_status, expect_err};
 
 async fn put(c: &Client, b: &str, k: &str, data: &str) -> Result<Option<String>> {
@@ -419,13 +419,15 @@ async fn object_lock_retention_and_legal_hold() -> Result<()> {
 
     // GOVERNANCE: delete refused without bypass, allowed with it
     let g = put(&c, &b, "gov", "g").await?.context("id")?;
-    c.put_object_retention()
-        .bucket(&b)
-        .key("gov")
-        .version_id(&g)
-        .retention(retention(ObjectLockRetentionMode::Governance, 3600))
-        .send()
-        .await?;
+    retain(
+        &c,
+        &b,
+        "gov",
+        Some(&g),
+        ObjectLockRetentionMode::Governance,
+        3600,
+    )
+    .await?;
     let r = c
         .get_object_retention()
         .bucket(&b)
@@ -478,21 +480,25 @@ async fn object_lock_retention_and_legal_hold() -> Result<()> {
     // COMPLIANCE: extension allowed, shortening and removal refused even
     // with bypass, delete refused even with bypass
     let k = put(&c, &b, "comp", "c").await?.context("id")?;
-    c.put_object_retention()
-        .bucket(&b)
-        .key("comp")
-        .version_id(&k)
-        .retention(retention(ObjectLockRetentionMode::Compliance, 3600))
-        .send()
-        .await?;
-    c.put_object_retention()
-        .bucket(&b)
-        .key("comp")
-        .version_id(&k)
-        .retention(retention(ObjectLockRetentionMode::Compliance, 7200))
-        .send()
-        .await
-        .context("extending COMPLIANCE")?;
+    retain(
+        &c,
+        &b,
+        "comp",
+        Some(&k),
+        ObjectLockRetentionMode::Compliance,
+        3600,
+    )
+    .await?;
+    retain(
+        &c,
+        &b,
+        "comp",
+        Some(&k),
+        ObjectLockRetentionMode::Compliance,
+        7200,
+    )
+    .await
+    .context("extending COMPLIANCE")?;
     for (what, r) in [
         (
             "shorter",
@@ -1072,13 +1078,15 @@ async fn lifecycle_never_removes_a_locked_version() -> Result<()> {
     let c = s.s3();
     let b = new_bucket(&c, "lifelock", true).await?;
     let locked = put(&c, &b, "k", "locked").await?.context("id")?;
-    c.put_object_retention()
-        .bucket(&b)
-        .key("k")
-        .version_id(&locked)
-        .retention(retention(ObjectLockRetentionMode::Compliance, 100 * 86400))
-        .send()
-        .await?;
+    retain(
+        &c,
+        &b,
+        "k",
+        Some(&locked),
+        ObjectLockRetentionMode::Compliance,
+        100 * 86400,
+    )
+    .await?;
     let free = put(&c, &b, "k", "free").await?.context("id")?;
     put(&c, &b, "k", "current").await?;
     c.put_bucket_lifecycle_configuration()

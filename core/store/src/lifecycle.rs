@@ -86,7 +86,7 @@ impl ErasureSet {
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
-        mut versions: Vec<ObjectInfo>,
+        versions: Vec<ObjectInfo>,
         rules: &Lifecycle,
         versioning: Versioning,
         now: OffsetDateTime,
@@ -152,13 +152,9 @@ impl ErasureSet {
                 }
             }
         }
-        let mut i = 0;
-        versions.retain(|_| {
-            i += 1;
-            !removed[i - 1]
-        });
         // a delete marker with nothing behind it
-        if versions.len() == 1
+        let left = removed.iter().filter(|r| !**r).count();
+        if left == 1
             && cur.attrs.delete_marker
             && !expire_current
             && rules
