@@ -74,7 +74,8 @@ pub const MAX_SEGMENT_LEN: usize = 255;
 /// Names a drive layout reserves inside an object's folder; a key segment
 /// may not use them or it could collide with an object's own files.
 pub const RESERVED_SEGMENTS: &[&str] = &["cairn.meta", "cairn.dir"];
-pub const RESERVED_SEGMENT_PREFIX: &str = "cairn.data.";
+/// Data dirs and history files in an object's folder.
+pub const RESERVED_SEGMENT_PREFIXES: &[&str] = &["cairn.data.", "cairn.hist."];
 
 /// An object key that is safe to map onto a drive folder: UTF-8, 1..=1024
 /// bytes, no NUL, no `.`/`..` or empty segments (a trailing `/` is allowed:
@@ -125,7 +126,9 @@ fn key_problem(key: &str) -> Option<&'static str> {
         if seg.len() > MAX_SEGMENT_LEN {
             return Some("each '/'-separated part of a key must be at most 255 bytes");
         }
-        if RESERVED_SEGMENTS.contains(&seg) || seg.starts_with(RESERVED_SEGMENT_PREFIX) {
+        if RESERVED_SEGMENTS.contains(&seg)
+            || RESERVED_SEGMENT_PREFIXES.iter().any(|p| seg.starts_with(p))
+        {
             return Some("object keys must not use names reserved by the drive format");
         }
     }

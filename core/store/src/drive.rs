@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::history;
 use crate::meta::{DATA_DIR_PREFIX, META_FILE, MetaError, ObjectMeta};
 
 pub const SYS_DIR: &str = ".cairn.sys";
@@ -321,48 +322,79 @@ impl Drive {
             }
         };
         let new_version = new.versions.first().cloned();
-        let mut merged = new;
-        let mut replaced = Vec::new();
-        for (i, v) in old.versions.iter().enumerate() {
-            let same = new_version
-                .as_ref()
-                .is_some_and(|n| n.version_id == v.version_id);
-            if same {
-                if let Some(d) = &v.data_dir {
-                    replaced.push(obj_dir.join(d));
-                }
-            } else {
-                if let Some(bytes) = old.inline_of(i) {
-                    merged.inline.extend_from_slice(bytes);
-                }
-                merged.versions.push(v.clone());
+        if let Some(nv) = &new_version
+            && old.history.is_some()
+            && old.position(nv.version_id.as_deref()).is_none()
+        {
+            let move_data = || match (tmp_data, &nv.data_dir) {
+                (Some(tmp), Some(d)) => fs::rename(tmp, obj_dir.join(d)),
+                _ => Ok(()),
+            };
+            if nv.version_id.is_none() {
+                move_data()?;
+                // the null version this replaces may be in the history
+                let all = history::with_history(&obj_dir, old, true)?;
+                let (mut merged, replaced) = merge_new(new, &all, &obj_dir);
+                merged.history = all.history.clone();
+                self.write_versions(bucket, key, merged, durable)?;
+                self.synced(&made);
+                return Ok(replaced);
+            }
+            if old
+                .versions
+                .last()
+                .is_some_and(|o| nv.mod_time <= o.mod_time)
+            {
+                // an older version (healed, or its retention changed)
+                // belongs in the history; appended, it hides a stale copy
+                move_data()?;
+                let mut meta = old;
+                history::append(&obj_dir, &mut meta, &new, durable)?;
+                return self
+                    .write_meta(&obj_dir, &meta, &parents, &made, durable)
+                    .map(|()| Vec::new());
             }
         }
-        // a healed older version goes back to its place in the history
-        merged.sort_newest_first();
+        let (mut merged, replaced) = merge_new(new, &old, &obj_dir);
+        merged.history = old.history;
         if let (Some(tmp), Some(v)) = (tmp_data, &new_version)
             && let Some(d) = &v.data_dir
         {
             fs::rename(tmp, obj_dir.join(d))?;
         }
-        let body = merged.encode()?;
+        history::spill_if_needed(&obj_dir, &mut merged, durable)?;
+        self.write_meta(&obj_dir, &merged, &parents, &made, durable)?;
+        Ok(replaced)
+    }
+
+    /// Writes an object's `cairn.meta` (and, durable, syncs the folders
+    /// that make the commit durable).
+    fn write_meta(
+        &self,
+        obj_dir: &Path,
+        meta: &ObjectMeta,
+        parents: &[PathBuf],
+        made: &[PathBuf],
+        durable: bool,
+    ) -> Result<(), DriveError> {
+        let body = meta.encode()?;
         if !durable {
             // `made` stays in `fresh`: until the heal run's syncfs, a
             // commit into these folders syncs their parents itself
             write_atomic_with(&self.tmp_dir(), &obj_dir.join(META_FILE), &body, false)?;
-            return Ok(replaced);
+            return Ok(());
         }
         write_atomic(&self.tmp_dir(), &obj_dir.join(META_FILE), &body)?;
         // The renames are durable only once their folders are synced: the
         // object folder, and the parents of folders not yet durable. (A
         // second thread syncing the parents while the meta is written was
         // measured: more CPU per file and no faster on 2 cores.)
-        sync_dir(&obj_dir)?;
-        for dir in &parents {
+        sync_dir(obj_dir)?;
+        for dir in parents {
             sync_dir(dir)?;
         }
-        self.synced(&made);
-        Ok(replaced)
+        self.synced(made);
+        Ok(())
     }
 
     /// Moves an object's latest version to another key on this drive: its
@@ -391,15 +423,8 @@ impl Drive {
         if let Some(dd) = &v.data_dir {
             fs::rename(src_dir.join(dd), dst_dir.join(dd))?;
         }
-        let replaced = self.commit_version(
-            bucket,
-            dst,
-            ObjectMeta {
-                versions: vec![v.clone()],
-                inline,
-            },
-            None,
-        )?;
+        let replaced =
+            self.commit_version(bucket, dst, ObjectMeta::single(v.clone(), inline), None)?;
         self.synced(&made);
         let replaced = replaced
             .into_iter()
@@ -421,6 +446,7 @@ impl Drive {
             }
             Err(e) => return Err(e.into()),
         }
+        history::remove_unnamed(&obj_dir, None);
         if let Ok(rd) = fs::read_dir(&obj_dir) {
             for e in rd.flatten() {
                 if e.file_name().to_string_lossy().starts_with(DATA_DIR_PREFIX) {
@@ -445,6 +471,30 @@ impl Drive {
             }
         }
     }
+}
+
+/// `new` (its versions first) with the versions of `old` it does not
+/// replace, newest first; and the data dirs of the replaced ones.
+fn merge_new(new: ObjectMeta, old: &ObjectMeta, obj_dir: &Path) -> (ObjectMeta, Vec<PathBuf>) {
+    let mut merged = new;
+    let mut replaced = Vec::new();
+    let ids: Vec<Option<String>> = merged
+        .versions
+        .iter()
+        .map(|v| v.version_id.clone())
+        .collect();
+    for (i, v) in old.versions.iter().enumerate() {
+        if ids.contains(&v.version_id) {
+            if let Some(d) = &v.data_dir {
+                replaced.push(obj_dir.join(d));
+            }
+        } else {
+            merged.push(v.clone(), old.inline_of(i));
+        }
+    }
+    // a healed older version goes back to its place in the history
+    merged.sort_newest_first();
+    (merged, replaced)
 }
 
 /// fsyncs a folder, making renames and new entries in it durable.

@@ -67,7 +67,7 @@ impl ErasureSet {
             drives
                 .iter()
                 .filter(|d| d.is_online())
-                .map(|d| match d.read_meta(&b, &k, false) {
+                .map(|d| match d.read_versions(&b, &k, false) {
                     Ok(Some(m)) => remove_orphans(d, &b, &k, &m),
                     _ => 0,
                 })
@@ -91,8 +91,8 @@ impl ErasureSet {
         key: &ObjectKey,
     ) -> ObjectResult<Vec<(VersionMeta, Vec<Option<Held>>)>> {
         let (b, k) = (bucket.to_string(), key.to_string());
-        let metas: Vec<Option<ObjectMeta>> = self
-            .on_drives(move |d| d.read_meta(&b, &k, true).ok().flatten())
+        let metas: Vec<Option<Arc<ObjectMeta>>> = self
+            .on_drives(move |d| d.read_versions(&b, &k, true).ok().flatten().map(Arc::new))
             .await;
         let mut seen: Vec<(VersionMeta, usize)> = Vec::new();
         for v in metas.iter().flatten().flat_map(|m| m.versions.iter()) {
@@ -130,7 +130,7 @@ impl ErasureSet {
                         let m = m.as_ref()?;
                         let at = m.position(v.version_id.as_deref())?;
                         (m.versions[at].identity() == v.identity()).then(|| Held {
-                            meta: m.clone(),
+                            meta: Arc::clone(m),
                             at,
                         })
                     })
@@ -221,10 +221,7 @@ fn heal_blocking(
         for &t in &targets {
             let mut v = version.clone();
             v.erasure.index = shard_of(t);
-            let meta = ObjectMeta {
-                versions: vec![v],
-                inline: Vec::new(),
-            };
+            let meta = ObjectMeta::single(v, Vec::new());
             if install(&drives[t], bucket, key, meta, None, version).is_ok() {
                 out.healed_drives += 1;
             }
@@ -254,10 +251,7 @@ fn heal_blocking(
                 let mut v = version.clone();
                 v.erasure.index = shard_of(t);
                 v.inline_len = Some(framed.len() as u64);
-                let meta = ObjectMeta {
-                    versions: vec![v],
-                    inline: framed,
-                };
+                let meta = ObjectMeta::single(v, framed);
                 if install(&drives[t], bucket, key, meta, None, version).is_ok() {
                     out.healed_drives += 1;
                 }
@@ -288,10 +282,7 @@ fn heal_blocking(
                 let Some(tmp) = tmps[t].take() else { continue };
                 let mut v = version.clone();
                 v.erasure.index = shard_of(t);
-                let meta = ObjectMeta {
-                    versions: vec![v],
-                    inline: Vec::new(),
-                };
+                let meta = ObjectMeta::single(v, Vec::new());
                 match install(&drives[t], bucket, key, meta, Some(&tmp), version) {
                     Ok(()) => out.healed_drives += 1,
                     Err(e) => {
@@ -305,12 +296,14 @@ fn heal_blocking(
     Ok(out)
 }
 
+/// Removes the data dirs and history files no version of `meta` (read
+/// with its history) names.
 fn remove_orphans(d: &Drive, bucket: &str, key: &str, meta: &ObjectMeta) -> usize {
     let dir = d.object_dir(bucket, key);
+    let mut removed = crate::history::remove_unnamed(&dir, meta.history.as_ref());
     let Ok(rd) = std::fs::read_dir(&dir) else {
-        return 0;
+        return removed;
     };
-    let mut removed = 0;
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if !name.starts_with(crate::meta::DATA_DIR_PREFIX) {

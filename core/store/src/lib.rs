@@ -11,6 +11,7 @@ pub mod drive;
 pub mod erasure;
 mod heal;
 mod healq;
+pub mod history;
 pub mod kms;
 pub mod lifecycle;
 mod listing;

@@ -178,17 +178,61 @@ impl VersionMeta {
     }
 }
 
-/// Everything in one `cairn.meta`.
+/// Where this drive keeps an object's older versions (`history.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRef {
+    /// File name in the object's folder (`cairn.hist.<id>`).
+    pub file: String,
+    /// Bytes of it that are committed; a torn append past them is ignored.
+    pub len: u64,
+}
+
+/// Everything in one `cairn.meta` (or one chunk of a history file).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectMeta {
     /// Newest first.
     pub versions: Vec<VersionMeta>,
+    /// The older versions, when there are more than `cairn.meta` keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryRef>,
     /// Inline bytes of all versions, in version order (not in the header).
     #[serde(skip)]
     pub inline: Vec<u8>,
 }
 
 impl ObjectMeta {
+    /// One version with its inline bytes (empty when it has none).
+    pub fn single(version: VersionMeta, inline: Vec<u8>) -> Self {
+        ObjectMeta {
+            versions: vec![version],
+            history: None,
+            inline,
+        }
+    }
+
+    /// Appends a version with its inline bytes (callers keep the order).
+    pub fn push(&mut self, version: VersionMeta, inline: Option<&[u8]>) {
+        if version.inline_len.is_some() {
+            self.inline.extend_from_slice(inline.unwrap_or_default());
+        }
+        self.versions.push(version);
+    }
+
+    /// Splits off versions `at..` with their inline bytes.
+    pub fn split_off(&mut self, at: usize) -> ObjectMeta {
+        let at = at.min(self.versions.len());
+        let start: usize = self.versions[..at]
+            .iter()
+            .map(|v| v.inline_len.unwrap_or(0) as usize)
+            .sum();
+        let start = start.min(self.inline.len());
+        ObjectMeta {
+            versions: self.versions.split_off(at),
+            history: None,
+            inline: self.inline.split_off(start),
+        }
+    }
+
     pub fn latest(&self) -> Option<&VersionMeta> {
         self.versions.first()
     }
@@ -274,16 +318,20 @@ impl ObjectMeta {
     pub fn decode(buf: &[u8], with_inline: bool) -> Result<Self, MetaError> {
         let (mut meta, end) = Self::decode_header(buf)?;
         if with_inline {
-            let rest = &buf[end..];
-            let len = read_u64(rest, 0)? as usize;
-            let data = rest.get(8..8 + len).ok_or(MetaError::Truncated)?;
-            let h = read_u64(rest, 8 + len)?;
-            if hash64(data) != h {
-                return Err(MetaError::Checksum);
-            }
-            meta.inline = data.to_vec();
+            meta.inline = inline_section(&buf[end..])?.0.to_vec();
         }
         Ok(meta)
+    }
+
+    /// Decodes one whole encoding at the start of `buf` (a history file
+    /// is a run of them); returns it with the bytes it took.
+    pub fn decode_prefix(buf: &[u8], with_inline: bool) -> Result<(Self, usize), MetaError> {
+        let (mut meta, end) = Self::decode_header(buf)?;
+        let (data, used) = inline_section(&buf[end..])?;
+        if with_inline {
+            meta.inline = data.to_vec();
+        }
+        Ok((meta, end + used))
     }
 
     /// Bytes needed from the file start to decode the header, once the
@@ -315,6 +363,20 @@ impl ObjectMeta {
         let meta: ObjectMeta = serde_json::from_slice(&buf[14..end - 8])?;
         Ok((meta, end))
     }
+}
+
+/// The inline section at the start of `rest`, checked, with its length
+/// on disk.
+fn inline_section(rest: &[u8]) -> Result<(&[u8], usize), MetaError> {
+    let len = read_u64(rest, 0)? as usize;
+    let data = rest
+        .get(8..8usize.saturating_add(len))
+        .ok_or(MetaError::Truncated)?;
+    let h = read_u64(rest, 8 + len)?;
+    if hash64(data) != h {
+        return Err(MetaError::Checksum);
+    }
+    Ok((data, 8 + len + 8))
 }
 
 fn read_u64(buf: &[u8], at: usize) -> Result<u64, MetaError> {
@@ -359,6 +421,7 @@ mod tests {
                 attrs: Default::default(),
                 revision: 0,
             }],
+            history: None,
             inline: vec![1, 2, 3, 4],
         }
     }

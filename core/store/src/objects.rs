@@ -641,7 +641,7 @@ impl ErasureSet {
         let (want, new) = (version.clone(), template.clone());
         let res = self
             .on_drives(move |d| {
-                let old = match d.read_meta(&b, &k, true) {
+                let old = match d.read_meta_for(&b, &k, true, Some(want.version_id.as_deref())) {
                     Ok(Some(m)) => m,
                     Ok(None) => return Lookup::Missing,
                     Err(_) => return Lookup::Failed,
@@ -658,10 +658,7 @@ impl ErasureSet {
                 v.erasure.index = cur.erasure.index;
                 v.inline_len = cur.inline_len;
                 let inline = old.inline_of(at).map(<[u8]>::to_vec).unwrap_or_default();
-                let meta = ObjectMeta {
-                    versions: vec![v],
-                    inline,
-                };
+                let meta = ObjectMeta::single(v, inline);
                 match d.commit_version(&b, &k, meta, None) {
                     Ok(replaced) => {
                         // the replaced record names the same data dir: keep it

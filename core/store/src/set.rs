@@ -112,7 +112,8 @@ impl Want {
 /// One drive's copy of an object with the position of the version read.
 #[derive(Debug, Clone)]
 pub(crate) struct Held {
-    pub(crate) meta: ObjectMeta,
+    /// Shared: heal holds one drive's meta for each of its versions.
+    pub(crate) meta: Arc<ObjectMeta>,
     pub(crate) at: usize,
 }
 
@@ -492,9 +493,13 @@ impl ErasureSet {
         want: Want,
     ) -> ObjectResult<(VersionMeta, Vec<Option<Held>>)> {
         let (b, k) = (bucket.to_string(), key.to_string());
+        let id = match &want {
+            Want::Latest => None,
+            Want::Id(id) => Some(id.clone()),
+        };
         let res = self
-            .on_drives(move |d| match d.read_meta(&b, &k, with_inline) {
-                Ok(Some(m)) if !m.versions.is_empty() => Lookup::Found(m),
+            .on_drives(move |d| match d.read_meta_for(&b, &k, with_inline, id.as_ref().map(Option::as_deref)) {
+                Ok(Some(m)) if !m.versions.is_empty() => Lookup::Found(Arc::new(m)),
                 Ok(_) => Lookup::Missing,
                 Err(DriveError::Corrupt(e)) => {
                     tracing::warn!(drive = %d.root.display(), bucket = %b, key = %k, error = %e, "corrupt metadata");
@@ -748,13 +753,7 @@ pub(crate) fn per_drive_metas(
                 }
                 None => (Vec::new(), Some(tmps.get(drive)?.clone()?)),
             };
-            Some((
-                ObjectMeta {
-                    versions: vec![v],
-                    inline: inline_bytes,
-                },
-                tmp,
-            ))
+            Some((ObjectMeta::single(v, inline_bytes), tmp))
         })
         .collect()
 }

@@ -167,7 +167,10 @@ fn quorum_versions(
 ) -> Vec<VersionMeta> {
     let mut seen: Vec<(VersionMeta, usize)> = Vec::new();
     for &i in holders {
-        let Ok(m) = Drive::read_meta_at(&drives[i].object_dir(bucket, key)) else {
+        let dir = drives[i].object_dir(bucket, key);
+        let Ok(m) =
+            Drive::read_meta_at(&dir).and_then(|m| crate::history::with_history(&dir, m, false))
+        else {
             continue;
         };
         for v in m.versions {

@@ -236,13 +236,7 @@ impl ErasureSet {
             .map(|&shard| {
                 let mut v = marker.clone();
                 v.erasure.index = shard;
-                Some((
-                    ObjectMeta {
-                        versions: vec![v],
-                        inline: Vec::new(),
-                    },
-                    None,
-                ))
+                Some((ObjectMeta::single(v, Vec::new()), None))
             })
             .collect();
         self.commit(bucket, key, jobs, write_quorum(k, m)).await
@@ -408,16 +402,28 @@ impl Drive {
         let Some(mut meta) = self.read_meta(bucket, key, true)? else {
             return Ok(false);
         };
-        let Some(pos) = meta.position(version_id) else {
-            return Ok(false);
-        };
-        if meta.versions.len() == 1 {
-            return self.delete_object(bucket, key);
-        }
-        let gone = meta.remove(pos);
         let dir = self.object_dir(bucket, key);
-        write_atomic(&self.tmp_dir(), &dir.join(META_FILE), &meta.encode()?)?;
-        sync_dir(&dir)?;
+        let gone = match meta.position(version_id) {
+            // the common case: a recent version, and the meta keeps others
+            Some(pos) if meta.versions.len() > 1 => {
+                let gone = meta.remove(pos);
+                write_atomic(&self.tmp_dir(), &dir.join(META_FILE), &meta.encode()?)?;
+                sync_dir(&dir)?;
+                gone
+            }
+            _ => {
+                let mut all = crate::history::with_history(&dir, meta, true)?;
+                let Some(pos) = all.position(version_id) else {
+                    return Ok(false);
+                };
+                if all.versions.len() == 1 {
+                    return self.delete_object(bucket, key);
+                }
+                let gone = all.remove(pos);
+                self.write_versions(bucket, key, all, true)?;
+                gone
+            }
+        };
         if let Some(dd) = gone.and_then(|v| v.data_dir) {
             let _ = std::fs::remove_dir_all(dir.join(dd));
         }
