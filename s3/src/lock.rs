@@ -226,6 +226,7 @@ impl CairnS3 {
         }
         let opts = cairn_api::GetOptions {
             version_id: version_param(version_id)?,
+            attributes_only: true,
             ..Default::default()
         };
         self.layer.head_object_with(&bucket, &key, &opts).await.s3()

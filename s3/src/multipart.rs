@@ -243,6 +243,7 @@ impl CairnS3 {
                 input.copy_source_if_unmodified_since.as_ref(),
             ),
             sse_customer: source_sse_customer,
+            attributes_only: false,
         };
         let part = self
             .layer

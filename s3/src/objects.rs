@@ -253,6 +253,7 @@ impl CairnS3 {
                 input.if_unmodified_since.as_ref(),
             ),
             sse_customer: sse_customer.clone(),
+            attributes_only: false,
         };
         let ranged = opts.range.is_some();
         let obj = self.layer.get_object(&bucket, &key, opts).await.s3()?;
@@ -318,6 +319,7 @@ impl CairnS3 {
                 input.if_unmodified_since.as_ref(),
             ),
             sse_customer,
+            attributes_only: false,
         };
         let info = self
             .layer

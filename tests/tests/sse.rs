@@ -1136,6 +1136,31 @@ async fn without_kms_only_sse_c() -> Result<()> {
     check_object(&c, &b, "c", &data, Some(&k1)).await?;
     let r = c.get_object().bucket(&b).key("c").send().await;
     expect_err("GET SSE-C without key", r, 400, Some("InvalidRequest"))?;
+    // tags are not encrypted: S3 reads and sets them without the key
+    let tag = aws_sdk_s3::types::Tag::builder()
+        .key("stage")
+        .value("raw")
+        .build()?;
+    c.put_object_tagging()
+        .bucket(&b)
+        .key("c")
+        .tagging(aws_sdk_s3::types::Tagging::builder().tag_set(tag).build()?)
+        .send()
+        .await
+        .context("PutObjectTagging on an SSE-C object without its key")?;
+    let tags = c
+        .get_object_tagging()
+        .bucket(&b)
+        .key("c")
+        .send()
+        .await
+        .context("GetObjectTagging on an SSE-C object without its key")?;
+    ensure!(
+        tags.tag_set().len() == 1 && tags.tag_set()[0].value() == "raw",
+        "tags: {:?}",
+        tags.tag_set()
+    );
+    check_object(&c, &b, "c", &data, Some(&k1)).await?;
     put(&c, &b, "c-small", &data[..10], Some(&k1)).await?;
     check_object(&c, &b, "c-small", &data[..10], Some(&k1)).await?;
     Ok(())

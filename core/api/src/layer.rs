@@ -364,6 +364,7 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
                 range: None,
                 conditions: opts.source_conditions.clone(),
                 sse_customer: opts.source_sse_customer.clone(),
+                ..Default::default()
             },
         )
         .await

@@ -252,6 +252,9 @@ pub struct GetOptions {
     pub conditions: Conditions,
     /// The SSE-C key of an object encrypted with one.
     pub sse_customer: Option<CustomerKey>,
+    /// Only the version's attributes are wanted (tags, retention, legal
+    /// hold): S3 serves them without the SSE-C key.
+    pub attributes_only: bool,
 }
 
 /// An object being read: its info, the byte range served, and the bytes.

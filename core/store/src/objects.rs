@@ -465,11 +465,13 @@ impl ErasureSet {
             .await?;
         drop(g);
         let mut info = version.to_info(bucket.as_str(), key.as_str());
-        SseMeta::check_customer(
-            version.sse.as_ref(),
-            opts.sse_customer.as_ref(),
-            (bucket.as_str(), key.as_str()),
-        )?;
+        if !opts.attributes_only {
+            SseMeta::check_customer(
+                version.sse.as_ref(),
+                opts.sse_customer.as_ref(),
+                (bucket.as_str(), key.as_str()),
+            )?;
+        }
         if let Some(s) = &version.sse {
             info.encryption = Some(s.encryption(opts.sse_customer.as_ref()));
         }
