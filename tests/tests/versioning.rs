@@ -315,6 +315,87 @@ async fn suspended_versioning_overwrites_the_null_version() -> Result<()> {
     Ok(())
 }
 
+/// Common prefixes of a ListObjectsV2 page, and its keys.
+async fn prefixes_and_keys(
+    c: &Client,
+    b: &str,
+    delimiter: &str,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let r = c
+        .list_objects_v2()
+        .bucket(b)
+        .delimiter(delimiter)
+        .send()
+        .await
+        .context("ListObjectsV2")?;
+    let prefixes = r
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix().map(str::to_owned))
+        .collect();
+    let keys = r
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    Ok((prefixes, keys))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_of_deleted_keys_is_not_listed() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = new_bucket(&c, "deadpfx", false).await?;
+    set_versioning(&c, &b, BucketVersioningStatus::Enabled).await?;
+    for k in [
+        "logs/a",
+        "logs/deep/b",
+        "keep/c",
+        "mixed/x",
+        "mixed/y",
+        "run-1",
+        "run-2",
+        "top",
+    ] {
+        put(&c, &b, k, k).await?;
+    }
+    for k in ["logs/a", "logs/deep/b", "mixed/x", "run-1", "run-2"] {
+        c.delete_object().bucket(&b).key(k).send().await?;
+    }
+    let (prefixes, keys) = prefixes_and_keys(&c, &b, "/").await?;
+    ensure!(
+        prefixes == ["keep/", "mixed/"],
+        "prefixes with '/': {prefixes:?}"
+    );
+    ensure!(keys == ["top"], "keys with '/': {keys:?}");
+    let (prefixes, keys) = prefixes_and_keys(&c, &b, "-").await?;
+    ensure!(prefixes.is_empty(), "prefixes with '-': {prefixes:?}");
+    ensure!(
+        keys == ["keep/c", "mixed/y", "top"],
+        "keys with '-': {keys:?}"
+    );
+    // the versions are all still there, and listed under the prefix
+    let all = all_versions(&c, &b, 1000).await?;
+    ensure!(all.len() == 13, "8 versions and 5 markers: {all:?}");
+    // a version brought back by deleting its marker brings the prefix back
+    let marker = all
+        .iter()
+        .find(|v| v.0 == "logs/deep/b" && v.3)
+        .context("marker of logs/deep/b")?;
+    c.delete_object()
+        .bucket(&b)
+        .key("logs/deep/b")
+        .version_id(&marker.1)
+        .send()
+        .await?;
+    let (prefixes, _) = prefixes_and_keys(&c, &b, "/").await?;
+    ensure!(
+        prefixes == ["keep/", "logs/", "mixed/"],
+        "after undelete: {prefixes:?}"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_1200_versions_in_pages() -> Result<()> {
     let s = Server::start_default().await?;

@@ -20,6 +20,7 @@ pub struct ListCollector {
     opts: ListOptions,
     page: ListPage,
     count: usize,
+    live_prefixes: bool,
 }
 
 impl ListCollector {
@@ -28,7 +29,16 @@ impl ListCollector {
             opts,
             page: ListPage::default(),
             count: 0,
+            live_prefixes: false,
         }
+    }
+
+    /// A key rolled up into a common prefix counts only if it is listed
+    /// itself (its `info` is `Some`): in a bucket with delete markers, a
+    /// prefix whose keys are all deleted is not shown, as in S3.
+    pub fn live_prefixes(mut self) -> Self {
+        self.live_prefixes = true;
+        self
     }
 
     /// Feeds one key; `info` is only called if the key is listed.
@@ -53,6 +63,9 @@ impl ListCollector {
                         .is_some_and(|a| a.starts_with(&cp));
                 if seen {
                     return Push::SkipPrefix(cp);
+                }
+                if self.live_prefixes && info().is_none() {
+                    return Push::More;
                 }
                 if self.count >= self.opts.max_keys {
                     self.page.is_truncated = true;
@@ -176,5 +189,23 @@ mod tests {
     fn successor() {
         assert_eq!(prefix_successor("a/").as_deref(), Some("a0"));
         assert_eq!(prefix_successor(""), None);
+    }
+
+    #[test]
+    fn live_prefixes_need_a_listed_key() {
+        // "a/1" and "c/1" are deleted (no info); "a/2" is live
+        let deleted = ["a/1", "c/1"];
+        let opts = ListOptions {
+            delimiter: Some("/".into()),
+            max_keys: 10,
+            ..Default::default()
+        };
+        let mut c = ListCollector::new(opts).live_prefixes();
+        for k in ["a/1", "a/2", "b", "c/1"] {
+            c.push(k, || (!deleted.contains(&k)).then(|| info(k)).flatten());
+        }
+        let p = c.finish();
+        assert_eq!(p.common_prefixes, vec!["a/"]);
+        assert_eq!(p.objects.len(), 1);
     }
 }

@@ -3,7 +3,7 @@
 //! stale copy on one drive (missed delete) does not resurface.
 
 use cairn_api::list::{ListCollector, Push};
-use cairn_api::{BucketName, ListOptions, ListPage, ObjectError, ObjectResult};
+use cairn_api::{BucketName, ListOptions, ListPage, ObjectError, ObjectResult, Versioning};
 
 use crate::drive::Drive;
 use crate::set::ErasureSet;
@@ -16,10 +16,16 @@ impl ErasureSet {
         opts: ListOptions,
     ) -> ObjectResult<ListPage> {
         self.check_bucket(bucket).await?;
+        // only a bucket that has had versioning can hold delete markers
+        let markers = self.bucket_config(bucket).await?.versioning != Versioning::Unversioned;
         let drives = self.drives.clone();
         let (quorum, _) = self.default_quorums();
         let bucket = bucket.to_string();
-        tokio::task::spawn_blocking(move || list_blocking(&drives, &bucket, opts, quorum, true))
+        let how = Listed {
+            info: true,
+            markers,
+        };
+        tokio::task::spawn_blocking(move || list_blocking(&drives, &bucket, opts, quorum, how))
             .await
             .map_err(ObjectError::internal)?
     }
@@ -35,7 +41,11 @@ impl ErasureSet {
         let drives = self.drives.clone();
         let (quorum, _) = self.default_quorums();
         let bucket = bucket.to_string();
-        tokio::task::spawn_blocking(move || list_blocking(&drives, &bucket, opts, quorum, false))
+        let how = Listed {
+            info: false,
+            markers: false,
+        };
+        tokio::task::spawn_blocking(move || list_blocking(&drives, &bucket, opts, quorum, how))
             .await
             .map_err(ObjectError::internal)?
     }
@@ -89,12 +99,22 @@ pub(crate) fn merged_walk(
     }
 }
 
+/// What a listing returns per key.
+#[derive(Clone, Copy)]
+struct Listed {
+    /// Each key's info as a quorum agrees on it (else the key alone).
+    info: bool,
+    /// The bucket may hold delete markers: a common prefix is shown only
+    /// if a key below it is live.
+    markers: bool,
+}
+
 fn list_blocking(
     drives: &[std::sync::Arc<Drive>],
     bucket: &str,
     opts: ListOptions,
     quorum: usize,
-    with_info: bool,
+    how: Listed,
 ) -> ObjectResult<ListPage> {
     let delimiter = opts.delimiter.clone().filter(|d| !d.is_empty());
     let (prefix, start_after) = (opts.prefix.clone(), opts.start_after.clone());
@@ -104,15 +124,21 @@ fn list_blocking(
         delimiter: delimiter.as_deref(),
     };
     let mut collector = ListCollector::new(opts);
+    if how.markers {
+        collector = collector.live_prefixes();
+    }
     merged_walk(drives, bucket, from, quorum, |item, holders| {
         let push = match item {
             WalkItem::Prefix(p) => {
-                // Rolled up by the walker: feed it as a key inside the
-                // prefix so the collector records the common prefix.
-                collector.push(p, || None)
+                // Rolled up by the walker: fed as a key inside the prefix
+                // so the collector records the common prefix.
+                collector.push(p, || {
+                    (!how.markers || has_live_key(drives, bucket, p, quorum))
+                        .then(|| key_only(bucket, p))
+                })
             }
             WalkItem::Object(key) => collector.push(key, || {
-                if with_info {
+                if how.info {
                     quorum_info(drives, holders, bucket, key, quorum)
                 } else {
                     Some(key_only(bucket, key))
@@ -122,6 +148,29 @@ fn list_blocking(
         push != Push::Full
     });
     Ok(collector.finish())
+}
+
+/// Does a key below `prefix` have a live latest version (not a delete
+/// marker)? Walks until the first one.
+fn has_live_key(
+    drives: &[std::sync::Arc<Drive>],
+    bucket: &str,
+    prefix: &str,
+    quorum: usize,
+) -> bool {
+    let mut live = false;
+    let from = WalkFrom {
+        prefix,
+        start_after: None,
+        delimiter: None,
+    };
+    merged_walk(drives, bucket, from, quorum, |item, holders| {
+        if let WalkItem::Object(key) = item {
+            live = quorum_info(drives, holders, bucket, key, quorum).is_some();
+        }
+        !live
+    });
+    live
 }
 
 /// The latest version of a listed key as a read quorum of its holders
