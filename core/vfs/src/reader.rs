@@ -16,7 +16,9 @@
 //! ends by itself, and a change event for its object (a write by any
 //! front) ends it and drops its window, so the next read asks the store.
 //! An ended stream costs nothing until read again: the handle starts a new
-//! one where it left off.
+//! one where it left off (and when more handles read at once than there
+//! are streams, so that each start ends another's stream before it
+//! delivers, a read falls back to one ranged GET of its own range).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -31,7 +33,7 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::mpsc;
 
-use crate::error::{VfsError, VfsResult};
+use crate::error::VfsResult;
 
 /// Bytes kept behind the read position.
 const WINDOW: u64 = 8 << 20;
@@ -332,6 +334,36 @@ impl ObjectReader {
         at >= to
     }
 
+    /// Fetches `[pos, end)` with one ranged GET into the window, no
+    /// stream kept (for when streams are ended faster than they deliver).
+    async fn read_direct(
+        &mut self,
+        layer: &Arc<dyn ObjectLayer>,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        end: u64,
+    ) -> VfsResult<()> {
+        let opts = GetOptions {
+            range: Some(ByteRange::FromTo {
+                first: self.pos,
+                last: Some(end - 1),
+            }),
+            ..Default::default()
+        };
+        let mut body = layer.get_object(bucket, key, opts).await?.body;
+        let start = self.pos;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            let len = chunk.len() as u64;
+            self.window.push_back((self.pos, chunk));
+            self.pos += len;
+        }
+        if self.pos < end || self.pos == start {
+            self.eof = true;
+        }
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn read(
         &mut self,
@@ -370,9 +402,9 @@ impl ObjectReader {
                     break;
                 }
                 if restarts == MAX_RESTARTS {
-                    return Err(VfsError::Io(std::io::Error::other(
-                        "read streams evicted faster than they deliver",
-                    )));
+                    // more readers than streams: this range without one
+                    self.read_direct(layer, bucket, key, end).await?;
+                    continue;
                 }
                 restarts += 1;
                 self.ahead = Some(streams.start(layer, bucket, key, self.pos, size));
@@ -567,6 +599,46 @@ mod tests {
         .unwrap();
         let got = read(&mut r, &l, &s, 4096, 4096, size).await;
         assert_eq!(got, new[4096..8192]);
+    }
+
+    #[tokio::test]
+    async fn more_readers_than_streams_still_read_everything() {
+        let data = pattern((3 << 20) + 5, 4);
+        let size = data.len() as u64;
+        let l = layer_with(&data).await;
+        let s = ReadStreams::new(None, 1);
+        let whole = |mut r: ObjectReader| {
+            let (l, s) = (l.clone(), s.clone());
+            async move {
+                let mut out = Vec::new();
+                loop {
+                    let got = read(&mut r, &l, &s, out.len() as u64, 256 << 10, size).await;
+                    if got.is_empty() {
+                        return out;
+                    }
+                    out.extend_from_slice(&got);
+                }
+            }
+        };
+        // each start ends the other's stream before it delivers
+        let (a, b, c) = tokio::join!(
+            whole(ObjectReader::default()),
+            whole(ObjectReader::default()),
+            whole(ObjectReader::default())
+        );
+        assert!(a == data && b == data && c == data);
+
+        // the fallback when streams end before delivering: one ranged GET
+        // fills the window, and reads are served from it without a stream
+        let mut r = ObjectReader::default();
+        r.restart(1000);
+        let (bk, k) = names();
+        r.read_direct(&l, &bk, &k, 1000 + (1 << 20)).await.unwrap();
+        let got = read(&mut r, &l, &s, 1000, 1 << 20, size).await;
+        assert_eq!(got, data[1000..1000 + (1 << 20)]);
+        assert_eq!(s.live(), 0);
+        r.read_direct(&l, &bk, &k, size + 10).await.unwrap();
+        assert!(r.eof, "the object ended before the range");
     }
 
     #[tokio::test]
