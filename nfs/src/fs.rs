@@ -26,6 +26,9 @@ use crate::{NfsOptions, Squash};
 
 type R<T> = Result<T, nfsstat3>;
 
+/// FSINFO's rtmax and rtpref (see `fsinfo`).
+const READ_SIZE: u32 = 512 << 10;
+
 pub struct CairnNfs {
     pub(crate) vfs: Arc<Vfs>,
     pub(crate) ids: Arc<IdMap>,
@@ -317,10 +320,13 @@ impl NfsReadFileSystem for CairnNfs {
         };
         Ok(FSINFO3resok {
             obj_attributes,
-            rtmax: 1 << 20,
-            // clients use the preferred sizes; 1 MiB requests keep the
-            // streaming reads of the view busy
-            rtpref: 1 << 20,
+            // 512 KiB: libnfs splits a 1 MiB read into two READs in
+            // flight (a serial client otherwise leaves the server idle
+            // while it takes each reply), and each is one shard block of
+            // a 2+2 set, which the store and the view hand on without a
+            // copy (BENCHMARKS.md "NFS export")
+            rtmax: READ_SIZE,
+            rtpref: READ_SIZE,
             rtmult: 4096,
             wtmax: 1 << 20,
             wtpref: 1 << 20,

@@ -49,6 +49,36 @@ pub fn read_frame(r: &mut impl std::io::Read, shard_len: usize) -> std::io::Resu
     Ok(buf)
 }
 
+/// Reads the next framed shard block as its hash and its data, the data
+/// in a buffer of its own (exactly `shard_len`, not zeroed first), so the
+/// read pipeline can hand it on whole without moving it. A short file is
+/// an error; the hash is the caller's to check (`verify_block`).
+pub fn read_block(
+    r: &mut impl std::io::Read,
+    shard_len: usize,
+) -> std::io::Result<([u8; HASH_LEN], Vec<u8>)> {
+    let mut hash = [0u8; HASH_LEN];
+    r.read_exact(&mut hash)?;
+    let mut data = Vec::with_capacity(shard_len);
+    let n = std::io::Read::read_to_end(&mut std::io::Read::take(r, shard_len as u64), &mut data)?;
+    if n != shard_len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "short shard file: {} of {} bytes",
+                HASH_LEN + n,
+                HASH_LEN + shard_len
+            ),
+        ));
+    }
+    Ok((hash, data))
+}
+
+/// Checks a shard block read by `read_block`.
+pub fn verify_block(expected: &[u8; HASH_LEN], data: &[u8]) -> bool {
+    hash(data) == *expected
+}
+
 /// Size on a drive of `len` bytes of shard data cut into shard blocks of
 /// `shard_size` bytes, each behind its hash.
 pub fn framed_len(len: u64, shard_size: u64) -> u64 {
@@ -73,5 +103,24 @@ mod tests {
             bad[pos] ^= 0x10;
             assert!(!verify(&bad), "flip at {pos} undetected");
         }
+    }
+
+    #[test]
+    fn read_block_splits_hash_and_data() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+        let mut file = hash(&data).to_vec();
+        file.extend_from_slice(&data);
+        file.extend_from_slice(b"next frame");
+        let mut r = std::io::Cursor::new(file);
+        let (h, got) = read_block(&mut r, data.len()).unwrap();
+        assert_eq!(got, data);
+        assert_eq!(got.capacity(), data.len(), "the buffer holds just the data");
+        assert!(verify_block(&h, &got));
+        let mut bad = got.clone();
+        bad[4000] ^= 1;
+        assert!(!verify_block(&h, &bad));
+        assert_eq!(r.position() as usize, HASH_LEN + data.len());
+        let mut short = std::io::Cursor::new(hash(&data)[..10].to_vec());
+        assert!(read_block(&mut short, data.len()).is_err());
     }
 }

@@ -86,27 +86,42 @@ fn spawn_shard_reader(
             ShardSource::Inline(_) => None,
         };
         for shard_len in blocks {
-            let frame = match (&mut file, &source) {
-                (Some(f), _) => match bitrot::read_frame(f, shard_len) {
-                    Ok(buf) => buf,
+            let (hash, data) = match (&mut file, &source) {
+                (Some(f), _) => match bitrot::read_block(f, shard_len) {
+                    Ok(block) => block,
                     Err(e) => {
                         let _ = tx.blocking_send(Err(format!("read: {e}")));
                         return;
                     }
                 },
-                (None, ShardSource::Inline(b)) => b.to_vec(),
+                (None, ShardSource::Inline(b)) => match split_frame(b, shard_len) {
+                    Some(block) => block,
+                    None => {
+                        let _ = tx.blocking_send(Err("inline shard: wrong length".into()));
+                        return;
+                    }
+                },
                 (None, ShardSource::Dir(_)) => return,
             };
-            if frame.len() != HASH_LEN + shard_len || !bitrot::verify(&frame) {
+            if !bitrot::verify_block(&hash, &data) {
                 let _ = tx.blocking_send(Err("bitrot: shard hash mismatch".into()));
                 return;
             }
-            if tx.blocking_send(Ok(frame)).is_err() {
+            if tx.blocking_send(Ok(data)).is_err() {
                 return;
             }
         }
     });
     rx
+}
+
+/// An inline framed shard as its hash and data.
+fn split_frame(frame: &[u8], shard_len: usize) -> Option<([u8; HASH_LEN], Vec<u8>)> {
+    if frame.len() != HASH_LEN + shard_len {
+        return None;
+    }
+    let hash = <[u8; HASH_LEN]>::try_from(&frame[..HASH_LEN]).ok()?;
+    Some((hash, frame[HASH_LEN..].to_vec()))
 }
 
 fn assemble(
@@ -242,8 +257,13 @@ fn assemble(
                 if lo >= hi {
                     continue;
                 }
-                let bytes = Bytes::from(shard)
-                    .slice(HASH_LEN + (lo - s_lo) as usize..HASH_LEN + (hi - s_lo) as usize);
+                // a whole shard goes on as its own buffer (a reader can
+                // take it back as a Vec without a copy)
+                let bytes = if lo == s_lo && hi == s_hi && shard.len() == ss {
+                    Bytes::from(shard)
+                } else {
+                    Bytes::from(shard).slice((lo - s_lo) as usize..(hi - s_lo) as usize)
+                };
                 if out.blocking_send(Ok(bytes)).is_err() {
                     return Ok(()); // client went away
                 }

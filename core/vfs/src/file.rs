@@ -426,8 +426,16 @@ impl Vfs {
         let (b, path) = self.bucket_path(ino)?;
         let k = key(&path)?;
         let mut r = h.reader.lock().await;
-        r.read(&self.layer, &b, &k, offset, size as usize, size_now)
-            .await
+        r.read(
+            &self.layer,
+            &self.streams,
+            &b,
+            &k,
+            offset,
+            size as usize,
+            size_now,
+        )
+        .await
     }
 
     pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> VfsResult<u32> {

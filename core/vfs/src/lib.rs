@@ -66,6 +66,8 @@ pub struct Vfs {
     known: known::Known,
     /// Changes this view made itself, not yet seen as events (changes.rs).
     own: changes::OwnChanges,
+    /// Read-ahead streams of open files (reader.rs).
+    streams: Arc<reader::ReadStreams>,
 }
 
 impl Vfs {
@@ -73,6 +75,7 @@ impl Vfs {
     pub fn new(layer: Arc<dyn ObjectLayer>, cfg: VfsConfig) -> VfsResult<Self> {
         std::fs::create_dir_all(&cfg.spool_dir)?;
         let known = known::Known::new(layer.subscribe_changes());
+        let streams = reader::ReadStreams::new(layer.subscribe_changes(), reader::MAX_STREAMS);
         Ok(Self {
             layer,
             inodes: InodeTable::new(cfg.bucket.clone()),
@@ -85,6 +88,7 @@ impl Vfs {
             started: SystemTime::now(),
             known,
             own: changes::OwnChanges::default(),
+            streams,
             cfg,
         })
     }

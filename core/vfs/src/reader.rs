@@ -1,14 +1,37 @@
-//! Reading an object that is not staged: one ranged GET stream per
-//! sequential run, kept open across `read` calls, with a window of recent
-//! bytes so the kernel's slightly out-of-order readahead requests are
-//! served without restarting the stream.
+//! Reading an object that is not staged, for both fronts: per handle, one
+//! ranged GET stream per sequential run, kept open across `read` calls by
+//! a read-ahead task that cuts it into segments the size of the client's
+//! reads, one step ahead of them. A sequential client (an NFS READ loop,
+//! the kernel's FUSE readahead) then finds the next reply ready: the copy
+//! that joins the store's shard slices into one buffer happens while the
+//! previous reply is on the wire, and a read that matches a segment takes
+//! that buffer as is. Received segments stay in a window for a while, so
+//! the kernel's slightly out-of-order readahead requests are served
+//! without restarting the stream.
+//!
+//! Bounds: at most `AHEAD_SEGS` segments (of at most `MAX_SEG`) wait per
+//! stream, `WINDOW` bytes stay behind the read position, and the view holds
+//! at most `MAX_STREAMS` streams (`ReadStreams`): starting one more ends the
+//! least recently read. A stream whose handle reads nothing for `IDLE`
+//! ends by itself, and a change event for its object (a write by any
+//! front) ends it and drops its window, so the next read asks the store.
+//! An ended stream costs nothing until read again: the handle starts a new
+//! one where it left off (and when more handles read at once than there
+//! are streams, so that each start ends another's stream before it
+//! delivers, a read falls back to one ranged GET of its own range).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cairn_api::{BucketName, ByteRange, ByteStream, GetOptions, ObjectKey, ObjectLayer};
+use cairn_api::changes::ChangeReceiver;
+use cairn_api::{BucketName, ByteRange, GetOptions, ObjectKey, ObjectLayer};
 use futures::StreamExt as _;
+use parking_lot::Mutex;
+use tokio::sync::broadcast::error::TryRecvError;
+use tokio::sync::mpsc;
 
 use crate::error::VfsResult;
 
@@ -16,28 +39,336 @@ use crate::error::VfsResult;
 const WINDOW: u64 = 8 << 20;
 /// A read this far ahead of the stream skips forward instead of restarting.
 const SKIP_AHEAD: u64 = 8 << 20;
+/// Segment sizes: the client's read size, within these.
+const MIN_SEG: usize = 64 << 10;
+const MAX_SEG: usize = 1 << 20;
+/// Segments assembled ahead of the reads, per stream.
+const AHEAD_SEGS: usize = 2;
+/// A stream nobody read for this long ends.
+const IDLE: Duration = Duration::from_secs(10);
+/// Streams one view keeps at most.
+pub(crate) const MAX_STREAMS: usize = 32;
+/// Restarts one read may make before it gives up (streams evicted by
+/// others faster than they deliver: more concurrent readers than
+/// `MAX_STREAMS`).
+const MAX_RESTARTS: usize = 4;
+
+const RUNNING: u8 = 0;
+/// Ended for idleness or to make room: the window is still good.
+const EVICTED: u8 = 1;
+/// Its object changed: the window is stale too.
+const CHANGED: u8 = 2;
+
+/// The view's registry of read-ahead streams (cap, LRU, invalidation).
+pub(crate) struct ReadStreams {
+    inner: Mutex<Registry>,
+    cap: usize,
+}
+
+struct Registry {
+    /// The store's change events, drained before each read.
+    rx: Option<ChangeReceiver>,
+    live: HashMap<u64, Live>,
+    next_id: u64,
+}
+
+struct Live {
+    bucket: String,
+    key: String,
+    used: Instant,
+    state: Arc<AtomicU8>,
+    abort: tokio::task::AbortHandle,
+}
+
+impl Live {
+    fn end(&self, why: u8) {
+        let _ = self
+            .state
+            .compare_exchange(RUNNING, why, Ordering::AcqRel, Ordering::Acquire);
+        self.abort.abort();
+    }
+}
+
+impl ReadStreams {
+    pub(crate) fn new(rx: Option<ChangeReceiver>, cap: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Registry {
+                rx,
+                live: HashMap::new(),
+                next_id: 1,
+            }),
+            cap: cap.max(1),
+        })
+    }
+
+    /// Streams running now.
+    #[cfg(test)]
+    pub(crate) fn live(&self) -> usize {
+        self.inner.lock().live.len()
+    }
+
+    /// Ends the streams of objects that changed since the last call.
+    fn drain_changes(&self) {
+        let mut g = self.inner.lock();
+        let g = &mut *g;
+        let Some(rx) = g.rx.as_mut() else { return };
+        loop {
+            match rx.try_recv() {
+                Ok(c) => {
+                    for l in g.live.values() {
+                        if l.key == c.key && l.bucket == c.bucket {
+                            l.end(CHANGED);
+                        }
+                    }
+                }
+                Err(TryRecvError::Empty) => return,
+                // missed some: any stream may be stale
+                Err(TryRecvError::Lagged(_)) => {
+                    for l in g.live.values() {
+                        l.end(CHANGED);
+                    }
+                }
+                Err(TryRecvError::Closed) => {
+                    g.rx = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn touch(&self, id: u64) {
+        if let Some(l) = self.inner.lock().live.get_mut(&id) {
+            l.used = Instant::now();
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        self.inner.lock().live.remove(&id);
+    }
+
+    /// Starts a read-ahead stream of `bucket/key` from `at`.
+    fn start(
+        self: &Arc<Self>,
+        layer: &Arc<dyn ObjectLayer>,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        at: u64,
+        seg: usize,
+    ) -> Ahead {
+        let (tx, rx) = mpsc::channel(AHEAD_SEGS);
+        let want = Arc::new(AtomicUsize::new(seg));
+        let state = Arc::new(AtomicU8::new(RUNNING));
+        let task = tokio::spawn(run(
+            layer.clone(),
+            bucket.clone(),
+            key.clone(),
+            at,
+            want.clone(),
+            tx,
+            state.clone(),
+        ));
+        let mut g = self.inner.lock();
+        while g.live.len() >= self.cap {
+            let Some(oldest) = g.live.iter().min_by_key(|(_, l)| l.used).map(|(id, _)| *id) else {
+                break;
+            };
+            if let Some(l) = g.live.remove(&oldest) {
+                l.end(EVICTED);
+            }
+        }
+        let id = g.next_id;
+        g.next_id += 1;
+        g.live.insert(
+            id,
+            Live {
+                bucket: bucket.as_str().to_owned(),
+                key: key.as_str().to_owned(),
+                used: Instant::now(),
+                state: state.clone(),
+                abort: task.abort_handle(),
+            },
+        );
+        drop(g);
+        Ahead {
+            id,
+            rx,
+            want,
+            state,
+            task,
+            streams: self.clone(),
+        }
+    }
+}
+
+/// One running read-ahead, owned by a handle's reader.
+struct Ahead {
+    id: u64,
+    rx: mpsc::Receiver<VfsResult<Bytes>>,
+    /// The size the task cuts its next segment to.
+    want: Arc<AtomicUsize>,
+    state: Arc<AtomicU8>,
+    task: tokio::task::JoinHandle<()>,
+    streams: Arc<ReadStreams>,
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.streams.remove(self.id);
+    }
+}
+
+/// The read-ahead task: GETs `bucket/key` from `at` and sends it in
+/// segments of `want` bytes (a store chunk that holds a whole segment is
+/// sliced, not copied).
+async fn run(
+    layer: Arc<dyn ObjectLayer>,
+    bucket: BucketName,
+    key: ObjectKey,
+    at: u64,
+    want: Arc<AtomicUsize>,
+    tx: mpsc::Sender<VfsResult<Bytes>>,
+    state: Arc<AtomicU8>,
+) {
+    let opts = GetOptions {
+        range: Some(ByteRange::FromTo {
+            first: at,
+            last: None,
+        }),
+        ..Default::default()
+    };
+    let mut body = match layer.get_object(&bucket, &key, opts).await {
+        Ok(got) => got.body,
+        Err(e) => {
+            let _ = tx.send(Err(e.into())).await;
+            return;
+        }
+    };
+    let mut carry = Bytes::new();
+    let mut done = false;
+    while !done {
+        let seg_len = want.load(Ordering::Relaxed).clamp(MIN_SEG, MAX_SEG);
+        let mut buf: Vec<u8> = Vec::new();
+        let seg = loop {
+            if carry.is_empty() {
+                match body.next().await {
+                    Some(Ok(c)) => carry = c,
+                    Some(Err(e)) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                    None => {
+                        done = true;
+                        break Bytes::from(buf);
+                    }
+                }
+                continue;
+            }
+            if buf.is_empty() && carry.len() >= seg_len {
+                break carry.split_to(seg_len);
+            }
+            if buf.capacity() == 0 {
+                buf.reserve_exact(seg_len);
+            }
+            let take = (seg_len - buf.len()).min(carry.len());
+            buf.extend_from_slice(&carry.split_to(take));
+            if buf.len() == seg_len {
+                break Bytes::from(buf);
+            }
+        };
+        if seg.is_empty() {
+            break;
+        }
+        match tokio::time::timeout(IDLE, tx.send(Ok(seg))).await {
+            Ok(Ok(())) => {}
+            // the handle went away
+            Ok(Err(_)) => return,
+            Err(_) => {
+                let _ =
+                    state.compare_exchange(RUNNING, EVICTED, Ordering::AcqRel, Ordering::Acquire);
+                return;
+            }
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct ObjectReader {
-    stream: Option<ByteStream>,
+    ahead: Option<Ahead>,
     /// Offset of the next byte the stream yields.
     pos: u64,
-    /// Chunks covering `[win_start, pos)`.
-    window: VecDeque<Bytes>,
-    win_start: u64,
+    /// Segments received, in order, with their offsets, ending at `pos`. A
+    /// segment a read took whole leaves a gap.
+    window: VecDeque<(u64, Bytes)>,
+    /// The stream reached the end of the object.
+    eof: bool,
+    /// A stream was started (or the reader was reset at `pos`).
+    started: bool,
 }
 
 impl ObjectReader {
     fn restart(&mut self, at: u64) {
-        self.stream = None;
+        self.ahead = None;
         self.window.clear();
         self.pos = at;
-        self.win_start = at;
+        self.eof = false;
+        self.started = true;
     }
 
-    pub async fn read(
+    /// Whether the window holds `[from, to)` without a gap.
+    fn covers(&self, from: u64, to: u64) -> bool {
+        let mut at = from;
+        for (o, s) in &self.window {
+            let e = o + s.len() as u64;
+            if e <= at {
+                continue;
+            }
+            if *o > at {
+                return false;
+            }
+            at = e;
+            if at >= to {
+                return true;
+            }
+        }
+        at >= to
+    }
+
+    /// Fetches `[pos, end)` with one ranged GET into the window, no
+    /// stream kept (for when streams are ended faster than they deliver).
+    async fn read_direct(
         &mut self,
         layer: &Arc<dyn ObjectLayer>,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        end: u64,
+    ) -> VfsResult<()> {
+        let opts = GetOptions {
+            range: Some(ByteRange::FromTo {
+                first: self.pos,
+                last: Some(end - 1),
+            }),
+            ..Default::default()
+        };
+        let mut body = layer.get_object(bucket, key, opts).await?.body;
+        let start = self.pos;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            let len = chunk.len() as u64;
+            self.window.push_back((self.pos, chunk));
+            self.pos += len;
+        }
+        if self.pos < end || self.pos == start {
+            self.eof = true;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn read(
+        &mut self,
+        layer: &Arc<dyn ObjectLayer>,
+        streams: &Arc<ReadStreams>,
         bucket: &BucketName,
         key: &ObjectKey,
         offset: u64,
@@ -48,46 +379,69 @@ impl ObjectReader {
             return Ok(Vec::new());
         }
         let end = file_size.min(offset.saturating_add(size as u64));
-        if offset < self.win_start || offset > self.pos.saturating_add(SKIP_AHEAD) {
+        streams.drain_changes();
+        if let Some(a) = &self.ahead {
+            match a.state.load(Ordering::Acquire) {
+                RUNNING => streams.touch(a.id),
+                CHANGED => self.restart(offset),
+                _ => {}
+            }
+        }
+        let usable = if offset < self.pos {
+            self.covers(offset, end.min(self.pos))
+        } else {
+            offset <= self.pos.saturating_add(SKIP_AHEAD)
+        };
+        if !self.started || !usable {
             self.restart(offset);
         }
+        let mut restarts = 0;
         while self.pos < end {
-            if self.stream.is_none() {
-                let got = layer
-                    .get_object(
-                        bucket,
-                        key,
-                        GetOptions {
-                            range: Some(ByteRange::FromTo {
-                                first: self.pos,
-                                last: None,
-                            }),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                self.stream = Some(got.body);
-            }
-            let Some(stream) = self.stream.as_mut() else {
-                break;
-            };
-            match stream.next().await {
-                Some(chunk) => {
-                    let chunk = chunk?;
-                    self.pos += chunk.len() as u64;
-                    self.window.push_back(chunk);
-                }
-                // The object is shorter than we were told: serve what exists.
-                None => {
-                    self.stream = None;
+            if self.ahead.is_none() {
+                if self.eof {
                     break;
                 }
+                if restarts == MAX_RESTARTS {
+                    // more readers than streams: this range without one
+                    self.read_direct(layer, bucket, key, end).await?;
+                    continue;
+                }
+                restarts += 1;
+                self.ahead = Some(streams.start(layer, bucket, key, self.pos, size));
             }
-            // Drop chunks that ended before the read and fall out of the window.
-            while let Some(front) = self.window.front() {
-                let front_end = self.win_start + front.len() as u64;
-                if front_end <= offset && self.pos - front_end >= WINDOW {
-                    self.win_start = front_end;
+            let Some(a) = self.ahead.as_mut() else {
+                break;
+            };
+            a.want.store(size, Ordering::Relaxed);
+            match a.rx.recv().await {
+                Some(Ok(seg)) => {
+                    let len = seg.len() as u64;
+                    self.window.push_back((self.pos, seg));
+                    self.pos += len;
+                }
+                Some(Err(e)) => {
+                    self.ahead = None;
+                    return Err(e);
+                }
+                None => {
+                    match a.state.load(Ordering::Acquire) {
+                        // sent everything: the object ends here (it may be
+                        // shorter than we were told: serve what exists)
+                        RUNNING => self.eof = true,
+                        CHANGED => {
+                            self.ahead = None;
+                            self.restart(offset);
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    self.ahead = None;
+                }
+            }
+            // Drop segments that ended before the read and fall out of the window.
+            while let Some((o, s)) = self.window.front() {
+                let e = o + s.len() as u64;
+                if e <= offset && self.pos - e >= WINDOW {
                     self.window.pop_front();
                 } else {
                     break;
@@ -95,20 +449,216 @@ impl ObjectReader {
             }
         }
         let end = end.min(self.pos);
-        let mut out = Vec::with_capacity(end.saturating_sub(offset) as usize);
-        let mut at = self.win_start;
-        for chunk in &self.window {
-            let c_end = at + chunk.len() as u64;
-            if c_end > offset && at < end {
-                let from = offset.saturating_sub(at) as usize;
-                let to = (end.min(c_end) - at) as usize;
-                out.extend_from_slice(&chunk[from..to]);
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        // A read of exactly one segment takes its buffer.
+        if let Some(i) = self
+            .window
+            .iter()
+            .position(|(o, s)| *o == offset && s.len() as u64 == end - offset)
+            && let Some((_, seg)) = self.window.remove(i)
+        {
+            return Ok(Vec::from(seg));
+        }
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        for (o, s) in &self.window {
+            let e = o + s.len() as u64;
+            if e > offset && *o < end {
+                let from = offset.saturating_sub(*o) as usize;
+                let to = (end.min(e) - o) as usize;
+                out.extend_from_slice(&s[from..to]);
             }
-            at = c_end;
-            if at >= end {
+            if e >= end {
                 break;
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_api::changes::Change;
+    use cairn_api::mem::MemLayer;
+    use cairn_api::{PutOptions, bytes_stream};
+
+    fn names() -> (BucketName, ObjectKey) {
+        (
+            BucketName::new("bkt").unwrap(),
+            ObjectKey::new("f").unwrap(),
+        )
+    }
+
+    async fn layer_with(data: &[u8]) -> Arc<dyn ObjectLayer> {
+        let l = Arc::new(MemLayer::new());
+        let (b, _) = names();
+        l.make_bucket(&b).await.unwrap();
+        put(&l, data).await;
+        l
+    }
+
+    async fn put(l: &MemLayer, data: &[u8]) {
+        let (b, k) = names();
+        l.put_object(&b, &k, bytes_stream(data.to_vec()), PutOptions::default())
+            .await
+            .unwrap();
+    }
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    async fn read(
+        r: &mut ObjectReader,
+        l: &Arc<dyn ObjectLayer>,
+        s: &Arc<ReadStreams>,
+        off: u64,
+        size: usize,
+        file_size: u64,
+    ) -> Vec<u8> {
+        let (b, k) = names();
+        r.read(l, s, &b, &k, off, size, file_size).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_in_any_size_and_order_see_the_object() {
+        let data = pattern((8 << 20) + 123, 1);
+        let size = data.len() as u64;
+        let l = layer_with(&data).await;
+        let s = ReadStreams::new(None, 4);
+        let mut r = ObjectReader::default();
+        let mut at = 0usize;
+        // sequential, in sizes that change as they go
+        for step in [512 << 10, 512 << 10, 1 << 20, 100_000, 1 << 20] {
+            let got = read(&mut r, &l, &s, at as u64, step, size).await;
+            assert_eq!(got, data[at..at + step], "read at {at}");
+            at += step;
+        }
+        // the kernel's out-of-order readahead: a later range, then the one before it
+        let got = read(&mut r, &l, &s, (at + (1 << 20)) as u64, 1 << 20, size).await;
+        assert_eq!(got, data[at + (1 << 20)..at + (2 << 20)]);
+        let got = read(&mut r, &l, &s, at as u64, 1 << 20, size).await;
+        assert_eq!(got, data[at..at + (1 << 20)]);
+        // a range read before (taken whole earlier): the stream restarts there
+        let got = read(&mut r, &l, &s, 0, 512 << 10, size).await;
+        assert_eq!(got, data[..512 << 10]);
+        // the tail, past the end, and beyond a short object
+        let got = read(&mut r, &l, &s, size - 100, 1 << 20, size).await;
+        assert_eq!(got, data[data.len() - 100..]);
+        assert!(read(&mut r, &l, &s, size, 10, size).await.is_empty());
+        let got = read(&mut r, &l, &s, size - 10, 100, size + 1000).await;
+        assert_eq!(got, data[data.len() - 10..], "an object shorter than told");
+        assert!(s.live() <= 1, "one stream per reader");
+        let got = read(&mut r, &l, &s, 0, 1 << 20, size).await;
+        assert_eq!(got, data[..1 << 20]);
+        assert_eq!(s.live(), 1);
+        drop(r);
+        assert_eq!(s.live(), 0, "a dropped reader ends its stream");
+    }
+
+    #[tokio::test]
+    async fn a_change_event_restarts_the_stream_on_the_new_bytes() {
+        let old = pattern(3 << 20, 1);
+        let new = pattern(3 << 20, 2);
+        let l = layer_with(&old).await;
+        let (tx, rx) = tokio::sync::broadcast::channel(16);
+        let s = ReadStreams::new(Some(rx), 4);
+        let mut r = ObjectReader::default();
+        let size = old.len() as u64;
+        assert_eq!(
+            read(&mut r, &l, &s, 0, 512 << 10, size).await,
+            old[..512 << 10]
+        );
+        // replaced without an event: the open stream still serves the
+        // bytes it was reading
+        let (b, k) = names();
+        l.put_object(&b, &k, bytes_stream(new.clone()), PutOptions::default())
+            .await
+            .unwrap();
+        let got = read(&mut r, &l, &s, 512 << 10, 512 << 10, size).await;
+        assert_eq!(got, old[512 << 10..1 << 20]);
+        // the store's event ends the stream and its window
+        tx.send(Change {
+            bucket: "bkt".into(),
+            key: "f".into(),
+        })
+        .unwrap();
+        let got = read(&mut r, &l, &s, 1 << 20, 512 << 10, size).await;
+        assert_eq!(got, new[1 << 20..(1 << 20) + (512 << 10)]);
+        let got = read(&mut r, &l, &s, 0, 4096, size).await;
+        assert_eq!(got, new[..4096], "nothing of the old window is served");
+        // an event for another key changes nothing
+        tx.send(Change {
+            bucket: "bkt".into(),
+            key: "other".into(),
+        })
+        .unwrap();
+        let got = read(&mut r, &l, &s, 4096, 4096, size).await;
+        assert_eq!(got, new[4096..8192]);
+    }
+
+    #[tokio::test]
+    async fn more_readers_than_streams_still_read_everything() {
+        let data = pattern((3 << 20) + 5, 4);
+        let size = data.len() as u64;
+        let l = layer_with(&data).await;
+        let s = ReadStreams::new(None, 1);
+        let whole = |mut r: ObjectReader| {
+            let (l, s) = (l.clone(), s.clone());
+            async move {
+                let mut out = Vec::new();
+                loop {
+                    let got = read(&mut r, &l, &s, out.len() as u64, 256 << 10, size).await;
+                    if got.is_empty() {
+                        return out;
+                    }
+                    out.extend_from_slice(&got);
+                }
+            }
+        };
+        // each start ends the other's stream before it delivers
+        let (a, b, c) = tokio::join!(
+            whole(ObjectReader::default()),
+            whole(ObjectReader::default()),
+            whole(ObjectReader::default())
+        );
+        assert!(a == data && b == data && c == data);
+
+        // the fallback when streams end before delivering: one ranged GET
+        // fills the window, and reads are served from it without a stream
+        let mut r = ObjectReader::default();
+        r.restart(1000);
+        let (bk, k) = names();
+        r.read_direct(&l, &bk, &k, 1000 + (1 << 20)).await.unwrap();
+        let got = read(&mut r, &l, &s, 1000, 1 << 20, size).await;
+        assert_eq!(got, data[1000..1000 + (1 << 20)]);
+        assert_eq!(s.live(), 0);
+        r.read_direct(&l, &bk, &k, size + 10).await.unwrap();
+        assert!(r.eof, "the object ended before the range");
+    }
+
+    #[tokio::test]
+    async fn streams_are_capped_and_an_evicted_one_resumes() {
+        let data = pattern(4 << 20, 3);
+        let size = data.len() as u64;
+        let l = layer_with(&data).await;
+        let s = ReadStreams::new(None, 2);
+        let mut rs: Vec<ObjectReader> = (0..3).map(|_| ObjectReader::default()).collect();
+        for (i, r) in rs.iter_mut().enumerate() {
+            let got = read(r, &l, &s, 0, 256 << 10, size).await;
+            assert_eq!(got, data[..256 << 10], "reader {i}");
+            assert!(s.live() <= 2);
+        }
+        // the first reader's stream was ended to make room; it goes on
+        // from where it was, by starting another
+        for (i, r) in rs.iter_mut().enumerate() {
+            let got = read(r, &l, &s, 256 << 10, 1 << 20, size).await;
+            assert_eq!(got, data[256 << 10..(256 << 10) + (1 << 20)], "reader {i}");
+            assert!(s.live() <= 2);
+        }
     }
 }
