@@ -29,6 +29,29 @@ pub enum GatewayCommand {
     /// Azure Blob Storage through the object_store library: the named
     /// containers are served as buckets of the same names.
     Azure(Box<AzureArgs>),
+    /// Google Cloud Storage through the object_store library: the named
+    /// buckets are served under the same names.
+    Gcs(Box<GcsArgs>),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GcsArgs {
+    /// A bucket to serve (repeatable; it must exist).
+    #[arg(long = "bucket", required = true, value_name = "BUCKET")]
+    pub buckets: Vec<String>,
+    /// The service's URL (default https://storage.googleapis.com; an
+    /// emulator's, e.g. fake-gcs-server's).
+    #[arg(long, env = "CAIRN_GATEWAY_GCS_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// A service-account key file (else GOOGLE_SERVICE_ACCOUNT,
+    /// GOOGLE_APPLICATION_CREDENTIALS or the gcloud default credentials).
+    #[arg(long, env = "CAIRN_GATEWAY_GCS_SERVICE_ACCOUNT")]
+    pub service_account: Option<String>,
+    /// Send unsigned requests (public buckets, emulators).
+    #[arg(long)]
+    pub anonymous: bool,
+    #[command(flatten)]
+    pub front: FrontArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -157,6 +180,22 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             .context("configuring the Azure backend")?;
             let ready = Arc::new(|| true);
             let state = std::env::temp_dir().join("cairn-gateway-azure");
+            serve_fronts(Arc::new(layer), args.front, ready, state).await
+        }
+        GatewayCommand::Gcs(args) => {
+            let args = *args;
+            for b in &args.buckets {
+                cairn_api::BucketName::new(b.as_str()).with_context(|| format!("--bucket {b}"))?;
+            }
+            let layer = cairn_gateway::cloud::gcs_layer(
+                args.endpoint.as_deref(),
+                args.service_account.as_deref(),
+                args.anonymous,
+                &args.buckets,
+            )
+            .context("configuring the GCS backend")?;
+            let ready = Arc::new(|| true);
+            let state = std::env::temp_dir().join("cairn-gateway-gcs");
             serve_fronts(Arc::new(layer), args.front, ready, state).await
         }
     }

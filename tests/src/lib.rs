@@ -12,6 +12,7 @@
 
 pub mod cmd;
 pub mod data;
+pub mod emulators;
 pub mod lock;
 pub mod metrics;
 pub mod nfs3;

@@ -23,6 +23,10 @@ pub struct Capabilities {
     /// An object's storage class is reported back on HEAD/GET (object_store
     /// sends it to the remote but does not read it back).
     pub reports_storage_class: bool,
+    /// ETags are S3's: the MD5 of the bytes for a single PUT, `MD5-N` for a
+    /// multipart upload. Azure's are its own opaque ones (`0x8D...`), the
+    /// same on PUT, HEAD, GET and in listings.
+    pub md5_etags: bool,
 }
 
 impl Capabilities {
@@ -35,6 +39,7 @@ impl Capabilities {
         folder_objects: true,
         manages_buckets: true,
         reports_storage_class: true,
+        md5_etags: true,
     };
 }
 

@@ -117,7 +117,9 @@ pub async fn rename(l: &dyn ObjectLayer) {
         .await
         .expect("rename");
     assert_eq!(moved.key, "b/dst");
-    assert_eq!(moved.etag, src_info.etag);
+    if l.capabilities().md5_etags {
+        assert_eq!(moved.etag, src_info.etag);
+    }
     assert_eq!(get(l, bk, "b/dst", None).await, data);
     let head = l
         .head_object(&b(bk), &k("b/dst"), &Conditions::default())
@@ -228,10 +230,12 @@ pub async fn objects_round_trip(l: &dyn ObjectLayer) {
         let key = format!("dir/obj-{size}");
         let info = put(l, bk, &key, &data).await;
         assert_eq!(info.size, size as u64);
-        assert_eq!(
-            info.etag,
-            hex::encode(<md5::Md5 as md5::Digest>::digest(&data))
-        );
+        if l.capabilities().md5_etags {
+            assert_eq!(
+                info.etag,
+                hex::encode(<md5::Md5 as md5::Digest>::digest(&data))
+            );
+        }
         assert_eq!(get(l, bk, &key, None).await, data, "size {size}");
         let head = l
             .head_object(&b(bk), &k(&key), &Conditions::default())
@@ -821,7 +825,9 @@ pub async fn multipart(l: &dyn ObjectLayer) {
         .complete_multipart_upload(&b(bk), &key, &id, complete)
         .await
         .expect("complete");
-    assert!(info.etag.ends_with("-2"));
+    if l.capabilities().md5_etags {
+        assert!(info.etag.ends_with("-2"));
+    }
     assert_eq!(info.size, (p1.len() + p2.len()) as u64);
     let mut all = p1.clone();
     all.extend_from_slice(&p2);

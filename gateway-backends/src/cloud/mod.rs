@@ -43,12 +43,46 @@ use errors::cloud_error;
 pub trait CloudStore: ObjectStore + MultipartStore + PaginatedListStore {}
 impl<T: ObjectStore + MultipartStore + PaginatedListStore> CloudStore for T {}
 
+/// How long object_store retries a failing remote request (its default is
+/// 10 tries over 3 minutes: a client would give up first, and a backend
+/// that went away must show as a 503 in seconds).
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: Default::default(),
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(10),
+    }
+}
+
 /// Bodies up to this size go up in one PUT; longer ones stream through a
 /// multipart upload in parts of this size, so memory stays bounded.
 const SINGLE_PUT_MAX: usize = 8 << 20;
 
-pub struct CloudLayer {
+/// What one remote API does differently, as object_store exposes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Remote {
     /// "the S3 gateway", "the Azure gateway": named in NotImplemented.
+    pub backend: &'static str,
+    /// Its ETags are S3's (MD5, `MD5-N`). Else they are its own, and the
+    /// gateway hands them out unchanged everywhere, so PUT, HEAD and
+    /// listings agree.
+    pub md5_etags: bool,
+    /// Its multipart API takes headers and user metadata when an upload is
+    /// created. object_store's Azure one takes none (it commits the block
+    /// list bare): such uploads are joined under a staging name and copied
+    /// into place with their metadata (see `complete_multipart_upload`).
+    pub multipart_attributes: bool,
+    /// It knows S3's storage classes (Azure's access tiers and GCS's
+    /// classes have other names: the class is not sent there).
+    pub s3_storage_classes: bool,
+}
+
+/// Where multipart uploads that need a copy are joined (a remote name
+/// that never clashes with a client key's upload in progress).
+const STAGING: &str = ".cairn-gateway/multipart";
+
+pub struct CloudLayer {
+    remote: Remote,
     backend: &'static str,
     buckets: BTreeMap<String, Arc<dyn CloudStore>>,
     uploads: Mutex<HashMap<String, Upload>>,
@@ -59,6 +93,11 @@ struct Upload {
     bucket: String,
     key: String,
     remote_id: String,
+    /// Where the parts go: the key, or a staging name when the remote's
+    /// multipart API cannot carry `attributes`.
+    path: Path,
+    /// Headers and metadata to copy the joined object into place with.
+    staged: Option<Attributes>,
     initiated: OffsetDateTime,
     storage_class: StorageClass,
     checksum: Option<ChecksumAlgorithm>,
@@ -76,7 +115,7 @@ fn time_of(t: chrono::DateTime<chrono::Utc>) -> OffsetDateTime {
     .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn attributes(m: &ObjectMetadata) -> Attributes {
+fn attributes(m: &ObjectMetadata, s3_classes: bool) -> Attributes {
     let mut a = Attributes::new();
     let h = &m.headers;
     for (attr, v) in [
@@ -90,7 +129,7 @@ fn attributes(m: &ObjectMetadata) -> Attributes {
             a.insert(attr, AttributeValue::from(v.clone()));
         }
     }
-    if m.storage_class != StorageClass::Standard {
+    if s3_classes && m.storage_class != StorageClass::Standard {
         a.insert(
             Attribute::StorageClass,
             AttributeValue::from(m.storage_class.as_str()),
@@ -154,9 +193,10 @@ fn info_of(
 
 impl CloudLayer {
     /// A layer over the named remote buckets, each with its store.
-    pub fn new(backend: &'static str, buckets: BTreeMap<String, Arc<dyn CloudStore>>) -> Self {
+    pub fn new(remote: Remote, buckets: BTreeMap<String, Arc<dyn CloudStore>>) -> Self {
         Self {
-            backend,
+            remote,
+            backend: remote.backend,
             buckets,
             uploads: Mutex::new(HashMap::new()),
             started: OffsetDateTime::now_utc(),
@@ -244,6 +284,94 @@ async fn read_up_to(
     Ok((buf.freeze(), false))
 }
 
+/// How `upload` wrote a body.
+struct Uploaded {
+    /// The remote's ETag of the new object, quotes trimmed.
+    etag: Option<String>,
+    /// Sent as a multipart upload (longer than one PUT).
+    streamed: bool,
+}
+
+/// Writes a body of unknown length to `path`: one PUT when it ends within
+/// `SINGLE_PUT_MAX`, else a multipart upload in parts of that size (memory
+/// stays bounded). `check` judges the digests before anything becomes
+/// visible: the PUT is not sent, or the upload is aborted.
+async fn upload<T>(
+    store: &Arc<dyn CloudStore>,
+    path: &Path,
+    body: &mut ByteStream,
+    attrs: Attributes,
+    mut digest: BodyDigest,
+    check: impl FnOnce(BodyDigest) -> ObjectResult<T>,
+    err: impl Fn(object_store::Error) -> ObjectError,
+) -> ObjectResult<(Uploaded, T)> {
+    let (first, ended) = read_up_to(body, SINGLE_PUT_MAX, &mut digest).await?;
+    if ended {
+        let out = check(digest)?;
+        let r = store
+            .put_opts(
+                path,
+                PutPayload::from_bytes(first),
+                object_store::PutOptions {
+                    attributes: attrs,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(&err)?;
+        let up = Uploaded {
+            etag: r.e_tag.as_deref().map(|e| etag(Some(e))),
+            streamed: false,
+        };
+        return Ok((up, out));
+    }
+    let mut up = store
+        .put_multipart_opts(
+            path,
+            PutMultipartOptions {
+                attributes: attrs,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(&err)?;
+    let mut chunk = first;
+    let mut ended = false;
+    let sent: ObjectResult<()> = async {
+        loop {
+            up.put_part(PutPayload::from_bytes(chunk))
+                .await
+                .map_err(&err)?;
+            if ended {
+                return Ok(());
+            }
+            let (next, done) = read_up_to(body, SINGLE_PUT_MAX, &mut digest).await?;
+            ended = done;
+            if next.is_empty() {
+                return Ok(());
+            }
+            chunk = next;
+        }
+    }
+    .await;
+    match sent.and_then(|()| check(digest)) {
+        Ok(out) => {
+            let r = up.complete().await.map_err(&err)?;
+            let up = Uploaded {
+                etag: r.e_tag.as_deref().map(|e| etag(Some(e))),
+                streamed: true,
+            };
+            Ok((up, out))
+        }
+        Err(e) => {
+            if let Err(a) = up.abort().await {
+                tracing::warn!(error = %a, "aborting a refused upload failed");
+            }
+            Err(e)
+        }
+    }
+}
+
 #[async_trait]
 impl ObjectLayer for CloudLayer {
     fn capabilities(&self) -> Capabilities {
@@ -255,6 +383,7 @@ impl ObjectLayer for CloudLayer {
             folder_objects: false,
             manages_buckets: false,
             reports_storage_class: false,
+            md5_etags: self.remote.md5_etags,
         }
     }
 
@@ -307,103 +436,34 @@ impl ObjectLayer for CloudLayer {
         }
         let path = self.path(key)?;
         let err = |e| cloud_error(e, bucket.as_str(), key.as_str());
-        let attrs = attributes(&opts.metadata);
-        let mut digest = BodyDigest::new(opts.checksum.clone());
-        let (first, ended) = read_up_to(&mut body, SINGLE_PUT_MAX, &mut digest).await?;
-        let remote_etag = if ended {
-            // Small: verified, then one PUT.
-            let out = digest.verify(opts.content_md5.as_ref(), opts.content_length)?;
-            let r = store
-                .put_opts(
-                    &path,
-                    PutPayload::from_bytes(first),
-                    object_store::PutOptions {
-                        attributes: attrs,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .map_err(err)?;
-            return Ok(ObjectInfo {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-                size: out.len,
-                etag: r
-                    .e_tag
-                    .as_deref()
-                    .map_or_else(|| out.etag(), |e| etag(Some(e))),
-                last_modified: OffsetDateTime::now_utc(),
-                headers: opts.metadata.headers,
-                user_metadata: opts.metadata.user,
-                storage_class: opts.metadata.storage_class,
-                checksum: out.checksum,
-                version_id: None,
-                parts_count: None,
-                encryption: None,
-                attrs: Default::default(),
-            });
-        } else {
-            // Large: streamed as a multipart upload, part by part; the
-            // digests are checked before it completes (else aborted).
-            let mut up = store
-                .put_multipart_opts(
-                    &path,
-                    PutMultipartOptions {
-                        attributes: attrs,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .map_err(err)?;
-            let mut chunk = first;
-            let mut ended = false;
-            let result: ObjectResult<_> = async {
-                loop {
-                    up.put_part(PutPayload::from_bytes(chunk))
-                        .await
-                        .map_err(err)?;
-                    if ended {
-                        break;
-                    }
-                    let (next, done) = read_up_to(&mut body, SINGLE_PUT_MAX, &mut digest).await?;
-                    ended = done;
-                    if next.is_empty() {
-                        break;
-                    }
-                    chunk = next;
-                }
-                Ok(())
-            }
-            .await;
-            let verified = result.and_then(|()| {
-                std::mem::replace(&mut digest, BodyDigest::new(None))
-                    .verify(opts.content_md5.as_ref(), opts.content_length)
-            });
-            match verified {
-                Ok(out) => {
-                    up.complete().await.map_err(err)?;
-                    out
-                }
-                Err(e) => {
-                    if let Err(a) = up.abort().await {
-                        tracing::warn!(error = %a, "aborting a refused upload failed");
-                    }
-                    return Err(e);
-                }
-            }
+        let digest = BodyDigest::new(opts.checksum.clone());
+        let (up, out) = upload(
+            &store,
+            &path,
+            &mut body,
+            attributes(&opts.metadata, self.remote.s3_storage_classes),
+            digest,
+            |d| d.verify(opts.content_md5.as_ref(), opts.content_length),
+            err,
+        )
+        .await?;
+        // S3 remotes: the MD5 of what the client sent (a single PUT's
+        // remote ETag is that; a streamed one's is a multipart ETag).
+        // Others: the remote's own, as HEAD and listings will show it.
+        let etag = match up.etag {
+            Some(e) if !self.remote.md5_etags || !up.streamed => e,
+            _ => out.etag(),
         };
-        // The remote ETag of a streamed upload is a multipart one; the
-        // client is told the MD5 of what it sent, as for any PUT.
         Ok(ObjectInfo {
             bucket: bucket.to_string(),
             key: key.to_string(),
-            size: remote_etag.len,
-            etag: remote_etag.etag(),
+            size: out.len,
+            etag,
             last_modified: OffsetDateTime::now_utc(),
             headers: opts.metadata.headers,
             user_metadata: opts.metadata.user,
             storage_class: opts.metadata.storage_class,
-            checksum: remote_etag.checksum,
+            checksum: out.checksum,
             version_id: None,
             parts_count: None,
             encryption: None,
@@ -514,44 +574,64 @@ impl ObjectLayer for CloudLayer {
             _ => a,
         });
         let max = opts.max_keys.clamp(1, 1000);
-        let r = store
-            .list_paginated(
-                (!opts.prefix.is_empty()).then_some(opts.prefix.as_str()),
-                PaginatedListOptions {
-                    offset,
-                    delimiter: delim.clone().map(Into::into),
-                    max_keys: Some(max),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| cloud_error(e, bucket.as_str(), &opts.prefix))?;
-        let mut objects: Vec<ObjectInfo> = r
-            .result
-            .objects
-            .iter()
-            .map(|m| {
-                info_of(
-                    bucket.as_str(),
-                    m.location.as_ref(),
-                    m,
-                    ObjectMetadata::default(),
+        let prefix = (!opts.prefix.is_empty()).then_some(opts.prefix.as_str());
+        // Entries at or before the offset are dropped here too: a remote
+        // that ignores the offset (Azurite ignores Azure's `startFrom`)
+        // would otherwise hand the same page back forever. If that leaves
+        // a page empty, its continuation is followed until one is not.
+        let after = |s: &str| offset.as_deref().is_none_or(|o| s > o);
+        let mut token: Option<String> = None;
+        let (mut objects, mut common_prefixes, is_truncated) = loop {
+            let r = store
+                .list_paginated(
+                    prefix,
+                    PaginatedListOptions {
+                        offset: if token.is_none() {
+                            offset.clone()
+                        } else {
+                            None
+                        },
+                        delimiter: delim.clone().map(Into::into),
+                        max_keys: Some(max),
+                        page_token: token.take(),
+                        ..Default::default()
+                    },
                 )
-            })
-            .collect();
+                .await
+                .map_err(|e| cloud_error(e, bucket.as_str(), &opts.prefix))?;
+            let objects: Vec<ObjectInfo> = r
+                .result
+                .objects
+                .iter()
+                .filter(|m| after(m.location.as_ref()))
+                .map(|m| {
+                    info_of(
+                        bucket.as_str(),
+                        m.location.as_ref(),
+                        m,
+                        ObjectMetadata::default(),
+                    )
+                })
+                .collect();
+            let common_prefixes: Vec<String> = r
+                .result
+                .common_prefixes
+                .iter()
+                .map(|p| {
+                    let s: &str = p.as_ref();
+                    match &delim {
+                        Some(d) if !s.ends_with(d.as_str()) => format!("{s}{d}"),
+                        _ => s.to_owned(),
+                    }
+                })
+                .filter(|p| after(p))
+                .collect();
+            match r.page_token {
+                Some(t) if objects.is_empty() && common_prefixes.is_empty() => token = Some(t),
+                t => break (objects, common_prefixes, t.is_some()),
+            }
+        };
         objects.sort_by(|a, b| a.key.cmp(&b.key));
-        let mut common_prefixes: Vec<String> = r
-            .result
-            .common_prefixes
-            .iter()
-            .map(|p| {
-                let s: &str = p.as_ref();
-                match &delim {
-                    Some(d) if !s.ends_with(d.as_str()) => format!("{s}{d}"),
-                    _ => s.to_owned(),
-                }
-            })
-            .collect();
         common_prefixes.sort();
         let last = objects
             .last()
@@ -559,7 +639,6 @@ impl ObjectLayer for CloudLayer {
             .into_iter()
             .chain(common_prefixes.last().cloned())
             .max();
-        let is_truncated = r.page_token.is_some();
         Ok(ListPage {
             objects,
             common_prefixes,
@@ -581,24 +660,35 @@ impl ObjectLayer for CloudLayer {
         if opts.sse.is_some() {
             return Err(self.gap("server-side encryption"));
         }
-        let path = self.path(key)?;
+        let key_path = self.path(key)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let attrs = attributes(&opts.metadata, self.remote.s3_storage_classes);
+        // Without attributes at create, an upload that has some is
+        // joined under a staging name and copied into place on complete.
+        let (path, create_attrs, staged) = if self.remote.multipart_attributes || attrs.is_empty() {
+            (key_path, attrs, None)
+        } else {
+            let staging = Path::from(format!("{STAGING}/{id}"));
+            (staging, Attributes::new(), Some(attrs))
+        };
         let remote_id = store
             .create_multipart_opts(
                 &path,
                 PutMultipartOptions {
-                    attributes: attributes(&opts.metadata),
+                    attributes: create_attrs,
                     ..Default::default()
                 },
             )
             .await
             .map_err(|e| cloud_error(e, bucket.as_str(), key.as_str()))?;
-        let id = uuid::Uuid::new_v4().to_string();
         self.uploads.lock().insert(
             id.clone(),
             Upload {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
                 remote_id,
+                path,
+                staged,
                 initiated: OffsetDateTime::now_utc(),
                 storage_class: opts.metadata.storage_class,
                 checksum: opts.checksum.map(|c| c.algorithm),
@@ -619,8 +709,7 @@ impl ObjectLayer for CloudLayer {
     ) -> ObjectResult<PartInfo> {
         check_part_number(part_number)?;
         let store = self.store(bucket)?.clone();
-        let remote_id = self.remote_id(bucket, key, upload_id)?;
-        let path = self.path(key)?;
+        let (remote_id, path) = self.remote_id(bucket, key, upload_id)?;
         // A part goes up in one request: it is held in memory (parts are
         // 5 MiB to 5 GiB; clients use tens of MiB).
         let mut digest = BodyDigest::new(opts.checksum);
@@ -679,9 +768,9 @@ impl ObjectLayer for CloudLayer {
         parts: Vec<CompletePart>,
     ) -> ObjectResult<ObjectInfo> {
         let store = self.store(bucket)?.clone();
-        let remote_id = self.remote_id(bucket, key, upload_id)?;
-        let path = self.path(key)?;
-        let (chosen, ids, checksum) = {
+        let (remote_id, path) = self.remote_id(bucket, key, upload_id)?;
+        let key_path = self.path(key)?;
+        let (chosen, ids, checksum, staged) = {
             let ups = self.uploads.lock();
             let up = ups
                 .get(upload_id)
@@ -709,13 +798,44 @@ impl ObjectLayer for CloudLayer {
                 let sums: Vec<_> = chosen.iter().map(|p| p.checksum.as_ref()).collect();
                 composite_checksum(alg, &sums)
             });
-            (chosen, ids, checksum)
+            (chosen, ids, checksum, up.staged.clone())
         };
+        let err = |e| cloud_error(e, bucket.as_str(), key.as_str());
         store
             .complete_multipart(&path, &remote_id, ids)
             .await
-            .map_err(|e| cloud_error(e, bucket.as_str(), key.as_str()))?;
+            .map_err(err)?;
         self.uploads.lock().remove(upload_id);
+        if let Some(attrs) = staged {
+            // Joined bare under the staging name: copied into place with
+            // its headers and metadata (streamed through here), then the
+            // staged object goes.
+            let copied = async {
+                let mut joined: ByteStream = Box::pin(
+                    store
+                        .get(&path)
+                        .await
+                        .map_err(err)?
+                        .into_stream()
+                        .map_err(std::io::Error::other),
+                );
+                upload(
+                    &store,
+                    &key_path,
+                    &mut joined,
+                    attrs,
+                    BodyDigest::new(None),
+                    |_| Ok(()),
+                    err,
+                )
+                .await
+            }
+            .await;
+            if let Err(e) = store.delete(&path).await {
+                tracing::warn!(error = %e, path = %path, "removing a staged upload failed");
+            }
+            copied?;
+        }
         let mut info = self.head_info(bucket, key).await?;
         let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
         if info.etag.is_empty() {
@@ -733,8 +853,7 @@ impl ObjectLayer for CloudLayer {
         upload_id: &str,
     ) -> ObjectResult<()> {
         let store = self.store(bucket)?.clone();
-        let remote_id = self.remote_id(bucket, key, upload_id)?;
-        let path = self.path(key)?;
+        let (remote_id, path) = self.remote_id(bucket, key, upload_id)?;
         self.uploads.lock().remove(upload_id);
         store
             .abort_multipart(&path, &remote_id)
@@ -766,12 +885,13 @@ impl ObjectLayer for CloudLayer {
 }
 
 impl CloudLayer {
-    fn remote_id(&self, b: &BucketName, k: &ObjectKey, id: &str) -> ObjectResult<String> {
+    /// The remote upload id of a client upload and where its parts go.
+    fn remote_id(&self, b: &BucketName, k: &ObjectKey, id: &str) -> ObjectResult<(String, Path)> {
         self.uploads
             .lock()
             .get(id)
             .filter(|u| u.bucket == b.as_str() && u.key == k.as_str())
-            .map(|u| u.remote_id.clone())
+            .map(|u| (u.remote_id.clone(), u.path.clone()))
             .ok_or_else(|| ObjectError::NoSuchUpload {
                 upload_id: id.to_owned(),
             })
@@ -792,7 +912,8 @@ pub fn s3_layer(
     for b in buckets {
         let mut builder = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(b)
-            .with_region(region);
+            .with_region(region)
+            .with_retry(retry());
         if let Some(ep) = endpoint {
             builder = builder
                 .with_endpoint(ep)
@@ -804,7 +925,15 @@ pub fn s3_layer(
         }
         stores.insert(b.clone(), Arc::new(builder.build()?));
     }
-    Ok(CloudLayer::new("the S3 gateway", stores))
+    Ok(CloudLayer::new(
+        Remote {
+            backend: "the S3 gateway",
+            md5_etags: true,
+            multipart_attributes: true,
+            s3_storage_classes: true,
+        },
+        stores,
+    ))
 }
 
 /// Builds the Azure Blob backend: one store per container. Credentials:
@@ -822,7 +951,8 @@ pub fn azure_layer(
     for c in containers {
         let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env()
             .with_container_name(c)
-            .with_use_emulator(emulator);
+            .with_use_emulator(emulator)
+            .with_retry(retry());
         if let Some(a) = account {
             builder = builder.with_account(a);
         }
@@ -836,5 +966,54 @@ pub fn azure_layer(
         }
         stores.insert(c.clone(), Arc::new(builder.build()?));
     }
-    Ok(CloudLayer::new("the Azure gateway", stores))
+    Ok(CloudLayer::new(
+        Remote {
+            backend: "the Azure gateway",
+            md5_etags: false,
+            multipart_attributes: false,
+            s3_storage_classes: false,
+        },
+        stores,
+    ))
+}
+
+/// Builds the Google Cloud Storage backend: one store per bucket.
+/// Credentials: a service-account file when given, else the usual
+/// GOOGLE_* environment and application default credentials;
+/// `anonymous` signs nothing (public buckets, emulators). `endpoint`
+/// replaces https://storage.googleapis.com (an emulator's URL).
+pub fn gcs_layer(
+    endpoint: Option<&str>,
+    service_account: Option<&str>,
+    anonymous: bool,
+    buckets: &[String],
+) -> Result<CloudLayer, object_store::Error> {
+    let mut stores: BTreeMap<String, Arc<dyn CloudStore>> = BTreeMap::new();
+    for b in buckets {
+        let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+            .with_bucket_name(b)
+            .with_skip_signature(anonymous)
+            .with_retry(retry());
+        if let Some(ep) = endpoint {
+            builder = builder.with_base_url(ep);
+        }
+        if let Some(sa) = service_account {
+            builder = builder.with_service_account_path(sa);
+        }
+        if anonymous {
+            // No token is fetched for unsigned requests; this only keeps
+            // the builder from looking for one.
+            builder = builder.with_bearer_token("");
+        }
+        stores.insert(b.clone(), Arc::new(builder.build()?));
+    }
+    Ok(CloudLayer::new(
+        Remote {
+            backend: "the GCS gateway",
+            md5_etags: true,
+            multipart_attributes: true,
+            s3_storage_classes: false,
+        },
+        stores,
+    ))
 }

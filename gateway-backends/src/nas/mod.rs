@@ -29,7 +29,7 @@ use cairn_api::{
     BucketInfo, BucketName, ByteStream, Capabilities, CompletePart, Conditions, CopyOptions,
     GetObject, GetOptions, ListOptions, ListPage, ListPartsPage, ListUploadsOptions,
     ListUploadsPage, MetadataDirective, ObjectError, ObjectInfo, ObjectKey, ObjectLayer,
-    ObjectResult, PartInfo, PartOptions, PutOptions, SseRequest, UploadInfo,
+    ObjectResult, PartInfo, PartOptions, PutOptions, QuorumOp, SseRequest, UploadInfo,
 };
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
@@ -51,6 +51,7 @@ const CAPS: Capabilities = Capabilities {
     folder_objects: true,
     manages_buckets: true,
     reports_storage_class: true,
+    md5_etags: true,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -136,9 +137,33 @@ impl NasLayer {
         f: impl FnOnce(&Inner) -> ObjectResult<T> + Send + 'static,
     ) -> ObjectResult<T> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner))
-            .await
-            .map_err(|e| ObjectError::internal(format!("blocking task: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let r = f(&inner);
+            match r {
+                // "Not found" or an odd failure may mean the share itself
+                // went away (an unmounted NAS leaves an empty mount point):
+                // then it is a 503, never a 404.
+                Err(
+                    ObjectError::NoSuchBucket { .. }
+                    | ObjectError::NoSuchKey { .. }
+                    | ObjectError::NoSuchUpload { .. }
+                    | ObjectError::Internal { .. },
+                ) if !inner.share.present() => {
+                    tracing::error!(
+                        root = %inner.share.root.display(),
+                        "the share is gone (its .cairn.gateway folder is missing)"
+                    );
+                    Err(ObjectError::Unavailable {
+                        op: QuorumOp::Read,
+                        needed: 1,
+                        got: 0,
+                    })
+                }
+                r => r,
+            }
+        })
+        .await
+        .map_err(|e| ObjectError::internal(format!("blocking task: {e}")))?
     }
 }
 
@@ -524,6 +549,12 @@ impl ObjectLayer for NasLayer {
 
     async fn list_buckets(&self) -> ObjectResult<Vec<BucketInfo>> {
         self.blocking(|s| {
+            if !s.share.present() {
+                // An empty mount point lists no buckets: say it is gone.
+                return Err(ObjectError::NoSuchBucket {
+                    bucket: String::new(),
+                });
+            }
             let mut out = Vec::new();
             let rd = std::fs::read_dir(&s.share.root)
                 .map_err(|e| io_error(e, "listing the share", false))?;

@@ -19,6 +19,12 @@ impl Share {
         self.root.join(HIDDEN)
     }
 
+    /// The share is still there: its hidden folder (made at start) is.
+    /// An unmounted NAS leaves an empty mount point without it.
+    pub fn present(&self) -> bool {
+        self.hidden().is_dir()
+    }
+
     pub fn tmp_dir(&self) -> PathBuf {
         self.hidden().join("tmp")
     }
