@@ -543,8 +543,11 @@ impl fuser::Filesystem for CairnFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        // directory changes are committed as they happen
-        reply.ok();
+        // directory changes are committed as they happen; files closed
+        // with write-back are made durable here
+        self.spawn(move |vfs| async move {
+            empty(reply, vfs.sync().await);
+        });
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
