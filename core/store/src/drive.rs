@@ -576,7 +576,7 @@ pub fn write_atomic_with(
 }
 
 fn read_meta_bytes(path: &Path, whole: bool) -> io::Result<Vec<u8>> {
-    let mut f = File::open(path)?;
+    let mut f = open_noatime(path)?;
     if whole {
         let mut buf = Vec::new();
         f.read_to_end(&mut buf)?;
@@ -601,6 +601,21 @@ fn read_meta_bytes(path: &Path, whole: bool) -> io::Result<Vec<u8>> {
         f.read_exact(&mut buf[n..])?;
     }
     Ok(buf)
+}
+
+/// Opens a file for reading without updating its access time (a listing
+/// reads every key's meta: each atime update dirtied an inode), where the
+/// process may (it owns the file, or has CAP_FOWNER); plainly otherwise.
+fn open_noatime(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOATIME)
+        .open(path)
+    {
+        Err(e) if e.raw_os_error() == Some(nix::libc::EPERM) => File::open(path),
+        r => r,
+    }
 }
 
 pub fn is_not_found(e: &io::Error) -> bool {

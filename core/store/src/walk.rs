@@ -85,6 +85,9 @@ pub struct Walker {
     prefix: String,
     start_after: Option<String>,
     roll_up_slash: bool,
+    /// Whether an object's folder is checked for its `cairn.meta` before
+    /// the key is returned (`candidates` turns it off).
+    check_objects: bool,
     stack: Vec<Frame>,
 }
 
@@ -105,12 +108,21 @@ impl Walker {
             prefix: prefix.to_owned(),
             start_after: start_after.map(str::to_owned),
             roll_up_slash: delimiter == Some("/"),
+            check_objects: true,
             stack: Vec::new(),
         };
         if let Some(f) = w.frame(start_rel) {
             w.stack.push(f);
         }
         w
+    }
+
+    /// Returns every folder that may hold an object as its key, unchecked
+    /// (no stat of `cairn.meta`): for a caller that reads each key's meta
+    /// anyway and skips those it cannot read (a listing with metadata).
+    pub fn candidates(mut self) -> Self {
+        self.check_objects = false;
+        self
     }
 
     fn frame(&self, rel: String) -> Option<Frame> {
@@ -156,7 +168,8 @@ impl Iterator for Walker {
                     let rel = &frame.rel;
                     if rel.starts_with(&self.prefix)
                         && after_start(rel)
-                        && holds_meta(&frame.dir, &format!("{DIR_MARKER}/{META_FILE}"))
+                        && (!self.check_objects
+                            || holds_meta(&frame.dir, &format!("{DIR_MARKER}/{META_FILE}")))
                     {
                         return Some(WalkItem::Object(rel.clone()));
                     }
@@ -170,7 +183,10 @@ impl Iterator for Walker {
                         }
                         continue;
                     }
-                    if after_start(&key) && holds_meta(&frame.dir, &format!("{name}/{META_FILE}")) {
+                    if after_start(&key)
+                        && (!self.check_objects
+                            || holds_meta(&frame.dir, &format!("{name}/{META_FILE}")))
+                    {
                         return Some(WalkItem::Object(key));
                     }
                 }
