@@ -65,10 +65,7 @@ pub struct MountArgs {
 }
 
 /// Mounts when `--mount` was given.
-pub fn start(
-    args: &MountArgs,
-    layer: Arc<dyn ObjectLayer>,
-) -> anyhow::Result<Option<cairn_fuse::Mount>> {
+pub fn start(args: &MountArgs, layer: Arc<dyn ObjectLayer>) -> anyhow::Result<Option<Mounted>> {
     let Some(dir) = args.mount.clone() else {
         return Ok(None);
     };
@@ -92,9 +89,12 @@ pub fn start(
     };
     cfg.attr_ttl = Duration::from_millis(args.mount_attr_ttl_ms);
     cfg.spool_limit = args.mount_spool_limit_mib.saturating_mul(1 << 20);
+    // close commits visible at once, durable within a second and on fsync
+    // (ARCHITECTURE.md, "File fronts: durability")
+    cfg.write_back = true;
     let vfs = Arc::new(Vfs::new(layer, cfg).context("preparing the mount")?);
     let mount = cairn_fuse::mount(
-        vfs,
+        vfs.clone(),
         tokio::runtime::Handle::current(),
         &cairn_fuse::MountOptions {
             mountpoint: dir,
@@ -104,16 +104,28 @@ pub fn start(
             read_ahead_kb: Some(args.mount_read_ahead_kib),
         },
     )?;
-    Ok(Some(mount))
+    Ok(Some(Mounted { mount, vfs }))
+}
+
+/// A mount and its view (made durable at unmount).
+pub struct Mounted {
+    mount: cairn_fuse::Mount,
+    vfs: Arc<Vfs>,
 }
 
 /// Unmounts (after S3 has stopped). A busy mount is reported, not fatal.
-pub async fn stop(mount: Option<cairn_fuse::Mount>) {
-    let Some(m) = mount else { return };
+pub async fn stop(mounted: Option<Mounted>) {
+    let Some(Mounted { mount: m, vfs }) = mounted else {
+        return;
+    };
     let path = m.path().to_path_buf();
     match tokio::task::spawn_blocking(move || m.unmount()).await {
         Ok(Ok(())) => tracing::info!(path = %path.display(), "FUSE unmounted"),
         Ok(Err(e)) => tracing::error!(error = %e, "unmount failed"),
         Err(e) => tracing::error!(error = %e, "unmount task failed"),
+    }
+    // write-back commits of the mount are durable before the process ends
+    if let Err(e) = vfs.sync().await {
+        tracing::error!(error = %e, "making the mount's last writes durable");
     }
 }

@@ -543,8 +543,11 @@ impl fuser::Filesystem for CairnFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        // directory changes are committed as they happen
-        reply.ok();
+        // directory changes are committed as they happen; files closed
+        // with write-back are made durable here
+        self.spawn(move |vfs| async move {
+            empty(reply, vfs.sync().await);
+        });
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
@@ -552,12 +555,14 @@ impl fuser::Filesystem for CairnFs {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        // Only user xattrs exist. `ls -l` asks every file for
-        // security.selinux and system.posix_acl_access, and the kernel
-        // writes ask for security.capability: answered here, without a
-        // task on the runtime (the view gives the same answer).
+        // Only the user namespace exists: other names are ENOTSUP (as
+        // setxattr answers), answered here without a task on the runtime.
+        // `ls -l` asks every file for security.selinux and
+        // system.posix_acl_access unless the device answers ENOTSUP, which
+        // coreutils remembers per device (ENODATA cost it 2 requests per
+        // file); kernel writes ask for security.capability.
         if !name.starts_with("user.") {
-            return reply.error(Errno::ENODATA);
+            return reply.error(Errno::ENOTSUP);
         }
         self.spawn(move |vfs| async move {
             match vfs.getxattr(ino.0, &name).await {

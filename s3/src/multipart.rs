@@ -123,6 +123,8 @@ impl CairnS3 {
             tags,
             retention,
             legal_hold,
+            // an S3 answer means durable
+            write_back: false,
         };
         let upload_id = self
             .layer

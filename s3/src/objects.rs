@@ -198,6 +198,8 @@ impl CairnS3 {
             tags,
             retention,
             legal_hold,
+            // an S3 answer means durable
+            write_back: false,
         };
         let body = crate::convert::request_body(input.body).await;
         let info = self

@@ -35,6 +35,13 @@ pub trait ObjectLayer: Send + Sync + 'static {
         None
     }
 
+    /// Makes every write-back write (`PutOptions::write_back`) done so far
+    /// durable: the file fronts' fsync, fsyncdir and unmount. Layers that
+    /// make every write durable before answering have nothing to do.
+    async fn sync(&self) -> ObjectResult<()> {
+        Ok(())
+    }
+
     /// Total and free capacity, if the store knows it.
     async fn capacity(&self) -> ObjectResult<Option<crate::types::Capacity>> {
         Ok(None)
@@ -392,6 +399,7 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
         tags: opts.tags.unwrap_or_else(|| src.info.attrs.tags.clone()),
         retention: None,
         legal_hold: false,
+        write_back: false,
         sse: opts.sse.or_else(|| {
             if !opts.keep_encryption {
                 return None;

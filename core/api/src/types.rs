@@ -98,6 +98,12 @@ pub struct PutOptions {
     pub tags: crate::tags::Tags,
     pub retention: Option<crate::lock::Retention>,
     pub legal_hold: bool,
+    /// Write-back (the file fronts' close): the object is visible at once,
+    /// but made durable by the layer's next group sync (within about a
+    /// second, and before `ObjectLayer::sync` returns) rather than before
+    /// this call returns. The S3 front never sets it: a PUT's answer means
+    /// durable. Layers without write-back treat it as a plain write.
+    pub write_back: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -51,6 +51,9 @@ pub struct Drive {
     /// Folders this process made whose entry in their parent folder may
     /// not be durable yet (see `make_object_dir`).
     fresh: parking_lot::Mutex<std::collections::HashSet<PathBuf>>,
+    /// Folders made by commits that skipped their fsyncs (heal, write-back):
+    /// durable, and out of `fresh`, after the next `sync_fs`.
+    deferred: parking_lot::Mutex<Vec<PathBuf>>,
 }
 
 impl Drive {
@@ -61,6 +64,7 @@ impl Drive {
             hung: std::sync::atomic::AtomicBool::new(false),
             inflight: std::sync::atomic::AtomicUsize::new(0),
             fresh: parking_lot::Mutex::new(std::collections::HashSet::new()),
+            deferred: parking_lot::Mutex::new(Vec::new()),
         }
     }
 
@@ -168,6 +172,32 @@ impl Drive {
         }
         let root = File::open(&self.root)?;
         nix::unistd::syncfs(&root).map_err(io::Error::from)
+    }
+
+    /// syncfs of the drive's file system: every commit made so far without
+    /// fsyncs (heal, write-back) is durable when this returns.
+    pub fn sync_fs(&self) -> io::Result<()> {
+        let made = self.take_deferred();
+        let res = File::open(&self.root)
+            .and_then(|root| nix::unistd::syncfs(&root).map_err(io::Error::from));
+        self.after_sync_fs(made, res.is_ok());
+        res
+    }
+
+    /// The folders of fsync-less commits so far, for a syncfs about to
+    /// start (`after_sync_fs` with its outcome).
+    pub(crate) fn take_deferred(&self) -> Vec<PathBuf> {
+        std::mem::take(&mut *self.deferred.lock())
+    }
+
+    /// After a syncfs that started after `take_deferred`: the folders are
+    /// durable (ok), or still pending for the next one.
+    pub(crate) fn after_sync_fs(&self, made: Vec<PathBuf>, ok: bool) {
+        if ok {
+            self.synced(&made);
+        } else {
+            self.deferred.lock().extend(made);
+        }
     }
 
     /// Creates an object's folder and the missing folders above it (up to
@@ -289,9 +319,11 @@ impl Drive {
         self.commit_version_with(bucket, key, new, tmp_data, true)
     }
 
-    /// `commit_version`; `durable: false` skips the fsyncs, for healing:
-    /// a healed copy that a crash tears is caught by its checksums and
-    /// healed again, and one syncfs per drive ends a heal run.
+    /// `commit_version`; `durable: false` skips the fsyncs (but one, see
+    /// `write_meta`), for healing (a healed copy that a crash tears is
+    /// caught by its checksums and healed again, and one syncfs per drive
+    /// ends a heal run) and write-back commits (writeback.rs: a syncfs
+    /// within a bound, and before `ObjectLayer::sync` returns).
     pub fn commit_version_with(
         &self,
         bucket: &str,
@@ -351,10 +383,11 @@ impl Drive {
                 let mut meta = old;
                 history::append(&obj_dir, &mut meta, &new, durable)?;
                 return self
-                    .write_meta(&obj_dir, &meta, &parents, &made, durable)
+                    .write_meta(&obj_dir, &meta, &parents, &made, durable, true)
                     .map(|()| Vec::new());
             }
         }
+        let replaces = !old.versions.is_empty();
         let (mut merged, replaced) = merge_new(new, &old, &obj_dir);
         merged.history = old.history;
         if let (Some(tmp), Some(v)) = (tmp_data, &new_version)
@@ -363,12 +396,15 @@ impl Drive {
             fs::rename(tmp, obj_dir.join(d))?;
         }
         history::spill_if_needed(&obj_dir, &mut merged, durable)?;
-        self.write_meta(&obj_dir, &merged, &parents, &made, durable)?;
+        self.write_meta(&obj_dir, &merged, &parents, &made, durable, replaces)?;
         Ok(replaced)
     }
 
     /// Writes an object's `cairn.meta` (and, durable, syncs the folders
-    /// that make the commit durable).
+    /// that make the commit durable). Not durable, a meta that `replaces`
+    /// one is still fdatasynced before its rename: a crash before the next
+    /// syncfs leaves the old or the new version, never a torn meta in
+    /// place of one that was durable.
     fn write_meta(
         &self,
         obj_dir: &Path,
@@ -376,12 +412,17 @@ impl Drive {
         parents: &[PathBuf],
         made: &[PathBuf],
         durable: bool,
+        replaces: bool,
     ) -> Result<(), DriveError> {
         let body = meta.encode()?;
         if !durable {
-            // `made` stays in `fresh`: until the heal run's syncfs, a
-            // commit into these folders syncs their parents itself
-            write_atomic_with(&self.tmp_dir(), &obj_dir.join(META_FILE), &body, false)?;
+            // `made` stays in `fresh` until the next syncfs (`sync_fs`):
+            // a durable commit into these folders meanwhile syncs their
+            // parents itself
+            write_atomic_with(&self.tmp_dir(), &obj_dir.join(META_FILE), &body, replaces)?;
+            if !made.is_empty() {
+                self.deferred.lock().extend_from_slice(made);
+            }
             return Ok(());
         }
         write_atomic(&self.tmp_dir(), &obj_dir.join(META_FILE), &body)?;
@@ -535,7 +576,7 @@ pub fn write_atomic_with(
 }
 
 fn read_meta_bytes(path: &Path, whole: bool) -> io::Result<Vec<u8>> {
-    let mut f = File::open(path)?;
+    let mut f = open_noatime(path)?;
     if whole {
         let mut buf = Vec::new();
         f.read_to_end(&mut buf)?;
@@ -560,6 +601,21 @@ fn read_meta_bytes(path: &Path, whole: bool) -> io::Result<Vec<u8>> {
         f.read_exact(&mut buf[n..])?;
     }
     Ok(buf)
+}
+
+/// Opens a file for reading without updating its access time (a listing
+/// reads every key's meta: each atime update dirtied an inode), where the
+/// process may (it owns the file, or has CAP_FOWNER); plainly otherwise.
+fn open_noatime(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOATIME)
+        .open(path)
+    {
+        Err(e) if e.raw_os_error() == Some(nix::libc::EPERM) => File::open(path),
+        r => r,
+    }
 }
 
 pub fn is_not_found(e: &io::Error) -> bool {

@@ -202,12 +202,8 @@ impl Drive {
             let chunk = all.split_off(KEEP);
             append(&dir, &mut all, &chunk, durable)?;
         }
-        write_atomic_with(
-            &self.tmp_dir(),
-            &dir.join(META_FILE),
-            &all.encode()?,
-            durable,
-        )?;
+        // always synced: it replaces a meta (see `Drive::write_meta`)
+        write_atomic_with(&self.tmp_dir(), &dir.join(META_FILE), &all.encode()?, true)?;
         if durable {
             sync_dir(&dir)?;
         }

@@ -28,6 +28,7 @@ pub mod stats;
 mod version_list;
 pub mod versions;
 pub mod walk;
+pub mod writeback;
 pub mod writer;
 
 pub use heal::HealOutcome;
@@ -49,6 +50,10 @@ impl ObjectLayer for ErasureSet {
         opts: MakeBucketOptions,
     ) -> ObjectResult<()> {
         self.make_bucket_impl(bucket, opts).await
+    }
+
+    async fn sync(&self) -> ObjectResult<()> {
+        self.sync_impl().await
     }
 
     async fn check_mutable(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()> {

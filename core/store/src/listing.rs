@@ -66,6 +66,20 @@ pub(crate) fn merged_walk(
     bucket: &str,
     from: WalkFrom<'_>,
     quorum: usize,
+    each: impl FnMut(&WalkItem, &[usize]) -> bool,
+) {
+    merged_walk_with(drives, bucket, from, quorum, true, each)
+}
+
+/// `merged_walk`; `check_objects: false` passes object keys whose folder a
+/// quorum of drives has, unchecked (`Walker::candidates`): `each` must
+/// read their meta and skip those without a quorum.
+fn merged_walk_with(
+    drives: &[std::sync::Arc<Drive>],
+    bucket: &str,
+    from: WalkFrom<'_>,
+    quorum: usize,
+    check_objects: bool,
     mut each: impl FnMut(&WalkItem, &[usize]) -> bool,
 ) {
     let mut walkers: Vec<(usize, std::iter::Peekable<Walker>)> = drives
@@ -78,6 +92,7 @@ pub(crate) fn merged_walk(
                 from.start_after,
                 from.delimiter,
             );
+            let w = if check_objects { w } else { w.candidates() };
             (d.index, w.peekable())
         })
         .collect();
@@ -123,11 +138,17 @@ fn list_blocking(
         start_after: start_after.as_deref(),
         delimiter: delimiter.as_deref(),
     };
+    // With metadata, each key's meta is read from its holders until a read
+    // quorum agrees (`quorum_info`), which a folder without `cairn.meta`
+    // never reaches: the walk need not stat `cairn.meta` on every drive
+    // first. Not when another delimiter could roll an unchecked key up
+    // into a common prefix without reading it.
+    let check = !how.info || delimiter.as_deref().is_some_and(|d| d != "/");
     let mut collector = ListCollector::new(opts);
     if how.markers {
         collector = collector.live_prefixes();
     }
-    merged_walk(drives, bucket, from, quorum, |item, holders| {
+    merged_walk_with(drives, bucket, from, quorum, check, |item, holders| {
         let push = match item {
             WalkItem::Prefix(p) => {
                 // Rolled up by the walker: fed as a key inside the prefix

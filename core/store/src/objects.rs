@@ -265,7 +265,8 @@ impl ErasureSet {
                 .await?;
             template.mod_time = now_nanos();
             let jobs = per_drive_metas(&template, &distribution, Some(&shards), &[]);
-            self.commit(bucket, key, jobs, quorum).await?;
+            self.commit_with(bucket, key, jobs, quorum, opts.write_back)
+                .await?;
             return Ok(info_of(&template));
         }
 
@@ -308,7 +309,8 @@ impl ErasureSet {
         }
         template.mod_time = now_nanos();
         let jobs = per_drive_metas(&template, &distribution, None, &tmps);
-        self.commit(bucket, key, jobs, quorum).await?;
+        self.commit_with(bucket, key, jobs, quorum, opts.write_back)
+            .await?;
         Ok(info_of(&template))
     }
 

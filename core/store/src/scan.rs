@@ -185,8 +185,8 @@ impl ErasureSet {
         // whole run durable at once.
         if sum.drives_rewritten > 0 {
             self.on_drives(|d| {
-                if let Ok(f) = std::fs::File::open(&d.root) {
-                    let _ = nix::unistd::syncfs(&f);
+                if let Err(e) = d.sync_fs() {
+                    tracing::warn!(drive = %d.root.display(), error = %e, "syncfs after healing");
                 }
             })
             .await;

@@ -77,6 +77,8 @@ pub struct ErasureSet {
         parking_lot::Mutex<std::collections::HashMap<String, crate::objects::BucketMeta>>,
     /// The clock retention and lifecycle are judged by (tests move it).
     pub(crate) clock: crate::versions::Clock,
+    /// Write-back commits and their group sync (writeback.rs).
+    pub(crate) write_back: Arc<crate::writeback::WriteBack>,
 }
 
 /// A drive with less free space than this counts as full.
@@ -249,6 +251,7 @@ impl ErasureSet {
             changes: tokio::sync::broadcast::channel(cairn_api::changes::CHANGE_QUEUE).0,
             bucket_cfg: Default::default(),
             clock: Default::default(),
+            write_back: Default::default(),
         })
     }
 
@@ -584,6 +587,20 @@ impl ErasureSet {
         per_drive: Vec<Option<(ObjectMeta, Option<PathBuf>)>>,
         quorum: usize,
     ) -> ObjectResult<()> {
+        self.commit_with(bucket, key, per_drive, quorum, false)
+            .await
+    }
+
+    /// `commit`; `write_back`: without fsyncs, made durable by the next
+    /// group sync (writeback.rs).
+    pub(crate) async fn commit_with(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        per_drive: Vec<Option<(ObjectMeta, Option<PathBuf>)>>,
+        quorum: usize,
+        write_back: bool,
+    ) -> ObjectResult<()> {
         let (b, k) = (bucket.to_string(), key.to_string());
         let per_drive = Arc::new(parking_lot::Mutex::new(per_drive));
         let res = self
@@ -592,7 +609,7 @@ impl ErasureSet {
                 let Some((meta, tmp)) = job else {
                     return Err(DriveError::Offline(d.root.display().to_string()));
                 };
-                let out = d.commit_version(&b, &k, meta, tmp.as_deref());
+                let out = d.commit_version_with(&b, &k, meta, tmp.as_deref(), !write_back);
                 if out.is_err()
                     && let Some(t) = &tmp
                 {
@@ -605,6 +622,9 @@ impl ErasureSet {
             })
             .await;
         let ok = res.iter().filter(|r| r.is_ok()).count();
+        if write_back {
+            self.written_back();
+        }
         self.changed(bucket.as_str(), key.as_str());
         let old: Vec<PathBuf> = res.into_iter().flatten().flatten().collect();
         if !old.is_empty() {

@@ -85,6 +85,9 @@ pub struct Walker {
     prefix: String,
     start_after: Option<String>,
     roll_up_slash: bool,
+    /// Whether an object's folder is checked for its `cairn.meta` before
+    /// the key is returned (`candidates` turns it off).
+    check_objects: bool,
     stack: Vec<Frame>,
 }
 
@@ -105,12 +108,21 @@ impl Walker {
             prefix: prefix.to_owned(),
             start_after: start_after.map(str::to_owned),
             roll_up_slash: delimiter == Some("/"),
+            check_objects: true,
             stack: Vec::new(),
         };
         if let Some(f) = w.frame(start_rel) {
             w.stack.push(f);
         }
         w
+    }
+
+    /// Returns every folder that may hold an object as its key, unchecked
+    /// (no stat of `cairn.meta`): for a caller that reads each key's meta
+    /// anyway and skips those it cannot read (a listing with metadata).
+    pub fn candidates(mut self) -> Self {
+        self.check_objects = false;
+        self
     }
 
     fn frame(&self, rel: String) -> Option<Frame> {
@@ -156,7 +168,8 @@ impl Iterator for Walker {
                     let rel = &frame.rel;
                     if rel.starts_with(&self.prefix)
                         && after_start(rel)
-                        && holds_meta(&frame.dir, &format!("{DIR_MARKER}/{META_FILE}"))
+                        && (!self.check_objects
+                            || holds_meta(&frame.dir, &format!("{DIR_MARKER}/{META_FILE}")))
                     {
                         return Some(WalkItem::Object(rel.clone()));
                     }
@@ -170,7 +183,10 @@ impl Iterator for Walker {
                         }
                         continue;
                     }
-                    if after_start(&key) && holds_meta(&frame.dir, &format!("{name}/{META_FILE}")) {
+                    if after_start(&key)
+                        && (!self.check_objects
+                            || holds_meta(&frame.dir, &format!("{name}/{META_FILE}")))
+                    {
                         return Some(WalkItem::Object(key));
                     }
                 }
@@ -313,8 +329,8 @@ fn folder_entries(path: &Path, dir: &File, markers: bool) -> Option<Entries> {
 /// a 10,000-entry folder for each page cost more than the page itself.
 /// An entry is used only while the folder's inode, size, mtime and ctime
 /// are what they were, and only cached when its mtime was over a second
-/// old at the read: a later create or delete in it then changes the mtime
-/// even with coarse file system clocks. Names only: whether a name holds
+/// (50 ms with nanosecond timestamps) old at the read: a later create or
+/// delete in it then changes the mtime even with coarse file system clocks. Names only: whether a name holds
 /// an object is still asked of the drive each time.
 struct FrameCache {
     slots: Vec<(PathBuf, Stamp, Entries, u64)>,
@@ -324,6 +340,11 @@ struct FrameCache {
 const CACHE_MIN_ENTRIES: usize = 1024;
 const CACHE_MAX_ENTRIES: usize = 1 << 20;
 const SETTLE: Duration = Duration::from_secs(1);
+/// `SETTLE` where the folder's timestamps carry nanoseconds (ext4, xfs,
+/// btrfs: their clock ticks are a jiffy, at most 10 ms): a listing right
+/// after a burst of creates (a `cp -r`, then `ls`) no longer re-reads the
+/// folder for every page during the following second.
+const SETTLE_FINE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
@@ -355,7 +376,10 @@ impl Stamp {
             return false;
         };
         let changed = Duration::new(secs, u32::try_from(latest.1).unwrap_or(0));
-        changed + SETTLE < now
+        // a file system with whole-second (or coarser) timestamps shows
+        // no nanoseconds; a fine one shows them but for 1 time in 10^9
+        let fine = self.mtime.1 != 0 || self.ctime.1 != 0;
+        changed + if fine { SETTLE_FINE } else { SETTLE } < now
     }
 }
 

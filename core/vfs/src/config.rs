@@ -30,6 +30,11 @@ pub struct VfsConfig {
     pub stream_threshold: u64,
     /// Keys asked for per listing page.
     pub list_page: usize,
+    /// Commit files at close with write-back (`PutOptions::write_back`):
+    /// visible over S3 at once, durable within about a second and before
+    /// fsync/fsyncdir (`Vfs::sync`) return, as a local file system.
+    /// Off by default (the NFS front answers WRITEs durable).
+    pub write_back: bool,
 }
 
 impl VfsConfig {
@@ -45,6 +50,7 @@ impl VfsConfig {
             part_size: 64 << 20,
             stream_threshold: 8 << 20,
             list_page: 1000,
+            write_back: false,
         }
     }
 

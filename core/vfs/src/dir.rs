@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use cairn_api::ListOptions;
+use cairn_api::{ListOptions, ListPage, ObjectError, ObjectResult};
 
 use crate::Vfs;
 use crate::attr::{self, Attr, FileKind};
@@ -39,6 +39,21 @@ pub(crate) struct DirStream {
     /// on two pages (keys like `a-b` sort between them), and one name
     /// must be listed once.
     prev_files: HashSet<String>,
+    /// The next listing page, asked of the store as soon as this one came
+    /// (its marker, the task), so the store lists it while the client
+    /// reads the entries it has.
+    prefetch: Option<(
+        Option<String>,
+        tokio::task::JoinHandle<ObjectResult<ListPage>>,
+    )>,
+}
+
+impl Drop for DirStream {
+    fn drop(&mut self) {
+        if let Some((_, h)) = self.prefetch.take() {
+            h.abort();
+        }
+    }
 }
 
 impl Vfs {
@@ -59,6 +74,7 @@ impl Vfs {
             done: false,
             pending: self.pending_children(ino),
             prev_files: HashSet::new(),
+            prefetch: None,
         };
         self.dirs
             .lock()
@@ -114,6 +130,9 @@ impl Vfs {
                 ds.next_marker = None;
                 ds.done = false;
                 ds.started = true;
+                if let Some((_, h)) = ds.prefetch.take() {
+                    h.abort();
+                }
                 ds.pending = self.pending_children(ds.ino);
                 let parent = self
                     .inodes
@@ -189,18 +208,25 @@ impl Vfs {
                 } else {
                     format!("{path}/")
                 };
-                let page = self
-                    .layer
-                    .list_objects(
-                        &b,
-                        ListOptions {
-                            prefix: prefix.clone(),
-                            delimiter: Some("/".into()),
-                            start_after: ds.next_marker.clone(),
-                            max_keys: self.cfg.list_page,
-                        },
-                    )
-                    .await?;
+                let opts = |start_after: Option<String>| ListOptions {
+                    prefix: prefix.clone(),
+                    delimiter: Some("/".into()),
+                    start_after,
+                    max_keys: self.cfg.list_page,
+                };
+                let page = match ds.prefetch.take() {
+                    Some((marker, h)) if marker == ds.next_marker => {
+                        h.await.map_err(ObjectError::internal)??
+                    }
+                    other => {
+                        if let Some((_, h)) = other {
+                            h.abort();
+                        }
+                        self.layer
+                            .list_objects(&b, opts(ds.next_marker.clone()))
+                            .await?
+                    }
+                };
                 let mut dirs: HashSet<&str> = HashSet::new();
                 for cp in &page.common_prefixes {
                     let name = cp[prefix.len()..].trim_end_matches('/');
@@ -257,6 +283,12 @@ impl Vfs {
                 }
                 ds.next_marker = page.next_marker.clone();
                 ds.done = !page.is_truncated || page.next_marker.is_none();
+                if !ds.done {
+                    let layer = self.layer.clone();
+                    let (b, o) = (b.clone(), opts(ds.next_marker.clone()));
+                    let h = tokio::spawn(async move { layer.list_objects(&b, o).await });
+                    ds.prefetch = Some((ds.next_marker.clone(), h));
+                }
                 if ds.done {
                     for (ino, name) in std::mem::take(&mut ds.pending) {
                         out.push(DirEntry {

@@ -509,8 +509,20 @@ impl Vfs {
         }
     }
 
+    /// Commits the handle's staged changes and makes them durable (and,
+    /// with write-back, every commit before them).
     pub async fn fsync(&self, fh: u64) -> VfsResult<()> {
-        self.flush(fh).await
+        self.flush(fh).await?;
+        self.sync().await
+    }
+
+    /// Makes the view's write-back commits durable (fsync, fsyncdir,
+    /// unmount); nothing to do without write-back.
+    pub async fn sync(&self) -> VfsResult<()> {
+        if self.cfg.write_back {
+            self.layer.sync().await?;
+        }
+        Ok(())
     }
 
     /// Ends a handle. A commit that still fails keeps the staged bytes in
@@ -657,6 +669,7 @@ impl Vfs {
                     PutOptions {
                         metadata,
                         content_length: Some(len),
+                        write_back: self.cfg.write_back,
                         ..Default::default()
                     },
                 )
