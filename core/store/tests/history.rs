@@ -302,6 +302,13 @@ async fn suspended_put_replaces_a_null_version_in_the_history() {
 
     assert!(get(&set, &b, None).await.unwrap() == fresh);
     assert!(get(&set, &b, Some("null")).await.unwrap() == fresh);
+    // the replaced data dir is removed after the commit, in the background
+    for _ in 0..100 {
+        if data_dirs(&p[0], &b) < dirs_before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(
         data_dirs(&p[0], &b),
         dirs_before - 1,
