@@ -354,14 +354,18 @@ impl Drive {
             }
         };
         let new_version = new.versions.first().cloned();
+        // the new version's data dir goes in before the meta that names it
+        let move_data = || match (
+            tmp_data,
+            new_version.as_ref().and_then(|v| v.data_dir.as_ref()),
+        ) {
+            (Some(tmp), Some(d)) => fs::rename(tmp, obj_dir.join(d)),
+            _ => Ok(()),
+        };
         if let Some(nv) = &new_version
             && old.history.is_some()
             && old.position(nv.version_id.as_deref()).is_none()
         {
-            let move_data = || match (tmp_data, &nv.data_dir) {
-                (Some(tmp), Some(d)) => fs::rename(tmp, obj_dir.join(d)),
-                _ => Ok(()),
-            };
             if nv.version_id.is_none() {
                 move_data()?;
                 // the null version this replaces may be in the history
@@ -390,11 +394,7 @@ impl Drive {
         let replaces = !old.versions.is_empty();
         let (mut merged, replaced) = merge_new(new, &old, &obj_dir);
         merged.history = old.history;
-        if let (Some(tmp), Some(v)) = (tmp_data, &new_version)
-            && let Some(d) = &v.data_dir
-        {
-            fs::rename(tmp, obj_dir.join(d))?;
-        }
+        move_data()?;
         history::spill_if_needed(&obj_dir, &mut merged, durable)?;
         self.write_meta(&obj_dir, &merged, &parents, &made, durable, replaces)?;
         Ok(replaced)
@@ -405,7 +405,7 @@ impl Drive {
     /// one is still fdatasynced before its rename: a crash before the next
     /// syncfs leaves the old or the new version, never a torn meta in
     /// place of one that was durable.
-    fn write_meta(
+    pub(crate) fn write_meta(
         &self,
         obj_dir: &Path,
         meta: &ObjectMeta,

@@ -25,8 +25,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use crate::drive::{Drive, DriveError, is_not_found, sync_dir, write_atomic_with};
-use crate::meta::{HistoryRef, META_FILE, MetaError, ObjectMeta};
+use crate::drive::{Drive, DriveError, is_not_found, sync_dir};
+use crate::meta::{HistoryRef, MetaError, ObjectMeta};
 
 /// History files in an object's folder start with this.
 /// (Reserved in keys by `cairn_api::names`.)
@@ -202,11 +202,8 @@ impl Drive {
             let chunk = all.split_off(KEEP);
             append(&dir, &mut all, &chunk, durable)?;
         }
-        // always synced: it replaces a meta (see `Drive::write_meta`)
-        write_atomic_with(&self.tmp_dir(), &dir.join(META_FILE), &all.encode()?, true)?;
-        if durable {
-            sync_dir(&dir)?;
-        }
+        // it replaces a meta: synced even when not durable
+        self.write_meta(&dir, &all, &[], &[], durable, true)?;
         if let Some(old) = old
             && all.history.as_ref().is_none_or(|h| h.file != old.file)
         {
