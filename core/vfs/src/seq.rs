@@ -137,13 +137,45 @@ async fn run(
 type PartTask = JoinHandle<Result<PartInfo, cairn_api::ObjectError>>;
 
 /// Cuts `body` into parts of `part_size`, each uploaded while it is fed.
+/// A full part finishes (its fsyncs and commit) while the next one is
+/// fed: waiting for it would stall the writer at every part boundary.
+/// At most two parts are in flight.
 async fn feed_parts(
     layer: &Arc<dyn ObjectLayer>,
     bucket: &BucketName,
     key: &ObjectKey,
     upload_id: &str,
     part_size: u64,
+    body: ByteStream,
+) -> VfsResult<Vec<CompletePart>> {
+    let mut finishing = None;
+    let res = feed_parts_into(
+        layer,
+        bucket,
+        key,
+        upload_id,
+        part_size,
+        body,
+        &mut finishing,
+    )
+    .await;
+    if res.is_err()
+        && let Some((_, t)) = finishing.take()
+    {
+        // let the finishing part end before the caller aborts the upload
+        let _ = t.await;
+    }
+    res
+}
+
+async fn feed_parts_into(
+    layer: &Arc<dyn ObjectLayer>,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    upload_id: &str,
+    part_size: u64,
     mut body: ByteStream,
+    finishing: &mut Option<(u32, PartTask)>,
 ) -> VfsResult<Vec<CompletePart>> {
     let mut parts = Vec::new();
     let mut cur: Option<(mpsc::Sender<Result<Bytes, std::io::Error>>, PartTask)> = None;
@@ -185,10 +217,16 @@ async fn feed_parts(
                 && let Some((tx, task)) = cur.take()
             {
                 drop(tx);
-                parts.push(finish_part(task, number).await?);
+                if let Some((n, t)) = finishing.take() {
+                    parts.push(finish_part(t, n).await?);
+                }
+                *finishing = Some((number, task));
                 number += 1;
             }
         }
+    }
+    if let Some((n, t)) = finishing.take() {
+        parts.push(finish_part(t, n).await?);
     }
     if let Some((tx, task)) = cur.take() {
         drop(tx);
