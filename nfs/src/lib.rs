@@ -128,6 +128,10 @@ pub async fn serve(vfs: Arc<Vfs>, opts: NfsOptions) -> Result<NfsServer, NfsErro
                 addr: inner_addr,
                 source,
             })?;
+    // the write verifier is new at each start, unlike the generation: a
+    // client whose UNSTABLE writes a restart lost sees it change at COMMIT
+    // and sends them again (vendor/nfs3_server/CAIRN.md)
+    listener.set_write_verifier(rand::random());
     listener.with_export_name(&opts.export);
     let inner_local = SocketAddr::new(listener.get_listen_ip(), listener.get_listen_port());
     tasks.push(tokio::spawn(serve_forever(Arc::new(listener))));

@@ -2,10 +2,11 @@
 //! READ or WRITE of a file opens a cairn-vfs handle, and a background task
 //! releases it once idle (which commits staged bytes to the object).
 //!
-//! Durability: every WRITE is fsynced in its staging file before the reply
-//! (whatever stability the client asked for, see fs.rs `write`), and the staging file's
-//! path is recorded in the id map's `pending` table, so a crash leaves the
-//! acknowledged bytes findable (recover.rs commits them at the next start).
+//! Durability: a stable WRITE, and COMMIT after UNSTABLE ones (fs.rs
+//! `write`), fsync the staging file and record its path in the id map's
+//! `pending` table, so a crash leaves the durable bytes findable
+//! (recover.rs commits them at the next start). While a handle's bytes are
+//! committed to the object, the id is `closing`: a COMMIT waits for that.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,6 +40,9 @@ pub struct OpenFiles {
     /// Handles replaced while requests still used them: view handle ->
     /// requests left (see `adopt`).
     retired: Mutex<HashMap<u64, usize>>,
+    /// Ids whose handle is being committed and released, each with a lock
+    /// held until that ends. Locked after `map`, never before.
+    closing: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     /// A file idle this long is committed (and its handle released).
     pub idle: Duration,
     /// Staged bytes (all files) above which idle-ish files commit early.
@@ -58,6 +62,7 @@ impl OpenFiles {
             ids,
             map: Mutex::new(HashMap::new()),
             retired: Mutex::new(HashMap::new()),
+            closing: Mutex::new(HashMap::new()),
             idle,
             high_water,
         })
@@ -221,10 +226,47 @@ impl OpenFiles {
         self.map.lock().contains_key(&id)
     }
 
+    /// Whether `id` has an open handle; when its handle is being committed,
+    /// waits for that first (the commit is what makes its bytes durable).
+    pub async fn is_open_or_wait(&self, id: u64) -> bool {
+        loop {
+            let busy = {
+                let m = self.map.lock();
+                if m.contains_key(&id) {
+                    return true;
+                }
+                match self.closing.lock().get(&id) {
+                    Some(l) => l.clone(),
+                    None => return false,
+                }
+            };
+            drop(busy.lock().await);
+        }
+    }
+
+    /// Marks `id` closing (the caller holds `map`'s lock and has just taken
+    /// the entry out); the guard ends it.
+    fn start_closing(&self, id: u64) -> Closing<'_> {
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        let guard = lock.clone().try_lock_owned().ok();
+        self.closing.lock().insert(id, lock.clone());
+        Closing {
+            open: self,
+            id,
+            lock,
+            _guard: guard,
+        }
+    }
+
     /// Commits and releases `id`'s handle now (REMOVE, a new CREATE).
     pub async fn close(&self, id: u64) -> VfsResult<()> {
-        let e = self.map.lock().remove(&id);
-        let Some(e) = e else { return Ok(()) };
+        let (e, _closing) = {
+            let mut m = self.map.lock();
+            let Some(e) = m.remove(&id) else {
+                return Ok(());
+            };
+            (e, self.start_closing(id))
+        };
         self.finish(id, e).await
     }
 
@@ -248,7 +290,7 @@ impl OpenFiles {
     pub async fn reap(&self) {
         let now = Instant::now();
         let pressure = self.vfs.staged_bytes() > self.high_water;
-        let due: Vec<(u64, Entry)> = {
+        let due: Vec<(u64, Entry, Closing<'_>)> = {
             let mut m = self.map.lock();
             let ids: Vec<u64> = m
                 .iter()
@@ -258,10 +300,10 @@ impl OpenFiles {
                 .map(|(id, _)| *id)
                 .collect();
             ids.into_iter()
-                .filter_map(|id| m.remove(&id).map(|e| (id, e)))
+                .filter_map(|id| m.remove(&id).map(|e| (id, e, self.start_closing(id))))
                 .collect()
         };
-        for (id, e) in due {
+        for (id, e, _closing) in due {
             // commit first, keeping the handle: a commit that fails (the
             // store lost its quorum) leaves the bytes staged and recorded,
             // and the file is tried again after another idle period
@@ -317,6 +359,24 @@ impl OpenFiles {
                 me.reap().await;
             }
         })
+    }
+}
+
+/// An id being committed and released; dropping it ends that.
+struct Closing<'a> {
+    open: &'a OpenFiles,
+    id: u64,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        let mut c = self.open.closing.lock();
+        // a later close of the same id (reopened meanwhile) keeps its own
+        if c.get(&self.id).is_some_and(|l| Arc::ptr_eq(l, &self.lock)) {
+            c.remove(&self.id);
+        }
     }
 }
 

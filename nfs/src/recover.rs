@@ -1,12 +1,14 @@
-//! Recovery at start: files whose WRITEs were acknowledged (fsynced in a
+//! Recovery at start: files whose WRITEs were made durable (fsynced in a
 //! staging file, recorded as pending in the id map) but not yet committed
 //! when the process died are committed now, through the view like any
-//! write, before the export serves anyone.
+//! write, before the export serves anyone. Other staging files hold only
+//! UNSTABLE writes never COMMITted: they are removed, and their clients,
+//! seeing the new write verifier, send those writes again.
 
 use std::io::Read as _;
 use std::sync::Arc;
 
-use cairn_vfs::{ROOT_INO, Vfs, VfsError, VfsResult};
+use cairn_vfs::{ROOT_INO, STAGE_PREFIX, Vfs, VfsError, VfsResult};
 
 use crate::ids::IdMap;
 
@@ -50,6 +52,36 @@ pub async fn recover(vfs: &Arc<Vfs>, ids: &IdMap) {
             }
         }
         let _ = ids.clear_pending(id);
+    }
+    remove_unstable(&vfs.config().spool_dir);
+}
+
+/// Removes the staging files left in the spool (recovered ones are gone
+/// already, kept ones are in `lost+found/`).
+fn remove_unstable(spool: &std::path::Path) {
+    let Ok(rd) = std::fs::read_dir(spool) else {
+        return;
+    };
+    let mut removed = 0u64;
+    for e in rd.flatten() {
+        let stage = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(STAGE_PREFIX));
+        if stage && e.file_type().is_ok_and(|t| t.is_file()) {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => removed += 1,
+                Err(err) => {
+                    tracing::warn!(error = %err, path = %e.path().display(), "removing an unstable staging file")
+                }
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            files = removed,
+            "removed staging files of UNSTABLE writes never committed before a restart"
+        );
     }
 }
 

@@ -4,8 +4,10 @@
 
 use anyhow::{Context as _, Result, bail};
 use nfs3_client::nfs3_types::nfs3::{
-    LOOKUP3args, Nfs3Result, READDIR3args, cookieverf3, diropargs3, nfs_fh3,
+    COMMIT3args, CREATE3args, LOOKUP3args, Nfs3Option, Nfs3Result, READDIR3args, WRITE3args,
+    cookieverf3, createhow3, diropargs3, nfs_fh3, sattr3, stable_how, writeverf3,
 };
+use nfs3_client::nfs3_types::xdr_codec::Opaque;
 use nfs3_client::tokio::{TokioConnector, TokioIo};
 use nfs3_client::{Nfs3Connection, Nfs3ConnectionBuilder};
 
@@ -75,5 +77,80 @@ pub async fn readdir_all(c: &mut Conn, dir: &nfs_fh3, count: u32) -> Result<(Vec
         if ok.reply.eof {
             return Ok((names, replies));
         }
+    }
+}
+
+/// Creates `name` in `dir` (UNCHECKED: an existing file is kept) and
+/// returns its handle.
+pub async fn create(c: &mut Conn, dir: &nfs_fh3, name: &str) -> Result<nfs_fh3> {
+    let args = CREATE3args {
+        where_: diropargs3 {
+            dir: dir.clone(),
+            name: name.as_bytes().into(),
+        },
+        how: createhow3::UNCHECKED(sattr3::default()),
+    };
+    match c.create(&args).await? {
+        Nfs3Result::Ok(ok) => match ok.obj {
+            Nfs3Option::Some(fh) => Ok(fh),
+            Nfs3Option::None => lookup_in(c, dir, name).await,
+        },
+        Nfs3Result::Err((s, _)) => bail!("CREATE {name}: {s:?}"),
+    }
+}
+
+async fn lookup_in(c: &mut Conn, dir: &nfs_fh3, name: &str) -> Result<nfs_fh3> {
+    let args = LOOKUP3args {
+        what: diropargs3 {
+            dir: dir.clone(),
+            name: name.as_bytes().into(),
+        },
+    };
+    match c.lookup(&args).await? {
+        Nfs3Result::Ok(ok) => Ok(ok.object),
+        Nfs3Result::Err((s, _)) => bail!("LOOKUP {name}: {s:?}"),
+    }
+}
+
+/// One WRITE of `data` at `offset` with the stability asked for; returns
+/// the stability the server answered with and its write verifier.
+pub async fn write(
+    c: &mut Conn,
+    fh: &nfs_fh3,
+    offset: u64,
+    data: &[u8],
+    stable: stable_how,
+) -> Result<(stable_how, writeverf3)> {
+    let args = WRITE3args {
+        file: fh.clone(),
+        offset,
+        count: u32::try_from(data.len())?,
+        stable,
+        data: Opaque::borrowed(data),
+    };
+    match c.write(&args).await? {
+        Nfs3Result::Ok(ok) => {
+            anyhow::ensure!(
+                ok.count as usize == data.len(),
+                "WRITE took {} of {} bytes",
+                ok.count,
+                data.len()
+            );
+            Ok((ok.committed, ok.verf))
+        }
+        Nfs3Result::Err((s, _)) => bail!("WRITE at {offset}: {s:?}"),
+    }
+}
+
+/// COMMIT of the whole file; returns the server's write verifier.
+pub async fn commit(c: &mut Conn, fh: &nfs_fh3) -> Result<writeverf3> {
+    let args = COMMIT3args {
+        file: fh.clone(),
+        offset: 0,
+        count: 0,
+    };
+    match c.commit(&args).await? {
+        Nfs3Result::Ok(ok) => Ok(ok.verf),
+        Nfs3Result::Err((s, _)) => bail!("COMMIT: {s:?}"),
     }
 }

@@ -578,6 +578,87 @@ print("acked", flush=True)
     Ok(())
 }
 
+/// UNSTABLE WRITEs are answered before they are durable, COMMIT makes them
+/// durable, and a restart changes the write verifier, so a client can tell
+/// that its uncommitted writes may be lost and send them again (RFC 1813).
+/// What was committed, or written FILE_SYNC, survives a SIGKILL; a file
+/// with only uncommitted writes keeps its stored bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unstable_writes_commit_and_a_restart_changes_the_verifier() -> Result<()> {
+    use cairn_tests::nfs3;
+    use nfs3_client::nfs3_types::nfs3::stable_how::{FILE_SYNC, UNSTABLE};
+
+    // the longest idle time, so the kill lands before the idle commit
+    let mut n = Nfs::start(&["--nfs-commit-idle-ms", "2000"]).await?;
+    let b = n.bucket("nfsunstable").await?;
+    let old = random_bytes(300_000, 71);
+    s3_put(&n.server, &b, "old", old.clone()).await?;
+    let mib = 1usize << 20;
+    let (a, bb, cc) = (
+        random_bytes(mib, 72),
+        random_bytes(mib, 73),
+        random_bytes(mib, 74),
+    );
+
+    let mut c = nfs3::mount(n.port, &n.export).await?;
+    let dir = nfs3::lookup(&mut c, &b).await?;
+    let fh = nfs3::create(&mut c, &dir, "new").await?;
+    let (how, v1) = nfs3::write(&mut c, &fh, 0, &a, UNSTABLE).await?;
+    ensure!(how == UNSTABLE, "an UNSTABLE WRITE is answered {how:?}");
+    ensure!(
+        nfs3::commit(&mut c, &fh).await? == v1,
+        "COMMIT in the same server life must carry the WRITE's verifier"
+    );
+    let (how, v) = nfs3::write(&mut c, &fh, mib as u64, &bb, FILE_SYNC).await?;
+    ensure!(how == FILE_SYNC && v == v1, "a FILE_SYNC WRITE: {how:?}");
+    // uncommitted: the third MiB, and a change inside the stored object
+    nfs3::write(&mut c, &fh, 2 * mib as u64, &cc, UNSTABLE).await?;
+    let old_fh = nfs3::lookup(&mut c, &format!("{b}/old")).await?;
+    nfs3::write(&mut c, &old_fh, 1000, &[b'X'; 5000], UNSTABLE).await?;
+    drop(c);
+    n.server.kill()?;
+    n.server.restart().await?;
+
+    let mut c = nfs3::mount(n.port, &n.export).await?;
+    let v2 = nfs3::commit(&mut c, &fh).await?;
+    ensure!(
+        v2 != v1,
+        "after a restart COMMIT must carry a new verifier, so the client resends"
+    );
+    // what was durable came back through recovery at start
+    let got = s3_get(&n.server, &b, "new").await?;
+    ensure!(
+        got.len() >= 2 * mib,
+        "{} bytes after the restart",
+        got.len()
+    );
+    same_bytes("committed MiB", &got[..mib], &a)?;
+    same_bytes("FILE_SYNC MiB", &got[mib..2 * mib], &bb)?;
+    // uncommitted staging is dropped, not committed over the object
+    same_bytes(
+        "object with only uncommitted writes",
+        &s3_get(&n.server, &b, "old").await?,
+        &old,
+    )?;
+    let log = n.server.log();
+    ensure!(
+        log.contains("removed staging files of UNSTABLE writes"),
+        "the uncommitted staging file must be removed at start:\n{log}"
+    );
+    // the client writes again what it had not seen committed
+    let (_, v) = nfs3::write(&mut c, &fh, 2 * mib as u64, &cc, UNSTABLE).await?;
+    ensure!(v == v2 && nfs3::commit(&mut c, &fh).await? == v2);
+    let mut want = a;
+    want.extend_from_slice(&bb);
+    want.extend_from_slice(&cc);
+    same_bytes(
+        "S3 after the resend",
+        &s3_get_eventually(&n.server, &b, "new", want.len()).await?,
+        &want,
+    )?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_get_their_nfs_status() -> Result<()> {
     let n = Nfs::start(&[]).await?;

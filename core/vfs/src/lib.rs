@@ -34,6 +34,7 @@ pub use error::{VfsError, VfsResult};
 pub use file::OpenMode;
 pub use inode::ROOT_INO;
 pub use ops::{SetAttr, StatFs};
+pub use staging::STAGE_PREFIX;
 pub use xattr::XattrMode;
 
 use std::collections::HashMap;

@@ -57,6 +57,9 @@ impl SpoolBudget {
     }
 }
 
+/// How staging files' names begin in the spool directory.
+pub const STAGE_PREFIX: &str = "stage-";
+
 /// One staged file: a named temporary file in the spool directory (named
 /// so it can be kept for recovery when a commit finally fails).
 pub struct Staging {
@@ -71,7 +74,9 @@ const SMALL_STREAM: u64 = 256 << 10;
 
 impl Staging {
     pub fn new(dir: &Path, budget: Arc<SpoolBudget>) -> VfsResult<Self> {
-        let file = tempfile::Builder::new().prefix("stage-").tempfile_in(dir)?;
+        let file = tempfile::Builder::new()
+            .prefix(STAGE_PREFIX)
+            .tempfile_in(dir)?;
         Ok(Self {
             file: Some(file),
             len: 0,
