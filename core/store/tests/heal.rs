@@ -25,11 +25,17 @@ async fn fill(set: &ErasureSet, b: &BucketName) -> Vec<(String, Vec<u8>)> {
     {
         let key = format!("dir/o{i}");
         let data = pattern(size, i as u64);
+        // metadata a heal must keep as it is
+        let mut opts = PutOptions::default();
+        opts.metadata.headers.content_type = Some(format!("application/x-test-{i}"));
+        opts.metadata
+            .user
+            .insert("owner".into(), format!("user{i}"));
         set.put_object(
             b,
             &ObjectKey::new(key.clone()).unwrap(),
             bytes_stream(data.clone()),
-            PutOptions::default(),
+            opts,
         )
         .await
         .unwrap();
@@ -66,6 +72,17 @@ async fn fill(set: &ErasureSet, b: &BucketName) -> Vec<(String, Vec<u8>)> {
     objs
 }
 
+/// What HEAD says of each object (ETag, size, dates, metadata, version).
+async fn heads(set: &ErasureSet, b: &BucketName, objs: &[(String, Vec<u8>)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, _) in objs {
+        let key = ObjectKey::new(k.clone()).unwrap();
+        let info = set.head_object(b, &key, &Default::default()).await.unwrap();
+        out.push(format!("{info:?}"));
+    }
+    out
+}
+
 async fn read_all(set: &ErasureSet, b: &BucketName, objs: &[(String, Vec<u8>)]) {
     for (k, data) in objs {
         let g = set
@@ -91,6 +108,7 @@ async fn replaced_drive_is_rebuilt() {
     let b = BucketName::new("heal").unwrap();
     set.make_bucket(&b).await.unwrap();
     let objs = fill(&set, &b).await;
+    let before = heads(&set, &b, &objs).await;
 
     std::fs::remove_dir_all(&p[0]).unwrap();
     std::fs::create_dir(&p[0]).unwrap();
@@ -105,6 +123,8 @@ async fn replaced_drive_is_rebuilt() {
     std::fs::remove_dir_all(&p[1]).unwrap();
     std::fs::remove_dir_all(&p[2]).unwrap();
     read_all(&set, &b, &objs).await;
+    // the rebuilt copies hold the same ETag, dates and metadata
+    assert_eq!(heads(&set, &b, &objs).await, before);
     // A second heal finds nothing to do on the healthy drives.
     let again = set
         .heal_all(&HealRequest::default(), std::time::Duration::ZERO, None)
@@ -145,6 +165,7 @@ async fn deep_heal_rewrites_flipped_bytes() {
     let b = BucketName::new("heal").unwrap();
     set.make_bucket(&b).await.unwrap();
     let objs = fill(&set, &b).await;
+    let before = heads(&set, &b, &objs).await;
     assert!(flip_in_shards(&p[3]) >= objs.len());
 
     let shallow = set
@@ -185,6 +206,7 @@ async fn deep_heal_rewrites_flipped_bytes() {
     std::fs::remove_dir_all(&p[0]).unwrap();
     std::fs::remove_dir_all(&p[1]).unwrap();
     read_all(&set, &b, &objs).await;
+    assert_eq!(heads(&set, &b, &objs).await, before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,34 +214,69 @@ async fn a_read_that_meets_damage_queues_a_heal() {
     let t = tempfile::tempdir().unwrap();
     let p = drives(t.path());
     let set = Arc::new(ErasureSet::open(p.clone(), None).unwrap());
+    // only the heal queue runs: no scanner, no heal_all below
     set.start_healer();
     let b = BucketName::new("heal").unwrap();
     set.make_bucket(&b).await.unwrap();
     let objs = fill(&set, &b).await;
+    let before = heads(&set, &b, &objs).await;
+    let parts_before = part_files(&p[0..2]);
+    assert!(parts_before.len() >= 4, "{parts_before:?}");
     flip_in_shards(&p[0]);
     flip_in_shards(&p[1]);
-    read_all(&set, &b, &objs).await;
-    // The healer runs in the background; wait for it (bounded).
-    for _ in 0..100 {
-        let check = set
-            .heal_all(
-                &HealRequest {
-                    deep: true,
-                    ..Default::default()
-                },
-                std::time::Duration::ZERO,
-                None,
-            )
-            .await;
-        if check.objects_healed == 0 && check.bad_blocks == 0 {
-            std::fs::remove_dir_all(&p[2]).unwrap();
-            std::fs::remove_dir_all(&p[3]).unwrap();
-            read_all(&set, &b, &objs).await;
-            return;
+    assert_ne!(part_files(&p[0..2]), parts_before);
+    let info = |s: &Arc<ErasureSet>| {
+        let s = s.clone();
+        async move {
+            cairn_api::admin::AdminLayer::server_info(&*s)
+                .await
+                .unwrap()
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(info(&set).await.objects_healed, 0);
+    read_all(&set, &b, &objs).await;
+    // the reads queued every damaged object; the healer rewrites them
+    let mut healed = false;
+    for _ in 0..200 {
+        let i = info(&set).await;
+        if i.heal_queue == 0
+            && i.objects_healed >= objs.len() as u64
+            && part_files(&p[0..2]) == parts_before
+        {
+            healed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("reads did not get the damage healed");
+    assert!(
+        healed,
+        "reads did not get the damage healed: {:?}",
+        info(&set).await
+    );
+    // the two healed drives alone serve every object (metas included)
+    std::fs::remove_dir_all(&p[2]).unwrap();
+    std::fs::remove_dir_all(&p[3]).unwrap();
+    read_all(&set, &b, &objs).await;
+    assert_eq!(heads(&set, &b, &objs).await, before);
+}
+
+/// Every shard data file under the drives' `heal` bucket, by path.
+fn part_files(drives: &[PathBuf]) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for d in drives {
+        let mut stack = vec![d.join("heal")];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if e.file_name().to_string_lossy().starts_with("part.") {
+                    out.insert(path.clone(), std::fs::read(&path).unwrap());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A crash between the data dir rename and the meta rename leaves a data
@@ -291,4 +348,85 @@ async fn scanner_switch_pauses_and_resumes() {
         }
     }
     panic!("resumed scanner did not heal");
+}
+
+/// The scanner's cleanup removes tmp leftovers and multipart uploads older
+/// than its age, and leaves younger ones and stored objects alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_tmp_and_abandoned_uploads_are_removed_by_age() {
+    use cairn_api::ListUploadsOptions;
+    let t = tempfile::tempdir().unwrap();
+    let p = drives(t.path());
+    let set = ErasureSet::open(p.clone(), None).unwrap();
+    let b = BucketName::new("heal").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    let objs = fill(&set, &b).await;
+    let key = ObjectKey::new("big").unwrap();
+    let old = set
+        .create_multipart_upload(&b, &key, PutOptions::default())
+        .await
+        .unwrap();
+    let tmp = p[0].join(".cairn.sys/tmp");
+    let junk = tmp.join("leftover-of-a-crash");
+    std::fs::create_dir_all(&junk).unwrap();
+    std::fs::write(junk.join("part.1"), b"half a shard").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let young = set
+        .create_multipart_upload(&b, &key, PutOptions::default())
+        .await
+        .unwrap();
+    let fresh = tmp.join("being-written");
+    std::fs::create_dir_all(&fresh).unwrap();
+
+    set.clean_stale(std::time::Duration::from_millis(1000))
+        .await;
+
+    assert!(!junk.exists(), "an old tmp entry stays");
+    assert!(fresh.exists(), "a young tmp entry was removed");
+    let ids: Vec<String> = set
+        .list_multipart_uploads(&b, ListUploadsOptions::default())
+        .await
+        .unwrap()
+        .uploads
+        .into_iter()
+        .map(|u| u.upload_id)
+        .collect();
+    assert_eq!(ids, vec![young.clone()], "only the young upload is left");
+    let gone = set
+        .upload_part(
+            &b,
+            &key,
+            &old,
+            1,
+            bytes_stream(vec![1u8; 10]),
+            PartOptions::default(),
+        )
+        .await;
+    assert!(
+        matches!(gone, Err(cairn_api::ObjectError::NoSuchUpload { .. })),
+        "{gone:?}"
+    );
+    let part = set
+        .upload_part(
+            &b,
+            &key,
+            &young,
+            1,
+            bytes_stream(vec![2u8; 10]),
+            PartOptions::default(),
+        )
+        .await
+        .unwrap();
+    set.complete_multipart_upload(
+        &b,
+        &key,
+        &young,
+        vec![CompletePart {
+            part_number: 1,
+            etag: part.etag,
+        }],
+    )
+    .await
+    .unwrap();
+    read_all(&set, &b, &objs).await;
 }
