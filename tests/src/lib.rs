@@ -33,6 +33,10 @@ pub use cmd::{require_tool, run, run_status};
 /// The region the server serves.
 pub const REGION: &str = "us-east-1";
 
+/// The credentials `cairn server` serves on loopback when none are set.
+pub const DEFAULT_USER: &str = "cairnadmin";
+pub const DEFAULT_PASSWORD: &str = "cairnadmin";
+
 /// How long a server may take to become ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -80,6 +84,11 @@ pub struct StartOpts {
     /// instead of `cairn server` over drive folders; `drives`, `parity`
     /// and `ellipsis` are then unused.
     pub gateway: Option<Vec<String>>,
+    /// The README's first command: `cairn server` with no drive arguments
+    /// (the embedded default, `./cairn-data` in the server's working
+    /// folder) and no credentials in the environment (the built-in
+    /// default pair, served on loopback only); `drives` is then unused.
+    pub embedded: bool,
 }
 
 impl Default for StartOpts {
@@ -91,6 +100,7 @@ impl Default for StartOpts {
             env: Vec::new(),
             ellipsis: false,
             gateway: None,
+            embedded: false,
         }
     }
 }
@@ -152,15 +162,26 @@ impl Server {
             .prefix("cairn-e2e-")
             .tempdir()
             .context("tempdir")?;
-        let drives: Vec<PathBuf> = (1..=opts.drives)
-            .map(|i| dir.path().join(format!("d{i}")))
-            .collect();
+        let drives: Vec<PathBuf> = if opts.embedded {
+            (1..=4)
+                .map(|i| dir.path().join(format!("cairn-data/drive{i}")))
+                .collect()
+        } else {
+            (1..=opts.drives)
+                .map(|i| dir.path().join(format!("d{i}")))
+                .collect()
+        };
+        let (user, password) = if opts.embedded {
+            (DEFAULT_USER.to_owned(), DEFAULT_PASSWORD.to_owned())
+        } else {
+            (format!("AK{}", random_token(14)), random_token(32))
+        };
         let mut s = Server {
             dir,
             drives,
             port: free_port()?,
-            user: format!("AK{}", random_token(14)),
-            password: random_token(32),
+            user,
+            password,
             opts,
             child: None,
             starts: 0,
@@ -201,8 +222,8 @@ impl Server {
             cmd.arg("--parity").arg(m.to_string());
         }
         cmd.args(&self.opts.extra_args);
-        if self.opts.gateway.is_some() {
-            // the backend's arguments name its store
+        if self.opts.gateway.is_some() || self.opts.embedded {
+            // the backend's arguments name its store; or the embedded default
         } else if self.opts.ellipsis {
             cmd.arg(format!(
                 "{}/d{{1...{}}}",
@@ -212,9 +233,11 @@ impl Server {
         } else {
             cmd.args(&self.drives);
         }
+        if !self.opts.embedded {
+            cmd.env("CAIRN_ROOT_USER", &self.user)
+                .env("CAIRN_ROOT_PASSWORD", &self.password);
+        }
         cmd.current_dir(self.dir.path())
-            .env("CAIRN_ROOT_USER", &self.user)
-            .env("CAIRN_ROOT_PASSWORD", &self.password)
             .env(
                 "RUST_LOG",
                 std::env::var("CAIRN_TEST_LOG").unwrap_or_else(|_| "info".into()),

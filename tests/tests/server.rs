@@ -30,6 +30,84 @@ async fn health_endpoints_and_sigterm_exits_cleanly() -> Result<()> {
     Ok(())
 }
 
+/// The README's first command: no drives and no credentials given. The
+/// server makes 4 drives under ./cairn-data, serves S3 with the built-in
+/// default credentials on loopback, and says so; a wrong secret is still
+/// refused. The same defaults on a non-loopback address are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_default_serves_on_loopback_only() -> Result<()> {
+    let s = Server::start(StartOpts {
+        embedded: true,
+        ..StartOpts::default()
+    })
+    .await?;
+    let log = s.log();
+    ensure!(
+        log.contains("built-in default credentials") && log.contains("./cairn-data"),
+        "the server must say it serves the embedded default with default credentials:\n{log}"
+    );
+    for d in s.drives() {
+        ensure!(
+            d.join(".cairn.sys/format.json").is_file(),
+            "{} has no format.json",
+            d.display()
+        );
+    }
+    let c = s.s3();
+    let b = bucket_name("embedded");
+    c.create_bucket().bucket(&b).send().await?;
+    let data = random_bytes(3 * MIB + 1, 3);
+    c.put_object()
+        .bucket(&b)
+        .key("k")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await?;
+    let got = c.get_object().bucket(&b).key("k").send().await?;
+    same_bytes("GET", &got.body.collect().await?.into_bytes(), &data)?;
+    let wrong = aws_sdk_s3::Client::from_conf(
+        s.s3_config_with(cairn_tests::DEFAULT_USER, "not-the-password")
+            .build(),
+    );
+    let e = wrong
+        .list_buckets()
+        .send()
+        .await
+        .err()
+        .context("a wrong secret must be refused")?;
+    ensure!(
+        cairn_tests::err_code(&e) == "SignatureDoesNotMatch",
+        "{}",
+        cairn_tests::err_code(&e)
+    );
+
+    // beyond loopback the built-in pair is refused at start
+    let dir = tempfile::tempdir()?;
+    let mut cmd = std::process::Command::new(cairn_tests::cairn_bin()?);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("CAIRN_") {
+            cmd.env_remove(&k);
+        }
+    }
+    let out = cmd
+        .args(["server", "--address", "0.0.0.0:0"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("running cairn server on 0.0.0.0")?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && err.contains("not a loopback address"),
+        "default credentials on 0.0.0.0: {} {err}",
+        out.status
+    );
+    ensure!(
+        !dir.path().join("cairn-data").exists(),
+        "a refused start must not make drives"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_survives_restarts() -> Result<()> {
     let mut s = Server::start_default().await?;
