@@ -256,11 +256,24 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             parts.extensions.insert(c);
         }
         let body = SharedBody::new(incoming);
+        let empty = body.is_end_stream();
         let req = Request::from_parts(parts, Body::http_body(body.clone()));
         let s3 = self.s3.clone();
         Box::pin(async move {
-            let resp = s3.call(req).await?;
+            let mut resp = s3.call(req).await?;
             metrics.record(&method, resp.status(), started.elapsed());
+            // An Expect request answered without a `100 Continue` (an empty
+            // body, or one the operation never read): botocore (awscli,
+            // boto3) keeps that answer's status line and uses it for the
+            // next Expect request on the connection, whose real status
+            // line it then reads as a header, losing every header (ETag).
+            // Closing the connection makes botocore start a fresh one.
+            if expects_continue && (empty || !body.was_polled()) {
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
             // A client waiting for 100-continue never sent the body.
             if !resp.status().is_success() && !expects_continue && !body.is_end_stream() {
                 body.discard_rest().await;

@@ -9,6 +9,7 @@
 //! HTTP servers do.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -25,19 +26,31 @@ const DRAIN_MAX_TIME: Duration = Duration::from_secs(30);
 
 /// The request body, shared between the S3 service and the front.
 #[derive(Clone)]
-pub(crate) struct SharedBody(Arc<Mutex<Incoming>>);
+pub(crate) struct SharedBody {
+    body: Arc<Mutex<Incoming>>,
+    /// Whether the service ever asked for the body (hyper sends
+    /// `100 Continue` then, for a body that is not empty).
+    polled: Arc<AtomicBool>,
+}
 
 impl SharedBody {
     pub(crate) fn new(body: Incoming) -> Self {
-        Self(Arc::new(Mutex::new(body)))
+        Self {
+            body: Arc::new(Mutex::new(body)),
+            polled: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Incoming) -> R) -> R {
-        let mut g = match self.0.lock() {
+        let mut g = match self.body.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
         f(&mut g)
+    }
+
+    pub(crate) fn was_polled(&self) -> bool {
+        self.polled.load(Ordering::Relaxed)
     }
 
     pub(crate) fn is_end_stream(&self) -> bool {
@@ -72,6 +85,7 @@ impl http_body::Body for SharedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        self.polled.store(true, Ordering::Relaxed);
         self.with(|b| Pin::new(b).poll_frame(cx))
     }
 

@@ -61,33 +61,3 @@ pub fn run_stdout(cmd: &mut Command) -> Result<String> {
     let out = run(cmd)?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
-
-/// Runs an `aws s3 sync`/`cp` upload, once more if it failed only with
-/// awscli's `'ETag'` error. Known open bug (in the session notes):
-/// botocore's Expect: 100-continue handling and the server sometimes
-/// disagree on a kept-alive connection, and botocore then parses an
-/// UploadPart response without its headers. The retry keeps
-/// CI meaningful (the final state is still checked byte for byte) and is
-/// reported on stderr every time it happens, so the bug stays visible.
-pub fn run_aws_upload(make: impl Fn() -> Command) -> Result<Output> {
-    let first = run_status(&mut make())?;
-    if first.status.success() {
-        return Ok(first);
-    }
-    let err = String::from_utf8_lossy(&first.stderr);
-    if err.contains("'ETag'") {
-        eprintln!(
-            "KNOWN BUG (100-continue / 'ETag'): `{}` failed, retrying once:\n{}",
-            describe(&make()),
-            tail(&first.stderr)
-        );
-        return run(&mut make());
-    }
-    bail!(
-        "`{}` failed with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        describe(&make()),
-        first.status,
-        tail(&first.stdout),
-        tail(&first.stderr)
-    )
-}
