@@ -414,12 +414,12 @@ impl Vfs {
         }
     }
 
-    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> VfsResult<Vec<u8>> {
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> VfsResult<bytes::Bytes> {
         let h = self.handle(fh)?;
         let (size_now, ino) = {
             let st = h.file.state.lock().await;
             if let Some(s) = st.staging.as_ref() {
-                return s.read_at(offset, size as usize);
+                return s.read_at(offset, size as usize).map(bytes::Bytes::from);
             }
             (st.attr.size, st.attr.ino)
         };

@@ -374,9 +374,9 @@ impl ObjectReader {
         offset: u64,
         size: usize,
         file_size: u64,
-    ) -> VfsResult<Vec<u8>> {
+    ) -> VfsResult<Bytes> {
         if offset >= file_size || size == 0 {
-            return Ok(Vec::new());
+            return Ok(Bytes::new());
         }
         let end = file_size.min(offset.saturating_add(size as u64));
         streams.drain_changes();
@@ -450,16 +450,17 @@ impl ObjectReader {
         }
         let end = end.min(self.pos);
         if offset >= end {
-            return Ok(Vec::new());
+            return Ok(Bytes::new());
         }
-        // A read of exactly one segment takes its buffer.
+        // A read of exactly one segment takes its buffer (as `Bytes`: a
+        // `Vec` would cost a copy, `Bytes` into `Vec` moves the bytes).
         if let Some(i) = self
             .window
             .iter()
             .position(|(o, s)| *o == offset && s.len() as u64 == end - offset)
             && let Some((_, seg)) = self.window.remove(i)
         {
-            return Ok(Vec::from(seg));
+            return Ok(seg);
         }
         let mut out = Vec::with_capacity((end - offset) as usize);
         for (o, s) in &self.window {
@@ -473,7 +474,7 @@ impl ObjectReader {
                 break;
             }
         }
-        Ok(out)
+        Ok(Bytes::from(out))
     }
 }
 
@@ -521,7 +522,10 @@ mod tests {
         file_size: u64,
     ) -> Vec<u8> {
         let (b, k) = names();
-        r.read(l, s, &b, &k, off, size, file_size).await.unwrap()
+        r.read(l, s, &b, &k, off, size, file_size)
+            .await
+            .unwrap()
+            .to_vec()
     }
 
     #[tokio::test]
