@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Opening drives: formatting, adopting empty drives, refusing foreign or
 //! misordered ones, and quorum answers when drives are missing.
 
