@@ -51,6 +51,28 @@ impl Drop for TempFile {
     }
 }
 
+/// Bytes written before the writer asks the kernel to start writing them
+/// to disk. Without it a 64 MiB body sat dirty in the page cache until the
+/// final fsync, which then wrote all of it while the client waited
+/// (70-100 ms here); started early, the disk works while the body is
+/// still arriving (MD5 is the slower stage) and the fsync finds little left.
+const WRITEBACK_EVERY: u64 = 4 << 20;
+
+/// Starts (does not wait for) writeback of `len` bytes at `offset`:
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`. A hint only: the fsync after
+/// the body still decides durability and reports any error, so a failure
+/// here is ignored (e.g. a file system that does not support it).
+#[allow(unsafe_code)]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd as _;
+    let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: sync_file_range only reads its integer arguments; the
+    // descriptor is borrowed from an open `File` for the whole call.
+    let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE) };
+}
+
 /// Streams `body` into a new temp file at `path`, checks the declared
 /// length, Content-MD5 and checksum, and fsyncs. Memory stays at a few
 /// chunks: the channels to the writer and hash threads are bounded.
@@ -69,6 +91,7 @@ pub(crate) async fn receive(
         let mut tmp =
             TempFile::create(path).map_err(|e| io_error(e, "creating a temp file", true))?;
         let mut len = 0u64;
+        let mut kicked = 0u64;
         while let Some(chunk) = rx.blocking_recv() {
             len += chunk.len() as u64;
             if len > MAX_PUT_SIZE {
@@ -80,6 +103,10 @@ pub(crate) async fn receive(
             tmp.file
                 .write_all(&chunk)
                 .map_err(|e| io_error(e, "writing a temp file", true))?;
+            if len - kicked >= WRITEBACK_EVERY {
+                start_writeback(&tmp.file, kicked, len - kicked);
+                kicked = len;
+            }
         }
         Ok(tmp)
     });
@@ -156,9 +183,16 @@ pub(crate) fn make_parents(
 
 /// Renames a finished temp file over `dst` and fsyncs the folder.
 pub(crate) fn install(tmp: TempFile, dst: &Path) -> Result<(), (io::Error, &'static str)> {
-    if std::fs::symlink_metadata(dst).is_ok_and(|m| m.is_dir()) {
-        return Err((io::Error::from_raw_os_error(libc::EISDIR), KEY_IS_FOLDER));
-    }
+    let replaced = match std::fs::symlink_metadata(dst) {
+        Ok(m) if m.is_dir() => {
+            return Err((io::Error::from_raw_os_error(libc::EISDIR), KEY_IS_FOLDER));
+        }
+        // Held open across the rename so that freeing the old file's blocks
+        // (20-30 ms for 64 MiB on ext4 with discard) happens at the last
+        // close, off the request's path, instead of inside the rename.
+        Ok(m) if m.is_file() => File::open(dst).ok(),
+        _ => None,
+    };
     match std::fs::rename(&tmp.path, dst) {
         Ok(()) => tmp.keep(),
         Err(e) if is_path_clash(&e) => {
@@ -176,5 +210,17 @@ pub(crate) fn install(tmp: TempFile, dst: &Path) -> Result<(), (io::Error, &'sta
     {
         tracing::warn!(dir = %parent.display(), error = %e, "folder fsync after rename failed");
     }
+    if let Some(old) = replaced {
+        release_later(old);
+    }
     Ok(())
+}
+
+/// Closes the replaced file on another blocking thread: its last close
+/// frees its blocks, which the caller need not wait for.
+fn release_later(old: File) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => drop(rt.spawn_blocking(move || drop(old))),
+        Err(_) => drop(old),
+    }
 }
