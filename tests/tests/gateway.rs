@@ -618,7 +618,7 @@ async fn s3_gateway_round_trip_to_another_cairn() -> Result<()> {
         .await;
     match r {
         Ok(_) => anyhow::bail!("GET with the backend gone succeeded"),
-        Err(e) => ensure!(cairn_tests::err_status(&e) == Some(503), "{e:?}"),
+        Err(e) => unavailable_naming(&e, "the S3 gateway")?,
     }
     Ok(())
 }
@@ -940,7 +940,7 @@ async fn azure_gateway_round_trip_against_azurite() -> Result<()> {
         .await;
     match r {
         Ok(_) => anyhow::bail!("GET with Azurite gone succeeded"),
-        Err(e) => ensure!(cairn_tests::err_status(&e) == Some(503), "{e:?}"),
+        Err(e) => unavailable_naming(&e, "the Azure gateway")?,
     }
     Ok(())
 }
@@ -1080,8 +1080,26 @@ async fn gcs_gateway_serves_fake_gcs_server() -> Result<()> {
         .await;
     match r {
         Ok(_) => anyhow::bail!("GET with GCS gone succeeded"),
-        Err(e) => ensure!(cairn_tests::err_status(&e) == Some(503), "{e:?}"),
+        Err(e) => unavailable_naming(&e, "the GCS gateway")?,
     }
+    Ok(())
+}
+
+/// A 503 whose message names the gateway (`backend`), not drives.
+fn unavailable_naming<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    backend: &str,
+) -> Result<()>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    use aws_sdk_s3::error::ProvideErrorMetadata as _;
+    ensure!(cairn_tests::err_status(e) == Some(503), "{e:?}");
+    let m = e.message().unwrap_or_default();
+    ensure!(
+        m.contains(&format!("{backend} is unavailable")) && !m.contains("drives"),
+        "503 message: {m:?}"
+    );
     Ok(())
 }
 
@@ -1138,6 +1156,12 @@ async fn nas_share_gone_mid_put_is_503_without_partial_object() -> Result<()> {
         "PUT while the share went away: {}",
         r.describe()
     );
+    // The 503 names the gateway's share, not drives it does not have.
+    let body = String::from_utf8_lossy(&r.body);
+    ensure!(
+        body.contains("the NAS gateway is unavailable") && !body.contains("drives"),
+        "{body}"
+    );
     ensure!(
         !real.join("bkt/big.bin").exists(),
         "a partial object is on the share"
@@ -1147,7 +1171,7 @@ async fn nas_share_gone_mid_put_is_503_without_partial_object() -> Result<()> {
     // With the share gone: 503 for reads and listings, not 404 / empty.
     match c.get_object().bucket("bkt").key("kept.txt").send().await {
         Ok(_) => anyhow::bail!("GET with the share gone succeeded"),
-        Err(e) => ensure!(cairn_tests::err_status(&e) == Some(503), "{e:?}"),
+        Err(e) => unavailable_naming(&e, "the NAS gateway")?,
     }
     match c.list_buckets().send().await {
         Ok(o) => anyhow::bail!("ListBuckets with the share gone: {o:?}"),

@@ -89,8 +89,7 @@ pub(crate) async fn receive(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let (dtx, mut drx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let writer = tokio::task::spawn_blocking(move || -> ObjectResult<TempFile> {
-        let mut tmp =
-            TempFile::create(path).map_err(|e| io_error(e, "creating a temp file", true))?;
+        let mut tmp = TempFile::create(path).map_err(|e| io_error(e, "creating a temp file"))?;
         let mut len = 0u64;
         let mut kicked = 0u64;
         while let Some(chunk) = rx.blocking_recv() {
@@ -103,7 +102,7 @@ pub(crate) async fn receive(
             }
             tmp.file
                 .write_all(&chunk)
-                .map_err(|e| io_error(e, "writing a temp file", true))?;
+                .map_err(|e| io_error(e, "writing a temp file"))?;
             if len - kicked >= WRITEBACK_EVERY {
                 start_writeback(&tmp.file, kicked, len - kicked);
                 kicked = len;
@@ -152,7 +151,7 @@ pub(crate) async fn receive(
     let tmp = tokio::task::spawn_blocking(move || {
         tmp.file
             .sync_all()
-            .map_err(|e| io_error(e, "syncing a temp file", true))?;
+            .map_err(|e| io_error(e, "syncing a temp file"))?;
         Ok::<_, ObjectError>(tmp)
     })
     .await
