@@ -1,12 +1,15 @@
 //! Writing: a body streams into a temp file under the hidden folder (same
 //! file system as the share) while one blocking thread computes its
-//! digests; after the digests check out the file is fsynced, gets its
-//! metadata, and is renamed into place. A reader sees the old file or the
-//! new one, never half of one.
+//! digests; the file is fsynced as soon as the whole body is in, and only
+//! after the digests check out does it get its metadata and is renamed
+//! into place. A reader sees the old file or the new one, never half of
+//! one.
 
 use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use cairn_api::checksum::{BodyDigest, DigestOutcome};
@@ -88,7 +91,13 @@ pub(crate) async fn receive(
     // to every write.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let (dtx, mut drx) = tokio::sync::mpsc::channel::<Bytes>(4);
-    let writer = tokio::task::spawn_blocking(move || -> ObjectResult<TempFile> {
+    // Set once the whole body has been handed over (before the channel
+    // closes): then the writer fsyncs at once, while MD5 finishes its
+    // last chunks, instead of after the digests are checked. A temp file
+    // whose digests then fail is removed all the same.
+    let whole = Arc::new(AtomicBool::new(false));
+    let whole_w = whole.clone();
+    let writer = tokio::task::spawn_blocking(move || -> ObjectResult<(TempFile, bool)> {
         let mut tmp = TempFile::create(path).map_err(|e| io_error(e, "creating a temp file"))?;
         let mut len = 0u64;
         let mut kicked = 0u64;
@@ -108,7 +117,13 @@ pub(crate) async fn receive(
                 kicked = len;
             }
         }
-        Ok(tmp)
+        let synced = whole_w.load(Ordering::Acquire);
+        if synced {
+            tmp.file
+                .sync_all()
+                .map_err(|e| io_error(e, "syncing a temp file"))?;
+        }
+        Ok((tmp, synced))
     });
     let hasher = tokio::task::spawn_blocking(move || {
         let mut md5 = crate::fast_md5::Md5::new();
@@ -120,15 +135,19 @@ pub(crate) async fn receive(
         (md5.finish(), digest)
     });
     let mut read_err = None;
-    while let Some(chunk) = body.next().await {
-        match chunk {
-            Ok(c) if c.is_empty() => {}
-            Ok(c) => {
+    loop {
+        match body.next().await {
+            None => {
+                whole.store(true, Ordering::Release);
+                break;
+            }
+            Some(Ok(c)) if c.is_empty() => {}
+            Some(Ok(c)) => {
                 if dtx.send(c.clone()).await.is_err() || tx.send(c).await.is_err() {
                     break; // a thread failed; its error is reported below
                 }
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 read_err = Some(ObjectError::BodyRead {
                     message: e.to_string(),
                 });
@@ -138,7 +157,7 @@ pub(crate) async fn receive(
     }
     drop(tx);
     drop(dtx);
-    let tmp = writer
+    let (tmp, synced) = writer
         .await
         .map_err(|e| ObjectError::internal(format!("writer thread: {e}")))??;
     let (md5, digest) = hasher
@@ -148,14 +167,11 @@ pub(crate) async fn receive(
         return Err(e);
     }
     let outcome = digest.verify_with_md5(md5, content_md5.as_ref(), content_length)?;
-    let tmp = tokio::task::spawn_blocking(move || {
-        tmp.file
-            .sync_all()
-            .map_err(|e| io_error(e, "syncing a temp file"))?;
-        Ok::<_, ObjectError>(tmp)
-    })
-    .await
-    .map_err(|e| ObjectError::internal(format!("sync thread: {e}")))??;
+    if !synced {
+        // Not reached (a whole body was synced by the writer); kept so a
+        // change to the loop above can never commit an unsynced file.
+        return Err(ObjectError::internal("a PUT's temp file was not synced"));
+    }
     Ok((tmp, outcome))
 }
 
