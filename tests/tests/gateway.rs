@@ -982,8 +982,10 @@ async fn azure_backend_passes_conformance_on_azurite() -> Result<()> {
 /// and fake-gcs-server 1.54 routes both to its JSON upload handler, which
 /// answers 400 "invalid uploadType" (object_store's own test suite skips
 /// its writes, multipart and attribute checks against this emulator for
-/// the same reason). The objects are written through the emulator's JSON
-/// API instead, as another GCS program would.
+/// the same reason). PyPI's gcp-storage-emulator is no way out: it takes
+/// `PUT /B/O` but answers 501 to HEAD, DELETE, `?uploads` and the XML
+/// listing (ARCHITECTURE.md, "Cloud gateways"). The objects are written
+/// through the emulator's JSON API instead, as another GCS program would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gcs_gateway_serves_fake_gcs_server() -> Result<()> {
     let gcs = FakeGcs::start().await?;
