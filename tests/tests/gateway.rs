@@ -117,6 +117,26 @@ async fn nas_files_and_s3_see_each_other_at_once() -> Result<()> {
         .await?;
     let cat = run(Command::new("cat").arg(share.join("photos/new/dir/put.bin")))?;
     ensure!(cat.stdout == data, "cat shows the S3 PUT byte for byte");
+    // Overwritten over S3 with a body long enough to be pushed to disk in
+    // several 4 MiB writeback steps: cat shows the new bytes, a program
+    // that had the old file open still reads the old ones (the new file
+    // is renamed over it, never rewritten in place), and no temp file is
+    // left in the hidden folder.
+    let mut had_open = std::fs::File::open(share.join("photos/new/dir/put.bin"))?;
+    let big = random_bytes(13 * 1024 * 1024 + 5, 8);
+    c.put_object()
+        .bucket("photos")
+        .key("new/dir/put.bin")
+        .body(ByteStream::from(big.clone()))
+        .send()
+        .await?;
+    let cat = run(Command::new("cat").arg(share.join("photos/new/dir/put.bin")))?;
+    ensure!(cat.stdout == big, "cat shows the overwrite byte for byte");
+    let mut was = Vec::new();
+    std::io::Read::read_to_end(&mut had_open, &mut was)?;
+    ensure!(was == data, "an open reader of the old file saw it change");
+    let left = std::fs::read_dir(share.join(".cairn.gateway/tmp"))?.count();
+    ensure!(left == 0, "{left} temp files left after the PUTs");
 
     // Written, changed and removed directly during the run: served at once.
     sh(&format!(
