@@ -53,7 +53,7 @@ pub(crate) fn s3_error(e: ObjectError) -> S3Error {
         E::InvalidPartOrder => C::InvalidPartOrder,
         E::InvalidStorageClass { .. } => C::InvalidStorageClass,
         E::InvalidArgument { .. } => C::InvalidArgument,
-        E::Unavailable { .. } => C::ServiceUnavailable,
+        E::Unavailable { .. } | E::BackendUnavailable { .. } => C::ServiceUnavailable,
         E::StorageFull { .. } => {
             // S3 has no code for it; MinIO answers 507 as well.
             status = Some(StatusCode::INSUFFICIENT_STORAGE);
@@ -314,6 +314,14 @@ mod tests {
                 503,
             ),
             (
+                ObjectError::BackendUnavailable {
+                    backend: "the NAS gateway",
+                    reason: "r",
+                },
+                "ServiceUnavailable",
+                503,
+            ),
+            (
                 ObjectError::BodyRead {
                     message: "connection reset".into(),
                 },
@@ -349,6 +357,12 @@ mod tests {
         });
         let m = e.message().unwrap_or_default();
         assert!(m.contains('5') && m.contains('3'), "{m}");
+        let e = s3_error(ObjectError::BackendUnavailable {
+            backend: "the GCS gateway",
+            reason: "the remote store failed or cannot be reached",
+        });
+        let m = e.message().unwrap_or_default();
+        assert!(m.starts_with("the GCS gateway is unavailable"), "{m}");
         let e = s3_error(ObjectError::ChecksumMismatch {
             algorithm: ChecksumAlgorithm::Crc32c,
             expected: "a".into(),

@@ -202,6 +202,12 @@ pub(crate) fn run(args: &MicroArgs) -> anyhow::Result<()> {
     r.bench("md5 (etag)".into(), || {
         black_box(md5::Md5::digest(black_box(&block)));
     })?;
+    // the NAS gateway's PUT path (cairn_gateway::fast_md5: AWS-LC's asm)
+    r.bench("md5 (etag, aws-lc)".into(), || {
+        let mut h = cairn_gateway::fast_md5::Md5::new();
+        h.update(black_box(&block));
+        black_box(h.finish());
+    })?;
     for alg in ChecksumAlgorithm::ALL {
         r.bench(format!("checksum {alg}"), || {
             let mut h = ChecksumHasher::new(alg);

@@ -160,7 +160,8 @@ pub fn parse_content_md5(given: &str) -> Result<[u8; 16], ObjectError> {
 /// Everything a PUT computes over the body in one pass: MD5 for the ETag,
 /// the requested checksum, and the byte count.
 pub struct BodyDigest {
-    md5: md5::Md5,
+    /// None when the caller computes the MD5 itself (`without_md5`).
+    md5: Option<md5::Md5>,
     checksum: Option<(ChecksumHasher, ChecksumRequest)>,
     len: u64,
 }
@@ -182,14 +183,26 @@ impl DigestOutcome {
 impl BodyDigest {
     pub fn new(checksum: Option<ChecksumRequest>) -> Self {
         Self {
-            md5: md5::Md5::new(),
+            md5: Some(md5::Md5::new()),
             checksum: checksum.map(|r| (ChecksumHasher::new(r.algorithm), r)),
             len: 0,
         }
     }
 
+    /// The checksum and the length only, for a caller that computes the
+    /// MD5 with its own (faster) implementation and hands it to
+    /// [`BodyDigest::verify_with_md5`].
+    pub fn without_md5(checksum: Option<ChecksumRequest>) -> Self {
+        Self {
+            md5: None,
+            ..Self::new(checksum)
+        }
+    }
+
     pub fn update(&mut self, data: &[u8]) {
-        self.md5.update(data);
+        if let Some(md5) = &mut self.md5 {
+            md5.update(data);
+        }
         if let Some((h, _)) = &mut self.checksum {
             h.update(data);
         }
@@ -200,7 +213,22 @@ impl BodyDigest {
     /// declared checksum and the declared length. Nothing may be committed
     /// before this returns Ok.
     pub fn verify(
+        mut self,
+        content_md5: Option<&[u8; 16]>,
+        content_length: Option<u64>,
+    ) -> Result<DigestOutcome, ObjectError> {
+        let Some(md5) = self.md5.take() else {
+            return Err(ObjectError::internal(
+                "a body digest made without MD5 was verified without one",
+            ));
+        };
+        self.verify_with_md5(md5.finalize().into(), content_md5, content_length)
+    }
+
+    /// [`BodyDigest::verify`] with the body's MD5 computed by the caller.
+    pub fn verify_with_md5(
         self,
+        md5: [u8; 16],
         content_md5: Option<&[u8; 16]>,
         content_length: Option<u64>,
     ) -> Result<DigestOutcome, ObjectError> {
@@ -212,7 +240,6 @@ impl BodyDigest {
                 got: self.len,
             });
         }
-        let md5: [u8; 16] = self.md5.finalize().into();
         if let Some(want) = content_md5
             && *want != md5
         {
@@ -326,6 +353,27 @@ mod tests {
         assert!(matches!(
             d.verify(Some(&[0; 16]), None),
             Err(ObjectError::BadDigest { .. })
+        ));
+    }
+
+    #[test]
+    fn caller_computed_md5_is_checked_like_our_own() {
+        let md5: [u8; 16] = md5::Md5::digest(b"abc").into();
+        let mut d = BodyDigest::without_md5(None);
+        d.update(b"abc");
+        let out = d.verify_with_md5(md5, Some(&md5), Some(3)).unwrap();
+        assert_eq!((out.md5, out.len), (md5, 3));
+        let mut d = BodyDigest::without_md5(None);
+        d.update(b"abc");
+        assert!(matches!(
+            d.verify_with_md5(md5, Some(&[0; 16]), None),
+            Err(ObjectError::BadDigest { .. })
+        ));
+        // Made without MD5, verified without one: an error, never a zero ETag.
+        let d = BodyDigest::without_md5(None);
+        assert!(matches!(
+            d.verify(None, None),
+            Err(ObjectError::Internal { .. })
         ));
     }
 }

@@ -72,6 +72,13 @@ pub enum ObjectError {
         needed: usize,
         got: usize,
     },
+    /// A gateway's backing store (the NAS share, the remote cloud) is gone
+    /// or failing: 503, naming the gateway, which has no drives to count.
+    #[error("{backend} is unavailable: {reason}")]
+    BackendUnavailable {
+        backend: &'static str,
+        reason: &'static str,
+    },
     #[error("drives are full: {needed} drives with free space needed, {got} available")]
     StorageFull { needed: usize, got: usize },
     #[error("the request body could not be read: {message}")]

@@ -86,7 +86,8 @@ fn object_errno(e: &ObjectError) -> i32 {
         ObjectError::Unavailable {
             op: QuorumOp::Read | QuorumOp::Write,
             ..
-        } => libc::EIO,
+        }
+        | ObjectError::BackendUnavailable { .. } => libc::EIO,
         // the drives are full: the one ENOSPC from the store
         ObjectError::StorageFull { .. } => libc::ENOSPC,
         // a locked version (retention, legal hold): nobody may change it

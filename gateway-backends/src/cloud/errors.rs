@@ -2,9 +2,15 @@
 //! backend. A backend that cannot be reached (or refuses our credentials)
 //! is a 503, never a 404 or a partial object.
 
-use cairn_api::{ObjectError, QuorumOp};
+use cairn_api::ObjectError;
 
-pub(crate) fn cloud_error(e: object_store::Error, bucket: &str, key: &str) -> ObjectError {
+/// `backend` names the gateway ("the GCS gateway") in the 503's message.
+pub(crate) fn cloud_error(
+    backend: &'static str,
+    e: object_store::Error,
+    bucket: &str,
+    key: &str,
+) -> ObjectError {
     use object_store::Error as E;
     match e {
         E::NotFound { .. } => ObjectError::no_such_key(&bucket, &key),
@@ -12,10 +18,9 @@ pub(crate) fn cloud_error(e: object_store::Error, bucket: &str, key: &str) -> Ob
         E::NotModified { .. } => ObjectError::PreconditionFailed,
         other => {
             tracing::error!(bucket, key, error = %other, "the cloud backend failed");
-            ObjectError::Unavailable {
-                op: QuorumOp::Read,
-                needed: 1,
-                got: 0,
+            ObjectError::BackendUnavailable {
+                backend,
+                reason: "the remote store failed or cannot be reached",
             }
         }
     }

@@ -238,7 +238,7 @@ impl CloudLayer {
                 },
             )
             .await
-            .map_err(|e| cloud_error(e, b.as_str(), k.as_str()))?;
+            .map_err(|e| cloud_error(self.backend, e, b.as_str(), k.as_str()))?;
         Ok(info_of(
             b.as_str(),
             k.as_str(),
@@ -435,7 +435,7 @@ impl ObjectLayer for CloudLayer {
             return Err(self.gap("server-side encryption"));
         }
         let path = self.path(key)?;
-        let err = |e| cloud_error(e, bucket.as_str(), key.as_str());
+        let err = |e| cloud_error(self.backend, e, bucket.as_str(), key.as_str());
         let digest = BodyDigest::new(opts.checksum.clone());
         let (up, out) = upload(
             &store,
@@ -498,7 +498,7 @@ impl ObjectLayer for CloudLayer {
                 },
             )
             .await
-            .map_err(|e| cloud_error(e, b, k))?;
+            .map_err(|e| cloud_error(self.backend, e, b, k))?;
         let info = info_of(b, k, &r.meta, metadata_of(&r.attributes));
         opts.conditions.check(&info)?;
         let (bs, ks) = (b.to_owned(), k.to_owned());
@@ -531,7 +531,7 @@ impl ObjectLayer for CloudLayer {
         let path = self.path(key)?;
         match store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(cloud_error(e, bucket.as_str(), key.as_str())),
+            Err(e) => Err(cloud_error(self.backend, e, bucket.as_str(), key.as_str())),
         }
     }
 
@@ -559,7 +559,7 @@ impl ObjectLayer for CloudLayer {
             store
                 .copy(&from, &to)
                 .await
-                .map_err(|e| cloud_error(e, src_bucket.as_str(), src_key.as_str()))?;
+                .map_err(|e| cloud_error(self.backend, e, src_bucket.as_str(), src_key.as_str()))?;
             return self.head_info(dst_bucket, dst_key).await;
         }
         copy_via_stream(self, src_bucket, src_key, dst_bucket, dst_key, opts).await
@@ -598,7 +598,7 @@ impl ObjectLayer for CloudLayer {
                     },
                 )
                 .await
-                .map_err(|e| cloud_error(e, bucket.as_str(), &opts.prefix))?;
+                .map_err(|e| cloud_error(self.backend, e, bucket.as_str(), &opts.prefix))?;
             let objects: Vec<ObjectInfo> = r
                 .result
                 .objects
@@ -680,7 +680,7 @@ impl ObjectLayer for CloudLayer {
                 },
             )
             .await
-            .map_err(|e| cloud_error(e, bucket.as_str(), key.as_str()))?;
+            .map_err(|e| cloud_error(self.backend, e, bucket.as_str(), key.as_str()))?;
         self.uploads.lock().insert(
             id.clone(),
             Upload {
@@ -723,7 +723,7 @@ impl ObjectLayer for CloudLayer {
                 PutPayload::from_bytes(data),
             )
             .await
-            .map_err(|e| cloud_error(e, bucket.as_str(), key.as_str()))?;
+            .map_err(|e| cloud_error(self.backend, e, bucket.as_str(), key.as_str()))?;
         let info = PartInfo {
             part_number,
             etag: out.etag(),
@@ -800,7 +800,7 @@ impl ObjectLayer for CloudLayer {
             });
             (chosen, ids, checksum, up.staged.clone())
         };
-        let err = |e| cloud_error(e, bucket.as_str(), key.as_str());
+        let err = |e| cloud_error(self.backend, e, bucket.as_str(), key.as_str());
         store
             .complete_multipart(&path, &remote_id, ids)
             .await
@@ -858,7 +858,7 @@ impl ObjectLayer for CloudLayer {
         store
             .abort_multipart(&path, &remote_id)
             .await
-            .map_err(|e| cloud_error(e, bucket.as_str(), key.as_str()))
+            .map_err(|e| cloud_error(self.backend, e, bucket.as_str(), key.as_str()))
     }
 
     async fn list_multipart_uploads(

@@ -3,26 +3,20 @@
 
 use std::io;
 
-use cairn_api::{ObjectError, QuorumOp};
+use cairn_api::ObjectError;
 
 /// The share (or the disk behind it) is gone or failing: a 503-class
 /// error, never a 404 or a partial object.
-fn unavailable(op: QuorumOp) -> ObjectError {
-    ObjectError::Unavailable {
-        op,
-        needed: 1,
-        got: 0,
+pub(crate) fn share_unavailable() -> ObjectError {
+    ObjectError::BackendUnavailable {
+        backend: super::BACKEND,
+        reason: "its share is missing, unmounted or failing",
     }
 }
 
 /// Maps an I/O error that is not a plain "not found" for the caller to
 /// interpret. `what` says what was being done, for the log.
-pub(crate) fn io_error(e: io::Error, what: &str, write: bool) -> ObjectError {
-    let op = if write {
-        QuorumOp::Write
-    } else {
-        QuorumOp::Read
-    };
+pub(crate) fn io_error(e: io::Error, what: &str) -> ObjectError {
     match e.raw_os_error() {
         Some(libc::ENOSPC) | Some(libc::EDQUOT) => ObjectError::StorageFull { needed: 1, got: 0 },
         // An unmounted or failing NFS/SMB share, a dead disk.
@@ -33,7 +27,7 @@ pub(crate) fn io_error(e: io::Error, what: &str, write: bool) -> ObjectError {
         | Some(libc::EHOSTDOWN)
         | Some(libc::ETIMEDOUT) => {
             tracing::error!(error = %e, "{what}: the share is unavailable");
-            unavailable(op)
+            share_unavailable()
         }
         _ => ObjectError::internal(format!("{what}: {e}")),
     }

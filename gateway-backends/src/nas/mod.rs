@@ -29,7 +29,7 @@ use cairn_api::{
     BucketInfo, BucketName, ByteStream, Capabilities, CompletePart, Conditions, CopyOptions,
     GetObject, GetOptions, ListOptions, ListPage, ListPartsPage, ListUploadsOptions,
     ListUploadsPage, MetadataDirective, ObjectError, ObjectInfo, ObjectKey, ObjectLayer,
-    ObjectResult, PartInfo, PartOptions, PutOptions, QuorumOp, SseRequest, UploadInfo,
+    ObjectResult, PartInfo, PartOptions, PutOptions, SseRequest, UploadInfo,
 };
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
@@ -153,11 +153,7 @@ impl NasLayer {
                         root = %inner.share.root.display(),
                         "the share is gone (its .cairn.gateway folder is missing)"
                     );
-                    Err(ObjectError::Unavailable {
-                        op: QuorumOp::Read,
-                        needed: 1,
-                        got: 0,
-                    })
+                    Err(errors::share_unavailable())
                 }
                 r => r,
             }
@@ -217,7 +213,7 @@ impl Inner {
             Ok(m) if m.is_dir() => Ok(dir),
             Ok(_) => Err(ObjectError::no_such_bucket(b)),
             Err(e) if is_absent(&e) => Err(ObjectError::no_such_bucket(b)),
-            Err(e) => Err(io_error(e, "reading a bucket folder", false)),
+            Err(e) => Err(io_error(e, "reading a bucket folder")),
         }
     }
 
@@ -237,11 +233,11 @@ impl Inner {
         let file = match File::open(&path) {
             Ok(f) => f,
             Err(e) if is_absent(&e) => return Err(ObjectError::no_such_key(b, k)),
-            Err(e) => return Err(io_error(e, "opening an object", false)),
+            Err(e) => return Err(io_error(e, "opening an object")),
         };
         let md = file
             .metadata()
-            .map_err(|e| io_error(e, "reading an object's metadata", false))?;
+            .map_err(|e| io_error(e, "reading an object's metadata"))?;
         let ok = if k.is_dir_marker() {
             md.is_dir() && self.is_dir_object(b.as_str(), k.as_str(), &path, &file)
         } else {
@@ -282,7 +278,7 @@ impl Inner {
         let o = self.open_object(b, k)?;
         let info = self
             .info(b.as_str(), k.as_str(), &o)
-            .map_err(|e| io_error(e, "reading an object", false))?;
+            .map_err(|e| io_error(e, "reading an object"))?;
         Ok((o, info))
     }
 
@@ -332,7 +328,7 @@ impl Inner {
         let ev = serde_json::to_vec(e).map_err(ObjectError::internal)?;
         self.meta
             .set(&t, &[(XA_META, hv), (XA_ETAG, Some(ev))])
-            .map_err(|e| io_error(e, "writing object metadata", true))
+            .map_err(|e| io_error(e, "writing object metadata"))
     }
 
     /// Puts a finished temp file in place as `k`.
@@ -348,7 +344,7 @@ impl Inner {
         let md = tmp
             .file
             .metadata()
-            .map_err(|e| io_error(e, "reading a temp file", true))?;
+            .map_err(|e| io_error(e, "reading a temp file"))?;
         let stamped = EtagRecord::new(std::mem::take(&mut e.etag), &md);
         let e = EtagRecord {
             checksum: e.checksum,
@@ -363,7 +359,7 @@ impl Inner {
                 let _ = self.meta.forget(b.as_str(), k.as_str());
             }
             return Err(if why.is_empty() {
-                io_error(err, "placing an object", true)
+                io_error(err, "placing an object")
             } else {
                 conflict(b, k, why)
             });
@@ -396,7 +392,7 @@ impl Inner {
         let dir = self.share.object(b, k);
         make_parents(&bucket_dir, &dir).map_err(|(err, why)| {
             if why.is_empty() {
-                io_error(err, "making a folder", true)
+                io_error(err, "making a folder")
             } else {
                 conflict(b, k, why)
             }
@@ -415,9 +411,9 @@ impl Inner {
             Err(e) if errors::is_path_clash(&e) => {
                 return Err(conflict(b, k, write::PARENT_IS_FILE));
             }
-            Err(e) => return Err(io_error(e, "making a folder", true)),
+            Err(e) => return Err(io_error(e, "making a folder")),
         }
-        let file = File::open(&dir).map_err(|e| io_error(e, "opening a folder", true))?;
+        let file = File::open(&dir).map_err(|e| io_error(e, "opening a folder"))?;
         let t = Target {
             file: &file,
             bucket: b.as_str(),
@@ -430,13 +426,13 @@ impl Inner {
         };
         self.meta
             .set(&t, &[(XA_DIR, Some(b"1".to_vec())), (XA_META, hv)])
-            .map_err(|e| io_error(e, "marking a folder", true))?;
+            .map_err(|e| io_error(e, "marking a folder"))?;
         if let Some(parent) = dir.parent() {
             let _ = sync_dir(parent);
         }
         let o = self.open_object(b, k)?;
         self.info(b.as_str(), k.as_str(), &o)
-            .map_err(|e| io_error(e, "reading a folder", false))
+            .map_err(|e| io_error(e, "reading a folder"))
     }
 
     fn delete(&self, b: &BucketName, k: &ObjectKey) -> ObjectResult<()> {
@@ -465,12 +461,12 @@ impl Inner {
             Ok(m) if m.is_dir() => return Ok(()), // not an object: nothing to delete
             Ok(_) => {}
             Err(e) if is_absent(&e) => return Ok(()),
-            Err(e) => return Err(io_error(e, "deleting an object", true)),
+            Err(e) => return Err(io_error(e, "deleting an object")),
         }
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if is_absent(&e) => return Ok(()),
-            Err(e) => return Err(io_error(e, "deleting an object", true)),
+            Err(e) => return Err(io_error(e, "deleting an object")),
         }
         let _ = self.meta.forget(b.as_str(), k.as_str());
         self.prune(&bucket_dir, b.as_str(), &path);
@@ -494,7 +490,7 @@ impl Inner {
         let rec: UploadRecord = match multipart::read_json(&multipart::record_path(&dir)) {
             Ok(r) => r,
             Err(e) if is_absent(&e) => return Err(none()),
-            Err(e) => return Err(io_error(e, "reading an upload", false)),
+            Err(e) => return Err(io_error(e, "reading an upload")),
         };
         if rec.bucket != b.as_str() || rec.key != k.as_str() {
             return Err(none());
@@ -523,7 +519,7 @@ impl ObjectLayer for NasLayer {
                         bucket: b.to_string(),
                     })
                 }
-                Err(e) => Err(io_error(e, "making a bucket folder", true)),
+                Err(e) => Err(io_error(e, "making a bucket folder")),
             }
         })
         .await
@@ -533,8 +529,7 @@ impl ObjectLayer for NasLayer {
         let b = bucket.clone();
         self.blocking(move |s| {
             let dir = s.bucket_dir(&b)?;
-            let md = std::fs::metadata(&dir)
-                .map_err(|e| io_error(e, "reading a bucket folder", false))?;
+            let md = std::fs::metadata(&dir).map_err(|e| io_error(e, "reading a bucket folder"))?;
             Ok(BucketInfo {
                 name: b.to_string(),
                 created: md
@@ -556,10 +551,10 @@ impl ObjectLayer for NasLayer {
                 });
             }
             let mut out = Vec::new();
-            let rd = std::fs::read_dir(&s.share.root)
-                .map_err(|e| io_error(e, "listing the share", false))?;
+            let rd =
+                std::fs::read_dir(&s.share.root).map_err(|e| io_error(e, "listing the share"))?;
             for ent in rd {
-                let ent = ent.map_err(|e| io_error(e, "listing the share", false))?;
+                let ent = ent.map_err(|e| io_error(e, "listing the share"))?;
                 // Only folders whose names are valid bucket names: never
                 // the hidden folder, lost+found or stray files.
                 let Some(name) = ent.file_name().to_str().map(str::to_owned) else {
@@ -599,7 +594,7 @@ impl ObjectLayer for NasLayer {
                         bucket: b.to_string(),
                     });
                 }
-                Err(e) => return Err(io_error(e, "removing a bucket folder", true)),
+                Err(e) => return Err(io_error(e, "removing a bucket folder")),
             }
             s.meta.forget_bucket(b.as_str());
             // The bucket's unfinished uploads go with it.
@@ -692,7 +687,7 @@ impl ObjectLayer for NasLayer {
         if off > 0 {
             f.seek(io::SeekFrom::Start(off))
                 .await
-                .map_err(|e| io_error(e, "seeking in an object", false))?;
+                .map_err(|e| io_error(e, "seeking in an object"))?;
         }
         let body = tokio_util::io::ReaderStream::with_capacity(f.take(len), 1 << 20);
         Ok(GetObject {
@@ -771,7 +766,7 @@ impl ObjectLayer for NasLayer {
                     };
                     s.meta
                         .set(&t, &[(XA_META, hv)])
-                        .map_err(|e| io_error(e, "writing object metadata", true))?;
+                        .map_err(|e| io_error(e, "writing object metadata"))?;
                     info.headers = m.headers;
                     info.user_metadata = m.user;
                     info.storage_class = m.storage_class;
@@ -816,7 +811,7 @@ impl ObjectLayer for NasLayer {
                 is_dir_object: &is_dir_object,
             };
             walk.run(&dir)
-                .map_err(|e| io_error(e, "listing a bucket folder", false))
+                .map_err(|e| io_error(e, "listing a bucket folder"))
         })
         .await
     }
@@ -869,7 +864,7 @@ impl ObjectLayer for NasLayer {
             let to = s.share.object(&b, &d_k);
             make_parents(&bucket_dir, &to).map_err(|(err, why)| {
                 if why.is_empty() {
-                    io_error(err, "renaming an object", true)
+                    io_error(err, "renaming an object")
                 } else {
                     conflict(&b, &d_k, why)
                 }
@@ -879,14 +874,14 @@ impl ObjectLayer for NasLayer {
             }
             s.meta
                 .rename(b.as_str(), s_k.as_str(), d_k.as_str())
-                .map_err(|e| io_error(e, "moving object metadata", true))?;
+                .map_err(|e| io_error(e, "moving object metadata"))?;
             match std::fs::rename(&from, &to) {
                 Ok(()) => {}
                 Err(e) if is_absent(&e) => return Err(ObjectError::no_such_key(&b, &s_k)),
                 Err(e) if errors::is_path_clash(&e) => {
                     return Err(conflict(&b, &d_k, write::KEY_IS_FOLDER));
                 }
-                Err(e) => return Err(io_error(e, "renaming an object", true)),
+                Err(e) => return Err(io_error(e, "renaming an object")),
             }
             for d in [to.parent(), from.parent()].into_iter().flatten() {
                 let _ = sync_dir(d);
@@ -916,7 +911,7 @@ impl ObjectLayer for NasLayer {
             s.bucket_dir(&b)?;
             let id = uuid::Uuid::new_v4().to_string();
             let dir = s.share.uploads_dir().join(&id);
-            std::fs::create_dir_all(&dir).map_err(|e| io_error(e, "making an upload", true))?;
+            std::fs::create_dir_all(&dir).map_err(|e| io_error(e, "making an upload"))?;
             let rec = UploadRecord {
                 bucket: b.to_string(),
                 key: k.to_string(),
@@ -929,7 +924,7 @@ impl ObjectLayer for NasLayer {
                 checksum: opts.checksum.map(|c| c.algorithm),
             };
             multipart::write_json(&multipart::record_path(&dir), &rec)
-                .map_err(|e| io_error(e, "making an upload", true))?;
+                .map_err(|e| io_error(e, "making an upload"))?;
             Ok(id)
         })
         .await
@@ -971,7 +966,7 @@ impl ObjectLayer for NasLayer {
             if !multipart::record_path(&dir).exists() {
                 return Err(ObjectError::NoSuchUpload { upload_id: id });
             }
-            multipart::write_json(&rp, &rec).map_err(|e| io_error(e, "recording a part", true))?;
+            multipart::write_json(&rp, &rec).map_err(|e| io_error(e, "recording a part"))?;
             tmp.keep();
             if let Some(old) = old.filter(|o| o.file != rec.file) {
                 let _ = std::fs::remove_file(dir.join(old.file));
@@ -993,7 +988,7 @@ impl ObjectLayer for NasLayer {
         self.blocking(move |s| {
             let (dir, _) = s.upload_dir(&b, &k, &id)?;
             let parts = multipart::parts(&dir)
-                .map_err(|e| io_error(e, "listing parts", false))?
+                .map_err(|e| io_error(e, "listing parts"))?
                 .iter()
                 .map(PartRecord::info)
                 .collect();
@@ -1012,7 +1007,7 @@ impl ObjectLayer for NasLayer {
         let (b, k, id) = (bucket.clone(), key.clone(), upload_id.to_owned());
         self.blocking(move |s| {
             let (dir, rec) = s.upload_dir(&b, &k, &id)?;
-            let records = multipart::parts(&dir).map_err(|e| io_error(e, "listing parts", false))?;
+            let records = multipart::parts(&dir).map_err(|e| io_error(e, "listing parts"))?;
             let files: BTreeMap<u32, String> = records
                 .iter()
                 .map(|p| (p.part_number, p.file.clone()))
@@ -1021,7 +1016,7 @@ impl ObjectLayer for NasLayer {
                 records.iter().map(|p| (p.part_number, p.info())).collect();
             let chosen = validate_complete(&parts, &uploaded)?;
             let mut tmp = TempFile::create(s.share.tmp_file())
-                .map_err(|e| io_error(e, "creating a temp file", true))?;
+                .map_err(|e| io_error(e, "creating a temp file"))?;
             for p in &chosen {
                 let name = files
                     .get(&p.part_number)
@@ -1029,14 +1024,14 @@ impl ObjectLayer for NasLayer {
                         part_number: p.part_number,
                     })?;
                 let mut part = File::open(dir.join(name))
-                    .map_err(|e| io_error(e, "reading a part", false))?;
+                    .map_err(|e| io_error(e, "reading a part"))?;
                 // std uses copy_file_range here: the kernel moves the bytes.
                 io::copy(&mut part, &mut tmp.file)
-                    .map_err(|e| io_error(e, "joining parts", true))?;
+                    .map_err(|e| io_error(e, "joining parts"))?;
             }
             tmp.file
                 .sync_all()
-                .map_err(|e| io_error(e, "syncing a joined object", true))?;
+                .map_err(|e| io_error(e, "syncing a joined object"))?;
             let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
             let checksum = rec.checksum.and_then(|alg| {
                 let sums: Vec<_> = chosen.iter().map(|p| p.checksum.as_ref()).collect();
@@ -1068,7 +1063,7 @@ impl ObjectLayer for NasLayer {
         let (b, k, id) = (bucket.clone(), key.clone(), upload_id.to_owned());
         self.blocking(move |s| {
             let (dir, _) = s.upload_dir(&b, &k, &id)?;
-            std::fs::remove_dir_all(&dir).map_err(|e| io_error(e, "removing an upload", true))
+            std::fs::remove_dir_all(&dir).map_err(|e| io_error(e, "removing an upload"))
         })
         .await
     }
@@ -1083,7 +1078,7 @@ impl ObjectLayer for NasLayer {
             s.bucket_dir(&b)?;
             let mut all = Vec::new();
             let rd = std::fs::read_dir(s.share.uploads_dir())
-                .map_err(|e| io_error(e, "listing uploads", false))?;
+                .map_err(|e| io_error(e, "listing uploads"))?;
             for ent in rd.flatten() {
                 let Some(id) = ent.file_name().to_str().map(str::to_owned) else {
                     continue;

@@ -1,12 +1,15 @@
 //! Writing: a body streams into a temp file under the hidden folder (same
 //! file system as the share) while one blocking thread computes its
-//! digests; after the digests check out the file is fsynced, gets its
-//! metadata, and is renamed into place. A reader sees the old file or the
-//! new one, never half of one.
+//! digests; the file is fsynced as soon as the whole body is in, and only
+//! after the digests check out does it get its metadata and is renamed
+//! into place. A reader sees the old file or the new one, never half of
+//! one.
 
 use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use cairn_api::checksum::{BodyDigest, DigestOutcome};
@@ -51,6 +54,28 @@ impl Drop for TempFile {
     }
 }
 
+/// Bytes written before the writer asks the kernel to start writing them
+/// to disk. Without it a 64 MiB body sat dirty in the page cache until the
+/// final fsync, which then wrote all of it while the client waited
+/// (70-100 ms here); started early, the disk works while the body is
+/// still arriving (MD5 is the slower stage) and the fsync finds little left.
+const WRITEBACK_EVERY: u64 = 4 << 20;
+
+/// Starts (does not wait for) writeback of `len` bytes at `offset`:
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`. A hint only: the fsync after
+/// the body still decides durability and reports any error, so a failure
+/// here is ignored (e.g. a file system that does not support it).
+#[allow(unsafe_code)]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd as _;
+    let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: sync_file_range only reads its integer arguments; the
+    // descriptor is borrowed from an open `File` for the whole call.
+    let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE) };
+}
+
 /// Streams `body` into a new temp file at `path`, checks the declared
 /// length, Content-MD5 and checksum, and fsyncs. Memory stays at a few
 /// chunks: the channels to the writer and hash threads are bounded.
@@ -61,14 +86,21 @@ pub(crate) async fn receive(
     content_md5: Option<[u8; 16]>,
     checksum: Option<ChecksumRequest>,
 ) -> ObjectResult<(TempFile, DigestOutcome)> {
-    // Two threads, so hashing and writing overlap: MD5 (~0.7 GB/s) is
-    // the slower of the two and would otherwise add to every write.
+    // Two threads, so hashing and writing overlap: MD5 (0.77 GB/s with
+    // AWS-LC's, fast_md5.rs) is the slower of the two and would otherwise add
+    // to every write.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let (dtx, mut drx) = tokio::sync::mpsc::channel::<Bytes>(4);
-    let writer = tokio::task::spawn_blocking(move || -> ObjectResult<TempFile> {
-        let mut tmp =
-            TempFile::create(path).map_err(|e| io_error(e, "creating a temp file", true))?;
+    // Set once the whole body has been handed over (before the channel
+    // closes): then the writer fsyncs at once, while MD5 finishes its
+    // last chunks, instead of after the digests are checked. A temp file
+    // whose digests then fail is removed all the same.
+    let whole = Arc::new(AtomicBool::new(false));
+    let whole_w = whole.clone();
+    let writer = tokio::task::spawn_blocking(move || -> ObjectResult<(TempFile, bool)> {
+        let mut tmp = TempFile::create(path).map_err(|e| io_error(e, "creating a temp file"))?;
         let mut len = 0u64;
+        let mut kicked = 0u64;
         while let Some(chunk) = rx.blocking_recv() {
             len += chunk.len() as u64;
             if len > MAX_PUT_SIZE {
@@ -79,27 +111,43 @@ pub(crate) async fn receive(
             }
             tmp.file
                 .write_all(&chunk)
-                .map_err(|e| io_error(e, "writing a temp file", true))?;
+                .map_err(|e| io_error(e, "writing a temp file"))?;
+            if len - kicked >= WRITEBACK_EVERY {
+                start_writeback(&tmp.file, kicked, len - kicked);
+                kicked = len;
+            }
         }
-        Ok(tmp)
+        let synced = whole_w.load(Ordering::Acquire);
+        if synced {
+            tmp.file
+                .sync_all()
+                .map_err(|e| io_error(e, "syncing a temp file"))?;
+        }
+        Ok((tmp, synced))
     });
     let hasher = tokio::task::spawn_blocking(move || {
-        let mut digest = BodyDigest::new(checksum);
+        let mut md5 = crate::fast_md5::Md5::new();
+        let mut digest = BodyDigest::without_md5(checksum);
         while let Some(chunk) = drx.blocking_recv() {
+            md5.update(&chunk);
             digest.update(&chunk);
         }
-        digest
+        (md5.finish(), digest)
     });
     let mut read_err = None;
-    while let Some(chunk) = body.next().await {
-        match chunk {
-            Ok(c) if c.is_empty() => {}
-            Ok(c) => {
+    loop {
+        match body.next().await {
+            None => {
+                whole.store(true, Ordering::Release);
+                break;
+            }
+            Some(Ok(c)) if c.is_empty() => {}
+            Some(Ok(c)) => {
                 if dtx.send(c.clone()).await.is_err() || tx.send(c).await.is_err() {
                     break; // a thread failed; its error is reported below
                 }
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 read_err = Some(ObjectError::BodyRead {
                     message: e.to_string(),
                 });
@@ -109,24 +157,21 @@ pub(crate) async fn receive(
     }
     drop(tx);
     drop(dtx);
-    let tmp = writer
+    let (tmp, synced) = writer
         .await
         .map_err(|e| ObjectError::internal(format!("writer thread: {e}")))??;
-    let digest = hasher
+    let (md5, digest) = hasher
         .await
         .map_err(|e| ObjectError::internal(format!("hash thread: {e}")))?;
     if let Some(e) = read_err {
         return Err(e);
     }
-    let outcome = digest.verify(content_md5.as_ref(), content_length)?;
-    let tmp = tokio::task::spawn_blocking(move || {
-        tmp.file
-            .sync_all()
-            .map_err(|e| io_error(e, "syncing a temp file", true))?;
-        Ok::<_, ObjectError>(tmp)
-    })
-    .await
-    .map_err(|e| ObjectError::internal(format!("sync thread: {e}")))??;
+    let outcome = digest.verify_with_md5(md5, content_md5.as_ref(), content_length)?;
+    if !synced {
+        // Not reached (a whole body was synced by the writer); kept so a
+        // change to the loop above can never commit an unsynced file.
+        return Err(ObjectError::internal("a PUT's temp file was not synced"));
+    }
     Ok((tmp, outcome))
 }
 
@@ -156,9 +201,16 @@ pub(crate) fn make_parents(
 
 /// Renames a finished temp file over `dst` and fsyncs the folder.
 pub(crate) fn install(tmp: TempFile, dst: &Path) -> Result<(), (io::Error, &'static str)> {
-    if std::fs::symlink_metadata(dst).is_ok_and(|m| m.is_dir()) {
-        return Err((io::Error::from_raw_os_error(libc::EISDIR), KEY_IS_FOLDER));
-    }
+    let replaced = match std::fs::symlink_metadata(dst) {
+        Ok(m) if m.is_dir() => {
+            return Err((io::Error::from_raw_os_error(libc::EISDIR), KEY_IS_FOLDER));
+        }
+        // Held open across the rename so that freeing the old file's blocks
+        // (20-30 ms for 64 MiB on ext4 with discard) happens at the last
+        // close, off the request's path, instead of inside the rename.
+        Ok(m) if m.is_file() => File::open(dst).ok(),
+        _ => None,
+    };
     match std::fs::rename(&tmp.path, dst) {
         Ok(()) => tmp.keep(),
         Err(e) if is_path_clash(&e) => {
@@ -176,5 +228,17 @@ pub(crate) fn install(tmp: TempFile, dst: &Path) -> Result<(), (io::Error, &'sta
     {
         tracing::warn!(dir = %parent.display(), error = %e, "folder fsync after rename failed");
     }
+    if let Some(old) = replaced {
+        release_later(old);
+    }
     Ok(())
+}
+
+/// Closes the replaced file on another blocking thread: its last close
+/// frees its blocks, which the caller need not wait for.
+fn release_later(old: File) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => drop(rt.spawn_blocking(move || drop(old))),
+        Err(_) => drop(old),
+    }
 }
