@@ -17,6 +17,24 @@ fn drives(root: &Path) -> Vec<PathBuf> {
     (0..4).map(|i| root.join(format!("d{i}"))).collect()
 }
 
+/// A fresh 4-drive set (2+2) with bucket `heal` holding `fill`'s objects;
+/// the temp dir keeps the drives alive.
+async fn filled_set() -> (
+    tempfile::TempDir,
+    Vec<PathBuf>,
+    Arc<ErasureSet>,
+    BucketName,
+    Vec<(String, Vec<u8>)>,
+) {
+    let t = tempfile::tempdir().unwrap();
+    let p = drives(t.path());
+    let set = Arc::new(ErasureSet::open(p.clone(), None).unwrap());
+    let b = BucketName::new("heal").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    let objs = fill(&set, &b).await;
+    (t, p, set, b, objs)
+}
+
 async fn fill(set: &ErasureSet, b: &BucketName) -> Vec<(String, Vec<u8>)> {
     let mut objs = Vec::new();
     for (i, size) in [0usize, 100, 100_000, 1_500_000, 3_000_000]
@@ -102,12 +120,7 @@ async fn read_all(set: &ErasureSet, b: &BucketName, objs: &[(String, Vec<u8>)]) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaced_drive_is_rebuilt() {
-    let t = tempfile::tempdir().unwrap();
-    let p = drives(t.path());
-    let set = ErasureSet::open(p.clone(), None).unwrap();
-    let b = BucketName::new("heal").unwrap();
-    set.make_bucket(&b).await.unwrap();
-    let objs = fill(&set, &b).await;
+    let (_t, p, set, b, objs) = filled_set().await;
     let before = heads(&set, &b, &objs).await;
 
     std::fs::remove_dir_all(&p[0]).unwrap();
@@ -159,12 +172,7 @@ fn flip_in_shards(drive: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_heal_rewrites_flipped_bytes() {
-    let t = tempfile::tempdir().unwrap();
-    let p = drives(t.path());
-    let set = ErasureSet::open(p.clone(), None).unwrap();
-    let b = BucketName::new("heal").unwrap();
-    set.make_bucket(&b).await.unwrap();
-    let objs = fill(&set, &b).await;
+    let (_t, p, set, b, objs) = filled_set().await;
     let before = heads(&set, &b, &objs).await;
     assert!(flip_in_shards(&p[3]) >= objs.len());
 
@@ -211,14 +219,9 @@ async fn deep_heal_rewrites_flipped_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_that_meets_damage_queues_a_heal() {
-    let t = tempfile::tempdir().unwrap();
-    let p = drives(t.path());
-    let set = Arc::new(ErasureSet::open(p.clone(), None).unwrap());
+    let (_t, p, set, b, objs) = filled_set().await;
     // only the heal queue runs: no scanner, no heal_all below
     set.start_healer();
-    let b = BucketName::new("heal").unwrap();
-    set.make_bucket(&b).await.unwrap();
-    let objs = fill(&set, &b).await;
     let before = heads(&set, &b, &objs).await;
     let parts_before = part_files(&p[0..2]);
     assert!(parts_before.len() >= 4, "{parts_before:?}");
@@ -314,12 +317,7 @@ async fn heal_removes_orphaned_data_dirs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scanner_switch_pauses_and_resumes() {
     use cairn_api::admin::AdminLayer as _;
-    let t = tempfile::tempdir().unwrap();
-    let p = drives(t.path());
-    let set = Arc::new(ErasureSet::open(p.clone(), None).unwrap());
-    let b = BucketName::new("heal").unwrap();
-    set.make_bucket(&b).await.unwrap();
-    let objs = fill(&set, &b).await;
+    let (_t, p, set, b, objs) = filled_set().await;
     assert!(set.set_scanner(false));
     set.start_scanner(cairn_core::scan::ScannerConfig {
         pause_per_object: std::time::Duration::from_millis(1),
@@ -355,12 +353,7 @@ async fn scanner_switch_pauses_and_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_tmp_and_abandoned_uploads_are_removed_by_age() {
     use cairn_api::ListUploadsOptions;
-    let t = tempfile::tempdir().unwrap();
-    let p = drives(t.path());
-    let set = ErasureSet::open(p.clone(), None).unwrap();
-    let b = BucketName::new("heal").unwrap();
-    set.make_bucket(&b).await.unwrap();
-    let objs = fill(&set, &b).await;
+    let (_t, p, set, b, objs) = filled_set().await;
     let key = ObjectKey::new("big").unwrap();
     let old = set
         .create_multipart_upload(&b, &key, PutOptions::default())
