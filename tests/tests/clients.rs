@@ -6,7 +6,7 @@ use std::process::Command;
 use anyhow::{Result, ensure};
 use cairn_tests::cmd::run_stdout;
 use cairn_tests::data::{
-    MIB, assert_files_equal, assert_trees_equal, write_random_file, write_tree,
+    MIB, assert_files_equal, assert_trees_equal, md5_hex, write_random_file, write_tree,
 };
 use cairn_tests::{Server, bucket_name, require_tool, run};
 
@@ -134,14 +134,8 @@ print("part", r.get("ETag"))
             .arg(s.secret_key())
             .arg(&b),
     )?;
-    let x = format!(
-        "{:x}",
-        <md5::Md5 as md5::Digest>::digest(vec![b'x'; 100_000])
-    );
-    let y = format!(
-        "{:x}",
-        <md5::Md5 as md5::Digest>::digest(vec![b'y'; 100_000])
-    );
+    let x = md5_hex(&[b'x'; 100_000]);
+    let y = md5_hex(&[b'y'; 100_000]);
     let want = format!("put 0 \"{x}\"\nput 1 \"{x}\"\nput 2 \"{x}\"\npart \"{y}\"\n");
     ensure!(out == want, "botocore saw:\n{out}\nwanted:\n{want}");
     Ok(())

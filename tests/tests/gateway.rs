@@ -629,16 +629,7 @@ async fn s3_gateway_round_trip_to_another_cairn() -> Result<()> {
     )?;
     // The backend goes away: a 503, not a 404 or a partial object.
     backend.kill()?;
-    let r = c
-        .get_object()
-        .bucket("remote")
-        .key("docs/a.txt")
-        .send()
-        .await;
-    match r {
-        Ok(_) => anyhow::bail!("GET with the backend gone succeeded"),
-        Err(e) => unavailable_naming(&e, "the S3 gateway")?,
-    }
+    get_is_unavailable(&c, "remote", "docs/a.txt", "the S3 gateway").await?;
     Ok(())
 }
 
@@ -951,16 +942,7 @@ async fn azure_gateway_round_trip_against_azurite() -> Result<()> {
     )?;
     // Azure goes away: 503, not a 404.
     drop(az);
-    let r = c
-        .get_object()
-        .bucket("blobs")
-        .key("docs/a.txt")
-        .send()
-        .await;
-    match r {
-        Ok(_) => anyhow::bail!("GET with Azurite gone succeeded"),
-        Err(e) => unavailable_naming(&e, "the Azure gateway")?,
-    }
+    get_is_unavailable(&c, "blobs", "docs/a.txt", "the Azure gateway").await?;
     Ok(())
 }
 
@@ -1093,17 +1075,22 @@ async fn gcs_gateway_serves_fake_gcs_server() -> Result<()> {
     )?;
     // GCS goes away: 503, not a 404.
     drop(gcs);
-    let r = c
-        .get_object()
-        .bucket("gbucket")
-        .key("docs/a.txt")
-        .send()
-        .await;
-    match r {
-        Ok(_) => anyhow::bail!("GET with GCS gone succeeded"),
-        Err(e) => unavailable_naming(&e, "the GCS gateway")?,
-    }
+    get_is_unavailable(&c, "gbucket", "docs/a.txt", "the GCS gateway").await?;
     Ok(())
+}
+
+/// A GET while the gateway's store is gone: a 503 naming the gateway,
+/// never bytes or a 404.
+async fn get_is_unavailable(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    backend: &str,
+) -> Result<()> {
+    match c.get_object().bucket(bucket).key(key).send().await {
+        Ok(_) => anyhow::bail!("GET {bucket}/{key} with {backend}'s store gone succeeded"),
+        Err(e) => unavailable_naming(&e, backend),
+    }
 }
 
 /// A 503 whose message names the gateway (`backend`), not drives.
@@ -1190,10 +1177,7 @@ async fn nas_share_gone_mid_put_is_503_without_partial_object() -> Result<()> {
     ensure!(std::fs::read(real.join("bkt/kept.txt"))? == b"kept");
 
     // With the share gone: 503 for reads and listings, not 404 / empty.
-    match c.get_object().bucket("bkt").key("kept.txt").send().await {
-        Ok(_) => anyhow::bail!("GET with the share gone succeeded"),
-        Err(e) => unavailable_naming(&e, "the NAS gateway")?,
-    }
+    get_is_unavailable(&c, "bkt", "kept.txt", "the NAS gateway").await?;
     match c.list_buckets().send().await {
         Ok(o) => anyhow::bail!("ListBuckets with the share gone: {o:?}"),
         Err(e) => ensure!(cairn_tests::err_status(&e) == Some(503), "{e:?}"),
