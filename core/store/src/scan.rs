@@ -53,6 +53,20 @@ impl ErasureSet {
         pause: Duration,
         events: Option<&mpsc::Sender<HealEvent>>,
     ) -> HealSummary {
+        self.heal_walk(req, pause, events, !pause.is_zero()).await
+    }
+
+    /// `heal_all`'s walk. `scanner`: the background scanner's pace (one
+    /// object at a time, paused by the scanner switch, progress counted),
+    /// whatever its pause, so `--scanner-pause-ms 0` still obeys
+    /// `cairn admin scanner off`; else a few objects at a time.
+    async fn heal_walk(
+        &self,
+        req: &HealRequest,
+        pause: Duration,
+        events: Option<&mpsc::Sender<HealEvent>>,
+        scanner: bool,
+    ) -> HealSummary {
         let started = Instant::now();
         let mut sum = HealSummary::default();
         self.monitor_drives().await;
@@ -113,15 +127,15 @@ impl ErasureSet {
                     .iter()
                     .filter_map(|o| ObjectKey::new(o.key.clone()).ok())
                     .collect();
-                let parallel = if pause.is_zero() { HEAL_PARALLEL } else { 1 };
+                let parallel = if scanner { 1 } else { HEAL_PARALLEL };
                 let bucket_ref = &bucket;
                 let mut results = futures::stream::iter(keys.into_iter().map(|key| async move {
                     // A paused scanner waits here, between objects.
-                    while !pause.is_zero() && !self.scanner_enabled.load(Relaxed) {
+                    while scanner && !self.scanner_enabled.load(Relaxed) {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     let r = self.heal_object(bucket_ref, &key, req.deep).await;
-                    if !pause.is_zero() {
+                    if scanner {
                         // Paced: the pause, or longer if a deep check read
                         // more than the byte budget allows.
                         let rate = self.scan_rate.load(std::sync::atomic::Ordering::Relaxed);
@@ -138,7 +152,7 @@ impl ErasureSet {
                 .buffer_unordered(parallel);
                 while let Some((key, res)) = results.next().await {
                     sum.objects_scanned += 1;
-                    if !pause.is_zero() {
+                    if scanner {
                         // Scanner progress, visible while a cycle runs.
                         self.stats.scanner_objects.fetch_add(1, Relaxed);
                     }
@@ -298,7 +312,7 @@ impl ErasureSet {
                     cycle += 1;
                     let deep = cfg.deep_every > 0 && cycle.is_multiple_of(cfg.deep_every);
                     let sum = set
-                        .heal_all(
+                        .heal_walk(
                             &HealRequest {
                                 bucket: None,
                                 prefix: String::new(),
@@ -306,6 +320,7 @@ impl ErasureSet {
                             },
                             cfg.pause_per_object,
                             None,
+                            true,
                         )
                         .await;
                     set.clean_stale(cfg.stale_after).await;
