@@ -79,6 +79,8 @@ pub async fn start(
     let me = std::fs::metadata("/proc/self").context("reading /proc/self")?;
     let mut cfg = VfsConfig::new(state.join("spool"));
     cfg.read_only = args.nfs_read_only;
+    // COMMIT fsyncs the staging files: let the disk start on them early
+    cfg.staging_writeback = true;
     cfg.defaults = AttrDefaults {
         uid: me.uid(),
         gid: me.gid(),

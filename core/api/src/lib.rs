@@ -8,6 +8,7 @@ pub mod caps;
 pub mod changes;
 pub mod checksum;
 pub mod error;
+pub mod fsio;
 pub mod layer;
 pub mod lifecycle;
 pub mod list;

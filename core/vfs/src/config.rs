@@ -35,6 +35,11 @@ pub struct VfsConfig {
     /// fsync/fsyncdir (`Vfs::sync`) return, as a local file system.
     /// Off by default (the NFS front answers WRITEs durable).
     pub write_back: bool,
+    /// Staged bytes will be made durable in their staging file (the NFS
+    /// front's COMMIT): start writing them to disk as they arrive. Off for
+    /// the FUSE mount, whose staging files are read once at close and
+    /// removed (most never need to reach the disk).
+    pub staging_writeback: bool,
 }
 
 impl VfsConfig {
@@ -51,6 +56,7 @@ impl VfsConfig {
             stream_threshold: 8 << 20,
             list_page: 1000,
             write_back: false,
+            staging_writeback: false,
         }
     }
 

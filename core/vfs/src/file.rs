@@ -249,7 +249,11 @@ impl Vfs {
             mtime: now,
             ctime: now,
         };
-        let staging = Staging::new(&self.cfg.spool_dir, self.budget.clone())?;
+        let staging = Staging::new(
+            &self.cfg.spool_dir,
+            self.budget.clone(),
+            self.cfg.staging_writeback,
+        )?;
         let f = Arc::new(OpenFile {
             ino,
             state: tokio::sync::Mutex::new(FileState {
@@ -277,7 +281,11 @@ impl Vfs {
         if st.staging.is_some() {
             return Ok(());
         }
-        let mut s = Staging::new(&self.cfg.spool_dir, self.budget.clone())?;
+        let mut s = Staging::new(
+            &self.cfg.spool_dir,
+            self.budget.clone(),
+            self.cfg.staging_writeback,
+        )?;
         let keep = keep.min(st.attr.size);
         if st.remote && keep > 0 {
             let (b, path) = self.bucket_path(ino)?;
@@ -461,7 +469,7 @@ impl Vfs {
         self.ensure_staging(ino, &mut st, u64::MAX).await?;
         let s = st.staging.as_mut().ok_or(VfsError::BadHandle)?;
         let appended = offset == s.len();
-        s.write_at(offset, &data)?;
+        s.write_bytes_at(offset, data.clone())?;
         let len = s.len();
         st.attr.size = len;
         let now = SystemTime::now();

@@ -61,21 +61,6 @@ impl Drop for TempFile {
 /// still arriving (MD5 is the slower stage) and the fsync finds little left.
 const WRITEBACK_EVERY: u64 = 4 << 20;
 
-/// Starts (does not wait for) writeback of `len` bytes at `offset`:
-/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`. A hint only: the fsync after
-/// the body still decides durability and reports any error, so a failure
-/// here is ignored (e.g. a file system that does not support it).
-#[allow(unsafe_code)]
-fn start_writeback(file: &File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd as _;
-    let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: sync_file_range only reads its integer arguments; the
-    // descriptor is borrowed from an open `File` for the whole call.
-    let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE) };
-}
-
 /// Streams `body` into a new temp file at `path`, checks the declared
 /// length, Content-MD5 and checksum, and fsyncs. Memory stays at a few
 /// chunks: the channels to the writer and hash threads are bounded.
@@ -113,7 +98,7 @@ pub(crate) async fn receive(
                 .write_all(&chunk)
                 .map_err(|e| io_error(e, "writing a temp file"))?;
             if len - kicked >= WRITEBACK_EVERY {
-                start_writeback(&tmp.file, kicked, len - kicked);
+                cairn_api::fsio::start_writeback(&tmp.file, kicked, len - kicked);
                 kicked = len;
             }
         }
