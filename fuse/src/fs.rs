@@ -378,7 +378,12 @@ impl fuser::Filesystem for CairnFs {
     ) {
         self.spawn(move |vfs| async move {
             match vfs.read(fh.0, offset, size).await {
-                Ok(d) => reply.data(&d),
+                Ok(d) => {
+                    // the parts as they are, in one writev (no joining copy)
+                    let iov: Vec<std::io::IoSlice<'_>> =
+                        d.parts().iter().map(|p| std::io::IoSlice::new(p)).collect();
+                    reply.data_vectored(&iov)
+                }
                 Err(e) => reply.error(errno(&e)),
             }
         });

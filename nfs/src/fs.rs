@@ -298,9 +298,10 @@ impl NfsReadFileSystem for CairnNfs {
             .map_err(open_status)?;
         let got = self.vfs.read(lease.fh, offset, count).await;
         self.open.done(lease);
-        // nfs3_server takes a `Vec`: a whole read-ahead segment moves into
-        // it (bytes' `Vec::from` memmoves a unique buffer onto itself)
-        let data = Vec::from(got.map_err(|e| status(&e))?);
+        // nfs3_server takes a `Vec`: a read of one whole chunk moves into
+        // it (bytes' `Vec::from` memmoves a unique buffer onto itself);
+        // a read across chunks is joined
+        let data = Vec::from(got.map_err(|e| status(&e))?.into_bytes());
         let eof = offset + data.len() as u64 >= a.size;
         Ok((data, eof))
     }

@@ -422,7 +422,7 @@ mod tests {
             .read(read.fh, 0, 10)
             .await
             .expect("the READ's handle is still open");
-        assert_eq!(got, vec![7u8; 10]);
+        assert_eq!(got.to_vec(), vec![7u8; 10]);
 
         let old = read.fh;
         open.done(read);

@@ -422,12 +422,12 @@ impl Vfs {
         }
     }
 
-    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> VfsResult<bytes::Bytes> {
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> VfsResult<crate::ReadData> {
         let h = self.handle(fh)?;
         let (size_now, ino) = {
             let st = h.file.state.lock().await;
             if let Some(s) = st.staging.as_ref() {
-                return s.read_at(offset, size as usize).map(bytes::Bytes::from);
+                return s.read_at(offset, size as usize).map(crate::ReadData::from);
             }
             (st.attr.size, st.attr.ino)
         };

@@ -1,13 +1,13 @@
 //! Reading an object that is not staged, for both fronts: per handle, one
 //! ranged GET stream per sequential run, kept open across `read` calls by
-//! a read-ahead task that cuts it into segments the size of the client's
-//! reads, one step ahead of them. A sequential client (an NFS READ loop,
-//! the kernel's FUSE readahead) then finds the next reply ready: the copy
-//! that joins the store's shard slices into one buffer happens while the
-//! previous reply is on the wire, and a read that matches a segment takes
-//! that buffer as is. Received segments stay in a window for a while, so
-//! the kernel's slightly out-of-order readahead requests are served
-//! without restarting the stream.
+//! a read-ahead task that groups its chunks into segments the size of the
+//! client's reads, one step ahead of them. A sequential client (an NFS
+//! READ loop, the kernel's FUSE readahead) then finds the next reply
+//! ready. Nothing is copied: a read returns the store's chunks (or slices
+//! of them) as `ReadData`, which the FUSE front sends with one writev; a
+//! read that matches a chunk takes that buffer as is. Received chunks stay
+//! in a window for a while, so the kernel's slightly out-of-order readahead
+//! requests are served without restarting the stream.
 //!
 //! Bounds: at most `AHEAD_SEGS` segments (of at most `MAX_SEG`) wait per
 //! stream, `WINDOW` bytes stay behind the read position, and the view holds
@@ -33,6 +33,7 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::mpsc;
 
+use crate::data::ReadData;
 use crate::error::VfsResult;
 
 /// Bytes kept behind the read position.
@@ -203,7 +204,7 @@ impl ReadStreams {
 /// One running read-ahead, owned by a handle's reader.
 struct Ahead {
     id: u64,
-    rx: mpsc::Receiver<VfsResult<Bytes>>,
+    rx: mpsc::Receiver<VfsResult<Vec<Bytes>>>,
     /// The size the task cuts its next segment to.
     want: Arc<AtomicUsize>,
     state: Arc<AtomicU8>,
@@ -227,7 +228,7 @@ async fn run(
     key: ObjectKey,
     at: u64,
     want: Arc<AtomicUsize>,
-    tx: mpsc::Sender<VfsResult<Bytes>>,
+    tx: mpsc::Sender<VfsResult<Vec<Bytes>>>,
     state: Arc<AtomicU8>,
 ) {
     let opts = GetOptions {
@@ -247,9 +248,12 @@ async fn run(
     let mut carry = Bytes::new();
     let mut done = false;
     while !done {
+        // a segment: chunks (the last one cut, without a copy) that
+        // together make the client's read size
         let seg_len = want.load(Ordering::Relaxed).clamp(MIN_SEG, MAX_SEG);
-        let mut buf: Vec<u8> = Vec::new();
-        let seg = loop {
+        let mut seg: Vec<Bytes> = Vec::new();
+        let mut have = 0;
+        while have < seg_len {
             if carry.is_empty() {
                 match body.next().await {
                     Some(Ok(c)) => carry = c,
@@ -259,23 +263,15 @@ async fn run(
                     }
                     None => {
                         done = true;
-                        break Bytes::from(buf);
+                        break;
                     }
                 }
                 continue;
             }
-            if buf.is_empty() && carry.len() >= seg_len {
-                break carry.split_to(seg_len);
-            }
-            if buf.capacity() == 0 {
-                buf.reserve_exact(seg_len);
-            }
-            let take = (seg_len - buf.len()).min(carry.len());
-            buf.extend_from_slice(&carry.split_to(take));
-            if buf.len() == seg_len {
-                break Bytes::from(buf);
-            }
-        };
+            let part = carry.split_to((seg_len - have).min(carry.len()));
+            have += part.len();
+            seg.push(part);
+        }
         if seg.is_empty() {
             break;
         }
@@ -374,9 +370,9 @@ impl ObjectReader {
         offset: u64,
         size: usize,
         file_size: u64,
-    ) -> VfsResult<Bytes> {
+    ) -> VfsResult<ReadData> {
         if offset >= file_size || size == 0 {
-            return Ok(Bytes::new());
+            return Ok(ReadData::default());
         }
         let end = file_size.min(offset.saturating_add(size as u64));
         streams.drain_changes();
@@ -415,9 +411,11 @@ impl ObjectReader {
             a.want.store(size, Ordering::Relaxed);
             match a.rx.recv().await {
                 Some(Ok(seg)) => {
-                    let len = seg.len() as u64;
-                    self.window.push_back((self.pos, seg));
-                    self.pos += len;
+                    for part in seg {
+                        let len = part.len() as u64;
+                        self.window.push_back((self.pos, part));
+                        self.pos += len;
+                    }
                 }
                 Some(Err(e)) => {
                     self.ahead = None;
@@ -450,31 +448,31 @@ impl ObjectReader {
         }
         let end = end.min(self.pos);
         if offset >= end {
-            return Ok(Bytes::new());
+            return Ok(ReadData::default());
         }
-        // A read of exactly one segment takes its buffer (as `Bytes`: a
-        // `Vec` would cost a copy, `Bytes` into `Vec` moves the bytes).
+        // A read of exactly one chunk takes its buffer (the front may turn
+        // it into a `Vec` without a copy while nothing else holds it).
         if let Some(i) = self
             .window
             .iter()
             .position(|(o, s)| *o == offset && s.len() as u64 == end - offset)
             && let Some((_, seg)) = self.window.remove(i)
         {
-            return Ok(seg);
+            return Ok(seg.into());
         }
-        let mut out = Vec::with_capacity((end - offset) as usize);
+        let mut parts = Vec::with_capacity(2);
         for (o, s) in &self.window {
             let e = o + s.len() as u64;
             if e > offset && *o < end {
                 let from = offset.saturating_sub(*o) as usize;
                 let to = (end.min(e) - o) as usize;
-                out.extend_from_slice(&s[from..to]);
+                parts.push(s.slice(from..to));
             }
             if e >= end {
                 break;
             }
         }
-        Ok(Bytes::from(out))
+        Ok(ReadData::new(parts))
     }
 }
 
@@ -526,6 +524,30 @@ mod tests {
             .await
             .unwrap()
             .to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_read_across_chunks_returns_them_without_copying() {
+        let data = pattern(4 << 20, 3);
+        let size = data.len() as u64;
+        let l = layer_with(&data).await;
+        let s = ReadStreams::new(None, 4);
+        let mut r = ObjectReader::default();
+        let (b, k) = names();
+        // 1 MiB reads make 1 MiB segments; a read across two of them gets
+        // both as slices of the store's buffer (contiguous: one chunk)
+        let first = r.read(&l, &s, &b, &k, 0, 1 << 20, size).await.unwrap();
+        assert_eq!(first.to_vec(), data[..1 << 20]);
+        let at = (1 << 20) + (256 << 10);
+        let got = r.read(&l, &s, &b, &k, at, 1 << 20, size).await.unwrap();
+        assert_eq!(got.to_vec(), data[at as usize..at as usize + (1 << 20)]);
+        let parts = got.parts();
+        assert_eq!(parts.len(), 2, "one part per segment, not joined");
+        assert_eq!(
+            parts[0].as_ptr().wrapping_add(parts[0].len()),
+            parts[1].as_ptr(),
+            "the parts are slices of the store's chunk, not copies"
+        );
     }
 
     #[tokio::test]

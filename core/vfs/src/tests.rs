@@ -74,7 +74,12 @@ async fn read_all(t: &T, ino: u64) -> Vec<u8> {
     let fh = t.vfs.open(ino, OpenMode::default()).await.unwrap();
     let mut out = Vec::new();
     loop {
-        let chunk = t.vfs.read(fh, out.len() as u64, 7000).await.unwrap();
+        let chunk = t
+            .vfs
+            .read(fh, out.len() as u64, 7000)
+            .await
+            .unwrap()
+            .to_vec();
         if chunk.is_empty() {
             break;
         }
@@ -508,7 +513,7 @@ async fn random_write_model() {
             }
         }
         if step % 500 == 0 {
-            let got = t.vfs.read(fhs[i], 0, u32::MAX).await.unwrap();
+            let got = t.vfs.read(fhs[i], 0, u32::MAX).await.unwrap().to_vec();
             assert!(got == model[i], "file {i} at step {step}");
         }
     }
@@ -608,7 +613,10 @@ async fn sequential_writes_stream_into_an_upload() {
             assert_eq!(uploads_in_progress(&t).await, 1);
             assert!(object(&t.layer, "seq").await.is_none());
             // reads of the open file see the written bytes
-            assert_eq!(t.vfs.read(fh, 1000, 10).await.unwrap(), data[1000..1010]);
+            assert_eq!(
+                t.vfs.read(fh, 1000, 10).await.unwrap().to_vec(),
+                data[1000..1010]
+            );
         }
     }
     t.vfs.flush(fh).await.unwrap();
