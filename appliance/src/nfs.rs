@@ -4,7 +4,6 @@
 //! file handles across restarts).
 
 use std::net::SocketAddr;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +20,14 @@ fn squash(s: &str) -> Result<Squash, String> {
         "none" => Ok(Squash::None),
         _ => Err(format!("{s:?}: root, all or none")),
     }
+}
+
+/// An octal permission mode such as 0644 or 755.
+fn octal_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{s:?}: an octal mode such as 0644"))
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -53,6 +60,15 @@ pub struct NfsArgs {
     /// Anonymous gid of squashed ids.
     #[arg(long, default_value_t = 65534)]
     pub nfs_anon_gid: u32,
+    /// Mode of files without attributes (objects written over S3); their
+    /// owner is the anonymous ids. Calls are checked against modes and
+    /// owners as by a kernel NFS server.
+    #[arg(long, value_name = "MODE", default_value = "0666", value_parser = octal_mode)]
+    pub nfs_default_file_mode: u32,
+    /// Mode of directories without attributes (buckets, prefixes made
+    /// over S3).
+    #[arg(long, value_name = "MODE", default_value = "0777", value_parser = octal_mode)]
+    pub nfs_default_dir_mode: u32,
     /// Directory for the file id map and write staging (default: the
     /// first drive's .cairn.sys/nfs). Must persist across restarts.
     #[arg(long, value_name = "DIR", env = "CAIRN_NFS_STATE")]
@@ -76,15 +92,17 @@ pub async fn start(
         .nfs_state
         .clone()
         .unwrap_or_else(|| first_drive.join(".cairn.sys").join("nfs"));
-    let me = std::fs::metadata("/proc/self").context("reading /proc/self")?;
     let mut cfg = VfsConfig::new(state.join("spool"));
     cfg.read_only = args.nfs_read_only;
     // COMMIT fsyncs the staging files: let the disk start on them early
     cfg.staging_writeback = true;
+    // objects without attributes, as AWS File Gateway shows them: the
+    // anonymous owner, open modes (each call is checked against them)
     cfg.defaults = AttrDefaults {
-        uid: me.uid(),
-        gid: me.gid(),
-        ..AttrDefaults::default()
+        uid: args.nfs_anon_uid,
+        gid: args.nfs_anon_gid,
+        file_perm: args.nfs_default_file_mode,
+        dir_perm: args.nfs_default_dir_mode,
     };
     let vfs = Arc::new(Vfs::new(layer, cfg).context("preparing the NFS view")?);
     let server = cairn_nfs::serve(

@@ -17,10 +17,12 @@ const KEEP: Duration = Duration::from_secs(10);
 /// How often finished calls' records are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub uid: u32,
     pub gid: u32,
+    /// Supplementary groups.
+    pub gids: Vec<u32>,
 }
 
 pub struct Callers {
@@ -67,7 +69,7 @@ impl Callers {
     /// The caller of the call this task serves, if it sent AUTH_SYS.
     pub fn current(&self) -> Option<Caller> {
         let task = tokio::task::try_id()?;
-        self.inner.lock().by_task.get(&task).map(|(c, _)| *c)
+        self.inner.lock().by_task.get(&task).map(|(c, _)| c.clone())
     }
 }
 
@@ -83,13 +85,24 @@ mod tests {
         for uid in 1000..1010 {
             let c = callers.clone();
             tasks.push(tokio::spawn(async move {
-                c.record(Some(Caller { uid, gid: uid + 1 }));
+                c.record(Some(Caller {
+                    uid,
+                    gid: uid + 1,
+                    gids: vec![uid + 2],
+                }));
                 tokio::task::yield_now().await;
                 c.current()
             }));
         }
         for (uid, t) in (1000..1010).zip(tasks) {
-            assert_eq!(t.await.unwrap(), Some(Caller { uid, gid: uid + 1 }));
+            assert_eq!(
+                t.await.unwrap(),
+                Some(Caller {
+                    uid,
+                    gid: uid + 1,
+                    gids: vec![uid + 2]
+                })
+            );
         }
         let c = callers.clone();
         let other = tokio::spawn(async move { c.current() }).await.unwrap();

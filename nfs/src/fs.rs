@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cairn_vfs::{Attr, FileKind, ROOT_INO, SetAttr, Vfs, VfsError};
 use nfs3_server::nfs3_types::nfs3::{
     FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_SYMLINK, FSINFO3resok, Nfs3Option, createverf3, fattr3,
-    filename3, ftype3, nfspath3, nfsstat3, nfstime3, post_op_attr, sattr3, set_mtime, specdata3,
-    stable_how,
+    filename3, ftype3, nfspath3, nfsstat3, nfstime3, post_op_attr, sattr3, set_atime, set_mtime,
+    specdata3, stable_how,
 };
 use nfs3_server::nfs3_types::rpc::auth_unix;
 use nfs3_server::vfs::{NfsFileSystem, NfsReadFileSystem, ReadDirPlusIterator, VFSCapabilities};
@@ -22,12 +22,18 @@ use crate::handle::Fh;
 use crate::ids::{IdMap, ROOT_ID};
 use crate::listing::Cursors;
 use crate::open::OpenFiles;
+use crate::perm::{EXEC, READ, WRITE, Who};
 use crate::{NfsOptions, Squash};
 
 type R<T> = Result<T, nfsstat3>;
 
 /// FSINFO's rtmax and rtpref (see `fsinfo`).
 const READ_SIZE: u32 = 512 << 10;
+/// Modes of files made without one (EXCLUSIVE CREATE) and of directories
+/// (nfs3_server passes MKDIR no attributes). The export's defaults are for
+/// objects without attributes, made over S3.
+const NEW_FILE_PERM: u32 = 0o644;
+const NEW_DIR_PERM: u32 = 0o755;
 
 pub struct CairnNfs {
     pub(crate) vfs: Arc<Vfs>,
@@ -133,6 +139,8 @@ impl CairnNfs {
     /// Owner of something made without an owner in its attributes: the
     /// caller's AUTH_SYS ids, squashed; for a caller without AUTH_SYS the
     /// export's anonymous ids when squashing, else the view's defaults.
+    /// Ids asked for in the attributes count only where a chown would
+    /// be allowed (root; a group the caller is in).
     fn new_owner(&self, s: &sattr3) -> (u32, u32) {
         let d = &self.vfs.config().defaults;
         let (du, dg) = match (self.callers.current(), self.opts.squash) {
@@ -140,9 +148,92 @@ impl CairnNfs {
             (None, Squash::None) => (d.uid, d.gid),
             (None, _) => (self.opts.anon_uid, self.opts.anon_gid),
         };
-        let uid = opt(s.uid).map_or(du, |u| self.squash_uid(u));
-        let gid = opt(s.gid).map_or(dg, |g| self.squash_gid(g));
+        let who = self.who();
+        let uid = opt(s.uid)
+            .map(|u| self.squash_uid(u))
+            .filter(|_| who.is_root())
+            .unwrap_or(du);
+        let gid = opt(s.gid)
+            .map(|g| self.squash_gid(g))
+            .filter(|g| who.is_root() || who.in_group(*g))
+            .unwrap_or(dg);
         (uid, gid)
+    }
+
+    /// Who this call runs as (perm.rs): the caller's AUTH_SYS ids,
+    /// squashed; the export's anonymous ids for a call without AUTH_SYS.
+    fn who(&self) -> Who {
+        match self.callers.current() {
+            Some(c) => Who {
+                uid: self.squash_uid(c.uid),
+                gid: self.squash_gid(c.gid),
+                gids: c.gids.iter().map(|g| self.squash_gid(*g)).collect(),
+            },
+            None => Who {
+                uid: self.opts.anon_uid,
+                gid: self.opts.anon_gid,
+                gids: Vec::new(),
+            },
+        }
+    }
+
+    /// `id`'s attributes when the caller has `want` on it, else ACCES.
+    async fn check(&self, id: u64, want: u32) -> R<Attr> {
+        let a = self.attr(id).await?;
+        if self.who().may(&a, want) {
+            Ok(a)
+        } else {
+            Err(nfsstat3::NFS3ERR_ACCES)
+        }
+    }
+
+    /// Removing or renaming `name` out of directory `dirid`: write and
+    /// search on it, and the sticky bit's rule.
+    async fn check_unlink(&self, dirid: u64, dir_ino: u64, name: &str) -> R<()> {
+        let d = self.check(dirid, WRITE | EXEC).await?;
+        if d.perm & 0o1000 != 0 {
+            let e = self
+                .vfs
+                .lookup(dir_ino, name)
+                .await
+                .map_err(|e| status(&e))?;
+            if !self.who().may_unlink(&d, &e) {
+                return Err(nfsstat3::NFS3ERR_ACCES);
+            }
+        }
+        Ok(())
+    }
+
+    /// SETATTR's rules: mode and times only by the owner (times set to
+    /// "now" also by a writer), the owner only by root, the group by root
+    /// or by the owner to a group the owner is in, the size by a writer.
+    fn check_setattr(&self, a: &Attr, s: &sattr3) -> R<()> {
+        let who = self.who();
+        let owner = who.is_root() || who.owns(a);
+        let perm_err = Err(nfsstat3::NFS3ERR_PERM);
+        if opt(s.mode).is_some() && !owner {
+            return perm_err;
+        }
+        if opt(s.uid).is_some_and(|u| self.squash_uid(u) != a.uid) && !who.is_root() {
+            return perm_err;
+        }
+        if opt(s.gid).is_some_and(|g| {
+            let g = self.squash_gid(g);
+            g != a.gid && !(who.is_root() || (who.owns(a) && who.in_group(g)))
+        }) {
+            return perm_err;
+        }
+        let client_time = matches!(s.mtime, set_mtime::SET_TO_CLIENT_TIME(_))
+            || matches!(s.atime, set_atime::SET_TO_CLIENT_TIME(_));
+        if client_time && !owner {
+            return perm_err;
+        }
+        let server_time = matches!(s.mtime, set_mtime::SET_TO_SERVER_TIME)
+            || matches!(s.atime, set_atime::SET_TO_SERVER_TIME);
+        if (opt(s.size).is_some() || server_time) && !owner && !who.may_io(a, WRITE) {
+            return Err(nfsstat3::NFS3ERR_ACCES);
+        }
+        Ok(())
     }
 
     /// The view inode of a file id, walking the persistent path when this
@@ -256,14 +347,24 @@ impl NfsReadFileSystem for CairnNfs {
         self.callers.record(auth.map(|a| Caller {
             uid: a.uid,
             gid: a.gid,
+            gids: a.gids.clone(),
         }));
         true
+    }
+
+    /// ACCESS from the file's mode and the caller (perm.rs), after
+    /// nfs3_server has taken the write bits away on a read-only export.
+    async fn access(&self, id: &Fh, requested: u32) -> u32 {
+        match self.attr(id.id()).await {
+            Ok(a) => self.who().access(&a, requested),
+            Err(_) => 0,
+        }
     }
 
     async fn lookup(&self, dirid: &Fh, filename: &filename3<'_>) -> R<Fh> {
         let dirid = dirid.id();
         let name = name_of(filename)?;
-        let dir = self.ino(dirid).await?;
+        let dir = self.check(dirid, EXEC).await?.ino;
         if name == "." {
             return Ok(Fh::new(dirid));
         }
@@ -288,6 +389,9 @@ impl NfsReadFileSystem for CairnNfs {
         if a.kind == FileKind::Dir {
             return Err(nfsstat3::NFS3ERR_ISDIR);
         }
+        if !self.who().may_io(&a, READ) {
+            return Err(nfsstat3::NFS3ERR_ACCES);
+        }
         if offset >= a.size {
             return Ok((Vec::new(), true));
         }
@@ -307,6 +411,7 @@ impl NfsReadFileSystem for CairnNfs {
     }
 
     async fn readdirplus(&self, dirid: &Fh, cookie: u64) -> R<impl ReadDirPlusIterator<Fh>> {
+        self.check(dirid.id(), READ).await?;
         self.list(dirid.id(), cookie).await
     }
 
@@ -357,7 +462,9 @@ impl NfsFileSystem for CairnNfs {
     async fn setattr(&self, id: &Fh, setattr: sattr3) -> R<fattr3> {
         self.writable()?;
         let id = id.id();
-        let ino = self.ino(id).await?;
+        let a = self.attr(id).await?;
+        self.check_setattr(&a, &setattr)?;
+        let ino = a.ino;
         let set = self.set_attr(&setattr);
         let a = self.vfs.setattr(ino, set).await.map_err(|e| status(&e))?;
         if self.open.is_open(id) {
@@ -385,7 +492,11 @@ impl NfsFileSystem for CairnNfs {
     ) -> R<(fattr3, stable_how)> {
         self.writable()?;
         let id = id.id();
-        let ino = self.ino(id).await?;
+        let a = self.attr(id).await?;
+        if !self.who().may_io(&a, WRITE) {
+            return Err(nfsstat3::NFS3ERR_ACCES);
+        }
+        let ino = a.ino;
         let lease = self.open.lease(id, ino, true).await.map_err(open_status)?;
         let r = async {
             self.vfs.write(lease.fh, offset, data).await?;
@@ -405,11 +516,17 @@ impl NfsFileSystem for CairnNfs {
         let dirid = dirid.id();
         let name = name_of(filename)?;
         self.check_top(dirid, name)?;
-        let dir = self.ino(dirid).await?;
+        let dir = self.check(dirid, WRITE | EXEC).await?.ino;
+        // an UNCHECKED CREATE over an existing file truncates it
+        if let Ok(a) = self.vfs.lookup(dir, name).await
+            && !self.who().may_io(&a, WRITE)
+        {
+            return Err(nfsstat3::NFS3ERR_ACCES);
+        }
         if let Some(old) = self.ids.find(dirid, name) {
             self.open.close(old).await.map_err(|e| status(&e))?;
         }
-        let perm = opt(attr.mode).map_or(self.vfs.config().defaults.file_perm, |m| m & 0o7777);
+        let perm = opt(attr.mode).map_or(NEW_FILE_PERM, |m| m & 0o7777);
         let (uid, gid) = self.new_owner(&attr);
         let (a, fh) = self
             .vfs
@@ -432,9 +549,9 @@ impl NfsFileSystem for CairnNfs {
         let dirid = dirid.id();
         let name = name_of(filename)?;
         self.check_top(dirid, name)?;
-        let dir = self.ino(dirid).await?;
+        let dir = self.check(dirid, WRITE | EXEC).await?.ino;
         let (uid, gid) = self.new_owner(&sattr3::default());
-        let perm = self.vfs.config().defaults.file_perm;
+        let perm = NEW_FILE_PERM;
         let (a, fh) = self
             .vfs
             .create(dir, name, perm, uid, gid, true)
@@ -454,9 +571,9 @@ impl NfsFileSystem for CairnNfs {
             // a bucket export names its buckets; no new ones appear in it
             return Err(nfsstat3::NFS3ERR_ACCES);
         }
-        let dir = self.ino(dirid).await?;
+        let dir = self.check(dirid, WRITE | EXEC).await?.ino;
         let (uid, gid) = self.new_owner(&sattr3::default());
-        let perm = self.vfs.config().defaults.dir_perm;
+        let perm = NEW_DIR_PERM;
         let a = self
             .vfs
             .mkdir(dir, name, perm, uid, gid)
@@ -474,6 +591,7 @@ impl NfsFileSystem for CairnNfs {
         let name = name_of(filename)?;
         self.check_top(dirid, name)?;
         let dir = self.ino(dirid).await?;
+        self.check_unlink(dirid, dir, name).await?;
         let a = self.vfs.lookup(dir, name).await.map_err(|e| status(&e))?;
         if let Some(id) = self.ids.find(dirid, name) {
             // staged bytes of a file being removed need no commit, but its
@@ -508,6 +626,14 @@ impl NfsFileSystem for CairnNfs {
         self.check_top(to_dirid, to)?;
         let fdir = self.ino(from_dirid).await?;
         let tdir = self.ino(to_dirid).await?;
+        self.check_unlink(from_dirid, fdir, from).await?;
+        self.check(to_dirid, WRITE | EXEC).await?;
+        if let Ok(replaced) = self.vfs.lookup(tdir, to).await {
+            let d = self.attr(to_dirid).await?;
+            if !self.who().may_unlink(&d, &replaced) {
+                return Err(nfsstat3::NFS3ERR_ACCES);
+            }
+        }
         // the view commits a staged source before moving it
         self.vfs
             .rename(fdir, from, tdir, to, false)
@@ -538,7 +664,7 @@ impl NfsFileSystem for CairnNfs {
         let dirid = dirid.id();
         let name = name_of(linkname)?;
         let target = std::str::from_utf8(&symlink.0).map_err(|_| nfsstat3::NFS3ERR_INVAL)?;
-        let dir = self.ino(dirid).await?;
+        let dir = self.check(dirid, WRITE | EXEC).await?.ino;
         let (uid, gid) = self.new_owner(attr);
         let a = self
             .vfs

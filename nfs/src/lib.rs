@@ -14,6 +14,7 @@ mod handle;
 mod ids;
 mod listing;
 mod open;
+mod perm;
 mod recover;
 
 use std::net::SocketAddr;

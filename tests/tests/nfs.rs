@@ -283,9 +283,10 @@ assert c.open(b + "/d/f", "rb").read() == b"A" * 4096 + bytes(904)
 c.chown(b + "/d/f", 0, 0)
 st = c.stat(b + "/d/f")
 assert (st.uid, st.gid) == (65534, 65534), (st.uid, st.gid)
-c.chown(b + "/d/f", 1234, 1235)
+# and the squashed root is no root: it cannot give the file away
+assert "NfsPermissionError" in err(lambda: c.chown(b + "/d/f", 1234, 1235))
 st = c.stat(b + "/d/f")
-assert (st.uid, st.gid) == (1234, 1235), (st.uid, st.gid)
+assert (st.uid, st.gid) == (65534, 65534), (st.uid, st.gid)
 # RENAME a file and a directory
 c.rename(b + "/d/f", b + "/d/g")
 assert sorted(c.listdir(b + "/d")) == ["g"]
@@ -321,7 +322,7 @@ print("done")
         "mode metadata: {meta:?}"
     );
     ensure!(
-        meta.get("uid").map(String::as_str) == Some("1234"),
+        meta.get("uid").map(String::as_str) == Some("65534"),
         "{meta:?}"
     );
     let link = s3_get(&n.server, &b, "e/link").await?;
@@ -367,6 +368,103 @@ for name in ["mine", "mydir", "mylink", "roots"]:
             "{name} must be owned by {ids}: {out}"
         );
     }
+    Ok(())
+}
+
+/// Calls are checked against modes and owners as a kernel NFS server
+/// checks them: objects written over S3 show the anonymous owner and open
+/// modes, so any caller may use them; a caller's private file refuses
+/// everyone else (READ, WRITE, CREATE in its directory, REMOVE, RENAME:
+/// ACCES; chmod, chown, utimes: PERM), ACCESS says so, the group bits
+/// count for the file's group, and refused writes leave the object as
+/// it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modes_and_owners_are_checked_for_each_caller() -> Result<()> {
+    let n = Nfs::start(&[]).await?;
+    let b = n.bucket("nfsperm").await?;
+    s3_put(&n.server, &b, "s3obj", b"from s3".to_vec()).await?;
+    let out = n.py(
+        r#"
+b = "/" + sys.argv[1]
+url = sys.argv[2]
+alice = nfs_rs.Client.connect(url, uid=1001, gid=1001)
+bob = nfs_rs.Client.connect(url, uid=1002, gid=1002)
+carol = nfs_rs.Client.connect(url, uid=1003, gid=1001)
+st = c.stat(b + "/s3obj")
+print("s3obj", st.uid, st.gid, oct(st.mode & 0o7777))
+print("bob s3 write", err(lambda: bob.open(b + "/s3obj", "r+b").write_at(b"FROM", 0)))
+alice.mkdir(b + "/priv")
+with alice.open(b + "/priv/secret", "wb") as f:
+    f.write(b"alice only")
+alice.chmod(b + "/priv/secret", 0o600)
+st = c.stat(b + "/priv")
+print("priv", st.uid, st.gid, oct(st.mode & 0o7777))
+print("bob read", err(lambda: bob.open(b + "/priv/secret", "rb").read()))
+print("bob write", err(lambda: bob.open(b + "/priv/secret", "r+b").write_at(b"bob!", 0)))
+print("bob create", err(lambda: bob.open(b + "/priv/new", "wb").write(b"x")))
+print("bob remove", err(lambda: bob.unlink(b + "/priv/secret")))
+print("bob rename", err(lambda: bob.rename(b + "/priv/secret", b + "/stolen")))
+print("bob chmod", err(lambda: bob.chmod(b + "/priv/secret", 0o666)))
+print("bob chown", err(lambda: bob.chown(b + "/priv/secret", 1002, 1002)))
+print("bob utime", err(lambda: bob.utime(b + "/priv/secret", ns=(1, 1))))
+print("bob truncate", err(lambda: bob.truncate(b + "/priv/secret", 0)))
+print("squashed root read", err(lambda: c.open(b + "/priv/secret", "rb").read()))
+print("alice gives away", err(lambda: alice.chown(b + "/priv/secret", 1002, 1001)))
+print("access alice", alice.access(b + "/priv/secret", 6), "bob", bob.access(b + "/priv/secret", 4))
+print("alice read", alice.open(b + "/priv/secret", "rb").read().decode())
+alice.chmod(b + "/priv/secret", 0o640)
+print("carol read", carol.open(b + "/priv/secret", "rb").read().decode())
+print("carol write", err(lambda: carol.open(b + "/priv/secret", "r+b").write_at(b"carol", 0)))
+print("access carol", carol.access(b + "/priv/secret", 4), carol.access(b + "/priv/secret", 2))
+"#,
+        &[&b, &n.py_url()],
+    )?;
+    let line = |prefix: &str| -> String {
+        out.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_default()
+            .to_string()
+    };
+    ensure!(line("s3obj ") == "s3obj 65534 65534 0o666", "{out}");
+    ensure!(line("bob s3 write ") == "bob s3 write ok", "{out}");
+    ensure!(line("priv ") == "priv 1001 1001 0o755", "{out}");
+    for op in [
+        "bob read",
+        "bob write",
+        "bob create",
+        "bob remove",
+        "bob rename",
+        "bob chmod",
+        "bob chown",
+        "bob utime",
+        "bob truncate",
+        "squashed root read",
+        "alice gives away",
+        "carol write",
+    ] {
+        let l = line(&format!("{op} "));
+        ensure!(
+            l.contains("NfsPermissionError"),
+            "{op} must be refused: {l}\n{out}"
+        );
+    }
+    ensure!(
+        line("access alice") == "access alice True bob False",
+        "{out}"
+    );
+    ensure!(line("alice read ") == "alice read alice only", "{out}");
+    ensure!(line("carol read ") == "carol read alice only", "{out}");
+    ensure!(line("access carol") == "access carol True False", "{out}");
+    // the refused writes changed nothing in the store; bob's allowed one did
+    s3_eventually(
+        &n.server,
+        &b,
+        "priv/secret",
+        b"alice only",
+        Duration::from_secs(5),
+    )
+    .await?;
+    s3_eventually(&n.server, &b, "s3obj", b"FROM s3", Duration::from_secs(5)).await?;
     Ok(())
 }
 
@@ -987,7 +1085,8 @@ async fn bucket_default_encryption_covers_nfs_writes() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locked_and_worm_objects_cannot_be_changed_over_nfs() -> Result<()> {
     use aws_sdk_s3::types::ObjectLockRetentionMode;
-    let n = Nfs::start(&[]).await?;
+    // root unsquashed: the permission checks pass, the core's rules refuse
+    let n = Nfs::start(&["--nfs-squash", "none"]).await?;
     let c = n.server.s3();
     let lb = bucket_name("nfslock");
     c.create_bucket()

@@ -205,6 +205,8 @@ where
     if !matches!(context.vfs.capabilities(), VFSCapabilities::ReadWrite) {
         access &= ACCESS3_READ | ACCESS3_LOOKUP | ACCESS3_EXECUTE;
     }
+    // Cairn: and what the caller may do there
+    access = context.vfs.access(&id, access).await;
 
     debug!("access success {xid} --> {access:?}");
     ACCESS3res::Ok(ACCESS3resok {
