@@ -308,6 +308,14 @@ impl OpenFiles {
             // store lost its quorum) leaves the bytes staged and recorded,
             // and the file is tried again after another idle period
             if let Err(err) = self.vfs.flush(e.fh).await {
+                if matches!(err, VfsError::StagingLost { .. }) {
+                    // no retry can commit bytes that never reached the
+                    // staging file (their WRITEs or the COMMIT were refused):
+                    // release keeps what is there in lost+found and the
+                    // object stays as it was
+                    let _ = self.finish(id, e).await;
+                    continue;
+                }
                 tracing::warn!(id, error = %err, "committing NFS writes failed; will retry");
                 let spare = {
                     let mut m = self.map.lock();

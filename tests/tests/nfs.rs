@@ -468,6 +468,78 @@ print("access carol", carol.access(b + "/priv/secret", 4), carol.access(b + "/pr
     Ok(())
 }
 
+/// Unmounts a tmpfs on drop (after the server that used it is gone).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Result<Tmpfs> {
+        run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={size}"))
+            .arg("tmpfs")
+            .arg(dir))
+        .with_context(|| format!("mount tmpfs on {} (needs root)", dir.display()))?;
+        Ok(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+/// The spool fills up (the export's state folder on a 6 MiB tmpfs): the
+/// UNSTABLE WRITEs are written behind the replies, so the ENOSPC of one
+/// reaches the client as NFS3ERR_NOSPC at a later WRITE or at the COMMIT,
+/// never an acknowledged COMMIT; the object being overwritten keeps its
+/// bytes, and the export goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_is_nospc_and_changes_nothing() -> Result<()> {
+    use cairn_tests::nfs3;
+    use nfs3_client::nfs3_types::nfs3::stable_how::UNSTABLE;
+    let state = tempfile::tempdir()?;
+    let _tmpfs = Tmpfs::mount(state.path(), "6m")?;
+    let state_arg = state.path().to_string_lossy().into_owned();
+    let n = Nfs::start(&["--nfs-state", &state_arg]).await?;
+    let b = n.bucket("nfsfull").await?;
+    s3_put(&n.server, &b, "f", b"before".to_vec()).await?;
+    let mut c = nfs3::mount(n.port, &n.export).await?;
+    let fh = nfs3::lookup(&mut c, &format!("{b}/f")).await?;
+    let chunk = vec![7u8; 1 << 20];
+    let mut refused = None;
+    for i in 0..16u64 {
+        if let Err(e) = nfs3::write(&mut c, &fh, i << 20, &chunk, UNSTABLE).await {
+            refused = Some(e.to_string());
+            break;
+        }
+    }
+    let commit = nfs3::commit(&mut c, &fh).await;
+    ensure!(
+        commit.is_err(),
+        "COMMIT must not acknowledge bytes that did not fit"
+    );
+    let why = refused.unwrap_or_else(|| format!("{:?}", commit.err()));
+    ensure!(why.contains("NFS3ERR_NOSPC"), "want NOSPC: {why}");
+    // the handle is released after its idle second, its commit fails:
+    // the store still holds the object as it was
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    ensure!(s3_get(&n.server, &b, "f").await? == b"before");
+    // and the export still serves
+    let out = n.py(
+        r#"print(c.open("/" + sys.argv[1] + "/f", "rb").read().decode())"#,
+        &[&b],
+    )?;
+    ensure!(out.trim() == "before", "{out}");
+    Ok(())
+}
+
 /// Clients that reset their connection at once (RST before the server has
 /// read the peer's address) do not take the export down: nfs3_server's
 /// accept loop panics on each, and Cairn runs it again.

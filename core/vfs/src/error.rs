@@ -38,6 +38,10 @@ pub enum VfsError {
     XattrTooBig { max: usize },
     #[error("staging I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// A write behind to the file's staging file failed: its staged
+    /// changes are incomplete and can never be committed.
+    #[error("a write to the staging file failed (errno {errno}); the staged changes are lost")]
+    StagingLost { errno: i32 },
 }
 
 pub type VfsResult<T> = Result<T, VfsError>;
@@ -65,6 +69,7 @@ impl VfsError {
             VfsError::NoData => libc::ENODATA,
             VfsError::XattrTooBig { .. } => libc::E2BIG,
             VfsError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+            VfsError::StagingLost { errno } => *errno,
         }
     }
 }

@@ -132,10 +132,10 @@ impl Staging {
             self.behind.done.wait(&mut st);
         }
         match &st.error {
-            Some(e) => Err(VfsError::Io(std::io::Error::new(
-                e.kind(),
-                format!("an earlier write to the staging file failed: {e}"),
-            ))),
+            // the errno carries on (ENOSPC must stay ENOSPC to the client)
+            Some(e) => Err(VfsError::StagingLost {
+                errno: e.raw_os_error().unwrap_or(libc::EIO),
+            }),
             None => Ok(()),
         }
     }
@@ -228,6 +228,7 @@ impl Staging {
             let mut st = behind.state.lock();
             st.bytes -= len;
             if let Err(e) = r {
+                tracing::warn!(error = %e, offset, len, "a write behind to a staging file failed");
                 st.error.get_or_insert(e);
             }
             behind.done.notify_all();
