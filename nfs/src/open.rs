@@ -311,8 +311,7 @@ impl OpenFiles {
                 if matches!(err, VfsError::StagingLost { .. }) {
                     // no retry can commit bytes that never reached the
                     // staging file (their WRITEs or the COMMIT were refused):
-                    // release keeps what is there in lost+found and the
-                    // object stays as it was
+                    // release drops them and the object stays as it was
                     let _ = self.finish(id, e).await;
                     continue;
                 }

@@ -19,6 +19,7 @@ pub mod nfs3;
 pub mod openbao;
 pub mod raw;
 pub mod sse;
+pub mod tmpfs;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -712,6 +712,50 @@ async fn xattrs_and_statfs() -> Result<()> {
 /// committing writes through the mount fail with EIO (never wrong bytes),
 /// and once the drives are back everything stored before reads intact and
 /// the failed write left nothing behind.
+/// The spool fills up (a 6 MiB tmpfs over the mount's spool folder): an
+/// overwrite of 16 MiB fails with ENOSPC at a write or at close, the
+/// stored object keeps its bytes, and the failed file's staging is not
+/// kept, so the next small file fits again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_is_enospc_and_loses_nothing() -> Result<()> {
+    use std::io::Write as _;
+    let m = Mounted::start(&[]).await?;
+    let spool = m.mnt.with_file_name("spool");
+    fs::create_dir_all(&spool)?;
+    let _tmpfs = cairn_tests::tmpfs::Tmpfs::mount(&spool, "6m")?;
+    let (b, root) = m.bucket("fullspool")?;
+    let c = m.server.s3();
+    c.put_object()
+        .bucket(&b)
+        .key("f")
+        .body(ByteStream::from_static(b"before"))
+        .send()
+        .await?;
+    let chunk = vec![7u8; 1 << 20];
+    let wrote = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(root.join("f"))
+        .and_then(|mut f| {
+            for _ in 0..16 {
+                f.write_all(&chunk)?;
+            }
+            f.sync_all()
+        });
+    ensure!(
+        errno(wrote) == Some(libc::ENOSPC),
+        "16 MiB into a 6 MiB spool must fail with ENOSPC"
+    );
+    ensure!(
+        s3_get(&m.server, &b, "f").await?.0 == b"before",
+        "the object changed"
+    );
+    ensure!(fs::read(root.join("f"))? == b"before");
+    fs::write(root.join("small"), b"fits")?;
+    ensure!(s3_get(&m.server, &b, "small").await?.0 == b"fits");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_quorum_is_eio_and_loses_nothing() -> Result<()> {
     use std::io::Write as _;

@@ -468,33 +468,6 @@ print("access carol", carol.access(b + "/priv/secret", 4), carol.access(b + "/pr
     Ok(())
 }
 
-/// Unmounts a tmpfs on drop (after the server that used it is gone).
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Result<Tmpfs> {
-        run(Command::new("mount")
-            .args(["-t", "tmpfs", "-o"])
-            .arg(format!("size={size}"))
-            .arg("tmpfs")
-            .arg(dir))
-        .with_context(|| format!("mount tmpfs on {} (needs root)", dir.display()))?;
-        Ok(Tmpfs(dir.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-}
-
 /// The spool fills up (the export's state folder on a 6 MiB tmpfs): the
 /// UNSTABLE WRITEs are written behind the replies, so the ENOSPC of one
 /// reaches the client as NFS3ERR_NOSPC at a later WRITE or at the COMMIT,
@@ -505,7 +478,7 @@ async fn a_full_spool_is_nospc_and_changes_nothing() -> Result<()> {
     use cairn_tests::nfs3;
     use nfs3_client::nfs3_types::nfs3::stable_how::UNSTABLE;
     let state = tempfile::tempdir()?;
-    let _tmpfs = Tmpfs::mount(state.path(), "6m")?;
+    let _tmpfs = cairn_tests::tmpfs::Tmpfs::mount(state.path(), "6m")?;
     let state_arg = state.path().to_string_lossy().into_owned();
     let n = Nfs::start(&["--nfs-state", &state_arg]).await?;
     let b = n.bucket("nfsfull").await?;

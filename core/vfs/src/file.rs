@@ -541,7 +541,17 @@ impl Vfs {
         let mut st = f.state.lock().await;
         st.handles = st.handles.saturating_sub(1);
         let res = self.commit_state(&mut st).await;
-        if let Err(e) = &res
+        if let Err(e @ VfsError::StagingLost { .. }) = &res
+            && st.handles == 0
+        {
+            // the staged bytes are incomplete and the writer was told (a
+            // write, fsync or close failed): kept, they would only hold
+            // the full spool full
+            tracing::error!(ino = f.ino, error = %e, "staged changes dropped; the object is as it was");
+            st.staging = None;
+            st.seq = None;
+            st.dirty = false;
+        } else if let Err(e) = &res
             && st.handles == 0
             && let Some(s) = st.staging.take()
         {
