@@ -6,7 +6,6 @@
 //!   objects its files, byte for byte.
 
 pub mod cloud;
-pub mod fast_md5;
 pub mod nas;
 
 pub use nas::{NasLayer, NasOptions, OpenError};

@@ -202,9 +202,9 @@ pub(crate) fn run(args: &MicroArgs) -> anyhow::Result<()> {
     r.bench("md5 (etag)".into(), || {
         black_box(md5::Md5::digest(black_box(&block)));
     })?;
-    // the NAS gateway's PUT path (cairn_gateway::fast_md5: AWS-LC's asm)
+    // what every PUT uses (cairn_api::fast_md5: AWS-LC's asm)
     r.bench("md5 (etag, aws-lc)".into(), || {
-        let mut h = cairn_gateway::fast_md5::Md5::new();
+        let mut h = cairn_api::fast_md5::Md5::new();
         h.update(black_box(&block));
         black_box(h.finish());
     })?;

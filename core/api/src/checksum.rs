@@ -161,7 +161,7 @@ pub fn parse_content_md5(given: &str) -> Result<[u8; 16], ObjectError> {
 /// the requested checksum, and the byte count.
 pub struct BodyDigest {
     /// None when the caller computes the MD5 itself (`without_md5`).
-    md5: Option<md5::Md5>,
+    md5: Option<crate::fast_md5::Md5>,
     checksum: Option<(ChecksumHasher, ChecksumRequest)>,
     len: u64,
 }
@@ -183,14 +183,14 @@ impl DigestOutcome {
 impl BodyDigest {
     pub fn new(checksum: Option<ChecksumRequest>) -> Self {
         Self {
-            md5: Some(md5::Md5::new()),
+            md5: Some(crate::fast_md5::Md5::new()),
             checksum: checksum.map(|r| (ChecksumHasher::new(r.algorithm), r)),
             len: 0,
         }
     }
 
     /// The checksum and the length only, for a caller that computes the
-    /// MD5 with its own (faster) implementation and hands it to
+    /// MD5 on another thread and hands it to
     /// [`BodyDigest::verify_with_md5`].
     pub fn without_md5(checksum: Option<ChecksumRequest>) -> Self {
         Self {
@@ -222,7 +222,7 @@ impl BodyDigest {
                 "a body digest made without MD5 was verified without one",
             ));
         };
-        self.verify_with_md5(md5.finalize().into(), content_md5, content_length)
+        self.verify_with_md5(md5.finish(), content_md5, content_length)
     }
 
     /// [`BodyDigest::verify`] with the body's MD5 computed by the caller.
@@ -281,13 +281,13 @@ impl BodyDigest {
 
 /// The ETag of a multipart object: MD5 of the concatenated part MD5s, `-N`.
 pub fn multipart_etag(part_etags: &[&str]) -> String {
-    let mut h = md5::Md5::new();
+    let mut h = crate::fast_md5::Md5::new();
     for e in part_etags {
         if let Ok(raw) = hex::decode(e.trim_matches('"')) {
             h.update(&raw);
         }
     }
-    format!("{}-{}", hex::encode(h.finalize()), part_etags.len())
+    format!("{}-{}", hex::encode(h.finish()), part_etags.len())
 }
 
 /// Composite checksum of a multipart object: the checksum of the

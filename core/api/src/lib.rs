@@ -8,6 +8,7 @@ pub mod caps;
 pub mod changes;
 pub mod checksum;
 pub mod error;
+pub mod fast_md5;
 pub mod fsio;
 pub mod layer;
 pub mod lifecycle;

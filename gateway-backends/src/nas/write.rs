@@ -72,7 +72,7 @@ pub(crate) async fn receive(
     checksum: Option<ChecksumRequest>,
 ) -> ObjectResult<(TempFile, DigestOutcome)> {
     // Two threads, so hashing and writing overlap: MD5 (0.77 GB/s with
-    // AWS-LC's, fast_md5.rs) is the slower of the two and would otherwise add
+    // AWS-LC's, cairn_api::fast_md5) is the slower of the two and would otherwise add
     // to every write.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let (dtx, mut drx) = tokio::sync::mpsc::channel::<Bytes>(4);
@@ -111,7 +111,7 @@ pub(crate) async fn receive(
         Ok((tmp, synced))
     });
     let hasher = tokio::task::spawn_blocking(move || {
-        let mut md5 = crate::fast_md5::Md5::new();
+        let mut md5 = cairn_api::fast_md5::Md5::new();
         let mut digest = BodyDigest::without_md5(checksum);
         while let Some(chunk) = drx.blocking_recv() {
             md5.update(&chunk);
