@@ -30,6 +30,36 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Uploads `parts` as parts 1..=N of upload `id`, each with `opts`, and
+/// returns the list CompleteMultipartUpload takes.
+pub async fn upload_parts(
+    l: &dyn ObjectLayer,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    id: &str,
+    parts: &[Vec<u8>],
+    opts: &PartOptions,
+) -> crate::error::ObjectResult<Vec<CompletePart>> {
+    let mut done = Vec::with_capacity(parts.len());
+    for (i, data) in parts.iter().enumerate() {
+        let info = l
+            .upload_part(
+                bucket,
+                key,
+                id,
+                i as u32 + 1,
+                bytes_stream(data.clone()),
+                opts.clone(),
+            )
+            .await?;
+        done.push(CompletePart {
+            part_number: info.part_number,
+            etag: info.etag,
+        });
+    }
+    Ok(done)
+}
+
 async fn put(l: &dyn ObjectLayer, bucket: &str, key: &str, data: &[u8]) -> ObjectInfo {
     l.put_object(
         &b(bucket),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cairn_api::admin::HealRequest;
-use cairn_api::conformance::pattern;
+use cairn_api::conformance::{pattern, upload_parts};
 use cairn_api::{
     BucketName, CompletePart, GetOptions, ObjectKey, ObjectLayer, PartOptions, PutOptions,
     bytes_stream, collect_stream,
@@ -65,24 +65,9 @@ async fn fill(set: &ErasureSet, b: &BucketName) -> Vec<(String, Vec<u8>)> {
         .await
         .unwrap();
     let parts = [pattern(5 << 20, 7), pattern(12345, 8)];
-    let mut done = Vec::new();
-    for (i, p) in parts.iter().enumerate() {
-        let info = set
-            .upload_part(
-                b,
-                &key,
-                &id,
-                i as u32 + 1,
-                bytes_stream(p.clone()),
-                PartOptions::default(),
-            )
-            .await
-            .unwrap();
-        done.push(CompletePart {
-            part_number: info.part_number,
-            etag: info.etag,
-        });
-    }
+    let done = upload_parts(set, b, &key, &id, &parts, &PartOptions::default())
+        .await
+        .unwrap();
     set.complete_multipart_upload(b, &key, &id, done)
         .await
         .unwrap();

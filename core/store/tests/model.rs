@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use cairn_api::mem::MemLayer;
 use cairn_api::{
-    BucketName, CompletePart, GetOptions, ListOptions, ObjectError, ObjectKey, ObjectLayer,
-    PartOptions, PutOptions, bytes_stream, collect_stream, conformance::pattern,
+    BucketName, GetOptions, ListOptions, ObjectError, ObjectKey, ObjectLayer, PartOptions,
+    PutOptions, bytes_stream, collect_stream,
+    conformance::{pattern, upload_parts},
 };
 use cairn_core::ErasureSet;
 use proptest::prelude::*;
@@ -294,7 +295,6 @@ impl World {
                 let key = KEYS[key];
                 let k = ObjectKey::new(key).expect("key");
                 let parts = [pattern(5 * 1024 * 1024, seed), pattern(1000, seed + 1)];
-                let mut done = Vec::new();
                 let id = match self
                     .set
                     .create_multipart_upload(&b(), &k, PutOptions::default())
@@ -304,27 +304,12 @@ impl World {
                     Err(ObjectError::Unavailable { .. }) => return,
                     Err(e) => panic!("create: {e:?}"),
                 };
-                for (i, p) in parts.iter().enumerate() {
-                    match self
-                        .set
-                        .upload_part(
-                            &b(),
-                            &k,
-                            &id,
-                            i as u32 + 1,
-                            bytes_stream(p.clone()),
-                            PartOptions::default(),
-                        )
-                        .await
-                    {
-                        Ok(info) => done.push(CompletePart {
-                            part_number: info.part_number,
-                            etag: info.etag,
-                        }),
-                        Err(ObjectError::Unavailable { .. }) => return,
-                        Err(e) => panic!("part: {e:?}"),
-                    }
-                }
+                let opts = PartOptions::default();
+                let done = match upload_parts(&self.set, &b(), &k, &id, &parts, &opts).await {
+                    Ok(done) => done,
+                    Err(ObjectError::Unavailable { .. }) => return,
+                    Err(e) => panic!("part: {e:?}"),
+                };
                 let res = self
                     .set
                     .complete_multipart_upload(&b(), &k, &id, done)
@@ -336,25 +321,9 @@ impl World {
                         .create_multipart_upload(&b(), &k, PutOptions::default())
                         .await
                         .expect("model create");
-                    let mut done = Vec::new();
-                    for (i, p) in parts.iter().enumerate() {
-                        let info = self
-                            .model
-                            .upload_part(
-                                &b(),
-                                &k,
-                                &id,
-                                i as u32 + 1,
-                                bytes_stream(p.clone()),
-                                PartOptions::default(),
-                            )
-                            .await
-                            .expect("model part");
-                        done.push(CompletePart {
-                            part_number: info.part_number,
-                            etag: info.etag,
-                        });
-                    }
+                    let done = upload_parts(&self.model, &b(), &k, &id, &parts, &opts)
+                        .await
+                        .expect("model part");
                     self.model
                         .complete_multipart_upload(&b(), &k, &id, done)
                         .await

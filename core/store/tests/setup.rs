@@ -295,7 +295,8 @@ fn named(dir: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
 /// Complete renames the parts' shard files into the object: no data copy.
 #[tokio::test]
 async fn multipart_complete_moves_parts_without_copying() {
-    use cairn_api::{CompletePart, PartOptions};
+    use cairn_api::PartOptions;
+    use cairn_api::conformance::upload_parts;
     let t = tempfile::tempdir().unwrap();
     let p = paths(t.path(), "d", 4);
     let set = ErasureSet::open(p.clone(), None).unwrap();
@@ -307,24 +308,9 @@ async fn multipart_complete_moves_parts_without_copying() {
         .await
         .unwrap();
     let parts = [vec![1u8; 5 << 20], vec![2u8; 777_777]];
-    let mut done = Vec::new();
-    for (i, data) in parts.iter().enumerate() {
-        let info = set
-            .upload_part(
-                &b,
-                &key,
-                &id,
-                i as u32 + 1,
-                bytes_stream(data.clone()),
-                PartOptions::default(),
-            )
-            .await
-            .unwrap();
-        done.push(CompletePart {
-            part_number: info.part_number,
-            etag: info.etag,
-        });
-    }
+    let done = upload_parts(&set, &b, &key, &id, &parts, &PartOptions::default())
+        .await
+        .unwrap();
     let upload = p[0].join(".cairn.sys/multipart/bkt").join(&id);
     let staged: Vec<u64> = (1..=2)
         .map(|n| {

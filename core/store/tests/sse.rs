@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine as _;
+use cairn_api::conformance::upload_parts;
 use cairn_api::{
-    BucketEncryption, BucketName, ByteRange, CompletePart, CopyOptions, CustomerKey, Encryption,
-    GetOptions, MetadataDirective, ObjectError, ObjectKey, ObjectLayer, PartOptions, PutOptions,
-    SseRequest, bytes_stream, collect_stream,
+    BucketEncryption, BucketName, ByteRange, CopyOptions, CustomerKey, Encryption, GetOptions,
+    MetadataDirective, ObjectError, ObjectKey, ObjectLayer, PartOptions, PutOptions, SseRequest,
+    bytes_stream, collect_stream,
 };
 use cairn_core::ErasureSet;
 use cairn_core::kms::builtin::BuiltinKms;
@@ -198,27 +199,13 @@ async fn multipart_ranges_cross_parts_and_heal_keeps_it_readable() {
             .await
             .unwrap();
         let parts = [marked(5 * 1024 * 1024 + 3), marked(70_000)];
-        let mut done = Vec::new();
-        for (i, data) in parts.iter().enumerate() {
-            let info = set
-                .upload_part(
-                    &b,
-                    &k,
-                    &id,
-                    i as u32 + 1,
-                    bytes_stream(data.clone()),
-                    PartOptions {
-                        sse_customer: get_opts(&sse, None).sse_customer,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap();
-            done.push(CompletePart {
-                part_number: info.part_number,
-                etag: info.etag,
-            });
-        }
+        let part_opts = PartOptions {
+            sse_customer: get_opts(&sse, None).sse_customer,
+            ..Default::default()
+        };
+        let done = upload_parts(&set, &b, &k, &id, &parts, &part_opts)
+            .await
+            .unwrap();
         let info = set
             .complete_multipart_upload(&b, &k, &id, done)
             .await
