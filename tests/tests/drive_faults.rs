@@ -19,6 +19,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use cairn_tests::data::{KIB, MIB, random_bytes, same_bytes};
 use cairn_tests::metrics::metric;
 use cairn_tests::{Server, StartOpts, bucket_name, err_code, err_status};
+use cairn_tests::tmpfs::Tmpfs;
 
 // ---------------------------------------------------------------- helpers
 
@@ -67,22 +68,14 @@ fn sh(cmd: &mut Command) -> Result<()> {
 /// server's temporary folder is removed.
 struct MountedServer {
     server: Server,
-    mounts: Vec<PathBuf>,
+    mounts: Vec<Tmpfs>,
 }
 
 impl Drop for MountedServer {
     fn drop(&mut self) {
         let _ = self.server.kill();
-        for m in self.mounts.drain(..).rev() {
-            let ok = Command::new("umount")
-                .arg(&m)
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                eprintln!("umount {} failed; lazy unmount", m.display());
-                let _ = Command::new("umount").arg("-l").arg(&m).status();
-            }
-        }
+        // each unmounts as it drops (lazily when still busy)
+        while self.mounts.pop().is_some() {}
     }
 }
 
@@ -111,13 +104,7 @@ async fn full_drives_fail_writes_cleanly() -> Result<()> {
         let saved = d.with_extension("saved");
         std::fs::rename(d, &saved)?;
         std::fs::create_dir(d)?;
-        sh(Command::new("mount")
-            .args(["-t", "tmpfs", "-o"])
-            .arg(format!("size={TMPFS_SIZE}"))
-            .arg("tmpfs")
-            .arg(d))
-        .with_context(|| format!("mount tmpfs on {} (needs root)", d.display()))?;
-        fx.mounts.push(d.clone());
+        fx.mounts.push(Tmpfs::mount(d, TMPFS_SIZE)?);
         sh(Command::new("cp")
             .arg("-a")
             .arg(format!("{}/.", saved.display()))
