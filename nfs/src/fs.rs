@@ -187,16 +187,18 @@ impl CairnNfs {
         }
     }
 
-    /// Removing or renaming `name` out of directory `dirid`: write and
-    /// search on it, and the sticky bit's rule.
+    /// Removing, renaming or replacing `name` in directory `dirid`: write
+    /// and search on it, and the sticky bit's rule for an entry that is
+    /// there (a missing one is the operation's own NOENT, or nothing to
+    /// replace).
     async fn check_unlink(&self, dirid: u64, dir_ino: u64, name: &str) -> R<()> {
         let d = self.check(dirid, WRITE | EXEC).await?;
         if d.perm & 0o1000 != 0 {
-            let e = self
-                .vfs
-                .lookup(dir_ino, name)
-                .await
-                .map_err(|e| status(&e))?;
+            let e = match self.vfs.lookup(dir_ino, name).await {
+                Ok(e) => e,
+                Err(VfsError::NotFound) => return Ok(()),
+                Err(e) => return Err(status(&e)),
+            };
             if !self.who().may_unlink(&d, &e) {
                 return Err(nfsstat3::NFS3ERR_ACCES);
             }
@@ -627,13 +629,7 @@ impl NfsFileSystem for CairnNfs {
         let fdir = self.ino(from_dirid).await?;
         let tdir = self.ino(to_dirid).await?;
         self.check_unlink(from_dirid, fdir, from).await?;
-        self.check(to_dirid, WRITE | EXEC).await?;
-        if let Ok(replaced) = self.vfs.lookup(tdir, to).await {
-            let d = self.attr(to_dirid).await?;
-            if !self.who().may_unlink(&d, &replaced) {
-                return Err(nfsstat3::NFS3ERR_ACCES);
-            }
-        }
+        self.check_unlink(to_dirid, tdir, to).await?;
         // the view commits a staged source before moving it
         self.vfs
             .rename(fdir, from, tdir, to, false)
