@@ -18,8 +18,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use cairn_tests::data::{KIB, MIB, random_bytes, same_bytes};
 use cairn_tests::metrics::metric;
-use cairn_tests::{Server, StartOpts, bucket_name, err_code, err_status};
 use cairn_tests::tmpfs::Tmpfs;
+use cairn_tests::{Server, StartOpts, bucket_name, err_code, err_status};
 
 // ---------------------------------------------------------------- helpers
 

@@ -102,10 +102,6 @@ const SMALL_STREAM: u64 = 256 << 10;
 const BEHIND_MIN: usize = 128 << 10;
 /// At most this many bytes are written behind at once (memory bound).
 const BEHIND_MAX: u64 = 8 << 20;
-/// With `writeback`, the kernel is asked to start writing each time this
-/// many more bytes are staged: a COMMIT at the end of a 1 GiB copy found
-/// all of it dirty and waited 0.5 s for the disk.
-const WRITEBACK_EVERY: u64 = 4 << 20;
 
 impl Staging {
     /// `writeback`: the staged bytes will be made durable (`sync`), so
@@ -179,7 +175,7 @@ impl Staging {
             return Err(e.into());
         }
         if self.writeback {
-            kick_writeback(self.f()?, offset, end);
+            cairn_api::fsio::writeback_completed(self.f()?, offset, end);
         }
         self.len = self.len.max(end);
         Ok(())
@@ -200,10 +196,11 @@ impl Staging {
             while st.bytes > 0 && st.bytes + len > BEHIND_MAX && st.error.is_none() {
                 self.behind.done.wait(&mut st);
             }
-        }
-        // an earlier failure fails this write too
-        if self.behind.state.lock().error.is_some() {
-            return self.settle();
+            // an earlier failure fails this write too
+            if st.error.is_some() {
+                drop(st);
+                return self.settle();
+            }
         }
         if end > self.len {
             self.resize_budget(end)?;
@@ -223,7 +220,7 @@ impl Staging {
         tokio::task::spawn_blocking(move || {
             let r = file.write_all_at(&data, offset);
             if r.is_ok() && writeback {
-                kick_writeback(&file, offset, end);
+                cairn_api::fsio::writeback_completed(&file, offset, end);
             }
             let mut st = behind.state.lock();
             st.bytes -= len;
@@ -320,16 +317,6 @@ impl Staging {
         }
         file.persist(dest).map_err(|e| VfsError::Io(e.error))?;
         Ok(dest.to_path_buf())
-    }
-}
-
-/// Starts writeback of the `WRITEBACK_EVERY` window a write ending at
-/// `end` completed, if it completed one.
-fn kick_writeback(file: &File, offset: u64, end: u64) {
-    if end / WRITEBACK_EVERY > offset / WRITEBACK_EVERY {
-        let window_end = end / WRITEBACK_EVERY * WRITEBACK_EVERY;
-        let from = window_end.saturating_sub(WRITEBACK_EVERY);
-        cairn_api::fsio::start_writeback(file, from, window_end - from);
     }
 }
 

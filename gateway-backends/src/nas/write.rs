@@ -54,13 +54,6 @@ impl Drop for TempFile {
     }
 }
 
-/// Bytes written before the writer asks the kernel to start writing them
-/// to disk. Without it a 64 MiB body sat dirty in the page cache until the
-/// final fsync, which then wrote all of it while the client waited
-/// (70-100 ms here); started early, the disk works while the body is
-/// still arriving (MD5 is the slower stage) and the fsync finds little left.
-const WRITEBACK_EVERY: u64 = 4 << 20;
-
 /// Streams `body` into a new temp file at `path`, checks the declared
 /// length, Content-MD5 and checksum, and fsyncs. Memory stays at a few
 /// chunks: the channels to the writer and hash threads are bounded.
@@ -85,8 +78,8 @@ pub(crate) async fn receive(
     let writer = tokio::task::spawn_blocking(move || -> ObjectResult<(TempFile, bool)> {
         let mut tmp = TempFile::create(path).map_err(|e| io_error(e, "creating a temp file"))?;
         let mut len = 0u64;
-        let mut kicked = 0u64;
         while let Some(chunk) = rx.blocking_recv() {
+            let offset = len;
             len += chunk.len() as u64;
             if len > MAX_PUT_SIZE {
                 return Err(ObjectError::EntityTooLarge {
@@ -97,10 +90,9 @@ pub(crate) async fn receive(
             tmp.file
                 .write_all(&chunk)
                 .map_err(|e| io_error(e, "writing a temp file"))?;
-            if len - kicked >= WRITEBACK_EVERY {
-                cairn_api::fsio::start_writeback(&tmp.file, kicked, len - kicked);
-                kicked = len;
-            }
+            // the disk works while the body is still arriving (MD5 is
+            // the slower stage)
+            cairn_api::fsio::writeback_completed(&tmp.file, offset, len);
         }
         let synced = whole_w.load(Ordering::Acquire);
         if synced {
