@@ -12,6 +12,21 @@ fn paths(root: &std::path::Path, prefix: &str, n: usize) -> Vec<std::path::PathB
     (0..n).map(|i| root.join(format!("{prefix}{i}"))).collect()
 }
 
+/// A set of 4 drives in a temp folder, with the bucket "bkt".
+async fn set_with_bucket() -> (
+    tempfile::TempDir,
+    Vec<std::path::PathBuf>,
+    ErasureSet,
+    BucketName,
+) {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    let set = ErasureSet::open(p.clone(), None).unwrap();
+    let b = BucketName::new("bkt").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    (t, p, set, b)
+}
+
 #[test]
 fn misordered_drives_are_refused() {
     let t = tempfile::tempdir().unwrap();
@@ -77,11 +92,7 @@ async fn foreign_drive_is_left_untouched_and_empty_drive_joins() {
 
 #[tokio::test]
 async fn missing_key_with_too_many_drives_gone_is_unavailable_not_404() {
-    let t = tempfile::tempdir().unwrap();
-    let p = paths(t.path(), "d", 4);
-    let set = ErasureSet::open(p.clone(), None).unwrap();
-    let b = BucketName::new("bkt").unwrap();
-    set.make_bucket(&b).await.unwrap();
+    let (_t, p, set, b) = set_with_bucket().await;
     let k = ObjectKey::new("nope").unwrap();
     // M = 2 gone: a missing key is still a clean 404.
     std::fs::remove_dir_all(&p[0]).unwrap();
@@ -166,11 +177,7 @@ async fn unresponsive_drive_is_marked_offline_and_skipped() {
 /// Rename moves the data dir: the same shard files, now under the new key.
 #[tokio::test]
 async fn rename_moves_data_without_copying() {
-    let t = tempfile::tempdir().unwrap();
-    let p = paths(t.path(), "d", 4);
-    let set = ErasureSet::open(p.clone(), None).unwrap();
-    let b = BucketName::new("bkt").unwrap();
-    set.make_bucket(&b).await.unwrap();
+    let (_t, p, set, b) = set_with_bucket().await;
     let data = vec![9u8; 3_000_000];
     set.put_object(
         &b,
@@ -221,11 +228,7 @@ async fn rename_moves_data_without_copying() {
 #[tokio::test]
 async fn copy_onto_itself_rewrites_only_metadata() {
     use cairn_api::{CopyOptions, MetadataDirective, ObjectMetadata};
-    let t = tempfile::tempdir().unwrap();
-    let p = paths(t.path(), "d", 4);
-    let set = ErasureSet::open(p.clone(), None).unwrap();
-    let b = BucketName::new("bkt").unwrap();
-    set.make_bucket(&b).await.unwrap();
+    let (_t, p, set, b) = set_with_bucket().await;
     for (name, len) in [("big", 3_000_000usize), ("small", 1000)] {
         let k = ObjectKey::new(name).unwrap();
         let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
@@ -297,11 +300,7 @@ fn named(dir: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
 async fn multipart_complete_moves_parts_without_copying() {
     use cairn_api::PartOptions;
     use cairn_api::conformance::upload_parts;
-    let t = tempfile::tempdir().unwrap();
-    let p = paths(t.path(), "d", 4);
-    let set = ErasureSet::open(p.clone(), None).unwrap();
-    let b = BucketName::new("bkt").unwrap();
-    set.make_bucket(&b).await.unwrap();
+    let (_t, p, set, b) = set_with_bucket().await;
     let key = ObjectKey::new("mp").unwrap();
     let id = set
         .create_multipart_upload(&b, &key, PutOptions::default())
@@ -346,11 +345,7 @@ async fn multipart_complete_moves_parts_without_copying() {
 #[tokio::test]
 async fn reduced_redundancy_writes_one_parity_shard() {
     use cairn_api::StorageClass;
-    let t = tempfile::tempdir().unwrap();
-    let p = paths(t.path(), "d", 4);
-    let set = ErasureSet::open(p.clone(), None).unwrap();
-    let b = BucketName::new("bkt").unwrap();
-    set.make_bucket(&b).await.unwrap();
+    let (_t, p, set, b) = set_with_bucket().await;
     let data = vec![5u8; 6 << 20];
     for (key, class) in [
         ("rr", StorageClass::ReducedRedundancy),
