@@ -137,26 +137,20 @@ impl CairnNfs {
     }
 
     /// Owner of something made without an owner in its attributes: the
-    /// caller's AUTH_SYS ids, squashed; for a caller without AUTH_SYS the
-    /// export's anonymous ids when squashing, else the view's defaults.
-    /// Ids asked for in the attributes count only where a chown would
-    /// be allowed (root; a group the caller is in).
+    /// caller as `who` sees it (AUTH_SYS ids squashed; the anonymous ids
+    /// for a call without AUTH_SYS, which are also the export's owner of
+    /// objects without attributes). Ids asked for in the attributes count
+    /// only where a chown would be allowed (root; a group the caller is in).
     fn new_owner(&self, s: &sattr3) -> (u32, u32) {
-        let d = &self.vfs.config().defaults;
-        let (du, dg) = match (self.callers.current(), self.opts.squash) {
-            (Some(c), _) => (self.squash_uid(c.uid), self.squash_gid(c.gid)),
-            (None, Squash::None) => (d.uid, d.gid),
-            (None, _) => (self.opts.anon_uid, self.opts.anon_gid),
-        };
         let who = self.who();
         let uid = opt(s.uid)
             .map(|u| self.squash_uid(u))
             .filter(|_| who.is_root())
-            .unwrap_or(du);
+            .unwrap_or(who.uid);
         let gid = opt(s.gid)
             .map(|g| self.squash_gid(g))
             .filter(|g| who.is_root() || who.in_group(*g))
-            .unwrap_or(dg);
+            .unwrap_or(who.gid);
         (uid, gid)
     }
 
