@@ -91,7 +91,8 @@ struct Behind {
 #[derive(Default)]
 struct BehindState {
     bytes: u64,
-    error: Option<std::io::Error>,
+    /// The errno of the first that failed (logged when it failed).
+    error: Option<i32>,
 }
 
 const CHUNK: usize = 1 << 20;
@@ -127,11 +128,9 @@ impl Staging {
         while st.bytes > 0 {
             self.behind.done.wait(&mut st);
         }
-        match &st.error {
-            // the errno carries on (ENOSPC must stay ENOSPC to the client)
-            Some(e) => Err(VfsError::StagingLost {
-                errno: e.raw_os_error().unwrap_or(libc::EIO),
-            }),
+        // the errno carries on (ENOSPC must stay ENOSPC to the client)
+        match st.error {
+            Some(errno) => Err(VfsError::StagingLost { errno }),
             None => Ok(()),
         }
     }
@@ -226,7 +225,8 @@ impl Staging {
             st.bytes -= len;
             if let Err(e) = r {
                 tracing::warn!(error = %e, offset, len, "a write behind to a staging file failed");
-                st.error.get_or_insert(e);
+                st.error
+                    .get_or_insert(e.raw_os_error().unwrap_or(libc::EIO));
             }
             behind.done.notify_all();
         });
