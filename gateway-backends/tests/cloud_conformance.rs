@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)] // test fixtures build paths in temp folders
 //! The cloud backend (object_store's S3 client) passes the conformance
 //! suite against a real S3 server: an in-process Cairn (erasure set + S3
 //! front on a loopback port), with the suite's buckets made beforehand

@@ -256,7 +256,7 @@ impl IdMap {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::disallowed_methods)] // fixtures below a temp folder
     use super::*;
 
     #[test]

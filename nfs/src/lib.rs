@@ -102,7 +102,9 @@ pub async fn serve(vfs: Arc<Vfs>, opts: NfsOptions) -> Result<NfsServer, NfsErro
         path: opts.state_dir.clone(),
         source,
     })?;
-    let ids = Arc::new(ids::IdMap::open(&opts.state_dir.join("ids.redb"))?);
+    let ids = Arc::new(ids::IdMap::open(
+        &cairn_api::SafePath::root(&opts.state_dir).join(cairn_api::seg!("ids.redb")),
+    )?);
     recover::recover(&vfs, &ids).await;
     let open = open::OpenFiles::new(
         vfs.clone(),

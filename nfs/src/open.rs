@@ -388,6 +388,7 @@ impl Drop for Closing<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fixtures below a temp folder
 mod tests {
     use super::*;
     use cairn_api::mem::MemLayer;

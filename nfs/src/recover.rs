@@ -22,8 +22,20 @@ pub async fn recover(vfs: &Arc<Vfs>, ids: &IdMap) {
             return;
         }
     };
+    let spool = vfs.config().spool();
     for (id, path) in pending {
-        let path = std::path::PathBuf::from(path);
+        // a staging file of the spool, whatever the id map holds
+        let path = std::path::Path::new(&path);
+        let Some(path) = path
+            .parent()
+            .filter(|p| *p == spool.as_path())
+            .and_then(|_| path.file_name()?.to_str())
+            .and_then(|name| spool.join_named(STAGE_PREFIX, name).ok())
+        else {
+            tracing::error!(id, path = %path.display(), "a pending NFS write outside the spool is ignored");
+            let _ = ids.clear_pending(id);
+            continue;
+        };
         if !path.exists() {
             // committed and removed before the record was cleared
             let _ = ids.clear_pending(id);
@@ -87,11 +99,15 @@ fn remove_unstable(spool: &std::path::Path) {
 
 /// Moves a staging file that cannot be committed to `lost+found`.
 fn keep(vfs: &Vfs, path: &std::path::Path, id: u64, why: &str) {
-    let dir = vfs.config().spool_dir.join("lost+found");
-    let dest = dir.join(format!("nfs-id{id}"));
-    let r = std::fs::create_dir_all(&dir).and_then(|()| std::fs::rename(path, &dest));
+    let dir = vfs.config().lost_and_found();
+    let dest = dir.join_str(&format!("nfs-id{id}"));
+    let r = dest.map_err(std::io::Error::from).and_then(|dest| {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::rename(path, &dest)?;
+        Ok(dest)
+    });
     match r {
-        Ok(()) => tracing::error!(id, kept = %dest.display(), why, "staged NFS writes kept"),
+        Ok(dest) => tracing::error!(id, kept = %dest.display(), why, "staged NFS writes kept"),
         Err(e) => tracing::error!(id, error = %e, why, "staged NFS writes could not be kept"),
     }
 }

@@ -16,6 +16,7 @@ pub mod emulators;
 pub mod lock;
 pub mod metrics;
 pub mod nfs3;
+pub mod nfs_server;
 pub mod openbao;
 pub mod raw;
 pub mod sse;
@@ -136,7 +137,8 @@ pub struct Server {
     starts: usize,
 }
 
-fn free_port() -> Result<u16> {
+/// A TCP port free on 127.0.0.1 now.
+pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use crate::error::ObjectError;
+use crate::path::RelPath;
 
 /// A bucket name that follows the S3 naming rules (3-63 chars, lowercase
 /// letters, digits, `-` and `.`, starting and ending with a letter or digit,
@@ -105,6 +106,47 @@ impl ObjectKey {
     }
 }
 
+/// Why `seg` cannot be a `/`-separated segment of a key (before a
+/// trailing `/`), if it cannot.
+fn segment_problem(seg: &str) -> Option<&'static str> {
+    if seg.is_empty() {
+        return Some("object keys must not contain empty segments ('//' or a leading '/')");
+    }
+    if seg == "." || seg == ".." {
+        return Some("object keys must not contain '.' or '..' segments");
+    }
+    if seg.len() > MAX_SEGMENT_LEN {
+        return Some("each '/'-separated part of a key must be at most 255 bytes");
+    }
+    if seg.contains('\0') {
+        return Some("object keys must not contain NUL");
+    }
+    if RESERVED_SEGMENTS.contains(&seg)
+        || RESERVED_SEGMENT_PREFIXES.iter().any(|p| seg.starts_with(p))
+    {
+        return Some("object keys must not use names reserved by the drive format");
+    }
+    None
+}
+
+/// The folder a listing prefix fully names (its part up to the last `/`),
+/// as a path a walk may start in: `None` when the prefix can match no key
+/// (a segment no key can have: empty, `.`, `..`, a reserved name, NUL; or
+/// longer than a key), which S3 answers with an empty listing.
+pub fn prefix_folder(prefix: &str) -> Option<RelPath> {
+    if prefix.len() > MAX_KEY_LEN || prefix.contains('\0') {
+        return None;
+    }
+    let folder = match prefix.rfind('/') {
+        Some(i) => &prefix[..i],
+        None => return Some(RelPath::default()),
+    };
+    if folder.split('/').any(|s| segment_problem(s).is_some()) {
+        return None;
+    }
+    RelPath::parse(folder).ok()
+}
+
 fn key_problem(key: &str) -> Option<&'static str> {
     if key.is_empty() {
         return Some("object keys must not be empty");
@@ -116,23 +158,7 @@ fn key_problem(key: &str) -> Option<&'static str> {
     if body.is_empty() {
         return Some("object keys must not be just '/'");
     }
-    for seg in body.split('/') {
-        if seg.is_empty() {
-            return Some("object keys must not contain empty segments ('//' or a leading '/')");
-        }
-        if seg == "." || seg == ".." {
-            return Some("object keys must not contain '.' or '..' segments");
-        }
-        if seg.len() > MAX_SEGMENT_LEN {
-            return Some("each '/'-separated part of a key must be at most 255 bytes");
-        }
-        if RESERVED_SEGMENTS.contains(&seg)
-            || RESERVED_SEGMENT_PREFIXES.iter().any(|p| seg.starts_with(p))
-        {
-            return Some("object keys must not use names reserved by the drive format");
-        }
-    }
-    None
+    body.split('/').find_map(segment_problem)
 }
 
 impl fmt::Display for ObjectKey {
@@ -175,6 +201,46 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn prefixes_that_match_no_key() {
+        for ok in [
+            "",
+            "a",
+            "a/",
+            "a/b",
+            "..",
+            ".",
+            "...",
+            "a/..",
+            "a/.x/",
+            "cairn.meta",
+        ] {
+            assert!(prefix_folder(ok).is_some(), "{ok:?}");
+        }
+        assert_eq!(
+            prefix_folder("a/b/c").unwrap(),
+            RelPath::parse("a/b").unwrap()
+        );
+        for bad in [
+            "/",
+            "//",
+            "/etc/",
+            "../",
+            "../secret/",
+            "a/../",
+            "./",
+            "a//b",
+            "a/./b",
+            "x/cairn.meta/",
+            "x/cairn.data.1/p",
+            "a\0",
+            "\0/",
+        ] {
+            assert!(prefix_folder(bad).is_none(), "{bad:?}");
+        }
+        assert!(prefix_folder(&"a/".repeat(513)).is_none());
     }
 
     #[test]

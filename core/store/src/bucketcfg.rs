@@ -129,11 +129,7 @@ impl ErasureSet {
                 }
                 let body =
                     serde_json::to_vec(&m).map_err(|e| DriveError::Io(std::io::Error::other(e)))?;
-                write_atomic(
-                    &d.tmp_dir(),
-                    &d.buckets_dir().join(format!("{b}.json")),
-                    &body,
-                )?;
+                write_atomic(&d.tmp_dir(), &d.bucket_config_file(&b)?, &body)?;
                 Ok(())
             })
             .await;

@@ -6,6 +6,8 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use cairn_api::path::{PathError, SafePath, Segment};
+use cairn_api::seg;
 use serde::{Deserialize, Serialize};
 
 use crate::history;
@@ -26,6 +28,12 @@ pub enum DriveError {
     Corrupt(#[from] MetaError),
 }
 
+impl From<PathError> for DriveError {
+    fn from(e: PathError) -> Self {
+        DriveError::Io(e.into())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Format {
     pub format: String,
@@ -42,7 +50,7 @@ pub const FORMAT_NAME: &str = "cairn/erasure/1";
 #[derive(Debug)]
 pub struct Drive {
     pub index: usize,
-    pub root: PathBuf,
+    pub root: SafePath,
     /// Set when the drive stopped answering in time; cleared by the
     /// monitor once it answers again.
     hung: std::sync::atomic::AtomicBool,
@@ -60,7 +68,7 @@ impl Drive {
     pub fn new(index: usize, root: PathBuf) -> Self {
         Self {
             index,
-            root,
+            root: SafePath::root(root),
             hung: std::sync::atomic::AtomicBool::new(false),
             inflight: std::sync::atomic::AtomicUsize::new(0),
             fresh: parking_lot::Mutex::new(std::collections::HashSet::new()),
@@ -68,42 +76,54 @@ impl Drive {
         }
     }
 
-    pub fn sys_dir(&self) -> PathBuf {
-        self.root.join(SYS_DIR)
+    pub fn sys_dir(&self) -> SafePath {
+        self.root.join(seg!(SYS_DIR))
     }
 
-    pub fn tmp_dir(&self) -> PathBuf {
-        self.sys_dir().join("tmp")
+    pub fn tmp_dir(&self) -> SafePath {
+        self.sys_dir().join(seg!("tmp"))
     }
 
-    pub fn multipart_dir(&self, bucket: &str) -> PathBuf {
-        self.sys_dir().join("multipart").join(bucket)
+    /// Where every bucket's uploads live.
+    pub fn uploads_root(&self) -> SafePath {
+        self.sys_dir().join(seg!("multipart"))
     }
 
-    pub fn buckets_dir(&self) -> PathBuf {
-        self.sys_dir().join("buckets")
+    pub fn multipart_dir(&self, bucket: &str) -> Result<SafePath, PathError> {
+        self.uploads_root().join_str(bucket)
     }
 
-    pub fn bucket_dir(&self, bucket: &str) -> PathBuf {
-        self.root.join(bucket)
+    pub fn buckets_dir(&self) -> SafePath {
+        self.sys_dir().join(seg!("buckets"))
+    }
+
+    /// `buckets/<bucket>.json`: a bucket's configuration.
+    pub fn bucket_config_file(&self, bucket: &str) -> Result<SafePath, PathError> {
+        self.buckets_dir()
+            .join_str(&format!("{}.json", Segment::new(bucket)?.as_str()))
+    }
+
+    pub fn bucket_dir(&self, bucket: &str) -> Result<SafePath, PathError> {
+        self.root.join_str(bucket)
     }
 
     /// The folder of an object. `dir/` markers live in `dir/cairn.dir` so
     /// they never collide with the objects below `dir/`.
-    pub fn object_dir(&self, bucket: &str, key: &str) -> PathBuf {
-        let mut p = self.bucket_dir(bucket);
-        match key.strip_suffix('/') {
-            Some(body) => {
-                p.push(body);
-                p.push(DIR_MARKER);
-            }
-            None => p.push(key),
-        }
-        p
+    pub fn object_dir(&self, bucket: &str, key: &str) -> Result<SafePath, PathError> {
+        let p = self.bucket_dir(bucket)?.join_key_str(key)?;
+        Ok(if key.ends_with('/') {
+            p.join(seg!(DIR_MARKER))
+        } else {
+            p
+        })
+    }
+
+    fn format_file(&self) -> SafePath {
+        self.sys_dir().join(seg!(FORMAT_FILE))
     }
 
     pub fn read_format(&self) -> Result<Option<Format>, DriveError> {
-        match fs::read(self.sys_dir().join(FORMAT_FILE)) {
+        match fs::read(self.format_file()) {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
                 .map_err(|e| DriveError::Io(io::Error::new(io::ErrorKind::InvalidData, e))),
@@ -115,10 +135,10 @@ impl Drive {
     pub fn write_format(&self, f: &Format) -> Result<(), DriveError> {
         fs::create_dir_all(self.tmp_dir())?;
         fs::create_dir_all(self.buckets_dir())?;
-        fs::create_dir_all(self.sys_dir().join("multipart"))?;
+        fs::create_dir_all(self.uploads_root())?;
         let body = serde_json::to_vec_pretty(f)
             .map_err(|e| DriveError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))?;
-        write_atomic(&self.tmp_dir(), &self.sys_dir().join(FORMAT_FILE), &body)
+        write_atomic(&self.tmp_dir(), &self.format_file(), &body)
     }
 
     /// A drive is online while its format file is there: a deleted or
@@ -146,7 +166,7 @@ impl Drive {
     }
 
     pub fn is_online(&self) -> bool {
-        !self.is_hung() && fs::metadata(self.sys_dir().join(FORMAT_FILE)).is_ok_and(|m| m.is_file())
+        !self.is_hung() && fs::metadata(self.format_file()).is_ok_and(|m| m.is_file())
     }
 
     pub fn check_online(&self) -> Result<(), DriveError> {
@@ -276,7 +296,7 @@ impl Drive {
         key: &str,
         with_inline: bool,
     ) -> Result<Option<ObjectMeta>, DriveError> {
-        let path = self.object_dir(bucket, key).join(META_FILE);
+        let path = self.object_dir(bucket, key)?.join(seg!(META_FILE));
         let buf = match read_meta_bytes(&path, with_inline) {
             Ok(b) => b,
             Err(e) if is_not_found(&e) => {
@@ -289,15 +309,15 @@ impl Drive {
     }
 
     /// Reads `cairn.meta` at a path below the bucket (listing).
-    pub fn read_meta_at(dir: &Path) -> Result<ObjectMeta, DriveError> {
-        let buf = read_meta_bytes(&dir.join(META_FILE), false)?;
+    pub fn read_meta_at(dir: &SafePath) -> Result<ObjectMeta, DriveError> {
+        let buf = read_meta_bytes(&dir.join(seg!(META_FILE)), false)?;
         Ok(ObjectMeta::decode(&buf, false)?)
     }
 
     /// A fresh scratch folder under `.cairn.sys/tmp` (fails on a drive
     /// that is gone: never recreate a missing drive).
-    pub fn make_tmp(&self, name: &str) -> Result<PathBuf, DriveError> {
-        let p = self.tmp_dir().join(name);
+    pub fn make_tmp(&self, name: &str) -> Result<SafePath, DriveError> {
+        let p = self.tmp_dir().join_str(name)?;
         match fs::create_dir(&p) {
             Ok(()) => Ok(p),
             Err(e) if is_not_found(&e) => Err(DriveError::Offline(self.root.display().to_string())),
@@ -332,7 +352,7 @@ impl Drive {
         tmp_data: Option<&Path>,
         durable: bool,
     ) -> Result<Vec<PathBuf>, DriveError> {
-        let bucket_dir = self.bucket_dir(bucket);
+        let bucket_dir = self.bucket_dir(bucket)?;
         if !bucket_dir.is_dir() {
             self.check_online()?;
             return Err(DriveError::Io(io::Error::new(
@@ -340,9 +360,9 @@ impl Drive {
                 "bucket folder missing",
             )));
         }
-        let obj_dir = self.object_dir(bucket, key);
+        let obj_dir = self.object_dir(bucket, key)?;
         let (parents, made) = self.make_object_dir(&bucket_dir, &obj_dir)?;
-        let old = if made.contains(&obj_dir) {
+        let old = if made.iter().any(|m| m == obj_dir.as_path()) {
             // a folder made just now holds no earlier versions
             ObjectMeta::default()
         } else {
@@ -359,7 +379,7 @@ impl Drive {
             tmp_data,
             new_version.as_ref().and_then(|v| v.data_dir.as_ref()),
         ) {
-            (Some(tmp), Some(d)) => fs::rename(tmp, obj_dir.join(d)),
+            (Some(tmp), Some(d)) => fs::rename(tmp, data_dir_path(&obj_dir, d)?),
             _ => Ok(()),
         };
         if let Some(nv) = &new_version
@@ -407,7 +427,7 @@ impl Drive {
     /// place of one that was durable.
     pub(crate) fn write_meta(
         &self,
-        obj_dir: &Path,
+        obj_dir: &SafePath,
         meta: &ObjectMeta,
         parents: &[PathBuf],
         made: &[PathBuf],
@@ -419,13 +439,18 @@ impl Drive {
             // `made` stays in `fresh` until the next syncfs (`sync_fs`):
             // a durable commit into these folders meanwhile syncs their
             // parents itself
-            write_atomic_with(&self.tmp_dir(), &obj_dir.join(META_FILE), &body, replaces)?;
+            write_atomic_with(
+                &self.tmp_dir(),
+                &obj_dir.join(seg!(META_FILE)),
+                &body,
+                replaces,
+            )?;
             if !made.is_empty() {
                 self.deferred.lock().extend_from_slice(made);
             }
             return Ok(());
         }
-        write_atomic(&self.tmp_dir(), &obj_dir.join(META_FILE), &body)?;
+        write_atomic(&self.tmp_dir(), &obj_dir.join(seg!(META_FILE)), &body)?;
         // The renames are durable only once their folders are synced: the
         // object folder, and the parents of folders not yet durable. (A
         // second thread syncing the parents while the meta is written was
@@ -456,13 +481,13 @@ impl Drive {
             return Ok(None);
         };
         let inline = meta.inline_of(0).map(<[u8]>::to_vec).unwrap_or_default();
-        let src_dir = self.object_dir(bucket, src);
-        let dst_dir = self.object_dir(bucket, dst);
+        let src_dir = self.object_dir(bucket, src)?;
+        let dst_dir = self.object_dir(bucket, dst)?;
         // the folders stay in `fresh` until commit_version below syncs
         // their parents
-        let (_, made) = self.make_object_dir(&self.bucket_dir(bucket), &dst_dir)?;
+        let (_, made) = self.make_object_dir(&self.bucket_dir(bucket)?, &dst_dir)?;
         if let Some(dd) = &v.data_dir {
-            fs::rename(src_dir.join(dd), dst_dir.join(dd))?;
+            fs::rename(data_dir_path(&src_dir, dd)?, data_dir_path(&dst_dir, dd)?)?;
         }
         let replaced =
             self.commit_version(bucket, dst, ObjectMeta::single(v.clone(), inline), None)?;
@@ -478,8 +503,8 @@ impl Drive {
     /// Removes an object's files and then every folder left empty up to
     /// the bucket. Objects below this key are untouched.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, DriveError> {
-        let obj_dir = self.object_dir(bucket, key);
-        match fs::remove_file(obj_dir.join(META_FILE)) {
+        let obj_dir = self.object_dir(bucket, key)?;
+        match fs::remove_file(obj_dir.join(seg!(META_FILE))) {
             Ok(()) => {}
             Err(e) if is_not_found(&e) => {
                 self.check_online()?;
@@ -501,7 +526,10 @@ impl Drive {
 
     /// Removes empty folders from `dir` upwards, stopping at the bucket.
     pub fn prune_empty(&self, bucket: &str, dir: &Path) {
-        let stop = self.bucket_dir(bucket);
+        let Ok(stop) = self.bucket_dir(bucket) else {
+            return;
+        };
+        let stop = stop.into_path_buf();
         let mut cur = dir.to_path_buf();
         while cur.starts_with(&stop) && cur != stop {
             if fs::remove_dir(&cur).is_err() {
@@ -516,7 +544,7 @@ impl Drive {
 
 /// `new` (its versions first) with the versions of `old` it does not
 /// replace, newest first; and the data dirs of the replaced ones.
-fn merge_new(new: ObjectMeta, old: &ObjectMeta, obj_dir: &Path) -> (ObjectMeta, Vec<PathBuf>) {
+fn merge_new(new: ObjectMeta, old: &ObjectMeta, obj_dir: &SafePath) -> (ObjectMeta, Vec<PathBuf>) {
     let mut merged = new;
     let mut replaced = Vec::new();
     let ids: Vec<Option<String>> = merged
@@ -526,8 +554,8 @@ fn merge_new(new: ObjectMeta, old: &ObjectMeta, obj_dir: &Path) -> (ObjectMeta, 
         .collect();
     for (i, v) in old.versions.iter().enumerate() {
         if ids.contains(&v.version_id) {
-            if let Some(d) = &v.data_dir {
-                replaced.push(obj_dir.join(d));
+            if let Some(Ok(d)) = v.data_dir.as_deref().map(|d| data_dir_path(obj_dir, d)) {
+                replaced.push(d.into_path_buf());
             }
         } else {
             merged.push(v.clone(), old.inline_of(i));
@@ -538,24 +566,36 @@ fn merge_new(new: ObjectMeta, old: &ObjectMeta, obj_dir: &Path) -> (ObjectMeta, 
     (merged, replaced)
 }
 
+/// The data dir `name` (read from a `cairn.meta`) of an object folder:
+/// refused unless it is one `cairn.data.*` name, whatever a damaged or
+/// forged meta says.
+pub fn data_dir_path(obj_dir: &SafePath, name: &str) -> Result<SafePath, PathError> {
+    obj_dir.join_named(DATA_DIR_PREFIX, name)
+}
+
+/// `part.N` of a data dir.
+pub fn part_path(data_dir: &SafePath, part: u32) -> Result<SafePath, PathError> {
+    data_dir.join_str(&format!("part.{part}"))
+}
+
 /// fsyncs a folder, making renames and new entries in it durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 /// Writes a file in `tmp`, fsyncs it, and renames it over `dest`.
-pub fn write_atomic(tmp: &Path, dest: &Path, body: &[u8]) -> Result<(), DriveError> {
+pub fn write_atomic(tmp: &SafePath, dest: &Path, body: &[u8]) -> Result<(), DriveError> {
     write_atomic_with(tmp, dest, body, true)
 }
 
 /// `write_atomic`, with the fsync optional (see `commit_version_with`).
 pub fn write_atomic_with(
-    tmp: &Path,
+    tmp: &SafePath,
     dest: &Path,
     body: &[u8],
     durable: bool,
 ) -> Result<(), DriveError> {
-    let t = tmp.join(format!("{}.tmp", uuid::Uuid::new_v4()));
+    let t = tmp.join_str(&format!("{}.tmp", uuid::Uuid::new_v4()))?;
     let res = (|| -> io::Result<()> {
         let mut f = File::create(&t)?;
         f.write_all(body)?;

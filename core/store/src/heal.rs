@@ -6,13 +6,12 @@
 
 use std::fs::File;
 use std::io::{Seek as _, SeekFrom, Write as _};
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use cairn_api::{BucketName, ObjectError, ObjectKey, ObjectResult, QuorumOp};
+use cairn_api::{BucketName, ObjectError, ObjectKey, ObjectResult, QuorumOp, SafePath};
 
 use crate::bitrot::{self, HASH_LEN, framed_len};
-use crate::drive::{Drive, DriveError};
+use crate::drive::{Drive, DriveError, data_dir_path, part_path};
 use crate::erasure::Erasure;
 use crate::meta::{ObjectMeta, VersionMeta};
 use crate::set::{ErasureSet, Held};
@@ -259,7 +258,7 @@ fn heal_blocking(
         }
         Some(data_dir) => {
             let tmp_name = uuid::Uuid::new_v4().to_string();
-            let mut tmps: Vec<Option<PathBuf>> = vec![None; n];
+            let mut tmps: Vec<Option<SafePath>> = vec![None; n];
             for &t in &targets {
                 tmps[t] = drives[t].make_tmp(&tmp_name).ok();
             }
@@ -299,7 +298,9 @@ fn heal_blocking(
 /// Removes the data dirs and history files no version of `meta` (read
 /// with its history) names.
 fn remove_orphans(d: &Drive, bucket: &str, key: &str, meta: &ObjectMeta) -> usize {
-    let dir = d.object_dir(bucket, key);
+    let Ok(dir) = d.object_dir(bucket, key) else {
+        return 0;
+    };
     let mut removed = crate::history::remove_unnamed(&dir, meta.history.as_ref());
     let Ok(rd) = std::fs::read_dir(&dir) else {
         return removed;
@@ -344,10 +345,17 @@ fn copy_is_whole(
         }
         return ok;
     };
-    let dir = d.object_dir(bucket, key).join(data_dir);
+    let Ok(dir) = d
+        .object_dir(bucket, key)
+        .and_then(|o| data_dir_path(&o, data_dir))
+    else {
+        return false;
+    };
     let bs = version.erasure.block_size as u64;
     for part in &version.parts {
-        let path = dir.join(format!("part.{}", part.number));
+        let Ok(path) = part_path(&dir, part.number) else {
+            return false;
+        };
         let size = version.stored_size(part);
         let expected = expected_file_len(size, bs, erasure);
         match std::fs::metadata(&path) {
@@ -401,25 +409,27 @@ fn rebuild_part(
     version: &VersionMeta,
     erasure: &Erasure,
     sources: &[usize],
-    tmps: &[Option<PathBuf>],
+    tmps: &[Option<SafePath>],
     bad_blocks: &mut usize,
 ) -> ObjectResult<()> {
     let dist = &version.erasure.distribution;
     let shard_of = |drive: usize| dist.get(drive).copied().unwrap_or(drive);
-    let name = format!("part.{number}");
     let mut readers: Vec<(usize, Option<File>)> = sources
         .iter()
         .map(|&s| {
-            (
-                s,
-                File::open(drives[s].object_dir(bucket, key).join(data_dir).join(&name)).ok(),
-            )
+            let file = drives[s]
+                .object_dir(bucket, key)
+                .and_then(|o| part_path(&data_dir_path(&o, data_dir)?, number))
+                .ok()
+                .and_then(|p| File::open(p).ok());
+            (s, file)
         })
         .collect();
     let mut writers: Vec<(usize, File)> = Vec::new();
     for (t, tmp) in tmps.iter().enumerate() {
         if let Some(tmp) = tmp {
-            let f = File::create(tmp.join(&name)).map_err(ObjectError::internal)?;
+            let path = part_path(tmp, number).map_err(ObjectError::internal)?;
+            let f = File::create(path).map_err(ObjectError::internal)?;
             writers.push((t, f));
         }
     }
@@ -481,11 +491,12 @@ fn install(
     tmp: Option<&std::path::Path>,
     version: &VersionMeta,
 ) -> Result<(), DriveError> {
-    if !d.bucket_dir(bucket).is_dir() {
-        std::fs::create_dir_all(d.bucket_dir(bucket))?;
+    let bucket_dir = d.bucket_dir(bucket)?;
+    if !bucket_dir.is_dir() {
+        std::fs::create_dir_all(bucket_dir)?;
     }
     if let Some(dd) = &version.data_dir {
-        let dir = d.object_dir(bucket, key).join(dd);
+        let dir = data_dir_path(&d.object_dir(bucket, key)?, dd)?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }

@@ -25,6 +25,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use cairn_api::path::{PathError, SafePath};
+
 use crate::drive::{Drive, DriveError, is_not_found, sync_dir};
 use crate::meta::{HistoryRef, MetaError, ObjectMeta};
 
@@ -59,14 +61,20 @@ pub(crate) fn merge(mut meta: ObjectMeta, chunks: Vec<ObjectMeta>) -> ObjectMeta
     meta
 }
 
+/// The history file `name` (read from a meta) in an object folder: one
+/// `cairn.hist.*` name, whatever a damaged or forged meta says.
+fn history_path(dir: &SafePath, name: &str) -> Result<SafePath, PathError> {
+    dir.join_named(HISTORY_PREFIX, name)
+}
+
 /// Reads the committed chunks of a history file.
 fn read_chunks(
-    dir: &Path,
+    dir: &SafePath,
     h: &HistoryRef,
     with_inline: bool,
 ) -> Result<Vec<ObjectMeta>, DriveError> {
     let mut buf = Vec::new();
-    File::open(dir.join(&h.file))?
+    File::open(history_path(dir, &h.file)?)?
         .take(h.len)
         .read_to_end(&mut buf)?;
     if (buf.len() as u64) < h.len {
@@ -84,7 +92,7 @@ fn read_chunks(
 
 /// `meta` with the history it names read in.
 pub(crate) fn with_history(
-    dir: &Path,
+    dir: &SafePath,
     meta: ObjectMeta,
     with_inline: bool,
 ) -> Result<ObjectMeta, DriveError> {
@@ -98,7 +106,7 @@ pub(crate) fn with_history(
 /// Appends `chunk` to the history `meta` names (starting one if it names
 /// none) and counts it in `meta`, which the caller then writes.
 pub(crate) fn append(
-    dir: &Path,
+    dir: &SafePath,
     meta: &mut ObjectMeta,
     chunk: &ObjectMeta,
     durable: bool,
@@ -112,7 +120,7 @@ pub(crate) fn append(
         .create(true)
         .write(true)
         .truncate(false)
-        .open(dir.join(&h.file))?;
+        .open(history_path(dir, &h.file)?)?;
     // cut a tail that a crash left past the committed length
     f.set_len(h.len)?;
     f.seek(SeekFrom::Start(h.len))?;
@@ -133,7 +141,7 @@ pub(crate) fn append(
 /// Moves all but the newest `KEEP` versions of `meta` into its history
 /// when it has grown past its bounds.
 pub(crate) fn spill_if_needed(
-    dir: &Path,
+    dir: &SafePath,
     meta: &mut ObjectMeta,
     durable: bool,
 ) -> Result<(), DriveError> {
@@ -163,7 +171,7 @@ impl Drive {
         let Some(meta) = self.read_meta(bucket, key, with_inline)? else {
             return Ok(None);
         };
-        with_history(&self.object_dir(bucket, key), meta, with_inline).map(Some)
+        with_history(&self.object_dir(bucket, key)?, meta, with_inline).map(Some)
     }
 
     /// The meta, with the history read in only when it must be: when
@@ -180,7 +188,7 @@ impl Drive {
         };
         match id {
             Some(id) if meta.history.is_some() && meta.position(id).is_none() => {
-                with_history(&self.object_dir(bucket, key), meta, with_inline).map(Some)
+                with_history(&self.object_dir(bucket, key)?, meta, with_inline).map(Some)
             }
             _ => Ok(Some(meta)),
         }
@@ -196,7 +204,7 @@ impl Drive {
         mut all: ObjectMeta,
         durable: bool,
     ) -> Result<(), DriveError> {
-        let dir = self.object_dir(bucket, key);
+        let dir = self.object_dir(bucket, key)?;
         let old = all.history.take();
         if needs_spill(&all) {
             let chunk = all.split_off(KEEP);
@@ -206,8 +214,9 @@ impl Drive {
         self.write_meta(&dir, &all, &[], &[], durable, true)?;
         if let Some(old) = old
             && all.history.as_ref().is_none_or(|h| h.file != old.file)
+            && let Ok(old) = history_path(&dir, &old.file)
         {
-            remove_file(&dir.join(old.file));
+            remove_file(&old);
         }
         Ok(())
     }

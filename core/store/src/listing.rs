@@ -5,7 +5,7 @@
 use cairn_api::list::{ListCollector, Push};
 use cairn_api::{BucketName, ListOptions, ListPage, ObjectError, ObjectResult, Versioning};
 
-use crate::drive::Drive;
+use crate::drive::{Drive, DriveError};
 use crate::set::ErasureSet;
 use crate::walk::{WalkItem, Walker};
 
@@ -85,15 +85,15 @@ fn merged_walk_with(
     let mut walkers: Vec<(usize, std::iter::Peekable<Walker>)> = drives
         .iter()
         .filter(|d| d.is_online())
-        .map(|d| {
+        .filter_map(|d| {
             let w = Walker::new(
-                d.bucket_dir(bucket),
+                d.bucket_dir(bucket).ok()?,
                 from.prefix,
                 from.start_after,
                 from.delimiter,
             );
             let w = if check_objects { w } else { w.candidates() };
-            (d.index, w.peekable())
+            Some((d.index, w.peekable()))
         })
         .collect();
     while let Some(min) = walkers
@@ -207,7 +207,11 @@ fn quorum_info(
     let mut seen: Vec<(crate::meta::VersionMeta, usize)> = Vec::new();
     for &i in holders {
         let d = &drives[i];
-        let Ok(m) = Drive::read_meta_at(&d.object_dir(bucket, key)) else {
+        let Ok(m) = d
+            .object_dir(bucket, key)
+            .map_err(DriveError::from)
+            .and_then(|dir| Drive::read_meta_at(&dir))
+        else {
             continue;
         };
         let Some(v) = m.versions.into_iter().next() else {

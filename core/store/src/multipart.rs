@@ -8,7 +8,6 @@
 //! no data is copied.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -21,6 +20,9 @@ use cairn_api::{
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+use cairn_api::path::{PathError, SafePath};
+use cairn_api::seg;
 
 use crate::drive::{Drive, DriveError, write_atomic};
 use crate::erasure::Erasure;
@@ -76,8 +78,26 @@ impl PartRecord {
     }
 }
 
-fn upload_dir(d: &Drive, bucket: &str, id: &str) -> PathBuf {
-    d.multipart_dir(bucket).join(id)
+/// Part files of an upload: `part.<number>.<uuid>`.
+const PART_FILE_PREFIX: &str = "part.";
+
+/// An upload's folder on a drive; the id must be an upload id (a UUID).
+fn upload_dir(d: &Drive, bucket: &str, id: &str) -> Result<SafePath, DriveError> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(DriveError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not an upload id",
+        )));
+    }
+    Ok(d.multipart_dir(bucket)?.join_str(id)?)
+}
+
+fn upload_file(dir: &SafePath) -> SafePath {
+    dir.join(seg!("upload.json"))
+}
+
+fn part_record_file(dir: &SafePath, number: u32) -> Result<SafePath, PathError> {
+    dir.join_str(&format!("part.{number}.json"))
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(p: &std::path::Path) -> Result<Option<T>, DriveError> {
@@ -94,7 +114,7 @@ fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, DriveError> {
 
 /// Part records of one drive's copy of an upload.
 fn read_parts(d: &Drive, bucket: &str, id: &str) -> Result<BTreeMap<u32, PartRecord>, DriveError> {
-    let dir = upload_dir(d, bucket, id);
+    let dir = upload_dir(d, bucket, id)?;
     let mut out = BTreeMap::new();
     for e in std::fs::read_dir(&dir)?.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -131,7 +151,8 @@ impl ErasureSet {
         let (b, i) = (bucket.to_string(), id.to_owned());
         let res = self
             .on_drives(move |d| {
-                match read_json::<UploadMeta>(&upload_dir(d, &b, &i).join("upload.json")) {
+                match upload_dir(d, &b, &i).and_then(|u| read_json::<UploadMeta>(&upload_file(&u)))
+                {
                     Ok(Some(m)) => Lookup::Found(m),
                     Ok(None) if d.is_online() => Lookup::Missing,
                     _ => Lookup::Failed,
@@ -197,9 +218,9 @@ impl ErasureSet {
         let res = self
             .on_drives(move |d| -> Result<(), DriveError> {
                 d.check_online()?;
-                let dir = upload_dir(d, &b, &i);
+                let dir = upload_dir(d, &b, &i)?;
                 std::fs::create_dir_all(&dir)?;
-                write_atomic(&d.tmp_dir(), &dir.join("upload.json"), &body)
+                write_atomic(&d.tmp_dir(), &upload_file(&dir), &body)
             })
             .await;
         let ok = res.iter().filter(|r| r.is_ok()).count();
@@ -243,7 +264,7 @@ impl ErasureSet {
         };
         let erasure = Arc::new(Erasure::new(up.data, up.parity).map_err(ObjectError::internal)?);
         let wq = write_quorum(up.data, up.parity);
-        let file = format!("part.{number}.{}", uuid::Uuid::new_v4());
+        let file = format!("{PART_FILE_PREFIX}{number}.{}", uuid::Uuid::new_v4());
         let (tmps, digest, size) = self
             .stream_to_tmp(
                 Bytes::new(),
@@ -280,22 +301,20 @@ impl ErasureSet {
                 let tmp = t2[d.index]
                     .as_ref()
                     .ok_or_else(|| DriveError::Offline(d.root.display().to_string()))?;
-                let dir = upload_dir(d, &b, &i);
-                if !dir.join("upload.json").is_file() {
+                let dir = upload_dir(d, &b, &i)?;
+                if !upload_file(&dir).is_file() {
                     return Err(DriveError::Offline(d.root.display().to_string()));
                 }
                 // Replace any earlier upload of this part number.
-                let old = read_json::<PartRecord>(&dir.join(format!("part.{number}.json")))?;
-                std::fs::rename(tmp.join(&file), dir.join(&file))?;
-                write_atomic(
-                    &d.tmp_dir(),
-                    &dir.join(format!("part.{number}.json")),
-                    &body,
-                )?;
+                let record = part_record_file(&dir, number)?;
+                let old = read_json::<PartRecord>(&record)?;
+                std::fs::rename(tmp.join_str(&file)?, dir.join_str(&file)?)?;
+                write_atomic(&d.tmp_dir(), &record, &body)?;
                 if let Some(old) = old
                     && old.file != file
+                    && let Ok(old) = dir.join_named(PART_FILE_PREFIX, &old.file)
                 {
-                    let _ = std::fs::remove_file(dir.join(old.file));
+                    let _ = std::fs::remove_file(old);
                 }
                 Ok(())
             })
@@ -427,14 +446,17 @@ impl ErasureSet {
             .collect();
         let per_drive = Arc::new(per_drive);
         let tmp_name = uuid::Uuid::new_v4().to_string();
-        let tmps: Vec<Option<PathBuf>> = self
+        let tmps: Vec<Option<SafePath>> = self
             .on_drives(move |d| {
                 let mine = per_drive[d.index].as_ref()?;
                 let tmp = d.make_tmp(&tmp_name).ok()?;
-                let dir = upload_dir(d, &b, &i);
+                let dir = upload_dir(d, &b, &i).ok()?;
                 for (n, etag) in &chosen_numbers {
-                    if let Some(r) = mine.get(n).filter(|r| &r.etag == etag) {
-                        let _ = std::fs::rename(dir.join(&r.file), tmp.join(format!("part.{n}")));
+                    if let Some(r) = mine.get(n).filter(|r| &r.etag == etag)
+                        && let Ok(from) = dir.join_named(PART_FILE_PREFIX, &r.file)
+                        && let Ok(to) = crate::drive::part_path(&tmp, *n)
+                    {
+                        let _ = std::fs::rename(from, to);
                     }
                 }
                 Some(tmp)
@@ -445,7 +467,9 @@ impl ErasureSet {
         self.commit(bucket, key, jobs, wq).await?;
         let (b, i) = (bucket.to_string(), id.to_owned());
         self.on_drives(move |d| {
-            let _ = std::fs::remove_dir_all(upload_dir(d, &b, &i));
+            if let Ok(u) = upload_dir(d, &b, &i) {
+                let _ = std::fs::remove_dir_all(u);
+            }
         })
         .await;
         Ok(template.to_info(bucket.as_str(), key.as_str()))
@@ -460,7 +484,9 @@ impl ErasureSet {
         self.read_upload(bucket, key, id).await?;
         let (b, i) = (bucket.to_string(), id.to_owned());
         self.on_drives(move |d| {
-            let _ = std::fs::remove_dir_all(upload_dir(d, &b, &i));
+            if let Ok(u) = upload_dir(d, &b, &i) {
+                let _ = std::fs::remove_dir_all(u);
+            }
         })
         .await;
         Ok(())
@@ -475,13 +501,18 @@ impl ErasureSet {
         let b = bucket.to_string();
         let per_drive: Vec<Vec<(String, UploadMeta)>> = self
             .on_drives(move |d| {
-                let Ok(rd) = std::fs::read_dir(d.multipart_dir(&b)) else {
+                let Some(rd) = d
+                    .multipart_dir(&b)
+                    .ok()
+                    .and_then(|m| std::fs::read_dir(m).ok())
+                else {
                     return Vec::new();
                 };
                 rd.flatten()
                     .filter_map(|e| {
                         let id = e.file_name().into_string().ok()?;
-                        let m = read_json::<UploadMeta>(&e.path().join("upload.json")).ok()??;
+                        let dir = upload_dir(d, &b, &id).ok()?;
+                        let m = read_json::<UploadMeta>(&upload_file(&dir)).ok()??;
                         Some((id, m))
                     })
                     .collect()

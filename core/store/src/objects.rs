@@ -57,7 +57,7 @@ impl ErasureSet {
         let res = self
             .on_drives(move |d| -> Result<bool, DriveError> {
                 d.check_online()?;
-                let created_now = match std::fs::create_dir(d.bucket_dir(&b)) {
+                let created_now = match std::fs::create_dir(d.bucket_dir(&b)?) {
                     Ok(()) => true,
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
                     Err(e) => return Err(e.into()),
@@ -69,11 +69,7 @@ impl ErasureSet {
                         ..Default::default()
                     })
                     .map_err(|e| DriveError::Io(std::io::Error::other(e)))?;
-                    write_atomic(
-                        &d.tmp_dir(),
-                        &d.buckets_dir().join(format!("{b}.json")),
-                        &body,
-                    )?;
+                    write_atomic(&d.tmp_dir(), &d.bucket_config_file(&b)?, &body)?;
                 }
                 Ok(created_now)
             })
@@ -178,9 +174,9 @@ impl ErasureSet {
         let res = self
             .on_drives(move |d| -> Result<(), DriveError> {
                 d.check_online()?;
-                let _ = std::fs::remove_dir_all(d.multipart_dir(&b));
-                let _ = std::fs::remove_file(d.buckets_dir().join(format!("{b}.json")));
-                match std::fs::remove_dir_all(d.bucket_dir(&b)) {
+                let _ = std::fs::remove_dir_all(d.multipart_dir(&b)?);
+                let _ = std::fs::remove_file(d.bucket_config_file(&b)?);
+                match std::fs::remove_dir_all(d.bucket_dir(&b)?) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
                     _ => Ok(()),
                 }
@@ -364,9 +360,11 @@ impl ErasureSet {
                 continue;
             }
             sources[idx] = match &v.data_dir {
-                Some(dir) => Some(ShardSource::Dir(
-                    drive.object_dir(bucket.as_str(), key.as_str()).join(dir),
-                )),
+                Some(dir) => drive
+                    .object_dir(bucket.as_str(), key.as_str())
+                    .and_then(|o| crate::drive::data_dir_path(&o, dir))
+                    .ok()
+                    .map(ShardSource::Dir),
                 None => held
                     .inline()
                     .map(|b| ShardSource::Inline(bytes::Bytes::copy_from_slice(b))),
@@ -721,6 +719,6 @@ fn read_bucket_created(d: &crate::drive::Drive, bucket: &str) -> Option<OffsetDa
 }
 
 pub(crate) fn read_bucket_meta(d: &crate::drive::Drive, bucket: &str) -> Option<BucketMeta> {
-    let b = std::fs::read(d.buckets_dir().join(format!("{bucket}.json"))).ok()?;
+    let b = std::fs::read(d.bucket_config_file(bucket).ok()?).ok()?;
     serde_json::from_slice(&b).ok()
 }

@@ -6,12 +6,11 @@
 //! reader starts at the failing block.
 
 use std::fs::File;
-use std::io::{Seek as _, SeekFrom};
-use std::path::PathBuf;
+use std::io::{self, Seek as _, SeekFrom};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cairn_api::{ByteStream, ObjectError, QuorumOp};
+use cairn_api::{ByteStream, ObjectError, QuorumOp, SafePath};
 use tokio::sync::mpsc;
 
 use crate::bitrot::{self, HASH_LEN};
@@ -22,7 +21,7 @@ use crate::meta::PartMeta;
 #[derive(Clone, Debug)]
 pub enum ShardSource {
     /// A data dir on a drive; the part file is `<dir>/part.N`.
-    Dir(PathBuf),
+    Dir(SafePath),
     /// The framed shard of an inline object.
     Inline(Bytes),
 }
@@ -71,14 +70,20 @@ fn spawn_shard_reader(
     tokio::task::spawn_blocking(move || {
         let mut file = match &source {
             ShardSource::Dir(dir) => {
-                let path = dir.join(format!("part.{part_number}"));
-                match File::open(&path).and_then(|mut f| {
-                    f.seek(SeekFrom::Start(first_block * full_frame))?;
-                    Ok(f)
-                }) {
+                let path = crate::drive::part_path(dir, part_number);
+                match path
+                    .map_err(io::Error::from)
+                    .and_then(|p| File::open(&p))
+                    .and_then(|mut f| {
+                        f.seek(SeekFrom::Start(first_block * full_frame))?;
+                        Ok(f)
+                    }) {
                     Ok(f) => Some(f),
                     Err(e) => {
-                        let _ = tx.blocking_send(Err(format!("{}: {e}", path.display())));
+                        let _ = tx.blocking_send(Err(format!(
+                            "{}/part.{part_number}: {e}",
+                            dir.display()
+                        )));
                         return;
                     }
                 }

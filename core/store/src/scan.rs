@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
 
 use cairn_api::admin::{HealEvent, HealRequest, HealSummary};
-use cairn_api::{BucketName, ListOptions, ObjectKey};
+use cairn_api::{BucketName, ListOptions, ObjectKey, seg};
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
 
@@ -213,8 +213,11 @@ impl ErasureSet {
     async fn heal_bucket_dirs(&self, bucket: &BucketName) {
         let b = bucket.to_string();
         self.on_drives(move |d| {
-            if d.is_online() && !d.bucket_dir(&b).is_dir() {
-                let _ = std::fs::create_dir_all(d.bucket_dir(&b));
+            if let Ok(dir) = d.bucket_dir(&b)
+                && d.is_online()
+                && !dir.is_dir()
+            {
+                let _ = std::fs::create_dir_all(dir);
             }
         })
         .await;
@@ -285,10 +288,17 @@ impl ErasureSet {
                     }
                 }
             }
-            if let Ok(buckets) = std::fs::read_dir(d.sys_dir().join("multipart")) {
+            let root = d.uploads_root();
+            if let Ok(buckets) = std::fs::read_dir(&root) {
                 for b in buckets.flatten() {
-                    for u in std::fs::read_dir(b.path()).into_iter().flatten().flatten() {
-                        if old(&u.path().join("upload.json")) {
+                    let Ok(bdir) = root.join_str(&b.file_name().to_string_lossy()) else {
+                        continue;
+                    };
+                    for u in std::fs::read_dir(&bdir).into_iter().flatten().flatten() {
+                        let Ok(udir) = bdir.join_str(&u.file_name().to_string_lossy()) else {
+                            continue;
+                        };
+                        if old(&udir.join(seg!("upload.json"))) {
                             tracing::info!(upload = %u.path().display(), "removing abandoned multipart upload");
                             let _ = std::fs::remove_dir_all(u.path());
                         }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use cairn_api::SafePath;
 use cairn_api::checksum::BodyDigest;
 use cairn_api::{
     BucketName, ByteStream, ObjectError, ObjectKey, ObjectResult, QuorumOp, StorageClass,
@@ -470,7 +471,7 @@ impl ErasureSet {
         let b = bucket.to_string();
         let res = self
             .on_drives(move |d| {
-                if d.bucket_dir(&b).is_dir() {
+                if d.bucket_dir(&b).is_ok_and(|dir| dir.is_dir()) {
                     Lookup::Found(())
                 } else if d.is_online() {
                     Lookup::Missing
@@ -584,7 +585,7 @@ impl ErasureSet {
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
-        per_drive: Vec<Option<(ObjectMeta, Option<PathBuf>)>>,
+        per_drive: Vec<Option<(ObjectMeta, Option<SafePath>)>>,
         quorum: usize,
     ) -> ObjectResult<()> {
         self.commit_with(bucket, key, per_drive, quorum, false)
@@ -597,7 +598,7 @@ impl ErasureSet {
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
-        per_drive: Vec<Option<(ObjectMeta, Option<PathBuf>)>>,
+        per_drive: Vec<Option<(ObjectMeta, Option<SafePath>)>>,
         quorum: usize,
         write_back: bool,
     ) -> ObjectResult<()> {
@@ -664,13 +665,17 @@ impl ErasureSet {
         part_file: String,
         max_size: u64,
         seal: Option<crate::sse::PartCipher>,
-    ) -> ObjectResult<(Vec<Option<PathBuf>>, BodyDigest, u64)> {
+    ) -> ObjectResult<(Vec<Option<SafePath>>, BodyDigest, u64)> {
         let tmp_name = uuid::Uuid::new_v4().to_string();
         let name = tmp_name.clone();
-        let tmps: Vec<Option<PathBuf>> = self.on_drives(move |d| d.make_tmp(&name).ok()).await;
+        let tmps: Vec<Option<SafePath>> = self.on_drives(move |d| d.make_tmp(&name).ok()).await;
         let files = tmps
             .iter()
-            .map(|t| t.as_ref().map(|t| t.join(&part_file)))
+            .map(|t| {
+                t.as_ref()
+                    .and_then(|t| t.join_str(&part_file).ok())
+                    .map(SafePath::into_path_buf)
+            })
             .collect();
         let res = encode_stream(
             prefix,
@@ -708,7 +713,7 @@ impl ErasureSet {
     }
 }
 
-pub(crate) async fn remove_tmp(tmps: Vec<Option<PathBuf>>) {
+pub(crate) async fn remove_tmp(tmps: Vec<Option<SafePath>>) {
     let _ = tokio::task::spawn_blocking(move || {
         for t in tmps.into_iter().flatten() {
             let _ = std::fs::remove_dir_all(t);
@@ -757,8 +762,8 @@ pub(crate) fn per_drive_metas(
     template: &VersionMeta,
     distribution: &[usize],
     inline: Option<&[Vec<u8>]>,
-    tmps: &[Option<PathBuf>],
-) -> Vec<Option<(ObjectMeta, Option<PathBuf>)>> {
+    tmps: &[Option<SafePath>],
+) -> Vec<Option<(ObjectMeta, Option<SafePath>)>> {
     distribution
         .iter()
         .enumerate()

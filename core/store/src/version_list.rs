@@ -167,7 +167,9 @@ fn quorum_versions(
 ) -> Vec<VersionMeta> {
     let mut seen: Vec<(VersionMeta, usize)> = Vec::new();
     for &i in holders {
-        let dir = drives[i].object_dir(bucket, key);
+        let Ok(dir) = drives[i].object_dir(bucket, key) else {
+            continue;
+        };
         let Ok(m) =
             Drive::read_meta_at(&dir).and_then(|m| crate::history::with_history(&dir, m, false))
         else {

@@ -12,6 +12,8 @@ use cairn_api::{
 };
 use time::OffsetDateTime;
 
+use cairn_api::seg;
+
 use crate::drive::{Drive, DriveError, sync_dir, write_atomic};
 use crate::meta::{META_FILE, ObjectMeta, VersionMeta};
 use crate::set::{ErasureSet, Lookup, Want, count, erasure_info, now_nanos, write_quorum};
@@ -402,12 +404,12 @@ impl Drive {
         let Some(mut meta) = self.read_meta(bucket, key, true)? else {
             return Ok(false);
         };
-        let dir = self.object_dir(bucket, key);
+        let dir = self.object_dir(bucket, key)?;
         let gone = match meta.position(version_id) {
             // the common case: a recent version, and the meta keeps others
             Some(pos) if meta.versions.len() > 1 => {
                 let gone = meta.remove(pos);
-                write_atomic(&self.tmp_dir(), &dir.join(META_FILE), &meta.encode()?)?;
+                write_atomic(&self.tmp_dir(), &dir.join(seg!(META_FILE)), &meta.encode()?)?;
                 sync_dir(&dir)?;
                 gone
             }
@@ -424,8 +426,10 @@ impl Drive {
                 gone
             }
         };
-        if let Some(dd) = gone.and_then(|v| v.data_dir) {
-            let _ = std::fs::remove_dir_all(dir.join(dd));
+        if let Some(dd) = gone.and_then(|v| v.data_dir)
+            && let Ok(dd) = crate::drive::data_dir_path(&dir, &dd)
+        {
+            let _ = std::fs::remove_dir_all(dd);
         }
         Ok(true)
     }

@@ -13,11 +13,18 @@
 //! the prefix and after `start_after`. A listing page of a 10,000-key
 //! folder then costs one `getdents` pass plus a stat per key it returns,
 //! not a stat of every key before the page.
+//!
+//! The walk starts in the folder the prefix fully names only when every
+//! segment of it could be part of a key (`cairn_api::prefix_folder`): a
+//! prefix such as `../other/` or `/etc/` matches no key and walks nothing.
+//! Every folder it opens is a `SafePath` below the bucket folder.
 
 use std::cmp::Ordering;
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+
+use cairn_api::{SafePath, prefix_folder};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -73,6 +80,8 @@ type Entries = Arc<Vec<(String, Entry)>>;
 
 struct Frame {
     rel: String,
+    /// The folder of `rel` below the bucket folder.
+    path: SafePath,
     /// The folder itself: names in it are stat'ed relative to it (no path
     /// walk from the root per key).
     dir: File,
@@ -81,7 +90,6 @@ struct Frame {
 }
 
 pub struct Walker {
-    bucket_dir: PathBuf,
     prefix: String,
     start_after: Option<String>,
     roll_up_slash: bool,
@@ -93,26 +101,28 @@ pub struct Walker {
 
 impl Walker {
     pub fn new(
-        bucket_dir: PathBuf,
+        bucket_dir: SafePath,
         prefix: &str,
         start_after: Option<&str>,
         delimiter: Option<&str>,
     ) -> Self {
-        // Start in the deepest folder the prefix fully names.
-        let start_rel = match prefix.rfind('/') {
-            Some(i) => prefix[..=i].to_owned(),
-            None => String::new(),
-        };
         let mut w = Self {
-            bucket_dir,
             prefix: prefix.to_owned(),
             start_after: start_after.map(str::to_owned),
             roll_up_slash: delimiter == Some("/"),
             check_objects: true,
             stack: Vec::new(),
         };
-        if let Some(f) = w.frame(start_rel) {
-            w.stack.push(f);
+        // Start in the deepest folder the prefix fully names, if a key
+        // can be below it.
+        if let Some(folder) = prefix_folder(prefix) {
+            let start_rel = match prefix.rfind('/') {
+                Some(i) => prefix[..=i].to_owned(),
+                None => String::new(),
+            };
+            if let Some(f) = w.frame(start_rel, bucket_dir.join_rel(&folder)) {
+                w.stack.push(f);
+            }
         }
         w
     }
@@ -125,8 +135,7 @@ impl Walker {
         self
     }
 
-    fn frame(&self, rel: String) -> Option<Frame> {
-        let path = self.bucket_dir.join(&rel);
+    fn frame(&self, rel: String, path: SafePath) -> Option<Frame> {
         let dir = File::open(&path).ok()?;
         let entries = folder_entries(&path, &dir, !rel.is_empty())?;
         // Entries wholly before the prefix or start_after are skipped by a
@@ -144,6 +153,7 @@ impl Walker {
         }
         Some(Frame {
             rel,
+            path,
             dir,
             entries,
             pos,
@@ -206,20 +216,23 @@ impl Iterator for Walker {
                     {
                         continue;
                     }
+                    let Ok(path) = frame.path.join_str(name) else {
+                        continue;
+                    };
                     if self.roll_up_slash
                         && sub.len() > self.prefix.len()
                         && sub.starts_with(&self.prefix)
                     {
                         let below = match subfolders(&frame.dir, name) {
                             Some(0) => false,
-                            _ => has_object(&self.bucket_dir.join(&sub)),
+                            _ => has_object(&path),
                         };
                         if below {
                             return Some(WalkItem::Prefix(sub));
                         }
                         continue;
                     }
-                    if let Some(f) = self.frame(sub) {
+                    if let Some(f) = self.frame(sub, path) {
                         self.stack.push(f);
                     }
                 }
@@ -262,7 +275,7 @@ fn subfolders(dir: &File, name: &str) -> Option<u64> {
 }
 
 /// True if any object lives below `dir` (a folder of keys).
-fn has_object(dir: &Path) -> bool {
+fn has_object(dir: &SafePath) -> bool {
     let Ok(rd) = fs::read_dir(dir) else {
         return false;
     };
@@ -275,8 +288,10 @@ fn has_object(dir: &Path) -> bool {
         if !e.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        let p = e.path();
-        if p.join(META_FILE).is_file() || has_object(&p) {
+        let Ok(p) = dir.join_str(&name) else {
+            continue;
+        };
+        if p.join(cairn_api::seg!(META_FILE)).is_file() || has_object(&p) {
             return true;
         }
     }
@@ -428,6 +443,7 @@ impl FrameCache {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fixtures below a temp folder
 mod tests {
     use super::*;
 
@@ -448,13 +464,13 @@ mod tests {
         for k in keys {
             obj(t.path(), k);
         }
-        let all: Vec<_> = Walker::new(t.path().into(), "", None, None)
+        let all: Vec<_> = Walker::new(SafePath::root(t.path()), "", None, None)
             .map(|i| i.name().to_owned())
             .collect();
         let mut sorted: Vec<_> = keys.iter().map(|s| s.to_string()).collect();
         sorted.sort();
         assert_eq!(all, sorted);
-        let top: Vec<_> = Walker::new(t.path().into(), "", None, Some("/")).collect();
+        let top: Vec<_> = Walker::new(SafePath::root(t.path()), "", None, Some("/")).collect();
         assert_eq!(
             top,
             vec![
@@ -465,11 +481,11 @@ mod tests {
                 WalkItem::Prefix("e/".into()),
             ]
         );
-        let sub: Vec<_> = Walker::new(t.path().into(), "a/b", Some("a/b"), None)
+        let sub: Vec<_> = Walker::new(SafePath::root(t.path()), "a/b", Some("a/b"), None)
             .map(|i| i.name().to_owned())
             .collect();
         assert_eq!(sub, ["a/b.txt", "a/b/c"]);
-        let d: Vec<_> = Walker::new(t.path().into(), "d/", None, Some("/"))
+        let d: Vec<_> = Walker::new(SafePath::root(t.path()), "d/", None, Some("/"))
             .map(|i| i.name().to_owned())
             .collect();
         assert_eq!(d, ["d/", "d/x"]);

@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)] // test fixtures build paths in temp folders
 //! The erasure set passes the ObjectLayer conformance suite in several
 //! layouts, including degraded ones.
 

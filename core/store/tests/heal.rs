@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)] // test fixtures build paths in temp folders
 //! Healing with real damage on the drive folders: a replaced (empty)
 //! drive is refilled, flipped bytes are rewritten, reads queue heals.
 

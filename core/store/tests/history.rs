@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)] // test fixtures build paths in temp folders
 //! Keys with many versions: `cairn.meta` keeps the newest and the rest
 //! move to the object's history file. Every version must stay readable,
 //! listable, deletable and healable wherever it lives, and a torn append

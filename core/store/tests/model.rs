@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)] // test fixtures build paths in temp folders
 //! Property test: random sequences of put, get, delete, list, multipart,
 //! drive failure and shard corruption run against the erasure set and the
 //! `MemLayer` reference model. While a key's good shards stay at or above

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)] // test fixtures build paths in temp folders
 //! Opening drives: formatting, adopting empty drives, refusing foreign or
 //! misordered ones, and quorum answers when drives are missing.
 

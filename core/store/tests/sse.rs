@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)] // test fixtures build paths in temp folders
 //! Encryption in the erasure set: every mode round-trips single and
 //! multipart objects with ranges across packages and parts, shards on the
 //! drives hold no plaintext, damage is healed and tampering is refused.

@@ -43,6 +43,16 @@ pub struct VfsConfig {
 }
 
 impl VfsConfig {
+    /// The spool, as the root of the paths made in it.
+    pub fn spool(&self) -> cairn_api::SafePath {
+        cairn_api::SafePath::root(&self.spool_dir)
+    }
+
+    /// Where staged bytes that could not be committed are kept.
+    pub fn lost_and_found(&self) -> cairn_api::SafePath {
+        self.spool().join(cairn_api::seg!("lost+found"))
+    }
+
     pub fn new(spool_dir: impl Into<PathBuf>) -> Self {
         Self {
             bucket: None,

@@ -563,8 +563,11 @@ impl Vfs {
                     .map(|d| d.as_nanos())
                     .unwrap_or(0)
             );
-            let dest = self.cfg.spool_dir.join("lost+found").join(name);
-            match s.persist(&dest) {
+            let dest = self.cfg.lost_and_found().join_str(&name);
+            match dest
+                .map_err(|e| VfsError::Io(e.into()))
+                .and_then(|d| s.persist(&d))
+            {
                 Ok(p) => tracing::error!(ino = f.ino, error = %e, kept = %p.display(),
                     "commit failed at release; staged bytes kept"),
                 Err(pe) => tracing::error!(ino = f.ino, error = %e, persist_error = %pe,

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use cairn_api::list::{ListCollector, Push};
-use cairn_api::{ListOptions, ListPage, ObjectInfo};
+use cairn_api::{ListOptions, ListPage, ObjectInfo, SafePath};
 
 /// One entry of a folder, as the walk needs it.
 struct Entry {
@@ -33,7 +33,7 @@ pub(crate) struct Walk<'a, F: FnMut(&Path, &str, bool) -> Option<ObjectInfo>> {
 }
 
 impl<F: FnMut(&Path, &str, bool) -> Option<ObjectInfo>> Walk<'_, F> {
-    pub fn run(mut self, bucket_dir: &Path) -> std::io::Result<ListPage> {
+    pub fn run(mut self, bucket_dir: &SafePath) -> std::io::Result<ListPage> {
         let mut c = ListCollector::new(self.opts.clone());
         let mut skip: Option<String> = None;
         self.visit(bucket_dir, "", &mut c, &mut skip)?;
@@ -76,7 +76,7 @@ impl<F: FnMut(&Path, &str, bool) -> Option<ObjectInfo>> Walk<'_, F> {
 
     fn visit(
         &mut self,
-        dir: &Path,
+        dir: &SafePath,
         base: &str,
         c: &mut ListCollector,
         skip: &mut Option<String>,
@@ -112,7 +112,7 @@ impl<F: FnMut(&Path, &str, bool) -> Option<ObjectInfo>> Walk<'_, F> {
                 {
                     continue;
                 }
-                let path = dir.join(&e.name);
+                let path = dir.join_str(&e.name)?;
                 if key.starts_with(prefix) && (self.is_dir_object)(&path) {
                     match self.push(c, skip, &path, &key, true) {
                         Flow::Stop => return Ok(Flow::Stop),
@@ -129,7 +129,7 @@ impl<F: FnMut(&Path, &str, bool) -> Option<ObjectInfo>> Walk<'_, F> {
                 if !key.starts_with(prefix) {
                     continue;
                 }
-                let path = dir.join(&e.name);
+                let path = dir.join_str(&e.name)?;
                 if let Flow::Stop = self.push(c, skip, &path, &key, false) {
                     return Ok(Flow::Stop);
                 }

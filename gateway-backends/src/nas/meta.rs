@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use std::fs::{File, Metadata};
 use std::io;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use cairn_api::SafePath;
 
 use cairn_api::{Checksum, ObjectHeaders, StorageClass};
 use md5::Digest as _;
@@ -80,7 +82,7 @@ pub(crate) enum MetaStore {
     /// `<dir>/<bucket>/<sha256(key)>.json`: one JSON map of attribute name
     /// to value per key. Hashed names keep keys that clash as paths (`a`
     /// and `a/b`) apart, and the folder flat.
-    Sidecar(PathBuf),
+    Sidecar(SafePath),
 }
 
 /// The thing records are attached to: the open file (xattrs) or the key
@@ -96,9 +98,11 @@ impl MetaStore {
         matches!(self, MetaStore::Xattr)
     }
 
-    fn sidecar_path(dir: &Path, bucket: &str, key: &str) -> PathBuf {
+    fn sidecar_path(dir: &SafePath, bucket: &str, key: &str) -> io::Result<SafePath> {
         let h = Sha256::digest(key.as_bytes());
-        dir.join(bucket).join(format!("{}.json", hex::encode(h)))
+        Ok(dir
+            .join_str(bucket)?
+            .join_str(&format!("{}.json", hex::encode(h)))?)
     }
 
     fn read_sidecar(path: &Path) -> io::Result<BTreeMap<String, String>> {
@@ -129,7 +133,7 @@ impl MetaStore {
             MetaStore::Xattr => t.file.get_xattr(name),
             MetaStore::Sidecar(dir) => Ok(Self::read_sidecar(&Self::sidecar_path(
                 dir, t.bucket, t.key,
-            ))?
+            )?)?
             .remove(name)
             .map(String::into_bytes)),
         }
@@ -151,7 +155,7 @@ impl MetaStore {
                 Ok(())
             }
             MetaStore::Sidecar(dir) => {
-                let path = Self::sidecar_path(dir, t.bucket, t.key);
+                let path = Self::sidecar_path(dir, t.bucket, t.key)?;
                 let mut map = Self::read_sidecar(&path)?;
                 for (name, v) in attrs {
                     match v {
@@ -173,7 +177,7 @@ impl MetaStore {
         match self {
             MetaStore::Xattr => Ok(()),
             MetaStore::Sidecar(dir) => {
-                Self::write_sidecar(&Self::sidecar_path(dir, bucket, key), &BTreeMap::new())
+                Self::write_sidecar(&Self::sidecar_path(dir, bucket, key)?, &BTreeMap::new())
             }
         }
     }
@@ -183,9 +187,9 @@ impl MetaStore {
         match self {
             MetaStore::Xattr => Ok(()),
             MetaStore::Sidecar(dir) => {
-                let src = Self::sidecar_path(dir, bucket, from);
+                let src = Self::sidecar_path(dir, bucket, from)?;
                 let map = Self::read_sidecar(&src)?;
-                Self::write_sidecar(&Self::sidecar_path(dir, bucket, to), &map)?;
+                Self::write_sidecar(&Self::sidecar_path(dir, bucket, to)?, &map)?;
                 Self::write_sidecar(&src, &BTreeMap::new())
             }
         }
@@ -193,8 +197,10 @@ impl MetaStore {
 
     /// Drops a whole bucket's sidecar records.
     pub fn forget_bucket(&self, bucket: &str) {
-        if let MetaStore::Sidecar(dir) = self {
-            let _ = std::fs::remove_dir_all(dir.join(bucket));
+        if let MetaStore::Sidecar(dir) = self
+            && let Ok(dir) = dir.join_str(bucket)
+        {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 
@@ -259,8 +265,10 @@ pub(crate) fn md5_of(file: &File, len: u64) -> io::Result<String> {
 }
 
 /// Whether extended attributes work under `dir` (probed with a real file).
-pub(crate) fn xattrs_work(dir: &Path) -> bool {
-    let probe = dir.join(format!("xattr-probe.{}", uuid::Uuid::new_v4()));
+pub(crate) fn xattrs_work(dir: &SafePath) -> bool {
+    let Ok(probe) = dir.join_str(&format!("xattr-probe.{}", uuid::Uuid::new_v4())) else {
+        return false;
+    };
     let ok = File::create(&probe)
         .and_then(|f| {
             f.set_xattr("user.cairn.probe", b"1")?;

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use cairn_api::SafePath;
 use cairn_api::checksum::{composite_checksum, multipart_etag};
 use cairn_api::layer::{copy_condition_error, copy_via_stream};
 use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
@@ -98,7 +99,9 @@ impl NasLayer {
         if !md.is_dir() {
             return Err(OpenError::NotAFolder(root));
         }
-        let share = Share { root };
+        let share = Share {
+            root: SafePath::root(root),
+        };
         let tmp = share.tmp_dir();
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
@@ -207,7 +210,7 @@ struct Opened {
 }
 
 impl Inner {
-    fn bucket_dir(&self, b: &BucketName) -> ObjectResult<PathBuf> {
+    fn bucket_dir(&self, b: &BucketName) -> ObjectResult<SafePath> {
         let dir = self.share.bucket(b);
         match std::fs::metadata(&dir) {
             Ok(m) if m.is_dir() => Ok(dir),
@@ -478,15 +481,12 @@ impl Inner {
         b: &BucketName,
         k: &ObjectKey,
         id: &str,
-    ) -> ObjectResult<(PathBuf, UploadRecord)> {
+    ) -> ObjectResult<(SafePath, UploadRecord)> {
         self.bucket_dir(b)?;
         let none = || ObjectError::NoSuchUpload {
             upload_id: id.to_owned(),
         };
-        if !multipart::valid_id(id) {
-            return Err(none());
-        }
-        let dir = self.share.uploads_dir().join(id);
+        let dir = self.share.upload(id).ok_or_else(none)?;
         let rec: UploadRecord = match multipart::read_json(&multipart::record_path(&dir)) {
             Ok(r) => r,
             Err(e) if is_absent(&e) => return Err(none()),
@@ -600,10 +600,14 @@ impl ObjectLayer for NasLayer {
             // The bucket's unfinished uploads go with it.
             if let Ok(rd) = std::fs::read_dir(s.share.uploads_dir()) {
                 for ent in rd.flatten() {
+                    let Some(dir) = ent.file_name().to_str().and_then(|id| s.share.upload(id))
+                    else {
+                        continue;
+                    };
                     let rec: io::Result<UploadRecord> =
-                        multipart::read_json(&multipart::record_path(&ent.path()));
+                        multipart::read_json(&multipart::record_path(&dir));
                     if rec.is_ok_and(|r| r.bucket == b.as_str()) {
-                        let _ = std::fs::remove_dir_all(ent.path());
+                        let _ = std::fs::remove_dir_all(dir);
                     }
                 }
             }
@@ -623,7 +627,12 @@ impl ObjectLayer for NasLayer {
         refuse_version_attrs(&opts)?;
         let b = bucket.clone();
         self.blocking(move |s| s.bucket_dir(&b).map(drop)).await?;
-        let tmp_path = self.inner.share.tmp_file();
+        let tmp_path = self
+            .inner
+            .share
+            .tmp_file()
+            .map_err(ObjectError::internal)?
+            .into_path_buf();
         let (tmp, digest) = receive(
             tmp_path,
             body,
@@ -910,7 +919,10 @@ impl ObjectLayer for NasLayer {
         self.blocking(move |s| {
             s.bucket_dir(&b)?;
             let id = uuid::Uuid::new_v4().to_string();
-            let dir = s.share.uploads_dir().join(&id);
+            let dir = s
+                .share
+                .upload(&id)
+                .ok_or_else(|| ObjectError::internal("a new upload id is not a uuid"))?;
             std::fs::create_dir_all(&dir).map_err(|e| io_error(e, "making an upload"))?;
             let rec = UploadRecord {
                 bucket: b.to_string(),
@@ -944,7 +956,9 @@ impl ObjectLayer for NasLayer {
         let (dir, _) = self.blocking(move |s| s.upload_dir(&b, &k, &id)).await?;
         let file = format!("part.{part_number}.{}", uuid::Uuid::new_v4());
         let (tmp, digest) = receive(
-            dir.join(&file),
+            dir.join_str(&file)
+                .map_err(ObjectError::internal)?
+                .into_path_buf(),
             body,
             opts.content_length,
             opts.content_md5,
@@ -961,15 +975,18 @@ impl ObjectLayer for NasLayer {
         };
         let id = upload_id.to_owned();
         self.blocking(move |_| {
-            let rp = multipart::part_record_path(&dir, part_number);
+            let rp =
+                multipart::part_record_path(&dir, part_number).map_err(ObjectError::internal)?;
             let old: Option<PartRecord> = multipart::read_json(&rp).ok();
             if !multipart::record_path(&dir).exists() {
                 return Err(ObjectError::NoSuchUpload { upload_id: id });
             }
             multipart::write_json(&rp, &rec).map_err(|e| io_error(e, "recording a part"))?;
             tmp.keep();
-            if let Some(old) = old.filter(|o| o.file != rec.file) {
-                let _ = std::fs::remove_file(dir.join(old.file));
+            if let Some(old) = old.filter(|o| o.file != rec.file)
+                && let Ok(old) = dir.join_str(&old.file)
+            {
+                let _ = std::fs::remove_file(old);
             }
             Ok(rec.info())
         })
@@ -1015,7 +1032,8 @@ impl ObjectLayer for NasLayer {
             let uploaded: BTreeMap<u32, PartInfo> =
                 records.iter().map(|p| (p.part_number, p.info())).collect();
             let chosen = validate_complete(&parts, &uploaded)?;
-            let mut tmp = TempFile::create(s.share.tmp_file())
+            let tmp_path = s.share.tmp_file().map_err(ObjectError::internal)?;
+            let mut tmp = TempFile::create(tmp_path.into_path_buf())
                 .map_err(|e| io_error(e, "creating a temp file"))?;
             for p in &chosen {
                 let name = files
@@ -1023,7 +1041,8 @@ impl ObjectLayer for NasLayer {
                     .ok_or(ObjectError::InvalidPart {
                         part_number: p.part_number,
                     })?;
-                let mut part = File::open(dir.join(name))
+                let part_path = dir.join_str(name).map_err(ObjectError::internal)?;
+                let mut part = File::open(part_path)
                     .map_err(|e| io_error(e, "reading a part"))?;
                 // std uses copy_file_range here: the kernel moves the bytes.
                 io::copy(&mut part, &mut tmp.file)
@@ -1083,8 +1102,10 @@ impl ObjectLayer for NasLayer {
                 let Some(id) = ent.file_name().to_str().map(str::to_owned) else {
                     continue;
                 };
-                let Ok(rec) =
-                    multipart::read_json::<UploadRecord>(&multipart::record_path(&ent.path()))
+                let Some(dir) = s.share.upload(&id) else {
+                    continue;
+                };
+                let Ok(rec) = multipart::read_json::<UploadRecord>(&multipart::record_path(&dir))
                 else {
                     continue;
                 };
@@ -1105,4 +1126,5 @@ impl ObjectLayer for NasLayer {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fixtures below a temp folder
 mod tests;

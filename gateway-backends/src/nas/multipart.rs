@@ -6,7 +6,10 @@
 //! Complete joins the chosen parts into a temp file (copy_file_range, in
 //! the kernel) and renames it into place like a PUT.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use cairn_api::path::{PathError, SafePath};
+use cairn_api::seg;
 
 use cairn_api::{ChecksumAlgorithm, PartInfo};
 use time::OffsetDateTime;
@@ -54,18 +57,12 @@ impl PartRecord {
     }
 }
 
-/// Upload ids are uuids; anything else is not ours (and must not become a
-/// path).
-pub(crate) fn valid_id(id: &str) -> bool {
-    uuid::Uuid::parse_str(id).is_ok()
+pub(crate) fn record_path(upload: &SafePath) -> SafePath {
+    upload.join(seg!("upload.json"))
 }
 
-pub(crate) fn record_path(upload: &Path) -> PathBuf {
-    upload.join("upload.json")
-}
-
-pub(crate) fn part_record_path(upload: &Path, n: u32) -> PathBuf {
-    upload.join(format!("part.{n}.json"))
+pub(crate) fn part_record_path(upload: &SafePath, n: u32) -> Result<SafePath, PathError> {
+    upload.join_str(&format!("part.{n}.json"))
 }
 
 /// Writes a JSON record by temp file + rename, so readers see it whole.
@@ -81,13 +78,13 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> std::io:
 }
 
 /// Every part record of an upload, by number.
-pub(crate) fn parts(upload: &Path) -> std::io::Result<Vec<PartRecord>> {
+pub(crate) fn parts(upload: &SafePath) -> std::io::Result<Vec<PartRecord>> {
     let mut out = Vec::new();
     for ent in std::fs::read_dir(upload)? {
         let name = ent?.file_name();
         let Some(name) = name.to_str() else { continue };
         if name.starts_with("part.") && name.ends_with(".json") {
-            match read_json::<PartRecord>(&upload.join(name)) {
+            match read_json::<PartRecord>(&upload.join_str(name)?) {
                 Ok(p) => out.push(p),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),

@@ -1,8 +1,11 @@
 //! Where buckets, objects and the gateway's own files live on the share.
+//! Every path is a `SafePath` below the share: made of validated names
+//! (bucket names, object keys, upload ids), it cannot leave the share.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use cairn_api::{BucketName, ObjectKey};
+use cairn_api::path::{PathError, SafePath, Segment};
+use cairn_api::{BucketName, ObjectKey, seg};
 
 /// The gateway's hidden folder at the top of the share: temp files,
 /// multipart staging, sidecar metadata. Its name is not a valid bucket
@@ -11,12 +14,12 @@ pub(crate) const HIDDEN: &str = ".cairn.gateway";
 
 #[derive(Debug, Clone)]
 pub(crate) struct Share {
-    pub root: PathBuf,
+    pub root: SafePath,
 }
 
 impl Share {
-    pub fn hidden(&self) -> PathBuf {
-        self.root.join(HIDDEN)
+    pub fn hidden(&self) -> SafePath {
+        self.root.join(seg!(HIDDEN))
     }
 
     /// The share is still there: its hidden folder (made at start) is.
@@ -25,38 +28,39 @@ impl Share {
         self.hidden().is_dir()
     }
 
-    pub fn tmp_dir(&self) -> PathBuf {
-        self.hidden().join("tmp")
+    pub fn tmp_dir(&self) -> SafePath {
+        self.hidden().join(seg!("tmp"))
     }
 
-    pub fn uploads_dir(&self) -> PathBuf {
-        self.hidden().join("multipart")
+    pub fn uploads_dir(&self) -> SafePath {
+        self.hidden().join(seg!("multipart"))
     }
 
-    pub fn sidecar_dir(&self) -> PathBuf {
-        self.hidden().join("meta")
+    /// The folder of upload `id`, if it is an upload id (a uuid): anything
+    /// else is not ours and must not become a path.
+    pub fn upload(&self, id: &str) -> Option<SafePath> {
+        uuid::Uuid::parse_str(id).ok()?;
+        self.uploads_dir().join_str(id).ok()
     }
 
-    pub fn bucket(&self, b: &BucketName) -> PathBuf {
-        self.root.join(b.as_str())
+    pub fn sidecar_dir(&self) -> SafePath {
+        self.hidden().join(seg!("meta"))
     }
 
-    /// The file of a key, or the folder of a `dir/` marker key. Keys are
-    /// validated at the boundary (no `..`, `.`, empty segments or NUL), so
-    /// the path never leaves the bucket folder.
-    pub fn object(&self, b: &BucketName, k: &ObjectKey) -> PathBuf {
-        let key = k.as_str().strip_suffix('/').unwrap_or(k.as_str());
-        let mut p = self.bucket(b);
-        for seg in key.split('/') {
-            p.push(seg);
-        }
-        p
+    pub fn bucket(&self, b: &BucketName) -> SafePath {
+        self.root.join(Segment::from(b))
+    }
+
+    /// The file of a key, or the folder of a `dir/` marker key: one name
+    /// per validated key segment, so the path never leaves the bucket.
+    pub fn object(&self, b: &BucketName, k: &ObjectKey) -> SafePath {
+        self.bucket(b).join_key(k)
     }
 
     /// A fresh temp file name on the share's file system (so the final
     /// rename is atomic).
-    pub fn tmp_file(&self) -> PathBuf {
-        self.tmp_dir().join(uuid::Uuid::new_v4().to_string())
+    pub fn tmp_file(&self) -> Result<SafePath, PathError> {
+        self.tmp_dir().join_str(&uuid::Uuid::new_v4().to_string())
     }
 }
 

@@ -369,7 +369,8 @@ fn write_file(path: &Path, ring: &Keyring) -> Result<(), KmsError> {
     };
     let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
     tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
+    // next to the key file, which comes from the configuration
+    let tmp = path.with_file_name(tmp_name);
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -471,7 +472,7 @@ impl Kms for BuiltinKms {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::disallowed_methods)] // fixtures below a temp folder
 mod tests {
     use super::*;
     use crate::kms::sealed_version;

@@ -251,7 +251,7 @@ impl KmsConfig {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::disallowed_methods)] // fixtures below a temp folder
 mod tests {
     use super::*;
 
