@@ -221,3 +221,18 @@ pub fn same_bytes(what: &str, got: &[u8], want: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Copies the folder `from` (files and subfolders) to `to`.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let dst = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &dst)?;
+        } else {
+            std::fs::copy(e.path(), dst)?;
+        }
+    }
+    Ok(())
+}
