@@ -14,8 +14,9 @@ use aws_sdk_s3::config::Region;
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use cairn_tests::cmd::run_stdout;
 use cairn_tests::raw::{self, encode_query, xml_tag};
-use cairn_tests::{REGION, Server, bucket_name, expect_err};
+use cairn_tests::{REGION, Server, bucket_name, expect_err, require_tool, run};
 use hmac::{Hmac, Mac};
 use time::OffsetDateTime;
 
@@ -713,5 +714,64 @@ async fn sigv4_lifetime_region_and_host_are_checked() -> Result<()> {
     let r = nohost_hdr.send(&s, "DELETE", &obj, &[], &[], b"").await?;
     expect("DELETE without a signed host", &r, 403, "AccessDenied")?;
     ensure!(exists(&c, &b, "obj").await?, "a host-less DELETE deleted");
+    Ok(())
+}
+
+/// Real SigV2 clients still work under the clock-skew rule: s3cmd with
+/// `--signature-v2` and botocore's HmacV1 signer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv2_clients_still_work() -> Result<()> {
+    require_tool("s3cmd")?;
+    require_tool("python3")?;
+    let s = Server::start_default().await?;
+    let b = bucket_name("v2cli");
+    let d = s.dir();
+    let cfg = s.s3cmd_config();
+    let s3cmd = || {
+        let mut c = s.tool("s3cmd");
+        c.arg("-c").arg(&cfg).arg("--signature-v2");
+        c
+    };
+    run(s3cmd().args(["mb", &format!("s3://{b}")]))?;
+    let file = d.join("v2.txt");
+    std::fs::write(&file, b"signed the old way\n")?;
+    run(s3cmd()
+        .arg("put")
+        .arg(&file)
+        .arg(format!("s3://{b}/v2.txt")))?;
+    let ls = run_stdout(s3cmd().args(["ls", &format!("s3://{b}/")]))?;
+    ensure!(ls.contains(&format!("s3://{b}/v2.txt")), "s3cmd ls: {ls}");
+    let got = d.join("got.txt");
+    run(s3cmd().args(["get", &format!("s3://{b}/v2.txt")]).arg(&got))?;
+    ensure!(std::fs::read(&got)? == b"signed the old way\n", "s3cmd get");
+
+    // botocore's HmacV1 signer (header-signed V2, `Date` in GMT form) on
+    // objects: PUT with Content-Type and metadata (both in the string to
+    // sign), GET, DELETE. (Bucket-level calls are left out: botocore signs
+    // `/bucket/` for a path-style `/bucket`, which s3s does not accept.)
+    let script = d.join("hmacv1.py");
+    std::fs::write(
+        &script,
+        r#"import sys, botocore.session, botocore.config
+endpoint, bucket = sys.argv[1], sys.argv[2]
+c = botocore.session.get_session().create_client(
+    "s3", endpoint_url=endpoint, region_name="us-east-1",
+    config=botocore.config.Config(signature_version="s3", s3={"addressing_style": "path"},
+                                  retries={"max_attempts": 1}))
+c.put_object(Bucket=bucket, Key="hmacv1", Body=b"via botocore", ContentType="text/plain",
+             Metadata={"signer": "hmacv1"})
+r = c.get_object(Bucket=bucket, Key="hmacv1")
+assert r["Body"].read() == b"via botocore"
+assert r["ContentType"] == "text/plain", r["ContentType"]
+assert r["Metadata"] == {"signer": "hmacv1"}, r["Metadata"]
+c.delete_object(Bucket=bucket, Key="hmacv1")
+print("ok")
+"#,
+    )?;
+    let out = run_stdout(s.tool("python3").arg(&script).arg(s.endpoint()).arg(&b))?;
+    ensure!(out.trim() == "ok", "botocore HmacV1: {out}");
+    run(s3cmd().args(["del", &format!("s3://{b}/v2.txt")]))?;
+    let ls = run_stdout(s3cmd().args(["ls", &format!("s3://{b}/")]))?;
+    ensure!(ls.trim().is_empty(), "after the deletes: {ls}");
     Ok(())
 }
