@@ -24,6 +24,9 @@
 //!   sign holds it whether listed or not). `Content-Type` and `Content-MD5` may be
 //!   unsigned (as AWS allows for Content-Type; Content-MD5 only narrows):
 //!   see ARCHITECTURE.md.
+//! - SigV2 requests for a sub-resource s3s's V2 string to sign leaves out
+//!   (`?retention`, `?legal-hold`, ...: `V2_UNSIGNED_SUBRESOURCES`): 400
+//!   InvalidRequest "Please use AWS4-HMAC-SHA256", as AWS.
 //! - One auth mechanism per request (AWS: 400 InvalidArgument), and at most
 //!   one `Authorization` header.
 //!
@@ -65,6 +68,25 @@ const MAY_BE_UNSIGNED: &[&str] = &[
     "x-amz-checksum-sha256",
     "x-amz-checksum-mode",
     "x-amz-user-agent",
+];
+
+/// Query parameters that choose what a request does but that s3s's V2
+/// string to sign leaves out (its `INCLUDED_QUERY`, AWS's old sub-resource
+/// list, predates them): a V2 signature does not cover them, so a captured
+/// `PUT /b/k` could be replayed as `PUT /b/k?retention` (locking the object
+/// for years) or `?legal-hold`. AWS takes these only with SigV4.
+const V2_UNSIGNED_SUBRESOURCES: &[&str] = &[
+    "attributes",
+    "encryption",
+    "events",
+    "intelligent-tiering",
+    "legal-hold",
+    "metadataTable",
+    "ownershipControls",
+    "policyStatus",
+    "publicAccessBlock",
+    "retention",
+    "session",
 ];
 
 /// Why a request was refused: an S3 error, with the extra elements AWS puts
@@ -149,6 +171,7 @@ pub(crate) fn check<B>(req: &Request<B>, region: &str, now: OffsetDateTime) -> R
         return Err(malformed_header("more than one Authorization header"));
     }
     if v2_presigned {
+        check_v2_subresources(&query)?;
         return check_v2_presigned(&query, now);
     }
     if v4_presigned {
@@ -163,6 +186,7 @@ pub(crate) fn check<B>(req: &Request<B>, region: &str, now: OffsetDateTime) -> R
     if let Some(v2) = auth.strip_prefix("AWS ")
         && v2.contains(':')
     {
+        check_v2_subresources(&query)?;
         return check_v2_header(headers, now);
     }
     check_v4_header(auth, headers, region)
@@ -209,6 +233,18 @@ fn server_time(now: OffsetDateTime) -> String {
 }
 
 // --- SigV2 ---
+
+/// Refuses a V2 request for a sub-resource its signature does not cover.
+fn check_v2_subresources(query: &Query) -> Result<(), Refusal> {
+    if V2_UNSIGNED_SUBRESOURCES.iter().any(|&k| query.has(k)) {
+        return Err(Refusal::new(
+            S3ErrorCode::InvalidRequest,
+            "The authorization mechanism you have provided is not supported. Please use \
+             AWS4-HMAC-SHA256.",
+        ));
+    }
+    Ok(())
+}
 
 fn no_valid_date() -> Refusal {
     Refusal::new(
@@ -642,6 +678,19 @@ mod tests {
         assert_eq!(
             code(check(&req("/b/k", &both), REGION, now)).as_deref(),
             Some("RequestTimeTooSkewed")
+        );
+        // a sub-resource the V2 signature does not cover
+        let date = ("date", "Fri, 15 Jan 2027 08:00:00 GMT");
+        for q in ["/b/k?retention", "/b/k?legal-hold", "/b?publicAccessBlock"] {
+            assert_eq!(
+                code(check(&req(q, &[auth, date]), REGION, now)).as_deref(),
+                Some("InvalidRequest"),
+                "{q}"
+            );
+        }
+        assert_eq!(
+            code(check(&req("/b/k?tagging", &[auth, date]), REGION, now)),
+            None
         );
         for bad in [vec![auth], vec![auth, ("date", "yesterday")]] {
             assert_eq!(

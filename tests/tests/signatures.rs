@@ -253,6 +253,18 @@ async fn sigv2_requests_must_be_dated_now() -> Result<()> {
     )?;
     ensure!(!exists(&c, &b, "stale").await?, "tampered V2 PUT stored");
 
+    // A sub-resource the V2 string to sign leaves out: a V2 PUT could be
+    // replayed as PutObjectRetention / PutObjectLegalHold.
+    let retention = format!("/{b}/obj?retention");
+    let r = v2_dated("PUT", &retention, 0)?
+        .send(&s, &[], b"<Retention><Mode>COMPLIANCE</Mode></Retention>")
+        .await?;
+    expect("V2 PUT ?retention", &r, 400, "InvalidRequest")?;
+    let r = v2_dated("GET", &format!("/{b}/obj?tagging"), 0)?
+        .send(&s, &[], b"")
+        .await?;
+    expect_ok("V2 GET ?tagging (a signed sub-resource)", &r)?;
+
     // The admin API (a custom route behind s3s) follows the same rule.
     let info = "/cairn/admin/v1/info";
     expect_ok(
