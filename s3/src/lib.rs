@@ -8,6 +8,7 @@
 //! The one public entry point is [`serve`].
 
 mod admin;
+mod authcheck;
 mod buckets;
 mod convert;
 mod errors;

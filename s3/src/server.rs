@@ -103,6 +103,7 @@ pub async fn serve(
         admin: cfg.admin.clone(),
         metrics: Arc::new(RequestMetrics::default()),
         conn: None,
+        region: cfg.region.as_str().into(),
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that never finishes its request headers loses its connection.
@@ -218,6 +219,8 @@ struct Front {
     metrics: Arc<RequestMetrics>,
     /// The connection this copy of the service serves.
     conn: Option<ConnInfo>,
+    /// The region SigV4 scopes must name (crate::authcheck).
+    region: Arc<str>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Front {
@@ -245,6 +248,13 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             return Box::pin(async move { Ok(resp) });
         }
         let started = std::time::Instant::now();
+        // The signature rules s3s does not enforce, for every signed
+        // request (the admin API too), before s3s reads it.
+        let now = time::OffsetDateTime::now_utc();
+        let refused = crate::authcheck::check(&req, &self.region, now).err();
+        if let Some(r) = &refused {
+            debug!(code = r.code().as_str(), uri = %req.uri(), "signature rules refused the request");
+        }
         let method = req.method().clone();
         let metrics = self.metrics.clone();
         let expects_continue = req
@@ -260,7 +270,10 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         let req = Request::from_parts(parts, Body::http_body(body.clone()));
         let s3 = self.s3.clone();
         Box::pin(async move {
-            let mut resp = s3.call(req).await?;
+            let mut resp = match refused {
+                Some(r) => r.into_response(),
+                None => s3.call(req).await?,
+            };
             metrics.record(&method, resp.status(), started.elapsed());
             // An Expect request answered without a `100 Continue` (an empty
             // body, or one the operation never read): botocore (awscli,
