@@ -128,6 +128,15 @@ pub struct FrontArgs {
     pub mount: crate::mount::MountArgs,
     #[command(flatten)]
     pub nfs: crate::nfs::NfsArgs,
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
+}
+
+/// Where a cloud gateway (`s3`, `azure`, `gcs`) keeps the NFS export's
+/// id map and spool by default (the NAS gateway keeps them in
+/// SHARE/.cairn.gateway).
+pub fn cloud_state_dir(backend: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("cairn-gateway-{backend}"))
 }
 
 pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
@@ -161,7 +170,7 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             )
             .context("configuring the S3 backend")?;
             let ready = Arc::new(|| true);
-            let state = std::env::temp_dir().join("cairn-gateway-s3");
+            let state = cloud_state_dir("s3");
             serve_fronts(Arc::new(layer), args.front, ready, state).await
         }
         GatewayCommand::Azure(args) => {
@@ -179,7 +188,7 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             )
             .context("configuring the Azure backend")?;
             let ready = Arc::new(|| true);
-            let state = std::env::temp_dir().join("cairn-gateway-azure");
+            let state = cloud_state_dir("azure");
             serve_fronts(Arc::new(layer), args.front, ready, state).await
         }
         GatewayCommand::Gcs(args) => {
@@ -195,7 +204,7 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             )
             .context("configuring the GCS backend")?;
             let ready = Arc::new(|| true);
-            let state = std::env::temp_dir().join("cairn-gateway-gcs");
+            let state = cloud_state_dir("gcs");
             serve_fronts(Arc::new(layer), args.front, ready, state).await
         }
     }
@@ -225,7 +234,7 @@ async fn serve_fronts(
         domains: args.domains,
         admin: None,
     };
-    let mounted = crate::mount::start(&args.mount, layer.clone())?;
+    let mounted = crate::mount::start(&args.mount, layer.clone()).await?;
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &state).await?;
     let served = serve(listener, layer, cfg, ready, shutdown_signal()).await;
     crate::nfs::stop(exported).await;

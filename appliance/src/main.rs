@@ -6,6 +6,7 @@ mod drives;
 mod gateway;
 mod mount;
 mod nfs;
+mod sandbox;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -54,6 +55,17 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // The serving commands confine themselves before any other thread
+    // starts (Landlock binds the calling thread and its later children).
+    let plan = match &cli.command {
+        Command::Server(args) => sandbox::Plan::server(args).map(Some),
+        Command::Gateway { backend } => Ok(Some(sandbox::Plan::gateway(backend))),
+        Command::Admin(_) | Command::Bench { .. } => Ok(None),
+    };
+    if let Err(e) = plan.and_then(|p| p.map_or(Ok(()), |p| sandbox::confine(&p))) {
+        eprintln!("cairn: {e:#}");
+        return std::process::ExitCode::FAILURE;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
