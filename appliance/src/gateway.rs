@@ -12,7 +12,7 @@ use cairn_api::ObjectLayer;
 use cairn_gateway::{NasLayer, NasOptions};
 use cairn_s3::{S3Config, serve};
 
-use crate::server::{credentials, shutdown_signal};
+use crate::server::{Credentials, shutdown_signal};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum GatewayCommand {
@@ -139,7 +139,20 @@ pub fn cloud_state_dir(backend: &str) -> PathBuf {
     std::env::temp_dir().join(format!("cairn-gateway-{backend}"))
 }
 
-pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
+impl GatewayCommand {
+    /// The fronts' flags, common to every backend.
+    pub fn front(&self) -> &FrontArgs {
+        match self {
+            GatewayCommand::Nas(a) => &a.front,
+            GatewayCommand::S3(a) => &a.front,
+            GatewayCommand::Azure(a) => &a.front,
+            GatewayCommand::Gcs(a) => &a.front,
+        }
+    }
+}
+
+/// Serves until a signal, with the credentials `credentials()` gave.
+pub async fn run(cmd: GatewayCommand, creds: Credentials) -> anyhow::Result<()> {
     match cmd {
         GatewayCommand::Nas(args) => {
             let args = *args;
@@ -154,7 +167,7 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             let hidden = layer.root().join(".cairn.gateway");
             let ready = Arc::new(move || hidden.is_dir());
             let state = layer.root().join(".cairn.gateway");
-            serve_fronts(Arc::new(layer), args.front, ready, state).await
+            serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
         GatewayCommand::S3(args) => {
             let args = *args;
@@ -171,7 +184,7 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             .context("configuring the S3 backend")?;
             let ready = Arc::new(|| true);
             let state = cloud_state_dir("s3");
-            serve_fronts(Arc::new(layer), args.front, ready, state).await
+            serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
         GatewayCommand::Azure(args) => {
             let args = *args;
@@ -189,7 +202,7 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             .context("configuring the Azure backend")?;
             let ready = Arc::new(|| true);
             let state = cloud_state_dir("azure");
-            serve_fronts(Arc::new(layer), args.front, ready, state).await
+            serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
         GatewayCommand::Gcs(args) => {
             let args = *args;
@@ -205,7 +218,7 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             .context("configuring the GCS backend")?;
             let ready = Arc::new(|| true);
             let state = cloud_state_dir("gcs");
-            serve_fronts(Arc::new(layer), args.front, ready, state).await
+            serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
     }
 }
@@ -217,8 +230,9 @@ async fn serve_fronts(
     args: FrontArgs,
     ready: Arc<dyn Fn() -> bool + Send + Sync>,
     state: PathBuf,
+    creds: Credentials,
 ) -> anyhow::Result<()> {
-    let (access_key, secret_key) = credentials(&args.address)?;
+    let (access_key, secret_key) = creds;
     let listener = tokio::net::TcpListener::bind(args.address)
         .await
         .with_context(|| format!("listening on {}", args.address))?;

@@ -153,22 +153,15 @@ impl Plan {
     pub fn gateway(cmd: &crate::gateway::GatewayCommand) -> Plan {
         use crate::gateway::{GatewayCommand, cloud_state_dir};
         let mut plan = Plan::default();
-        let front = match cmd {
+        match cmd {
             GatewayCommand::Nas(a) => {
                 plan.needs.push(Need::Folder {
                     path: a.share.clone(),
                     make: false,
                 });
-                &a.front
             }
-            GatewayCommand::S3(a) => {
-                plan.env_file("AWS_WEB_IDENTITY_TOKEN_FILE");
-                &a.front
-            }
-            GatewayCommand::Azure(a) => {
-                plan.env_file("AZURE_FEDERATED_TOKEN_FILE");
-                &a.front
-            }
+            GatewayCommand::S3(_) => plan.env_file("AWS_WEB_IDENTITY_TOKEN_FILE"),
+            GatewayCommand::Azure(_) => plan.env_file("AZURE_FEDERATED_TOKEN_FILE"),
             GatewayCommand::Gcs(a) => {
                 if let Some(sa) = &a.service_account {
                     plan.needs.push(Need::Read(PathBuf::from(sa)));
@@ -186,9 +179,9 @@ impl Plan {
                             .join(".config/gcloud/application_default_credentials.json"),
                     ));
                 }
-                &a.front
             }
-        };
+        }
+        let front = cmd.front();
         plan.off = front.sandbox.no_sandbox;
         // the NAS gateway keeps its state in the share; the others in $TMPDIR
         let default_state = match cmd {

@@ -160,7 +160,10 @@ impl KmsArgs {
 const DEFAULT_USER: &str = "cairnadmin";
 const DEFAULT_PASSWORD: &str = "cairnadmin";
 
-pub(crate) fn credentials(address: &SocketAddr) -> anyhow::Result<(String, String)> {
+/// The root user's access key and secret.
+pub(crate) type Credentials = (String, String);
+
+pub(crate) fn credentials(address: &SocketAddr) -> anyhow::Result<Credentials> {
     let user = std::env::var("CAIRN_ROOT_USER")
         .ok()
         .filter(|s| !s.is_empty());
@@ -189,12 +192,13 @@ pub(crate) fn credentials(address: &SocketAddr) -> anyhow::Result<(String, Strin
     }
 }
 
-pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+/// Serves until a signal, with the credentials `credentials()` gave.
+pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
     if args.drives.is_empty() {
         tracing::info!("no drives given: serving the embedded default ./cairn-data (4 drives)");
     }
     let drives = drive_args(&args)?;
-    let (access_key, secret_key) = credentials(&args.address)?;
+    let (access_key, secret_key) = creds;
     let paths: Vec<PathBuf> = drives.iter().map(PathBuf::from).collect();
     let parity = args.parity;
     let set = tokio::task::spawn_blocking(move || ErasureSet::open(paths, parity))
