@@ -514,4 +514,7 @@ fn print_info(info: &ServerInfo) {
         "heal queue {}, objects healed {}, bitrot errors {}, scanner cycles {}",
         info.heal_queue, info.objects_healed, info.bitrot_errors, info.scanner_cycles
     );
+    if let Some(s) = &info.sandbox {
+        println!("sandbox: {s}");
+    }
 }

@@ -12,7 +12,7 @@ use cairn_api::ObjectLayer;
 use cairn_gateway::{NasLayer, NasOptions};
 use cairn_s3::{S3Config, serve};
 
-use crate::server::{credentials, shutdown_signal};
+use crate::server::{Credentials, shutdown_signal};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum GatewayCommand {
@@ -128,9 +128,31 @@ pub struct FrontArgs {
     pub mount: crate::mount::MountArgs,
     #[command(flatten)]
     pub nfs: crate::nfs::NfsArgs,
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
 }
 
-pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
+/// Where a cloud gateway (`s3`, `azure`, `gcs`) keeps the NFS export's
+/// id map and spool by default (the NAS gateway keeps them in
+/// SHARE/.cairn.gateway).
+pub fn cloud_state_dir(backend: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("cairn-gateway-{backend}"))
+}
+
+impl GatewayCommand {
+    /// The fronts' flags, common to every backend.
+    pub fn front(&self) -> &FrontArgs {
+        match self {
+            GatewayCommand::Nas(a) => &a.front,
+            GatewayCommand::S3(a) => &a.front,
+            GatewayCommand::Azure(a) => &a.front,
+            GatewayCommand::Gcs(a) => &a.front,
+        }
+    }
+}
+
+/// Serves until a signal, with the credentials `credentials()` gave.
+pub async fn run(cmd: GatewayCommand, creds: Credentials) -> anyhow::Result<()> {
     match cmd {
         GatewayCommand::Nas(args) => {
             let args = *args;
@@ -145,7 +167,7 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             let hidden = layer.root().join(".cairn.gateway");
             let ready = Arc::new(move || hidden.is_dir());
             let state = layer.root().join(".cairn.gateway");
-            serve_fronts(Arc::new(layer), args.front, ready, state).await
+            serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
         GatewayCommand::S3(args) => {
             let args = *args;
@@ -161,8 +183,8 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             )
             .context("configuring the S3 backend")?;
             let ready = Arc::new(|| true);
-            let state = std::env::temp_dir().join("cairn-gateway-s3");
-            serve_fronts(Arc::new(layer), args.front, ready, state).await
+            let state = cloud_state_dir("s3");
+            serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
         GatewayCommand::Azure(args) => {
             let args = *args;
@@ -179,8 +201,8 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             )
             .context("configuring the Azure backend")?;
             let ready = Arc::new(|| true);
-            let state = std::env::temp_dir().join("cairn-gateway-azure");
-            serve_fronts(Arc::new(layer), args.front, ready, state).await
+            let state = cloud_state_dir("azure");
+            serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
         GatewayCommand::Gcs(args) => {
             let args = *args;
@@ -195,8 +217,8 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             )
             .context("configuring the GCS backend")?;
             let ready = Arc::new(|| true);
-            let state = std::env::temp_dir().join("cairn-gateway-gcs");
-            serve_fronts(Arc::new(layer), args.front, ready, state).await
+            let state = cloud_state_dir("gcs");
+            serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
     }
 }
@@ -208,8 +230,9 @@ async fn serve_fronts(
     args: FrontArgs,
     ready: Arc<dyn Fn() -> bool + Send + Sync>,
     state: PathBuf,
+    creds: Credentials,
 ) -> anyhow::Result<()> {
-    let (access_key, secret_key) = credentials(&args.address)?;
+    let (access_key, secret_key) = creds;
     let listener = tokio::net::TcpListener::bind(args.address)
         .await
         .with_context(|| format!("listening on {}", args.address))?;
@@ -225,7 +248,7 @@ async fn serve_fronts(
         domains: args.domains,
         admin: None,
     };
-    let mounted = crate::mount::start(&args.mount, layer.clone())?;
+    let mounted = crate::mount::start(&args.mount, layer.clone()).await?;
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &state).await?;
     let served = serve(listener, layer, cfg, ready, shutdown_signal()).await;
     crate::nfs::stop(exported).await;

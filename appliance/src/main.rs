@@ -6,8 +6,10 @@ mod drives;
 mod gateway;
 mod mount;
 mod nfs;
+mod sandbox;
 mod server;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 /// Cairn: an S3-compatible, erasure-coded, bitrot-protected object store.
@@ -44,6 +46,16 @@ enum Command {
 /// only the wire layer's own errors are kept.
 const DEFAULT_LOG: &str = "info,nfs3_server=off,nfs3_server::rpcwire=error";
 
+/// The start of a serving command: its credentials, then the sandbox.
+fn serving(
+    address: &std::net::SocketAddr,
+    plan: impl FnOnce() -> anyhow::Result<sandbox::Plan>,
+) -> anyhow::Result<server::Credentials> {
+    let creds = server::credentials(address)?;
+    sandbox::confine(&plan()?)?;
+    Ok(creds)
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -54,6 +66,24 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // The serving commands check their credentials (a refused start makes
+    // nothing on disk), then confine themselves before any other thread
+    // starts (Landlock binds the calling thread and its later children).
+    let creds = match &cli.command {
+        Command::Server(args) => serving(&args.address, || sandbox::Plan::server(args)).map(Some),
+        Command::Gateway { backend } => serving(&backend.front().address, || {
+            Ok(sandbox::Plan::gateway(backend))
+        })
+        .map(Some),
+        Command::Admin(_) | Command::Bench { .. } => Ok(None),
+    };
+    let creds = match creds {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cairn: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,9 +95,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     let res = rt.block_on(async {
+        let creds = || creds.context("credentials are checked before the start");
         match cli.command {
-            Command::Server(args) => server::run(*args).await,
-            Command::Gateway { backend } => gateway::run(backend).await,
+            Command::Server(args) => server::run(*args, creds()?).await,
+            Command::Gateway { backend } => gateway::run(backend, creds()?).await,
             Command::Bench { cmd } => bench::run(cmd).await,
             Command::Admin(args) => admin::run(args).await,
         }

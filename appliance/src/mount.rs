@@ -64,8 +64,19 @@ pub struct MountArgs {
     pub mount_attr_ttl_ms: u64,
 }
 
-/// Mounts when `--mount` was given.
-pub fn start(args: &MountArgs, layer: Arc<dyn ObjectLayer>) -> anyhow::Result<Option<Mounted>> {
+/// The write staging folder of the mount.
+pub fn spool_dir(args: &MountArgs) -> PathBuf {
+    args.mount_spool
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("cairn-spool"))
+}
+
+/// Mounts when `--mount` was given (on the mount helper thread: a thread
+/// in the sandbox may not mount, see sandbox.rs).
+pub async fn start(
+    args: &MountArgs,
+    layer: Arc<dyn ObjectLayer>,
+) -> anyhow::Result<Option<Mounted>> {
     let Some(dir) = args.mount.clone() else {
         return Ok(None);
     };
@@ -74,11 +85,7 @@ pub fn start(args: &MountArgs, layer: Arc<dyn ObjectLayer>) -> anyhow::Result<Op
     }
     // the ids of this process, without unsafe libc calls
     let me = std::fs::metadata("/proc/self").context("reading /proc/self")?;
-    let spool = args
-        .mount_spool
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("cairn-spool"));
-    let mut cfg = VfsConfig::new(spool);
+    let mut cfg = VfsConfig::new(spool_dir(args));
     cfg.bucket = args.mount_bucket.clone();
     cfg.read_only = args.mount_read_only;
     cfg.defaults = AttrDefaults {
@@ -93,17 +100,16 @@ pub fn start(args: &MountArgs, layer: Arc<dyn ObjectLayer>) -> anyhow::Result<Op
     // (ARCHITECTURE.md, "File fronts: durability")
     cfg.write_back = true;
     let vfs = Arc::new(Vfs::new(layer, cfg).context("preparing the mount")?);
-    let mount = cairn_fuse::mount(
-        vfs.clone(),
-        tokio::runtime::Handle::current(),
-        &cairn_fuse::MountOptions {
-            mountpoint: dir,
-            allow_other: args.mount_allow_other,
-            read_only: args.mount_read_only,
-            threads: 4,
-            read_ahead_kb: Some(args.mount_read_ahead_kib),
-        },
-    )?;
+    let opts = cairn_fuse::MountOptions {
+        mountpoint: dir,
+        allow_other: args.mount_allow_other,
+        read_only: args.mount_read_only,
+        threads: 4,
+        read_ahead_kb: Some(args.mount_read_ahead_kib),
+    };
+    let rt = tokio::runtime::Handle::current();
+    let view = vfs.clone();
+    let mount = crate::sandbox::unconfined(move || cairn_fuse::mount(view, rt, &opts)).await??;
     Ok(Some(Mounted { mount, vfs }))
 }
 
@@ -119,7 +125,7 @@ pub async fn stop(mounted: Option<Mounted>) {
         return;
     };
     let path = m.path().to_path_buf();
-    match tokio::task::spawn_blocking(move || m.unmount()).await {
+    match crate::sandbox::unconfined(move || m.unmount()).await {
         Ok(Ok(())) => tracing::info!(path = %path.display(), "FUSE unmounted"),
         Ok(Err(e)) => tracing::error!(error = %e, "unmount failed"),
         Err(e) => tracing::error!(error = %e, "unmount task failed"),

@@ -69,7 +69,21 @@ pub struct ServerArgs {
     /// with.
     #[arg(long, env = "CAIRN_SSE_CIPHER", value_parser = parse_cipher)]
     pub sse_cipher: Option<cairn_core::sse::Cipher>,
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
 }
+
+/// The drive folders the arguments name (expanded), or the embedded
+/// default.
+pub fn drive_args(args: &ServerArgs) -> anyhow::Result<Vec<String>> {
+    if args.drives.is_empty() {
+        expand_all(&[EMBEDDED_DRIVES.to_owned()])
+    } else {
+        expand_all(&args.drives)
+    }
+}
+
+const EMBEDDED_DRIVES: &str = "./cairn-data/drive{1...4}";
 
 fn parse_cipher(s: &str) -> Result<cairn_core::sse::Cipher, String> {
     cairn_core::sse::Cipher::parse(s).ok_or_else(|| {
@@ -146,7 +160,10 @@ impl KmsArgs {
 const DEFAULT_USER: &str = "cairnadmin";
 const DEFAULT_PASSWORD: &str = "cairnadmin";
 
-pub(crate) fn credentials(address: &SocketAddr) -> anyhow::Result<(String, String)> {
+/// The root user's access key and secret.
+pub(crate) type Credentials = (String, String);
+
+pub(crate) fn credentials(address: &SocketAddr) -> anyhow::Result<Credentials> {
     let user = std::env::var("CAIRN_ROOT_USER")
         .ok()
         .filter(|s| !s.is_empty());
@@ -175,14 +192,13 @@ pub(crate) fn credentials(address: &SocketAddr) -> anyhow::Result<(String, Strin
     }
 }
 
-pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let drives = if args.drives.is_empty() {
+/// Serves until a signal, with the credentials `credentials()` gave.
+pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
+    if args.drives.is_empty() {
         tracing::info!("no drives given: serving the embedded default ./cairn-data (4 drives)");
-        expand_all(&["./cairn-data/drive{1...4}".to_owned()])?
-    } else {
-        expand_all(&args.drives)?
-    };
-    let (access_key, secret_key) = credentials(&args.address)?;
+    }
+    let drives = drive_args(&args)?;
+    let (access_key, secret_key) = creds;
     let paths: Vec<PathBuf> = drives.iter().map(PathBuf::from).collect();
     let parity = args.parity;
     let set = tokio::task::spawn_blocking(move || ErasureSet::open(paths, parity))
@@ -238,7 +254,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             deep_bytes_per_sec: args.scanner_deep_mib_per_sec * 1024 * 1024,
         });
     }
-    let admin: Arc<dyn cairn_api::admin::AdminLayer> = set.clone();
+    let admin: Arc<dyn cairn_api::admin::AdminLayer> =
+        Arc::new(crate::sandbox::ReportingAdmin::new(set.clone()));
     let ready_set = set.clone();
     let layer: Arc<dyn ObjectLayer> = set;
     let cfg = S3Config {
@@ -249,7 +266,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         admin: Some(admin),
     };
     // mounted before S3 answers /health/ready, unmounted after S3 stops
-    let mounted = crate::mount::start(&args.mount, layer.clone())?;
+    let mounted = crate::mount::start(&args.mount, layer.clone()).await?;
     let first_drive = PathBuf::from(drives.first().map(String::as_str).unwrap_or("."));
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &first_drive).await?;
     let served = serve(

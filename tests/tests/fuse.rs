@@ -719,10 +719,13 @@ async fn xattrs_and_statfs() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_spool_is_enospc_and_loses_nothing() -> Result<()> {
     use std::io::Write as _;
-    let m = Mounted::start(&[]).await?;
+    let mut m = Mounted::start(&[]).await?;
     let spool = m.mnt.with_file_name("spool");
     fs::create_dir_all(&spool)?;
     let _tmpfs = cairn_tests::tmpfs::Tmpfs::mount(&spool, "6m")?;
+    // the server's sandbox grants the spool folder it found at start: a
+    // file system mounted over it later is not the folder it was granted
+    m.remount().await?;
     let (b, root) = m.bucket("fullspool")?;
     let c = m.server.s3();
     c.put_object()

@@ -32,6 +32,10 @@ pub struct ServerInfo {
     pub objects_healed: u64,
     pub bitrot_errors: u64,
     pub scanner_cycles: u64,
+    /// The serving process's confinement (e.g. "landlock ABI v7,
+    /// enforced"), filled in by the binary; the store knows nothing of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

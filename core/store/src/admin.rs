@@ -82,6 +82,7 @@ impl AdminLayer for ErasureSet {
             objects_healed: Stats::get(&s.objects_healed),
             bitrot_errors: Stats::get(&s.bitrot_errors),
             scanner_cycles: Stats::get(&s.scanner_cycles),
+            sandbox: None,
         })
     }
 
