@@ -128,6 +128,8 @@ pub struct FrontArgs {
     pub mount: crate::mount::MountArgs,
     #[command(flatten)]
     pub nfs: crate::nfs::NfsArgs,
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
 }
 
 pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
@@ -210,9 +212,9 @@ async fn serve_fronts(
     state: PathBuf,
 ) -> anyhow::Result<()> {
     let (access_key, secret_key) = credentials(&args.address)?;
-    let listener = tokio::net::TcpListener::bind(args.address)
-        .await
-        .with_context(|| format!("listening on {}", args.address))?;
+    let open_files = crate::limits::raise_open_files();
+    let listener =
+        cairn_s3::bind(args.address).with_context(|| format!("listening on {}", args.address))?;
     tracing::info!(
         "S3 API on http://{} ({})",
         listener.local_addr()?,
@@ -224,6 +226,7 @@ async fn serve_fronts(
         region: args.region,
         domains: args.domains,
         admin: None,
+        limits: args.limits.limits(open_files),
     };
     let mounted = crate::mount::start(&args.mount, layer.clone())?;
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &state).await?;

@@ -9,10 +9,12 @@
 
 mod admin;
 mod buckets;
+mod conn;
 mod convert;
 mod errors;
 mod host;
 mod lifecycle;
+mod limits;
 mod list;
 mod lock;
 mod metrics;
@@ -22,7 +24,9 @@ mod server;
 mod service;
 mod sse;
 mod tagging;
+mod timed;
 mod unread;
 mod versioning;
 
-pub use server::{ConfigError, ReadyFn, S3Config, serve};
+pub use limits::{LimitError, Limits};
+pub use server::{ConfigError, ReadyFn, S3Config, bind, serve};
