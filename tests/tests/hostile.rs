@@ -293,12 +293,20 @@ async fn stalled_uploads_and_idle_connections_leave_others_served() -> Result<()
     c.create_bucket().bucket(&bucket).send().await?;
     normal_client_round(&s, &bucket, 0).await?;
 
-    // Uploads that sign a large body and never send a byte of it.
+    // Uploads that sign a large body and stall: half never send a byte of
+    // it, half stop after 256 KiB (past the inline size: the write
+    // pipeline and its part files are under way; this is what used to
+    // hold ~6 blocking threads each and get every drive marked offline).
     let raw = s.raw();
     let mut stalled = Vec::with_capacity(stalled_n);
+    let part = vec![b'x'; 256 * 1024];
     for i in 0..stalled_n {
         let target = format!("/{bucket}/stalled-{i}");
-        stalled.push(raw.open_upload("PUT", &target, &[], 64 << 20).await?);
+        let mut st = raw.open_upload("PUT", &target, &[], 64 << 20).await?;
+        if i % 2 == 1 {
+            st.write_all(&part).await?;
+        }
+        stalled.push(st);
     }
     let stalled_at = Instant::now();
     // And connections that never send a byte.
