@@ -132,7 +132,18 @@ impl Conns {
             let wait = match state.idle_for() {
                 Some(idle) if idle >= limit => return false,
                 Some(idle) => limit - idle,
-                None => limit,
+                // A response the client stopped reading: closed after the
+                // body timeout, like a request body it stopped sending.
+                None => match state.unread_for() {
+                    Some(u) if u >= limits.body_timeout => {
+                        tracing::info!(
+                            "client stopped reading its response; closing the connection"
+                        );
+                        return false;
+                    }
+                    Some(u) => (limits.body_timeout - u).min(limit),
+                    None => limit.min(limits.body_timeout),
+                },
             };
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -172,6 +183,11 @@ pub(crate) struct ConnState {
     seen: AtomicBool,
     /// Milliseconds after `epoch` of the last request start or end.
     changed_ms: AtomicU64,
+    /// Response bodies that handed out data the client has not taken yet
+    /// (hyper polls again once it is written).
+    owed: AtomicUsize,
+    /// Milliseconds after `epoch` of the last poll of a response body.
+    sent_ms: AtomicU64,
 }
 
 impl ConnState {
@@ -181,12 +197,27 @@ impl ConnState {
             active: AtomicUsize::new(0),
             seen: AtomicBool::new(false),
             changed_ms: AtomicU64::new(0),
+            owed: AtomicUsize::new(0),
+            sent_ms: AtomicU64::new(0),
         })
     }
 
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn touch(&self) {
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.changed_ms.store(ms, Ordering::SeqCst);
+        self.changed_ms.store(self.now_ms(), Ordering::SeqCst);
+    }
+
+    /// How long a response has waited for the client to take its data;
+    /// None when none waits on the client.
+    fn unread_for(&self) -> Option<Duration> {
+        if self.owed.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let since = Duration::from_millis(self.sent_ms.load(Ordering::SeqCst));
+        Some(self.epoch.elapsed().saturating_sub(since))
     }
 
     /// A request starts; it is in progress until the guard is dropped
@@ -219,10 +250,41 @@ impl Drop for Active {
 }
 
 /// A response body that keeps its request counted as in progress until
-/// it is sent (or dropped).
+/// it is sent (or dropped), and tells its connection when it waits for
+/// the client to take data.
 pub(crate) struct ActiveBody {
-    pub(crate) inner: s3s::Body,
-    pub(crate) _active: Active,
+    inner: s3s::Body,
+    active: Active,
+    /// Counted in the connection's `owed`.
+    owes: bool,
+}
+
+impl ActiveBody {
+    pub(crate) fn new(inner: s3s::Body, active: Active) -> Self {
+        Self {
+            inner,
+            active,
+            owes: false,
+        }
+    }
+
+    fn set_owes(&mut self, owes: bool) {
+        if owes != self.owes {
+            self.owes = owes;
+            let owed = &self.active.0.owed;
+            if owes {
+                owed.fetch_add(1, Ordering::SeqCst);
+            } else {
+                owed.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+impl Drop for ActiveBody {
+    fn drop(&mut self) {
+        self.set_owes(false);
+    }
 }
 
 impl http_body::Body for ActiveBody {
@@ -233,7 +295,14 @@ impl http_body::Body for ActiveBody {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        http_body::Body::poll_frame(std::pin::Pin::new(&mut self.inner), cx)
+        let state = &self.active.0;
+        state.sent_ms.store(state.now_ms(), Ordering::SeqCst);
+        let polled = http_body::Body::poll_frame(std::pin::Pin::new(&mut self.inner), cx);
+        // Data handed out is the client's to take; a body waiting on the
+        // server (Pending) or ended owes nothing.
+        let owes = matches!(polled, Poll::Ready(Some(Ok(_))));
+        self.set_owes(owes);
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -407,12 +407,7 @@ impl hyper::service::Service<Request<Incoming>> for Front {
 /// response body is sent.
 fn track(resp: Response<Body>, active: Option<crate::conn::Active>) -> Response<Body> {
     match active {
-        Some(active) => resp.map(|inner| {
-            Body::http_body(ActiveBody {
-                inner,
-                _active: active,
-            })
-        }),
+        Some(active) => resp.map(|inner| Body::http_body(ActiveBody::new(inner, active))),
         None => resp,
     }
 }

@@ -501,3 +501,60 @@ async fn inflight_cap_answers_slow_down_and_slow_bodies_time_out() -> Result<()>
     no_drive_marked_offline(&s, s.dir())?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_a_download_is_cut_off() -> Result<()> {
+    let s = Server::start(start_opts(&[])).await?;
+    let c = s.s3();
+    let bucket = bucket_name("reader");
+    c.create_bucket().bucket(&bucket).send().await?;
+    let size = 32usize << 20;
+    c.put_object()
+        .bucket(&bucket)
+        .key("big")
+        .body(ByteStream::from(vec![5u8; size]))
+        .send()
+        .await?;
+    // GETs that read the response head and then nothing: the server's
+    // reader threads would wait on them for as long as they keep the
+    // connection open.
+    let raw = s.raw();
+    let mut stuck = Vec::new();
+    for _ in 0..16 {
+        let mut st = raw
+            .open_upload("GET", &format!("/{bucket}/big"), &[], 0)
+            .await?;
+        let mut head = [0u8; 12];
+        st.read_exact(&mut head).await?;
+        ensure!(head.starts_with(b"HTTP/1.1 200"), "GET: {head:?}");
+        stuck.push(st);
+    }
+    let t = Instant::now();
+    normal_client_round(&s, &bucket, 1).await?;
+    healthy(&s).await?;
+    // The body timeout (the clock starts when the server last handed out
+    // data) and the second a closing connection gets, with room to spare.
+    tokio::time::sleep(Duration::from_secs(2 * TIMEOUT + 2)).await;
+    // Each is closed: what the socket buffers hold, then the end, well
+    // before the whole object.
+    for mut st in stuck {
+        let mut total = 0usize;
+        let mut buf = vec![0u8; 1 << 20];
+        let read_all = async {
+            loop {
+                match st.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => total += n,
+                }
+            }
+        };
+        tokio::time::timeout(SLACK, read_all)
+            .await
+            .context("a download the client stopped reading stayed open")?;
+        ensure!(total < size, "the whole object arrived ({total} bytes)");
+    }
+    eprintln!("stuck downloads cut off within {:?}", t.elapsed());
+    healthy(&s).await?;
+    no_drive_marked_offline(&s, s.dir())?;
+    Ok(())
+}
