@@ -558,3 +558,61 @@ async fn a_client_that_stops_reading_a_download_is_cut_off() -> Result<()> {
     no_drive_marked_offline(&s, s.dir())?;
     Ok(())
 }
+
+/// Reads until the server closes the connection; how long that took.
+async fn closed_after(s: &mut TcpStream) -> Result<Duration> {
+    let t = Instant::now();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(TIMEOUT) + SLACK, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .context("the connection stayed open")?;
+    Ok(t.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_idle_connections_are_closed_over_http1_and_http2() -> Result<()> {
+    let s = Server::start(start_opts(&[])).await?;
+    let early = Duration::from_secs(TIMEOUT) - Duration::from_millis(500);
+    // HTTP/1.1: a whole request, then nothing: closed after the idle timeout.
+    let mut h1 = TcpStream::connect(s.addr()).await?;
+    h1.write_all(b"GET /health/live HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await?;
+    let mut r = BufReader::new(h1);
+    let resp = raw::read_response(&mut r, false).await?;
+    ensure!(resp.status == 200, "/health/live: {}", resp.describe());
+    let mut h1 = r.into_inner();
+    // HTTP/2 (prior knowledge): the preface and SETTINGS, then no request.
+    let mut h2 = TcpStream::connect(s.addr()).await?;
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await?;
+    // Half a request head, then nothing.
+    let mut partial = TcpStream::connect(s.addr()).await?;
+    partial
+        .write_all(b"GET /health/live HTTP/1.1\r\nho")
+        .await?;
+    let (a, b, c) = tokio::join!(
+        closed_after(&mut h1),
+        closed_after(&mut h2),
+        closed_after(&mut partial)
+    );
+    for (what, took) in [
+        ("idle HTTP/1.1", a?),
+        ("silent HTTP/2", b?),
+        ("half a head", c?),
+    ] {
+        eprintln!("{what} closed after {took:?}");
+        ensure!(
+            took >= early,
+            "{what} closed after {took:?}, before the timeout"
+        );
+    }
+    healthy(&s).await?;
+    Ok(())
+}
