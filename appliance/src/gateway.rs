@@ -130,6 +130,8 @@ pub struct FrontArgs {
     pub nfs: crate::nfs::NfsArgs,
     #[command(flatten)]
     pub sandbox: crate::sandbox::SandboxArgs,
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
 }
 
 /// Where a cloud gateway (`s3`, `azure`, `gcs`) keeps the NFS export's
@@ -233,9 +235,9 @@ async fn serve_fronts(
     creds: Credentials,
 ) -> anyhow::Result<()> {
     let (access_key, secret_key) = creds;
-    let listener = tokio::net::TcpListener::bind(args.address)
-        .await
-        .with_context(|| format!("listening on {}", args.address))?;
+    let open_files = crate::limits::raise_open_files();
+    let listener =
+        cairn_s3::bind(args.address).with_context(|| format!("listening on {}", args.address))?;
     tracing::info!(
         "S3 API on http://{} ({})",
         listener.local_addr()?,
@@ -247,6 +249,7 @@ async fn serve_fronts(
         region: args.region,
         domains: args.domains,
         admin: None,
+        limits: args.limits.limits(open_files),
     };
     let mounted = crate::mount::start(&args.mount, layer.clone()).await?;
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &state).await?;

@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod drives;
 mod gateway;
+mod limits;
 mod mount;
 mod nfs;
 mod sandbox;

@@ -63,6 +63,8 @@ pub struct ServerArgs {
     pub nfs: crate::nfs::NfsArgs,
     #[command(flatten)]
     pub kms: KmsArgs,
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
     /// Cipher of new encrypted objects: aes-256-gcm (default where the CPU
     /// has AES-NI), chacha20-poly1305 (default elsewhere) or
     /// aes-256-cbc-hmac-sha256. Objects keep the cipher they were written
@@ -199,6 +201,7 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
     }
     let drives = drive_args(&args)?;
     let (access_key, secret_key) = creds;
+    let open_files = crate::limits::raise_open_files();
     let paths: Vec<PathBuf> = drives.iter().map(PathBuf::from).collect();
     let parity = args.parity;
     let set = tokio::task::spawn_blocking(move || ErasureSet::open(paths, parity))
@@ -238,9 +241,8 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         deployment = set.deployment_id(),
         "erasure set ready"
     );
-    let listener = tokio::net::TcpListener::bind(args.address)
-        .await
-        .with_context(|| format!("listening on {}", args.address))?;
+    let listener =
+        cairn_s3::bind(args.address).with_context(|| format!("listening on {}", args.address))?;
     let local = listener.local_addr()?;
     tracing::info!("S3 API on http://{local}");
     set.start_healer();
@@ -264,6 +266,7 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         region: args.region,
         domains: args.domains,
         admin: Some(admin),
+        limits: args.limits.limits(open_files),
     };
     // mounted before S3 answers /health/ready, unmounted after S3 stops
     let mounted = crate::mount::start(&args.mount, layer.clone()).await?;

@@ -10,10 +10,12 @@
 mod admin;
 mod authcheck;
 mod buckets;
+mod conn;
 mod convert;
 mod errors;
 mod host;
 mod lifecycle;
+mod limits;
 mod list;
 mod lock;
 mod metrics;
@@ -23,7 +25,9 @@ mod server;
 mod service;
 mod sse;
 mod tagging;
+mod timed;
 mod unread;
 mod versioning;
 
-pub use server::{ConfigError, ReadyFn, S3Config, serve};
+pub use limits::{LimitError, Limits};
+pub use server::{ConfigError, ReadyFn, S3Config, bind, serve};

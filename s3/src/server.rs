@@ -13,23 +13,29 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use s3s::auth::{S3Auth, SecretKey, SimpleAuth};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{Body, HttpError, S3Error, S3ErrorCode, S3Result};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
+use crate::conn::{ActiveBody, ConnState, Conns};
 use crate::host::Domains;
+use crate::limits::{Inflight, Limits};
 use crate::metrics::RequestMetrics;
 use crate::service::CairnS3;
 use crate::sse::ConnInfo;
+use crate::timed::{BodyLimits, TimedBody};
 use crate::unread::SharedBody;
 
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for in-flight requests before giving up on them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection closed for idling may take to go.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// Accept errors (out of file descriptors) back off from this, doubling...
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// ...up to this.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// How the S3 front is set up.
 #[derive(Clone)]
@@ -46,6 +52,9 @@ pub struct S3Config {
     /// The store's admin side: served at `/cairn/admin/v1/` (root only) and
     /// in `/metrics`. `None` for stores without one.
     pub admin: Option<Arc<dyn AdminLayer>>,
+    /// Timeouts and caps that keep slow or flooding clients from taking
+    /// the server down.
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -55,6 +64,7 @@ impl std::fmt::Debug for S3Config {
             .field("region", &self.region)
             .field("domains", &self.domains)
             .field("admin", &self.admin.is_some())
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +79,8 @@ pub enum ConfigError {
     EmptyCredential,
     #[error("the region must not be empty")]
     EmptyRegion,
+    #[error(transparent)]
+    Limits(#[from] crate::limits::LimitError),
     #[error("invalid virtual-host domains {domains:?}: {source}")]
     Domains {
         domains: Vec<String>,
@@ -82,11 +94,33 @@ impl From<ConfigError> for std::io::Error {
     }
 }
 
+/// Pending connections the kernel queues for `accept` (capped by
+/// net.core.somaxconn): a burst of connections, or the server pausing
+/// accept at its connection cap, must not drop legitimate clients' SYNs.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener for [`serve`] on `addr`, with a backlog for bursts.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves S3 (plus `GET /health/live` -> 200 and `GET /health/ready` -> 200
 /// if `ready()` else 503) on the listener until `shutdown` resolves, then
 /// stops accepting and drains in-flight connections (graceful): idle
 /// keep-alive connections close at once, requests in progress run to their
 /// end (for at most 30 s).
+///
+/// `cfg.limits` bounds what clients may hold: connections (idle ones close
+/// after the header or idle timeout, or when the cap needs room), request
+/// bodies being read (503 SlowDown beyond the cap), and how long and how
+/// slowly a body may come (400 RequestTimeout, connection closed).
 ///
 /// Fails at once (`InvalidInput`) on a configuration it cannot serve.
 pub async fn serve(
@@ -96,7 +130,9 @@ pub async fn serve(
     ready: ReadyFn,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    cfg.limits.check().map_err(ConfigError::from)?;
     let s3 = build_service(layer, &cfg)?;
+    let limits = Arc::new(cfg.limits.clone());
     let svc = Front {
         s3,
         ready,
@@ -104,57 +140,96 @@ pub async fn serve(
         metrics: Arc::new(RequestMetrics::default()),
         conn: None,
         region: cfg.region.as_str().into(),
+        state: None,
+        inflight: Inflight::new(limits.max_inflight_requests),
+        body: BodyLimits {
+            timeout: limits.body_timeout,
+            min_rate: limits.body_min_rate,
+        },
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // A client that never finishes its request headers loses its connection.
+    // A client that never finishes its request headers loses its
+    // connection (HTTP/1 here; every version in `Conns::until_close`).
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(limits.header_timeout);
     builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+    let conns = Conns::new(limits.max_connections);
     if let Ok(addr) = listener.local_addr() {
-        info!(%addr, region = %cfg.region, "S3 front listening");
+        info!(%addr, region = %cfg.region, limits = ?cfg.limits, "S3 front listening");
     }
 
     tokio::pin!(shutdown);
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    if let Err(e) = stream.set_nodelay(true) {
-                        debug!(%peer, error = %e, "set_nodelay failed");
-                    }
-                    // Each connection's service knows its peer: SSE-C
-                    // checks it (crate::sse).
-                    let mut conn_svc = svc.clone();
-                    conn_svc.conn = Some(ConnInfo { peer, tls: false });
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), conn_svc)
-                        .into_owned();
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                    });
-                }
-                Err(e) => {
-                    // Out of file descriptors, a connection reset before
-                    // accept, ...: keep serving the others.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+        let accepted = tokio::select! {
+            () = conns.room() => tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut shutdown => break,
             },
             () = &mut shutdown => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = ACCEPT_BACKOFF_MIN;
+                if let Err(e) = stream.set_nodelay(true) {
+                    debug!(%peer, error = %e, "set_nodelay failed");
+                }
+                // Each connection's service knows its peer (SSE-C checks
+                // it, crate::sse) and what the connection is doing.
+                let state = ConnState::new();
+                let mut conn_svc = svc.clone();
+                conn_svc.conn = Some(ConnInfo { peer, tls: false });
+                conn_svc.state = Some(state.clone());
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), conn_svc)
+                    .into_owned();
+                let slot = conns.slot();
+                let conns = conns.clone();
+                let limits = limits.clone();
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    tokio::pin!(conn);
+                    let stopping = tokio::select! {
+                        res = conn.as_mut() => {
+                            if let Err(e) = res {
+                                debug!(%peer, error = %e, "connection ended with an error");
+                            }
+                            return;
+                        }
+                        stopping = conns.until_close(&state, &limits) => stopping,
+                    };
+                    // Idle (or the server stops): an idle connection goes
+                    // at once, a request in progress at shutdown may end.
+                    conn.as_mut().graceful_shutdown();
+                    let grace = if stopping { DRAIN_TIMEOUT } else { CLOSE_GRACE };
+                    if tokio::time::timeout(grace, conn).await.is_err() {
+                        debug!(%peer, "closing a connection that did not end in time");
+                    }
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors, a connection reset before
+                // accept, ...: keep serving the others, make room, and
+                // back off rather than spin on an error that stays.
+                warn!(error = %e, open = conns.open(), retry_in = ?backoff, "accept failed");
+                conns.shed();
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = &mut shutdown => break,
+                }
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+            }
         }
     }
     drop(listener);
     info!(
-        connections = graceful.count(),
+        connections = conns.open(),
         "S3 front shutting down; draining connections"
     );
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    conns.stop();
+    if tokio::time::timeout(DRAIN_TIMEOUT, conns.drained())
         .await
         .is_err()
     {
@@ -221,6 +296,11 @@ struct Front {
     conn: Option<ConnInfo>,
     /// The region SigV4 scopes must name (crate::authcheck).
     region: Arc<str>,
+    /// What that connection is doing (its idle clock).
+    state: Option<Arc<ConnState>>,
+    /// Slots for request bodies being read.
+    inflight: Inflight,
+    body: BodyLimits,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Front {
@@ -229,8 +309,10 @@ impl hyper::service::Service<Request<Incoming>> for Front {
     type Future = BoxFuture<'static, Result<Response<Body>, HttpError>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
+        // In progress (not idle) until its response is sent.
+        let active = self.state.as_ref().map(|s| s.begin());
         if let Some(resp) = health(&req, &self.ready) {
-            return Box::pin(async move { Ok(resp) });
+            return Box::pin(async move { Ok(track(resp, active)) });
         }
         if req.method() == Method::GET
             && req.uri().path() == "/metrics"
@@ -245,7 +327,7 @@ impl hyper::service::Service<Request<Incoming>> for Front {
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("text/plain; version=0.0.4"),
             );
-            return Box::pin(async move { Ok(resp) });
+            return Box::pin(async move { Ok(track(resp, active)) });
         }
         let started = std::time::Instant::now();
         // The signature rules s3s does not enforce, for every signed
@@ -262,18 +344,56 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             .get(http::header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let (mut parts, incoming) = req.into_parts();
+        let http1 = parts.version <= http::Version::HTTP_11;
+        // A request with a body takes one of the in-flight slots while
+        // it runs; none left: 503 SlowDown at once, body unread.
+        let slot = if http_body::Body::is_end_stream(&incoming) {
+            None
+        } else {
+            match self.inflight.try_take() {
+                Some(p) => Some(p),
+                None => {
+                    debug!(peer = ?self.conn.map(|c| c.peer), "in-flight request cap reached; SlowDown");
+                    metrics.record(&method, StatusCode::SERVICE_UNAVAILABLE, started.elapsed());
+                    let resp = s3_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "SlowDown",
+                        "Please reduce your request rate.",
+                        http1,
+                    );
+                    return Box::pin(async move { Ok(track(resp, active)) });
+                }
+            }
+        };
         if let Some(c) = self.conn {
             parts.extensions.insert(c);
         }
-        let body = SharedBody::new(incoming);
+        let body = SharedBody::new(TimedBody::new(incoming, self.body));
         let empty = body.is_end_stream();
         let req = Request::from_parts(parts, Body::http_body(body.clone()));
         let s3 = self.s3.clone();
+        let peer = self.conn.map(|c| c.peer);
         Box::pin(async move {
+            let _slot = slot;
             let mut resp = match refused {
                 Some(r) => r.into_response(),
                 None => s3.call(req).await?,
             };
+            if body.timed_out() {
+                // Whatever the operation made of its failed body (nothing
+                // of it was stored), the client hears why, and the
+                // connection, its body unread, closes.
+                info!(?peer, %method, "request body stalled or too slow; closing the connection");
+                resp = s3_error(
+                    StatusCode::BAD_REQUEST,
+                    "RequestTimeout",
+                    "Your socket connection to the server was not read from or written to \
+                     within the timeout period. Idle connections will be closed.",
+                    http1,
+                );
+                metrics.record(&method, resp.status(), started.elapsed());
+                return Ok(track(resp, active));
+            }
             metrics.record(&method, resp.status(), started.elapsed());
             // An Expect request answered without a `100 Continue` (an empty
             // body, or one the operation never read): botocore (awscli,
@@ -291,9 +411,40 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             if !resp.status().is_success() && !expects_continue && !body.is_end_stream() {
                 body.discard_rest().await;
             }
-            Ok(resp)
+            Ok(track(resp, active))
         })
     }
+}
+
+/// Keeps the request counted as in progress on its connection until its
+/// response body is sent.
+fn track(resp: Response<Body>, active: Option<crate::conn::Active>) -> Response<Body> {
+    match active {
+        Some(active) => resp.map(|inner| Body::http_body(ActiveBody::new(inner, active))),
+        None => resp,
+    }
+}
+
+/// An S3 error answered by the front itself; `close` (HTTP/1 only) ends
+/// the connection after it, its request body unread.
+fn s3_error(status: StatusCode, code: &str, message: &str, close: bool) -> Response<Body> {
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    let mut resp = Response::new(Body::from(xml));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    if close {
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
 }
 
 /// `GET|HEAD /health/live` and `/health/ready`, unauthenticated. A signed

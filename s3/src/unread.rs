@@ -17,7 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
+
+use crate::timed::{BodyError, TimedBody};
 
 /// Most bytes read and discarded after an error response.
 const DRAIN_MAX_BYTES: u64 = 256 * 1024 * 1024;
@@ -27,21 +28,21 @@ const DRAIN_MAX_TIME: Duration = Duration::from_secs(30);
 /// The request body, shared between the S3 service and the front.
 #[derive(Clone)]
 pub(crate) struct SharedBody {
-    body: Arc<Mutex<Incoming>>,
+    body: Arc<Mutex<TimedBody>>,
     /// Whether the service ever asked for the body (hyper sends
     /// `100 Continue` then, for a body that is not empty).
     polled: Arc<AtomicBool>,
 }
 
 impl SharedBody {
-    pub(crate) fn new(body: Incoming) -> Self {
+    pub(crate) fn new(body: TimedBody) -> Self {
         Self {
             body: Arc::new(Mutex::new(body)),
             polled: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Incoming) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut TimedBody) -> R) -> R {
         let mut g = match self.body.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -55,6 +56,11 @@ impl SharedBody {
 
     pub(crate) fn is_end_stream(&self) -> bool {
         self.with(|b| b.is_end_stream())
+    }
+
+    /// Whether the body failed for being stalled or too slow.
+    pub(crate) fn timed_out(&self) -> bool {
+        self.with(|b| b.timed_out())
     }
 
     /// Reads and drops the rest of the body, within the budget.
@@ -79,12 +85,12 @@ impl SharedBody {
 
 impl http_body::Body for SharedBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         self.polled.store(true, Ordering::Relaxed);
         self.with(|b| Pin::new(b).poll_frame(cx))
     }

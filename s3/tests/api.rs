@@ -1666,6 +1666,7 @@ async fn bad_config_is_refused() -> Result<()> {
         region: "us-east-1".into(),
         domains: vec!["example.com".into(), "s3.example.com".into()],
         admin: None,
+        limits: Default::default(),
     };
     let err = cairn_s3::serve(listener, layer, cfg, std::sync::Arc::new(|| true), async {})
         .await

@@ -78,13 +78,14 @@ impl ErasureSet {
         })
     }
 
-    /// Starts the healer that drains the queue. Call once per process.
+    /// Starts the healer that drains the queue, on a thread of its own
+    /// (`background`). Call once per process.
     pub fn start_healer(self: &Arc<Self>) {
         let Some(mut rx) = self.heal_queue.rx.lock().take() else {
             return;
         };
         let set = Arc::downgrade(self);
-        tokio::spawn(async move {
+        crate::background::spawn("healer", move || async move {
             while let Some((b, k)) = rx.recv().await {
                 let Some(set) = set.upgrade() else { return };
                 let q = &set.heal_queue;

@@ -5,6 +5,7 @@
 //! `cairn.meta` per object per drive. See ARCHITECTURE.md for the map.
 
 mod admin;
+mod background;
 pub mod bitrot;
 mod bucketcfg;
 pub mod drive;

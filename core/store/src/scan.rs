@@ -309,12 +309,13 @@ impl ErasureSet {
         .await;
     }
 
-    /// Starts the background scanner.
+    /// Starts the background scanner, on a thread of its own
+    /// (`background`).
     pub fn start_scanner(self: &Arc<Self>, cfg: ScannerConfig) {
         self.scan_rate
             .store(cfg.deep_bytes_per_sec, std::sync::atomic::Ordering::Relaxed);
         let set = Arc::downgrade(self);
-        tokio::spawn(async move {
+        crate::background::spawn("scanner", move || async move {
             let mut cycle: u64 = 0;
             loop {
                 {
@@ -354,10 +355,12 @@ impl ErasureSet {
 
     /// Starts the drive monitor: every 5 s it looks at drives that are
     /// offline (or marked unresponsive), takes in an empty replacement
-    /// drive and heals everything onto it. Runs with or without the scanner.
+    /// drive and heals everything onto it. Runs with or without the
+    /// scanner, on a thread of its own (`background`): its probes never
+    /// wait behind client requests for a blocking thread.
     pub fn start_monitor(self: &Arc<Self>) {
         let set = Arc::downgrade(self);
-        tokio::spawn(async move {
+        crate::background::spawn("monitor", move || async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 let Some(set) = set.upgrade() else { return };

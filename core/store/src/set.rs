@@ -367,9 +367,14 @@ impl ErasureSet {
     }
 
     /// Runs a blocking function on every drive in parallel. A drive that
-    /// does not answer within `DRIVE_TIMEOUT` is marked unresponsive and
+    /// does not answer within the drive timeout is marked unresponsive and
     /// skipped by later requests until the monitor finds it answering
     /// again: requests never wait on a dead drive twice.
+    ///
+    /// The timeout counts from the moment the function starts on its
+    /// thread, not from the call: a job waiting for a free blocking
+    /// thread (a pool busy with other requests) measures the queue, not
+    /// the drive, and must never mark a healthy drive offline.
     async fn run_on_drives<T, F>(&self, f: F, skip_hung: bool) -> Vec<T>
     where
         T: DriveAnswer + Send + 'static,
@@ -385,16 +390,27 @@ impl ErasureSet {
                 }
                 let d = d.clone();
                 let f = f.clone();
-                Some(tokio::task::spawn_blocking(move || d.track(|| f(&d))))
+                let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+                let job = tokio::task::spawn_blocking(move || {
+                    let _ = started_tx.send(tokio::time::Instant::now());
+                    d.track(|| f(&d))
+                });
+                Some((started_rx, job))
             })
             .collect();
         let mut out = Vec::with_capacity(jobs.len());
         for (d, j) in self.drives.iter().zip(jobs) {
-            let Some(j) = j else {
+            let Some((started, j)) = j else {
                 out.push(T::offline());
                 continue;
             };
-            match tokio::time::timeout(self.drive_timeout, j).await {
+            // Waiting for a thread is not the drive's fault; a job that
+            // never starts (runtime shutting down) ends with the join error.
+            let deadline = match started.await {
+                Ok(at) => at + self.drive_timeout,
+                Err(_) => tokio::time::Instant::now() + self.drive_timeout,
+            };
+            match tokio::time::timeout_at(deadline, j).await {
                 Ok(Ok(v)) => {
                     // The probe answered; the drive is back only if no
                     // earlier operation is still stuck on it.
@@ -669,6 +685,7 @@ impl ErasureSet {
         let tmp_name = uuid::Uuid::new_v4().to_string();
         let name = tmp_name.clone();
         let tmps: Vec<Option<SafePath>> = self.on_drives(move |d| d.make_tmp(&name).ok()).await;
+        let guard = TmpGuard(Some(tmps.clone()));
         let files = tmps
             .iter()
             .map(|t| {
@@ -691,6 +708,7 @@ impl ErasureSet {
             seal,
         )
         .await;
+        guard.disarm();
         match res {
             Ok(enc) => {
                 let dirs = tmps
@@ -709,6 +727,31 @@ impl ErasureSet {
                 remove_tmp(tmps).await;
                 Err(e)
             }
+        }
+    }
+}
+
+/// A write's tmp dirs, removed if the write is dropped half way (its
+/// client went away and the request was dropped) so nothing partial stays.
+struct TmpGuard(Option<Vec<Option<SafePath>>>);
+
+impl TmpGuard {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TmpGuard {
+    fn drop(&mut self) {
+        let Some(tmps) = self.0.take() else { return };
+        let remove = move || {
+            for t in tmps.into_iter().flatten() {
+                let _ = std::fs::remove_dir_all(t);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(remove)),
+            Err(_) => remove(),
         }
     }
 }

@@ -1,8 +1,9 @@
-//! The streaming write pipeline: body -> 1 MiB blocks -> (MD5 and checksum
-//! on one thread) || (erasure coding + bitrot hashes on another) -> one
-//! writer thread per drive. Each stage works on a different block at the
-//! same time, and memory is bounded by the channel depths (a few MiB per
-//! PUT), whatever the object size.
+//! The streaming write pipeline: body -> 1 MiB blocks -> (MD5 and checksum)
+//! || (erasure coding + bitrot hashes) -> one writer per drive. Each stage
+//! is a task working on a different block at the same time, taking a
+//! blocking thread only for the block at hand (so a stalled upload holds
+//! none), and memory is bounded by the channel depths (a few MiB per PUT),
+//! whatever the object size.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -59,58 +60,62 @@ pub async fn encode_stream(
     let (enc_tx, mut enc_rx) = mpsc::channel::<(Bytes, bool)>(ENCODE_QUEUE);
     let sealing = seal.is_some();
 
-    let hasher = tokio::task::spawn_blocking(move || {
+    let hasher = tokio::spawn(async move {
         let mut digest = digest;
-        while let Some(block) = hash_rx.blocking_recv() {
-            digest.update(&block);
+        while let Some(first) = hash_rx.recv().await {
+            let mut blocks = vec![first];
+            while let Ok(b) = hash_rx.try_recv() {
+                blocks.push(b);
+            }
+            digest = on_thread(move || {
+                for b in &blocks {
+                    digest.update(b);
+                }
+                Ok(digest)
+            })
+            .await?;
         }
-        digest
+        Ok::<_, std::io::Error>(digest)
     });
 
     let mut drive_txs = Vec::with_capacity(drives);
     let mut drive_jobs = Vec::with_capacity(drives);
     for file in targets.files {
         let (tx, rx) = mpsc::channel::<Vec<u8>>(DRIVE_QUEUE);
-        drive_jobs.push(tokio::task::spawn_blocking(move || write_shards(file, rx)));
+        drive_jobs.push(tokio::spawn(write_shards(file, rx)));
         drive_txs.push(tx);
     }
     let distribution = targets.distribution;
-    let encoder = tokio::task::spawn_blocking(move || {
+    let encoder = tokio::spawn(async move {
         let mut alive: Vec<Option<mpsc::Sender<Vec<u8>>>> =
             drive_txs.into_iter().map(Some).collect();
-        let mut seq = 0u64;
-        let mut sealed = Vec::new();
-        while let Some((block, last)) = enc_rx.blocking_recv() {
-            let data: &[u8] = match &seal {
-                None => &block,
-                Some(c) => {
-                    sealed.clear();
-                    let n = block.len().div_ceil(PACKAGE).max(1);
-                    for (i, pkg) in block.chunks(PACKAGE).enumerate() {
-                        c.seal(seq, last && i + 1 == n, pkg, &mut sealed);
-                        seq += 1;
-                    }
-                    if block.is_empty() {
-                        // an empty part still has its (final) package
-                        c.seal(seq, true, &[], &mut sealed);
-                    }
-                    &sealed
-                }
-            };
-            let mut shards: Vec<Option<Vec<u8>>> =
-                erasure.encode_framed(data).into_iter().map(Some).collect();
+        let mut sealer = Sealer {
+            erasure,
+            seal,
+            seq: 0,
+            sealed: Vec::new(),
+        };
+        while let Some((block, last)) = enc_rx.recv().await {
+            let (back, shards) = on_thread(move || {
+                let shards = sealer.encode(&block, last);
+                Ok((sealer, shards))
+            })
+            .await?;
+            sealer = back;
+            let mut shards: Vec<Option<Vec<u8>>> = shards.into_iter().map(Some).collect();
             for (drive, slot) in alive.iter_mut().enumerate() {
                 let Some(tx) = slot else { continue };
                 let Some(shard) = shards.get_mut(distribution[drive]).and_then(Option::take) else {
                     *slot = None;
                     continue;
                 };
-                if tx.blocking_send(shard).is_err() {
+                if tx.send(shard).await.is_err() {
                     // The drive's writer failed; it reports why.
                     *slot = None;
                 }
             }
         }
+        Ok::<_, std::io::Error>(())
     });
 
     let mut size = 0u64;
@@ -167,8 +172,14 @@ pub async fn encode_stream(
     drop(hash_tx);
     drop(enc_tx);
     let joined = async {
-        let digest = hasher.await.map_err(ObjectError::internal)?;
-        encoder.await.map_err(ObjectError::internal)?;
+        let digest = hasher
+            .await
+            .map_err(ObjectError::internal)?
+            .map_err(ObjectError::internal)?;
+        encoder
+            .await
+            .map_err(ObjectError::internal)?
+            .map_err(ObjectError::internal)?;
         let mut written = Vec::with_capacity(drives);
         for j in drive_jobs {
             let ok = match j.await {
@@ -204,11 +215,83 @@ async fn send_block(
     enc_tx.send((block, last)).await.map_err(|_| gone())
 }
 
-fn write_shards(file: Option<PathBuf>, mut rx: mpsc::Receiver<Vec<u8>>) -> std::io::Result<()> {
-    let path = file.ok_or_else(|| std::io::Error::other("drive unavailable"))?;
-    let mut f = File::create(&path)?;
-    while let Some(buf) = rx.blocking_recv() {
-        f.write_all(&buf)?;
+/// The encoder's state between blocks: a block is sealed (when
+/// encrypting) and erasure coded on a blocking thread, then handed back.
+struct Sealer {
+    erasure: Arc<Erasure>,
+    seal: Option<PartCipher>,
+    seq: u64,
+    sealed: Vec<u8>,
+}
+
+impl Sealer {
+    fn encode(&mut self, block: &[u8], last: bool) -> Vec<Vec<u8>> {
+        let data: &[u8] = match &self.seal {
+            None => block,
+            Some(c) => {
+                self.sealed.clear();
+                let n = block.len().div_ceil(PACKAGE).max(1);
+                for (i, pkg) in block.chunks(PACKAGE).enumerate() {
+                    c.seal(self.seq, last && i + 1 == n, pkg, &mut self.sealed);
+                    self.seq += 1;
+                }
+                if block.is_empty() {
+                    // an empty part still has its (final) package
+                    c.seal(self.seq, true, &[], &mut self.sealed);
+                }
+                &self.sealed
+            }
+        };
+        self.erasure.encode_framed(data)
     }
-    f.sync_data()
+}
+
+/// Runs one step of the pipeline on a blocking thread. The stages are
+/// tasks that take a thread only while they have a block to work on: an
+/// upload whose client stops sending holds no thread (each used to hold
+/// one per stage and drive, and ~100 stalled uploads filled the pool).
+async fn on_thread<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// Appends the shards it is sent to the part file (created with the first
+/// one, so a stalled upload holds no descriptor), then syncs it.
+async fn write_shards(
+    file: Option<PathBuf>,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+) -> std::io::Result<()> {
+    let path = Arc::new(file.ok_or_else(|| std::io::Error::other("drive unavailable"))?);
+    let mut f: Option<File> = None;
+    while let Some(first) = rx.recv().await {
+        let mut bufs = vec![first];
+        while let Ok(b) = rx.try_recv() {
+            bufs.push(b);
+        }
+        let path = path.clone();
+        f = Some(
+            on_thread(move || {
+                let mut f = match f {
+                    Some(f) => f,
+                    None => File::create(path.as_path())?,
+                };
+                for b in &bufs {
+                    f.write_all(b)?;
+                }
+                Ok(f)
+            })
+            .await?,
+        );
+    }
+    on_thread(move || {
+        let f = match f {
+            Some(f) => f,
+            None => File::create(path.as_path())?,
+        };
+        f.sync_data()
+    })
+    .await
 }

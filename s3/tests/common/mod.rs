@@ -48,6 +48,7 @@ impl Server {
             region: REGION.into(),
             domains: vec!["localhost".into()],
             admin: None,
+            limits: Default::default(),
         };
         let dyn_layer: Arc<dyn ObjectLayer> = layer.clone();
         let task = tokio::spawn(cairn_s3::serve(listener, dyn_layer, cfg, ready_fn, async {
