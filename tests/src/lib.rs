@@ -537,6 +537,21 @@ pub async fn admin(s: &Server, args: &[&str], password: Option<&str>) -> Result<
         .with_context(|| format!("running `cairn admin {}`", args.join(" ")))
 }
 
+/// The whole body of `b/k`, read through the SDK.
+pub async fn get_bytes(c: &aws_sdk_s3::Client, b: &str, k: &str) -> Result<Vec<u8>> {
+    Ok(c.get_object()
+        .bucket(b)
+        .key(k)
+        .send()
+        .await
+        .with_context(|| format!("GET {b}/{k}"))?
+        .body
+        .collect()
+        .await?
+        .into_bytes()
+        .to_vec())
+}
+
 pub fn bucket_name(prefix: &str) -> String {
     format!("{prefix}-{}", random_token(8).to_lowercase())
 }

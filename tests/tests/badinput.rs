@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use cairn_tests::data::{MIB, list_tree, random_bytes, same_bytes};
 use cairn_tests::raw::{self, encode_path, encode_query, xml_tag};
-use cairn_tests::{Server, bucket_name, expect_err};
+use cairn_tests::{Server, bucket_name, expect_err, get_bytes};
 use md5::{Digest, Md5};
 
 async fn setup(s: &Server) -> Result<(Client, String)> {
@@ -41,20 +41,6 @@ async fn keys(c: &Client, b: &str) -> Result<Vec<(String, i64)>> {
             )
         })
         .collect())
-}
-
-async fn get(c: &Client, b: &str, k: &str) -> Result<Vec<u8>> {
-    Ok(c.get_object()
-        .bucket(b)
-        .key(k)
-        .send()
-        .await
-        .with_context(|| format!("GET {b}/{k}"))?
-        .body
-        .collect()
-        .await?
-        .into_bytes()
-        .to_vec())
 }
 
 /// Every file on every drive except the server's own `.cairn.sys`.
@@ -179,8 +165,8 @@ async fn bad_object_names_are_refused() -> Result<()> {
         after_files == before_files,
         "files on the drives changed:\nbefore {before_files:#?}\nafter {after_files:#?}"
     );
-    same_bytes("b", &get(&c, &b, "b").await?, b"b")?;
-    same_bytes("a/b", &get(&c, &b, "a/b").await?, b"ab")?;
+    same_bytes("b", &get_bytes(&c, &b, "b").await?, b"b")?;
+    same_bytes("a/b", &get_bytes(&c, &b, "a/b").await?, b"ab")?;
     // names that look odd but are fine
     for k in ["a/.../b", "a/..b", "..a", "a/.b", "a..", "x/y."] {
         c.put_object()
@@ -190,7 +176,7 @@ async fn bad_object_names_are_refused() -> Result<()> {
             .send()
             .await
             .with_context(|| format!("valid key {k:?} refused"))?;
-        same_bytes(k, &get(&c, &b, k).await?, k.as_bytes())?;
+        same_bytes(k, &get_bytes(&c, &b, k).await?, k.as_bytes())?;
     }
     Ok(())
 }
@@ -333,7 +319,7 @@ async fn malformed_xml_is_refused() -> Result<()> {
     }
     same_bytes(
         "keep after bad DeleteObjects",
-        &get(&c, &b, "keep").await?,
+        &get_bytes(&c, &b, "keep").await?,
         b"keep",
     )?;
 
@@ -347,7 +333,7 @@ async fn malformed_xml_is_refused() -> Result<()> {
         "good complete: {}",
         r.describe()
     );
-    same_bytes("mp", &get(&c, &b, "mp").await?, &part)?;
+    same_bytes("mp", &get_bytes(&c, &b, "mp").await?, &part)?;
     Ok(())
 }
 
@@ -419,7 +405,7 @@ async fn wrong_content_md5_is_bad_digest() -> Result<()> {
         "a refused part was stored: {:?}",
         lp.parts()
     );
-    same_bytes("keep", &get(&c, &b, "keep").await?, b"keep")?;
+    same_bytes("keep", &get_bytes(&c, &b, "keep").await?, b"keep")?;
     expect_err(
         "GET new-key",
         c.get_object().bucket(&b).key("new-key").send().await,
@@ -484,7 +470,7 @@ async fn small_middle_part_changes_nothing() -> Result<()> {
         400,
         "EntityTooSmall",
     )?;
-    same_bytes("keep", &get(&c, &b, "keep").await?, b"keep")?;
+    same_bytes("keep", &get_bytes(&c, &b, "keep").await?, b"keep")?;
     let lp = c
         .list_parts()
         .bucket(&b)

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result, anyhow, ensure};
+use anyhow::{Result, anyhow, ensure};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::Region;
 use aws_sdk_s3::primitives::ByteStream;
@@ -16,7 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use cairn_tests::cmd::run_stdout;
 use cairn_tests::raw::{self, encode_query, xml_tag};
-use cairn_tests::{REGION, Server, bucket_name, expect_err, require_tool, run};
+use cairn_tests::{REGION, Server, bucket_name, expect_err, get_bytes, require_tool, run};
 use hmac::{Hmac, Mac};
 use time::OffsetDateTime;
 
@@ -43,20 +43,6 @@ async fn exists(c: &Client, b: &str, k: &str) -> Result<bool> {
         Err(e) if cairn_tests::err_status(&e) == Some(404) => Ok(false),
         Err(e) => Err(anyhow!("HEAD {b}/{k}: {e:?}")),
     }
-}
-
-async fn body_of(c: &Client, b: &str, k: &str) -> Result<Vec<u8>> {
-    Ok(c.get_object()
-        .bucket(b)
-        .key(k)
-        .send()
-        .await
-        .with_context(|| format!("GET {b}/{k}"))?
-        .body
-        .collect()
-        .await?
-        .into_bytes()
-        .to_vec())
 }
 
 fn expect(what: &str, r: &raw::Response, status: u16, code: &str) -> Result<()> {
@@ -184,7 +170,7 @@ async fn sigv2_requests_must_be_dated_now() -> Result<()> {
         "V2 PUT with x-amz-date now",
         &put.send(&s, &[], b"new").await?,
     )?;
-    ensure!(body_of(&c, &b, "fresh").await? == b"new", "V2 PUT stored");
+    ensure!(get_bytes(&c, &b, "fresh").await? == b"new", "V2 PUT stored");
 
     // An hour off either way, a year back: refused, and nothing changes.
     for offset in [-HOUR, HOUR, -365 * 24 * HOUR] {
@@ -615,7 +601,7 @@ async fn headers_added_after_signing_are_refused() -> Result<()> {
         .await?;
     expect_ok("signed copy", &r)?;
     ensure!(
-        body_of(&c, &b, "copied").await? == b"another bucket's object",
+        get_bytes(&c, &b, "copied").await? == b"another bucket's object",
         "signed copy content"
     );
     Ok(())
