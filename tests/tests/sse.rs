@@ -1129,6 +1129,30 @@ async fn without_kms_only_sse_c() -> Result<()> {
             Some("NotImplemented"),
         )?;
     }
+    // a bucket default no KMS can serve is refused as the requests are,
+    // and plain PUTs go on working
+    for alg in [ServerSideEncryption::Aes256, ServerSideEncryption::AwsKms] {
+        let r = c
+            .put_bucket_encryption()
+            .bucket(&b)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(encryption_rule(alg.clone(), None)?)
+                    .build()?,
+            )
+            .send()
+            .await;
+        expect_err(
+            &format!("PutBucketEncryption {alg:?} without a KMS"),
+            r,
+            501,
+            Some("NotImplemented"),
+        )?;
+    }
+    put(&c, &b, "plain", &data, None)
+        .await?
+        .expect("plain PUT after a refused default", None)?;
+    check_object(&c, &b, "plain", &data, None).await?;
     let k1 = Mode::Customer(KEY1);
     put(&c, &b, "c", &data, Some(&k1))
         .await?

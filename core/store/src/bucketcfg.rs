@@ -47,6 +47,11 @@ impl ErasureSet {
         bucket: &BucketName,
         config: Option<BucketEncryption>,
     ) -> ObjectResult<()> {
+        // A default no KMS can serve would fail every plain PUT after it:
+        // refused as an SSE-S3/KMS request is (issue 16).
+        if config.is_some() && self.sse_config().kms.is_none() {
+            return Err(ObjectError::KmsNotConfigured);
+        }
         self.update_bucket_meta(bucket, move |m| {
             m.encryption = config.clone();
             Ok(())
