@@ -536,3 +536,22 @@ async fn reads_back(set: &ErasureSet, b: &BucketName, key: &str, data: &[u8]) ->
         Err(_) => false,
     }
 }
+
+/// A drive replaced while the set is open is locked again when the drive
+/// monitor takes it in (its lock went with the old folder).
+#[tokio::test]
+async fn a_replacement_drive_is_locked_when_it_joins() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    let set = ErasureSet::open(p.clone(), None).unwrap();
+    std::fs::remove_dir_all(&p[1]).unwrap();
+    std::fs::create_dir(&p[1]).unwrap();
+    assert_eq!(set.monitor_drives().await, 1, "empty replacement joins");
+    let mut other = paths(t.path(), "e", 3);
+    other.insert(1, p[1].clone());
+    let err = ErasureSet::open(other, None).err().expect("refused");
+    assert!(
+        matches!(&err, SetupError::DriveLocked { path, .. } if *path == p[1].display().to_string()),
+        "{err}"
+    );
+}
