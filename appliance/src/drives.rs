@@ -43,9 +43,26 @@ pub fn expand(arg: &str) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// Whether a drive argument is a URL (`http://host/path`): a drive of
+/// another server, which only a cluster could serve.
+fn is_url(arg: &str) -> bool {
+    arg.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
 pub fn expand_all(args: &[String]) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     for a in args {
+        if is_url(a) {
+            bail!(
+                "drive {a} is a URL: distributed mode (drives on other servers) is not available \
+                 yet; give local folders"
+            );
+        }
         out.extend(expand(a)?);
     }
     let mut seen = std::collections::HashSet::new();
@@ -72,5 +89,9 @@ mod tests {
         assert!(expand("/d{3...1}").is_err());
         assert!(expand("/d{1..3}").is_err());
         assert!(expand_all(&["/a".into(), "/a".into()]).is_err());
+        let url = expand_all(&["http://127.0.0.1:9000/srv/d{1...4}".into()]).unwrap_err();
+        assert!(url.to_string().contains("distributed mode"), "{url}");
+        assert!(expand_all(&["HTTPS://h/d1".into()]).is_err());
+        assert_eq!(expand_all(&["./a:b".into()]).unwrap(), ["./a:b"]);
     }
 }

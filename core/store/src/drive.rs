@@ -62,6 +62,9 @@ pub struct Drive {
     /// Folders made by commits that skipped their fsyncs (heal, write-back):
     /// durable, and out of `fresh`, after the next `sync_fs`.
     deferred: parking_lot::Mutex<Vec<PathBuf>>,
+    /// This process's exclusive lock on the drive (`drivelock.rs`), held
+    /// while the drive is in the set.
+    lock: parking_lot::Mutex<Option<crate::drivelock::DriveLock>>,
 }
 
 impl Drive {
@@ -73,7 +76,16 @@ impl Drive {
             inflight: std::sync::atomic::AtomicUsize::new(0),
             fresh: parking_lot::Mutex::new(std::collections::HashSet::new()),
             deferred: parking_lot::Mutex::new(Vec::new()),
+            lock: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// Takes (or takes again, for a drive replaced while serving) the
+    /// exclusive lock on the drive; refused while another holds it.
+    pub fn take_lock(&self) -> Result<(), crate::drivelock::LockError> {
+        let lock = crate::drivelock::DriveLock::acquire(&self.sys_dir())?;
+        *self.lock.lock() = Some(lock);
+        Ok(())
     }
 
     pub fn sys_dir(&self) -> SafePath {

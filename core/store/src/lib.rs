@@ -9,6 +9,7 @@ mod background;
 pub mod bitrot;
 mod bucketcfg;
 pub mod drive;
+pub mod drivelock;
 pub mod erasure;
 mod heal;
 mod healq;
@@ -24,6 +25,7 @@ pub mod reader;
 mod rotate;
 pub mod scan;
 mod set;
+mod setup;
 pub mod sse;
 pub mod stats;
 mod version_list;
@@ -33,7 +35,8 @@ pub mod writeback;
 pub mod writer;
 
 pub use heal::HealOutcome;
-pub use set::{ErasureSet, SetupError, read_quorum, write_quorum};
+pub use set::{ErasureSet, read_quorum, write_quorum};
+pub use setup::SetupError;
 
 use async_trait::async_trait;
 use cairn_api::*;

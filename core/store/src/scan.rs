@@ -248,6 +248,11 @@ impl ErasureSet {
                     tracing::warn!(drive = %d.root.display(), "drive has no format but is not empty; not taking it");
                     return false;
                 }
+                // the lock went with the old folder: take it on the new one
+                if let Err(e) = d.take_lock() {
+                    tracing::warn!(drive = %d.root.display(), error = %e, "cannot lock replacement drive; not taking it");
+                    return false;
+                }
                 let f = Format {
                     format: FORMAT_NAME.into(),
                     deployment_id: deployment.clone(),

@@ -14,42 +14,14 @@ use futures::StreamExt as _;
 use time::OffsetDateTime;
 
 use crate::drive::{Drive, DriveError, FORMAT_NAME, Format};
-use crate::erasure::{Erasure, default_parity};
+use crate::drivelock::LockError;
+use crate::erasure::Erasure;
 use crate::healq::HealQueue;
 use crate::locks::LockTable;
 use crate::meta::{BLOCK_SIZE, DATA_DIR_PREFIX, ErasureInfo, ObjectMeta, PartMeta, VersionMeta};
+use crate::setup::SetupError;
 use crate::stats::Stats;
 use crate::writer::{PartTargets, encode_stream};
-
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error("no drives given")]
-    NoDrives,
-    #[error("{count} drives given; an erasure set holds 1 to 256")]
-    TooManyDrives { count: usize },
-    #[error("parity {parity} is not possible with {drives} drives (0 to {max})")]
-    BadParity {
-        parity: usize,
-        drives: usize,
-        max: usize,
-    },
-    #[error("drive {path}: {source}")]
-    Drive {
-        path: String,
-        #[source]
-        source: DriveError,
-    },
-    #[error(
-        "drive {path} is drive {found} of this deployment but was given in position {given}; keep the drive order"
-    )]
-    DriveOrder {
-        path: String,
-        found: usize,
-        given: usize,
-    },
-    #[error("the drives belong to different deployments ({0}); refusing to start")]
-    MixedDeployments(String),
-}
 
 pub struct ErasureSet {
     pub(crate) drives: Vec<Arc<Drive>>,
@@ -143,9 +115,11 @@ impl ErasureSet {
         self.drive_timeout = t;
     }
 
-    /// Opens (and on first start formats) the drives. Drives without a
-    /// format join the deployment; a drive of another deployment is kept
-    /// offline and never written.
+    /// Opens (and on first start formats) the drives, holding each one's
+    /// exclusive lock until the set is dropped. Drives without a format
+    /// join the deployment (replacements); a drive list that differs from
+    /// the recorded one (drive added, missing, foreign or moved) or a
+    /// parity other than the recorded one is refused (`setup.rs`).
     pub fn open(paths: Vec<PathBuf>, parity: Option<usize>) -> Result<Self, SetupError> {
         let n = paths.len();
         if n == 0 {
@@ -161,81 +135,56 @@ impl ErasureSet {
             .collect();
         let mut formats = Vec::with_capacity(n);
         for d in &drives {
-            let io = |source: std::io::Error| SetupError::Drive {
-                path: d.root.display().to_string(),
+            let path = || d.root.display().to_string();
+            std::fs::create_dir_all(&d.root).map_err(|source| SetupError::Drive {
+                path: path(),
                 source: source.into(),
-            };
-            std::fs::create_dir_all(&d.root).map_err(io)?;
+            })?;
+            d.take_lock().map_err(|e| match e {
+                LockError::Held { holder } => SetupError::DriveLocked {
+                    path: path(),
+                    holder: crate::drivelock::holder_text(holder),
+                },
+                LockError::Io(source) => SetupError::Drive {
+                    path: path(),
+                    source: source.into(),
+                },
+            })?;
             let f = d.read_format().map_err(|source| SetupError::Drive {
-                path: d.root.display().to_string(),
+                path: path(),
                 source,
             })?;
             formats.push(f);
         }
-        // The deployment is the one most formatted drives belong to.
-        let mut ids: Vec<(&str, usize)> = Vec::new();
-        for f in formats.iter().flatten() {
-            match ids.iter_mut().find(|(id, _)| *id == f.deployment_id) {
-                Some(e) => e.1 += 1,
-                None => ids.push((&f.deployment_id, 1)),
-            }
-        }
-        ids.sort_by_key(|e| std::cmp::Reverse(e.1));
-        if ids.len() > 1 && ids[0].1 == ids[1].1 {
-            let all: Vec<&str> = ids.iter().map(|(i, _)| *i).collect();
-            return Err(SetupError::MixedDeployments(all.join(", ")));
-        }
-        let existing = ids.first().map(|(id, _)| id.to_string());
-        let stored_parity = formats
+        let names: Vec<String> = drives
             .iter()
-            .flatten()
-            .find(|f| Some(&f.deployment_id) == existing.as_ref())
-            .map(|f| f.parity);
-        let parity = parity
-            .or(stored_parity)
-            .unwrap_or_else(|| default_parity(n));
-        if parity > n / 2 {
-            return Err(SetupError::BadParity {
-                parity,
-                drives: n,
-                max: n / 2,
-            });
-        }
-        let deployment_id = existing.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            .map(|d| d.root.display().to_string())
+            .collect();
+        let checked = crate::setup::check(&names, &formats, parity)?;
+        let parity = checked.parity;
+        let deployment_id = checked
+            .existing
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         for (d, f) in drives.iter().zip(&formats) {
-            match f {
-                Some(f) if f.deployment_id != deployment_id => {
-                    tracing::error!(drive = %d.root.display(), deployment = %f.deployment_id,
-                        "drive belongs to another deployment; leaving it offline and untouched");
+            if f.is_some() {
+                if let Err(e) = d.clean_tmp() {
+                    tracing::warn!(drive = %d.root.display(), error = %e, "could not clean tmp");
                 }
-                Some(f) if f.drive_index != d.index => {
-                    return Err(SetupError::DriveOrder {
-                        path: d.root.display().to_string(),
-                        found: f.drive_index,
-                        given: d.index,
-                    });
-                }
-                Some(_) => {
-                    if let Err(e) = d.clean_tmp() {
-                        tracing::warn!(drive = %d.root.display(), error = %e, "could not clean tmp");
-                    }
-                }
-                None => {
-                    let fmt = Format {
-                        format: FORMAT_NAME.into(),
-                        deployment_id: deployment_id.clone(),
-                        drive_count: n,
-                        drive_index: d.index,
-                        drive_id: uuid::Uuid::new_v4().to_string(),
-                        parity,
-                    };
-                    d.write_format(&fmt).map_err(|source| SetupError::Drive {
-                        path: d.root.display().to_string(),
-                        source,
-                    })?;
-                    tracing::info!(drive = %d.root.display(), index = d.index, "formatted drive");
-                }
+                continue;
             }
+            let fmt = Format {
+                format: FORMAT_NAME.into(),
+                deployment_id: deployment_id.clone(),
+                drive_count: n,
+                drive_index: d.index,
+                drive_id: uuid::Uuid::new_v4().to_string(),
+                parity,
+            };
+            d.write_format(&fmt).map_err(|source| SetupError::Drive {
+                path: d.root.display().to_string(),
+                source,
+            })?;
+            tracing::info!(drive = %d.root.display(), index = d.index, "formatted drive");
         }
         Ok(Self {
             drives,

@@ -52,7 +52,7 @@ fn parity_is_checked_and_kept() {
 }
 
 #[tokio::test]
-async fn foreign_drive_is_left_untouched_and_empty_drive_joins() {
+async fn foreign_drive_is_refused_untouched_and_empty_drive_joins() {
     let t = tempfile::tempdir().unwrap();
     let ours = paths(t.path(), "d", 4);
     let theirs = paths(t.path(), "x", 4);
@@ -72,22 +72,149 @@ async fn foreign_drive_is_left_untouched_and_empty_drive_joins() {
     ErasureSet::open(theirs.clone(), None).unwrap();
     let foreign_format = std::fs::read(theirs[0].join(".cairn.sys/format.json")).unwrap();
 
-    // Drive 0 replaced by another deployment's drive, drive 1 by an empty one.
-    std::fs::remove_dir_all(&ours[0]).unwrap();
+    // Drive 0 replaced by another deployment's drive: refused, naming it.
+    let kept = t.path().join("d0-kept");
+    std::fs::rename(&ours[0], &kept).unwrap();
     std::fs::rename(&theirs[0], &ours[0]).unwrap();
-    std::fs::remove_dir_all(&ours[1]).unwrap();
-    let set = ErasureSet::open(ours.clone(), None).unwrap();
+    let err = ErasureSet::open(ours.clone(), None)
+        .err()
+        .expect("a foreign drive must be refused");
+    assert!(matches!(err, SetupError::ForeignDrive { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&ours[0].display().to_string()),
+        "{err}"
+    );
     assert_eq!(
         std::fs::read(ours[0].join(".cairn.sys/format.json")).unwrap(),
         foreign_format,
         "a foreign drive must never be reformatted"
     );
+
+    // Drive 0 back, drive 1 replaced by an empty folder: it joins.
+    std::fs::remove_dir_all(&ours[0]).unwrap();
+    std::fs::rename(&kept, &ours[0]).unwrap();
+    std::fs::remove_dir_all(&ours[1]).unwrap();
+    let set = ErasureSet::open(ours.clone(), None).unwrap();
     assert!(
         ours[1].join(".cairn.sys/format.json").is_file(),
         "empty drive joins"
     );
     let g = set.get_object(&b, &k, GetOptions::default()).await.unwrap();
     assert_eq!(collect_stream(g.body).await.unwrap(), vec![7u8; 300_000]);
+}
+
+/// Formatted with 4 drives, started with a fifth: refused, naming the new
+/// drive, which gets no format (before, it was formatted as drive 4 of 5
+/// while the others said 4, and the healer indexed out of bounds).
+#[test]
+fn added_drive_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 5);
+    ErasureSet::open(p[..4].to_vec(), None).unwrap();
+    let err = ErasureSet::open(p.clone(), None)
+        .err()
+        .expect("an added drive must be refused");
+    assert!(
+        matches!(
+            err,
+            SetupError::AddedDrives {
+                expected: 4,
+                given: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&p[4].display().to_string()),
+        "{err}"
+    );
+    assert!(!p[4].join(".cairn.sys/format.json").exists());
+    // A new drive first is refused too, naming it (not as a moved drive).
+    let mut first = vec![p[4].clone()];
+    first.extend_from_slice(&p[..4]);
+    let err = ErasureSet::open(first, None).err().expect("refused");
+    assert!(matches!(err, SetupError::AddedDrives { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&p[4].display().to_string()),
+        "{err}"
+    );
+    // The set as formatted still opens.
+    assert_eq!(
+        ErasureSet::open(p[..4].to_vec(), None)
+            .unwrap()
+            .drive_count(),
+        4
+    );
+}
+
+#[test]
+fn missing_drive_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    ErasureSet::open(p.clone(), None).unwrap();
+    let err = ErasureSet::open(p[..3].to_vec(), None)
+        .err()
+        .expect("a missing drive must be refused");
+    match &err {
+        SetupError::MissingDrives {
+            expected: 4,
+            given: 3,
+            missing,
+        } => assert_eq!(missing, "3"),
+        _ => panic!("{err}"),
+    }
+    assert!(err.to_string().contains("position 3"), "{err}");
+}
+
+#[test]
+fn a_different_parity_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 6);
+    assert_eq!(ErasureSet::open(p.clone(), Some(2)).unwrap().parity(), 2);
+    let err = ErasureSet::open(p.clone(), Some(1))
+        .err()
+        .expect("a different parity must be refused");
+    assert!(
+        matches!(err, SetupError::ParityChanged { given: 1, kept: 2 }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("parity 2"), "{err}");
+    for f in p {
+        let f: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(f.join(".cairn.sys/format.json")).unwrap())
+                .unwrap();
+        assert_eq!(f["parity"], 2, "format unchanged");
+    }
+}
+
+/// Two opens of the same drives (two servers, or twice in one process)
+/// cannot both hold them; dropping the first releases the drives.
+#[test]
+fn drives_are_locked_while_open() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    let first = ErasureSet::open(p.clone(), None).unwrap();
+    let err = ErasureSet::open(p.clone(), None)
+        .err()
+        .expect("a second open must be refused");
+    assert!(matches!(err, SetupError::DriveLocked { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(&p[0].display().to_string()), "{msg}");
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
+    // one drive shared with another set is refused too
+    let mut other = paths(t.path(), "e", 3);
+    other.push(p[2].clone());
+    let err = ErasureSet::open(other, None).err().expect("refused");
+    assert!(
+        matches!(&err, SetupError::DriveLocked { path, .. } if *path == p[2].display().to_string()),
+        "{err}"
+    );
+    drop(first);
+    ErasureSet::open(p, None).unwrap();
 }
 
 #[tokio::test]
@@ -408,4 +535,23 @@ async fn reads_back(set: &ErasureSet, b: &BucketName, key: &str, data: &[u8]) ->
         Ok(g) => collect_stream(g.body).await.is_ok_and(|v| v == data),
         Err(_) => false,
     }
+}
+
+/// A drive replaced while the set is open is locked again when the drive
+/// monitor takes it in (its lock went with the old folder).
+#[tokio::test]
+async fn a_replacement_drive_is_locked_when_it_joins() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    let set = ErasureSet::open(p.clone(), None).unwrap();
+    std::fs::remove_dir_all(&p[1]).unwrap();
+    std::fs::create_dir(&p[1]).unwrap();
+    assert_eq!(set.monitor_drives().await, 1, "empty replacement joins");
+    let mut other = paths(t.path(), "e", 3);
+    other.insert(1, p[1].clone());
+    let err = ErasureSet::open(other, None).err().expect("refused");
+    assert!(
+        matches!(&err, SetupError::DriveLocked { path, .. } if *path == p[1].display().to_string()),
+        "{err}"
+    );
 }
