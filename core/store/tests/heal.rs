@@ -414,12 +414,18 @@ async fn stale_tmp_and_abandoned_uploads_are_removed_by_age() {
 /// the 32-byte hash and half a MiB of shard.
 const FULL_FRAME: u64 = 32 + (1 << 19);
 
-/// The one part file of `key` on a drive (a single-part object).
+/// The file of part 1 of `key` on a drive.
 fn part_file_of(drive: &Path, key: &str) -> PathBuf {
+    part_n_file_of(drive, key, 1)
+}
+
+/// The file of part `n` of `key` on a drive.
+fn part_n_file_of(drive: &Path, key: &str, n: u32) -> PathBuf {
     let dir = drive.join("heal").join(key);
+    let name = format!("part.{n}");
     let files: Vec<PathBuf> = part_files(&[drive.to_path_buf()])
         .into_keys()
-        .filter(|p| p.starts_with(&dir))
+        .filter(|p| p.starts_with(&dir) && p.file_name().is_some_and(|f| *f == *name))
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     files.into_iter().next().unwrap()
@@ -513,6 +519,40 @@ async fn bitrot_in_a_different_shard_per_block_is_served_and_healed() {
     std::fs::remove_dir_all(&p[0]).unwrap();
     std::fs::remove_dir_all(&p[1]).unwrap();
     get_exact(&set, &b, &key, &data).await;
+}
+
+/// A multipart object: damage in a different shard per block of part 1
+/// (two shards in its last block) and in part 2 is served around and
+/// healed per block, part by part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitrot_across_parts_is_served_and_healed_per_block() {
+    let (_t, p, set, b, objs) = filled_set().await;
+    let (_, data) = objs.iter().find(|(k, _)| k == "mp").unwrap();
+    let key = ObjectKey::new("mp").unwrap();
+    let whole = part_files(&p);
+    let damage = [
+        (0, 1, 0, false),
+        (1, 1, 1, true),
+        (2, 1, 2, false),
+        (3, 1, 3, false),
+        (0, 1, 4, true),
+        (2, 1, 4, false),
+        (3, 2, 0, false),
+    ];
+    for (drive, part, block, in_hash) in damage {
+        flip_block(&part_n_file_of(&p[drive], "mp", part), block, in_hash, 77);
+    }
+    get_exact(&set, &b, &key, data).await;
+    get_range_exact(&set, &b, &key, data, (1_000_000, 5_250_000)).await;
+    let out = set.heal_object(&b, &key, true).await.unwrap();
+    assert_eq!((out.bad_blocks, out.healed_drives), (7, 4), "{out:?}");
+    assert!(
+        part_files(&p) == whole,
+        "healed shards differ from the written ones"
+    );
+    std::fs::remove_dir_all(&p[1]).unwrap();
+    std::fs::remove_dir_all(&p[2]).unwrap();
+    read_all(&set, &b, &objs).await;
 }
 
 /// Damage to one shard block: which drive, in the hash or the data, where.
