@@ -183,6 +183,8 @@ struct PartReaders<'a> {
     full_frame: u64,
     readers: Vec<Option<ShardRx>>,
     dead: Vec<bool>,
+    /// Per shard, how many blocks in a row its reader failed.
+    strikes: Vec<u32>,
 }
 
 impl PartReaders<'_> {
@@ -223,6 +225,7 @@ impl PartReaders<'_> {
                 match rx.blocking_recv() {
                     Some(Ok(data)) => {
                         shards[idx] = Some(data);
+                        self.strikes[idx] = 0;
                         have += 1;
                     }
                     Some(Err(f)) => {
@@ -231,6 +234,7 @@ impl PartReaders<'_> {
                             cb(idx, &f.why);
                         }
                         bad_here[idx] = true;
+                        self.strikes[idx] += 1;
                         if f.last {
                             self.readers[idx] = None;
                             self.dead[idx] = true;
@@ -269,15 +273,17 @@ impl PartReaders<'_> {
         }
     }
 
-    /// After a block: keep K running readers, those that gave this block
-    /// first (data shards before parity), and stop the others, so the rest
-    /// of the part is read from K shards again.
-    fn trim(&mut self, shards: &[Option<Vec<u8>>]) {
+    /// After a block: keep K running readers, data shards first, and stop
+    /// the others, so the rest of the part is read from K shards again. A
+    /// reader that failed this block stays preferred (one bad block, and
+    /// the next ones need no decoding) unless it failed the one before
+    /// too (a shard bad throughout is left to the spares).
+    fn trim(&mut self) {
         let k = self.plan.erasure.data_shards();
         let mut running: Vec<usize> = (0..self.readers.len())
             .filter(|&i| self.readers[i].is_some())
             .collect();
-        running.sort_by_key(|&i| (shards.get(i).is_none_or(Option::is_none), i));
+        running.sort_by_key(|&i| (self.strikes[i] >= 2, i));
         for &i in running.iter().skip(k) {
             self.readers[i] = None;
         }
@@ -322,6 +328,7 @@ fn assemble(
             full_frame,
             readers: (0..n).map(|_| None).collect(),
             dead: vec![false; n],
+            strikes: vec![0; n],
         };
         let mut active = 0;
         for idx in 0..n {
@@ -335,7 +342,7 @@ fn assemble(
 
         for (i, &block_len) in block_lens.iter().enumerate() {
             let mut shards = readers.gather(i)?;
-            readers.trim(&shards);
+            readers.trim();
             let data_ok = shards[..k].iter().all(Option::is_some);
             if !data_ok {
                 plan.erasure
