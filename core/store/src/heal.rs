@@ -204,7 +204,13 @@ fn heal_blocking(
     if targets.is_empty() {
         return Ok(out);
     }
-    let sources: Vec<usize> = (0..n).filter(|&i| matches!(state[i], Copy::Good)).collect();
+    // Blocks are rebuilt one by one from whatever K shards are good for
+    // that block: whole copies are read first, then the damaged ones
+    // (a copy with one bad block still holds the others).
+    let sources: Vec<usize> = (0..n)
+        .filter(|&i| matches!(state[i], Copy::Good))
+        .chain((0..n).filter(|&i| matches!(state[i], Copy::Rewrite) && metas[i].is_some()))
+        .collect();
     if sources.len() < erasure.data_shards() {
         return Err(ObjectError::Unavailable {
             op: QuorumOp::Read,
@@ -262,20 +268,20 @@ fn heal_blocking(
             for &t in &targets {
                 tmps[t] = drives[t].make_tmp(&tmp_name).ok();
             }
+            let rebuild = Rebuild {
+                drives,
+                bucket,
+                key,
+                data_dir,
+                version,
+                erasure: &erasure,
+                sources: &sources,
+                tmps: &tmps,
+                // a deep check has counted the bad blocks already
+                count_bad: !deep,
+            };
             for part in &version.parts {
-                rebuild_part(
-                    drives,
-                    bucket,
-                    key,
-                    data_dir,
-                    part.number,
-                    version.stored_size(part),
-                    version,
-                    &erasure,
-                    &sources,
-                    &tmps,
-                    &mut out.bad_blocks,
-                )?;
+                rebuild.part(part.number, version.stored_size(part), &mut out.bad_blocks)?;
             }
             for &t in &targets {
                 let Some(tmp) = tmps[t].take() else { continue };
@@ -352,6 +358,7 @@ fn copy_is_whole(
         return false;
     };
     let bs = version.erasure.block_size as u64;
+    let mut whole = true;
     for part in &version.parts {
         let Ok(path) = part_path(&dir, part.number) else {
             return false;
@@ -366,19 +373,26 @@ fn copy_is_whole(
             let Ok(mut f) = File::open(&path) else {
                 return false;
             };
+            // every block is checked: each bad one is counted (and
+            // rebuilt from the shards good for that block)
             let blocks = size.div_ceil(bs);
             for b in 0..blocks {
                 let block_len = (size - b * bs).min(bs) as usize;
-                let whole = bitrot::read_frame(&mut f, erasure.shard_size(block_len))
-                    .is_ok_and(|frame| bitrot::verify(&frame));
-                if !whole {
-                    *bad_blocks += 1;
-                    return false;
+                match bitrot::read_frame(&mut f, erasure.shard_size(block_len)) {
+                    Ok(frame) if bitrot::verify(&frame) => {}
+                    Ok(_) => {
+                        *bad_blocks += 1;
+                        whole = false;
+                    }
+                    Err(_) => {
+                        *bad_blocks += 1;
+                        return false;
+                    }
                 }
             }
         }
     }
-    true
+    whole
 }
 
 /// Size of one drive's part file for a part of `size` bytes.
@@ -397,88 +411,104 @@ pub(crate) fn expected_file_len(size: u64, block_size: u64, erasure: &Erasure) -
     len
 }
 
-/// Rebuilds one part's shards for every target drive into its tmp dir.
-#[allow(clippy::too_many_arguments)]
-fn rebuild_part(
-    drives: &[Arc<Drive>],
-    bucket: &str,
-    key: &str,
-    data_dir: &str,
-    number: u32,
-    size: u64,
-    version: &VersionMeta,
-    erasure: &Erasure,
-    sources: &[usize],
-    tmps: &[Option<SafePath>],
-    bad_blocks: &mut usize,
-) -> ObjectResult<()> {
-    let dist = &version.erasure.distribution;
-    let shard_of = |drive: usize| dist.get(drive).copied().unwrap_or(drive);
-    let mut readers: Vec<(usize, Option<File>)> = sources
-        .iter()
-        .map(|&s| {
-            let file = drives[s]
-                .object_dir(bucket, key)
-                .and_then(|o| part_path(&data_dir_path(&o, data_dir)?, number))
-                .ok()
-                .and_then(|p| File::open(p).ok());
-            (s, file)
-        })
-        .collect();
-    let mut writers: Vec<(usize, File)> = Vec::new();
-    for (t, tmp) in tmps.iter().enumerate() {
-        if let Some(tmp) = tmp {
-            let path = part_path(tmp, number).map_err(ObjectError::internal)?;
-            let f = File::create(path).map_err(ObjectError::internal)?;
-            writers.push((t, f));
-        }
-    }
-    let bs = version.erasure.block_size as u64;
-    let full_frame = (HASH_LEN + erasure.shard_size(bs as usize)) as u64;
-    let blocks = size.div_ceil(bs);
-    for b in 0..blocks {
-        let block_len = (size - b * bs).min(bs) as usize;
-        let len = HASH_LEN + erasure.shard_size(block_len);
-        let mut shards: Vec<Option<Vec<u8>>> = vec![None; erasure.total_shards()];
-        let mut have = 0;
-        for (s, file) in readers.iter_mut() {
-            if have == erasure.data_shards() {
-                break;
-            }
-            let Some(f) = file else { continue };
-            let frame = f
-                .seek(SeekFrom::Start(b * full_frame))
-                .and_then(|_| bitrot::read_frame(f, len - HASH_LEN))
-                .ok()
-                .filter(|frame| bitrot::verify(frame));
-            if let Some(mut frame) = frame {
-                shards[shard_of(*s)] = Some(frame.split_off(HASH_LEN));
-                have += 1;
-            } else {
-                *bad_blocks += 1;
-                *file = None;
+/// What rebuilding an object's parts for the target drives reads and
+/// writes.
+struct Rebuild<'a> {
+    drives: &'a [Arc<Drive>],
+    bucket: &'a str,
+    key: &'a str,
+    data_dir: &'a str,
+    version: &'a VersionMeta,
+    erasure: &'a Erasure,
+    /// Drives to read, in order of preference.
+    sources: &'a [usize],
+    /// Per drive, the tmp dir its rebuilt copy goes to (the targets).
+    tmps: &'a [Option<SafePath>],
+    /// Count bad shard blocks met while reading.
+    count_bad: bool,
+}
+
+impl Rebuild<'_> {
+    /// Rebuilds one part's shards for every target drive into its tmp
+    /// dir, block by block: each block from the first K sources whose
+    /// shard of that block is good (a bad block makes a shard missing for
+    /// that block only).
+    fn part(&self, number: u32, size: u64, bad_blocks: &mut usize) -> ObjectResult<()> {
+        let (erasure, version) = (self.erasure, self.version);
+        let dist = &version.erasure.distribution;
+        let shard_of = |drive: usize| dist.get(drive).copied().unwrap_or(drive);
+        let mut readers: Vec<(usize, Option<File>)> = self
+            .sources
+            .iter()
+            .map(|&s| {
+                let file = self
+                    .drives
+                    .get(s)
+                    .and_then(|d| d.object_dir(self.bucket, self.key).ok())
+                    .and_then(|o| part_path(&data_dir_path(&o, self.data_dir).ok()?, number).ok())
+                    .and_then(|p| File::open(p).ok());
+                (s, file)
+            })
+            .collect();
+        let mut writers: Vec<(usize, File)> = Vec::new();
+        for (t, tmp) in self.tmps.iter().enumerate() {
+            if let Some(tmp) = tmp {
+                let path = part_path(tmp, number).map_err(ObjectError::internal)?;
+                let f = File::create(path).map_err(ObjectError::internal)?;
+                writers.push((t, f));
             }
         }
-        erasure
-            .reconstruct_all(&mut shards)
-            .map_err(|_| ObjectError::Unavailable {
-                op: QuorumOp::Read,
-                needed: erasure.data_shards(),
-                got: have,
-            })?;
-        for (t, f) in writers.iter_mut() {
-            let Some(shard) = &shards[shard_of(*t)] else {
-                continue;
-            };
-            let h = bitrot::hash(shard);
-            f.write_all(&h)
-                .and_then(|()| f.write_all(shard))
-                .map_err(ObjectError::internal)?;
+        let bs = version.erasure.block_size as u64;
+        let full_frame = (HASH_LEN + erasure.shard_size(bs as usize)) as u64;
+        let blocks = size.div_ceil(bs);
+        for b in 0..blocks {
+            let block_len = (size - b * bs).min(bs) as usize;
+            let shard_len = erasure.shard_size(block_len);
+            let mut shards: Vec<Option<Vec<u8>>> = vec![None; erasure.total_shards()];
+            let mut have = 0;
+            for (s, file) in readers.iter_mut() {
+                if have == erasure.data_shards() {
+                    break;
+                }
+                let Some(f) = file else { continue };
+                let frame = f
+                    .seek(SeekFrom::Start(b * full_frame))
+                    .and_then(|_| bitrot::read_frame(f, shard_len))
+                    .ok()
+                    .filter(|frame| bitrot::verify(frame));
+                match (frame, shards.get_mut(shard_of(*s))) {
+                    (Some(mut frame), Some(slot)) => {
+                        *slot = Some(frame.split_off(HASH_LEN));
+                        have += 1;
+                    }
+                    _ if self.count_bad => *bad_blocks += 1,
+                    _ => {}
+                }
+            }
+            if have < erasure.data_shards() {
+                return Err(ObjectError::Unavailable {
+                    op: QuorumOp::Read,
+                    needed: erasure.data_shards(),
+                    got: have,
+                });
+            }
+            erasure
+                .reconstruct_all(&mut shards)
+                .map_err(|e| ObjectError::internal(format!("reconstruct: {e}")))?;
+            for (t, f) in writers.iter_mut() {
+                let Some(Some(shard)) = shards.get(shard_of(*t)) else {
+                    continue;
+                };
+                let h = bitrot::hash(shard);
+                f.write_all(&h)
+                    .and_then(|()| f.write_all(shard))
+                    .map_err(ObjectError::internal)?;
+            }
         }
+        // No fsync per object: see `Drive::commit_version_with`.
+        drop(writers);
+        Ok(())
     }
-    // No fsync per object: see `Drive::commit_version_with`.
-    drop(writers);
-    Ok(())
 }
 
 /// Installs a healed copy: the data dir (replacing a damaged one of the

@@ -2,8 +2,11 @@
 //! consecutive shard blocks and checks their bitrot hash; an assembler
 //! joins K shards per block (zero-copy when all data shards are good,
 //! Reed-Solomon reconstruction otherwise) and streams the requested range.
-//! A shard that fails (I/O error, bad hash) is dropped and a spare shard
-//! reader starts at the failing block.
+//! A shard block that fails (bad hash, I/O error) is missing for that
+//! block only: a spare shard reader starts at that block, the failing
+//! reader goes on with the next one, and every block is rebuilt from
+//! whatever K shards are good for it. Only a shard whose file is gone or
+//! ends early is given up on (for the part).
 
 use std::fs::File;
 use std::io::{self, Seek as _, SeekFrom};
@@ -28,7 +31,7 @@ pub enum ShardSource {
 
 /// Called with the shard index and the reason when a shard is bad.
 pub type BadShardFn = Arc<dyn Fn(usize, &str) + Send + Sync>;
-type ShardRx = mpsc::Receiver<Result<Vec<u8>, String>>;
+type ShardRx = mpsc::Receiver<ShardBlock>;
 
 pub struct ReadPlan {
     pub erasure: Arc<Erasure>,
@@ -58,7 +61,25 @@ pub fn stream(plan: ReadPlan) -> ByteStream {
     }))
 }
 
-/// Reads one whole part's block range from a shard source.
+/// What a shard reader sends for each block: the shard data, or why the
+/// block is missing from this shard.
+type ShardBlock = Result<Vec<u8>, ShardFault>;
+
+struct ShardFault {
+    why: String,
+    /// The reader stops here (the file is gone or ends early); otherwise
+    /// it goes on with the next block.
+    last: bool,
+}
+
+fn fault(why: String, last: bool) -> ShardFault {
+    ShardFault { why, last }
+}
+
+/// Reads one part's block range from a shard source. A block with a bad
+/// hash or a read error is reported and skipped: the shard is missing for
+/// that block only. A file that cannot be opened or ends early ends the
+/// reader.
 fn spawn_shard_reader(
     source: ShardSource,
     part_number: u32,
@@ -80,9 +101,9 @@ fn spawn_shard_reader(
                     }) {
                     Ok(f) => Some(f),
                     Err(e) => {
-                        let _ = tx.blocking_send(Err(format!(
-                            "{}/part.{part_number}: {e}",
-                            dir.display()
+                        let _ = tx.blocking_send(Err(fault(
+                            format!("{}/part.{part_number}: {e}", dir.display()),
+                            true,
                         )));
                         return;
                     }
@@ -90,29 +111,51 @@ fn spawn_shard_reader(
             }
             ShardSource::Inline(_) => None,
         };
-        for shard_len in blocks {
+        for (i, shard_len) in blocks.into_iter().enumerate() {
+            let block = first_block + i as u64;
             let (hash, data) = match (&mut file, &source) {
                 (Some(f), _) => match bitrot::read_block(f, shard_len) {
                     Ok(block) => block,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(format!("read: {e}")));
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        let _ =
+                            tx.blocking_send(Err(fault(format!("block {block}: read: {e}"), true)));
                         return;
+                    }
+                    Err(e) => {
+                        // one unreadable block (a bad sector): skip it
+                        let next = f.seek(SeekFrom::Start((block + 1) * full_frame));
+                        if tx
+                            .blocking_send(Err(fault(
+                                format!("block {block}: read: {e}"),
+                                next.is_err(),
+                            )))
+                            .is_err()
+                            || next.is_err()
+                        {
+                            return;
+                        }
+                        continue;
                     }
                 },
                 (None, ShardSource::Inline(b)) => match split_frame(b, shard_len) {
                     Some(block) => block,
                     None => {
-                        let _ = tx.blocking_send(Err("inline shard: wrong length".into()));
+                        let _ =
+                            tx.blocking_send(Err(fault("inline shard: wrong length".into(), true)));
                         return;
                     }
                 },
                 (None, ShardSource::Dir(_)) => return,
             };
-            if !bitrot::verify_block(&hash, &data) {
-                let _ = tx.blocking_send(Err("bitrot: shard hash mismatch".into()));
-                return;
-            }
-            if tx.blocking_send(Ok(data)).is_err() {
+            let sent: ShardBlock = if bitrot::verify_block(&hash, &data) {
+                Ok(data)
+            } else {
+                Err(fault(
+                    format!("block {block}: bitrot: shard hash mismatch"),
+                    false,
+                ))
+            };
+            if tx.blocking_send(sent).is_err() {
                 return;
             }
         }
@@ -129,6 +172,124 @@ fn split_frame(frame: &[u8], shard_len: usize) -> Option<([u8; HASH_LEN], Vec<u8
     Some((hash, frame[HASH_LEN..].to_vec()))
 }
 
+/// The shard readers of one part. A reader that fails a block stays on
+/// for the next one; only a reader that ended (file gone or cut short) is
+/// given up on, for this part.
+struct PartReaders<'a> {
+    plan: &'a ReadPlan,
+    part_number: u32,
+    first_block: u64,
+    shard_lens: Vec<usize>,
+    full_frame: u64,
+    readers: Vec<Option<ShardRx>>,
+    dead: Vec<bool>,
+    /// Per shard, how many blocks in a row its reader failed.
+    strikes: Vec<u32>,
+}
+
+impl PartReaders<'_> {
+    /// Starts shard `idx`'s reader at block `from` (of this range).
+    fn start(&mut self, idx: usize, from: usize) -> bool {
+        let Some(src) = self.plan.sources.get(idx).cloned().flatten() else {
+            return false;
+        };
+        let Some(lens) = self.shard_lens.get(from..) else {
+            return false;
+        };
+        self.readers[idx] = Some(spawn_shard_reader(
+            src,
+            self.part_number,
+            self.first_block + from as u64,
+            lens.to_vec(),
+            self.full_frame,
+        ));
+        true
+    }
+
+    /// At least K good shards of block `i` (indexed by shard), starting
+    /// spare readers at this block for the shards missing from it.
+    fn gather(&mut self, i: usize) -> Result<Vec<Option<Vec<u8>>>, ObjectError> {
+        let k = self.plan.erasure.data_shards();
+        let n = self.readers.len();
+        let mut shards: Vec<Option<Vec<u8>>> = vec![None; n];
+        let mut bad_here = vec![false; n];
+        let mut have = 0;
+        loop {
+            for idx in 0..n {
+                if shards[idx].is_some() || bad_here[idx] {
+                    continue;
+                }
+                let Some(rx) = self.readers[idx].as_mut() else {
+                    continue;
+                };
+                match rx.blocking_recv() {
+                    Some(Ok(data)) => {
+                        shards[idx] = Some(data);
+                        self.strikes[idx] = 0;
+                        have += 1;
+                    }
+                    Some(Err(f)) => {
+                        tracing::warn!(shard = idx, part = self.part_number, why = %f.why, "shard block unreadable; reconstructing");
+                        if let Some(cb) = &self.plan.on_bad_shard {
+                            cb(idx, &f.why);
+                        }
+                        bad_here[idx] = true;
+                        self.strikes[idx] += 1;
+                        if f.last {
+                            self.readers[idx] = None;
+                            self.dead[idx] = true;
+                        }
+                    }
+                    None => {
+                        self.readers[idx] = None;
+                        self.dead[idx] = true;
+                    }
+                }
+            }
+            if have >= k {
+                return Ok(shards);
+            }
+            // Every running reader has answered for this block: start
+            // spares for what is missing, at this block.
+            let mut need = k - have;
+            for (idx, &bad) in bad_here.iter().enumerate() {
+                if need == 0 {
+                    break;
+                }
+                if bad || self.readers[idx].is_some() || self.dead[idx] {
+                    continue;
+                }
+                if self.start(idx, i) {
+                    need -= 1;
+                }
+            }
+            if need > 0 {
+                return Err(ObjectError::Unavailable {
+                    op: QuorumOp::Read,
+                    needed: k,
+                    got: k - need,
+                });
+            }
+        }
+    }
+
+    /// After a block: keep K running readers, data shards first, and stop
+    /// the others, so the rest of the part is read from K shards again. A
+    /// reader that failed this block stays preferred (one bad block, and
+    /// the next ones need no decoding) unless it failed the one before
+    /// too (a shard bad throughout is left to the spares).
+    fn trim(&mut self) {
+        let k = self.plan.erasure.data_shards();
+        let mut running: Vec<usize> = (0..self.readers.len())
+            .filter(|&i| self.readers[i].is_some())
+            .collect();
+        running.sort_by_key(|&i| (self.strikes[i] >= 2, i));
+        for &i in running.iter().skip(k) {
+            self.readers[i] = None;
+        }
+    }
+}
+
 fn assemble(
     plan: &ReadPlan,
     out: &mpsc::Sender<Result<Bytes, std::io::Error>>,
@@ -138,7 +299,6 @@ fn assemble(
     let bs = plan.block_size as u64;
     let full_shard = plan.erasure.shard_size(plan.block_size) as u64;
     let full_frame = HASH_LEN as u64 + full_shard;
-    let mut failed = vec![false; n];
     let end = plan.offset + plan.length;
     let mut part_start = 0u64;
     for part in &plan.parts {
@@ -160,88 +320,29 @@ fn assemble(
             .collect();
 
         // Readers: data shards first (no decoding needed), then parity.
-        let mut readers: Vec<Option<ShardRx>> = (0..n).map(|_| None).collect();
-        let start_reader = |idx: usize, from: usize| {
-            plan.sources[idx].clone().map(|src| {
-                spawn_shard_reader(
-                    src,
-                    part.number,
-                    first_block + from as u64,
-                    shard_lens[from..].to_vec(),
-                    full_frame,
-                )
-            })
+        let mut readers = PartReaders {
+            plan,
+            part_number: part.number,
+            first_block,
+            shard_lens: shard_lens.clone(),
+            full_frame,
+            readers: (0..n).map(|_| None).collect(),
+            dead: vec![false; n],
+            strikes: vec![0; n],
         };
         let mut active = 0;
         for idx in 0..n {
             if active == k {
                 break;
             }
-            if failed[idx] {
-                continue;
-            }
-            if let Some(r) = start_reader(idx, 0) {
-                readers[idx] = Some(r);
+            if readers.start(idx, 0) {
                 active += 1;
             }
         }
 
         for (i, &block_len) in block_lens.iter().enumerate() {
-            let mut shards: Vec<Option<Vec<u8>>> = vec![None; n];
-            let mut have = 0;
-            loop {
-                for idx in 0..n {
-                    if shards[idx].is_some() {
-                        continue;
-                    }
-                    let Some(rx) = readers[idx].as_mut() else {
-                        continue;
-                    };
-                    match rx.blocking_recv() {
-                        Some(Ok(frame)) => {
-                            shards[idx] = Some(frame);
-                            have += 1;
-                        }
-                        Some(Err(why)) => {
-                            tracing::warn!(shard = idx, part = part.number, %why, "shard unreadable; reconstructing");
-                            if let Some(cb) = &plan.on_bad_shard {
-                                cb(idx, &why);
-                            }
-                            readers[idx] = None;
-                            failed[idx] = true;
-                        }
-                        None => {
-                            readers[idx] = None;
-                            failed[idx] = true;
-                        }
-                    }
-                }
-                if have >= k {
-                    break;
-                }
-                // Every running reader has answered for this block: start
-                // spares for what is missing, at this block.
-                let mut need = k - have;
-                for idx in 0..n {
-                    if need == 0 {
-                        break;
-                    }
-                    if readers[idx].is_some() || failed[idx] || shards[idx].is_some() {
-                        continue;
-                    }
-                    if let Some(r) = start_reader(idx, i) {
-                        readers[idx] = Some(r);
-                        need -= 1;
-                    }
-                }
-                if need > 0 {
-                    return Err(ObjectError::Unavailable {
-                        op: QuorumOp::Read,
-                        needed: k,
-                        got: have + (k - have - need),
-                    });
-                }
-            }
+            let mut shards = readers.gather(i)?;
+            readers.trim();
             let data_ok = shards[..k].iter().all(Option::is_some);
             if !data_ok {
                 plan.erasure
