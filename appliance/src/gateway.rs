@@ -114,8 +114,9 @@ pub struct NasArgs {
 /// and the NFS export's (the same flags as `cairn server`).
 #[derive(clap::Args, Debug)]
 pub struct FrontArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9000", env = "CAIRN_ADDRESS")]
+    /// Address to listen on: IP:PORT, or :PORT for every interface.
+    #[arg(long, default_value = "127.0.0.1:9000", env = "CAIRN_ADDRESS",
+          value_parser = crate::server::listen_address)]
     pub address: SocketAddr,
     /// Base domain for virtual-host-style requests (bucket.DOMAIN);
     /// repeatable. Path-style requests always work.

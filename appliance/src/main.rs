@@ -12,6 +12,8 @@ mod server;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Cairn: an S3-compatible, erasure-coded, bitrot-protected object store.
 #[derive(Parser, Debug)]
@@ -66,6 +68,13 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .finish()
+        // Whatever CAIRN_LOG says, no secret is written: s3s's dumps of
+        // requests, forms and signatures are dropped (the front logs each
+        // request itself, redacted).
+        .with(tracing_subscriber::filter::filter_fn(|meta| {
+            !cairn_s3::redact::leaks_secrets(meta)
+        }))
         .init();
     // The serving commands check their credentials (a refused start makes
     // nothing on disk), then confine themselves before any other thread

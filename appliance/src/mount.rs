@@ -3,7 +3,7 @@
 //! and unmounted after S3 stops.
 
 use std::os::unix::fs::MetadataExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +80,15 @@ pub async fn start(
     let Some(dir) = args.mount.clone() else {
         return Ok(None);
     };
+    if std::fs::metadata(&dir).err().and_then(|e| e.raw_os_error()) == Some(ENOTCONN) {
+        tracing::warn!(
+            path = %dir.display(),
+            "--mount: a dead FUSE mount is there (a server ended without unmounting, \
+             e.g. kill -9): detaching it lazily and mounting again"
+        );
+        let stale = dir.clone();
+        crate::sandbox::unconfined(move || detach_stale(&stale)).await??;
+    }
     if !dir.is_dir() {
         bail!("--mount {}: not a directory", dir.display());
     }
@@ -111,6 +120,35 @@ pub async fn start(
     let view = vfs.clone();
     let mount = crate::sandbox::unconfined(move || cairn_fuse::mount(view, rt, &opts)).await??;
     Ok(Some(Mounted { mount, vfs }))
+}
+
+/// What stat of a dead FUSE mount answers ("Transport endpoint is not
+/// connected").
+const ENOTCONN: i32 = nix::errno::Errno::ENOTCONN as i32;
+
+/// Lazily detaches the dead FUSE mount at `dir` (on the mount helper
+/// thread): umount2(MNT_DETACH) as root, else the setuid fusermount3 /
+/// fusermount `-uz` as a user does.
+fn detach_stale(dir: &Path) -> anyhow::Result<()> {
+    let direct = match nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    for tool in ["fusermount3", "fusermount"] {
+        let st = std::process::Command::new(tool)
+            .arg("-uz")
+            .arg(dir)
+            .stdin(std::process::Stdio::null())
+            .status();
+        if st.is_ok_and(|s| s.success()) {
+            return Ok(());
+        }
+    }
+    bail!(
+        "--mount {}: a dead FUSE mount is there and could not be detached \
+         (umount2: {direct}; fusermount3 -uz failed too): unmount it (umount -l)",
+        dir.display()
+    )
 }
 
 /// A mount and its view (made durable at unmount).

@@ -33,9 +33,11 @@ fn octal_mode(s: &str) -> Result<u32, String> {
 #[derive(clap::Args, Debug, Clone)]
 pub struct NfsArgs {
     /// Serve an NFSv3 export (NFS, MOUNT and portmap on this one TCP
-    /// port); each bucket is a top directory.
+    /// port, e.g. 127.0.0.1:2049, or :2049 for every interface); each
+    /// bucket is a top directory. The address is required, so `--nfs`
+    /// never takes the next argument (a drive) for its value.
     #[arg(long, value_name = "ADDR:PORT", env = "CAIRN_NFS",
-          num_args = 0..=1, default_missing_value = "127.0.0.1:2049")]
+          value_parser = crate::server::listen_address)]
     pub nfs: Option<SocketAddr>,
     /// The export's name: clients mount `/NAME`.
     #[arg(long, value_name = "NAME", default_value = "cairn", requires = "nfs")]

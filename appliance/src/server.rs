@@ -16,8 +16,9 @@ pub struct ServerArgs {
     /// Drives (directories), e.g. /mnt/disk{1...4}. Without any, serves
     /// an embedded default: 4 drives under ./cairn-data.
     pub drives: Vec<String>,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9000", env = "CAIRN_ADDRESS")]
+    /// Address to listen on: IP:PORT, or :PORT for every interface.
+    #[arg(long, default_value = "127.0.0.1:9000", env = "CAIRN_ADDRESS",
+          value_parser = listen_address)]
     pub address: SocketAddr,
     /// Parity shards per object of the STANDARD class (0..=N/2). Default:
     /// 0 for 1 drive, 1 for 2-3, 2 for 4-5, 3 for 6-7, 4 for 8 and more;
@@ -157,6 +158,19 @@ impl KmsArgs {
             default_key: self.kms_default_key.clone(),
         }
     }
+}
+
+/// A listening address (`--address`, `--nfs`): IP:PORT, or MinIO's
+/// `:PORT` for every (IPv4) interface.
+pub(crate) fn listen_address(s: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = s.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{s:?}: a port number after ':'"))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    s.parse()
+        .map_err(|e| format!("{s:?}: IP:PORT or :PORT ({e})"))
 }
 
 const DEFAULT_USER: &str = "cairnadmin";
@@ -308,5 +322,26 @@ pub(crate) async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("SIGINT: shutting down"),
         () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_address;
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(listen_address(":9000"), Ok(([0, 0, 0, 0], 9000).into()));
+        assert_eq!(
+            listen_address("127.0.0.1:9001"),
+            Ok(([127, 0, 0, 1], 9001).into())
+        );
+        assert_eq!(
+            listen_address("[::1]:9002"),
+            Ok("[::1]:9002".parse().unwrap())
+        );
+        for bad in [":", ":x", ":70000", "9000", "/srv/d1", ""] {
+            assert!(listen_address(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -12,6 +12,16 @@ use crate::service::CairnS3;
 /// The region whose buckets have an empty `LocationConstraint`.
 const DEFAULT_REGION: &str = "us-east-1";
 
+/// The region a `LocationConstraint` names: AWS still takes the legacy
+/// `US` and `EU` (s3cmd's `bucket_location` default is `US`).
+fn legacy_region(loc: &str) -> &str {
+    match loc {
+        "US" => "us-east-1",
+        "EU" => "eu-west-1",
+        _ => loc,
+    }
+}
+
 impl CairnS3 {
     pub(crate) async fn do_list_buckets(
         &self,
@@ -95,7 +105,8 @@ impl CairnS3 {
             .and_then(|c| c.location_constraint.as_ref())
         {
             let loc = loc.as_str();
-            let ok = loc == self.region || (loc.is_empty() && self.region == DEFAULT_REGION);
+            let ok = legacy_region(loc) == self.region
+                || (loc.is_empty() && self.region == DEFAULT_REGION);
             if !ok {
                 return Err(S3Error::with_message(
                     S3ErrorCode::InvalidLocationConstraint,

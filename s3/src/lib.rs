@@ -21,6 +21,7 @@ mod lock;
 mod metrics;
 mod multipart;
 mod objects;
+pub mod redact;
 mod server;
 mod service;
 mod sse;

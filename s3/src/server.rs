@@ -329,13 +329,21 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             );
             return Box::pin(async move { Ok(track(resp, active)) });
         }
+        // The request as it came, its secrets replaced (s3s's own dump of
+        // it is filtered out of the log: crate::redact::leaks_secrets).
+        debug!(
+            method = %req.method(),
+            uri = %crate::redact::Uri(req.uri()),
+            headers = %crate::redact::Headers(req.headers()),
+            "request"
+        );
         let started = std::time::Instant::now();
         // The signature rules s3s does not enforce, for every signed
         // request (the admin API too), before s3s reads it.
         let now = time::OffsetDateTime::now_utc();
         let refused = crate::authcheck::check(&req, &self.region, now).err();
         if let Some(r) = &refused {
-            debug!(code = r.code().as_str(), uri = %req.uri(), "signature rules refused the request");
+            debug!(code = r.code().as_str(), uri = %crate::redact::Uri(req.uri()), "signature rules refused the request");
         }
         let method = req.method().clone();
         let metrics = self.metrics.clone();

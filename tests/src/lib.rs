@@ -198,9 +198,14 @@ impl Server {
         self.dir.path().join(format!("server-{}.log", self.starts))
     }
 
-    /// The server's output (stdout and stderr) of its current run.
+    /// The server's whole output (stdout and stderr) of its current run.
+    pub fn full_log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The last 60 lines of the server's output of its current run.
     pub fn log(&self) -> String {
-        let s = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let s = self.full_log();
         let lines: Vec<&str> = s.lines().collect();
         let from = lines.len().saturating_sub(60);
         lines[from..].join("\n")

@@ -469,6 +469,40 @@ async fn fsynced_files_survive_sigkill() -> Result<()> {
     Ok(())
 }
 
+/// A SIGKILLed server leaves a dead mount behind (stat: ENOTCONN). The
+/// next start with the same `--mount DIR` detaches it, says so in its log,
+/// and mounts again: a file written over S3 reads through the new mount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_replaces_the_mount_a_sigkill_left() -> Result<()> {
+    let mut m = Mounted::start(&[]).await?;
+    let (b, root) = m.bucket("stale")?;
+    m.server.kill()?;
+    ensure!(
+        errno(fs::metadata(&m.mnt)) == Some(libc::ENOTCONN),
+        "after SIGKILL the mount should be dead (ENOTCONN): {:?}",
+        fs::metadata(&m.mnt).map(|md| md.is_dir())
+    );
+    m.server.restart().await?;
+    ensure!(is_mounted(&m.mnt)?, "not mounted after restart");
+    let log = m.server.full_log();
+    ensure!(
+        log.contains("dead FUSE mount"),
+        "the restart must say it replaced a dead mount:\n{log}"
+    );
+    let data = random_bytes(64 * 1024 + 3, 16);
+    m.server
+        .s3()
+        .put_object()
+        .bucket(&b)
+        .key("after-crash.bin")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await?;
+    let got = fs::read(root.join("after-crash.bin")).context("read through the new mount")?;
+    ensure!(got == data, "other bytes through the new mount");
+    Ok(())
+}
+
 /// Files written through the mount into a bucket with default encryption
 /// are encrypted like S3 PUTs (the store applies the default, whatever the
 /// front); an SSE-C object, whose key a mount cannot present, is EACCES.

@@ -1627,3 +1627,62 @@ async fn virtual_host_style_requests() -> Result<()> {
     );
     Ok(())
 }
+
+/// CreateBucket with a LocationConstraint.
+async fn create_in(c: &Client, b: &str, loc: &str) -> Result<(), String> {
+    let cfg = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(loc))
+        .build();
+    c.create_bucket()
+        .bucket(b)
+        .create_bucket_configuration(cfg)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| err_code(&e))
+}
+
+/// AWS's legacy LocationConstraint names are taken: `US` (s3cmd's default
+/// `bucket_location`) for us-east-1 and `EU` for eu-west-1; another region
+/// than the server's is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_location_constraints_us_and_eu() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = bucket_name("loc-us");
+    create_in(&c, &b, "US")
+        .await
+        .map_err(|e| anyhow::anyhow!("LocationConstraint US on us-east-1: {e}"))?;
+    c.head_bucket().bucket(&b).send().await?;
+    let e = create_in(&c, &bucket_name("loc-eu"), "EU").await;
+    ensure!(
+        e.as_ref().err().map(String::as_str) == Some("InvalidLocationConstraint"),
+        "LocationConstraint EU on us-east-1: {e:?}"
+    );
+
+    let eu = Server::start(cairn_tests::StartOpts {
+        extra_args: vec!["--region".into(), "eu-west-1".into()],
+        ..cairn_tests::StartOpts::default()
+    })
+    .await?;
+    let c = Client::from_conf(
+        eu.s3_config()
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+            .build(),
+    );
+    let b = bucket_name("loc-eu");
+    create_in(&c, &b, "EU")
+        .await
+        .map_err(|e| anyhow::anyhow!("LocationConstraint EU on eu-west-1: {e}"))?;
+    let loc = c.get_bucket_location().bucket(&b).send().await?;
+    ensure!(
+        loc.location_constraint().map(|l| l.as_str()) == Some("eu-west-1"),
+        "GetBucketLocation: {loc:?}"
+    );
+    let e = create_in(&c, &bucket_name("loc-us"), "US").await;
+    ensure!(
+        e.as_ref().err().map(String::as_str) == Some("InvalidLocationConstraint"),
+        "LocationConstraint US on eu-west-1: {e:?}"
+    );
+    Ok(())
+}

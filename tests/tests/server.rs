@@ -248,3 +248,115 @@ async fn parity_flag_6_drives_m3() -> Result<()> {
     )?;
     Ok(())
 }
+
+/// `cairn server ARGS` in a fresh folder with the credentials set (no
+/// inherited CAIRN_ variable), its output in `log`.
+fn cairn_server(
+    dir: &std::path::Path,
+    args: &[&str],
+    log: &std::path::Path,
+) -> Result<std::process::Child> {
+    let mut cmd = std::process::Command::new(cairn_tests::cairn_bin()?);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("CAIRN_") {
+            cmd.env_remove(&k);
+        }
+    }
+    let out = std::fs::File::create(log)?;
+    cmd.arg("server")
+        .args(args)
+        .env("CAIRN_ROOT_USER", "addrtest")
+        .env("CAIRN_ROOT_PASSWORD", "addrtest-password")
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .context("spawning cairn server")
+}
+
+/// Waits up to 20 s for `child` to exit; kills it if it does not.
+async fn exit_within(child: &mut std::process::Child) -> Result<Option<std::process::ExitStatus>> {
+    for _ in 0..200 {
+        if let Some(st) = child.try_wait()? {
+            return Ok(Some(st));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill()?;
+    child.wait()?;
+    Ok(None)
+}
+
+/// MinIO's `--address :PORT` listens on every interface at PORT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_port_only_means_every_interface() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let port = cairn_tests::free_port()?;
+    let log = dir.path().join("server.log");
+    let mut child = cairn_server(
+        dir.path(),
+        &["--address", &format!(":{port}"), "d1", "d2", "d3", "d4"],
+        &log,
+    )?;
+    let mut ready = false;
+    for _ in 0..200 {
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        if raw::get(&format!("127.0.0.1:{port}"), "/health/ready")
+            .await
+            .is_ok_and(|r| r.status == 200)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    ensure!(
+        ready,
+        "--address :{port} did not serve on 127.0.0.1:{port}:\n{out}"
+    );
+    ensure!(
+        out.contains(&format!("0.0.0.0:{port}")),
+        "the server must say it listens on every interface:\n{out}"
+    );
+    Ok(())
+}
+
+/// `--nfs` needs its address: a bare `--nfs` is refused with a message
+/// instead of starting an export nobody asked for at 2049 (its optional
+/// value took the next argument, a drive, for an address).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nfs_flag_requires_its_address() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let log = dir.path().join("server.log");
+    let port = cairn_tests::free_port()?;
+    let mut child = cairn_server(
+        dir.path(),
+        &[
+            "--address",
+            &format!("127.0.0.1:{port}"),
+            "d1",
+            "d2",
+            "d3",
+            "d4",
+            "--nfs",
+        ],
+        &log,
+    )?;
+    let st = exit_within(&mut child).await?;
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    ensure!(
+        st.is_some_and(|s| !s.success()) && out.contains("a value is required for '--nfs"),
+        "a bare --nfs must be refused (exit {st:?}):\n{out}"
+    );
+    ensure!(
+        !dir.path().join("d1").exists(),
+        "a refused start must not make drives"
+    );
+    Ok(())
+}

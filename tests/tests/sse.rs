@@ -1919,3 +1919,124 @@ async fn awscli_modes() -> Result<()> {
     );
     Ok(())
 }
+
+/// Records the `Authorization` header of every request the SDK sends.
+#[derive(Debug, Default, Clone)]
+struct SeenAuthorization(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl aws_sdk_s3::config::Intercept for SeenAuthorization {
+    fn name(&self) -> &'static str {
+        "SeenAuthorization"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &aws_sdk_s3::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        if let Some(a) = ctx.request().headers().get("authorization")
+            && let Ok(mut seen) = self.0.lock()
+        {
+            seen.push(a.to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// With `CAIRN_LOG=trace` (every request is logged with its headers) the
+/// log holds no secret a request carried: SSE-C keys (and their
+/// copy-source twins), header and presigned signatures (the one sent, and
+/// the one expected when a tampered URL is refused), session tokens. The
+/// key MD5s, which are not secrets, may stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_log_holds_no_secrets() -> Result<()> {
+    let s = Server::start(StartOpts {
+        env: vec![("CAIRN_LOG".into(), "trace".into())],
+        ..StartOpts::default()
+    })
+    .await?;
+    let seen = SeenAuthorization::default();
+    let c = Client::from_conf(s.s3_config().interceptor(seen.clone()).build());
+    let b = new_bucket(&c, "logsecret").await?;
+    let (k1, k2) = (Mode::Customer(KEY1), Mode::Customer(KEY2));
+    let data = b"sse-c data whose keys must stay out of the log".to_vec();
+    put(&c, &b, "o", &data, Some(&k1)).await?;
+    let (got, _) = get(&c, &b, "o", Some(&k1), None).await?;
+    ensure!(got == data, "SSE-C GET returned other bytes");
+    sse_c_src!(sse!(c.copy_object(), &k2), &k1)
+        .bucket(&b)
+        .key("copy")
+        .copy_source(format!("{b}/o"))
+        .send()
+        .await?;
+
+    // A presigned GET, and the same URL with its signature changed (refused:
+    // the server computes the right signature to compare).
+    let cfg = aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(600))?;
+    let pre = sse_c!(c.get_object().bucket(&b).key("o"), &k1)
+        .presigned(cfg)
+        .await?;
+    let headers: Vec<(&str, &str)> = pre.headers().collect();
+    let r = raw::send_url("GET", pre.uri(), &headers, b"").await?;
+    ensure!(r.status == 200, "presigned SSE-C GET: {}", r.describe());
+    let url = pre.uri().to_string();
+    let presig = url
+        .split_once("X-Amz-Signature=")
+        .map(|(_, v)| v.split('&').next().unwrap_or(v).to_owned())
+        .context("no X-Amz-Signature in the presigned URL")?;
+    let tampered = url.replace(&presig, &"0".repeat(presig.len()));
+    let r = raw::send_url("GET", &tampered, &headers, b"").await?;
+    ensure!(r.status == 403, "tampered presigned GET: {}", r.describe());
+
+    // A session token (this server issues none: refused, but logged first).
+    let token = "SessionTokenThatMustNotBeLogged0123456789";
+    let with_token = Client::from_conf(
+        s.s3_config()
+            .credentials_provider(Credentials::new(
+                s.access_key(),
+                s.secret_key(),
+                Some(token.into()),
+                None,
+                "token",
+            ))
+            .build(),
+    );
+    let _ = with_token.head_object().bucket(&b).key("o").send().await;
+
+    let log = s.full_log();
+    ensure!(
+        log.contains("x-amz-server-side-encryption-customer-key-md5"),
+        "the debug log does not show request headers at all:\n{}",
+        s.log()
+    );
+    let mut secrets = vec![
+        ("SSE-C key 1".to_owned(), B64.encode(KEY1)),
+        ("SSE-C key 2".to_owned(), B64.encode(KEY2)),
+        ("presigned signature".to_owned(), presig),
+        ("session token".to_owned(), token.to_owned()),
+    ];
+    let auths = seen.0.lock().map(|v| v.clone()).unwrap_or_default();
+    ensure!(
+        auths.len() >= 4,
+        "the SDK sent {} signed requests",
+        auths.len()
+    );
+    for a in auths {
+        let sig = a
+            .split_once("Signature=")
+            .map(|(_, s)| s.to_owned())
+            .context("no Signature= in the SDK's Authorization")?;
+        secrets.push((format!("header signature of {a}"), sig));
+    }
+    for (what, secret) in &secrets {
+        if let Some(line) = log.lines().find(|l| l.contains(secret.as_str())) {
+            bail!("the debug log holds the {what}: {line}");
+        }
+    }
+    ensure!(
+        log.contains(&key_md5(&KEY1)),
+        "key MD5s may (and do) stay in the log"
+    );
+    Ok(())
+}
