@@ -57,6 +57,7 @@ fn server_rules_are_the_drives_folder_key_folder_spool_and_nfs_state() {
         "--mount-spool",
         &format!("{}/spool", t.display()),
         "--nfs",
+        "127.0.0.1:2049",
         "--nfs-state",
         &format!("{}/nfs-state", t.display()),
     ]);
@@ -94,6 +95,7 @@ fn default_nfs_state_on_the_first_drive_needs_no_rule_of_its_own() {
         d1.to_str().unwrap(),
         d2.to_str().unwrap(),
         "--nfs",
+        "127.0.0.1:2049",
     ]);
     let rules = plan.resolve();
     let mut want = vec![rw(&t.join("a")), rw(&t.join("b"))];
@@ -128,7 +130,14 @@ fn nas_gateway_rules_are_the_share_only() {
     let share = tmp.path().join("share");
     std::fs::create_dir(&share).unwrap();
     // the NFS state lives in the share: no rule of its own
-    let plan = plan_of(&["cairn", "gateway", "nas", share.to_str().unwrap(), "--nfs"]);
+    let plan = plan_of(&[
+        "cairn",
+        "gateway",
+        "nas",
+        share.to_str().unwrap(),
+        "--nfs",
+        "127.0.0.1:2049",
+    ]);
     let mut want = vec![rw(&share)];
     want.extend(common());
     assert_eq!(plan.resolve(), want);
