@@ -3,7 +3,7 @@
 //! would refuse or rewrite: keys with `..` or empty segments or NUL,
 //! malformed XML, presigned URLs, bodies streamed slowly.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
@@ -110,19 +110,48 @@ pub enum Payload<'a> {
     Unsigned,
 }
 
-/// Adds SigV4 headers (Authorization, x-amz-date, x-amz-content-sha256)
-/// to `headers` for this request.
-pub fn sign_headers(
+/// How a SigV4 request is signed.
+#[derive(Debug, Clone, Copy)]
+pub struct SigV4<'a> {
+    pub region: &'a str,
+    /// Presigned for this long (query parameters); `None`: header auth.
+    pub presign: Option<Duration>,
+    /// Headers left out of SignedHeaders (e.g. `host`).
+    pub exclude: &'static [&'static str],
+}
+
+impl SigV4<'static> {
+    /// Header auth for the test region, every header signed.
+    pub const HEADER: SigV4<'static> = SigV4 {
+        region: REGION,
+        presign: None,
+        exclude: &[],
+    };
+}
+
+/// What signing made of a request.
+#[derive(Debug, Clone)]
+pub struct SignedRequest {
+    /// The target with the presigned query parameters appended.
+    pub target: String,
+    /// The headers signing added (Authorization, x-amz-date, ...).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Signs `method http://<addr><target>` carrying `headers` (with `host`),
+/// as `how` says, with no path normalisation.
+pub fn sign_v4(
     creds: &Creds,
+    how: &SigV4<'_>,
     method: &str,
     addr: &str,
     target: &str,
-    headers: &mut Vec<(String, String)>,
+    headers: &[(String, String)],
     payload: Payload<'_>,
-) -> Result<()> {
+) -> Result<SignedRequest> {
     use aws_sigv4::http_request::{
-        PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-        UriPathNormalizationMode, sign,
+        PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
+        SigningSettings, UriPathNormalizationMode, sign,
     };
     let identity: aws_smithy_runtime_api::client::identity::Identity =
         aws_credential_types::Credentials::new(
@@ -136,10 +165,19 @@ pub fn sign_headers(
     let mut settings = SigningSettings::default();
     settings.percent_encoding_mode = PercentEncodingMode::Single;
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    match how.presign {
+        Some(d) => {
+            settings.signature_location = SignatureLocation::QueryParams;
+            settings.expires_in = Some(d);
+        }
+        None => settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256,
+    }
+    if let Some(ex) = settings.excluded_headers.as_mut() {
+        ex.extend(how.exclude.iter().map(|h| std::borrow::Cow::Borrowed(*h)));
+    }
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
-        .region(REGION)
+        .region(how.region)
         .name("s3")
         .time(SystemTime::now())
         .settings(settings)
@@ -161,9 +199,47 @@ pub fn sign_headers(
     let (instr, _sig) = sign(req, &params)
         .map_err(|e| anyhow!("sign: {e}"))?
         .into_parts();
-    for (k, v) in instr.headers() {
-        headers.push((k.to_string(), v.to_string()));
+    let (added_headers, added_params) = instr.into_parts();
+    let mut out = SignedRequest {
+        target: target.to_string(),
+        headers: Vec::new(),
+    };
+    for (i, (k, v)) in added_params.iter().enumerate() {
+        let sep = if i == 0 && !target.contains('?') {
+            '?'
+        } else {
+            '&'
+        };
+        out.target
+            .push_str(&format!("{sep}{k}={}", encode_query(v)));
     }
+    for h in added_headers {
+        out.headers
+            .push((h.name().to_string(), h.value().to_string()));
+    }
+    Ok(out)
+}
+
+/// Adds SigV4 headers (Authorization, x-amz-date, x-amz-content-sha256)
+/// to `headers` for this request.
+pub fn sign_headers(
+    creds: &Creds,
+    method: &str,
+    addr: &str,
+    target: &str,
+    headers: &mut Vec<(String, String)>,
+    payload: Payload<'_>,
+) -> Result<()> {
+    let signed = sign_v4(
+        creds,
+        &SigV4::HEADER,
+        method,
+        addr,
+        target,
+        headers,
+        payload,
+    )?;
+    headers.extend(signed.headers);
     Ok(())
 }
 

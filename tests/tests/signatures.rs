@@ -6,7 +6,7 @@
 //! SigV4 ones with aws-sigv4, so region, lifetime and signed headers can be
 //! chosen freely (the SDK's presigner caps them itself).
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Result, anyhow, ensure};
 use aws_sdk_s3::Client;
@@ -363,76 +363,33 @@ impl V4 {
         signed: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(String, Vec<(String, String)>)> {
-        use aws_sigv4::http_request::{
-            PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-            SignatureLocation, SigningSettings, UriPathNormalizationMode, sign,
-        };
-        let identity: aws_smithy_runtime_api::client::identity::Identity =
-            aws_credential_types::Credentials::new(
-                s.access_key(),
-                s.secret_key(),
-                None,
-                None,
-                "signatures",
-            )
-            .into();
-        let mut settings = SigningSettings::default();
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        if let Some(d) = self.presign {
-            settings.signature_location = SignatureLocation::QueryParams;
-            settings.expires_in = Some(d);
-        } else {
-            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        }
-        if let Some(ex) = settings.excluded_headers.as_mut() {
-            ex.extend(self.exclude.iter().map(|h| std::borrow::Cow::Borrowed(*h)));
-        }
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(self.region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|e| anyhow!("signing params: {e}"))?
-            .into();
-        let url = format!("http://{}{path}", s.addr());
-        let body = if self.presign.is_some() {
-            SignableBody::UnsignedPayload
-        } else {
-            SignableBody::Bytes(body)
-        };
         let mut headers: Vec<(String, String)> = signed
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         headers.push(("host".into(), s.addr()));
-        let req = SignableRequest::new(
+        let how = raw::SigV4 {
+            region: self.region,
+            presign: self.presign,
+            exclude: self.exclude,
+        };
+        let payload = match self.presign {
+            Some(_) => raw::Payload::Unsigned,
+            None => raw::Payload::Signed(body),
+        };
+        let added = raw::sign_v4(
+            &s.credentials(),
+            &how,
             method,
-            url.as_str(),
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            body,
-        )
-        .map_err(|e| anyhow!("signable request: {e}"))?;
-        let (instr, _) = sign(req, &params)
-            .map_err(|e| anyhow!("sign: {e}"))?
-            .into_parts();
-        let (added_headers, added_params) = instr.into_parts();
+            &s.addr(),
+            path,
+            &headers,
+            payload,
+        )?;
+        // the raw client sends `host` itself
         headers.retain(|(k, _)| k != "host");
-        let mut target = path.to_string();
-        for (i, (k, v)) in added_params.iter().enumerate() {
-            let sep = if i == 0 && !path.contains('?') {
-                '?'
-            } else {
-                '&'
-            };
-            target.push_str(&format!("{sep}{k}={}", encode_query(v)));
-        }
-        for h in added_headers {
-            headers.push((h.name().to_string(), h.value().to_string()));
-        }
-        Ok((target, headers))
+        headers.extend(added.headers);
+        Ok((added.target, headers))
     }
 
     /// Signs and sends, adding `unsigned` headers after signing.
