@@ -23,11 +23,10 @@ use std::cmp::Ordering;
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-
-use cairn_api::{SafePath, prefix_folder};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use cairn_api::{SafePath, prefix_folder};
 use nix::fcntl::AtFlags;
 use parking_lot::Mutex;
 
