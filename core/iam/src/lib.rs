@@ -9,16 +9,27 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
 mod action;
+mod authz;
 mod builtin;
 mod condition;
 mod context;
+mod doc;
+mod entities;
 mod glob;
+mod grants;
+mod model;
 mod policy;
+pub mod sts;
 mod template;
 
 pub use action::Action;
+pub use authz::is_allowed;
 pub use builtin::{builtin, builtin_document, builtin_names};
 pub use context::{Context, Principal, PrincipalType, Request};
+pub use doc::{IdentityDoc, TrustDoc};
+pub use entities::{AccessKey, Entity, Group, KeyKind, ManagedPolicy, Role, Secs, Status, User};
+pub use grants::{Grants, Identity};
+pub use model::{IamError, IamState, ServiceAccountSpec, Target};
 pub use policy::{Decision, Effect, Policy, PolicyKind, evaluate_all};
 
 /// Why a policy document was refused (S3 and IAM answer these as
@@ -41,5 +52,7 @@ pub enum PolicyError {
     Resource(String),
 }
 
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;

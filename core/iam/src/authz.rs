@@ -1,0 +1,37 @@
+//! The one authorization rule, for every front: combines what a caller
+//! was granted ([`Grants`]) with the bucket's policy, as AWS does for a
+//! request within one account.
+//!
+//! - An explicit Deny in any policy involved refuses (the root user's
+//!   rights are not subject to bucket policies, as in MinIO).
+//! - Otherwise the identity policies or the bucket policy must allow,
+//!   and every boundary (a service account's or a session's own policy)
+//!   must allow too.
+//! - An anonymous caller has only what the bucket policy allows.
+
+use crate::context::{PrincipalType, Request};
+use crate::grants::Grants;
+use crate::policy::{Decision, Policy, evaluate_all};
+
+/// Whether `req` is allowed for a caller with `grants`, given the
+/// bucket's policy (if the bucket has one).
+pub fn is_allowed(grants: &Grants, bucket_policy: Option<&Policy>, req: &Request<'_>) -> bool {
+    let bounded = || {
+        grants
+            .boundaries
+            .iter()
+            .all(|b| b.evaluate(req) == Decision::Allow)
+    };
+    if grants.root {
+        return bounded();
+    }
+    let bucket = bucket_policy.map_or(Decision::NotApplicable, |p| p.evaluate(req));
+    if req.principal.kind == PrincipalType::Anonymous {
+        return bucket == Decision::Allow;
+    }
+    let identity = evaluate_all(grants.identity.iter().map(|p| &**p), req);
+    match identity.and(bucket) {
+        Decision::Allow => bounded(),
+        Decision::Deny | Decision::NotApplicable => false,
+    }
+}
