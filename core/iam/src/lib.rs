@@ -19,6 +19,7 @@ mod glob;
 mod grants;
 mod model;
 mod policy;
+pub mod s3ops;
 pub mod sts;
 mod template;
 
