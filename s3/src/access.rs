@@ -185,7 +185,12 @@ impl LoggedBody {
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
-        let complete = http_body::Body::is_end_stream(&self.inner);
+        // A HEAD answer's body is never sent: hyper drops it unread.
+        let head = self
+            .pending
+            .as_ref()
+            .is_some_and(|(e, _)| e.method == Method::HEAD);
+        let complete = head || http_body::Body::is_end_stream(&self.inner);
         self.done(complete);
     }
 }

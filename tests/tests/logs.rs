@@ -121,6 +121,18 @@ async fn json_access_log_has_each_request_and_no_secret() -> Result<()> {
     ensure!(field(&v, "status") == 200, "{v}");
     ensure!(field(&v, "bytes_out") == big.len(), "{v}");
     ensure!(field(&v, "complete") == true, "{v}");
+    // A HEAD: its (unsent) body is not counted, and it is complete.
+    let head = c.head_object().bucket(&b).key("dir/big").send().await?;
+    let v = access_line(&s, head.request_id().context("no request id")?).await?;
+    ensure!(
+        field(&v, "method") == "HEAD" && field(&v, "op") == "HeadObject",
+        "{v}"
+    );
+    ensure!(
+        field(&v, "status") == 200 && field(&v, "bytes_out") == 0,
+        "{v}"
+    );
+    ensure!(field(&v, "complete") == true, "{v}");
 
     // SSE-C: the customer key travels in headers, never into the log.
     let key = [7u8; 32];
