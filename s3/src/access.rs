@@ -6,7 +6,8 @@
 //! The event is written when the response body has been sent (or dropped:
 //! the client went away), so a streamed GET's `bytes_out` and
 //! `duration_ms` are what was really sent and how long it took;
-//! `complete=false` says the body was not sent to its end. `bytes_in` is
+//! `complete=false` says the body was not sent to its end, and status 0
+//! that no response was sent at all (the client went away first). `bytes_in` is
 //! the request body as received (an aws-chunked body counts its chunk
 //! framing). `bucket`, `key`, `op` and `access_key` are what the S3
 //! router resolved, and the access key is the one whose signature was
@@ -100,6 +101,15 @@ pub(crate) struct Entry {
     started: Instant,
     received: Arc<AtomicU64>,
     resolved: Resolved,
+    logged: bool,
+}
+
+/// A request that ends without a response (the client went away while it
+/// ran, or the connection failed) is logged with status 0.
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.log(0, 0, false);
+    }
 }
 
 impl Entry {
@@ -121,6 +131,7 @@ impl Entry {
             started: Instant::now(),
             received,
             resolved,
+            logged: false,
         }
     }
 
@@ -140,7 +151,11 @@ impl Entry {
         })
     }
 
-    fn log(self, status: StatusCode, bytes_out: u64, complete: bool) {
+    /// Writes the entry (once).
+    fn log(&mut self, status: u16, bytes_out: u64, complete: bool) {
+        if std::mem::replace(&mut self.logged, true) {
+            return;
+        }
         let route = self.resolved.take();
         let route = route.as_ref();
         let access_key = route.and_then(|r| r.access_key.as_deref());
@@ -153,7 +168,7 @@ impl Entry {
             op = route.map(|r| r.op.as_str()),
             bucket = route.and_then(|r| r.bucket.as_deref()),
             key = route.and_then(|r| r.key.as_deref()),
-            status = status.as_u16(),
+            status,
             bytes_in = self.received.load(Ordering::Relaxed),
             bytes_out,
             duration_ms = took.as_micros() as f64 / 1000.0,
@@ -177,8 +192,8 @@ struct LoggedBody {
 
 impl LoggedBody {
     fn done(&mut self, complete: bool) {
-        if let Some((entry, status)) = self.pending.take() {
-            entry.log(status, self.sent, complete);
+        if let Some((mut entry, status)) = self.pending.take() {
+            entry.log(status.as_u16(), self.sent, complete);
         }
     }
 }

@@ -189,7 +189,16 @@ async fn json_access_log_has_each_request_and_no_secret() -> Result<()> {
     ensure!(uri.contains("X-Amz-Signature=<redacted>"), "{v}");
 
     let log = s.full_log();
-    json_lines(&log)?;
+    // One line per request: no request id twice.
+    let mut ids: Vec<String> = json_lines(&log)?
+        .iter()
+        .filter(|v| v["target"] == TARGET)
+        .filter_map(|v| v["request_id"].as_str().map(str::to_owned))
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    ensure!(ids.len() == n, "a request was logged twice");
     for (what, secret) in [
         ("SSE-C key", key_b64.as_str()),
         ("presigned signature", sig.as_str()),
