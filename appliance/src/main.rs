@@ -4,7 +4,9 @@ mod admin;
 mod bench;
 mod drives;
 mod gateway;
+mod install;
 mod limits;
+mod logging;
 mod mount;
 mod nfs;
 mod sandbox;
@@ -12,15 +14,25 @@ mod server;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Cairn: an S3-compatible, erasure-coded, bitrot-protected object store.
 #[derive(Parser, Debug)]
-#[command(name = "cairn", version, about, long_about = None)]
+#[command(name = "cairn", version, about, long_about = None, after_help = logging::HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log format: text, or json (one object per line). What is logged is
+    /// chosen by CAIRN_LOG (EnvFilter syntax, default info; e.g.
+    /// CAIRN_LOG=debug, or CAIRN_LOG=info,cairn::access=off without the
+    /// access log). See `cairn --help`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "CAIRN_LOG_FORMAT"
+    )]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Subcommand, Debug)]
@@ -41,13 +53,14 @@ enum Command {
         #[command(subcommand)]
         cmd: bench::BenchCommand,
     },
+    /// Install the systemd unit, the example environment file, shell
+    /// completions and man pages (and this binary) under a prefix.
+    Install(install::InstallArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(install::CompletionsArgs),
+    /// Print the man page (roff) of cairn or of one subcommand.
+    Manpage(install::ManpageArgs),
 }
-
-/// The log filter without CAIRN_LOG. nfs3_server logs every accepted
-/// connection at info and every refused NFS call (NOENT, EXIST) at error;
-/// cairn-nfs logs the failures that matter itself (nfs/src/error.rs), so
-/// only the wire layer's own errors are kept.
-const DEFAULT_LOG: &str = "info,nfs3_server=off,nfs3_server::rpcwire=error";
 
 /// The start of a serving command: its credentials, then the sandbox.
 fn serving(
@@ -61,21 +74,23 @@ fn serving(
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .finish()
-        // Whatever CAIRN_LOG says, no secret is written: s3s's dumps of
-        // requests, forms and signatures are dropped (the front logs each
-        // request itself, redacted).
-        .with(tracing_subscriber::filter::filter_fn(|meta| {
-            !cairn_s3::redact::leaks_secrets(meta)
-        }))
-        .init();
+    logging::init(cli.log_format);
+    // Packaging commands need no runtime.
+    let packaged = match &cli.command {
+        Command::Install(a) => Some(install::install(a)),
+        Command::Completions(a) => Some(install::completions(a)),
+        Command::Manpage(a) => Some(install::manpage(a)),
+        _ => None,
+    };
+    if let Some(res) = packaged {
+        return match res {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cairn: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     // The serving commands check their credentials (a refused start makes
     // nothing on disk), then confine themselves before any other thread
     // starts (Landlock binds the calling thread and its later children).
@@ -85,7 +100,11 @@ fn main() -> std::process::ExitCode {
             Ok(sandbox::Plan::gateway(backend))
         })
         .map(Some),
-        Command::Admin(_) | Command::Bench { .. } => Ok(None),
+        Command::Admin(_)
+        | Command::Bench { .. }
+        | Command::Install(_)
+        | Command::Completions(_)
+        | Command::Manpage(_) => Ok(None),
     };
     let creds = match creds {
         Ok(c) => c,
@@ -111,6 +130,7 @@ fn main() -> std::process::ExitCode {
             Command::Gateway { backend } => gateway::run(backend, creds()?).await,
             Command::Bench { cmd } => bench::run(cmd).await,
             Command::Admin(args) => admin::run(args).await,
+            Command::Install(_) | Command::Completions(_) | Command::Manpage(_) => Ok(()),
         }
     });
     match res {

@@ -7,6 +7,7 @@
 //!
 //! The one public entry point is [`serve`].
 
+pub mod access;
 mod admin;
 mod authcheck;
 mod buckets;

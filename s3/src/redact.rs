@@ -115,6 +115,34 @@ fn authorization(v: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The access key id a request claims (not yet verified): from a SigV4
+/// `Authorization` (`Credential=AKID/...`), a V2 one (`AWS AKID:SIG`), or
+/// a presigned URL (`X-Amz-Credential=AKID%2F...`, `AWSAccessKeyId=AKID`).
+/// Never any part of a signature.
+pub fn access_key_id(headers: &http::HeaderMap, uri: &http::Uri) -> Option<String> {
+    if let Some(v) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some((_, rest)) = v.split_once("Credential=") {
+            return rest.split(['/', ',', ' ']).next().map(str::to_owned);
+        }
+        return v
+            .strip_prefix("AWS ")
+            .and_then(|r| r.rsplit_once(':'))
+            .map(|(id, _)| id.trim().to_owned());
+    }
+    form_urlencoded::parse(uri.query()?.as_bytes()).find_map(|(name, value)| {
+        if name.eq_ignore_ascii_case("x-amz-credential") {
+            value.split('/').next().map(str::to_owned)
+        } else if name.eq_ignore_ascii_case("awsaccesskeyid") {
+            Some(value.into_owned())
+        } else {
+            None
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +198,35 @@ mod tests {
         assert!(s.contains("MD5MD5") && s.contains("Credential=AK/x"), "{s}");
         assert_eq!(authorization("AWS AK:sig"), "AWS AK:<redacted>");
         assert_eq!(authorization("Bearer x"), "<redacted>");
+    }
+
+    #[test]
+    fn access_key_ids_without_signatures() {
+        let none = http::HeaderMap::new();
+        let mut v4 = http::HeaderMap::new();
+        v4.insert(
+            "authorization",
+            http::HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=AKV4/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=deadbeef",
+            ),
+        );
+        let plain: http::Uri = "/b/k".parse().unwrap();
+        assert_eq!(access_key_id(&v4, &plain).as_deref(), Some("AKV4"));
+        let mut v2 = http::HeaderMap::new();
+        v2.insert(
+            "authorization",
+            http::HeaderValue::from_static("AWS AKV2:c2ln"),
+        );
+        assert_eq!(access_key_id(&v2, &plain).as_deref(), Some("AKV2"));
+        let pre: http::Uri =
+            "/b/k?X-Amz-Credential=AKPRE%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=abc"
+                .parse()
+                .unwrap();
+        assert_eq!(access_key_id(&none, &pre).as_deref(), Some("AKPRE"));
+        let pre2: http::Uri = "/b/k?AWSAccessKeyId=AKOLD&Signature=s3cr3t"
+            .parse()
+            .unwrap();
+        assert_eq!(access_key_id(&none, &pre2).as_deref(), Some("AKOLD"));
+        assert_eq!(access_key_id(&none, &plain), None);
     }
 }

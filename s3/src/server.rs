@@ -254,6 +254,7 @@ fn build_service(layer: Arc<dyn ObjectLayer>, cfg: &S3Config) -> Result<S3Servic
         cfg.access_key.clone(),
         cfg.secret_key.clone(),
     )));
+    b.set_access(crate::access::Recorder);
     if !cfg.domains.is_empty() {
         let domains = Domains::new(&cfg.domains).map_err(|source| ConfigError::Domains {
             domains: cfg.domains.clone(),
@@ -353,9 +354,13 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let (mut parts, incoming) = req.into_parts();
         let http1 = parts.version <= http::Version::HTTP_11;
+        let timed = TimedBody::new(incoming, self.body);
+        // The access log line, written when the response body is sent.
+        let entry =
+            crate::access::Entry::start(&mut parts, self.conn.map(|c| c.peer), timed.received());
         // A request with a body takes one of the in-flight slots while
         // it runs; none left: 503 SlowDown at once, body unread.
-        let slot = if http_body::Body::is_end_stream(&incoming) {
+        let slot = if http_body::Body::is_end_stream(&timed) {
             None
         } else {
             match self.inflight.try_take() {
@@ -369,14 +374,14 @@ impl hyper::service::Service<Request<Incoming>> for Front {
                         "Please reduce your request rate.",
                         http1,
                     );
-                    return Box::pin(async move { Ok(track(resp, active)) });
+                    return Box::pin(async move { Ok(track(entry.finish(resp), active)) });
                 }
             }
         };
         if let Some(c) = self.conn {
             parts.extensions.insert(c);
         }
-        let body = SharedBody::new(TimedBody::new(incoming, self.body));
+        let body = SharedBody::new(timed);
         let empty = body.is_end_stream();
         let req = Request::from_parts(parts, Body::http_body(body.clone()));
         let s3 = self.s3.clone();
@@ -400,7 +405,7 @@ impl hyper::service::Service<Request<Incoming>> for Front {
                     http1,
                 );
                 metrics.record(&method, resp.status(), started.elapsed());
-                return Ok(track(resp, active));
+                return Ok(track(entry.finish(resp), active));
             }
             metrics.record(&method, resp.status(), started.elapsed());
             // An Expect request answered without a `100 Continue` (an empty
@@ -419,7 +424,7 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             if !resp.status().is_success() && !expects_continue && !body.is_end_stream() {
                 body.discard_rest().await;
             }
-            Ok(track(resp, active))
+            Ok(track(entry.finish(resp), active))
         })
     }
 }

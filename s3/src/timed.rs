@@ -8,6 +8,8 @@
 //! answers 400 RequestTimeout and closes the connection (`server.rs`).
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -45,6 +47,8 @@ pub(crate) struct TimedBody {
     waited: Duration,
     bytes: u64,
     failed: Option<FailKind>,
+    /// Every body byte received (the access log's `bytes_in`).
+    received: Arc<AtomicU64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -63,7 +67,13 @@ impl TimedBody {
             waited: Duration::ZERO,
             bytes: 0,
             failed: None,
+            received: Arc::default(),
         }
+    }
+
+    /// The count of body bytes received so far, kept up to date.
+    pub(crate) fn received(&self) -> Arc<AtomicU64> {
+        self.received.clone()
     }
 
     /// Whether the body failed for being stalled or too slow.
@@ -114,6 +124,7 @@ impl Body for TimedBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 let n = frame.data_ref().map_or(0, Bytes::len);
+                this.received.fetch_add(n as u64, Ordering::Relaxed);
                 if !this.arrived(n) {
                     return Poll::Ready(Some(Err(this.fail(FailKind::TooSlow))));
                 }

@@ -13,6 +13,7 @@ mod list;
 mod meta;
 mod multipart;
 mod paths;
+mod top;
 mod write;
 
 use std::collections::BTreeMap;
@@ -121,6 +122,14 @@ impl NasLayer {
             metadata = if meta.is_xattr() { "xattrs (user.cairn.*)" } else { "sidecar files" },
             "NAS gateway ready"
         );
+        // Files at the top have no bucket: say so rather than hide them.
+        match top::survey(&share.root) {
+            Ok(s) if s.total() > 0 => tracing::warn!("{}", s.describe(&share.root)),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(root = %share.root.display(), error = %e, "cannot survey the share's top level")
+            }
+        }
         Ok(Self {
             inner: Arc::new(Inner { share, meta }),
         })
@@ -556,17 +565,9 @@ impl ObjectLayer for NasLayer {
             for ent in rd {
                 let ent = ent.map_err(|e| io_error(e, "listing the share"))?;
                 // Only folders whose names are valid bucket names: never
-                // the hidden folder, lost+found or stray files.
-                let Some(name) = ent.file_name().to_str().map(str::to_owned) else {
-                    continue;
-                };
-                if BucketName::new(name.as_str()).is_err() {
-                    continue;
-                }
-                let Ok(md) = std::fs::metadata(ent.path()) else {
-                    continue;
-                };
-                if md.is_dir() {
+                // the hidden folder, lost+found or stray files (counted
+                // at start, top.rs).
+                if let top::Top::Bucket(name, md) = top::classify(&ent) {
                     out.push(BucketInfo {
                         name,
                         created: md

@@ -305,3 +305,37 @@ async fn encryption_is_refused_naming_the_backend() {
     }
     assert!(!l.capabilities().encryption);
 }
+
+#[tokio::test]
+async fn top_level_files_are_counted_not_buckets() {
+    let d = tempfile::tempdir().expect("tempdir");
+    #[allow(clippy::disallowed_methods, reason = "test fixture paths")]
+    let p = |n: &str| d.path().join(n);
+    std::fs::create_dir(p("photos")).expect("bucket");
+    std::fs::create_dir(p("Not_A_Bucket")).expect("folder");
+    std::fs::create_dir(p("lost+found")).expect("lost+found");
+    std::fs::write(p("a.txt"), b"a").expect("file");
+    std::fs::write(p("b.txt"), b"b").expect("file");
+    std::os::unix::fs::symlink(p("a.txt"), p("link-to-file")).expect("symlink");
+    std::os::unix::fs::symlink(p("photos"), p("link-to-dir")).expect("symlink");
+    let l = NasLayer::open(d.path(), NasOptions::default()).expect("open");
+    let s = top::survey(d.path()).expect("survey");
+    assert_eq!((s.files, s.symlinks, s.bad_names, s.other), (2, 1, 1, 0));
+    assert_eq!(
+        s.examples,
+        ["Not_A_Bucket", "a.txt", "b.txt", "link-to-file"]
+    );
+    let line = s.describe(d.path());
+    assert!(
+        line.starts_with("skipping 4 top-level entries in ") && line.contains("2 files"),
+        "{line}"
+    );
+    let names: Vec<String> = l
+        .list_buckets()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(names, ["link-to-dir", "photos"]);
+}

@@ -1,0 +1,243 @@
+//! The access log: one INFO event per S3 request on the target
+//! [`TARGET`] (`cairn::access`), so `CAIRN_LOG` can keep or drop it
+//! (`CAIRN_LOG=info,cairn::access=off`), and with `--log-format json` it
+//! is one JSON object per request.
+//!
+//! The event is written when the response body has been sent (or dropped:
+//! the client went away), so a streamed GET's `bytes_out` and
+//! `duration_ms` are what was really sent and how long it took;
+//! `complete=false` says the body was not sent to its end, and status 0
+//! that no response was sent at all (the client went away first). `bytes_in` is
+//! the request body as received (an aws-chunked body counts its chunk
+//! framing). `bucket`, `key`, `op` and `access_key` are what the S3
+//! router resolved, and the access key is the one whose signature was
+//! verified; a request refused before that (a bad signature, an unknown
+//! route) carries the access key it claims, `claimed_key`, and only the
+//! redacted `uri`. No secret is ever written: the URI is printed through
+//! [`crate::redact::Uri`] and only the access key id is taken from the
+//! credentials.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode};
+use http_body::{Frame, SizeHint};
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::{Body, S3Result, s3_error};
+
+/// The tracing target of the access log.
+pub const TARGET: &str = "cairn::access";
+
+/// The response header that carries the request id (AWS's name).
+const REQUEST_ID: &str = "x-amz-request-id";
+
+/// What the S3 router resolved about a request: filled in by [`Recorder`]
+/// through the request's extensions, read by the front when it logs.
+#[derive(Clone, Default)]
+pub(crate) struct Resolved(Arc<Mutex<Option<Route>>>);
+
+struct Route {
+    op: String,
+    bucket: Option<String>,
+    key: Option<String>,
+    access_key: Option<String>,
+}
+
+impl Resolved {
+    fn take(&self) -> Option<Route> {
+        match self.0.lock() {
+            Ok(mut g) => g.take(),
+            Err(p) => p.into_inner().take(),
+        }
+    }
+}
+
+/// s3s's access check with the route noted: a request needs verified
+/// credentials (s3s's default rule, kept as it was), and the operation,
+/// bucket, key and access key go to the request's [`Resolved`].
+pub(crate) struct Recorder;
+
+#[async_trait::async_trait]
+impl S3Access for Recorder {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let route = Route {
+            op: cx.s3_op().name().to_owned(),
+            bucket: cx.s3_path().get_bucket_name().map(str::to_owned),
+            key: cx.s3_path().get_object_key().map(str::to_owned),
+            access_key: cx.credentials().map(|c| c.access_key.clone()),
+        };
+        let verified = route.access_key.is_some();
+        if let Some(slot) = cx.extensions_mut().get::<Resolved>()
+            && let Ok(mut g) = slot.0.lock()
+        {
+            *g = Some(route);
+        }
+        if verified {
+            Ok(())
+        } else {
+            Err(s3_error!(AccessDenied, "Signature is required"))
+        }
+    }
+}
+
+/// A new request id: 16 uppercase hex digits, random, as AWS's look.
+fn new_request_id() -> String {
+    format!("{:016X}", uuid::Uuid::new_v4().as_u64_pair().0)
+}
+
+/// One request's access-log entry, from its arrival to its last byte.
+pub(crate) struct Entry {
+    method: Method,
+    /// The request target with its secrets replaced.
+    uri: String,
+    claimed_key: Option<String>,
+    request_id: String,
+    remote: Option<SocketAddr>,
+    started: Instant,
+    received: Arc<AtomicU64>,
+    resolved: Resolved,
+    logged: bool,
+}
+
+/// A request that ends without a response (the client went away while it
+/// ran, or the connection failed) is logged with status 0.
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.log(0, 0, false);
+    }
+}
+
+impl Entry {
+    /// Starts the entry of the request `req`; `received` counts its body
+    /// bytes as they are read; its [`Resolved`] goes into the extensions.
+    pub(crate) fn start(
+        req: &mut http::request::Parts,
+        remote: Option<SocketAddr>,
+        received: Arc<AtomicU64>,
+    ) -> Self {
+        let resolved = Resolved::default();
+        req.extensions.insert(resolved.clone());
+        Self {
+            method: req.method.clone(),
+            uri: crate::redact::Uri(&req.uri).to_string(),
+            claimed_key: crate::redact::access_key_id(&req.headers, &req.uri),
+            request_id: new_request_id(),
+            remote,
+            started: Instant::now(),
+            received,
+            resolved,
+            logged: false,
+        }
+    }
+
+    /// The response, carrying the request id, whose body logs the entry
+    /// when it has been sent or dropped.
+    pub(crate) fn finish(self, mut resp: Response<Body>) -> Response<Body> {
+        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
+            resp.headers_mut().insert(REQUEST_ID, v);
+        }
+        let status = resp.status();
+        resp.map(|inner| {
+            Body::http_body(LoggedBody {
+                inner,
+                sent: 0,
+                pending: Some((self, status)),
+            })
+        })
+    }
+
+    /// Writes the entry (once).
+    fn log(&mut self, status: u16, bytes_out: u64, complete: bool) {
+        if std::mem::replace(&mut self.logged, true) {
+            return;
+        }
+        let route = self.resolved.take();
+        let route = route.as_ref();
+        let access_key = route.and_then(|r| r.access_key.as_deref());
+        let took = self.started.elapsed();
+        tracing::info!(
+            target: TARGET,
+            request_id = %self.request_id,
+            remote = self.remote.map(tracing::field::display),
+            method = %self.method,
+            op = route.map(|r| r.op.as_str()),
+            bucket = route.and_then(|r| r.bucket.as_deref()),
+            key = route.and_then(|r| r.key.as_deref()),
+            status,
+            bytes_in = self.received.load(Ordering::Relaxed),
+            bytes_out,
+            duration_ms = took.as_micros() as f64 / 1000.0,
+            access_key,
+            claimed_key = if access_key.is_none() { self.claimed_key.as_deref() } else { None },
+            complete,
+            uri = %self.uri,
+            "request"
+        );
+    }
+}
+
+/// A response body that counts what it sends and writes the access log
+/// entry at its end, or when it is dropped before (`complete=false`
+/// unless nothing was left to send).
+struct LoggedBody {
+    inner: Body,
+    sent: u64,
+    pending: Option<(Entry, StatusCode)>,
+}
+
+impl LoggedBody {
+    fn done(&mut self, complete: bool) {
+        if let Some((mut entry, status)) = self.pending.take() {
+            entry.log(status.as_u16(), self.sent, complete);
+        }
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        // A HEAD answer's body is never sent: hyper drops it unread.
+        let head = self
+            .pending
+            .as_ref()
+            .is_some_and(|(e, _)| e.method == Method::HEAD);
+        let complete = head || http_body::Body::is_end_stream(&self.inner);
+        self.done(complete);
+    }
+}
+
+impl http_body::Body for LoggedBody {
+    type Data = Bytes;
+    type Error = s3s::StdError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = http_body::Body::poll_frame(Pin::new(&mut self.inner), cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if http_body::Body::is_end_stream(&self.inner) {
+                    self.done(true);
+                }
+            }
+            Poll::Ready(None) => self.done(true),
+            Poll::Ready(Some(Err(_))) => self.done(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        http_body::Body::is_end_stream(&self.inner)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        http_body::Body::size_hint(&self.inner)
+    }
+}
