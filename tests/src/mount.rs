@@ -90,3 +90,16 @@ pub fn is_mounted(p: &Path) -> Result<bool> {
         .lines()
         .any(|l| l.split_whitespace().nth(1) == Some(canon.to_str().unwrap_or(""))))
 }
+
+/// Lazily unmounts a FUSE mount on drop if it is still there: for a server
+/// started with `--mount` by another helper (`Nfs`), so a failed test leaves
+/// no dead mount behind. Drop it after the server.
+pub struct Unmount(pub PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        if is_mounted(&self.0).unwrap_or(false) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail, ensure};
 use aws_sdk_s3::primitives::ByteStream;
 use cairn_tests::cmd::run_stdout;
-use cairn_tests::mount::Mounted;
+use cairn_tests::mount::{Mounted, Unmount};
 use cairn_tests::nfs_server::Nfs;
 use cairn_tests::{require_tool, run};
 
@@ -245,16 +245,4 @@ async fn files_made_through_the_mount_get_a_content_type() -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Lazily unmounts the FUSE mount of a server started by `Nfs` (which
-/// does not know about it) if a test fails before the server stops.
-struct Unmount(std::path::PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        if cairn_tests::mount::is_mounted(&self.0).unwrap_or(false) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
 }
