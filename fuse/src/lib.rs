@@ -2,6 +2,10 @@
 //! task on the server's tokio runtime that calls cairn-vfs and replies;
 //! the fuser threads never wait on the store.
 
+// No panicking index or unwrap on a path a client, the kernel or the store
+// reaches (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
 mod fs;
 
 use std::path::PathBuf;

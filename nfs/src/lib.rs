@@ -6,6 +6,10 @@
 //! recovery after a crash (recover.rs), and the client networks allowed
 //! in (allow.rs).
 
+// No panicking index or unwrap on a path a client, the kernel or the store
+// reaches (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
 mod allow;
 mod callers;
 mod error;

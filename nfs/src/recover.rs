@@ -142,7 +142,10 @@ async fn commit(vfs: &Vfs, names: &[String], path: &std::path::Path) -> VfsResul
             if n == 0 {
                 break;
             }
-            vfs.write(fh, off, &buf[..n]).await?;
+            // read() returns at most the buffer's length
+            #[allow(clippy::indexing_slicing)]
+            let chunk = &buf[..n];
+            vfs.write(fh, off, chunk).await?;
             off += n as u64;
         }
         Ok::<u64, VfsError>(off)

@@ -15,6 +15,7 @@ pub mod data;
 pub mod emulators;
 pub mod lock;
 pub mod metrics;
+pub mod mount;
 pub mod nfs3;
 pub mod nfs_server;
 pub mod openbao;

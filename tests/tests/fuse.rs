@@ -11,89 +11,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, ensure};
 use aws_sdk_s3::primitives::ByteStream;
 use cairn_tests::data::{assert_trees_equal, random_bytes, write_tree};
-use cairn_tests::{Server, StartOpts, bucket_name, require_tool, run};
+use cairn_tests::mount::{Mounted, is_mounted};
+use cairn_tests::{Server, bucket_name, require_tool, run};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-
-/// A server with the buckets mounted; unmounts (lazily) on drop so a
-/// failed test leaves no dead mount behind.
-struct Mounted {
-    server: Server,
-    mnt: PathBuf,
-    _dirs: tempfile::TempDir,
-}
-
-impl Mounted {
-    async fn start(extra: &[&str]) -> Result<Mounted> {
-        Self::start_with(extra, Vec::new()).await
-    }
-
-    async fn start_with(extra: &[&str], env: Vec<(String, String)>) -> Result<Mounted> {
-        let dirs = tempfile::Builder::new().prefix("cairn-fuse-").tempdir()?;
-        let mnt = dirs.path().join("mnt");
-        let spool = dirs.path().join("spool");
-        fs::create_dir_all(&mnt)?;
-        let mut args = vec![
-            "--mount".to_string(),
-            mnt.display().to_string(),
-            "--mount-spool".to_string(),
-            spool.display().to_string(),
-            "--no-scanner".to_string(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let server = Server::start(StartOpts {
-            extra_args: args,
-            env,
-            ..StartOpts::default()
-        })
-        .await?;
-        ensure!(is_mounted(&mnt)?, "{} is not mounted", mnt.display());
-        Ok(Mounted {
-            server,
-            mnt,
-            _dirs: dirs,
-        })
-    }
-
-    /// A new bucket, made through the mount (mkdir at the top).
-    fn bucket(&self, prefix: &str) -> Result<(String, PathBuf)> {
-        let b = bucket_name(prefix);
-        let p = self.mnt.join(&b);
-        fs::create_dir(&p).with_context(|| format!("mkdir {}", p.display()))?;
-        Ok((b, p))
-    }
-
-    /// SIGTERM (the mount goes away cleanly), then the same drives again.
-    async fn remount(&mut self) -> Result<()> {
-        let st = self.server.terminate(Duration::from_secs(30)).await?;
-        ensure!(
-            st.success(),
-            "exit after SIGTERM: {st}\n{}",
-            self.server.log()
-        );
-        ensure!(!is_mounted(&self.mnt)?, "still mounted after SIGTERM");
-        self.server.restart().await?;
-        ensure!(is_mounted(&self.mnt)?, "not mounted after restart");
-        Ok(())
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if is_mounted(&self.mnt).unwrap_or(false) {
-            let _ = self.server.kill();
-            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
-        }
-    }
-}
-
-fn is_mounted(p: &Path) -> Result<bool> {
-    let canon = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    let mounts = fs::read_to_string("/proc/self/mounts")?;
-    Ok(mounts
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(canon.to_str().unwrap_or(""))))
-}
 
 fn errno<T: std::fmt::Debug>(r: std::io::Result<T>) -> Option<i32> {
     r.err().and_then(|e| e.raw_os_error())

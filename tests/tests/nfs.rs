@@ -5,13 +5,13 @@
 
 use std::fs;
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use aws_sdk_s3::primitives::ByteStream;
 use cairn_tests::data::{random_bytes, same_bytes, write_random_file};
+use cairn_tests::mount::Unmount;
 use cairn_tests::nfs_server::{Nfs, PRELUDE, python};
 use cairn_tests::{Server, StartOpts, bucket_name, free_port, require_tool, run, run_status};
 
@@ -850,26 +850,6 @@ async fn nfs_writes_show_in_the_fuse_mount_and_back() -> Result<()> {
     drop(n);
     drop(guard);
     Ok(())
-}
-
-struct Unmount(std::path::PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        if mounted(&self.0) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-}
-
-fn mounted(p: &Path) -> bool {
-    let canon = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    fs::read_to_string("/proc/self/mounts")
-        .map(|m| {
-            m.lines()
-                .any(|l| l.split_whitespace().nth(1) == canon.to_str())
-        })
-        .unwrap_or(false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

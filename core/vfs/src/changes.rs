@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::Vfs;
+use crate::attr::FileKind;
 use crate::inode::ROOT_INO;
 
 type Notify = Arc<dyn Fn(Invalidate) + Send + Sync>;
@@ -49,17 +50,25 @@ impl OwnChanges {
     /// Notes a write about to change `bucket/key`; `settle` the guard
     /// with the write's outcome.
     pub(crate) fn expect(&self, bucket: &str, key: &str) -> OwnWrite<'_> {
+        self.expect_keys(bucket, &[key])
+    }
+
+    /// Notes a write about to change every key of `keys` (a rename
+    /// changes its source and its target).
+    pub(crate) fn expect_keys(&self, bucket: &str, keys: &[&str]) -> OwnWrite<'_> {
         let armed = self.watching.load(Ordering::Relaxed);
+        let mut marked = Vec::new();
         if armed {
-            self.marks
-                .lock()
-                .entry((bucket.to_owned(), key.to_owned()))
-                .or_default()
-                .push(Instant::now());
+            let mut g = self.marks.lock();
+            for key in keys {
+                let k = (bucket.to_owned(), (*key).to_owned());
+                g.entry(k.clone()).or_default().push(Instant::now());
+                marked.push(k);
+            }
         }
         OwnWrite {
             own: self,
-            key: armed.then(|| (bucket.to_owned(), key.to_owned())),
+            keys: marked,
         }
     }
 
@@ -95,7 +104,7 @@ impl OwnChanges {
 /// A pending own write (see `OwnChanges`).
 pub(crate) struct OwnWrite<'a> {
     own: &'a OwnChanges,
-    key: Option<(String, String)>,
+    keys: Vec<(String, String)>,
 }
 
 impl OwnWrite<'_> {
@@ -105,20 +114,37 @@ impl OwnWrite<'_> {
     /// if any, invalidates as usual.
     pub(crate) fn settle<T, E>(mut self, r: &Result<T, E>) {
         if r.is_ok() {
-            self.key = None;
+            self.keys.clear();
         }
     }
 }
 
 impl Drop for OwnWrite<'_> {
     fn drop(&mut self) {
-        if let Some(k) = self.key.take() {
+        for k in self.keys.drain(..) {
             self.own.remove_one(&k);
         }
     }
 }
 
 impl Vfs {
+    /// Runs a store write this view makes itself, changing `keys` of
+    /// bucket `b`: their change events are not sent back to the front
+    /// (see `OwnChanges`).
+    pub(crate) fn own_write<'a, T, E>(
+        &'a self,
+        b: &str,
+        keys: &[&str],
+        write: impl std::future::Future<Output = Result<T, E>> + 'a,
+    ) -> impl std::future::Future<Output = Result<T, E>> + 'a {
+        let own = self.own.expect_keys(b, keys);
+        async move {
+            let r = write.await;
+            own.settle(&r);
+            r
+        }
+    }
+
     /// Starts following change events; `notify` gets what the front's
     /// client should forget. Returns false when the store publishes none
     /// (attribute TTLs are all there is then).
@@ -164,12 +190,21 @@ impl Vfs {
         };
         let parts: Vec<&str> = c.key.split('/').filter(|p| !p.is_empty()).collect();
         for (i, name) in parts.iter().enumerate() {
-            // the entry may be new or gone: drop a cached (negative) one
-            notify(Invalidate::Entry {
-                parent,
-                name: (*name).to_owned(),
-            });
-            let Some(ino) = self.inodes.find(parent, name) else {
+            let found = self.inodes.find(parent, name);
+            // The entry may be new or gone: drop a cached (negative) one.
+            // Not a directory this view knows: a change under it (or to its
+            // marker) leaves it in place, and dropping its entry would
+            // unhash the kernel's dentry, so a process whose working
+            // directory it is gets ENOENT from getcwd() (git, shells,
+            // build tools). Its number stays; a directory removed by
+            // another front goes when the kernel's entry TTL runs out.
+            if found.is_none_or(|ino| self.inodes.kind(ino) != Some(FileKind::Dir)) {
+                notify(Invalidate::Entry {
+                    parent,
+                    name: (*name).to_owned(),
+                });
+            }
+            let Some(ino) = found else {
                 return;
             };
             if i + 1 == parts.len() {

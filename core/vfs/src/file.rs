@@ -261,7 +261,10 @@ impl Vfs {
                 staging: Some(staging),
                 dirty: true,
                 remote: false,
-                headers: ObjectHeaders::default(),
+                headers: ObjectHeaders {
+                    content_type: Some(crate::names::content_type(name)),
+                    ..Default::default()
+                },
                 extra_user: BTreeMap::new(),
                 handles: 1,
                 unlinked: false,
@@ -667,9 +670,12 @@ impl Vfs {
                     off += plen;
                     n += 1;
                 }
-                self.layer
-                    .complete_multipart_upload(&b, &k, &id, parts)
-                    .await?;
+                self.own_write(
+                    b.as_str(),
+                    &[k.as_str()],
+                    self.layer.complete_multipart_upload(&b, &k, &id, parts),
+                )
+                .await?;
                 Ok::<(), VfsError>(())
             }
             .await;
@@ -748,11 +754,13 @@ impl Vfs {
         done: crate::seq::Streamed,
     ) -> VfsResult<()> {
         let len = st.staging.as_ref().map(|s| s.len()).unwrap_or(st.attr.size);
-        let info = match self
-            .layer
-            .complete_multipart_upload(b, k, &done.upload_id, done.parts)
-            .await
-        {
+        let completed = self.own_write(
+            b.as_str(),
+            &[k.as_str()],
+            self.layer
+                .complete_multipart_upload(b, k, &done.upload_id, done.parts),
+        );
+        let info = match completed.await {
             Ok(info) => info,
             Err(e) => {
                 if let Err(ae) = self

@@ -40,3 +40,33 @@ pub fn dir_key(path: &str) -> VfsResult<ObjectKey> {
 pub fn bucket(name: &str) -> VfsResult<BucketName> {
     BucketName::new(name).map_err(|_| VfsError::NotFound)
 }
+
+/// The Content-Type a file made through the mount is stored with, guessed
+/// from its name's extension as s3fs does (`index.html` is text/html);
+/// application/octet-stream when the name says nothing.
+pub fn content_type(name: &str) -> String {
+    mime_guess::from_path(name)
+        .first_raw()
+        .unwrap_or("application/octet-stream")
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_type;
+
+    #[test]
+    fn content_type_from_the_extension() {
+        for (name, want) in [
+            ("a.html", "text/html"),
+            ("b.JSON", "application/json"),
+            ("c.png", "image/png"),
+            ("archive.tar.gz", "application/gzip"),
+            ("d", "application/octet-stream"),
+            (".bashrc", "application/octet-stream"),
+            ("x.unknown-ext", "application/octet-stream"),
+        ] {
+            assert_eq!(content_type(name), want, "{name}");
+        }
+    }
+}

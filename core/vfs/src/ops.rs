@@ -270,8 +270,10 @@ impl Vfs {
         let k = key(&path)?;
         let mut m = meta.clone();
         a.to_metadata(&mut m.user);
-        self.layer
-            .copy_object(
+        self.own_write(
+            b.as_str(),
+            &[k.as_str()],
+            self.layer.copy_object(
                 &b,
                 &k,
                 &b,
@@ -281,8 +283,9 @@ impl Vfs {
                     keep_encryption: true,
                     ..Default::default()
                 },
-            )
-            .await?;
+            ),
+        )
+        .await?;
         self.cache.put(a);
         Ok(())
     }
@@ -399,7 +402,9 @@ impl Vfs {
         let (b, path) = self.bucket_path(a.ino)?;
         let pending = self.mark_unlinked(a.ino).await;
         if !pending {
-            self.layer.delete_object(&b, &key(&path)?).await?;
+            let k = key(&path)?;
+            self.own_write(b.as_str(), &[k.as_str()], self.layer.delete_object(&b, &k))
+                .await?;
         }
         self.inodes.detach(parent, name);
         self.cache.remove(a.ino);
@@ -441,7 +446,9 @@ impl Vfs {
                 if self.dir_has_children(&b, &cp).await? || self.has_pending_children(a.ino) {
                     return Err(VfsError::NotEmpty);
                 }
-                self.layer.delete_object(&b, &dir_key(&cp)?).await?;
+                let k = dir_key(&cp)?;
+                self.own_write(b.as_str(), &[k.as_str()], self.layer.delete_object(&b, &k))
+                    .await?;
                 self.known.forget(b.as_str(), &cp);
             }
         }
@@ -478,8 +485,10 @@ impl Vfs {
         };
         let mut metadata = ObjectMetadata::default();
         a.to_metadata(&mut metadata.user);
-        self.layer
-            .put_object(
+        self.own_write(
+            b.as_str(),
+            &[k.as_str()],
+            self.layer.put_object(
                 &b,
                 &k,
                 bytes_stream(target.as_bytes().to_vec()),
@@ -488,8 +497,9 @@ impl Vfs {
                     content_length: Some(target.len() as u64),
                     ..Default::default()
                 },
-            )
-            .await?;
+            ),
+        )
+        .await?;
         self.cache.put(&a);
         Ok(a)
     }

@@ -70,8 +70,8 @@ impl Vfs {
                     if self.dir_has_children(&b, &to).await? || self.has_pending_children(dst.ino) {
                         return Err(VfsError::NotEmpty);
                     }
-                    self.layer
-                        .delete_object(&b, &crate::names::dir_key(&to)?)
+                    let k = crate::names::dir_key(&to)?;
+                    self.own_write(b.as_str(), &[k.as_str()], self.layer.delete_object(&b, &k))
                         .await?;
                 }
                 (false, false) => {}
@@ -84,9 +84,13 @@ impl Vfs {
         } else {
             // staged bytes go to the old key first, then move with it
             self.commit_ino(src.ino).await?;
-            self.layer
-                .rename_object(&b, &key(&from)?, &key(&to)?, true)
-                .await?;
+            let (fk, tk) = (key(&from)?, key(&to)?);
+            self.own_write(
+                b.as_str(),
+                &[fk.as_str(), tk.as_str()],
+                self.layer.rename_object(&b, &fk, &tk, true),
+            )
+            .await?;
         }
         self.inodes.rename(src.ino, new_parent, new_name);
         self.cache.remove(src.ino);
@@ -116,11 +120,13 @@ impl Vfs {
                 .collect();
             let results: Vec<VfsResult<()>> = futures::stream::iter(moves)
                 .map(|(s, d)| async move {
-                    match self
-                        .layer
-                        .rename_object(b, &key(&s)?, &key(&d)?, true)
-                        .await
-                    {
+                    let (sk, dk) = (key(&s)?, key(&d)?);
+                    let moved = self.own_write(
+                        b.as_str(),
+                        &[sk.as_str(), dk.as_str()],
+                        self.layer.rename_object(b, &sk, &dk, true),
+                    );
+                    match moved.await {
                         Ok(_) | Err(ObjectError::NoSuchKey { .. }) => Ok(()),
                         Err(e) => Err(e.into()),
                     }
