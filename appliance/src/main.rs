@@ -71,9 +71,11 @@ fn main() -> std::process::ExitCode {
         .finish()
         // Whatever CAIRN_LOG says, no secret is written: s3s's dumps of
         // requests, forms and signatures are dropped (the front logs each
-        // request itself, redacted).
+        // request itself, redacted); so are s3s's ERROR reports of every
+        // error response (the front logs each once, at the level its cause
+        // deserves: cairn_s3::is_s3s_error_report).
         .with(tracing_subscriber::filter::filter_fn(|meta| {
-            !cairn_s3::redact::leaks_secrets(meta)
+            !cairn_s3::redact::leaks_secrets(meta) && !cairn_s3::is_s3s_error_report(meta)
         }))
         .init();
     // The serving commands check their credentials (a refused start makes
