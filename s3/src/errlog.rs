@@ -35,15 +35,15 @@ pub(crate) fn response(method: &Method, uri: &http::Uri, resp: &Response<Body>) 
         .as_deref()
         .and_then(|t| xml_text(t, "Code"))
         .unwrap_or("");
-    let message = text
+    let reason = text
         .as_deref()
         .and_then(|t| xml_text(t, "Message"))
         .unwrap_or("");
     let uri = crate::redact::Uri(uri);
     if status.is_server_error() {
-        tracing::error!(status = status.as_u16(), code, message, %method, %uri, "request failed");
+        tracing::error!(status = status.as_u16(), code, reason, %method, %uri, "request failed");
     } else {
-        tracing::debug!(status = status.as_u16(), code, message, %method, %uri, "request refused");
+        tracing::debug!(status = status.as_u16(), code, reason, %method, %uri, "request refused");
     }
 }
 
