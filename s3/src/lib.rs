@@ -7,6 +7,10 @@
 //!
 //! The one public entry point is [`serve`].
 
+// No panic reachable from a request: no indexing that may go out of
+// bounds, no unwrap (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
 mod admin;
 mod authcheck;
 mod buckets;
