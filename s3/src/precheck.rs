@@ -35,8 +35,21 @@ use crate::unread::SharedBody;
 pub(crate) const MAX_DELETE_BODY: usize = 8 * 1024 * 1024;
 
 /// The checksum algorithms S3 knows, as `x-amz-sdk-checksum-algorithm`
-/// names them.
-const ALGORITHMS: &[&str] = &["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
+/// names them. The last five are AWS's newer ones, which Cairn does not
+/// compute: they pass here and the operation refuses them (400
+/// InvalidArgument "unknown checksum algorithm"), as before.
+const ALGORITHMS: &[&str] = &[
+    "CRC32",
+    "CRC32C",
+    "CRC64NVME",
+    "SHA1",
+    "SHA256",
+    "SHA512",
+    "MD5",
+    "XXHASH64",
+    "XXHASH3",
+    "XXHASH128",
+];
 
 /// Checks the request head; `Ok(true)`: the `Range` header is malformed
 /// and unsigned and was removed from `headers`.
