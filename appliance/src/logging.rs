@@ -55,9 +55,11 @@ pub fn init(format: LogFormat) {
     tracing_subscriber::registry()
         // Whatever CAIRN_LOG says, no secret is written: s3s's dumps of
         // requests, forms and signatures are dropped (the front logs each
-        // request itself, redacted).
+        // request itself, redacted); so are s3s's ERROR reports of every
+        // error response (the front logs each once, at the level its cause
+        // deserves: cairn_s3::is_s3s_error_report).
         .with(tracing_subscriber::filter::filter_fn(|meta| {
-            !cairn_s3::redact::leaks_secrets(meta)
+            !cairn_s3::redact::leaks_secrets(meta) && !cairn_s3::is_s3s_error_report(meta)
         }))
         .with(filter)
         .with(fmt)

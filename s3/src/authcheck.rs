@@ -99,7 +99,7 @@ pub(crate) struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: S3ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn new(code: S3ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
         Self {
             code,
             message: message.into(),

@@ -374,7 +374,7 @@ pub(crate) fn checksum_request(
         return Ok(Some(ChecksumRequest {
             algorithm: alg,
             expected: None,
-            trailer: trailing.map(|t| trailer_fn(t.clone(), alg)),
+            trailer: Some(trailer_fn(trailing.cloned(), alg)),
         }));
     }
     Ok(declared.map(|algorithm| ChecksumRequest {
@@ -384,17 +384,22 @@ pub(crate) fn checksum_request(
     }))
 }
 
-/// Reads the trailing checksum once the layer has consumed the body.
-fn trailer_fn(trailing: TrailingHeaders, alg: ChecksumAlgorithm) -> TrailerFn {
+/// Reads the trailing checksum once the layer has consumed the body. A
+/// trailer declared in `x-amz-trailer` but not sent under that name (none
+/// at all, or another checksum) gives a value no checksum can have, so the
+/// upload is refused (400 BadDigest) rather than stored unchecked.
+fn trailer_fn(trailing: Option<TrailingHeaders>, alg: ChecksumAlgorithm) -> TrailerFn {
     let name = format!("{CHECKSUM_PREFIX}{}", alg.header_name());
     Arc::new(move || {
-        trailing
-            .read(|h| {
+        let sent = trailing.as_ref().and_then(|t| {
+            t.read(|h| {
                 h.get(name.as_str())
                     .and_then(|v| v.to_str().ok())
                     .map(|v| v.trim().to_owned())
             })
             .flatten()
+        });
+        Some(sent.unwrap_or_else(|| format!("(no {name} trailer was sent)")))
     })
 }
 

@@ -27,7 +27,7 @@ impl Domains {
     }
 
     /// `(base domain, bucket)` for a `Host` value.
-    fn parse<'a>(&'a self, host: &str) -> Option<(&'a str, Option<String>)> {
+    pub(crate) fn parse<'a>(&'a self, host: &str) -> Option<(&'a str, Option<String>)> {
         let name = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
         self.domains.iter().find_map(|d| {
             if name == *d {

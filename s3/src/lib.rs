@@ -7,12 +7,17 @@
 //!
 //! The one public entry point is [`serve`].
 
+// No panic reachable from a request: no indexing that may go out of
+// bounds, no unwrap (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
 pub mod access;
 mod admin;
 mod authcheck;
 mod buckets;
 mod conn;
 mod convert;
+mod errlog;
 mod errors;
 mod host;
 mod lifecycle;
@@ -22,6 +27,8 @@ mod lock;
 mod metrics;
 mod multipart;
 mod objects;
+mod postform;
+mod precheck;
 pub mod redact;
 mod server;
 mod service;
@@ -31,5 +38,6 @@ mod timed;
 mod unread;
 mod versioning;
 
+pub use errlog::is_s3s_error_report;
 pub use limits::{LimitError, Limits};
 pub use server::{ConfigError, ReadyFn, S3Config, bind, serve};

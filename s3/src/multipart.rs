@@ -247,6 +247,24 @@ impl CairnS3 {
             sse_customer: source_sse_customer,
             attributes_only: false,
         };
+        // A range past the source's end is refused, as AWS does (400
+        // InvalidArgument), not clamped as a GET's range is.
+        if let Some(ByteRange::FromTo {
+            last: Some(last), ..
+        }) = src.range
+        {
+            let info = self
+                .layer
+                .head_object_with(&src_bucket, &src_key, &src)
+                .await
+                .map_err(copy_error)?;
+            if last >= info.size {
+                return Err(invalid_argument(format!(
+                    "Range specified is not valid for source object of size: {}",
+                    info.size
+                )));
+            }
+        }
         let part = self
             .layer
             .upload_part_copy(

@@ -144,7 +144,12 @@ impl CairnS3 {
             ..
         } = req;
         let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
+        // A form upload's `${filename}` is the uploaded file's name
+        // (crate::postform; only the front sets this extension).
+        let key = match extensions.get::<crate::postform::UploadFileName>() {
+            Some(name) => object_key(&input.key.replace("${filename}", &name.0))?,
+            None => object_key(&input.key)?,
+        };
 
         let (tags, retention, legal_hold) = crate::write_request_attrs!(input);
         refuse_if_some(input.if_match.as_ref(), "conditional writes (If-Match)")?;

@@ -132,6 +132,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     cfg.limits.check().map_err(ConfigError::from)?;
     let s3 = build_service(layer, &cfg)?;
+    // Checked by build_service: valid, or none configured.
+    let domains = Domains::new(&cfg.domains)
+        .ok()
+        .filter(|_| !cfg.domains.is_empty())
+        .map(Arc::new);
     let limits = Arc::new(cfg.limits.clone());
     let svc = Front {
         s3,
@@ -140,6 +145,7 @@ pub async fn serve(
         metrics: Arc::new(RequestMetrics::default()),
         conn: None,
         region: cfg.region.as_str().into(),
+        domains,
         state: None,
         inflight: Inflight::new(limits.max_inflight_requests),
         body: BodyLimits {
@@ -297,6 +303,8 @@ struct Front {
     conn: Option<ConnInfo>,
     /// The region SigV4 scopes must name (crate::authcheck).
     region: Arc<str>,
+    /// Virtual-host base domains, to find a request's bucket (crate::precheck).
+    domains: Option<Arc<Domains>>,
     /// What that connection is doing (its idle clock).
     state: Option<Arc<ConnState>>,
     /// Slots for request bodies being read.
@@ -342,7 +350,7 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         // The signature rules s3s does not enforce, for every signed
         // request (the admin API too), before s3s reads it.
         let now = time::OffsetDateTime::now_utc();
-        let refused = crate::authcheck::check(&req, &self.region, now).err();
+        let mut refused = crate::authcheck::check(&req, &self.region, now).err();
         if let Some(r) = &refused {
             debug!(code = r.code().as_str(), uri = %crate::redact::Uri(req.uri()), "signature rules refused the request");
         }
@@ -358,6 +366,18 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         // The access log line, written when the response body is sent.
         let entry =
             crate::access::Entry::start(&mut parts, self.conn.map(|c| c.peer), timed.received());
+        // The protocol rules s3s does not enforce (crate::precheck).
+        if refused.is_none() {
+            let (m, u) = (&parts.method, &parts.uri);
+            match crate::precheck::check_head(m, u, &mut parts.headers, self.domains.as_deref()) {
+                Ok(true) => debug!(uri = %crate::redact::Uri(u), "malformed Range header ignored"),
+                Ok(false) => {}
+                Err(r) => refused = Some(r),
+            }
+        }
+        let delete_objects = crate::precheck::is_delete_objects(&parts.method, &parts.uri);
+        let form = crate::postform::form_boundary(&parts.method, &parts.headers);
+        let uri = parts.uri.clone();
         // A request with a body takes one of the in-flight slots while
         // it runs; none left: 503 SlowDown at once, body unread.
         let slot = if http_body::Body::is_end_stream(&timed) {
@@ -383,14 +403,38 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         }
         let body = SharedBody::new(timed);
         let empty = body.is_end_stream();
-        let req = Request::from_parts(parts, Body::http_body(body.clone()));
+        let mut req = Request::from_parts(parts, Body::http_body(body.clone()));
         let s3 = self.s3.clone();
         let peer = self.conn.map(|c| c.peer);
         Box::pin(async move {
             let _slot = slot;
+            // DeleteObjects: its body read and checked first (crate::precheck).
+            if refused.is_none() && delete_objects {
+                match crate::precheck::delete_objects_body(req.headers(), body.clone()).await {
+                    Ok(bytes) => *req.body_mut() = Body::from(bytes),
+                    Err(r) => refused = Some(r),
+                }
+            }
+            // A form upload: the file's name for `${filename}` (crate::postform).
+            if refused.is_none()
+                && let Some(boundary) = form
+            {
+                let mut rest = body.clone();
+                if let Ok((head, name)) =
+                    crate::postform::peek_file_name(&mut rest, &boundary).await
+                {
+                    if let Some(name) = name {
+                        req.extensions_mut()
+                            .insert(crate::postform::UploadFileName(name));
+                    }
+                    *req.body_mut() = Body::http_body(crate::postform::Prefixed::new(head, rest));
+                }
+            }
             let mut resp = match refused {
                 Some(r) => r.into_response(),
-                None => s3.call(req).await?,
+                None => s3.call(req).await.inspect_err(|e| {
+                    tracing::error!(%method, uri = %crate::redact::Uri(&uri), error = ?e, "S3 service failed");
+                })?,
             };
             if body.timed_out() {
                 // Whatever the operation made of its failed body (nothing
@@ -408,6 +452,7 @@ impl hyper::service::Service<Request<Incoming>> for Front {
                 return Ok(track(entry.finish(resp), active));
             }
             metrics.record(&method, resp.status(), started.elapsed());
+            crate::errlog::response(&method, &uri, &resp);
             // An Expect request answered without a `100 Continue` (an empty
             // body, or one the operation never read): botocore (awscli,
             // boto3) keeps that answer's status line and uses it for the

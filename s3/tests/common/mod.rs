@@ -277,6 +277,20 @@ pub async fn signed(
     payload_hash: &str,
     body: &[u8],
 ) -> Result<RawResponse> {
+    let all = sign(addr, method, target, headers, payload_hash)?;
+    let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    raw(addr, method, &addr.to_string(), target, &refs, body).await
+}
+
+/// The headers of a SigV4-signed request (see [`signed`]): `host`, the
+/// given ones, then what signing adds.
+pub fn sign(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    payload_hash: &str,
+) -> Result<Vec<(String, String)>> {
     use aws_sigv4::http_request::{
         PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
         UriPathNormalizationMode, sign,
@@ -313,8 +327,7 @@ pub async fn signed(
     for (k, v) in instructions.headers() {
         all.push((k.to_owned(), v.to_owned()));
     }
-    let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    raw(addr, method, &host, target, &refs, body).await
+    Ok(all)
 }
 
 /// An unsigned aws-chunked body (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`) with
