@@ -88,6 +88,15 @@ impl Drive {
         Ok(())
     }
 
+    /// Drops this process's lock on the drive (a refused start).
+    pub(crate) fn release_lock(&self) {
+        *self.lock.lock() = None;
+    }
+
+    pub(crate) fn lock_file(&self) -> SafePath {
+        self.sys_dir().join(seg!(crate::drivelock::LOCK_FILE))
+    }
+
     pub fn sys_dir(&self) -> SafePath {
         self.root.join(seg!(SYS_DIR))
     }
