@@ -646,8 +646,8 @@ fn read_meta_bytes(path: &Path, whole: bool) -> io::Result<Vec<u8>> {
     // Most headers fit in 4 KiB; read more only when they do not.
     let mut buf = vec![0u8; 4096];
     let mut n = 0;
-    loop {
-        let r = f.read(&mut buf[n..])?;
+    while let Some(rest) = buf.get_mut(n..) {
+        let r = f.read(rest)?;
         n += r;
         if r == 0 || n == buf.len() {
             break;
@@ -658,8 +658,9 @@ fn read_meta_bytes(path: &Path, whole: bool) -> io::Result<Vec<u8>> {
         && need > buf.len()
         && n == 4096
     {
-        buf.resize(need, 0);
-        f.read_exact(&mut buf[n..])?;
+        // the length is the file's word: read what is there (a damaged
+        // length decodes as truncated) rather than allocate it up front
+        (&mut f).take((need - n) as u64).read_to_end(&mut buf)?;
     }
     Ok(buf)
 }

@@ -357,10 +357,10 @@ impl ErasureSet {
             let Some(held) = held else { continue };
             let v = held.version();
             let idx = v.erasure.index;
-            if idx >= sources.len() {
+            let Some(slot) = sources.get_mut(idx) else {
                 continue;
-            }
-            sources[idx] = match &v.data_dir {
+            };
+            *slot = match &v.data_dir {
                 Some(dir) => drive
                     .object_dir(bucket.as_str(), key.as_str())
                     .and_then(|o| crate::drive::data_dir_path(&o, dir))
@@ -683,7 +683,9 @@ impl ErasureSet {
                 let Some(at) = old.position(want.version_id.as_deref()) else {
                     return Lookup::Missing;
                 };
-                let cur = &old.versions[at];
+                let Some(cur) = old.versions.get(at) else {
+                    return Lookup::Missing;
+                };
                 // only a drive holding the version read above is updated
                 if cur.identity() != want.identity() {
                     return Lookup::Failed;
@@ -749,6 +751,11 @@ async fn verified_start(
     let mut got = 0u64;
     loop {
         match body.next().await {
+            None if got < want => {
+                return Err(ObjectError::internal(format!(
+                    "the body ended after {got} of {want} bytes"
+                )));
+            }
             None => return Ok(Box::pin(futures::stream::iter(held))),
             Some(Ok(chunk)) => {
                 got += chunk.len() as u64;

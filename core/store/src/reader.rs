@@ -62,7 +62,10 @@ const SHARD_QUEUE: usize = 3;
 pub fn stream(plan: ReadPlan) -> ByteStream {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(OUT_QUEUE);
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = assemble(&plan, &tx) {
+        // a panic must not end the body as if it were whole
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| assemble(&plan, &tx)))
+            .unwrap_or_else(|_| Err(ObjectError::internal("the read pipeline panicked")));
+        if let Err(e) = done {
             if let Some(cb) = &plan.on_failed {
                 cb(&e);
             }
@@ -194,8 +197,8 @@ fn split_frame(frame: &[u8], shard_len: usize) -> Option<([u8; HASH_LEN], Vec<u8
     if frame.len() != HASH_LEN + shard_len {
         return None;
     }
-    let hash = <[u8; HASH_LEN]>::try_from(&frame[..HASH_LEN]).ok()?;
-    Some((hash, frame[HASH_LEN..].to_vec()))
+    let (hash, data) = frame.split_at_checked(HASH_LEN)?;
+    Some((<[u8; HASH_LEN]>::try_from(hash).ok()?, data.to_vec()))
 }
 
 /// The shard readers of one part. A reader that fails a block stays on
@@ -213,6 +216,9 @@ struct PartReaders<'a> {
     strikes: Vec<u32>,
 }
 
+// Every per-shard Vec here (readers, dead, strikes, and a block's shards
+// and bad_here) has total_shards entries, and every idx runs over 0..n.
+#[allow(clippy::indexing_slicing)]
 impl PartReaders<'_> {
     /// Starts shard `idx`'s reader at block `from` (of this range).
     fn start(&mut self, idx: usize, from: usize) -> bool {
@@ -331,6 +337,9 @@ impl PartReaders<'_> {
     }
 }
 
+// shards has total_shards >= k entries (gather) and shard_lens one per
+// block of block_lens (both made from the same block range here).
+#[allow(clippy::indexing_slicing)]
 fn assemble(
     plan: &ReadPlan,
     out: &mpsc::Sender<Result<Bytes, std::io::Error>>,

@@ -94,6 +94,8 @@ pub(crate) struct Held {
 
 impl Held {
     pub(crate) fn version(&self) -> &VersionMeta {
+        // `at` is a position in this very meta (every Held is built so)
+        #[allow(clippy::indexing_slicing)]
         &self.meta.versions[self.at]
     }
 
@@ -618,7 +620,7 @@ impl ErasureSet {
         let per_drive = Arc::new(parking_lot::Mutex::new(per_drive));
         let res = self
             .on_drives(move |d| {
-                let job = per_drive.lock()[d.index].take();
+                let job = per_drive.lock().get_mut(d.index).and_then(Option::take);
                 let Some((meta, tmp)) = job else {
                     return Err(DriveError::Offline(d.root.display().to_string()));
                 };
