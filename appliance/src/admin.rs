@@ -511,8 +511,12 @@ fn print_info(info: &ServerInfo) {
         );
     }
     println!(
-        "heal queue {}, objects healed {}, bitrot errors {}, scanner cycles {}",
-        info.heal_queue, info.objects_healed, info.bitrot_errors, info.scanner_cycles
+        "heal queue {}, objects healed {}, bitrot errors {}, scanner cycles {}, unrecoverable reads {}",
+        info.heal_queue,
+        info.objects_healed,
+        info.bitrot_errors,
+        info.scanner_cycles,
+        info.unrecoverable_reads
     );
     if let Some(s) = &info.sandbox {
         println!("sandbox: {s}");

@@ -95,7 +95,13 @@ fn main() -> std::process::ExitCode {
     // nothing on disk), then confine themselves before any other thread
     // starts (Landlock binds the calling thread and its later children).
     let creds = match &cli.command {
-        Command::Server(args) => serving(&args.address, || sandbox::Plan::server(args)).map(Some),
+        Command::Server(args) => serving(&args.address, || {
+            // a drive list the store would refuse is refused before the
+            // sandbox makes drive folders
+            server::check_drives(args)?;
+            sandbox::Plan::server(args)
+        })
+        .map(Some),
         Command::Gateway { backend } => serving(&backend.front().address, || {
             Ok(sandbox::Plan::gateway(backend))
         })

@@ -86,6 +86,13 @@ pub fn drive_args(args: &ServerArgs) -> anyhow::Result<Vec<String>> {
     }
 }
 
+/// The store's start-up checks of the drives (`ErasureSet::check_drives`),
+/// run before anything is made on them.
+pub fn check_drives(args: &ServerArgs) -> anyhow::Result<()> {
+    let paths: Vec<PathBuf> = drive_args(args)?.iter().map(PathBuf::from).collect();
+    ErasureSet::check_drives(&paths, args.parity).context("opening the drives")
+}
+
 const EMBEDDED_DRIVES: &str = "./cairn-data/drive{1...4}";
 
 fn parse_cipher(s: &str) -> Result<cairn_core::sse::Cipher, String> {

@@ -4,6 +4,7 @@
 //!
 //! - [`nas::NasLayer`]: a NAS folder; buckets are its top-level folders,
 //!   objects its files, byte for byte.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
 pub mod cloud;
 pub mod nas;

@@ -85,6 +85,8 @@ pub(crate) fn s3_error(e: ObjectError) -> S3Error {
             tracing::error!(error = %message, "decryption failed");
             C::InternalError
         }
+        // logged at ERROR and counted by the store where it was found
+        E::DataLost { .. } => C::InternalError,
         E::NoSuchVersion { .. } => C::NoSuchVersion,
         E::DeleteMarker {
             version_id,

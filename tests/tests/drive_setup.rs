@@ -1,8 +1,8 @@
 //! Starting `cairn server` on drives it must not take: drives another
 //! server holds, a drive list other than the formatted one, a changed
 //! `--parity`, and URLs (distributed mode does not exist yet). Each start
-//! exits non-zero with a message naming what is wrong, and the drives
-//! keep serving afterwards.
+//! exits non-zero with a message naming what is wrong, leaves no folder
+//! or lock file it made, and the drives keep serving afterwards.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -90,6 +90,21 @@ async fn drives_are_refused_when_taken_changed_or_remote() -> Result<()> {
             && out.contains(&drives[0].display().to_string()),
         "second server's message: {out}"
     );
+    // A new drive first, then the held ones: refused, and the folders the
+    // new drive needed are not left behind.
+    let nested = s.dir().join("new").join("deeper").join("d0");
+    let mut list = vec![nested.clone()];
+    list.extend_from_slice(&drives[..3]);
+    let out = refused_start(&path_args(&list), s.dir()).await?;
+    ensure!(
+        out.contains("locked by another Cairn server"),
+        "second server's message: {out}"
+    );
+    ensure!(
+        !s.dir().join("new").exists(),
+        "a refused start left the folders it made for {}",
+        nested.display()
+    );
     ensure!(s.is_running(), "the first server must keep running");
     ensure!(get_bytes(&c, &b, "k").await? == data, "first server serves");
 
@@ -104,8 +119,21 @@ async fn drives_are_refused_when_taken_changed_or_remote() -> Result<()> {
         "added drive message: {out}"
     );
     ensure!(
-        !extra.join(".cairn.sys/format.json").exists(),
-        "a refused start must not format the added drive"
+        !extra.exists(),
+        "a refused start must not leave the added drive's folder it made"
+    );
+    // An added drive that existed (empty, or with a file of its own)
+    // stays exactly so.
+    std::fs::create_dir(&extra)?;
+    std::fs::write(extra.join("notes.txt"), b"mine")?;
+    let out = refused_start(&path_args(&five), s.dir()).await?;
+    ensure!(out.contains("4 drives but 5 were given"), "{out}");
+    let left: Vec<_> = std::fs::read_dir(&extra)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    ensure!(
+        left == ["notes.txt"] && std::fs::read(extra.join("notes.txt"))? == b"mine",
+        "an existing added drive was changed: {left:?}"
     );
     // A drive left out: refused.
     let out = refused_start(&path_args(&drives[..3]), s.dir()).await?;

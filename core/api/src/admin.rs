@@ -32,6 +32,10 @@ pub struct ServerInfo {
     pub objects_healed: u64,
     pub bitrot_errors: u64,
     pub scanner_cycles: u64,
+    /// Reads that failed because a block could not be rebuilt from its
+    /// shards (damage beyond parity).
+    #[serde(default)]
+    pub unrecoverable_reads: u64,
     /// The serving process's confinement (e.g. "landlock ABI v7,
     /// enforced"), filled in by the binary; the store knows nothing of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

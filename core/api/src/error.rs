@@ -145,6 +145,18 @@ pub enum ObjectError {
     InvalidBucketState { message: String },
     #[error("invalid request: {message}")]
     InvalidRequest { message: String },
+    /// Stored data that parity cannot rebuild: fewer than K shards of a
+    /// block are readable (500, counted and logged by the store).
+    #[error(
+        "object {bucket}/{key} cannot be read: part {part} block {block} is damaged beyond what parity can rebuild ({detail})"
+    )]
+    DataLost {
+        bucket: String,
+        key: String,
+        part: u32,
+        block: u64,
+        detail: String,
+    },
     #[error("internal error: {message}")]
     Internal { message: String },
 }

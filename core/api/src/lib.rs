@@ -1,6 +1,7 @@
 //! cairn-api: the boundary between Cairn's fronts (S3, FUSE, NFS) and its
 //! stores (erasure sets, gateway backends). Nothing protocol-specific
 //! crosses it.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
 pub mod admin;
 pub mod bucketcfg;
@@ -23,6 +24,8 @@ pub mod types;
 pub mod versioning;
 
 #[cfg(feature = "test-util")]
+// a test suite (feature test-util): its asserts index what it just wrote
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 pub mod conformance;
 #[cfg(feature = "test-util")]
 pub mod mem;

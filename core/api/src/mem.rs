@@ -349,7 +349,13 @@ impl ObjectLayer for MemLayer {
         let chosen = validate_complete(&parts, &uploaded)?;
         let mut data = Vec::new();
         for p in &chosen {
-            data.extend_from_slice(&up.parts[&p.part_number].1);
+            let (_, bytes) = up
+                .parts
+                .get(&p.part_number)
+                .ok_or(ObjectError::InvalidPart {
+                    part_number: p.part_number,
+                })?;
+            data.extend_from_slice(bytes);
         }
         let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
         let checksum = up.checksum.as_ref().and_then(|c| {

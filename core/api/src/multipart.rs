@@ -41,7 +41,7 @@ pub fn validate_complete(
             })?;
         chosen.push(up.clone());
     }
-    for p in &chosen[..chosen.len() - 1] {
+    for p in chosen.split_last().map_or(&[][..], |(_, init)| init) {
         if p.size < MIN_PART_SIZE {
             return Err(ObjectError::EntityTooSmall {
                 part_number: p.part_number,

@@ -40,7 +40,7 @@ fn bucket_name_problem(name: &str) -> Option<&'static str> {
         return Some("bucket names may hold only lowercase letters, digits, '-' and '.'");
     }
     let edge = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    if !edge(b[0]) || !edge(b[b.len() - 1]) {
+    if !b.first().copied().is_some_and(edge) || !b.last().copied().is_some_and(edge) {
         return Some("bucket names must start and end with a letter or digit");
     }
     if name.contains("..") || name.contains(".-") || name.contains("-.") {

@@ -36,6 +36,8 @@ impl From<PathError> for std::io::Error {
 }
 
 /// Why `s` is not one file name, if it is not.
+// a const fn cannot use get(): every index is below b.len(), checked first
+#[allow(clippy::indexing_slicing)]
 const fn name_problem(s: &str) -> Option<&'static str> {
     let b = s.as_bytes();
     if b.is_empty() {

@@ -82,6 +82,7 @@ impl AdminLayer for ErasureSet {
             objects_healed: Stats::get(&s.objects_healed),
             bitrot_errors: Stats::get(&s.bitrot_errors),
             scanner_cycles: Stats::get(&s.scanner_cycles),
+            unrecoverable_reads: Stats::get(&s.unrecoverable_reads),
             sandbox: None,
         })
     }
@@ -179,6 +180,12 @@ impl AdminLayer for ErasureSet {
             "Shards a read could not use.",
             "counter",
             Stats::get(&s.shard_read_errors),
+        );
+        gauge(
+            "cairn_unrecoverable_reads_total",
+            "Reads failed on a block its shards could not rebuild (data lost).",
+            "counter",
+            Stats::get(&s.unrecoverable_reads),
         );
         gauge(
             "cairn_heal_queue_length",

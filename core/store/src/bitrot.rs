@@ -17,8 +17,8 @@ const KEY: Key = Key([
 pub fn hash(data: &[u8]) -> [u8; HASH_LEN] {
     let words = HighwayHasher::new(KEY).hash256(data);
     let mut out = [0u8; HASH_LEN];
-    for (i, w) in words.iter().enumerate() {
-        out[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    for (o, w) in out.chunks_exact_mut(8).zip(words) {
+        o.copy_from_slice(&w.to_le_bytes());
     }
     out
 }
@@ -30,7 +30,9 @@ pub fn hash64(data: &[u8]) -> u64 {
 
 /// Checks a framed shard block (hash followed by the shard).
 pub fn verify(framed: &[u8]) -> bool {
-    framed.len() >= HASH_LEN && hash(&framed[HASH_LEN..]) == framed[..HASH_LEN]
+    framed
+        .split_at_checked(HASH_LEN)
+        .is_some_and(|(h, data)| hash(data) == h)
 }
 
 /// Reads the next framed shard block (hash + `shard_len` bytes) into

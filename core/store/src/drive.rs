@@ -88,6 +88,15 @@ impl Drive {
         Ok(())
     }
 
+    /// Drops this process's lock on the drive (a refused start).
+    pub(crate) fn release_lock(&self) {
+        *self.lock.lock() = None;
+    }
+
+    pub(crate) fn lock_file(&self) -> SafePath {
+        self.sys_dir().join(seg!(crate::drivelock::LOCK_FILE))
+    }
+
     pub fn sys_dir(&self) -> SafePath {
         self.root.join(seg!(SYS_DIR))
     }
@@ -637,8 +646,8 @@ fn read_meta_bytes(path: &Path, whole: bool) -> io::Result<Vec<u8>> {
     // Most headers fit in 4 KiB; read more only when they do not.
     let mut buf = vec![0u8; 4096];
     let mut n = 0;
-    loop {
-        let r = f.read(&mut buf[n..])?;
+    while let Some(rest) = buf.get_mut(n..) {
+        let r = f.read(rest)?;
         n += r;
         if r == 0 || n == buf.len() {
             break;
@@ -649,8 +658,9 @@ fn read_meta_bytes(path: &Path, whole: bool) -> io::Result<Vec<u8>> {
         && need > buf.len()
         && n == 4096
     {
-        buf.resize(need, 0);
-        f.read_exact(&mut buf[n..])?;
+        // the length is the file's word: read what is there (a damaged
+        // length decodes as truncated) rather than allocate it up front
+        (&mut f).take((need - n) as u64).read_to_end(&mut buf)?;
     }
     Ok(buf)
 }

@@ -37,6 +37,34 @@ pub struct DriveLock {
 }
 
 impl DriveLock {
+    /// Whether the drive whose system folder is `sys_dir` could be locked
+    /// now, making nothing: a missing lock file is free, a held one is
+    /// `Held` (the probe's own lock, if taken, is dropped at once).
+    pub fn probe(sys_dir: &SafePath) -> Result<(), LockError> {
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .open(sys_dir.join(seg!(LOCK_FILE)))
+        {
+            Ok(f) => f,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match file.try_lock() {
+            Ok(()) => Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Held {
+                holder: read_holder(&mut file),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+
     /// Takes the lock of the drive whose system folder is `sys_dir`
     /// (created if missing), without waiting.
     pub fn acquire(sys_dir: &SafePath) -> Result<Self, LockError> {
@@ -50,12 +78,9 @@ impl DriveLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let mut s = String::new();
-                let holder = file
-                    .read_to_string(&mut s)
-                    .ok()
-                    .and_then(|_| s.trim().parse().ok());
-                return Err(LockError::Held { holder });
+                return Err(LockError::Held {
+                    holder: read_holder(&mut file),
+                });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
         }
@@ -64,4 +89,12 @@ impl DriveLock {
         writeln!(file, "{}", std::process::id())?;
         Ok(Self { _file: file })
     }
+}
+
+/// The pid a lock file holds, if it holds one.
+fn read_holder(file: &mut File) -> Option<u32> {
+    let mut s = String::new();
+    file.read_to_string(&mut s)
+        .ok()
+        .and_then(|_| s.trim().parse().ok())
 }

@@ -67,6 +67,9 @@ impl Erasure {
     }
 
     /// Splits a block into data shards and computes the parity shards.
+    // shards are made here: total_shards of ss (+ HASH_LEN) bytes, and the
+    // block's chunks of ss bytes are at most data of them
+    #[allow(clippy::indexing_slicing)]
     pub fn encode(&self, block: &[u8]) -> Vec<Vec<u8>> {
         let ss = self.shard_size(block.len());
         let mut shards: Vec<Vec<u8>> = (0..self.total_shards()).map(|_| vec![0u8; ss]).collect();
@@ -85,6 +88,7 @@ impl Erasure {
     /// Like `encode`, but every shard comes framed behind its bitrot hash,
     /// ready to append to a part file (one allocation per shard, parity
     /// computed in place).
+    #[allow(clippy::indexing_slicing)] // as in encode
     pub fn encode_framed(&self, block: &[u8]) -> Vec<Vec<u8>> {
         let ss = self.shard_size(block.len());
         let mut shards: Vec<Vec<u8>> = (0..self.total_shards())
@@ -116,7 +120,10 @@ impl Erasure {
                 need: self.data,
             });
         }
-        if shards[..self.data].iter().all(Option::is_some) {
+        if shards
+            .get(..self.data)
+            .is_some_and(|d| d.iter().all(Option::is_some))
+        {
             return Ok(());
         }
         if shards.iter().flatten().all(|s| s.is_empty()) {

@@ -128,7 +128,7 @@ impl ErasureSet {
                     .map(|m| {
                         let m = m.as_ref()?;
                         let at = m.position(v.version_id.as_deref())?;
-                        (m.versions[at].identity() == v.identity()).then(|| Held {
+                        (m.versions.get(at)?.identity() == v.identity()).then(|| Held {
                             meta: Arc::clone(m),
                             at,
                         })
@@ -198,18 +198,29 @@ fn heal_blocking(
         // Every good copy was read through.
         out.bytes_read += version.size;
     }
-    let targets: Vec<usize> = (0..n)
-        .filter(|&i| matches!(state[i], Copy::Rewrite))
-        .collect();
+    let is = |want: fn(&Copy) -> bool| -> Vec<usize> {
+        state
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| want(c))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let targets = is(|c| matches!(c, Copy::Rewrite));
     if targets.is_empty() {
         return Ok(out);
     }
     // Blocks are rebuilt one by one from whatever K shards are good for
     // that block: whole copies are read first, then the damaged ones
     // (a copy with one bad block still holds the others).
-    let sources: Vec<usize> = (0..n)
-        .filter(|&i| matches!(state[i], Copy::Good))
-        .chain((0..n).filter(|&i| matches!(state[i], Copy::Rewrite) && metas[i].is_some()))
+    let sources: Vec<usize> = is(|c| matches!(c, Copy::Good))
+        .into_iter()
+        .chain(
+            targets
+                .iter()
+                .copied()
+                .filter(|&i| matches!(metas.get(i), Some(Some(_)))),
+        )
         .collect();
     if sources.len() < erasure.data_shards() {
         return Err(ObjectError::Unavailable {
@@ -227,7 +238,9 @@ fn heal_blocking(
             let mut v = version.clone();
             v.erasure.index = shard_of(t);
             let meta = ObjectMeta::single(v, Vec::new());
-            if install(&drives[t], bucket, key, meta, None, version).is_ok() {
+            if let Some(d) = drives.get(t)
+                && install(d, bucket, key, meta, None, version).is_ok()
+            {
                 out.healed_drives += 1;
             }
         }
@@ -238,10 +251,11 @@ fn heal_blocking(
             // Inline: rebuild the single block from the good metas.
             let mut shards: Vec<Option<Vec<u8>>> = vec![None; erasure.total_shards()];
             for &s in &sources {
-                if let Some(frame) = metas[s].as_ref().and_then(Held::inline)
+                if let Some(frame) = metas.get(s).and_then(Option::as_ref).and_then(Held::inline)
                     && bitrot::verify(frame)
+                    && let Some(slot) = shards.get_mut(shard_of(s))
                 {
-                    shards[shard_of(s)] = Some(frame[HASH_LEN..].to_vec());
+                    *slot = frame.get(HASH_LEN..).map(<[u8]>::to_vec);
                 }
             }
             erasure
@@ -257,7 +271,9 @@ fn heal_blocking(
                 v.erasure.index = shard_of(t);
                 v.inline_len = Some(framed.len() as u64);
                 let meta = ObjectMeta::single(v, framed);
-                if install(&drives[t], bucket, key, meta, None, version).is_ok() {
+                if let Some(d) = drives.get(t)
+                    && install(d, bucket, key, meta, None, version).is_ok()
+                {
                     out.healed_drives += 1;
                 }
             }
@@ -266,7 +282,9 @@ fn heal_blocking(
             let tmp_name = uuid::Uuid::new_v4().to_string();
             let mut tmps: Vec<Option<SafePath>> = vec![None; n];
             for &t in &targets {
-                tmps[t] = drives[t].make_tmp(&tmp_name).ok();
+                if let (Some(slot), Some(d)) = (tmps.get_mut(t), drives.get(t)) {
+                    *slot = d.make_tmp(&tmp_name).ok();
+                }
             }
             let rebuild = Rebuild {
                 drives,
@@ -284,14 +302,17 @@ fn heal_blocking(
                 rebuild.part(part.number, version.stored_size(part), &mut out.bad_blocks)?;
             }
             for &t in &targets {
-                let Some(tmp) = tmps[t].take() else { continue };
+                let (Some(tmp), Some(d)) = (tmps.get_mut(t).and_then(Option::take), drives.get(t))
+                else {
+                    continue;
+                };
                 let mut v = version.clone();
                 v.erasure.index = shard_of(t);
                 let meta = ObjectMeta::single(v, Vec::new());
-                match install(&drives[t], bucket, key, meta, Some(&tmp), version) {
+                match install(d, bucket, key, meta, Some(&tmp), version) {
                     Ok(()) => out.healed_drives += 1,
                     Err(e) => {
-                        tracing::warn!(drive = %drives[t].root.display(), error = %e, "heal install failed");
+                        tracing::warn!(drive = %d.root.display(), error = %e, "heal install failed");
                         let _ = std::fs::remove_dir_all(&tmp);
                     }
                 }

@@ -83,7 +83,8 @@ fn read_chunks(
     let mut chunks = Vec::new();
     let mut at = 0;
     while at < buf.len() {
-        let (chunk, used) = ObjectMeta::decode_prefix(&buf[at..], with_inline)?;
+        let rest = buf.get(at..).ok_or(MetaError::Truncated)?;
+        let (chunk, used) = ObjectMeta::decode_prefix(rest, with_inline)?;
         chunks.push(chunk);
         at += used;
     }

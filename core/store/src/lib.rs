@@ -3,6 +3,7 @@
 //! One `ErasureSet` spreads every object over N drives (folders) as K
 //! data and M parity shards, each shard block behind a HighwayHash-256, with a
 //! `cairn.meta` per object per drive. See ARCHITECTURE.md for the map.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
 mod admin;
 mod background;

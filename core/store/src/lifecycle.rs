@@ -123,11 +123,11 @@ impl ErasureSet {
             }
             let keep = r.newer_noncurrent.unwrap_or(0) as usize;
             let days = r.noncurrent_days.unwrap_or(0);
-            for i in 1..versions.len() {
-                let v = &versions[i];
+            for (i, (newer, v)) in versions.iter().zip(versions.iter().skip(1)).enumerate() {
+                let i = i + 1;
                 // noncurrent since the next newer version was written
-                let old_enough = days_passed(versions[i - 1].last_modified, days, now);
-                if removed[i]
+                let old_enough = days_passed(newer.last_modified, days, now);
+                if removed.get(i).copied().unwrap_or(true)
                     || i - 1 < keep
                     || !old_enough
                     || !r.selects(key.as_str(), &v.attrs.tags)
@@ -140,7 +140,9 @@ impl ErasureSet {
                 };
                 match self.delete_object_with_impl(bucket, key, opts).await {
                     Ok(_) => {
-                        removed[i] = true;
+                        if let Some(r) = removed.get_mut(i) {
+                            *r = true;
+                        }
                         if v.attrs.delete_marker {
                             sum.removed_delete_markers += 1;
                         } else {

@@ -205,8 +205,7 @@ fn quorum_info(
     quorum: usize,
 ) -> Option<cairn_api::ObjectInfo> {
     let mut seen: Vec<(crate::meta::VersionMeta, usize)> = Vec::new();
-    for &i in holders {
-        let d = &drives[i];
+    for d in holders.iter().filter_map(|&i| drives.get(i)) {
         let Ok(m) = d
             .object_dir(bucket, key)
             .map_err(DriveError::from)

@@ -28,6 +28,8 @@ impl LockTable {
         (h % STRIPES as u64) as usize
     }
 
+    // index() is taken modulo the stripe count
+    #[allow(clippy::indexing_slicing)]
     fn stripe(&self, bucket: &str, key: &str) -> Arc<RwLock<()>> {
         self.stripes[Self::index(bucket, key)].clone()
     }
@@ -35,6 +37,8 @@ impl LockTable {
     /// Write locks on two objects (rename), taken in stripe order so two
     /// renames in opposite directions cannot deadlock; one lock if both
     /// keys share a stripe.
+    // both indices come from index(), modulo the stripe count
+    #[allow(clippy::indexing_slicing)]
     pub async fn write_two(
         &self,
         bucket: &str,

@@ -36,6 +36,31 @@ pub enum MetaError {
     Checksum,
     #[error("cairn.meta header is not valid: {0}")]
     Header(#[from] serde_json::Error),
+    /// The header parses but describes no layout this store writes (a
+    /// crafted or damaged file whose hash was recomputed).
+    #[error("cairn.meta layout is not valid: {0}")]
+    Layout(&'static str),
+}
+
+/// The largest erasure block a record may name (objects use 1 MiB, SSE
+/// a little more); anything past it is damage.
+const MAX_BLOCK_SIZE: usize = 64 << 20;
+
+impl ErasureInfo {
+    /// Checks what the read and heal paths divide by and index with.
+    fn check(&self) -> Result<(), MetaError> {
+        let total = self.data.saturating_add(self.parity);
+        if self.data == 0 || total > 256 {
+            return Err(MetaError::Layout("shard counts out of range"));
+        }
+        if self.block_size == 0 || self.block_size > MAX_BLOCK_SIZE {
+            return Err(MetaError::Layout("block size out of range"));
+        }
+        if self.index >= total || self.distribution.iter().any(|&s| s >= total) {
+            return Err(MetaError::Layout("shard index past the shard count"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,8 +246,10 @@ impl ObjectMeta {
     /// Splits off versions `at..` with their inline bytes.
     pub fn split_off(&mut self, at: usize) -> ObjectMeta {
         let at = at.min(self.versions.len());
-        let start: usize = self.versions[..at]
+        let start: usize = self
+            .versions
             .iter()
+            .take(at)
             .map(|v| v.inline_len.unwrap_or(0) as usize)
             .sum();
         let start = start.min(self.inline.len());
@@ -249,11 +276,13 @@ impl ObjectMeta {
         if i >= self.versions.len() {
             return None;
         }
-        let start: usize = self.versions[..i]
+        let start: usize = self
+            .versions
             .iter()
+            .take(i)
             .map(|v| v.inline_len.unwrap_or(0) as usize)
             .sum();
-        let len = self.versions[i].inline_len.unwrap_or(0) as usize;
+        let len = self.versions.get(i).and_then(|v| v.inline_len).unwrap_or(0) as usize;
         if start + len <= self.inline.len() {
             self.inline.drain(start..start + len);
         }
@@ -265,15 +294,16 @@ impl ObjectMeta {
     pub fn sort_newest_first(&mut self) {
         if self
             .versions
-            .windows(2)
-            .all(|w| w[0].mod_time >= w[1].mod_time)
+            .iter()
+            .zip(self.versions.iter().skip(1))
+            .all(|(a, b)| a.mod_time >= b.mod_time)
         {
             return;
         }
-        let mut items: Vec<(VersionMeta, Vec<u8>)> = (0..self.versions.len())
-            .map(|i| {
+        let mut items: Vec<(VersionMeta, Vec<u8>)> = (self.versions.iter().enumerate())
+            .map(|(i, v)| {
                 let bytes = self.inline_of(i).map(<[u8]>::to_vec).unwrap_or_default();
-                (self.versions[i].clone(), bytes)
+                (v.clone(), bytes)
             })
             .collect();
         items.sort_by_key(|i| std::cmp::Reverse(i.0.mod_time));
@@ -318,7 +348,9 @@ impl ObjectMeta {
     pub fn decode(buf: &[u8], with_inline: bool) -> Result<Self, MetaError> {
         let (mut meta, end) = Self::decode_header(buf)?;
         if with_inline {
-            meta.inline = inline_section(&buf[end..])?.0.to_vec();
+            meta.inline = inline_section(buf.get(end..).ok_or(MetaError::Truncated)?)?
+                .0
+                .to_vec();
         }
         Ok(meta)
     }
@@ -327,7 +359,7 @@ impl ObjectMeta {
     /// is a run of them); returns it with the bytes it took.
     pub fn decode_prefix(buf: &[u8], with_inline: bool) -> Result<(Self, usize), MetaError> {
         let (mut meta, end) = Self::decode_header(buf)?;
-        let (data, used) = inline_section(&buf[end..])?;
+        let (data, used) = inline_section(buf.get(end..).ok_or(MetaError::Truncated)?)?;
         if with_inline {
             meta.inline = data.to_vec();
         }
@@ -345,10 +377,10 @@ impl ObjectMeta {
         if buf.len() < 14 {
             return Err(MetaError::Truncated);
         }
-        if &buf[..8] != MAGIC {
+        if buf.get(..8) != Some(&MAGIC[..]) {
             return Err(MetaError::BadMagic);
         }
-        let version = u16::from_le_bytes([buf[8], buf[9]]);
+        let version = read_u16(buf, 8)?;
         if version != FORMAT_VERSION {
             return Err(MetaError::Version(version));
         }
@@ -357,10 +389,14 @@ impl ObjectMeta {
             return Err(MetaError::Truncated);
         }
         let h = read_u64(buf, end - 8)?;
-        if hash64(&buf[..end - 8]) != h {
+        if hash64(buf.get(..end - 8).ok_or(MetaError::Truncated)?) != h {
             return Err(MetaError::Checksum);
         }
-        let meta: ObjectMeta = serde_json::from_slice(&buf[14..end - 8])?;
+        let header = buf.get(14..end - 8).ok_or(MetaError::Truncated)?;
+        let meta: ObjectMeta = serde_json::from_slice(header)?;
+        for v in &meta.versions {
+            v.erasure.check()?;
+        }
         Ok((meta, end))
     }
 }
@@ -377,6 +413,14 @@ fn inline_section(rest: &[u8]) -> Result<(&[u8], usize), MetaError> {
         return Err(MetaError::Checksum);
     }
     Ok((data, 8 + len + 8))
+}
+
+fn read_u16(buf: &[u8], at: usize) -> Result<u16, MetaError> {
+    let b: [u8; 2] = buf
+        .get(at..at + 2)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(MetaError::Truncated)?;
+    Ok(u16::from_le_bytes(b))
 }
 
 fn read_u64(buf: &[u8], at: usize) -> Result<u64, MetaError> {

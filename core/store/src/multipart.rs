@@ -298,8 +298,9 @@ impl ErasureSet {
         let t2 = tmps.clone();
         let res = self
             .on_drives(move |d| -> Result<(), DriveError> {
-                let tmp = t2[d.index]
-                    .as_ref()
+                let tmp = t2
+                    .get(d.index)
+                    .and_then(Option::as_ref)
                     .ok_or_else(|| DriveError::Offline(d.root.display().to_string()))?;
                 let dir = upload_dir(d, &b, &i)?;
                 if !upload_file(&dir).is_file() {
@@ -448,7 +449,7 @@ impl ErasureSet {
         let tmp_name = uuid::Uuid::new_v4().to_string();
         let tmps: Vec<Option<SafePath>> = self
             .on_drives(move |d| {
-                let mine = per_drive[d.index].as_ref()?;
+                let mine = per_drive.get(d.index)?.as_ref()?;
                 let tmp = d.make_tmp(&tmp_name).ok()?;
                 let dir = upload_dir(d, &b, &i).ok()?;
                 for (n, etag) in &chosen_numbers {

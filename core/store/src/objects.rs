@@ -1,6 +1,7 @@
 //! Bucket and object operations of the erasure set.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use cairn_api::checksum::BodyDigest;
 use cairn_api::{
@@ -356,10 +357,10 @@ impl ErasureSet {
             let Some(held) = held else { continue };
             let v = held.version();
             let idx = v.erasure.index;
-            if idx >= sources.len() {
+            let Some(slot) = sources.get_mut(idx) else {
                 continue;
-            }
-            sources[idx] = match &v.data_dir {
+            };
+            *slot = match &v.data_dir {
                 Some(dir) => drive
                     .object_dir(bucket.as_str(), key.as_str())
                     .and_then(|o| crate::drive::data_dir_path(&o, dir))
@@ -399,7 +400,10 @@ impl ErasureSet {
         for p in &mut parts {
             p.size = version.stored_size(p);
         }
+        let stats = self.stats.clone();
         let plan = ReadPlan {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
             erasure,
             block_size: version.erasure.block_size,
             sources,
@@ -410,14 +414,42 @@ impl ErasureSet {
                 tracing::warn!(bucket = %b, key = %k, shard, why, "bad shard served around; queued for healing");
                 heal(&b, &k, why);
             })),
+            on_failed: Some(Arc::new(move |e| {
+                stats.unrecoverable_reads.fetch_add(1, Relaxed);
+                match e {
+                    ObjectError::DataLost {
+                        bucket,
+                        key,
+                        part,
+                        block,
+                        detail,
+                    } => {
+                        tracing::error!(%bucket, %key, part, block, %detail, "object data lost: a block cannot be rebuilt, the read fails")
+                    }
+                    e => tracing::error!(error = %e, "object read failed"),
+                }
+            })),
         };
         let body = match keys {
-            None => stream(plan),
+            None => {
+                verified_start(stream(plan), length, |e| {
+                    ObjectError::internal(format!("read {bucket}/{key}: {e}"))
+                })
+                .await?
+            }
+            // the first package is opened before the answer: a damaged
+            // object fails with an error status instead of a cut-off body
             Some(k) => {
-                let body = decrypt(stream(plan), k, plain, offset, length);
-                // open the first package now: a damaged object fails
-                // with an error status instead of a cut-off body
-                first_checked(body, bucket, key).await?
+                verified_start(
+                    decrypt(stream(plan), k, plain, offset, length),
+                    length,
+                    |e| ObjectError::DecryptFailed {
+                        bucket: bucket.to_string(),
+                        key: key.to_string(),
+                        reason: e.to_string(),
+                    },
+                )
+                .await?
             }
         };
         Ok(GetObject { info, range, body })
@@ -651,7 +683,9 @@ impl ErasureSet {
                 let Some(at) = old.position(want.version_id.as_deref()) else {
                     return Lookup::Missing;
                 };
-                let cur = &old.versions[at];
+                let Some(cur) = old.versions.get(at) else {
+                    return Lookup::Missing;
+                };
                 // only a drive holding the version read above is updated
                 if cur.identity() != want.identity() {
                     return Lookup::Failed;
@@ -694,23 +728,46 @@ impl ErasureSet {
     }
 }
 
-/// Waits for the first chunk of a body, so that an error there becomes
-/// the request's error; the chunk is put back in front.
-async fn first_checked(
+/// A read range up to this long is read whole (and held) before the
+/// answer starts, so that damage anywhere in it is the request's error (a
+/// 500) and not a body cut short; a longer one has its first block read.
+/// Damage found later ends the body with an error, which aborts the
+/// connection (the client sees an incomplete body, never a short one).
+pub(crate) const VERIFY_AHEAD: u64 = 4 << 20;
+
+/// Reads the start of a body (see [`VERIFY_AHEAD`]) so that a failure
+/// there becomes the request's error; what was read is put back in front.
+/// An error from the read pipeline is its `ObjectError`, any other goes
+/// through `other`.
+async fn verified_start(
     mut body: ByteStream,
-    bucket: &BucketName,
-    key: &ObjectKey,
+    length: u64,
+    other: impl FnOnce(std::io::Error) -> ObjectError,
 ) -> ObjectResult<ByteStream> {
     use futures::StreamExt as _;
-    match body.next().await {
-        None => Ok(Box::pin(futures::stream::empty())),
-        Some(Ok(first)) => Ok(Box::pin(futures::stream::iter([Ok(first)]).chain(body))),
-        Some(Err(e)) => Err(ObjectError::DecryptFailed {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            reason: e.to_string(),
-        }),
+    // the first chunk comes once its whole block is rebuilt
+    let want = if length <= VERIFY_AHEAD { length } else { 1 };
+    let mut held = Vec::new();
+    let mut got = 0u64;
+    loop {
+        match body.next().await {
+            None if got < want => {
+                return Err(ObjectError::internal(format!(
+                    "the body ended after {got} of {want} bytes"
+                )));
+            }
+            None => return Ok(Box::pin(futures::stream::iter(held))),
+            Some(Ok(chunk)) => {
+                got += chunk.len() as u64;
+                held.push(Ok(chunk));
+                if got >= want.max(1) {
+                    break;
+                }
+            }
+            Some(Err(e)) => return Err(crate::reader::object_error(e).unwrap_or_else(other)),
+        }
     }
+    Ok(Box::pin(futures::stream::iter(held).chain(body)))
 }
 
 fn read_bucket_created(d: &crate::drive::Drive, bucket: &str) -> Option<OffsetDateTime> {

@@ -13,7 +13,7 @@ use std::io::{self, Seek as _, SeekFrom};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cairn_api::{ByteStream, ObjectError, QuorumOp, SafePath};
+use cairn_api::{ByteStream, ObjectError, SafePath};
 use tokio::sync::mpsc;
 
 use crate::bitrot::{self, HASH_LEN};
@@ -31,9 +31,15 @@ pub enum ShardSource {
 
 /// Called with the shard index and the reason when a shard is bad.
 pub type BadShardFn = Arc<dyn Fn(usize, &str) + Send + Sync>;
+/// Called once with the error when the read fails (a block no K shards
+/// rebuild: `ObjectError::DataLost`), before the stream carries it.
+pub type ReadFailedFn = Arc<dyn Fn(&ObjectError) + Send + Sync>;
 type ShardRx = mpsc::Receiver<ShardBlock>;
 
 pub struct ReadPlan {
+    /// The object, for the errors.
+    pub bucket: String,
+    pub key: String,
     pub erasure: Arc<Erasure>,
     pub block_size: usize,
     /// Indexed by shard index.
@@ -43,22 +49,45 @@ pub struct ReadPlan {
     pub length: u64,
     /// Told about shards found bad, for healing.
     pub on_bad_shard: Option<BadShardFn>,
+    /// Told when the read fails, for counting and logging.
+    pub on_failed: Option<ReadFailedFn>,
 }
 
 const OUT_QUEUE: usize = 4;
 const SHARD_QUEUE: usize = 3;
 
-/// Starts the pipeline and returns the body stream.
+/// Starts the pipeline and returns the body stream. A failure ends the
+/// stream with an `io::Error` holding the `ObjectError` (see
+/// [`object_error`]); nothing follows it.
 pub fn stream(plan: ReadPlan) -> ByteStream {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(OUT_QUEUE);
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = assemble(&plan, &tx) {
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        // a panic must not end the body as if it were whole
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| assemble(&plan, &tx)))
+            .unwrap_or_else(|_| Err(ObjectError::internal("the read pipeline panicked")));
+        if let Err(e) = done {
+            if let Some(cb) = &plan.on_failed {
+                cb(&e);
+            }
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
         }
     });
     Box::pin(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }))
+}
+
+/// The `ObjectError` a read stream's error holds, if it came from the
+/// pipeline (a decrypting stream passes it on unchanged).
+pub fn object_error(e: std::io::Error) -> Result<ObjectError, std::io::Error> {
+    if e.get_ref().is_some_and(|r| r.is::<ObjectError>()) {
+        match e.into_inner().map(|b| b.downcast::<ObjectError>()) {
+            Some(Ok(oe)) => return Ok(*oe),
+            Some(Err(other)) => return Err(std::io::Error::other(other)),
+            None => return Err(std::io::Error::other("read failed")),
+        }
+    }
+    Err(e)
 }
 
 /// What a shard reader sends for each block: the shard data, or why the
@@ -168,8 +197,8 @@ fn split_frame(frame: &[u8], shard_len: usize) -> Option<([u8; HASH_LEN], Vec<u8
     if frame.len() != HASH_LEN + shard_len {
         return None;
     }
-    let hash = <[u8; HASH_LEN]>::try_from(&frame[..HASH_LEN]).ok()?;
-    Some((hash, frame[HASH_LEN..].to_vec()))
+    let (hash, data) = frame.split_at_checked(HASH_LEN)?;
+    Some((<[u8; HASH_LEN]>::try_from(hash).ok()?, data.to_vec()))
 }
 
 /// The shard readers of one part. A reader that fails a block stays on
@@ -187,6 +216,9 @@ struct PartReaders<'a> {
     strikes: Vec<u32>,
 }
 
+// Every per-shard Vec here (readers, dead, strikes, and a block's shards
+// and bad_here) has total_shards entries, and every idx runs over 0..n.
+#[allow(clippy::indexing_slicing)]
 impl PartReaders<'_> {
     /// Starts shard `idx`'s reader at block `from` (of this range).
     fn start(&mut self, idx: usize, from: usize) -> bool {
@@ -213,6 +245,7 @@ impl PartReaders<'_> {
         let n = self.readers.len();
         let mut shards: Vec<Option<Vec<u8>>> = vec![None; n];
         let mut bad_here = vec![false; n];
+        let mut why_bad: Vec<String> = Vec::new();
         let mut have = 0;
         loop {
             for idx in 0..n {
@@ -234,6 +267,7 @@ impl PartReaders<'_> {
                             cb(idx, &f.why);
                         }
                         bad_here[idx] = true;
+                        why_bad.push(format!("shard {idx}: {}", f.why));
                         self.strikes[idx] += 1;
                         if f.last {
                             self.readers[idx] = None;
@@ -264,10 +298,23 @@ impl PartReaders<'_> {
                 }
             }
             if need > 0 {
-                return Err(ObjectError::Unavailable {
-                    op: QuorumOp::Read,
-                    needed: k,
-                    got: k - need,
+                let gone = n - self.plan.sources.iter().flatten().count();
+                if gone > 0 {
+                    why_bad.push(format!("{gone} shard(s) without a copy"));
+                }
+                let ended = (0..n).filter(|&x| self.dead[x] && !bad_here[x]).count();
+                if ended > 0 {
+                    why_bad.push(format!("{ended} shard file(s) gone or cut short earlier"));
+                }
+                return Err(ObjectError::DataLost {
+                    bucket: self.plan.bucket.clone(),
+                    key: self.plan.key.clone(),
+                    part: self.part_number,
+                    block: self.first_block + i as u64,
+                    detail: format!(
+                        "{have} of {k} shards needed are good: {}",
+                        why_bad.join("; ")
+                    ),
                 });
             }
         }
@@ -290,6 +337,9 @@ impl PartReaders<'_> {
     }
 }
 
+// shards has total_shards >= k entries (gather) and shard_lens one per
+// block of block_lens (both made from the same block range here).
+#[allow(clippy::indexing_slicing)]
 fn assemble(
     plan: &ReadPlan,
     out: &mpsc::Sender<Result<Bytes, std::io::Error>>,

@@ -94,6 +94,8 @@ pub(crate) struct Held {
 
 impl Held {
     pub(crate) fn version(&self) -> &VersionMeta {
+        // `at` is a position in this very meta (every Held is built so)
+        #[allow(clippy::indexing_slicing)]
         &self.meta.versions[self.at]
     }
 
@@ -133,34 +135,18 @@ impl ErasureSet {
             .enumerate()
             .map(|(i, p)| Arc::new(Drive::new(i, p)))
             .collect();
-        let mut formats = Vec::with_capacity(n);
-        for d in &drives {
-            let path = || d.root.display().to_string();
-            std::fs::create_dir_all(&d.root).map_err(|source| SetupError::Drive {
-                path: path(),
-                source: source.into(),
-            })?;
-            d.take_lock().map_err(|e| match e {
-                LockError::Held { holder } => SetupError::DriveLocked {
-                    path: path(),
-                    holder: crate::drivelock::holder_text(holder),
-                },
-                LockError::Io(source) => SetupError::Drive {
-                    path: path(),
-                    source: source.into(),
-                },
-            })?;
-            let f = d.read_format().map_err(|source| SetupError::Drive {
-                path: path(),
-                source,
-            })?;
-            formats.push(f);
-        }
-        let names: Vec<String> = drives
-            .iter()
-            .map(|d| d.root.display().to_string())
-            .collect();
-        let checked = crate::setup::check(&names, &formats, parity)?;
+        let mut made = crate::setup::Made::default();
+        let (checked, formats) = match Self::lock_and_check(&drives, parity, &mut made) {
+            Ok(c) => c,
+            Err(e) => {
+                // a refused start leaves no lock held and nothing it made
+                for d in &drives {
+                    d.release_lock();
+                }
+                made.undo();
+                return Err(e);
+            }
+        };
         let parity = checked.parity;
         let deployment_id = checked
             .existing
@@ -203,6 +189,69 @@ impl ErasureSet {
             clock: Default::default(),
             write_back: Default::default(),
         })
+    }
+
+    /// Makes the drive folders (noting in `made` what did not exist),
+    /// takes every drive's lock, reads the formats and checks them.
+    fn lock_and_check(
+        drives: &[Arc<Drive>],
+        parity: Option<usize>,
+        made: &mut crate::setup::Made,
+    ) -> Result<(crate::setup::Checked, Vec<Option<Format>>), SetupError> {
+        let mut formats = Vec::with_capacity(drives.len());
+        for d in drives {
+            let path = || d.root.display().to_string();
+            made.create_dir_all(&d.root)
+                .map_err(|source| SetupError::Drive {
+                    path: path(),
+                    source: source.into(),
+                })?;
+            let (sys, lock) = (d.sys_dir(), d.lock_file());
+            let had = (crate::setup::exists(&sys), crate::setup::exists(&lock));
+            let locked = d.take_lock();
+            made.note(&sys, had.0, true);
+            made.note(&lock, had.1, false);
+            locked.map_err(|e| lock_error(path(), e))?;
+            let f = d.read_format().map_err(|source| SetupError::Drive {
+                path: path(),
+                source,
+            })?;
+            formats.push(f);
+        }
+        let names: Vec<String> = drives
+            .iter()
+            .map(|d| d.root.display().to_string())
+            .collect();
+        crate::setup::check(&names, &formats, parity).map(|c| (c, formats))
+    }
+
+    /// The checks of [`ErasureSet::open`] (drive list against the formats,
+    /// parity, locks held by another server) without making, locking or
+    /// writing anything: a start refused here leaves no trace on disk.
+    pub fn check_drives(paths: &[PathBuf], parity: Option<usize>) -> Result<(), SetupError> {
+        if paths.is_empty() {
+            return Err(SetupError::NoDrives);
+        }
+        if paths.len() > 256 {
+            return Err(SetupError::TooManyDrives { count: paths.len() });
+        }
+        let mut formats = Vec::with_capacity(paths.len());
+        let mut names = Vec::with_capacity(paths.len());
+        for (i, p) in paths.iter().enumerate() {
+            let d = Drive::new(i, p.clone());
+            let path = || d.root.display().to_string();
+            crate::drivelock::DriveLock::probe(&d.sys_dir()).map_err(|e| lock_error(path(), e))?;
+            let f = match d.read_format() {
+                Err(DriveError::Io(e)) if e.kind() == std::io::ErrorKind::NotADirectory => None,
+                r => r.map_err(|source| SetupError::Drive {
+                    path: path(),
+                    source,
+                })?,
+            };
+            formats.push(f);
+            names.push(path());
+        }
+        crate::setup::check(&names, &formats, parity).map(|_| ())
     }
 
     /// Sets the KMS behind SSE-S3 and SSE-KMS (none: those are refused).
@@ -571,7 +620,7 @@ impl ErasureSet {
         let per_drive = Arc::new(parking_lot::Mutex::new(per_drive));
         let res = self
             .on_drives(move |d| {
-                let job = per_drive.lock()[d.index].take();
+                let job = per_drive.lock().get_mut(d.index).and_then(Option::take);
                 let Some((meta, tmp)) = job else {
                     return Err(DriveError::Offline(d.root.display().to_string()));
                 };
@@ -832,4 +881,18 @@ impl DriveAnswer for bool {
 
 impl DriveAnswer for () {
     fn offline() -> Self {}
+}
+
+/// A drive lock that could not be taken, as a start-up error.
+fn lock_error(path: String, e: LockError) -> SetupError {
+    match e {
+        LockError::Held { holder } => SetupError::DriveLocked {
+            path,
+            holder: crate::drivelock::holder_text(holder),
+        },
+        LockError::Io(source) => SetupError::Drive {
+            path,
+            source: source.into(),
+        },
+    }
 }

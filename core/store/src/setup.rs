@@ -1,7 +1,11 @@
 //! Start-up checks of a drive list against the formats on the drives: the
 //! deployment, the drive count, each drive's position and the parity are
 //! the ones the first start recorded, or the start is refused with what
-//! differs. Empty drives at known positions join (replacements).
+//! differs. Empty drives at known positions join (replacements). A
+//! refused start leaves nothing it made behind (`Made`), and
+//! `ErasureSet::check_drives` refuses before anything is made at all.
+
+use std::path::{Path, PathBuf};
 
 use crate::drive::{DriveError, Format};
 use crate::erasure::default_parity;
@@ -189,4 +193,55 @@ fn most_common(items: impl Iterator<Item = usize>) -> Option<usize> {
             _ => Some((v, c)),
         })
         .map(|(v, _)| v)
+}
+
+/// What a start made on the drives (folders, lock files), in the order
+/// made, so that a refused start removes exactly that again.
+#[derive(Default)]
+pub(crate) struct Made(Vec<(PathBuf, bool)>);
+
+impl Made {
+    /// `create_dir_all`, noting each folder that did not exist.
+    pub fn create_dir_all(&mut self, dir: &Path) -> std::io::Result<()> {
+        let missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && a.symlink_metadata().is_err())
+            .map(Path::to_path_buf)
+            .collect();
+        std::fs::create_dir_all(dir)?;
+        self.0.extend(missing.into_iter().rev().map(|d| (d, true)));
+        Ok(())
+    }
+
+    /// Notes `path` as made if it exists now but did not before.
+    pub fn note(&mut self, path: &Path, existed: bool, is_dir: bool) {
+        if !existed && path.symlink_metadata().is_ok() {
+            self.0.push((path.to_path_buf(), is_dir));
+        }
+    }
+
+    /// Removes what was made, newest first. A folder is removed only while
+    /// empty: whatever else was put in it stays, and so does it.
+    pub fn undo(self) {
+        for (path, is_dir) in self.0.into_iter().rev() {
+            let r = if is_dir {
+                std::fs::remove_dir(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match r {
+                Ok(()) => {
+                    tracing::debug!(path = %path.display(), "refused start: removed what it made")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "refused start: could not remove what it made")
+                }
+            }
+        }
+    }
+}
+
+/// Whether something is at `path` (a dangling link counts).
+pub(crate) fn exists(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
 }

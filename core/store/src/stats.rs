@@ -13,6 +13,8 @@ pub struct Stats {
     pub bitrot_errors: AtomicU64,
     /// Shards a read could not use (missing, unreadable, bad hash).
     pub shard_read_errors: AtomicU64,
+    /// Reads that failed on a block no K shards could rebuild (data lost).
+    pub unrecoverable_reads: AtomicU64,
     pub scanner_objects: AtomicU64,
     pub scanner_cycles: AtomicU64,
     pub heal_queue_len: AtomicU64,

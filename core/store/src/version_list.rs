@@ -106,7 +106,12 @@ fn list_versions_blocking(
         if let Some(p) = versions
             .iter()
             .position(|v| version_label(v.version_id.as_deref()) == vm)
-            && !page.versions(bucket, key, &versions[p + 1..], false)
+            && !page.versions(
+                bucket,
+                key,
+                versions.get(p + 1..).unwrap_or_default(),
+                false,
+            )
         {
             return Ok(finish(page));
         }
@@ -166,8 +171,8 @@ fn quorum_versions(
     quorum: usize,
 ) -> Vec<VersionMeta> {
     let mut seen: Vec<(VersionMeta, usize)> = Vec::new();
-    for &i in holders {
-        let Ok(dir) = drives[i].object_dir(bucket, key) else {
+    for d in holders.iter().filter_map(|&i| drives.get(i)) {
+        let Ok(dir) = d.object_dir(bucket, key) else {
             continue;
         };
         let Ok(m) =

@@ -244,9 +244,9 @@ impl Iterator for Walker {
 fn concat_cmp(rel: &str, name: &str, bound: &str) -> Ordering {
     let (r, b) = (rel.as_bytes(), bound.as_bytes());
     let n = r.len().min(b.len());
-    match r[..n].cmp(&b[..n]) {
+    match r.get(..n).cmp(&b.get(..n)) {
         Ordering::Equal if r.len() > b.len() => Ordering::Greater,
-        Ordering::Equal => name.as_bytes().cmp(&b[r.len()..]),
+        Ordering::Equal => name.as_bytes().cmp(b.get(r.len()..).unwrap_or_default()),
         o => o,
     }
 }
@@ -412,12 +412,13 @@ impl FrameCache {
         self.tick += 1;
         let tick = self.tick;
         let i = self.slots.iter().position(|(p, _, _, _)| p == path)?;
-        if self.slots[i].1 != *stamp {
+        let slot = self.slots.get_mut(i)?;
+        if slot.1 != *stamp {
             self.slots.swap_remove(i);
             return None;
         }
-        self.slots[i].3 = tick;
-        Some(self.slots[i].2.clone())
+        slot.3 = tick;
+        Some(slot.2.clone())
     }
 
     fn put(&mut self, path: &Path, stamp: Stamp, entries: Entries) {

@@ -147,10 +147,14 @@ fn sync_drives(drives: &[Arc<Drive>]) -> usize {
     }
     let mut got = 0;
     for (_, group) in groups {
-        let res = std::fs::File::open(&group[0].0.root)
+        let Some((first, _)) = group.first() else {
+            continue;
+        };
+        let root = first.root.clone();
+        let res = std::fs::File::open(&root)
             .and_then(|f| nix::unistd::syncfs(&f).map_err(std::io::Error::from));
         if let Err(e) = &res {
-            tracing::warn!(drive = %group[0].0.root.display(), error = %e, "write-back syncfs failed");
+            tracing::warn!(drive = %root.display(), error = %e, "write-back syncfs failed");
         }
         for (d, made) in group {
             d.after_sync_fs(made, res.is_ok());

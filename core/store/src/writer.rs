@@ -105,7 +105,11 @@ pub async fn encode_stream(
             let mut shards: Vec<Option<Vec<u8>>> = shards.into_iter().map(Some).collect();
             for (drive, slot) in alive.iter_mut().enumerate() {
                 let Some(tx) = slot else { continue };
-                let Some(shard) = shards.get_mut(distribution[drive]).and_then(Option::take) else {
+                let Some(shard) = distribution
+                    .get(drive)
+                    .and_then(|&s| shards.get_mut(s))
+                    .and_then(Option::take)
+                else {
                     *slot = None;
                     continue;
                 };
@@ -151,8 +155,9 @@ pub async fn encode_stream(
                     send_block(&hash_tx, &enc_tx, h, false).await?;
                 }
                 let take = (block_size - block.len()).min(rest.len());
-                block.extend_from_slice(&rest[..take]);
-                rest = &rest[take..];
+                let (now, later) = rest.split_at(take);
+                block.extend_from_slice(now);
+                rest = later;
                 if block.len() == block_size {
                     held = Some(
                         std::mem::replace(&mut block, BytesMut::with_capacity(block_size)).freeze(),

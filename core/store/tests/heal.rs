@@ -630,3 +630,163 @@ proptest! {
         });
     }
 }
+
+/// Reads that failed on a block no K shards rebuild, as the admin API
+/// counts them.
+async fn unrecoverable_reads(set: &ErasureSet) -> u64 {
+    use cairn_api::admin::AdminLayer as _;
+    set.server_info().await.unwrap().unrecoverable_reads
+}
+
+/// A 2+2 object with 3 of its 4 shards bad in block `block`.
+async fn damaged_beyond_parity(
+    size: usize,
+    block: u64,
+) -> (
+    tempfile::TempDir,
+    ErasureSet,
+    BucketName,
+    ObjectKey,
+    Vec<u8>,
+) {
+    let t = tempfile::tempdir().unwrap();
+    let p = drives(t.path());
+    let set = ErasureSet::open(p.clone(), None).unwrap();
+    let b = BucketName::new("heal").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    let key = ObjectKey::new("lost").unwrap();
+    let data = pattern(size, size as u64);
+    set.put_object(&b, &key, bytes_stream(data.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    for (drive, in_hash) in [(0, false), (1, true), (3, false)] {
+        flip_block(&part_file_of(&p[drive], "lost"), block, in_hash, 4242);
+    }
+    (t, set, b, key, data)
+}
+
+/// Issue 16: damage beyond parity in a block the GET reads before its
+/// answer (any block of a range up to 4 MiB, the first block of a longer
+/// one) fails the GET itself with `DataLost` naming the block, never a
+/// body that ends short; the read is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_beyond_parity_fails_the_get_before_its_answer() {
+    // (object size, damaged block, what a range GET of blocks before it gives)
+    for (size, block) in [(3_300_000, 0), (3_300_000, 3), (9 << 20, 0)] {
+        let (_t, set, b, key, data) = damaged_beyond_parity(size, block).await;
+        assert_eq!(unrecoverable_reads(&set).await, 0);
+        match set.get_object(&b, &key, GetOptions::default()).await {
+            Err(cairn_api::ObjectError::DataLost {
+                part, block: at, ..
+            }) => assert_eq!((part, at), (1, block), "size {size}"),
+            Err(e) => panic!("size {size}, block {block}: {e}"),
+            Ok(_) => panic!("size {size}, block {block}: GET started a body"),
+        }
+        assert_eq!(unrecoverable_reads(&set).await, 1, "size {size}");
+        // a range that avoids the damaged block still reads
+        let (first, last) = if block == 0 {
+            (1 << 20, size as u64 - 1)
+        } else {
+            (0, (block << 20) - 1)
+        };
+        get_range_exact(&set, &b, &key, &data, (first, last)).await;
+        // heal cannot rebuild it either, and says so
+        assert!(set.heal_object(&b, &key, true).await.is_err());
+    }
+}
+
+/// Damage beyond parity past the part of a long GET read before its
+/// answer: the body ends with an error after the good bytes (which are
+/// exact), never cleanly short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_beyond_parity_mid_object_ends_the_body_with_an_error() {
+    let size = 9 << 20;
+    let (_t, set, b, key, data) = damaged_beyond_parity(size, 6).await;
+    let g = set
+        .get_object(&b, &key, GetOptions::default())
+        .await
+        .expect("the first blocks are good: the GET starts");
+    let mut body = g.body;
+    let mut got = Vec::new();
+    let err = loop {
+        use futures::StreamExt as _;
+        match body.next().await {
+            Some(Ok(chunk)) => got.extend_from_slice(&chunk),
+            Some(Err(e)) => break e,
+            None => panic!("the body ended cleanly after {} of {size} bytes", got.len()),
+        }
+    };
+    assert_eq!(got.len(), 6 << 20, "every byte before the lost block comes");
+    assert!(
+        got == data[..6 << 20],
+        "the bytes before the lost block differ"
+    );
+    assert!(
+        err.to_string().contains("block 6"),
+        "the error names the block: {err}"
+    );
+    assert_eq!(unrecoverable_reads(&set).await, 1);
+}
+
+/// Rewrites `key`'s `cairn.meta` on every drive through `change`, with
+/// valid hashes (a crafted or damaged file whose checksums were redone).
+fn rewrite_metas(
+    drives: &[PathBuf],
+    key: &str,
+    change: impl Fn(&mut cairn_core::meta::ObjectMeta),
+) {
+    for d in drives {
+        let path = d.join("heal").join(key).join("cairn.meta");
+        let mut m =
+            cairn_core::meta::ObjectMeta::decode(&std::fs::read(&path).unwrap(), true).unwrap();
+        change(&mut m);
+        std::fs::write(&path, m.encode().unwrap()).unwrap();
+    }
+}
+
+/// Issue 16: metadata read from the drives is input. A record whose
+/// layout the read and heal paths would divide by or index with (block
+/// size 0, a shard index past the shard count) used to panic the read
+/// pipeline, which ended the body as if it were whole; now such a copy is
+/// corrupt: the GET and the heal fail with an error, nothing panics, and a
+/// header claiming a 4 GiB length is read as truncated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crafted_metadata_is_an_error_not_a_panic() {
+    let t = tempfile::tempdir().unwrap();
+    let p = drives(t.path());
+    let set = ErasureSet::open(p.clone(), None).unwrap();
+    let b = BucketName::new("heal").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    let data = pattern(3 << 20, 3);
+    for k in ["zero-block", "bad-index", "bad-dist", "long-header"] {
+        let key = ObjectKey::new(k).unwrap();
+        set.put_object(&b, &key, bytes_stream(data.clone()), PutOptions::default())
+            .await
+            .unwrap();
+    }
+    rewrite_metas(&p, "zero-block", |m| m.versions[0].erasure.block_size = 0);
+    rewrite_metas(&p, "bad-index", |m| m.versions[0].erasure.index = 9);
+    rewrite_metas(&p, "bad-dist", |m| {
+        m.versions[0].erasure.distribution = vec![7; 4]
+    });
+    for k in ["zero-block", "bad-index", "bad-dist"] {
+        let key = ObjectKey::new(k).unwrap();
+        match set.get_object(&b, &key, GetOptions::default()).await {
+            Err(cairn_api::ObjectError::Unavailable { .. }) => {}
+            Err(e) => panic!("{k}: {e}"),
+            Ok(g) => panic!(
+                "{k}: GET answered with {:?} bytes",
+                collect_stream(g.body).await.map(|b| b.len())
+            ),
+        }
+        assert!(set.heal_object(&b, &key, true).await.is_err(), "{k}");
+    }
+    // one drive's meta claims a header of ~4 GiB: that copy is corrupt,
+    // the others serve
+    let meta = p[0].join("heal/long-header/cairn.meta");
+    let mut bytes = std::fs::read(&meta).unwrap();
+    bytes[10..14].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    bytes.resize(8192, 0);
+    std::fs::write(&meta, bytes).unwrap();
+    get_exact(&set, &b, &ObjectKey::new("long-header").unwrap(), &data).await;
+}

@@ -224,7 +224,11 @@ impl World {
                         (Ok(a), Ok(b)) => assert!(a == b, "wrong bytes for {key} beyond parity"),
                         (
                             _,
-                            Err(ObjectError::Unavailable { .. } | ObjectError::BodyRead { .. }),
+                            Err(
+                                ObjectError::Unavailable { .. }
+                                | ObjectError::DataLost { .. }
+                                | ObjectError::BodyRead { .. },
+                            ),
                         ) => {}
                         (Err(a), Err(b)) => {
                             assert_eq!(std::mem::discriminant(a), std::mem::discriminant(b))

@@ -555,3 +555,69 @@ async fn a_replacement_drive_is_locked_when_it_joins() {
         "{err}"
     );
 }
+
+/// Every path under `root`, sorted (folders and files).
+fn tree(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Issue 16: a refused start removes the folders and lock files it made
+/// (a new drive, its missing parents, `.cairn.sys` in an existing empty
+/// drive) and releases every lock it took; what existed stays as it was.
+/// `check_drives` refuses the same starts without making anything.
+#[test]
+fn a_refused_start_leaves_nothing_it_made() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    drop(ErasureSet::open(p.clone(), None).unwrap());
+    // an existing folder with a file of someone else's in it
+    let pre = t.path().join("pre");
+    std::fs::create_dir(&pre).unwrap();
+    std::fs::write(pre.join("keep.txt"), b"mine").unwrap();
+    let new = t.path().join("new").join("deeper").join("d5");
+    let before = tree(t.path());
+
+    // added drives (a new one, an existing empty one): refused
+    let mut six = p.clone();
+    six.push(pre.clone());
+    six.push(new.clone());
+    let err = ErasureSet::check_drives(&six, None).expect_err("refused");
+    assert!(matches!(err, SetupError::AddedDrives { .. }), "{err}");
+    assert_eq!(tree(t.path()), before, "check_drives made something");
+    let err = ErasureSet::open(six.clone(), None).err().expect("refused");
+    assert!(matches!(err, SetupError::AddedDrives { .. }), "{err}");
+    assert_eq!(tree(t.path()), before, "a refused open left what it made");
+
+    // a new drive first, then a drive another open holds: refused at the
+    // held one, after the new drive was made and locked
+    let held = ErasureSet::open(p.clone(), None).unwrap();
+    let mut list = vec![new.clone()];
+    list.extend_from_slice(&p[..3]);
+    let err = ErasureSet::check_drives(&list, None).expect_err("refused");
+    assert!(matches!(err, SetupError::DriveLocked { .. }), "{err}");
+    let err = ErasureSet::open(list, None).err().expect("refused");
+    assert!(matches!(err, SetupError::DriveLocked { .. }), "{err}");
+    assert_eq!(tree(t.path()), before, "a refused open left what it made");
+    drop(held);
+
+    // a changed parity: refused, and every lock it took is released
+    let err = ErasureSet::open(p.clone(), Some(1)).err().expect("refused");
+    assert!(matches!(err, SetupError::ParityChanged { .. }), "{err}");
+    assert!(ErasureSet::check_drives(&p, Some(1)).is_err());
+    assert_eq!(tree(t.path()), before);
+    ErasureSet::check_drives(&p, None).unwrap();
+    assert_eq!(ErasureSet::open(p, None).unwrap().drive_count(), 4);
+    assert_eq!(std::fs::read(pre.join("keep.txt")).unwrap(), b"mine");
+}

@@ -171,7 +171,7 @@ impl Vfs {
             if offset < end {
                 let from = (offset - ds.page_start) as usize;
                 let to = from.saturating_add(max).min(ds.page.len());
-                return Ok(ds.page[from..to].to_vec());
+                return Ok(ds.page.get(from..to).unwrap_or_default().to_vec());
             }
             if ds.done {
                 return Ok(Vec::new());

@@ -5,6 +5,7 @@
 //! local spool file until flush/fsync/release commits them as one object.
 //! No front-specific type (fuser, nfs3_server, libc structs) appears here;
 //! errors carry an errno (`VfsError::errno`). SEMANTICS.md says what holds.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
 pub mod attr;
 mod cache;

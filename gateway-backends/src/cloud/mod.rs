@@ -788,12 +788,20 @@ impl ObjectLayer for CloudLayer {
             {
                 return Err(self.gap("completing a multipart upload whose parts are not 1..=N"));
             }
+            // chosen parts are uploaded ones (validate_complete)
             let ids: Vec<PartId> = chosen
                 .iter()
-                .map(|p| PartId {
-                    content_id: up.parts[&p.part_number].1.clone(),
+                .map(|p| {
+                    up.parts
+                        .get(&p.part_number)
+                        .map(|(_, id)| PartId {
+                            content_id: id.clone(),
+                        })
+                        .ok_or(ObjectError::InvalidPart {
+                            part_number: p.part_number,
+                        })
                 })
-                .collect();
+                .collect::<ObjectResult<_>>()?;
             let checksum = up.checksum.and_then(|alg| {
                 let sums: Vec<_> = chosen.iter().map(|p| p.checksum.as_ref()).collect();
                 composite_checksum(alg, &sums)

@@ -254,11 +254,14 @@ pub(crate) fn md5_of(file: &File, len: u64) -> io::Result<String> {
     let mut off = 0u64;
     while off < len {
         let want = ((len - off) as usize).min(buf.len());
-        let n = file.read_at(&mut buf[..want], off)?;
+        let Some(room) = buf.get_mut(..want) else {
+            break;
+        };
+        let n = file.read_at(room, off)?;
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        h.update(room.get(..n).unwrap_or_default());
         off += n as u64;
     }
     Ok(hex::encode(h.finalize()))

@@ -88,6 +88,8 @@ impl ObjectKeys {
 }
 
 /// Seals a whole (small) part in memory, as the writer would stream it.
+// lo < hi <= plain.len() for each of the packages plain.len() makes
+#[allow(clippy::indexing_slicing)]
 pub fn seal_part(c: &PartCipher, plain: &[u8]) -> Vec<u8> {
     let n = Cipher::packages(plain.len() as u64) as usize;
     let mut out = Vec::with_capacity(plain.len() + n * 48);
@@ -102,6 +104,8 @@ pub fn seal_part(c: &PartCipher, plain: &[u8]) -> Vec<u8> {
 /// Opens a whole sealed part in place (what [`seal_part`] made of
 /// `plain_len` bytes); the plaintext packages stay where they were
 /// decrypted, each at the start of its sealed package.
+// at <= end <= sealed.len(): end is clamped and at follows it
+#[allow(clippy::indexing_slicing)]
 pub fn open_part(
     c: &PartCipher,
     sealed: &mut [u8],

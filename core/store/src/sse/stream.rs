@@ -140,8 +140,11 @@ pub fn decrypt(
 ) -> ByteStream {
     let mut part = 0;
     let mut start = 0u64;
-    while part < parts.len() && start + parts[part].size <= offset && length > 0 {
-        start += parts[part].size;
+    while let Some(p) = parts.get(part)
+        && start + p.size <= offset
+        && length > 0
+    {
+        start += p.size;
         part += 1;
     }
     let within = offset.saturating_sub(start);
