@@ -15,6 +15,8 @@ pub struct Stats {
     pub shard_read_errors: AtomicU64,
     pub scanner_objects: AtomicU64,
     pub scanner_cycles: AtomicU64,
+    /// Per-bucket usage, counted by the scanner (crate::usage).
+    pub bucket_usage: crate::usage::UsageCache,
     pub heal_queue_len: AtomicU64,
 }
 
