@@ -330,7 +330,7 @@ mod tests {
             "cairn_s3_requests_total{method=\"GET\",status=\"4xx\"} 1",
             "cairn_s3_operations_total{operation=\"PutObject\",status=\"2xx\"} 1",
             "cairn_s3_operations_total{operation=\"none\",status=\"4xx\"} 1",
-            "cairn_s3_request_duration_seconds_bucket{le=\"0.005\",method=\"PUT\"} 1",
+            "cairn_s3_request_duration_seconds_bucket{method=\"PUT\",le=\"0.005\"} 1",
             "cairn_s3_received_bytes_total 10",
             "cairn_s3_sent_bytes_total 0",
             "# TYPE cairn_objects_healed_total counter",
