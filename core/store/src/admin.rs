@@ -219,8 +219,21 @@ impl AdminLayer for ErasureSet {
 
 impl ErasureSet {
     /// Each drive's state and space (statvfs on blocking threads; a drive
-    /// marked unresponsive is not asked and shows offline).
+    /// marked unresponsive is not asked and shows offline), asked at most
+    /// once a second.
     async fn drive_metrics(&self) -> Vec<Metric> {
+        const FRESH: Duration = Duration::from_secs(1);
+        if let Some((at, m)) = self.stats.drive_space.lock().as_ref()
+            && at.elapsed() < FRESH
+        {
+            return m.clone();
+        }
+        let m = self.ask_drive_metrics().await;
+        *self.stats.drive_space.lock() = Some((std::time::Instant::now(), m.clone()));
+        m
+    }
+
+    async fn ask_drive_metrics(&self) -> Vec<Metric> {
         let drives = match self.server_info().await {
             Ok(info) => info.drives,
             Err(_) => return Vec::new(),
