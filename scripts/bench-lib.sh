@@ -33,7 +33,7 @@ start_server() { # [server args...]
         --no-scanner "$work"/disk{1...4} >"$work/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do
-        curl -fsS "$endpoint/health/ready" >/dev/null 2>&1 && return 0
+        curl -fsS "$endpoint/_cairn/health/ready" >/dev/null 2>&1 && return 0
         kill -0 "$server_pid" 2>/dev/null || break
         sleep 0.1
     done

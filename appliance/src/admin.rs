@@ -1,5 +1,7 @@
-//! `cairn admin`: talks to a running server's admin API (SigV4-signed with
-//! the root credentials, like any S3 call).
+//! `cairn admin`: talks to a running server's admin API at
+//! `/_cairn/admin/v1/` (SigV4-signed with the root credentials, like any S3
+//! call). A gateway has no admin API: it answers 501 `NoAdminApi`, and
+//! the command says so.
 
 use std::time::SystemTime;
 
@@ -184,51 +186,84 @@ impl Signer {
 
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// The `<Message>` of an S3 XML error body, else the body as text.
-fn error_message(body: &[u8]) -> String {
+/// The text of one XML element of an S3 error body, unescaped.
+fn xml_tag(text: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let (_, rest) = text.split_once(open.as_str())?;
+    let (inner, _) = rest.split_once(close.as_str())?;
+    Some(
+        inner
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// What a failed admin call tells its user: the server's message, or what
+/// the endpoint is when it has no admin API.
+fn call_error(endpoint: &str, status: http::StatusCode, body: &[u8]) -> anyhow::Error {
     let text = String::from_utf8_lossy(body);
-    let pick = |tag: &str| {
-        let open = format!("<{tag}>");
-        let close = format!("</{tag}>");
-        let from = text.find(&open)? + open.len();
-        let len = text[from..].find(&close)?;
-        Some(
-            text[from..from + len]
-                .replace("&quot;", "\"")
-                .replace("&apos;", "'")
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&amp;", "&"),
-        )
-    };
-    match (pick("Code"), pick("Message")) {
-        (Some(c), Some(m)) => format!("{m} ({c})"),
-        (None, Some(m)) => m,
-        _ => text.trim().to_owned(),
+    let code = xml_tag(&text, "Code");
+    match code.as_deref() {
+        Some(cairn_s3::NO_ADMIN_API) => anyhow!(
+            "{endpoint} is a Cairn gateway (`cairn gateway ...`): it has no admin API (drives, \
+             healing, the KMS and the scanner belong to a `cairn server`; a gateway's backend is \
+             administered by its own tools)"
+        ),
+        // An S3 service without Cairn's admin API takes `_cairn` for a
+        // bucket name, which is invalid.
+        Some("InvalidBucketName" | "NoSuchBucket") => anyhow!(
+            "{endpoint} has no Cairn admin API (it answered as an S3 service without one: {status})"
+        ),
+        _ => match (code, xml_tag(&text, "Message")) {
+            (Some(c), Some(m)) => anyhow!("server answered {status}: {m} ({c})"),
+            (None, Some(m)) => anyhow!("server answered {status}: {m}"),
+            _ => anyhow!("server answered {status}: {}", text.trim()),
+        },
     }
 }
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
 
-/// One signed admin call; the body of a 2xx answer, else an error with
-/// the server's message.
+/// The admin API path of `call` (e.g. `info`, `kms/keys?name=k`).
+fn admin_path(call: &str) -> String {
+    format!("{}{call}", cairn_s3::endpoints::ADMIN)
+}
+
+/// One signed admin call (`what` as for [`admin_path`]); the response of a
+/// 2xx answer, else an error saying why.
+async fn send(
+    client: &HttpClient,
+    signer: &Signer,
+    endpoint: &str,
+    method: &str,
+    what: &str,
+) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
+    let resp = client
+        .request(signer.request(method, &admin_path(what))?)
+        .await
+        .with_context(|| format!("connecting to {endpoint}"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.into_body().collect().await?.to_bytes();
+        return Err(call_error(endpoint, status, &body));
+    }
+    Ok(resp)
+}
+
+/// [`send`], and the whole body of its answer.
 async fn call(
     client: &HttpClient,
     signer: &Signer,
     endpoint: &str,
     method: &str,
-    path: &str,
+    what: &str,
 ) -> anyhow::Result<Bytes> {
-    let resp = client
-        .request(signer.request(method, path)?)
-        .await
-        .with_context(|| format!("connecting to {endpoint}"))?;
-    let status = resp.status();
-    let body = resp.into_body().collect().await?.to_bytes();
-    if !status.is_success() {
-        bail!("server answered {status}: {}", error_message(&body));
-    }
-    Ok(body)
+    let resp = send(client, signer, endpoint, method, what).await?;
+    Ok(resp.into_body().collect().await?.to_bytes())
 }
 
 async fn run_kms(
@@ -239,14 +274,7 @@ async fn run_kms(
 ) -> anyhow::Result<()> {
     match cmd {
         KmsCommand::Status { json } => {
-            let body = call(
-                client,
-                signer,
-                endpoint,
-                "GET",
-                "/cairn/admin/v1/kms/status",
-            )
-            .await?;
+            let body = call(client, signer, endpoint, "GET", "kms/status").await?;
             if *json {
                 println!("{}", String::from_utf8_lossy(&body));
                 return Ok(());
@@ -255,14 +283,14 @@ async fn run_kms(
             print_kms(&info);
         }
         KmsCommand::CreateKey { name } => {
-            let path = format!("/cairn/admin/v1/kms/keys?name={}", enc(name));
+            let path = format!("kms/keys?name={}", enc(name));
             call(client, signer, endpoint, "POST", &path).await?;
             println!("created KMS key {name}");
         }
         KmsCommand::Rotate { name, json } => {
             let path = match name {
-                Some(n) => format!("/cairn/admin/v1/kms/rotate?name={}", enc(n)),
-                None => "/cairn/admin/v1/kms/rotate".to_owned(),
+                Some(n) => format!("kms/rotate?name={}", enc(n)),
+                None => "kms/rotate".to_owned(),
             };
             let body = call(client, signer, endpoint, "POST", &path).await?;
             let s: RotateSummary = serde_json::from_slice(&body).context("rotation summary")?;
@@ -319,36 +347,18 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Bucket {
             cmd: BucketCommand::Worm { bucket, .. },
         } => {
-            let path = format!("/cairn/admin/v1/bucket/worm?bucket={}", enc(bucket));
+            let path = format!("bucket/worm?bucket={}", enc(bucket));
             call(&client, &signer, &args.endpoint, "POST", &path).await?;
             println!(
                 "bucket {bucket} is in WORM mode: its objects can no longer be changed or deleted"
             );
         }
         AdminCommand::Lifecycle { .. } => {
-            let body = call(
-                &client,
-                &signer,
-                &args.endpoint,
-                "POST",
-                "/cairn/admin/v1/lifecycle/run",
-            )
-            .await?;
+            let body = call(&client, &signer, &args.endpoint, "POST", "lifecycle/run").await?;
             println!("{}", String::from_utf8_lossy(&body));
         }
         AdminCommand::Info { json } => {
-            let resp = client
-                .request(signer.request("GET", "/cairn/admin/v1/info")?)
-                .await
-                .with_context(|| format!("connecting to {}", args.endpoint))?;
-            let status = resp.status();
-            let body = resp.into_body().collect().await?.to_bytes();
-            if !status.is_success() {
-                bail!(
-                    "server answered {status}: {}",
-                    String::from_utf8_lossy(&body)
-                );
-            }
+            let body = call(&client, &signer, &args.endpoint, "GET", "info").await?;
             if *json {
                 println!("{}", String::from_utf8_lossy(&body));
                 return Ok(());
@@ -357,19 +367,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             print_info(&info);
         }
         AdminCommand::Scanner { state } => {
-            let path = format!("/cairn/admin/v1/scanner?enabled={}", state == "on");
-            let resp = client
-                .request(signer.request("POST", &path)?)
-                .await
-                .with_context(|| format!("connecting to {}", args.endpoint))?;
-            let status = resp.status();
-            let body = resp.into_body().collect().await?.to_bytes();
-            if !status.is_success() {
-                bail!(
-                    "server answered {status}: {}",
-                    String::from_utf8_lossy(&body)
-                );
-            }
+            let path = format!("scanner?enabled={}", state == "on");
+            call(&client, &signer, &args.endpoint, "POST", &path).await?;
             println!("scanner {state}");
         }
         AdminCommand::Heal { target, deep } => {
@@ -386,23 +385,13 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 });
             }
             let path = if q.is_empty() {
-                "/cairn/admin/v1/heal".to_owned()
+                "heal".to_owned()
             } else {
-                format!("/cairn/admin/v1/heal?{q}")
+                format!("heal?{q}")
             };
-            let resp = client
-                .request(signer.request("POST", &path)?)
-                .await
-                .with_context(|| format!("connecting to {}", args.endpoint))?;
-            let status = resp.status();
-            let mut body = resp.into_body();
-            if !status.is_success() {
-                let text = body.collect().await?.to_bytes();
-                bail!(
-                    "server answered {status}: {}",
-                    String::from_utf8_lossy(&text)
-                );
-            }
+            let mut body = send(&client, &signer, &args.endpoint, "POST", &path)
+                .await?
+                .into_body();
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
@@ -474,14 +463,16 @@ fn human(n: Option<u64>) -> String {
     match n {
         None => "-".into(),
         Some(n) => {
-            let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
             let mut v = n as f64;
-            let mut u = 0;
-            while v >= 1024.0 && u < units.len() - 1 {
+            let mut unit = "B";
+            for next in ["KiB", "MiB", "GiB", "TiB", "PiB"] {
+                if v < 1024.0 {
+                    break;
+                }
                 v /= 1024.0;
-                u += 1;
+                unit = next;
             }
-            format!("{v:.1} {}", units[u])
+            format!("{v:.1} {unit}")
         }
     }
 }

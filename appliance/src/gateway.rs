@@ -133,6 +133,8 @@ pub struct FrontArgs {
     pub sandbox: crate::sandbox::SandboxArgs,
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
+    #[command(flatten)]
+    pub exposure: crate::exposure::ExposureArgs,
 }
 
 /// Where a cloud gateway (`s3`, `azure`, `gcs`) keeps the NFS export's
@@ -250,6 +252,7 @@ async fn serve_fronts(
         region: args.region,
         domains: args.domains,
         admin: None,
+        metrics_token: args.exposure.metrics_token(),
         limits: args.limits.limits(open_files),
     };
     let mounted = crate::mount::start(&args.mount, layer.clone()).await?;

@@ -1,8 +1,12 @@
 //! cairn: the storage appliance binary.
+// No panicking index or unwrap outside tests: arguments, server answers
+// and files must not be able to take the process down.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
 mod admin;
 mod bench;
 mod drives;
+mod exposure;
 mod gateway;
 mod install;
 mod limits;

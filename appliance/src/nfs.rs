@@ -90,6 +90,7 @@ pub async fn start(
     let Some(address) = args.nfs else {
         return Ok(None);
     };
+    crate::exposure::warn_open_nfs(&address, &args.nfs_export, args.nfs_allow.len());
     let state = args
         .nfs_state
         .clone()

@@ -362,8 +362,8 @@ impl AdminLayer for ReportingAdmin {
     fn heal(self: Arc<Self>, req: HealRequest) -> HealStream {
         self.inner.clone().heal(req)
     }
-    fn metrics_text(&self) -> String {
-        self.inner.metrics_text()
+    async fn metrics(&self) -> Vec<cairn_api::admin::Metric> {
+        self.inner.metrics().await
     }
     fn set_scanner(&self, enabled: bool) -> bool {
         self.inner.set_scanner(enabled)

@@ -74,6 +74,8 @@ pub struct ServerArgs {
     pub sse_cipher: Option<cairn_core::sse::Cipher>,
     #[command(flatten)]
     pub sandbox: crate::sandbox::SandboxArgs,
+    #[command(flatten)]
+    pub exposure: crate::exposure::ExposureArgs,
 }
 
 /// The drive folders the arguments name (expanded), or the embedded
@@ -198,6 +200,7 @@ pub(crate) fn credentials(address: &SocketAddr) -> anyhow::Result<Credentials> {
             if p.len() < 8 {
                 bail!("CAIRN_ROOT_PASSWORD must be at least 8 characters");
             }
+            crate::exposure::warn_well_known_credentials(address, &p);
             Ok((u, p))
         }
         (None, None) if address.ip().is_loopback() => {
@@ -287,9 +290,10 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         region: args.region,
         domains: args.domains,
         admin: Some(admin),
+        metrics_token: args.exposure.metrics_token(),
         limits: args.limits.limits(open_files),
     };
-    // mounted before S3 answers /health/ready, unmounted after S3 stops
+    // mounted before S3 answers /_cairn/health/ready, unmounted after S3 stops
     let mounted = crate::mount::start(&args.mount, layer.clone()).await?;
     let first_drive = PathBuf::from(drives.first().map(String::as_str).unwrap_or("."));
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &first_drive).await?;

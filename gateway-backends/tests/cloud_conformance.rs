@@ -28,6 +28,7 @@ async fn s3_backend_against_an_in_process_cairn() {
         region: "us-east-1".into(),
         domains: vec!["localhost".into()],
         admin: None,
+        metrics_token: None,
         limits: Default::default(),
     };
     let layer: Arc<dyn ObjectLayer> = set;

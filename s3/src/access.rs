@@ -72,6 +72,10 @@ impl S3Access for Recorder {
             access_key: cx.credentials().map(|c| c.access_key.clone()),
         };
         let verified = route.access_key.is_some();
+        // the per-operation request counts (crate::metrics) read it too
+        if let Some(slot) = cx.extensions_mut().get::<crate::metrics::OperationSlot>() {
+            slot.set(&route.op);
+        }
         if let Some(slot) = cx.extensions_mut().get::<Resolved>()
             && let Ok(mut g) = slot.0.lock()
         {

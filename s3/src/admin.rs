@@ -1,26 +1,31 @@
 //! The admin API, for the root credential only (SigV4 like any S3 call):
 //!
-//! - `GET  /cairn/admin/v1/info`  -> JSON `ServerInfo`
-//! - `POST /cairn/admin/v1/scanner?enabled=true|false` pauses/resumes
+//! - `GET  /_cairn/admin/v1/info`  -> JSON `ServerInfo`
+//! - `POST /_cairn/admin/v1/scanner?enabled=true|false` pauses/resumes
 //!   the background scanner
-//! - `POST /cairn/admin/v1/heal?bucket=B&prefix=P&deep=true` -> NDJSON
+//! - `POST /_cairn/admin/v1/heal?bucket=B&prefix=P&deep=true` -> NDJSON
 //!   `HealEvent`s (progress lines, then one `done` line), streamed.
-//! - `GET  /cairn/admin/v1/kms/status` -> JSON `KmsInfo`
-//! - `POST /cairn/admin/v1/kms/keys?name=N` creates master key N
+//! - `GET  /_cairn/admin/v1/kms/status` -> JSON `KmsInfo`
+//! - `POST /_cairn/admin/v1/kms/keys?name=N` creates master key N
 //!   -> `{"created": N}`
-//! - `POST /cairn/admin/v1/kms/rotate[?name=N]` rotates key N (the default
+//! - `POST /_cairn/admin/v1/kms/rotate[?name=N]` rotates key N (the default
 //!   key without a name) and re-seals the object keys under it -> JSON
 //!   `RotateSummary`
 //!
-//! - `POST /cairn/admin/v1/lifecycle/run` runs one lifecycle pass now
+//! - `POST /_cairn/admin/v1/lifecycle/run` runs one lifecycle pass now
 //!   -> JSON `LifecycleSummary`
-//! - `POST /cairn/admin/v1/bucket/worm?bucket=B` puts bucket B in WORM
+//! - `POST /_cairn/admin/v1/bucket/worm?bucket=B` puts bucket B in WORM
 //!   mode, irreversibly -> `{"bucket": B, "worm": true}`
 //!
 //! KMS errors go through the S3 error mapping (no KMS: 501
 //! NotImplemented; unknown key: 400 KMS.NotFoundException).
 //!
-//! `s3s` checks the signature before a custom route is called.
+//! `s3s` checks the signature before it asks the route whether a request
+//! is its own (`S3Route::is_match`), then calls `check_access`: only the
+//! root user's signature passes. A server without an admin side (a
+//! gateway) answers every call 501 `NoAdminApi`, which `cairn admin`
+//! explains. The paths are outside the bucket namespace
+//! (crate::endpoints).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -36,10 +41,18 @@ use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, StdError}
 
 use crate::errors::s3_error;
 
-pub(crate) const PREFIX: &str = "/cairn/admin/v1/";
+use crate::endpoints::{ADMIN as PREFIX, Endpoint};
+
+/// The error code of every admin call to a server without an admin side.
+pub const NO_ADMIN_API: &str = "NoAdminApi";
 
 pub(crate) struct AdminRoute {
-    pub(crate) admin: Arc<dyn AdminLayer>,
+    /// `None`: this server (a gateway) has no admin side.
+    pub(crate) admin: Option<Arc<dyn AdminLayer>>,
+    /// The root user's access key: the only one the admin API serves.
+    pub(crate) root: String,
+    /// For telling path-style requests from virtual-host ones.
+    pub(crate) domains: Option<crate::host::Domains>,
 }
 
 fn bad(msg: impl Into<String>) -> S3Error {
@@ -73,19 +86,40 @@ fn json_response(v: &impl serde::Serialize) -> S3Result<S3Response<Body>> {
 
 #[async_trait::async_trait]
 impl S3Route for AdminRoute {
-    fn is_match(&self, _m: &Method, uri: &Uri, _h: &HeaderMap, _e: &mut http::Extensions) -> bool {
-        uri.path().starts_with(PREFIX)
+    fn is_match(&self, m: &Method, uri: &Uri, h: &HeaderMap, _e: &mut http::Extensions) -> bool {
+        crate::endpoints::classify(m, uri, h, self.domains.as_ref()) == Some(Endpoint::Admin)
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        match &req.credentials {
+            Some(c) if c.access_key == self.root => Ok(()),
+            Some(c) => {
+                tracing::info!(access_key = %c.access_key, "admin API call by a user other than root refused");
+                Err(S3Error::with_message(
+                    S3ErrorCode::AccessDenied,
+                    "The admin API is for the root user only.",
+                ))
+            }
+            None => Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Signature is required",
+            )),
+        }
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let Some(admin) = &self.admin else {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom(NO_ADMIN_API.into()),
+                "This server has no admin API: it is a gateway, which serves S3 (and the mount / NFS) only.",
+            );
+            e.set_status_code(StatusCode::NOT_IMPLEMENTED);
+            return Err(e);
+        };
         let what = req.uri.path().trim_start_matches(PREFIX);
         match (&req.method, what) {
             (&Method::GET, "info") => {
-                let info = self
-                    .admin
-                    .server_info()
-                    .await
-                    .map_err(|e| bad(e.to_string()))?;
+                let info = admin.server_info().await.map_err(|e| bad(e.to_string()))?;
                 json_response(&info)
             }
             (&Method::POST, "heal") => {
@@ -104,7 +138,7 @@ impl S3Route for AdminRoute {
                 if let Some(b) = &hr.bucket {
                     cairn_api::BucketName::new(b.clone()).map_err(|e| bad(e.to_string()))?;
                 }
-                let events = self.admin.clone().heal(hr);
+                let events = admin.clone().heal(hr);
                 let stream: DynByteStream = Box::pin(Ndjson(Mutex::new(events)));
                 let mut resp = S3Response::new(Body::from(stream));
                 resp.headers.insert(
@@ -114,7 +148,7 @@ impl S3Route for AdminRoute {
                 Ok(resp)
             }
             (&Method::GET, "kms/status") => {
-                let info = self.admin.kms_status().await.map_err(s3_error)?;
+                let info = admin.kms_status().await.map_err(s3_error)?;
                 json_response(&info)
             }
             (&Method::POST, "kms/keys") => {
@@ -122,7 +156,7 @@ impl S3Route for AdminRoute {
                     .ok_or_else(|| bad("creating a key needs name=KEY"))?;
                 // Transit answers success for an existing key; say 409 for
                 // every KMS
-                let info = self.admin.kms_status().await.map_err(s3_error)?;
+                let info = admin.kms_status().await.map_err(s3_error)?;
                 if info.keys.iter().any(|(k, _)| *k == name) {
                     let mut e = S3Error::with_message(
                         S3ErrorCode::InvalidRequest,
@@ -131,28 +165,24 @@ impl S3Route for AdminRoute {
                     e.set_status_code(StatusCode::CONFLICT);
                     return Err(e);
                 }
-                self.admin.kms_create_key(&name).await.map_err(s3_error)?;
+                admin.kms_create_key(&name).await.map_err(s3_error)?;
                 json_response(&serde_json::json!({ "created": name }))
             }
             (&Method::POST, "lifecycle/run") => {
-                let summary = self.admin.lifecycle_run().await.map_err(s3_error)?;
+                let summary = admin.lifecycle_run().await.map_err(s3_error)?;
                 json_response(&summary)
             }
             (&Method::POST, "bucket/worm") => {
                 let name = query_value(&req.uri, "bucket")
                     .ok_or_else(|| bad("bucket/worm needs bucket=NAME"))?;
                 let bucket = cairn_api::BucketName::new(name).map_err(s3_error)?;
-                self.admin.bucket_worm(&bucket).await.map_err(s3_error)?;
+                admin.bucket_worm(&bucket).await.map_err(s3_error)?;
                 tracing::warn!(bucket = %bucket, "bucket put in WORM mode (irreversible)");
                 json_response(&serde_json::json!({ "bucket": bucket.as_str(), "worm": true }))
             }
             (&Method::POST, "kms/rotate") => {
                 let name = query_value(&req.uri, "name");
-                let summary = self
-                    .admin
-                    .kms_rotate(name.as_deref())
-                    .await
-                    .map_err(s3_error)?;
+                let summary = admin.kms_rotate(name.as_deref()).await.map_err(s3_error)?;
                 json_response(&summary)
             }
             (&Method::POST, "scanner") => {
@@ -166,7 +196,7 @@ impl S3Route for AdminRoute {
                     Some("false") => false,
                     _ => return Err(bad("scanner needs enabled=true or enabled=false")),
                 };
-                if !self.admin.set_scanner(enabled) {
+                if !admin.set_scanner(enabled) {
                     return Err(S3Error::with_message(
                         S3ErrorCode::NotImplemented,
                         "this store has no scanner",

@@ -10,7 +10,7 @@
 use s3s::S3Result;
 use s3s::host::{MultiDomain, S3Host, VirtualHost};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Domains {
     /// Lowercase base domains, without ports.
     domains: Vec<String>,
@@ -24,6 +24,11 @@ impl Domains {
             .collect();
         MultiDomain::new(&domains)?;
         Ok(Self { domains })
+    }
+
+    /// Whether a `Host` value names a bucket (virtual-host style).
+    pub(crate) fn names_bucket(&self, host: &str) -> bool {
+        matches!(self.parse(host), Some((_, Some(_))))
     }
 
     /// `(base domain, bucket)` for a `Host` value.

@@ -3,7 +3,8 @@
 //! `s3s` speaks the wire protocol (routing, XML, SigV4 header / presigned /
 //! streaming-chunked signatures); this crate maps each S3 operation onto the
 //! `ObjectLayer` it is given and serves the result over hyper (HTTP/1.1 and
-//! HTTP/2), with health endpoints and graceful shutdown.
+//! HTTP/2), with the server's own endpoints under `/_cairn/` ([`endpoints`])
+//! and graceful shutdown.
 //!
 //! The one public entry point is [`serve`].
 
@@ -13,10 +14,12 @@
 
 pub mod access;
 mod admin;
+pub use admin::NO_ADMIN_API;
 mod authcheck;
 mod buckets;
 mod conn;
 mod convert;
+pub mod endpoints;
 mod errlog;
 mod errors;
 mod host;

@@ -1,5 +1,5 @@
-//! Serving: hyper (HTTP/1.1 and HTTP/2 on one port), the health endpoints,
-//! and graceful shutdown.
+//! Serving: hyper (HTTP/1.1 and HTTP/2 on one port), the server's own
+//! endpoints (health, metrics: crate::endpoints), and graceful shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use bytes::Bytes;
 use cairn_api::ObjectLayer;
 use cairn_api::admin::AdminLayer;
 use futures::future::BoxFuture;
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -20,9 +20,10 @@ use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
 use crate::conn::{ActiveBody, ConnState, Conns};
+use crate::endpoints::{Endpoint, MetricsRefusal, classify, metrics_allowed};
 use crate::host::Domains;
 use crate::limits::{Inflight, Limits};
-use crate::metrics::RequestMetrics;
+use crate::metrics::{Counted, RequestMetrics};
 use crate::service::CairnS3;
 use crate::sse::ConnInfo;
 use crate::timed::{BodyLimits, TimedBody};
@@ -49,9 +50,13 @@ pub struct S3Config {
     /// Base domains for virtual-host-style requests (`bucket.<domain>`),
     /// e.g. `["localhost"]`. Path-style requests always work.
     pub domains: Vec<String>,
-    /// The store's admin side: served at `/cairn/admin/v1/` (root only) and
-    /// in `/metrics`. `None` for stores without one.
+    /// The store's admin side: served at `/_cairn/admin/v1/` (root only)
+    /// and in `/_cairn/metrics`. `None` for stores without one (the admin
+    /// API then answers 501 `NoAdminApi`).
     pub admin: Option<Arc<dyn AdminLayer>>,
+    /// A bearer token `/_cairn/metrics` requires (`Authorization: Bearer
+    /// TOKEN`); `None`: the metrics are open to whoever reaches the port.
+    pub metrics_token: Option<String>,
     /// Timeouts and caps that keep slow or flooding clients from taking
     /// the server down.
     pub limits: Limits,
@@ -64,12 +69,14 @@ impl std::fmt::Debug for S3Config {
             .field("region", &self.region)
             .field("domains", &self.domains)
             .field("admin", &self.admin.is_some())
+            .field("metrics_token", &self.metrics_token.is_some())
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
 
-/// Answers `GET /health/ready`: true once the server may take traffic.
+/// Answers `GET /_cairn/health/ready`: true once the server may take
+/// traffic.
 pub type ReadyFn = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// A configuration `serve` cannot start with.
@@ -111,8 +118,9 @@ pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Serves S3 (plus `GET /health/live` -> 200 and `GET /health/ready` -> 200
-/// if `ready()` else 503) on the listener until `shutdown` resolves, then
+/// Serves S3 (plus `GET /_cairn/health/live` -> 200,
+/// `GET /_cairn/health/ready` -> 200 if `ready()` else 503, and
+/// `GET /_cairn/metrics`: crate::endpoints) on the listener until `shutdown` resolves, then
 /// stops accepting and drains in-flight connections (graceful): idle
 /// keep-alive connections close at once, requests in progress run to their
 /// end (for at most 30 s).
@@ -131,21 +139,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     cfg.limits.check().map_err(ConfigError::from)?;
-    let s3 = build_service(layer, &cfg)?;
-    // Checked by build_service: valid, or none configured.
-    let domains = Domains::new(&cfg.domains)
-        .ok()
-        .filter(|_| !cfg.domains.is_empty())
-        .map(Arc::new);
+    let domains = domains(&cfg)?;
+    let s3 = build_service(layer, &cfg, domains.clone())?;
     let limits = Arc::new(cfg.limits.clone());
     let svc = Front {
         s3,
         ready,
         admin: cfg.admin.clone(),
+        domains: domains.map(Arc::new),
+        metrics_token: cfg.metrics_token.as_deref().map(Arc::from),
         metrics: Arc::new(RequestMetrics::default()),
         conn: None,
         region: cfg.region.as_str().into(),
-        domains,
         state: None,
         inflight: Inflight::new(limits.max_inflight_requests),
         body: BodyLimits {
@@ -248,7 +253,24 @@ pub async fn serve(
     Ok(())
 }
 
-fn build_service(layer: Arc<dyn ObjectLayer>, cfg: &S3Config) -> Result<S3Service, ConfigError> {
+/// The virtual-host domains, checked (`None`: path-style only).
+fn domains(cfg: &S3Config) -> Result<Option<Domains>, ConfigError> {
+    if cfg.domains.is_empty() {
+        return Ok(None);
+    }
+    Domains::new(&cfg.domains)
+        .map(Some)
+        .map_err(|source| ConfigError::Domains {
+            domains: cfg.domains.clone(),
+            source,
+        })
+}
+
+fn build_service(
+    layer: Arc<dyn ObjectLayer>,
+    cfg: &S3Config,
+    domains: Option<Domains>,
+) -> Result<S3Service, ConfigError> {
     if cfg.access_key.is_empty() || cfg.secret_key.is_empty() {
         return Err(ConfigError::EmptyCredential);
     }
@@ -261,18 +283,16 @@ fn build_service(layer: Arc<dyn ObjectLayer>, cfg: &S3Config) -> Result<S3Servic
         cfg.secret_key.clone(),
     )));
     b.set_access(crate::access::Recorder);
-    if !cfg.domains.is_empty() {
-        let domains = Domains::new(&cfg.domains).map_err(|source| ConfigError::Domains {
-            domains: cfg.domains.clone(),
-            source,
-        })?;
-        b.set_host(domains);
+    b.set_validation(crate::endpoints::BucketNames);
+    if let Some(d) = &domains {
+        b.set_host(d.clone());
     }
-    if let Some(admin) = &cfg.admin {
-        b.set_route(crate::admin::AdminRoute {
-            admin: admin.clone(),
-        });
-    }
+    // Always routed: without an admin side it says so (NoAdminApi).
+    b.set_route(crate::admin::AdminRoute {
+        admin: cfg.admin.clone(),
+        root: cfg.access_key.clone(),
+        domains,
+    });
     Ok(b.build())
 }
 
@@ -292,19 +312,23 @@ impl S3Auth for RootAuth {
     }
 }
 
-/// The hyper service: health endpoints, then S3.
+/// The hyper service: the server's endpoints, then S3.
 #[derive(Clone)]
 struct Front {
     s3: S3Service,
     ready: ReadyFn,
     admin: Option<Arc<dyn AdminLayer>>,
+    /// Virtual-host base domains: a request naming a bucket in its host is
+    /// S3 (crate::endpoints), and where a request's bucket is found
+    /// (crate::precheck).
+    domains: Option<Arc<Domains>>,
+    /// What `/_cairn/metrics` requires as a bearer token.
+    metrics_token: Option<Arc<str>>,
     metrics: Arc<RequestMetrics>,
     /// The connection this copy of the service serves.
     conn: Option<ConnInfo>,
     /// The region SigV4 scopes must name (crate::authcheck).
     region: Arc<str>,
-    /// Virtual-host base domains, to find a request's bucket (crate::precheck).
-    domains: Option<Arc<Domains>>,
     /// What that connection is doing (its idle clock).
     state: Option<Arc<ConnState>>,
     /// Slots for request bodies being read.
@@ -320,23 +344,38 @@ impl hyper::service::Service<Request<Incoming>> for Front {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         // In progress (not idle) until its response is sent.
         let active = self.state.as_ref().map(|s| s.begin());
-        if let Some(resp) = health(&req, &self.ready) {
-            return Box::pin(async move { Ok(track(resp, active)) });
-        }
-        if req.method() == Method::GET
-            && req.uri().path() == "/metrics"
-            && !req.headers().contains_key(http::header::AUTHORIZATION)
-        {
-            let mut text = self.metrics.render();
-            if let Some(a) = &self.admin {
-                text.push_str(&a.metrics_text());
+        let endpoint = classify(
+            req.method(),
+            req.uri(),
+            req.headers(),
+            self.domains.as_deref(),
+        );
+        match endpoint {
+            Some(Endpoint::Live) => {
+                let resp = probe(StatusCode::OK, "live\n");
+                return Box::pin(async move { Ok(track(resp, active)) });
             }
-            let mut resp = Response::new(Body::from(text));
-            resp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/plain; version=0.0.4"),
-            );
-            return Box::pin(async move { Ok(track(resp, active)) });
+            Some(Endpoint::Ready) => {
+                let resp = if (self.ready)() {
+                    probe(StatusCode::OK, "ready\n")
+                } else {
+                    probe(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                };
+                return Box::pin(async move { Ok(track(resp, active)) });
+            }
+            Some(Endpoint::Metrics) => {
+                let allowed = metrics_allowed(req.headers(), self.metrics_token.as_deref());
+                let admin = self.admin.clone();
+                let metrics = self.metrics.clone();
+                return Box::pin(async move {
+                    let resp = match allowed {
+                        Ok(()) => metrics_page(&metrics, admin.as_deref()).await,
+                        Err(refused) => metrics_refused(refused),
+                    };
+                    Ok(track(resp, active))
+                });
+            }
+            Some(Endpoint::Admin) | None => {}
         }
         // The request as it came, its secrets replaced (s3s's own dump of
         // it is filtered out of the log: crate::redact::leaks_secrets).
@@ -356,6 +395,12 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         }
         let method = req.method().clone();
         let metrics = self.metrics.clone();
+        // Which S3 operation the request resolves to (noted by s3s's
+        // access check, crate::metrics::NoteOperation).
+        let operation = crate::metrics::OperationSlot::default();
+        if endpoint == Some(Endpoint::Admin) {
+            operation.set(crate::metrics::ADMIN_OPERATION);
+        }
         let expects_continue = req
             .headers()
             .get(http::header::EXPECT)
@@ -387,7 +432,12 @@ impl hyper::service::Service<Request<Incoming>> for Front {
                 Some(p) => Some(p),
                 None => {
                     debug!(peer = ?self.conn.map(|c| c.peer), "in-flight request cap reached; SlowDown");
-                    metrics.record(&method, StatusCode::SERVICE_UNAVAILABLE, started.elapsed());
+                    metrics.record(
+                        &method,
+                        None,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        started.elapsed(),
+                    );
                     let resp = s3_error(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "SlowDown",
@@ -401,9 +451,13 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         if let Some(c) = self.conn {
             parts.extensions.insert(c);
         }
+        parts.extensions.insert(operation.clone());
         let body = SharedBody::new(timed);
         let empty = body.is_end_stream();
-        let mut req = Request::from_parts(parts, Body::http_body(body.clone()));
+        let mut req = Request::from_parts(
+            parts,
+            Body::http_body(Counted::new(body.clone(), metrics.received())),
+        );
         let s3 = self.s3.clone();
         let peer = self.conn.map(|c| c.peer);
         Box::pin(async move {
@@ -448,10 +502,10 @@ impl hyper::service::Service<Request<Incoming>> for Front {
                      within the timeout period. Idle connections will be closed.",
                     http1,
                 );
-                metrics.record(&method, resp.status(), started.elapsed());
-                return Ok(track(entry.finish(resp), active));
+                metrics.record(&method, operation.get(), resp.status(), started.elapsed());
+                return Ok(track(entry.finish(counted(resp, &metrics)), active));
             }
-            metrics.record(&method, resp.status(), started.elapsed());
+            metrics.record(&method, operation.get(), resp.status(), started.elapsed());
             crate::errlog::response(&method, &uri, &resp);
             // An Expect request answered without a `100 Continue` (an empty
             // body, or one the operation never read): botocore (awscli,
@@ -469,9 +523,50 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             if !resp.status().is_success() && !expects_continue && !body.is_end_stream() {
                 body.discard_rest().await;
             }
-            Ok(track(entry.finish(resp), active))
+            Ok(track(entry.finish(counted(resp, &metrics)), active))
         })
     }
+}
+
+/// The response with its body bytes counted as sent.
+fn counted(resp: Response<Body>, metrics: &RequestMetrics) -> Response<Body> {
+    let sent = metrics.sent();
+    resp.map(|inner| Body::http_body(Counted::new(inner, sent)))
+}
+
+/// The metrics page: the front's, then the store's (no store: the
+/// front's alone).
+async fn metrics_page(metrics: &RequestMetrics, admin: Option<&dyn AdminLayer>) -> Response<Body> {
+    let store = match admin {
+        Some(a) => a.metrics().await,
+        None => Vec::new(),
+    };
+    let mut resp = Response::new(Body::from(metrics.render(store)));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+    );
+    resp
+}
+
+/// 401 (no bearer token; says which scheme) or 403 (the wrong one).
+fn metrics_refused(refused: MetricsRefusal) -> Response<Body> {
+    let (status, text) = match refused {
+        MetricsRefusal::Missing => (
+            StatusCode::UNAUTHORIZED,
+            "the metrics need Authorization: Bearer <token>\n",
+        ),
+        MetricsRefusal::Wrong => (StatusCode::FORBIDDEN, "wrong metrics token\n"),
+    };
+    debug!(status = %status, "metrics scrape refused");
+    let mut resp = probe(status, text);
+    if refused == MetricsRefusal::Missing {
+        resp.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer realm=\"cairn metrics\""),
+        );
+    }
+    resp
 }
 
 /// Keeps the request counted as in progress on its connection until its
@@ -505,21 +600,9 @@ fn s3_error(status: StatusCode, code: &str, message: &str, close: bool) -> Respo
     resp
 }
 
-/// `GET|HEAD /health/live` and `/health/ready`, unauthenticated. A signed
-/// request for the same path is S3 (bucket `health`), not a probe.
-fn health<B>(req: &Request<B>, ready: &ReadyFn) -> Option<Response<Body>> {
-    if !matches!(*req.method(), Method::GET | Method::HEAD)
-        || req.headers().contains_key(http::header::AUTHORIZATION)
-        || req.uri().query().is_some_and(|q| q.contains("X-Amz-"))
-    {
-        return None;
-    }
-    let (status, text) = match req.uri().path() {
-        "/health/live" => (StatusCode::OK, "live\n"),
-        "/health/ready" if ready() => (StatusCode::OK, "ready\n"),
-        "/health/ready" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
-        _ => return None,
-    };
+/// A short plain-text answer of the server's own (probes, refusals),
+/// never cached.
+fn probe(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut resp = Response::new(Body::from(Bytes::from_static(text.as_bytes())));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -530,5 +613,5 @@ fn health<B>(req: &Request<B>, ready: &ReadyFn) -> Option<Response<Body>> {
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("no-store"),
     );
-    Some(resp)
+    resp
 }

@@ -1611,15 +1611,15 @@ async fn virtual_host_style() -> Result<()> {
 async fn health_and_shutdown() -> Result<()> {
     let srv = Server::start().await?;
     let host = srv.addr.to_string();
-    let live = raw(srv.addr, "GET", &host, "/health/live", &[], b"").await?;
+    let live = raw(srv.addr, "GET", &host, "/_cairn/health/live", &[], b"").await?;
     assert_eq!(live.status, 200);
-    let ready = raw(srv.addr, "GET", &host, "/health/ready", &[], b"").await?;
+    let ready = raw(srv.addr, "GET", &host, "/_cairn/health/ready", &[], b"").await?;
     assert_eq!(ready.status, 200);
     srv.ready.store(false, std::sync::atomic::Ordering::SeqCst);
-    let ready = raw(srv.addr, "GET", &host, "/health/ready", &[], b"").await?;
+    let ready = raw(srv.addr, "GET", &host, "/_cairn/health/ready", &[], b"").await?;
     assert_eq!(ready.status, 503);
     srv.ready.store(true, std::sync::atomic::Ordering::SeqCst);
-    let ready = raw(srv.addr, "GET", &host, "/health/ready", &[], b"").await?;
+    let ready = raw(srv.addr, "GET", &host, "/_cairn/health/ready", &[], b"").await?;
     assert_eq!(ready.status, 200);
 
     // A client holding a keep-alive connection does not stop the drain.
@@ -1666,6 +1666,7 @@ async fn bad_config_is_refused() -> Result<()> {
         region: "us-east-1".into(),
         domains: vec!["example.com".into(), "s3.example.com".into()],
         admin: None,
+        metrics_token: None,
         limits: Default::default(),
     };
     let err = cairn_s3::serve(listener, layer, cfg, std::sync::Arc::new(|| true), async {})

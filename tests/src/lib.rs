@@ -2,7 +2,7 @@
 //!
 //! [`Server::start`] runs the real `cairn` binary on a free loopback port, over
 //! fresh drive folders in a temporary directory, with fresh root credentials,
-//! and waits until `/health/ready` answers 200. The tests then drive it with
+//! and waits until `/_cairn/health/ready` answers 200. The tests then drive it with
 //! real clients: `aws-sdk-s3` ([`Server::s3`]), raw signed HTTP requests
 //! ([`raw`]) where the SDK would normalise what we want to send, and the
 //! command line tools awscli, rclone and s3cmd ([`Server::tool`]), each
@@ -42,6 +42,12 @@ pub const DEFAULT_PASSWORD: &str = "cairnadmin";
 
 /// How long a server may take to become ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The server's own endpoints: under `/_cairn/`, a name no bucket can have.
+pub const HEALTH_LIVE: &str = "/_cairn/health/live";
+pub const HEALTH_READY: &str = "/_cairn/health/ready";
+pub const METRICS: &str = "/_cairn/metrics";
+pub const ADMIN_API: &str = "/_cairn/admin/v1/";
 
 /// Path of the `cairn` binary: `$CAIRN_BIN`, else `<target>/release/cairn`
 /// found by walking up from this test executable (`<target>/release/deps/`).
@@ -160,7 +166,7 @@ impl Server {
     }
 
     /// Makes a temporary directory with `opts.drives` drive folders, starts
-    /// the binary on a free port and waits for `/health/ready`.
+    /// the binary on a free port and waits for `/_cairn/health/ready`.
     pub async fn start(opts: StartOpts) -> Result<Server> {
         let dir = tempfile::Builder::new()
             .prefix("cairn-e2e-")
@@ -269,14 +275,14 @@ impl Server {
                     self.log()
                 );
             }
-            let last = match raw::get(&self.addr(), "/health/ready").await {
+            let last = match raw::get(&self.addr(), HEALTH_READY).await {
                 Ok(r) if r.status == 200 => return Ok(()),
                 Ok(r) => format!("HTTP {}", r.status),
                 Err(e) => format!("{e:#}"),
             };
             if Instant::now() > deadline {
                 bail!(
-                    "cairn server on {} not ready after {:?} (last /health/ready: {last}); its output:\n{}",
+                    "cairn server on {} not ready after {:?} (last /_cairn/health/ready: {last}); its output:\n{}",
                     self.addr(),
                     READY_TIMEOUT,
                     self.log()

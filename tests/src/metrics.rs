@@ -1,4 +1,4 @@
-//! Reading the server's Prometheus `/metrics` page.
+//! Reading the server's Prometheus `/_cairn/metrics` page.
 
 use std::time::{Duration, Instant};
 
@@ -7,12 +7,26 @@ use anyhow::{Context, Result, bail, ensure};
 use crate::{Server, raw};
 
 impl Server {
-    /// The text of `GET /metrics` (no credentials needed).
+    /// `GET /_cairn/metrics`, with `Authorization: Bearer TOKEN` when a
+    /// token is given.
+    pub async fn metrics_page(&self, token: Option<&str>) -> Result<raw::Response> {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect();
+        raw::Client::new(self.addr(), None)
+            .send("GET", crate::METRICS, &headers, b"")
+            .await
+    }
+
+    /// The text of `GET /_cairn/metrics` (no credentials needed).
     pub async fn metrics_text(&self) -> Result<String> {
-        let r = raw::get(&self.addr(), "/metrics").await?;
+        let r = raw::get(&self.addr(), crate::METRICS).await?;
         ensure!(
             r.status == 200,
-            "GET /metrics (unauthenticated): {}",
+            "GET /_cairn/metrics (unauthenticated): {}",
             r.describe()
         );
         Ok(r.text())
@@ -45,5 +59,18 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
 
 /// [`metric`], or an error quoting the page when the line is missing.
 pub fn metric_of(text: &str, name: &str) -> Result<f64> {
-    metric(text, name).with_context(|| format!("no `{name}` line in /metrics:\n{text}"))
+    metric(text, name).with_context(|| format!("no `{name}` line in /_cairn/metrics:\n{text}"))
+}
+
+/// Value of a labelled sample: the line `name{...}` whose labels include
+/// every `key="value"` of `labels`.
+pub fn labelled(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+        let (set, value) = rest.rsplit_once("} ")?;
+        let all = labels
+            .iter()
+            .all(|(k, v)| set.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
+        all.then(|| value.trim().parse().ok()).flatten()
+    })
 }

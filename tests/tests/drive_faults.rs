@@ -355,7 +355,7 @@ fn release_fifo(p: &Path) -> Result<()> {
 
 /// (e) One drive stops answering for an object (its `cairn.meta` is a FIFO
 /// on drive 3): the first GET waits for the drive timeout (3 s) and returns
-/// the right bytes; the drive is then offline in `/metrics`, and GETs go on
+/// the right bytes; the drive is then offline in `/_cairn/metrics`, and GETs go on
 /// at their normal latency instead of waiting for the timeout again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unresponsive_drive_is_marked_offline() -> Result<()> {
@@ -416,7 +416,7 @@ async fn unresponsive_drive_is_marked_offline() -> Result<()> {
     // The first GET meets the hung drive: it may wait for the timeout once.
     // The drive monitor (every 5 s) clears the mark when the drive answers
     // its probe, which a FIFO in one object folder does; so if the mark is
-    // already gone when /metrics is read, the GET is repeated (at most 3
+    // already gone when /_cairn/metrics is read, the GET is repeated (at most 3
     // times) to catch it marked.
     let mut marked = None;
     for attempt in 1..=3 {
@@ -445,7 +445,7 @@ async fn unresponsive_drive_is_marked_offline() -> Result<()> {
     }
     ensure!(
         marked.is_some(),
-        "after GETs that met a hung drive, /metrics never showed cairn_drives_offline 1 / online 3; server log:\n{}",
+        "after GETs that met a hung drive, /_cairn/metrics never showed cairn_drives_offline 1 / online 3; server log:\n{}",
         s.log()
     );
 
@@ -536,7 +536,7 @@ async fn unresponsive_drive_is_marked_offline() -> Result<()> {
         }
         ensure!(
             Instant::now() < deadline,
-            "20 s after the drive answers again, /metrics: online {:?} offline {:?}",
+            "20 s after the drive answers again, /_cairn/metrics: online {:?} offline {:?}",
             metric(&m, "cairn_drives_online"),
             metric(&m, "cairn_drives_offline")
         );

@@ -1,7 +1,7 @@
 //! Durability (issue 3) on a running server, each test with real damage:
 //! a replaced drive rebuilt by `cairn admin heal`, flipped bytes repaired by
 //! the deep scanner, SIGKILL at random moments under concurrent traffic, and
-//! drive state in `/metrics` and `cairn admin info`.
+//! drive state in `/_cairn/metrics` and `cairn admin info`.
 //!
 //! Default layout, 4 drives: 2 data + 2 parity (M = 2).
 
@@ -1044,7 +1044,7 @@ async fn sigkill_loop_keeps_every_acknowledged_write() -> Result<()> {
 
 // ------------------------------------------------------- (d) drive state
 
-/// (d) A removed drive shows in `/metrics` and `cairn admin info`; a wrong
+/// (d) A removed drive shows in `/_cairn/metrics` and `cairn admin info`; a wrong
 /// password is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_info_report_drive_state() -> Result<()> {
@@ -1068,7 +1068,7 @@ async fn metrics_and_info_report_drive_state() -> Result<()> {
     ] {
         ensure!(
             m.lines().any(|l| l.starts_with(name)),
-            "/metrics has no `{name}` sample:\n{m}"
+            "/_cairn/metrics has no `{name}` sample:\n{m}"
         );
     }
     ensure!(
@@ -1082,7 +1082,7 @@ async fn metrics_and_info_report_drive_state() -> Result<()> {
         m.lines().any(|l| l.starts_with("cairn_s3_requests_total{")
             && l.contains("method=\"PUT\"")
             && l.contains("status=\"2xx\"")),
-        "/metrics counts no successful PUT after one:\n{m}"
+        "/_cairn/metrics counts no successful PUT after one:\n{m}"
     );
 
     let gone = s.drives()[2].clone();
@@ -1100,7 +1100,7 @@ async fn metrics_and_info_report_drive_state() -> Result<()> {
     ensure!(
         metric(&m, "cairn_drives_offline") == Some(1.0)
             && metric(&m, "cairn_drives_online") == Some(3.0),
-        "drive 3 deleted: /metrics cairn_drives_offline {:?} cairn_drives_online {:?} (want 1 and 3)",
+        "drive 3 deleted: /_cairn/metrics cairn_drives_offline {:?} cairn_drives_online {:?} (want 1 and 3)",
         metric(&m, "cairn_drives_offline"),
         metric(&m, "cairn_drives_online")
     );

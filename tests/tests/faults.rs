@@ -247,14 +247,14 @@ async fn beyond_parity_fails_with_503_never_wrong_bytes() -> Result<()> {
             }
         }
     }
-    let r = raw::get(&s.addr(), "/health/ready").await?;
+    let r = raw::get(&s.addr(), "/_cairn/health/ready").await?;
     ensure!(
         r.status == 503,
-        "/health/ready with 1 of 4 drives: HTTP {}",
+        "/_cairn/health/ready with 1 of 4 drives: HTTP {}",
         r.status
     );
-    let r = raw::get(&s.addr(), "/health/live").await?;
-    ensure!(r.status == 200, "/health/live: HTTP {}", r.status);
+    let r = raw::get(&s.addr(), "/_cairn/health/live").await?;
+    ensure!(r.status == 200, "/_cairn/health/live: HTTP {}", r.status);
     Ok(())
 }
 

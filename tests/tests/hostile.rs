@@ -244,10 +244,14 @@ async fn normal_client_round(s: &Server, bucket: &str, round: usize) -> Result<(
     Ok(())
 }
 
-/// /health/ready answers 200 and the store counts no drive offline.
+/// /_cairn/health/ready answers 200 and the store counts no drive offline.
 async fn healthy(s: &Server) -> Result<()> {
-    let ready = raw::get(&s.addr(), "/health/ready").await?;
-    ensure!(ready.status == 200, "/health/ready: {}", ready.describe());
+    let ready = raw::get(&s.addr(), "/_cairn/health/ready").await?;
+    ensure!(
+        ready.status == 200,
+        "/_cairn/health/ready: {}",
+        ready.describe()
+    );
     let m = s.metrics_text().await?;
     ensure!(
         metric_of(&m, "cairn_drives_offline")? == 0.0,
@@ -582,11 +586,15 @@ async fn silent_and_idle_connections_are_closed_over_http1_and_http2() -> Result
     let early = Duration::from_secs(TIMEOUT) - Duration::from_millis(500);
     // HTTP/1.1: a whole request, then nothing: closed after the idle timeout.
     let mut h1 = TcpStream::connect(s.addr()).await?;
-    h1.write_all(b"GET /health/live HTTP/1.1\r\nhost: x\r\n\r\n")
+    h1.write_all(b"GET /_cairn/health/live HTTP/1.1\r\nhost: x\r\n\r\n")
         .await?;
     let mut r = BufReader::new(h1);
     let resp = raw::read_response(&mut r, false).await?;
-    ensure!(resp.status == 200, "/health/live: {}", resp.describe());
+    ensure!(
+        resp.status == 200,
+        "/_cairn/health/live: {}",
+        resp.describe()
+    );
     let mut h1 = r.into_inner();
     // HTTP/2 (prior knowledge): the preface and SETTINGS, then no request.
     let mut h2 = TcpStream::connect(s.addr()).await?;
@@ -595,7 +603,7 @@ async fn silent_and_idle_connections_are_closed_over_http1_and_http2() -> Result
     // Half a request head, then nothing.
     let mut partial = TcpStream::connect(s.addr()).await?;
     partial
-        .write_all(b"GET /health/live HTTP/1.1\r\nho")
+        .write_all(b"GET /_cairn/health/live HTTP/1.1\r\nho")
         .await?;
     let (a, b, c) = tokio::join!(
         closed_after(&mut h1),

@@ -10,7 +10,7 @@ use cairn_tests::{Server, StartOpts, bucket_name, raw};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_endpoints_and_sigterm_exits_cleanly() -> Result<()> {
     let mut s = Server::start_default().await?;
-    for p in ["/health/live", "/health/ready"] {
+    for p in ["/_cairn/health/live", "/_cairn/health/ready"] {
         let r = raw::get(&s.addr(), p).await?;
         ensure!(r.status == 200, "GET {p}: {}", r.describe());
     }
@@ -304,7 +304,7 @@ async fn address_port_only_means_every_interface() -> Result<()> {
         if child.try_wait()?.is_some() {
             break;
         }
-        if raw::get(&format!("127.0.0.1:{port}"), "/health/ready")
+        if raw::get(&format!("127.0.0.1:{port}"), "/_cairn/health/ready")
             .await
             .is_ok_and(|r| r.status == 200)
         {

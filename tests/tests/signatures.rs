@@ -252,7 +252,7 @@ async fn sigv2_requests_must_be_dated_now() -> Result<()> {
     expect_ok("V2 GET ?tagging (a signed sub-resource)", &r)?;
 
     // The admin API (a custom route behind s3s) follows the same rule.
-    let info = "/cairn/admin/v1/info";
+    let info = "/_cairn/admin/v1/info";
     expect_ok(
         "V2 admin info dated now",
         &v2_dated("GET", info, 0)?.send(&s, &[], b"").await?,

@@ -1591,7 +1591,7 @@ impl AnyAddrServer {
         };
         let deadline = Instant::now() + cairn_tests::READY_TIMEOUT;
         loop {
-            if let Ok(r) = raw::get(&format!("127.0.0.1:{port}"), "/health/ready").await
+            if let Ok(r) = raw::get(&format!("127.0.0.1:{port}"), "/_cairn/health/ready").await
                 && r.status == 200
             {
                 return Ok(s);

@@ -167,7 +167,7 @@ pub(crate) fn run(args: &MicroArgs) -> anyhow::Result<()> {
             if let Some(e) = err {
                 return Err(e).context("reconstruct");
             }
-            let rebuilt: Vec<u8> = shards[..k].iter().flatten().flatten().copied().collect();
+            let rebuilt: Vec<u8> = shards.iter().take(k).flatten().flatten().copied().collect();
             anyhow::ensure!(
                 rebuilt.get(..len) == Some(&block[..]),
                 "reconstruct {k}+{m} returned wrong bytes"

@@ -318,8 +318,14 @@ pub(crate) async fn run(args: S3Args) -> anyhow::Result<()> {
                 };
                 let t0 = Instant::now();
                 let res = if is_get {
-                    let key = &ctx.get_keys[(seq % ctx.get_keys.len() as u64) as usize];
-                    ctx.get(key, worker).await
+                    // the keys were made for every run with GETs
+                    let key = seq
+                        .checked_rem(ctx.get_keys.len() as u64)
+                        .and_then(|i| ctx.get_keys.get(usize::try_from(i).ok()?));
+                    match key {
+                        Some(key) => ctx.get(key, worker).await,
+                        None => Err(anyhow::anyhow!("no objects to GET")),
+                    }
                 } else {
                     let key = ctx.put_key(worker, mine);
                     mine += 1;

@@ -12,7 +12,7 @@ pub(crate) fn percentile_ms(lat_us: &mut [u64], p: f64) -> f64 {
     lat_us.sort_unstable();
     let rank = ((p / 100.0) * lat_us.len() as f64).ceil() as usize;
     let idx = rank.clamp(1, lat_us.len()) - 1;
-    lat_us[idx] as f64 / 1000.0
+    lat_us.get(idx).map_or(0.0, |&us| us as f64 / 1000.0)
 }
 
 /// The outcome of one S3 or file-read run.

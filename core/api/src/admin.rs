@@ -121,13 +121,54 @@ pub struct LifecycleSummary {
     pub skipped_locked: u64,
 }
 
+/// Whether a metric only grows (counter) or goes up and down (gauge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+}
+
+/// One metric family of the store, e.g. `cairn_drive_free_bytes` with a
+/// sample per drive. A counter's name ends in `_total`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: MetricKind,
+    pub samples: Vec<MetricSample>,
+}
+
+/// One value of a [`Metric`] and the labels that tell it apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSample {
+    pub labels: Vec<(&'static str, String)>,
+    pub value: u64,
+}
+
+impl Metric {
+    /// A family with a single unlabelled value.
+    pub fn single(name: &'static str, help: &'static str, kind: MetricKind, value: u64) -> Self {
+        Self {
+            name,
+            help,
+            kind,
+            samples: vec![MetricSample {
+                labels: Vec::new(),
+                value,
+            }],
+        }
+    }
+}
+
 #[async_trait]
 pub trait AdminLayer: Send + Sync + 'static {
     async fn server_info(&self) -> ObjectResult<ServerInfo>;
     /// Heals what the request names; the stream ends with `Done`.
     fn heal(self: Arc<Self>, req: HealRequest) -> HealStream;
-    /// The store's metrics in Prometheus text exposition format.
-    fn metrics_text(&self) -> String;
+    /// The store's metrics (drives, capacity, bucket usage, heal,
+    /// scanner); the S3 front encodes them for Prometheus. Must not wait
+    /// on a hung drive nor walk the store: it answers every scrape.
+    async fn metrics(&self) -> Vec<Metric>;
     /// Pauses (false) or resumes (true) background scanning; returns
     /// whether the store has a scanner at all.
     fn set_scanner(&self, _enabled: bool) -> bool {

@@ -1,12 +1,14 @@
 //! `AdminLayer` for the erasure set: drive info, heal, metrics.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use cairn_api::ObjectResult;
-use cairn_api::admin::{AdminLayer, DriveInfo, HealEvent, HealRequest, HealStream, ServerInfo};
+use cairn_api::admin::{
+    AdminLayer, DriveInfo, HealEvent, HealRequest, HealStream, Metric, MetricKind, MetricSample,
+    ServerInfo,
+};
 
 use crate::set::ErasureSet;
 use crate::stats::Stats;
@@ -129,15 +131,17 @@ impl AdminLayer for ErasureSet {
         true
     }
 
-    fn metrics_text(&self) -> String {
+    async fn metrics(&self) -> Vec<Metric> {
         let s = &self.stats;
         let online = self.online_drives();
-        let mut out = String::new();
-        let mut gauge = |name: &str, help: &str, kind: &str, v: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
-            );
+        let mut out = Vec::new();
+        let mut gauge = |name: &'static str, help: &'static str, kind: &str, v: u64| {
+            let kind = if kind == "counter" {
+                MetricKind::Counter
+            } else {
+                MetricKind::Gauge
+            };
+            out.push(Metric::single(name, help, kind, v));
         };
         gauge(
             "cairn_drives_online",
@@ -214,6 +218,101 @@ impl AdminLayer for ErasureSet {
                     .load(std::sync::atomic::Ordering::Relaxed),
             ),
         );
+        out.extend(self.drive_metrics().await);
+        out.extend(bucket_metrics(&s.bucket_usage));
         out
     }
+}
+
+impl ErasureSet {
+    /// Each drive's state and space (statvfs on blocking threads; a drive
+    /// marked unresponsive is not asked and shows offline), asked at most
+    /// once a second.
+    async fn drive_metrics(&self) -> Vec<Metric> {
+        const FRESH: Duration = Duration::from_secs(1);
+        if let Some((at, m)) = self.stats.drive_space.lock().as_ref()
+            && at.elapsed() < FRESH
+        {
+            return m.clone();
+        }
+        let m = self.ask_drive_metrics().await;
+        *self.stats.drive_space.lock() = Some((std::time::Instant::now(), m.clone()));
+        m
+    }
+
+    async fn ask_drive_metrics(&self) -> Vec<Metric> {
+        let drives = match self.server_info().await {
+            Ok(info) => info.drives,
+            Err(_) => return Vec::new(),
+        };
+        let labels = |d: &DriveInfo| vec![("drive", d.index.to_string()), ("path", d.path.clone())];
+        let family = |name, help, value: &dyn Fn(&DriveInfo) -> Option<u64>| Metric {
+            name,
+            help,
+            kind: MetricKind::Gauge,
+            samples: drives
+                .iter()
+                .filter_map(|d| {
+                    Some(MetricSample {
+                        labels: labels(d),
+                        value: value(d)?,
+                    })
+                })
+                .collect(),
+        };
+        vec![
+            family(
+                "cairn_drive_online",
+                "1 if the drive holds this deployment's format and answers, else 0.",
+                &|d| Some(u64::from(d.state == "online")),
+            ),
+            family(
+                "cairn_drive_total_bytes",
+                "Size of the drive's file system.",
+                &|d| d.total_bytes,
+            ),
+            family(
+                "cairn_drive_free_bytes",
+                "Space left on the drive's file system for Cairn.",
+                &|d| d.free_bytes,
+            ),
+            family(
+                "cairn_drive_used_bytes",
+                "Space in use on the drive's file system (total - free).",
+                &|d| Some(d.total_bytes?.saturating_sub(d.free_bytes?)),
+            ),
+        ]
+    }
+}
+
+/// Each bucket's objects and bytes as the scanner last counted them
+/// (nothing before its first count).
+fn bucket_metrics(cache: &crate::usage::UsageCache) -> Vec<Metric> {
+    let Some(usage) = cache.get() else {
+        return Vec::new();
+    };
+    let family = |name, help, value: fn(&crate::usage::BucketUsage) -> u64| Metric {
+        name,
+        help,
+        kind: MetricKind::Gauge,
+        samples: usage
+            .iter()
+            .map(|(b, u)| MetricSample {
+                labels: vec![("bucket", b.clone())],
+                value: value(u),
+            })
+            .collect(),
+    };
+    vec![
+        family(
+            "cairn_bucket_objects",
+            "Current objects in the bucket, as the scanner last counted them.",
+            |u| u.objects,
+        ),
+        family(
+            "cairn_bucket_usage_bytes",
+            "Bytes of the bucket's current objects, as the scanner last counted them.",
+            |u| u.bytes,
+        ),
+    ]
 }

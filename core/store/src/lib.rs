@@ -29,6 +29,7 @@ mod set;
 mod setup;
 pub mod sse;
 pub mod stats;
+pub mod usage;
 mod version_list;
 pub mod versions;
 pub mod walk;

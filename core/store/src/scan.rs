@@ -339,6 +339,7 @@ impl ErasureSet {
                             true,
                         )
                         .await;
+                    set.count_usage(cfg.pause_per_object).await;
                     set.clean_stale(cfg.stale_after).await;
                     if let Err(e) = set.run_lifecycle().await {
                         tracing::warn!(error = %e, "lifecycle pass failed");

@@ -17,6 +17,13 @@ pub struct Stats {
     pub unrecoverable_reads: AtomicU64,
     pub scanner_objects: AtomicU64,
     pub scanner_cycles: AtomicU64,
+    /// Per-bucket usage, counted by the scanner (crate::usage).
+    pub bucket_usage: crate::usage::UsageCache,
+    /// The drives' space as last asked, and when: scrapes within a
+    /// second reuse it (an open metrics page must not let anyone keep
+    /// the blocking pool busy with statvfs calls).
+    pub drive_space:
+        parking_lot::Mutex<Option<(std::time::Instant, Vec<cairn_api::admin::Metric>)>>,
     pub heal_queue_len: AtomicU64,
 }
 

@@ -48,6 +48,7 @@ impl Server {
             region: REGION.into(),
             domains: vec!["localhost".into()],
             admin: None,
+            metrics_token: None,
             limits: Default::default(),
         };
         let dyn_layer: Arc<dyn ObjectLayer> = layer.clone();
