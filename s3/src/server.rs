@@ -411,8 +411,9 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         // The access log line, written when the response body is sent.
         let entry =
             crate::access::Entry::start(&mut parts, self.conn.map(|c| c.peer), timed.received());
-        // The protocol rules s3s does not enforce (crate::precheck).
-        if refused.is_none() {
+        // The protocol rules s3s does not enforce (crate::precheck), for S3
+        // requests (the admin API's `_cairn` is no bucket name).
+        if refused.is_none() && endpoint != Some(Endpoint::Admin) {
             let (m, u) = (&parts.method, &parts.uri);
             match crate::precheck::check_head(m, u, &mut parts.headers, self.domains.as_deref()) {
                 Ok(true) => debug!(uri = %crate::redact::Uri(u), "malformed Range header ignored"),
