@@ -3,7 +3,8 @@
 //! drive failure and shard corruption run against the erasure set and the
 //! `MemLayer` reference model. While a key's good shards stay at or above
 //! its read quorum, both must agree exactly; beyond that the set may only
-//! answer ServiceUnavailable, never wrong bytes.
+//! answer ServiceUnavailable (too few drives) or DataLost (too few good
+//! shards in a block), never wrong bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
