@@ -71,7 +71,7 @@ pub(crate) fn s3_error(e: ObjectError) -> S3Error {
         | E::SseCustomerKeyNotExpected { .. }
         | E::SseCustomerKeyInsecure => C::InvalidRequest,
         // S3 answers a wrong SSE-C key with 403.
-        E::SseCustomerKeyMismatch { .. } => C::AccessDenied,
+        E::SseCustomerKeyMismatch { .. } | E::AccessDenied { .. } => C::AccessDenied,
         E::KmsKeyNotFound { .. } => {
             status = Some(StatusCode::BAD_REQUEST);
             custom("KMS.NotFoundException")

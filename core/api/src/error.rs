@@ -103,6 +103,14 @@ pub enum ObjectError {
     SseCustomerKeyInsecure,
     #[error("server-side encryption was asked for, but no KMS is configured")]
     KmsNotConfigured,
+    /// The request may not reach this object: e.g. a gateway path that a
+    /// symbolic link on the backend would lead out of its bucket.
+    #[error("access to {bucket}/{key} is denied: {reason}")]
+    AccessDenied {
+        bucket: String,
+        key: String,
+        reason: &'static str,
+    },
     #[error("KMS key {key_id:?} does not exist")]
     KmsKeyNotFound { key_id: String },
     #[error("KMS error: {message}")]

@@ -99,10 +99,11 @@ fn object_errno(e: &ObjectError) -> i32 {
         ObjectError::ObjectLocked { .. } => libc::EPERM,
         // a WORM bucket: what exists there is read-only for good
         ObjectError::Worm { .. } => libc::EROFS,
-        // an SSE-C object: a mount has no customer key to present
-        ObjectError::SseCustomerKeyMissing { .. } | ObjectError::SseCustomerKeyMismatch { .. } => {
-            libc::EACCES
-        }
+        // an SSE-C object: a mount has no customer key to present; a path
+        // the backend may not be reached by
+        ObjectError::SseCustomerKeyMissing { .. }
+        | ObjectError::SseCustomerKeyMismatch { .. }
+        | ObjectError::AccessDenied { .. } => libc::EACCES,
         // Body and digest failures, multipart bookkeeping, internal
         // errors, and any variant added later: an I/O error to POSIX.
         _ => libc::EIO,

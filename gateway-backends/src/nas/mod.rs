@@ -219,6 +219,26 @@ struct Opened {
 }
 
 impl Inner {
+    /// The path of key `k`: refused (AccessDenied) when a symbolic link
+    /// on the share would lead it out of its bucket, to another bucket or
+    /// out of the share.
+    fn object_path(&self, b: &BucketName, k: &ObjectKey) -> ObjectResult<SafePath> {
+        let path = self.share.object(b, k);
+        match paths::stays_inside(&self.share.bucket(b), &path) {
+            Ok(true) => Ok(path),
+            Ok(false) => {
+                tracing::info!(bucket = %b, key = %k, "refused: a symbolic link on the share leads out of the bucket");
+                Err(ObjectError::AccessDenied {
+                    bucket: b.to_string(),
+                    key: k.to_string(),
+                    reason: "a symbolic link on the share leads out of the bucket",
+                })
+            }
+            Err(e) if is_absent(&e) => Err(ObjectError::no_such_bucket(b)),
+            Err(e) => Err(io_error(e, "resolving an object's path")),
+        }
+    }
+
     fn bucket_dir(&self, b: &BucketName) -> ObjectResult<SafePath> {
         let dir = self.share.bucket(b);
         match std::fs::metadata(&dir) {
@@ -241,7 +261,7 @@ impl Inner {
 
     fn open_object(&self, b: &BucketName, k: &ObjectKey) -> ObjectResult<Opened> {
         self.bucket_dir(b)?;
-        let path = self.share.object(b, k);
+        let path = self.object_path(b, k)?;
         let file = match File::open(&path) {
             Ok(f) => f,
             Err(e) if is_absent(&e) => return Err(ObjectError::no_such_key(b, k)),
@@ -364,7 +384,7 @@ impl Inner {
             ..stamped
         };
         self.stamp(b.as_str(), k.as_str(), &tmp.file, &h, &e)?;
-        let dst = self.share.object(b, k);
+        let dst = self.object_path(b, k)?;
         let placed = make_parents(&bucket_dir, &dst).and_then(|()| install(tmp, &dst));
         if let Err((err, why)) = placed {
             if !self.meta.is_xattr() {
@@ -401,7 +421,7 @@ impl Inner {
         h: HeaderRecord,
     ) -> ObjectResult<ObjectInfo> {
         let bucket_dir = self.bucket_dir(b)?;
-        let dir = self.share.object(b, k);
+        let dir = self.object_path(b, k)?;
         make_parents(&bucket_dir, &dir).map_err(|(err, why)| {
             if why.is_empty() {
                 io_error(err, "making a folder")
@@ -449,7 +469,7 @@ impl Inner {
 
     fn delete(&self, b: &BucketName, k: &ObjectKey) -> ObjectResult<()> {
         let bucket_dir = self.bucket_dir(b)?;
-        let path = self.share.object(b, k);
+        let path = self.object_path(b, k)?;
         if k.is_dir_marker() {
             let Ok(file) = File::open(&path) else {
                 return Ok(());
@@ -870,8 +890,8 @@ impl ObjectLayer for NasLayer {
                     Err(e) => return Err(e),
                 }
             }
-            let from = s.share.object(&b, &s_k);
-            let to = s.share.object(&b, &d_k);
+            let from = s.object_path(&b, &s_k)?;
+            let to = s.object_path(&b, &d_k)?;
             make_parents(&bucket_dir, &to).map_err(|(err, why)| {
                 if why.is_empty() {
                     io_error(err, "renaming an object")

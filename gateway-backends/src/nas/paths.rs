@@ -64,6 +64,33 @@ impl Share {
     }
 }
 
+/// Whether `path`, below bucket folder `bucket_dir`, stays inside that
+/// folder once the symbolic links on the share are followed. The deepest
+/// part of `path` that exists is resolved (a new object's folder, for a
+/// write). A link that stays in the bucket is served; one that leads out
+/// (to another bucket, or out of the share) is not.
+pub(crate) fn stays_inside(bucket_dir: &Path, path: &Path) -> std::io::Result<bool> {
+    let root = std::fs::canonicalize(bucket_dir)?;
+    let mut probe = path;
+    loop {
+        match std::fs::canonicalize(probe) {
+            Ok(real) => return Ok(real.starts_with(&root)),
+            // not there, or a file where a folder would be: look higher
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                match probe.parent() {
+                    Some(up) if up.starts_with(bucket_dir) => probe = up,
+                    // nothing of it exists below the bucket folder
+                    _ => return Ok(true),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Fsyncs a folder so a rename or create in it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()

@@ -339,3 +339,72 @@ async fn top_level_files_are_counted_not_buckets() {
         .collect();
     assert_eq!(names, ["link-to-dir", "photos"]);
 }
+
+/// A symbolic link on the share never takes a request out of its bucket:
+/// not to a file or folder outside the share, not into another bucket.
+/// One that stays in its bucket is served.
+#[tokio::test]
+async fn symlinks_never_lead_out_of_the_bucket() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::write(outside.path().join("secret.txt"), b"outside").expect("write");
+    let (d, l) = layer(false);
+    for bk in ["bkt", "other"] {
+        l.make_bucket(&b(bk)).await.expect("bucket");
+    }
+    put(&l, "other", "theirs.txt", b"other bucket").await;
+    put(&l, "bkt", "real.txt", b"mine").await;
+    let p = |rel: &str| d.path().join(rel);
+    let link = |target: &std::path::Path, at: &str| {
+        std::os::unix::fs::symlink(target, p(at)).expect("symlink");
+    };
+    link(&outside.path().join("secret.txt"), "bkt/file-out");
+    link(outside.path(), "bkt/dir-out");
+    link(&p("other"), "bkt/to-other");
+    link(&p("bkt/real.txt"), "bkt/inside");
+    let denied = |r: Result<_, ObjectError>, what: &str| match r {
+        Err(ObjectError::AccessDenied { .. }) => {}
+        Err(e) => panic!("{what}: {e}"),
+        Ok(_) => panic!("{what}: allowed"),
+    };
+    for key in ["file-out", "dir-out/secret.txt", "to-other/theirs.txt"] {
+        denied(
+            l.get_object(&b("bkt"), &k(key), GetOptions::default())
+                .await
+                .map(|_| ()),
+            key,
+        );
+    }
+    denied(
+        l.put_object(
+            &b("bkt"),
+            &k("dir-out/new.txt"),
+            bytes_stream(b"x".to_vec()),
+            PutOptions::default(),
+        )
+        .await
+        .map(|_| ()),
+        "put through dir-out",
+    );
+    assert!(
+        !outside.path().join("new.txt").exists(),
+        "nothing written outside"
+    );
+    denied(
+        l.put_object(
+            &b("bkt"),
+            &k("to-other/planted.txt"),
+            bytes_stream(b"x".to_vec()),
+            PutOptions::default(),
+        )
+        .await
+        .map(|_| ()),
+        "put through to-other",
+    );
+    assert!(
+        !p("other/planted.txt").exists(),
+        "nothing written into another bucket"
+    );
+    // a link inside its bucket is an ordinary object
+    assert_eq!(get(&l, "bkt", "inside").await, b"mine");
+    assert_eq!(get(&l, "other", "theirs.txt").await, b"other bucket");
+}
