@@ -436,7 +436,7 @@ impl IamState {
         if attach {
             self.check_attachable(policy)?;
         }
-        let (set, entity) = self.attached_mut(target)?;
+        let (set, _, entity) = self.policies_mut(target)?;
         let changed = if attach {
             set.insert(policy.to_owned());
             true
@@ -450,48 +450,24 @@ impl IamState {
         Ok(())
     }
 
-    fn attached_mut(
-        &mut self,
-        target: &Target,
-    ) -> Result<(&mut BTreeSet<String>, Entity), IamError> {
+    /// The policies of `target`: attached (by name) and inline, and the
+    /// entity to store after changing them.
+    fn policies_mut(&mut self, target: &Target) -> Result<TargetPolicies<'_>, IamError> {
         match target {
             Target::User(n) => self
                 .users
                 .get_mut(n)
-                .map(|u| (&mut u.attached, Entity::User(n.clone())))
+                .map(|u| (&mut u.attached, &mut u.inline, Entity::User(n.clone())))
                 .ok_or_else(|| no_such("user", n)),
             Target::Group(n) => self
                 .groups
                 .get_mut(n)
-                .map(|g| (&mut g.attached, Entity::Group(n.clone())))
+                .map(|g| (&mut g.attached, &mut g.inline, Entity::Group(n.clone())))
                 .ok_or_else(|| no_such("group", n)),
             Target::Role(n) => self
                 .roles
                 .get_mut(n)
-                .map(|r| (&mut r.attached, Entity::Role(n.clone())))
-                .ok_or_else(|| no_such("role", n)),
-        }
-    }
-
-    fn inline_mut(
-        &mut self,
-        target: &Target,
-    ) -> Result<(&mut BTreeMap<String, IdentityDoc>, Entity), IamError> {
-        match target {
-            Target::User(n) => self
-                .users
-                .get_mut(n)
-                .map(|u| (&mut u.inline, Entity::User(n.clone())))
-                .ok_or_else(|| no_such("user", n)),
-            Target::Group(n) => self
-                .groups
-                .get_mut(n)
-                .map(|g| (&mut g.inline, Entity::Group(n.clone())))
-                .ok_or_else(|| no_such("group", n)),
-            Target::Role(n) => self
-                .roles
-                .get_mut(n)
-                .map(|r| (&mut r.inline, Entity::Role(n.clone())))
+                .map(|r| (&mut r.attached, &mut r.inline, Entity::Role(n.clone())))
                 .ok_or_else(|| no_such("role", n)),
         }
     }
@@ -505,7 +481,7 @@ impl IamState {
     ) -> Result<(), IamError> {
         check_name("policy", name, 128)?;
         let parsed = doc.map(IdentityDoc::parse).transpose()?;
-        let (map, entity) = self.inline_mut(target)?;
+        let (_, map, entity) = self.policies_mut(target)?;
         match parsed {
             Some(d) => {
                 map.insert(name.to_owned(), d);
@@ -571,6 +547,14 @@ impl IamState {
         Ok(())
     }
 }
+
+/// A target's attached policy names, inline policies, and the entity
+/// that holds them.
+type TargetPolicies<'a> = (
+    &'a mut BTreeSet<String>,
+    &'a mut BTreeMap<String, IdentityDoc>,
+    Entity,
+);
 
 /// What `set_attached`/`set_inline` change.
 #[derive(Debug, Clone, PartialEq, Eq)]
