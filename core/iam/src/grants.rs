@@ -10,7 +10,7 @@ use crate::doc::IdentityDoc;
 use crate::entities::{KeyKind, Secs, Status};
 use crate::model::IamState;
 use crate::policy::Policy;
-use crate::sts::SESSION_KEY_PREFIX;
+use crate::sts::{SESSION_KEY_PREFIX, SessionClaims, SessionParent};
 
 /// Who a set of credentials acts as.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,8 @@ pub enum Identity {
         parent: String,
         key: String,
     },
+    /// Temporary credentials from STS, as their token describes them.
+    Session(Box<SessionClaims>),
 }
 
 /// What a caller may do, before any bucket policy.
@@ -142,6 +144,30 @@ impl IamState {
                     } else {
                         self.user_policies(parent)
                     },
+                    boundaries,
+                }
+            }
+            Identity::Session(s) => {
+                // a session policy that no longer parses narrows to nothing
+                let boundaries = match &s.policy {
+                    Some(p) => vec![
+                        IdentityDoc::parse(p)
+                            .map(|d| d.policy().clone())
+                            .unwrap_or_else(|_| Arc::new(Policy::deny_all())),
+                    ],
+                    None => Vec::new(),
+                };
+                let (root, identity) = match &s.parent {
+                    SessionParent::User { user } if user.is_empty() => (true, Vec::new()),
+                    SessionParent::User { user } => (false, self.user_policies(user)),
+                    SessionParent::Role { role, .. } => (false, self.role_policies(role)),
+                    SessionParent::WebIdentity {
+                        policies, groups, ..
+                    } => (false, self.mapped_policies(policies, groups)),
+                };
+                Grants {
+                    root,
+                    identity,
                     boundaries,
                 }
             }

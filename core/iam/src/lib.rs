@@ -20,6 +20,7 @@ mod grants;
 mod model;
 mod policy;
 pub mod s3ops;
+mod service;
 pub mod sts;
 mod template;
 
@@ -32,6 +33,9 @@ pub use entities::{AccessKey, Entity, Group, KeyKind, ManagedPolicy, Role, Secs,
 pub use grants::{Grants, Identity};
 pub use model::{IamError, IamState, ServiceAccountSpec, Target};
 pub use policy::{Decision, Effect, Policy, PolicyKind, evaluate_all};
+pub use service::{
+    Caller, CallerError, Iam, IamConfig, IamServiceError, Question, canonical_id, session_claims,
+};
 
 /// Why a policy document was refused (S3 and IAM answer these as
 /// `MalformedPolicy` / `MalformedPolicyDocument`, with this message).

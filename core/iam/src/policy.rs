@@ -348,6 +348,14 @@ impl Policy {
         Ok(Policy { id, statements })
     }
 
+    /// A policy that allows nothing (as a boundary, it refuses all).
+    pub fn deny_all() -> Policy {
+        Policy {
+            id: None,
+            statements: Vec::new(),
+        }
+    }
+
     /// The document's `Id`, if it has one.
     pub fn id(&self) -> Option<&str> {
         self.id.as_deref()

@@ -1,0 +1,105 @@
+//! Small records the server keeps about itself (IAM users, keys,
+//! policies...), stored by the store it serves so that they survive
+//! restarts, heal and are the same on every node: `ConfigStore`.
+//!
+//! A record is named by a [`ConfigDir`] (a fixed set: no request string
+//! chooses a directory) and a name, which the implementation encodes
+//! before it becomes any path (a name is never a path). The newest write
+//! of a name wins; a delete is a write too, so an older copy cannot bring
+//! a deleted record back.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::error::ObjectResult;
+
+/// The directories of configuration records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConfigDir {
+    IamUsers,
+    IamGroups,
+    IamPolicies,
+    IamRoles,
+    IamKeys,
+}
+
+impl ConfigDir {
+    pub const ALL: [ConfigDir; 5] = [
+        ConfigDir::IamUsers,
+        ConfigDir::IamGroups,
+        ConfigDir::IamPolicies,
+        ConfigDir::IamRoles,
+        ConfigDir::IamKeys,
+    ];
+
+    /// The directory's path under the store's configuration root.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfigDir::IamUsers => "iam/users",
+            ConfigDir::IamGroups => "iam/groups",
+            ConfigDir::IamPolicies => "iam/policies",
+            ConfigDir::IamRoles => "iam/roles",
+            ConfigDir::IamKeys => "iam/keys",
+        }
+    }
+
+    /// Whether records here hold secrets (sealed with the KMS when the
+    /// store has one).
+    pub fn is_secret(self) -> bool {
+        matches!(self, ConfigDir::IamKeys)
+    }
+}
+
+/// Where a server keeps its own records.
+#[async_trait]
+pub trait ConfigStore: Send + Sync + 'static {
+    /// Every live record in `dir`: name and contents.
+    async fn config_list(&self, dir: ConfigDir) -> ObjectResult<Vec<(String, Vec<u8>)>>;
+
+    /// Writes record `name` of `dir` (`None`: deletes it).
+    async fn config_put(
+        &self,
+        dir: ConfigDir,
+        name: &str,
+        body: Option<Vec<u8>>,
+    ) -> ObjectResult<()>;
+}
+
+/// Records in memory: for tests and for servers that keep nothing.
+#[derive(Debug, Default)]
+pub struct MemConfig {
+    records: Mutex<BTreeMap<(ConfigDir, String), Vec<u8>>>,
+}
+
+impl MemConfig {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl ConfigStore for MemConfig {
+    async fn config_list(&self, dir: ConfigDir) -> ObjectResult<Vec<(String, Vec<u8>)>> {
+        let g = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(g.iter()
+            .filter(|((d, _), _)| *d == dir)
+            .map(|((_, n), b)| (n.clone(), b.clone()))
+            .collect())
+    }
+
+    async fn config_put(
+        &self,
+        dir: ConfigDir,
+        name: &str,
+        body: Option<Vec<u8>>,
+    ) -> ObjectResult<()> {
+        let mut g = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        match body {
+            Some(b) => g.insert((dir, name.to_owned()), b),
+            None => g.remove(&(dir, name.to_owned())),
+        };
+        Ok(())
+    }
+}
