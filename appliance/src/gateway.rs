@@ -246,6 +246,13 @@ async fn serve_fronts(
         listener.local_addr()?,
         layer.capabilities().backend
     );
+    let iam = crate::iam::load(crate::iam::IamSetup {
+        access_key: &access_key,
+        secret_key: &secret_key,
+        deployment_id: "",
+        store: Arc::new(cairn_api::MemConfig::new()),
+    })
+    .await?;
     let cfg = S3Config {
         access_key,
         secret_key,
@@ -254,6 +261,7 @@ async fn serve_fronts(
         admin: None,
         metrics_token: args.exposure.metrics_token(),
         limits: args.limits.limits(open_files),
+        iam: Some(iam),
     };
     let mounted = crate::mount::start(&args.mount, layer.clone()).await?;
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &state).await?;

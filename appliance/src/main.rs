@@ -8,6 +8,7 @@ mod bench;
 mod drives;
 mod exposure;
 mod gateway;
+mod iam;
 mod install;
 mod limits;
 mod logging;

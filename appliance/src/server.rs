@@ -284,6 +284,14 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         Arc::new(crate::sandbox::ReportingAdmin::new(set.clone()));
     let ready_set = set.clone();
     let layer: Arc<dyn ObjectLayer> = set;
+    // IAM records are kept in memory until the store keeps them (issue 17)
+    let iam = crate::iam::load(crate::iam::IamSetup {
+        access_key: &access_key,
+        secret_key: &secret_key,
+        deployment_id: ready_set.deployment_id(),
+        store: Arc::new(cairn_api::MemConfig::new()),
+    })
+    .await?;
     let cfg = S3Config {
         access_key,
         secret_key,
@@ -292,6 +300,7 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         admin: Some(admin),
         metrics_token: args.exposure.metrics_token(),
         limits: args.limits.limits(open_files),
+        iam: Some(iam),
     };
     // mounted before S3 answers /_cairn/health/ready, unmounted after S3 stops
     let mounted = crate::mount::start(&args.mount, layer.clone()).await?;

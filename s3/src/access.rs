@@ -60,7 +60,9 @@ impl Resolved {
 /// s3s's access check with the route noted: a request needs verified
 /// credentials (s3s's default rule, kept as it was), and the operation,
 /// bucket, key and access key go to the request's [`Resolved`].
-pub(crate) struct Recorder;
+pub(crate) struct Recorder {
+    pub(crate) iam: std::sync::Arc<cairn_iam::Iam>,
+}
 
 #[async_trait::async_trait]
 impl S3Access for Recorder {
@@ -81,12 +83,45 @@ impl S3Access for Recorder {
         {
             *g = Some(route);
         }
-        if verified {
-            Ok(())
-        } else {
-            Err(s3_error!(AccessDenied, "Signature is required"))
+        let Some(access_key) = cx.credentials().map(|c| c.access_key.clone()) else {
+            return Err(s3_error!(AccessDenied, "Signature is required"));
+        };
+        debug_assert!(verified);
+        let token = cx
+            .headers()
+            .get("x-amz-security-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| query_token(cx.uri()));
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match self.iam.caller(&access_key, token.as_deref(), now) {
+            Ok(caller) => {
+                cx.extensions_mut().insert(caller);
+                Ok(())
+            }
+            Err(cairn_iam::CallerError::Expired) => {
+                Err(s3_error!(ExpiredToken, "The provided token has expired."))
+            }
+            Err(cairn_iam::CallerError::InvalidToken(e)) => {
+                tracing::debug!(%access_key, error = %e, "session token refused");
+                Err(s3_error!(
+                    InvalidToken,
+                    "The provided token is malformed or otherwise invalid."
+                ))
+            }
+            Err(cairn_iam::CallerError::UnknownKey) => Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS access key Id you provided does not exist in our records."
+            )),
         }
     }
+}
+
+/// A presigned URL's session token (`X-Amz-Security-Token`).
+fn query_token(uri: &http::Uri) -> Option<String> {
+    form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == "X-Amz-Security-Token")
+        .map(|(_, v)| v.into_owned())
 }
 
 /// A new request id: 16 uppercase hex digits, random, as AWS's look.

@@ -8,12 +8,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use cairn_api::ObjectLayer;
 use cairn_api::admin::AdminLayer;
+use cairn_iam::{Iam, IamConfig};
 use futures::future::BoxFuture;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use s3s::auth::{S3Auth, SecretKey, SimpleAuth};
+use s3s::auth::{S3Auth, SecretKey};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{Body, HttpError, S3Error, S3ErrorCode, S3Result};
 use tokio::net::TcpListener;
@@ -60,6 +61,9 @@ pub struct S3Config {
     /// Timeouts and caps that keep slow or flooding clients from taking
     /// the server down.
     pub limits: Limits,
+    /// Users, keys, policies and sessions (`None`: the root user alone,
+    /// nothing stored).
+    pub iam: Option<Arc<Iam>>,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -71,6 +75,7 @@ impl std::fmt::Debug for S3Config {
             .field("admin", &self.admin.is_some())
             .field("metrics_token", &self.metrics_token.is_some())
             .field("limits", &self.limits)
+            .field("iam", &self.iam.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +93,8 @@ pub enum ConfigError {
     EmptyRegion,
     #[error(transparent)]
     Limits(#[from] crate::limits::LimitError),
+    #[error("the IAM state cannot be read: {0}")]
+    Iam(cairn_api::ObjectError),
     #[error("invalid virtual-host domains {domains:?}: {source}")]
     Domains {
         domains: Vec<String>,
@@ -140,7 +147,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     cfg.limits.check().map_err(ConfigError::from)?;
     let domains = domains(&cfg)?;
-    let s3 = build_service(layer, &cfg, domains.clone())?;
+    let iam = iam_of(&cfg).await?;
+    let s3 = build_service(layer, &cfg, domains.clone(), iam)?;
     let limits = Arc::new(cfg.limits.clone());
     let svc = Front {
         s3,
@@ -270,6 +278,7 @@ fn build_service(
     layer: Arc<dyn ObjectLayer>,
     cfg: &S3Config,
     domains: Option<Domains>,
+    iam: Arc<Iam>,
 ) -> Result<S3Service, ConfigError> {
     if cfg.access_key.is_empty() || cfg.secret_key.is_empty() {
         return Err(ConfigError::EmptyCredential);
@@ -278,11 +287,8 @@ fn build_service(
         return Err(ConfigError::EmptyRegion);
     }
     let mut b = S3ServiceBuilder::new(CairnS3::new(layer, cfg));
-    b.set_auth(RootAuth(SimpleAuth::from_single(
-        cfg.access_key.clone(),
-        cfg.secret_key.clone(),
-    )));
-    b.set_access(crate::access::Recorder);
+    b.set_auth(IamAuth(iam.clone()));
+    b.set_access(crate::access::Recorder { iam });
     b.set_validation(crate::endpoints::BucketNames);
     if let Some(d) = &domains {
         b.set_host(d.clone());
@@ -296,19 +302,41 @@ fn build_service(
     Ok(b.build())
 }
 
-/// The root credential. `s3s`'s `SimpleAuth` answers an unknown key with
-/// `NotSignedUp`; S3 clients expect `InvalidAccessKeyId`.
-struct RootAuth(SimpleAuth);
+/// The IAM service of `cfg`, or one that knows the root user alone.
+async fn iam_of(cfg: &S3Config) -> Result<Arc<Iam>, ConfigError> {
+    if let Some(iam) = &cfg.iam {
+        return Ok(iam.clone());
+    }
+    let iam = Iam::load(IamConfig {
+        root_access_key: cfg.access_key.clone(),
+        root_secret_key: cfg.secret_key.clone(),
+        account: cairn_iam::DEFAULT_ACCOUNT.to_owned(),
+        deployment_id: String::new(),
+        store: Arc::new(cairn_api::MemConfig::new()),
+    })
+    .await
+    .map_err(ConfigError::Iam)?;
+    Ok(Arc::new(iam))
+}
+
+/// Secrets of the keys IAM knows (the root user's, IAM users' and
+/// service accounts', temporary ones'). An unknown key is
+/// `InvalidAccessKeyId`, as S3 clients expect.
+struct IamAuth(Arc<Iam>);
 
 #[async_trait::async_trait]
-impl S3Auth for RootAuth {
+impl S3Auth for IamAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        self.0.lookup(access_key).cloned().ok_or_else(|| {
-            S3Error::with_message(
-                S3ErrorCode::InvalidAccessKeyId,
-                "The AWS access key Id you provided does not exist in our records.",
-            )
-        })
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        self.0
+            .secret(access_key, now)
+            .map(SecretKey::from)
+            .ok_or_else(|| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidAccessKeyId,
+                    "The AWS access key Id you provided does not exist in our records.",
+                )
+            })
     }
 }
 

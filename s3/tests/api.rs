@@ -1668,6 +1668,7 @@ async fn bad_config_is_refused() -> Result<()> {
         admin: None,
         metrics_token: None,
         limits: Default::default(),
+        iam: None,
     };
     let err = cairn_s3::serve(listener, layer, cfg, std::sync::Arc::new(|| true), async {})
         .await

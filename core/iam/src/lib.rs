@@ -34,7 +34,8 @@ pub use grants::{Grants, Identity};
 pub use model::{IamError, IamState, ServiceAccountSpec, Target};
 pub use policy::{Decision, Effect, Policy, PolicyKind, evaluate_all};
 pub use service::{
-    Caller, CallerError, Iam, IamConfig, IamServiceError, Question, canonical_id, session_claims,
+    Caller, CallerError, DEFAULT_ACCOUNT, Iam, IamConfig, IamServiceError, Question, canonical_id,
+    session_claims,
 };
 
 /// Why a policy document was refused (S3 and IAM answer these as

@@ -20,6 +20,9 @@ use crate::model::{IamError, IamState};
 use crate::policy::Policy;
 use crate::sts::{SessionClaims, SessionParent, SessionSigner, TokenError, is_session_key};
 
+/// The account id of a deployment that names none.
+pub const DEFAULT_ACCOUNT: &str = "000000000000";
+
 /// How the IAM service is set up.
 #[derive(Clone)]
 pub struct IamConfig {

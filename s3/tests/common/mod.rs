@@ -50,6 +50,7 @@ impl Server {
             admin: None,
             metrics_token: None,
             limits: Default::default(),
+            iam: None,
         };
         let dyn_layer: Arc<dyn ObjectLayer> = layer.clone();
         let task = tokio::spawn(cairn_s3::serve(listener, dyn_layer, cfg, ready_fn, async {
