@@ -27,6 +27,10 @@ pub struct BucketConfig {
     pub tags: Option<Tags>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
+    /// The bucket policy, as the client gave it (checked by the front
+    /// before it is stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// One change to a bucket's configuration.
@@ -38,6 +42,7 @@ pub enum BucketChange {
     Worm,
     Tags(Option<Tags>),
     Lifecycle(Option<Lifecycle>),
+    Policy(Option<String>),
 }
 
 /// One change to an existing version's attributes.

@@ -185,6 +185,7 @@ pub trait ObjectLayer: Send + Sync + 'static {
                 BucketChange::ObjectLock(_) | BucketChange::Worm => "object lock on this backend",
                 BucketChange::Tags(_) => "bucket tagging on this backend",
                 BucketChange::Lifecycle(_) => "lifecycle rules on this backend",
+                BucketChange::Policy(_) => "bucket policies on this backend",
             },
         })
     }

@@ -103,6 +103,7 @@ impl ErasureSet {
                 BucketChange::Worm => c.worm = true,
                 BucketChange::Tags(t) => c.tags = t.clone(),
                 BucketChange::Lifecycle(l) => c.lifecycle = l.clone(),
+                BucketChange::Policy(p) => c.policy = p.clone(),
             }
             Ok(())
         })
