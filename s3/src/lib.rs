@@ -16,6 +16,7 @@ pub mod access;
 mod admin;
 pub use admin::NO_ADMIN_API;
 mod authcheck;
+mod authz;
 mod buckets;
 mod conn;
 mod convert;

@@ -25,7 +25,7 @@ pub mod sts;
 mod template;
 
 pub use action::Action;
-pub use authz::is_allowed;
+pub use authz::{Verdict, decide, is_allowed};
 pub use builtin::{builtin, builtin_document, builtin_names};
 pub use context::{Context, Principal, PrincipalType, Request};
 pub use doc::{IdentityDoc, TrustDoc};
