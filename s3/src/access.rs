@@ -49,6 +49,19 @@ struct Route {
 }
 
 impl Resolved {
+    /// Notes a request the S3 router did not resolve (the IAM query
+    /// API): its action and the verified access key.
+    pub(crate) fn note(&self, op: &str, access_key: Option<&str>) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(Route {
+                op: op.to_owned(),
+                bucket: None,
+                key: None,
+                access_key: access_key.map(str::to_owned),
+            });
+        }
+    }
+
     fn take(&self) -> Option<Route> {
         match self.0.lock() {
             Ok(mut g) => g.take(),
@@ -129,6 +142,11 @@ fn new_request_id() -> String {
     format!("{:016X}", uuid::Uuid::new_v4().as_u64_pair().0)
 }
 
+/// The id of a request, in its extensions for answers that carry it in
+/// their body too (the IAM query API).
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub(crate) String);
+
 /// One request's access-log entry, from its arrival to its last byte.
 pub(crate) struct Entry {
     method: Method,
@@ -161,11 +179,13 @@ impl Entry {
     ) -> Self {
         let resolved = Resolved::default();
         req.extensions.insert(resolved.clone());
+        let request_id = new_request_id();
+        req.extensions.insert(RequestId(request_id.clone()));
         Self {
             method: req.method.clone(),
             uri: crate::redact::Uri(&req.uri).to_string(),
             claimed_key: crate::redact::access_key_id(&req.headers, &req.uri),
-            request_id: new_request_id(),
+            request_id,
             remote,
             started: Instant::now(),
             received,
