@@ -351,7 +351,7 @@ impl Iam<'_> {
             return Ok(format!("arn:aws:iam::aws:policy/{name}"));
         }
         let me = self.call("GetCallerIdentity", &[]).await?;
-        let account = me["Account"].as_str().unwrap_or_default();
+        let account = at(&me, "Account").as_str().unwrap_or_default();
         Ok(format!("arn:aws:iam::{account}:policy/{name}"))
     }
 
@@ -393,16 +393,22 @@ fn form_body(params: &[(&str, &str)]) -> String {
     s.finish()
 }
 
+/// Member `k` of `v` (Null when absent).
+fn at<'a>(v: &'a Value, k: &str) -> &'a Value {
+    static NULL: Value = Value::Null;
+    v.get(k).unwrap_or(&NULL)
+}
+
 fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or("")
+    at(v, k).as_str().unwrap_or("")
 }
 
 fn items<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v[k].as_array().map(Vec::as_slice).unwrap_or_default()
+    at(v, k).as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
 /// Every page of a list call, its items joined.
@@ -421,10 +427,10 @@ async fn all(
         }
         let v = iam.call(action, &p).await?;
         out.extend(items(&v, list).iter().cloned());
-        if v["IsTruncated"] != "true" {
+        if at(&v, "IsTruncated") != "true" {
             break;
         }
-        marker = v["Marker"].as_str().map(str::to_owned);
+        marker = at(&v, "Marker").as_str().map(str::to_owned);
         if marker.is_none() {
             break;
         }
@@ -485,7 +491,7 @@ pub(crate) async fn user(
             let inline = all(&iam, "ListUserPolicies", &p, "PolicyNames").await?;
             let keys = all(&iam, "ListAccessKeys", &p, "AccessKeyMetadata").await?;
             let v = json!({
-                "User": u["User"], "Groups": groups, "AttachedPolicies": attached,
+                "User": at(&u, "User"), "Groups": groups, "AttachedPolicies": attached,
                 "InlinePolicies": inline, "AccessKeys": keys,
             });
             if *json {
@@ -507,10 +513,13 @@ pub(crate) async fn user(
                         })
                         .unwrap_or_default()
                 };
-                println!("user {} ({})", name, s(&u["User"], "Arn"));
-                println!("groups: {}", names(&v["Groups"], "GroupName"));
-                println!("policies: {}", names(&v["AttachedPolicies"], "PolicyName"));
-                println!("inline policies: {}", names(&v["InlinePolicies"], ""));
+                println!("user {} ({})", name, s(at(&u, "User"), "Arn"));
+                println!("groups: {}", names(at(&v, "Groups"), "GroupName"));
+                println!(
+                    "policies: {}",
+                    names(at(&v, "AttachedPolicies"), "PolicyName")
+                );
+                println!("inline policies: {}", names(at(&v, "InlinePolicies"), ""));
                 for k in items(&v, "AccessKeys") {
                     println!("key {}  {}", s(k, "AccessKeyId"), s(k, "Status"));
                 }
@@ -547,9 +556,9 @@ async fn key(iam: &Iam<'_>, cmd: &KeyCommand) -> anyhow::Result<()> {
         KeyCommand::Add { user, json } => {
             let v = iam.call("CreateAccessKey", &[("UserName", user)]).await?;
             if *json {
-                print_json(&v["AccessKey"]);
+                print_json(at(&v, "AccessKey"));
             } else {
-                let k = &v["AccessKey"];
+                let k = at(&v, "AccessKey");
                 println!("access key {}", s(k, "AccessKeyId"));
                 println!("secret key {}", s(k, "SecretAccessKey"));
             }
@@ -646,11 +655,11 @@ pub(crate) async fn group(
                 "AttachedPolicies",
             )
             .await?;
-            let v = json!({"Group": v["Group"], "Users": v["Users"], "AttachedPolicies": attached});
+            let v = json!({"Group": at(&v, "Group"), "Users": at(&v, "Users"), "AttachedPolicies": attached});
             if *json {
                 print_json(&v);
             } else {
-                println!("group {name} ({})", s(&v["Group"], "Arn"));
+                println!("group {name} ({})", s(at(&v, "Group"), "Arn"));
                 let users: Vec<&str> = items(&v, "Users")
                     .iter()
                     .map(|u| s(u, "UserName"))
@@ -741,20 +750,20 @@ pub(crate) async fn policy(
         PolicyCommand::Info { name, json } => {
             let arn = iam.policy_arn(name).await?;
             let p = iam.call("GetPolicy", &[("PolicyArn", &arn)]).await?;
-            let version = s(&p["Policy"], "DefaultVersionId").to_owned();
+            let version = s(at(&p, "Policy"), "DefaultVersionId").to_owned();
             let v = iam
                 .call(
                     "GetPolicyVersion",
                     &[("PolicyArn", &arn), ("VersionId", &version)],
                 )
                 .await?;
-            let encoded = s(&v["PolicyVersion"], "Document");
+            let encoded = s(at(&v, "PolicyVersion"), "Document");
             let doc = percent_encoding::percent_decode_str(encoded)
                 .decode_utf8_lossy()
                 .into_owned();
             if *json {
                 let document: Value = serde_json::from_str(&doc).unwrap_or(Value::String(doc));
-                print_json(&json!({"Policy": p["Policy"], "Document": document}));
+                print_json(&json!({"Policy": at(&p, "Policy"), "Document": document}));
             } else {
                 println!("{doc}");
             }
@@ -855,7 +864,7 @@ pub(crate) async fn svcacct(
                     }
                 );
                 println!("status {}", s(&v, "status"));
-                if let Some(p) = v["policy"].as_str() {
+                if let Some(p) = at(&v, "policy").as_str() {
                     println!("policy {p}");
                 }
             }

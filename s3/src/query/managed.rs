@@ -178,7 +178,7 @@ pub(crate) async fn list_policy_versions(cx: &Call<'_>) -> Reply {
     let st = cx.iam.state();
     let p = find(cx, &st, &name)?;
     let mut x = Xml::new();
-    x.list("Versions", &[p], |x, p| version_members(x, p));
+    x.list("Versions", &[p], version_members);
     x.truncated(None);
     Ok(Some(x))
 }
@@ -214,7 +214,7 @@ pub(crate) async fn list_policies(cx: &Call<'_>) -> Reply {
     all.sort_by(|a, b| a.name.cmp(b.name));
     let (items, next) = page.take(all, |p| p.name);
     let mut x = Xml::new();
-    x.list("Policies", &items, |x, p| policy_members(x, p));
+    x.list("Policies", &items, policy_members);
     x.truncated(next.as_deref());
     Ok(Some(x))
 }

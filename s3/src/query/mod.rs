@@ -250,7 +250,10 @@ impl S3Route for Routes {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod route_tests {
     use super::*;
 
     #[test]
