@@ -642,9 +642,12 @@ async fn boto3_iam_and_sts() -> Result<()> {
 import sys, time, json, datetime, boto3, requests
 from botocore.exceptions import ClientError
 ep, root, secret = sys.argv[1:4]
+from botocore.config import Config
 def client(svc, k, s, t=None):
+    # no client-side checks: the server's answers are under test
     return boto3.client(svc, endpoint_url=ep, aws_access_key_id=k, aws_secret_access_key=s,
-                        aws_session_token=t, region_name="us-east-1")
+                        aws_session_token=t, region_name="us-east-1",
+                        config=Config(parameter_validation=False))
 def code(f):
     try:
         f()
