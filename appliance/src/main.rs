@@ -9,6 +9,7 @@ mod drives;
 mod exposure;
 mod gateway;
 mod iam;
+mod iamcli;
 mod install;
 mod limits;
 mod logging;

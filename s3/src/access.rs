@@ -52,6 +52,19 @@ struct Route {
 }
 
 impl Resolved {
+    /// Notes a request the S3 router did not resolve (the IAM query
+    /// API): its action and the verified access key.
+    pub(crate) fn note(&self, op: &str, access_key: Option<&str>) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(Route {
+                op: op.to_owned(),
+                bucket: None,
+                key: None,
+                access_key: access_key.map(str::to_owned),
+            });
+        }
+    }
+
     fn take(&self) -> Option<Route> {
         match self.0.lock() {
             Ok(mut g) => g.take(),
@@ -120,12 +133,7 @@ impl Recorder {
     /// Who signed with `access_key` (its signature verified by s3s),
     /// with a temporary key's session token checked.
     fn caller(&self, cx: &S3AccessContext<'_>, access_key: &str) -> S3Result<Caller> {
-        let token = cx
-            .headers()
-            .get("x-amz-security-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| query_token(cx.uri()));
+        let token = session_token(cx.headers(), cx.uri());
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         self.iam
             .caller(access_key, token.as_deref(), now)
@@ -148,17 +156,29 @@ impl Recorder {
     }
 }
 
-/// A presigned URL's session token (`X-Amz-Security-Token`).
-fn query_token(uri: &http::Uri) -> Option<String> {
-    form_urlencoded::parse(uri.query()?.as_bytes())
-        .find(|(k, _)| k == "X-Amz-Security-Token")
-        .map(|(_, v)| v.into_owned())
+/// A request's session token: the `x-amz-security-token` header or a
+/// presigned URL's `X-Amz-Security-Token`.
+pub(crate) fn session_token(headers: &http::HeaderMap, uri: &http::Uri) -> Option<String> {
+    headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            form_urlencoded::parse(uri.query()?.as_bytes())
+                .find(|(k, _)| k == "X-Amz-Security-Token")
+                .map(|(_, v)| v.into_owned())
+        })
 }
 
 /// A new request id: 16 uppercase hex digits, random, as AWS's look.
 fn new_request_id() -> String {
     format!("{:016X}", uuid::Uuid::new_v4().as_u64_pair().0)
 }
+
+/// The id of a request, in its extensions for answers that carry it in
+/// their body too (the IAM query API).
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub(crate) String);
 
 /// One request's access-log entry, from its arrival to its last byte.
 pub(crate) struct Entry {
@@ -192,11 +212,13 @@ impl Entry {
     ) -> Self {
         let resolved = Resolved::default();
         req.extensions.insert(resolved.clone());
+        let request_id = new_request_id();
+        req.extensions.insert(RequestId(request_id.clone()));
         Self {
             method: req.method.clone(),
             uri: crate::redact::Uri(&req.uri).to_string(),
             claimed_key: crate::redact::access_key_id(&req.headers, &req.uri),
-            request_id: new_request_id(),
+            request_id,
             remote,
             started: Instant::now(),
             received,

@@ -289,16 +289,24 @@ fn build_service(
     let authz = crate::authz::Authorizer::new(iam.clone(), layer.clone());
     let mut b = S3ServiceBuilder::new(CairnS3::new(layer, cfg));
     b.set_auth(IamAuth(iam.clone()));
-    b.set_access(crate::access::Recorder { iam, authz });
+    b.set_access(crate::access::Recorder {
+        iam: iam.clone(),
+        authz,
+    });
     b.set_validation(crate::endpoints::BucketNames);
     if let Some(d) = &domains {
         b.set_host(d.clone());
     }
-    // Always routed: without an admin side it says so (NoAdminApi).
-    b.set_route(crate::admin::AdminRoute {
-        admin: cfg.admin.clone(),
-        root: cfg.access_key.clone(),
-        domains,
+    // Always routed: without an admin side it says so (NoAdminApi); the
+    // IAM/STS query API beside it (crate::query).
+    b.set_route(crate::query::Routes {
+        admin: crate::admin::AdminRoute {
+            admin: cfg.admin.clone(),
+            root: cfg.access_key.clone(),
+            domains: domains.clone(),
+            iam: iam.clone(),
+        },
+        query: crate::query::QueryRoute { iam, domains },
     });
     Ok(b.build())
 }
@@ -418,7 +426,14 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         // The signature rules s3s does not enforce, for every signed
         // request (the admin API too), before s3s reads it.
         let now = time::OffsetDateTime::now_utc();
-        let mut refused = crate::authcheck::check(&req, &self.region, now).err();
+        let query_api = endpoint.is_none()
+            && crate::query::is_query(
+                req.method(),
+                req.uri(),
+                req.headers(),
+                self.domains.as_deref(),
+            );
+        let mut refused = crate::authcheck::check_for(&req, &self.region, now, query_api).err();
         if let Some(r) = &refused {
             debug!(code = r.code().as_str(), uri = %crate::redact::Uri(req.uri()), "signature rules refused the request");
         }
