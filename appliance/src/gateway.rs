@@ -135,6 +135,8 @@ pub struct FrontArgs {
     pub limits: crate::limits::LimitArgs,
     #[command(flatten)]
     pub exposure: crate::exposure::ExposureArgs,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// Where a cloud gateway (`s3`, `azure`, `gcs`) keeps the NFS export's
@@ -241,9 +243,10 @@ async fn serve_fronts(
     let open_files = crate::limits::raise_open_files();
     let listener =
         cairn_s3::bind(args.address).with_context(|| format!("listening on {}", args.address))?;
+    let listener = args.tls.listener(listener).await?;
     tracing::info!(
-        "S3 API on http://{} ({})",
-        listener.local_addr()?,
+        "S3 API on {} ({})",
+        args.tls.describe(&listener)?,
         layer.capabilities().backend
     );
     let iam = crate::iam::load(crate::iam::IamSetup {

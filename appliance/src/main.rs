@@ -17,6 +17,7 @@ mod mount;
 mod nfs;
 mod sandbox;
 mod server;
+mod tls;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};

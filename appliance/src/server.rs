@@ -76,6 +76,8 @@ pub struct ServerArgs {
     pub sandbox: crate::sandbox::SandboxArgs,
     #[command(flatten)]
     pub exposure: crate::exposure::ExposureArgs,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// The drive folders the arguments name (expanded), or the embedded
@@ -267,8 +269,8 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
     );
     let listener =
         cairn_s3::bind(args.address).with_context(|| format!("listening on {}", args.address))?;
-    let local = listener.local_addr()?;
-    tracing::info!("S3 API on http://{local}");
+    let listener = args.tls.listener(listener).await?;
+    tracing::info!("S3 API on {}", args.tls.describe(&listener)?);
     set.start_healer();
     set.start_monitor();
     if !args.no_scanner {

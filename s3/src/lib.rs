@@ -41,9 +41,11 @@ mod sse;
 pub mod svcacct;
 mod tagging;
 mod timed;
+mod tls;
 mod unread;
 mod versioning;
 
 pub use errlog::is_s3s_error_report;
 pub use limits::{LimitError, Limits};
 pub use server::{ConfigError, ReadyFn, S3Config, bind, serve};
+pub use tls::{CertError, Listener, Tls, TlsError, TlsOptions};
