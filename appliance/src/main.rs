@@ -9,6 +9,7 @@ mod drives;
 mod exposure;
 mod gateway;
 mod iam;
+mod identity;
 mod install;
 mod limits;
 mod logging;
