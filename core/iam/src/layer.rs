@@ -298,17 +298,15 @@ impl ObjectLayer for IdentityLayer {
         self.inner.head_bucket(bucket).await
     }
 
-    /// The buckets the user may list or locate (as MinIO filters
-    /// ListBuckets); refused when there are none and it may not list
-    /// buckets at all (`s3:ListAllMyBuckets`).
+    /// The buckets the user may list or locate, as the S3 front's
+    /// ListBuckets shows them (possibly none).
     async fn list_buckets(&self) -> ObjectResult<Vec<BucketInfo>> {
-        let refused = |reason| ObjectError::AccessDenied {
-            bucket: String::new(),
-            key: String::new(),
-            reason,
-        };
         if !self.user_active() {
-            return Err(refused(USER_GONE));
+            return Err(ObjectError::AccessDenied {
+                bucket: String::new(),
+                key: String::new(),
+                reason: USER_GONE,
+            });
         }
         let mut out = Vec::new();
         for b in self.inner.list_buckets().await? {
@@ -319,12 +317,6 @@ impl ObjectLayer for IdentityLayer {
             if self.sees_bucket(&name).await.unwrap_or(false) {
                 out.push(b);
             }
-        }
-        // asked on `arn:aws:s3:::*`, which both `Resource: "*"` and
-        // `Resource: "arn:aws:s3:::*"` (MinIO's built-in policies) match
-        let all = "arn:aws:s3:::*";
-        if out.is_empty() && !self.allowed("s3:ListAllMyBuckets", all, &Context::new(), None) {
-            return Err(refused("s3:ListAllMyBuckets"));
         }
         Ok(out)
     }

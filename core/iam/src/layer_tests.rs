@@ -299,7 +299,7 @@ async fn policy_changes_disabling_and_deleting_count_from_the_next_call() {
 }
 
 #[tokio::test]
-async fn list_buckets_is_filtered_and_refused_when_nothing_is_visible() {
+async fn list_buckets_is_filtered() {
     let (mem, iam) = setup().await;
     let one = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
         "Action":"s3:ListBucket","Resource":"arn:aws:s3:::other"}]}"#;
@@ -310,7 +310,11 @@ async fn list_buckets_is_filtered_and_refused_when_nothing_is_visible() {
     );
 
     user(&iam, "none", &["writeonly"], &[]).await;
-    assert!(denied(bucket_names(&layer(&mem, &iam, "none")).await));
+    // as the S3 front answers ListBuckets: an empty list, not a refusal
+    assert_eq!(
+        bucket_names(&layer(&mem, &iam, "none")).await.unwrap(),
+        Vec::<String>::new()
+    );
 
     let all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
         "Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#;
