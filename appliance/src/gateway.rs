@@ -264,10 +264,10 @@ async fn serve_fronts(
         admin: None,
         metrics_token: args.exposure.metrics_token(),
         limits: args.limits.limits(open_files),
-        iam: Some(iam),
+        iam: Some(iam.clone()),
     };
-    let mounted = crate::mount::start(&args.mount, layer.clone()).await?;
-    let exported = crate::nfs::start(&args.nfs, layer.clone(), &state).await?;
+    let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;
+    let exported = crate::nfs::start(&args.nfs, layer.clone(), &state, &iam).await?;
     let served = serve(listener, layer, cfg, ready, shutdown_signal()).await;
     crate::nfs::stop(exported).await;
     crate::mount::stop(mounted).await;

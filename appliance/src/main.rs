@@ -10,6 +10,7 @@ mod exposure;
 mod gateway;
 mod iam;
 mod iamcli;
+mod identity;
 mod install;
 mod limits;
 mod logging;

@@ -302,12 +302,12 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         admin: Some(admin),
         metrics_token: args.exposure.metrics_token(),
         limits: args.limits.limits(open_files),
-        iam: Some(iam),
+        iam: Some(iam.clone()),
     };
     // mounted before S3 answers /_cairn/health/ready, unmounted after S3 stops
-    let mounted = crate::mount::start(&args.mount, layer.clone()).await?;
+    let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;
     let first_drive = PathBuf::from(drives.first().map(String::as_str).unwrap_or("."));
-    let exported = crate::nfs::start(&args.nfs, layer.clone(), &first_drive).await?;
+    let exported = crate::nfs::start(&args.nfs, layer.clone(), &first_drive, &iam).await?;
     let served = serve(
         listener,
         layer,

@@ -17,6 +17,7 @@ mod doc;
 mod entities;
 mod glob;
 mod grants;
+mod layer;
 mod model;
 mod policy;
 pub mod s3ops;
@@ -31,6 +32,7 @@ pub use context::{Context, Principal, PrincipalType, Request};
 pub use doc::{IdentityDoc, TrustDoc};
 pub use entities::{AccessKey, Entity, Group, KeyKind, ManagedPolicy, Role, Secs, Status, User};
 pub use grants::{Grants, Identity};
+pub use layer::IdentityLayer;
 pub use model::{IamError, IamState, ServiceAccountSpec, Target};
 pub use policy::{Decision, Effect, Policy, PolicyKind, evaluate_all};
 pub use service::{
