@@ -12,13 +12,15 @@
 //! - Condition keys that cost a read (`s3:ExistingObjectTag/<k>`) are
 //!   filled in only when a policy involved names them.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cairn_api::{BucketName, Conditions, ObjectKey, ObjectLayer};
 use cairn_iam::s3ops::{Scope, copy_source_action, s3_action};
-use cairn_iam::{Action, Caller, Context, Iam, Policy, PolicyKind, Question, Verdict};
+use cairn_iam::{
+    Action, BucketPolicies, Caller, Context, Grants, Iam, Policy, PolicyKind, Question, Verdict,
+    s3_arn,
+};
 use http::{HeaderMap, Uri};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
@@ -36,8 +38,7 @@ const EXISTING_TAG: &str = "s3:existingobjecttag/";
 pub(crate) struct Authorizer {
     iam: Arc<Iam>,
     layer: Arc<dyn ObjectLayer>,
-    /// Parsed bucket policies by bucket, with the text they came from.
-    policies: Mutex<HashMap<String, (String, Arc<Policy>)>>,
+    policies: BucketPolicies,
 }
 
 /// What a handler needs to decide more (ListBuckets filtering,
@@ -51,14 +52,6 @@ pub(crate) struct Authorized {
 
 fn denied() -> S3Error {
     S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied.")
-}
-
-/// `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`.
-fn arn(bucket: &str, key: Option<&str>) -> String {
-    match key {
-        Some(k) => format!("arn:aws:s3:::{bucket}/{k}"),
-        None => format!("arn:aws:s3:::{bucket}"),
-    }
 }
 
 fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
@@ -204,6 +197,17 @@ fn bypass_action() -> Action {
         .unwrap_or_else(|| unreachable!("s3:BypassGovernanceRetention is in the action table"))
 }
 
+/// Whether a policy involved names `s3:ExistingObjectTag/<k>` (the
+/// object's tags are then read before deciding).
+fn needs_tags(grants: &Grants, bucket_policy: Option<&Policy>) -> bool {
+    bucket_policy.is_some_and(|p| p.mentions_key(EXISTING_TAG))
+        || grants
+            .identity
+            .iter()
+            .chain(grants.boundaries.iter())
+            .any(|p| p.mentions_key(EXISTING_TAG))
+}
+
 /// What the access hook knows of a request.
 pub(crate) struct Ask<'a> {
     pub op: &'a str,
@@ -219,7 +223,7 @@ impl Authorizer {
         Arc::new(Authorizer {
             iam,
             layer,
-            policies: Mutex::new(HashMap::new()),
+            policies: BucketPolicies::new(),
         })
     }
 
@@ -227,23 +231,15 @@ impl Authorizer {
     async fn bucket_policy(&self, bucket: &str) -> Option<Arc<Policy>> {
         let name = BucketName::new(bucket).ok()?;
         let text = self.layer.get_bucket_config(&name).await.ok()?.policy;
-        let mut cache = self.policies.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(text) = text else {
-            cache.remove(bucket);
-            return None;
-        };
-        if let Some((t, p)) = cache.get(bucket)
-            && *t == text
-        {
-            return Some(p.clone());
+        match self.policies.parsed(bucket, text) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(bucket, error = %e, "stored bucket policy does not parse; refusing all access it governs");
+                let deny = Policy::parse(DENY_ALL, PolicyKind::Bucket)
+                    .unwrap_or_else(|_| Policy::deny_all());
+                Some(Arc::new(deny))
+            }
         }
-        let parsed = Policy::parse(&text, PolicyKind::Bucket).unwrap_or_else(|e| {
-            tracing::error!(bucket, error = %e, "stored bucket policy does not parse; refusing all access it governs");
-            Policy::parse(DENY_ALL, PolicyKind::Bucket).unwrap_or_else(|_| Policy::deny_all())
-        });
-        let parsed = Arc::new(parsed);
-        cache.insert(bucket.to_owned(), (text, parsed.clone()));
-        Some(parsed)
     }
 
     /// The answer for `action` on `bucket` (and `key`) for `caller`.
@@ -256,36 +252,28 @@ impl Authorizer {
         key: Option<&str>,
     ) -> Verdict {
         let policy = self.bucket_policy(bucket).await;
+        // the grants once: for the tag question and for the decision
+        let grants = caller.map(|c| self.iam.grants(c)).unwrap_or_default();
         let mut extra;
         let mut context = ctx;
         if let Some(k) = key
-            && self.needs_tags(caller, policy.as_deref())
+            && needs_tags(&grants, policy.as_deref())
         {
             extra = ctx.clone();
             self.add_existing_tags(bucket, k, &mut extra).await;
             context = &extra;
         }
-        let resource = arn(bucket, key);
-        self.iam.decide(&Question {
-            caller,
-            action,
-            resource: &resource,
-            context,
-            bucket_policy: policy.as_deref(),
-        })
-    }
-
-    fn needs_tags(&self, caller: Option<&Caller>, policy: Option<&Policy>) -> bool {
-        if policy.is_some_and(|p| p.mentions_key(EXISTING_TAG)) {
-            return true;
-        }
-        caller.is_some_and(|c| {
-            let g = self.iam.grants(c);
-            g.identity
-                .iter()
-                .chain(g.boundaries.iter())
-                .any(|p| p.mentions_key(EXISTING_TAG))
-        })
+        let resource = s3_arn(bucket, key);
+        self.iam.decide_with(
+            &Question {
+                caller,
+                action,
+                resource: &resource,
+                context,
+                bucket_policy: policy.as_deref(),
+            },
+            &grants,
+        )
     }
 
     async fn add_existing_tags(&self, bucket: &str, key: &str, ctx: &mut Context) {

@@ -11,8 +11,7 @@
 //! that each method the trait has is overridden), so nothing reaches the
 //! store undecided.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use cairn_api::{
@@ -24,10 +23,11 @@ use cairn_api::{
 };
 
 use crate::action::Action;
+use crate::bucketpolicy::{BucketPolicies, s3_arn};
 use crate::context::Context;
 use crate::entities::Status;
 use crate::grants::Identity;
-use crate::policy::{Policy, PolicyKind};
+use crate::policy::Policy;
 use crate::service::{Caller, Iam, Question};
 
 /// Why the user itself is refused (it is disabled or was deleted).
@@ -41,8 +41,7 @@ pub struct IdentityLayer {
     iam: Arc<Iam>,
     user: String,
     caller: Caller,
-    /// Parsed bucket policies, by bucket, with the text they came from.
-    policies: Mutex<HashMap<String, (String, Arc<Policy>)>>,
+    policies: BucketPolicies,
 }
 
 impl std::fmt::Debug for IdentityLayer {
@@ -50,14 +49,6 @@ impl std::fmt::Debug for IdentityLayer {
         f.debug_struct("IdentityLayer")
             .field("user", &self.user)
             .finish_non_exhaustive()
-    }
-}
-
-/// The ARN of a bucket, or of an object in it.
-fn arn(bucket: &str, key: Option<&str>) -> String {
-    match key {
-        Some(k) => format!("arn:aws:s3:::{bucket}/{k}"),
-        None => format!("arn:aws:s3:::{bucket}"),
     }
 }
 
@@ -105,7 +96,7 @@ impl IdentityLayer {
                     name: user.to_owned(),
                 },
             },
-            policies: Mutex::new(HashMap::new()),
+            policies: BucketPolicies::new(),
         })
     }
 
@@ -122,22 +113,8 @@ impl IdentityLayer {
             Err(ObjectError::NoSuchBucket { .. } | ObjectError::NotImplemented { .. }) => None,
             Err(e) => return Err(e),
         };
-        let mut cache = self.policies.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(text) = text else {
-            cache.remove(bucket.as_str());
-            return Ok(None);
-        };
-        if let Some((t, p)) = cache.get(bucket.as_str())
-            && *t == text
-        {
-            return Ok(Some(p.clone()));
-        }
-        match Policy::parse(&text, PolicyKind::Bucket) {
-            Ok(p) => {
-                let p = Arc::new(p);
-                cache.insert(bucket.to_string(), (text, p.clone()));
-                Ok(Some(p))
-            }
+        match self.policies.parsed(bucket.as_str(), text) {
+            Ok(p) => Ok(p),
             Err(e) => {
                 tracing::error!(%bucket, error = %e, "stored bucket policy does not parse; the bucket is refused");
                 Err(ObjectError::AccessDenied {
@@ -195,7 +172,12 @@ impl IdentityLayer {
         }
         let policy = self.bucket_policy(bucket).await?;
         for (action, key) in needs {
-            if !self.allowed(action, &arn(bucket.as_str(), *key), ctx, policy.as_deref()) {
+            if !self.allowed(
+                action,
+                &s3_arn(bucket.as_str(), *key),
+                ctx,
+                policy.as_deref(),
+            ) {
                 tracing::debug!(user = %self.user, %bucket, key = key.unwrap_or_default(), action, "refused");
                 return Err(denied(*key, action));
             }
@@ -225,7 +207,7 @@ impl IdentityLayer {
     /// (`s3:GetBucketLocation`).
     async fn sees_bucket(&self, bucket: &BucketName) -> ObjectResult<bool> {
         let policy = self.bucket_policy(bucket).await?;
-        let resource = arn(bucket.as_str(), None);
+        let resource = s3_arn(bucket.as_str(), None);
         let ctx = Context::new();
         Ok(["s3:ListBucket", "s3:GetBucketLocation"]
             .iter()
@@ -352,7 +334,7 @@ impl ObjectLayer for IdentityLayer {
             .await?;
         let mut c = self.inner.get_bucket_config(bucket).await?;
         let policy = self.bucket_policy(bucket).await?;
-        let resource = arn(bucket.as_str(), None);
+        let resource = s3_arn(bucket.as_str(), None);
         let ctx = Context::new();
         let may = |a: &str| self.allowed(a, &resource, &ctx, policy.as_deref());
         if !may("s3:GetBucketPolicy") {

@@ -10,6 +10,7 @@
 
 mod action;
 mod authz;
+mod bucketpolicy;
 mod builtin;
 mod condition;
 mod context;
@@ -27,6 +28,7 @@ mod template;
 
 pub use action::Action;
 pub use authz::{Verdict, decide, is_allowed};
+pub use bucketpolicy::{BucketPolicies, s3_arn};
 pub use builtin::{builtin, builtin_document, builtin_names};
 pub use context::{Context, Principal, PrincipalType, Request};
 pub use doc::{IdentityDoc, TrustDoc};

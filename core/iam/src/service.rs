@@ -377,6 +377,13 @@ impl Iam {
     /// [`Iam::authorize`], telling an explicit Deny from no Allow (an
     /// ACL may grant what no policy allows, never what one denies).
     pub fn decide(&self, q: &Question<'_>) -> Verdict {
+        let grants = q.caller.map(|c| self.grants(c)).unwrap_or_default();
+        self.decide_with(q, &grants)
+    }
+
+    /// [`Iam::decide`] with the caller's grants already in hand (from
+    /// [`Iam::grants`]), for a front that looked at them first.
+    pub fn decide_with(&self, q: &Question<'_>, grants: &Grants) -> Verdict {
         if let Some(Caller {
             identity: Identity::Root,
             ..
@@ -388,14 +395,13 @@ impl Iam {
         let principal = self.principal(q.caller);
         let mut ctx = q.context.clone();
         self.caller_context(q.caller, &principal, &mut ctx);
-        let grants = q.caller.map(|c| self.grants(c)).unwrap_or_default();
         let req = Request {
             action: q.action,
             resource: q.resource,
             principal: &principal,
             context: &ctx,
         };
-        crate::authz::decide(&grants, q.bucket_policy, &req)
+        crate::authz::decide(grants, q.bucket_policy, &req)
     }
 }
 
