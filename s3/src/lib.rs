@@ -13,6 +13,7 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
 pub mod access;
+mod acl;
 mod admin;
 pub use admin::NO_ADMIN_API;
 mod authcheck;
@@ -30,6 +31,7 @@ mod lock;
 mod metrics;
 mod multipart;
 mod objects;
+mod policy;
 mod postform;
 mod precheck;
 pub mod redact;

@@ -286,7 +286,7 @@ fn build_service(
     if cfg.region.is_empty() {
         return Err(ConfigError::EmptyRegion);
     }
-    let mut b = S3ServiceBuilder::new(CairnS3::new(layer, cfg));
+    let mut b = S3ServiceBuilder::new(CairnS3::new(layer, cfg, iam.account()));
     b.set_auth(IamAuth(iam.clone()));
     b.set_access(crate::access::Recorder { iam });
     b.set_validation(crate::endpoints::BucketNames);

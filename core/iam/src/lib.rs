@@ -8,6 +8,7 @@
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
+pub mod acl;
 mod action;
 mod authz;
 mod builtin;
@@ -24,6 +25,7 @@ mod service;
 pub mod sts;
 mod template;
 
+pub use acl::{Acl, AclCheck, AclTarget, acl_target};
 pub use action::Action;
 pub use authz::is_allowed;
 pub use builtin::{builtin, builtin_document, builtin_names};
