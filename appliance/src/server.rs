@@ -284,12 +284,12 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         Arc::new(crate::sandbox::ReportingAdmin::new(set.clone()));
     let ready_set = set.clone();
     let layer: Arc<dyn ObjectLayer> = set;
-    // IAM records are kept in memory until the store keeps them (issue 17)
+    // users, keys and policies live on the drives (.cairn.sys/config/iam)
     let iam = crate::iam::load(crate::iam::IamSetup {
         access_key: &access_key,
         secret_key: &secret_key,
         deployment_id: ready_set.deployment_id(),
-        store: Arc::new(cairn_api::MemConfig::new()),
+        store: ready_set.clone(),
     })
     .await?;
     let cfg = S3Config {

@@ -25,10 +25,13 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use cairn_iam::{Caller, CallerError};
 use http::{HeaderValue, Method, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::{Body, S3Result, s3_error};
+
+use crate::sse::ConnInfo;
 
 /// The tracing target of the access log.
 pub const TARGET: &str = "cairn::access";
@@ -57,11 +60,13 @@ impl Resolved {
     }
 }
 
-/// s3s's access check with the route noted: a request needs verified
-/// credentials (s3s's default rule, kept as it was), and the operation,
-/// bucket, key and access key go to the request's [`Resolved`].
+/// s3s's access check: the operation, bucket, key and access key go to
+/// the request's [`Resolved`] (the access log) and its operation to the
+/// metrics; then the caller is found (a temporary key's token checked)
+/// and the request authorized (crate::authz).
 pub(crate) struct Recorder {
-    pub(crate) iam: std::sync::Arc<cairn_iam::Iam>,
+    pub(crate) iam: Arc<cairn_iam::Iam>,
+    pub(crate) authz: Arc<crate::authz::Authorizer>,
 }
 
 #[async_trait::async_trait]
@@ -73,7 +78,6 @@ impl S3Access for Recorder {
             key: cx.s3_path().get_object_key().map(str::to_owned),
             access_key: cx.credentials().map(|c| c.access_key.clone()),
         };
-        let verified = route.access_key.is_some();
         // the per-operation request counts (crate::metrics) read it too
         if let Some(slot) = cx.extensions_mut().get::<crate::metrics::OperationSlot>() {
             slot.set(&route.op);
@@ -83,10 +87,39 @@ impl S3Access for Recorder {
         {
             *g = Some(route);
         }
-        let Some(access_key) = cx.credentials().map(|c| c.access_key.clone()) else {
-            return Err(s3_error!(AccessDenied, "Signature is required"));
+        let caller = match cx.credentials().map(|c| c.access_key.clone()) {
+            None => None,
+            Some(access_key) => Some(self.caller(cx, &access_key)?),
         };
-        debug_assert!(verified);
+        let op = cx.s3_op().name().to_owned();
+        if let Some(c) = caller
+            .as_ref()
+            .filter(|c| c.identity == cairn_iam::Identity::Root)
+        {
+            self.authz.admit_root(c.clone(), cx.extensions_mut());
+            return Ok(());
+        }
+        let headers = cx.headers().clone();
+        let uri = cx.uri().clone();
+        let bucket = cx.s3_path().get_bucket_name().map(str::to_owned);
+        let key = cx.s3_path().get_object_key().map(str::to_owned);
+        let conn = cx.extensions_mut().get::<ConnInfo>().copied();
+        let ask = crate::authz::Ask {
+            op: &op,
+            bucket: bucket.as_deref(),
+            key: key.as_deref(),
+            headers: &headers,
+            uri: &uri,
+            conn: conn.as_ref(),
+        };
+        self.authz.check(&ask, caller, cx.extensions_mut()).await
+    }
+}
+
+impl Recorder {
+    /// Who signed with `access_key` (its signature verified by s3s),
+    /// with a temporary key's session token checked.
+    fn caller(&self, cx: &S3AccessContext<'_>, access_key: &str) -> S3Result<Caller> {
         let token = cx
             .headers()
             .get("x-amz-security-token")
@@ -94,26 +127,24 @@ impl S3Access for Recorder {
             .map(str::to_owned)
             .or_else(|| query_token(cx.uri()));
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        match self.iam.caller(&access_key, token.as_deref(), now) {
-            Ok(caller) => {
-                cx.extensions_mut().insert(caller);
-                Ok(())
-            }
-            Err(cairn_iam::CallerError::Expired) => {
-                Err(s3_error!(ExpiredToken, "The provided token has expired."))
-            }
-            Err(cairn_iam::CallerError::InvalidToken(e)) => {
-                tracing::debug!(%access_key, error = %e, "session token refused");
-                Err(s3_error!(
-                    InvalidToken,
-                    "The provided token is malformed or otherwise invalid."
-                ))
-            }
-            Err(cairn_iam::CallerError::UnknownKey) => Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS access key Id you provided does not exist in our records."
-            )),
-        }
+        self.iam
+            .caller(access_key, token.as_deref(), now)
+            .map_err(|e| match e {
+                CallerError::Expired => {
+                    s3_error!(ExpiredToken, "The provided token has expired.")
+                }
+                CallerError::InvalidToken(e) => {
+                    tracing::debug!(%access_key, error = %e, "session token refused");
+                    s3_error!(
+                        InvalidToken,
+                        "The provided token is malformed or otherwise invalid."
+                    )
+                }
+                CallerError::UnknownKey => s3_error!(
+                    InvalidAccessKeyId,
+                    "The AWS access key Id you provided does not exist in our records."
+                ),
+            })
     }
 }
 

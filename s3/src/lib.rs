@@ -17,6 +17,7 @@ mod acl;
 mod admin;
 pub use admin::NO_ADMIN_API;
 mod authcheck;
+mod authz;
 mod buckets;
 mod conn;
 mod convert;

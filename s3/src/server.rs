@@ -286,9 +286,10 @@ fn build_service(
     if cfg.region.is_empty() {
         return Err(ConfigError::EmptyRegion);
     }
+    let authz = crate::authz::Authorizer::new(iam.clone(), layer.clone());
     let mut b = S3ServiceBuilder::new(CairnS3::new(layer, cfg, iam.account()));
     b.set_auth(IamAuth(iam.clone()));
-    b.set_access(crate::access::Recorder { iam });
+    b.set_access(crate::access::Recorder { iam, authz });
     b.set_validation(crate::endpoints::BucketNames);
     if let Some(d) = &domains {
         b.set_host(d.clone());

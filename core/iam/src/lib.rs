@@ -27,7 +27,7 @@ mod template;
 
 pub use acl::{Acl, AclCheck, AclTarget, acl_target};
 pub use action::Action;
-pub use authz::is_allowed;
+pub use authz::{Verdict, decide, is_allowed};
 pub use builtin::{builtin, builtin_document, builtin_names};
 pub use context::{Context, Principal, PrincipalType, Request};
 pub use doc::{IdentityDoc, TrustDoc};

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use cairn_api::{ConfigDir, ConfigStore, ObjectError};
 
+use crate::authz::Verdict;
 use crate::context::{Context, Principal, PrincipalType, Request};
 use crate::entities::{Entity, Secs};
 use crate::grants::{Grants, Identity};
@@ -370,6 +371,20 @@ impl Iam {
 
     /// Whether the question's caller may do its action on its resource.
     pub fn authorize(&self, q: &Question<'_>) -> bool {
+        self.decide(q) == Verdict::Allowed
+    }
+
+    /// [`Iam::authorize`], telling an explicit Deny from no Allow (an
+    /// ACL may grant what no policy allows, never what one denies).
+    pub fn decide(&self, q: &Question<'_>) -> Verdict {
+        if let Some(Caller {
+            identity: Identity::Root,
+            ..
+        }) = q.caller
+        {
+            // the root user is not subject to policies
+            return Verdict::Allowed;
+        }
         let principal = self.principal(q.caller);
         let mut ctx = q.context.clone();
         self.caller_context(q.caller, &principal, &mut ctx);
@@ -380,7 +395,7 @@ impl Iam {
             principal: &principal,
             context: &ctx,
         };
-        crate::authz::is_allowed(&grants, q.bucket_policy, &req)
+        crate::authz::decide(&grants, q.bucket_policy, &req)
     }
 }
 
