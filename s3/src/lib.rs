@@ -13,6 +13,7 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
 pub mod access;
+mod acl;
 mod admin;
 pub use admin::NO_ADMIN_API;
 mod authcheck;
@@ -31,6 +32,7 @@ mod lock;
 mod metrics;
 mod multipart;
 mod objects;
+mod policy;
 mod postform;
 mod precheck;
 mod query;
