@@ -30,6 +30,7 @@ mod lock;
 mod metrics;
 mod multipart;
 mod objects;
+pub mod oidc;
 mod postform;
 mod precheck;
 pub mod redact;
