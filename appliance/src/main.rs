@@ -14,6 +14,7 @@ mod limits;
 mod logging;
 mod mount;
 mod nfs;
+mod oidc;
 mod sandbox;
 mod server;
 
