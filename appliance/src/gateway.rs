@@ -137,6 +137,8 @@ pub struct FrontArgs {
     pub limits: crate::limits::LimitArgs,
     #[command(flatten)]
     pub exposure: crate::exposure::ExposureArgs,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// Where a cloud gateway (`s3`, `azure`, `gcs`) keeps the NFS export's
@@ -243,9 +245,10 @@ async fn serve_fronts(
     let open_files = crate::limits::raise_open_files();
     let listener =
         cairn_s3::bind(args.address).with_context(|| format!("listening on {}", args.address))?;
+    let listener = args.tls.listener(listener).await?;
     tracing::info!(
-        "S3 API on http://{} ({})",
-        listener.local_addr()?,
+        "S3 API on {} ({})",
+        args.tls.describe(&listener)?,
         layer.capabilities().backend
     );
     let iam = crate::iam::load(crate::iam::IamSetup {
@@ -263,11 +266,11 @@ async fn serve_fronts(
         admin: None,
         metrics_token: args.exposure.metrics_token(),
         limits: args.limits.limits(open_files),
-        iam: Some(iam),
+        iam: Some(iam.clone()),
         oidc: args.oidc.provider()?,
     };
-    let mounted = crate::mount::start(&args.mount, layer.clone()).await?;
-    let exported = crate::nfs::start(&args.nfs, layer.clone(), &state).await?;
+    let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;
+    let exported = crate::nfs::start(&args.nfs, layer.clone(), &state, &iam).await?;
     let served = serve(listener, layer, cfg, ready, shutdown_signal()).await;
     crate::nfs::stop(exported).await;
     crate::mount::stop(mounted).await;

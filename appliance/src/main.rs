@@ -9,6 +9,8 @@ mod drives;
 mod exposure;
 mod gateway;
 mod iam;
+mod iamcli;
+mod identity;
 mod install;
 mod limits;
 mod logging;
@@ -17,6 +19,7 @@ mod nfs;
 mod oidc;
 mod sandbox;
 mod server;
+mod tls;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};

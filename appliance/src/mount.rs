@@ -62,6 +62,16 @@ pub struct MountArgs {
     /// How long attributes are cached, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub mount_attr_ttl_ms: u64,
+    /// Act as this IAM user: its policies (and the buckets' policies)
+    /// decide every call of the mount; a refusal is EACCES. Default: the
+    /// root user.
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "mount",
+        env = "CAIRN_MOUNT_IDENTITY"
+    )]
+    pub mount_identity: Option<String>,
 }
 
 /// The write staging folder of the mount.
@@ -76,10 +86,12 @@ pub fn spool_dir(args: &MountArgs) -> PathBuf {
 pub async fn start(
     args: &MountArgs,
     layer: Arc<dyn ObjectLayer>,
+    iam: &Arc<cairn_iam::Iam>,
 ) -> anyhow::Result<Option<Mounted>> {
     let Some(dir) = args.mount.clone() else {
         return Ok(None);
     };
+    let layer = crate::identity::act_as(layer, iam, args.mount_identity.as_deref(), "mount")?;
     if std::fs::metadata(&dir).err().and_then(|e| e.raw_os_error()) == Some(ENOTCONN) {
         tracing::warn!(
             path = %dir.display(),

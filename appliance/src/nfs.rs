@@ -79,6 +79,16 @@ pub struct NfsArgs {
     /// object (at most 2000: other fronts see NFS writes within 2 s).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=2000))]
     pub nfs_commit_idle_ms: u64,
+    /// Act as this IAM user: its policies (and the buckets' policies)
+    /// decide every call of the export; a refusal is NFS3ERR_ACCES.
+    /// Default: the root user.
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "nfs",
+        env = "CAIRN_NFS_IDENTITY"
+    )]
+    pub nfs_identity: Option<String>,
 }
 
 /// Starts the export when `--nfs` was given.
@@ -86,10 +96,12 @@ pub async fn start(
     args: &NfsArgs,
     layer: Arc<dyn ObjectLayer>,
     first_drive: &Path,
+    iam: &Arc<cairn_iam::Iam>,
 ) -> anyhow::Result<Option<cairn_nfs::NfsServer>> {
     let Some(address) = args.nfs else {
         return Ok(None);
     };
+    let layer = crate::identity::act_as(layer, iam, args.nfs_identity.as_deref(), "nfs")?;
     crate::exposure::warn_open_nfs(&address, &args.nfs_export, args.nfs_allow.len());
     let state = args
         .nfs_state

@@ -144,6 +144,7 @@ impl Plan {
         }
         // the NFS state defaults to the first drive's .cairn.sys/nfs
         plan.front(&args.mount, &args.nfs, None);
+        plan.certs(&args.tls);
         plan.env_files();
         Ok(plan)
     }
@@ -191,6 +192,7 @@ impl Plan {
             GatewayCommand::Gcs(_) => Some(cloud_state_dir("gcs")),
         };
         plan.front(&front.mount, &front.nfs, default_state);
+        plan.certs(&front.tls);
         plan.env_files();
         plan
     }
@@ -216,6 +218,14 @@ impl Plan {
                 path: state,
                 make: true,
             });
+        }
+    }
+
+    /// The certificates folder (read; files in it are replaced while
+    /// serving).
+    fn certs(&mut self, tls: &crate::tls::TlsArgs) {
+        if let Some(dir) = &tls.certs_dir {
+            self.needs.push(Need::Read(dir.clone()));
         }
     }
 

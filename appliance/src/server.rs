@@ -78,6 +78,8 @@ pub struct ServerArgs {
     pub sandbox: crate::sandbox::SandboxArgs,
     #[command(flatten)]
     pub exposure: crate::exposure::ExposureArgs,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// The drive folders the arguments name (expanded), or the embedded
@@ -269,8 +271,8 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
     );
     let listener =
         cairn_s3::bind(args.address).with_context(|| format!("listening on {}", args.address))?;
-    let local = listener.local_addr()?;
-    tracing::info!("S3 API on http://{local}");
+    let listener = args.tls.listener(listener).await?;
+    tracing::info!("S3 API on {}", args.tls.describe(&listener)?);
     set.start_healer();
     set.start_monitor();
     if !args.no_scanner {
@@ -286,12 +288,12 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         Arc::new(crate::sandbox::ReportingAdmin::new(set.clone()));
     let ready_set = set.clone();
     let layer: Arc<dyn ObjectLayer> = set;
-    // IAM records are kept in memory until the store keeps them (issue 17)
+    // users, keys and policies live on the drives (.cairn.sys/config/iam)
     let iam = crate::iam::load(crate::iam::IamSetup {
         access_key: &access_key,
         secret_key: &secret_key,
         deployment_id: ready_set.deployment_id(),
-        store: Arc::new(cairn_api::MemConfig::new()),
+        store: ready_set.clone(),
     })
     .await?;
     let cfg = S3Config {
@@ -302,13 +304,13 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         admin: Some(admin),
         metrics_token: args.exposure.metrics_token(),
         limits: args.limits.limits(open_files),
-        iam: Some(iam),
+        iam: Some(iam.clone()),
         oidc: args.oidc.provider()?,
     };
     // mounted before S3 answers /_cairn/health/ready, unmounted after S3 stops
-    let mounted = crate::mount::start(&args.mount, layer.clone()).await?;
+    let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;
     let first_drive = PathBuf::from(drives.first().map(String::as_str).unwrap_or("."));
-    let exported = crate::nfs::start(&args.nfs, layer.clone(), &first_drive).await?;
+    let exported = crate::nfs::start(&args.nfs, layer.clone(), &first_drive, &iam).await?;
     let served = serve(
         listener,
         layer,

@@ -25,10 +25,13 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use cairn_iam::{Caller, CallerError};
 use http::{HeaderValue, Method, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::{Body, S3Result, s3_error};
+
+use crate::sse::ConnInfo;
 
 /// The tracing target of the access log.
 pub const TARGET: &str = "cairn::access";
@@ -49,6 +52,19 @@ struct Route {
 }
 
 impl Resolved {
+    /// Notes a request the S3 router did not resolve (the IAM query
+    /// API): its action and the verified access key.
+    pub(crate) fn note(&self, op: &str, access_key: Option<&str>) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(Route {
+                op: op.to_owned(),
+                bucket: None,
+                key: None,
+                access_key: access_key.map(str::to_owned),
+            });
+        }
+    }
+
     fn take(&self) -> Option<Route> {
         match self.0.lock() {
             Ok(mut g) => g.take(),
@@ -57,11 +73,13 @@ impl Resolved {
     }
 }
 
-/// s3s's access check with the route noted: a request needs verified
-/// credentials (s3s's default rule, kept as it was), and the operation,
-/// bucket, key and access key go to the request's [`Resolved`].
+/// s3s's access check: the operation, bucket, key and access key go to
+/// the request's [`Resolved`] (the access log) and its operation to the
+/// metrics; then the caller is found (a temporary key's token checked)
+/// and the request authorized (crate::authz).
 pub(crate) struct Recorder {
-    pub(crate) iam: std::sync::Arc<cairn_iam::Iam>,
+    pub(crate) iam: Arc<cairn_iam::Iam>,
+    pub(crate) authz: Arc<crate::authz::Authorizer>,
 }
 
 #[async_trait::async_trait]
@@ -73,7 +91,6 @@ impl S3Access for Recorder {
             key: cx.s3_path().get_object_key().map(str::to_owned),
             access_key: cx.credentials().map(|c| c.access_key.clone()),
         };
-        let verified = route.access_key.is_some();
         // the per-operation request counts (crate::metrics) read it too
         if let Some(slot) = cx.extensions_mut().get::<crate::metrics::OperationSlot>() {
             slot.set(&route.op);
@@ -83,51 +100,85 @@ impl S3Access for Recorder {
         {
             *g = Some(route);
         }
-        let Some(access_key) = cx.credentials().map(|c| c.access_key.clone()) else {
-            return Err(s3_error!(AccessDenied, "Signature is required"));
+        let caller = match cx.credentials().map(|c| c.access_key.clone()) {
+            None => None,
+            Some(access_key) => Some(self.caller(cx, &access_key)?),
         };
-        debug_assert!(verified);
-        let token = cx
-            .headers()
-            .get("x-amz-security-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| query_token(cx.uri()));
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        match self.iam.caller(&access_key, token.as_deref(), now) {
-            Ok(caller) => {
-                cx.extensions_mut().insert(caller);
-                Ok(())
-            }
-            Err(cairn_iam::CallerError::Expired) => {
-                Err(s3_error!(ExpiredToken, "The provided token has expired."))
-            }
-            Err(cairn_iam::CallerError::InvalidToken(e)) => {
-                tracing::debug!(%access_key, error = %e, "session token refused");
-                Err(s3_error!(
-                    InvalidToken,
-                    "The provided token is malformed or otherwise invalid."
-                ))
-            }
-            Err(cairn_iam::CallerError::UnknownKey) => Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS access key Id you provided does not exist in our records."
-            )),
+        let op = cx.s3_op().name().to_owned();
+        if let Some(c) = caller
+            .as_ref()
+            .filter(|c| c.identity == cairn_iam::Identity::Root)
+        {
+            self.authz.admit_root(c.clone(), cx.extensions_mut());
+            return Ok(());
         }
+        let headers = cx.headers().clone();
+        let uri = cx.uri().clone();
+        let bucket = cx.s3_path().get_bucket_name().map(str::to_owned);
+        let key = cx.s3_path().get_object_key().map(str::to_owned);
+        let conn = cx.extensions_mut().get::<ConnInfo>().copied();
+        let ask = crate::authz::Ask {
+            op: &op,
+            bucket: bucket.as_deref(),
+            key: key.as_deref(),
+            headers: &headers,
+            uri: &uri,
+            conn: conn.as_ref(),
+        };
+        self.authz.check(&ask, caller, cx.extensions_mut()).await
     }
 }
 
-/// A presigned URL's session token (`X-Amz-Security-Token`).
-fn query_token(uri: &http::Uri) -> Option<String> {
-    form_urlencoded::parse(uri.query()?.as_bytes())
-        .find(|(k, _)| k == "X-Amz-Security-Token")
-        .map(|(_, v)| v.into_owned())
+impl Recorder {
+    /// Who signed with `access_key` (its signature verified by s3s),
+    /// with a temporary key's session token checked.
+    fn caller(&self, cx: &S3AccessContext<'_>, access_key: &str) -> S3Result<Caller> {
+        let token = session_token(cx.headers(), cx.uri());
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        self.iam
+            .caller(access_key, token.as_deref(), now)
+            .map_err(|e| match e {
+                CallerError::Expired => {
+                    s3_error!(ExpiredToken, "The provided token has expired.")
+                }
+                CallerError::InvalidToken(e) => {
+                    tracing::debug!(%access_key, error = %e, "session token refused");
+                    s3_error!(
+                        InvalidToken,
+                        "The provided token is malformed or otherwise invalid."
+                    )
+                }
+                CallerError::UnknownKey => s3_error!(
+                    InvalidAccessKeyId,
+                    "The AWS access key Id you provided does not exist in our records."
+                ),
+            })
+    }
+}
+
+/// A request's session token: the `x-amz-security-token` header or a
+/// presigned URL's `X-Amz-Security-Token`.
+pub(crate) fn session_token(headers: &http::HeaderMap, uri: &http::Uri) -> Option<String> {
+    headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            form_urlencoded::parse(uri.query()?.as_bytes())
+                .find(|(k, _)| k == "X-Amz-Security-Token")
+                .map(|(_, v)| v.into_owned())
+        })
 }
 
 /// A new request id: 16 uppercase hex digits, random, as AWS's look.
 fn new_request_id() -> String {
     format!("{:016X}", uuid::Uuid::new_v4().as_u64_pair().0)
 }
+
+/// The id of a request, in its extensions for answers that carry it in
+/// their body too (the IAM query API).
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub(crate) String);
 
 /// One request's access-log entry, from its arrival to its last byte.
 pub(crate) struct Entry {
@@ -161,11 +212,13 @@ impl Entry {
     ) -> Self {
         let resolved = Resolved::default();
         req.extensions.insert(resolved.clone());
+        let request_id = new_request_id();
+        req.extensions.insert(RequestId(request_id.clone()));
         Self {
             method: req.method.clone(),
             uri: crate::redact::Uri(&req.uri).to_string(),
             claimed_key: crate::redact::access_key_id(&req.headers, &req.uri),
-            request_id: new_request_id(),
+            request_id,
             remote,
             started: Instant::now(),
             received,

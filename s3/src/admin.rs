@@ -20,9 +20,12 @@
 //! KMS errors go through the S3 error mapping (no KMS: 501
 //! NotImplemented; unknown key: 400 KMS.NotFoundException).
 //!
+//! - `/_cairn/admin/v1/service-accounts...`: service accounts
+//!   (crate::svcacct), for the root user and IAM users (their own).
+//!
 //! `s3s` checks the signature before it asks the route whether a request
 //! is its own (`S3Route::is_match`), then calls `check_access`: only the
-//! root user's signature passes. A server without an admin side (a
+//! root user's signature passes (IAM users' too for service accounts). A server without an admin side (a
 //! gateway) answers every call 501 `NoAdminApi`, which `cairn admin`
 //! explains. The paths are outside the bucket namespace
 //! (crate::endpoints).
@@ -53,6 +56,18 @@ pub(crate) struct AdminRoute {
     pub(crate) root: String,
     /// For telling path-style requests from virtual-host ones.
     pub(crate) domains: Option<crate::host::Domains>,
+    /// Who signed a service-account call.
+    pub(crate) iam: Arc<cairn_iam::Iam>,
+}
+
+/// The service-account call of `uri`, if it is one: what follows
+/// `service-accounts` in the path.
+fn service_account_call(uri: &Uri) -> Option<&str> {
+    let rest = uri
+        .path()
+        .strip_prefix(PREFIX)?
+        .strip_prefix(crate::svcacct::PATH)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
 fn bad(msg: impl Into<String>) -> S3Error {
@@ -91,6 +106,27 @@ impl S3Route for AdminRoute {
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        if service_account_call(&req.uri).is_some()
+            && let Some(c) = &req.credentials
+        {
+            let token = req
+                .headers
+                .get("x-amz-security-token")
+                .and_then(|v| v.to_str().ok());
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let caller = self.iam.caller(&c.access_key, token, now).map_err(|e| {
+                tracing::info!(access_key = %c.access_key, error = %e, "service account call refused");
+                S3Error::with_message(S3ErrorCode::AccessDenied, "The credentials are not valid.")
+            })?;
+            if !crate::svcacct::admitted(&caller) {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::AccessDenied,
+                    "Service accounts are managed by the root user or their own user.",
+                ));
+            }
+            req.extensions.insert(caller);
+            return Ok(());
+        }
         match &req.credentials {
             Some(c) if c.access_key == self.root => Ok(()),
             Some(c) => {
@@ -108,6 +144,10 @@ impl S3Route for AdminRoute {
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        if let Some(rest) = service_account_call(&req.uri) {
+            let rest = rest.to_owned();
+            return crate::svcacct::call(&self.iam, req, &rest).await;
+        }
         let Some(admin) = &self.admin else {
             let mut e = S3Error::with_message(
                 S3ErrorCode::Custom(NO_ADMIN_API.into()),

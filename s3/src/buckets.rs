@@ -27,7 +27,7 @@ impl CairnS3 {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let input = req.input;
+        let input = &req.input;
         if let Some(r) = input.bucket_region.as_deref()
             && r != self.region
         {
@@ -35,7 +35,7 @@ impl CairnS3 {
             return Ok(S3Response::new(ListBucketsOutput {
                 buckets: Some(Vec::new()),
                 owner: Some(Self::owner()),
-                prefix: input.prefix,
+                prefix: input.prefix.clone(),
                 continuation_token: None,
             }));
         }
@@ -57,6 +57,20 @@ impl CairnS3 {
 
         let mut all = self.layer.list_buckets().await.s3()?;
         all.sort_by(|a, b| a.name.cmp(&b.name));
+        // only what the caller may list or locate (crate::authz)
+        let Some(authorized) = req.extensions.get::<crate::authz::Authorized>() else {
+            return Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Access Denied.",
+            ));
+        };
+        let mut visible = Vec::with_capacity(all.len());
+        for b in all {
+            if authorized.may_see_bucket(b.name.as_str()).await {
+                visible.push(b);
+            }
+        }
+        let all = visible;
         let mut buckets: Vec<Bucket> = all
             .into_iter()
             .filter(|b| b.name.starts_with(&prefix))
@@ -78,7 +92,7 @@ impl CairnS3 {
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
             owner: Some(Self::owner()),
-            prefix: input.prefix,
+            prefix: input.prefix.clone(),
             continuation_token,
         }))
     }

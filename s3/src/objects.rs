@@ -406,11 +406,39 @@ impl CairnS3 {
         let mut errors: Vec<(usize, Error)> = Vec::new();
         let bypass_governance = input.bypass_governance_retention == Some(true);
         let mut keys: Vec<(usize, (String, DeleteOptions))> = Vec::new();
+        // each key is authorized on its own (crate::authz)
+        let authorized = req.extensions.get::<crate::authz::Authorized>();
         for (i, o) in objects.into_iter().enumerate() {
-            let checked = version_param(o.version_id.as_deref()).and_then(|v| {
+            let mut checked = version_param(o.version_id.as_deref()).and_then(|v| {
                 ObjectKey::new(o.key.clone()).map_err(s3_error)?;
                 Ok(v)
             });
+            if let Ok(v) = &checked {
+                let action = if v.is_some() {
+                    "s3:DeleteObjectVersion"
+                } else {
+                    "s3:DeleteObject"
+                };
+                let allowed = match authorized {
+                    Some(a) => {
+                        a.may(action, bucket.as_str(), Some(&o.key)).await
+                            && (!bypass_governance
+                                || a.may(
+                                    "s3:BypassGovernanceRetention",
+                                    bucket.as_str(),
+                                    Some(&o.key),
+                                )
+                                .await)
+                    }
+                    None => false,
+                };
+                if !allowed {
+                    checked = Err(S3Error::with_message(
+                        S3ErrorCode::AccessDenied,
+                        "Access Denied.",
+                    ));
+                }
+            }
             match checked {
                 Ok(version_id) => keys.push((
                     i,

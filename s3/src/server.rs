@@ -143,12 +143,15 @@ pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 ///
 /// Fails at once (`InvalidInput`) on a configuration it cannot serve.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<crate::tls::Listener>,
     layer: Arc<dyn ObjectLayer>,
     cfg: S3Config,
     ready: ReadyFn,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let crate::tls::Listener { tcp: listener, tls } = listener.into();
+    // certificates reloaded while serving (crate::tls)
+    let _watch = tls.as_ref().and_then(crate::tls::Tls::watch);
     cfg.limits.check().map_err(ConfigError::from)?;
     let domains = domains(&cfg)?;
     let iam = iam_of(&cfg).await?;
@@ -178,9 +181,11 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
     let conns = Conns::new(limits.max_connections);
     if let Ok(addr) = listener.local_addr() {
-        info!(%addr, region = %cfg.region, limits = ?cfg.limits, "S3 front listening");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        info!(%addr, scheme, region = %cfg.region, limits = ?cfg.limits, "S3 front listening");
     }
 
     tokio::pin!(shutdown);
@@ -199,20 +204,31 @@ pub async fn serve(
                 if let Err(e) = stream.set_nodelay(true) {
                     debug!(%peer, error = %e, "set_nodelay failed");
                 }
-                // Each connection's service knows its peer (SSE-C checks
-                // it, crate::sse) and what the connection is doing.
                 let state = ConnState::new();
                 let mut conn_svc = svc.clone();
-                conn_svc.conn = Some(ConnInfo { peer, tls: false });
                 conn_svc.state = Some(state.clone());
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), conn_svc)
-                    .into_owned();
                 let slot = conns.slot();
                 let conns = conns.clone();
                 let limits = limits.clone();
+                let (builder, tls) = (builder.clone(), tls.clone());
                 tokio::spawn(async move {
                     let _slot = slot;
+                    // TLS or plain (crate::tls), within the header timeout.
+                    let io = tokio::select! {
+                        io = crate::tls::open(tls.as_ref(), stream, peer) => io,
+                        _ = conns.until_close(&state, &limits) => None,
+                    };
+                    let Some(io) = io else { return };
+                    // Each connection's service knows its peer and whether
+                    // it is TLS (SSE-C checks it, crate::sse) and what the
+                    // connection is doing.
+                    conn_svc.conn = Some(ConnInfo {
+                        peer,
+                        tls: io.is_tls(),
+                    });
+                    let conn = builder
+                        .serve_connection(TokioIo::new(io), conn_svc)
+                        .into_owned();
                     tokio::pin!(conn);
                     let stopping = tokio::select! {
                         res = conn.as_mut() => {
@@ -290,18 +306,31 @@ fn build_service(
     if cfg.region.is_empty() {
         return Err(ConfigError::EmptyRegion);
     }
+    let authz = crate::authz::Authorizer::new(iam.clone(), layer.clone());
     let mut b = S3ServiceBuilder::new(CairnS3::new(layer, cfg));
     b.set_auth(IamAuth(iam.clone()));
-    b.set_access(crate::access::Recorder { iam });
+    b.set_access(crate::access::Recorder {
+        iam: iam.clone(),
+        authz,
+    });
     b.set_validation(crate::endpoints::BucketNames);
     if let Some(d) = &domains {
         b.set_host(d.clone());
     }
-    // Always routed: without an admin side it says so (NoAdminApi).
-    b.set_route(crate::admin::AdminRoute {
-        admin: cfg.admin.clone(),
-        root: cfg.access_key.clone(),
-        domains,
+    // Always routed: without an admin side it says so (NoAdminApi); the
+    // IAM/STS query API beside it (crate::query).
+    b.set_route(crate::query::Routes {
+        admin: crate::admin::AdminRoute {
+            admin: cfg.admin.clone(),
+            root: cfg.access_key.clone(),
+            domains: domains.clone(),
+            iam: iam.clone(),
+        },
+        query: crate::query::QueryRoute {
+            iam,
+            domains,
+            oidc: cfg.oidc.clone(),
+        },
     });
     Ok(b.build())
 }
@@ -421,7 +450,14 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         // The signature rules s3s does not enforce, for every signed
         // request (the admin API too), before s3s reads it.
         let now = time::OffsetDateTime::now_utc();
-        let mut refused = crate::authcheck::check(&req, &self.region, now).err();
+        let query_api = endpoint.is_none()
+            && crate::query::is_query(
+                req.method(),
+                req.uri(),
+                req.headers(),
+                self.domains.as_deref(),
+            );
+        let mut refused = crate::authcheck::check_for(&req, &self.region, now, query_api).err();
         if let Some(r) = &refused {
             debug!(code = r.code().as_str(), uri = %crate::redact::Uri(req.uri()), "signature rules refused the request");
         }

@@ -22,13 +22,16 @@ const AES256: &str = "AES256";
 const AWS_KMS: &str = "aws:kms";
 
 /// How a request reached the server, put into every request's extensions by
-/// the hyper service (one value per connection).
+/// the hyper service (one value per connection), where s3s hooks
+/// (`S3Access`: `cx.extensions_mut().get::<ConnInfo>()`) and operations
+/// read it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnInfo {
     /// The client's address.
     pub peer: SocketAddr,
-    /// Whether the connection is TLS. The front serves plain HTTP only (TLS
-    /// is terminated in front of it, if anywhere), so this is `false` today.
+    /// Whether the connection is TLS (served with a certificate,
+    /// crate::tls; `aws:SecureTransport`). A TLS proxy in front of a plain
+    /// port is not seen.
     pub tls: bool,
 }
 

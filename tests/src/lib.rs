@@ -22,6 +22,7 @@ pub mod oidc;
 pub mod openbao;
 pub mod raw;
 pub mod sse;
+pub mod tls;
 pub mod tmpfs;
 
 use std::fs::File;
@@ -99,6 +100,20 @@ pub struct StartOpts {
     /// folder) and no credentials in the environment (the built-in
     /// default pair, served on loopback only); `drives` is then unused.
     pub embedded: bool,
+    /// `--certs-dir DIR`: the server speaks HTTPS; readiness is probed,
+    /// and [`Server::endpoint`] and the tool configs point, over HTTPS
+    /// trusting `ca` (the default certificate must be valid for
+    /// 127.0.0.1, and for the non-loopback address with `any_address`).
+    pub certs: Option<Certs>,
+    /// Listen on 0.0.0.0 (every address) instead of 127.0.0.1.
+    pub any_address: bool,
+}
+
+/// A certificates folder and the CA that signed its certificates.
+#[derive(Debug, Clone)]
+pub struct Certs {
+    pub dir: PathBuf,
+    pub ca: PathBuf,
 }
 
 impl Default for StartOpts {
@@ -111,6 +126,8 @@ impl Default for StartOpts {
             ellipsis: false,
             gateway: None,
             embedded: false,
+            certs: None,
+            any_address: false,
         }
     }
 }
@@ -233,7 +250,15 @@ impl Server {
             Some(args) => cmd.arg("gateway").args(args),
             None => cmd.arg("server"),
         };
-        cmd.arg("--address").arg(format!("127.0.0.1:{}", self.port));
+        let ip = if self.opts.any_address {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        };
+        cmd.arg("--address").arg(format!("{ip}:{}", self.port));
+        if let Some(c) = &self.opts.certs {
+            cmd.arg("--certs-dir").arg(&c.dir);
+        }
         if let Some(m) = self.opts.parity {
             cmd.arg("--parity").arg(m.to_string());
         }
@@ -276,7 +301,13 @@ impl Server {
                     self.log()
                 );
             }
-            let last = match raw::get(&self.addr(), HEALTH_READY).await {
+            let probe = match &self.opts.certs {
+                Some(c) => tls::https_get(&self.addr(), "127.0.0.1", &c.ca, HEALTH_READY)
+                    .await
+                    .map(|e| e.response),
+                None => raw::get(&self.addr(), HEALTH_READY).await,
+            };
+            let last = match probe {
                 Ok(r) if r.status == 200 => return Ok(()),
                 Ok(r) => format!("HTTP {}", r.status),
                 Err(e) => format!("{e:#}"),
@@ -305,9 +336,14 @@ impl Server {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (`https://` with [`StartOpts::certs`])
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr())
+        let scheme = if self.opts.certs.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr())
     }
 
     pub fn port(&self) -> u16 {

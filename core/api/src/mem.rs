@@ -32,6 +32,8 @@ struct State {
 
 struct Bucket {
     created: OffsetDateTime,
+    /// Only the bucket policy is kept (the rest is not modelled).
+    policy: Option<String>,
     objects: BTreeMap<String, (ObjectInfo, Bytes)>,
 }
 
@@ -115,6 +117,7 @@ impl ObjectLayer for MemLayer {
             bucket.to_string(),
             Bucket {
                 created: now(),
+                policy: None,
                 objects: BTreeMap::new(),
             },
         );
@@ -139,6 +142,36 @@ impl ObjectLayer for MemLayer {
                 created: b.created,
             })
             .collect())
+    }
+
+    async fn get_bucket_config(
+        &self,
+        bucket: &BucketName,
+    ) -> ObjectResult<crate::bucketcfg::BucketConfig> {
+        let s = self.state.lock();
+        Ok(crate::bucketcfg::BucketConfig {
+            policy: s.bucket(bucket)?.policy.clone(),
+            ..Default::default()
+        })
+    }
+
+    /// Only the bucket policy (the rest: the trait's default answer).
+    async fn update_bucket_config(
+        &self,
+        bucket: &BucketName,
+        change: crate::bucketcfg::BucketChange,
+    ) -> ObjectResult<()> {
+        let mut s = self.state.lock();
+        let b = s.bucket_mut(bucket)?;
+        match change {
+            crate::bucketcfg::BucketChange::Policy(p) => {
+                b.policy = p;
+                Ok(())
+            }
+            _ => Err(ObjectError::NotImplemented {
+                what: "bucket configuration other than the policy in MemLayer",
+            }),
+        }
     }
 
     async fn delete_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {

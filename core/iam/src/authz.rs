@@ -13,25 +13,50 @@ use crate::context::{PrincipalType, Request};
 use crate::grants::Grants;
 use crate::policy::{Decision, Policy, evaluate_all};
 
+/// The answer to one authorization question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// A policy involved denies explicitly: nothing else may allow.
+    Denied,
+    /// No policy allows (an ACL may still grant it).
+    NotAllowed,
+}
+
 /// Whether `req` is allowed for a caller with `grants`, given the
 /// bucket's policy (if the bucket has one).
 pub fn is_allowed(grants: &Grants, bucket_policy: Option<&Policy>, req: &Request<'_>) -> bool {
+    decide(grants, bucket_policy, req) == Verdict::Allowed
+}
+
+/// [`is_allowed`], telling an explicit Deny from no Allow.
+pub fn decide(grants: &Grants, bucket_policy: Option<&Policy>, req: &Request<'_>) -> Verdict {
     let bounded = || {
-        grants
+        if grants
             .boundaries
             .iter()
             .all(|b| b.evaluate(req) == Decision::Allow)
+        {
+            Verdict::Allowed
+        } else {
+            Verdict::NotAllowed
+        }
     };
     if grants.root {
         return bounded();
     }
     let bucket = bucket_policy.map_or(Decision::NotApplicable, |p| p.evaluate(req));
     if req.principal.kind == PrincipalType::Anonymous {
-        return bucket == Decision::Allow;
+        return match bucket {
+            Decision::Allow => Verdict::Allowed,
+            Decision::Deny => Verdict::Denied,
+            Decision::NotApplicable => Verdict::NotAllowed,
+        };
     }
     let identity = evaluate_all(grants.identity.iter().map(|p| &**p), req);
     match identity.and(bucket) {
         Decision::Allow => bounded(),
-        Decision::Deny | Decision::NotApplicable => false,
+        Decision::Deny => Verdict::Denied,
+        Decision::NotApplicable => Verdict::NotAllowed,
     }
 }

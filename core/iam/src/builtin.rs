@@ -1,6 +1,6 @@
 //! The policies every deployment has, named as MinIO names them.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use crate::policy::{Policy, PolicyKind};
 
@@ -34,18 +34,23 @@ const DOCS: &[(&str, &str)] = &[
     ),
 ];
 
-static BUILTIN: LazyLock<Vec<(&'static str, Policy)>> = LazyLock::new(|| {
+static BUILTIN: LazyLock<Vec<(&'static str, Arc<Policy>)>> = LazyLock::new(|| {
     DOCS.iter()
         .filter_map(|(name, doc)| {
             Policy::parse(doc, PolicyKind::Identity)
                 .ok()
-                .map(|p| (*name, p))
+                .map(|p| (*name, Arc::new(p)))
         })
         .collect()
 });
 
 /// The built-in policy `name`, if there is one.
 pub fn builtin(name: &str) -> Option<&'static Policy> {
+    builtin_arc(name).map(|p| &**p)
+}
+
+/// [`builtin`], shared (no copy per request).
+pub(crate) fn builtin_arc(name: &str) -> Option<&'static Arc<Policy>> {
     BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, p)| p)
 }
 

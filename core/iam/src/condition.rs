@@ -279,6 +279,11 @@ impl Condition {
     }
 
     /// Whether the condition holds for `ctx`.
+    /// The condition key, lowercase.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
     pub(crate) fn holds(&self, ctx: &Context) -> bool {
         let present = ctx.get_lower(&self.key).filter(|v| !v.is_empty());
         if let Test::Null(wants_absent) = &self.test {

@@ -50,6 +50,15 @@ pub struct ManagedPolicy {
     pub created: Secs,
     pub updated: Secs,
     pub document: IdentityDoc,
+    /// The number of the document's version (IAM's `v<N>`): 1 when
+    /// created, one more with each update (only the default version is
+    /// kept).
+    #[serde(default = "first_version")]
+    pub version: u32,
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 /// A role, assumed through STS.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::builtin::builtin;
+use crate::builtin::builtin_arc;
 use crate::doc::IdentityDoc;
 use crate::entities::{KeyKind, Secs, Status};
 use crate::model::IamState;
@@ -71,8 +71,8 @@ impl IamState {
     }
 
     fn named(&self, name: &str) -> Option<Arc<Policy>> {
-        builtin(name)
-            .map(|p| Arc::new(p.clone()))
+        builtin_arc(name)
+            .cloned()
             .or_else(|| self.policies.get(name).map(|p| p.document.policy().clone()))
     }
 

@@ -10,6 +10,7 @@
 
 mod action;
 mod authz;
+mod bucketpolicy;
 mod builtin;
 mod condition;
 mod context;
@@ -17,6 +18,7 @@ mod doc;
 mod entities;
 mod glob;
 mod grants;
+mod layer;
 mod model;
 mod policy;
 pub mod s3ops;
@@ -25,12 +27,14 @@ pub mod sts;
 mod template;
 
 pub use action::Action;
-pub use authz::is_allowed;
+pub use authz::{Verdict, decide, is_allowed};
+pub use bucketpolicy::{BucketPolicies, s3_arn};
 pub use builtin::{builtin, builtin_document, builtin_names};
 pub use context::{Context, Principal, PrincipalType, Request};
 pub use doc::{IdentityDoc, TrustDoc};
 pub use entities::{AccessKey, Entity, Group, KeyKind, ManagedPolicy, Role, Secs, Status, User};
 pub use grants::{Grants, Identity};
+pub use layer::IdentityLayer;
 pub use model::{IamError, IamState, ServiceAccountSpec, Target};
 pub use policy::{Decision, Effect, Policy, PolicyKind, evaluate_all};
 pub use service::{

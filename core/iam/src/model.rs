@@ -381,6 +381,7 @@ impl IamState {
             created: now,
             updated: now,
             document: IdentityDoc::parse(doc)?,
+            version: 1,
         };
         self.mark(Entity::Policy(name.to_owned()));
         Ok(self.policies.entry(name.to_owned()).or_insert(p))
@@ -396,6 +397,7 @@ impl IamState {
             .ok_or_else(|| no_such("policy", name))?;
         p.document = document;
         p.updated = now;
+        p.version = p.version.saturating_add(1);
         self.mark(Entity::Policy(name.to_owned()));
         Ok(())
     }

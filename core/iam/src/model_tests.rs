@@ -386,3 +386,20 @@ fn stored_entities_round_trip_and_bad_documents_do_not_load() {
     let broken = json.replace("s3:GetObject", "s3:Nope");
     assert!(serde_json::from_str::<User>(&broken).is_err());
 }
+
+#[test]
+fn policy_versions_count_updates_and_old_records_load_as_v1() {
+    let mut iam = IamState::new();
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+    assert_eq!(iam.create_policy("p", doc, 1).unwrap().version, 1);
+    iam.update_policy("p", doc, 2).unwrap();
+    assert_eq!(iam.policy("p").unwrap().version, 2);
+    // a refused update changes nothing
+    assert!(iam.update_policy("p", "{", 3).is_err());
+    assert_eq!(iam.policy("p").unwrap().version, 2);
+    // records stored before versions were kept read as version 1
+    let mut json: serde_json::Value = serde_json::to_value(iam.policy("p").unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("version");
+    let back: ManagedPolicy = serde_json::from_value(json).unwrap();
+    assert_eq!(back.version, 1);
+}

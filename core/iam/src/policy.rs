@@ -356,6 +356,15 @@ impl Policy {
         }
     }
 
+    /// Whether a condition of this policy names a key starting with
+    /// `prefix` (lowercase), e.g. `s3:existingobjecttag/`: a front reads
+    /// what such a key needs only when a policy asks for it.
+    pub fn mentions_key(&self, prefix: &str) -> bool {
+        self.statements
+            .iter()
+            .any(|s| s.conditions.iter().any(|c| c.key().starts_with(prefix)))
+    }
+
     /// The document's `Id`, if it has one.
     pub fn id(&self) -> Option<&str> {
         self.id.as_deref()

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use cairn_api::{ConfigDir, ConfigStore, ObjectError};
 
+use crate::authz::Verdict;
 use crate::context::{Context, Principal, PrincipalType, Request};
 use crate::entities::{Entity, Secs};
 use crate::grants::{Grants, Identity};
@@ -370,17 +371,37 @@ impl Iam {
 
     /// Whether the question's caller may do its action on its resource.
     pub fn authorize(&self, q: &Question<'_>) -> bool {
+        self.decide(q) == Verdict::Allowed
+    }
+
+    /// [`Iam::authorize`], telling an explicit Deny from no Allow (an
+    /// ACL may grant what no policy allows, never what one denies).
+    pub fn decide(&self, q: &Question<'_>) -> Verdict {
+        let grants = q.caller.map(|c| self.grants(c)).unwrap_or_default();
+        self.decide_with(q, &grants)
+    }
+
+    /// [`Iam::decide`] with the caller's grants already in hand (from
+    /// [`Iam::grants`]), for a front that looked at them first.
+    pub fn decide_with(&self, q: &Question<'_>, grants: &Grants) -> Verdict {
+        if let Some(Caller {
+            identity: Identity::Root,
+            ..
+        }) = q.caller
+        {
+            // the root user is not subject to policies
+            return Verdict::Allowed;
+        }
         let principal = self.principal(q.caller);
         let mut ctx = q.context.clone();
         self.caller_context(q.caller, &principal, &mut ctx);
-        let grants = q.caller.map(|c| self.grants(c)).unwrap_or_default();
         let req = Request {
             action: q.action,
             resource: q.resource,
             principal: &principal,
             context: &ctx,
         };
-        crate::authz::is_allowed(&grants, q.bucket_policy, &req)
+        crate::authz::decide(grants, q.bucket_policy, &req)
     }
 }
 

@@ -9,6 +9,7 @@ mod admin;
 mod background;
 pub mod bitrot;
 mod bucketcfg;
+mod config;
 pub mod drive;
 pub mod drivelock;
 pub mod erasure;

@@ -235,7 +235,11 @@ impl Vfs {
             Err(VfsError::NotFound) => {}
             Err(e) => return Err(e),
         }
-        key(&child_path(&path, name))?;
+        // asked now, not at the first flush: a caller who may not write
+        // the key (an identity's policy, object lock) is refused at create
+        self.layer
+            .check_mutable(&pb, &key(&child_path(&path, name))?)
+            .await?;
         self.known.add(pb.as_str(), &path, name);
         let ino = self.inodes.child(parent, name, FileKind::File);
         let now = SystemTime::now();

@@ -132,7 +132,7 @@ async fn unsigned_and_symmetric_algorithms_are_refused() {
     let t = jsonwebtoken::encode(
         &h,
         &claims("a", json!({})),
-        &jsonwebtoken::EncodingKey::from_secret(x.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(x.as_bytes()).unwrap(),
     )
     .unwrap();
     assert!(invalid(p.verify(&t).await).contains("HS256"));

@@ -29,6 +29,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub ready: Arc<AtomicBool>,
     pub layer: Arc<MemLayer>,
+    /// The server's IAM service (users made here govern requests).
+    pub iam: Arc<cairn_iam::Iam>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -42,6 +44,16 @@ impl Server {
         let flag = Arc::clone(&ready);
         let ready_fn: ReadyFn = Arc::new(move || flag.load(Ordering::SeqCst));
         let (tx, rx) = oneshot::channel::<()>();
+        let iam = Arc::new(
+            cairn_iam::Iam::load(cairn_iam::IamConfig {
+                root_access_key: ACCESS_KEY.into(),
+                root_secret_key: SECRET_KEY.into(),
+                account: cairn_iam::DEFAULT_ACCOUNT.into(),
+                deployment_id: "test".into(),
+                store: Arc::new(cairn_api::MemConfig::new()),
+            })
+            .await?,
+        );
         let cfg = S3Config {
             access_key: ACCESS_KEY.into(),
             secret_key: SECRET_KEY.into(),
@@ -50,7 +62,7 @@ impl Server {
             admin: None,
             metrics_token: None,
             limits: Default::default(),
-            iam: None,
+            iam: Some(iam.clone()),
             oidc: None,
         };
         let dyn_layer: Arc<dyn ObjectLayer> = layer.clone();
@@ -61,6 +73,7 @@ impl Server {
             addr,
             ready,
             layer,
+            iam,
             stop: Some(tx),
             task,
         })
@@ -121,6 +134,25 @@ fn base_config(endpoint: &str, ak: &str, sk: &str) -> aws_sdk_s3::config::Builde
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new(ak, sk, None, None, "cairn-test"))
+}
+
+/// A path-style client with temporary credentials (`token`).
+pub fn session_client(endpoint: &str, ak: &str, sk: &str, token: &str) -> Client {
+    Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new(
+                ak,
+                sk,
+                Some(token.to_owned()),
+                None,
+                "cairn-test",
+            ))
+            .force_path_style(true)
+            .build(),
+    )
 }
 
 pub fn client(endpoint: &str, ak: &str, sk: &str, path_style: bool) -> Client {
