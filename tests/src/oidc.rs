@@ -79,6 +79,12 @@ impl OidcProvider {
         format!("http://localhost:{}", self.port)
     }
 
+    /// The control port's URL (`POST /mint`, `POST /rotate`, `GET /keys`:
+    /// see tests/oidc/provider.js), for scripts.
+    pub fn control_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.control)
+    }
+
     /// The discovery document's URL (`--oidc-config-url`).
     pub fn config_url(&self) -> String {
         format!("{}/.well-known/openid-configuration", self.issuer())
@@ -86,7 +92,12 @@ impl OidcProvider {
 
     async fn control(&self, method: &str, path: &str, body: &str) -> Result<String> {
         let r = Client::new(format!("127.0.0.1:{}", self.control), None)
-            .send(method, path, &[("content-type", "application/json")], body.as_bytes())
+            .send(
+                method,
+                path,
+                &[("content-type", "application/json")],
+                body.as_bytes(),
+            )
             .await?;
         ensure!(r.status == 200, "provider {path}: {}", r.describe());
         Ok(String::from_utf8(r.body)?)
