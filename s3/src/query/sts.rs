@@ -230,6 +230,7 @@ pub(crate) async fn assume_role_with_web_identity(cx: &Call<'_>) -> Reply {
         .leaf("AssumedRoleId", &g.assumed_role_id)
         .leaf("Arn", &g.assumed_role_arn)
         .close("AssumedRoleUser");
-    x.leaf("Provider", &g.provider).leaf("Audience", &g.audience);
+    x.leaf("Provider", &g.provider)
+        .leaf("Audience", &g.audience);
     Ok(Some(x))
 }
