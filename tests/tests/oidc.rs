@@ -1,6 +1,7 @@
 //! STS AssumeRoleWithWebIdentity against a real OpenID provider (npm
 //! oauth2-mock-server, see tests/src/oidc.rs): tokens it signs are
-//! exchanged by boto3 (unsigned, as the SDKs send it) for credentials
+//! exchanged by boto3, awscli and raw HTTP (unsigned, as the SDKs send
+//! it) for credentials
 //! whose S3 rights are the mapped policies'; foreign, expired, forged
 //! and rotated-out tokens get STS's error codes; a key rotation is
 //! followed without a restart.
@@ -276,7 +277,8 @@ assert reads(session(exchange(mint(claims))))
 
 /// The server fetches the provider's keys at start; with the provider
 /// down it starts all the same, says so, and answers the exchange with
-/// IDPCommunicationError; a client id without a provider is refused.
+/// IDPCommunicationError; raw HTTP and awscli exchange a token at the
+/// server whose provider is up; a client id without a provider is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_starts_with_its_provider_up_or_down() -> Result<()> {
     let idp = OidcProvider::start().await?;
@@ -324,6 +326,31 @@ async fn server_starts_with_its_provider_up_or_down() -> Result<()> {
         r.status == 200 && r.text().contains("<AccessKeyId>ASIA"),
         "{}",
         r.describe()
+    );
+    // awscli, as the README shows it (a RoleArn naming no role here)
+    require_tool("aws")?;
+    let out = run_stdout(s.tool("aws").args([
+        "sts",
+        "assume-role-with-web-identity",
+        "--endpoint-url",
+        &s.endpoint(),
+        "--output",
+        "json",
+        "--role-arn",
+        "arn:aws:iam::000000000000:role/any",
+        "--role-session-name",
+        "app",
+        "--web-identity-token",
+        &token,
+    ]))?;
+    let v: serde_json::Value = serde_json::from_str(&out)?;
+    ensure!(
+        v["Credentials"]["AccessKeyId"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("ASIA"))
+            && v["SubjectFromWebIdentityToken"] == "alice"
+            && v["Credentials"]["Expiration"].is_string(),
+        "{v}"
     );
     // a client id without a provider is a setup error
     let bad = Server::start(StartOpts {
