@@ -1,10 +1,9 @@
 //! STS AssumeRoleWithWebIdentity against a real OpenID provider (npm
 //! oauth2-mock-server, see tests/src/oidc.rs): tokens it signs are
 //! exchanged by boto3, awscli and raw HTTP (unsigned, as the SDKs send
-//! it) for credentials
-//! whose S3 rights are the mapped policies'; foreign, expired, forged
-//! and rotated-out tokens get STS's error codes; a key rotation is
-//! followed without a restart.
+//! it) for credentials whose S3 rights are the mapped policies';
+//! foreign, expired, forged and rotated-out tokens get STS's error
+//! codes; a key rotation is followed without a restart.
 
 use std::process::Command;
 use std::time::Duration;
