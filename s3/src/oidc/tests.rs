@@ -180,6 +180,15 @@ async fn iam() -> Iam {
         }]});
         st.create_role("web", &trust.to_string(), Some(7200), 1)?;
         st.set_attached(&Target::Role("web".into()), "diagnostics", true)?;
+        // trusts the account's own principals (AssumeRole), with a broad
+        // Action: no web identity is one of them
+        let account = json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": ["123456789012", "arn:aws:iam::123456789012:root", ""]},
+            "Action": "sts:*"
+        }]});
+        st.create_role("internal", &account.to_string(), None, 1)?;
+        st.set_attached(&Target::Role("internal".into()), "readwrite", true)?;
         Ok(())
     })
     .await
@@ -316,6 +325,19 @@ async fn a_role_needs_its_trust_policy() {
     let e = assume_role_with_web_identity(&iam, &p, &with_role(&t), now())
         .await
         .unwrap_err();
+    assert_eq!(e.code(), "AccessDenied");
+    // a role trusting the account's principals is not for web identities
+    let e = assume_role_with_web_identity(
+        &iam,
+        &p,
+        &WebIdentityParams {
+            role_arn: Some("arn:aws:iam::123456789012:role/internal"),
+            ..with_role(&t)
+        },
+        now(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.code(), "AccessDenied");
     // over the role's maximum session
     let t = k.sign(&claims("alice", json!({})));

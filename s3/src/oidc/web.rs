@@ -168,21 +168,19 @@ fn role_name<'a>(account: &str, arn: &'a str) -> Option<&'a str> {
 }
 
 /// Whether `role`'s trust policy lets web identity `id` (its `jwt:`
-/// keys in `ctx`) assume it.
-fn trusted(
-    iam: &Iam,
-    role: &cairn_iam::Role,
-    role_arn: &str,
-    id: &WebIdentity,
-    ctx: &Context,
-) -> bool {
+/// keys in `ctx`) assume it. As in AWS the web identity is no principal
+/// of the account: only `"Federated": "<issuer>"` (or `"*"`) names it, so
+/// a trust naming the account (`"AWS": "<account>"`, meant for
+/// AssumeRole) with a broad Action does not open the role to every
+/// holder of a provider's token.
+fn trusted(role: &cairn_iam::Role, role_arn: &str, id: &WebIdentity, ctx: &Context) -> bool {
     let Some(action) = Action::from_name("sts:AssumeRoleWithWebIdentity") else {
         return false;
     };
     let principal = Principal {
         kind: PrincipalType::FederatedUser,
         arn: String::new(),
-        account: iam.account().to_owned(),
+        account: String::new(),
         canonical_id: None,
         federated: Some(id.issuer.clone()),
     };
@@ -253,7 +251,7 @@ pub async fn assume_role_with_web_identity(
             }
             ctx.set("aws:PrincipalType", PrincipalType::FederatedUser.as_str());
             ctx.set("aws:CurrentTime", iso8601(now));
-            if !trusted(iam, r, &arn, &id, &ctx) {
+            if !trusted(r, &arn, &id, &ctx) {
                 tracing::info!(issuer = %id.issuer, subject = %id.subject, role = %r.name, "role's trust policy refuses the web identity");
                 return Err(StsError::AccessDenied(format!(
                     "Not authorized to perform sts:AssumeRoleWithWebIdentity on {arn}"
