@@ -130,6 +130,8 @@ pub struct FrontArgs {
     #[command(flatten)]
     pub nfs: crate::nfs::NfsArgs,
     #[command(flatten)]
+    pub oidc: crate::oidc::OidcArgs,
+    #[command(flatten)]
     pub sandbox: crate::sandbox::SandboxArgs,
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
@@ -265,6 +267,7 @@ async fn serve_fronts(
         metrics_token: args.exposure.metrics_token(),
         limits: args.limits.limits(open_files),
         iam: Some(iam.clone()),
+        oidc: args.oidc.provider()?,
     };
     let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &state, &iam).await?;

@@ -16,6 +16,7 @@ mod limits;
 mod logging;
 mod mount;
 mod nfs;
+mod oidc;
 mod sandbox;
 mod server;
 mod tls;

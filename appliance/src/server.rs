@@ -65,6 +65,8 @@ pub struct ServerArgs {
     #[command(flatten)]
     pub kms: KmsArgs,
     #[command(flatten)]
+    pub oidc: crate::oidc::OidcArgs,
+    #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
     /// Cipher of new encrypted objects: aes-256-gcm (default where the CPU
     /// has AES-NI), chacha20-poly1305 (default elsewhere) or
@@ -303,6 +305,7 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         metrics_token: args.exposure.metrics_token(),
         limits: args.limits.limits(open_files),
         iam: Some(iam.clone()),
+        oidc: args.oidc.provider()?,
     };
     // mounted before S3 answers /_cairn/health/ready, unmounted after S3 stops
     let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;

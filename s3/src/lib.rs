@@ -32,6 +32,7 @@ mod lock;
 mod metrics;
 mod multipart;
 mod objects;
+pub mod oidc;
 mod policy;
 mod postform;
 mod precheck;

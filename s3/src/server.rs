@@ -64,6 +64,9 @@ pub struct S3Config {
     /// Users, keys, policies and sessions (`None`: the root user alone,
     /// nothing stored).
     pub iam: Option<Arc<Iam>>,
+    /// The OpenID provider STS AssumeRoleWithWebIdentity trusts (`None`:
+    /// that action is refused).
+    pub oidc: Option<Arc<crate::oidc::OidcProvider>>,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -76,6 +79,7 @@ impl std::fmt::Debug for S3Config {
             .field("metrics_token", &self.metrics_token.is_some())
             .field("limits", &self.limits)
             .field("iam", &self.iam.is_some())
+            .field("oidc", &self.oidc.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -322,7 +326,11 @@ fn build_service(
             domains: domains.clone(),
             iam: iam.clone(),
         },
-        query: crate::query::QueryRoute { iam, domains },
+        query: crate::query::QueryRoute {
+            iam,
+            domains,
+            oidc: cfg.oidc.clone(),
+        },
     });
     Ok(b.build())
 }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod mount;
 pub mod nfs3;
 pub mod nfs_server;
+pub mod oidc;
 pub mod openbao;
 pub mod raw;
 pub mod sse;

@@ -67,7 +67,9 @@ impl Principal {
         if entry == "*" {
             return true;
         }
-        if self.kind == PrincipalType::Anonymous {
+        if self.kind == PrincipalType::Anonymous || entry.is_empty() {
+            // an empty entry names nobody (a principal may lack an ARN
+            // or account: a web identity in a trust evaluation)
             return false;
         }
         entry == self.arn

@@ -18,6 +18,8 @@ pub(crate) struct Call<'a> {
     pub(crate) caller: Option<&'a Caller>,
     pub(crate) now: Secs,
     pub(crate) conn: Option<crate::sse::ConnInfo>,
+    /// The OpenID provider AssumeRoleWithWebIdentity trusts, if any.
+    pub(crate) oidc: Option<&'a crate::oidc::OidcProvider>,
 }
 
 /// What an action answers: its result members, or nothing.

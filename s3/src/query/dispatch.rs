@@ -24,6 +24,7 @@ pub(crate) async fn run(cx: &Call<'_>) -> Reply {
         // STS
         "GetCallerIdentity" => sts::get_caller_identity(cx).await,
         "AssumeRole" => sts::assume_role(cx).await,
+        "AssumeRoleWithWebIdentity" => sts::assume_role_with_web_identity(cx).await,
         // users
         "CreateUser" => users::create_user(cx).await,
         "GetUser" => users::get_user(cx).await,

@@ -89,6 +89,8 @@ fn is_form(headers: &HeaderMap) -> bool {
 pub(crate) struct QueryRoute {
     pub(crate) iam: Arc<Iam>,
     pub(crate) domains: Option<Domains>,
+    /// The OpenID provider of AssumeRoleWithWebIdentity, if any.
+    pub(crate) oidc: Option<Arc<crate::oidc::OidcProvider>>,
 }
 
 /// What `check_access` found, for `call`.
@@ -179,6 +181,7 @@ impl S3Route for QueryRoute {
                     caller: ready.caller.as_ref(),
                     now: time::OffsetDateTime::now_utc().unix_timestamp(),
                     conn: peer,
+                    oidc: self.oidc.as_deref(),
                 };
                 let ns = dispatch::namespace(&ready.action);
                 let out = dispatch::run(&cx).await;

@@ -1,5 +1,6 @@
-//! STS: GetCallerIdentity (every signed caller, sessions included) and
-//! AssumeRole.
+//! STS: GetCallerIdentity (every signed caller, sessions included),
+//! AssumeRole and AssumeRoleWithWebIdentity (unsigned: the OpenID
+//! provider's token is the credential; crate::oidc::web).
 //!
 //! AssumeRole is for an IAM user or the root user (a service account's
 //! or a session's keys may not assume): into a Cairn role whose trust
@@ -194,5 +195,42 @@ pub(crate) async fn assume_role(cx: &Call<'_>) -> Reply {
         .leaf("AssumedRoleId", &assumed_id)
         .leaf("Arn", &arn)
         .close("AssumedRoleUser");
+    Ok(Some(x))
+}
+
+/// Exchanges the configured OpenID provider's token for a session
+/// (crate::oidc::web has the rules).
+pub(crate) async fn assume_role_with_web_identity(cx: &Call<'_>) -> Reply {
+    let Some(oidc) = cx.oidc else {
+        return Err(QueryError::new(
+            http::StatusCode::BAD_REQUEST,
+            "InvalidIdentityToken",
+            "this server trusts no OpenID provider (--oidc-config-url)",
+        ));
+    };
+    let p = crate::oidc::web::WebIdentityParams {
+        token: cx.params.opt("WebIdentityToken"),
+        duration_seconds: cx.params.opt("DurationSeconds"),
+        policy: cx.params.opt("Policy"),
+        role_arn: cx.params.opt("RoleArn"),
+        role_session_name: cx.params.opt("RoleSessionName"),
+    };
+    let g = crate::oidc::web::assume_role_with_web_identity(cx.iam, oidc, &p, cx.now)
+        .await
+        .map_err(|e| QueryError::new(e.status(), e.code(), e.to_string()))?;
+    let mut x = Xml::new();
+    x.open("Credentials")
+        .leaf("AccessKeyId", &g.credentials.access_key)
+        .leaf("SecretAccessKey", &g.credentials.secret_key)
+        .leaf("SessionToken", &g.credentials.session_token)
+        .time("Expiration", g.credentials.expires)
+        .close("Credentials");
+    x.leaf("SubjectFromWebIdentityToken", &g.subject);
+    x.open("AssumedRoleUser")
+        .leaf("AssumedRoleId", &g.assumed_role_id)
+        .leaf("Arn", &g.assumed_role_arn)
+        .close("AssumedRoleUser");
+    x.leaf("Provider", &g.provider)
+        .leaf("Audience", &g.audience);
     Ok(Some(x))
 }

@@ -37,6 +37,7 @@ async fn run(
         caller: Some(caller),
         now: 1_800_000_000,
         conn: None,
+        oidc: None,
     };
     match dispatch::run(&cx).await {
         Ok(x) => Ok(x
