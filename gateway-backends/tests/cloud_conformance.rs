@@ -31,6 +31,7 @@ async fn s3_backend_against_an_in_process_cairn() {
         metrics_token: None,
         limits: Default::default(),
         iam: None,
+        audit: None,
     };
     let layer: Arc<dyn ObjectLayer> = set;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

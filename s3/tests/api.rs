@@ -1669,6 +1669,7 @@ async fn bad_config_is_refused() -> Result<()> {
         metrics_token: None,
         limits: Default::default(),
         iam: None,
+        audit: None,
     };
     let err = cairn_s3::serve(listener, layer, cfg, std::sync::Arc::new(|| true), async {})
         .await

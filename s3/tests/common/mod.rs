@@ -63,6 +63,7 @@ impl Server {
             metrics_token: None,
             limits: Default::default(),
             iam: Some(iam.clone()),
+            audit: None,
         };
         let dyn_layer: Arc<dyn ObjectLayer> = layer.clone();
         let task = tokio::spawn(cairn_s3::serve(listener, dyn_layer, cfg, ready_fn, async {
