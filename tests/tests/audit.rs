@@ -1,10 +1,11 @@
 //! The audit log (`--audit-log PATH|-`): one JSON object per request on
 //! the S3 port, apart from the server log. Driven by aws-sdk-s3, awscli
-//! (`aws iam`, `aws sts`) and raw requests: the root user's PUT and GET,
-//! a user refused by its policy, a bad signature, an anonymous request,
-//! an IAM call, an STS session, a key with a newline and a quote; none of
-//! the secrets (secret keys, the session token) in the file; the file
-//! reopened on SIGHUP; `-` writing to stdout with the server log off.
+//! (`aws iam`, `aws sts`), `cairn admin` and raw requests: the root
+//! user's PUT and GET, a user refused by its policy, an IAM call, an STS
+//! session, admin API calls, a bad signature, an anonymous request, a key
+//! with a newline and a quote; none of the secrets (secret keys, the
+//! session token) in the file; the file reopened on SIGHUP; `-` writing
+//! to stdout with the server log off.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -269,6 +270,29 @@ async fn every_request_has_its_audit_line() -> Result<()> {
     assert_eq!(v["identity"]["type"], "anonymous", "{v}");
     assert!(v["identity"]["access_key"].is_null(), "{v}");
     assert_eq!(v["action"], "s3:GetObject", "{v}");
+    assert_eq!(v["result"]["decision"], "deny", "{v}");
+    assert_eq!(v["result"]["error"], "AccessDenied", "{v}");
+
+    // the admin API: the root user's call, and alice's refused one
+    let out = cairn_tests::admin(&s, &["info"], None).await?;
+    ensure!(out.status.success(), "cairn admin info: {out:?}");
+    let v = line_in(&path, "admin info", |v| v["action"] == "admin:info").await?;
+    assert_eq!(v["identity"]["type"], "root", "{v}");
+    assert_eq!(v["result"]["decision"], "allow", "{v}");
+    assert_eq!(v["result"]["status"], 200, "{v}");
+    let creds = cairn_tests::raw::Creds {
+        access_key: ak.clone(),
+        secret_key: sk.clone(),
+    };
+    let r = cairn_tests::raw::Client::new(s.addr(), Some(creds))
+        .send("GET", "/_cairn/admin/v1/info", &[], b"")
+        .await?;
+    assert_eq!(r.status, 403, "{}", r.describe());
+    let v = line_in(&path, "alice's admin call", |v| {
+        v["action"] == "admin:info" && v["identity"]["access_key"] == ak.as_str()
+    })
+    .await?;
+    assert_eq!(v["identity"]["user"], "alice", "{v}");
     assert_eq!(v["result"]["decision"], "deny", "{v}");
     assert_eq!(v["result"]["error"], "AccessDenied", "{v}");
 
