@@ -126,3 +126,26 @@ fn the_writer_appends_lines_and_reopens() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_full_disk_loses_lines_counted_not_the_server() {
+    let full = std::path::Path::new("/dev/full");
+    if !full.exists() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let log = AuditLog::open(AuditTarget::File(full.to_owned())).unwrap();
+        for n in 0..3 {
+            log.write(format!("{{\"n\":{n}}}"));
+        }
+        log.flush().await;
+        assert_eq!(log.dropped(), 3);
+        log.write("{\"n\":3}".into());
+        log.flush().await;
+        assert_eq!(log.dropped(), 4);
+    });
+}

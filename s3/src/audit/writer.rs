@@ -23,6 +23,8 @@ const CAPACITY: usize = 16 * 1024;
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// At most one ERROR about lost lines per this.
 const COMPLAIN_EVERY: Duration = Duration::from_secs(10);
+/// The writer's buffer.
+const BUFFER: usize = 64 * 1024;
 /// How long [`AuditLog::flush`] waits for the writer.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
@@ -109,7 +111,7 @@ fn open(target: &AuditTarget) -> io::Result<Out> {
             Box::new(f)
         }
     };
-    Ok(BufWriter::with_capacity(64 * 1024, w))
+    Ok(BufWriter::with_capacity(BUFFER, w))
 }
 
 impl AuditLog {
@@ -127,6 +129,8 @@ impl AuditLog {
             out,
             target: target.clone(),
             losses: losses.clone(),
+            pending: 0,
+            torn: false,
         };
         std::thread::Builder::new()
             .name("cairn-audit".into())
@@ -211,6 +215,11 @@ struct Writer {
     out: Out,
     target: AuditTarget,
     losses: Arc<Losses>,
+    /// Lines in the buffer, not yet written out.
+    pending: u64,
+    /// A write failed: what reached the file may end in part of a line,
+    /// so the next line starts on a fresh one.
+    torn: bool,
 }
 
 impl Writer {
@@ -261,20 +270,40 @@ impl Writer {
     }
 
     fn put(&mut self, line: &str) {
+        let fresh = if std::mem::take(&mut self.torn) {
+            &b"\n"[..]
+        } else {
+            &b""[..]
+        };
         let res = self
             .out
-            .write_all(line.as_bytes())
+            .write_all(fresh)
+            .and_then(|()| self.out.write_all(line.as_bytes()))
             .and_then(|()| self.out.write_all(b"\n"));
-        if let Err(e) = res {
-            self.losses
-                .lost(1, &format!("writing {}: {e}", self.target));
+        match res {
+            // the buffer was written out to make room: this line alone is in it
+            Ok(()) if self.out.buffer().len() <= fresh.len() + line.len() + 1 => self.pending = 1,
+            Ok(()) => self.pending += 1,
+            Err(e) => self.failed(1, &e),
         }
     }
 
     fn flush(&mut self) {
-        if let Err(e) = self.out.flush() {
-            self.losses
-                .lost(0, &format!("flushing {}: {e}", self.target));
+        match self.out.flush() {
+            Ok(()) => self.pending = 0,
+            Err(e) => self.failed(0, &e),
         }
+    }
+
+    /// A write failed (disk full, file gone): the buffered lines (and
+    /// `more`) are lost, not retried, and counted.
+    fn failed(&mut self, more: u64, e: &io::Error) {
+        let lost = std::mem::take(&mut self.pending) + more;
+        self.losses
+            .lost(lost, &format!("writing {}: {e}", self.target));
+        let out = std::mem::replace(&mut self.out, BufWriter::new(Box::new(io::sink())));
+        let (inner, _unwritten) = out.into_parts();
+        self.out = BufWriter::with_capacity(BUFFER, inner);
+        self.torn = true;
     }
 }
