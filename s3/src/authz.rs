@@ -15,7 +15,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use cairn_api::{BucketName, Conditions, ObjectKey, ObjectLayer};
+use cairn_api::{BucketConfig, BucketName, Conditions, ObjectKey, ObjectLayer};
 use cairn_iam::s3ops::{Scope, copy_source_action, s3_action};
 use cairn_iam::{
     Action, BucketPolicies, Caller, Context, Grants, Iam, Policy, PolicyKind, Question, Verdict,
@@ -229,9 +229,8 @@ impl Authorizer {
     }
 
     /// The bucket's policy, parsed once per text.
-    async fn bucket_policy(&self, bucket: &str) -> Option<Arc<Policy>> {
-        let name = BucketName::new(bucket).ok()?;
-        let text = self.layer.get_bucket_config(&name).await.ok()?.policy;
+    fn bucket_policy(&self, bucket: &str, cfg: Option<&BucketConfig>) -> Option<Arc<Policy>> {
+        let text = cfg?.policy.clone();
         match self.policies.parsed(bucket, text) {
             Ok(p) => p,
             Err(e) => {
@@ -243,7 +242,8 @@ impl Authorizer {
         }
     }
 
-    /// The answer for `action` on `bucket` (and `key`) for `caller`.
+    /// The answer for `action` on `bucket` (and `key`) for `caller`: the
+    /// policies, then (nothing allowed, nothing denied) the ACLs.
     async fn verdict(
         &self,
         caller: Option<&Caller>,
@@ -252,7 +252,23 @@ impl Authorizer {
         bucket: &str,
         key: Option<&str>,
     ) -> Verdict {
-        let policy = self.bucket_policy(bucket).await;
+        let name = BucketName::new(bucket).ok();
+        let cfg = match &name {
+            Some(n) => self.layer.get_bucket_config(n).await.ok(),
+            None => None,
+        };
+        let mut policy = self.bucket_policy(bucket, cfg.as_ref());
+        // RestrictPublicBuckets: a public policy grants nothing to callers
+        // from outside the account (here: anonymous ones)
+        if caller.is_none()
+            && cfg
+                .as_ref()
+                .and_then(|c| c.public_access_block)
+                .is_some_and(|b| b.restrict_public_buckets)
+            && policy.as_deref().is_some_and(Policy::is_public)
+        {
+            policy = None;
+        }
         // the grants once: for the tag question and for the decision
         let grants = caller.map(|c| self.iam.grants(c)).unwrap_or_default();
         let mut extra;
@@ -265,16 +281,33 @@ impl Authorizer {
             context = &extra;
         }
         let resource = s3_arn(bucket, key);
-        self.iam.decide_with(
-            &Question {
-                caller,
-                action,
-                resource: &resource,
-                context,
-                bucket_policy: policy.as_deref(),
-            },
-            &grants,
-        )
+        let question = Question {
+            caller,
+            action,
+            resource: &resource,
+            context,
+            bucket_policy: policy.as_deref(),
+        };
+        let verdict = self.iam.decide_with(&question, &grants);
+        if verdict != Verdict::NotAllowed {
+            return verdict;
+        }
+        let (Some(cfg), Some(name)) = (cfg, name) else {
+            return verdict;
+        };
+        let object = key.and_then(|k| ObjectKey::new(k).ok());
+        let version = context
+            .get("s3:VersionId")
+            .and_then(<[String]>::first)
+            .map(String::as_str);
+        let Ok(version_id) = crate::convert::version_param(version) else {
+            return verdict;
+        };
+        let target = object.as_ref().map(|k| (&name, k, version_id));
+        match crate::acl::effective_acl(self.layer.as_ref(), &cfg, target, action).await {
+            Some(acl) => self.iam.decide_acl(&question, &grants, &acl),
+            None => verdict,
+        }
     }
 
     async fn add_existing_tags(&self, bucket: &str, key: &str, ctx: &mut Context) {

@@ -4,8 +4,10 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use crate::convert::{bucket_name, refuse_if_some, timestamp};
-use crate::errors::{IntoS3 as _, invalid_argument, not_implemented};
+use cairn_api::BucketChange;
+
+use crate::convert::{bucket_name, timestamp};
+use crate::errors::{IntoS3 as _, invalid_argument};
 use crate::list::{decode_token, encode_token};
 use crate::service::CairnS3;
 
@@ -34,7 +36,7 @@ impl CairnS3 {
             // Every bucket lives in this server's region.
             return Ok(S3Response::new(ListBucketsOutput {
                 buckets: Some(Vec::new()),
-                owner: Some(Self::owner()),
+                owner: Some(self.owner()),
                 prefix: input.prefix.clone(),
                 continuation_token: None,
             }));
@@ -71,6 +73,15 @@ impl CairnS3 {
             }
         }
         let all = visible;
+        // the Owner is the caller (as AWS answers with the requester's
+        // account): how a user learns the canonical id ACL grants name
+        let owner = match &authorized.caller {
+            Some(c) if c.identity != cairn_iam::Identity::Root => Owner {
+                display_name: None,
+                id: Some(cairn_iam::canonical_id(&c.identity, &self.account)),
+            },
+            _ => self.owner(),
+        };
         let mut buckets: Vec<Bucket> = all
             .into_iter()
             .filter(|b| b.name.starts_with(&prefix))
@@ -91,7 +102,7 @@ impl CairnS3 {
         }
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(Self::owner()),
+            owner: Some(owner),
             prefix: input.prefix.clone(),
             continuation_token,
         }))
@@ -103,16 +114,28 @@ impl CairnS3 {
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
-        if let Some(acl) = &input.acl
-            && acl.as_str() != BucketCannedACL::PRIVATE
-        {
-            return Err(not_implemented("bucket ACLs other than private"));
+        let acl = crate::acl_headers!(input, input.grant_write.clone()).acl(&self.owner_id)?;
+        let ownership = input
+            .object_ownership
+            .as_ref()
+            .map(|o| crate::policy::ownership(o.as_str()))
+            .transpose()
+            .map_err(|e| invalid_argument(e.message().unwrap_or_default().to_owned()))?;
+        let mut changes = Vec::new();
+        if let Some(o) = ownership {
+            if o == cairn_api::acl::ObjectOwnership::BucketOwnerEnforced
+                && acl.as_ref().is_some_and(|a| !a.is_private())
+            {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidBucketAclWithObjectOwnership,
+                    "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+                ));
+            }
+            changes.push(BucketChange::Ownership(Some(o)));
         }
-        refuse_if_some(input.grant_full_control.as_ref(), "bucket ACL grants")?;
-        refuse_if_some(input.grant_read.as_ref(), "bucket ACL grants")?;
-        refuse_if_some(input.grant_read_acp.as_ref(), "bucket ACL grants")?;
-        refuse_if_some(input.grant_write.as_ref(), "bucket ACL grants")?;
-        refuse_if_some(input.grant_write_acp.as_ref(), "bucket ACL grants")?;
+        if let Some(a) = acl.and_then(cairn_api::acl::Acl::stored) {
+            changes.push(BucketChange::Acl(Some(a)));
+        }
         if let Some(loc) = input
             .create_bucket_configuration
             .as_ref()
@@ -135,6 +158,15 @@ impl CairnS3 {
             object_lock: input.object_lock_enabled_for_bucket == Some(true),
         };
         self.layer.make_bucket_with(&bucket, opts).await.s3()?;
+        for change in changes {
+            if let Err(e) = self.layer.update_bucket_config(&bucket, change).await {
+                // the bucket is not made without what was asked of it
+                if let Err(d) = self.layer.delete_bucket(&bucket).await {
+                    tracing::error!(bucket = %bucket, error = %d, "bucket made without its ACL could not be removed");
+                }
+                return Err(crate::errors::s3_error(e));
+            }
+        }
         tracing::info!(bucket = %bucket, "bucket created");
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),

@@ -433,31 +433,20 @@ pub(crate) fn check_put_size(len: Option<u64>) -> S3Result<()> {
 
 /// Refuses, with NotImplemented, the write features every object-creating
 /// request (PutObject, CopyObject, CreateMultipartUpload) may carry and
-/// Cairn does not have yet (ACLs other than private, grants, website
-/// redirects), and yields the tags, retention and legal hold it asks the
-/// new version to carry. A macro because the three s3s inputs are
-/// different types with the same field names.
+/// Cairn does not have yet (website redirects), and yields the tags,
+/// retention and legal hold it asks the new version to carry and its ACL
+/// headers (`crate::acl::AclHeaders`). A macro because the three s3s
+/// inputs are different types with the same field names.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! write_request_attrs {
     ($input:expr) => {{
         let input = &$input;
-        if let Some(acl) = &input.acl
-            && acl.as_str() != s3s::dto::ObjectCannedACL::PRIVATE
-        {
-            return Err($crate::errors::not_implemented(
-                "object ACLs other than private",
-            ));
-        }
-        $crate::convert::refuse_if_some(input.grant_full_control.as_ref(), "object ACL grants")?;
-        $crate::convert::refuse_if_some(input.grant_read.as_ref(), "object ACL grants")?;
-        $crate::convert::refuse_if_some(input.grant_read_acp.as_ref(), "object ACL grants")?;
-        $crate::convert::refuse_if_some(input.grant_write_acp.as_ref(), "object ACL grants")?;
         $crate::convert::refuse_if_some(
             input.website_redirect_location.as_ref(),
             "website redirects",
         )?;
-        $crate::convert::write_attrs(
+        let (tags, retention, legal_hold) = $crate::convert::write_attrs(
             input.tagging.as_deref(),
             input.object_lock_mode.as_ref().map(|m| m.as_str()),
             input.object_lock_retain_until_date.clone(),
@@ -465,7 +454,13 @@ macro_rules! write_request_attrs {
                 .object_lock_legal_hold_status
                 .as_ref()
                 .map(|s| s.as_str()),
-        )?
+        )?;
+        (
+            tags,
+            retention,
+            legal_hold,
+            $crate::acl_headers!(input, None),
+        )
     }};
 }
 

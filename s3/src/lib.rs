@@ -13,6 +13,7 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
 pub mod access;
+mod acl;
 mod admin;
 mod audit;
 pub use admin::NO_ADMIN_API;
@@ -32,6 +33,7 @@ mod lock;
 mod metrics;
 mod multipart;
 mod objects;
+mod policy;
 mod postform;
 mod precheck;
 mod query;

@@ -69,7 +69,7 @@ pub(crate) fn decode_token(token: &str) -> S3Result<String> {
         .ok_or_else(|| invalid_argument("The continuation token provided is incorrect"))
 }
 
-fn list_object(info: ObjectInfo, url: bool, owner: bool) -> Object {
+fn list_object(info: ObjectInfo, url: bool, owner: Option<Owner>) -> Object {
     Object {
         checksum_algorithm: info
             .checksum
@@ -78,7 +78,7 @@ fn list_object(info: ObjectInfo, url: bool, owner: bool) -> Object {
         checksum_type: info.checksum.as_ref().map(checksum_type),
         e_tag: Some(etag(&info.etag)),
         last_modified: Some(timestamp(info.last_modified)),
-        owner: owner.then(CairnS3::owner),
+        owner,
         restore_status: None,
         size: i64::try_from(info.size).ok(),
         storage_class: Some(ObjectStorageClass::from(
@@ -152,7 +152,7 @@ impl CairnS3 {
             contents: Some(
                 page.objects
                     .into_iter()
-                    .map(|o| list_object(o, url, true))
+                    .map(|o| list_object(o, url, Some(self.owner())))
                     .collect(),
             ),
             common_prefixes: Some(prefixes),
@@ -197,7 +197,7 @@ impl CairnS3 {
         let contents: Vec<Object> = page
             .objects
             .into_iter()
-            .map(|o| list_object(o, url, fetch_owner))
+            .map(|o| list_object(o, url, fetch_owner.then(|| self.owner())))
             .collect();
         let key_count = i32::try_from(contents.len() + prefixes.len()).ok();
         Ok(S3Response::new(ListObjectsV2Output {

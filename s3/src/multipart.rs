@@ -69,7 +69,8 @@ impl CairnS3 {
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
 
-        let (tags, retention, legal_hold) = crate::write_request_attrs!(input);
+        let (tags, retention, legal_hold, acl) = crate::write_request_attrs!(input);
+        let acl = self.request_acl(&bucket, &acl).await?;
         let sse = SseHeaders {
             sse: input.server_side_encryption.as_ref(),
             kms_key_id: input.ssekms_key_id.as_deref(),
@@ -123,6 +124,7 @@ impl CairnS3 {
             tags,
             retention,
             legal_hold,
+            acl,
             // an S3 answer means durable
             write_back: false,
         };
@@ -341,11 +343,8 @@ impl CairnS3 {
             bucket: Some(bucket.to_string()),
             key: Some(key.to_string()),
             upload_id: Some(input.upload_id),
-            initiator: Some(Initiator {
-                display_name: Some(crate::service::OWNER_NAME.to_owned()),
-                id: Some(crate::service::OWNER_ID.to_owned()),
-            }),
-            owner: Some(Self::owner()),
+            initiator: Some(self.initiator()),
+            owner: Some(self.owner()),
             is_truncated: Some(page.is_truncated),
             max_parts: i32::try_from(max_parts).ok(),
             part_number_marker: input.part_number_marker,
@@ -495,11 +494,8 @@ impl CairnS3 {
             }
             uploads.push(MultipartUpload {
                 initiated: Some(timestamp(u.initiated)),
-                initiator: Some(Initiator {
-                    display_name: Some(crate::service::OWNER_NAME.to_owned()),
-                    id: Some(crate::service::OWNER_ID.to_owned()),
-                }),
-                owner: Some(Self::owner()),
+                initiator: Some(self.initiator()),
+                owner: Some(self.owner()),
                 storage_class: Some(
                     output_storage_class(u.storage_class)
                         .unwrap_or_else(|| StorageClass::from_static(StorageClass::STANDARD)),

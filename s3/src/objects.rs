@@ -151,7 +151,8 @@ impl CairnS3 {
             None => object_key(&input.key)?,
         };
 
-        let (tags, retention, legal_hold) = crate::write_request_attrs!(input);
+        let (tags, retention, legal_hold, acl) = crate::write_request_attrs!(input);
+        let acl = self.request_acl(&bucket, &acl).await?;
         refuse_if_some(input.if_match.as_ref(), "conditional writes (If-Match)")?;
         refuse_if_some(
             input.if_none_match.as_ref(),
@@ -203,6 +204,7 @@ impl CairnS3 {
             tags,
             retention,
             legal_hold,
+            acl,
             // an S3 answer means durable
             write_back: false,
         };
@@ -505,7 +507,9 @@ impl CairnS3 {
         let key = object_key(&input.key)?;
         let (src_bucket, src_key, source_version_id) = copy_source(&input.copy_source)?;
 
-        let (tags, retention, legal_hold) = crate::write_request_attrs!(input);
+        let (tags, retention, legal_hold, acl) = crate::write_request_attrs!(input);
+        // a copy gets the ACL the request names, never its source's
+        let acl = self.request_acl(&bucket, &acl).await?;
         if retention.is_some() || legal_hold {
             return Err(not_implemented("object lock headers on CopyObject"));
         }
@@ -602,6 +606,7 @@ impl CairnS3 {
             keep_encryption: false,
             source_version_id: source_version_id.clone(),
             tags,
+            acl: Some(acl),
         };
         let info = self
             .layer

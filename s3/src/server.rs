@@ -310,7 +310,7 @@ fn build_service(
         return Err(ConfigError::EmptyRegion);
     }
     let authz = crate::authz::Authorizer::new(iam.clone(), layer.clone());
-    let mut b = S3ServiceBuilder::new(CairnS3::new(layer, cfg));
+    let mut b = S3ServiceBuilder::new(CairnS3::new(layer, cfg, iam.account()));
     b.set_auth(IamAuth(iam.clone()));
     b.set_access(crate::access::Recorder {
         iam: iam.clone(),

@@ -10,27 +10,41 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 
 use crate::server::S3Config;
 
-/// Owner shown in listings (one root account for now).
-pub(crate) const OWNER_ID: &str = "cairn";
+/// The display name of the owner shown in listings and ACLs.
 pub(crate) const OWNER_NAME: &str = "cairn";
 
 pub(crate) struct CairnS3 {
     pub(crate) layer: Arc<dyn ObjectLayer>,
     pub(crate) region: String,
+    /// The canonical id of the account that owns every bucket and
+    /// object (the root user's).
+    pub(crate) owner_id: String,
+    /// The deployment's account id.
+    pub(crate) account: String,
 }
 
 impl CairnS3 {
-    pub(crate) fn new(layer: Arc<dyn ObjectLayer>, cfg: &S3Config) -> Self {
+    /// `account`: the deployment's account id.
+    pub(crate) fn new(layer: Arc<dyn ObjectLayer>, cfg: &S3Config, account: &str) -> Self {
         Self {
             layer,
             region: cfg.region.clone(),
+            owner_id: cairn_iam::canonical_id(&cairn_iam::Identity::Root, account),
+            account: account.to_owned(),
         }
     }
 
-    pub(crate) fn owner() -> Owner {
+    pub(crate) fn owner(&self) -> Owner {
         Owner {
             display_name: Some(OWNER_NAME.to_owned()),
-            id: Some(OWNER_ID.to_owned()),
+            id: Some(self.owner_id.clone()),
+        }
+    }
+
+    pub(crate) fn initiator(&self) -> Initiator {
+        Initiator {
+            display_name: Some(OWNER_NAME.to_owned()),
+            id: Some(self.owner_id.clone()),
         }
     }
 }
@@ -332,5 +346,105 @@ impl S3 for CairnS3 {
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
         self.do_delete_bucket_lifecycle(req).await
+    }
+
+    // --- bucket policies, public access blocks, ownership, ACLs ----------
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.do_get_bucket_policy(req).await
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.do_put_bucket_policy(req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.do_delete_bucket_policy(req).await
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        self.do_get_bucket_policy_status(req).await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        self.do_get_public_access_block(req).await
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        self.do_put_public_access_block(req).await
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        self.do_delete_public_access_block(req).await
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        self.do_get_bucket_ownership_controls(req).await
+    }
+
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        self.do_put_bucket_ownership_controls(req).await
+    }
+
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        self.do_delete_bucket_ownership_controls(req).await
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.do_get_bucket_acl(req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        self.do_put_bucket_acl(req).await
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        self.do_get_object_acl(req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        self.do_put_object_acl(req).await
     }
 }

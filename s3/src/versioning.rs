@@ -93,7 +93,7 @@ impl CairnS3 {
                     is_latest: Some(e.is_latest),
                     key,
                     last_modified,
-                    owner: Some(Self::owner()),
+                    owner: Some(self.owner()),
                     version_id,
                 });
             } else {
@@ -102,7 +102,7 @@ impl CairnS3 {
                     is_latest: Some(e.is_latest),
                     key,
                     last_modified,
-                    owner: Some(Self::owner()),
+                    owner: Some(self.owner()),
                     size: i64::try_from(i.size).ok(),
                     storage_class: Some(ObjectVersionStorageClass::from(
                         i.storage_class.as_str().to_owned(),

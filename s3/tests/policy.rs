@@ -2,7 +2,7 @@
 //! users, their policies (each element, the condition keys the front
 //! fills in, deny-overrides, policy variables), service accounts, key
 //! status and STS sessions, against `cairn_s3::serve` over a MemLayer
-//! (tag conditions need a store with tags: tests/tests/iam_e2e.rs).
+//! (tag conditions need a store with tags: tests/tests/policy_tags.rs).
 
 #![allow(clippy::unwrap_used)] // a test: a failed setup step is the failure
 

@@ -487,6 +487,54 @@ impl Server {
         c
     }
 
+    /// `aws iam ARGS` against this server as its root user; stdout as
+    /// JSON (`Null` when the command prints nothing).
+    pub fn aws_iam(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let out = run(self
+            .tool("aws")
+            .args([
+                "iam",
+                "--endpoint-url",
+                &self.endpoint(),
+                "--output",
+                "json",
+            ])
+            .args(args))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.trim().is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_str(&text).with_context(|| format!("aws iam {args:?}: {text}"))
+    }
+
+    /// A new IAM user `name` (inline policy `policy`, if any) with one
+    /// access key, made with `aws iam`: its aws-sdk-s3 client.
+    pub fn iam_user(&self, name: &str, policy: Option<&str>) -> Result<aws_sdk_s3::Client> {
+        self.aws_iam(&["create-user", "--user-name", name])?;
+        if let Some(doc) = policy {
+            self.aws_iam(&[
+                "put-user-policy",
+                "--user-name",
+                name,
+                "--policy-name",
+                "p",
+                "--policy-document",
+                doc,
+            ])?;
+        }
+        let key = self.aws_iam(&["create-access-key", "--user-name", name])?;
+        let field = |f: &str| {
+            key["AccessKey"][f]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow!("create-access-key printed no {f}: {key}"))
+        };
+        let (ak, sk) = (field("AccessKeyId")?, field("SecretAccessKey")?);
+        Ok(aws_sdk_s3::Client::from_conf(
+            self.s3_config_with(&ak, &sk).build(),
+        ))
+    }
+
     /// SIGKILLs the server (no clean shutdown) and reaps it.
     pub fn kill(&mut self) -> Result<()> {
         if let Some(mut c) = self.child.take() {

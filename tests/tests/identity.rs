@@ -12,22 +12,14 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, ensure};
 use aws_sdk_s3::primitives::ByteStream;
 use cairn_tests::mount::{Unmount, is_mounted};
-use cairn_tests::{Server, StartOpts, bucket_name, err_code, free_port, nfs3, require_tool, run};
+use cairn_tests::{Server, StartOpts, bucket_name, err_code, free_port, nfs3, require_tool};
 use nfs3_client::nfs3_types::nfs3::{Nfs3Result, READ3args, nfsstat3};
 
 const USER: &str = "reader";
 
 /// `aws iam ARGS` against the server, as its root user; stdout as JSON.
 fn iam(s: &Server, args: &[&str]) -> Result<serde_json::Value> {
-    let out = run(s
-        .tool("aws")
-        .args(["iam", "--endpoint-url", &s.endpoint(), "--output", "json"])
-        .args(args))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.trim().is_empty() {
-        return Ok(serde_json::Value::Null);
-    }
-    serde_json::from_str(&text).with_context(|| format!("aws iam {args:?}: {text}"))
+    s.aws_iam(args)
 }
 
 /// The user's inline policy: read and list `bucket`, and write it too

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::acl::{Acl, ObjectOwnership, PublicAccessBlock};
 use crate::lifecycle::Lifecycle;
 use crate::lock::{DefaultRetention, Retention};
 use crate::tags::Tags;
@@ -31,6 +32,13 @@ pub struct BucketConfig {
     /// before it is stored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// The bucket's ACL (`None`: the default, the owner has full control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_access_block: Option<PublicAccessBlock>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<ObjectOwnership>,
 }
 
 /// One change to a bucket's configuration.
@@ -43,6 +51,9 @@ pub enum BucketChange {
     Tags(Option<Tags>),
     Lifecycle(Option<Lifecycle>),
     Policy(Option<String>),
+    Acl(Option<Acl>),
+    PublicAccessBlock(Option<PublicAccessBlock>),
+    Ownership(Option<ObjectOwnership>),
 }
 
 /// One change to an existing version's attributes.
@@ -54,6 +65,8 @@ pub enum VersionChange {
     },
     LegalHold(bool),
     Tags(Tags),
+    /// The version's ACL (`None`: the default).
+    Acl(Option<Acl>),
 }
 
 /// Options of `make_bucket_with`.

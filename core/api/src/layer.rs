@@ -186,6 +186,9 @@ pub trait ObjectLayer: Send + Sync + 'static {
                 BucketChange::Tags(_) => "bucket tagging on this backend",
                 BucketChange::Lifecycle(_) => "lifecycle rules on this backend",
                 BucketChange::Policy(_) => "bucket policies on this backend",
+                BucketChange::Acl(_) => "bucket ACLs on this backend",
+                BucketChange::PublicAccessBlock(_) => "public access blocks on this backend",
+                BucketChange::Ownership(_) => "ownership controls on this backend",
             },
         })
     }
@@ -203,6 +206,7 @@ pub trait ObjectLayer: Send + Sync + 'static {
         Err(ObjectError::NotImplemented {
             what: match change {
                 VersionChange::Tags(_) => "object tagging on this backend",
+                VersionChange::Acl(_) => "object ACLs on this backend",
                 _ => "object lock on this backend",
             },
         })
@@ -400,6 +404,7 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
         tags: opts.tags.unwrap_or_else(|| src.info.attrs.tags.clone()),
         retention: None,
         legal_hold: false,
+        acl: opts.acl.unwrap_or_else(|| src.info.attrs.acl.clone()),
         write_back: false,
         sse: opts.sse.or_else(|| {
             if !opts.keep_encryption {

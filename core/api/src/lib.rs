@@ -3,6 +3,7 @@
 //! crosses it.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
+pub mod acl;
 pub mod admin;
 pub mod bucketcfg;
 pub mod caps;

@@ -98,6 +98,8 @@ pub struct PutOptions {
     pub tags: crate::tags::Tags,
     pub retention: Option<crate::lock::Retention>,
     pub legal_hold: bool,
+    /// The new version's ACL (`None`: the default, private).
+    pub acl: Option<crate::acl::Acl>,
     /// Write-back (the file fronts' close): the object is visible at once,
     /// but made durable by the layer's next group sync (within about a
     /// second, and before `ObjectLayer::sync` returns) rather than before
@@ -135,6 +137,8 @@ impl PutOptions {
             Some("object lock")
         } else if !self.tags.is_empty() {
             Some("object tags")
+        } else if self.acl.is_some() {
+            Some("object ACLs")
         } else {
             None
         }
@@ -297,6 +301,10 @@ pub struct CopyOptions {
     /// Tags of the copy (`x-amz-tagging-directive: REPLACE`); `None` keeps
     /// the source's.
     pub tags: Option<crate::tags::Tags>,
+    /// ACL of the copy: `Some(acl)` as the request gives it (S3: a copy
+    /// never takes its source's ACL; `Some(None)` is the default);
+    /// `None` keeps the source's (the file fronts' metadata rewrites).
+    pub acl: Option<Option<crate::acl::Acl>>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -46,6 +46,9 @@ pub struct VersionAttrs {
     pub legal_hold: bool,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub tags: Tags,
+    /// The version's ACL (`None`: the default, the owner has full control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<crate::acl::Acl>,
 }
 
 /// The external form of a version id (`None` is the null version).

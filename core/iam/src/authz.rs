@@ -29,19 +29,37 @@ pub fn is_allowed(grants: &Grants, bucket_policy: Option<&Policy>, req: &Request
     decide(grants, bucket_policy, req) == Verdict::Allowed
 }
 
+/// Whether every boundary of `grants` (a service account's or a session's
+/// policy) allows `req`: what lets an identity use an allow it was given.
+fn bounded(grants: &Grants, req: &Request<'_>) -> Verdict {
+    if grants
+        .boundaries
+        .iter()
+        .all(|b| b.evaluate(req) == Decision::Allow)
+    {
+        Verdict::Allowed
+    } else {
+        Verdict::NotAllowed
+    }
+}
+
+/// The ACL step, asked when [`decide`] found no Allow and no Deny: an ACL
+/// grant (`acl_grants`: the ACL allows the request's principal and
+/// action) is an allow of the resource, still limited by the caller's
+/// boundaries as a bucket policy's is.
+pub fn decide_acl(grants: &Grants, acl_grants: bool, req: &Request<'_>) -> Verdict {
+    if !acl_grants {
+        return Verdict::NotAllowed;
+    }
+    if req.principal.kind == PrincipalType::Anonymous {
+        return Verdict::Allowed;
+    }
+    bounded(grants, req)
+}
+
 /// [`is_allowed`], telling an explicit Deny from no Allow.
 pub fn decide(grants: &Grants, bucket_policy: Option<&Policy>, req: &Request<'_>) -> Verdict {
-    let bounded = || {
-        if grants
-            .boundaries
-            .iter()
-            .all(|b| b.evaluate(req) == Decision::Allow)
-        {
-            Verdict::Allowed
-        } else {
-            Verdict::NotAllowed
-        }
-    };
+    let bounded = || bounded(grants, req);
     if grants.root {
         return bounded();
     }

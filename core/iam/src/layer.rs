@@ -366,6 +366,9 @@ impl ObjectLayer for IdentityLayer {
             BucketChange::Lifecycle(_) => "s3:PutLifecycleConfiguration",
             BucketChange::Policy(Some(_)) => "s3:PutBucketPolicy",
             BucketChange::Policy(None) => "s3:DeleteBucketPolicy",
+            BucketChange::Acl(_) => "s3:PutBucketAcl",
+            BucketChange::PublicAccessBlock(_) => "s3:PutBucketPublicAccessBlock",
+            BucketChange::Ownership(_) => "s3:PutBucketOwnershipControls",
         };
         self.require_bucket(bucket, action).await?;
         self.inner.update_bucket_config(bucket, change).await
@@ -526,6 +529,10 @@ impl ObjectLayer for IdentityLayer {
                     "s3:PutObjectTagging",
                     "s3:PutObjectVersionTagging",
                 ),
+                Some(key.as_str()),
+            )),
+            VersionChange::Acl(_) => needs.push((
+                versioned(&version_id, "s3:PutObjectAcl", "s3:PutObjectVersionAcl"),
                 Some(key.as_str()),
             )),
         }

@@ -8,6 +8,7 @@
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
+pub mod acl;
 mod action;
 mod authz;
 mod bucketpolicy;
@@ -26,8 +27,9 @@ mod service;
 pub mod sts;
 mod template;
 
+pub use acl::{Acl, AclCheck, AclTarget, acl_target};
 pub use action::Action;
-pub use authz::{Verdict, decide, is_allowed};
+pub use authz::{Verdict, decide, decide_acl, is_allowed};
 pub use bucketpolicy::{BucketPolicies, s3_arn};
 pub use builtin::{builtin, builtin_document, builtin_names};
 pub use context::{Context, Principal, PrincipalType, Request};

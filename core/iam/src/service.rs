@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use cairn_api::{ConfigDir, ConfigStore, ObjectError};
 
+use crate::acl::{Acl, AclCheck as _};
 use crate::authz::Verdict;
 use crate::context::{Context, Principal, PrincipalType, Request};
 use crate::entities::{Entity, Secs};
@@ -384,12 +385,27 @@ impl Iam {
     /// [`Iam::decide`] with the caller's grants already in hand (from
     /// [`Iam::grants`]), for a front that looked at them first.
     pub fn decide_with(&self, q: &Question<'_>, grants: &Grants) -> Verdict {
+        self.decide_as(q, |req| crate::authz::decide(grants, q.bucket_policy, req))
+    }
+
+    /// The ACL step of a question [`Iam::decide_with`] answered
+    /// `NotAllowed`: `Allowed` when `acl` grants the caller the action and
+    /// the caller's boundaries (service-account or session policy) allow
+    /// it too.
+    pub fn decide_acl(&self, q: &Question<'_>, grants: &Grants, acl: &Acl) -> Verdict {
+        self.decide_as(q, |req| {
+            crate::authz::decide_acl(grants, acl.allows(req.principal, q.action), req)
+        })
+    }
+
+    /// `f` on the request `q` stands for, with the caller's principal and
+    /// condition keys; the root user is not subject to policies.
+    fn decide_as(&self, q: &Question<'_>, f: impl FnOnce(&Request<'_>) -> Verdict) -> Verdict {
         if let Some(Caller {
             identity: Identity::Root,
             ..
         }) = q.caller
         {
-            // the root user is not subject to policies
             return Verdict::Allowed;
         }
         let principal = self.principal(q.caller);
@@ -401,7 +417,7 @@ impl Iam {
             principal: &principal,
             context: &ctx,
         };
-        crate::authz::decide(grants, q.bucket_policy, &req)
+        f(&req)
     }
 }
 

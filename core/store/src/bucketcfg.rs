@@ -104,6 +104,9 @@ impl ErasureSet {
                 BucketChange::Tags(t) => c.tags = t.clone(),
                 BucketChange::Lifecycle(l) => c.lifecycle = l.clone(),
                 BucketChange::Policy(p) => c.policy = p.clone(),
+                BucketChange::Acl(a) => c.acl = a.clone(),
+                BucketChange::PublicAccessBlock(b) => c.public_access_block = *b,
+                BucketChange::Ownership(o) => c.ownership = *o,
             }
             Ok(())
         })

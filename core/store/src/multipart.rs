@@ -53,6 +53,9 @@ struct UploadMeta {
     retention: Option<cairn_api::Retention>,
     #[serde(default)]
     legal_hold: bool,
+    /// The ACL the completed version gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    acl: Option<cairn_api::acl::Acl>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +214,7 @@ impl ErasureSet {
             tags: attrs.tags,
             retention: attrs.retention,
             legal_hold: attrs.legal_hold,
+            acl: attrs.acl,
         };
         let id = uuid::Uuid::new_v4().to_string();
         let (b, i) = (bucket.to_string(), id.clone());
@@ -434,6 +438,7 @@ impl ErasureSet {
             tags: up.tags.clone(),
             retention: up.retention,
             legal_hold: up.legal_hold,
+            acl: up.acl.clone(),
         };
         self.stamp_version(bucket, key, &mut template, attrs)
             .await?;

@@ -650,6 +650,9 @@ impl ErasureSet {
         if let Some(t) = &opts.tags {
             template.attrs.tags = t.clone();
         }
+        if let Some(a) = &opts.acl {
+            template.attrs.acl = a.clone();
+        }
         // a new version record: drives that miss it disagree, and heal
         template.mod_time = now_nanos().max(version.mod_time + 1);
         self.rewrite_version(bucket, key, &version, &template)

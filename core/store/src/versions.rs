@@ -44,6 +44,7 @@ pub(crate) struct NewAttrs {
     pub(crate) tags: Tags,
     pub(crate) retention: Option<Retention>,
     pub(crate) legal_hold: bool,
+    pub(crate) acl: Option<cairn_api::acl::Acl>,
 }
 
 impl NewAttrs {
@@ -52,6 +53,7 @@ impl NewAttrs {
             tags: opts.tags.clone(),
             retention: opts.retention,
             legal_hold: opts.legal_hold,
+            acl: opts.acl.clone(),
         }
     }
 }
@@ -112,6 +114,7 @@ impl ErasureSet {
             retention: req.retention.or(default),
             legal_hold: req.legal_hold,
             tags: req.tags,
+            acl: req.acl,
         };
         Ok(())
     }
@@ -325,7 +328,7 @@ impl ErasureSet {
                 bucket: bucket.to_string(),
             });
         }
-        let needs_lock = !matches!(change, VersionChange::Tags(_));
+        let needs_lock = !matches!(change, VersionChange::Tags(_) | VersionChange::Acl(_));
         if needs_lock && !cfg.object_lock {
             return Err(ObjectError::InvalidRequest {
                 message: "the bucket has no object lock configuration".into(),
@@ -372,6 +375,7 @@ impl ErasureSet {
             }
             VersionChange::LegalHold(on) => template.attrs.legal_hold = on,
             VersionChange::Tags(t) => template.attrs.tags = t,
+            VersionChange::Acl(a) => template.attrs.acl = a,
         }
         template.revision = version.revision + 1;
         self.rewrite_version(bucket, key, &version, &template)
