@@ -139,6 +139,8 @@ pub struct FrontArgs {
     pub exposure: crate::exposure::ExposureArgs,
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
+    #[command(flatten)]
+    pub audit: crate::audit::AuditArgs,
 }
 
 /// Where a cloud gateway (`s3`, `azure`, `gcs`) keeps the NFS export's
@@ -268,6 +270,7 @@ async fn serve_fronts(
         limits: args.limits.limits(open_files),
         iam: Some(iam.clone()),
         oidc: args.oidc.provider()?,
+        audit: args.audit.open()?,
     };
     let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &state, &iam).await?;

@@ -73,6 +73,9 @@ pub enum Grant {
     KeyFolder,
     /// Read files, list folders.
     ReadOnly,
+    /// The folder of the audit log: its file appended to, made anew
+    /// after a rotation (nothing read, nothing removed).
+    LogFolder,
 }
 
 impl Grant {
@@ -92,6 +95,7 @@ impl Grant {
             }
             Grant::KeyFolder => ReadFile | WriteFile | ReadDir | MakeReg | RemoveFile | Truncate,
             Grant::ReadOnly => ReadFile | ReadDir,
+            Grant::LogFolder => WriteFile | MakeReg,
         }
     }
 }
@@ -116,6 +120,8 @@ enum Need {
     KeyFile(PathBuf),
     /// A file or folder only read (credentials, certificates).
     Read(PathBuf),
+    /// The audit log file (its folder is granted, see [`Grant::LogFolder`]).
+    LogFile(PathBuf),
 }
 
 /// What a serving command touches, from its arguments.
@@ -145,6 +151,7 @@ impl Plan {
         // the NFS state defaults to the first drive's .cairn.sys/nfs
         plan.front(&args.mount, &args.nfs, None);
         plan.certs(&args.tls);
+        plan.audit(&args.audit);
         plan.env_files();
         Ok(plan)
     }
@@ -193,6 +200,7 @@ impl Plan {
         };
         plan.front(&front.mount, &front.nfs, default_state);
         plan.certs(&front.tls);
+        plan.audit(&front.audit);
         plan.env_files();
         plan
     }
@@ -226,6 +234,17 @@ impl Plan {
     fn certs(&mut self, tls: &crate::tls::TlsArgs) {
         if let Some(dir) = &tls.certs_dir {
             self.needs.push(Need::Read(dir.clone()));
+        }
+    }
+
+    /// The audit log's file (stdout, `-`, needs nothing).
+    fn audit(&mut self, audit: &crate::audit::AuditArgs) {
+        if let Some(p) = audit
+            .audit_log
+            .as_deref()
+            .filter(|p| !p.is_empty() && *p != "-")
+        {
+            self.needs.push(Need::LogFile(PathBuf::from(p)));
         }
     }
 
@@ -265,13 +284,8 @@ impl Plan {
                     }
                     add(real(path), Grant::ReadWrite);
                 }
-                Need::KeyFile(k) => {
-                    let dir = match k.parent() {
-                        Some(p) if !p.as_os_str().is_empty() => p,
-                        _ => Path::new("."),
-                    };
-                    add(real(dir), Grant::KeyFolder);
-                }
+                Need::KeyFile(k) => add(real(folder_of(k)), Grant::KeyFolder),
+                Need::LogFile(f) => add(real(folder_of(f)), Grant::LogFolder),
                 Need::Read(p) => add(real(p), Grant::ReadOnly),
             }
         }
@@ -279,6 +293,14 @@ impl Plan {
             add(r.path, r.grant);
         }
         rules
+    }
+}
+
+/// The folder a file is in (`.` for a bare name).
+fn folder_of(file: &Path) -> &Path {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
 }
 

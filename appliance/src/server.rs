@@ -80,6 +80,8 @@ pub struct ServerArgs {
     pub exposure: crate::exposure::ExposureArgs,
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
+    #[command(flatten)]
+    pub audit: crate::audit::AuditArgs,
 }
 
 /// The drive folders the arguments name (expanded), or the embedded
@@ -306,6 +308,7 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         limits: args.limits.limits(open_files),
         iam: Some(iam.clone()),
         oidc: args.oidc.provider()?,
+        audit: args.audit.open()?,
     };
     // mounted before S3 answers /_cairn/health/ready, unmounted after S3 stops
     let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;

@@ -32,6 +32,7 @@ async fn s3_backend_against_an_in_process_cairn() {
         limits: Default::default(),
         iam: None,
         oidc: None,
+        audit: None,
     };
     let layer: Arc<dyn ObjectLayer> = set;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

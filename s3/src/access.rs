@@ -104,11 +104,18 @@ impl S3Access for Recorder {
             None => None,
             Some(access_key) => Some(self.caller(cx, &access_key)?),
         };
+        let notes = crate::audit::notes(cx.extensions_mut()).cloned();
+        if let Some(n) = &notes {
+            n.caller(&self.iam, caller.as_ref());
+        }
         let op = cx.s3_op().name().to_owned();
         if let Some(c) = caller
             .as_ref()
             .filter(|c| c.identity == cairn_iam::Identity::Root)
         {
+            if let Some(n) = &notes {
+                note_root(n, cx, &op);
+            }
             self.authz.admit_root(c.clone(), cx.extensions_mut());
             return Ok(());
         }
@@ -156,6 +163,28 @@ impl Recorder {
     }
 }
 
+/// Notes the action the root user's request stands for (no policy
+/// applies to the root user: allowed).
+fn note_root(notes: &crate::audit::Notes, cx: &S3AccessContext<'_>, op: &str) {
+    let versioned = cx
+        .uri()
+        .query()
+        .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "versionId"));
+    let path = cx.s3_path();
+    match cairn_iam::s3ops::s3_action(op, versioned) {
+        Some((action, scope)) => {
+            let resource =
+                crate::audit::s3_resource(scope, path.get_bucket_name(), path.get_object_key());
+            notes.decided(
+                Some(action.name()),
+                Some(&resource),
+                crate::audit::Decision::Allow,
+            );
+        }
+        None => notes.decided(None, None, crate::audit::Decision::Allow),
+    }
+}
+
 /// A request's session token: the `x-amz-security-token` header or a
 /// presigned URL's `X-Amz-Security-Token`.
 pub(crate) fn session_token(headers: &http::HeaderMap, uri: &http::Uri) -> Option<String> {
@@ -192,6 +221,18 @@ pub(crate) struct Entry {
     received: Arc<AtomicU64>,
     resolved: Resolved,
     logged: bool,
+    /// The audit log's side: when it came, what it says, its notes.
+    audit: Option<Audited>,
+    /// The S3 error code of an error response.
+    error: Option<String>,
+}
+
+/// What an [`Entry`] keeps for its audit line.
+struct Audited {
+    log: Arc<crate::audit::AuditLog>,
+    time: time::OffsetDateTime,
+    user_agent: Option<String>,
+    notes: crate::audit::Notes,
 }
 
 /// A request that ends without a response (the client went away while it
@@ -204,14 +245,29 @@ impl Drop for Entry {
 
 impl Entry {
     /// Starts the entry of the request `req`; `received` counts its body
-    /// bytes as they are read; its [`Resolved`] goes into the extensions.
+    /// bytes as they are read; its [`Resolved`] (and, with an audit log,
+    /// its audit notes) go into the extensions.
     pub(crate) fn start(
         req: &mut http::request::Parts,
         remote: Option<SocketAddr>,
         received: Arc<AtomicU64>,
+        audit: Option<&Arc<crate::audit::AuditLog>>,
     ) -> Self {
         let resolved = Resolved::default();
         req.extensions.insert(resolved.clone());
+        let audit = audit.map(|log| {
+            let notes = crate::audit::Notes::default();
+            req.extensions.insert(notes.clone());
+            Audited {
+                log: log.clone(),
+                time: time::OffsetDateTime::now_utc(),
+                user_agent: req
+                    .headers
+                    .get(http::header::USER_AGENT)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                notes,
+            }
+        });
         let request_id = new_request_id();
         req.extensions.insert(RequestId(request_id.clone()));
         Self {
@@ -224,16 +280,21 @@ impl Entry {
             received,
             resolved,
             logged: false,
+            audit,
+            error: None,
         }
     }
 
     /// The response, carrying the request id, whose body logs the entry
     /// when it has been sent or dropped.
-    pub(crate) fn finish(self, mut resp: Response<Body>) -> Response<Body> {
+    pub(crate) fn finish(mut self, mut resp: Response<Body>) -> Response<Body> {
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
             resp.headers_mut().insert(REQUEST_ID, v);
         }
         let status = resp.status();
+        if self.audit.is_some() && (status.is_client_error() || status.is_server_error()) {
+            self.error = crate::errlog::error_code(&resp);
+        }
         resp.map(|inner| {
             Body::http_body(LoggedBody {
                 inner,
@@ -270,6 +331,26 @@ impl Entry {
             uri = %self.uri,
             "request"
         );
+        if let Some(a) = &self.audit {
+            let line = crate::audit::line(
+                &crate::audit::Finished {
+                    time: a.time,
+                    request_id: &self.request_id,
+                    source: self.remote,
+                    method: self.method.as_str(),
+                    operation: route.map(|r| r.op.as_str()),
+                    claimed_key: self.claimed_key.as_deref(),
+                    status,
+                    error: self.error.as_deref(),
+                    bytes_in: self.received.load(Ordering::Relaxed),
+                    bytes_out,
+                    duration: took,
+                    user_agent: a.user_agent.as_deref(),
+                },
+                &a.notes,
+            );
+            a.log.write(line);
+        }
     }
 }
 

@@ -106,6 +106,47 @@ impl S3Route for AdminRoute {
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        let checked = self.check(req).await;
+        if let Some(n) = crate::audit::notes(&req.extensions) {
+            let what = req.uri.path().strip_prefix(PREFIX).unwrap_or_default();
+            let what = what.split('/').next().unwrap_or_default();
+            n.decided(
+                Some(&format!("admin:{what}")),
+                Some("*"),
+                crate::audit::Decision::of(checked.is_ok()),
+            );
+            let caller = req.extensions.get::<cairn_iam::Caller>();
+            match (&req.credentials, caller) {
+                (_, Some(c)) => n.caller(&self.iam, Some(c)),
+                (Some(c), None) if c.access_key == self.root => n.caller(
+                    &self.iam,
+                    Some(&cairn_iam::Caller {
+                        access_key: c.access_key.clone(),
+                        identity: cairn_iam::Identity::Root,
+                    }),
+                ),
+                // another user's key, proven but refused: the log names it
+                (Some(c), None) => {
+                    let token = crate::access::session_token(&req.headers, &req.uri);
+                    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                    if let Ok(who) = self.iam.caller(&c.access_key, token.as_deref(), now) {
+                        n.caller(&self.iam, Some(&who));
+                    }
+                }
+                (None, None) => n.caller(&self.iam, None),
+            }
+        }
+        checked
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        self.serve(req).await
+    }
+}
+
+impl AdminRoute {
+    /// Who may make the call (see the module doc).
+    async fn check(&self, req: &mut S3Request<Body>) -> S3Result<()> {
         if service_account_call(&req.uri).is_some()
             && let Some(c) = &req.credentials
         {
@@ -143,7 +184,7 @@ impl S3Route for AdminRoute {
         }
     }
 
-    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+    async fn serve(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         if let Some(rest) = service_account_call(&req.uri) {
             let rest = rest.to_owned();
             return crate::svcacct::call(&self.iam, req, &rest).await;

@@ -24,6 +24,7 @@ use cairn_iam::{
 use http::{HeaderMap, Uri};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
+use crate::audit::Decision;
 use crate::sse::ConnInfo;
 
 /// A stored bucket policy that no longer parses (never stored by this
@@ -350,19 +351,29 @@ impl Authorizer {
             authz: self.clone(),
         };
         ext.insert(authorized.clone());
+        // what is decided goes to the audit log (crate::audit)
+        let audit = crate::audit::notes(ext).cloned().unwrap_or_default();
         let caller = authorized.caller.as_ref();
         match ask.op {
             // filtered by its handler (nothing to list for anonymous)
-            "ListBuckets" if caller.is_some() => return Ok(()),
+            "ListBuckets" if caller.is_some() => {
+                audit.action("s3:ListAllMyBuckets");
+                return Ok(());
+            }
             // decided per key by its handler
-            "DeleteObjects" => return Ok(()),
+            "DeleteObjects" => {
+                audit.action("s3:DeleteObject");
+                return Ok(());
+            }
             _ => {}
         }
         let versioned = query_pairs(ask.uri).iter().any(|(k, _)| k == "versionId");
         let Some((action, scope)) = s3_action(ask.op, versioned) else {
             tracing::debug!(op = ask.op, "operation without an IAM action refused");
+            audit.decided(None, None, Decision::Deny);
             return Err(denied());
         };
+        let resource = crate::audit::s3_resource(scope, ask.bucket, ask.key);
         let verdict = match (scope, ask.bucket) {
             (Scope::Account, _) => self.iam.decide(&Question {
                 caller,
@@ -381,6 +392,11 @@ impl Authorizer {
             }
             (_, None) => Verdict::NotAllowed,
         };
+        audit.decided(
+            Some(action.name()),
+            Some(&resource),
+            Decision::of(verdict == Verdict::Allowed),
+        );
         if verdict != Verdict::Allowed {
             tracing::debug!(op = ask.op, action = action.name(), bucket = ?ask.bucket, key = ?ask.key, ?verdict, "request refused by policy");
             return Err(denied());
@@ -402,6 +418,8 @@ impl Authorizer {
                 op = ask.op,
                 "governance bypass refused: no s3:BypassGovernanceRetention"
             );
+            let bypass = bypass_action();
+            audit.decided(Some(bypass.name()), Some(&resource), Decision::Deny);
             return Err(denied());
         }
         if matches!(ask.op, "CopyObject" | "UploadPartCopy")
@@ -418,6 +436,9 @@ impl Authorizer {
                 .await;
             if v != Verdict::Allowed {
                 tracing::debug!(source_bucket = %sb, source_key = %sk, "copy refused: no read right on the source");
+                let source = s3_arn(&sb, Some(&sk));
+                let read = copy_source_action(sv);
+                audit.decided(Some(read.name()), Some(&source), Decision::Deny);
                 return Err(denied());
             }
         }

@@ -47,6 +47,13 @@ pub(crate) fn response(method: &Method, uri: &http::Uri, resp: &Response<Body>) 
     }
 }
 
+/// The S3 error code of an error response whose body is at hand.
+pub(crate) fn error_code(resp: &Response<Body>) -> Option<String> {
+    let xml = resp.body().bytes()?;
+    let text = String::from_utf8_lossy(&xml);
+    xml_text(&text, "Code").map(str::to_owned)
+}
+
 /// The text of the first `<tag>...</tag>` (error bodies are flat).
 fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let open = format!("<{tag}>");

@@ -15,6 +15,7 @@
 pub mod access;
 mod acl;
 mod admin;
+mod audit;
 pub use admin::NO_ADMIN_API;
 mod authcheck;
 mod authz;
@@ -48,6 +49,7 @@ mod tls;
 mod unread;
 mod versioning;
 
+pub use audit::{AuditLog, AuditTarget};
 pub use errlog::is_s3s_error_report;
 pub use limits::{LimitError, Limits};
 pub use server::{ConfigError, ReadyFn, S3Config, bind, serve};

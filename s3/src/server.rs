@@ -67,6 +67,8 @@ pub struct S3Config {
     /// The OpenID provider STS AssumeRoleWithWebIdentity trusts (`None`:
     /// that action is refused).
     pub oidc: Option<Arc<crate::oidc::OidcProvider>>,
+    /// One JSON line per request (crate::audit); `None`: no audit log.
+    pub audit: Option<Arc<crate::audit::AuditLog>>,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -77,6 +79,7 @@ impl std::fmt::Debug for S3Config {
             .field("domains", &self.domains)
             .field("admin", &self.admin.is_some())
             .field("metrics_token", &self.metrics_token.is_some())
+            .field("audit", &self.audit.as_ref().map(|a| a.target()))
             .field("limits", &self.limits)
             .field("iam", &self.iam.is_some())
             .field("oidc", &self.oidc.is_some())
@@ -164,6 +167,7 @@ pub async fn serve(
         domains: domains.map(Arc::new),
         metrics_token: cfg.metrics_token.as_deref().map(Arc::from),
         metrics: Arc::new(RequestMetrics::default()),
+        audit: cfg.audit.clone(),
         conn: None,
         region: cfg.region.as_str().into(),
         state: None,
@@ -277,6 +281,9 @@ pub async fn serve(
             "connections still open after the drain timeout; abandoning them"
         );
     }
+    if let Some(a) = &cfg.audit {
+        a.flush().await;
+    }
     info!("S3 front stopped");
     Ok(())
 }
@@ -386,6 +393,7 @@ struct Front {
     /// What `/_cairn/metrics` requires as a bearer token.
     metrics_token: Option<Arc<str>>,
     metrics: Arc<RequestMetrics>,
+    audit: Option<Arc<crate::audit::AuditLog>>,
     /// The connection this copy of the service serves.
     conn: Option<ConnInfo>,
     /// The region SigV4 scopes must name (crate::authcheck).
@@ -428,9 +436,10 @@ impl hyper::service::Service<Request<Incoming>> for Front {
                 let allowed = metrics_allowed(req.headers(), self.metrics_token.as_deref());
                 let admin = self.admin.clone();
                 let metrics = self.metrics.clone();
+                let audit = self.audit.clone();
                 return Box::pin(async move {
                     let resp = match allowed {
-                        Ok(()) => metrics_page(&metrics, admin.as_deref()).await,
+                        Ok(()) => metrics_page(&metrics, admin.as_deref(), audit.as_deref()).await,
                         Err(refused) => metrics_refused(refused),
                     };
                     Ok(track(resp, active))
@@ -477,8 +486,12 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         let http1 = parts.version <= http::Version::HTTP_11;
         let timed = TimedBody::new(incoming, self.body);
         // The access log line, written when the response body is sent.
-        let entry =
-            crate::access::Entry::start(&mut parts, self.conn.map(|c| c.peer), timed.received());
+        let entry = crate::access::Entry::start(
+            &mut parts,
+            self.conn.map(|c| c.peer),
+            timed.received(),
+            self.audit.as_ref(),
+        );
         // The protocol rules s3s does not enforce (crate::precheck), for S3
         // requests (the admin API's `_cairn` is no bucket name).
         if refused.is_none() && endpoint != Some(Endpoint::Admin) {
@@ -572,7 +585,7 @@ impl hyper::service::Service<Request<Incoming>> for Front {
                     http1,
                 );
                 metrics.record(&method, operation.get(), resp.status(), started.elapsed());
-                return Ok(track(entry.finish(counted(resp, &metrics)), active));
+                return Ok(track(counted(entry.finish(resp), &metrics), active));
             }
             metrics.record(&method, operation.get(), resp.status(), started.elapsed());
             crate::errlog::response(&method, &uri, &resp);
@@ -592,7 +605,7 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             if !resp.status().is_success() && !expects_continue && !body.is_end_stream() {
                 body.discard_rest().await;
             }
-            Ok(track(entry.finish(counted(resp, &metrics)), active))
+            Ok(track(counted(entry.finish(resp), &metrics), active))
         })
     }
 }
@@ -605,11 +618,23 @@ fn counted(resp: Response<Body>, metrics: &RequestMetrics) -> Response<Body> {
 
 /// The metrics page: the front's, then the store's (no store: the
 /// front's alone).
-async fn metrics_page(metrics: &RequestMetrics, admin: Option<&dyn AdminLayer>) -> Response<Body> {
-    let store = match admin {
+async fn metrics_page(
+    metrics: &RequestMetrics,
+    admin: Option<&dyn AdminLayer>,
+    audit: Option<&crate::audit::AuditLog>,
+) -> Response<Body> {
+    let mut store = match admin {
         Some(a) => a.metrics().await,
         None => Vec::new(),
     };
+    if let Some(a) = audit {
+        store.push(cairn_api::admin::Metric::single(
+            "cairn_audit_dropped_lines_total",
+            "Audit log lines lost (the writer behind, the file failing)",
+            cairn_api::admin::MetricKind::Counter,
+            a.dropped(),
+        ));
+    }
     let mut resp = Response::new(Body::from(metrics.render(store)));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -209,3 +209,28 @@ fn a_confined_thread_opens_nothing_outside_its_folders() {
     // this thread was never confined
     assert_eq!(std::fs::read(secret).unwrap(), b"secret");
 }
+
+#[test]
+fn the_audit_log_folder_is_granted_for_appending_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::create_dir_all(t.join("logs")).unwrap();
+    let log = t.join("logs/audit.log");
+    let d = t.join("srv/d1");
+    let plan = plan_of(&[
+        "cairn",
+        "server",
+        d.to_str().unwrap(),
+        "--audit-log",
+        log.to_str().unwrap(),
+    ]);
+    let rules = plan.resolve();
+    let want = Rule {
+        path: t.join("logs").canonicalize().unwrap(),
+        grant: Grant::LogFolder,
+    };
+    assert!(rules.contains(&want), "{rules:?}");
+    // stdout needs no rule
+    let plan = plan_of(&["cairn", "server", d.to_str().unwrap(), "--audit-log", "-"]);
+    assert!(!plan.resolve().iter().any(|r| r.grant == Grant::LogFolder));
+}

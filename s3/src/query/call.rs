@@ -76,6 +76,12 @@ impl Call<'_> {
     /// Whether the caller may do `action` (e.g. `sts:AssumeRole`) on
     /// `resource`: the root user always.
     pub(crate) fn allowed(&self, action: &str, resource: &str) -> bool {
+        let allowed = self.decide(action, resource);
+        crate::audit::call_decided(action, resource, allowed);
+        allowed
+    }
+
+    fn decide(&self, action: &str, resource: &str) -> bool {
         let Some(caller) = self.caller else {
             return false;
         };

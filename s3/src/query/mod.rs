@@ -173,6 +173,16 @@ impl S3Route for QueryRoute {
                         ready.caller.as_ref().map(|c| c.access_key.as_str()),
                     );
                 }
+                let audit = crate::audit::notes(&req.extensions).cloned();
+                if let Some(n) = &audit {
+                    n.caller(&self.iam, ready.caller.as_ref());
+                    let service = if dispatch::namespace(&ready.action) == xml::STS_NS {
+                        "sts"
+                    } else {
+                        "iam"
+                    };
+                    n.action(&format!("{service}:{}", ready.action));
+                }
                 let peer = req.extensions.get::<crate::sse::ConnInfo>().copied();
                 let cx = call::Call {
                     iam: &self.iam,
@@ -184,7 +194,7 @@ impl S3Route for QueryRoute {
                     oidc: self.oidc.as_deref(),
                 };
                 let ns = dispatch::namespace(&ready.action);
-                let out = dispatch::run(&cx).await;
+                let out = crate::audit::in_call(audit, dispatch::run(&cx)).await;
                 if !matches!(&out, Err(e) if e.code == "InvalidAction")
                     && let Some(slot) = req.extensions.get::<crate::metrics::OperationSlot>()
                 {

@@ -64,6 +64,7 @@ impl Server {
             limits: Default::default(),
             iam: Some(iam.clone()),
             oidc: None,
+            audit: None,
         };
         let dyn_layer: Arc<dyn ObjectLayer> = layer.clone();
         let task = tokio::spawn(cairn_s3::serve(listener, dyn_layer, cfg, ready_fn, async {
