@@ -339,12 +339,12 @@ impl Authorizer {
         caller: Option<Caller>,
         ext: &mut http::Extensions,
     ) -> S3Result<()> {
-        let context = Arc::new(request_context(
-            ask.headers,
-            ask.uri,
-            ask.conn,
-            caller.is_some(),
-        ));
+        let mut context = request_context(ask.headers, ask.uri, ask.conn, caller.is_some());
+        // the caller's own keys once per request, not once per question
+        let principal = self.iam.principal(caller.as_ref());
+        self.iam
+            .caller_context(caller.as_ref(), &principal, &mut context);
+        let context = Arc::new(context);
         let authorized = Authorized {
             caller,
             context,

@@ -86,6 +86,9 @@ impl Principal {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
     values: HashMap<String, Vec<String>>,
+    /// The caller's own keys are in (`Iam::caller_context`): a decision
+    /// takes this context as it is instead of copying it to add them.
+    caller_keys: bool,
 }
 
 impl Context {
@@ -104,6 +107,15 @@ impl Context {
     pub fn set_all(&mut self, key: &str, values: Vec<String>) -> &mut Self {
         self.values.insert(key.to_ascii_lowercase(), values);
         self
+    }
+
+    /// Whether `Iam::caller_context` added the caller's keys.
+    pub fn has_caller_keys(&self) -> bool {
+        self.caller_keys
+    }
+
+    pub(crate) fn mark_caller_keys(&mut self) {
+        self.caller_keys = true;
     }
 
     /// The values of `key`, which must already be lowercase.

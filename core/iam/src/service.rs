@@ -328,13 +328,15 @@ impl Iam {
 
     /// Adds the caller's own condition keys to `ctx`: `aws:username`,
     /// `aws:userid`, `aws:PrincipalType`, `aws:PrincipalArn` and a web
-    /// identity's `jwt:<claim>`s.
+    /// identity's `jwt:<claim>`s. The context is then marked as holding
+    /// them: decisions for this same caller take it as it is.
     pub fn caller_context(
         &self,
         caller: Option<&Caller>,
         principal: &Principal,
         ctx: &mut Context,
     ) {
+        ctx.mark_caller_keys();
         ctx.set("aws:PrincipalType", principal.kind.as_str());
         if !principal.arn.is_empty() {
             ctx.set("aws:PrincipalArn", principal.arn.clone());
@@ -409,13 +411,20 @@ impl Iam {
             return Verdict::Allowed;
         }
         let principal = self.principal(q.caller);
-        let mut ctx = q.context.clone();
-        self.caller_context(q.caller, &principal, &mut ctx);
+        let copied;
+        let context = if q.context.has_caller_keys() {
+            q.context
+        } else {
+            let mut ctx = q.context.clone();
+            self.caller_context(q.caller, &principal, &mut ctx);
+            copied = ctx;
+            &copied
+        };
         let req = Request {
             action: q.action,
             resource: q.resource,
             principal: &principal,
-            context: &ctx,
+            context,
         };
         f(&req)
     }
