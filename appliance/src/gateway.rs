@@ -141,6 +141,12 @@ pub struct FrontArgs {
     pub tls: crate::tls::TlsArgs,
     #[command(flatten)]
     pub audit: crate::audit::AuditArgs,
+    /// Folder where the gateway keeps its IAM users, keys and policies
+    /// (and the NFS export's state, unless --nfs-state). Default:
+    /// SHARE/.cairn.gateway for nas, $TMPDIR/cairn-gateway-BACKEND for the
+    /// clouds (give a lasting folder there).
+    #[arg(long, env = "CAIRN_GATEWAY_STATE")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Where a cloud gateway (`s3`, `azure`, `gcs`) keeps the NFS export's
@@ -151,6 +157,19 @@ pub fn cloud_state_dir(backend: &str) -> PathBuf {
 }
 
 impl GatewayCommand {
+    /// Where the gateway keeps its state (`--state-dir` or the default).
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(d) = &self.front().state_dir {
+            return d.clone();
+        }
+        match self {
+            GatewayCommand::Nas(a) => a.share.join(".cairn.gateway"),
+            GatewayCommand::S3(_) => cloud_state_dir("s3"),
+            GatewayCommand::Azure(_) => cloud_state_dir("azure"),
+            GatewayCommand::Gcs(_) => cloud_state_dir("gcs"),
+        }
+    }
+
     /// The fronts' flags, common to every backend.
     pub fn front(&self) -> &FrontArgs {
         match self {
@@ -164,6 +183,7 @@ impl GatewayCommand {
 
 /// Serves until a signal, with the credentials `credentials()` gave.
 pub async fn run(cmd: GatewayCommand, creds: Credentials) -> anyhow::Result<()> {
+    let state = cmd.state_dir();
     match cmd {
         GatewayCommand::Nas(args) => {
             let args = *args;
@@ -177,7 +197,6 @@ pub async fn run(cmd: GatewayCommand, creds: Credentials) -> anyhow::Result<()> 
             // Ready while the share is there (an unmounted NAS is not).
             let hidden = layer.root().join(".cairn.gateway");
             let ready = Arc::new(move || hidden.is_dir());
-            let state = layer.root().join(".cairn.gateway");
             serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
         GatewayCommand::S3(args) => {
@@ -194,7 +213,6 @@ pub async fn run(cmd: GatewayCommand, creds: Credentials) -> anyhow::Result<()> 
             )
             .context("configuring the S3 backend")?;
             let ready = Arc::new(|| true);
-            let state = cloud_state_dir("s3");
             serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
         GatewayCommand::Azure(args) => {
@@ -212,7 +230,6 @@ pub async fn run(cmd: GatewayCommand, creds: Credentials) -> anyhow::Result<()> 
             )
             .context("configuring the Azure backend")?;
             let ready = Arc::new(|| true);
-            let state = cloud_state_dir("azure");
             serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
         GatewayCommand::Gcs(args) => {
@@ -228,7 +245,6 @@ pub async fn run(cmd: GatewayCommand, creds: Credentials) -> anyhow::Result<()> 
             )
             .context("configuring the GCS backend")?;
             let ready = Arc::new(|| true);
-            let state = cloud_state_dir("gcs");
             serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
     }
@@ -257,7 +273,10 @@ async fn serve_fronts(
         access_key: &access_key,
         secret_key: &secret_key,
         deployment_id: "",
-        store: Arc::new(cairn_api::MemConfig::new()),
+        store: Arc::new(
+            crate::filecfg::FileConfig::open(state.clone())
+                .with_context(|| format!("opening the state folder {}", state.display()))?,
+        ),
     })
     .await?;
     let cfg = S3Config {

@@ -159,7 +159,7 @@ impl Plan {
     /// `cairn gateway ...`: the NAS share, the cloud SDKs' credential
     /// files, the fronts' spool and state.
     pub fn gateway(cmd: &crate::gateway::GatewayCommand) -> Plan {
-        use crate::gateway::{GatewayCommand, cloud_state_dir};
+        use crate::gateway::GatewayCommand;
         let mut plan = Plan::default();
         match cmd {
             GatewayCommand::Nas(a) => {
@@ -191,14 +191,20 @@ impl Plan {
         }
         let front = cmd.front();
         plan.off = front.sandbox.no_sandbox;
-        // the NAS gateway keeps its state in the share; the others in $TMPDIR
-        let default_state = match cmd {
-            GatewayCommand::Nas(_) => None,
-            GatewayCommand::S3(_) => Some(cloud_state_dir("s3")),
-            GatewayCommand::Azure(_) => Some(cloud_state_dir("azure")),
-            GatewayCommand::Gcs(_) => Some(cloud_state_dir("gcs")),
+        // IAM records (and the NFS state by default) in the state folder;
+        // the NAS gateway's default one is in the share (no rule of its own,
+        // and never made when the share is missing)
+        let state = match cmd {
+            GatewayCommand::Nas(_) if front.state_dir.is_none() => None,
+            _ => Some(cmd.state_dir()),
         };
-        plan.front(&front.mount, &front.nfs, default_state);
+        if let Some(path) = &state {
+            plan.needs.push(Need::Folder {
+                path: path.clone(),
+                make: true,
+            });
+        }
+        plan.front(&front.mount, &front.nfs, state);
         plan.certs(&front.tls);
         plan.audit(&front.audit);
         plan.env_files();

@@ -1194,3 +1194,111 @@ async fn nas_share_gone_mid_put_is_503_without_partial_object() -> Result<()> {
     drop(mounted);
     Ok(())
 }
+
+/// A gateway's IAM users, keys and policies live in its state folder
+/// (SHARE/.cairn.gateway for nas): made with `aws iam`, they govern S3
+/// requests, survive a restart (SIGKILL included), stay private files and
+/// are not reachable through S3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nas_gateway_keeps_its_iam_records_across_restarts() -> Result<()> {
+    let mut nas = Nas::start(
+        |share| {
+            std::fs::create_dir(share.join("docs"))?;
+            std::fs::write(share.join("docs/a.txt"), b"nas data")?;
+            Ok(())
+        },
+        &[],
+    )
+    .await?;
+    let read_docs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::docs/*"}]}"#;
+    let reader = nas.server.iam_user("reader", Some(read_docs))?;
+    ensure!(get(&reader, "docs", "a.txt").await? == b"nas data");
+    let put = |c: &aws_sdk_s3::Client| {
+        c.put_object()
+            .bucket("docs")
+            .key("b.txt")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+    };
+    expect_err(
+        "PUT by a reader",
+        put(&reader).await,
+        403,
+        Some("AccessDenied"),
+    )?;
+
+    nas.server.kill()?;
+    nas.server.restart().await?;
+    // the same key, the same policy, after a restart
+    ensure!(get(&reader, "docs", "a.txt").await? == b"nas data");
+    expect_err(
+        "PUT after restart",
+        put(&reader).await,
+        403,
+        Some("AccessDenied"),
+    )?;
+    let users = nas.server.aws_iam(&["list-users"])?;
+    ensure!(
+        users["Users"][0]["UserName"] == "reader",
+        "list-users after restart: {users}"
+    );
+
+    // the records are private files of the state folder
+    let keys = nas.share.join(".cairn.gateway/iam/keys");
+    let mut found = 0;
+    for e in std::fs::read_dir(&keys).with_context(|| format!("{}", keys.display()))? {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = e?.metadata()?.permissions().mode() & 0o777;
+        ensure!(mode == 0o600, "key record mode {mode:o}");
+        found += 1;
+    }
+    ensure!(found == 1, "{found} key records");
+    // and S3 has no way to them
+    let root = nas.server.s3();
+    let buckets = root.list_buckets().send().await?;
+    ensure!(
+        buckets.buckets().iter().all(|b| b.name() == Some("docs")),
+        "buckets: {:?}",
+        buckets.buckets()
+    );
+    let r = root
+        .get_object()
+        .bucket(".cairn.gateway")
+        .key("iam/keys")
+        .send()
+        .await;
+    ensure!(r.is_err(), "the state folder is not a bucket");
+
+    // a deleted user is gone after a restart too
+    nas.server.aws_iam(&[
+        "delete-user-policy",
+        "--user-name",
+        "reader",
+        "--policy-name",
+        "p",
+    ])?;
+    let key_id = nas
+        .server
+        .aws_iam(&["list-access-keys", "--user-name", "reader"])?;
+    let key_id = key_id["AccessKeyMetadata"][0]["AccessKeyId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    nas.server.aws_iam(&[
+        "delete-access-key",
+        "--user-name",
+        "reader",
+        "--access-key-id",
+        &key_id,
+    ])?;
+    nas.server
+        .aws_iam(&["delete-user", "--user-name", "reader"])?;
+    nas.server.restart().await?;
+    expect_err(
+        "GET by a deleted user",
+        reader.get_object().bucket("docs").key("a.txt").send().await,
+        403,
+        Some("InvalidAccessKeyId"),
+    )?;
+    Ok(())
+}
