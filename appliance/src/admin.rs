@@ -22,6 +22,10 @@ pub struct AdminArgs {
         env = "CAIRN_ENDPOINT"
     )]
     pub endpoint: String,
+    /// PEM file of the certificate authorities an https:// endpoint's
+    /// certificate is checked against (default: the system's).
+    #[arg(long, global = true, env = "CAIRN_CA_BUNDLE")]
+    pub ca_bundle: Option<std::path::PathBuf>,
     /// Region the server answers for (used in the signature).
     #[arg(long, global = true, default_value = "us-east-1", env = "CAIRN_REGION")]
     pub region: String,
@@ -135,8 +139,8 @@ impl Signer {
     fn new(args: &AdminArgs) -> anyhow::Result<Self> {
         let endpoint = url::Url::parse(&args.endpoint)
             .with_context(|| format!("--endpoint {}", args.endpoint))?;
-        if endpoint.scheme() != "http" {
-            bail!("--endpoint: only http:// endpoints are supported so far");
+        if !matches!(endpoint.scheme(), "http" | "https") {
+            bail!("--endpoint: an http:// or https:// URL");
         }
         let user = std::env::var("CAIRN_ROOT_USER").unwrap_or_else(|_| "cairnadmin".into());
         let pass = std::env::var("CAIRN_ROOT_PASSWORD").unwrap_or_else(|_| "cairnadmin".into());
@@ -280,8 +284,52 @@ pub(crate) fn call_error(endpoint: &str, status: http::StatusCode, body: &[u8]) 
     }
 }
 
-pub(crate) type HttpClient =
-    Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+/// The client of `cairn admin`: http:// or https://, a server certificate
+/// checked against `ca_bundle` (PEM) or the system's authorities.
+fn http_client(ca_bundle: Option<&std::path::Path>) -> anyhow::Result<HttpClient> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_bundle {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("reading --ca-bundle {}", path.display()))?;
+            anyhow::ensure!(
+                !certs.is_empty(),
+                "--ca-bundle {}: no certificate in it",
+                path.display()
+            );
+            for c in certs {
+                roots
+                    .add(c)
+                    .with_context(|| format!("--ca-bundle {}", path.display()))?;
+            }
+        }
+        None => {
+            for c in rustls_native_certs::load_native_certs().certs {
+                // a system certificate rustls cannot use is skipped
+                let _ = roots.add(c);
+            }
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
 
 /// The admin API path of `call` (e.g. `info`, `kms/keys?name=k`).
 fn admin_path(call: &str) -> String {
@@ -394,7 +442,7 @@ fn print_kms(info: &KmsInfo) {
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let signer = Signer::new(&args)?;
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let client = http_client(args.ca_bundle.as_deref())?;
     let ep = args.endpoint.as_str();
     match &args.cmd {
         AdminCommand::User { cmd } => crate::iamcli::user(&client, &signer, ep, cmd).await?,

@@ -175,6 +175,28 @@ async fn clients_work_over_https_and_plain_http_is_refused() -> Result<()> {
         ex.alpn
     );
 
+    // cairn admin: --ca-bundle; without it the certificate is refused
+    let out =
+        cairn_tests::admin(&s, &["--ca-bundle", ca, "user", "add", "tls-admin"], None).await?;
+    ensure!(
+        out.status.success(),
+        "cairn admin over https: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cairn_tests::admin(&s, &["--ca-bundle", ca, "user", "list", "--json"], None).await?;
+    ensure!(
+        out.status.success() && stdout(&out).contains("tls-admin"),
+        "cairn admin user list: {} {}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cairn_tests::admin(&s, &["user", "list"], None).await?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && err.to_lowercase().contains("certificate"),
+        "cairn admin without the CA: {err}"
+    );
+
     // plain HTTP to the HTTPS-only port: 400, saying to use https
     let r = raw::get(&s.addr(), "/_cairn/health/live").await?;
     ensure!(
