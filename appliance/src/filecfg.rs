@@ -16,6 +16,7 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use cairn_api::config::{record_file_name, record_name};
 use cairn_api::{ConfigDir, ConfigStore, ObjectError, ObjectResult};
 
 /// Records under one folder.
@@ -28,15 +29,6 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> ObjectError {
     ObjectError::Internal {
         message: format!("config record: {what} {}: {e}", path.display()),
     }
-}
-
-fn file_name(name: &str) -> String {
-    format!("{}.json", hex::encode(name.as_bytes()))
-}
-
-fn name_of(file: &str) -> Option<String> {
-    let h = file.strip_suffix(".json")?;
-    String::from_utf8(hex::decode(h).ok()?).ok()
 }
 
 impl FileConfig {
@@ -63,7 +55,7 @@ impl FileConfig {
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_err("listing", &path, e))?;
-            let Some(name) = entry.file_name().to_str().and_then(name_of) else {
+            let Some(name) = entry.file_name().to_str().and_then(record_name) else {
                 continue; // a temporary file, or not ours
             };
             match fs::read(entry.path()) {
@@ -83,7 +75,7 @@ impl FileConfig {
             .mode(0o700)
             .create(&folder)
             .map_err(|e| io_err("making", &folder, e))?;
-        let path = folder.join(file_name(name));
+        let path = folder.join(record_file_name(name));
         match body {
             None => match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -165,7 +157,7 @@ mod tests {
         // every record is one file directly in its folder, private
         let files: Vec<_> = fs::read_dir(root.join("iam/users")).unwrap().collect();
         assert_eq!(files.len(), 3);
-        let key = root.join("iam/keys").join(file_name("k"));
+        let key = root.join("iam/keys").join(record_file_name("k"));
         use std::os::unix::fs::PermissionsExt as _;
         assert_eq!(
             fs::metadata(&key).unwrap().permissions().mode() & 0o777,

@@ -653,6 +653,23 @@ pub fn bucket_name(prefix: &str) -> String {
     format!("{prefix}-{}", random_token(8).to_lowercase())
 }
 
+/// Whether a request was allowed (`true`) or refused with AccessDenied
+/// (`false`); any other error is an error.
+pub fn allowed<T, E, R>(
+    what: &str,
+    r: std::result::Result<T, aws_sdk_s3::error::SdkError<E, R>>,
+) -> Result<bool>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if err_code(&e) == "AccessDenied" => Ok(false),
+        Err(e) => bail!("{what}: neither allowed nor AccessDenied: {}", err_code(&e)),
+    }
+}
+
 /// Extracts the S3 error code of an SDK error (e.g. `"NoSuchKey"`), or
 /// a description of the error when it carries none.
 pub fn err_code<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String

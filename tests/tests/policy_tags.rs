@@ -10,7 +10,7 @@ use anyhow::{Result, ensure};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Tag, Tagging};
-use cairn_tests::{Server, bucket_name, err_code};
+use cairn_tests::{Server, allowed, bucket_name};
 
 async fn put_tagged(c: &Client, b: &str, k: &str, tagging: Option<&str>) -> Result<bool> {
     let r = c
@@ -21,19 +21,11 @@ async fn put_tagged(c: &Client, b: &str, k: &str, tagging: Option<&str>) -> Resu
         .body(ByteStream::from_static(b"x"))
         .send()
         .await;
-    match r {
-        Ok(_) => Ok(true),
-        Err(e) if err_code(&e) == "AccessDenied" => Ok(false),
-        Err(e) => anyhow::bail!("PUT {b}/{k}: unexpected {}", err_code(&e)),
-    }
+    allowed("PUT", r)
 }
 
 async fn can_get(c: &Client, b: &str, k: &str) -> Result<bool> {
-    match c.get_object().bucket(b).key(k).send().await {
-        Ok(_) => Ok(true),
-        Err(e) if err_code(&e) == "AccessDenied" => Ok(false),
-        Err(e) => anyhow::bail!("GET {b}/{k}: unexpected {}", err_code(&e)),
-    }
+    allowed("GET", c.get_object().bucket(b).key(k).send().await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -52,6 +52,20 @@ impl ConfigDir {
     }
 }
 
+/// The file a record named `name` is kept in by the stores that keep
+/// records as files: the hex of the name, so no name, whatever it holds
+/// (`..`, `/`), becomes more than one path segment.
+pub fn record_file_name(name: &str) -> String {
+    format!("{}.json", hex::encode(name.as_bytes()))
+}
+
+/// The record name of a file [`record_file_name`] made (`None`: another
+/// file).
+pub fn record_name(file: &str) -> Option<String> {
+    let h = file.strip_suffix(".json")?;
+    String::from_utf8(hex::decode(h).ok()?).ok()
+}
+
 /// Where a server keeps its own records.
 #[async_trait]
 pub trait ConfigStore: Send + Sync + 'static {

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use cairn_api::config::{record_file_name, record_name};
 use cairn_api::{ConfigDir, ConfigStore, ObjectError, ObjectResult, SafePath};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
@@ -63,15 +64,6 @@ fn config_dir(d: &Drive, dir: ConfigDir) -> Result<SafePath, cairn_api::PathErro
     Ok(p)
 }
 
-fn file_name(name: &str) -> String {
-    format!("{}.json", hex::encode(name.as_bytes()))
-}
-
-fn name_of(file: &str) -> Option<String> {
-    let h = file.strip_suffix(".json")?;
-    String::from_utf8(hex::decode(h).ok()?).ok()
-}
-
 /// Every envelope of `dir` on drive `d`, by record name.
 fn read_dir(d: &Drive, dir: ConfigDir) -> Option<BTreeMap<String, Envelope>> {
     let path = config_dir(d, dir).ok()?;
@@ -83,7 +75,7 @@ fn read_dir(d: &Drive, dir: ConfigDir) -> Option<BTreeMap<String, Envelope>> {
     };
     for entry in entries.flatten() {
         let file = entry.file_name();
-        let Some(name) = file.to_str().and_then(name_of) else {
+        let Some(name) = file.to_str().and_then(record_name) else {
             continue;
         };
         let Ok(body) = std::fs::read(entry.path()) else {
@@ -104,7 +96,7 @@ fn read_dir(d: &Drive, dir: ConfigDir) -> Option<BTreeMap<String, Envelope>> {
 fn write_envelope(d: &Drive, dir: ConfigDir, name: &str, env: &Envelope) -> Result<(), DriveError> {
     d.check_online()?;
     let path = config_dir(d, dir)
-        .and_then(|p| p.join_str(&file_name(name)))
+        .and_then(|p| p.join_str(&record_file_name(name)))
         .map_err(|e| DriveError::Io(std::io::Error::other(e.to_string())))?;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(DriveError::Io)?;
@@ -285,12 +277,12 @@ mod tests {
     #[test]
     fn names_never_become_paths() {
         for n in ["..", "a/b", "/etc/passwd", "", "ok-name"] {
-            let f = file_name(n);
+            let f = record_file_name(n);
             assert!(!f.contains('/') && f.ends_with(".json"), "{n}");
-            assert_eq!(name_of(&f).as_deref(), Some(n));
+            assert_eq!(record_name(&f).as_deref(), Some(n));
         }
-        assert_eq!(name_of("zz.json"), None);
-        assert_eq!(name_of("616263"), None);
+        assert_eq!(record_name("zz.json"), None);
+        assert_eq!(record_name("616263"), None);
     }
 
     #[test]
