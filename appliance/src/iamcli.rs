@@ -411,6 +411,30 @@ fn items<'a>(v: &'a Value, k: &str) -> &'a [Value] {
     at(v, k).as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
+/// Every item of a list call: its JSON (`json`), else a line each of the
+/// items' `fields`, two spaces apart, each after its label.
+async fn print_list(
+    iam: &Iam<'_>,
+    call: (&str, &[(&str, &str)], &str),
+    json: bool,
+    fields: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let (action, params, list) = call;
+    let items = all(iam, action, params, list).await?;
+    if json {
+        print_json(&items);
+        return Ok(());
+    }
+    for item in items.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let cols: Vec<String> = fields
+            .iter()
+            .map(|(label, k)| format!("{label}{}", s(item, k)))
+            .collect();
+        println!("{}", cols.join("  "));
+    }
+    Ok(())
+}
+
 /// Every page of a list call, its items joined.
 async fn all(
     iam: &Iam<'_>,
@@ -469,19 +493,8 @@ pub(crate) async fn user(
             println!("created user {name}");
         }
         UserCommand::List { json } => {
-            let users = all(&iam, "ListUsers", &[], "Users").await?;
-            if *json {
-                print_json(&users);
-            } else {
-                for u in users.as_array().map(Vec::as_slice).unwrap_or_default() {
-                    println!(
-                        "{}  {}  {}",
-                        s(u, "UserName"),
-                        s(u, "UserId"),
-                        s(u, "CreateDate")
-                    );
-                }
-            }
+            let fields = [("", "UserName"), ("", "UserId"), ("", "CreateDate")];
+            print_list(&iam, ("ListUsers", &[], "Users"), *json, &fields).await?;
         }
         UserCommand::Info { name, json } => {
             let p = [("UserName", name.as_str())];
@@ -564,25 +577,13 @@ async fn key(iam: &Iam<'_>, cmd: &KeyCommand) -> anyhow::Result<()> {
             }
         }
         KeyCommand::List { user, json } => {
-            let keys = all(
-                iam,
+            let call = (
                 "ListAccessKeys",
-                &[("UserName", user)],
+                &[("UserName", user.as_str())][..],
                 "AccessKeyMetadata",
-            )
-            .await?;
-            if *json {
-                print_json(&keys);
-            } else {
-                for k in keys.as_array().map(Vec::as_slice).unwrap_or_default() {
-                    println!(
-                        "{}  {}  {}",
-                        s(k, "AccessKeyId"),
-                        s(k, "Status"),
-                        s(k, "CreateDate")
-                    );
-                }
-            }
+            );
+            let fields = [("", "AccessKeyId"), ("", "Status"), ("", "CreateDate")];
+            print_list(iam, call, *json, &fields).await?;
         }
         KeyCommand::Disable { user, key } | KeyCommand::Enable { user, key } => {
             let status = if matches!(cmd, KeyCommand::Disable { .. }) {
@@ -637,14 +638,8 @@ pub(crate) async fn group(
             println!("created group {name}");
         }
         GroupCommand::List { json } => {
-            let groups = all(&iam, "ListGroups", &[], "Groups").await?;
-            if *json {
-                print_json(&groups);
-            } else {
-                for g in groups.as_array().map(Vec::as_slice).unwrap_or_default() {
-                    println!("{}  {}", s(g, "GroupName"), s(g, "GroupId"));
-                }
-            }
+            let fields = [("", "GroupName"), ("", "GroupId")];
+            print_list(&iam, ("ListGroups", &[], "Groups"), *json, &fields).await?;
         }
         GroupCommand::Info { name, json } => {
             let v = iam.call("GetGroup", &[("GroupName", name)]).await?;
@@ -733,19 +728,12 @@ pub(crate) async fn policy(
             println!("updated policy {name}");
         }
         PolicyCommand::List { json } => {
-            let pols = all(&iam, "ListPolicies", &[], "Policies").await?;
-            if *json {
-                print_json(&pols);
-            } else {
-                for p in pols.as_array().map(Vec::as_slice).unwrap_or_default() {
-                    println!(
-                        "{}  {}  attached {}",
-                        s(p, "PolicyName"),
-                        s(p, "Arn"),
-                        s(p, "AttachmentCount")
-                    );
-                }
-            }
+            let fields = [
+                ("", "PolicyName"),
+                ("", "Arn"),
+                ("attached ", "AttachmentCount"),
+            ];
+            print_list(&iam, ("ListPolicies", &[], "Policies"), *json, &fields).await?;
         }
         PolicyCommand::Info { name, json } => {
             let arn = iam.policy_arn(name).await?;

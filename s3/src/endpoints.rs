@@ -52,13 +52,7 @@ pub(crate) fn classify(
     if !path.starts_with(PREFIX) {
         return None;
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.authority().map(|a| a.as_str()));
-    if let (Some(d), Some(host)) = (domains, host)
-        && d.names_bucket(host)
-    {
+    if Domains::request_names_bucket(domains, uri, headers) {
         return None;
     }
     let probe = matches!(*method, Method::GET | Method::HEAD);

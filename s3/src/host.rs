@@ -31,6 +31,20 @@ impl Domains {
         matches!(self.parse(host), Some((_, Some(_))))
     }
 
+    /// Whether a request names a bucket in its `Host` (or, without one,
+    /// its URI's authority): virtual-host style. Never with no domains.
+    pub(crate) fn request_names_bucket(
+        domains: Option<&Domains>,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> bool {
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| uri.authority().map(|a| a.as_str()));
+        matches!((domains, host), (Some(d), Some(host)) if d.names_bucket(host))
+    }
+
     /// `(base domain, bucket)` for a `Host` value.
     pub(crate) fn parse<'a>(&'a self, host: &str) -> Option<(&'a str, Option<String>)> {
         let name = strip_port(host).trim_end_matches('.').to_ascii_lowercase();

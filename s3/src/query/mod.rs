@@ -58,13 +58,7 @@ pub(crate) fn is_query(
     if uri.path() != "/" || !matches!(*method, Method::GET | Method::POST) {
         return false;
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.authority().map(|a| a.as_str()));
-    if let (Some(d), Some(host)) = (domains, host)
-        && d.names_bucket(host)
-    {
+    if Domains::request_names_bucket(domains, uri, headers) {
         return false;
     }
     let names_action = uri
