@@ -1,6 +1,7 @@
 //! `ObjectLayer`: the one boundary between the fronts and the stores.
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures::StreamExt as _;
 
 use crate::bucketcfg::{BucketChange, BucketConfig, MakeBucketOptions, VersionChange};
@@ -240,6 +241,22 @@ pub trait ObjectLayer: Send + Sync + 'static {
 
     async fn list_objects(&self, bucket: &BucketName, opts: ListOptions) -> ObjectResult<ListPage>;
 
+    /// A new version of `key`: its base (`opts.base`, or the current
+    /// version) with `changes` written over it and cut or extended (with
+    /// zeros) to `opts.size`. The file fronts' commit of random writes.
+    /// Stores that share unchanged data between versions write only the
+    /// changed parts; this default rewrites the whole object
+    /// ([`patch_via_stream`]).
+    async fn patch_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        changes: crate::patch::PatchStream,
+        opts: crate::patch::PatchOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        patch_via_stream(self, bucket, key, changes, opts).await
+    }
+
     /// Moves an object to another key of the same bucket, metadata and
     /// all; with `replace` false an existing `dst` is refused with
     /// `PreconditionFailed`. This default copies then deletes (the copy is
@@ -410,21 +427,74 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
             if !opts.keep_encryption {
                 return None;
             }
-            src.info.encryption.as_ref().and_then(|e| match e {
-                crate::sse::Encryption::S3 => Some(crate::sse::SseRequest::S3),
-                crate::sse::Encryption::Kms { key_id } => Some(crate::sse::SseRequest::Kms {
-                    key_id: Some(key_id.clone()),
-                    context: Default::default(),
-                }),
-                // an SSE-C source was read with its key: keep that key
-                crate::sse::Encryption::Customer { .. } => opts
-                    .source_sse_customer
-                    .clone()
-                    .map(crate::sse::SseRequest::Customer),
-            })
+            same_encryption(&src.info, opts.source_sse_customer.clone())
         }),
     };
     layer.put_object(dst_bucket, dst_key, src.body, put).await
+}
+
+/// The SSE request that encrypts a new object as `info` is encrypted
+/// (`customer`: the SSE-C key it was read with).
+fn same_encryption(
+    info: &ObjectInfo,
+    customer: Option<crate::sse::CustomerKey>,
+) -> Option<crate::sse::SseRequest> {
+    info.encryption.as_ref().and_then(|e| match e {
+        crate::sse::Encryption::S3 => Some(crate::sse::SseRequest::S3),
+        crate::sse::Encryption::Kms { key_id } => Some(crate::sse::SseRequest::Kms {
+            key_id: Some(key_id.clone()),
+            context: Default::default(),
+        }),
+        // an SSE-C source was read with its key: keep that key
+        crate::sse::Encryption::Customer { .. } => customer.map(crate::sse::SseRequest::Customer),
+    })
+}
+
+/// The default `patch_object`: the current object (which must be the
+/// patch's base, when it names one) and the changes merged into a stream
+/// and PUT as a new version, keeping the base's tags, ACL and encryption.
+/// Costs a whole rewrite; not atomic against a concurrent writer between
+/// its read and its write (stores that share data do better).
+pub async fn patch_via_stream<L: ObjectLayer + ?Sized>(
+    layer: &L,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    changes: crate::patch::PatchStream,
+    opts: crate::patch::PatchOptions,
+) -> ObjectResult<ObjectInfo> {
+    let get = GetOptions {
+        conditions: crate::types::Conditions {
+            if_match: opts.base.as_ref().map(|b| format!("\"{}\"", b.etag)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (base, base_len, keep) = match layer.get_object(bucket, key, get).await {
+        Ok(g) => {
+            let keep = PutOptions {
+                tags: g.info.attrs.tags.clone(),
+                acl: g.info.attrs.acl.clone(),
+                sse: same_encryption(&g.info, None),
+                ..Default::default()
+            };
+            (g.body, g.info.size, keep)
+        }
+        Err(ObjectError::NoSuchKey { .. }) if opts.base.is_none() => (
+            crate::types::bytes_stream(Bytes::new()),
+            0,
+            PutOptions::default(),
+        ),
+        Err(ObjectError::NoSuchKey { .. }) => return Err(ObjectError::PreconditionFailed),
+        Err(e) => return Err(e),
+    };
+    let body = crate::patch::merged_stream(base, base_len, changes, opts.size);
+    let put = PutOptions {
+        metadata: opts.metadata,
+        content_length: Some(opts.size),
+        write_back: opts.write_back,
+        ..keep
+    };
+    layer.put_object(bucket, key, body, put).await
 }
 
 /// For copies, a failed `if-none-match`/`if-modified-since` is a 412, not a 304.

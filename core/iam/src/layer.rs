@@ -394,6 +394,24 @@ impl ObjectLayer for IdentityLayer {
         self.inner.put_object(bucket, key, body, opts).await
     }
 
+    /// A new version made from the current one: the caller writes it
+    /// (`s3:PutObject`) and its unchanged bytes are the old version's
+    /// (`s3:GetObject`).
+    async fn patch_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        changes: cairn_api::PatchStream,
+        opts: cairn_api::PatchOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        let needs: [Need<'_>; 2] = [
+            ("s3:PutObject", Some(key.as_str())),
+            ("s3:GetObject", Some(key.as_str())),
+        ];
+        self.require(bucket, &needs, &Context::new()).await?;
+        self.inner.patch_object(bucket, key, changes, opts).await
+    }
+
     async fn get_object(
         &self,
         bucket: &BucketName,
