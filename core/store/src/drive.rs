@@ -11,7 +11,7 @@ use cairn_api::seg;
 use serde::{Deserialize, Serialize};
 
 use crate::history;
-use crate::meta::{DATA_DIR_PREFIX, META_FILE, MetaError, ObjectMeta};
+use crate::meta::{DATA_DIR_PREFIX, META_FILE, MetaError, ObjectMeta, VersionMeta};
 
 pub const SYS_DIR: &str = ".cairn.sys";
 const FORMAT_FILE: &str = "format.json";
@@ -411,11 +411,13 @@ impl Drive {
                 move_data()?;
                 // the null version this replaces may be in the history
                 let all = history::with_history(&obj_dir, old, true)?;
-                let (mut merged, replaced) = merge_new(new, &all, &obj_dir);
+                let (mut merged, replaced) = merge_new(new, &all);
+                // every version is in `merged` here
+                let freed = crate::extents::garbage(&obj_dir, &replaced, &merged.versions);
                 merged.history = all.history.clone();
                 self.write_versions(bucket, key, merged, durable)?;
                 self.synced(&made);
-                return Ok(replaced);
+                return Ok(freed);
             }
             if old
                 .versions
@@ -433,12 +435,13 @@ impl Drive {
             }
         }
         let replaces = !old.versions.is_empty();
-        let (mut merged, replaced) = merge_new(new, &old, &obj_dir);
+        let (mut merged, replaced) = merge_new(new, &old);
         merged.history = old.history;
+        let freed = freed(&obj_dir, &replaced, &merged);
         move_data()?;
         history::spill_if_needed(&obj_dir, &mut merged, durable)?;
         self.write_meta(&obj_dir, &merged, &parents, &made, durable, replaces)?;
-        Ok(replaced)
+        Ok(freed)
     }
 
     /// Writes an object's `cairn.meta` (and, durable, syncs the folders
@@ -507,16 +510,21 @@ impl Drive {
         // the folders stay in `fresh` until commit_version below syncs
         // their parents
         let (_, made) = self.make_object_dir(&self.bucket_dir(bucket)?, &dst_dir)?;
-        if let Some(dd) = &v.data_dir {
-            fs::rename(data_dir_path(&src_dir, dd)?, data_dir_path(&dst_dir, dd)?)?;
+        // every data dir the version names (a patched version's parts
+        // live in older versions' dirs too)
+        let mut dirs: Vec<&str> = crate::extents::dirs_of(&v).collect();
+        dirs.sort_unstable();
+        dirs.dedup();
+        for dd in dirs {
+            match fs::rename(data_dir_path(&src_dir, dd)?, data_dir_path(&dst_dir, dd)?) {
+                // a drive that misses a dir lacks those shards (healed later)
+                Err(e) if is_not_found(&e) && Some(dd) != v.data_dir.as_deref() => {}
+                r => r?,
+            }
         }
         let replaced =
             self.commit_version(bucket, dst, ObjectMeta::single(v.clone(), inline), None)?;
         self.synced(&made);
-        let replaced = replaced
-            .into_iter()
-            .filter(|p| v.data_dir.as_deref().is_none_or(|dd| !p.ends_with(dd)))
-            .collect();
         self.delete_object(bucket, src)?;
         Ok(Some(replaced))
     }
@@ -563,9 +571,29 @@ impl Drive {
     }
 }
 
+/// The files and data dirs that removing `gone` from an object frees,
+/// `meta` being what stays (its history read in when it has one: a
+/// version there may share a gone one's parts). When the history cannot
+/// be read, nothing is freed (the scanner's orphan sweep finds it later).
+pub(crate) fn freed(obj_dir: &SafePath, gone: &[VersionMeta], meta: &ObjectMeta) -> Vec<PathBuf> {
+    if gone.iter().all(|g| g.data_dir.is_none() && g.parts.iter().all(|p| p.at.is_none())) {
+        return Vec::new();
+    }
+    if meta.history.is_none() {
+        return crate::extents::garbage(obj_dir, gone, &meta.versions);
+    }
+    match history::with_history(obj_dir, meta.clone(), false) {
+        Ok(all) => crate::extents::garbage(obj_dir, gone, &all.versions),
+        Err(e) => {
+            tracing::warn!(dir = %obj_dir.display(), error = %e, "history unreadable: replaced data kept");
+            Vec::new()
+        }
+    }
+}
+
 /// `new` (its versions first) with the versions of `old` it does not
-/// replace, newest first; and the data dirs of the replaced ones.
-fn merge_new(new: ObjectMeta, old: &ObjectMeta, obj_dir: &SafePath) -> (ObjectMeta, Vec<PathBuf>) {
+/// replace, newest first; and the replaced ones.
+fn merge_new(new: ObjectMeta, old: &ObjectMeta) -> (ObjectMeta, Vec<VersionMeta>) {
     let mut merged = new;
     let mut replaced = Vec::new();
     let ids: Vec<Option<String>> = merged
@@ -575,9 +603,7 @@ fn merge_new(new: ObjectMeta, old: &ObjectMeta, obj_dir: &SafePath) -> (ObjectMe
         .collect();
     for (i, v) in old.versions.iter().enumerate() {
         if ids.contains(&v.version_id) {
-            if let Some(Ok(d)) = v.data_dir.as_deref().map(|d| data_dir_path(obj_dir, d)) {
-                replaced.push(d.into_path_buf());
-            }
+            replaced.push(v.clone());
         } else {
             merged.push(v.clone(), old.inline_of(i));
         }

@@ -13,6 +13,7 @@ mod config;
 pub mod drive;
 pub mod drivelock;
 pub mod erasure;
+pub mod extents;
 mod heal;
 mod healq;
 pub mod history;
@@ -23,6 +24,7 @@ mod locks;
 pub mod meta;
 mod multipart;
 mod objects;
+mod patch;
 pub mod reader;
 mod rotate;
 pub mod scan;
@@ -248,6 +250,16 @@ impl ObjectLayer for ErasureSet {
 
     async fn list_objects(&self, bucket: &BucketName, opts: ListOptions) -> ObjectResult<ListPage> {
         self.list_objects_impl(bucket, opts).await
+    }
+
+    async fn patch_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        changes: cairn_api::PatchStream,
+        opts: cairn_api::PatchOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        self.patch_object_impl(bucket, key, changes, opts).await
     }
 
     async fn create_multipart_upload(

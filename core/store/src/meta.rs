@@ -63,6 +63,18 @@ impl ErasureInfo {
     }
 }
 
+/// Where a part's shards are on a drive, and how its packages are sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartFile<'a> {
+    /// The data dir (`cairn.data.<id>`) in the object's folder.
+    pub dir: &'a str,
+    /// The file is `part.<number>`; also the part number its packages
+    /// are sealed under.
+    pub number: u32,
+    /// Also bound into the part key (see `PartLoc::salted`).
+    pub salt: Option<&'a str>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErasureInfo {
     pub data: usize,
@@ -81,6 +93,35 @@ pub struct PartMeta {
     pub etag: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<Checksum>,
+    /// Where the part's shards are when not `<version data dir>/part.<number>`:
+    /// a version made by a patch names the parts it shares with older
+    /// versions (and its own, written under a salted key) here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<PartLoc>,
+}
+
+/// A part file: `<object folder>/<dir>/part.<number>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PartLoc {
+    pub dir: String,
+    pub number: u32,
+    /// Sealed (SSE) under a part key bound to `dir` as well as the number:
+    /// a patch seals part N of an object again under the same object key,
+    /// so the key must differ from the first one's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub salted: bool,
+}
+
+impl PartMeta {
+    pub fn new(number: u32, size: u64, etag: String) -> Self {
+        Self {
+            number,
+            size,
+            etag,
+            checksum: None,
+            at: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +203,24 @@ impl VersionMeta {
         match &self.sse {
             Some(s) => s.cipher.stored_len(part.size),
             None => part.size,
+        }
+    }
+
+    /// The file of `part` (one of this version's parts): its own
+    /// location, or `part.<number>` of the version's data dir; `None` for
+    /// an inline version.
+    pub fn part_file<'a>(&'a self, part: &'a PartMeta) -> Option<PartFile<'a>> {
+        match &part.at {
+            Some(at) => Some(PartFile {
+                dir: &at.dir,
+                number: at.number,
+                salt: at.salted.then_some(at.dir.as_str()),
+            }),
+            None => self.data_dir.as_deref().map(|dir| PartFile {
+                dir,
+                number: part.number,
+                salt: None,
+            }),
         }
     }
 

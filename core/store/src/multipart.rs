@@ -420,10 +420,8 @@ impl ErasureSet {
             parts: chosen
                 .iter()
                 .map(|p| PartMeta {
-                    number: p.part_number,
-                    size: p.size,
-                    etag: p.etag.clone(),
                     checksum: p.checksum.clone(),
+                    ..PartMeta::new(p.part_number, p.size, p.etag.clone())
                 })
                 .collect(),
             multipart: true,

@@ -38,6 +38,15 @@ pub(crate) struct BucketMeta {
     pub(crate) config: cairn_api::BucketConfig,
 }
 
+/// A version to read: its record, the drives' records that agree on it
+/// (by drive), and its keys when encrypted.
+#[derive(Clone, Copy)]
+pub(crate) struct VersionRead<'a> {
+    pub(crate) version: &'a VersionMeta,
+    pub(crate) metas: &'a [Option<Held>],
+    pub(crate) keys: Option<&'a Arc<crate::sse::ObjectKeys>>,
+}
+
 impl ErasureSet {
     pub(crate) async fn make_bucket_impl(
         &self,
@@ -348,12 +357,59 @@ impl ErasureSet {
         opts.conditions.check(&info)?;
         let range = opts.range.map(|r| r.resolve(info.size)).transpose()?;
         let (offset, length) = range.unwrap_or((0, info.size));
+        let src = VersionRead {
+            version: &version,
+            metas: &metas,
+            keys: keys.as_ref(),
+        };
+        let (plan, plain) = self.read_plan((bucket, key), &src, offset, length)?;
+        let body = match keys {
+            None => {
+                verified_start(stream(plan), length, |e| {
+                    ObjectError::internal(format!("read {bucket}/{key}: {e}"))
+                })
+                .await?
+            }
+            // the first package is opened before the answer: a damaged
+            // object fails with an error status instead of a cut-off body
+            Some(k) => {
+                verified_start(
+                    decrypt(stream(plan), k, plain, offset, length),
+                    length,
+                    |e| ObjectError::DecryptFailed {
+                        bucket: bucket.to_string(),
+                        key: key.to_string(),
+                        reason: e.to_string(),
+                    },
+                )
+                .await?
+            }
+        };
+        Ok(GetObject { info, range, body })
+    }
+
+    /// The read of `[offset, offset + length)` (plaintext) of `version`,
+    /// from the drives whose records `metas` agree on it; with `keys`,
+    /// the stored range of whole packages and the parts as the decrypting
+    /// stream opens them. Queues a heal when an online drive lacks it.
+    pub(crate) fn read_plan(
+        &self,
+        (bucket, key): (&BucketName, &ObjectKey),
+        src: &VersionRead<'_>,
+        offset: u64,
+        length: u64,
+    ) -> ObjectResult<(ReadPlan, Vec<PlainPart>)> {
+        let VersionRead {
+            version,
+            metas,
+            keys,
+        } = *src;
         let erasure = Arc::new(
             Erasure::new(version.erasure.data, version.erasure.parity)
                 .map_err(ObjectError::internal)?,
         );
         let mut sources: Vec<Option<ShardSource>> = vec![None; erasure.total_shards()];
-        for (drive, held) in self.drives.iter().zip(&metas) {
+        for (drive, held) in self.drives.iter().zip(metas) {
             let Some(held) = held else { continue };
             let v = held.version();
             let idx = v.erasure.index;
@@ -361,9 +417,8 @@ impl ErasureSet {
                 continue;
             };
             *slot = match &v.data_dir {
-                Some(dir) => drive
+                Some(_) => drive
                     .object_dir(bucket.as_str(), key.as_str())
-                    .and_then(|o| crate::drive::data_dir_path(&o, dir))
                     .ok()
                     .map(ShardSource::Dir),
                 None => held
@@ -375,7 +430,7 @@ impl ErasureSet {
         if self
             .drives
             .iter()
-            .zip(&metas)
+            .zip(metas)
             .any(|(d, m)| m.is_none() && d.is_online())
         {
             self.queue_heal(bucket.as_str(), key.as_str());
@@ -384,22 +439,12 @@ impl ErasureSet {
         let heal = self.heal_hook();
         // Encrypted: read the whole packages that hold the range, stored
         // part sizes, and open them on the way out.
-        let plain: Vec<PlainPart> = version
-            .parts
-            .iter()
-            .map(|p| PlainPart {
-                number: p.number,
-                size: p.size,
-            })
-            .collect();
+        let plain = PlainPart::of(version);
         let (stored_offset, stored_length) = match &keys {
             Some(k) => stored_range(k.meta.cipher, &plain, offset, length),
             None => (offset, length),
         };
-        let mut parts = version.parts.clone();
-        for p in &mut parts {
-            p.size = version.stored_size(p);
-        }
+        let parts = crate::reader::PlanPart::of(version);
         let stats = self.stats.clone();
         let plan = ReadPlan {
             bucket: bucket.to_string(),
@@ -430,29 +475,7 @@ impl ErasureSet {
                 }
             })),
         };
-        let body = match keys {
-            None => {
-                verified_start(stream(plan), length, |e| {
-                    ObjectError::internal(format!("read {bucket}/{key}: {e}"))
-                })
-                .await?
-            }
-            // the first package is opened before the answer: a damaged
-            // object fails with an error status instead of a cut-off body
-            Some(k) => {
-                verified_start(
-                    decrypt(stream(plan), k, plain, offset, length),
-                    length,
-                    |e| ObjectError::DecryptFailed {
-                        bucket: bucket.to_string(),
-                        key: key.to_string(),
-                        reason: e.to_string(),
-                    },
-                )
-                .await?
-            }
-        };
-        Ok(GetObject { info, range, body })
+        Ok((plan, plain))
     }
 
     /// The version a GET or HEAD wants (the latest, or one by id),
@@ -699,13 +722,10 @@ impl ErasureSet {
                 let inline = old.inline_of(at).map(<[u8]>::to_vec).unwrap_or_default();
                 let meta = ObjectMeta::single(v, inline);
                 match d.commit_version(&b, &k, meta, None) {
-                    Ok(replaced) => {
-                        // the replaced record names the same data dir: keep it
-                        for p in replaced {
-                            if want.data_dir.as_deref().is_none_or(|dd| !p.ends_with(dd)) {
-                                let _ = std::fs::remove_dir_all(p);
-                            }
-                        }
+                    Ok(freed) => {
+                        // the replaced record names the same files: none is
+                        // freed unless the new record dropped some
+                        crate::extents::remove_paths(freed);
                         Lookup::Found(())
                     }
                     Err(e) => {

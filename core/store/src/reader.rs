@@ -18,12 +18,13 @@ use tokio::sync::mpsc;
 
 use crate::bitrot::{self, HASH_LEN};
 use crate::erasure::Erasure;
-use crate::meta::PartMeta;
+use crate::meta::VersionMeta;
 
 /// Where one shard of an object version can be read.
 #[derive(Clone, Debug)]
 pub enum ShardSource {
-    /// A data dir on a drive; the part file is `<dir>/part.N`.
+    /// An object's folder on a drive; a part's file is
+    /// `<folder>/<its data dir>/part.<its number>` (`PlanPart`).
     Dir(SafePath),
     /// The framed shard of an inline object.
     Inline(Bytes),
@@ -44,13 +45,42 @@ pub struct ReadPlan {
     pub block_size: usize,
     /// Indexed by shard index.
     pub sources: Vec<Option<ShardSource>>,
-    pub parts: Vec<PartMeta>,
+    pub parts: Vec<PlanPart>,
     pub offset: u64,
     pub length: u64,
     /// Told about shards found bad, for healing.
     pub on_bad_shard: Option<BadShardFn>,
     /// Told when the read fails, for counting and logging.
     pub on_failed: Option<ReadFailedFn>,
+}
+
+/// One part to read: its stored size and where its file is.
+#[derive(Debug, Clone)]
+pub struct PlanPart {
+    pub size: u64,
+    pub dir: String,
+    pub number: u32,
+}
+
+impl PlanPart {
+    /// The parts of `version` as stored (sizes of sealed packages when
+    /// encrypted), each with its file.
+    pub fn of(version: &VersionMeta) -> Vec<PlanPart> {
+        version
+            .parts
+            .iter()
+            .map(|p| {
+                let (dir, number) = version
+                    .part_file(p)
+                    .map_or((String::new(), p.number), |f| (f.dir.to_owned(), f.number));
+                PlanPart {
+                    size: version.stored_size(p),
+                    dir,
+                    number,
+                }
+            })
+            .collect()
+    }
 }
 
 const OUT_QUEUE: usize = 4;
@@ -111,16 +141,18 @@ fn fault(why: String, last: bool) -> ShardFault {
 /// reader.
 fn spawn_shard_reader(
     source: ShardSource,
+    part_dir: &str,
     part_number: u32,
     first_block: u64,
     blocks: Vec<usize>,
     full_frame: u64,
 ) -> ShardRx {
     let (tx, rx) = mpsc::channel(SHARD_QUEUE);
+    let part_dir = part_dir.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut file = match &source {
             ShardSource::Dir(dir) => {
-                let path = crate::drive::part_path(dir, part_number);
+                let path = crate::extents::part_file_path(dir, &part_dir, part_number);
                 match path
                     .map_err(io::Error::from)
                     .and_then(|p| File::open(&p))
@@ -131,7 +163,7 @@ fn spawn_shard_reader(
                     Ok(f) => Some(f),
                     Err(e) => {
                         let _ = tx.blocking_send(Err(fault(
-                            format!("{}/part.{part_number}: {e}", dir.display()),
+                            format!("{}/{part_dir}/part.{part_number}: {e}", dir.display()),
                             true,
                         )));
                         return;
@@ -206,6 +238,7 @@ fn split_frame(frame: &[u8], shard_len: usize) -> Option<([u8; HASH_LEN], Vec<u8
 /// given up on, for this part.
 struct PartReaders<'a> {
     plan: &'a ReadPlan,
+    part_dir: &'a str,
     part_number: u32,
     first_block: u64,
     shard_lens: Vec<usize>,
@@ -230,6 +263,7 @@ impl PartReaders<'_> {
         };
         self.readers[idx] = Some(spawn_shard_reader(
             src,
+            self.part_dir,
             self.part_number,
             self.first_block + from as u64,
             lens.to_vec(),
@@ -372,6 +406,7 @@ fn assemble(
         // Readers: data shards first (no decoding needed), then parity.
         let mut readers = PartReaders {
             plan,
+            part_dir: &part.dir,
             part_number: part.number,
             first_block,
             shard_lens: shard_lens.clone(),

@@ -643,11 +643,7 @@ impl ErasureSet {
         self.changed(bucket.as_str(), key.as_str());
         let old: Vec<PathBuf> = res.into_iter().flatten().flatten().collect();
         if !old.is_empty() {
-            tokio::task::spawn_blocking(move || {
-                for p in old {
-                    let _ = std::fs::remove_dir_all(p);
-                }
-            });
+            tokio::task::spawn_blocking(move || crate::extents::remove_paths(old));
         }
         if ok < quorum {
             return Err(self.write_quorum_error(quorum, ok));
@@ -835,12 +831,7 @@ pub(crate) fn erasure_info(data: usize, parity: usize, distribution: Vec<usize>)
 }
 
 pub(crate) fn single_part(size: u64, etag: &str) -> Vec<PartMeta> {
-    vec![PartMeta {
-        number: 1,
-        size,
-        etag: etag.to_owned(),
-        checksum: None,
-    }]
+    vec![PartMeta::new(1, size, etag.to_owned())]
 }
 
 /// What a drive that did not answer (unresponsive, panicked) contributes

@@ -409,13 +409,13 @@ impl Drive {
             return Ok(false);
         };
         let dir = self.object_dir(bucket, key)?;
-        let gone = match meta.position(version_id) {
+        let freed = match meta.position(version_id) {
             // the common case: a recent version, and the meta keeps others
             Some(pos) if meta.versions.len() > 1 => {
                 let gone = meta.remove(pos);
                 write_atomic(&self.tmp_dir(), &dir.join(seg!(META_FILE)), &meta.encode()?)?;
                 sync_dir(&dir)?;
-                gone
+                crate::drive::freed(&dir, &Vec::from_iter(gone), &meta)
             }
             _ => {
                 let mut all = crate::history::with_history(&dir, meta, true)?;
@@ -426,15 +426,14 @@ impl Drive {
                     return self.delete_object(bucket, key);
                 }
                 let gone = all.remove(pos);
+                // every version is in `all`
+                let freed = crate::extents::garbage(&dir, &Vec::from_iter(gone), &all.versions);
                 self.write_versions(bucket, key, all, true)?;
-                gone
+                freed
             }
         };
-        if let Some(dd) = gone.and_then(|v| v.data_dir)
-            && let Ok(dd) = crate::drive::data_dir_path(&dir, &dd)
-        {
-            let _ = std::fs::remove_dir_all(dd);
-        }
+        // only what no remaining version shares
+        crate::extents::remove_paths(freed);
         Ok(true)
     }
 }

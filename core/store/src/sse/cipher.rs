@@ -134,8 +134,20 @@ pub(crate) fn derive(key: &[u8], label: &[u8], data: &[u8]) -> [u8; 32] {
 
 impl PartCipher {
     /// The cipher of part `part` of the object whose key is `object_key`.
-    pub fn new(cipher: Cipher, object_key: &[u8; 32], object_id: [u8; 16], part: u32) -> Self {
-        let part_key = derive(object_key, b"cairn-sse part key", &part.to_be_bytes());
+    /// `salt` is bound into the part key too (unsalted: the key of
+    /// objects written before salts existed, unchanged).
+    pub fn new(
+        cipher: Cipher,
+        object_key: &[u8; 32],
+        object_id: [u8; 16],
+        part: u32,
+        salt: Option<&str>,
+    ) -> Self {
+        let mut input = part.to_be_bytes().to_vec();
+        if let Some(s) = salt {
+            input.extend_from_slice(s.as_bytes());
+        }
+        let part_key = derive(object_key, b"cairn-sse part key", &input);
         let aead = |alg| {
             UnboundKey::new(alg, &part_key)
                 .map(LessSafeKey::new)

@@ -70,7 +70,13 @@ pub struct ObjectKeys {
 
 impl ObjectKeys {
     pub fn part(&self, part: u32) -> PartCipher {
-        PartCipher::new(self.meta.cipher, &self.key, self.object_id, part)
+        self.part_salted(part, None)
+    }
+
+    /// The cipher of a part whose key also binds `salt` (a part a patch
+    /// wrote: see `PartLoc::salted`).
+    pub fn part_salted(&self, part: u32, salt: Option<&str>) -> PartCipher {
+        PartCipher::new(self.meta.cipher, &self.key, self.object_id, part, salt)
     }
 
     /// The ETag S3 gives an object (or part) encrypted this way: the MD5 of

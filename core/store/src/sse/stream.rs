@@ -11,11 +11,31 @@ use futures::StreamExt as _;
 use super::ObjectKeys;
 use super::cipher::{Cipher, PACKAGE, PartCipher};
 
-/// One part: its number and plaintext size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One part: the number its packages are sealed under, its plaintext
+/// size, and the salt its part key binds (parts written by a patch).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlainPart {
     pub number: u32,
     pub size: u64,
+    pub salt: Option<Arc<str>>,
+}
+
+impl PlainPart {
+    /// The parts of `version`, as the decrypting stream opens them.
+    pub fn of(version: &crate::meta::VersionMeta) -> Vec<PlainPart> {
+        version
+            .parts
+            .iter()
+            .map(|p| {
+                let f = version.part_file(p);
+                PlainPart {
+                    number: f.map_or(p.number, |f| f.number),
+                    size: p.size,
+                    salt: f.and_then(|f| f.salt).map(Arc::from),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Where the packages holding plaintext `[offset, offset + length)` sit in
@@ -64,7 +84,7 @@ struct Decrypt {
 impl Decrypt {
     async fn next_chunk(&mut self) -> Option<std::io::Result<Bytes>> {
         while self.remaining > 0 && !self.failed {
-            let p = self.parts.get(self.part).copied()?;
+            let p = self.parts.get(self.part).cloned()?;
             let packages = Cipher::packages(p.size);
             if self.seq >= packages {
                 self.part += 1;
@@ -97,7 +117,9 @@ impl Decrypt {
                 }
             }
             let mut sealed = self.buf.split_to(sealed_len);
-            let cipher = self.cipher.get_or_insert_with(|| self.keys.part(p.number));
+            let cipher = self
+                .cipher
+                .get_or_insert_with(|| self.keys.part_salted(p.number, p.salt.as_deref()));
             let last = self.seq + 1 == packages;
             // the opened plaintext is the head of the buffer (both ciphers
             // decrypt in place): hand it on without copying

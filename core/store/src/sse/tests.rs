@@ -39,7 +39,7 @@ async fn read_range(
     length: u64,
 ) -> std::io::Result<Vec<u8>> {
     let stored: Vec<u8> = parts.iter().flat_map(|(_, s)| s.clone()).collect();
-    let plain: Vec<PlainPart> = parts.iter().map(|(p, _)| *p).collect();
+    let plain: Vec<PlainPart> = parts.iter().map(|(p, _)| p.clone()).collect();
     let (so, sl) = stored_range(keys.meta.cipher, &plain, offset, length);
     // a damaged store may hold fewer bytes than the range wants
     let hi = ((so + sl) as usize).min(stored.len());
@@ -104,6 +104,7 @@ async fn tampering_fails_and_never_gives_wrong_bytes() {
                 PlainPart {
                     number: 1,
                     size: plain.len() as u64,
+                    salt: None,
                 },
                 s,
             )]
@@ -129,6 +130,7 @@ async fn tampering_fails_and_never_gives_wrong_bytes() {
             PlainPart {
                 number: 1,
                 size: 2 * PACKAGE as u64,
+                salt: None,
             },
             short,
         )];

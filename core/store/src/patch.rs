@@ -1,0 +1,426 @@
+//! `ObjectLayer::patch_object` on the erasure set: a new version made of
+//! the current one with ranges replaced, writing only what changed.
+//!
+//! The base's parts that no change touches are named by the new version
+//! as they are (`PartMeta::at`: no byte read or written, on no drive).
+//! A touched part is read, changed and written again, cut into extents
+//! of `EXTENT_SIZE` aligned to multiples of it, so a part a sequential
+//! writer made (64 MiB) costs its size once and 4 MiB at later touches.
+//! An extension merges into the last part when that part ends inside an
+//! extent (appends do not pile up tiny parts). The new version's parts
+//! are encoded into one new data dir, committed as any write (its
+//! `cairn.meta` names them; the old version, when replaced, frees only
+//! files no version names: `extents::garbage`). Encrypted objects keep
+//! their object key; a rewritten extent is sealed under a part key salted
+//! with its new data dir, so no (key, nonce) pair repeats.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use cairn_api::checksum::BodyDigest;
+use cairn_api::patch::{PatchOrder, PatchStream};
+use cairn_api::{
+    BucketName, ObjectError, ObjectInfo, ObjectKey, ObjectResult, PatchOptions, SafePath,
+};
+use futures::StreamExt as _;
+
+use crate::erasure::Erasure;
+use crate::extents::EXTENT_SIZE;
+use crate::meta::{BLOCK_SIZE, INLINE_MAX, PartLoc, PartMeta, VersionMeta};
+use crate::objects::VersionRead;
+use crate::reader::stream;
+use crate::set::{
+    ErasureSet, Want, new_data_dir, now_nanos, per_drive_metas, remove_tmp, write_quorum,
+};
+use crate::sse::ObjectKeys;
+use crate::sse::stream::decrypt;
+use crate::versions::NewAttrs;
+use crate::writer::{PartTargets, encode_stream};
+
+/// The changes, consumed in order, split where an extent ends.
+struct Changes {
+    stream: PatchStream,
+    order: PatchOrder,
+    next: Option<(u64, Bytes)>,
+    done: bool,
+}
+
+impl Changes {
+    fn new(stream: PatchStream, size: u64) -> Self {
+        Self {
+            stream,
+            order: PatchOrder::new(size),
+            next: None,
+            done: false,
+        }
+    }
+
+    /// The offset of the next change (`u64::MAX` when none is left).
+    async fn peek(&mut self) -> ObjectResult<u64> {
+        while self.next.is_none() && !self.done {
+            match self.stream.next().await {
+                None => self.done = true,
+                Some(Err(e)) => {
+                    return Err(ObjectError::BodyRead {
+                        message: e.to_string(),
+                    });
+                }
+                Some(Ok((off, data))) => {
+                    self.order.check(off, data.len())?;
+                    if !data.is_empty() {
+                        self.next = Some((off, data));
+                    }
+                }
+            }
+        }
+        Ok(self.next.as_ref().map_or(u64::MAX, |(o, _)| *o))
+    }
+
+    /// The changes (or their heads) below `end`, in order.
+    async fn take_below(&mut self, end: u64) -> ObjectResult<Vec<(u64, Bytes)>> {
+        let mut out = Vec::new();
+        while self.peek().await? < end {
+            let Some((off, data)) = self.next.take() else {
+                break;
+            };
+            let fits = (end - off) as usize;
+            if data.len() > fits {
+                self.next = Some((end, data.slice(fits..)));
+                out.push((off, data.slice(..fits)));
+            } else {
+                out.push((off, data));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `[a, b)` cut at the multiples of the extent size.
+fn extents(a: u64, b: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut s = a;
+    while s < b {
+        let e = ((s / EXTENT_SIZE + 1) * EXTENT_SIZE).min(b);
+        out.push((s, e));
+        s = e;
+    }
+    out
+}
+
+/// Writes the new version's extents into one tmp dir per drive.
+struct ExtentWriter<'a> {
+    erasure: Arc<Erasure>,
+    distribution: Vec<usize>,
+    tmps: Vec<Option<SafePath>>,
+    /// The new version's data dir (the salt of its sealed extents).
+    dir: String,
+    keys: Option<&'a Arc<ObjectKeys>>,
+    written: u64,
+}
+
+impl ExtentWriter<'_> {
+    /// Encodes `data` as part `number` of the new version.
+    async fn write(&mut self, number: u32, data: Bytes) -> ObjectResult<PartMeta> {
+        let files = self
+            .tmps
+            .iter()
+            .map(|t| {
+                t.as_ref()
+                    .and_then(|t| crate::drive::part_path(t, number).ok())
+                    .map(SafePath::into_path_buf)
+            })
+            .collect();
+        let len = data.len() as u64;
+        let seal = self
+            .keys
+            .map(|k| k.part_salted(number, Some(self.dir.as_str())));
+        let enc = encode_stream(
+            data,
+            cairn_api::bytes_stream(Bytes::new()),
+            BodyDigest::new(None),
+            self.erasure.clone(),
+            BLOCK_SIZE,
+            PartTargets {
+                files,
+                distribution: self.distribution.clone(),
+            },
+            len,
+            seal,
+        )
+        .await?;
+        // a drive that failed one extent holds no whole copy
+        for (t, ok) in self.tmps.iter_mut().zip(&enc.written) {
+            if !ok && let Some(dir) = t.take() {
+                remove_tmp(vec![Some(dir)]).await;
+            }
+        }
+        let out = enc.digest.verify(None, Some(len))?;
+        let md5 = out.etag();
+        self.written += len;
+        Ok(PartMeta {
+            at: self.keys.map(|_| PartLoc {
+                dir: self.dir.clone(),
+                number,
+                salted: true,
+            }),
+            ..PartMeta::new(number, len, self.keys.map_or(md5.clone(), |k| k.etag(&md5)))
+        })
+    }
+}
+
+impl ErasureSet {
+    pub(crate) async fn patch_object_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        changes: PatchStream,
+        opts: PatchOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        let current = self
+            .read_version(bucket, key, false, Want::Latest)
+            .await
+            .and_then(|(v, held)| match v.attrs.delete_marker {
+                true => Err(ObjectError::no_such_key(bucket, key)),
+                false => Ok((v, held)),
+            });
+        let (base, metas) = match current {
+            Ok(found) => found,
+            Err(ObjectError::NoSuchKey { .. }) if opts.base.is_none() => {
+                return cairn_api::layer::patch_via_stream(self, bucket, key, changes, opts).await;
+            }
+            Err(ObjectError::NoSuchKey { .. }) => {
+                self.check_bucket(bucket).await?;
+                return Err(ObjectError::PreconditionFailed);
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(b) = &opts.base
+            && (b.etag != base.etag || b.version_id != base.version_id)
+        {
+            return Err(ObjectError::PreconditionFailed);
+        }
+        let customer = base
+            .sse
+            .as_ref()
+            .is_some_and(|s| s.mode == crate::sse::SseMode::Customer);
+        if base.data_dir.is_none() || opts.size <= INLINE_MAX as u64 || customer {
+            // small (inline) objects are rewritten whole; an SSE-C
+            // object cannot be read without its key (the default path
+            // reports that)
+            return cairn_api::layer::patch_via_stream(self, bucket, key, changes, opts).await;
+        }
+        let keys = match &base.sse {
+            None => None,
+            Some(s) => Some(Arc::new(
+                self.sse_config()
+                    .open_keys(s, None, (bucket.as_str(), key.as_str()))
+                    .await?,
+            )),
+        };
+        let erasure = Arc::new(
+            Erasure::new(base.erasure.data, base.erasure.parity).map_err(ObjectError::internal)?,
+        );
+        let tmp_name = uuid::Uuid::new_v4().to_string();
+        let name = tmp_name.clone();
+        let tmps: Vec<Option<SafePath>> = self.on_drives(move |d| d.make_tmp(&name).ok()).await;
+        let mut w = ExtentWriter {
+            erasure,
+            distribution: base.erasure.distribution.clone(),
+            tmps,
+            dir: new_data_dir(),
+            keys: keys.as_ref(),
+            written: 0,
+        };
+        let src = VersionRead {
+            version: &base,
+            metas: &metas,
+            keys: keys.as_ref(),
+        };
+        let parts = match self
+            .patch_parts((bucket, key), &src, changes, opts.size, &mut w)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                remove_tmp(w.tmps).await;
+                return Err(e);
+            }
+        };
+        let quorum = write_quorum(base.erasure.data, base.erasure.parity);
+        let ready = w.tmps.iter().filter(|t| t.is_some()).count();
+        if ready < quorum {
+            remove_tmp(w.tmps).await;
+            return Err(self.write_quorum_error(quorum, ready));
+        }
+        let etags: Vec<&str> = parts.iter().map(|p| p.etag.as_str()).collect();
+        let mut template = VersionMeta {
+            version_id: None,
+            mod_time: 0,
+            size: opts.size,
+            etag: cairn_api::checksum::multipart_etag(&etags),
+            headers: opts.metadata.headers,
+            user: opts.metadata.user,
+            storage_class: base.storage_class,
+            checksum: None,
+            erasure: base.erasure.clone(),
+            data_dir: Some(w.dir.clone()),
+            inline_len: None,
+            parts,
+            multipart: true,
+            sse: base.sse.clone(),
+            attrs: Default::default(),
+            revision: 0,
+        };
+        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        // the base must still be current: the parts named above are its
+        let still = self
+            .read_version(bucket, key, false, Want::Latest)
+            .await
+            .is_ok_and(|(v, _)| v.identity() == base.identity() && !v.attrs.delete_marker);
+        if !still {
+            remove_tmp(w.tmps).await;
+            return Err(ObjectError::PreconditionFailed);
+        }
+        let attrs = NewAttrs {
+            tags: base.attrs.tags.clone(),
+            retention: None,
+            legal_hold: false,
+            acl: base.attrs.acl.clone(),
+        };
+        if let Err(e) = self.stamp_version(bucket, key, &mut template, attrs).await {
+            remove_tmp(w.tmps).await;
+            return Err(e);
+        }
+        template.mod_time = now_nanos();
+        tracing::debug!(%bucket, %key, size = opts.size, written = w.written,
+            parts = template.parts.len(), "patched");
+        let jobs = per_drive_metas(&template, &base.erasure.distribution, None, &w.tmps);
+        self.commit_with(bucket, key, jobs, quorum, opts.write_back)
+            .await?;
+        let mut info = template.to_info(bucket.as_str(), key.as_str());
+        info.encryption = template.sse.as_ref().map(|s| s.encryption(None));
+        Ok(info)
+    }
+
+    /// The new version's parts: the base's untouched ones named where
+    /// they are, the touched ones (and the extension) written by `w`.
+    async fn patch_parts(
+        &self,
+        at: (&BucketName, &ObjectKey),
+        src: &VersionRead<'_>,
+        changes: PatchStream,
+        size: u64,
+        w: &mut ExtentWriter<'_>,
+    ) -> ObjectResult<Vec<PartMeta>> {
+        let base = src.version;
+        let mut changes = Changes::new(changes, size);
+        let mut out: Vec<PartMeta> = Vec::new();
+        let mut pos = 0u64;
+        let last = base.parts.iter().rposition(|p| p.size > 0);
+        for (i, p) in base.parts.iter().enumerate() {
+            let (ps, pe) = (pos, pos + p.size);
+            pos = pe;
+            if p.size == 0 {
+                continue;
+            }
+            if ps >= size {
+                break;
+            }
+            // the extension joins a last part that ends inside an extent
+            let grows = Some(i) == last && size > pe && pe % EXTENT_SIZE != 0;
+            let touched = changes.peek().await? < pe.min(size) || pe > size || grows;
+            if !touched {
+                let f = base
+                    .part_file(p)
+                    .ok_or_else(|| ObjectError::internal("a stored part without a file"))?;
+                out.push(PartMeta {
+                    number: out.len() as u32 + 1,
+                    at: Some(PartLoc {
+                        dir: f.dir.to_owned(),
+                        number: f.number,
+                        salted: f.salt.is_some(),
+                    }),
+                    ..p.clone()
+                });
+                continue;
+            }
+            let end = if grows { size } else { pe.min(size) };
+            for (a, b) in extents(ps, end) {
+                let data = self.extent(at, src, &mut changes, (a, b)).await?;
+                out.push(w.write(out.len() as u32 + 1, data).await?);
+            }
+            pos = pos.max(end);
+        }
+        // past the base's end (when the last part did not take it)
+        for (a, b) in extents(pos.min(size), size) {
+            let data = self.extent(at, src, &mut changes, (a, b)).await?;
+            out.push(w.write(out.len() as u32 + 1, data).await?);
+        }
+        // every change must have landed below the size
+        if changes.peek().await? != u64::MAX {
+            return Err(ObjectError::InvalidArgument {
+                message: "a patch change lies past the new size".into(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The bytes of `[a, b)` after the patch: the base's (read only when
+    /// the changes do not cover the extent), zeros past its end, the
+    /// changes over them.
+    async fn extent(
+        &self,
+        at: (&BucketName, &ObjectKey),
+        src: &VersionRead<'_>,
+        changes: &mut Changes,
+        (a, b): (u64, u64),
+    ) -> ObjectResult<Bytes> {
+        let mine = changes.take_below(b).await?;
+        let covered: u64 = mine.iter().map(|(_, d)| d.len() as u64).sum();
+        let len = (b - a) as usize;
+        let mut buf = BytesMut::zeroed(len);
+        let base_end = src.version.size.min(b);
+        if covered < b - a && a < base_end {
+            let (plan, plain) = self.read_plan(at, src, a, base_end - a)?;
+            let mut body = match src.keys {
+                None => stream(plan),
+                Some(k) => decrypt(stream(plan), k.clone(), plain, a, base_end - a),
+            };
+            let mut off = 0usize;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| match crate::reader::object_error(e) {
+                    Ok(oe) => oe,
+                    Err(e) => ObjectError::internal(format!("reading the patch base: {e}")),
+                })?;
+                let dst = buf
+                    .get_mut(off..off + chunk.len())
+                    .ok_or_else(|| ObjectError::internal("the patch base read past its range"))?;
+                dst.copy_from_slice(&chunk);
+                off += chunk.len();
+            }
+            if off as u64 != base_end - a {
+                return Err(ObjectError::internal("the patch base read ended early"));
+            }
+        }
+        for (off, data) in mine {
+            let from = (off - a) as usize;
+            if let Some(dst) = buf.get_mut(from..from + data.len()) {
+                dst.copy_from_slice(&data);
+            }
+        }
+        Ok(buf.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extents_are_cut_at_multiples() {
+        let e = EXTENT_SIZE;
+        assert_eq!(extents(0, 0), vec![]);
+        assert_eq!(extents(0, e), vec![(0, e)]);
+        assert_eq!(extents(10, 2 * e + 5), vec![(10, e), (e, 2 * e), (2 * e, 2 * e + 5)]);
+    }
+}
