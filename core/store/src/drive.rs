@@ -576,7 +576,10 @@ impl Drive {
 /// version there may share a gone one's parts). When the history cannot
 /// be read, nothing is freed (the scanner's orphan sweep finds it later).
 pub(crate) fn freed(obj_dir: &SafePath, gone: &[VersionMeta], meta: &ObjectMeta) -> Vec<PathBuf> {
-    if gone.iter().all(|g| g.data_dir.is_none() && g.parts.iter().all(|p| p.at.is_none())) {
+    if gone
+        .iter()
+        .all(|g| g.data_dir.is_none() && g.parts.iter().all(|p| p.at.is_none()))
+    {
         return Vec::new();
     }
     if meta.history.is_none() {

@@ -29,10 +29,11 @@ pub fn part_file_path(obj_dir: &SafePath, dir: &str, number: u32) -> Result<Safe
 /// The data dirs a version names: its own and those of the parts it
 /// shares.
 pub fn dirs_of(v: &VersionMeta) -> impl Iterator<Item = &str> {
-    v.data_dir
-        .as_deref()
-        .into_iter()
-        .chain(v.parts.iter().filter_map(|p| p.at.as_ref().map(|a| a.dir.as_str())))
+    v.data_dir.as_deref().into_iter().chain(
+        v.parts
+            .iter()
+            .filter_map(|p| p.at.as_ref().map(|a| a.dir.as_str())),
+    )
 }
 
 /// What removing the versions `gone` frees, given the versions that

@@ -153,7 +153,9 @@ impl HealOutcome {
 /// One drive's state for the chosen version.
 enum Copy {
     Good,
-    Rewrite,
+    /// Its record is missing or stale, or these parts (indices into the
+    /// version's parts) are missing or damaged.
+    Rewrite(Vec<usize>),
     Offline,
 }
 
@@ -174,23 +176,29 @@ fn heal_blocking(
         let s = if !d.is_online() {
             out.offline_drives += 1;
             Copy::Offline
-        } else if meta.is_none() {
-            Copy::Rewrite
-        } else if version.attrs.delete_marker
-            || copy_is_whole(
+        } else if version.attrs.delete_marker {
+            match meta {
+                Some(_) => Copy::Good,
+                None => Copy::Rewrite(Vec::new()),
+            }
+        } else {
+            // a drive without the record may still hold the part files
+            // (a patched version shares its older versions' files): they
+            // are kept when every block reads right
+            let check = CopyCheck {
                 d,
                 bucket,
                 key,
                 version,
-                meta.as_ref(),
-                &erasure,
-                deep,
-                &mut out.bad_blocks,
-            )
-        {
-            Copy::Good
-        } else {
-            Copy::Rewrite
+                erasure: &erasure,
+                deep: deep || meta.is_none(),
+            };
+            let bad = check.bad_parts(meta.as_ref(), &mut out.bad_blocks);
+            if bad.is_empty() && meta.is_some() {
+                Copy::Good
+            } else {
+                Copy::Rewrite(bad)
+            }
         };
         state.push(s);
     }
@@ -206,7 +214,7 @@ fn heal_blocking(
             .map(|(i, _)| i)
             .collect()
     };
-    let targets = is(|c| matches!(c, Copy::Rewrite));
+    let targets = is(|c| matches!(c, Copy::Rewrite(_)));
     if targets.is_empty() {
         return Ok(out);
     }
@@ -239,7 +247,7 @@ fn heal_blocking(
             v.erasure.index = shard_of(t);
             let meta = ObjectMeta::single(v, Vec::new());
             if let Some(d) = drives.get(t)
-                && install(d, bucket, key, meta, None, version).is_ok()
+                && install(d, bucket, key, meta, None).is_ok()
             {
                 out.healed_drives += 1;
             }
@@ -272,13 +280,13 @@ fn heal_blocking(
                 v.inline_len = Some(framed.len() as u64);
                 let meta = ObjectMeta::single(v, framed);
                 if let Some(d) = drives.get(t)
-                    && install(d, bucket, key, meta, None, version).is_ok()
+                    && install(d, bucket, key, meta, None).is_ok()
                 {
                     out.healed_drives += 1;
                 }
             }
         }
-        Some(data_dir) => {
+        Some(_) => {
             let tmp_name = uuid::Uuid::new_v4().to_string();
             let mut tmps: Vec<Option<SafePath>> = vec![None; n];
             for &t in &targets {
@@ -290,7 +298,6 @@ fn heal_blocking(
                 drives,
                 bucket,
                 key,
-                data_dir,
                 version,
                 erasure: &erasure,
                 sources: &sources,
@@ -298,8 +305,32 @@ fn heal_blocking(
                 // a deep check has counted the bad blocks already
                 count_bad: !deep,
             };
-            for part in &version.parts {
-                rebuild.part(part.number, version.stored_size(part), &mut out.bad_blocks)?;
+            // each part only for the drives that lack it
+            let mut rebuilt: Vec<Vec<PartFileName>> = vec![Vec::new(); n];
+            for (pi, part) in version.parts.iter().enumerate() {
+                let who: Vec<usize> = targets
+                    .iter()
+                    .copied()
+                    .filter(
+                        |&t| matches!(state.get(t), Some(Copy::Rewrite(bad)) if bad.contains(&pi)),
+                    )
+                    .collect();
+                let Some(f) = version.part_file(part) else {
+                    continue;
+                };
+                if who.is_empty() || part.size == 0 {
+                    continue;
+                }
+                let name = PartFileName {
+                    dir: f.dir.to_owned(),
+                    number: f.number,
+                };
+                rebuild.part(&name, version.stored_size(part), &who, &mut out.bad_blocks)?;
+                for t in who {
+                    if let Some(r) = rebuilt.get_mut(t) {
+                        r.push(name.clone());
+                    }
+                }
             }
             for &t in &targets {
                 let (Some(tmp), Some(d)) = (tmps.get_mut(t).and_then(Option::take), drives.get(t))
@@ -309,21 +340,61 @@ fn heal_blocking(
                 let mut v = version.clone();
                 v.erasure.index = shard_of(t);
                 let meta = ObjectMeta::single(v, Vec::new());
-                match install(d, bucket, key, meta, Some(&tmp), version) {
+                let files = rebuilt.get(t).map(Vec::as_slice).unwrap_or_default();
+                match install_files(d, bucket, key, &tmp, files)
+                    .and_then(|()| install(d, bucket, key, meta, None))
+                {
                     Ok(()) => out.healed_drives += 1,
                     Err(e) => {
                         tracing::warn!(drive = %d.root.display(), error = %e, "heal install failed");
-                        let _ = std::fs::remove_dir_all(&tmp);
                     }
                 }
+                let _ = std::fs::remove_dir_all(&tmp);
             }
         }
     }
     Ok(out)
 }
 
-/// Removes the data dirs and history files no version of `meta` (read
-/// with its history) names.
+/// A part file, named as in a data dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PartFileName {
+    dir: String,
+    number: u32,
+}
+
+impl PartFileName {
+    /// Its name in a heal's tmp dir.
+    fn tmp_name(&self) -> String {
+        format!("{}.part.{}", self.dir, self.number)
+    }
+}
+
+/// Moves rebuilt part files from `tmp` to their places in the object's
+/// folder (their data dirs made when missing), each replacing a damaged
+/// file of that name at once.
+fn install_files(
+    d: &Drive,
+    bucket: &str,
+    key: &str,
+    tmp: &SafePath,
+    files: &[PartFileName],
+) -> Result<(), DriveError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let obj_dir = d.object_dir(bucket, key)?;
+    for f in files {
+        let dir = data_dir_path(&obj_dir, &f.dir)?;
+        std::fs::create_dir_all(&dir)?;
+        std::fs::rename(tmp.join_str(&f.tmp_name())?, part_path(&dir, f.number)?)?;
+    }
+    Ok(())
+}
+
+/// Removes the data dirs, part files and history files no version of
+/// `meta` (read with its history) names: left by a crash between a
+/// commit and the removal of what it freed.
 fn remove_orphans(d: &Drive, bucket: &str, key: &str, meta: &ObjectMeta) -> usize {
     let Ok(dir) = d.object_dir(bucket, key) else {
         return 0;
@@ -332,88 +403,126 @@ fn remove_orphans(d: &Drive, bucket: &str, key: &str, meta: &ObjectMeta) -> usiz
     let Ok(rd) = std::fs::read_dir(&dir) else {
         return removed;
     };
+    let named: std::collections::HashSet<&str> = meta
+        .versions
+        .iter()
+        .flat_map(crate::extents::dirs_of)
+        .collect();
+    let files: std::collections::HashSet<(&str, u32)> = meta
+        .versions
+        .iter()
+        .flat_map(|v| v.parts.iter().filter_map(|p| v.part_file(p)))
+        .map(|f| (f.dir, f.number))
+        .collect();
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if !name.starts_with(crate::meta::DATA_DIR_PREFIX) {
             continue;
         }
-        if meta
-            .versions
-            .iter()
-            .any(|v| v.data_dir.as_deref() == Some(name.as_str()))
-        {
+        if !named.contains(name.as_str()) {
+            if std::fs::remove_dir_all(e.path()).is_ok() {
+                tracing::info!(drive = %d.root.display(), bucket, key, dir = %name, "removed orphaned data dir");
+                removed += 1;
+            }
             continue;
         }
-        if std::fs::remove_dir_all(e.path()).is_ok() {
-            tracing::info!(drive = %d.root.display(), bucket, key, dir = %name, "removed orphaned data dir");
-            removed += 1;
+        // a named dir: its part files no version names
+        let Ok(inner) = std::fs::read_dir(e.path()) else {
+            continue;
+        };
+        for f in inner.flatten() {
+            let fname = f.file_name().to_string_lossy().into_owned();
+            let number = fname
+                .strip_prefix("part.")
+                .and_then(|n| n.parse::<u32>().ok());
+            if let Some(number) = number
+                && !files.contains(&(name.as_str(), number))
+                && std::fs::remove_file(f.path()).is_ok()
+            {
+                tracing::info!(drive = %d.root.display(), bucket, key, dir = %name, number, "removed orphaned part file");
+                removed += 1;
+            }
         }
     }
     removed
 }
 
-/// Is this drive's copy whole: part files present with the right sizes
-/// (and, deep, every block's hash right)?
-#[allow(clippy::too_many_arguments)]
-fn copy_is_whole(
-    d: &Drive,
-    bucket: &str,
-    key: &str,
-    version: &VersionMeta,
-    meta: Option<&Held>,
-    erasure: &Erasure,
+/// Checks one drive's copy of a version.
+struct CopyCheck<'a> {
+    d: &'a Drive,
+    bucket: &'a str,
+    key: &'a str,
+    version: &'a VersionMeta,
+    erasure: &'a Erasure,
     deep: bool,
-    bad_blocks: &mut usize,
-) -> bool {
-    let Some(data_dir) = &version.data_dir else {
-        let ok = meta.and_then(Held::inline).is_some_and(bitrot::verify);
-        if !ok {
-            *bad_blocks += 1;
+}
+
+impl CopyCheck<'_> {
+    /// The parts (indices) whose file is missing, of the wrong size or
+    /// (deep) has a bad block; for an inline version, `[0]` when its
+    /// inline shard is missing or bad. Every bad block is counted.
+    fn bad_parts(&self, meta: Option<&Held>, bad_blocks: &mut usize) -> Vec<usize> {
+        let version = self.version;
+        if version.data_dir.is_none() {
+            let ok = meta.and_then(Held::inline).is_some_and(bitrot::verify);
+            if !ok && meta.is_some() {
+                *bad_blocks += 1;
+            }
+            return if ok { Vec::new() } else { vec![0] };
         }
-        return ok;
-    };
-    let Ok(dir) = d
-        .object_dir(bucket, key)
-        .and_then(|o| data_dir_path(&o, data_dir))
-    else {
-        return false;
-    };
-    let bs = version.erasure.block_size as u64;
-    let mut whole = true;
-    for part in &version.parts {
-        let Ok(path) = part_path(&dir, part.number) else {
+        let Ok(obj_dir) = self.d.object_dir(self.bucket, self.key) else {
+            return (0..version.parts.len()).collect();
+        };
+        (0..version.parts.len())
+            .filter(|&i| !self.part_is_whole(&obj_dir, i, bad_blocks))
+            .collect()
+    }
+
+    fn part_is_whole(&self, obj_dir: &SafePath, i: usize, bad_blocks: &mut usize) -> bool {
+        let version = self.version;
+        let Some(part) = version.parts.get(i) else {
+            return true;
+        };
+        let Some(path) = version
+            .part_file(part)
+            .and_then(|f| crate::extents::part_file_path(obj_dir, f.dir, f.number).ok())
+        else {
             return false;
         };
+        let bs = version.erasure.block_size as u64;
         let size = version.stored_size(part);
-        let expected = expected_file_len(size, bs, erasure);
+        let expected = expected_file_len(size, bs, self.erasure);
         match std::fs::metadata(&path) {
             Ok(m) if m.len() == expected => {}
+            // an empty part has no file to miss
+            Err(_) if expected == 0 => return true,
             _ => return false,
         }
-        if deep {
-            let Ok(mut f) = File::open(&path) else {
-                return false;
-            };
-            // every block is checked: each bad one is counted (and
-            // rebuilt from the shards good for that block)
-            let blocks = size.div_ceil(bs);
-            for b in 0..blocks {
-                let block_len = (size - b * bs).min(bs) as usize;
-                match bitrot::read_frame(&mut f, erasure.shard_size(block_len)) {
-                    Ok(frame) if bitrot::verify(&frame) => {}
-                    Ok(_) => {
-                        *bad_blocks += 1;
-                        whole = false;
-                    }
-                    Err(_) => {
-                        *bad_blocks += 1;
-                        return false;
-                    }
+        if !self.deep {
+            return true;
+        }
+        let Ok(mut f) = File::open(&path) else {
+            return false;
+        };
+        // every block is checked: each bad one is counted (and rebuilt
+        // from the shards good for that block)
+        let mut whole = true;
+        for b in 0..size.div_ceil(bs) {
+            let block_len = (size - b * bs).min(bs) as usize;
+            match bitrot::read_frame(&mut f, self.erasure.shard_size(block_len)) {
+                Ok(frame) if bitrot::verify(&frame) => {}
+                Ok(_) => {
+                    *bad_blocks += 1;
+                    whole = false;
+                }
+                Err(_) => {
+                    *bad_blocks += 1;
+                    return false;
                 }
             }
         }
+        whole
     }
-    whole
 }
 
 /// Size of one drive's part file for a part of `size` bytes.
@@ -438,7 +547,6 @@ struct Rebuild<'a> {
     drives: &'a [Arc<Drive>],
     bucket: &'a str,
     key: &'a str,
-    data_dir: &'a str,
     version: &'a VersionMeta,
     erasure: &'a Erasure,
     /// Drives to read, in order of preference.
@@ -454,7 +562,13 @@ impl Rebuild<'_> {
     /// dir, block by block: each block from the first K sources whose
     /// shard of that block is good (a bad block makes a shard missing for
     /// that block only).
-    fn part(&self, number: u32, size: u64, bad_blocks: &mut usize) -> ObjectResult<()> {
+    fn part(
+        &self,
+        file: &PartFileName,
+        size: u64,
+        targets: &[usize],
+        bad_blocks: &mut usize,
+    ) -> ObjectResult<()> {
         let (erasure, version) = (self.erasure, self.version);
         let dist = &version.erasure.distribution;
         let shard_of = |drive: usize| dist.get(drive).copied().unwrap_or(drive);
@@ -466,15 +580,17 @@ impl Rebuild<'_> {
                     .drives
                     .get(s)
                     .and_then(|d| d.object_dir(self.bucket, self.key).ok())
-                    .and_then(|o| part_path(&data_dir_path(&o, self.data_dir).ok()?, number).ok())
+                    .and_then(|o| crate::extents::part_file_path(&o, &file.dir, file.number).ok())
                     .and_then(|p| File::open(p).ok());
                 (s, file)
             })
             .collect();
         let mut writers: Vec<(usize, File)> = Vec::new();
-        for (t, tmp) in self.tmps.iter().enumerate() {
-            if let Some(tmp) = tmp {
-                let path = part_path(tmp, number).map_err(ObjectError::internal)?;
+        for &t in targets {
+            if let Some(Some(tmp)) = self.tmps.get(t) {
+                let path = tmp
+                    .join_str(&file.tmp_name())
+                    .map_err(ObjectError::internal)?;
                 let f = File::create(path).map_err(ObjectError::internal)?;
                 writers.push((t, f));
             }
@@ -532,35 +648,21 @@ impl Rebuild<'_> {
     }
 }
 
-/// Installs a healed copy: the data dir (replacing a damaged one of the
-/// same name) and then `cairn.meta`.
+/// Installs a healed copy's `cairn.meta` (its part files are in place:
+/// `install_files`), or an inline copy's. What the record replaces is
+/// freed only where no version names it.
 fn install(
     d: &Drive,
     bucket: &str,
     key: &str,
     meta: ObjectMeta,
     tmp: Option<&std::path::Path>,
-    version: &VersionMeta,
 ) -> Result<(), DriveError> {
     let bucket_dir = d.bucket_dir(bucket)?;
     if !bucket_dir.is_dir() {
         std::fs::create_dir_all(bucket_dir)?;
     }
-    if let Some(dd) = &version.data_dir {
-        let dir = data_dir_path(&d.object_dir(bucket, key)?, dd)?;
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-    }
-    let replaced = d.commit_version_with(bucket, key, meta, tmp, false)?;
-    for p in replaced {
-        if version
-            .data_dir
-            .as_deref()
-            .is_none_or(|dd| !p.ends_with(dd))
-        {
-            let _ = std::fs::remove_dir_all(p);
-        }
-    }
+    let freed = d.commit_version_with(bucket, key, meta, tmp, false)?;
+    crate::extents::remove_paths(freed);
     Ok(())
 }

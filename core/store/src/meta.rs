@@ -513,12 +513,7 @@ mod tests {
                 },
                 data_dir: None,
                 inline_len: Some(4),
-                parts: vec![PartMeta {
-                    number: 1,
-                    size: 5,
-                    etag: "abc".into(),
-                    checksum: None,
-                }],
+                parts: vec![PartMeta::new(1, 5, "abc".into())],
                 multipart: false,
                 sse: None,
                 attrs: Default::default(),

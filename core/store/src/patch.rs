@@ -421,6 +421,9 @@ mod tests {
         let e = EXTENT_SIZE;
         assert_eq!(extents(0, 0), vec![]);
         assert_eq!(extents(0, e), vec![(0, e)]);
-        assert_eq!(extents(10, 2 * e + 5), vec![(10, e), (e, 2 * e), (2 * e, 2 * e + 5)]);
+        assert_eq!(
+            extents(10, 2 * e + 5),
+            vec![(10, e), (e, 2 * e), (2 * e, 2 * e + 5)]
+        );
     }
 }

@@ -64,6 +64,7 @@ async fn every_cipher_round_trips_every_range() {
                 PlainPart {
                     number,
                     size: s as u64,
+                    salt: None,
                 },
                 sealed,
             ));
