@@ -133,7 +133,8 @@ pub async fn patch(l: &dyn ObjectLayer) {
     let mut model = base.clone();
     let mut etag = first.etag.clone();
     // (changes, new size): in place, across the old end, truncate, extend
-    let steps: Vec<(Vec<(u64, Vec<u8>)>, u64)> = vec![
+    type Step = (Vec<(u64, Vec<u8>)>, u64);
+    let steps: Vec<Step> = vec![
         (
             vec![(0, pattern(10, 1)), (1 << 20, pattern(4096, 2))],
             model.len() as u64,

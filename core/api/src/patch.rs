@@ -231,7 +231,8 @@ mod tests {
     #[tokio::test]
     async fn merges_like_pwrite_and_truncate() {
         let base: Vec<u8> = (0..50u8).collect();
-        let cases: Vec<(Vec<(u64, &[u8])>, u64)> = vec![
+        type Case<'a> = (Vec<(u64, &'a [u8])>, u64);
+        let cases: Vec<Case> = vec![
             (vec![], 50),
             (vec![], 20),
             (vec![], 70),
