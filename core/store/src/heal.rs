@@ -483,6 +483,10 @@ impl CopyCheck<'_> {
         let Some(part) = version.parts.get(i) else {
             return true;
         };
+        if part.zeros {
+            // a hole has no file to lose
+            return true;
+        }
         let Some(path) = version
             .part_file(part)
             .and_then(|f| crate::extents::part_file_path(obj_dir, f.dir, f.number).ok())

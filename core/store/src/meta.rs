@@ -98,6 +98,11 @@ pub struct PartMeta {
     /// versions (and its own, written under a salted key) here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<PartLoc>,
+    /// A hole: the part reads as `size` zero bytes and has no file on any
+    /// drive (a patch's extension or truncate-up nothing wrote into). Its
+    /// ETag is not the MD5 of its bytes (see `patch::hole_etag`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub zeros: bool,
 }
 
 /// A part file: `<object folder>/<dir>/part.<number>`.
@@ -120,6 +125,7 @@ impl PartMeta {
             etag,
             checksum: None,
             at: None,
+            zeros: false,
         }
     }
 }
@@ -208,8 +214,11 @@ impl VersionMeta {
 
     /// The file of `part` (one of this version's parts): its own
     /// location, or `part.<number>` of the version's data dir; `None` for
-    /// an inline version.
+    /// an inline version and for a hole.
     pub fn part_file<'a>(&'a self, part: &'a PartMeta) -> Option<PartFile<'a>> {
+        if part.zeros {
+            return None;
+        }
         match &part.at {
             Some(at) => Some(PartFile {
                 dir: &at.dir,

@@ -95,6 +95,64 @@ impl Changes {
     }
 }
 
+/// The parts of a version being patched, numbered 1.. in order.
+#[derive(Default)]
+struct NewParts(Vec<PartMeta>);
+
+impl NewParts {
+    fn next(&self) -> u32 {
+        self.0.len() as u32 + 1
+    }
+
+    /// A base part kept as it is: named where its file is (a hole stays
+    /// a hole).
+    fn keep(&mut self, base: &VersionMeta, p: &PartMeta) -> ObjectResult<()> {
+        if p.zeros {
+            self.zeros(p.size);
+            return Ok(());
+        }
+        let f = base
+            .part_file(p)
+            .ok_or_else(|| ObjectError::internal("a stored part without a file"))?;
+        let number = self.next();
+        self.0.push(PartMeta {
+            number,
+            at: Some(PartLoc {
+                dir: f.dir.to_owned(),
+                number: f.number,
+                salted: f.salt.is_some(),
+            }),
+            ..p.clone()
+        });
+        Ok(())
+    }
+
+    /// `len` zero bytes, joined to a hole just before.
+    fn zeros(&mut self, len: u64) {
+        if let Some(last) = self.0.last_mut()
+            && last.zeros
+        {
+            last.size += len;
+            last.etag = hole_etag(last.size);
+            return;
+        }
+        let number = self.next();
+        self.0.push(PartMeta {
+            zeros: true,
+            ..PartMeta::new(number, len, hole_etag(len))
+        });
+    }
+}
+
+/// The ETag of a hole of `size` bytes: not the MD5 of its zeros (that
+/// would cost a pass over them; a multipart ETag does not promise it),
+/// but fixed by the size, so equal objects get equal ETags.
+pub(crate) fn hole_etag(size: u64) -> String {
+    let mut h = cairn_api::fast_md5::Md5::new();
+    h.update(format!("cairn hole {size}").as_bytes());
+    hex::encode(h.finish())
+}
+
 /// `[a, b)` cut at the multiples of the extent size.
 fn extents(a: u64, b: u64) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
@@ -223,7 +281,7 @@ impl ErasureSet {
         let tmp_name = uuid::Uuid::new_v4().to_string();
         let name = tmp_name.clone();
         let tmps: Vec<Option<SafePath>> = self.on_drives(move |d| d.make_tmp(&name).ok()).await;
-        let mut w = ExtentWriter {
+        let w = ExtentWriter {
             erasure,
             distribution: base.erasure.distribution.clone(),
             tmps,
@@ -231,16 +289,22 @@ impl ErasureSet {
             keys: keys.as_ref(),
             written: 0,
         };
-        let src = VersionRead {
-            version: &base,
-            metas: &metas,
-            keys: keys.as_ref(),
+        let mut job = Patching {
+            set: self,
+            at: (bucket, key),
+            src: VersionRead {
+                version: &base,
+                metas: &metas,
+                keys: keys.as_ref(),
+            },
+            changes: Changes::new(changes, opts.size),
+            w,
+            out: NewParts::default(),
         };
-        let parts = match self
-            .patch_parts((bucket, key), &src, changes, opts.size, &mut w)
-            .await
-        {
-            Ok(p) => p,
+        let done = job.parts(opts.size).await;
+        let Patching { w, out, .. } = job;
+        let parts = match done {
+            Ok(()) => out.0,
             Err(e) => {
                 remove_tmp(w.tmps).await;
                 return Err(e);
@@ -301,20 +365,26 @@ impl ErasureSet {
         info.encryption = template.sse.as_ref().map(|s| s.encryption(None));
         Ok(info)
     }
+}
 
+/// One patch being built: the base, the changes, the extents written.
+struct Patching<'a> {
+    set: &'a ErasureSet,
+    at: (&'a BucketName, &'a ObjectKey),
+    src: VersionRead<'a>,
+    changes: Changes,
+    w: ExtentWriter<'a>,
+    out: NewParts,
+}
+
+impl Patching<'_> {
     /// The new version's parts: the base's untouched ones named where
-    /// they are, the touched ones (and the extension) written by `w`.
-    async fn patch_parts(
-        &self,
-        at: (&BucketName, &ObjectKey),
-        src: &VersionRead<'_>,
-        changes: PatchStream,
-        size: u64,
-        w: &mut ExtentWriter<'_>,
-    ) -> ObjectResult<Vec<PartMeta>> {
-        let base = src.version;
-        let mut changes = Changes::new(changes, size);
-        let mut out: Vec<PartMeta> = Vec::new();
+    /// they are, the touched ones (and the extension) written, extents
+    /// nothing wrote into past the old end (or in a hole) as holes.
+    async fn parts(&mut self, size: u64) -> ObjectResult<()> {
+        let base = self.src.version;
+        // an encrypted object's parts are all sealed packages
+        let holes = base.sse.is_none();
         let mut pos = 0u64;
         let last = base.parts.iter().rposition(|p| p.size > 0);
         for (i, p) in base.parts.iter().enumerate() {
@@ -328,60 +398,56 @@ impl ErasureSet {
             }
             // the extension joins a last part that ends inside an extent
             let grows = Some(i) == last && size > pe && pe % EXTENT_SIZE != 0;
-            let touched = changes.peek().await? < pe.min(size) || pe > size || grows;
+            let touched = self.changes.peek().await? < pe.min(size) || pe > size || grows;
             if !touched {
-                let f = base
-                    .part_file(p)
-                    .ok_or_else(|| ObjectError::internal("a stored part without a file"))?;
-                out.push(PartMeta {
-                    number: out.len() as u32 + 1,
-                    at: Some(PartLoc {
-                        dir: f.dir.to_owned(),
-                        number: f.number,
-                        salted: f.salt.is_some(),
-                    }),
-                    ..p.clone()
-                });
+                self.out.keep(base, p)?;
                 continue;
             }
             let end = if grows { size } else { pe.min(size) };
             for (a, b) in extents(ps, end) {
-                let data = self.extent(at, src, &mut changes, (a, b)).await?;
-                out.push(w.write(out.len() as u32 + 1, data).await?);
+                let may_hole = holes && (p.zeros || a >= base.size);
+                self.extent_or_hole((a, b), may_hole).await?;
             }
             pos = pos.max(end);
         }
         // past the base's end (when the last part did not take it)
         for (a, b) in extents(pos.min(size), size) {
-            let data = self.extent(at, src, &mut changes, (a, b)).await?;
-            out.push(w.write(out.len() as u32 + 1, data).await?);
+            self.extent_or_hole((a, b), holes).await?;
         }
         // every change must have landed below the size
-        if changes.peek().await? != u64::MAX {
+        if self.changes.peek().await? != u64::MAX {
             return Err(ObjectError::InvalidArgument {
                 message: "a patch change lies past the new size".into(),
             });
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Extent `[a, b)`: a hole when allowed and no change falls in it,
+    /// else written.
+    async fn extent_or_hole(&mut self, (a, b): (u64, u64), may_hole: bool) -> ObjectResult<()> {
+        if may_hole && self.changes.peek().await? >= b {
+            self.out.zeros(b - a);
+            return Ok(());
+        }
+        let data = self.extent((a, b)).await?;
+        let part = self.w.write(self.out.next(), data).await?;
+        self.out.0.push(part);
+        Ok(())
     }
 
     /// The bytes of `[a, b)` after the patch: the base's (read only when
     /// the changes do not cover the extent), zeros past its end, the
     /// changes over them.
-    async fn extent(
-        &self,
-        at: (&BucketName, &ObjectKey),
-        src: &VersionRead<'_>,
-        changes: &mut Changes,
-        (a, b): (u64, u64),
-    ) -> ObjectResult<Bytes> {
-        let mine = changes.take_below(b).await?;
+    async fn extent(&mut self, (a, b): (u64, u64)) -> ObjectResult<Bytes> {
+        let mine = self.changes.take_below(b).await?;
         let covered: u64 = mine.iter().map(|(_, d)| d.len() as u64).sum();
         let len = (b - a) as usize;
         let mut buf = BytesMut::zeroed(len);
+        let src = &self.src;
         let base_end = src.version.size.min(b);
         if covered < b - a && a < base_end {
-            let (plan, plain) = self.read_plan(at, src, a, base_end - a)?;
+            let (plan, plain) = self.set.read_plan(self.at, src, a, base_end - a)?;
             let mut body = match src.keys {
                 None => stream(plan),
                 Some(k) => decrypt(stream(plan), k.clone(), plain, a, base_end - a),

@@ -60,6 +60,8 @@ pub struct PlanPart {
     pub size: u64,
     pub dir: String,
     pub number: u32,
+    /// A hole: zeros, read from no drive.
+    pub zeros: bool,
 }
 
 impl PlanPart {
@@ -77,6 +79,7 @@ impl PlanPart {
                     size: version.stored_size(p),
                     dir,
                     number,
+                    zeros: p.zeros,
                 }
             })
             .collect()
@@ -84,6 +87,8 @@ impl PlanPart {
 }
 
 const OUT_QUEUE: usize = 4;
+/// What a hole reads as, a chunk at a time.
+static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
 const SHARD_QUEUE: usize = 3;
 
 /// Starts the pipeline and returns the body stream. A failure ends the
@@ -393,6 +398,21 @@ fn assemble(
         }
         let lo = plan.offset.max(part_start) - part_start;
         let hi = end.min(part_end) - part_start;
+        if part.zeros {
+            let mut left = hi - lo;
+            while left > 0 {
+                let n = left.min(ZEROS.len() as u64) as usize;
+                if out
+                    .blocking_send(Ok(Bytes::from_static(&ZEROS[..n])))
+                    .is_err()
+                {
+                    return Ok(()); // client went away
+                }
+                left -= n as u64;
+            }
+            part_start = part_end;
+            continue;
+        }
         let first_block = lo / bs;
         let last_block = (hi - 1) / bs;
         let block_lens: Vec<usize> = (first_block..=last_block)

@@ -37,8 +37,12 @@ fn k(s: &str) -> ObjectKey {
     ObjectKey::new(s).unwrap()
 }
 
-/// Every part file under the bucket folders: path -> (inode, size).
-fn part_files(drives: &[PathBuf], bucket: &str) -> BTreeMap<PathBuf, (u64, u64)> {
+/// A file's identity: inode and change time (a freed inode is soon used
+/// again for a new file).
+type FileId = (u64, i64, i64);
+
+/// Every part file under the bucket folders: path -> (identity, size).
+fn part_files(drives: &[PathBuf], bucket: &str) -> BTreeMap<PathBuf, (FileId, u64)> {
     let mut out = BTreeMap::new();
     for d in drives {
         let mut stack = vec![d.join(bucket)];
@@ -52,7 +56,7 @@ fn part_files(drives: &[PathBuf], bucket: &str) -> BTreeMap<PathBuf, (u64, u64)>
                 if m.is_dir() {
                     stack.push(path);
                 } else if e.file_name().to_string_lossy().starts_with("part.") {
-                    out.insert(path, (m.ino(), m.len()));
+                    out.insert(path, ((m.ino(), m.ctime(), m.ctime_nsec()), m.len()));
                 }
             }
         }
@@ -66,7 +70,7 @@ async fn part_files_left(
     drives: &[PathBuf],
     bucket: &str,
     n: usize,
-) -> BTreeMap<PathBuf, (u64, u64)> {
+) -> BTreeMap<PathBuf, (FileId, u64)> {
     for _ in 0..100 {
         let f = part_files(drives, bucket);
         if f.len() <= n {
@@ -77,9 +81,12 @@ async fn part_files_left(
     part_files(drives, bucket)
 }
 
-/// Bytes of part files in `after` that were not in `before` (new inodes).
-fn new_bytes(before: &BTreeMap<PathBuf, (u64, u64)>, after: &BTreeMap<PathBuf, (u64, u64)>) -> u64 {
-    let old: std::collections::HashSet<u64> = before.values().map(|(i, _)| *i).collect();
+/// Bytes of part files in `after` that were not in `before` (new files).
+fn new_bytes(
+    before: &BTreeMap<PathBuf, (FileId, u64)>,
+    after: &BTreeMap<PathBuf, (FileId, u64)>,
+) -> u64 {
+    let old: std::collections::HashSet<FileId> = before.values().map(|(i, _)| *i).collect();
     after
         .values()
         .filter(|(i, _)| !old.contains(i))
@@ -241,13 +248,11 @@ async fn a_patch_writes_the_touched_extents_and_frees_what_it_replaced() {
     let after = part_files_left(&p, "plain", 3 * 4).await;
     assert_eq!(new_bytes(&before, &after), 0);
     assert_eq!(after.len(), 3 * 4);
+    // (the extent between the old end and the write is a hole)
     let before = part_files(&p, "plain");
     m.patch(&set, &b, "f", vec![(4 * E, pattern(10, 6))], 4 * E + 10)
         .await;
-    assert_eq!(
-        new_bytes(&before, &part_files(&p, "plain")),
-        stored(E) + stored(10)
-    );
+    assert_eq!(new_bytes(&before, &part_files(&p, "plain")), stored(10));
     let before = part_files(&p, "plain");
     m.patch(&set, &b, "f", vec![], 2 * E + 7).await;
     assert_eq!(new_bytes(&before, &part_files(&p, "plain")), stored(7));
@@ -546,4 +551,99 @@ async fn a_patch_of_a_multipart_object_keeps_its_parts() {
         new_bytes(&before, &part_files(&p, "multi")),
         stored(3 << 20) + stored(2 << 20)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extension_nothing_wrote_into_is_a_hole() {
+    let t = tempfile::tempdir().unwrap();
+    let (set, p) = open(t.path());
+    let b = BucketName::new("holes").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    // a VM disk: a small header, then grown to 1 GiB without writing
+    let mut m = Model::put(&set, &b, "disk", pattern((2 * E) as usize, 1)).await;
+    let gib = 1u64 << 30;
+    let before = part_files(&p, "holes");
+    let info = set
+        .patch_object(
+            &b,
+            &k("disk"),
+            patch_stream(vec![]),
+            PatchOptions {
+                base: Some(PatchBase {
+                    version_id: None,
+                    etag: m.etag.clone(),
+                }),
+                size: gib,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    m.data.resize(gib as usize, 0);
+    m.etag = info.etag.clone();
+    assert_eq!(info.size, gib);
+    // the base's one part, kept, and one hole: nothing written
+    assert_eq!(info.parts_count, Some(2), "{info:?}");
+    assert_eq!(new_bytes(&before, &part_files(&p, "holes")), 0);
+    // a write deep inside the hole costs its extent, the hole splits
+    let before = part_files(&p, "holes");
+    let off = 700 * (1 << 20) + 12345;
+    let payload = pattern(8192, 2);
+    let info = set
+        .patch_object(
+            &b,
+            &k("disk"),
+            patch_stream(vec![(off, Bytes::from(payload.clone()))]),
+            PatchOptions {
+                base: Some(PatchBase {
+                    version_id: None,
+                    etag: m.etag.clone(),
+                }),
+                size: gib,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(new_bytes(&before, &part_files(&p, "holes")), stored(E));
+    // the base's part, a hole, the extent, a hole
+    assert_eq!(info.parts_count, Some(4), "{info:?}");
+    // range reads in the hole, across its edge and in the data
+    for (first, len) in [
+        (5 * E + 3, 100u64),
+        (off - 10, 8192 + 20),
+        (E - 5, 10),
+        (gib - 7, 7),
+    ] {
+        let g = set
+            .get_object(
+                &b,
+                &k("disk"),
+                GetOptions {
+                    range: Some(cairn_api::ByteRange::FromTo {
+                        first,
+                        last: Some(first + len - 1),
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let got = collect_stream(g.body).await.unwrap();
+        let mut want = vec![0u8; len as usize];
+        for (i, w) in want.iter_mut().enumerate() {
+            let at = first + i as u64;
+            *w = if at < 2 * E {
+                m.data[at as usize]
+            } else if (off..off + 8192).contains(&at) {
+                payload[(at - off) as usize]
+            } else {
+                0
+            };
+        }
+        assert!(got == want, "range {first}+{len}");
+    }
+    // a deep heal finds nothing to do in a hole
+    let out = set.heal_object(&b, &k("disk"), true).await.unwrap();
+    assert_eq!((out.healed_drives, out.bad_blocks), (0, 0), "{out:?}");
 }
