@@ -14,6 +14,7 @@
 //! their object key; a rewritten extent is sealed under a part key salted
 //! with its new data dir, so no (key, nonce) pair repeats.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -23,6 +24,7 @@ use cairn_api::{
     BucketName, ObjectError, ObjectInfo, ObjectKey, ObjectResult, PatchOptions, SafePath,
 };
 use futures::StreamExt as _;
+use tokio::task::JoinHandle;
 
 use crate::erasure::Erasure;
 use crate::extents::EXTENT_SIZE;
@@ -35,7 +37,7 @@ use crate::set::{
 use crate::sse::ObjectKeys;
 use crate::sse::stream::decrypt;
 use crate::versions::NewAttrs;
-use crate::writer::{PartTargets, encode_stream};
+use crate::writer::{Encoded, PartTargets, encode_stream};
 
 /// The changes, consumed in order, split where an extent ends.
 struct Changes {
@@ -174,11 +176,21 @@ struct ExtentWriter<'a> {
     dir: String,
     keys: Option<&'a Arc<ObjectKeys>>,
     written: u64,
+    /// Extents being encoded: their index in the new parts, and the job.
+    pending: VecDeque<(usize, JoinHandle<ObjectResult<Encoded>>)>,
 }
 
+/// Extents encoded at once: the next extent is read (and the changes
+/// merged) while earlier ones are encoded and written, and their files'
+/// fsyncs overlap.
+const IN_FLIGHT: usize = 3;
+
 impl ExtentWriter<'_> {
-    /// Encodes `data` as part `number` of the new version.
-    async fn write(&mut self, number: u32, data: Bytes) -> ObjectResult<PartMeta> {
+    /// Starts encoding `data` as the next part of `out` (its ETag is
+    /// filled in when the encoding ends: `finish`).
+    async fn write(&mut self, out: &mut NewParts, data: Bytes) -> ObjectResult<()> {
+        let number = out.next();
+        let len = data.len() as u64;
         let files = self
             .tmps
             .iter()
@@ -188,11 +200,10 @@ impl ExtentWriter<'_> {
                     .map(SafePath::into_path_buf)
             })
             .collect();
-        let len = data.len() as u64;
         let seal = self
             .keys
             .map(|k| k.part_salted(number, Some(self.dir.as_str())));
-        let enc = encode_stream(
+        let job = tokio::spawn(encode_stream(
             data,
             cairn_api::bytes_stream(Bytes::new()),
             BodyDigest::new(None),
@@ -204,25 +215,58 @@ impl ExtentWriter<'_> {
             },
             len,
             seal,
-        )
-        .await?;
+        ));
+        out.0.push(PartMeta {
+            at: self.keys.map(|_| PartLoc {
+                dir: self.dir.clone(),
+                number,
+                salted: true,
+            }),
+            ..PartMeta::new(number, len, String::new())
+        });
+        self.pending.push_back((out.0.len() - 1, job));
+        while self.pending.len() >= IN_FLIGHT {
+            self.finish_one(out).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest extent being encoded and fills in its ETag.
+    async fn finish_one(&mut self, out: &mut NewParts) -> ObjectResult<()> {
+        let Some((idx, job)) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        let enc = job.await.map_err(ObjectError::internal)??;
         // a drive that failed one extent holds no whole copy
         for (t, ok) in self.tmps.iter_mut().zip(&enc.written) {
             if !ok && let Some(dir) = t.take() {
                 remove_tmp(vec![Some(dir)]).await;
             }
         }
-        let out = enc.digest.verify(None, Some(len))?;
+        let part = out
+            .0
+            .get_mut(idx)
+            .ok_or_else(|| ObjectError::internal("a patch extent lost its part"))?;
+        let out = enc.digest.verify(None, Some(part.size))?;
         let md5 = out.etag();
-        self.written += len;
-        Ok(PartMeta {
-            at: self.keys.map(|_| PartLoc {
-                dir: self.dir.clone(),
-                number,
-                salted: true,
-            }),
-            ..PartMeta::new(number, len, self.keys.map_or(md5.clone(), |k| k.etag(&md5)))
-        })
+        part.etag = self.keys.map_or(md5.clone(), |k| k.etag(&md5));
+        self.written += part.size;
+        Ok(())
+    }
+
+    /// Waits for every extent being encoded.
+    async fn finish(&mut self, out: &mut NewParts) -> ObjectResult<()> {
+        while !self.pending.is_empty() {
+            self.finish_one(out).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops the extents being encoded (the patch failed).
+    fn abort(&mut self) {
+        for (_, job) in self.pending.drain(..) {
+            job.abort();
+        }
     }
 }
 
@@ -288,6 +332,7 @@ impl ErasureSet {
             dir: new_data_dir(),
             keys: keys.as_ref(),
             written: 0,
+            pending: VecDeque::new(),
         };
         let mut job = Patching {
             set: self,
@@ -301,11 +346,15 @@ impl ErasureSet {
             w,
             out: NewParts::default(),
         };
-        let done = job.parts(opts.size).await;
-        let Patching { w, out, .. } = job;
+        let mut done = job.parts(opts.size).await;
+        if done.is_ok() {
+            done = job.w.finish(&mut job.out).await;
+        }
+        let Patching { mut w, out, .. } = job;
         let parts = match done {
             Ok(()) => out.0,
             Err(e) => {
+                w.abort();
                 remove_tmp(w.tmps).await;
                 return Err(e);
             }
@@ -431,9 +480,7 @@ impl Patching<'_> {
             return Ok(());
         }
         let data = self.extent((a, b)).await?;
-        let part = self.w.write(self.out.next(), data).await?;
-        self.out.0.push(part);
-        Ok(())
+        self.w.write(&mut self.out, data).await
     }
 
     /// The bytes of `[a, b)` after the patch: the base's (read only when
