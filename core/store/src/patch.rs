@@ -278,6 +278,9 @@ impl ErasureSet {
         changes: PatchStream,
         opts: PatchOptions,
     ) -> ObjectResult<ObjectInfo> {
+        // held to the commit: the base stays current while its parts are
+        // named (a read of this key waits for one patch, ~16 extents)
+        let lock = self.locks.write(bucket.as_str(), key.as_str()).await;
         let current = self
             .read_version(bucket, key, false, Want::Latest)
             .await
@@ -288,6 +291,7 @@ impl ErasureSet {
         let (base, metas) = match current {
             Ok(found) => found,
             Err(ObjectError::NoSuchKey { .. }) if opts.base.is_none() => {
+                drop(lock);
                 return cairn_api::layer::patch_via_stream(self, bucket, key, changes, opts).await;
             }
             Err(ObjectError::NoSuchKey { .. }) => {
@@ -309,6 +313,7 @@ impl ErasureSet {
             // small (inline) objects are rewritten whole; an SSE-C
             // object cannot be read without its key (the default path
             // reports that)
+            drop(lock);
             return cairn_api::layer::patch_via_stream(self, bucket, key, changes, opts).await;
         }
         let keys = match &base.sse {
@@ -384,16 +389,6 @@ impl ErasureSet {
             attrs: Default::default(),
             revision: 0,
         };
-        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
-        // the base must still be current: the parts named above are its
-        let still = self
-            .read_version(bucket, key, false, Want::Latest)
-            .await
-            .is_ok_and(|(v, _)| v.identity() == base.identity() && !v.attrs.delete_marker);
-        if !still {
-            remove_tmp(w.tmps).await;
-            return Err(ObjectError::PreconditionFailed);
-        }
         let attrs = NewAttrs {
             tags: base.attrs.tags.clone(),
             retention: None,
