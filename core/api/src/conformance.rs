@@ -134,7 +134,10 @@ pub async fn patch(l: &dyn ObjectLayer) {
     let mut etag = first.etag.clone();
     // (changes, new size): in place, across the old end, truncate, extend
     let steps: Vec<(Vec<(u64, Vec<u8>)>, u64)> = vec![
-        (vec![(0, pattern(10, 1)), (1 << 20, pattern(4096, 2))], model.len() as u64),
+        (
+            vec![(0, pattern(10, 1)), (1 << 20, pattern(4096, 2))],
+            model.len() as u64,
+        ),
         (vec![((3 << 20) + 4000, pattern(1000, 3))], (3 << 20) + 5000),
         (vec![], 100_000),
         (vec![(200_000, pattern(7, 4))], 300_000),
@@ -168,7 +171,10 @@ pub async fn patch(l: &dyn ObjectLayer) {
         assert_eq!(info.size, size, "step {i}");
         assert_ne!(info.etag, etag, "step {i}: a new version has a new ETag");
         etag = info.etag.clone();
-        assert!(get(l, bk, "f", None).await == model, "patch step {i}: bytes differ");
+        assert!(
+            get(l, bk, "f", None).await == model,
+            "patch step {i}: bytes differ"
+        );
         let head = l
             .head_object(&b(bk), &k("f"), &Conditions::default())
             .await
@@ -206,7 +212,10 @@ pub async fn patch(l: &dyn ObjectLayer) {
         matches!(stale, Err(ObjectError::PreconditionFailed)),
         "{stale:?}"
     );
-    assert!(get(l, bk, "f", None).await == model, "a refused patch changed the object");
+    assert!(
+        get(l, bk, "f", None).await == model,
+        "a refused patch changed the object"
+    );
     // changes out of order are refused
     let bad = l
         .patch_object(
@@ -223,7 +232,10 @@ pub async fn patch(l: &dyn ObjectLayer) {
         )
         .await;
     assert!(bad.is_err(), "{bad:?}");
-    assert!(get(l, bk, "f", None).await == model, "a refused patch changed the object");
+    assert!(
+        get(l, bk, "f", None).await == model,
+        "a refused patch changed the object"
+    );
     // no base: the key is made
     let made = l
         .patch_object(

@@ -243,7 +243,11 @@ mod tests {
         ];
         for (ch, size) in cases {
             let want = model(&base, &ch, size);
-            assert_eq!(merge(&base, ch.clone(), size).await.unwrap(), want, "{ch:?} {size}");
+            assert_eq!(
+                merge(&base, ch.clone(), size).await.unwrap(),
+                want,
+                "{ch:?} {size}"
+            );
         }
     }
 
