@@ -84,8 +84,9 @@ pub struct Staging {
     base_valid: u64,
     /// The base object's size.
     base_size: u64,
-    /// The sidecar written by `sync` (removed with the staging file).
-    sidecar: Option<PathBuf>,
+    /// The sidecar written by `sync` (removed with the staging file), and
+    /// what it holds (a sync that changes nothing does not rewrite it).
+    sidecar: Option<(PathBuf, StagedState)>,
     budget: Arc<SpoolBudget>,
     /// Writes being written behind, and the first one that failed.
     behind: Arc<Behind>,
@@ -423,10 +424,14 @@ impl Staging {
     pub fn sync(&mut self, base: Option<&PatchBase>) -> VfsResult<()> {
         self.settle()?;
         self.f()?.sync_data()?;
+        let state = self.state(base);
+        if self.sidecar.as_ref().is_some_and(|(_, s)| *s == state) {
+            return Ok(());
+        }
         let path = self.path().ok_or(VfsError::BadHandle)?.to_path_buf();
         let side = sidecar::path_of(&path).ok_or(VfsError::BadHandle)?;
-        sidecar::write(&side, &self.state(base))?;
-        self.sidecar = Some(side);
+        sidecar::write(&side, &state)?;
+        self.sidecar = Some((side, state));
         Ok(())
     }
 
@@ -454,7 +459,7 @@ impl Drop for Staging {
         // the spool file first: a sidecar without its file means nothing,
         // a file without its sidecar would read as whole (recover.rs)
         drop(self.file.take());
-        if let Some(side) = self.sidecar.take()
+        if let Some((side, _)) = self.sidecar.take()
             && let Err(e) = std::fs::remove_file(&side)
             && e.kind() != std::io::ErrorKind::NotFound
         {
