@@ -760,6 +760,18 @@ impl Vfs {
         Ok(())
     }
 
+    /// The version an open file's later changes apply to is now `info`
+    /// (its object moved to another key with the same bytes).
+    pub(crate) async fn set_open_base(&self, ino: u64, info: &ObjectInfo) {
+        let Some(f) = self.open.lock().get(&ino).cloned() else {
+            return;
+        };
+        let mut st = f.state.lock().await;
+        if st.remote {
+            st.set_base(info);
+        }
+    }
+
     /// Commits an open file's staged changes before its key moves.
     pub(crate) async fn commit_ino(&self, ino: u64) -> VfsResult<()> {
         let Some(f) = self.open.lock().get(&ino).cloned() else {

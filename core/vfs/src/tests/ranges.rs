@@ -541,3 +541,39 @@ async fn a_synced_staging_is_applied_as_ranges_by_a_new_view() {
     want.extend_from_slice(&[b'T'; 2000]);
     assert!(object(&t.layer, "f").await.unwrap().0 == want);
 }
+
+/// An open file renamed keeps patching: its moved version is the base of
+/// later writes (no refused patch, no rewrite; MemLayer's move keeps the
+/// ETag, so this checks the path, the store's new version id is what
+/// `set_open_base` is for).
+#[tokio::test]
+async fn a_renamed_open_file_patches_its_moved_version() {
+    let c = counting(|_| {}).await;
+    let mut model = vec![b'r'; 300_000];
+    c.layer
+        .put_object(
+            &b(),
+            &ObjectKey::new("a").unwrap(),
+            bytes_stream(model.clone()),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let ino = file_ino(&c.vfs, "a").await;
+    let fh = open_rw(&c.vfs, ino).await;
+    c.vfs.write(fh, 10, b"one").await.unwrap();
+    model[10..13].copy_from_slice(b"one");
+    let dir = c.vfs.lookup(ROOT_INO, "bkt").await.unwrap().ino;
+    c.vfs.rename(dir, "a", dir, "b", false).await.unwrap();
+    c.vfs.write(fh, 200_000, b"two").await.unwrap();
+    model[200_000..200_003].copy_from_slice(b"two");
+    c.vfs.fsync(fh).await.unwrap();
+    assert!(stored(&c.layer, "b").await == model);
+    {
+        let p = c.layer.patches.lock();
+        assert_eq!(p.len(), 2, "the commit before the move and the one after");
+        assert!(p.iter().all(|(based, _, _)| *based), "no patch was refused");
+        assert_eq!(p[1].2.len(), 1);
+    }
+    c.vfs.release(fh).await.unwrap();
+}
