@@ -254,9 +254,6 @@ async fn random_writes_and_truncates_match_a_model() {
         let mut dirty = vec![false; model.len()];
         for step in 0..250 {
             let op = rng.random_range(0..100);
-            if std::env::var("TRACE").is_ok() {
-                eprintln!("step {step} op {op} len {}", model.len());
-            }
             if op < 45 {
                 let off = rng.random_range(0..model.len() + (64 << 10));
                 let n = rng.random_range(1..40_000);
