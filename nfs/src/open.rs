@@ -3,9 +3,11 @@
 //! releases it once idle (which commits staged bytes to the object).
 //!
 //! Durability: a stable WRITE, and COMMIT after UNSTABLE ones (fs.rs
-//! `write`), fsync the staging file and record its path in the id map's
-//! `pending` table, so a crash leaves the durable bytes findable
-//! (recover.rs commits them at the next start). While a handle's bytes are
+//! `write`), fsync the staging file, write its sidecar (base, length and
+//! dirty ranges: the staging file is sparse) and record its path in the id
+//! map's `pending` table, so a crash leaves the durable bytes findable
+//! (recover.rs applies their ranges at the next start). A commit drops the
+//! staging file; the next write stages in a new one, recorded anew. While a handle's bytes are
 //! committed to the object, the id is `closing`: a COMMIT waits for that.
 
 use std::collections::HashMap;

@@ -1,14 +1,19 @@
 //! Recovery at start: files whose WRITEs were made durable (fsynced in a
 //! staging file, recorded as pending in the id map) but not yet committed
 //! when the process died are committed now, through the view like any
-//! write, before the export serves anyone. Other staging files hold only
-//! UNSTABLE writes never COMMITted: they are removed, and their clients,
-//! seeing the new write verifier, send those writes again.
+//! write, before the export serves anyone. A staging file is sparse (only
+//! the dirty ranges); its sidecar (`<name>.state`, cairn-vfs sidecar.rs)
+//! says the base, length and ranges, and recovery applies those ranges to
+//! the current version (`Vfs::apply_staged`). A staging file without a
+//! sidecar (written before sidecars existed) is the whole file. Other
+//! staging files hold only UNSTABLE writes never COMMITted: they are
+//! removed with their sidecars, and their clients, seeing the new write
+//! verifier, send those writes again.
 
 use std::io::Read as _;
 use std::sync::Arc;
 
-use cairn_vfs::{ROOT_INO, STAGE_PREFIX, Vfs, VfsError, VfsResult};
+use cairn_vfs::{ROOT_INO, STAGE_PREFIX, StagedTarget, Vfs, VfsError, VfsResult, sidecar};
 
 use crate::ids::IdMap;
 
@@ -46,7 +51,24 @@ pub async fn recover(vfs: &Arc<Vfs>, ids: &IdMap) {
             let _ = ids.clear_pending(id);
             continue;
         };
-        match commit(vfs, &names, &path).await {
+        let side = sidecar::path_of(&path);
+        let state = match side.as_deref().filter(|s| s.exists()) {
+            None => None,
+            Some(s) => match sidecar::read(s) {
+                Ok(st) => Some(st),
+                Err(e) => {
+                    tracing::error!(id, error = %e, path = %s.display(), "a staging sidecar cannot be read");
+                    keep(vfs, &path, id, "its sidecar cannot be read");
+                    let _ = ids.clear_pending(id);
+                    continue;
+                }
+            },
+        };
+        let done = match &state {
+            Some(st) => apply(vfs, &names, &path, st).await,
+            None => commit(vfs, &names, &path).await,
+        };
+        match done {
             Ok(len) => {
                 tracing::info!(
                     id,
@@ -54,8 +76,15 @@ pub async fn recover(vfs: &Arc<Vfs>, ids: &IdMap) {
                     bytes = len,
                     "committed NFS writes staged before a restart"
                 );
+                // the staging file first: a sidecar alone means nothing
                 if let Err(e) = std::fs::remove_file(&path) {
                     tracing::warn!(error = %e, path = %path.display(), "removing a recovered staging file");
+                }
+                if let Some(s) = side.as_deref()
+                    && let Err(e) = std::fs::remove_file(s)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(error = %e, path = %s.display(), "removing a recovered staging sidecar");
                 }
             }
             Err(e) => {
@@ -68,8 +97,9 @@ pub async fn recover(vfs: &Arc<Vfs>, ids: &IdMap) {
     remove_unstable(&vfs.config().spool_dir);
 }
 
-/// Removes the staging files left in the spool (recovered ones are gone
-/// already, kept ones are in `lost+found/`).
+/// Removes the staging files left in the spool, their sidecars
+/// (`stage-….state`) and sidecars' temporary files with them (recovered
+/// ones are gone already, kept ones are in `lost+found/`).
 fn remove_unstable(spool: &std::path::Path) {
     let Ok(rd) = std::fs::read_dir(spool) else {
         return;
@@ -97,13 +127,19 @@ fn remove_unstable(spool: &std::path::Path) {
     }
 }
 
-/// Moves a staging file that cannot be committed to `lost+found`.
+/// Moves a staging file that cannot be committed to `lost+found`, with
+/// its sidecar when it has one (`nfs-id<N>` and `nfs-id<N>.state`).
 fn keep(vfs: &Vfs, path: &std::path::Path, id: u64, why: &str) {
     let dir = vfs.config().lost_and_found();
     let dest = dir.join_str(&format!("nfs-id{id}"));
     let r = dest.map_err(std::io::Error::from).and_then(|dest| {
         std::fs::create_dir_all(&dir)?;
         std::fs::rename(path, &dest)?;
+        if let (Some(side), Some(side_dest)) = (sidecar::path_of(path), sidecar::path_of(&dest))
+            && side.exists()
+        {
+            std::fs::rename(side, side_dest)?;
+        }
         Ok(dest)
     });
     match r {
@@ -112,9 +148,8 @@ fn keep(vfs: &Vfs, path: &std::path::Path, id: u64, why: &str) {
     }
 }
 
-/// Writes the staging file's bytes as the object at `names` (made if new,
-/// replaced otherwise, keeping its attributes).
-async fn commit(vfs: &Vfs, names: &[String], path: &std::path::Path) -> VfsResult<u64> {
+/// The directory holding the file at `names`, and its name.
+async fn locate<'a>(vfs: &Vfs, names: &'a [String]) -> VfsResult<(u64, &'a str)> {
     let (last, dirs) = names
         .split_last()
         .ok_or(VfsError::Invalid("the export root"))?;
@@ -122,6 +157,38 @@ async fn commit(vfs: &Vfs, names: &[String], path: &std::path::Path) -> VfsResul
     for d in dirs {
         dir = vfs.lookup(dir, d).await?.ino;
     }
+    Ok((dir, last))
+}
+
+/// Applies a sparse staging file's recorded ranges (its sidecar's) to the
+/// file at `names`.
+async fn apply(
+    vfs: &Vfs,
+    names: &[String],
+    path: &std::path::Path,
+    state: &cairn_vfs::StagedState,
+) -> VfsResult<u64> {
+    let (dir, last) = locate(vfs, names).await?;
+    let defaults = vfs.config().defaults;
+    vfs.apply_staged(
+        StagedTarget {
+            parent: dir,
+            name: last,
+            perm: defaults.file_perm,
+            uid: defaults.uid,
+            gid: defaults.gid,
+        },
+        path,
+        state,
+    )
+    .await
+}
+
+/// Writes the staging file's bytes as the object at `names` (made if new,
+/// replaced otherwise, keeping its attributes): a staging file without a
+/// sidecar holds the whole file.
+async fn commit(vfs: &Vfs, names: &[String], path: &std::path::Path) -> VfsResult<u64> {
+    let (dir, last) = locate(vfs, names).await?;
     let defaults = vfs.config().defaults;
     let (_, fh) = vfs
         .create(

@@ -601,6 +601,129 @@ print("acked", flush=True)
     Ok(())
 }
 
+/// Stable WRITEs into a large stored file stage only the bytes written (a
+/// sparse staging file and a sidecar naming its base and ranges); after a
+/// SIGKILL, recovery applies those ranges to the object and the rest of
+/// the file is as it was. A sidecar that does not parse keeps its staging
+/// file in lost+found and is logged as an ERROR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_writes_into_a_large_file_survive_sigkill_as_ranges() -> Result<()> {
+    use cairn_tests::nfs3;
+    use nfs3_client::nfs3_types::nfs3::stable_how::{FILE_SYNC, UNSTABLE};
+    use std::os::unix::fs::MetadataExt as _;
+
+    // the longest idle time, so the kill lands before the idle commit
+    let mut n = Nfs::start(&["--nfs-commit-idle-ms", "2000"]).await?;
+    let b = n.bucket("nfsranges").await?;
+    let mib = 1usize << 20;
+    let mut disk = random_bytes(24 * mib, 81);
+    s3_put(&n.server, &b, "disk", disk.clone()).await?;
+    let other = random_bytes(3 * mib, 82);
+    s3_put(&n.server, &b, "other", other.clone()).await?;
+
+    let mut c = nfs3::mount(n.port, &n.export).await?;
+    let fh = nfs3::lookup(&mut c, &format!("{b}/disk")).await?;
+    let mut applied = 0usize;
+    let writes: [(usize, usize, u64); 3] =
+        [(5 * mib + 3, 4096, 83), (17 * mib, 4096, 84), (9, 700, 85)];
+    for (off, len, seed) in writes {
+        let data = random_bytes(len, seed);
+        nfs3::write(&mut c, &fh, off as u64, &data, FILE_SYNC).await?;
+        disk[off..off + len].copy_from_slice(&data);
+        applied += len;
+    }
+    // UNSTABLE then COMMIT, and a write across the end (the file grows)
+    let data = random_bytes(64 << 10, 86);
+    nfs3::write(&mut c, &fh, mib as u64, &data, UNSTABLE).await?;
+    nfs3::commit(&mut c, &fh).await?;
+    disk[mib..mib + data.len()].copy_from_slice(&data);
+    applied += data.len();
+    let tail = random_bytes(10_000, 87);
+    let at = 24 * mib - 5000;
+    nfs3::write(&mut c, &fh, at as u64, &tail, FILE_SYNC).await?;
+    disk.truncate(at);
+    disk.extend_from_slice(&tail);
+    applied += tail.len();
+    // a second file whose sidecar will not parse
+    let ofh = nfs3::lookup(&mut c, &format!("{b}/other")).await?;
+    nfs3::write(&mut c, &ofh, 100, b"lost", FILE_SYNC).await?;
+
+    // the spool holds the written bytes, not copies of the files
+    let spool = n.server.drives()[0].join(".cairn.sys/nfs/spool");
+    let mut staged = Vec::new();
+    for e in fs::read_dir(&spool)? {
+        let p = e?.path();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_owned();
+        if name.starts_with("stage-") && !name.contains('.') {
+            staged.push(p);
+        }
+    }
+    ensure!(staged.len() == 2, "two staging files: {staged:?}");
+    let mut corrupted = false;
+    for p in &staged {
+        let m = fs::metadata(p)?;
+        ensure!(
+            m.blocks() * 512 < 4 * mib as u64,
+            "{} holds {} bytes on disk for a file of {}",
+            p.display(),
+            m.blocks() * 512,
+            m.len()
+        );
+        let side = p.with_file_name(format!(
+            "{}.state",
+            p.file_name().and_then(|n| n.to_str()).context("name")?
+        ));
+        ensure!(side.exists(), "no sidecar beside {}", p.display());
+        if m.len() == other.len() as u64 {
+            fs::write(&side, b"{not json")?;
+            corrupted = true;
+        }
+    }
+    ensure!(corrupted, "the staging of `other` was not found");
+    drop(c);
+    n.server.kill()?;
+    n.server.restart().await?;
+
+    let log = n.server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("staged before a restart"))
+        .with_context(|| format!("no recovery at start:\n{log}"))?;
+    ensure!(
+        line.contains(&format!("bytes={applied}"))
+            || line.contains(&format!("\"bytes\":{applied}")),
+        "recovery must apply the {applied} bytes written, not the whole file: {line}"
+    );
+    ensure!(
+        log.contains("a staging sidecar cannot be read") && log.contains("ERROR"),
+        "an unreadable sidecar is an ERROR:\n{log}"
+    );
+    same_bytes(
+        "S3 after SIGKILL (ranges recovered)",
+        &s3_get(&n.server, &b, "disk").await?,
+        &disk,
+    )?;
+    same_bytes(
+        "S3 after SIGKILL (unreadable sidecar: unchanged)",
+        &s3_get(&n.server, &b, "other").await?,
+        &other,
+    )?;
+    let kept: Vec<String> = fs::read_dir(spool.join("lost+found"))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    ensure!(
+        kept.iter()
+            .any(|k| k.starts_with("nfs-id") && !k.ends_with(".state"))
+            && kept.iter().any(|k| k.ends_with(".state")),
+        "the staging file and its sidecar are kept: {kept:?}"
+    );
+    Ok(())
+}
+
 /// UNSTABLE WRITEs are answered before they are durable, COMMIT makes them
 /// durable, and a restart changes the write verifier, so a client can tell
 /// that its uncommitted writes may be lost and send them again (RFC 1813).

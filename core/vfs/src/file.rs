@@ -5,10 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use cairn_api::{
-    ByteRange, CompletePart, GetOptions, ObjectError, ObjectHeaders, ObjectMetadata, PartOptions,
-    PutOptions,
-};
+use cairn_api::{ObjectError, ObjectHeaders, ObjectInfo, ObjectMetadata, PatchBase, PutOptions};
 
 use crate::Vfs;
 use crate::attr::{self, Attr, FileKind};
@@ -38,6 +35,13 @@ pub(crate) struct FileState {
     pub dirty: bool,
     /// The object exists in the store (false for a new, uncommitted file).
     pub remote: bool,
+    /// The version staged changes apply to (read at open, then each
+    /// commit's) and its size.
+    pub base: Option<PatchBase>,
+    pub base_size: u64,
+    /// Commits made through this state (handles' readers drop what they
+    /// read before one).
+    pub commits: u64,
     pub headers: ObjectHeaders,
     /// User metadata that is not ours (kept across rewrites).
     pub extra_user: BTreeMap<String, String>,
@@ -51,6 +55,28 @@ pub(crate) struct FileState {
     /// Attributes changed after the streaming upload started: the
     /// metadata is rewritten after it completes.
     pub seq_meta_stale: bool,
+}
+
+impl FileState {
+    /// The new current version is the base of later changes.
+    pub(crate) fn set_base(&mut self, info: &ObjectInfo) {
+        self.base = Some(PatchBase {
+            version_id: info.version_id.clone(),
+            etag: info.etag.clone(),
+        });
+        self.base_size = info.size;
+    }
+
+    /// A commit of `len` bytes made `info`: nothing is dirty, and the next
+    /// change stages afresh over the new version (the staging file goes).
+    pub(crate) fn committed(&mut self, info: &ObjectInfo, len: u64) {
+        self.dirty = false;
+        self.remote = true;
+        self.attr.size = len;
+        self.set_base(info);
+        self.staging = None;
+        self.commits += 1;
+    }
 }
 
 pub(crate) struct Handle {
@@ -139,6 +165,12 @@ impl Vfs {
                 staging: None,
                 dirty: false,
                 remote: true,
+                base: Some(PatchBase {
+                    version_id: info.version_id.clone(),
+                    etag: info.etag.clone(),
+                }),
+                base_size: info.size,
+                commits: 0,
                 headers: info.headers.clone(),
                 extra_user: info
                     .user_metadata
@@ -169,7 +201,7 @@ impl Vfs {
         fh
     }
 
-    fn handle(&self, fh: u64) -> VfsResult<Arc<Handle>> {
+    pub(crate) fn handle(&self, fh: u64) -> VfsResult<Arc<Handle>> {
         self.handles
             .lock()
             .get(&fh)
@@ -265,6 +297,9 @@ impl Vfs {
                 staging: Some(staging),
                 dirty: true,
                 remote: false,
+                base: None,
+                base_size: 0,
+                commits: 0,
                 headers: ObjectHeaders {
                     content_type: Some(crate::names::content_type(name)),
                     ..Default::default()
@@ -282,51 +317,33 @@ impl Vfs {
         Ok((a, self.add_handle(f, true)))
     }
 
-    /// Makes sure the file's bytes are in a staging file, fetching the
-    /// first `keep` bytes of the stored object when it has them.
-    async fn ensure_staging(&self, ino: u64, st: &mut FileState, keep: u64) -> VfsResult<()> {
+    /// Makes sure the file has a staging: over its stored object (nothing
+    /// copied: the spool file is sparse) or, for a new file, empty.
+    pub(crate) fn ensure_staging(&self, st: &mut FileState) -> VfsResult<()> {
         if st.staging.is_some() {
             return Ok(());
         }
-        let mut s = Staging::new(
+        let base_size = if st.remote { st.base_size } else { 0 };
+        st.staging = Some(Staging::over(
             &self.cfg.spool_dir,
             self.budget.clone(),
             self.cfg.staging_writeback,
-        )?;
-        let keep = keep.min(st.attr.size);
-        if st.remote && keep > 0 {
-            let (b, path) = self.bucket_path(ino)?;
-            let got = self
-                .layer
-                .get_object(
-                    &b,
-                    &key(&path)?,
-                    GetOptions {
-                        range: Some(ByteRange::FromTo {
-                            first: 0,
-                            last: Some(keep - 1),
-                        }),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            s.fill_from(got.body).await?;
-        }
-        st.staging = Some(s);
+            st.attr.size,
+            base_size,
+        )?);
         Ok(())
     }
 
-    async fn truncate_state(&self, st: &mut FileState, size: u64) -> VfsResult<()> {
+    pub(crate) async fn truncate_state(&self, st: &mut FileState, size: u64) -> VfsResult<()> {
         let max = self.cfg.max_file_size();
         if size > max {
             return Err(VfsError::TooLarge { size, max });
         }
-        let ino = st.attr.ino;
         // a truncate ends streaming (dropping the upload cancels it); from
         // empty, appends may stream again
         st.seq = None;
         st.seq_ok = size == 0;
-        self.ensure_staging(ino, st, size).await?;
+        self.ensure_staging(st)?;
         if let Some(s) = st.staging.as_mut() {
             s.set_len(size)?;
         }
@@ -390,7 +407,8 @@ impl Vfs {
                 user: user.clone(),
                 storage_class: Default::default(),
             };
-            self.rewrite_metadata(ino, &a, &meta).await?;
+            let info = self.rewrite_metadata(ino, &a, &meta).await?;
+            st.set_base(&info);
             st.attr = a;
             st.extra_user = user;
         }
@@ -431,16 +449,17 @@ impl Vfs {
 
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> VfsResult<crate::ReadData> {
         let h = self.handle(fh)?;
-        let (size_now, ino) = {
+        let (size_now, ino, commits) = {
             let st = h.file.state.lock().await;
-            if let Some(s) = st.staging.as_ref() {
-                return s.read_at(offset, size as usize).map(crate::ReadData::from);
+            if st.staging.is_some() {
+                return self.read_staged(&h, &st, offset, size).await;
             }
-            (st.attr.size, st.attr.ino)
+            (st.attr.size, st.attr.ino, st.commits)
         };
         let (b, path) = self.bucket_path(ino)?;
         let k = key(&path)?;
         let mut r = h.reader.lock().await;
+        r.at_commit(commits);
         r.read(
             &self.layer,
             &self.streams,
@@ -473,7 +492,7 @@ impl Vfs {
         }
         let mut st = h.file.state.lock().await;
         let ino = st.attr.ino;
-        self.ensure_staging(ino, &mut st, u64::MAX).await?;
+        self.ensure_staging(&mut st)?;
         let s = st.staging.as_mut().ok_or(VfsError::BadHandle)?;
         let appended = offset == s.len();
         s.write_bytes_at(offset, data.clone())?;
@@ -509,15 +528,18 @@ impl Vfs {
         self.commit_state(&mut st).await
     }
 
-    /// Makes a handle's staged bytes durable in their staging file without
-    /// committing them (NFS: a WRITE reply means durable, the commit comes
-    /// later); returns the staging file's path, None when nothing is staged.
+    /// Makes a handle's staged bytes durable in their staging file, with
+    /// the sidecar that says what its holes are (base, lengths, dirty
+    /// ranges), without committing them (NFS: a WRITE reply means durable,
+    /// the commit comes later); returns the staging file's path, None when
+    /// nothing is staged.
     pub async fn sync_staging(&self, fh: u64) -> VfsResult<Option<std::path::PathBuf>> {
         let h = self.handle(fh)?;
-        let st = h.file.state.lock().await;
-        match st.staging.as_ref() {
+        let mut st = h.file.state.lock().await;
+        let base = st.base.clone();
+        match st.staging.as_mut() {
             Some(s) => {
-                s.sync()?;
+                s.sync(base.as_ref())?;
                 Ok(s.path().map(|p| p.to_path_buf()))
             }
             None => Ok(None),
@@ -573,7 +595,7 @@ impl Vfs {
             let dest = self.cfg.lost_and_found().join_str(&name);
             match dest
                 .map_err(|e| VfsError::Io(e.into()))
-                .and_then(|d| s.persist(&d))
+                .and_then(|d| s.persist(&d, st.base.as_ref()))
             {
                 Ok(p) => tracing::error!(ino = f.ino, error = %e, kept = %p.display(),
                     "commit failed at release; staged bytes kept"),
@@ -624,9 +646,7 @@ impl Vfs {
                     "streaming upload failed; committing from the staging file"),
             }
         }
-        if st.staging.is_none() {
-            self.ensure_staging(ino, st, u64::MAX).await?;
-        }
+        self.ensure_staging(st)?;
         let s = st.staging.as_ref().ok_or(VfsError::BadHandle)?;
         let len = s.len();
         let mut metadata = ObjectMetadata {
@@ -635,82 +655,14 @@ impl Vfs {
             storage_class: Default::default(),
         };
         st.attr.to_metadata(&mut metadata.user);
-        if len > self.cfg.multipart_threshold {
-            let id = self
-                .layer
-                .create_multipart_upload(
-                    &b,
-                    &k,
-                    PutOptions {
-                        metadata,
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            let upload = async {
-                let mut parts = Vec::new();
-                let mut off = 0u64;
-                let mut n = 1u32;
-                while off < len {
-                    let plen = self.cfg.part_size.min(len - off);
-                    let p = self
-                        .layer
-                        .upload_part(
-                            &b,
-                            &k,
-                            &id,
-                            n,
-                            s.stream(off, plen)?,
-                            PartOptions {
-                                content_length: Some(plen),
-                                ..Default::default()
-                            },
-                        )
-                        .await?;
-                    parts.push(CompletePart {
-                        part_number: n,
-                        etag: p.etag,
-                    });
-                    off += plen;
-                    n += 1;
-                }
-                self.own_write(
-                    b.as_str(),
-                    &[k.as_str()],
-                    self.layer.complete_multipart_upload(&b, &k, &id, parts),
-                )
-                .await?;
-                Ok::<(), VfsError>(())
-            }
-            .await;
-            if let Err(e) = upload {
-                if let Err(ae) = self.layer.abort_multipart_upload(&b, &k, &id).await {
-                    tracing::warn!(error = %ae, "aborting a failed commit upload");
-                }
-                return Err(e);
-            }
+        let info = if st.remote && s.base_valid() > 0 {
+            // a stored file: only what changed (commit.rs)
+            self.commit_patch(st, &b, &k, metadata).await?
         } else {
-            let own = self.own.expect(b.as_str(), k.as_str());
-            let r = self
-                .layer
-                .put_object(
-                    &b,
-                    &k,
-                    s.stream(0, len)?,
-                    PutOptions {
-                        metadata,
-                        content_length: Some(len),
-                        write_back: self.cfg.write_back,
-                        ..Default::default()
-                    },
-                )
-                .await;
-            own.settle(&r);
-            r?;
-        }
-        st.dirty = false;
-        st.remote = true;
-        st.attr.size = len;
+            // a new file, or one truncated to 0: the spool file is all of it
+            self.commit_whole(s, &b, &k, metadata).await?
+        };
+        st.committed(&info, len);
         self.cache.put(&st.attr);
         Ok(())
     }
@@ -788,9 +740,7 @@ impl Vfs {
             );
             return Box::pin(self.commit_state(st)).await;
         }
-        st.dirty = false;
-        st.remote = true;
-        st.attr.size = len;
+        st.committed(&info, len);
         if st.seq_meta_stale {
             let meta = ObjectMetadata {
                 headers: st.headers.clone(),
@@ -798,7 +748,8 @@ impl Vfs {
                 storage_class: Default::default(),
             };
             let a = st.attr.clone();
-            self.rewrite_metadata(st.attr.ino, &a, &meta).await?;
+            let info = self.rewrite_metadata(st.attr.ino, &a, &meta).await?;
+            st.set_base(&info);
             st.seq_meta_stale = false;
         } else {
             let t = attr::to_system_time(info.last_modified);
@@ -807,6 +758,18 @@ impl Vfs {
         }
         self.cache.put(&st.attr);
         Ok(())
+    }
+
+    /// The version an open file's later changes apply to is now `info`
+    /// (its object moved to another key with the same bytes).
+    pub(crate) async fn set_open_base(&self, ino: u64, info: &ObjectInfo) {
+        let Some(f) = self.open.lock().get(&ino).cloned() else {
+            return;
+        };
+        let mut st = f.state.lock().await;
+        if st.remote {
+            st.set_base(info);
+        }
     }
 
     /// Commits an open file's staged changes before its key moves.

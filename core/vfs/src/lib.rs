@@ -2,7 +2,9 @@
 //! and NFS fronts. Buckets are top directories (or one bucket is the
 //! root), `/` in keys makes directories (plus `dir/` marker objects),
 //! attributes live in s3fs-compatible user metadata, and writes stage in a
-//! local spool file until flush/fsync/release commits them as one object.
+//! sparse local spool file (only the dirty ranges) until flush/fsync/release
+//! commits them: a new file as one object, a stored one as a patch of the
+//! version it was opened at (only the changed ranges are sent).
 //! No front-specific type (fuser, nfs3_server, libc structs) appears here;
 //! errors carry an errno (`VfsError::errno`). SEMANTICS.md says what holds.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
@@ -10,6 +12,7 @@
 pub mod attr;
 mod cache;
 pub mod changes;
+mod commit;
 mod config;
 mod data;
 mod dir;
@@ -19,9 +22,12 @@ pub mod inode;
 mod known;
 mod names;
 mod ops;
+pub mod ranges;
 mod reader;
 mod rename;
 mod seq;
+pub mod sidecar;
+mod staged;
 pub mod staging;
 pub mod xattr;
 
@@ -37,6 +43,8 @@ pub use error::{VfsError, VfsResult};
 pub use file::OpenMode;
 pub use inode::ROOT_INO;
 pub use ops::{SetAttr, StatFs};
+pub use sidecar::StagedState;
+pub use staged::StagedTarget;
 pub use staging::STAGE_PREFIX;
 pub use xattr::XattrMode;
 

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use cairn_api::{
-    BucketName, Conditions, CopyOptions, ListOptions, MetadataDirective, ObjectError,
+    BucketName, Conditions, CopyOptions, ListOptions, MetadataDirective, ObjectError, ObjectInfo,
     ObjectMetadata, PutOptions, bytes_stream,
 };
 
@@ -265,29 +265,30 @@ impl Vfs {
         ino: u64,
         a: &Attr,
         meta: &ObjectMetadata,
-    ) -> VfsResult<()> {
+    ) -> VfsResult<ObjectInfo> {
         let (b, path) = self.bucket_path(ino)?;
         let k = key(&path)?;
         let mut m = meta.clone();
         a.to_metadata(&mut m.user);
-        self.own_write(
-            b.as_str(),
-            &[k.as_str()],
-            self.layer.copy_object(
-                &b,
-                &k,
-                &b,
-                &k,
-                CopyOptions {
-                    metadata: MetadataDirective::Replace(m),
-                    keep_encryption: true,
-                    ..Default::default()
-                },
-            ),
-        )
-        .await?;
+        let info = self
+            .own_write(
+                b.as_str(),
+                &[k.as_str()],
+                self.layer.copy_object(
+                    &b,
+                    &k,
+                    &b,
+                    &k,
+                    CopyOptions {
+                        metadata: MetadataDirective::Replace(m),
+                        keep_encryption: true,
+                        ..Default::default()
+                    },
+                ),
+            )
+            .await?;
         self.cache.put(a);
-        Ok(())
+        Ok(info)
     }
 
     pub(crate) fn set_has_meta(set: &SetAttr) -> bool {

@@ -300,9 +300,23 @@ pub struct ObjectReader {
     eof: bool,
     /// A stream was started (or the reader was reset at `pos`).
     started: bool,
+    /// The file's commit count its bytes are of (`FileState::commits`).
+    commits: u64,
 }
 
 impl ObjectReader {
+    /// Forgets what was read when the file was committed since (the
+    /// object's bytes changed; the change event may come later or, from
+    /// a layer without events, never).
+    pub(crate) fn at_commit(&mut self, commits: u64) {
+        if self.commits != commits {
+            *self = Self {
+                commits,
+                ..Self::default()
+            };
+        }
+    }
+
     fn restart(&mut self, at: u64) {
         self.ahead = None;
         self.window.clear();

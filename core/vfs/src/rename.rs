@@ -85,12 +85,15 @@ impl Vfs {
             // staged bytes go to the old key first, then move with it
             self.commit_ino(src.ino).await?;
             let (fk, tk) = (key(&from)?, key(&to)?);
-            self.own_write(
-                b.as_str(),
-                &[fk.as_str(), tk.as_str()],
-                self.layer.rename_object(&b, &fk, &tk, true),
-            )
-            .await?;
+            let info = self
+                .own_write(
+                    b.as_str(),
+                    &[fk.as_str(), tk.as_str()],
+                    self.layer.rename_object(&b, &fk, &tk, true),
+                )
+                .await?;
+            // the moved version (same bytes) is what later writes patch
+            self.set_open_base(src.ino, &info).await;
         }
         self.inodes.rename(src.ino, new_parent, new_name);
         self.cache.remove(src.ino);

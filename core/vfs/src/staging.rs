@@ -1,7 +1,11 @@
-//! Write staging: a file opened for writing keeps its new contents in a
-//! local spool file (random writes, truncate and append are plain file
-//! operations there) until flush/fsync/release commits it as one object.
-//! The bytes staged by all files together are bounded.
+//! Write staging: a file opened for writing keeps what it changed in a
+//! local spool file until flush/fsync/release commits it. The spool file
+//! is sparse: it holds only the bytes written (the dirty ranges, kept in
+//! a `Ranges` set); the other bytes below `base_valid` are the base
+//! object's (read from the store), the rest zeros. A commit of a stored
+//! file sends only the dirty ranges (`changes`, a patch stream); a new
+//! file's spool file is its whole content. The dirty bytes of all files
+//! together are bounded (`SpoolBudget`); a truncate-up costs nothing.
 //!
 //! Large writes are written behind: the caller returns once the bytes are
 //! handed to a blocking-pool thread, so a front answers a 1 MiB write
@@ -17,12 +21,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use cairn_api::{ByteStream, byte_stream};
-use futures::StreamExt as _;
+use cairn_api::{ByteStream, PatchBase, PatchStream, byte_stream};
 use parking_lot::{Condvar, Mutex};
 use tokio::io::AsyncReadExt as _;
 
 use crate::error::{VfsError, VfsResult};
+use crate::ranges::Ranges;
+use crate::sidecar::{self, StagedState};
 
 /// How many bytes all staging files hold together, against a limit.
 #[derive(Debug)]
@@ -73,6 +78,15 @@ pub const STAGE_PREFIX: &str = "stage-";
 pub struct Staging {
     file: Option<tempfile::NamedTempFile>,
     len: u64,
+    /// The bytes written (in the spool file), merged; the budget counts them.
+    dirty: Ranges,
+    /// Bytes below this that no dirty range covers are the base object's.
+    base_valid: u64,
+    /// The base object's size.
+    base_size: u64,
+    /// The sidecar written by `sync` (removed with the staging file), and
+    /// what it holds (a sync that changes nothing does not rewrite it).
+    sidecar: Option<(PathBuf, StagedState)>,
     budget: Arc<SpoolBudget>,
     /// Writes being written behind, and the first one that failed.
     behind: Arc<Behind>,
@@ -96,6 +110,8 @@ struct BehindState {
 }
 
 const CHUNK: usize = 1 << 20;
+/// Zero chunks of a patch stream are slices of this.
+static ZEROS: [u8; CHUNK] = [0; CHUNK];
 /// Streams of at most this many bytes are read into memory at once.
 const SMALL_STREAM: u64 = 256 << 10;
 /// Writes of at least this many bytes are written behind; smaller ones
@@ -108,12 +124,32 @@ impl Staging {
     /// `writeback`: the staged bytes will be made durable (`sync`), so
     /// start writing them to disk as they arrive.
     pub fn new(dir: &Path, budget: Arc<SpoolBudget>, writeback: bool) -> VfsResult<Self> {
+        Self::over(dir, budget, writeback, 0, 0)
+    }
+
+    /// The staging of a stored file of `base_size` bytes shown `len` bytes
+    /// long: nothing dirty, every byte below `min(len, base_size)` the
+    /// base's. The spool file is sparse: nothing is copied.
+    pub fn over(
+        dir: &Path,
+        budget: Arc<SpoolBudget>,
+        writeback: bool,
+        len: u64,
+        base_size: u64,
+    ) -> VfsResult<Self> {
         let file = tempfile::Builder::new()
             .prefix(STAGE_PREFIX)
             .tempfile_in(dir)?;
+        if len > 0 {
+            file.as_file().set_len(len)?;
+        }
         Ok(Self {
             file: Some(file),
-            len: 0,
+            len,
+            dirty: Ranges::new(),
+            base_valid: len.min(base_size),
+            base_size,
+            sidecar: None,
             budget,
             behind: Arc::default(),
             behind_file: None,
@@ -150,13 +186,18 @@ impl Staging {
         self.len == 0
     }
 
-    fn resize_budget(&mut self, new_len: u64) -> VfsResult<()> {
-        if new_len > self.len {
-            self.budget.grow(new_len - self.len)?;
-        } else {
-            self.budget.shrink(self.len - new_len);
-        }
-        Ok(())
+    /// The ranges written since the base.
+    pub fn dirty(&self) -> &Ranges {
+        &self.dirty
+    }
+
+    /// Bytes below this that no dirty range covers are the base's.
+    pub fn base_valid(&self) -> u64 {
+        self.base_valid
+    }
+
+    pub fn base_size(&self) -> u64 {
+        self.base_size
     }
 
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> VfsResult<()> {
@@ -164,18 +205,16 @@ impl Staging {
         let end = offset
             .checked_add(data.len() as u64)
             .ok_or(VfsError::Invalid("offset overflows"))?;
-        if end > self.len {
-            self.resize_budget(end)?;
-        }
+        let add = self.dirty.uncovered(offset, end);
+        self.budget.grow(add)?;
         if let Err(e) = self.f()?.write_all_at(data, offset) {
-            if end > self.len {
-                self.budget.shrink(end - self.len);
-            }
+            self.budget.shrink(add);
             return Err(e.into());
         }
         if self.writeback {
             cairn_api::fsio::writeback_completed(self.f()?, offset, end);
         }
+        self.dirty.insert(offset, end);
         self.len = self.len.max(end);
         Ok(())
     }
@@ -201,9 +240,8 @@ impl Staging {
                 return self.settle();
             }
         }
-        if end > self.len {
-            self.resize_budget(end)?;
-        }
+        let add = self.dirty.uncovered(offset, end);
+        self.budget.grow(add)?;
         let file = match &self.behind_file {
             Some(f) => f.clone(),
             None => {
@@ -213,6 +251,8 @@ impl Staging {
             }
         };
         self.behind.state.lock().bytes += len;
+        // dirty from now: a write behind that fails fails every later call
+        self.dirty.insert(offset, end);
         self.len = self.len.max(end);
         let behind = self.behind.clone();
         let writeback = self.writeback;
@@ -244,30 +284,95 @@ impl Staging {
         Ok(buf)
     }
 
+    /// Truncates or extends. Down: dirty bytes past `len` go, and so do
+    /// the base's (`base_valid`); up: a hole (zeros), nothing staged.
     pub fn set_len(&mut self, len: u64) -> VfsResult<()> {
         self.settle()?;
-        self.resize_budget(len)?;
-        if let Err(e) = self.f()?.set_len(len) {
-            // undo the budget change
-            if len > self.len {
-                self.budget.shrink(len - self.len);
-            } else {
-                let _ = self.budget.grow(self.len - len);
-            }
-            return Err(e.into());
+        self.f()?.set_len(len)?;
+        if len < self.len {
+            let gone = self.dirty.truncate(len);
+            self.budget.shrink(gone);
+            self.base_valid = self.base_valid.min(len);
         }
         self.len = len;
         Ok(())
     }
 
-    /// Appends a stream (the object's current bytes) to the staging file.
-    pub async fn fill_from(&mut self, mut body: ByteStream) -> VfsResult<()> {
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            let off = self.len;
-            self.write_at(off, &chunk)?;
+    /// The patch of this staging against its base: the dirty ranges read
+    /// from the spool file (chunks of at most 1 MiB, read on the blocking
+    /// pool), plus zeros for the bytes of `[base_valid, min(len,
+    /// zero_until))` that no range covers (a truncate-down then up cleared
+    /// them; the patch zero-fills only past the base's end). Ascending.
+    pub fn changes(&self, zero_until: u64) -> VfsResult<PatchStream> {
+        self.settle()?;
+        let file = Arc::new(self.f()?.try_clone()?);
+        // (start, end, from the spool)
+        let mut plan: Vec<(u64, u64, bool)> =
+            Vec::with_capacity(self.dirty.count().saturating_mul(2) + 1);
+        let (zs, ze) = (self.base_valid, self.len.min(zero_until));
+        let mut zeros = Vec::new();
+        if zs < ze {
+            let mut pos = zs;
+            for (s, e) in self.dirty.overlapping(zs, ze) {
+                if s > pos {
+                    zeros.push((pos, s, false));
+                }
+                pos = e;
+            }
+            if pos < ze {
+                zeros.push((pos, ze, false));
+            }
         }
-        Ok(())
+        let mut z = zeros.into_iter().peekable();
+        for (s, e) in self.dirty.iter() {
+            while let Some(zr) = z.next_if(|zr| zr.0 < s) {
+                plan.push(zr);
+            }
+            plan.push((s, e, true));
+        }
+        plan.extend(z);
+        struct St {
+            plan: std::vec::IntoIter<(u64, u64, bool)>,
+            cur: Option<(u64, u64, bool)>,
+            file: Arc<File>,
+        }
+        let st = St {
+            plan: plan.into_iter(),
+            cur: None,
+            file,
+        };
+        Ok(Box::pin(futures::stream::unfold(st, |mut st| async move {
+            let (pos, end, spool) = match st.cur.take() {
+                Some(c) => c,
+                None => st.plan.next()?,
+            };
+            let n = (end - pos).min(CHUNK as u64);
+            if pos + n < end {
+                st.cur = Some((pos + n, end, spool));
+            }
+            let item = if spool {
+                let f = st.file.clone();
+                match tokio::task::spawn_blocking(move || {
+                    let mut buf = vec![0u8; n as usize];
+                    f.read_exact_at(&mut buf, pos).map(|()| buf)
+                })
+                .await
+                {
+                    Ok(Ok(buf)) => Ok((pos, Bytes::from(buf))),
+                    Ok(Err(e)) => Err(e),
+                    Err(e) => Err(std::io::Error::other(e)),
+                }
+            } else {
+                let z = ZEROS.get(..n as usize).unwrap_or_default();
+                Ok((pos, Bytes::from_static(z)))
+            };
+            if item.is_err() {
+                // nothing after an error
+                st.cur = None;
+                st.plan = Vec::new().into_iter();
+            }
+            Some((item, st))
+        })))
     }
 
     /// A stream of `len` bytes from `offset`, read through a second file
@@ -300,29 +405,66 @@ impl Staging {
         self.file.as_ref().map(|f| f.path())
     }
 
-    pub fn sync(&self) -> VfsResult<()> {
+    /// What a sidecar records of this staging over `base`.
+    pub fn state(&self, base: Option<&PatchBase>) -> StagedState {
+        StagedState {
+            base: base.map(|b| sidecar::StagedBase {
+                etag: b.etag.clone(),
+                version_id: b.version_id.clone(),
+            }),
+            base_size: self.base_size,
+            base_valid: self.base_valid,
+            len: self.len,
+            dirty: self.dirty.to_list(),
+        }
+    }
+
+    /// Makes the staged state durable: the spool file's bytes, then its
+    /// sidecar (base, lengths, dirty ranges: what the holes mean).
+    pub fn sync(&mut self, base: Option<&PatchBase>) -> VfsResult<()> {
         self.settle()?;
         self.f()?.sync_data()?;
+        let state = self.state(base);
+        if self.sidecar.as_ref().is_some_and(|(_, s)| *s == state) {
+            return Ok(());
+        }
+        let path = self.path().ok_or(VfsError::BadHandle)?.to_path_buf();
+        let side = sidecar::path_of(&path).ok_or(VfsError::BadHandle)?;
+        sidecar::write(&side, &state)?;
+        self.sidecar = Some((side, state));
         Ok(())
     }
 
-    /// Keeps the staged bytes at `dest` (a commit failed for good: the
-    /// data must not be lost with the handle).
-    pub fn persist(mut self, dest: &Path) -> VfsResult<PathBuf> {
+    /// Keeps the staged bytes at `dest` and their sidecar beside it (a
+    /// commit failed for good: the data must not be lost with the handle).
+    pub fn persist(mut self, dest: &Path, base: Option<&PatchBase>) -> VfsResult<PathBuf> {
         // what was written is kept, even after a failed write
         let _ = self.settle();
+        let state = self.state(base);
         let file = self.file.take().ok_or(VfsError::BadHandle)?;
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)?;
         }
         file.persist(dest).map_err(|e| VfsError::Io(e.error))?;
+        if let Some(side) = sidecar::path_of(dest) {
+            sidecar::write(&side, &state)?;
+        }
         Ok(dest.to_path_buf())
     }
 }
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        self.budget.shrink(self.len);
+        self.budget.shrink(self.dirty.total());
+        // the spool file first: a sidecar without its file means nothing,
+        // a file without its sidecar would read as whole (recover.rs)
+        drop(self.file.take());
+        if let Some((side, _)) = self.sidecar.take()
+            && let Err(e) = std::fs::remove_file(&side)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, path = %side.display(), "removing a staging sidecar");
+        }
     }
 }
 
@@ -337,18 +479,24 @@ mod tests {
         let mut s = Staging::new(dir.path(), budget.clone(), false).unwrap();
         s.write_at(10, b"hello").unwrap();
         assert_eq!(s.len(), 15);
-        assert_eq!(budget.used(), 15);
+        // the budget counts written bytes, not the length
+        assert_eq!(budget.used(), 5);
         assert_eq!(s.read_at(8, 100).unwrap(), b"\0\0hello");
         assert!(matches!(
-            s.write_at(99, b"xx"),
+            s.write_at(200, &[1u8; 96]),
             Err(VfsError::NoSpace { .. })
         ));
+        // rewriting dirty bytes costs nothing more
+        s.write_at(11, b"ELL").unwrap();
+        assert_eq!(budget.used(), 5);
+        s.set_len(16 << 30).unwrap();
+        assert_eq!(budget.used(), 5);
         s.set_len(12).unwrap();
-        assert_eq!(budget.used(), 12);
+        assert_eq!(budget.used(), 2);
         let body = cairn_api::collect_stream(s.stream(10, 2).unwrap())
             .await
             .unwrap();
-        assert_eq!(body, b"he");
+        assert_eq!(body, b"hE");
         drop(s);
         assert_eq!(budget.used(), 0);
     }
@@ -383,7 +531,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(body, model);
-        s.sync().unwrap();
+        s.sync(None).unwrap();
         // a truncate waits for writes still in flight (they must not
         // extend the file again afterwards)
         put(&mut s, &mut model, 30 << 20, chunk(7, 1 << 20));

@@ -1,5 +1,7 @@
 //! The view over `MemLayer`.
 
+mod ranges;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
