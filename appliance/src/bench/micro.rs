@@ -182,7 +182,7 @@ pub(crate) fn run(args: &MicroArgs) -> anyhow::Result<()> {
         Cipher::Chacha20Poly1305,
         Cipher::Aes256CbcHmacSha256,
     ] {
-        let c = PartCipher::new(cipher, &[7; 32], [1; 16], 1);
+        let c = PartCipher::new(cipher, &[7; 32], [1; 16], 1, None);
         r.bench(format!("sse seal {}", cipher.name()), || {
             black_box(sse::seal_part(&c, black_box(&block)));
         })?;

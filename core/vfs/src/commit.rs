@@ -59,7 +59,7 @@ impl Vfs {
             let mut off = 0u64;
             let mut n = 1u32;
             while off < len {
-                let plen = self.cfg.part_size.min(len - off);
+                let plen = self.cfg.part_len(n).min(len - off);
                 let p = self
                     .layer
                     .upload_part(

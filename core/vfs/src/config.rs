@@ -23,6 +23,8 @@ pub struct VfsConfig {
     pub spool_limit: u64,
     /// Files larger than this are committed as a multipart upload.
     pub multipart_threshold: u64,
+    /// Size of the parts of a multipart commit past the first
+    /// `SMALL_PARTS` (those are at most `SMALL_PART_SIZE`): see `part_len`.
     pub part_size: u64,
     /// A file written from empty by appends only streams into a multipart
     /// upload once it holds this many bytes (smaller files are one PUT at
@@ -40,6 +42,29 @@ pub struct VfsConfig {
     /// the FUSE mount, whose staging files are read once at close and
     /// removed (most never need to reach the disk).
     pub staging_writeback: bool,
+}
+
+/// How many parts of a multipart commit are small (`VfsConfig::part_len`).
+pub const SMALL_PARTS: u32 = 1024;
+/// The most a small part holds.
+pub const SMALL_PART_SIZE: u64 = 8 << 20;
+
+/// The part lengths of a multipart commit (`VfsConfig::part_len`).
+#[derive(Debug, Clone, Copy)]
+pub struct PartSizes {
+    pub part_size: u64,
+}
+
+impl PartSizes {
+    /// The length of part `number` (1-based).
+    pub fn len(&self, number: u32) -> u64 {
+        let size = self.part_size.min(MAX_PUT_SIZE);
+        if number <= SMALL_PARTS {
+            size.min(SMALL_PART_SIZE)
+        } else {
+            size
+        }
+    }
 }
 
 impl VfsConfig {
@@ -75,9 +100,23 @@ impl VfsConfig {
         if self.multipart_threshold >= MAX_PUT_SIZE {
             MAX_PUT_SIZE
         } else {
-            self.part_size
-                .min(MAX_PUT_SIZE)
-                .saturating_mul(u64::from(MAX_PART_NUMBER))
+            (1..=MAX_PART_NUMBER).map(|n| self.part_len(n)).sum()
+        }
+    }
+
+    /// The length of part `number` (1-based) of a multipart commit: the
+    /// first `SMALL_PARTS` (8 GiB) are at most `SMALL_PART_SIZE`, the rest
+    /// `part_size`. A later random write into a part rewrites the part
+    /// once (the store then keeps it as 4 MiB extents): small parts keep
+    /// that first touch cheap for files up to 8 GiB, large ones keep the
+    /// largest file at ~570 GiB within S3's 10,000 parts.
+    pub fn part_len(&self, number: u32) -> u64 {
+        self.parts().len(number)
+    }
+
+    pub fn parts(&self) -> PartSizes {
+        PartSizes {
+            part_size: self.part_size,
         }
     }
 }

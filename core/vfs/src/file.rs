@@ -694,7 +694,7 @@ impl Vfs {
                 metadata,
                 ..Default::default()
             },
-            self.cfg.part_size,
+            self.cfg.parts(),
             prefix,
         ));
         st.seq_meta_stale = false;

@@ -1,7 +1,7 @@
 //! Streaming of purely sequential writes: once a file written from empty
 //! by appends only grows past `VfsConfig::stream_threshold`, its bytes go
 //! into a multipart upload while it is being written (parts of
-//! `part_size`), so close only has to finish the last part and complete
+//! `VfsConfig::part_len`), so close only has to finish the last part and complete
 //! the upload instead of re-reading the staging file and uploading it
 //! then. The staging file keeps receiving every byte (reads, and the
 //! fallback: the first non-sequential write or truncate cancels the
@@ -46,7 +46,7 @@ impl SeqUpload {
         bucket: BucketName,
         key: ObjectKey,
         opts: PutOptions,
-        part_size: u64,
+        part_size: crate::config::PartSizes,
         prefix: ByteStream,
     ) -> Self {
         let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
@@ -101,7 +101,7 @@ async fn run(
     bucket: BucketName,
     key: ObjectKey,
     opts: PutOptions,
-    part_size: u64,
+    part_size: crate::config::PartSizes,
     prefix: ByteStream,
     rx: mpsc::Receiver<Bytes>,
     cancel: oneshot::Receiver<()>,
@@ -136,7 +136,7 @@ async fn run(
 
 type PartTask = JoinHandle<Result<PartInfo, cairn_api::ObjectError>>;
 
-/// Cuts `body` into parts of `part_size`, each uploaded while it is fed.
+/// Cuts `body` into parts (`PartSizes`), each uploaded while it is fed.
 /// A full part finishes (its fsyncs and commit) while the next one is
 /// fed: waiting for it would stall the writer at every part boundary.
 /// At most two parts are in flight.
@@ -145,7 +145,7 @@ async fn feed_parts(
     bucket: &BucketName,
     key: &ObjectKey,
     upload_id: &str,
-    part_size: u64,
+    part_size: crate::config::PartSizes,
     body: ByteStream,
 ) -> VfsResult<Vec<CompletePart>> {
     let mut finishing = None;
@@ -173,7 +173,7 @@ async fn feed_parts_into(
     bucket: &BucketName,
     key: &ObjectKey,
     upload_id: &str,
-    part_size: u64,
+    part_size: crate::config::PartSizes,
     mut body: ByteStream,
     finishing: &mut Option<(u32, PartTask)>,
 ) -> VfsResult<Vec<CompletePart>> {
@@ -199,6 +199,7 @@ async fn feed_parts_into(
                 cur = Some((tx, task));
                 in_part = 0;
             }
+            let part_size = part_size.len(number);
             let take = (part_size - in_part).min(chunk.len() as u64) as usize;
             let piece = chunk.split_to(take);
             if let Some((tx, _)) = &cur
