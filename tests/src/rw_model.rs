@@ -275,8 +275,13 @@ pub async fn compare_s3(c: &aws_sdk_s3::Client, b: &str, k: &str, model: &Path) 
 /// `/proc/<pid>/io` of a process: what it caused to be written.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcIo {
-    /// Bytes the process dirtied (page cache) or wrote directly.
+    /// Bytes the process dirtied (page cache) or wrote directly. A small
+    /// write into a clean large folio (ext4 on Linux >= 6.x caches files
+    /// written in big writes in folios of up to 2 MiB) counts the whole
+    /// folio.
     pub write_bytes: u64,
+    /// Bytes passed to write syscalls (files, sockets, /dev/fuse).
+    pub wchar: u64,
     /// Dirtied bytes dropped again before writeback (deleted files).
     pub cancelled_write_bytes: u64,
 }
@@ -294,6 +299,7 @@ pub fn proc_io(pid: u32) -> Result<ProcIo> {
     };
     Ok(ProcIo {
         write_bytes: field("write_bytes")?,
+        wchar: field("wchar")?,
         cancelled_write_bytes: field("cancelled_write_bytes")?,
     })
 }
