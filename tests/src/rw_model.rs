@@ -305,9 +305,15 @@ pub fn proc_io(pid: u32) -> Result<ProcIo> {
 }
 
 /// Bytes allocated (st_blocks, like du) by the files under `dirs`, each
-/// inode counted once (hard links share), skipping `.cairn.sys`.
-pub fn allocated_bytes(dirs: &[PathBuf]) -> Result<u64> {
-    fn walk(dir: &Path, seen: &mut HashSet<(u64, u64)>, sum: &mut u64) -> Result<()> {
+/// inode counted once (hard links share); folders named `.cairn.sys` are
+/// skipped when `skip_sys`.
+pub fn allocated_bytes(dirs: &[PathBuf], skip_sys: bool) -> Result<u64> {
+    fn walk(
+        dir: &Path,
+        skip_sys: bool,
+        seen: &mut HashSet<(u64, u64)>,
+        sum: &mut u64,
+    ) -> Result<()> {
         let rd = match std::fs::read_dir(dir) {
             Ok(rd) => rd,
             // a folder removed while we walk (an old version's data dir)
@@ -316,7 +322,7 @@ pub fn allocated_bytes(dirs: &[PathBuf]) -> Result<u64> {
         };
         for e in rd {
             let e = e?;
-            if e.file_name() == ".cairn.sys" {
+            if skip_sys && e.file_name() == ".cairn.sys" {
                 continue;
             }
             let md = match std::fs::symlink_metadata(e.path()) {
@@ -325,7 +331,7 @@ pub fn allocated_bytes(dirs: &[PathBuf]) -> Result<u64> {
                 Err(err) => return Err(err.into()),
             };
             if md.is_dir() {
-                walk(&e.path(), seen, sum)?;
+                walk(&e.path(), skip_sys, seen, sum)?;
             } else if seen.insert((md.dev(), md.ino())) {
                 *sum += md.blocks() * 512;
             }
@@ -334,7 +340,7 @@ pub fn allocated_bytes(dirs: &[PathBuf]) -> Result<u64> {
     }
     let (mut seen, mut sum) = (HashSet::new(), 0);
     for d in dirs {
-        walk(d, &mut seen, &mut sum)?;
+        walk(d, skip_sys, &mut seen, &mut sum)?;
     }
     Ok(sum)
 }
