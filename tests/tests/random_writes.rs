@@ -313,9 +313,9 @@ async fn s3_after_idle_commit(
 /// as the old version's data is removed). The file is written through the
 /// mount first, so it is stored as the view's 64 MiB multipart parts: a
 /// store that rewrites a touched part whole at its first patch fails the
-/// first rounds too (measured with main at d1cee22 and the vfs branch:
-/// 522 MiB written in round 0 against a bound of 81 MiB, 50-66 MiB once the
-/// touched parts were extents).
+/// first rounds too (measured with main at 0b2ca79, patch store and range
+/// staging merged: 522 MiB written in round 0 against a bound of 81 MiB,
+/// 50-66 MiB once the touched parts were extents).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overwriting_one_percent_costs_the_touched_extents() -> Result<()> {
     let cfg = config()?;
