@@ -21,6 +21,7 @@ pub mod nfs_server;
 pub mod oidc;
 pub mod openbao;
 pub mod raw;
+pub mod rw_model;
 pub mod sse;
 pub mod tls;
 pub mod tmpfs;

@@ -4,8 +4,9 @@
 
 use anyhow::{Context as _, Result, bail};
 use nfs3_client::nfs3_types::nfs3::{
-    COMMIT3args, CREATE3args, LOOKUP3args, Nfs3Option, Nfs3Result, READDIR3args, WRITE3args,
-    cookieverf3, createhow3, diropargs3, nfs_fh3, sattr3, stable_how, writeverf3,
+    COMMIT3args, CREATE3args, LOOKUP3args, Nfs3Option, Nfs3Result, READ3args, READDIR3args,
+    SETATTR3args, WRITE3args, cookieverf3, createhow3, diropargs3, nfs_fh3, sattr3, stable_how,
+    writeverf3,
 };
 use nfs3_client::nfs3_types::xdr_codec::Opaque;
 use nfs3_client::tokio::{TokioConnector, TokioIo};
@@ -152,5 +153,34 @@ pub async fn commit(c: &mut Conn, fh: &nfs_fh3) -> Result<writeverf3> {
     match c.commit(&args).await? {
         Nfs3Result::Ok(ok) => Ok(ok.verf),
         Nfs3Result::Err((s, _)) => bail!("COMMIT: {s:?}"),
+    }
+}
+
+/// SETATTR of the size alone (truncate down or up).
+pub async fn set_size(c: &mut Conn, fh: &nfs_fh3, size: u64) -> Result<()> {
+    let args = SETATTR3args {
+        object: fh.clone(),
+        new_attributes: sattr3 {
+            size: Nfs3Option::Some(size),
+            ..sattr3::default()
+        },
+        guard: Nfs3Option::None,
+    };
+    match c.setattr(&args).await? {
+        Nfs3Result::Ok(_) => Ok(()),
+        Nfs3Result::Err((s, _)) => bail!("SETATTR size {size}: {s:?}"),
+    }
+}
+
+/// One READ of at most `count` bytes at `offset`: the bytes and EOF.
+pub async fn read(c: &mut Conn, fh: &nfs_fh3, offset: u64, count: u32) -> Result<(Vec<u8>, bool)> {
+    let args = READ3args {
+        file: fh.clone(),
+        offset,
+        count,
+    };
+    match c.read(&args).await? {
+        Nfs3Result::Ok(ok) => Ok((ok.data.as_ref().to_vec(), ok.eof)),
+        Nfs3Result::Err((s, _)) => bail!("READ at {offset}: {s:?}"),
     }
 }
