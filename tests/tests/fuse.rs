@@ -463,7 +463,14 @@ async fn bucket_default_encryption_covers_mount_writes() -> Result<()> {
             "{name} written through the mount is not encrypted: {:?}",
             h.server_side_encryption()
         );
-        ensure!(fs::read(root.join(name))? == data, "{name} reads back");
+        let back = fs::read(root.join(name))?;
+        ensure!(
+            back == data,
+            "{name} reads back: {} bytes of {}, first difference at {:?}",
+            back.len(),
+            data.len(),
+            back.iter().zip(&data).position(|(a, b)| a != b)
+        );
     }
     let hits = cairn_tests::data::files_holding(m.server.drives(), marker)?;
     ensure!(hits.is_empty(), "plaintext in {hits:?}");

@@ -360,7 +360,15 @@ impl ObjectReader {
             }),
             ..Default::default()
         };
-        let mut body = layer.get_object(bucket, key, opts).await?.body;
+        let mut body = match layer.get_object(bucket, key, opts).await {
+            Ok(got) => got.body,
+            // the object ends before `pos`
+            Err(cairn_api::ObjectError::InvalidRange { .. }) => {
+                self.eof = true;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let start = self.pos;
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
@@ -437,8 +445,17 @@ impl ObjectReader {
                 }
                 None => {
                     match a.state.load(Ordering::Acquire) {
-                        // sent everything: the object ends here (it may be
-                        // shorter than we were told: serve what exists)
+                        // sent everything before the size we were told:
+                        // read the rest once more without a stream (a
+                        // short answer makes the kernel cut the file); if
+                        // that ends short too, the object is shorter
+                        // (another front cut it): serve what exists
+                        RUNNING if self.pos < end => {
+                            tracing::debug!(%key, pos = self.pos, end, "read-ahead ended early; reading the rest directly");
+                            self.ahead = None;
+                            self.read_direct(layer, bucket, key, end).await?;
+                            continue;
+                        }
                         RUNNING => self.eof = true,
                         CHANGED => {
                             self.ahead = None;
