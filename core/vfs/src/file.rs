@@ -72,6 +72,11 @@ impl FileState {
     pub(crate) fn committed(&mut self, info: &ObjectInfo, len: u64) {
         self.dirty = false;
         self.remote = true;
+        // later appends are changes over this version: the staging holds
+        // only them, so they cannot stream as a whole file (a FLUSH in the
+        // middle of a write, from a close in a forked child, lands here)
+        self.seq_ok = false;
+        self.seq = None;
         self.attr.size = len;
         self.set_base(info);
         self.staging = None;

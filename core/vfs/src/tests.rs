@@ -634,6 +634,38 @@ async fn sequential_writes_stream_into_an_upload() {
     assert!(read_all(&t, a.ino).await == data);
 }
 
+/// A FLUSH in the middle of a file's writes (a forked child closing the
+/// inherited descriptor) commits what is there; the appends after it are
+/// changes over that version and must not stream as a whole file (the
+/// staging then holds only them: the streamed object had zeros where the
+/// first commit's bytes were).
+#[tokio::test]
+async fn appends_after_a_flush_in_the_middle_keep_the_bytes_before_it() {
+    let t = setup(|c| {
+        c.stream_threshold = 1 << 20;
+        c.part_size = 5 << 20;
+    })
+    .await;
+    let bi = bkt_ino(&t).await;
+    let data = pattern((6 << 20) + 777);
+    let (a, fh) = t.vfs.create(bi, "mid", 0o600, 7, 8, false).await.unwrap();
+    for (i, c) in data.chunks(256 << 10).enumerate() {
+        t.vfs.write(fh, (i * (256 << 10)) as u64, c).await.unwrap();
+        if i == 2 {
+            // 768 KiB written, below the streaming threshold
+            t.vfs.flush(fh).await.unwrap();
+        }
+    }
+    t.vfs.flush(fh).await.unwrap();
+    t.vfs.release(fh).await.unwrap();
+    let (body, _) = object(&t.layer, "mid").await.unwrap();
+    assert!(
+        body == data,
+        "the bytes before the mid-write flush were lost"
+    );
+    assert!(read_all(&t, a.ino).await == data);
+}
+
 #[tokio::test]
 async fn non_sequential_write_falls_back_to_staging() {
     let t = setup(|c| {
