@@ -25,23 +25,7 @@ impl Vfs {
     ) -> VfsResult<ObjectInfo> {
         let len = s.len();
         if len <= self.cfg.multipart_threshold {
-            let own = self.own.expect(b.as_str(), k.as_str());
-            let r = self
-                .layer
-                .put_object(
-                    b,
-                    k,
-                    s.stream(0, len)?,
-                    PutOptions {
-                        metadata,
-                        content_length: Some(len),
-                        write_back: self.cfg.write_back,
-                        ..Default::default()
-                    },
-                )
-                .await;
-            own.settle(&r);
-            return Ok(r?);
+            return self.put_own(b, k, s.stream(0, len)?, len, metadata).await;
         }
         let id = self
             .layer
@@ -209,13 +193,26 @@ impl Vfs {
         };
         let len = s.len();
         let merged = cairn_api::patch::merged_stream(body, old_len, s.changes(0)?, len);
+        self.put_own(b, k, merged, len, metadata).await
+    }
+
+    /// A PUT of the file's whole bytes, known as this view's own write
+    /// (its change event does not invalidate what the view knows).
+    async fn put_own(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        body: cairn_api::ByteStream,
+        len: u64,
+        metadata: ObjectMetadata,
+    ) -> VfsResult<ObjectInfo> {
         let own = self.own.expect(b.as_str(), k.as_str());
         let r = self
             .layer
             .put_object(
                 b,
                 k,
-                merged,
+                body,
                 PutOptions {
                     metadata,
                     content_length: Some(len),
