@@ -318,14 +318,20 @@ fn heal_blocking(
                 let Some(f) = version.part_file(part) else {
                     continue;
                 };
-                if who.is_empty() || part.size == 0 {
-                    continue;
-                }
                 let name = PartFileName {
                     dir: f.dir.to_owned(),
                     number: f.number,
                 };
-                rebuild.part(&name, version.stored_size(part), &who, &mut out.bad_blocks)?;
+                // slices of one file: the file is rebuilt once, whole
+                let who: Vec<usize> = who
+                    .into_iter()
+                    .filter(|t| rebuilt.get(*t).is_some_and(|r| !r.contains(&name)))
+                    .collect();
+                if who.is_empty() || f.size == 0 {
+                    continue;
+                }
+                let size = version.stored_file_size(&f);
+                rebuild.part(&name, size, &who, &mut out.bad_blocks)?;
                 for t in who {
                     if let Some(r) = rebuilt.get_mut(t) {
                         r.push(name.clone());
@@ -473,8 +479,24 @@ impl CopyCheck<'_> {
         let Ok(obj_dir) = self.d.object_dir(self.bucket, self.key) else {
             return (0..version.parts.len()).collect();
         };
+        // slices of one file: the file is checked (and counted) once
+        let mut judged: std::collections::HashMap<(&str, u32), bool> = Default::default();
         (0..version.parts.len())
-            .filter(|&i| !self.part_is_whole(&obj_dir, i, bad_blocks))
+            .filter(|&i| {
+                let file = version
+                    .parts
+                    .get(i)
+                    .and_then(|p| version.part_file(p))
+                    .map(|f| (f.dir, f.number));
+                if let Some(whole) = file.and_then(|f| judged.get(&f)) {
+                    return !whole;
+                }
+                let whole = self.part_is_whole(&obj_dir, i, bad_blocks);
+                if let Some(f) = file {
+                    judged.insert(f, whole);
+                }
+                !whole
+            })
             .collect()
     }
 
@@ -487,14 +509,15 @@ impl CopyCheck<'_> {
             // a hole has no file to lose
             return true;
         }
-        let Some(path) = version
-            .part_file(part)
-            .and_then(|f| crate::extents::part_file_path(obj_dir, f.dir, f.number).ok())
-        else {
+        let Some(file) = version.part_file(part) else {
+            return false;
+        };
+        let Ok(path) = crate::extents::part_file_path(obj_dir, file.dir, file.number) else {
             return false;
         };
         let bs = version.erasure.block_size as u64;
-        let size = version.stored_size(part);
+        // a slice's whole file is checked (a heal rebuilds it whole)
+        let size = version.stored_file_size(&file);
         let expected = expected_file_len(size, bs, self.erasure);
         match std::fs::metadata(&path) {
             Ok(m) if m.len() == expected => {}

@@ -73,6 +73,19 @@ pub struct PartFile<'a> {
     pub number: u32,
     /// Also bound into the part key (see `PartLoc::salted`).
     pub salt: Option<&'a str>,
+    /// Where the part starts in the file (plaintext bytes), and the
+    /// file's plaintext size: `0` and the part's size unless the part is
+    /// a slice (`FileSlice`).
+    pub skip: u64,
+    pub size: u64,
+}
+
+impl PartFile<'_> {
+    /// Whether the part ends where the file ends (an encrypted part's
+    /// last package is sealed as the last).
+    pub fn tail(&self, part: &PartMeta) -> bool {
+        self.skip.saturating_add(part.size) == self.size
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +128,22 @@ pub struct PartLoc {
     /// so the key must differ from the first one's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub salted: bool,
+    /// The part is a slice of the file, not all of it: a patch that
+    /// touched one extent of a bigger part names the part's other
+    /// extents as slices of the part's file instead of writing them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<FileSlice>,
+}
+
+/// Plaintext bytes `[skip, skip + part size)` of a file that holds
+/// `file` bytes. `skip` is a multiple of the version's plaintext block
+/// (so is the slice's end, unless it is the file's end): a slice is
+/// whole erasure blocks and whole packages of the file
+/// (`VersionMeta::check_parts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileSlice {
+    pub skip: u64,
+    pub file: u64,
 }
 
 impl PartMeta {
@@ -212,6 +241,50 @@ impl VersionMeta {
         }
     }
 
+    /// Bytes of a part's whole file as stored (a slice's file holds
+    /// more than the part).
+    pub fn stored_file_size(&self, file: &PartFile<'_>) -> u64 {
+        match &self.sse {
+            Some(s) => s.cipher.stored_len(file.size),
+            None => file.size,
+        }
+    }
+
+    /// Plaintext bytes per erasure block (an encrypted version's blocks
+    /// hold whole packages).
+    pub fn plain_block(&self) -> u64 {
+        let bs = self.erasure.block_size as u64;
+        match &self.sse {
+            Some(s) => {
+                let sealed = s.cipher.sealed_len(crate::sse::cipher::PACKAGE) as u64;
+                bs / sealed.max(1) * crate::sse::cipher::PACKAGE as u64
+            }
+            None => bs,
+        }
+    }
+
+    /// Checks what the read and heal paths compute slices with: each
+    /// slice lies inside its file, starts on a block boundary and ends
+    /// on one or at the file's end.
+    fn check_parts(&self) -> Result<(), MetaError> {
+        let block = self.plain_block();
+        for p in &self.parts {
+            let Some(s) = p.at.as_ref().and_then(|a| a.slice) else {
+                continue;
+            };
+            let end = s.skip.checked_add(p.size);
+            let aligned = |x: u64| block > 0 && x.is_multiple_of(block);
+            let ok = match end {
+                Some(end) => end <= s.file && aligned(s.skip) && (end == s.file || aligned(end)),
+                None => false,
+            };
+            if !ok || p.zeros {
+                return Err(MetaError::Layout("a part slice out of its file"));
+            }
+        }
+        Ok(())
+    }
+
     /// The file of `part` (one of this version's parts): its own
     /// location, or `part.<number>` of the version's data dir; `None` for
     /// an inline version and for a hole.
@@ -224,11 +297,15 @@ impl VersionMeta {
                 dir: &at.dir,
                 number: at.number,
                 salt: at.salted.then_some(at.dir.as_str()),
+                skip: at.slice.map_or(0, |s| s.skip),
+                size: at.slice.map_or(part.size, |s| s.file),
             }),
             None => self.data_dir.as_deref().map(|dir| PartFile {
                 dir,
                 number: part.number,
                 salt: None,
+                skip: 0,
+                size: part.size,
             }),
         }
     }
@@ -464,6 +541,7 @@ impl ObjectMeta {
         let meta: ObjectMeta = serde_json::from_slice(header)?;
         for v in &meta.versions {
             v.erasure.check()?;
+            v.check_parts()?;
         }
         Ok((meta, end))
     }
@@ -531,6 +609,34 @@ mod tests {
             history: None,
             inline: vec![1, 2, 3, 4],
         }
+    }
+
+    #[test]
+    fn slices_outside_their_file_or_off_a_block_are_refused() {
+        let slice = |skip: u64, size: u64, file: u64| {
+            let mut m = sample();
+            let v = &mut m.versions[0];
+            v.data_dir = Some("cairn.data.x".into());
+            v.inline_len = None;
+            v.parts = vec![PartMeta {
+                at: Some(PartLoc {
+                    dir: "cairn.data.y".into(),
+                    number: 1,
+                    salted: false,
+                    slice: Some(FileSlice { skip, file }),
+                }),
+                ..PartMeta::new(1, size, "e".into())
+            }];
+            m.inline = Vec::new();
+            ObjectMeta::decode(&m.encode().expect("encode"), true)
+        };
+        let b = BLOCK_SIZE as u64;
+        assert!(slice(0, b, 3 * b).is_ok());
+        assert!(slice(2 * b, 5, 2 * b + 5).is_ok(), "a tail");
+        assert!(slice(b, 4 * b, 3 * b).is_err(), "past the file's end");
+        assert!(slice(5, b, 3 * b).is_err(), "off a block");
+        assert!(slice(0, b + 1, 3 * b).is_err(), "ends off a block");
+        assert!(slice(u64::MAX - 1, 4, u64::MAX).is_err(), "wraps");
     }
 
     #[test]

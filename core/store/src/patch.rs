@@ -3,9 +3,11 @@
 //!
 //! The base's parts that no change touches are named by the new version
 //! as they are (`PartMeta::at`: no byte read or written, on no drive).
-//! A touched part is read, changed and written again, cut into extents
-//! of `EXTENT_SIZE` aligned to multiples of it, so a part a sequential
-//! writer made (64 MiB) costs its size once and 4 MiB at later touches.
+//! A touched part is cut into extents of `EXTENT_SIZE` aligned to
+//! multiples of it: those a change falls in are read, changed and written
+//! again, the others are named as slices of the part's file (`FileSlice`),
+//! so a part a sequential writer made (64 MiB) costs one extent at its
+//! first touch as at later ones.
 //! An extension merges into the last part when that part ends inside an
 //! extent (appends do not pile up tiny parts). The new version's parts
 //! are encoded into one new data dir, committed as any write (its
@@ -28,7 +30,7 @@ use tokio::task::JoinHandle;
 
 use crate::erasure::Erasure;
 use crate::extents::EXTENT_SIZE;
-use crate::meta::{BLOCK_SIZE, INLINE_MAX, PartLoc, PartMeta, VersionMeta};
+use crate::meta::{BLOCK_SIZE, FileSlice, INLINE_MAX, PartLoc, PartMeta, VersionMeta};
 use crate::objects::VersionRead;
 use crate::reader::stream;
 use crate::set::{
@@ -113,18 +115,46 @@ impl NewParts {
             self.zeros(p.size);
             return Ok(());
         }
+        self.name(base, p, (0, p.size), p.etag.clone())
+    }
+
+    /// Bytes `[off, off + len)` of base part `p`, named where they are
+    /// in its file (`slice_of`).
+    fn slice(
+        &mut self,
+        base: &VersionMeta,
+        p: &PartMeta,
+        (off, len): (u64, u64),
+    ) -> ObjectResult<()> {
+        let etag = slice_etag(&p.etag, off, len);
+        self.name(base, p, (off, len), etag)
+    }
+
+    fn name(
+        &mut self,
+        base: &VersionMeta,
+        p: &PartMeta,
+        (off, len): (u64, u64),
+        etag: String,
+    ) -> ObjectResult<()> {
         let f = base
             .part_file(p)
             .ok_or_else(|| ObjectError::internal("a stored part without a file"))?;
+        let skip = f.skip + off;
+        let whole = skip == 0 && len == f.size;
         let number = self.next();
         self.0.push(PartMeta {
             number,
+            size: len,
+            checksum: if whole { p.checksum.clone() } else { None },
+            etag,
             at: Some(PartLoc {
                 dir: f.dir.to_owned(),
                 number: f.number,
                 salted: f.salt.is_some(),
+                slice: (!whole).then_some(FileSlice { skip, file: f.size }),
             }),
-            ..p.clone()
+            zeros: false,
         });
         Ok(())
     }
@@ -153,6 +183,27 @@ pub(crate) fn hole_etag(size: u64) -> String {
     let mut h = cairn_api::fast_md5::Md5::new();
     h.update(format!("cairn hole {size}").as_bytes());
     hex::encode(h.finish())
+}
+
+/// The ETag of a slice of a part: not the MD5 of its bytes (that would
+/// cost reading them), but fixed by the part's ETag and the slice.
+fn slice_etag(part_etag: &str, off: u64, len: u64) -> String {
+    let mut h = cairn_api::fast_md5::Md5::new();
+    h.update(format!("cairn slice {part_etag} {off} {len}").as_bytes());
+    hex::encode(h.finish())
+}
+
+/// Whether `[off, end)` of base part `p` can be named as a slice of its
+/// file: whole erasure blocks (and packages), or the file's tail.
+fn slice_of(base: &VersionMeta, p: &PartMeta, off: u64, end: u64) -> bool {
+    let Some(f) = base.part_file(p) else {
+        return false;
+    };
+    let block = base.plain_block();
+    block > 0
+        && end <= p.size
+        && (f.skip + off).is_multiple_of(block)
+        && (end == p.size || (f.skip + end).is_multiple_of(block))
 }
 
 /// `[a, b)` cut at the multiples of the extent size.
@@ -221,6 +272,7 @@ impl ExtentWriter<'_> {
                 dir: self.dir.clone(),
                 number,
                 salted: true,
+                slice: None,
             }),
             ..PartMeta::new(number, len, String::new())
         });
@@ -449,6 +501,14 @@ impl Patching<'_> {
             }
             let end = if grows { size } else { pe.min(size) };
             for (a, b) in extents(ps, end) {
+                // an extent of the part no change falls in stays where it
+                // is, a slice of the part's file (the first touch of a
+                // 64 MiB part writes one extent, not 64 MiB)
+                if !p.zeros && slice_of(base, p, a - ps, b - ps) && self.changes.peek().await? >= b
+                {
+                    self.out.slice(base, p, (a - ps, b - a))?;
+                    continue;
+                }
                 let may_hole = holes && (p.zeros || a >= base.size);
                 self.extent_or_hole((a, b), may_hole).await?;
             }

@@ -60,6 +60,9 @@ pub struct PlanPart {
     pub size: u64,
     pub dir: String,
     pub number: u32,
+    /// The part's first block in the file (a slice starts past the
+    /// file's first: `FileSlice`).
+    pub block_skip: u64,
     /// A hole: zeros, read from no drive.
     pub zeros: bool,
 }
@@ -72,13 +75,12 @@ impl PlanPart {
             .parts
             .iter()
             .map(|p| {
-                let (dir, number) = version
-                    .part_file(p)
-                    .map_or((String::new(), p.number), |f| (f.dir.to_owned(), f.number));
+                let f = version.part_file(p);
                 PlanPart {
                     size: version.stored_size(p),
-                    dir,
-                    number,
+                    dir: f.map_or_else(String::new, |f| f.dir.to_owned()),
+                    number: f.map_or(p.number, |f| f.number),
+                    block_skip: f.map_or(0, |f| f.skip / version.plain_block().max(1)),
                     zeros: p.zeros,
                 }
             })
@@ -428,7 +430,7 @@ fn assemble(
             plan,
             part_dir: &part.dir,
             part_number: part.number,
-            first_block,
+            first_block: part.block_skip + first_block,
             shard_lens: shard_lens.clone(),
             full_frame,
             readers: (0..n).map(|_| None).collect(),

@@ -194,14 +194,18 @@ async fn a_patch_writes_the_touched_extents_and_frees_what_it_replaced() {
     set.make_bucket(&b).await.unwrap();
     let size = 5 * E;
     let mut m = Model::put(&set, &b, "f", pattern(size as usize, 1)).await;
-    // the first patch cuts the single 20 MiB part into extents
+    // the first patch writes the one extent it touches; the single
+    // 20 MiB part's other extents become slices of its file
     let before = part_files(&p, "plain");
     m.patch(&set, &b, "f", vec![(E + 5, pattern(4096, 2))], size)
         .await;
     let after = part_files(&p, "plain");
-    assert_eq!(new_bytes(&before, &after), stored(size));
+    assert_eq!(new_bytes(&before, &after), stored(E));
     // later patches write one extent each (two when a write crosses an
-    // extent boundary); the replaced extent is freed: usage stays flat
+    // extent boundary); a replaced extent file is freed, the first file
+    // once no slice of it is left: usage grows by the rewritten extents
+    // only, and is back to the object's size when all are rewritten
+    let mut rewritten: std::collections::BTreeSet<u64> = [1].into();
     for (i, off) in [0, 3 * E + 100, 2 * E - 10, E * 4 + E / 2]
         .into_iter()
         .enumerate()
@@ -215,17 +219,23 @@ async fn a_patch_writes_the_touched_extents_and_frees_what_it_replaced() {
             size,
         )
         .await;
-        let after = part_files_left(&p, "plain", 5 * 4).await;
-        let touched = (off + 4096 - 1) / E - off / E + 1;
-        assert_eq!(new_bytes(&before, &after), touched * stored(E), "patch {i}");
+        let touched: Vec<u64> = (off / E..=(off + 4096 - 1) / E).collect();
+        rewritten.extend(&touched);
+        let first_named = rewritten.len() < 5;
+        let files = 4 * (rewritten.len() + usize::from(first_named));
+        let after = part_files_left(&p, "plain", files).await;
         assert_eq!(
-            after.len(),
-            5 * 4,
-            "patch {i}: one file per extent per drive"
+            new_bytes(&before, &after),
+            touched.len() as u64 * stored(E),
+            "patch {i}"
         );
+        assert_eq!(after.len(), files, "patch {i}: the files named, no more");
         let total: u64 = after.values().map(|(_, s)| s).sum();
-        assert_eq!(total, stored(size), "patch {i}: nothing left behind");
+        let expect =
+            rewritten.len() as u64 * stored(E) + if first_named { stored(size) } else { 0 };
+        assert_eq!(total, expect, "patch {i}: nothing left behind");
     }
+    assert_eq!(rewritten.len(), 5);
     // several scattered writes in one patch
     let before = part_files(&p, "plain");
     m.patch(
@@ -376,7 +386,13 @@ async fn encrypted_objects_reseal_only_the_changed_extents() {
         new_bytes(&mid, &after) < 2 * stored(E),
         "one extent re-sealed"
     );
+    // the first patch too: the extents around are slices of the sealed
+    // part's file (the first from its start, the last its tail)
     assert!(new_bytes(&before, &mid) > 0);
+    assert!(
+        new_bytes(&before, &mid) < 2 * stored(E),
+        "one extent sealed at the first patch"
+    );
     assert!(read(&set, &b, "f", Some(&v1)).await == d1);
     assert!(read(&set, &b, "f", Some(&v2)).await == d2);
     let head = set
@@ -478,21 +494,30 @@ async fn heal_rebuilds_lost_and_damaged_extents() {
         .await;
     m.patch(&set, &b, "f", vec![(2 * E, pattern(10, 3))], size)
         .await;
-    let whole = part_files_left(&p, "heal", 4 * 4).await;
-    let on_d0: Vec<PathBuf> = whole
-        .keys()
-        .filter(|f| f.starts_with(&p[0]))
-        .cloned()
+    // per drive: the first 16 MiB file (extents 1 and 3 are slices of
+    // it) and the two rewritten extents
+    let whole = part_files_left(&p, "heal", 3 * 4).await;
+    let mut on_d0: Vec<(PathBuf, u64)> = whole
+        .iter()
+        .filter(|(f, _)| f.starts_with(&p[0]))
+        .map(|(f, (_, len))| (f.clone(), *len))
         .collect();
-    assert_eq!(on_d0.len(), 4);
-    // drive 0 loses two extent files (one the last patch shares from the
-    // first), drive 1 gets a flipped byte in another
-    std::fs::remove_file(&on_d0[0]).unwrap();
-    std::fs::remove_file(&on_d0[3]).unwrap();
-    let on_d1 = whole.keys().find(|f| f.starts_with(&p[1])).unwrap().clone();
-    let mut bytes = std::fs::read(&on_d1).unwrap();
+    on_d0.sort_by_key(|(_, len)| std::cmp::Reverse(*len));
+    assert_eq!(on_d0.len(), 3);
+    // drive 0 loses the shared file and one extent file, drive 1 gets a
+    // flipped byte in its shared file
+    let (shared, extent) = (&on_d0[0], &on_d0[1]);
+    std::fs::remove_file(&shared.0).unwrap();
+    std::fs::remove_file(&extent.0).unwrap();
+    let on_d1 = whole
+        .iter()
+        .filter(|(f, _)| f.starts_with(&p[1]))
+        .max_by_key(|(_, (_, len))| *len)
+        .map(|(f, (_, len))| (f.clone(), *len))
+        .unwrap();
+    let mut bytes = std::fs::read(&on_d1.0).unwrap();
     bytes[100] ^= 0xff;
-    std::fs::write(&on_d1, bytes).unwrap();
+    std::fs::write(&on_d1.0, bytes).unwrap();
     // reads go on around the damage
     assert!(read(&set, &b, "f", None).await == m.data);
     let out = set.heal_object(&b, &k("f"), true).await.unwrap();
@@ -502,8 +527,10 @@ async fn heal_rebuilds_lost_and_damaged_extents() {
         healed.keys().collect::<Vec<_>>(),
         whole.keys().collect::<Vec<_>>()
     );
-    // only the lost and damaged files were written again
-    assert_eq!(new_bytes(&whole, &healed), 3 * stored(E) / 4);
+    // only the lost and damaged files were written again (the shared file
+    // whole, though two parts name it)
+    assert_eq!(new_bytes(&whole, &healed), shared.1 + extent.1 + on_d1.1);
+    assert_eq!(shared.1, stored(size) / 4);
     // the healed drives alone serve the object: take two others away
     for d in [&p[2], &p[3]] {
         std::fs::rename(d.join("heal"), d.join("heal-away")).unwrap();
@@ -537,8 +564,9 @@ async fn a_patch_of_a_multipart_object_keeps_its_parts() {
     };
     let before = part_files(&p, "multi");
     // a write in the second 5 MiB part: that part is cut into extents
-    // at multiples of 4 MiB (3 MiB + 2 MiB: it starts at 5 MiB), the
-    // others are kept
+    // at multiples of 4 MiB (3 MiB + 2 MiB: it starts at 5 MiB); the
+    // touched one is written, the other is a slice of the part's file
+    // (it ends where the file ends), the other parts are kept
     m.patch(
         &set,
         &b,
@@ -549,7 +577,21 @@ async fn a_patch_of_a_multipart_object_keeps_its_parts() {
     .await;
     assert_eq!(
         new_bytes(&before, &part_files(&p, "multi")),
-        stored(3 << 20) + stored(2 << 20)
+        stored(3 << 20)
+    );
+    // a write in the 2 MiB slice: the slice is written, the rest kept
+    let before = part_files(&p, "multi");
+    m.patch(
+        &set,
+        &b,
+        "f",
+        vec![((8 << 20) + 3, pattern(8, 10))],
+        15 << 20,
+    )
+    .await;
+    assert_eq!(
+        new_bytes(&before, &part_files(&p, "multi")),
+        stored(2 << 20)
     );
 }
 

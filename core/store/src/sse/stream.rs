@@ -18,6 +18,12 @@ pub struct PlainPart {
     pub number: u32,
     pub size: u64,
     pub salt: Option<Arc<str>>,
+    /// The sequence number of the part's first package in its file (a
+    /// slice of a file starts past its first: `FileSlice`).
+    pub first_seq: u64,
+    /// The part ends where its file ends: its last package was sealed
+    /// as the last.
+    pub tail: bool,
 }
 
 impl PlainPart {
@@ -32,6 +38,8 @@ impl PlainPart {
                     number: f.map_or(p.number, |f| f.number),
                     size: p.size,
                     salt: f.and_then(|f| f.salt).map(Arc::from),
+                    first_seq: f.map_or(0, |f| f.skip / PACKAGE as u64),
+                    tail: f.is_none_or(|f| f.tail(p)),
                 }
             })
             .collect()
@@ -120,10 +128,10 @@ impl Decrypt {
             let cipher = self
                 .cipher
                 .get_or_insert_with(|| self.keys.part_salted(p.number, p.salt.as_deref()));
-            let last = self.seq + 1 == packages;
+            let last = p.tail && self.seq + 1 == packages;
             // the opened plaintext is the head of the buffer (both ciphers
             // decrypt in place): hand it on without copying
-            let opened = match cipher.open(self.seq, last, &mut sealed) {
+            let opened = match cipher.open(p.first_seq + self.seq, last, &mut sealed) {
                 Ok(pl) => pl.len(),
                 Err(e) => {
                     self.failed = true;

@@ -65,6 +65,8 @@ async fn every_cipher_round_trips_every_range() {
                     number,
                     size: s as u64,
                     salt: None,
+                    first_seq: 0,
+                    tail: true,
                 },
                 sealed,
             ));
@@ -106,6 +108,8 @@ async fn tampering_fails_and_never_gives_wrong_bytes() {
                     number: 1,
                     size: plain.len() as u64,
                     salt: None,
+                    first_seq: 0,
+                    tail: true,
                 },
                 s,
             )]
@@ -132,6 +136,8 @@ async fn tampering_fails_and_never_gives_wrong_bytes() {
                 number: 1,
                 size: 2 * PACKAGE as u64,
                 salt: None,
+                first_seq: 0,
+                tail: true,
             },
             short,
         )];
@@ -230,4 +236,39 @@ fn sizes() {
     assert_eq!(Cipher::Aes256Gcm.sealed_len(PACKAGE), PACKAGE + 16);
     assert_eq!(Cipher::Aes256CbcHmacSha256.sealed_len(15), 16 + 32);
     assert_eq!(Cipher::Aes256CbcHmacSha256.sealed_len(16), 32 + 32);
+}
+
+/// A slice of a part's file (`FileSlice`): read from its first package's
+/// number, the last package sealed as the last only where the file ends;
+/// a slice that claims another place in its file fails.
+#[tokio::test]
+async fn slices_of_a_part_read_where_their_packages_are_sealed() {
+    for cipher in ALL {
+        let keys = Arc::new(customer_keys(cipher).await);
+        let plain = data(PACKAGE * 3 + 100, 7);
+        let sealed = seal_part(&keys.part(1), cipher, &plain);
+        let full = cipher.sealed_len(PACKAGE);
+        let p = PACKAGE as u64;
+        let slice = |first_seq: u64, size: u64, tail: bool| PlainPart {
+            number: 1,
+            size,
+            salt: None,
+            first_seq,
+            tail,
+        };
+        // packages 1 and 2 (not the file's end), and the tail from 2
+        let mid = vec![(slice(1, 2 * p, false), sealed[full..3 * full].to_vec())];
+        let got = read_range(keys.clone(), &mid, 0, 2 * p).await.unwrap();
+        assert_eq!(got, plain[PACKAGE..3 * PACKAGE], "{cipher:?}");
+        let got = read_range(keys.clone(), &mid, p - 3, 10).await.unwrap();
+        assert_eq!(got, plain[2 * PACKAGE - 3..2 * PACKAGE + 7], "{cipher:?}");
+        let tail = vec![(slice(2, p + 100, true), sealed[2 * full..].to_vec())];
+        let got = read_range(keys.clone(), &tail, 0, p + 100).await.unwrap();
+        assert_eq!(got, plain[2 * PACKAGE..], "{cipher:?}");
+        // the wrong first package, or a mid slice taken for the end
+        let wrong = vec![(slice(2, 2 * p, false), sealed[full..3 * full].to_vec())];
+        assert!(read_range(keys.clone(), &wrong, 0, 2 * p).await.is_err());
+        let not_end = vec![(slice(1, 2 * p, true), sealed[full..3 * full].to_vec())];
+        assert!(read_range(keys.clone(), &not_end, 0, 2 * p).await.is_err());
+    }
 }
