@@ -312,9 +312,8 @@ async fn s3_after_idle_commit(
 /// whole file: the bytes-written assertion fails (the usage stays flat,
 /// as the old version's data is removed). The file is written through the
 /// mount first, so it is stored as the view's multipart parts (8 MiB for
-/// the first 8 GiB): the store rewrites a part whole at its first patch
-/// (two extents), so a touched extent of a part not touched before counts
-/// its whole part (SEMANTICS.md: the first touch of a part).
+/// the first 8 GiB): a touched extent costs itself at a part's first
+/// touch too (the part's other extent stays, a slice of its file).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overwriting_one_percent_costs_the_touched_extents() -> Result<()> {
     let cfg = config()?;
@@ -339,9 +338,6 @@ async fn overwriting_one_percent_costs_the_touched_extents() -> Result<()> {
     let regions = 4u64;
     let region = (cfg.size / 100 / regions).max(1);
     let mut worst = (0u64, 0u64, 0usize); // (written, bound, round)
-    // the view's parts (8 MiB in the first 8 GiB) already cut into extents
-    let part = 2 * EXTENT;
-    let mut split = std::collections::BTreeSet::new();
     let mut max_cost = 0u64;
     let mut report = Vec::new();
     for round in 0..10 {
@@ -363,19 +359,8 @@ async fn overwriting_one_percent_costs_the_touched_extents() -> Result<()> {
         // cache; wchar: sockets and /dev/fuse too), neither misses a write
         // syscall's bytes to a file: the smaller is the closer bound
         let written = (io1.write_bytes - io0.write_bytes).min(io1.wchar - io0.wchar);
-        // a touched extent costs itself, or its whole part at the part's
-        // first touch
-        let units: u64 = extents
-            .iter()
-            .map(|e| e * EXTENT / part)
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .map(|p| {
-                let mine = extents.iter().filter(|e| *e * EXTENT / part == p).count() as u64;
-                if split.insert(p) { part / EXTENT } else { mine }
-            })
-            .sum();
-        let cost = units * EXTENT * EC_OVERHEAD;
+        // a touched extent costs itself, nothing else is written
+        let cost = extents.len() as u64 * EXTENT * EC_OVERHEAD;
         max_cost = max_cost.max(cost);
         let bound = cost + cost / 4 + regions * region + MIB as u64;
         report.push(format!(
