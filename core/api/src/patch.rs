@@ -77,6 +77,73 @@ impl PatchOrder {
     }
 }
 
+/// A patch stream being consumed: each change checked against the
+/// order rules ([`PatchOrder`]) as it arrives, empty ones dropped, the
+/// next one looked at before it is taken (and split where a consumer's
+/// unit ends). The one reader of patch streams: `merged_stream` and the
+/// store's extent writer.
+pub struct PatchChanges {
+    stream: PatchStream,
+    order: PatchOrder,
+    next: Option<(u64, Bytes)>,
+    done: bool,
+}
+
+impl PatchChanges {
+    pub fn new(stream: PatchStream, size: u64) -> Self {
+        Self {
+            stream,
+            order: PatchOrder::new(size),
+            next: None,
+            done: false,
+        }
+    }
+
+    /// The offset of the next change (`u64::MAX` when none is left).
+    pub async fn peek(&mut self) -> ObjectResult<u64> {
+        while self.next.is_none() && !self.done {
+            match self.stream.next().await {
+                None => self.done = true,
+                Some(Err(e)) => {
+                    return Err(ObjectError::BodyRead {
+                        message: e.to_string(),
+                    });
+                }
+                Some(Ok((off, data))) => {
+                    self.order.check(off, data.len())?;
+                    if !data.is_empty() {
+                        self.next = Some((off, data));
+                    }
+                }
+            }
+        }
+        Ok(self.next.as_ref().map_or(u64::MAX, |(o, _)| *o))
+    }
+
+    /// The next change (after `peek`), taken.
+    pub fn take(&mut self) -> Option<(u64, Bytes)> {
+        self.next.take()
+    }
+
+    /// The changes (or their heads) below `end`, in order.
+    pub async fn take_below(&mut self, end: u64) -> ObjectResult<Vec<(u64, Bytes)>> {
+        let mut out = Vec::new();
+        while self.peek().await? < end {
+            let Some((off, data)) = self.next.take() else {
+                break;
+            };
+            let fits = (end - off) as usize;
+            if data.len() > fits {
+                self.next = Some((end, data.slice(fits..)));
+                out.push((off, data.slice(..fits)));
+            } else {
+                out.push((off, data));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The bytes of `[0, size)` after the patch: the base's bytes (`base` is
 /// the whole base object, `base_len` long) where no change covers them,
 /// zeros past the base's end. Streamed: one base chunk and one change in
@@ -93,33 +160,19 @@ pub fn merged_stream(
         base_buf: Bytes,
         base_off: u64,
         base_len: u64,
-        changes: PatchStream,
-        next_change: Option<(u64, Bytes)>,
-        order: PatchOrder,
+        changes: PatchChanges,
         pos: u64,
         size: u64,
-        changes_done: bool,
     }
-    fn invalid(e: ObjectError) -> std::io::Error {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+    fn io_error(e: ObjectError) -> std::io::Error {
+        match e {
+            ObjectError::InvalidArgument { .. } => {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+            }
+            e => std::io::Error::other(e.to_string()),
+        }
     }
     impl St {
-        async fn fill_change(&mut self) -> std::io::Result<()> {
-            while self.next_change.is_none() && !self.changes_done {
-                match self.changes.next().await {
-                    None => self.changes_done = true,
-                    Some(c) => {
-                        let (off, data) = c?;
-                        self.order.check(off, data.len()).map_err(invalid)?;
-                        if !data.is_empty() {
-                            self.next_change = Some((off, data));
-                        }
-                    }
-                }
-            }
-            Ok(())
-        }
-
         /// `n` base bytes from `pos` (consumed from the base stream).
         async fn base_bytes(&mut self, n: u64) -> std::io::Result<Bytes> {
             // skip base bytes a change replaced
@@ -145,20 +198,14 @@ pub fn merged_stream(
             if self.pos >= self.size {
                 return Ok(None);
             }
-            self.fill_change().await?;
-            if let Some((off, data)) = &self.next_change
-                && *off <= self.pos
+            let next = self.changes.peek().await.map_err(io_error)?;
+            if next <= self.pos
+                && let Some((off, data)) = self.changes.take()
             {
-                let out = data.clone();
-                self.pos = off + out.len() as u64;
-                self.next_change = None;
-                return Ok(Some(out));
+                self.pos = off + data.len() as u64;
+                return Ok(Some(data));
             }
-            let until = self
-                .next_change
-                .as_ref()
-                .map_or(self.size, |(off, _)| *off)
-                .min(self.size);
+            let until = next.min(self.size);
             let n = until - self.pos;
             let out = if self.pos < self.base_len {
                 self.base_bytes(n.min(self.base_len - self.pos)).await?
@@ -174,12 +221,9 @@ pub fn merged_stream(
         base_buf: Bytes::new(),
         base_off: 0,
         base_len,
-        changes,
-        next_change: None,
-        order: PatchOrder::new(size),
+        changes: PatchChanges::new(changes, size),
         pos: 0,
         size,
-        changes_done: false,
     };
     Box::pin(futures::stream::unfold(st, |mut st| async move {
         match st.next_chunk().await {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use cairn_api::checksum::BodyDigest;
-use cairn_api::patch::{PatchOrder, PatchStream};
+use cairn_api::patch::{PatchChanges, PatchStream};
 use cairn_api::{
     BucketName, ObjectError, ObjectInfo, ObjectKey, ObjectResult, PatchOptions, SafePath,
 };
@@ -40,64 +40,6 @@ use crate::sse::ObjectKeys;
 use crate::sse::stream::decrypt;
 use crate::versions::NewAttrs;
 use crate::writer::{Encoded, PartTargets, encode_stream};
-
-/// The changes, consumed in order, split where an extent ends.
-struct Changes {
-    stream: PatchStream,
-    order: PatchOrder,
-    next: Option<(u64, Bytes)>,
-    done: bool,
-}
-
-impl Changes {
-    fn new(stream: PatchStream, size: u64) -> Self {
-        Self {
-            stream,
-            order: PatchOrder::new(size),
-            next: None,
-            done: false,
-        }
-    }
-
-    /// The offset of the next change (`u64::MAX` when none is left).
-    async fn peek(&mut self) -> ObjectResult<u64> {
-        while self.next.is_none() && !self.done {
-            match self.stream.next().await {
-                None => self.done = true,
-                Some(Err(e)) => {
-                    return Err(ObjectError::BodyRead {
-                        message: e.to_string(),
-                    });
-                }
-                Some(Ok((off, data))) => {
-                    self.order.check(off, data.len())?;
-                    if !data.is_empty() {
-                        self.next = Some((off, data));
-                    }
-                }
-            }
-        }
-        Ok(self.next.as_ref().map_or(u64::MAX, |(o, _)| *o))
-    }
-
-    /// The changes (or their heads) below `end`, in order.
-    async fn take_below(&mut self, end: u64) -> ObjectResult<Vec<(u64, Bytes)>> {
-        let mut out = Vec::new();
-        while self.peek().await? < end {
-            let Some((off, data)) = self.next.take() else {
-                break;
-            };
-            let fits = (end - off) as usize;
-            if data.len() > fits {
-                self.next = Some((end, data.slice(fits..)));
-                out.push((off, data.slice(..fits)));
-            } else {
-                out.push((off, data));
-            }
-        }
-        Ok(out)
-    }
-}
 
 /// The parts of a version being patched, numbered 1.. in order.
 #[derive(Default)]
@@ -399,7 +341,7 @@ impl ErasureSet {
                 metas: &metas,
                 keys: keys.as_ref(),
             },
-            changes: Changes::new(changes, opts.size),
+            changes: PatchChanges::new(changes, opts.size),
             w,
             out: NewParts::default(),
         };
@@ -468,7 +410,7 @@ struct Patching<'a> {
     set: &'a ErasureSet,
     at: (&'a BucketName, &'a ObjectKey),
     src: VersionRead<'a>,
-    changes: Changes,
+    changes: PatchChanges,
     w: ExtentWriter<'a>,
     out: NewParts,
 }
