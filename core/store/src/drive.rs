@@ -65,13 +65,18 @@ pub struct Drive {
     /// This process's exclusive lock on the drive (`drivelock.rs`), held
     /// while the drive is in the set.
     lock: parking_lot::Mutex<Option<crate::drivelock::DriveLock>>,
+    /// Where freed data goes to be removed in the background (`trash.rs`).
+    trash: crate::trash::Trash,
 }
 
 impl Drive {
     pub fn new(index: usize, root: PathBuf) -> Self {
+        let root = SafePath::root(root);
+        let trash = crate::trash::Trash::new(root.join(seg!(SYS_DIR)).join(seg!("trash")));
         Self {
             index,
-            root: SafePath::root(root),
+            trash,
+            root,
             hung: std::sync::atomic::AtomicBool::new(false),
             inflight: std::sync::atomic::AtomicUsize::new(0),
             fresh: parking_lot::Mutex::new(std::collections::HashSet::new()),
@@ -85,7 +90,15 @@ impl Drive {
     pub fn take_lock(&self) -> Result<(), crate::drivelock::LockError> {
         let lock = crate::drivelock::DriveLock::acquire(&self.sys_dir())?;
         *self.lock.lock() = Some(lock);
+        self.trash.purge_leftovers();
         Ok(())
+    }
+
+    /// Frees data of this drive (files or folders): gone from their
+    /// places now, removed in the background (`trash.rs`), so a drive
+    /// operation never waits on a big removal.
+    pub fn discard(&self, paths: impl IntoIterator<Item = PathBuf>) {
+        self.trash.discard(paths);
     }
 
     /// Drops this process's lock on the drive (a refused start).
@@ -543,11 +556,11 @@ impl Drive {
         }
         history::remove_unnamed(&obj_dir, None);
         if let Ok(rd) = fs::read_dir(&obj_dir) {
-            for e in rd.flatten() {
-                if e.file_name().to_string_lossy().starts_with(DATA_DIR_PREFIX) {
-                    let _ = fs::remove_dir_all(e.path());
-                }
-            }
+            self.discard(
+                rd.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(DATA_DIR_PREFIX))
+                    .map(|e| e.path()),
+            );
         }
         self.prune_empty(bucket, &obj_dir);
         Ok(true)

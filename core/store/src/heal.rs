@@ -690,6 +690,6 @@ fn install(
         std::fs::create_dir_all(bucket_dir)?;
     }
     let freed = d.commit_version_with(bucket, key, meta, tmp, false)?;
-    crate::extents::remove_paths(freed);
+    d.discard(freed);
     Ok(())
 }

@@ -32,6 +32,7 @@ mod set;
 mod setup;
 pub mod sse;
 pub mod stats;
+mod trash;
 pub mod usage;
 mod version_list;
 pub mod versions;

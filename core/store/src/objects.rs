@@ -725,7 +725,7 @@ impl ErasureSet {
                     Ok(freed) => {
                         // the replaced record names the same files: none is
                         // freed unless the new record dropped some
-                        crate::extents::remove_paths(freed);
+                        d.discard(freed);
                         Lookup::Found(())
                     }
                     Err(e) => {

@@ -433,7 +433,7 @@ impl Drive {
             }
         };
         // only what no remaining version shares
-        crate::extents::remove_paths(freed);
+        self.discard(freed);
         Ok(true)
     }
 }
