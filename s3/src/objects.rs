@@ -144,6 +144,7 @@ impl CairnS3 {
             ..
         } = req;
         let bucket = bucket_name(&input.bucket)?;
+        let headers = crate::postform::with_form_checksums(headers, &input);
         // A form upload's `${filename}` is the uploaded file's name
         // (crate::postform; only the front sets this extension).
         let key = match extensions.get::<crate::postform::UploadFileName>() {

@@ -159,6 +159,33 @@ impl http_body::Body for Prefixed {
     }
 }
 
+/// The request's headers with a form upload's `x-amz-checksum-*` fields
+/// added (s3s puts form fields into the input only; the checksum check
+/// reads headers). A request carrying such a header keeps its own.
+pub(crate) fn with_form_checksums(
+    mut headers: HeaderMap,
+    input: &s3s::dto::PutObjectInput,
+) -> HeaderMap {
+    let fields = [
+        ("x-amz-checksum-crc32", &input.checksum_crc32),
+        ("x-amz-checksum-crc32c", &input.checksum_crc32c),
+        ("x-amz-checksum-crc64nvme", &input.checksum_crc64nvme),
+        ("x-amz-checksum-sha1", &input.checksum_sha1),
+        ("x-amz-checksum-sha256", &input.checksum_sha256),
+    ];
+    if fields.iter().any(|(name, _)| headers.contains_key(*name)) {
+        return headers;
+    }
+    for (name, value) in fields {
+        if let Some(v) = value
+            && let Ok(v) = http::HeaderValue::from_str(v)
+        {
+            headers.insert(name, v);
+        }
+    }
+    headers
+}
+
 /// What stopped a form upload's file mid-stream for its size (s3s's
 /// `PostFileStream` checks the policy's `content-length-range` as the file
 /// streams, so nothing holds a whole form body).

@@ -508,12 +508,14 @@ impl FileStream {
                             None => return Err(FileStreamError::Incomplete),
                             Some(Err(e)) => return Err(FileStreamError::Underlying(e)),
                             Some(Ok(b)) => {
-                                // Check buffer size limit before extending
-                                if buf.len().saturating_add(b.len()) > MAX_BOUNDARY_BUFFER_SIZE {
-                                    return Err(FileStreamError::BoundaryBufferTooLarge(
-                                        buf.len().saturating_add(b.len()),
-                                        MAX_BOUNDARY_BUFFER_SIZE,
-                                    ));
+                                // Cairn: only what is held back (a partial
+                                // boundary) counts; the new chunk is
+                                // scanned at once. Upstream counted the
+                                // chunk too, and failed any file with a
+                                // `\r` at a chunk's end followed by a
+                                // chunk of 64 KiB or more.
+                                if buf.len() > MAX_BOUNDARY_BUFFER_SIZE {
+                                    return Err(FileStreamError::BoundaryBufferTooLarge(buf.len(), MAX_BOUNDARY_BUFFER_SIZE));
                                 }
                                 buf.extend_from_slice(&b);
                             }

@@ -5666,7 +5666,11 @@ impl PutObject {
 
         let storage_class: Option<StorageClass> = http::parse_field_value(&m, "x-amz-storage-class")?;
 
-        let tagging: Option<TaggingHeader> = http::parse_field_value(&m, "x-amz-tagging")?;
+        let tagging: Option<TaggingHeader> = match http::parse_field_value(&m, "x-amz-tagging")? {
+            Some(t) => Some(t),
+            // Cairn: a form's `tagging` field is the XML <Tagging> document (AWS)
+            None => m.find_field_value("tagging").map(http::form_tagging).transpose()?,
+        };
 
         let website_redirect_location: Option<WebsiteRedirectLocation> =
             http::parse_field_value(&m, "x-amz-website-redirect-location")?;
