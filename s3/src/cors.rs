@@ -204,7 +204,14 @@ impl CorsFront {
             return answer(
                 StatusCode::BAD_REQUEST,
                 "BadRequest",
-                &format!("Invalid Access-Control-Request-Method: {method}"),
+                // the client's text, escaped for the XML body
+                &format!(
+                    "Invalid Access-Control-Request-Method: {}",
+                    method
+                        .replace('&', "&amp;")
+                        .replace('<', "&lt;")
+                        .replace('>', "&gt;")
+                ),
             );
         }
         let cfg = match self.rules(&req.bucket).await {

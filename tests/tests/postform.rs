@@ -472,3 +472,119 @@ fn rss_kib(s: &Server) -> Result<u64> {
 fn peak_kib(s: &Server) -> Result<u64> {
     status_kib(s, "VmHWM:")
 }
+
+/// A form is the signer's request: an IAM user allowed to write one bucket
+/// cannot upload to another with a form (SigV4 or SigV2) it signed, nor set
+/// CORS rules it has no right to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_go_through_iam() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let (mine, theirs) = (bucket_name("mine"), bucket_name("theirs"));
+    for b in [&mine, &theirs] {
+        c.create_bucket().bucket(b).send().await?;
+    }
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject"],
+            "Resource": [format!("arn:aws:s3:::{mine}/*")]
+        }]
+    })
+    .to_string();
+    s.aws_iam(&["create-user", "--user-name", "former"])?;
+    s.aws_iam(&[
+        "put-user-policy",
+        "--user-name",
+        "former",
+        "--policy-name",
+        "p",
+        "--policy-document",
+        &policy,
+    ])?;
+    let key = s.aws_iam(&["create-access-key", "--user-name", "former"])?;
+    let creds = Creds {
+        access_key: key["AccessKey"]["AccessKeyId"]
+            .as_str()
+            .context("key id")?
+            .to_owned(),
+        secret_key: key["AccessKey"]["SecretAccessKey"]
+            .as_str()
+            .context("secret")?
+            .to_owned(),
+    };
+
+    for b in [&mine, &theirs] {
+        let f = post_form_v4(
+            &creds,
+            REGION,
+            &[("key", "k")],
+            &[json!({"key": "k"})],
+            minutes(5),
+        )?;
+        let r = post(&s, b, &f, "f", b"by the user").await?;
+        if b == &mine {
+            ensure!(
+                r.status == 204,
+                "form to the user's bucket: {}",
+                r.describe()
+            );
+        } else {
+            ensure!(
+                r.status == 403 && r.code().as_deref() == Some("AccessDenied"),
+                "V4 form to another bucket: {}",
+                r.describe()
+            );
+        }
+        let f = post_form_v2(
+            &creds,
+            &[("key", "k2")],
+            &[json!({"key": "k2"})],
+            minutes(5),
+        )?;
+        let r = post(&s, b, &f, "f", b"by the user").await?;
+        if b == &mine {
+            ensure!(
+                r.status == 204,
+                "V2 form to the user's bucket: {}",
+                r.describe()
+            );
+        } else {
+            ensure!(
+                r.status == 403 && r.code().as_deref() == Some("AccessDenied"),
+                "V2 form to another bucket: {}",
+                r.describe()
+            );
+        }
+    }
+    ensure!(get_bytes(&c, &mine, "k").await? == b"by the user");
+    ensure!(get_bytes(&c, &mine, "k2").await? == b"by the user");
+    ensure!(!exists(&c, &theirs, "k").await && !exists(&c, &theirs, "k2").await);
+
+    let user = aws_sdk_s3::Client::from_conf(
+        s.s3_config_with(&creds.access_key, &creds.secret_key)
+            .build(),
+    );
+    let rule = aws_sdk_s3::types::CorsRule::builder()
+        .allowed_origins("*")
+        .allowed_methods("GET")
+        .build()?;
+    let r = user
+        .put_bucket_cors()
+        .bucket(&mine)
+        .cors_configuration(
+            aws_sdk_s3::types::CorsConfiguration::builder()
+                .cors_rules(rule)
+                .build()?,
+        )
+        .send()
+        .await;
+    cairn_tests::expect_err(
+        "PutBucketCors without s3:PutBucketCORS",
+        r,
+        403,
+        Some("AccessDenied"),
+    )?;
+    Ok(())
+}
