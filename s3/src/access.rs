@@ -29,7 +29,8 @@ use cairn_iam::{Caller, CallerError};
 use http::{HeaderValue, Method, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::{Body, S3Result, s3_error};
+use s3s::dto::PostObjectInput;
+use s3s::{Body, S3Request, S3Result, s3_error};
 
 use crate::sse::ConnInfo;
 
@@ -82,9 +83,8 @@ pub(crate) struct Recorder {
     pub(crate) authz: Arc<crate::authz::Authorizer>,
 }
 
-#[async_trait::async_trait]
-impl S3Access for Recorder {
-    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+impl Recorder {
+    async fn route_check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let route = Route {
             op: cx.s3_op().name().to_owned(),
             bucket: cx.s3_path().get_bucket_name().map(str::to_owned),
@@ -119,6 +119,12 @@ impl S3Access for Recorder {
             self.authz.admit_root(c.clone(), cx.extensions_mut());
             return Ok(());
         }
+        // A form upload (POST object) names its key in the form, which s3s
+        // reads after this check: decided in `post_object` below, with it.
+        if op == "PostObject" {
+            cx.extensions_mut().insert(PendingPost(caller));
+            return Ok(());
+        }
         let headers = cx.headers().clone();
         let uri = cx.uri().clone();
         let bucket = cx.s3_path().get_bucket_name().map(str::to_owned);
@@ -133,6 +139,41 @@ impl S3Access for Recorder {
             conn: conn.as_ref(),
         };
         self.authz.check(&ask, caller, cx.extensions_mut()).await
+    }
+}
+
+/// The caller of a form upload whose decision waits for the form's key
+/// (request extension, set by `check`).
+#[derive(Clone)]
+struct PendingPost(Option<Caller>);
+
+#[async_trait::async_trait]
+impl S3Access for Recorder {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        self.route_check(cx).await
+    }
+
+    /// A form upload, decided as a PutObject of the form's key (with
+    /// `${filename}` replaced, as it is stored).
+    async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
+        let Some(PendingPost(caller)) = req.extensions.remove::<PendingPost>() else {
+            // the root user: admitted in `check`
+            return Ok(());
+        };
+        let key = match req.extensions.get::<crate::postform::UploadFileName>() {
+            Some(name) => req.input.key.replace("${filename}", &name.0),
+            None => req.input.key.clone(),
+        };
+        let conn = req.extensions.get::<ConnInfo>().copied();
+        let ask = crate::authz::Ask {
+            op: "PostObject",
+            bucket: Some(&req.input.bucket),
+            key: Some(&key),
+            headers: &req.headers,
+            uri: &req.uri,
+            conn: conn.as_ref(),
+        };
+        self.authz.check(&ask, caller, &mut req.extensions).await
     }
 }
 

@@ -22,6 +22,7 @@ mod authz;
 mod buckets;
 mod conn;
 mod convert;
+mod cors;
 pub mod endpoints;
 mod errlog;
 mod errors;

@@ -144,6 +144,7 @@ impl CairnS3 {
             ..
         } = req;
         let bucket = bucket_name(&input.bucket)?;
+        let headers = crate::postform::with_form_checksums(headers, &input);
         // A form upload's `${filename}` is the uploaded file's name
         // (crate::postform; only the front sets this extension).
         let key = match extensions.get::<crate::postform::UploadFileName>() {
@@ -208,12 +209,14 @@ impl CairnS3 {
             // an S3 answer means durable
             write_back: false,
         };
-        let body = crate::convert::request_body(input.body).await;
+        // a form upload's file refused for its size mid-stream: AWS's code
+        let sizes = crate::postform::SizeWatch::default();
+        let body = sizes.watch(crate::convert::request_body(input.body).await);
         let info = self
             .layer
             .put_object(&bucket, &key, body, opts)
             .await
-            .s3()?;
+            .map_err(|e| sizes.error(e))?;
         tracing::debug!(bucket = %bucket, key = %key, size = info.size, "object stored");
 
         let c = ChecksumOut::new(info.checksum.as_ref());

@@ -12,12 +12,16 @@
 //! `generate_presigned_post` signs a `starts-with $key` condition for it).
 
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
+use cairn_api::ByteStream;
+use futures::TryStreamExt as _;
 use http::{HeaderMap, Method, header};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
+use s3s::{S3Error, S3ErrorCode};
 
 use crate::timed::BodyError;
 use crate::unread::SharedBody;
@@ -152,6 +156,70 @@ impl http_body::Body for Prefixed {
             hint.set_upper(upper.saturating_add(head));
         }
         hint
+    }
+}
+
+/// The request's headers with a form upload's `x-amz-checksum-*` fields
+/// added (s3s puts form fields into the input only; the checksum check
+/// reads headers). A request carrying such a header keeps its own.
+pub(crate) fn with_form_checksums(
+    mut headers: HeaderMap,
+    input: &s3s::dto::PutObjectInput,
+) -> HeaderMap {
+    let fields = [
+        ("x-amz-checksum-crc32", &input.checksum_crc32),
+        ("x-amz-checksum-crc32c", &input.checksum_crc32c),
+        ("x-amz-checksum-crc64nvme", &input.checksum_crc64nvme),
+        ("x-amz-checksum-sha1", &input.checksum_sha1),
+        ("x-amz-checksum-sha256", &input.checksum_sha256),
+    ];
+    if fields.iter().any(|(name, _)| headers.contains_key(*name)) {
+        return headers;
+    }
+    for (name, value) in fields {
+        if let Some(v) = value
+            && let Ok(v) = http::HeaderValue::from_str(v)
+        {
+            headers.insert(name, v);
+        }
+    }
+    headers
+}
+
+/// What stopped a form upload's file mid-stream for its size (s3s's
+/// `PostFileStream` checks the policy's `content-length-range` as the file
+/// streams, so nothing holds a whole form body).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SizeWatch(Arc<OnceLock<s3s::PostFileSizeError>>);
+
+impl SizeWatch {
+    /// `body`, noting a size refusal that passes through it.
+    pub(crate) fn watch(&self, body: ByteStream) -> ByteStream {
+        let seen = self.0.clone();
+        Box::pin(body.inspect_err(move |e| {
+            if let Some(r) = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<s3s::PostFileSizeError>())
+            {
+                let _ = seen.set(*r);
+            }
+        }))
+    }
+
+    /// The S3 error of a write that failed: EntityTooLarge/EntityTooSmall
+    /// when the file was refused for its size, else the layer's.
+    pub(crate) fn error(&self, e: cairn_api::ObjectError) -> S3Error {
+        match self.0.get() {
+            Some(s3s::PostFileSizeError::TooLarge) => S3Error::with_message(
+                S3ErrorCode::EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed object size.",
+            ),
+            Some(s3s::PostFileSizeError::TooSmall) => S3Error::with_message(
+                S3ErrorCode::EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size.",
+            ),
+            None => crate::errors::s3_error(e),
+        }
     }
 }
 

@@ -99,7 +99,11 @@ pub(crate) fn check_head(
 
 /// The bucket a request names: the virtual host's, else the first path
 /// segment (percent-decoded, as s3s routes it).
-fn bucket_of(uri: &Uri, headers: &HeaderMap, domains: Option<&Domains>) -> Option<String> {
+pub(crate) fn bucket_of(
+    uri: &Uri,
+    headers: &HeaderMap,
+    domains: Option<&Domains>,
+) -> Option<String> {
     if let Some(d) = domains
         && let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok())
         && let Some((_, Some(bucket))) = d.parse(host)

@@ -158,10 +158,12 @@ pub async fn serve(
     cfg.limits.check().map_err(ConfigError::from)?;
     let domains = domains(&cfg)?;
     let iam = iam_of(&cfg).await?;
+    let cors = crate::cors::CorsFront::new(layer.clone());
     let s3 = build_service(layer, &cfg, domains.clone(), iam)?;
     let limits = Arc::new(cfg.limits.clone());
     let svc = Front {
         s3,
+        cors,
         ready,
         admin: cfg.admin.clone(),
         domains: domains.map(Arc::new),
@@ -384,6 +386,8 @@ impl S3Auth for IamAuth {
 #[derive(Clone)]
 struct Front {
     s3: S3Service,
+    /// Preflights and the CORS headers of responses (crate::cors).
+    cors: crate::cors::CorsFront,
     ready: ReadyFn,
     admin: Option<Arc<dyn AdminLayer>>,
     /// Virtual-host base domains: a request naming a bucket in its host is
@@ -466,7 +470,17 @@ impl hyper::service::Service<Request<Incoming>> for Front {
                 req.headers(),
                 self.domains.as_deref(),
             );
-        let mut refused = crate::authcheck::check_for(&req, &self.region, now, query_api).err();
+        // CORS (crate::cors): a preflight is answered from the bucket's
+        // rules, unsigned; a request from a page gets the rules' headers.
+        let cors_req = (endpoint.is_none() && !query_api)
+            .then(|| crate::cors::CorsRequest::of(&req, self.domains.as_deref()))
+            .flatten();
+        let preflight = cors_req.as_ref().is_some_and(|c| c.preflight);
+        let mut refused = if preflight {
+            None
+        } else {
+            crate::authcheck::check_for(&req, &self.region, now, query_api).err()
+        };
         if let Some(r) = &refused {
             debug!(code = r.code().as_str(), uri = %crate::redact::Uri(req.uri()), "signature rules refused the request");
         }
@@ -477,6 +491,8 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         let operation = crate::metrics::OperationSlot::default();
         if endpoint == Some(Endpoint::Admin) {
             operation.set(crate::metrics::ADMIN_OPERATION);
+        } else if preflight {
+            operation.set(crate::cors::PREFLIGHT_OPERATION);
         }
         let expects_continue = req
             .headers()
@@ -494,7 +510,7 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         );
         // The protocol rules s3s does not enforce (crate::precheck), for S3
         // requests (the admin API's `_cairn` is no bucket name).
-        if refused.is_none() && endpoint != Some(Endpoint::Admin) {
+        if refused.is_none() && endpoint != Some(Endpoint::Admin) && !preflight {
             let (m, u) = (&parts.method, &parts.uri);
             match crate::precheck::check_head(m, u, &mut parts.headers, self.domains.as_deref()) {
                 Ok(true) => debug!(uri = %crate::redact::Uri(u), "malformed Range header ignored"),
@@ -541,6 +557,7 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             Body::http_body(Counted::new(body.clone(), metrics.received())),
         );
         let s3 = self.s3.clone();
+        let cors = self.cors.clone();
         let peer = self.conn.map(|c| c.peer);
         Box::pin(async move {
             let _slot = slot;
@@ -566,12 +583,16 @@ impl hyper::service::Service<Request<Incoming>> for Front {
                     *req.body_mut() = Body::http_body(crate::postform::Prefixed::new(head, rest));
                 }
             }
-            let mut resp = match refused {
-                Some(r) => r.into_response(),
-                None => s3.call(req).await.inspect_err(|e| {
+            let mut resp = match (refused, &cors_req) {
+                (Some(r), _) => r.into_response(),
+                (None, Some(c)) if c.preflight => cors.preflight(c).await,
+                (None, _) => s3.call(req).await.inspect_err(|e| {
                     tracing::error!(%method, uri = %crate::redact::Uri(&uri), error = ?e, "S3 service failed");
                 })?,
             };
+            if let Some(c) = cors_req.as_ref().filter(|c| !c.preflight) {
+                cors.decorate(c, &mut resp).await;
+            }
             if body.timed_out() {
                 // Whatever the operation made of its failed body (nothing
                 // of it was stored), the client hears why, and the
@@ -674,7 +695,12 @@ fn track(resp: Response<Body>, active: Option<crate::conn::Active>) -> Response<
 
 /// An S3 error answered by the front itself; `close` (HTTP/1 only) ends
 /// the connection after it, its request body unread.
-fn s3_error(status: StatusCode, code: &str, message: &str, close: bool) -> Response<Body> {
+pub(crate) fn s3_error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    close: bool,
+) -> Response<Body> {
     let xml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <Error><Code>{code}</Code><Message>{message}</Message></Error>"

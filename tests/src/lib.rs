@@ -10,6 +10,7 @@
 //!
 //! Nothing here skips: a missing tool or binary is a test failure.
 
+pub mod browser;
 pub mod cmd;
 pub mod data;
 pub mod emulators;

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::acl::{Acl, ObjectOwnership, PublicAccessBlock};
+use crate::cors::CorsConfig;
 use crate::lifecycle::Lifecycle;
 use crate::lock::{DefaultRetention, Retention};
 use crate::tags::Tags;
@@ -39,6 +40,9 @@ pub struct BucketConfig {
     pub public_access_block: Option<PublicAccessBlock>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ownership: Option<ObjectOwnership>,
+    /// Browser cross-origin rules (checked by the front before stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<CorsConfig>,
 }
 
 /// One change to a bucket's configuration.
@@ -54,6 +58,7 @@ pub enum BucketChange {
     Acl(Option<Acl>),
     PublicAccessBlock(Option<PublicAccessBlock>),
     Ownership(Option<ObjectOwnership>),
+    Cors(Option<CorsConfig>),
 }
 
 /// One change to an existing version's attributes.

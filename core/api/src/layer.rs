@@ -190,6 +190,7 @@ pub trait ObjectLayer: Send + Sync + 'static {
                 BucketChange::Acl(_) => "bucket ACLs on this backend",
                 BucketChange::PublicAccessBlock(_) => "public access blocks on this backend",
                 BucketChange::Ownership(_) => "ownership controls on this backend",
+                BucketChange::Cors(_) => "CORS rules on this backend",
             },
         })
     }

@@ -10,6 +10,7 @@ pub mod caps;
 pub mod changes;
 pub mod checksum;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod fast_md5;
 pub mod fsio;

@@ -369,6 +369,7 @@ impl ObjectLayer for IdentityLayer {
             BucketChange::Acl(_) => "s3:PutBucketAcl",
             BucketChange::PublicAccessBlock(_) => "s3:PutBucketPublicAccessBlock",
             BucketChange::Ownership(_) => "s3:PutBucketOwnershipControls",
+            BucketChange::Cors(_) => "s3:PutBucketCORS",
         };
         self.require_bucket(bucket, action).await?;
         self.inner.update_bucket_config(bucket, change).await

@@ -107,6 +107,7 @@ impl ErasureSet {
                 BucketChange::Acl(a) => c.acl = a.clone(),
                 BucketChange::PublicAccessBlock(b) => c.public_access_block = *b,
                 BucketChange::Ownership(o) => c.ownership = *o,
+                BucketChange::Cors(r) => c.cors = r.clone(),
             }
             Ok(())
         })

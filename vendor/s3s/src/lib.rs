@@ -159,6 +159,8 @@ pub mod xml;
 
 pub use self::error::*;
 pub use self::http::Body;
+/// Cairn: a POST object's file refused for its size while it streamed.
+pub use self::http::PostFileSizeError;
 pub use self::s3_op::S3Operation;
 pub use self::s3_trait::S3;
 

@@ -120,7 +120,7 @@ impl PostPolicy {
     pub(crate) fn validate_conditions_only(
         &self,
         multipart: &Multipart,
-        file_size: u64,
+        file_size: Option<u64>,
         url_bucket: Option<&str>,
     ) -> S3Result<()> {
         // Check all conditions against form fields
@@ -138,12 +138,10 @@ impl PostPolicy {
                 continue;
             }
             if !self.has_condition_for_field(name) {
+                // Cairn: AWS's answer
                 return Err(S3Error::with_message(
                     S3ErrorCode::AccessDenied,
-                    format!(
-                        "Each form field that you specify in a form must appear in the list \
-                         of policy conditions. \"{name}\" not specified in the policy."
-                    ),
+                    format!("Invalid according to Policy: Extra input fields: {name}"),
                 ));
             }
         }
@@ -172,35 +170,40 @@ impl PostPolicy {
     fn validate_condition(
         condition: &PostPolicyCondition,
         multipart: &Multipart,
-        file_size: u64,
+        file_size: Option<u64>,
         url_bucket: Option<&str>,
     ) -> S3Result<()> {
+        // Cairn: a condition that fails is AWS's 403 AccessDenied "Invalid
+        // according to Policy: Policy Condition failed: [...]" (upstream:
+        // 400 InvalidPolicyDocument, which AWS keeps for a policy it cannot
+        // read).
+        let failed = |op: &str, field: &str, value: &str| {
+            let cond = serde_json::json!([op, format!("${field}"), value]);
+            S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                format!("Invalid according to Policy: Policy Condition failed: {cond}"),
+            )
+        };
         match condition {
             PostPolicyCondition::Eq { field, value } => {
                 let actual = Self::get_field_value(field, multipart, url_bucket)?;
                 if actual.as_deref() != Some(value.as_str()) {
-                    return Err(S3Error::with_message(
-                        S3ErrorCode::InvalidPolicyDocument,
-                        format!(
-                            "Policy condition 'eq' for field '{field}' failed: expected '{value}', got '{}'",
-                            actual.as_deref().unwrap_or_default()
-                        ),
-                    ));
+                    return Err(failed("eq", field, value));
                 }
             }
             PostPolicyCondition::StartsWith { field, prefix } => {
                 let actual = Self::get_field_value(field, multipart, url_bucket)?;
                 let actual_str = actual.as_deref().unwrap_or("");
                 if !actual_str.starts_with(prefix.as_str()) {
-                    return Err(S3Error::with_message(
-                        S3ErrorCode::InvalidPolicyDocument,
-                        format!(
-                            "Policy condition 'starts-with' for field '{field}' failed: expected prefix '{prefix}', got '{actual_str}'"
-                        ),
-                    ));
+                    return Err(failed("starts-with", field, prefix));
                 }
             }
             PostPolicyCondition::ContentLengthRange { min, max } => {
+                // Cairn: checked as the file streams (`PostFileStream`)
+                // when its size is not known here
+                let Some(file_size) = file_size else {
+                    return Ok(());
+                };
                 if file_size > *max {
                     return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
                 }

@@ -143,6 +143,7 @@ pub(crate) struct VecByteStream {
     remaining_bytes: usize,
 }
 
+#[allow(dead_code)] // Cairn: POST files stream (PostFileStream)
 impl VecByteStream {
     pub fn new(v: Vec<Bytes>) -> Self {
         let total = v

@@ -228,6 +228,25 @@ where
     Ok(ans)
 }
 
+/// Cairn: a POST form's `tagging` field (the XML `<Tagging>` document, as
+/// AWS takes it) as an `x-amz-tagging` value (`k=v&k2=v2`).
+///
+/// # Errors
+/// `MalformedXML` when it is no tag set.
+pub fn form_tagging(xml: &str) -> S3Result<String> {
+    let t: crate::dto::Tagging = deserialize_xml(xml.as_bytes())?;
+    let mut out = String::new();
+    for tag in t.tag_set {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(&urlencoding::encode(tag.key.as_deref().unwrap_or_default()));
+        out.push('=');
+        out.push_str(&urlencoding::encode(tag.value.as_deref().unwrap_or_default()));
+    }
+    Ok(out)
+}
+
 pub fn take_xml_body<T>(req: &mut Request) -> S3Result<T>
 where
     T: for<'xml> xml::Deserialize<'xml>,

@@ -10,6 +10,7 @@ use crate::utils::SyncBoxFuture;
 use std::fmt::{self, Debug};
 use std::mem;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use futures::stream::{Stream, StreamExt};
 use hyper::body::Bytes;
@@ -119,11 +120,13 @@ pub enum MultipartError {
     #[error("MultipartError: TooManyParts: part count {0} exceeds limit of {1}")]
     TooManyParts(usize, usize),
     #[error("MultipartError: FileTooLarge: file size {0} bytes exceeds limit of {1} bytes")]
+    #[allow(dead_code)] // Cairn: POST files stream (PostFileStream)
     FileTooLarge(u64, u64),
 }
 
 /// Aggregates a file stream into a Vec<Bytes> with a size limit.
 /// Returns error if the total size exceeds the limit.
+#[allow(dead_code)] // Cairn: POST files stream (PostFileStream)
 pub async fn aggregate_file_stream_limited(mut stream: FileStream, max_size: u64) -> Result<Vec<Bytes>, MultipartError> {
     use futures::stream::StreamExt;
     let mut vec = Vec::new();
@@ -139,6 +142,81 @@ pub async fn aggregate_file_stream_limited(mut stream: FileStream, max_size: u64
     }
     Ok(vec)
 }
+
+/// Cairn: why a POST object's file was refused while it streamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PostFileSizeError {
+    #[error("Your proposed upload exceeds the maximum allowed object size.")]
+    TooLarge,
+    #[error("Your proposed upload is smaller than the minimum allowed object size.")]
+    TooSmall,
+}
+
+/// Cairn: the file of a POST object upload, streamed to the operation
+/// with the policy's `content-length-range` (and the configured maximum)
+/// checked as it goes: more than `max` bytes fails at once, fewer than
+/// `min` at the end, each with a [`PostFileSizeError`] (the operation
+/// must not keep what it wrote).
+pub struct PostFileStream {
+    inner: FileStream,
+    min: u64,
+    max: u64,
+    seen: u64,
+    done: bool,
+}
+
+impl Debug for PostFileStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PostFileStream {{ min: {}, max: {}, seen: {} }}", self.min, self.max, self.seen)
+    }
+}
+
+impl PostFileStream {
+    #[must_use]
+    pub fn new(inner: FileStream, min: u64, max: u64) -> Self {
+        Self {
+            inner,
+            min,
+            max,
+            seen: 0,
+            done: false,
+        }
+    }
+}
+
+impl Stream for PostFileStream {
+    type Item = Result<Bytes, StdError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(b))) => {
+                self.seen = self.seen.saturating_add(b.len() as u64);
+                if self.seen > self.max {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(Box::new(PostFileSizeError::TooLarge))));
+                }
+                Poll::Ready(Some(Ok(b)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.done = true;
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                if self.seen < self.min {
+                    return Poll::Ready(Some(Err(Box::new(PostFileSizeError::TooSmall))));
+                }
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl ByteStream for PostFileStream {}
 
 /// transform multipart
 /// # Errors
@@ -430,12 +508,14 @@ impl FileStream {
                             None => return Err(FileStreamError::Incomplete),
                             Some(Err(e)) => return Err(FileStreamError::Underlying(e)),
                             Some(Ok(b)) => {
-                                // Check buffer size limit before extending
-                                if buf.len().saturating_add(b.len()) > MAX_BOUNDARY_BUFFER_SIZE {
-                                    return Err(FileStreamError::BoundaryBufferTooLarge(
-                                        buf.len().saturating_add(b.len()),
-                                        MAX_BOUNDARY_BUFFER_SIZE,
-                                    ));
+                                // Cairn: only what is held back (a partial
+                                // boundary) counts; the new chunk is
+                                // scanned at once. Upstream counted the
+                                // chunk too, and failed any file with a
+                                // `\r` at a chunk's end followed by a
+                                // chunk of 64 KiB or more.
+                                if buf.len() > MAX_BOUNDARY_BUFFER_SIZE {
+                                    return Err(FileStreamError::BoundaryBufferTooLarge(buf.len(), MAX_BOUNDARY_BUFFER_SIZE));
                                 }
                                 buf.extend_from_slice(&b);
                             }

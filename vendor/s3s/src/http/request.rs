@@ -31,7 +31,10 @@ pub(crate) struct S3Extensions {
     pub qs: Option<OrderedQs>,
 
     pub multipart: Option<Multipart>,
+    #[allow(dead_code)] // Cairn: POST files stream (post_file)
     pub vec_stream: Option<VecByteStream>,
+    /// Cairn: a POST object's file, streamed (not aggregated).
+    pub post_file: Option<crate::http::PostFileStream>,
 
     pub credentials: Option<Credentials>,
     pub region: Option<Region>,

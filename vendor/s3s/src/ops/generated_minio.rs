@@ -5588,13 +5588,11 @@ impl PutObject {
         let bucket = http::unwrap_bucket(req);
         let key = http::parse_field_value(&m, "key")?.ok_or_else(|| invalid_request!("missing key"))?;
 
-        let vec_stream = req.s3ext.vec_stream.take().expect("missing vec stream");
+        // Cairn: the file streams (its length is not known in advance).
+        let file = req.s3ext.post_file.take().ok_or_else(|| invalid_request!("missing file"))?;
+        let content_length: Option<i64> = None;
 
-        let content_length = i64::try_from(vec_stream.exact_remaining_length())
-            .map_err(|e| s3_error!(e, InvalidArgument, "content-length overflow"))?;
-        let content_length = (content_length != 0).then_some(content_length);
-
-        let body: Option<StreamingBlob> = Some(StreamingBlob::new(vec_stream));
+        let body: Option<StreamingBlob> = Some(StreamingBlob::new(file));
 
         let acl: Option<ObjectCannedACL> = http::parse_field_value(&m, "x-amz-acl")?;
 
@@ -5681,7 +5679,11 @@ impl PutObject {
 
         let storage_class: Option<StorageClass> = http::parse_field_value(&m, "x-amz-storage-class")?;
 
-        let tagging: Option<TaggingHeader> = http::parse_field_value(&m, "x-amz-tagging")?;
+        let tagging: Option<TaggingHeader> = match http::parse_field_value(&m, "x-amz-tagging")? {
+            Some(t) => Some(t),
+            // Cairn: a form's `tagging` field is the XML <Tagging> document (AWS)
+            None => m.find_field_value("tagging").map(http::form_tagging).transpose()?,
+        };
 
         let version_id: Option<ObjectVersionId> = http::parse_opt_query(req, "versionId")?;
 
@@ -6729,7 +6731,9 @@ impl PostObject {
         success_action_status: Option<i32>,
         output: &PostObjectOutput,
     ) -> S3Result<http::Response> {
-        let etag_str = output.e_tag.as_ref().map(ETag::value).unwrap_or_default();
+        // Cairn: quoted, as AWS sends it in the redirect and the XML
+        let etag_quoted = output.e_tag.as_ref().map(|e| format!("\"{}\"", e.value())).unwrap_or_default();
+        let etag_str = etag_quoted.as_str();
 
         // Handle success_action_redirect: return 303 See Other with Location header
         if let Some(redirect_url) = success_action_redirect {
@@ -6787,12 +6791,18 @@ impl super::Operation for PostObject {
     }
 
     async fn call(&self, ccx: &CallContext<'_>, req: &mut http::Request) -> S3Result<http::Response> {
+        // Cairn: the answer names the key stored, `${filename}` replaced
+        // by the uploaded file's name (the operation stores it so).
+        let file_name = req.s3ext.multipart.as_ref().map(|m| m.file.name.clone());
         let post_input = Self::deserialize_http(req)?;
         // Save POST-specific fields before conversion
         let success_action_redirect = post_input.success_action_redirect.clone();
         let success_action_status = post_input.success_action_status;
         let bucket = post_input.bucket.clone();
-        let key = post_input.key.clone();
+        let key = match &file_name {
+            Some(name) => post_input.key.replace("${filename}", name),
+            None => post_input.key.clone(),
+        };
 
         let put_input = post_object_input_into_put_object_input(post_input);
         let mut put_req = super::build_s3_request(put_input, req);
@@ -6817,6 +6827,17 @@ impl super::Operation for PostObject {
         // Serialize with POST-specific response behavior
         let mut resp =
             Self::serialize_http(&bucket, &key, success_action_redirect.as_deref(), success_action_status, &s3_resp.output)?;
+        // Cairn: ETag and Location headers, as AWS sends them
+        if let Some(etag) = &s3_resp.output.e_tag
+            && let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", etag.value()))
+        {
+            resp.headers.insert(hyper::header::ETAG, v);
+        }
+        if success_action_redirect.is_none()
+            && let Ok(v) = http::HeaderValue::from_str(&format!("/{bucket}/{}", urlencoding::encode(&key)))
+        {
+            resp.headers.insert(hyper::header::LOCATION, v);
+        }
         resp.headers.extend(s3_resp.headers);
         resp.extensions.extend(s3_resp.extensions);
         Ok(resp)

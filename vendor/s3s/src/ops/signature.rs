@@ -252,7 +252,8 @@ impl SignatureContext<'_> {
         let info = PostSignatureV4::extract(&multipart).ok_or_else(|| invalid_request!("missing required multipart fields"))?;
 
         if is_base64_encoded(info.policy.as_bytes()).not() {
-            return Err(invalid_request!("invalid field: policy"));
+            // Cairn: AWS's code
+            return Err(s3_error!(InvalidPolicyDocument, "Invalid Policy: Invalid 'Policy' base64 encoding."));
         }
 
         if info.x_amz_algorithm != "AWS4-HMAC-SHA256" {
@@ -705,7 +706,8 @@ impl SignatureContext<'_> {
         let info = PostSignatureV2::extract(&multipart).ok_or_else(|| invalid_request!("missing required multipart fields"))?;
 
         if is_base64_encoded(info.policy.as_bytes()).not() {
-            return Err(invalid_request!("invalid field: policy"));
+            // Cairn: AWS's code
+            return Err(s3_error!(InvalidPolicyDocument, "Invalid Policy: Invalid 'Policy' base64 encoding."));
         }
 
         let access_key = info.access_key_id.to_owned();
