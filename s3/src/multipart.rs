@@ -127,6 +127,8 @@ impl CairnS3 {
             acl,
             // an S3 answer means durable
             write_back: false,
+            // conditions come with the complete
+            precondition: None,
         };
         let upload_id = self
             .layer
@@ -363,10 +365,9 @@ impl CairnS3 {
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
-        refuse_if_some(input.if_match.as_ref(), "conditional writes (If-Match)")?;
-        refuse_if_some(
+        let precondition = crate::convert::write_precondition(
+            input.if_match.as_ref(),
             input.if_none_match.as_ref(),
-            "conditional writes (If-None-Match)",
         )?;
         // The SSE-C headers are allowed (S3 wants them for checksums of
         // SSE-C uploads); the parts are already encrypted with the key, so
@@ -404,7 +405,13 @@ impl CairnS3 {
         }
         let info = self
             .layer
-            .complete_multipart_upload(&bucket, &key, &input.upload_id, parts)
+            .complete_multipart_upload_with(
+                &bucket,
+                &key,
+                &input.upload_id,
+                parts,
+                cairn_api::CompleteOptions { precondition },
+            )
             .await
             .s3()?;
         tracing::debug!(bucket = %bucket, key = %key, size = info.size, "multipart upload completed");

@@ -153,10 +153,9 @@ impl CairnS3 {
 
         let (tags, retention, legal_hold, acl) = crate::write_request_attrs!(input);
         let acl = self.request_acl(&bucket, &acl).await?;
-        refuse_if_some(input.if_match.as_ref(), "conditional writes (If-Match)")?;
-        refuse_if_some(
+        let precondition = crate::convert::write_precondition(
+            input.if_match.as_ref(),
             input.if_none_match.as_ref(),
-            "conditional writes (If-None-Match)",
         )?;
         refuse_if_some(
             input.write_offset_bytes.as_ref(),
@@ -207,6 +206,7 @@ impl CairnS3 {
             acl,
             // an S3 answer means durable
             write_back: false,
+            precondition,
         };
         let body = crate::convert::request_body(input.body).await;
         let info = self

@@ -108,6 +108,7 @@ pub const BUCKETS: &[&str] = &[
     "conf-multipart",
     "conf-rename",
     "conf-patch",
+    "conf-cond",
 ];
 
 pub async fn run_all(l: &dyn ObjectLayer) {
@@ -120,6 +121,7 @@ pub async fn run_all(l: &dyn ObjectLayer) {
     multipart(l).await;
     rename(l).await;
     patch(l).await;
+    conditional_writes(l).await;
 }
 
 /// `patch_object` against a model: the bytes as pwrite/ftruncate would
@@ -1096,4 +1098,164 @@ pub async fn multipart(l: &dyn ObjectLayer) {
     .await
     .expect("complete copy");
     assert_eq!(get(l, bk, "copy", None).await, &all[100..200]);
+}
+
+fn conditional(p: crate::conditional::WritePrecondition) -> PutOptions {
+    PutOptions {
+        precondition: Some(p),
+        ..Default::default()
+    }
+}
+
+/// Conditional writes (`If-None-Match: *`, `If-Match`) on PUT and on
+/// CompleteMultipartUpload, judged with the commit; a second conditional
+/// write of a key while one is in flight is a `ConditionalRequestConflict`.
+/// Declared gaps: layers without `conditional_puts` may refuse `If-Match`
+/// with NotImplemented, those without `conditional_completes` any
+/// conditional complete.
+pub async fn conditional_writes(l: &dyn ObjectLayer) {
+    use crate::conditional::{CompleteOptions, WritePrecondition as P};
+    let bk = "conf-cond";
+    make(l, bk).await;
+    let caps = l.capabilities();
+    let cput = |key: &'static str, data: &'static [u8], p: P| async move {
+        l.put_object(&b(bk), &k(key), bytes_stream(data.to_vec()), conditional(p))
+            .await
+    };
+    let first = cput("c", b"one", P::Absent)
+        .await
+        .expect("create-only put of a new key");
+    assert!(matches!(
+        cput("c", b"two", P::Absent).await,
+        Err(ObjectError::PreconditionFailed)
+    ));
+    assert_eq!(get(l, bk, "c", None).await, b"one");
+    let mut current = first.etag.clone();
+    if caps.conditional_puts {
+        let second = cput("c", b"two", P::Matches(format!("\"{}\"", first.etag)))
+            .await
+            .expect("put with the current ETag");
+        assert!(matches!(
+            cput("c", b"three", P::Matches(format!("\"{}\"", first.etag))).await,
+            Err(ObjectError::PreconditionFailed)
+        ));
+        assert_eq!(get(l, bk, "c", None).await, b"two");
+        current = second.etag;
+        // no object to match: nothing is created (a cloud remote may
+        // answer 412 rather than 404)
+        assert!(matches!(
+            cput("none", b"x", P::Matches(format!("\"{}\"", first.etag))).await,
+            Err(ObjectError::NoSuchKey { .. } | ObjectError::PreconditionFailed)
+        ));
+        assert!(matches!(
+            l.head_object(&b(bk), &k("none"), &Conditions::default())
+                .await,
+            Err(ObjectError::NoSuchKey { .. })
+        ));
+
+        // A conditional write in flight (its body not yet ended): a second
+        // one of the key is refused with 409, the first then commits.
+        let (tx, rx) = futures::channel::mpsc::unbounded::<std::io::Result<bytes::Bytes>>();
+        tx.unbounded_send(Ok(bytes::Bytes::from_static(b"slow ")))
+            .expect("send");
+        let (race_b, race_k) = (b(bk), k("race"));
+        // the probe starts once the write in flight reads its body (it
+        // holds the key by then)
+        let reading = std::sync::Arc::new(tokio::sync::Notify::new());
+        let r2 = reading.clone();
+        let body = futures::StreamExt::inspect(rx, move |_| r2.notify_one());
+        let slow = l.put_object(&race_b, &race_k, byte_stream(body), conditional(P::Absent));
+        let probe = async move {
+            reading.notified().await;
+            let mut saw = false;
+            for _ in 0..500 {
+                match cput("race", b"fast", P::Matches("\"0\"".into())).await {
+                    Err(ObjectError::ConditionalRequestConflict { .. }) => {
+                        saw = true;
+                        break;
+                    }
+                    Err(ObjectError::NoSuchKey { .. } | ObjectError::PreconditionFailed) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                    other => panic!("conflicting conditional put: {other:?}"),
+                }
+            }
+            tx.unbounded_send(Ok(bytes::Bytes::from_static(b"body")))
+                .expect("send");
+            drop(tx);
+            saw
+        };
+        let (slow, saw) = tokio::join!(slow, probe);
+        assert!(
+            saw,
+            "no ConditionalRequestConflict while a write was in flight"
+        );
+        slow.expect("the write in flight commits");
+        assert_eq!(get(l, bk, "race", None).await, b"slow body");
+    } else {
+        // refused by name, or done right
+        match cput("c", b"two", P::Matches(format!("\"{}\"", first.etag))).await {
+            Err(ObjectError::NotImplemented { .. }) => {}
+            Ok(i) => current = i.etag,
+            Err(e) => panic!("If-Match put: {e:?}"),
+        }
+    }
+
+    let complete = |key: &'static str, p: P| async move {
+        let id = l
+            .create_multipart_upload(&b(bk), &k(key), PutOptions::default())
+            .await
+            .expect("create");
+        let parts = upload_parts(
+            l,
+            &b(bk),
+            &k(key),
+            &id,
+            &[b"mp".to_vec()],
+            &Default::default(),
+        )
+        .await
+        .expect("upload parts");
+        let opts = |p: P| CompleteOptions {
+            precondition: Some(p),
+        };
+        let r = l
+            .complete_multipart_upload_with(&b(bk), &k(key), &id, parts.clone(), opts(p))
+            .await;
+        (id, parts, r)
+    };
+    let (id, parts, r) = complete("c", P::Absent).await;
+    if !caps.conditional_completes {
+        assert!(
+            matches!(r, Err(ObjectError::NotImplemented { .. })),
+            "{r:?}"
+        );
+        l.abort_multipart_upload(&b(bk), &k("c"), &id)
+            .await
+            .expect("abort");
+        return;
+    }
+    assert!(matches!(r, Err(ObjectError::PreconditionFailed)), "{r:?}");
+    // the upload is still there: completed with the current ETag
+    let done = l
+        .complete_multipart_upload_with(
+            &b(bk),
+            &k("c"),
+            &id,
+            parts,
+            CompleteOptions {
+                precondition: Some(P::Matches(current.clone())),
+            },
+        )
+        .await
+        .expect("complete with the current ETag");
+    assert_eq!(get(l, bk, "c", None).await, b"mp");
+    let (_, _, r) = complete("c", P::Matches(current)).await;
+    assert!(matches!(r, Err(ObjectError::PreconditionFailed)), "{r:?}");
+    let (_, _, r) = complete("c", P::Matches(done.etag)).await;
+    r.expect("complete matching the completed object");
+    let (_, _, r) = complete("fresh", P::Absent).await;
+    r.expect("create-only complete of a new key");
+    let (_, _, r) = complete("nothing", P::Matches("*".into())).await;
+    assert!(matches!(r, Err(ObjectError::NoSuchKey { .. })), "{r:?}");
 }

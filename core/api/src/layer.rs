@@ -356,6 +356,26 @@ pub trait ObjectLayer: Send + Sync + 'static {
         key: &ObjectKey,
         upload_id: &str,
         parts: Vec<CompletePart>,
+    ) -> ObjectResult<ObjectInfo> {
+        self.complete_multipart_upload_with(
+            bucket,
+            key,
+            upload_id,
+            parts,
+            crate::conditional::CompleteOptions::default(),
+        )
+        .await
+    }
+
+    /// `complete_multipart_upload` with options: a precondition on the
+    /// key's current object, checked in the same step as the commit.
+    async fn complete_multipart_upload_with(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: Vec<CompletePart>,
+        opts: crate::conditional::CompleteOptions,
     ) -> ObjectResult<ObjectInfo>;
 
     async fn abort_multipart_upload(
@@ -423,6 +443,7 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
         legal_hold: false,
         acl: opts.acl.unwrap_or_else(|| src.info.attrs.acl.clone()),
         write_back: false,
+        precondition: None,
         sse: opts.sse.or_else(|| {
             if !opts.keep_encryption {
                 return None;

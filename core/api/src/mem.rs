@@ -22,6 +22,7 @@ use crate::types::*;
 #[derive(Default)]
 pub struct MemLayer {
     state: Mutex<State>,
+    in_flight: crate::conditional::InFlight,
 }
 
 #[derive(Default)]
@@ -198,6 +199,9 @@ impl ObjectLayer for MemLayer {
         if let Some(what) = opts.version_attrs_asked() {
             return Err(ObjectError::NotImplemented { what });
         }
+        let _claim = self
+            .in_flight
+            .claim(bucket, key, opts.precondition.as_ref())?;
         let (data, digest) = read_body(
             body,
             opts.content_length,
@@ -221,9 +225,12 @@ impl ObjectLayer for MemLayer {
             attrs: Default::default(),
         };
         let mut s = self.state.lock();
-        s.bucket_mut(bucket)?
-            .objects
-            .insert(key.to_string(), (info.clone(), data));
+        let objects = &mut s.bucket_mut(bucket)?.objects;
+        if let Some(p) = &opts.precondition {
+            let current = objects.get(key.as_str()).map(|(i, _)| i.etag.as_str());
+            p.check(current, bucket, key)?;
+        }
+        objects.insert(key.to_string(), (info.clone(), data));
         Ok(info)
     }
 
@@ -368,14 +375,23 @@ impl ObjectLayer for MemLayer {
         Ok(page_parts(parts, part_number_marker, max_parts))
     }
 
-    async fn complete_multipart_upload(
+    async fn complete_multipart_upload_with(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         upload_id: &str,
         parts: Vec<CompletePart>,
+        opts: crate::conditional::CompleteOptions,
     ) -> ObjectResult<ObjectInfo> {
         let mut s = self.state.lock();
+        if let Some(p) = &opts.precondition {
+            let current = s
+                .bucket(bucket)?
+                .objects
+                .get(key.as_str())
+                .map(|(i, _)| i.etag.as_str());
+            p.check(current, bucket, key)?;
+        }
         let up = s.upload(bucket, key, upload_id)?;
         let uploaded: BTreeMap<u32, PartInfo> =
             up.parts.iter().map(|(n, (p, _))| (*n, p.clone())).collect();

@@ -706,6 +706,20 @@ impl ObjectLayer for IdentityLayer {
             .await
     }
 
+    async fn complete_multipart_upload_with(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: Vec<CompletePart>,
+        opts: cairn_api::CompleteOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        self.require_object(bucket, key, "s3:PutObject").await?;
+        self.inner
+            .complete_multipart_upload_with(bucket, key, upload_id, parts, opts)
+            .await
+    }
+
     async fn abort_multipart_upload(
         &self,
         bucket: &BucketName,

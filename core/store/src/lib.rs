@@ -296,14 +296,16 @@ impl ObjectLayer for ErasureSet {
             .await
     }
 
-    async fn complete_multipart_upload(
+    async fn complete_multipart_upload_with(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         upload_id: &str,
         parts: Vec<CompletePart>,
+        opts: CompleteOptions,
     ) -> ObjectResult<ObjectInfo> {
-        self.complete_impl(bucket, key, upload_id, parts).await
+        self.complete_impl(bucket, key, upload_id, parts, opts)
+            .await
     }
 
     async fn abort_multipart_upload(

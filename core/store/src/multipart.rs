@@ -14,9 +14,9 @@ use bytes::Bytes;
 use cairn_api::checksum::{BodyDigest, composite_checksum, multipart_etag};
 use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
 use cairn_api::{
-    BucketName, ByteStream, ChecksumAlgorithm, CompletePart, ListPartsPage, ListUploadsOptions,
-    ListUploadsPage, MAX_PUT_SIZE, ObjectError, ObjectHeaders, ObjectInfo, ObjectKey, ObjectResult,
-    PartInfo, PartOptions, PutOptions, StorageClass, UploadInfo,
+    BucketName, ByteStream, ChecksumAlgorithm, CompleteOptions, CompletePart, ListPartsPage,
+    ListUploadsOptions, ListUploadsPage, MAX_PUT_SIZE, ObjectError, ObjectHeaders, ObjectInfo,
+    ObjectKey, ObjectResult, PartInfo, PartOptions, PutOptions, StorageClass, UploadInfo,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -390,9 +390,16 @@ impl ErasureSet {
         key: &ObjectKey,
         id: &str,
         parts: Vec<CompletePart>,
+        opts: CompleteOptions,
     ) -> ObjectResult<ObjectInfo> {
         let up = self.read_upload(bucket, key, id).await?;
+        let _claim = self
+            .locks
+            .in_flight
+            .claim(bucket, key, opts.precondition.as_ref())?;
         let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        self.check_precondition(bucket, key, opts.precondition.as_ref())
+            .await?;
         let (agreed, per_drive) = self.quorum_parts(bucket, id, up.data).await?;
         let uploaded: BTreeMap<u32, PartInfo> =
             agreed.iter().map(|(n, r)| (*n, r.info())).collect();

@@ -208,6 +208,10 @@ impl ErasureSet {
         opts: PutOptions,
     ) -> ObjectResult<ObjectInfo> {
         self.check_bucket(bucket).await?;
+        let _claim = self
+            .locks
+            .in_flight
+            .claim(bucket, key, opts.precondition.as_ref())?;
         let online = self.online_drives();
         let (k, m) = self.write_layout(opts.metadata.storage_class, online);
         let quorum = write_quorum(k, m);
@@ -267,6 +271,8 @@ impl ErasureSet {
             template.checksum = out.checksum;
             template.parts = single_part(out.len, &template.etag);
             let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+            self.check_precondition(bucket, key, opts.precondition.as_ref())
+                .await?;
             self.stamp_version(bucket, key, &mut template, new_attrs)
                 .await?;
             template.mod_time = now_nanos();
@@ -306,10 +312,17 @@ impl ErasureSet {
         template.parts = single_part(size, &template.etag);
         template.data_dir = Some(new_data_dir());
         let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
-        if let Err(e) = self
-            .stamp_version(bucket, key, &mut template, new_attrs)
+        let stamped = match self
+            .check_precondition(bucket, key, opts.precondition.as_ref())
             .await
         {
+            Ok(()) => {
+                self.stamp_version(bucket, key, &mut template, new_attrs)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stamped {
             remove_tmp(tmps).await;
             return Err(e);
         }
