@@ -403,17 +403,26 @@ impl CairnS3 {
                 etag: etag.value().to_owned(),
             });
         }
-        let info = self
-            .layer
-            .complete_multipart_upload_with(
-                &bucket,
-                &key,
-                &input.upload_id,
-                parts,
-                cairn_api::CompleteOptions { precondition },
-            )
-            .await
-            .s3()?;
+        // On its own task: a client that goes away (or times out) does not
+        // cancel a complete half way, and its retry gets the result
+        // (ObjectLayer keeps completed uploads' results a while).
+        let layer = self.layer.clone();
+        let (b, k, id) = (bucket.clone(), key.clone(), input.upload_id.clone());
+        let info = tokio::spawn(async move {
+            layer
+                .complete_multipart_upload_with(
+                    &b,
+                    &k,
+                    &id,
+                    parts,
+                    cairn_api::CompleteOptions { precondition },
+                )
+                .await
+        })
+        .await
+        .map_err(cairn_api::ObjectError::internal)
+        .and_then(|r| r)
+        .s3()?;
         tracing::debug!(bucket = %bucket, key = %key, size = info.size, "multipart upload completed");
         let c = ChecksumOut::new(info.checksum.as_ref());
         let sse = SseOut::new(info.encryption.as_ref(), None);

@@ -109,6 +109,7 @@ pub const BUCKETS: &[&str] = &[
     "conf-rename",
     "conf-patch",
     "conf-cond",
+    "conf-retry",
 ];
 
 pub async fn run_all(l: &dyn ObjectLayer) {
@@ -122,6 +123,7 @@ pub async fn run_all(l: &dyn ObjectLayer) {
     rename(l).await;
     patch(l).await;
     conditional_writes(l).await;
+    retried_complete(l).await;
 }
 
 /// `patch_object` against a model: the bytes as pwrite/ftruncate would
@@ -1258,4 +1260,99 @@ pub async fn conditional_writes(l: &dyn ObjectLayer) {
     r.expect("create-only complete of a new key");
     let (_, _, r) = complete("nothing", P::Matches("*".into())).await;
     assert!(matches!(r, Err(ObjectError::NoSuchKey { .. })), "{r:?}");
+}
+
+/// Parts sent out of order and one sent twice (the second replaces it),
+/// then CompleteMultipartUpload retried: the retry gets the same result
+/// (ETag, version) rather than NoSuchUpload, and nothing is doubled; a
+/// "retry" with another part list is NoSuchUpload.
+pub async fn retried_complete(l: &dyn ObjectLayer) {
+    let bk = "conf-retry";
+    make(l, bk).await;
+    let key = k("r");
+    let id = l
+        .create_multipart_upload(&b(bk), &key, PutOptions::default())
+        .await
+        .expect("create");
+    let part = |n: u32, data: Vec<u8>| {
+        let key = key.clone();
+        let id = id.clone();
+        async move {
+            l.upload_part(
+                &b(bk),
+                &key,
+                &id,
+                n,
+                bytes_stream(data),
+                PartOptions::default(),
+            )
+            .await
+            .expect("upload part")
+        }
+    };
+    let p2 = pattern(777, 22);
+    let two = part(2, p2.clone()).await;
+    let stale = part(1, pattern(MIN_PART_SIZE as usize, 1)).await;
+    let p1 = pattern(MIN_PART_SIZE as usize, 11);
+    let one = part(1, p1.clone()).await;
+    let list = |infos: &[&PartInfo]| -> Vec<CompletePart> {
+        infos
+            .iter()
+            .map(|p| CompletePart {
+                part_number: p.part_number,
+                etag: format!("\"{}\"", p.etag),
+            })
+            .collect()
+    };
+    let listed = l
+        .list_parts(&b(bk), &key, &id, None, 1000)
+        .await
+        .expect("list parts");
+    assert_eq!(listed.parts.len(), 2, "a resent part replaces the first");
+    assert!(matches!(
+        l.complete_multipart_upload(&b(bk), &key, &id, list(&[&stale, &two]))
+            .await,
+        Err(ObjectError::InvalidPart { part_number: 1 })
+    ));
+    let done = list(&[&one, &two]);
+    let first = l
+        .complete_multipart_upload(&b(bk), &key, &id, done.clone())
+        .await
+        .expect("complete");
+    let again = l
+        .complete_multipart_upload(&b(bk), &key, &id, done.clone())
+        .await
+        .expect("a retried complete gets the result");
+    assert_eq!(again.etag, first.etag);
+    assert_eq!(again.version_id, first.version_id);
+    assert_eq!(again.size, first.size);
+    let mut all = p1;
+    all.extend_from_slice(&p2);
+    assert_eq!(get(l, bk, "r", None).await, all);
+    assert!(matches!(
+        l.complete_multipart_upload(&b(bk), &key, &id, list(&[&one]))
+            .await,
+        Err(ObjectError::NoSuchUpload { .. })
+    ));
+    assert!(matches!(
+        l.complete_multipart_upload(&b(bk), &k("other"), &id, done)
+            .await,
+        Err(ObjectError::NoSuchUpload { .. })
+    ));
+    let uploads = l
+        .list_multipart_uploads(&b(bk), ListUploadsOptions::default())
+        .await
+        .expect("list uploads");
+    assert!(uploads.uploads.is_empty(), "{:?}", uploads.uploads);
+    let page = l
+        .list_objects(
+            &b(bk),
+            ListOptions {
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(page.objects.len(), 1);
 }

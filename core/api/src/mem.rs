@@ -23,6 +23,7 @@ use crate::types::*;
 pub struct MemLayer {
     state: Mutex<State>,
     in_flight: crate::conditional::InFlight,
+    completed: crate::multipart::CompletedUploads,
 }
 
 #[derive(Default)]
@@ -384,6 +385,17 @@ impl ObjectLayer for MemLayer {
         opts: crate::conditional::CompleteOptions,
     ) -> ObjectResult<ObjectInfo> {
         let mut s = self.state.lock();
+        let up = match s.upload(bucket, key, upload_id) {
+            Ok(up) => up,
+            Err(ObjectError::NoSuchUpload { .. })
+                if let Some(info) =
+                    self.completed
+                        .get(bucket.as_str(), key.as_str(), upload_id, &parts) =>
+            {
+                return Ok(info);
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(p) = &opts.precondition {
             let current = s
                 .bucket(bucket)?
@@ -392,7 +404,6 @@ impl ObjectLayer for MemLayer {
                 .map(|(i, _)| i.etag.as_str());
             p.check(current, bucket, key)?;
         }
-        let up = s.upload(bucket, key, upload_id)?;
         let uploaded: BTreeMap<u32, PartInfo> =
             up.parts.iter().map(|(n, (p, _))| (*n, p.clone())).collect();
         let chosen = validate_complete(&parts, &uploaded)?;
@@ -430,6 +441,7 @@ impl ObjectLayer for MemLayer {
         s.bucket_mut(bucket)?
             .objects
             .insert(key.to_string(), (info.clone(), Bytes::from(data)));
+        self.completed.record(upload_id, &parts, &info);
         Ok(info)
     }
 

@@ -92,6 +92,8 @@ pub struct CloudLayer {
     uploads: Mutex<HashMap<String, Upload>>,
     started: OffsetDateTime,
     in_flight: cairn_api::conditional::InFlight,
+    /// Lately completed uploads, for retried completes.
+    completed: cairn_api::multipart::CompletedUploads,
 }
 
 struct Upload {
@@ -206,6 +208,7 @@ impl CloudLayer {
             uploads: Mutex::new(HashMap::new()),
             started: OffsetDateTime::now_utc(),
             in_flight: Default::default(),
+            completed: Default::default(),
         }
     }
 
@@ -803,6 +806,14 @@ impl ObjectLayer for CloudLayer {
             return Err(self.gap("conditional multipart completes"));
         }
         let store = self.store(bucket)?.clone();
+        // a retry of a complete that already happened
+        if !self.uploads.lock().contains_key(upload_id)
+            && let Some(info) = self
+                .completed
+                .get(bucket.as_str(), key.as_str(), upload_id, &parts)
+        {
+            return Ok(info);
+        }
         let (remote_id, path) = self.remote_id(bucket, key, upload_id)?;
         let key_path = self.path(key)?;
         let (chosen, ids, checksum, staged) = {
@@ -889,6 +900,7 @@ impl ObjectLayer for CloudLayer {
         }
         info.checksum = checksum;
         info.parts_count = Some(chosen.len() as u32);
+        self.completed.record(upload_id, &parts, &info);
         Ok(info)
     }
 

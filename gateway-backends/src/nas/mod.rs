@@ -90,6 +90,8 @@ struct Inner {
     meta: MetaStore,
     commits: guard::CommitLocks,
     in_flight: cairn_api::conditional::InFlight,
+    /// Lately completed uploads, for retried completes.
+    completed: cairn_api::multipart::CompletedUploads,
 }
 
 impl NasLayer {
@@ -142,6 +144,7 @@ impl NasLayer {
                 meta,
                 commits: Default::default(),
                 in_flight: Default::default(),
+                completed: Default::default(),
             }),
         })
     }
@@ -1095,7 +1098,16 @@ impl ObjectLayer for NasLayer {
             .claim(bucket, key, opts.precondition.as_ref())?;
         let p = opts.precondition;
         self.blocking(move |s| {
-            let (dir, rec) = s.upload_dir(&b, &k, &id)?;
+            let (dir, rec) = match s.upload_dir(&b, &k, &id) {
+                Ok(found) => found,
+                // a retry of a complete that already happened
+                Err(ObjectError::NoSuchUpload { .. })
+                    if let Some(info) = s.completed.get(b.as_str(), k.as_str(), &id, &parts) =>
+                {
+                    return Ok(info);
+                }
+                Err(e) => return Err(e),
+            };
             let records = multipart::parts(&dir).map_err(|e| io_error(e, "listing parts"))?;
             let files: BTreeMap<u32, String> = records
                 .iter()
@@ -1137,6 +1149,7 @@ impl ObjectLayer for NasLayer {
                 parts: Some(chosen.len() as u32),
             };
             let info = s.commit_file(&b, &k, tmp, rec.meta, e, p.as_ref())?;
+            s.completed.record(&id, &parts, &info);
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!(upload = %id, error = %e, "completed upload's staging folder not removed");
             }
