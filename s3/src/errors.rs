@@ -40,6 +40,10 @@ pub(crate) fn s3_error(e: ObjectError) -> S3Error {
             C::InvalidRange
         }
         E::PreconditionFailed => C::PreconditionFailed,
+        E::InvalidPartNumber { .. } => {
+            status = Some(StatusCode::RANGE_NOT_SATISFIABLE);
+            custom("InvalidPartNumber")
+        }
         E::ConditionalRequestConflict { .. } => {
             status = Some(StatusCode::CONFLICT);
             custom("ConditionalRequestConflict")

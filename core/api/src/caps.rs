@@ -31,6 +31,9 @@ pub struct Capabilities {
     /// CompleteMultipartUpload: checked atomically with the commit.
     pub conditional_puts: bool,
     pub conditional_completes: bool,
+    /// `partNumber` reads of multipart objects (the layer keeps part
+    /// sizes); a single-PUT object's part 1 every layer serves.
+    pub part_reads: bool,
 }
 
 impl Capabilities {
@@ -46,6 +49,7 @@ impl Capabilities {
         md5_etags: true,
         conditional_puts: true,
         conditional_completes: true,
+        part_reads: true,
     };
 }
 

@@ -110,6 +110,7 @@ pub const BUCKETS: &[&str] = &[
     "conf-patch",
     "conf-cond",
     "conf-retry",
+    "conf-parts",
 ];
 
 pub async fn run_all(l: &dyn ObjectLayer) {
@@ -124,6 +125,7 @@ pub async fn run_all(l: &dyn ObjectLayer) {
     patch(l).await;
     conditional_writes(l).await;
     retried_complete(l).await;
+    part_reads(l).await;
 }
 
 /// `patch_object` against a model: the bytes as pwrite/ftruncate would
@@ -1355,4 +1357,80 @@ pub async fn retried_complete(l: &dyn ObjectLayer) {
         .await
         .expect("list");
     assert_eq!(page.objects.len(), 1);
+}
+
+/// `part_range` (S3's `partNumber` reads): a single-PUT object is one
+/// part; a multipart object's parts are where they were uploaded; a number
+/// past the parts is `InvalidPartNumber`.
+pub async fn part_reads(l: &dyn ObjectLayer) {
+    let bk = "conf-parts";
+    make(l, bk).await;
+    let plain = put(l, bk, "plain", b"whole object").await;
+    let opts = GetOptions::default();
+    let (info, range) = l
+        .part_range(&b(bk), &k("plain"), &opts, 1)
+        .await
+        .expect("part 1 of a plain object");
+    assert_eq!((info.etag, range), (plain.etag, (0, 12)));
+    assert!(matches!(
+        l.part_range(&b(bk), &k("plain"), &opts, 2).await,
+        Err(ObjectError::InvalidPartNumber {
+            part_number: 2,
+            parts: 1
+        })
+    ));
+    assert!(matches!(
+        l.part_range(&b(bk), &k("missing"), &opts, 1).await,
+        Err(ObjectError::NoSuchKey { .. })
+    ));
+    let key = k("mp");
+    let id = l
+        .create_multipart_upload(&b(bk), &key, PutOptions::default())
+        .await
+        .expect("create");
+    let sizes = [MIN_PART_SIZE as usize, MIN_PART_SIZE as usize + 3, 1234];
+    let datas: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| pattern(*n, 40 + i as u64))
+        .collect();
+    let parts = upload_parts(l, &b(bk), &key, &id, &datas, &Default::default())
+        .await
+        .expect("parts");
+    l.complete_multipart_upload(&b(bk), &key, &id, parts)
+        .await
+        .expect("complete");
+    let r = l.part_range(&b(bk), &key, &opts, 2).await;
+    if !l.capabilities().part_reads {
+        assert!(
+            matches!(r, Err(ObjectError::NotImplemented { .. })),
+            "{r:?}"
+        );
+        return;
+    }
+    let (info, range) = r.expect("part 2");
+    assert_eq!(info.parts_count, Some(3));
+    assert_eq!(range, (sizes[0] as u64, sizes[1] as u64));
+    let (_, last) = l.part_range(&b(bk), &key, &opts, 3).await.expect("part 3");
+    assert_eq!(last, ((sizes[0] + sizes[1]) as u64, 1234));
+    assert_eq!(
+        get(
+            l,
+            bk,
+            "mp",
+            Some(ByteRange::FromTo {
+                first: last.0,
+                last: Some(last.0 + last.1 - 1)
+            })
+        )
+        .await,
+        datas[2]
+    );
+    assert!(matches!(
+        l.part_range(&b(bk), &key, &opts, 4).await,
+        Err(ObjectError::InvalidPartNumber {
+            part_number: 4,
+            parts: 3
+        })
+    ));
 }

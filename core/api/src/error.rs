@@ -38,6 +38,9 @@ pub enum ObjectError {
     InvalidRange { size: u64 },
     #[error("precondition failed")]
     PreconditionFailed,
+    /// A part read (`partNumber`) past the object's parts: 416.
+    #[error("the object has {parts} parts; part {part_number} was asked for")]
+    InvalidPartNumber { part_number: u32, parts: u32 },
     /// Another conditional write of the key is under way (S3's 409
     /// `ConditionalRequestConflict`: re-read and retry).
     #[error("another conditional write of {bucket}/{key} is in progress")]

@@ -107,6 +107,34 @@ pub trait ObjectLayer: Send + Sync + 'static {
     }
 
     /// Deleting a key that does not exist succeeds, as in S3.
+    /// Part `part_number` of an object (S3's `partNumber` on GET/HEAD): the
+    /// object's info (conditions and SSE-C key checked as for a HEAD) and
+    /// the part's `(offset, length)`. A single-PUT object has one part, the
+    /// whole object; a number past the parts is `InvalidPartNumber`. This
+    /// default knows no part sizes: NotImplemented for multipart objects.
+    async fn part_range(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+        part_number: u32,
+    ) -> ObjectResult<(ObjectInfo, (u64, u64))> {
+        let info = self.head_object_with(bucket, key, opts).await?;
+        match info.parts_count {
+            None if part_number == 1 => {
+                let size = info.size;
+                Ok((info, (0, size)))
+            }
+            None => Err(ObjectError::InvalidPartNumber {
+                part_number,
+                parts: 1,
+            }),
+            Some(_) => Err(ObjectError::NotImplemented {
+                what: "partNumber reads of multipart objects",
+            }),
+        }
+    }
+
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()>;
 
     /// A delete as S3 has it with versioning: of one version, or of the

@@ -108,6 +108,14 @@ impl State {
 
 #[async_trait]
 impl ObjectLayer for MemLayer {
+    fn capabilities(&self) -> crate::caps::Capabilities {
+        // the model keeps no part sizes
+        crate::caps::Capabilities {
+            part_reads: false,
+            ..crate::caps::Capabilities::FULL
+        }
+    }
+
     async fn make_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {
         let mut s = self.state.lock();
         if s.buckets.contains_key(bucket.as_str()) {

@@ -396,6 +396,7 @@ impl ObjectLayer for CloudLayer {
             // PUTs only: its multipart completes take no condition
             conditional_puts: self.remote.etag_conditions,
             conditional_completes: false,
+            part_reads: false,
         }
     }
 

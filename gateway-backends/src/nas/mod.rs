@@ -58,6 +58,8 @@ const CAPS: Capabilities = Capabilities {
     // judged under this gateway's per-key commit lock (nas/guard.rs)
     conditional_puts: true,
     conditional_completes: true,
+    // only the part count is kept
+    part_reads: false,
 };
 
 #[derive(Debug, Clone, Default)]
