@@ -1402,8 +1402,13 @@ pub async fn part_reads(l: &dyn ObjectLayer) {
         .expect("complete");
     let r = l.part_range(&b(bk), &key, &opts, 2).await;
     if !l.capabilities().part_reads {
+        // refused by name; a backend that cannot tell a multipart object
+        // (Azure reports no part count) sees one part
         assert!(
-            matches!(r, Err(ObjectError::NotImplemented { .. })),
+            matches!(
+                r,
+                Err(ObjectError::NotImplemented { .. } | ObjectError::InvalidPartNumber { .. })
+            ),
             "{r:?}"
         );
         return;
