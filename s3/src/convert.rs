@@ -142,6 +142,27 @@ pub(crate) fn conditions(
     }
 }
 
+/// The precondition of a conditional PutObject / CompleteMultipartUpload:
+/// `If-None-Match: *` or `If-Match: <etag>` (or `*`). As S3: another
+/// `If-None-Match` value, or both headers, is 501 NotImplemented.
+pub(crate) fn write_precondition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<Option<cairn_api::WritePrecondition>> {
+    use cairn_api::WritePrecondition as P;
+    match (if_match, if_none_match) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(not_implemented(
+            "conditional writes with both If-Match and If-None-Match",
+        )),
+        (None, Some(ETagCondition::Any)) => Ok(Some(P::Absent)),
+        (None, Some(ETagCondition::ETag(_))) => Err(not_implemented(
+            "conditional writes with If-None-Match other than '*'",
+        )),
+        (Some(c), None) => Ok(Some(P::Matches(condition_string(c)))),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Metadata
 

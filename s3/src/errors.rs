@@ -40,6 +40,14 @@ pub(crate) fn s3_error(e: ObjectError) -> S3Error {
             C::InvalidRange
         }
         E::PreconditionFailed => C::PreconditionFailed,
+        E::InvalidPartNumber { .. } => {
+            status = Some(StatusCode::RANGE_NOT_SATISFIABLE);
+            custom("InvalidPartNumber")
+        }
+        E::ConditionalRequestConflict { .. } => {
+            status = Some(StatusCode::CONFLICT);
+            custom("ConditionalRequestConflict")
+        }
         E::NotModified { etag } => {
             headers = header("etag", &format!("\"{etag}\""));
             C::NotModified
@@ -231,6 +239,14 @@ mod tests {
             ),
             (ObjectError::InvalidRange { size: 3 }, "InvalidRange", 416),
             (ObjectError::PreconditionFailed, "PreconditionFailed", 412),
+            (
+                ObjectError::ConditionalRequestConflict {
+                    bucket: "b".into(),
+                    key: "k".into(),
+                },
+                "ConditionalRequestConflict",
+                409,
+            ),
             (
                 ObjectError::NotModified { etag: "e".into() },
                 "NotModified",

@@ -127,6 +127,8 @@ impl CairnS3 {
             acl,
             // an S3 answer means durable
             write_back: false,
+            // conditions come with the complete
+            precondition: None,
         };
         let upload_id = self
             .layer
@@ -363,10 +365,9 @@ impl CairnS3 {
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
-        refuse_if_some(input.if_match.as_ref(), "conditional writes (If-Match)")?;
-        refuse_if_some(
+        let precondition = crate::convert::write_precondition(
+            input.if_match.as_ref(),
             input.if_none_match.as_ref(),
-            "conditional writes (If-None-Match)",
         )?;
         // The SSE-C headers are allowed (S3 wants them for checksums of
         // SSE-C uploads); the parts are already encrypted with the key, so
@@ -402,11 +403,26 @@ impl CairnS3 {
                 etag: etag.value().to_owned(),
             });
         }
-        let info = self
-            .layer
-            .complete_multipart_upload(&bucket, &key, &input.upload_id, parts)
-            .await
-            .s3()?;
+        // On its own task: a client that goes away (or times out) does not
+        // cancel a complete half way, and its retry gets the result
+        // (ObjectLayer keeps completed uploads' results a while).
+        let layer = self.layer.clone();
+        let (b, k, id) = (bucket.clone(), key.clone(), input.upload_id.clone());
+        let info = tokio::spawn(async move {
+            layer
+                .complete_multipart_upload_with(
+                    &b,
+                    &k,
+                    &id,
+                    parts,
+                    cairn_api::CompleteOptions { precondition },
+                )
+                .await
+        })
+        .await
+        .map_err(cairn_api::ObjectError::internal)
+        .and_then(|r| r)
+        .s3()?;
         tracing::debug!(bucket = %bucket, key = %key, size = info.size, "multipart upload completed");
         let c = ChecksumOut::new(info.checksum.as_ref());
         let sse = SseOut::new(info.encryption.as_ref(), None);

@@ -74,31 +74,23 @@ fn checksum_mode_enabled(m: Option<&ChecksumMode>) -> bool {
     m.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
 }
 
-/// `partNumber` on GET/HEAD: part 1 of a single-PUT object is the object.
-fn check_part_number(part_number: Option<i32>, range: bool, info: &ObjectInfo) -> S3Result<()> {
-    let Some(n) = part_number else { return Ok(()) };
+/// `partNumber` on GET/HEAD: 1..=10000 and not with a Range (400
+/// InvalidArgument, as S3).
+fn part_number_param(part_number: Option<i32>, range: bool) -> S3Result<Option<u32>> {
+    let Some(n) = part_number else {
+        return Ok(None);
+    };
     if range {
         return Err(invalid_argument(
             "Cannot specify both Range header and partNumber query parameter",
         ));
     }
-    if !(1..=10_000).contains(&n) {
-        return Err(invalid_argument(format!(
+    match u32::try_from(n) {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(Some(n)),
+        _ => Err(invalid_argument(format!(
             "part number {n} is not between 1 and 10000"
-        )));
+        ))),
     }
-    if info.parts_count.is_some() {
-        return Err(not_implemented("partNumber reads of multipart objects"));
-    }
-    if n != 1 {
-        let mut e = S3Error::with_message(
-            crate::errors::custom("InvalidPartNumber"),
-            format!("the object has 1 part; part {n} was asked for"),
-        );
-        e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
-        return Err(e);
-    }
-    Ok(())
 }
 
 /// For copies a failed `if-none-match`/`if-modified-since` on the source is
@@ -154,10 +146,9 @@ impl CairnS3 {
 
         let (tags, retention, legal_hold, acl) = crate::write_request_attrs!(input);
         let acl = self.request_acl(&bucket, &acl).await?;
-        refuse_if_some(input.if_match.as_ref(), "conditional writes (If-Match)")?;
-        refuse_if_some(
+        let precondition = crate::convert::write_precondition(
+            input.if_match.as_ref(),
             input.if_none_match.as_ref(),
-            "conditional writes (If-None-Match)",
         )?;
         refuse_if_some(
             input.write_offset_bytes.as_ref(),
@@ -208,6 +199,7 @@ impl CairnS3 {
             acl,
             // an S3 answer means durable
             write_back: false,
+            precondition,
         };
         // a form upload's file refused for its size mid-stream: AWS's code
         let sizes = crate::postform::SizeWatch::default();
@@ -267,9 +259,23 @@ impl CairnS3 {
             sse_customer: sse_customer.clone(),
             attributes_only: false,
         };
-        let ranged = opts.range.is_some();
+        let mut opts = opts;
+        if let Some(n) = part_number_param(input.part_number, opts.range.is_some())? {
+            // the part's range of this very version (a replaced object in
+            // between fails If-Match: 412, not another object's bytes)
+            let (info, (off, len)) = self.layer.part_range(&bucket, &key, &opts, n).await.s3()?;
+            if info.parts_count.is_some() {
+                if let Some(v) = &info.version_id {
+                    opts.version_id = Some(Some(v.clone()));
+                }
+                opts.conditions.if_match.get_or_insert(info.etag.clone());
+                opts.range = (len > 0).then_some(ByteRange::FromTo {
+                    first: off,
+                    last: Some(off + len - 1),
+                });
+            }
+        }
         let obj = self.layer.get_object(&bucket, &key, opts).await.s3()?;
-        check_part_number(input.part_number, ranged, &obj.info)?;
 
         let size = obj.info.size;
         let (len, content_range) = match obj.range {
@@ -333,12 +339,19 @@ impl CairnS3 {
             sse_customer,
             attributes_only: false,
         };
-        let info = self
-            .layer
-            .head_object_with(&bucket, &key, &opts)
-            .await
-            .s3()?;
-        check_part_number(input.part_number, input.range.is_some(), &info)?;
+        let (info, part_len) = match part_number_param(input.part_number, input.range.is_some())? {
+            Some(n) => {
+                let (info, (_, len)) = self.layer.part_range(&bucket, &key, &opts, n).await.s3()?;
+                (info, Some(len))
+            }
+            None => (
+                self.layer
+                    .head_object_with(&bucket, &key, &opts)
+                    .await
+                    .s3()?,
+                None,
+            ),
+        };
 
         let checksum = checksum_mode_enabled(input.checksum_mode.as_ref())
             .then_some(info.checksum.as_ref())
@@ -348,8 +361,10 @@ impl CairnS3 {
         let mut out = object_output!(HeadObjectOutput, &info, headers, ChecksumOut::new(checksum));
         // `s3s` answers HEAD with 200 always, so a Range is not applied:
         // the headers describe the whole object.
-        out.content_length =
-            Some(i64::try_from(info.size).map_err(|_| invalid_argument("object too large"))?);
+        out.content_length = Some(
+            i64::try_from(part_len.unwrap_or(info.size))
+                .map_err(|_| invalid_argument("object too large"))?,
+        );
         set_sse!(
             out,
             SseOut::new(info.encryption.as_ref(), opts.sse_customer.as_ref())

@@ -27,6 +27,13 @@ pub struct Capabilities {
     /// multipart upload. Azure's are its own opaque ones (`0x8D...`), the
     /// same on PUT, HEAD, GET and in listings.
     pub md5_etags: bool,
+    /// Conditional writes (`If-Match`, `If-None-Match: *`) on PUT, and on
+    /// CompleteMultipartUpload: checked atomically with the commit.
+    pub conditional_puts: bool,
+    pub conditional_completes: bool,
+    /// `partNumber` reads of multipart objects (the layer keeps part
+    /// sizes); a single-PUT object's part 1 every layer serves.
+    pub part_reads: bool,
 }
 
 impl Capabilities {
@@ -40,6 +47,9 @@ impl Capabilities {
         manages_buckets: true,
         reports_storage_class: true,
         md5_etags: true,
+        conditional_puts: true,
+        conditional_completes: true,
+        part_reads: true,
     };
 }
 

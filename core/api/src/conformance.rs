@@ -108,6 +108,9 @@ pub const BUCKETS: &[&str] = &[
     "conf-multipart",
     "conf-rename",
     "conf-patch",
+    "conf-cond",
+    "conf-retry",
+    "conf-parts",
 ];
 
 pub async fn run_all(l: &dyn ObjectLayer) {
@@ -120,6 +123,9 @@ pub async fn run_all(l: &dyn ObjectLayer) {
     multipart(l).await;
     rename(l).await;
     patch(l).await;
+    conditional_writes(l).await;
+    retried_complete(l).await;
+    part_reads(l).await;
 }
 
 /// `patch_object` against a model: the bytes as pwrite/ftruncate would
@@ -1096,4 +1102,340 @@ pub async fn multipart(l: &dyn ObjectLayer) {
     .await
     .expect("complete copy");
     assert_eq!(get(l, bk, "copy", None).await, &all[100..200]);
+}
+
+fn conditional(p: crate::conditional::WritePrecondition) -> PutOptions {
+    PutOptions {
+        precondition: Some(p),
+        ..Default::default()
+    }
+}
+
+/// Conditional writes (`If-None-Match: *`, `If-Match`) on PUT and on
+/// CompleteMultipartUpload, judged with the commit; a second conditional
+/// write of a key while one is in flight is a `ConditionalRequestConflict`.
+/// Declared gaps: layers without `conditional_puts` may refuse `If-Match`
+/// with NotImplemented, those without `conditional_completes` any
+/// conditional complete.
+pub async fn conditional_writes(l: &dyn ObjectLayer) {
+    use crate::conditional::{CompleteOptions, WritePrecondition as P};
+    let bk = "conf-cond";
+    make(l, bk).await;
+    let caps = l.capabilities();
+    let cput = |key: &'static str, data: &'static [u8], p: P| async move {
+        l.put_object(&b(bk), &k(key), bytes_stream(data.to_vec()), conditional(p))
+            .await
+    };
+    let first = cput("c", b"one", P::Absent)
+        .await
+        .expect("create-only put of a new key");
+    assert!(matches!(
+        cput("c", b"two", P::Absent).await,
+        Err(ObjectError::PreconditionFailed)
+    ));
+    assert_eq!(get(l, bk, "c", None).await, b"one");
+    let mut current = first.etag.clone();
+    if caps.conditional_puts {
+        let second = cput("c", b"two", P::Matches(format!("\"{}\"", first.etag)))
+            .await
+            .expect("put with the current ETag");
+        assert!(matches!(
+            cput("c", b"three", P::Matches(format!("\"{}\"", first.etag))).await,
+            Err(ObjectError::PreconditionFailed)
+        ));
+        assert_eq!(get(l, bk, "c", None).await, b"two");
+        current = second.etag;
+        // no object to match: nothing is created (a cloud remote may
+        // answer 412 rather than 404)
+        assert!(matches!(
+            cput("none", b"x", P::Matches(format!("\"{}\"", first.etag))).await,
+            Err(ObjectError::NoSuchKey { .. } | ObjectError::PreconditionFailed)
+        ));
+        assert!(matches!(
+            l.head_object(&b(bk), &k("none"), &Conditions::default())
+                .await,
+            Err(ObjectError::NoSuchKey { .. })
+        ));
+
+        // A conditional write in flight (its body not yet ended): a second
+        // one of the key is refused with 409, the first then commits.
+        let (tx, rx) = futures::channel::mpsc::unbounded::<std::io::Result<bytes::Bytes>>();
+        tx.unbounded_send(Ok(bytes::Bytes::from_static(b"slow ")))
+            .expect("send");
+        let (race_b, race_k) = (b(bk), k("race"));
+        // the probe starts once the write in flight reads its body (it
+        // holds the key by then)
+        let reading = std::sync::Arc::new(tokio::sync::Notify::new());
+        let r2 = reading.clone();
+        let body = futures::StreamExt::inspect(rx, move |_| r2.notify_one());
+        let slow = l.put_object(&race_b, &race_k, byte_stream(body), conditional(P::Absent));
+        let probe = async move {
+            reading.notified().await;
+            let mut saw = false;
+            for _ in 0..500 {
+                match cput("race", b"fast", P::Matches("\"0\"".into())).await {
+                    Err(ObjectError::ConditionalRequestConflict { .. }) => {
+                        saw = true;
+                        break;
+                    }
+                    Err(ObjectError::NoSuchKey { .. } | ObjectError::PreconditionFailed) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                    other => panic!("conflicting conditional put: {other:?}"),
+                }
+            }
+            tx.unbounded_send(Ok(bytes::Bytes::from_static(b"body")))
+                .expect("send");
+            drop(tx);
+            saw
+        };
+        let (slow, saw) = tokio::join!(slow, probe);
+        assert!(
+            saw,
+            "no ConditionalRequestConflict while a write was in flight"
+        );
+        slow.expect("the write in flight commits");
+        assert_eq!(get(l, bk, "race", None).await, b"slow body");
+    } else {
+        // refused by name, or done right
+        match cput("c", b"two", P::Matches(format!("\"{}\"", first.etag))).await {
+            Err(ObjectError::NotImplemented { .. }) => {}
+            Ok(i) => current = i.etag,
+            Err(e) => panic!("If-Match put: {e:?}"),
+        }
+    }
+
+    let complete = |key: &'static str, p: P| async move {
+        let id = l
+            .create_multipart_upload(&b(bk), &k(key), PutOptions::default())
+            .await
+            .expect("create");
+        let parts = upload_parts(
+            l,
+            &b(bk),
+            &k(key),
+            &id,
+            &[b"mp".to_vec()],
+            &Default::default(),
+        )
+        .await
+        .expect("upload parts");
+        let opts = |p: P| CompleteOptions {
+            precondition: Some(p),
+        };
+        let r = l
+            .complete_multipart_upload_with(&b(bk), &k(key), &id, parts.clone(), opts(p))
+            .await;
+        (id, parts, r)
+    };
+    let (id, parts, r) = complete("c", P::Absent).await;
+    if !caps.conditional_completes {
+        assert!(
+            matches!(r, Err(ObjectError::NotImplemented { .. })),
+            "{r:?}"
+        );
+        l.abort_multipart_upload(&b(bk), &k("c"), &id)
+            .await
+            .expect("abort");
+        return;
+    }
+    assert!(matches!(r, Err(ObjectError::PreconditionFailed)), "{r:?}");
+    // the upload is still there: completed with the current ETag
+    let done = l
+        .complete_multipart_upload_with(
+            &b(bk),
+            &k("c"),
+            &id,
+            parts,
+            CompleteOptions {
+                precondition: Some(P::Matches(current.clone())),
+            },
+        )
+        .await
+        .expect("complete with the current ETag");
+    assert_eq!(get(l, bk, "c", None).await, b"mp");
+    let (_, _, r) = complete("c", P::Matches(current)).await;
+    assert!(matches!(r, Err(ObjectError::PreconditionFailed)), "{r:?}");
+    let (_, _, r) = complete("c", P::Matches(done.etag)).await;
+    r.expect("complete matching the completed object");
+    let (_, _, r) = complete("fresh", P::Absent).await;
+    r.expect("create-only complete of a new key");
+    let (_, _, r) = complete("nothing", P::Matches("*".into())).await;
+    assert!(matches!(r, Err(ObjectError::NoSuchKey { .. })), "{r:?}");
+}
+
+/// Parts sent out of order and one sent twice (the second replaces it),
+/// then CompleteMultipartUpload retried: the retry gets the same result
+/// (ETag, version) rather than NoSuchUpload, and nothing is doubled; a
+/// "retry" with another part list is NoSuchUpload.
+pub async fn retried_complete(l: &dyn ObjectLayer) {
+    let bk = "conf-retry";
+    make(l, bk).await;
+    let key = k("r");
+    let id = l
+        .create_multipart_upload(&b(bk), &key, PutOptions::default())
+        .await
+        .expect("create");
+    let part = |n: u32, data: Vec<u8>| {
+        let key = key.clone();
+        let id = id.clone();
+        async move {
+            l.upload_part(
+                &b(bk),
+                &key,
+                &id,
+                n,
+                bytes_stream(data),
+                PartOptions::default(),
+            )
+            .await
+            .expect("upload part")
+        }
+    };
+    let p2 = pattern(777, 22);
+    let two = part(2, p2.clone()).await;
+    let stale = part(1, pattern(MIN_PART_SIZE as usize, 1)).await;
+    let p1 = pattern(MIN_PART_SIZE as usize, 11);
+    let one = part(1, p1.clone()).await;
+    let list = |infos: &[&PartInfo]| -> Vec<CompletePart> {
+        infos
+            .iter()
+            .map(|p| CompletePart {
+                part_number: p.part_number,
+                etag: format!("\"{}\"", p.etag),
+            })
+            .collect()
+    };
+    let listed = l
+        .list_parts(&b(bk), &key, &id, None, 1000)
+        .await
+        .expect("list parts");
+    assert_eq!(listed.parts.len(), 2, "a resent part replaces the first");
+    assert!(matches!(
+        l.complete_multipart_upload(&b(bk), &key, &id, list(&[&stale, &two]))
+            .await,
+        Err(ObjectError::InvalidPart { part_number: 1 })
+    ));
+    let done = list(&[&one, &two]);
+    let first = l
+        .complete_multipart_upload(&b(bk), &key, &id, done.clone())
+        .await
+        .expect("complete");
+    let again = l
+        .complete_multipart_upload(&b(bk), &key, &id, done.clone())
+        .await
+        .expect("a retried complete gets the result");
+    assert_eq!(again.etag, first.etag);
+    assert_eq!(again.version_id, first.version_id);
+    assert_eq!(again.size, first.size);
+    let mut all = p1;
+    all.extend_from_slice(&p2);
+    assert_eq!(get(l, bk, "r", None).await, all);
+    assert!(matches!(
+        l.complete_multipart_upload(&b(bk), &key, &id, list(&[&one]))
+            .await,
+        Err(ObjectError::NoSuchUpload { .. })
+    ));
+    assert!(matches!(
+        l.complete_multipart_upload(&b(bk), &k("other"), &id, done)
+            .await,
+        Err(ObjectError::NoSuchUpload { .. })
+    ));
+    let uploads = l
+        .list_multipart_uploads(&b(bk), ListUploadsOptions::default())
+        .await
+        .expect("list uploads");
+    assert!(uploads.uploads.is_empty(), "{:?}", uploads.uploads);
+    let page = l
+        .list_objects(
+            &b(bk),
+            ListOptions {
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(page.objects.len(), 1);
+}
+
+/// `part_range` (S3's `partNumber` reads): a single-PUT object is one
+/// part; a multipart object's parts are where they were uploaded; a number
+/// past the parts is `InvalidPartNumber`.
+pub async fn part_reads(l: &dyn ObjectLayer) {
+    let bk = "conf-parts";
+    make(l, bk).await;
+    let plain = put(l, bk, "plain", b"whole object").await;
+    let opts = GetOptions::default();
+    let (info, range) = l
+        .part_range(&b(bk), &k("plain"), &opts, 1)
+        .await
+        .expect("part 1 of a plain object");
+    assert_eq!((info.etag, range), (plain.etag, (0, 12)));
+    assert!(matches!(
+        l.part_range(&b(bk), &k("plain"), &opts, 2).await,
+        Err(ObjectError::InvalidPartNumber {
+            part_number: 2,
+            parts: 1
+        })
+    ));
+    assert!(matches!(
+        l.part_range(&b(bk), &k("missing"), &opts, 1).await,
+        Err(ObjectError::NoSuchKey { .. })
+    ));
+    let key = k("mp");
+    let id = l
+        .create_multipart_upload(&b(bk), &key, PutOptions::default())
+        .await
+        .expect("create");
+    let sizes = [MIN_PART_SIZE as usize, MIN_PART_SIZE as usize + 3, 1234];
+    let datas: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| pattern(*n, 40 + i as u64))
+        .collect();
+    let parts = upload_parts(l, &b(bk), &key, &id, &datas, &Default::default())
+        .await
+        .expect("parts");
+    l.complete_multipart_upload(&b(bk), &key, &id, parts)
+        .await
+        .expect("complete");
+    let r = l.part_range(&b(bk), &key, &opts, 2).await;
+    if !l.capabilities().part_reads {
+        // refused by name; a backend that cannot tell a multipart object
+        // (Azure reports no part count) sees one part
+        assert!(
+            matches!(
+                r,
+                Err(ObjectError::NotImplemented { .. } | ObjectError::InvalidPartNumber { .. })
+            ),
+            "{r:?}"
+        );
+        return;
+    }
+    let (info, range) = r.expect("part 2");
+    assert_eq!(info.parts_count, Some(3));
+    assert_eq!(range, (sizes[0] as u64, sizes[1] as u64));
+    let (_, last) = l.part_range(&b(bk), &key, &opts, 3).await.expect("part 3");
+    assert_eq!(last, ((sizes[0] + sizes[1]) as u64, 1234));
+    assert_eq!(
+        get(
+            l,
+            bk,
+            "mp",
+            Some(ByteRange::FromTo {
+                first: last.0,
+                last: Some(last.0 + last.1 - 1)
+            })
+        )
+        .await,
+        datas[2]
+    );
+    assert!(matches!(
+        l.part_range(&b(bk), &key, &opts, 4).await,
+        Err(ObjectError::InvalidPartNumber {
+            part_number: 4,
+            parts: 3
+        })
+    ));
 }

@@ -38,6 +38,13 @@ pub enum ObjectError {
     InvalidRange { size: u64 },
     #[error("precondition failed")]
     PreconditionFailed,
+    /// A part read (`partNumber`) past the object's parts: 416.
+    #[error("the object has {parts} parts; part {part_number} was asked for")]
+    InvalidPartNumber { part_number: u32, parts: u32 },
+    /// Another conditional write of the key is under way (S3's 409
+    /// `ConditionalRequestConflict`: re-read and retry).
+    #[error("another conditional write of {bucket}/{key} is in progress")]
+    ConditionalRequestConflict { bucket: String, key: String },
     #[error("not modified")]
     NotModified { etag: String },
     #[error("Content-MD5 {given} is not a base64 MD5 digest")]

@@ -107,6 +107,34 @@ pub trait ObjectLayer: Send + Sync + 'static {
     }
 
     /// Deleting a key that does not exist succeeds, as in S3.
+    /// Part `part_number` of an object (S3's `partNumber` on GET/HEAD): the
+    /// object's info (conditions and SSE-C key checked as for a HEAD) and
+    /// the part's `(offset, length)`. A single-PUT object has one part, the
+    /// whole object; a number past the parts is `InvalidPartNumber`. This
+    /// default knows no part sizes: NotImplemented for multipart objects.
+    async fn part_range(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+        part_number: u32,
+    ) -> ObjectResult<(ObjectInfo, (u64, u64))> {
+        let info = self.head_object_with(bucket, key, opts).await?;
+        match info.parts_count {
+            None if part_number == 1 => {
+                let size = info.size;
+                Ok((info, (0, size)))
+            }
+            None => Err(ObjectError::InvalidPartNumber {
+                part_number,
+                parts: 1,
+            }),
+            Some(_) => Err(ObjectError::NotImplemented {
+                what: "partNumber reads of multipart objects",
+            }),
+        }
+    }
+
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()>;
 
     /// A delete as S3 has it with versioning: of one version, or of the
@@ -357,6 +385,26 @@ pub trait ObjectLayer: Send + Sync + 'static {
         key: &ObjectKey,
         upload_id: &str,
         parts: Vec<CompletePart>,
+    ) -> ObjectResult<ObjectInfo> {
+        self.complete_multipart_upload_with(
+            bucket,
+            key,
+            upload_id,
+            parts,
+            crate::conditional::CompleteOptions::default(),
+        )
+        .await
+    }
+
+    /// `complete_multipart_upload` with options: a precondition on the
+    /// key's current object, checked in the same step as the commit.
+    async fn complete_multipart_upload_with(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: Vec<CompletePart>,
+        opts: crate::conditional::CompleteOptions,
     ) -> ObjectResult<ObjectInfo>;
 
     async fn abort_multipart_upload(
@@ -424,6 +472,7 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
         legal_hold: false,
         acl: opts.acl.unwrap_or_else(|| src.info.attrs.acl.clone()),
         write_back: false,
+        precondition: None,
         sse: opts.sse.or_else(|| {
             if !opts.keep_encryption {
                 return None;

@@ -22,6 +22,8 @@ use crate::types::*;
 #[derive(Default)]
 pub struct MemLayer {
     state: Mutex<State>,
+    in_flight: crate::conditional::InFlight,
+    completed: crate::multipart::CompletedUploads,
 }
 
 #[derive(Default)]
@@ -106,6 +108,14 @@ impl State {
 
 #[async_trait]
 impl ObjectLayer for MemLayer {
+    fn capabilities(&self) -> crate::caps::Capabilities {
+        // the model keeps no part sizes
+        crate::caps::Capabilities {
+            part_reads: false,
+            ..crate::caps::Capabilities::FULL
+        }
+    }
+
     async fn make_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {
         let mut s = self.state.lock();
         if s.buckets.contains_key(bucket.as_str()) {
@@ -198,6 +208,9 @@ impl ObjectLayer for MemLayer {
         if let Some(what) = opts.version_attrs_asked() {
             return Err(ObjectError::NotImplemented { what });
         }
+        let _claim = self
+            .in_flight
+            .claim(bucket, key, opts.precondition.as_ref())?;
         let (data, digest) = read_body(
             body,
             opts.content_length,
@@ -221,9 +234,12 @@ impl ObjectLayer for MemLayer {
             attrs: Default::default(),
         };
         let mut s = self.state.lock();
-        s.bucket_mut(bucket)?
-            .objects
-            .insert(key.to_string(), (info.clone(), data));
+        let objects = &mut s.bucket_mut(bucket)?.objects;
+        if let Some(p) = &opts.precondition {
+            let current = objects.get(key.as_str()).map(|(i, _)| i.etag.as_str());
+            p.check(current, bucket, key)?;
+        }
+        objects.insert(key.to_string(), (info.clone(), data));
         Ok(info)
     }
 
@@ -368,15 +384,34 @@ impl ObjectLayer for MemLayer {
         Ok(page_parts(parts, part_number_marker, max_parts))
     }
 
-    async fn complete_multipart_upload(
+    async fn complete_multipart_upload_with(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         upload_id: &str,
         parts: Vec<CompletePart>,
+        opts: crate::conditional::CompleteOptions,
     ) -> ObjectResult<ObjectInfo> {
         let mut s = self.state.lock();
-        let up = s.upload(bucket, key, upload_id)?;
+        let up = match s.upload(bucket, key, upload_id) {
+            Ok(up) => up,
+            Err(ObjectError::NoSuchUpload { .. })
+                if let Some(info) =
+                    self.completed
+                        .get(bucket.as_str(), key.as_str(), upload_id, &parts) =>
+            {
+                return Ok(info);
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(p) = &opts.precondition {
+            let current = s
+                .bucket(bucket)?
+                .objects
+                .get(key.as_str())
+                .map(|(i, _)| i.etag.as_str());
+            p.check(current, bucket, key)?;
+        }
         let uploaded: BTreeMap<u32, PartInfo> =
             up.parts.iter().map(|(n, (p, _))| (*n, p.clone())).collect();
         let chosen = validate_complete(&parts, &uploaded)?;
@@ -414,6 +449,7 @@ impl ObjectLayer for MemLayer {
         s.bucket_mut(bucket)?
             .objects
             .insert(key.to_string(), (info.clone(), Bytes::from(data)));
+        self.completed.record(upload_id, &parts, &info);
         Ok(info)
     }
 

@@ -92,3 +92,87 @@ pub fn page_uploads(mut all: Vec<UploadInfo>, opts: &ListUploadsOptions) -> List
         is_truncated,
     }
 }
+
+/// How long a completed upload's result is kept for retries.
+pub const COMPLETED_KEEP: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// At most this many completed uploads are remembered (oldest go first).
+pub const COMPLETED_MAX: usize = 10_000;
+
+/// Results of completed multipart uploads, kept for a while so that a
+/// retried CompleteMultipartUpload (a client that timed out, or was cut
+/// off, while the first one committed) gets the same answer, as S3 gives
+/// it, rather than NoSuchUpload. In memory, bounded by age
+/// ([`COMPLETED_KEEP`]) and count ([`COMPLETED_MAX`]); a restart forgets
+/// them. Only a retry with the same part list gets the result.
+#[derive(Debug, Default)]
+pub struct CompletedUploads {
+    done: parking_lot::Mutex<std::collections::VecDeque<Completed>>,
+}
+
+#[derive(Debug)]
+struct Completed {
+    at: std::time::Instant,
+    upload_id: String,
+    bucket: String,
+    key: String,
+    /// MD5 of the part list (numbers and ETags): a few bytes whatever the
+    /// part count.
+    parts: [u8; 16],
+    info: ObjectInfo,
+}
+
+fn parts_digest(parts: &[CompletePart]) -> [u8; 16] {
+    use md5::Digest as _;
+    let mut h = md5::Md5::new();
+    for p in parts {
+        h.update(p.part_number.to_be_bytes());
+        h.update(p.etag.trim().trim_matches('"').as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().into()
+}
+
+impl CompletedUploads {
+    fn expire(done: &mut std::collections::VecDeque<Completed>) {
+        while done
+            .front()
+            .is_some_and(|c| c.at.elapsed() > COMPLETED_KEEP || done.len() > COMPLETED_MAX)
+        {
+            done.pop_front();
+        }
+    }
+
+    /// Remembers the result of a completed upload.
+    pub fn record(&self, upload_id: &str, parts: &[CompletePart], info: &ObjectInfo) {
+        let mut done = self.done.lock();
+        done.push_back(Completed {
+            at: std::time::Instant::now(),
+            upload_id: upload_id.to_owned(),
+            bucket: info.bucket.clone(),
+            key: info.key.clone(),
+            parts: parts_digest(parts),
+            info: info.clone(),
+        });
+        Self::expire(&mut done);
+    }
+
+    /// The result of `upload_id` if it completed lately into this bucket
+    /// and key with this part list.
+    pub fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletePart],
+    ) -> Option<ObjectInfo> {
+        let mut done = self.done.lock();
+        Self::expire(&mut done);
+        let digest = parts_digest(parts);
+        done.iter()
+            .rev()
+            .find(|c| {
+                c.upload_id == upload_id && c.bucket == bucket && c.key == key && c.parts == digest
+            })
+            .map(|c| c.info.clone())
+    }
+}

@@ -106,6 +106,9 @@ pub struct PutOptions {
     /// this call returns. The S3 front never sets it: a PUT's answer means
     /// durable. Layers without write-back treat it as a plain write.
     pub write_back: bool,
+    /// A conditional write (`If-Match` / `If-None-Match: *`), checked
+    /// against the current object in the same step as the commit.
+    pub precondition: Option<crate::conditional::WritePrecondition>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

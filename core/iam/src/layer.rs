@@ -445,6 +445,18 @@ impl ObjectLayer for IdentityLayer {
         self.inner.head_object_with(bucket, key, opts).await
     }
 
+    async fn part_range(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+        part_number: u32,
+    ) -> ObjectResult<(ObjectInfo, (u64, u64))> {
+        let action = versioned(&opts.version_id, "s3:GetObject", "s3:GetObjectVersion");
+        self.require_object(bucket, key, action).await?;
+        self.inner.part_range(bucket, key, opts, part_number).await
+    }
+
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()> {
         self.require_object(bucket, key, "s3:DeleteObject").await?;
         self.inner.delete_object(bucket, key).await
@@ -704,6 +716,20 @@ impl ObjectLayer for IdentityLayer {
         self.require_object(bucket, key, "s3:PutObject").await?;
         self.inner
             .complete_multipart_upload(bucket, key, upload_id, parts)
+            .await
+    }
+
+    async fn complete_multipart_upload_with(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: Vec<CompletePart>,
+        opts: cairn_api::CompleteOptions,
+    ) -> ObjectResult<ObjectInfo> {
+        self.require_object(bucket, key, "s3:PutObject").await?;
+        self.inner
+            .complete_multipart_upload_with(bucket, key, upload_id, parts, opts)
             .await
     }
 

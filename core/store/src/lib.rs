@@ -297,14 +297,26 @@ impl ObjectLayer for ErasureSet {
             .await
     }
 
-    async fn complete_multipart_upload(
+    async fn part_range(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+        part_number: u32,
+    ) -> ObjectResult<(ObjectInfo, (u64, u64))> {
+        self.part_range_impl(bucket, key, opts, part_number).await
+    }
+
+    async fn complete_multipart_upload_with(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         upload_id: &str,
         parts: Vec<CompletePart>,
+        opts: CompleteOptions,
     ) -> ObjectResult<ObjectInfo> {
-        self.complete_impl(bucket, key, upload_id, parts).await
+        self.complete_impl(bucket, key, upload_id, parts, opts)
+            .await
     }
 
     async fn abort_multipart_upload(

@@ -12,12 +12,17 @@ const STRIPES: usize = 4096;
 
 pub struct LockTable {
     stripes: Vec<Arc<RwLock<()>>>,
+    /// Conditional writes under way (a second one of a key is refused
+    /// with `ConditionalRequestConflict`); their preconditions are checked
+    /// under the object's write lock, with the commit.
+    pub in_flight: cairn_api::conditional::InFlight,
 }
 
 impl Default for LockTable {
     fn default() -> Self {
         Self {
             stripes: (0..STRIPES).map(|_| Arc::new(RwLock::new(()))).collect(),
+            in_flight: Default::default(),
         }
     }
 }

@@ -14,9 +14,9 @@ use bytes::Bytes;
 use cairn_api::checksum::{BodyDigest, composite_checksum, multipart_etag};
 use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
 use cairn_api::{
-    BucketName, ByteStream, ChecksumAlgorithm, CompletePart, ListPartsPage, ListUploadsOptions,
-    ListUploadsPage, MAX_PUT_SIZE, ObjectError, ObjectHeaders, ObjectInfo, ObjectKey, ObjectResult,
-    PartInfo, PartOptions, PutOptions, StorageClass, UploadInfo,
+    BucketName, ByteStream, ChecksumAlgorithm, CompleteOptions, CompletePart, ListPartsPage,
+    ListUploadsOptions, ListUploadsPage, MAX_PUT_SIZE, ObjectError, ObjectHeaders, ObjectInfo,
+    ObjectKey, ObjectResult, PartInfo, PartOptions, PutOptions, StorageClass, UploadInfo,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -390,9 +390,31 @@ impl ErasureSet {
         key: &ObjectKey,
         id: &str,
         parts: Vec<CompletePart>,
+        opts: CompleteOptions,
     ) -> ObjectResult<ObjectInfo> {
-        let up = self.read_upload(bucket, key, id).await?;
+        // a retry of a complete that already happened gets its result
+        let retried = || {
+            self.completed
+                .get(bucket.as_str(), key.as_str(), id, &parts)
+        };
+        let up = match self.read_upload(bucket, key, id).await {
+            Ok(up) => up,
+            Err(ObjectError::NoSuchUpload { .. }) if let Some(info) = retried() => {
+                return Ok(info);
+            }
+            Err(e) => return Err(e),
+        };
+        let _claim = self
+            .locks
+            .in_flight
+            .claim(bucket, key, opts.precondition.as_ref())?;
         let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        // a complete of the same upload that ran meanwhile
+        if let Some(info) = retried() {
+            return Ok(info);
+        }
+        self.check_precondition(bucket, key, opts.precondition.as_ref())
+            .await?;
         let (agreed, per_drive) = self.quorum_parts(bucket, id, up.data).await?;
         let uploaded: BTreeMap<u32, PartInfo> =
             agreed.iter().map(|(n, r)| (*n, r.info())).collect();
@@ -469,6 +491,8 @@ impl ErasureSet {
         let wq = write_quorum(up.data, up.parity);
         let jobs = crate::set::per_drive_metas(&template, &up.distribution, None, &tmps);
         self.commit(bucket, key, jobs, wq).await?;
+        let info = template.to_info(bucket.as_str(), key.as_str());
+        self.completed.record(id, &parts, &info);
         let (b, i) = (bucket.to_string(), id.to_owned());
         self.on_drives(move |d| {
             if let Ok(u) = upload_dir(d, &b, &i) {
@@ -476,7 +500,7 @@ impl ErasureSet {
             }
         })
         .await;
-        Ok(template.to_info(bucket.as_str(), key.as_str()))
+        Ok(info)
     }
 
     pub(crate) async fn abort_impl(

@@ -208,6 +208,10 @@ impl ErasureSet {
         opts: PutOptions,
     ) -> ObjectResult<ObjectInfo> {
         self.check_bucket(bucket).await?;
+        let _claim = self
+            .locks
+            .in_flight
+            .claim(bucket, key, opts.precondition.as_ref())?;
         let online = self.online_drives();
         let (k, m) = self.write_layout(opts.metadata.storage_class, online);
         let quorum = write_quorum(k, m);
@@ -267,6 +271,8 @@ impl ErasureSet {
             template.checksum = out.checksum;
             template.parts = single_part(out.len, &template.etag);
             let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+            self.check_precondition(bucket, key, opts.precondition.as_ref())
+                .await?;
             self.stamp_version(bucket, key, &mut template, new_attrs)
                 .await?;
             template.mod_time = now_nanos();
@@ -306,10 +312,17 @@ impl ErasureSet {
         template.parts = single_part(size, &template.etag);
         template.data_dir = Some(new_data_dir());
         let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
-        if let Err(e) = self
-            .stamp_version(bucket, key, &mut template, new_attrs)
+        let stamped = match self
+            .check_precondition(bucket, key, opts.precondition.as_ref())
             .await
         {
+            Ok(()) => {
+                self.stamp_version(bucket, key, &mut template, new_attrs)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stamped {
             remove_tmp(tmps).await;
             return Err(e);
         }
@@ -519,6 +532,18 @@ impl ErasureSet {
             .read_current(bucket, key, false, opts.version_id.clone())
             .await?;
         drop(g);
+        self.head_object_impl_of(bucket, key, opts, &version)
+    }
+
+    /// What a HEAD of `version` answers: its info, after the SSE-C key and
+    /// the conditions are checked.
+    fn head_object_impl_of(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+        version: &VersionMeta,
+    ) -> ObjectResult<ObjectInfo> {
         let mut info = version.to_info(bucket.as_str(), key.as_str());
         if !opts.attributes_only {
             SseMeta::check_customer(
@@ -532,6 +557,39 @@ impl ErasureSet {
         }
         opts.conditions.check(&info)?;
         Ok(info)
+    }
+
+    /// `partNumber` reads: the part's range from the version's part list
+    /// (a single-PUT object's one part is the whole object).
+    pub(crate) async fn part_range_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+        part_number: u32,
+    ) -> ObjectResult<(ObjectInfo, (u64, u64))> {
+        let g = self.locks.read(bucket.as_str(), key.as_str()).await;
+        let (version, _) = self
+            .read_current(bucket, key, false, opts.version_id.clone())
+            .await?;
+        drop(g);
+        let info = self.head_object_impl_of(bucket, key, opts, &version)?;
+        if !version.multipart {
+            return match part_number {
+                1 => Ok((info, (0, version.size))),
+                _ => Err(ObjectError::InvalidPartNumber {
+                    part_number,
+                    parts: 1,
+                }),
+            };
+        }
+        let parts = u32::try_from(version.parts.len()).unwrap_or(u32::MAX);
+        let idx = usize::try_from(part_number.saturating_sub(1)).unwrap_or(usize::MAX);
+        let (Some(part), true) = (version.parts.get(idx), part_number >= 1) else {
+            return Err(ObjectError::InvalidPartNumber { part_number, parts });
+        };
+        let offset: u64 = version.parts.iter().take(idx).map(|p| p.size).sum();
+        Ok((info, (offset, part.size)))
     }
 }
 

@@ -52,6 +52,9 @@ pub struct ErasureSet {
     pub(crate) clock: crate::versions::Clock,
     /// Write-back commits and their group sync (writeback.rs).
     pub(crate) write_back: Arc<crate::writeback::WriteBack>,
+    /// Results of lately completed multipart uploads, for retried
+    /// completes (multipart.rs).
+    pub(crate) completed: cairn_api::multipart::CompletedUploads,
 }
 
 /// A drive with less free space than this counts as full.
@@ -188,6 +191,7 @@ impl ErasureSet {
             bucket_cfg: Default::default(),
             clock: Default::default(),
             write_back: Default::default(),
+            completed: Default::default(),
         })
     }
 

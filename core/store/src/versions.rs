@@ -119,6 +119,26 @@ impl ErasureSet {
         Ok(())
     }
 
+    /// Judges a conditional write's precondition against the current
+    /// version (a delete marker counts as no object). The caller holds
+    /// the object's write lock and commits next.
+    pub(crate) async fn check_precondition(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        precondition: Option<&cairn_api::WritePrecondition>,
+    ) -> ObjectResult<()> {
+        let Some(p) = precondition else {
+            return Ok(());
+        };
+        let current = match self.read_version(bucket, key, false, Want::Latest).await {
+            Ok((v, _)) if !v.attrs.delete_marker => Some(v.etag),
+            Ok(_) | Err(ObjectError::NoSuchKey { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        p.check(current.as_deref(), bucket, key)
+    }
+
     /// Does the key have a current version that is not a delete marker?
     pub(crate) async fn current_exists(
         &self,

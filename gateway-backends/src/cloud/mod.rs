@@ -21,17 +21,18 @@ use cairn_api::checksum::{BodyDigest, composite_checksum, multipart_etag};
 use cairn_api::layer::copy_via_stream;
 use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
 use cairn_api::{
-    BucketInfo, BucketName, ByteStream, Capabilities, ChecksumAlgorithm, CompletePart, Conditions,
-    CopyOptions, GetObject, GetOptions, ListOptions, ListPage, ListPartsPage, ListUploadsOptions,
-    ListUploadsPage, MetadataDirective, ObjectError, ObjectInfo, ObjectKey, ObjectLayer,
-    ObjectMetadata, ObjectResult, PartInfo, PartOptions, PutOptions, StorageClass, UploadInfo,
+    BucketInfo, BucketName, ByteStream, Capabilities, ChecksumAlgorithm, CompleteOptions,
+    CompletePart, Conditions, CopyOptions, GetObject, GetOptions, ListOptions, ListPage,
+    ListPartsPage, ListUploadsOptions, ListUploadsPage, MetadataDirective, ObjectError, ObjectInfo,
+    ObjectKey, ObjectLayer, ObjectMetadata, ObjectResult, PartInfo, PartOptions, PutOptions,
+    StorageClass, UploadInfo, WritePrecondition,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
-    Attribute, AttributeValue, Attributes, GetRange, ObjectStore, ObjectStoreExt as _,
+    Attribute, AttributeValue, Attributes, GetRange, ObjectStore, ObjectStoreExt as _, PutMode,
     PutMultipartOptions, PutPayload,
 };
 use parking_lot::Mutex;
@@ -75,6 +76,9 @@ pub struct Remote {
     /// It knows S3's storage classes (Azure's access tiers and GCS's
     /// classes have other names: the class is not sent there).
     pub s3_storage_classes: bool,
+    /// It takes `If-Match: <etag>` on a PUT (S3, Azure); GCS matches
+    /// generations, not ETags. `If-None-Match: *` every remote takes.
+    pub etag_conditions: bool,
 }
 
 /// Where multipart uploads that need a copy are joined (a remote name
@@ -87,6 +91,9 @@ pub struct CloudLayer {
     buckets: BTreeMap<String, Arc<dyn CloudStore>>,
     uploads: Mutex<HashMap<String, Upload>>,
     started: OffsetDateTime,
+    in_flight: cairn_api::conditional::InFlight,
+    /// Lately completed uploads, for retried completes.
+    completed: cairn_api::multipart::CompletedUploads,
 }
 
 struct Upload {
@@ -200,6 +207,8 @@ impl CloudLayer {
             buckets,
             uploads: Mutex::new(HashMap::new()),
             started: OffsetDateTime::now_utc(),
+            in_flight: Default::default(),
+            completed: Default::default(),
         }
     }
 
@@ -300,7 +309,7 @@ async fn upload<T>(
     store: &Arc<dyn CloudStore>,
     path: &Path,
     body: &mut ByteStream,
-    attrs: Attributes,
+    put: object_store::PutOptions,
     mut digest: BodyDigest,
     check: impl FnOnce(BodyDigest) -> ObjectResult<T>,
     err: impl Fn(object_store::Error) -> ObjectError,
@@ -309,14 +318,7 @@ async fn upload<T>(
     if ended {
         let out = check(digest)?;
         let r = store
-            .put_opts(
-                path,
-                PutPayload::from_bytes(first),
-                object_store::PutOptions {
-                    attributes: attrs,
-                    ..Default::default()
-                },
-            )
+            .put_opts(path, PutPayload::from_bytes(first), put)
             .await
             .map_err(&err)?;
         let up = Uploaded {
@@ -325,11 +327,17 @@ async fn upload<T>(
         };
         return Ok((up, out));
     }
+    if !matches!(put.mode, PutMode::Overwrite) {
+        // a remote multipart upload completes without a condition
+        return Err(ObjectError::NotImplemented {
+            what: "conditional writes of bodies over 8 MiB on a cloud gateway",
+        });
+    }
     let mut up = store
         .put_multipart_opts(
             path,
             PutMultipartOptions {
-                attributes: attrs,
+                attributes: put.attributes,
                 ..Default::default()
             },
         )
@@ -384,6 +392,11 @@ impl ObjectLayer for CloudLayer {
             manages_buckets: false,
             reports_storage_class: false,
             md5_etags: self.remote.md5_etags,
+            // the remote judges them (object_store's PutMode), on single
+            // PUTs only: its multipart completes take no condition
+            conditional_puts: self.remote.etag_conditions,
+            conditional_completes: false,
+            part_reads: false,
         }
     }
 
@@ -435,13 +448,35 @@ impl ObjectLayer for CloudLayer {
             return Err(self.gap("server-side encryption"));
         }
         let path = self.path(key)?;
+        let mode = match &opts.precondition {
+            None => PutMode::Overwrite,
+            Some(WritePrecondition::Absent) => PutMode::Create,
+            Some(WritePrecondition::Matches(e))
+                if self.remote.etag_conditions && e.trim() != "*" =>
+            {
+                PutMode::Update(object_store::UpdateVersion {
+                    e_tag: Some(e.trim().trim_matches('"').to_owned()),
+                    version: None,
+                })
+            }
+            Some(WritePrecondition::Matches(_)) => {
+                return Err(self.gap("conditional writes with If-Match"));
+            }
+        };
+        let _claim = self
+            .in_flight
+            .claim(bucket, key, opts.precondition.as_ref())?;
         let err = |e| cloud_error(self.backend, e, bucket.as_str(), key.as_str());
         let digest = BodyDigest::new(opts.checksum.clone());
         let (up, out) = upload(
             &store,
             &path,
             &mut body,
-            attributes(&opts.metadata, self.remote.s3_storage_classes),
+            object_store::PutOptions {
+                mode,
+                attributes: attributes(&opts.metadata, self.remote.s3_storage_classes),
+                ..Default::default()
+            },
             digest,
             |d| d.verify(opts.content_md5.as_ref(), opts.content_length),
             err,
@@ -760,14 +795,26 @@ impl ObjectLayer for CloudLayer {
         Ok(page_parts(parts, part_number_marker, max_parts))
     }
 
-    async fn complete_multipart_upload(
+    async fn complete_multipart_upload_with(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         upload_id: &str,
         parts: Vec<CompletePart>,
+        opts: CompleteOptions,
     ) -> ObjectResult<ObjectInfo> {
+        if opts.precondition.is_some() {
+            return Err(self.gap("conditional multipart completes"));
+        }
         let store = self.store(bucket)?.clone();
+        // a retry of a complete that already happened
+        if !self.uploads.lock().contains_key(upload_id)
+            && let Some(info) = self
+                .completed
+                .get(bucket.as_str(), key.as_str(), upload_id, &parts)
+        {
+            return Ok(info);
+        }
         let (remote_id, path) = self.remote_id(bucket, key, upload_id)?;
         let key_path = self.path(key)?;
         let (chosen, ids, checksum, staged) = {
@@ -831,7 +878,10 @@ impl ObjectLayer for CloudLayer {
                     &store,
                     &key_path,
                     &mut joined,
-                    attrs,
+                    object_store::PutOptions {
+                        attributes: attrs,
+                        ..Default::default()
+                    },
                     BodyDigest::new(None),
                     |_| Ok(()),
                     err,
@@ -851,6 +901,7 @@ impl ObjectLayer for CloudLayer {
         }
         info.checksum = checksum;
         info.parts_count = Some(chosen.len() as u32);
+        self.completed.record(upload_id, &parts, &info);
         Ok(info)
     }
 
@@ -939,6 +990,7 @@ pub fn s3_layer(
             md5_etags: true,
             multipart_attributes: true,
             s3_storage_classes: true,
+            etag_conditions: true,
         },
         stores,
     ))
@@ -980,6 +1032,7 @@ pub fn azure_layer(
             md5_etags: false,
             multipart_attributes: false,
             s3_storage_classes: false,
+            etag_conditions: true,
         },
         stores,
     ))
@@ -1021,6 +1074,7 @@ pub fn gcs_layer(
             md5_etags: true,
             multipart_attributes: true,
             s3_storage_classes: false,
+            etag_conditions: false,
         },
         stores,
     ))

@@ -9,6 +9,7 @@
 //! there is no server-side encryption.
 
 mod errors;
+mod guard;
 mod list;
 mod meta;
 mod multipart;
@@ -28,10 +29,10 @@ use cairn_api::checksum::{composite_checksum, multipart_etag};
 use cairn_api::layer::{copy_condition_error, copy_via_stream};
 use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
 use cairn_api::{
-    BucketInfo, BucketName, ByteStream, Capabilities, CompletePart, Conditions, CopyOptions,
-    GetObject, GetOptions, ListOptions, ListPage, ListPartsPage, ListUploadsOptions,
+    BucketInfo, BucketName, ByteStream, Capabilities, CompleteOptions, CompletePart, Conditions,
+    CopyOptions, GetObject, GetOptions, ListOptions, ListPage, ListPartsPage, ListUploadsOptions,
     ListUploadsPage, MetadataDirective, ObjectError, ObjectInfo, ObjectKey, ObjectLayer,
-    ObjectResult, PartInfo, PartOptions, PutOptions, SseRequest, UploadInfo,
+    ObjectResult, PartInfo, PartOptions, PutOptions, SseRequest, UploadInfo, WritePrecondition,
 };
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
@@ -54,6 +55,11 @@ const CAPS: Capabilities = Capabilities {
     manages_buckets: true,
     reports_storage_class: true,
     md5_etags: true,
+    // judged under this gateway's per-key commit lock (nas/guard.rs)
+    conditional_puts: true,
+    conditional_completes: true,
+    // only the part count is kept
+    part_reads: false,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -84,6 +90,10 @@ pub struct NasLayer {
 struct Inner {
     share: Share,
     meta: MetaStore,
+    commits: guard::CommitLocks,
+    in_flight: cairn_api::conditional::InFlight,
+    /// Lately completed uploads, for retried completes.
+    completed: cairn_api::multipart::CompletedUploads,
 }
 
 impl NasLayer {
@@ -131,7 +141,13 @@ impl NasLayer {
             }
         }
         Ok(Self {
-            inner: Arc::new(Inner { share, meta }),
+            inner: Arc::new(Inner {
+                share,
+                meta,
+                commits: Default::default(),
+                in_flight: Default::default(),
+                completed: Default::default(),
+            }),
         })
     }
 
@@ -371,8 +387,11 @@ impl Inner {
         tmp: TempFile,
         h: HeaderRecord,
         mut e: EtagRecord,
+        precondition: Option<&WritePrecondition>,
     ) -> ObjectResult<ObjectInfo> {
         let bucket_dir = self.bucket_dir(b)?;
+        let _g = self.commits.lock(b.as_str(), k.as_str());
+        self.check_precondition(b, k, precondition)?;
         let md = tmp
             .file
             .metadata()
@@ -411,6 +430,25 @@ impl Inner {
             encryption: None,
             attrs: Default::default(),
         })
+    }
+
+    /// Judges a conditional write against the key's current object; the
+    /// caller holds the key's commit lock and places the object next.
+    fn check_precondition(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        precondition: Option<&WritePrecondition>,
+    ) -> ObjectResult<()> {
+        let Some(p) = precondition else {
+            return Ok(());
+        };
+        let current = match self.stat(b, k) {
+            Ok((_, info)) => Some(info.etag),
+            Err(ObjectError::NoSuchKey { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        p.check(current.as_deref(), b, k)
     }
 
     /// Makes (or re-marks) the folder of a `dir/` key.
@@ -648,6 +686,10 @@ impl ObjectLayer for NasLayer {
         refuse_version_attrs(&opts)?;
         let b = bucket.clone();
         self.blocking(move |s| s.bucket_dir(&b).map(drop)).await?;
+        let _claim = self
+            .inner
+            .in_flight
+            .claim(bucket, key, opts.precondition.as_ref())?;
         let tmp_path = self
             .inner
             .share
@@ -675,7 +717,14 @@ impl ObjectLayer for NasLayer {
                 });
             }
             drop(tmp);
-            return self.blocking(move |s| s.commit_dir(&b, &k, h)).await;
+            let p = opts.precondition;
+            return self
+                .blocking(move |s| {
+                    let _g = s.commits.lock(b.as_str(), k.as_str());
+                    s.check_precondition(&b, &k, p.as_ref())?;
+                    s.commit_dir(&b, &k, h)
+                })
+                .await;
         }
         let e = EtagRecord {
             etag: digest.etag(),
@@ -685,7 +734,8 @@ impl ObjectLayer for NasLayer {
             checksum: digest.checksum,
             parts: None,
         };
-        self.blocking(move |s| s.commit_file(&b, &k, tmp, h, e))
+        let p = opts.precondition;
+        self.blocking(move |s| s.commit_file(&b, &k, tmp, h, e, p.as_ref()))
             .await
     }
 
@@ -1035,16 +1085,31 @@ impl ObjectLayer for NasLayer {
         .await
     }
 
-    async fn complete_multipart_upload(
+    async fn complete_multipart_upload_with(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         upload_id: &str,
         parts: Vec<CompletePart>,
+        opts: CompleteOptions,
     ) -> ObjectResult<ObjectInfo> {
         let (b, k, id) = (bucket.clone(), key.clone(), upload_id.to_owned());
+        let _claim = self
+            .inner
+            .in_flight
+            .claim(bucket, key, opts.precondition.as_ref())?;
+        let p = opts.precondition;
         self.blocking(move |s| {
-            let (dir, rec) = s.upload_dir(&b, &k, &id)?;
+            let (dir, rec) = match s.upload_dir(&b, &k, &id) {
+                Ok(found) => found,
+                // a retry of a complete that already happened
+                Err(ObjectError::NoSuchUpload { .. })
+                    if let Some(info) = s.completed.get(b.as_str(), k.as_str(), &id, &parts) =>
+                {
+                    return Ok(info);
+                }
+                Err(e) => return Err(e),
+            };
             let records = multipart::parts(&dir).map_err(|e| io_error(e, "listing parts"))?;
             let files: BTreeMap<u32, String> = records
                 .iter()
@@ -1085,7 +1150,8 @@ impl ObjectLayer for NasLayer {
                 checksum,
                 parts: Some(chosen.len() as u32),
             };
-            let info = s.commit_file(&b, &k, tmp, rec.meta, e)?;
+            let info = s.commit_file(&b, &k, tmp, rec.meta, e, p.as_ref())?;
+            s.completed.record(&id, &parts, &info);
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!(upload = %id, error = %e, "completed upload's staging folder not removed");
             }

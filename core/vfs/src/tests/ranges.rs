@@ -141,15 +141,16 @@ impl ObjectLayer for Counting {
             .list_parts(bucket, key, upload_id, part_number_marker, max_parts)
             .await
     }
-    async fn complete_multipart_upload(
+    async fn complete_multipart_upload_with(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         upload_id: &str,
         parts: Vec<CompletePart>,
+        opts: cairn_api::CompleteOptions,
     ) -> ObjectResult<ObjectInfo> {
         self.inner
-            .complete_multipart_upload(bucket, key, upload_id, parts)
+            .complete_multipart_upload_with(bucket, key, upload_id, parts, opts)
             .await
     }
     async fn abort_multipart_upload(

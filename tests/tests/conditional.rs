@@ -1,0 +1,424 @@
+//! Conditional writes as S3 clients send them (AWS, 2024): PutObject and
+//! CompleteMultipartUpload with `If-None-Match: *` / `If-Match`, 412 when
+//! the condition fails, 409 ConditionalRequestConflict while another
+//! conditional write of the key is in flight; and CopyObject's
+//! `x-amz-copy-source-if-*` conditions.
+
+use std::process::Command;
+
+use anyhow::{Result, ensure};
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, VersioningConfiguration,
+};
+use cairn_tests::cmd::{require_tool, run_stdout};
+use cairn_tests::data::random_bytes;
+use cairn_tests::{Server, bucket_name, expect_err, get_bytes};
+use tokio::io::AsyncWriteExt as _;
+
+async fn put(c: &aws_sdk_s3::Client, b: &str, k: &str, body: &'static [u8]) -> Result<String> {
+    Ok(c.put_object()
+        .bucket(b)
+        .key(k)
+        .body(ByteStream::from_static(body))
+        .send()
+        .await?
+        .e_tag
+        .unwrap_or_default())
+}
+
+/// A one-part upload of `body` to `k`, not yet completed.
+async fn upload(
+    c: &aws_sdk_s3::Client,
+    b: &str,
+    k: &str,
+    body: &'static [u8],
+) -> Result<(String, CompletedMultipartUpload)> {
+    let id = c
+        .create_multipart_upload()
+        .bucket(b)
+        .key(k)
+        .send()
+        .await?
+        .upload_id
+        .unwrap_or_default();
+    let part = c
+        .upload_part()
+        .bucket(b)
+        .key(k)
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from_static(body))
+        .send()
+        .await?;
+    let done = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .set_e_tag(part.e_tag)
+                .build(),
+        )
+        .build();
+    Ok((id, done))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_puts_and_completes() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = bucket_name("cond");
+    c.create_bucket().bucket(&b).send().await?;
+
+    // If-None-Match: * creates once; the second is 412 and changes nothing
+    let first = c
+        .put_object()
+        .bucket(&b)
+        .key("k")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"one"))
+        .send()
+        .await?
+        .e_tag
+        .unwrap_or_default();
+    expect_err(
+        "If-None-Match: * over an object",
+        c.put_object()
+            .bucket(&b)
+            .key("k")
+            .if_none_match("*")
+            .body(ByteStream::from_static(b"two"))
+            .send()
+            .await,
+        412,
+        Some("PreconditionFailed"),
+    )?;
+    ensure!(get_bytes(&c, &b, "k").await? == b"one");
+
+    // If-Match: the current ETag replaces, a stale one is 412, no object 404
+    let second = c
+        .put_object()
+        .bucket(&b)
+        .key("k")
+        .if_match(&first)
+        .body(ByteStream::from_static(b"two"))
+        .send()
+        .await?
+        .e_tag
+        .unwrap_or_default();
+    expect_err(
+        "If-Match with a stale ETag",
+        c.put_object()
+            .bucket(&b)
+            .key("k")
+            .if_match(&first)
+            .body(ByteStream::from_static(b"three"))
+            .send()
+            .await,
+        412,
+        Some("PreconditionFailed"),
+    )?;
+    ensure!(get_bytes(&c, &b, "k").await? == b"two");
+    expect_err(
+        "If-Match on a missing key",
+        c.put_object()
+            .bucket(&b)
+            .key("missing")
+            .if_match(&first)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+        404,
+        Some("NoSuchKey"),
+    )?;
+    expect_err(
+        "the missing key stays missing",
+        c.head_object().bucket(&b).key("missing").send().await,
+        404,
+        None,
+    )?;
+    // S3 takes only '*' in If-None-Match on a write
+    expect_err(
+        "If-None-Match with an ETag",
+        c.put_object()
+            .bucket(&b)
+            .key("k")
+            .if_none_match(&second)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+        501,
+        Some("NotImplemented"),
+    )?;
+
+    // CompleteMultipartUpload: refused with 412 (the upload stays), then
+    // completed with the current ETag
+    let (id, done) = upload(&c, &b, "k", b"multipart").await?;
+    expect_err(
+        "complete with If-None-Match: * over an object",
+        c.complete_multipart_upload()
+            .bucket(&b)
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(done.clone())
+            .if_none_match("*")
+            .send()
+            .await,
+        412,
+        Some("PreconditionFailed"),
+    )?;
+    expect_err(
+        "complete with a stale If-Match",
+        c.complete_multipart_upload()
+            .bucket(&b)
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(done.clone())
+            .if_match(&first)
+            .send()
+            .await,
+        412,
+        Some("PreconditionFailed"),
+    )?;
+    ensure!(get_bytes(&c, &b, "k").await? == b"two");
+    c.complete_multipart_upload()
+        .bucket(&b)
+        .key("k")
+        .upload_id(&id)
+        .multipart_upload(done)
+        .if_match(&second)
+        .send()
+        .await?;
+    ensure!(get_bytes(&c, &b, "k").await? == b"multipart");
+    let (id, done) = upload(&c, &b, "new", b"fresh").await?;
+    c.complete_multipart_upload()
+        .bucket(&b)
+        .key("new")
+        .upload_id(&id)
+        .multipart_upload(done)
+        .if_none_match("*")
+        .send()
+        .await?;
+    ensure!(get_bytes(&c, &b, "new").await? == b"fresh");
+
+    // versioned: a delete marker is no object for If-None-Match: *
+    let v = bucket_name("condv");
+    c.create_bucket().bucket(&v).send().await?;
+    c.put_bucket_versioning()
+        .bucket(&v)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await?;
+    put(&c, &v, "k", b"v1").await?;
+    expect_err(
+        "If-None-Match: * over a versioned object",
+        c.put_object()
+            .bucket(&v)
+            .key("k")
+            .if_none_match("*")
+            .body(ByteStream::from_static(b"v2"))
+            .send()
+            .await,
+        412,
+        Some("PreconditionFailed"),
+    )?;
+    c.delete_object().bucket(&v).key("k").send().await?;
+    c.put_object()
+        .bucket(&v)
+        .key("k")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"v3"))
+        .send()
+        .await?;
+    ensure!(get_bytes(&c, &v, "k").await? == b"v3");
+    Ok(())
+}
+
+/// A conditional PUT whose body is still arriving holds the key: a second
+/// conditional write of it is 409 ConditionalRequestConflict (an
+/// unconditional one is not held up), and the first then succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_write_in_flight_makes_a_second_one_conflict() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = bucket_name("race");
+    c.create_bucket().bucket(&b).send().await?;
+    let data = random_bytes(4 << 20, 7);
+    let mut slow = s
+        .raw()
+        .open_upload(
+            "PUT",
+            &format!("/{b}/k"),
+            &[("if-none-match", "*")],
+            data.len() as u64,
+        )
+        .await?;
+    slow.write_all(&data[..1 << 20]).await?;
+    slow.flush().await?;
+    // the server has taken the key once it reads the body
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let r = c
+        .put_object()
+        .bucket(&b)
+        .key("k")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"fast"))
+        .send()
+        .await;
+    expect_err(
+        "a second conditional PUT while one is in flight",
+        r,
+        409,
+        Some("ConditionalRequestConflict"),
+    )?;
+    // an unconditional write of another key is not held up
+    put(&c, &b, "other", b"free").await?;
+    slow.write_all(&data[1 << 20..]).await?;
+    let r = cairn_tests::raw::finish_upload(slow).await?;
+    ensure!(r.status == 200, "the write in flight: {}", r.describe());
+    ensure!(
+        get_bytes(&c, &b, "k").await? == data,
+        "the first write's bytes"
+    );
+    Ok(())
+}
+
+/// CopyObject and UploadPartCopy with `x-amz-copy-source-if-*`, as AWS
+/// evaluates them (if-match true wins over if-unmodified-since false;
+/// if-none-match false is 412 whatever if-modified-since says).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_source_conditions() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = bucket_name("copyif");
+    c.create_bucket().bucket(&b).send().await?;
+    let etag = put(&c, &b, "src", b"source").await?;
+    let src = format!("{b}/src");
+    let past = DateTime::from_secs(1_000_000_000);
+    let future = DateTime::from_secs(4_000_000_000);
+    let copy = || c.copy_object().bucket(&b).key("dst").copy_source(&src);
+    for (what, r) in [
+        (
+            "if-match stale",
+            copy().copy_source_if_match("\"00\"").send().await,
+        ),
+        (
+            "if-none-match current",
+            copy().copy_source_if_none_match(&etag).send().await,
+        ),
+        (
+            "if-unmodified-since past",
+            copy().copy_source_if_unmodified_since(past).send().await,
+        ),
+        (
+            "if-modified-since future",
+            copy().copy_source_if_modified_since(future).send().await,
+        ),
+        (
+            "if-none-match current + if-modified-since past",
+            copy()
+                .copy_source_if_none_match(&etag)
+                .copy_source_if_modified_since(past)
+                .send()
+                .await,
+        ),
+    ] {
+        expect_err(what, r, 412, Some("PreconditionFailed"))?;
+        expect_err(
+            "nothing copied",
+            c.head_object().bucket(&b).key("dst").send().await,
+            404,
+            None,
+        )?;
+    }
+    copy()
+        .copy_source_if_match(&etag)
+        .copy_source_if_unmodified_since(past)
+        .send()
+        .await?;
+    copy()
+        .copy_source_if_none_match("\"00\"")
+        .copy_source_if_modified_since(future)
+        .send()
+        .await?;
+    copy().copy_source_if_modified_since(past).send().await?;
+    ensure!(get_bytes(&c, &b, "dst").await? == b"source");
+
+    let id = c
+        .create_multipart_upload()
+        .bucket(&b)
+        .key("mp")
+        .send()
+        .await?
+        .upload_id
+        .unwrap_or_default();
+    let part = || {
+        c.upload_part_copy()
+            .bucket(&b)
+            .key("mp")
+            .upload_id(&id)
+            .part_number(1)
+            .copy_source(&src)
+    };
+    expect_err(
+        "part copy if-match stale",
+        part().copy_source_if_match("\"00\"").send().await,
+        412,
+        Some("PreconditionFailed"),
+    )?;
+    expect_err(
+        "part copy if-none-match current",
+        part().copy_source_if_none_match(&etag).send().await,
+        412,
+        Some("PreconditionFailed"),
+    )?;
+    part().copy_source_if_match(&etag).send().await?;
+    Ok(())
+}
+
+/// boto3 (IfNoneMatch / IfMatch) sees the same codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_conditional_put() -> Result<()> {
+    require_tool("python3")?;
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = bucket_name("condpy");
+    c.create_bucket().bucket(&b).send().await?;
+    let script = r#"
+import sys, boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+ep, user, secret, b = sys.argv[1:5]
+c = boto3.client("s3", endpoint_url=ep, aws_access_key_id=user,
+                 aws_secret_access_key=secret, region_name="us-east-1",
+                 config=Config(s3={"addressing_style": "path"}))
+e = c.put_object(Bucket=b, Key="k", Body=b"one", IfNoneMatch="*")["ETag"]
+def code(**kw):
+    try:
+        c.put_object(Bucket=b, Key="k", Body=b"x", **kw)
+        return "ok"
+    except ClientError as err:
+        return "%s %s" % (err.response["ResponseMetadata"]["HTTPStatusCode"], err.response["Error"]["Code"])
+print(code(IfNoneMatch="*"))
+print(code(IfMatch='"0123"'))
+print(code(IfMatch=e))
+"#;
+    let out = run_stdout(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(s.endpoint())
+            .arg(s.access_key())
+            .arg(s.secret_key())
+            .arg(&b),
+    )?;
+    ensure!(
+        out == "412 PreconditionFailed\n412 PreconditionFailed\nok\n",
+        "boto3: {out}"
+    );
+    ensure!(get_bytes(&c, &b, "k").await? == b"x");
+    Ok(())
+}
