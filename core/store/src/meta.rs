@@ -146,6 +146,16 @@ pub struct FileSlice {
     pub file: u64,
 }
 
+impl FileSlice {
+    /// Whether bytes `[start, end)` of a file of `file` bytes can be a
+    /// slice with plaintext blocks of `block`: inside the file, starting
+    /// on a block boundary, ending on one or at the file's end.
+    pub fn fits(block: u64, (start, end): (u64, u64), file: u64) -> bool {
+        let aligned = |x: u64| block > 0 && x.is_multiple_of(block);
+        start <= end && end <= file && aligned(start) && (end == file || aligned(end))
+    }
+}
+
 impl PartMeta {
     pub fn new(number: u32, size: u64, etag: String) -> Self {
         Self {
@@ -235,18 +245,20 @@ impl VersionMeta {
     /// Bytes of a part as stored (erasure coded): its size, or for an
     /// encrypted version the size of its sealed packages.
     pub fn stored_size(&self, part: &PartMeta) -> u64 {
-        match &self.sse {
-            Some(s) => s.cipher.stored_len(part.size),
-            None => part.size,
-        }
+        self.stored_len(part.size)
     }
 
     /// Bytes of a part's whole file as stored (a slice's file holds
     /// more than the part).
     pub fn stored_file_size(&self, file: &PartFile<'_>) -> u64 {
+        self.stored_len(file.size)
+    }
+
+    /// Bytes `plain` bytes of this version take as stored.
+    fn stored_len(&self, plain: u64) -> u64 {
         match &self.sse {
-            Some(s) => s.cipher.stored_len(file.size),
-            None => file.size,
+            Some(s) => s.cipher.stored_len(plain),
+            None => plain,
         }
     }
 
@@ -272,12 +284,10 @@ impl VersionMeta {
             let Some(s) = p.at.as_ref().and_then(|a| a.slice) else {
                 continue;
             };
-            let end = s.skip.checked_add(p.size);
-            let aligned = |x: u64| block > 0 && x.is_multiple_of(block);
-            let ok = match end {
-                Some(end) => end <= s.file && aligned(s.skip) && (end == s.file || aligned(end)),
-                None => false,
-            };
+            let ok = s
+                .skip
+                .checked_add(p.size)
+                .is_some_and(|end| FileSlice::fits(block, (s.skip, end), s.file));
             if !ok || p.zeros {
                 return Err(MetaError::Layout("a part slice out of its file"));
             }

@@ -141,11 +141,7 @@ fn slice_of(base: &VersionMeta, p: &PartMeta, off: u64, end: u64) -> bool {
     let Some(f) = base.part_file(p) else {
         return false;
     };
-    let block = base.plain_block();
-    block > 0
-        && end <= p.size
-        && (f.skip + off).is_multiple_of(block)
-        && (end == p.size || (f.skip + end).is_multiple_of(block))
+    end <= p.size && FileSlice::fits(base.plain_block(), (f.skip + off, f.skip + end), f.size)
 }
 
 /// `[a, b)` cut at the multiples of the extent size.
