@@ -169,17 +169,26 @@ struct ExtentWriter<'a> {
     pending: VecDeque<(usize, JoinHandle<ObjectResult<Encoded>>)>,
 }
 
-/// Extents encoded at once: the next extent is read (and the changes
-/// merged) while earlier ones are encoded and written, and their files'
-/// fsyncs overlap.
-const IN_FLIGHT: usize = 3;
+/// Extents made at once: each is read from the base (and the changes
+/// merged), encoded and written in its own task, so the base reads of
+/// several extents wait on the drives together (a big file's extents are
+/// seldom in the page cache) and their files' fsyncs overlap.
+const IN_FLIGHT: usize = 4;
+
+/// An extent's bytes after the patch, being read (`Patching::extent`).
+type ExtentData = futures::future::BoxFuture<'static, ObjectResult<Bytes>>;
 
 impl ExtentWriter<'_> {
-    /// Starts encoding `data` as the next part of `out` (its ETag is
-    /// filled in when the encoding ends: `finish`).
-    async fn write(&mut self, out: &mut NewParts, data: Bytes) -> ObjectResult<()> {
+    /// Starts making `data` (the base's bytes read, the changes merged:
+    /// `Patching::extent`) and encoding it as the next part of `out`, of
+    /// `len` bytes (its ETag is filled in when the encoding ends:
+    /// `finish`).
+    async fn write(
+        &mut self,
+        out: &mut NewParts,
+        (data, len): (ExtentData, u64),
+    ) -> ObjectResult<()> {
         let number = out.next();
-        let len = data.len() as u64;
         let files = self
             .tmps
             .iter()
@@ -192,19 +201,28 @@ impl ExtentWriter<'_> {
         let seal = self
             .keys
             .map(|k| k.part_salted(number, Some(self.dir.as_str())));
-        let job = tokio::spawn(encode_stream(
-            data,
-            cairn_api::bytes_stream(Bytes::new()),
-            BodyDigest::new(None),
-            self.erasure.clone(),
-            BLOCK_SIZE,
-            PartTargets {
-                files,
-                distribution: self.distribution.clone(),
-            },
-            len,
-            seal,
-        ));
+        let erasure = self.erasure.clone();
+        let targets = PartTargets {
+            files,
+            distribution: self.distribution.clone(),
+        };
+        let job = tokio::spawn(async move {
+            let data = data.await?;
+            if data.len() as u64 != len {
+                return Err(ObjectError::internal("a patch extent changed its length"));
+            }
+            encode_stream(
+                data,
+                cairn_api::bytes_stream(Bytes::new()),
+                BodyDigest::new(None),
+                erasure,
+                BLOCK_SIZE,
+                targets,
+                len,
+                seal,
+            )
+            .await
+        });
         out.0.push(PartMeta {
             at: self.keys.map(|_| PartLoc {
                 dir: self.dir.clone(),
@@ -476,46 +494,72 @@ impl Patching<'_> {
         self.w.write(&mut self.out, data).await
     }
 
-    /// The bytes of `[a, b)` after the patch: the base's (read only when
-    /// the changes do not cover the extent), zeros past its end, the
-    /// changes over them.
-    async fn extent(&mut self, (a, b): (u64, u64)) -> ObjectResult<Bytes> {
+    /// The bytes of `[a, b)` after the patch, with their length: the
+    /// base's (read only when the changes do not cover the extent), zeros
+    /// past its end, the changes over them. The read starts now and is
+    /// awaited by the extent's encoding task.
+    async fn extent(&mut self, (a, b): (u64, u64)) -> ObjectResult<(ExtentData, u64)> {
         let mine = self.changes.take_below(b).await?;
         let covered: u64 = mine.iter().map(|(_, d)| d.len() as u64).sum();
-        let len = (b - a) as usize;
-        let mut buf = BytesMut::zeroed(len);
         let src = &self.src;
         let base_end = src.version.size.min(b);
-        if covered < b - a && a < base_end {
+        let body = if covered < b - a && a < base_end {
             let (plan, plain) = self.set.read_plan(self.at, src, a, base_end - a)?;
-            let mut body = match src.keys {
+            Some(match src.keys {
                 None => stream(plan),
                 Some(k) => decrypt(stream(plan), k.clone(), plain, a, base_end - a),
-            };
-            let mut off = 0usize;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| match crate::reader::object_error(e) {
-                    Ok(oe) => oe,
-                    Err(e) => ObjectError::internal(format!("reading the patch base: {e}")),
-                })?;
-                let dst = buf
-                    .get_mut(off..off + chunk.len())
-                    .ok_or_else(|| ObjectError::internal("the patch base read past its range"))?;
-                dst.copy_from_slice(&chunk);
-                off += chunk.len();
-            }
-            if off as u64 != base_end - a {
-                return Err(ObjectError::internal("the patch base read ended early"));
-            }
-        }
-        for (off, data) in mine {
-            let from = (off - a) as usize;
-            if let Some(dst) = buf.get_mut(from..from + data.len()) {
-                dst.copy_from_slice(&data);
-            }
-        }
-        Ok(buf.freeze())
+            })
+        } else {
+            None
+        };
+        let data = merge_extent(MergeExtent {
+            at: a,
+            len: b - a,
+            base: body.map(|body| (body, base_end - a)),
+            changes: mine,
+        });
+        Ok((Box::pin(data), b - a))
     }
+}
+
+/// What `merge_extent` puts together.
+struct MergeExtent {
+    /// Where the extent starts in the object, and its length.
+    at: u64,
+    len: u64,
+    /// The base's bytes of the extent being read, and how many there are
+    /// (fewer than `len` past the base's end: zeros follow).
+    base: Option<(cairn_api::ByteStream, u64)>,
+    /// The changes that fall in the extent, ascending.
+    changes: Vec<(u64, Bytes)>,
+}
+
+async fn merge_extent(m: MergeExtent) -> ObjectResult<Bytes> {
+    let mut buf = BytesMut::zeroed(m.len as usize);
+    if let Some((mut body, want)) = m.base {
+        let mut off = 0usize;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| match crate::reader::object_error(e) {
+                Ok(oe) => oe,
+                Err(e) => ObjectError::internal(format!("reading the patch base: {e}")),
+            })?;
+            let dst = buf
+                .get_mut(off..off + chunk.len())
+                .ok_or_else(|| ObjectError::internal("the patch base read past its range"))?;
+            dst.copy_from_slice(&chunk);
+            off += chunk.len();
+        }
+        if off as u64 != want {
+            return Err(ObjectError::internal("the patch base read ended early"));
+        }
+    }
+    for (off, data) in m.changes {
+        let from = (off - m.at) as usize;
+        if let Some(dst) = buf.get_mut(from..from + data.len()) {
+            dst.copy_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
 }
 
 #[cfg(test)]

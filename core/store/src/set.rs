@@ -369,9 +369,16 @@ impl ErasureSet {
     }
 
     /// Runs a blocking function on every drive in parallel. A drive that
-    /// does not answer within the drive timeout is marked unresponsive and
-    /// skipped by later requests until the monitor finds it answering
-    /// again: requests never wait on a dead drive twice.
+    /// does not answer within the drive timeout while at least half of the
+    /// drives asked did is marked unresponsive and skipped by later
+    /// requests until the monitor finds it answering again: requests never
+    /// wait on a dead drive twice.
+    ///
+    /// When most drives are late together, the cause is the machine (one
+    /// disk under all of them, a burst of fsyncs, CPU starvation), not a
+    /// drive: marking them all offline would fail every request at once.
+    /// They get `LATE_TOGETHER` times the timeout, and only a drive still
+    /// silent then is marked.
     ///
     /// The timeout counts from the moment the function starts on its
     /// thread, not from the call: a job waiting for a free blocking
@@ -383,13 +390,10 @@ impl ErasureSet {
         F: Fn(&Drive) -> T + Send + Sync + 'static,
     {
         let f = Arc::new(f);
-        let jobs: Vec<_> = self
-            .drives
-            .iter()
-            .map(|d| {
-                if skip_hung && d.is_hung() {
-                    return None;
-                }
+        let timeout = self.drive_timeout;
+        let waits = self.drives.iter().map(|d| {
+            let asked = !(skip_hung && d.is_hung());
+            let job = asked.then(|| {
                 let d = d.clone();
                 let f = f.clone();
                 let (started_tx, started_rx) = tokio::sync::oneshot::channel();
@@ -397,23 +401,52 @@ impl ErasureSet {
                     let _ = started_tx.send(tokio::time::Instant::now());
                     d.track(|| f(&d))
                 });
-                Some((started_rx, job))
-            })
-            .collect();
-        let mut out = Vec::with_capacity(jobs.len());
-        for (d, j) in self.drives.iter().zip(jobs) {
-            let Some((started, j)) = j else {
-                out.push(T::offline());
-                continue;
-            };
-            // Waiting for a thread is not the drive's fault; a job that
-            // never starts (runtime shutting down) ends with the join error.
-            let deadline = match started.await {
-                Ok(at) => at + self.drive_timeout,
-                Err(_) => tokio::time::Instant::now() + self.drive_timeout,
-            };
-            match tokio::time::timeout_at(deadline, j).await {
-                Ok(Ok(v)) => {
+                (started_rx, job)
+            });
+            async move {
+                let Some((started, mut job)) = job else {
+                    return Waited::Skipped;
+                };
+                // Waiting for a thread is not the drive's fault; a job that
+                // never starts (runtime shutting down) ends with the join error.
+                let at = started
+                    .await
+                    .unwrap_or_else(|_| tokio::time::Instant::now());
+                match tokio::time::timeout_at(at + timeout, &mut job).await {
+                    Ok(done) => Waited::Done(done),
+                    Err(_) => Waited::Late(job, at),
+                }
+            }
+        });
+        let waited = futures::future::join_all(waits).await;
+        let asked = waited
+            .iter()
+            .filter(|w| !matches!(w, Waited::Skipped))
+            .count();
+        let on_time = waited
+            .iter()
+            .filter(|w| matches!(w, Waited::Done(_)))
+            .count();
+        // a drive late alone is marked now; drives late together wait longer
+        let alone = on_time * 2 >= asked;
+        let finals = waited.into_iter().map(|w| async move {
+            match w {
+                Waited::Late(mut job, at) if !alone => {
+                    let until = at + timeout * LATE_TOGETHER;
+                    match tokio::time::timeout_at(until, &mut job).await {
+                        Ok(done) => Waited::Done(done),
+                        Err(_) => Waited::Late(job, at),
+                    }
+                }
+                w => w,
+            }
+        });
+        let finals = futures::future::join_all(finals).await;
+        let mut out = Vec::with_capacity(finals.len());
+        for (d, w) in self.drives.iter().zip(finals) {
+            match w {
+                Waited::Skipped => out.push(T::offline()),
+                Waited::Done(Ok(v)) => {
                     // The probe answered; the drive is back only if no
                     // earlier operation is still stuck on it.
                     if !skip_hung && d.is_hung() && d.inflight() == 0 {
@@ -422,12 +455,12 @@ impl ErasureSet {
                     }
                     out.push(v)
                 }
-                Ok(Err(e)) => {
+                Waited::Done(Err(e)) => {
                     // A panicking drive task must not take the server down.
                     tracing::error!(drive = %d.root.display(), error = %e, "drive task failed");
                     out.push(T::offline());
                 }
-                Err(_) => {
+                Waited::Late(..) => {
                     if !d.is_hung() {
                         tracing::error!(drive = %d.root.display(), timeout = ?self.drive_timeout, "drive does not answer; marking it offline");
                     }
@@ -836,6 +869,19 @@ pub(crate) fn erasure_info(data: usize, parity: usize, distribution: Vec<usize>)
 
 pub(crate) fn single_part(size: u64, etag: &str) -> Vec<PartMeta> {
     vec![PartMeta::new(1, size, etag.to_owned())]
+}
+
+/// How many drive timeouts drives that are late together (most of the
+/// drives asked) get before the silent ones are marked offline.
+const LATE_TOGETHER: u32 = 10;
+
+/// One drive's part in `run_on_drives`.
+enum Waited<T> {
+    /// Not asked: marked unresponsive.
+    Skipped,
+    Done(Result<T, tokio::task::JoinError>),
+    /// Past its deadline: the job, and when it started.
+    Late(tokio::task::JoinHandle<T>, tokio::time::Instant),
 }
 
 /// What a drive that did not answer (unresponsive, panicked) contributes

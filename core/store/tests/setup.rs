@@ -301,6 +301,66 @@ async fn unresponsive_drive_is_marked_offline_and_skipped() {
     let _ = std::fs::OpenOptions::new().write(true).open(&meta);
 }
 
+/// Drives that are all slow at once (one disk under all of them, under
+/// load) are not marked offline together: the request waits for them and
+/// succeeds, and every drive stays online. (Marking them all failed every
+/// request with an I/O error until the monitor's next pass.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drives_late_together_are_waited_for_not_marked_offline() {
+    let t = tempfile::tempdir().unwrap();
+    let p = paths(t.path(), "d", 4);
+    let mut set = ErasureSet::open(p.clone(), None).unwrap();
+    set.set_drive_timeout(std::time::Duration::from_millis(300));
+    let b = BucketName::new("bkt").unwrap();
+    set.make_bucket(&b).await.unwrap();
+    let k = ObjectKey::new("a").unwrap();
+    set.put_object(
+        &b,
+        &k,
+        bytes_stream(vec![5u8; 200_000]),
+        PutOptions::default(),
+    )
+    .await
+    .unwrap();
+    // every drive's record becomes a FIFO that answers after 700 ms
+    let metas: Vec<_> = p
+        .iter()
+        .map(|d| {
+            let meta = d.join("bkt/a/cairn.meta");
+            let bytes = std::fs::read(&meta).unwrap();
+            std::fs::remove_file(&meta).unwrap();
+            nix::unistd::mkfifo(&meta, nix::sys::stat::Mode::S_IRWXU).unwrap();
+            (meta, bytes)
+        })
+        .collect();
+    let slow = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let writers: Vec<_> = metas
+            .into_iter()
+            .map(|(meta, bytes)| {
+                std::thread::spawn(move || {
+                    use std::io::Write as _;
+                    let mut f = std::fs::OpenOptions::new().write(true).open(&meta).unwrap();
+                    f.write_all(&bytes).unwrap();
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+    });
+    let g = set.get_object(&b, &k, GetOptions::default()).await.unwrap();
+    assert_eq!(collect_stream(g.body).await.unwrap(), vec![5u8; 200_000]);
+    slow.join().unwrap();
+    let info = cairn_api::admin::AdminLayer::server_info(&set)
+        .await
+        .unwrap();
+    assert!(
+        info.drives.iter().all(|d| d.state == "online"),
+        "drives late together were marked: {info:?}"
+    );
+}
+
 /// Rename moves the data dir: the same shard files, now under the new key.
 #[tokio::test]
 async fn rename_moves_data_without_copying() {
