@@ -542,16 +542,18 @@ impl CairnS3 {
         for ((i, r), asked) in order.into_iter().zip(results).zip(asked) {
             match r.result {
                 Ok(out) => {
-                    // a marker made by this delete (not one removed by id)
-                    let made_marker = asked.is_none() && out.delete_marker;
+                    // a marker's id: the one this delete made, or the
+                    // one it removed by id (as AWS names it)
+                    let marker_id = out
+                        .delete_marker
+                        .then(|| asked.clone().or_else(|| out.version_id.clone()))
+                        .flatten();
                     deleted.push((
                         i,
                         DeletedObject {
                             key: Some(r.key),
                             delete_marker: out.delete_marker.then_some(true),
-                            delete_marker_version_id: made_marker
-                                .then(|| out.version_id.clone())
-                                .flatten(),
+                            delete_marker_version_id: marker_id,
                             version_id: asked,
                         },
                     ))

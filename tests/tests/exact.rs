@@ -194,6 +194,53 @@ async fn version_and_delete_marker_headers() -> Result<()> {
         Some("true"),
         "DELETE of the marker",
     )?;
+
+    // DeleteObjects says the same per key: a new marker, a marker removed
+    // by id (DeleteMarkerVersionId names it), a version removed by id
+    let d = c.delete_object().bucket(&b).key("copy").send().await?;
+    let copy_marker = d.version_id().context("copy's marker")?.to_owned();
+    let mp_version = done.version_id().context("mp version")?.to_owned();
+    let id = |k: &str, v: Option<&str>| {
+        aws_sdk_s3::types::ObjectIdentifier::builder()
+            .key(k)
+            .set_version_id(v.map(str::to_owned))
+            .build()
+    };
+    let r = c
+        .delete_objects()
+        .bucket(&b)
+        .delete(
+            aws_sdk_s3::types::Delete::builder()
+                .objects(id("fresh", None)?)
+                .objects(id("copy", Some(&copy_marker))?)
+                .objects(id("mp", Some(&mp_version))?)
+                .build()?,
+        )
+        .send()
+        .await?;
+    ensure!(r.errors().is_empty(), "{:?}", r.errors());
+    let got = |k: &str| r.deleted().iter().find(|d| d.key() == Some(k)).cloned();
+    let fresh = got("fresh").context("fresh")?;
+    ensure!(
+        fresh.delete_marker() == Some(true)
+            && fresh.delete_marker_version_id().is_some()
+            && fresh.version_id().is_none(),
+        "new marker: {fresh:?}"
+    );
+    let removed = got("copy").context("copy")?;
+    ensure!(
+        removed.delete_marker() == Some(true)
+            && removed.delete_marker_version_id() == Some(copy_marker.as_str())
+            && removed.version_id() == Some(copy_marker.as_str()),
+        "marker removed by id: {removed:?}"
+    );
+    let version = got("mp").context("mp")?;
+    ensure!(
+        version.delete_marker().is_none()
+            && version.delete_marker_version_id().is_none()
+            && version.version_id() == Some(mp_version.as_str()),
+        "version removed by id: {version:?}"
+    );
     Ok(())
 }
 
