@@ -153,8 +153,37 @@ async fn version_and_delete_marker_headers() -> Result<()> {
     expect("GET of the marker", &r, 405, Some("MethodNotAllowed"))?;
     header_is(&r, "x-amz-delete-marker", Some("true"), "GET 405")?;
     header_is(&r, "x-amz-version-id", Some(&marker), "GET 405")?;
+    // with the marker's Last-Modified, as ListObjectVersions shows it
+    let listed = c
+        .list_object_versions()
+        .bucket(&b)
+        .prefix("k")
+        .send()
+        .await?;
+    let when = listed
+        .delete_markers()
+        .iter()
+        .find(|m| m.version_id() == Some(marker.as_str()))
+        .and_then(|m| m.last_modified())
+        .context("the marker's LastModified in ListObjectVersions")?
+        .secs();
+    let sent = |r: &Response| {
+        r.header("last-modified").and_then(|d| {
+            aws_smithy_types::DateTime::from_str(d, aws_smithy_types::date_time::Format::HttpDate)
+                .ok()
+        })
+    };
+    ensure!(
+        sent(&r).map(|d| d.secs()) == Some(when),
+        "GET 405 Last-Modified {:?}, marker made at {when}",
+        r.header("last-modified")
+    );
     let r = raw.send("HEAD", &by_id, &[], b"").await?;
     expect("HEAD of the marker", &r, 405, None)?;
+    ensure!(
+        sent(&r).map(|d| d.secs()) == Some(when),
+        "HEAD 405 Last-Modified"
+    );
     header_is(&r, "x-amz-delete-marker", Some("true"), "HEAD 405")?;
     // the SDK sees the same
     expect_err(
