@@ -40,6 +40,10 @@ pub const TARGET: &str = "cairn::access";
 /// The response header that carries the request id (AWS's name).
 const REQUEST_ID: &str = "x-amz-request-id";
 
+/// The response header that carries the host id (AWS's "extended request
+/// id"), the `<HostId>` of error bodies.
+const HOST_ID: &str = "x-amz-id-2";
+
 /// What the S3 router resolved about a request: filled in by [`Recorder`]
 /// through the request's extensions, read by the front when it logs.
 #[derive(Clone, Default)]
@@ -245,6 +249,30 @@ fn new_request_id() -> String {
     format!("{:016X}", uuid::Uuid::new_v4().as_u64_pair().0)
 }
 
+/// A new host id: 32 random bytes in base64, as AWS's `x-amz-id-2` look.
+fn new_host_id() -> String {
+    use base64::Engine as _;
+    let mut b = [0u8; 32];
+    let (x, y) = b.split_at_mut(16);
+    x.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    y.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// An S3 error body (`<Error>...</Error>`) with `<RequestId>` and
+/// `<HostId>` added before its end, as AWS's carry them (`None` for any
+/// other body, or one that has them already).
+fn with_ids(xml: &[u8], request_id: &str, host_id: &str) -> Option<Bytes> {
+    let text = std::str::from_utf8(xml).ok()?;
+    let end = text.trim_end().strip_suffix("</Error>")?;
+    if !text.contains("<Error>") || text.contains("<RequestId>") {
+        return None;
+    }
+    Some(Bytes::from(format!(
+        "{end}<RequestId>{request_id}</RequestId><HostId>{host_id}</HostId></Error>"
+    )))
+}
+
 /// The id of a request, in its extensions for answers that carry it in
 /// their body too (the IAM query API).
 #[derive(Debug, Clone)]
@@ -257,6 +285,7 @@ pub(crate) struct Entry {
     uri: String,
     claimed_key: Option<String>,
     request_id: String,
+    host_id: String,
     remote: Option<SocketAddr>,
     started: Instant,
     received: Arc<AtomicU64>,
@@ -316,6 +345,7 @@ impl Entry {
             uri: crate::redact::Uri(&req.uri).to_string(),
             claimed_key: crate::redact::access_key_id(&req.headers, &req.uri),
             request_id,
+            host_id: new_host_id(),
             remote,
             started: Instant::now(),
             received,
@@ -332,7 +362,23 @@ impl Entry {
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
             resp.headers_mut().insert(REQUEST_ID, v);
         }
+        if let Ok(v) = HeaderValue::from_str(&self.host_id) {
+            resp.headers_mut().insert(HOST_ID, v);
+        }
         let status = resp.status();
+        // error bodies name the request as the headers do
+        if (status.is_client_error() || status.is_server_error())
+            && let Some(body) = resp
+                .body()
+                .bytes()
+                .and_then(|b| with_ids(&b, &self.request_id, &self.host_id))
+        {
+            if resp.headers().contains_key(http::header::CONTENT_LENGTH) {
+                resp.headers_mut()
+                    .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+            }
+            *resp.body_mut() = Body::from(body);
+        }
         if self.audit.is_some() && (status.is_client_error() || status.is_server_error()) {
             self.error = crate::errlog::error_code(&resp);
         }
@@ -453,5 +499,28 @@ impl http_body::Body for LoggedBody {
 
     fn size_hint(&self) -> SizeHint {
         http_body::Body::size_hint(&self.inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_get_the_ids() {
+        let x = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code></Error>";
+        let got = with_ids(x, "ABC", "h/+=").unwrap();
+        assert_eq!(
+            &got[..],
+            &b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code><RequestId>ABC</RequestId><HostId>h/+=</HostId></Error>"[..]
+        );
+        // IAM's answers have their own, other bodies are left alone
+        let iam =
+            b"<ErrorResponse><Error><Code>X</Code></Error><RequestId>R</RequestId></ErrorResponse>";
+        assert!(with_ids(iam, "A", "H").is_none());
+        assert!(with_ids(b"<Error><RequestId>R</RequestId></Error>", "A", "H").is_none());
+        assert!(with_ids(b"not xml", "A", "H").is_none());
+        assert!(with_ids(&[0xff, 0xfe], "A", "H").is_none());
+        assert_eq!(new_host_id().len(), 44);
     }
 }

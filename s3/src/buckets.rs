@@ -112,7 +112,7 @@ impl CairnS3 {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        let input = req.input;
+        let input = &req.input;
         let bucket = bucket_name(&input.bucket)?;
         let acl = crate::acl_headers!(input, input.grant_write.clone()).acl(&self.owner_id)?;
         let ownership = input
@@ -157,7 +157,13 @@ impl CairnS3 {
         let opts = cairn_api::MakeBucketOptions {
             object_lock: input.object_lock_enabled_for_bucket == Some(true),
         };
-        self.layer.make_bucket_with(&bucket, opts).await.s3()?;
+        match self.layer.make_bucket_with(&bucket, opts).await {
+            Ok(()) => {}
+            Err(cairn_api::ObjectError::BucketAlreadyExists { .. }) => {
+                return self.bucket_exists(&bucket, &req.extensions).await;
+            }
+            Err(e) => return Err(crate::errors::s3_error(e)),
+        }
         for change in changes {
             if let Err(e) = self.layer.update_bucket_config(&bucket, change).await {
                 // the bucket is not made without what was asked of it
@@ -171,6 +177,41 @@ impl CairnS3 {
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
         }))
+    }
+
+    /// CreateBucket of a name that is taken. Every bucket belongs to the
+    /// deployment's one account: a caller who may use the bucket (list it
+    /// or ask where it is) is its owner and hears, as in AWS, 200 in
+    /// us-east-1 (the bucket unchanged: AWS's documented ACL reset is not
+    /// done, it would change an ACL without s3:PutBucketAcl) and 409
+    /// BucketAlreadyOwnedByYou in any other region; any other caller 409
+    /// BucketAlreadyExists, as for another account's bucket.
+    async fn bucket_exists(
+        &self,
+        bucket: &cairn_api::BucketName,
+        extensions: &http::Extensions,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let owner = match extensions.get::<crate::authz::Authorized>() {
+            Some(a) => a.may_see_bucket(bucket.as_str()).await,
+            None => false,
+        };
+        if !owner {
+            return Err(S3Error::with_message(
+                S3ErrorCode::BucketAlreadyExists,
+                "The requested bucket name is not available. The bucket namespace is shared by \
+                 all users of the system. Please select a different name and try again.",
+            ));
+        }
+        if self.region == DEFAULT_REGION {
+            tracing::debug!(bucket = %bucket, "bucket created again by its owner (us-east-1: 200)");
+            return Ok(S3Response::new(CreateBucketOutput {
+                location: Some(format!("/{bucket}")),
+            }));
+        }
+        Err(S3Error::with_message(
+            S3ErrorCode::BucketAlreadyOwnedByYou,
+            "Your previous request to create the named bucket succeeded and you already own it.",
+        ))
     }
 
     pub(crate) async fn do_head_bucket(

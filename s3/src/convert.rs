@@ -497,7 +497,7 @@ pub(crate) fn write_attrs(
         (None, None) => None,
         (Some(m), Some(u)) => Some(cairn_api::Retention {
             mode: cairn_api::RetentionMode::parse(m).map_err(s3_error)?,
-            until: u.into(),
+            until: future_date(u)?,
         }),
         _ => {
             return Err(invalid_argument(
@@ -506,6 +506,18 @@ pub(crate) fn write_attrs(
         }
     };
     Ok((tags, retention, legal_hold(hold)?))
+}
+
+/// A retain-until date, which AWS takes only in the future (400
+/// InvalidArgument).
+pub(crate) fn future_date(t: Timestamp) -> S3Result<time::OffsetDateTime> {
+    let when: time::OffsetDateTime = t.into();
+    if when <= time::OffsetDateTime::now_utc() {
+        return Err(invalid_argument(
+            "The retain until date must be in the future!",
+        ));
+    }
+    Ok(when)
 }
 
 /// `ON`/`OFF` of a legal hold.

@@ -99,10 +99,21 @@ pub(crate) fn s3_error(e: ObjectError) -> S3Error {
         E::DeleteMarker {
             version_id,
             by_version,
+            last_modified,
             ..
         } => {
             let mut h = HeaderMap::new();
             h.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+            // AWS names the marker's time on the 405
+            if *by_version
+                && let Some(v) = last_modified
+                    .map(crate::convert::timestamp)
+                    .as_ref()
+                    .and_then(crate::convert::http_date)
+                    .and_then(|d| HeaderValue::from_str(&d).ok())
+            {
+                h.insert(http::header::LAST_MODIFIED, v);
+            }
             if let Ok(v) =
                 HeaderValue::from_str(cairn_api::versioning::version_label(version_id.as_deref()))
             {

@@ -9,19 +9,104 @@ use crate::errors::{IntoS3 as _, not_implemented};
 use crate::service::CairnS3;
 use crate::tagging::{tags_in, tags_out};
 
+/// Longest rule ID AWS takes.
+const MAX_RULE_ID: usize = 255;
+
+/// The storage classes a transition may name in AWS's schema.
+const TRANSITION_CLASSES: [&str; 6] = [
+    "GLACIER",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+];
+
+fn invalid_argument(message: impl Into<String>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidArgument, message.into())
+}
+
 fn days(v: Option<i32>, what: &str) -> S3Result<Option<u32>> {
     v.map(|d| {
-        u32::try_from(d).map_err(|_| {
-            S3Error::with_message(
-                S3ErrorCode::InvalidArgument,
-                format!("{what} must not be negative"),
-            )
-        })
+        u32::try_from(d).map_err(|_| invalid_argument(format!("{what} must not be negative")))
     })
     .transpose()
 }
 
+/// A count of days that must be above 0 (AWS: InvalidArgument).
+fn positive_days(v: Option<i32>, what: &str) -> S3Result<Option<u32>> {
+    match v {
+        Some(d) if d <= 0 => Err(invalid_argument(format!(
+            "'{what}' for {} action must be a positive integer",
+            match what {
+                "DaysAfterInitiation" => "AbortIncompleteMultipartUpload",
+                "NoncurrentDays" => "NoncurrentVersionExpiration",
+                _ => "Expiration",
+            }
+        ))),
+        v => days(v, what),
+    }
+}
+
+/// What AWS checks of a rule before anything else: its status, its ID's
+/// length, its transitions' storage classes, that it has an action.
+fn check_rule(r: &LifecycleRule) -> S3Result<()> {
+    let status = r.status.as_str();
+    if status != ExpirationStatus::ENABLED && status != ExpirationStatus::DISABLED {
+        return Err(S3Error::with_message(
+            S3ErrorCode::MalformedXML,
+            format!("Status {status:?} is neither Enabled nor Disabled"),
+        ));
+    }
+    if r.id.as_ref().is_some_and(|id| id.len() > MAX_RULE_ID) {
+        return Err(invalid_argument(
+            "ID length should not exceed allowed limit of 255",
+        ));
+    }
+    let classes = r
+        .transitions
+        .iter()
+        .flatten()
+        .filter_map(|t| t.storage_class.as_ref().map(|c| c.as_str()))
+        .chain(
+            r.noncurrent_version_transitions
+                .iter()
+                .flatten()
+                .filter_map(|t| t.storage_class.as_ref().map(|c| c.as_str())),
+        );
+    for class in classes {
+        if !TRANSITION_CLASSES.contains(&class) {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                format!("{class:?} is not a storage class a transition can name"),
+            ));
+        }
+    }
+    let has_action = r.expiration.is_some()
+        || r.noncurrent_version_expiration.is_some()
+        || r.abort_incomplete_multipart_upload.is_some()
+        || r.transitions.as_ref().is_some_and(|t| !t.is_empty())
+        || r.noncurrent_version_transitions
+            .as_ref()
+            .is_some_and(|t| !t.is_empty());
+    if !has_action {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "At least one action needs to be specified in a rule",
+        ));
+    }
+    if let Some(date) = r.expiration.as_ref().and_then(|e| e.date.clone()) {
+        let t: time::OffsetDateTime = date.into();
+        let midnight = t.unix_timestamp() % 86_400 == 0 && t.nanosecond() == 0;
+        if !midnight {
+            return Err(invalid_argument("'Date' must be at midnight GMT"));
+        }
+    }
+    Ok(())
+}
+
 fn rule_in(r: LifecycleRule) -> S3Result<Rule> {
+    check_rule(&r)?;
     if r.transitions.as_ref().is_some_and(|t| !t.is_empty())
         || r.noncurrent_version_transitions
             .as_ref()
@@ -55,12 +140,12 @@ fn rule_in(r: LifecycleRule) -> S3Result<Rule> {
         enabled: r.status.as_str() == ExpirationStatus::ENABLED,
         prefix,
         tags,
-        expiration_days: days(exp.days, "Days")?,
+        expiration_days: positive_days(exp.days, "Days")?,
         expiration_date: exp.date.map(Into::into),
         expired_delete_marker: exp.expired_object_delete_marker.unwrap_or(false),
-        noncurrent_days: days(nc.noncurrent_days, "NoncurrentDays")?,
+        noncurrent_days: positive_days(nc.noncurrent_days, "NoncurrentDays")?,
         newer_noncurrent: days(nc.newer_noncurrent_versions, "NewerNoncurrentVersions")?,
-        abort_multipart_days: days(
+        abort_multipart_days: positive_days(
             r.abort_incomplete_multipart_upload
                 .and_then(|a| a.days_after_initiation),
             "DaysAfterInitiation",
@@ -151,6 +236,17 @@ impl CairnS3 {
             .into_iter()
             .map(rule_in)
             .collect::<S3Result<Vec<_>>>()?;
+        let mut ids: Vec<&str> = rules
+            .iter()
+            .map(|r| r.id.as_str())
+            .filter(|id| !id.is_empty())
+            .collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w.first() == w.last()) {
+            return Err(invalid_argument(
+                "Rule ID must be unique. Found same ID for more than one rule",
+            ));
+        }
         self.layer
             .update_bucket_config(&bucket, BucketChange::Lifecycle(Some(Lifecycle { rules })))
             .await

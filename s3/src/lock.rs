@@ -16,11 +16,41 @@ fn mode_out(m: RetentionMode) -> ObjectLockRetentionMode {
     ObjectLockRetentionMode::from(m.as_str().to_owned())
 }
 
+/// A mode in an XML body: anything but GOVERNANCE or COMPLIANCE is not in
+/// AWS's schema (MalformedXML).
 fn mode_in(m: Option<&ObjectLockRetentionMode>) -> S3Result<RetentionMode> {
-    let m = m.ok_or_else(|| {
-        S3Error::with_message(S3ErrorCode::MalformedXML, "the retention Mode is missing")
-    })?;
-    RetentionMode::parse(m.as_str()).map_err(crate::errors::s3_error)
+    let m = m.ok_or_else(|| malformed("the retention Mode is missing"))?;
+    RetentionMode::parse(m.as_str()).map_err(|_| {
+        malformed(format!(
+            "{:?} is neither GOVERNANCE nor COMPLIANCE",
+            m.as_str()
+        ))
+    })
+}
+
+fn malformed(message: impl Into<String>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::MalformedXML, message.into())
+}
+
+/// Longest default retention AWS takes: 100 years (36,500 days).
+const MAX_DEFAULT_YEARS: i32 = 100;
+const MAX_DEFAULT_DAYS: i32 = 36_500;
+
+/// A default retention's Days or Years: a positive number up to AWS's
+/// limit, else 400 InvalidRetentionPeriod.
+fn retention_period(n: i32, max: i32) -> S3Result<u32> {
+    let bad = |m: &'static str| {
+        let mut e = S3Error::with_message(crate::errors::custom("InvalidRetentionPeriod"), m);
+        e.set_status_code(http::StatusCode::BAD_REQUEST);
+        e
+    };
+    if n > max {
+        return Err(bad("Default retention period is too large."));
+    }
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| bad("Default retention period must be a positive integer value."))
 }
 
 impl CairnS3 {
@@ -75,20 +105,17 @@ impl CairnS3 {
         let default = match c.rule.and_then(|r| r.default_retention) {
             None => None,
             Some(d) => {
+                let mode = mode_in(d.mode.as_ref())?;
                 let period = match (d.days, d.years) {
-                    (Some(n), None) => RetentionPeriod::Days(u32::try_from(n).unwrap_or(0)),
-                    (None, Some(n)) => RetentionPeriod::Years(u32::try_from(n).unwrap_or(0)),
-                    _ => {
-                        return Err(S3Error::with_message(
-                            S3ErrorCode::MalformedXML,
-                            "a default retention has either Days or Years",
-                        ));
+                    (Some(n), None) => {
+                        RetentionPeriod::Days(retention_period(n, MAX_DEFAULT_DAYS)?)
                     }
+                    (None, Some(n)) => {
+                        RetentionPeriod::Years(retention_period(n, MAX_DEFAULT_YEARS)?)
+                    }
+                    _ => return Err(malformed("a default retention has either Days or Years")),
                 };
-                Some(LayerDefault {
-                    mode: mode_in(d.mode.as_ref())?,
-                    period,
-                })
+                Some(LayerDefault { mode, period })
             }
         };
         self.layer
@@ -136,10 +163,10 @@ impl CairnS3 {
             }) => None,
             Some(r) => Some(Retention {
                 mode: mode_in(r.mode.as_ref())?,
-                until: r
-                    .retain_until_date
-                    .ok_or_else(|| invalid_argument("RetainUntilDate is missing"))?
-                    .into(),
+                until: crate::convert::future_date(
+                    r.retain_until_date
+                        .ok_or_else(|| invalid_argument("RetainUntilDate is missing"))?,
+                )?,
             }),
         };
         let change = VersionChange::Retention {
@@ -187,7 +214,9 @@ impl CairnS3 {
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let status = input.legal_hold.and_then(|h| h.status);
-        let on = legal_hold(Some(status.as_ref().map_or("", |s| s.as_str())))?;
+        // a status outside the schema is MalformedXML (as a header, InvalidArgument)
+        let on = legal_hold(Some(status.as_ref().map_or("", |s| s.as_str())))
+            .map_err(|e| malformed(e.message().unwrap_or_default().to_owned()))?;
         self.layer
             .update_version(
                 &bucket,

@@ -63,6 +63,15 @@ macro_rules! object_output {
     }};
 }
 
+/// `Content-Range` of a part read: `bytes a-b/size`, `bytes */size` for
+/// an empty part (no byte to name).
+fn part_content_range(off: u64, len: u64, size: u64) -> String {
+    match len {
+        0 => format!("bytes */{size}"),
+        _ => format!("bytes {off}-{}/{size}", off + len - 1),
+    }
+}
+
 pub(crate) fn byte_range(r: Range) -> ByteRange {
     match r {
         Range::Int { first, last } => ByteRange::FromTo { first, last },
@@ -260,6 +269,7 @@ impl CairnS3 {
             attributes_only: false,
         };
         let mut opts = opts;
+        let mut empty_part = false;
         if let Some(n) = part_number_param(input.part_number, opts.range.is_some())? {
             // the part's range of this very version (a replaced object in
             // between fails If-Match: 412, not another object's bytes)
@@ -269,11 +279,17 @@ impl CairnS3 {
                     opts.version_id = Some(Some(v.clone()));
                 }
                 opts.conditions.if_match.get_or_insert(info.etag.clone());
+                empty_part = len == 0;
                 opts.range = (len > 0).then_some(ByteRange::FromTo {
                     first: off,
                     last: Some(off + len - 1),
                 });
             }
+        }
+        if empty_part {
+            // an empty part: none of the object's bytes (a read without a
+            // range would send them all)
+            return self.empty_part(&bucket, &key, &opts).await;
         }
         let obj = self.layer.get_object(&bucket, &key, opts).await.s3()?;
 
@@ -313,6 +329,30 @@ impl CairnS3 {
         Ok(S3Response::with_headers(out, extra))
     }
 
+    /// GET `?partNumber=N` of an empty part of a multipart object: 206,
+    /// no bytes, the object's headers.
+    async fn empty_part(
+        &self,
+        bucket: &cairn_api::BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let info = self.layer.head_object_with(bucket, key, opts).await.s3()?;
+        let headers = ObjectHeadersOut::new(&info);
+        let extra = headers.extra_headers();
+        let mut out = object_output!(GetObjectOutput, &info, headers, ChecksumOut::new(None));
+        out.content_length = Some(0);
+        out.content_range = Some(part_content_range(0, 0, info.size));
+        out.tag_count = (!info.attrs.tags.is_empty())
+            .then(|| i32::try_from(info.attrs.tags.len()).unwrap_or(i32::MAX));
+        set_sse!(
+            out,
+            SseOut::new(info.encryption.as_ref(), opts.sse_customer.as_ref())
+        );
+        out.body = Some(ResponseBody::blob(Box::pin(futures::stream::empty()), 0));
+        Ok(S3Response::with_headers(out, extra))
+    }
+
     pub(crate) async fn do_head_object(
         &self,
         req: S3Request<HeadObjectInput>,
@@ -339,10 +379,10 @@ impl CairnS3 {
             sse_customer,
             attributes_only: false,
         };
-        let (info, part_len) = match part_number_param(input.part_number, input.range.is_some())? {
+        let (info, part) = match part_number_param(input.part_number, input.range.is_some())? {
             Some(n) => {
-                let (info, (_, len)) = self.layer.part_range(&bucket, &key, &opts, n).await.s3()?;
-                (info, Some(len))
+                let (info, range) = self.layer.part_range(&bucket, &key, &opts, n).await.s3()?;
+                (info, Some(range))
             }
             None => (
                 self.layer
@@ -357,18 +397,30 @@ impl CairnS3 {
             .then_some(info.checksum.as_ref())
             .flatten();
         let headers = ObjectHeadersOut::new(&info);
-        let extra = headers.extra_headers();
+        let mut extra = headers.extra_headers();
+        // AWS sends the tag count on HEAD too (HeadObjectOutput has no field)
+        if !info.attrs.tags.is_empty() {
+            extra.insert(
+                "x-amz-tagging-count",
+                http::HeaderValue::from(info.attrs.tags.len()),
+            );
+        }
         let mut out = object_output!(HeadObjectOutput, &info, headers, ChecksumOut::new(checksum));
         // `s3s` answers HEAD with 200 always, so a Range is not applied:
         // the headers describe the whole object.
         out.content_length = Some(
-            i64::try_from(part_len.unwrap_or(info.size))
+            i64::try_from(part.map_or(info.size, |(_, len)| len))
                 .map_err(|_| invalid_argument("object too large"))?,
         );
+        // a part of a multipart object: 206 with its range, as GET answers
+        if let Some((off, len)) = part.filter(|_| info.parts_count.is_some()) {
+            out.content_range = Some(part_content_range(off, len, info.size));
+        }
         set_sse!(
             out,
             SseOut::new(info.encryption.as_ref(), opts.sse_customer.as_ref())
         );
+        // (s3s answers 206 when a Content-Range is set: vendor/s3s/CAIRN.md)
         Ok(S3Response::with_headers(out, extra))
     }
 
@@ -490,16 +542,18 @@ impl CairnS3 {
         for ((i, r), asked) in order.into_iter().zip(results).zip(asked) {
             match r.result {
                 Ok(out) => {
-                    // a marker made by this delete (not one removed by id)
-                    let made_marker = asked.is_none() && out.delete_marker;
+                    // a marker's id: the one this delete made, or the
+                    // one it removed by id (as AWS names it)
+                    let marker_id = out
+                        .delete_marker
+                        .then(|| asked.clone().or_else(|| out.version_id.clone()))
+                        .flatten();
                     deleted.push((
                         i,
                         DeletedObject {
                             key: Some(r.key),
                             delete_marker: out.delete_marker.then_some(true),
-                            delete_marker_version_id: made_marker
-                                .then(|| out.version_id.clone())
-                                .flatten(),
+                            delete_marker_version_id: marker_id,
                             version_id: asked,
                         },
                     ))
@@ -520,6 +574,15 @@ impl CairnS3 {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        // The destination conditions AWS added to CopyObject (If-Match,
+        // If-None-Match) are not judged yet: refused, never ignored.
+        if req.headers.contains_key(http::header::IF_MATCH)
+            || req.headers.contains_key(http::header::IF_NONE_MATCH)
+        {
+            return Err(not_implemented(
+                "If-Match / If-None-Match on CopyObject's destination",
+            ));
+        }
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;

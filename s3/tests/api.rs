@@ -58,11 +58,9 @@ async fn buckets() -> Result<()> {
         "{loc:?}"
     );
 
-    let f = failure(s3.create_bucket().bucket("alpha").send().await);
-    assert_eq!(
-        (f.status, f.code.as_str()),
-        (409, "BucketAlreadyOwnedByYou")
-    );
+    // its owner creating it again in us-east-1: 200, AWS's legacy answer
+    // there (BucketAlreadyOwnedByYou elsewhere: tests/tests/exact.rs)
+    s3.create_bucket().bucket("alpha").send().await?;
 
     // A name s3s lets through but Cairn's naming rules refuse.
     let f = failure(s3.create_bucket().bucket("cairn-s3alias").send().await);

@@ -10,6 +10,7 @@
 //!
 //! Nothing here skips: a missing tool or binary is a test failure.
 
+pub mod boto;
 pub mod browser;
 pub mod cmd;
 pub mod data;
@@ -17,6 +18,7 @@ pub mod emulators;
 pub mod lock;
 pub mod metrics;
 pub mod mount;
+pub mod multipart;
 pub mod nfs3;
 pub mod nfs_server;
 pub mod oidc;

@@ -4,12 +4,9 @@
 //! once, with the same answer to the retry.
 
 use anyhow::{Result, ensure};
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, VersioningConfiguration,
-};
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use cairn_tests::data::random_bytes;
-use cairn_tests::{Server, bucket_name, expect_err, get_bytes};
+use cairn_tests::{Server, bucket_name, expect_err, get_bytes, multipart};
 use tokio::io::AsyncWriteExt as _;
 
 const PART: usize = 5 << 20;
@@ -27,29 +24,6 @@ async fn versioned_bucket(c: &aws_sdk_s3::Client, prefix: &str) -> Result<String
         .send()
         .await?;
     Ok(b)
-}
-
-async fn upload_part(
-    c: &aws_sdk_s3::Client,
-    b: &str,
-    k: &str,
-    id: &str,
-    n: i32,
-    data: &[u8],
-) -> Result<CompletedPart> {
-    let r = c
-        .upload_part()
-        .bucket(b)
-        .key(k)
-        .upload_id(id)
-        .part_number(n)
-        .body(ByteStream::from(data.to_vec()))
-        .send()
-        .await?;
-    Ok(CompletedPart::builder()
-        .part_number(n)
-        .set_e_tag(r.e_tag)
-        .build())
 }
 
 async fn versions(c: &aws_sdk_s3::Client, b: &str) -> Result<Vec<String>> {
@@ -77,25 +51,14 @@ async fn retried_complete_gets_the_same_answer() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
     let b = versioned_bucket(&c, "retry").await?;
-    let id = c
-        .create_multipart_upload()
-        .bucket(&b)
-        .key("k")
-        .send()
-        .await?
-        .upload_id
-        .unwrap_or_default();
+    let id = multipart::start(&c, &b, "k").await?;
     // part 2 first, then part 1 twice: the second replaces the first
     let p2 = random_bytes(1000, 2);
-    let two = upload_part(&c, &b, "k", &id, 2, &p2).await?;
-    let stale = upload_part(&c, &b, "k", &id, 1, &random_bytes(PART, 1)).await?;
+    let two = multipart::upload_part(&c, &b, "k", &id, 2, &p2).await?;
+    let stale = multipart::upload_part(&c, &b, "k", &id, 1, &random_bytes(PART, 1)).await?;
     let p1 = random_bytes(PART, 11);
-    let one = upload_part(&c, &b, "k", &id, 1, &p1).await?;
-    let done = |parts: Vec<CompletedPart>| {
-        CompletedMultipartUpload::builder()
-            .set_parts(Some(parts))
-            .build()
-    };
+    let one = multipart::upload_part(&c, &b, "k", &id, 1, &p1).await?;
+    let done = multipart::completed;
     expect_err(
         "complete naming the replaced part",
         c.complete_multipart_upload()
@@ -108,16 +71,9 @@ async fn retried_complete_gets_the_same_answer() -> Result<()> {
         400,
         Some("InvalidPart"),
     )?;
-    let complete = || {
-        c.complete_multipart_upload()
-            .bucket(&b)
-            .key("k")
-            .upload_id(&id)
-            .multipart_upload(done(vec![one.clone(), two.clone()]))
-            .send()
-    };
-    let first = complete().await?;
-    let again = complete().await?;
+    let both = done(vec![one.clone(), two.clone()]);
+    let first = multipart::complete(&c, &b, "k", &id, &both).await?;
+    let again = multipart::complete(&c, &b, "k", &id, &both).await?;
     ensure!(
         first.e_tag == again.e_tag
             && first.version_id == again.version_id
@@ -156,19 +112,12 @@ async fn client_killed_mid_complete_then_retries() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
     let b = versioned_bucket(&c, "killed").await?;
-    let id = c
-        .create_multipart_upload()
-        .bucket(&b)
-        .key("k")
-        .send()
-        .await?
-        .upload_id
-        .unwrap_or_default();
+    let id = multipart::start(&c, &b, "k").await?;
     let mut all = Vec::new();
     let mut parts = Vec::new();
     for n in 1..=3 {
         let data = random_bytes(PART, 100 + n as u64);
-        parts.push(upload_part(&c, &b, "k", &id, n, &data).await?);
+        parts.push(multipart::upload_part(&c, &b, "k", &id, n, &data).await?);
         all.extend_from_slice(&data);
     }
     let mut xml = String::from("<CompleteMultipartUpload>");
@@ -193,18 +142,7 @@ async fn client_killed_mid_complete_then_retries() -> Result<()> {
     conn.flush().await?;
     drop(conn);
 
-    let retry = c
-        .complete_multipart_upload()
-        .bucket(&b)
-        .key("k")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await?;
+    let retry = multipart::complete(&c, &b, "k", &id, &multipart::completed(parts)).await?;
     ensure!(get_bytes(&c, &b, "k").await? == all, "object bytes");
     let v = versions(&c, &b).await?;
     ensure!(

@@ -143,6 +143,8 @@ pub enum ObjectError {
         version_id: Option<String>,
         /// Asked for by version id (S3 answers 405, else 404).
         by_version: bool,
+        /// When the marker was made (S3's 405 names it in Last-Modified).
+        last_modified: Option<time::OffsetDateTime>,
     },
     #[error("{bucket}/{key} is locked: {reason}")]
     ObjectLocked {

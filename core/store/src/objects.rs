@@ -516,6 +516,7 @@ impl ErasureSet {
                 key: key.to_string(),
                 version_id: v.version_id.clone(),
                 by_version,
+                last_modified: Some(v.last_modified()),
             }),
             r => r,
         }

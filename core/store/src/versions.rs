@@ -365,6 +365,7 @@ impl ErasureSet {
                 key: key.to_string(),
                 version_id: version.version_id.clone(),
                 by_version,
+                last_modified: Some(version.last_modified()),
             });
         }
         let now = self.clock.now();

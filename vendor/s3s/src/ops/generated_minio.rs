@@ -3754,7 +3754,13 @@ impl HeadObject {
     }
 
     pub fn serialize_http(x: HeadObjectOutput) -> S3Result<http::Response> {
-        let mut res = http::Response::with_status(http::StatusCode::OK);
+        // Cairn: a part read (`?partNumber=N`) is 206 with its range, as GET
+        let status = if x.content_range.is_some() {
+            http::StatusCode::PARTIAL_CONTENT
+        } else {
+            http::StatusCode::OK
+        };
+        let mut res = http::Response::with_status(status);
         http::add_opt_header(&mut res, ACCEPT_RANGES, x.accept_ranges)?;
         http::add_opt_header(&mut res, X_AMZ_ARCHIVE_STATUS, x.archive_status)?;
         http::add_opt_header(&mut res, X_AMZ_SERVER_SIDE_ENCRYPTION_BUCKET_KEY_ENABLED, x.bucket_key_enabled)?;

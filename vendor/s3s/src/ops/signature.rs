@@ -441,19 +441,7 @@ impl SignatureContext<'_> {
         // verify it.  This mirrors MinIO's behavior: the body is wrapped in a
         // hash-validating reader that compares the hash as it is consumed.
         if let Some(AmzContentSha256::SingleChunk(expected_checksum)) = amz_content_sha256 {
-            let length = if let Some(content_length) = self.content_length {
-                usize::try_from(content_length).map_err(|_| invalid_request!("content-length exceeds platform limits"))?
-            } else {
-                self.req_body
-                    .remaining_length()
-                    .exact()
-                    .ok_or_else(|| s3_error!(MissingContentLength, "missing header: content-length"))?
-            };
-
-            let body = mem::take(self.req_body);
-            let stream = UploadStream::new(body, length, expected_checksum)
-                .map_err(|_| invalid_request!("invalid header: x-amz-content-sha256"))?;
-            *self.req_body = Body::from(stream.into_byte_stream());
+            *self.req_body = single_chunk_body(self.content_length, mem::take(self.req_body), expected_checksum)?;
         }
 
         Ok(CredentialsExt {
@@ -611,27 +599,11 @@ impl SignatureContext<'_> {
             self.transformed_body = Some(Body::from(stream.into_byte_stream()));
             self.trailing_headers = Some(trailers);
         } else if let Some(AmzContentSha256::SingleChunk(expected_checksum)) = amz_content_sha256 {
-            let length = if let Some(content_length) = self.content_length {
-                usize::try_from(content_length).map_err(|_| invalid_request!("content-length exceeds platform limits"))?
-            } else {
-                self.req_body
-                    .remaining_length()
-                    .exact()
-                    .ok_or_else(|| s3_error!(MissingContentLength, "missing header: content-length"))?
-            };
-
-            let body = mem::take(self.req_body);
-            let stream = UploadStream::new(body, length, expected_checksum)
-                .map_err(|_| invalid_request!("invalid header: x-amz-content-sha256"))?;
-            *self.req_body = Body::from(stream.into_byte_stream());
-        } else if matches!(amz_content_sha256, Some(AmzContentSha256::UnsignedPayload)) {
-            // For non-streaming unsigned payloads, require Content-Length.
-            // This aligns with MinIO behavior: PutObject with chunked Transfer-Encoding
-            // (no Content-Length) is rejected with MissingContentLength (411).
-            if self.content_length.is_none() && self.req_body.remaining_length().exact().is_none() {
-                return Err(s3_error!(MissingContentLength, "missing header: content-length"));
-            }
+            *self.req_body = single_chunk_body(self.content_length, mem::take(self.req_body), expected_checksum)?;
         }
+        // Cairn: an unsigned payload without Content-Length (`Transfer-Encoding:
+        // chunked`) is taken (upstream: 411 MissingContentLength, as MinIO);
+        // the operation streams it.
 
         Ok(CredentialsExt {
             access_key: access_key.into(),
@@ -1889,4 +1861,21 @@ file content\r\n\
             .expect_err("stale signed POST policy should be rejected");
         assert_eq!(err.code(), &S3ErrorCode::RequestTimeTooSkewed);
     }
+}
+
+/// Cairn: the body of a request whose `x-amz-content-sha256` is the hash
+/// of its payload, checked as it streams. Without a Content-Length or an
+/// exact body length (`Transfer-Encoding: chunked`) the body is read to
+/// its end and the hash checked there (upstream: 411 MissingContentLength).
+fn single_chunk_body(content_length: Option<u64>, body: Body, expected_checksum: &str) -> S3Result<Body> {
+    let length = match content_length {
+        Some(n) => Some(usize::try_from(n).map_err(|_| invalid_request!("content-length exceeds platform limits"))?),
+        None => body.remaining_length().exact(),
+    };
+    let stream = match length {
+        Some(length) => UploadStream::new(body, length, expected_checksum).map(UploadStream::into_byte_stream),
+        None => UploadStream::new_unknown_length(body, expected_checksum).map(UploadStream::into_byte_stream),
+    }
+    .map_err(|_| invalid_request!("invalid header: x-amz-content-sha256"))?;
+    Ok(Body::from(stream))
 }

@@ -17,6 +17,9 @@ pub struct UploadStream<S> {
     hasher: Option<Sha256>,
     expected_sha256: [u8; 32],
     remaining_length: usize,
+    /// Cairn: a body of unknown length (`Transfer-Encoding: chunked`, no
+    /// Content-Length): read to its end, the hash checked there.
+    unknown_length: bool,
     state: State,
 }
 
@@ -66,8 +69,17 @@ impl<S> UploadStream<S> {
             hasher: Some(Sha256::new()),
             expected_sha256,
             remaining_length: length,
+            unknown_length: false,
             state: State::Reading,
         })
+    }
+
+    /// Cairn: like [`UploadStream::new`] for a body whose length is not
+    /// known before its end (`Transfer-Encoding: chunked`).
+    pub fn new_unknown_length(inner: S, hex_sha256: &str) -> Result<Self, UploadStreamError> {
+        let mut s = Self::new(inner, usize::MAX, hex_sha256)?;
+        s.unknown_length = true;
+        Ok(s)
     }
 
     /// Converts this stream into a dynamic byte stream.
@@ -129,6 +141,31 @@ where
                 //   Reading --(len > remaining_length)--> Failed
                 //   Reading --(inner error/EOF too early)--> Failed
                 //   Reading --(emit bytes)--> Reading (with smaller remaining_length)
+                State::Reading if self.unknown_length => match Pin::new(&mut self.inner).poll_next(cx) {
+                    Poll::Ready(Some(Ok(bytes))) => {
+                        if let Some(hasher) = &mut self.hasher {
+                            hasher.update(bytes.as_ref());
+                        }
+                        return Poll::Ready(Some(Ok(bytes)));
+                    }
+                    Poll::Ready(Some(Err(err))) => {
+                        self.state = State::Failed;
+                        return Poll::Ready(Some(Err(UploadStreamError::Underlying(err))));
+                    }
+                    Poll::Ready(None) => {
+                        return match self.finalize_hash() {
+                            Ok(()) => {
+                                self.state = State::Finished;
+                                Poll::Ready(None)
+                            }
+                            Err(err) => {
+                                self.state = State::Failed;
+                                Poll::Ready(Some(Err(err)))
+                            }
+                        };
+                    }
+                    Poll::Pending => return Poll::Pending,
+                },
                 State::Reading => {
                     match self.finalize_if_complete() {
                         Ok(true) => continue,
@@ -209,6 +246,9 @@ where
     S: Stream<Item = Result<Bytes, StdError>> + Unpin,
 {
     fn remaining_length(&self) -> RemainingLength {
+        if self.unknown_length {
+            return RemainingLength::unknown();
+        }
         RemainingLength::new_exact(self.remaining_length)
     }
 }
@@ -340,5 +380,24 @@ mod tests {
 
         let err = upload.next().await.unwrap().unwrap_err();
         assert!(matches!(err, UploadStreamError::Underlying(_)));
+    }
+
+    // Cairn: a body of unknown length (Transfer-Encoding: chunked)
+    #[tokio::test]
+    async fn unknown_length_checks_the_hash_at_the_end() {
+        let checksum = hex_sha256_string(b"hello world");
+        let stream = futures::stream::iter(vec![ok_bytes(b"hello "), ok_bytes(b"world")]);
+        let mut upload = UploadStream::new_unknown_length(stream, &checksum).unwrap();
+        assert!(upload.remaining_length().exact().is_none());
+        assert_eq!(upload.next().await.unwrap().unwrap().as_ref(), b"hello ");
+        assert_eq!(upload.next().await.unwrap().unwrap().as_ref(), b"world");
+        assert!(upload.next().await.is_none());
+
+        let stream = futures::stream::iter(vec![ok_bytes(b"hello "), ok_bytes(b"there")]);
+        let mut upload = UploadStream::new_unknown_length(stream, &checksum).unwrap();
+        assert!(upload.next().await.unwrap().is_ok());
+        assert!(upload.next().await.unwrap().is_ok());
+        assert!(matches!(upload.next().await, Some(Err(UploadStreamError::Sha256Mismatch))));
+        assert!(upload.next().await.is_none());
     }
 }
