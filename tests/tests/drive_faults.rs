@@ -117,6 +117,24 @@ async fn full_drives_fail_writes_cleanly() -> Result<()> {
     let b = bucket_name("full");
     c.create_bucket().bucket(&b).send().await?;
 
+    // An object bigger than the small drives: its shards run out of space
+    // there, and the failed write frees what it wrote, so the drives look
+    // empty again when the error is chosen: still 507, not 503.
+    let r = c
+        .put_object()
+        .bucket(&b)
+        .key("too-big")
+        .body(ByteStream::from(random_bytes(64 * MIB, 7)))
+        .send()
+        .await;
+    cairn_tests::expect_err(
+        "PUT bigger than the small drives",
+        r,
+        507,
+        Some("StorageFull"),
+    )
+    .with_context(|| format!("server log:\n{}", s.log()))?;
+
     // Seeds: an inline object, a streamed one, and a multipart upload with
     // its first part already stored.
     let mut acked = Vec::new();
@@ -219,7 +237,7 @@ async fn full_drives_fail_writes_cleanly() -> Result<()> {
 
     // Nothing stored was harmed, and the failed keys do not exist.
     check_objects(&c, &b, &acked, "drives full").await?;
-    for key in [failed_key.as_str(), "fill/again"] {
+    for key in [failed_key.as_str(), "fill/again", "too-big"] {
         match c.get_object().bucket(&b).key(key).send().await {
             Ok(_) => bail!("{key} exists although its PUT failed"),
             Err(e) => ensure!(

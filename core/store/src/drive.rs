@@ -67,7 +67,15 @@ pub struct Drive {
     lock: parking_lot::Mutex<Option<crate::drivelock::DriveLock>>,
     /// Where freed data goes to be removed in the background (`trash.rs`).
     trash: crate::trash::Trash,
+    /// When a shard write last failed for want of space (cleared by the
+    /// next one that succeeds): a failed write frees its own files, so the
+    /// free space read after it no longer shows why it failed.
+    full_at: parking_lot::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a drive that refused a write for want of space counts as
+/// full without another write telling otherwise.
+const FULL_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Drive {
     pub fn new(index: usize, root: PathBuf) -> Self {
@@ -82,6 +90,7 @@ impl Drive {
             fresh: parking_lot::Mutex::new(std::collections::HashSet::new()),
             deferred: parking_lot::Mutex::new(Vec::new()),
             lock: parking_lot::Mutex::new(None),
+            full_at: parking_lot::Mutex::new(None),
         }
     }
 
@@ -193,6 +202,24 @@ impl Drive {
     /// Operations still running on the drive (stuck ones included).
     pub fn inflight(&self) -> usize {
         self.inflight.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Records how a shard write on this drive ended (see `full_at`).
+    pub fn note_write(&self, outcome: crate::writer::ShardWrite) {
+        use crate::writer::ShardWrite;
+        match outcome {
+            ShardWrite::Full => *self.full_at.lock() = Some(std::time::Instant::now()),
+            ShardWrite::Written => *self.full_at.lock() = None,
+            ShardWrite::Failed => {}
+        }
+    }
+
+    /// Whether a write failed for want of space in the last minute and
+    /// none succeeded since.
+    pub fn recently_full(&self) -> bool {
+        self.full_at
+            .lock()
+            .is_some_and(|at| at.elapsed() < FULL_MEMORY)
     }
 
     pub fn set_hung(&self, hung: bool) {

@@ -158,6 +158,7 @@ fn extents(a: u64, b: u64) -> Vec<(u64, u64)> {
 
 /// Writes the new version's extents into one tmp dir per drive.
 struct ExtentWriter<'a> {
+    set: &'a ErasureSet,
     erasure: Arc<Erasure>,
     distribution: Vec<usize>,
     tmps: Vec<Option<SafePath>>,
@@ -245,9 +246,12 @@ impl ExtentWriter<'_> {
             return Ok(());
         };
         let enc = job.await.map_err(ObjectError::internal)??;
+        self.set.note_writes(&enc.written);
         // a drive that failed one extent holds no whole copy
-        for (t, ok) in self.tmps.iter_mut().zip(&enc.written) {
-            if !ok && let Some(dir) = t.take() {
+        for (t, w) in self.tmps.iter_mut().zip(&enc.written) {
+            if !w.ok()
+                && let Some(dir) = t.take()
+            {
                 remove_tmp(vec![Some(dir)]).await;
             }
         }
@@ -339,6 +343,7 @@ impl ErasureSet {
         let name = tmp_name.clone();
         let tmps: Vec<Option<SafePath>> = self.on_drives(move |d| d.make_tmp(&name).ok()).await;
         let w = ExtentWriter {
+            set: self,
             erasure,
             distribution: base.erasure.distribution.clone(),
             tmps,

@@ -496,6 +496,14 @@ impl ErasureSet {
         }
     }
 
+    /// Tells each drive how its shard file of a write fared (a drive
+    /// that ran out of space answers the next quorum error as full).
+    pub(crate) fn note_writes(&self, written: &[crate::writer::ShardWrite]) {
+        for (d, w) in self.drives.iter().zip(written) {
+            d.note_write(*w);
+        }
+    }
+
     /// The error for a write that missed its quorum: `StorageFull` when a
     /// drive ran out of space (the client should free space, not retry),
     /// else `Unavailable`.
@@ -503,7 +511,10 @@ impl ErasureSet {
         let full = self
             .drives
             .iter()
-            .filter(|d| crate::admin::free_bytes(&d.root).is_some_and(|f| f < FULL_BELOW))
+            .filter(|d| {
+                d.recently_full()
+                    || crate::admin::free_bytes(&d.root).is_some_and(|f| f < FULL_BELOW)
+            })
             .count();
         if full > 0 {
             tracing::warn!(full, needed, got, "write refused: drives are full");
@@ -742,14 +753,17 @@ impl ErasureSet {
         guard.disarm();
         match res {
             Ok(enc) => {
+                self.note_writes(&enc.written);
                 let dirs = tmps
                     .into_iter()
                     .zip(&enc.written)
-                    .map(|(t, ok)| {
-                        if !ok && let Some(t) = &t {
+                    .map(|(t, w)| {
+                        if !w.ok()
+                            && let Some(t) = &t
+                        {
                             let _ = std::fs::remove_dir_all(t);
                         }
-                        t.filter(|_| *ok)
+                        t.filter(|_| w.ok())
                     })
                     .collect();
                 Ok((dirs, enc.digest, enc.size))

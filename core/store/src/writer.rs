@@ -31,7 +31,24 @@ pub struct Encoded {
     pub digest: BodyDigest,
     pub size: u64,
     /// Per drive: did every shard block reach the disk (fsynced)?
-    pub written: Vec<bool>,
+    pub written: Vec<ShardWrite>,
+}
+
+/// How one drive's shard file fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardWrite {
+    /// Every block reached the disk (fsynced).
+    Written,
+    /// The drive ran out of space (ENOSPC, EDQUOT).
+    Full,
+    /// Any other failure (no drive, an I/O error).
+    Failed,
+}
+
+impl ShardWrite {
+    pub fn ok(self) -> bool {
+        self == Self::Written
+    }
 }
 
 const HASH_QUEUE: usize = 4;
@@ -187,15 +204,20 @@ pub async fn encode_stream(
             .map_err(ObjectError::internal)?;
         let mut written = Vec::with_capacity(drives);
         for j in drive_jobs {
-            let ok = match j.await {
-                Ok(Ok(())) => true,
+            let outcome = match j.await {
+                Ok(Ok(())) => ShardWrite::Written,
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "shard write failed");
-                    false
+                    match e.kind() {
+                        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                            ShardWrite::Full
+                        }
+                        _ => ShardWrite::Failed,
+                    }
                 }
                 Err(e) => return Err(ObjectError::internal(e)),
             };
-            written.push(ok);
+            written.push(outcome);
         }
         Ok((digest, written))
     }
