@@ -808,3 +808,179 @@ print(h["ChecksumSHA256"], h["ChecksumType"])
     );
     Ok(())
 }
+
+/// The NAS gateway: FULL_OBJECT and COMPOSITE multipart checksums are kept
+/// (HEAD with checksum mode); GetObjectAttributes answers every attribute
+/// but a multipart object's part list, which it does not keep (501).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nas_gateway_checksums_and_attributes() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let share = dir.path().join("share");
+    std::fs::create_dir_all(&share)?;
+    let s = Server::start(StartOpts::gateway([
+        "nas".to_string(),
+        share.display().to_string(),
+    ]))
+    .await?;
+    let c = s.s3();
+    let b = new_bucket(&c, "nassum").await?;
+    let parts = vec![random_bytes(5 * MIB, 50), random_bytes(4321, 51)];
+    let whole = parts.concat();
+    for (alg, kind) in [
+        (ChecksumAlgorithm::Crc32, ChecksumType::FullObject),
+        (ChecksumAlgorithm::Sha1, ChecksumType::Composite),
+    ] {
+        let key = kind.as_str().to_owned();
+        let (id, done) = upload(&c, &b, &key, &alg, Some(kind.clone()), &parts).await?;
+        c.complete_multipart_upload()
+            .bucket(&b)
+            .key(&key)
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(done))
+                    .build(),
+            )
+            .send()
+            .await
+            .with_context(|| format!("complete {key}"))?;
+        let want = match kind {
+            ChecksumType::Composite => composite(&alg, &parts),
+            _ => sum64(&alg, &whole),
+        };
+        let h = c
+            .head_object()
+            .bucket(&b)
+            .key(&key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await?;
+        ensure!(
+            pick!(h, &alg).as_deref() == Some(want.as_str()) && h.checksum_type() == Some(&kind),
+            "NAS {key}: HEAD {h:?}"
+        );
+        let a = c
+            .get_object_attributes()
+            .bucket(&b)
+            .key(&key)
+            .object_attributes(ObjectAttributes::ObjectSize)
+            .object_attributes(ObjectAttributes::Checksum)
+            .send()
+            .await?;
+        ensure!(
+            a.object_size() == Some(whole.len() as i64) && a.checksum().is_some(),
+            "NAS {key}: attributes {a:?}"
+        );
+        expect_err(
+            "NAS: a multipart object's part list",
+            c.get_object_attributes()
+                .bucket(&b)
+                .key(&key)
+                .object_attributes(ObjectAttributes::ObjectParts)
+                .send()
+                .await,
+            501,
+            Some("NotImplemented"),
+        )?;
+    }
+    Ok(())
+}
+
+/// An SSE-C multipart upload with a FULL_OBJECT CRC32C: the parts and the
+/// object's attributes need the key; the checksums are of the plaintext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_c_multipart_checksums_and_parts() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = new_bucket(&c, "sumsc").await?;
+    let key = [0x24u8; 32];
+    let (k64, kmd5) = (B64.encode(key), B64.encode(Md5::digest(key)));
+    let alg = ChecksumAlgorithm::Crc32C;
+    let parts = vec![random_bytes(5 * MIB, 60), random_bytes(999, 61)];
+    let id = c
+        .create_multipart_upload()
+        .bucket(&b)
+        .key("enc")
+        .checksum_algorithm(alg.clone())
+        .checksum_type(ChecksumType::FullObject)
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&k64)
+        .sse_customer_key_md5(&kmd5)
+        .send()
+        .await?
+        .upload_id()
+        .unwrap_or_default()
+        .to_owned();
+    let mut done = Vec::new();
+    for (i, data) in parts.iter().enumerate() {
+        let n = i as i32 + 1;
+        let r = c
+            .upload_part()
+            .bucket(&b)
+            .key("enc")
+            .upload_id(&id)
+            .part_number(n)
+            .checksum_algorithm(alg.clone())
+            .sse_customer_algorithm("AES256")
+            .sse_customer_key(&k64)
+            .sse_customer_key_md5(&kmd5)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await?;
+        done.push(completed(
+            n,
+            r.e_tag().map(str::to_owned),
+            &alg,
+            pick!(r, &alg),
+        ));
+    }
+    let whole = parts.concat();
+    c.complete_multipart_upload()
+        .bucket(&b)
+        .key("enc")
+        .upload_id(&id)
+        .checksum_crc32_c(sum64(&alg, &whole))
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&k64)
+        .sse_customer_key_md5(&kmd5)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .context("complete of an SSE-C upload")?;
+    expect_err(
+        "attributes of an SSE-C multipart object without the key",
+        c.get_object_attributes()
+            .bucket(&b)
+            .key("enc")
+            .object_attributes(ObjectAttributes::ObjectParts)
+            .send()
+            .await,
+        400,
+        Some("InvalidRequest"),
+    )?;
+    let a = c
+        .get_object_attributes()
+        .bucket(&b)
+        .key("enc")
+        .object_attributes(ObjectAttributes::ObjectParts)
+        .object_attributes(ObjectAttributes::Checksum)
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&k64)
+        .sse_customer_key_md5(&kmd5)
+        .send()
+        .await?;
+    let op = a.object_parts().context("no ObjectParts")?;
+    ensure!(
+        a.checksum().and_then(|x| x.checksum_crc32_c()) == Some(sum64(&alg, &whole).as_str())
+            && op.total_parts_count() == Some(2)
+            && op.parts().len() == 2
+            && op.parts()[1].size() == Some(999)
+            && op.parts()[1].checksum_crc32_c() == Some(sum64(&alg, &parts[1]).as_str()),
+        "SSE-C multipart attributes: {a:?}"
+    );
+    Ok(())
+}
