@@ -896,7 +896,7 @@ async fn sse_c_multipart_checksums_and_parts() -> Result<()> {
     let key = [0x24u8; 32];
     let (k64, kmd5) = (B64.encode(key), B64.encode(Md5::digest(key)));
     let alg = ChecksumAlgorithm::Crc32C;
-    let parts = vec![random_bytes(5 * MIB, 60), random_bytes(999, 61)];
+    let parts = [random_bytes(5 * MIB, 60), random_bytes(999, 61)];
     let id = c
         .create_multipart_upload()
         .bucket(&b)
