@@ -383,6 +383,7 @@ pub(crate) fn checksum_request(
             algorithm: alg,
             expected: Some(value),
             trailer: None,
+            full_object: false,
         }));
     }
     let trailer_alg = header_str(headers, "x-amz-trailer")?
@@ -396,12 +397,14 @@ pub(crate) fn checksum_request(
             algorithm: alg,
             expected: None,
             trailer: Some(trailer_fn(trailing.cloned(), alg)),
+            full_object: false,
         }));
     }
     Ok(declared.map(|algorithm| ChecksumRequest {
         algorithm,
         expected: None,
         trailer: None,
+        full_object: false,
     }))
 }
 

@@ -15,6 +15,7 @@
 pub mod access;
 mod acl;
 mod admin;
+mod attributes;
 mod audit;
 pub use admin::NO_ADMIN_API;
 mod authcheck;

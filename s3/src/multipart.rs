@@ -4,24 +4,56 @@
 
 use std::collections::BTreeSet;
 
+use cairn_api::mpchecksum::{CompleteChecksums, UploadChecksum};
 use cairn_api::{
-    ByteRange, ChecksumRequest, CompletePart, GetOptions, ListUploadsOptions, PartOptions,
-    PutOptions,
+    ByteRange, ChecksumAlgorithm, ChecksumRequest, CompletePart, GetOptions, ListUploadsOptions,
+    PartOptions, PutOptions,
 };
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use crate::convert::{
     ChecksumOut, MetadataInput, bucket_name, check_put_size, checksum_algorithm, checksum_request,
-    conditions, content_length, content_md5, etag, object_key, output_storage_class,
-    refuse_if_some, timestamp,
+    conditions, content_length, content_md5, dto_checksum_algorithm, etag, object_key,
+    output_storage_class, refuse_if_some, timestamp,
 };
-use crate::errors::{IntoS3 as _, invalid_argument, not_implemented};
+use crate::errors::{IntoS3 as _, invalid_argument};
 use crate::list::{enc, page_size, url_encoding};
 use crate::objects::{copy_error, copy_source};
 use crate::service::CairnS3;
 use crate::set_sse;
 use crate::sse::{COPY_SOURCE_PREFIX, CustomerHeaders, SSE_PREFIX, SseHeaders, SseOut};
+
+/// `x-amz-checksum-type`: COMPOSITE or FULL_OBJECT.
+fn checksum_type_param(t: &ChecksumType) -> S3Result<cairn_api::mpchecksum::ChecksumType> {
+    use cairn_api::mpchecksum::ChecksumType as T;
+    match t.as_str() {
+        ChecksumType::COMPOSITE => Ok(T::Composite),
+        ChecksumType::FULL_OBJECT => Ok(T::FullObject),
+        other => Err(invalid_argument(format!(
+            "x-amz-checksum-type {other:?} is neither COMPOSITE nor FULL_OBJECT"
+        ))),
+    }
+}
+
+/// A checksum given in one of the five `Checksum*` fields of a request
+/// (a CompletedPart, or the complete's `x-amz-checksum-*` headers).
+/// Several at once are refused, as for a PUT.
+fn given_checksum(
+    fields: [(ChecksumAlgorithm, Option<String>); 5],
+) -> S3Result<Option<cairn_api::Checksum>> {
+    let mut given = fields.into_iter().filter_map(|(a, v)| v.map(|v| (a, v)));
+    let first = given.next();
+    if given.next().is_some() {
+        return Err(invalid_argument(
+            "Expecting a single checksum. Multiple checksum types are not allowed.",
+        ));
+    }
+    Ok(first.map(|(algorithm, value)| cairn_api::Checksum {
+        algorithm,
+        value: value.trim().to_owned(),
+    }))
+}
 
 fn part_number(n: i32) -> S3Result<u32> {
     u32::try_from(n)
@@ -85,21 +117,19 @@ impl CairnS3 {
         let kms_context = matches!(sse, Some(cairn_api::SseRequest::Kms { .. }))
             .then(|| input.ssekms_encryption_context.clone())
             .flatten();
-        if input
-            .checksum_type
-            .as_ref()
-            .is_some_and(|t| t.as_str() != ChecksumType::COMPOSITE)
-        {
-            return Err(not_implemented(
-                "full-object checksums of multipart uploads (only COMPOSITE)",
-            ));
-        }
-
-        let algorithm = input
-            .checksum_algorithm
-            .as_ref()
-            .map(checksum_algorithm)
-            .transpose()?;
+        let upload_checksum = UploadChecksum::new(
+            input
+                .checksum_algorithm
+                .as_ref()
+                .map(checksum_algorithm)
+                .transpose()?,
+            input
+                .checksum_type
+                .as_ref()
+                .map(checksum_type_param)
+                .transpose()?,
+        )
+        .s3()?;
         let metadata = MetadataInput {
             content_type: input.content_type,
             content_encoding: input.content_encoding,
@@ -115,10 +145,11 @@ impl CairnS3 {
             metadata,
             content_length: None,
             content_md5: None,
-            checksum: algorithm.map(|algorithm| ChecksumRequest {
-                algorithm,
+            checksum: upload_checksum.map(|c| ChecksumRequest {
+                algorithm: c.algorithm,
                 expected: None,
                 trailer: None,
+                full_object: c.kind == cairn_api::mpchecksum::ChecksumType::FullObject,
             }),
             sse: sse.clone(),
             tags,
@@ -151,8 +182,8 @@ impl CairnS3 {
             bucket: Some(bucket.to_string()),
             key: Some(key.to_string()),
             upload_id: Some(upload_id),
-            checksum_algorithm: input.checksum_algorithm,
-            checksum_type: algorithm.map(|_| ChecksumType::from_static(ChecksumType::COMPOSITE)),
+            checksum_algorithm: upload_checksum.map(|c| dto_checksum_algorithm(c.algorithm)),
+            checksum_type: upload_checksum.map(|c| ChecksumType::from(c.kind.as_str().to_owned())),
             ..Default::default()
         };
         set_sse!(out, SseOut::requested(applied.as_ref()));
@@ -393,13 +424,38 @@ impl CairnS3 {
             .filter(|p| !p.is_empty())
             .ok_or_else(|| malformed("no parts are listed"))?;
         let mut parts = Vec::with_capacity(listed.len());
+        let mut checksums = CompleteChecksums {
+            object: given_checksum([
+                (ChecksumAlgorithm::Crc32, input.checksum_crc32),
+                (ChecksumAlgorithm::Crc32c, input.checksum_crc32c),
+                (ChecksumAlgorithm::Crc64Nvme, input.checksum_crc64nvme),
+                (ChecksumAlgorithm::Sha1, input.checksum_sha1),
+                (ChecksumAlgorithm::Sha256, input.checksum_sha256),
+            ])?,
+            kind: input
+                .checksum_type
+                .as_ref()
+                .map(checksum_type_param)
+                .transpose()?,
+            ..Default::default()
+        };
         for p in listed {
             let n = p
                 .part_number
                 .ok_or_else(|| malformed("a part has no PartNumber"))?;
             let etag = p.e_tag.ok_or_else(|| malformed("a part has no ETag"))?;
+            let n = part_number(n)?;
+            if let Some(c) = given_checksum([
+                (ChecksumAlgorithm::Crc32, p.checksum_crc32),
+                (ChecksumAlgorithm::Crc32c, p.checksum_crc32c),
+                (ChecksumAlgorithm::Crc64Nvme, p.checksum_crc64nvme),
+                (ChecksumAlgorithm::Sha1, p.checksum_sha1),
+                (ChecksumAlgorithm::Sha256, p.checksum_sha256),
+            ])? {
+                checksums.parts.insert(n, c);
+            }
             parts.push(CompletePart {
-                part_number: part_number(n)?,
+                part_number: n,
                 etag: etag.value().to_owned(),
             });
         }
@@ -415,7 +471,10 @@ impl CairnS3 {
                     &k,
                     &id,
                     parts,
-                    cairn_api::CompleteOptions { precondition },
+                    cairn_api::CompleteOptions {
+                        precondition,
+                        checksums,
+                    },
                 )
                 .await
         })

@@ -603,7 +603,6 @@ impl CairnS3 {
                 )));
             }
         };
-        refuse_if_some(input.checksum_algorithm.as_ref(), "checksums on copy")?;
         let sse = SseHeaders {
             sse: input.server_side_encryption.as_ref(),
             kms_key_id: input.ssekms_key_id.as_deref(),
@@ -688,6 +687,11 @@ impl CairnS3 {
             source_version_id: source_version_id.clone(),
             tags,
             acl: Some(acl),
+            checksum: input
+                .checksum_algorithm
+                .as_ref()
+                .map(crate::convert::checksum_algorithm)
+                .transpose()?,
         };
         let info = self
             .layer

@@ -31,8 +31,9 @@ pub struct Capabilities {
     /// CompleteMultipartUpload: checked atomically with the commit.
     pub conditional_puts: bool,
     pub conditional_completes: bool,
-    /// `partNumber` reads of multipart objects (the layer keeps part
-    /// sizes); a single-PUT object's part 1 every layer serves.
+    /// `partNumber` reads of multipart objects and their part list
+    /// (`object_parts`, GetObjectAttributes): the layer keeps part sizes
+    /// and checksums; a single-PUT object's part 1 every layer serves.
     pub part_reads: bool,
 }
 

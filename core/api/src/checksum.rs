@@ -90,6 +90,10 @@ pub struct ChecksumRequest {
     pub algorithm: ChecksumAlgorithm,
     pub expected: Option<String>,
     pub trailer: Option<TrailerFn>,
+    /// CreateMultipartUpload only: the upload's checksum type is
+    /// FULL_OBJECT (else COMPOSITE). A single PUT's is always a whole
+    /// object's.
+    pub full_object: bool,
 }
 
 impl fmt::Debug for ChecksumRequest {
@@ -98,6 +102,7 @@ impl fmt::Debug for ChecksumRequest {
             .field("algorithm", &self.algorithm)
             .field("expected", &self.expected)
             .field("trailer", &self.trailer.is_some())
+            .field("full_object", &self.full_object)
             .finish()
     }
 }
@@ -342,6 +347,7 @@ mod tests {
             algorithm: ChecksumAlgorithm::Crc32,
             expected: Some("AAAAAA==".into()),
             trailer: None,
+            full_object: false,
         }));
         d.update(b"hello world");
         assert!(matches!(

@@ -53,6 +53,8 @@ impl WritePrecondition {
 pub struct CompleteOptions {
     /// Commit only if this holds of the key's current object.
     pub precondition: Option<WritePrecondition>,
+    /// The checksums the request lists for the parts and the object.
+    pub checksums: crate::mpchecksum::CompleteChecksums,
 }
 
 /// Conditional writes under way, per key: a second one of the same key

@@ -111,6 +111,7 @@ pub const BUCKETS: &[&str] = &[
     "conf-cond",
     "conf-retry",
     "conf-parts",
+    "conf-sums",
 ];
 
 pub async fn run_all(l: &dyn ObjectLayer) {
@@ -126,6 +127,163 @@ pub async fn run_all(l: &dyn ObjectLayer) {
     conditional_writes(l).await;
     retried_complete(l).await;
     part_reads(l).await;
+    multipart_checksums(l).await;
+}
+
+/// Checksums of multipart uploads (COMPOSITE and FULL_OBJECT), the
+/// complete's checks of what the client lists, and the object's part list
+/// (`object_parts`, GetObjectAttributes) where the layer keeps one.
+pub async fn multipart_checksums(l: &dyn ObjectLayer) {
+    use crate::checksum::{Checksum, ChecksumHasher};
+    use crate::conditional::CompleteOptions;
+    use crate::mpchecksum::CompleteChecksums;
+    let bk = "conf-sums";
+    make(l, bk).await;
+    let sum = |a: ChecksumAlgorithm, d: &[u8]| {
+        let mut h = ChecksumHasher::new(a);
+        h.update(d);
+        Checksum {
+            algorithm: a,
+            value: h.finish_base64(),
+        }
+    };
+    let ask = |a: ChecksumAlgorithm, full_object: bool| ChecksumRequest {
+        algorithm: a,
+        expected: None,
+        trailer: None,
+        full_object,
+    };
+    let datas = vec![pattern(MIN_PART_SIZE as usize, 60), pattern(100, 61)];
+    let whole = datas.concat();
+
+    // a single PUT: one piece, no part list
+    let plain = l
+        .put_object(
+            &b(bk),
+            &k("plain"),
+            bytes_stream(whole.clone()),
+            PutOptions {
+                checksum: Some(ask(ChecksumAlgorithm::Crc32, false)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("put with a checksum");
+    let (info, parts) = l
+        .object_parts(&b(bk), &k("plain"), &GetOptions::default())
+        .await
+        .expect("parts of a plain object");
+    assert_eq!((info.etag, parts), (plain.etag, None));
+
+    for (alg, full) in [
+        (ChecksumAlgorithm::Sha256, false),
+        (ChecksumAlgorithm::Crc32c, true),
+    ] {
+        let key = k(if full { "full" } else { "composite" });
+        let id = l
+            .create_multipart_upload(
+                &b(bk),
+                &key,
+                PutOptions {
+                    checksum: Some(ask(alg, full)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create with a checksum");
+        // a part of another algorithm is refused; one without gets the
+        // upload's
+        let other = PartOptions {
+            checksum: Some(ask(ChecksumAlgorithm::Sha1, false)),
+            ..Default::default()
+        };
+        assert!(matches!(
+            l.upload_part(&b(bk), &key, &id, 1, bytes_stream(datas[0].clone()), other)
+                .await,
+            Err(ObjectError::InvalidRequest { .. })
+        ));
+        let done = upload_parts(l, &b(bk), &key, &id, &datas, &PartOptions::default())
+            .await
+            .expect("parts");
+        let listed = l
+            .list_parts(&b(bk), &key, &id, None, 100)
+            .await
+            .expect("list parts");
+        let part_sums: Vec<Checksum> = datas.iter().map(|d| sum(alg, d)).collect();
+        let got: Vec<Option<Checksum>> = listed.parts.iter().map(|p| p.checksum.clone()).collect();
+        assert_eq!(got, part_sums.iter().cloned().map(Some).collect::<Vec<_>>());
+        let opts = |parts: &[Checksum]| CompleteOptions {
+            checksums: CompleteChecksums {
+                parts: parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (i as u32 + 1, c.clone()))
+                    .collect(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let wrong = [part_sums[0].clone(), sum(alg, b"not part 2")];
+        assert!(matches!(
+            l.complete_multipart_upload_with(&b(bk), &key, &id, done.clone(), opts(&wrong))
+                .await,
+            Err(ObjectError::InvalidPart { part_number: 2 })
+        ));
+        if !full {
+            assert!(matches!(
+                l.complete_multipart_upload_with(
+                    &b(bk),
+                    &key,
+                    &id,
+                    done.clone(),
+                    opts(&part_sums[..1])
+                )
+                .await,
+                Err(ObjectError::InvalidRequest { .. })
+            ));
+        }
+        let info = l
+            .complete_multipart_upload_with(&b(bk), &key, &id, done, opts(&part_sums))
+            .await
+            .expect("complete with the parts' checksums");
+        let want = if full {
+            sum(alg, &whole)
+        } else {
+            let mut h = ChecksumHasher::new(alg);
+            for p in &datas {
+                let mut x = ChecksumHasher::new(alg);
+                x.update(p);
+                h.update(&x.finish_raw());
+            }
+            Checksum {
+                algorithm: alg,
+                value: format!("{}-2", h.finish_base64()),
+            }
+        };
+        assert_eq!(info.checksum.as_ref(), Some(&want), "{key}");
+        let r = l.object_parts(&b(bk), &key, &GetOptions::default()).await;
+        if !l.capabilities().part_reads {
+            assert!(
+                matches!(r, Err(ObjectError::NotImplemented { .. }) | Ok((_, None))),
+                "{r:?}"
+            );
+            continue;
+        }
+        let (info, parts) = r.expect("object parts");
+        assert_eq!(info.checksum.as_ref(), Some(&want));
+        let parts = parts.expect("a multipart object's parts");
+        let got: Vec<(u32, u64, Option<Checksum>)> = parts
+            .into_iter()
+            .map(|p| (p.part_number, p.size, p.checksum))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, datas[0].len() as u64, Some(part_sums[0].clone())),
+                (2, 100, Some(part_sums[1].clone())),
+            ]
+        );
+    }
 }
 
 /// `patch_object` against a model: the bytes as pwrite/ftruncate would
@@ -752,6 +910,7 @@ pub async fn digests(l: &dyn ObjectLayer) {
                     algorithm: ChecksumAlgorithm::Crc32c,
                     expected: None,
                     trailer: None,
+                    full_object: false,
                 }),
                 ..Default::default()
             },
@@ -772,6 +931,7 @@ pub async fn digests(l: &dyn ObjectLayer) {
                 algorithm: ChecksumAlgorithm::Sha256,
                 expected: Some("AAAA".into()),
                 trailer: None,
+                full_object: false,
             }),
             ..Default::default()
         },
@@ -780,6 +940,7 @@ pub async fn digests(l: &dyn ObjectLayer) {
                 algorithm: ChecksumAlgorithm::Crc32,
                 expected: None,
                 trailer: Some(std::sync::Arc::new(|| Some("AAAAAA==".to_owned()))),
+                full_object: false,
             }),
             ..Default::default()
         },
@@ -1222,6 +1383,7 @@ pub async fn conditional_writes(l: &dyn ObjectLayer) {
         .expect("upload parts");
         let opts = |p: P| CompleteOptions {
             precondition: Some(p),
+            ..Default::default()
         };
         let r = l
             .complete_multipart_upload_with(&b(bk), &k(key), &id, parts.clone(), opts(p))
@@ -1249,6 +1411,7 @@ pub async fn conditional_writes(l: &dyn ObjectLayer) {
             parts,
             CompleteOptions {
                 precondition: Some(P::Matches(current.clone())),
+                ..Default::default()
             },
         )
         .await

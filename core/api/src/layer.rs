@@ -135,6 +135,26 @@ pub trait ObjectLayer: Send + Sync + 'static {
         }
     }
 
+    /// The parts of an object (S3's GetObjectAttributes `ObjectParts`):
+    /// its info (conditions and SSE-C key checked as for a HEAD) and, for
+    /// a multipart object, each part's number, size and checksum; `None`
+    /// for an object stored in one piece. This default knows no part
+    /// sizes: NotImplemented for multipart objects.
+    async fn object_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+    ) -> ObjectResult<(ObjectInfo, Option<Vec<PartInfo>>)> {
+        let info = self.head_object_with(bucket, key, opts).await?;
+        match info.parts_count {
+            None => Ok((info, None)),
+            Some(_) => Err(ObjectError::NotImplemented {
+                what: "the part list of multipart objects on this backend",
+            }),
+        }
+    }
+
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()>;
 
     /// A delete as S3 has it with versioning: of one version, or of the
@@ -458,15 +478,7 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
         metadata,
         content_length: Some(src.info.size),
         content_md5: None,
-        checksum: src.info.checksum.as_ref().and_then(|c| {
-            // A composite (multipart) checksum cannot be recomputed
-            // over the whole body; the copy gets a plain MD5 ETag only.
-            (!c.value.contains('-')).then(|| crate::checksum::ChecksumRequest {
-                algorithm: c.algorithm,
-                expected: Some(c.value.clone()),
-                trailer: None,
-            })
-        }),
+        checksum: copy_checksum(opts.checksum, src.info.checksum.as_ref()),
         tags: opts.tags.unwrap_or_else(|| src.info.attrs.tags.clone()),
         retention: None,
         legal_hold: false,
@@ -481,6 +493,31 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
         }),
     };
     layer.put_object(dst_bucket, dst_key, src.body, put).await
+}
+
+/// The checksum a copy computes: the algorithm asked for, else the
+/// source's. A whole-object source checksum is also checked against the
+/// bytes copied; a composite one (`-N`, of parts) cannot be, and the copy,
+/// one piece, gets the whole-object checksum of the same algorithm.
+fn copy_checksum(
+    asked: Option<crate::checksum::ChecksumAlgorithm>,
+    source: Option<&crate::checksum::Checksum>,
+) -> Option<crate::checksum::ChecksumRequest> {
+    let request = |algorithm, expected| crate::checksum::ChecksumRequest {
+        algorithm,
+        expected,
+        trailer: None,
+        full_object: false,
+    };
+    match (asked, source) {
+        (Some(a), Some(s)) if a == s.algorithm && !s.value.contains('-') => {
+            Some(request(a, Some(s.value.clone())))
+        }
+        (Some(a), _) => Some(request(a, None)),
+        (None, Some(s)) if s.value.contains('-') => Some(request(s.algorithm, None)),
+        (None, Some(s)) => Some(request(s.algorithm, Some(s.value.clone()))),
+        (None, None) => None,
+    }
 }
 
 /// The SSE request that encrypts a new object as `info` is encrypted

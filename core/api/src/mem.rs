@@ -9,12 +9,11 @@ use futures::StreamExt as _;
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
-use crate::checksum::{
-    BodyDigest, ChecksumRequest, DigestOutcome, composite_checksum, multipart_etag,
-};
+use crate::checksum::{BodyDigest, ChecksumRequest, DigestOutcome, multipart_etag};
 use crate::error::{ObjectError, ObjectResult};
 use crate::layer::ObjectLayer;
 use crate::list::{ListCollector, Push};
+use crate::mpchecksum::{UploadChecksum, complete_checksum, part_request};
 use crate::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
 use crate::names::{BucketName, ObjectKey};
 use crate::types::*;
@@ -37,6 +36,9 @@ struct Bucket {
     /// Only the bucket policy is kept (the rest is not modelled).
     policy: Option<String>,
     objects: BTreeMap<String, (ObjectInfo, Bytes)>,
+    /// The parts of completed uploads by (key, ETag): an object's part
+    /// list is the one of its key and ETag (a later PUT changes the ETag).
+    parts: HashMap<(String, String), Vec<PartInfo>>,
 }
 
 struct Upload {
@@ -109,11 +111,7 @@ impl State {
 #[async_trait]
 impl ObjectLayer for MemLayer {
     fn capabilities(&self) -> crate::caps::Capabilities {
-        // the model keeps no part sizes
-        crate::caps::Capabilities {
-            part_reads: false,
-            ..crate::caps::Capabilities::FULL
-        }
+        crate::caps::Capabilities::FULL
     }
 
     async fn make_bucket(&self, bucket: &BucketName) -> ObjectResult<()> {
@@ -129,6 +127,7 @@ impl ObjectLayer for MemLayer {
                 created: now(),
                 policy: None,
                 objects: BTreeMap::new(),
+                parts: HashMap::new(),
             },
         );
         Ok(())
@@ -284,6 +283,42 @@ impl ObjectLayer for MemLayer {
         Ok(info.clone())
     }
 
+    async fn object_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+    ) -> ObjectResult<(ObjectInfo, Option<Vec<PartInfo>>)> {
+        let s = self.state.lock();
+        let b = s.bucket(bucket)?;
+        let (info, _) = b
+            .objects
+            .get(key.as_str())
+            .ok_or_else(|| ObjectError::no_such_key(bucket, key))?;
+        opts.conditions.check(info)?;
+        let parts = info
+            .parts_count
+            .and_then(|_| b.parts.get(&(key.to_string(), info.etag.clone())).cloned());
+        Ok((info.clone(), parts))
+    }
+
+    async fn part_range(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+        part_number: u32,
+    ) -> ObjectResult<(ObjectInfo, (u64, u64))> {
+        let (info, parts) = self.object_parts(bucket, key, opts).await?;
+        let size = info.size;
+        let sizes: Vec<u64> = match parts {
+            Some(p) => p.iter().map(|p| p.size).collect(),
+            None => vec![size],
+        };
+        let range = crate::multipart::part_range_of(&sizes, part_number)?;
+        Ok((info, range))
+    }
+
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()> {
         let mut s = self.state.lock();
         s.bucket_mut(bucket)?.objects.remove(key.as_str());
@@ -344,12 +379,18 @@ impl ObjectLayer for MemLayer {
         opts: PartOptions,
     ) -> ObjectResult<PartInfo> {
         check_part_number(part_number)?;
-        self.state.lock().upload(bucket, key, upload_id)?;
+        let algorithm = self
+            .state
+            .lock()
+            .upload(bucket, key, upload_id)?
+            .checksum
+            .as_ref()
+            .map(|c| c.algorithm);
         let (data, digest) = read_body(
             body,
             opts.content_length,
             opts.content_md5.as_ref(),
-            opts.checksum,
+            part_request(algorithm, opts.checksum)?,
         )
         .await?;
         let info = PartInfo {
@@ -426,10 +467,11 @@ impl ObjectLayer for MemLayer {
             data.extend_from_slice(bytes);
         }
         let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
-        let checksum = up.checksum.as_ref().and_then(|c| {
-            let sums: Vec<_> = chosen.iter().map(|p| p.checksum.as_ref()).collect();
-            composite_checksum(c.algorithm, &sums)
-        });
+        let checksum = complete_checksum(
+            UploadChecksum::of_request(up.checksum.as_ref()),
+            &chosen,
+            &opts.checksums,
+        )?;
         let info = ObjectInfo {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -446,9 +488,10 @@ impl ObjectLayer for MemLayer {
             attrs: Default::default(),
         };
         s.uploads.remove(upload_id);
-        s.bucket_mut(bucket)?
-            .objects
+        let b = s.bucket_mut(bucket)?;
+        b.objects
             .insert(key.to_string(), (info.clone(), Bytes::from(data)));
+        b.parts.insert((key.to_string(), info.etag.clone()), chosen);
         self.completed.record(upload_id, &parts, &info);
         Ok(info)
     }

@@ -52,6 +52,19 @@ pub fn validate_complete(
     Ok(chosen)
 }
 
+/// Part `n`'s `(offset, length)` in an object of parts of `sizes`;
+/// `InvalidPartNumber` past them.
+pub fn part_range_of(sizes: &[u64], n: u32) -> ObjectResult<(u64, u64)> {
+    let idx = usize::try_from(n.saturating_sub(1)).unwrap_or(usize::MAX);
+    match sizes.get(idx) {
+        Some(len) if n >= 1 => Ok((sizes.iter().take(idx).sum(), *len)),
+        _ => Err(ObjectError::InvalidPartNumber {
+            part_number: n,
+            parts: u32::try_from(sizes.len()).unwrap_or(u32::MAX),
+        }),
+    }
+}
+
 /// ListParts paging over parts sorted by number.
 pub fn page_parts(parts: Vec<PartInfo>, marker: Option<u32>, max: usize) -> ListPartsPage {
     let mut rest: Vec<PartInfo> = parts

@@ -308,6 +308,9 @@ pub struct CopyOptions {
     /// never takes its source's ACL; `Some(None)` is the default);
     /// `None` keeps the source's (the file fronts' metadata rewrites).
     pub acl: Option<Option<crate::acl::Acl>>,
+    /// The copy's checksum (`x-amz-checksum-algorithm`), computed over
+    /// the copied bytes; `None` keeps the source's algorithm.
+    pub checksum: Option<crate::checksum::ChecksumAlgorithm>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -457,6 +457,21 @@ impl ObjectLayer for IdentityLayer {
         self.inner.part_range(bucket, key, opts, part_number).await
     }
 
+    async fn object_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+    ) -> ObjectResult<(ObjectInfo, Option<Vec<cairn_api::PartInfo>>)> {
+        let action = versioned(
+            &opts.version_id,
+            "s3:GetObjectAttributes",
+            "s3:GetObjectVersionAttributes",
+        );
+        self.require_object(bucket, key, action).await?;
+        self.inner.object_parts(bucket, key, opts).await
+    }
+
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()> {
         self.require_object(bucket, key, "s3:DeleteObject").await?;
         self.inner.delete_object(bucket, key).await

@@ -237,8 +237,11 @@ impl ObjectLayer for ErasureSet {
         dst_key: &ObjectKey,
         opts: CopyOptions,
     ) -> ObjectResult<ObjectInfo> {
+        // a copy onto itself keeps the data and its checksum, unless
+        // another checksum is asked for
         if src_bucket == dst_bucket
             && src_key == dst_key
+            && opts.checksum.is_none()
             && let Some(info) = self
                 .replace_metadata_impl(dst_bucket, dst_key, &opts)
                 .await?
@@ -305,6 +308,15 @@ impl ObjectLayer for ErasureSet {
         part_number: u32,
     ) -> ObjectResult<(ObjectInfo, (u64, u64))> {
         self.part_range_impl(bucket, key, opts, part_number).await
+    }
+
+    async fn object_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+    ) -> ObjectResult<(ObjectInfo, Option<Vec<cairn_api::PartInfo>>)> {
+        self.object_parts_impl(bucket, key, opts).await
     }
 
     async fn complete_multipart_upload_with(

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cairn_api::checksum::{BodyDigest, composite_checksum, multipart_etag};
+use cairn_api::checksum::{BodyDigest, multipart_etag};
+use cairn_api::mpchecksum::{UploadChecksum, complete_checksum, part_request};
 use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
 use cairn_api::{
     BucketName, ByteStream, ChecksumAlgorithm, CompleteOptions, CompletePart, ListPartsPage,
@@ -39,6 +40,9 @@ struct UploadMeta {
     user: BTreeMap<String, String>,
     storage_class: StorageClass,
     checksum: Option<ChecksumAlgorithm>,
+    /// The upload's checksum type is FULL_OBJECT (else COMPOSITE).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    checksum_full_object: bool,
     data: usize,
     parity: usize,
     distribution: Vec<usize>,
@@ -206,6 +210,7 @@ impl ErasureSet {
             headers: opts.metadata.headers,
             user: opts.metadata.user,
             storage_class: opts.metadata.storage_class,
+            checksum_full_object: opts.checksum.as_ref().is_some_and(|c| c.full_object),
             checksum: opts.checksum.map(|c| c.algorithm),
             data: k,
             parity: m,
@@ -247,6 +252,7 @@ impl ErasureSet {
     ) -> ObjectResult<PartInfo> {
         check_part_number(number)?;
         let up = self.read_upload(bucket, key, id).await?;
+        let checksum = part_request(up.checksum, opts.checksum)?;
         let keys = match &up.sse {
             Some(s) => Some(
                 self.sse_config()
@@ -273,7 +279,7 @@ impl ErasureSet {
             .stream_to_tmp(
                 Bytes::new(),
                 body,
-                BodyDigest::new(opts.checksum),
+                BodyDigest::new(checksum),
                 erasure,
                 up.distribution.clone(),
                 file.clone(),
@@ -421,10 +427,11 @@ impl ErasureSet {
         let chosen = validate_complete(&parts, &uploaded)?;
         let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
         let etag = multipart_etag(&etags);
-        let checksum = up.checksum.and_then(|alg| {
-            let sums: Vec<_> = chosen.iter().map(|p| p.checksum.as_ref()).collect();
-            composite_checksum(alg, &sums)
-        });
+        let checksum = complete_checksum(
+            UploadChecksum::from_record(up.checksum, up.checksum_full_object),
+            &chosen,
+            &opts.checksums,
+        )?;
         let size: u64 = chosen.iter().map(|p| p.size).sum();
         let data_dir = new_data_dir();
         let mut template = VersionMeta {

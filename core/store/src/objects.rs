@@ -592,6 +592,36 @@ impl ErasureSet {
         let offset: u64 = version.parts.iter().take(idx).map(|p| p.size).sum();
         Ok((info, (offset, part.size)))
     }
+
+    /// GetObjectAttributes' part list: the version's parts with their
+    /// sizes and checksums (`None` for a single-PUT object).
+    pub(crate) async fn object_parts_impl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &GetOptions,
+    ) -> ObjectResult<(ObjectInfo, Option<Vec<cairn_api::PartInfo>>)> {
+        let g = self.locks.read(bucket.as_str(), key.as_str()).await;
+        let (version, _) = self
+            .read_current(bucket, key, false, opts.version_id.clone())
+            .await?;
+        drop(g);
+        let info = self.head_object_impl_of(bucket, key, opts, &version)?;
+        let parts = version.multipart.then(|| {
+            version
+                .parts
+                .iter()
+                .map(|p| cairn_api::PartInfo {
+                    part_number: p.number,
+                    etag: p.etag.clone(),
+                    size: p.size,
+                    last_modified: info.last_modified,
+                    checksum: p.checksum.clone(),
+                })
+                .collect()
+        });
+        Ok((info, parts))
+    }
 }
 
 impl ErasureSet {

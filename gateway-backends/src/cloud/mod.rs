@@ -17,15 +17,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use cairn_api::checksum::{BodyDigest, composite_checksum, multipart_etag};
+use cairn_api::checksum::{BodyDigest, multipart_etag};
 use cairn_api::layer::copy_via_stream;
+use cairn_api::mpchecksum::{UploadChecksum, complete_checksum, part_request};
 use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
 use cairn_api::{
-    BucketInfo, BucketName, ByteStream, Capabilities, ChecksumAlgorithm, CompleteOptions,
-    CompletePart, Conditions, CopyOptions, GetObject, GetOptions, ListOptions, ListPage,
-    ListPartsPage, ListUploadsOptions, ListUploadsPage, MetadataDirective, ObjectError, ObjectInfo,
-    ObjectKey, ObjectLayer, ObjectMetadata, ObjectResult, PartInfo, PartOptions, PutOptions,
-    StorageClass, UploadInfo, WritePrecondition,
+    BucketInfo, BucketName, ByteStream, Capabilities, CompleteOptions, CompletePart, Conditions,
+    CopyOptions, GetObject, GetOptions, ListOptions, ListPage, ListPartsPage, ListUploadsOptions,
+    ListUploadsPage, MetadataDirective, ObjectError, ObjectInfo, ObjectKey, ObjectLayer,
+    ObjectMetadata, ObjectResult, PartInfo, PartOptions, PutOptions, StorageClass, UploadInfo,
+    WritePrecondition,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
@@ -107,7 +108,7 @@ struct Upload {
     staged: Option<Attributes>,
     initiated: OffsetDateTime,
     storage_class: StorageClass,
-    checksum: Option<ChecksumAlgorithm>,
+    checksum: Option<UploadChecksum>,
     parts: BTreeMap<u32, (PartInfo, String)>,
 }
 
@@ -726,7 +727,7 @@ impl ObjectLayer for CloudLayer {
                 staged,
                 initiated: OffsetDateTime::now_utc(),
                 storage_class: opts.metadata.storage_class,
-                checksum: opts.checksum.map(|c| c.algorithm),
+                checksum: UploadChecksum::of_request(opts.checksum.as_ref()),
                 parts: BTreeMap::new(),
             },
         );
@@ -745,9 +746,15 @@ impl ObjectLayer for CloudLayer {
         check_part_number(part_number)?;
         let store = self.store(bucket)?.clone();
         let (remote_id, path) = self.remote_id(bucket, key, upload_id)?;
+        let algorithm = self
+            .uploads
+            .lock()
+            .get(upload_id)
+            .and_then(|u| u.checksum)
+            .map(|c| c.algorithm);
         // A part goes up in one request: it is held in memory (parts are
         // 5 MiB to 5 GiB; clients use tens of MiB).
-        let mut digest = BodyDigest::new(opts.checksum);
+        let mut digest = BodyDigest::new(part_request(algorithm, opts.checksum)?);
         let (data, _) = read_up_to(&mut body, usize::MAX, &mut digest).await?;
         let out = digest.verify(opts.content_md5.as_ref(), opts.content_length)?;
         let part = store
@@ -849,10 +856,7 @@ impl ObjectLayer for CloudLayer {
                         })
                 })
                 .collect::<ObjectResult<_>>()?;
-            let checksum = up.checksum.and_then(|alg| {
-                let sums: Vec<_> = chosen.iter().map(|p| p.checksum.as_ref()).collect();
-                composite_checksum(alg, &sums)
-            });
+            let checksum = complete_checksum(up.checksum, &chosen, &opts.checksums)?;
             (chosen, ids, checksum, up.staged.clone())
         };
         let err = |e| cloud_error(self.backend, e, bucket.as_str(), key.as_str());

@@ -25,8 +25,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cairn_api::SafePath;
-use cairn_api::checksum::{composite_checksum, multipart_etag};
+use cairn_api::checksum::multipart_etag;
 use cairn_api::layer::{copy_condition_error, copy_via_stream};
+use cairn_api::mpchecksum::{UploadChecksum, complete_checksum, part_request};
 use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
 use cairn_api::{
     BucketInfo, BucketName, ByteStream, Capabilities, CompleteOptions, CompletePart, Conditions,
@@ -1004,6 +1005,7 @@ impl ObjectLayer for NasLayer {
                     user: opts.metadata.user,
                     storage_class: opts.metadata.storage_class,
                 },
+                checksum_full_object: opts.checksum.as_ref().is_some_and(|c| c.full_object),
                 checksum: opts.checksum.map(|c| c.algorithm),
             };
             multipart::write_json(&multipart::record_path(&dir), &rec)
@@ -1024,7 +1026,8 @@ impl ObjectLayer for NasLayer {
     ) -> ObjectResult<PartInfo> {
         check_part_number(part_number)?;
         let (b, k, id) = (bucket.clone(), key.clone(), upload_id.to_owned());
-        let (dir, _) = self.blocking(move |s| s.upload_dir(&b, &k, &id)).await?;
+        let (dir, up) = self.blocking(move |s| s.upload_dir(&b, &k, &id)).await?;
+        let checksum = part_request(up.checksum, opts.checksum)?;
         let file = format!("part.{part_number}.{}", uuid::Uuid::new_v4());
         let (tmp, digest) = receive(
             dir.join_str(&file)
@@ -1033,7 +1036,7 @@ impl ObjectLayer for NasLayer {
             body,
             opts.content_length,
             opts.content_md5,
-            opts.checksum,
+            checksum,
         )
         .await?;
         let rec = PartRecord {
@@ -1099,6 +1102,7 @@ impl ObjectLayer for NasLayer {
             .in_flight
             .claim(bucket, key, opts.precondition.as_ref())?;
         let p = opts.precondition;
+        let given = opts.checksums;
         self.blocking(move |s| {
             let (dir, rec) = match s.upload_dir(&b, &k, &id) {
                 Ok(found) => found,
@@ -1138,10 +1142,11 @@ impl ObjectLayer for NasLayer {
                 .sync_all()
                 .map_err(|e| io_error(e, "syncing a joined object"))?;
             let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
-            let checksum = rec.checksum.and_then(|alg| {
-                let sums: Vec<_> = chosen.iter().map(|p| p.checksum.as_ref()).collect();
-                composite_checksum(alg, &sums)
-            });
+            let checksum = complete_checksum(
+                UploadChecksum::from_record(rec.checksum, rec.checksum_full_object),
+                &chosen,
+                &given,
+            )?;
             let e = EtagRecord {
                 etag: multipart_etag(&etags),
                 size: 0,

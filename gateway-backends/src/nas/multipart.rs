@@ -24,6 +24,9 @@ pub(crate) struct UploadRecord {
     pub initiated: i128,
     pub meta: HeaderRecord,
     pub checksum: Option<ChecksumAlgorithm>,
+    /// The upload's checksum type is FULL_OBJECT (else COMPOSITE).
+    #[serde(default)]
+    pub checksum_full_object: bool,
 }
 
 impl UploadRecord {
