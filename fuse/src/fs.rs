@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use cairn_vfs::{Attr, FileKind, OpenMode, SetAttr, Vfs, VfsError, XattrMode};
+use cairn_vfs::{Attr, FileKind, NewOwner, OpenMode, SetAttr, Vfs, VfsError, XattrMode};
 use fuser::{
     BsdFileFlags, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo,
     InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
@@ -71,6 +71,10 @@ fn kind(k: FileKind) -> FileType {
         FileKind::File => FileType::RegularFile,
         FileKind::Dir => FileType::Directory,
         FileKind::Symlink => FileType::Symlink,
+        FileKind::Fifo => FileType::NamedPipe,
+        FileKind::Socket => FileType::Socket,
+        FileKind::CharDev => FileType::CharDevice,
+        FileKind::BlockDev => FileType::BlockDevice,
     }
 }
 
@@ -88,7 +92,7 @@ fn file_attr(a: &Attr) -> FileAttr {
         nlink: a.nlink(),
         uid: a.uid,
         gid: a.gid,
-        rdev: 0,
+        rdev: a.rdev,
         blksize: 4096,
         flags: 0,
     }
@@ -189,7 +193,7 @@ impl fuser::Filesystem for CairnFs {
         uid: Option<u32>,
         gid: Option<u32>,
         size: Option<u64>,
-        _atime: Option<TimeOrNow>,
+        atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
         _fh: Option<FileHandle>,
@@ -205,6 +209,7 @@ impl fuser::Filesystem for CairnFs {
             gid,
             size,
             mtime: mtime.map(time),
+            atime_set: atime.is_some(),
         };
         self.spawn(move |vfs| async move {
             match vfs.setattr(ino.0, set).await {
@@ -223,6 +228,9 @@ impl fuser::Filesystem for CairnFs {
         });
     }
 
+    /// Regular files through `create`; FIFOs, sockets (a `bind` on the
+    /// mount) and devices as empty objects carrying their type (cairn-vfs
+    /// special.rs). The kernel opens them itself.
     fn mknod(
         &self,
         req: &Request,
@@ -230,24 +238,31 @@ impl fuser::Filesystem for CairnFs {
         name: &OsStr,
         mode: u32,
         _umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
-        if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
-            return reply.error(Errno::EOPNOTSUPP);
-        }
         let name = match name_str(name) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
         let (uid, gid) = (req.uid(), req.gid());
+        let regular = mode & libc::S_IFMT == libc::S_IFREG || mode & libc::S_IFMT == 0;
         self.spawn(move |vfs| async move {
-            let r = async {
-                let (a, fh) = vfs.create(parent.0, &name, mode, uid, gid, true).await?;
-                vfs.release(fh).await?;
-                Ok(a)
-            }
-            .await;
+            let r = if regular {
+                async {
+                    let (a, fh) = vfs.create(parent.0, &name, mode, uid, gid, true).await?;
+                    vfs.release(fh).await?;
+                    Ok(a)
+                }
+                .await
+            } else {
+                let owner = NewOwner {
+                    uid,
+                    gid,
+                    perm: mode & 0o7777,
+                };
+                vfs.mknod(parent.0, &name, mode, rdev, owner).await
+            };
             entry(&vfs, reply, r);
         });
     }

@@ -86,6 +86,10 @@ pub fn mount(
         tracing::warn!(error = %e, kb, "could not set the mount's readahead");
     }
     forward_invalidations(&vfs, &rt, session.notifier());
+    {
+        let _g = rt.enter();
+        vfs.keep_dir_times();
+    }
     Ok(Mount {
         session: Some(session),
         path: opts.mountpoint.clone(),

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cairn_vfs::{Attr, FileKind, ROOT_INO, SetAttr, Vfs, VfsError};
+use cairn_vfs::{Attr, FileKind, NewOwner, ROOT_INO, SetAttr, Vfs, VfsError, dev_parts, make_dev};
 use nfs3_server::nfs3_types::nfs3::{
     FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_SYMLINK, FSINFO3resok, Nfs3Option, createverf3, fattr3,
-    filename3, ftype3, nfspath3, nfsstat3, nfstime3, post_op_attr, sattr3, set_atime, set_mtime,
-    specdata3, stable_how,
+    filename3, ftype3, mknoddata3, nfspath3, nfsstat3, nfstime3, post_op_attr, sattr3, set_atime,
+    set_mtime, specdata3, stable_how,
 };
 use nfs3_server::nfs3_types::rpc::auth_unix;
 use nfs3_server::vfs::{NfsFileSystem, NfsReadFileSystem, ReadDirPlusIterator, VFSCapabilities};
@@ -81,6 +81,10 @@ pub(crate) fn fattr(id: u64, a: &Attr) -> fattr3 {
             FileKind::File => ftype3::NF3REG,
             FileKind::Dir => ftype3::NF3DIR,
             FileKind::Symlink => ftype3::NF3LNK,
+            FileKind::Fifo => ftype3::NF3FIFO,
+            FileKind::Socket => ftype3::NF3SOCK,
+            FileKind::CharDev => ftype3::NF3CHR,
+            FileKind::BlockDev => ftype3::NF3BLK,
         },
         mode: a.perm & 0o7777,
         nlink: a.nlink(),
@@ -88,7 +92,13 @@ pub(crate) fn fattr(id: u64, a: &Attr) -> fattr3 {
         gid: a.gid,
         size: a.size,
         used: a.size,
-        rdev: specdata3::default(),
+        rdev: {
+            let (specdata1, specdata2) = dev_parts(a.rdev);
+            specdata3 {
+                specdata1,
+                specdata2,
+            }
+        },
         fsid: 0xca12,
         fileid: id,
         atime: time3(a.mtime),
@@ -318,6 +328,7 @@ impl CairnNfs {
                 set_mtime::SET_TO_SERVER_TIME => Some(SystemTime::now()),
                 set_mtime::SET_TO_CLIENT_TIME(t) => Some(from_time3(t)),
             },
+            atime_set: !matches!(s.atime, set_atime::DONT_CHANGE),
         }
     }
 }
@@ -659,6 +670,48 @@ impl NfsFileSystem for CairnNfs {
         let a = self
             .vfs
             .symlink(dir, name, target, uid, gid)
+            .await
+            .map_err(|e| status(&e))?;
+        let id = self.new_id(dirid, name)?;
+        self.remember(id, a.ino);
+        Ok((Fh::new(id), fattr(id, &a)))
+    }
+
+    /// MKNOD: a FIFO or socket by anyone who may write the directory, a
+    /// device only by root (as mknod(2) needs CAP_MKNOD): PERM otherwise.
+    async fn mknod(
+        &self,
+        dirid: &Fh,
+        filename: &filename3<'_>,
+        what: &mknoddata3,
+    ) -> R<(Fh, fattr3)> {
+        self.writable()?;
+        let dirid = dirid.id();
+        let name = name_of(filename)?;
+        self.check_top(dirid, name)?;
+        let (type_bits, attrs, spec) = match what {
+            mknoddata3::NF3FIFO(s) => (libc::S_IFIFO, s, None),
+            mknoddata3::NF3SOCK(s) => (libc::S_IFSOCK, s, None),
+            mknoddata3::NF3CHR(d) => (libc::S_IFCHR, &d.dev_attributes, Some(&d.spec)),
+            mknoddata3::NF3BLK(d) => (libc::S_IFBLK, &d.dev_attributes, Some(&d.spec)),
+            mknoddata3::default => return Err(nfsstat3::NFS3ERR_BADTYPE),
+        };
+        let dir = self.check(dirid, WRITE | EXEC).await?.ino;
+        if spec.is_some() && !self.who().is_root() {
+            return Err(nfsstat3::NFS3ERR_PERM);
+        }
+        let rdev = spec.map_or(0, |d| make_dev(d.specdata1, d.specdata2));
+        let perm = opt(attrs.mode).map_or(NEW_FILE_PERM, |m| m & 0o7777);
+        let (uid, gid) = self.new_owner(attrs);
+        let a = self
+            .vfs
+            .mknod(
+                dir,
+                name,
+                type_bits | perm,
+                rdev,
+                NewOwner { uid, gid, perm },
+            )
             .await
             .map_err(|e| status(&e))?;
         let id = self.new_id(dirid, name)?;

@@ -118,6 +118,7 @@ pub async fn serve(vfs: Arc<Vfs>, opts: NfsOptions) -> Result<NfsServer, NfsErro
     );
     let fs = fs::CairnNfs::new(vfs, ids.clone(), open.clone(), opts.clone());
     let mut tasks = vec![open.start_reaper()];
+    fs.vfs.keep_dir_times();
     // With an allow list the public port is ours: peers are checked and
     // spliced to nfs3_server on a loopback port (it accepts sockets itself
     // and shows the filesystem no peer address).

@@ -355,6 +355,8 @@ impl OpenFiles {
         for (id, e) in all {
             let _ = self.finish(id, e).await;
         }
+        // directory times still waiting for their markers
+        self.vfs.flush_dir_times(true).await;
     }
 
     /// Runs the reaper every quarter of the idle time.

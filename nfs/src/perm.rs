@@ -120,6 +120,7 @@ mod tests {
             gid,
             mtime: SystemTime::UNIX_EPOCH,
             ctime: SystemTime::UNIX_EPOCH,
+            rdev: 0,
         }
     }
 

@@ -2,13 +2,14 @@
 //! shared by the mount tests.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
 
-use crate::{Server, StartOpts, bucket_name};
+use crate::{Server, StartOpts, bucket_name, require_tool, run};
 
 /// A server with the buckets mounted; unmounts (lazily) on drop so a
 /// failed test leaves no dead mount behind.
@@ -101,5 +102,52 @@ impl Drop for Unmount {
         if is_mounted(&self.0).unwrap_or(false) {
             let _ = Command::new("umount").arg("-l").arg(&self.0).status();
         }
+    }
+}
+
+/// s3fs-fuse mounting the same bucket through Cairn's S3 endpoint; lazily
+/// unmounted on drop.
+pub struct S3fs {
+    pub mnt: PathBuf,
+}
+
+impl S3fs {
+    pub fn mount(server: &Server, bucket: &str, dir: &Path) -> Result<S3fs> {
+        require_tool("s3fs")?;
+        let mnt = dir.join("s3fs");
+        let passwd = dir.join("s3fs.passwd");
+        fs::create_dir_all(&mnt)?;
+        fs::write(
+            &passwd,
+            format!("{}:{}\n", server.access_key(), server.secret_key()),
+        )?;
+        fs::set_permissions(&passwd, fs::Permissions::from_mode(0o600))?;
+        run(Command::new("s3fs")
+            .arg(bucket)
+            .arg(&mnt)
+            .arg("-o")
+            .arg(format!("url={}", server.endpoint()))
+            .arg("-o")
+            .arg("use_path_request_style")
+            .arg("-o")
+            .arg("endpoint=us-east-1")
+            .arg("-o")
+            .arg(format!("passwd_file={}", passwd.display()))
+            // no stat cache: every stat asks Cairn
+            .arg("-o")
+            .arg("stat_cache_expire=0"))?;
+        for _ in 0..100 {
+            if is_mounted(&mnt)? {
+                return Ok(S3fs { mnt });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::bail!("s3fs did not mount {}", mnt.display())
+    }
+}
+
+impl Drop for S3fs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
     }
 }

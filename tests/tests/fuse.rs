@@ -4,14 +4,14 @@
 
 use std::fs;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
 use aws_sdk_s3::primitives::ByteStream;
 use cairn_tests::data::{assert_trees_equal, random_bytes, write_tree};
-use cairn_tests::mount::{Mounted, is_mounted};
+use cairn_tests::mount::{Mounted, S3fs, is_mounted};
 use cairn_tests::{Server, bucket_name, require_tool, run};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
@@ -856,53 +856,6 @@ async fn read_only_and_one_bucket_mounts() -> Result<()> {
     ensure!(errno(fs::create_dir(m.mnt.join("d"))) == Some(libc::EROFS));
     ensure!(errno(fs::remove_file(m.mnt.join("k/x"))) == Some(libc::EROFS));
     Ok(())
-}
-
-/// s3fs-fuse mounting the same bucket through Cairn's S3 endpoint; lazily
-/// unmounted on drop.
-struct S3fs {
-    mnt: PathBuf,
-}
-
-impl S3fs {
-    fn mount(server: &Server, bucket: &str, dir: &Path) -> Result<S3fs> {
-        require_tool("s3fs")?;
-        let mnt = dir.join("s3fs");
-        let passwd = dir.join("s3fs.passwd");
-        fs::create_dir_all(&mnt)?;
-        fs::write(
-            &passwd,
-            format!("{}:{}\n", server.access_key(), server.secret_key()),
-        )?;
-        fs::set_permissions(&passwd, fs::Permissions::from_mode(0o600))?;
-        run(Command::new("s3fs")
-            .arg(bucket)
-            .arg(&mnt)
-            .arg("-o")
-            .arg(format!("url={}", server.endpoint()))
-            .arg("-o")
-            .arg("use_path_request_style")
-            .arg("-o")
-            .arg("endpoint=us-east-1")
-            .arg("-o")
-            .arg(format!("passwd_file={}", passwd.display()))
-            // no stat cache: every stat asks Cairn
-            .arg("-o")
-            .arg("stat_cache_expire=0"))?;
-        for _ in 0..100 {
-            if is_mounted(&mnt)? {
-                return Ok(S3fs { mnt });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        anyhow::bail!("s3fs did not mount {}", mnt.display())
-    }
-}
-
-impl Drop for S3fs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
-    }
 }
 
 fn set_mtime(p: &Path, secs: i64) -> Result<()> {

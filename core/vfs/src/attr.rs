@@ -4,6 +4,10 @@
 //! `-ctime` unix seconds (with `.nnnnnnnnn` when there are nanoseconds, as
 //! s3fs 1.9x writes them). A symlink is an object with mode `S_IFLNK|0777`
 //! whose body is the target. A directory marker `dir/` carries `S_IFDIR`.
+//! A special file (FIFO, socket, character or block device) is an empty
+//! object whose mode carries its type, as s3fs's mknod makes it; a
+//! device's number is `x-amz-meta-rdev`, the decimal `st_rdev` (s3fs-fuse
+//! keeps none; the key is the one its C ancestor used).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,6 +18,10 @@ pub const S_IFMT: u32 = libc::S_IFMT;
 pub const S_IFREG: u32 = libc::S_IFREG;
 pub const S_IFDIR: u32 = libc::S_IFDIR;
 pub const S_IFLNK: u32 = libc::S_IFLNK;
+pub const S_IFIFO: u32 = libc::S_IFIFO;
+pub const S_IFCHR: u32 = libc::S_IFCHR;
+pub const S_IFBLK: u32 = libc::S_IFBLK;
+pub const S_IFSOCK: u32 = libc::S_IFSOCK;
 
 /// User metadata names (the `x-amz-meta-` prefix is the S3 front's).
 pub const META_MODE: &str = "mode";
@@ -21,6 +29,7 @@ pub const META_UID: &str = "uid";
 pub const META_GID: &str = "gid";
 pub const META_MTIME: &str = "mtime";
 pub const META_CTIME: &str = "ctime";
+pub const META_RDEV: &str = "rdev";
 
 /// Content type s3fs gives directory markers.
 pub const DIR_CONTENT_TYPE: &str = "application/x-directory";
@@ -30,6 +39,32 @@ pub enum FileKind {
     File,
     Dir,
     Symlink,
+    Fifo,
+    Socket,
+    CharDev,
+    BlockDev,
+}
+
+impl FileKind {
+    /// The kind of a special file (`mknod`'s type bits), None for others.
+    pub fn special(mode: u32) -> Option<FileKind> {
+        match mode & S_IFMT {
+            S_IFIFO => Some(FileKind::Fifo),
+            S_IFSOCK => Some(FileKind::Socket),
+            S_IFCHR => Some(FileKind::CharDev),
+            S_IFBLK => Some(FileKind::BlockDev),
+            _ => None,
+        }
+    }
+
+    /// A FIFO, socket or device: an empty object nobody reads or writes
+    /// through the view (the kernel handles their opens itself).
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            FileKind::Fifo | FileKind::Socket | FileKind::CharDev | FileKind::BlockDev
+        )
+    }
 }
 
 /// What `stat` shows. `perm` holds only the permission bits (07777).
@@ -43,6 +78,8 @@ pub struct Attr {
     pub gid: u32,
     pub mtime: SystemTime,
     pub ctime: SystemTime,
+    /// Device number of a character or block device (`st_rdev`), else 0.
+    pub rdev: u32,
 }
 
 impl Attr {
@@ -67,6 +104,11 @@ impl Attr {
         user.insert(META_GID.into(), self.gid.to_string());
         user.insert(META_MTIME.into(), format_time(self.mtime));
         user.insert(META_CTIME.into(), format_time(self.ctime));
+        if matches!(self.kind, FileKind::CharDev | FileKind::BlockDev) {
+            user.insert(META_RDEV.into(), self.rdev.to_string());
+        } else {
+            user.remove(META_RDEV);
+        }
     }
 }
 
@@ -75,7 +117,25 @@ pub fn type_bits(kind: FileKind) -> u32 {
         FileKind::File => S_IFREG,
         FileKind::Dir => S_IFDIR,
         FileKind::Symlink => S_IFLNK,
+        FileKind::Fifo => S_IFIFO,
+        FileKind::Socket => S_IFSOCK,
+        FileKind::CharDev => S_IFCHR,
+        FileKind::BlockDev => S_IFBLK,
     }
+}
+
+/// A device number as Linux encodes it in 32 bits (`new_encode_dev`, what
+/// FUSE passes and `stat` shows for majors below 4096) from its parts.
+pub fn make_dev(major: u32, minor: u32) -> u32 {
+    (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12)
+}
+
+/// The major and minor numbers of a `make_dev` device number.
+pub fn dev_parts(rdev: u32) -> (u32, u32) {
+    (
+        (rdev >> 8) & 0xfff,
+        (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
+    )
 }
 
 /// Defaults for objects that carry no attributes (written over S3).
@@ -145,8 +205,9 @@ pub fn from_object(ino: u64, info: &ObjectInfo, is_dir: bool, defaults: &AttrDef
     let kind = if is_dir {
         FileKind::Dir
     } else {
-        match mode.map(|m| m & S_IFMT) {
-            Some(t) if t == S_IFLNK => FileKind::Symlink,
+        match mode.map(|m| (m & S_IFMT, FileKind::special(m))) {
+            Some((S_IFLNK, _)) => FileKind::Symlink,
+            Some((_, Some(special))) => special,
             // A plain object is a file even if its mode says directory:
             // only a key ending in `/` (or a prefix) is a directory here.
             _ => FileKind::File,
@@ -154,8 +215,8 @@ pub fn from_object(ino: u64, info: &ObjectInfo, is_dir: bool, defaults: &AttrDef
     };
     let perm = mode.map(|m| m & 0o7777).unwrap_or(match kind {
         FileKind::Dir => defaults.dir_perm,
-        FileKind::File => defaults.file_perm,
         FileKind::Symlink => 0o777,
+        _ => defaults.file_perm,
     });
     let parse_id = |name: &str, d: u32| {
         user.get(name)
@@ -171,15 +232,25 @@ pub fn from_object(ino: u64, info: &ObjectInfo, is_dir: bool, defaults: &AttrDef
         .get(META_CTIME)
         .and_then(|v| parse_time(v))
         .unwrap_or(mtime);
+    let rdev = match kind {
+        FileKind::CharDev | FileKind::BlockDev => parse_id(META_RDEV, 0),
+        _ => 0,
+    };
     Attr {
         ino,
         kind,
-        size: if is_dir { 0 } else { info.size },
+        // a special file has no bytes, whatever its object holds
+        size: if is_dir || kind.is_special() {
+            0
+        } else {
+            info.size
+        },
         perm,
         uid: parse_id(META_UID, defaults.uid),
         gid: parse_id(META_GID, defaults.gid),
         mtime,
         ctime,
+        rdev,
     }
 }
 
@@ -194,6 +265,7 @@ pub fn implicit_dir(ino: u64, defaults: &AttrDefaults, when: SystemTime) -> Attr
         gid: defaults.gid,
         mtime: when,
         ctime: when,
+        rdev: 0,
     }
 }
 
@@ -219,6 +291,66 @@ mod tests {
     }
 
     #[test]
+    fn device_numbers() {
+        for (maj, min) in [(1, 3), (8, 17), (4095, 0xfffff), (0, 0), (259, 300)] {
+            assert_eq!(dev_parts(make_dev(maj, min)), (maj, min));
+            // glibc's makedev for majors below 4096
+            let glibc = libc::makedev(maj, min);
+            assert_eq!(u64::from(make_dev(maj, min)), glibc, "{maj}:{min}");
+        }
+    }
+
+    #[test]
+    fn special_files_from_metadata() {
+        let info = |mode: u32, rdev: Option<&str>| {
+            let mut user: BTreeMap<String, String> =
+                [("mode".to_string(), mode.to_string())].into();
+            if let Some(r) = rdev {
+                user.insert("rdev".into(), r.into());
+            }
+            ObjectInfo {
+                bucket: "b".into(),
+                key: "k".into(),
+                size: 0,
+                etag: String::new(),
+                last_modified: time::OffsetDateTime::UNIX_EPOCH,
+                headers: Default::default(),
+                user_metadata: user,
+                storage_class: Default::default(),
+                checksum: None,
+                version_id: None,
+                parts_count: None,
+                encryption: None,
+                attrs: Default::default(),
+            }
+        };
+        let d = AttrDefaults::default();
+        let fifo = from_object(2, &info(S_IFIFO | 0o640, None), false, &d);
+        assert_eq!(
+            (fifo.kind, fifo.perm, fifo.rdev),
+            (FileKind::Fifo, 0o640, 0)
+        );
+        let sock = from_object(3, &info(S_IFSOCK | 0o755, None), false, &d);
+        assert_eq!(sock.kind, FileKind::Socket);
+        let chr = from_object(4, &info(S_IFCHR | 0o600, Some("259")), false, &d);
+        assert_eq!((chr.kind, chr.rdev), (FileKind::CharDev, 259));
+        let blk = from_object(5, &info(S_IFBLK | 0o600, Some("2049")), false, &d);
+        assert_eq!(
+            (blk.kind, blk.rdev, blk.mode()),
+            (FileKind::BlockDev, 2049, S_IFBLK | 0o600)
+        );
+        // the number goes with a device's metadata only
+        let mut m = BTreeMap::new();
+        blk.to_metadata(&mut m);
+        assert_eq!(m.get("rdev").map(String::as_str), Some("2049"));
+        fifo.to_metadata(&mut m);
+        assert_eq!(m.get("rdev"), None);
+        // a garbled number is 0, not an error
+        let bad = from_object(6, &info(S_IFCHR | 0o600, Some("x")), false, &d);
+        assert_eq!(bad.rdev, 0);
+    }
+
+    #[test]
     fn s3fs_mode_round_trip() {
         let a = Attr {
             ino: 5,
@@ -229,6 +361,7 @@ mod tests {
             gid: 100,
             mtime: UNIX_EPOCH + Duration::from_secs(42),
             ctime: UNIX_EPOCH + Duration::from_secs(43),
+            rdev: 0,
         };
         let mut m = BTreeMap::new();
         a.to_metadata(&mut m);

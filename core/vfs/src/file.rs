@@ -93,7 +93,12 @@ pub(crate) struct Handle {
 fn our_meta(name: &str) -> bool {
     matches!(
         name,
-        attr::META_MODE | attr::META_UID | attr::META_GID | attr::META_MTIME | attr::META_CTIME
+        attr::META_MODE
+            | attr::META_UID
+            | attr::META_GID
+            | attr::META_MTIME
+            | attr::META_CTIME
+            | attr::META_RDEV
     )
 }
 
@@ -223,9 +228,9 @@ impl Vfs {
         {
             let mut st = f.state.lock().await;
             st.handles += 1;
-            if st.attr.kind == FileKind::Symlink && mode.write {
+            if st.attr.kind != FileKind::File && mode.write {
                 st.handles -= 1;
-                return Err(VfsError::Invalid("cannot write a symlink"));
+                return Err(VfsError::Invalid("only regular files are written"));
             }
             if mode.truncate
                 && mode.write
@@ -277,6 +282,8 @@ impl Vfs {
         self.layer
             .check_mutable(&pb, &key(&child_path(&path, name))?)
             .await?;
+        let who = crate::special::NewOwner { uid, gid, perm };
+        let owner = self.inherit(parent, FileKind::File, who).await?;
         self.known.add(pb.as_str(), &path, name);
         let ino = self.inodes.child(parent, name, FileKind::File);
         let now = SystemTime::now();
@@ -284,11 +291,12 @@ impl Vfs {
             ino,
             kind: FileKind::File,
             size: 0,
-            perm: perm & 0o7777,
-            uid,
-            gid,
+            perm: owner.perm,
+            uid: owner.uid,
+            gid: owner.gid,
             mtime: now,
             ctime: now,
+            rdev: 0,
         };
         let staging = Staging::new(
             &self.cfg.spool_dir,
@@ -319,6 +327,7 @@ impl Vfs {
         });
         self.open.lock().insert(ino, f.clone());
         self.cache.put(&a);
+        self.touch_dir(parent);
         Ok((a, self.add_handle(f, true)))
     }
 
@@ -555,12 +564,19 @@ impl Vfs {
     /// with write-back, every commit before them).
     pub async fn fsync(&self, fh: u64) -> VfsResult<()> {
         self.flush(fh).await?;
-        self.sync().await
+        self.sync_commits().await
     }
 
     /// Makes the view's write-back commits durable (fsync, fsyncdir,
     /// unmount); nothing to do without write-back.
+    /// Directory times waiting for their markers are written first.
     pub async fn sync(&self) -> VfsResult<()> {
+        self.flush_dir_times(true).await;
+        self.sync_commits().await
+    }
+
+    /// The write-back commits alone (a file's fsync).
+    async fn sync_commits(&self) -> VfsResult<()> {
         if self.cfg.write_back {
             self.layer.sync().await?;
         }

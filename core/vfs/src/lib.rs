@@ -27,14 +27,16 @@ mod reader;
 mod rename;
 mod seq;
 pub mod sidecar;
+mod special;
 mod staged;
 pub mod staging;
+mod times;
 pub mod xattr;
 
 #[cfg(test)]
 mod tests;
 
-pub use attr::{Attr, AttrDefaults, FileKind};
+pub use attr::{Attr, AttrDefaults, FileKind, dev_parts, make_dev};
 pub use changes::Invalidate;
 pub use config::VfsConfig;
 pub use data::ReadData;
@@ -44,6 +46,7 @@ pub use file::OpenMode;
 pub use inode::ROOT_INO;
 pub use ops::{SetAttr, StatFs};
 pub use sidecar::StagedState;
+pub use special::{NewOwner, S_ISGID};
 pub use staged::StagedTarget;
 pub use staging::STAGE_PREFIX;
 pub use xattr::XattrMode;
@@ -80,6 +83,8 @@ pub struct Vfs {
     own: changes::OwnChanges,
     /// Read-ahead streams of open files (reader.rs).
     streams: Arc<reader::ReadStreams>,
+    /// Directory times not yet in their markers (times.rs).
+    dir_times: times::DirTimes,
 }
 
 impl Vfs {
@@ -101,6 +106,7 @@ impl Vfs {
             known,
             own: changes::OwnChanges::default(),
             streams,
+            dir_times: Default::default(),
             cfg,
         })
     }

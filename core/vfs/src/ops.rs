@@ -12,6 +12,7 @@ use crate::attr::{self, Attr, DIR_CONTENT_TYPE, FileKind};
 use crate::error::{VfsError, VfsResult};
 use crate::inode::{Loc, ROOT_INO};
 use crate::names::{bucket, check_name, child_path, dir_key, key};
+use crate::special::NewOwner;
 use crate::{Vfs, collect_small};
 
 /// What `setattr` changes; `None` leaves a field as it is.
@@ -22,11 +23,18 @@ pub struct SetAttr {
     pub gid: Option<u32>,
     pub size: Option<u64>,
     pub mtime: Option<SystemTime>,
+    /// The access time was set: it is not kept (`noatime`), but setting
+    /// it changes the ctime, as on a local filesystem.
+    pub atime_set: bool,
 }
 
 impl SetAttr {
     fn has_meta(&self) -> bool {
-        self.perm.is_some() || self.uid.is_some() || self.gid.is_some() || self.mtime.is_some()
+        self.perm.is_some()
+            || self.uid.is_some()
+            || self.gid.is_some()
+            || self.mtime.is_some()
+            || self.atime_set
     }
 
     pub(crate) fn apply(&self, a: &mut Attr) {
@@ -107,6 +115,11 @@ impl Vfs {
     /// What a path is, asking the store: a directory (marker or prefix)
     /// wins over an object of the same name, as in mountpoint-s3.
     pub(crate) async fn probe(&self, b: &BucketName, path: &str, ino: u64) -> VfsResult<Attr> {
+        let a = self.probe_store(b, path, ino).await?;
+        Ok(self.with_pending_times(a))
+    }
+
+    async fn probe_store(&self, b: &BucketName, path: &str, ino: u64) -> VfsResult<Attr> {
         let k = match key(path) {
             Ok(k) => k,
             Err(VfsError::Invalid(_)) => return Err(VfsError::NotFound),
@@ -248,10 +261,10 @@ impl Vfs {
                 self.cache.put(&a);
                 Ok(a)
             }
-            FileKind::Symlink | FileKind::File => {
+            kind => {
                 self.check_unlocked(ino).await?;
-                if set.size.is_some() && cur.kind == FileKind::Symlink {
-                    return Err(VfsError::Invalid("cannot truncate a symlink"));
+                if set.size.is_some() && kind != FileKind::File {
+                    return Err(VfsError::Invalid("only regular files have a size to set"));
                 }
                 self.setattr_file(ino, set).await
             }
@@ -357,23 +370,28 @@ impl Vfs {
                 // A directory made here is empty: its names are known from
                 // now on. Started before the existence check, so a change
                 // by another front after the check is not missed.
+                let who = NewOwner { uid, gid, perm };
+                let owner = self.inherit(parent, FileKind::Dir, who).await?;
                 self.known.add(&b, &path, name);
                 self.known.start_empty(&b, &cp);
                 let a = Attr {
                     ino: 0,
                     kind: FileKind::Dir,
                     size: 0,
-                    perm: perm & 0o7777,
-                    uid,
-                    gid,
+                    perm: owner.perm,
+                    uid: owner.uid,
+                    gid: owner.gid,
                     mtime: now,
                     ctime: now,
+                    rdev: 0,
                 };
                 let made = self.mkdir_in(parent, name, &cp, a).await;
                 if made.is_err() {
                     self.known.forget(&b, &cp);
                 }
-                made?
+                let made = made?;
+                self.touch_dir(parent);
+                made
             }
         };
         self.cache.put(&a);
@@ -409,6 +427,7 @@ impl Vfs {
         }
         self.inodes.detach(parent, name);
         self.cache.remove(a.ino);
+        self.touch_dir(parent);
         Ok(())
     }
 
@@ -455,6 +474,7 @@ impl Vfs {
         }
         self.inodes.detach(parent, name);
         self.cache.remove(a.ino);
+        self.touch_dir(parent);
         Ok(())
     }
 
@@ -468,41 +488,26 @@ impl Vfs {
     ) -> VfsResult<Attr> {
         self.check_writable()?;
         check_name(name)?;
-        let (b, path) = self.bucket_path(parent)?;
-        self.ensure_absent(parent, name).await?;
-        let cp = child_path(&path, name);
-        let k = key(&cp)?;
-        let ino = self.inodes.child(parent, name, FileKind::Symlink);
+        let who = NewOwner {
+            uid,
+            gid,
+            perm: 0o777,
+        };
+        let owner = self.inherit(parent, FileKind::Symlink, who).await?;
         let now = SystemTime::now();
         let a = Attr {
-            ino,
+            ino: 0,
             kind: FileKind::Symlink,
             size: target.len() as u64,
             perm: 0o777,
-            uid,
-            gid,
+            uid: owner.uid,
+            gid: owner.gid,
             mtime: now,
             ctime: now,
+            rdev: 0,
         };
-        let mut metadata = ObjectMetadata::default();
-        a.to_metadata(&mut metadata.user);
-        self.own_write(
-            b.as_str(),
-            &[k.as_str()],
-            self.layer.put_object(
-                &b,
-                &k,
-                bytes_stream(target.as_bytes().to_vec()),
-                PutOptions {
-                    metadata,
-                    content_length: Some(target.len() as u64),
-                    ..Default::default()
-                },
-            ),
-        )
-        .await?;
-        self.cache.put(&a);
-        Ok(a)
+        self.put_entry(parent, name, a, target.as_bytes().to_vec())
+            .await
     }
 
     pub async fn readlink(&self, ino: u64) -> VfsResult<Vec<u8>> {

@@ -97,6 +97,12 @@ impl Vfs {
         }
         self.inodes.rename(src.ino, new_parent, new_name);
         self.cache.remove(src.ino);
+        // times as a local filesystem gives them (times.rs)
+        self.touch_ctime(src.ino).await;
+        self.touch_dir(parent);
+        if new_parent != parent {
+            self.touch_dir(new_parent);
+        }
         Ok(())
     }
 

@@ -61,7 +61,9 @@ where
         NFSPROC3_SYMLINK => handle(context, message, nfsproc3_symlink).await,
         NFSPROC3_READLINK => handle(context, message, nfsproc3_readlink).await,
         NFSPROC3_COMMIT => handle(context, message, nfsproc3_commit).await,
-        NFSPROC3_MKNOD | NFSPROC3_LINK => {
+        // Cairn: MKNOD goes to the filesystem
+        NFSPROC3_MKNOD => handle(context, message, nfsproc3_mknod).await,
+        NFSPROC3_LINK => {
             warn!("Unimplemented message {proc}");
             message.into_error_reply(accept_stat_data::PROC_UNAVAIL)
         }
@@ -950,6 +952,79 @@ where
             SYMLINK3res::Err((
                 stat,
                 SYMLINK3resfail {
+                    dir_wcc: wcc_data {
+                        before: pre_dir_attr,
+                        after: nfs_option_from_result(context.vfs.getattr(&dirid).await),
+                    },
+                },
+            ))
+        }
+    }
+}
+
+/// Cairn: MKNOD (RFC 1813 3.3.11), shaped as SYMLINK.
+async fn nfsproc3_mknod<T>(context: RPCContext<T>, xid: u32, args: MKNOD3args<'_>) -> MKNOD3res
+where
+    T: NfsFileSystem,
+{
+    if !matches!(context.vfs.capabilities(), VFSCapabilities::ReadWrite) {
+        warn!("No write capabilities.");
+        return MKNOD3res::Err((
+            nfsstat3::NFS3ERR_ROFS,
+            MKNOD3resfail {
+                dir_wcc: wcc_data::default(),
+            },
+        ));
+    }
+
+    // (MKNOD3resfail has no Default, which fh_to_id! needs)
+    let dirid = match context.file_handle_converter.fh_from_nfs(&args.where_.dir) {
+        Ok(id) => id,
+        Err(stat) => {
+            warn!("cannot resolve fh: {stat}");
+            return MKNOD3res::Err((
+                stat,
+                MKNOD3resfail {
+                    dir_wcc: wcc_data::default(),
+                },
+            ));
+        }
+    };
+
+    let pre_dir_attr = match get_wcc_attr(&context, &dirid).await {
+        Ok(v) => pre_op_attr::Some(v),
+        Err(stat) => {
+            warn!("Cannot stat directory {xid} --> {stat}");
+            return MKNOD3res::Err((
+                stat,
+                MKNOD3resfail {
+                    dir_wcc: wcc_data::default(),
+                },
+            ));
+        }
+    };
+
+    match context
+        .vfs
+        .mknod(&dirid, &args.where_.name, &args.what)
+        .await
+    {
+        Ok((fid, fattr)) => {
+            debug!("mknod success {xid} --> {fid:?}, {fattr:?}");
+            MKNOD3res::Ok(MKNOD3resok {
+                obj: post_op_fh3::Some(context.file_handle_converter.fh_to_nfs(&fid)),
+                obj_attributes: post_op_attr::Some(fattr),
+                dir_wcc: wcc_data {
+                    before: pre_dir_attr,
+                    after: nfs_option_from_result(context.vfs.getattr(&dirid).await),
+                },
+            })
+        }
+        Err(stat) => {
+            debug!("mknod error {xid} --> {stat}");
+            MKNOD3res::Err((
+                stat,
+                MKNOD3resfail {
                     dir_wcc: wcc_data {
                         before: pre_dir_attr,
                         after: nfs_option_from_result(context.vfs.getattr(&dirid).await),

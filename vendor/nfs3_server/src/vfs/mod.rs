@@ -30,7 +30,7 @@ pub use iterator::*;
 
 use crate::nfs3_types::nfs3::{
     FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_SYMLINK, FSINFO3resok as fsinfo3, createverf3, fattr3,
-    filename3, nfspath3, nfsstat3, nfstime3, post_op_attr, sattr3, stable_how,
+    filename3, mknoddata3, nfspath3, nfsstat3, nfstime3, post_op_attr, sattr3, stable_how,
 };
 use crate::nfs3_types::rpc::auth_unix;
 use crate::units::{GIBIBYTE, MEBIBYTE};
@@ -317,6 +317,19 @@ pub trait NfsFileSystem: NfsReadFileSystem {
         symlink: &nfspath3<'a>,
         attr: &sattr3,
     ) -> impl Future<Output = Result<(Self::Handle, fattr3), nfsstat3>> + Send;
+
+    /// Cairn: makes a special file (MKNOD: a character or block device,
+    /// a socket or a FIFO, with `what`'s attributes and device numbers).
+    /// The default answers `NFS3ERR_NOTSUPP`, as upstream did for the
+    /// whole procedure (it answered PROC_UNAVAIL).
+    fn mknod(
+        &self,
+        _dirid: &Self::Handle,
+        _name: &filename3<'_>,
+        _what: &mknoddata3,
+    ) -> impl Future<Output = Result<(Self::Handle, fattr3), nfsstat3>> + Send {
+        async { Err(nfsstat3::NFS3ERR_NOTSUPP) }
+    }
 
     /// Commits previously written data to stable storage.
     ///
