@@ -404,7 +404,7 @@ impl ErasureSet {
                 (started_rx, job)
             });
             async move {
-                let Some((started, mut job)) = job else {
+                let Some((started, job)) = job else {
                     return Waited::Skipped;
                 };
                 // Waiting for a thread is not the drive's fault; a job that
@@ -412,10 +412,7 @@ impl ErasureSet {
                 let at = started
                     .await
                     .unwrap_or_else(|_| tokio::time::Instant::now());
-                match tokio::time::timeout_at(at + timeout, &mut job).await {
-                    Ok(done) => Waited::Done(done),
-                    Err(_) => Waited::Late(job, at),
-                }
+                Waited::Late(job, at).until(at + timeout).await
             }
         });
         let waited = futures::future::join_all(waits).await;
@@ -431,13 +428,7 @@ impl ErasureSet {
         let alone = on_time * 2 >= asked;
         let finals = waited.into_iter().map(|w| async move {
             match w {
-                Waited::Late(mut job, at) if !alone => {
-                    let until = at + timeout * LATE_TOGETHER;
-                    match tokio::time::timeout_at(until, &mut job).await {
-                        Ok(done) => Waited::Done(done),
-                        Err(_) => Waited::Late(job, at),
-                    }
-                }
+                Waited::Late(_, at) if !alone => w.until(at + timeout * LATE_TOGETHER).await,
                 w => w,
             }
         });
@@ -896,6 +887,19 @@ enum Waited<T> {
     Done(Result<T, tokio::task::JoinError>),
     /// Past its deadline: the job, and when it started.
     Late(tokio::task::JoinHandle<T>, tokio::time::Instant),
+}
+
+impl<T> Waited<T> {
+    /// A late job waited for until `deadline`: done, or still late.
+    async fn until(self, deadline: tokio::time::Instant) -> Self {
+        let Waited::Late(mut job, at) = self else {
+            return self;
+        };
+        match tokio::time::timeout_at(deadline, &mut job).await {
+            Ok(done) => Waited::Done(done),
+            Err(_) => Waited::Late(job, at),
+        }
+    }
 }
 
 /// What a drive that did not answer (unresponsive, panicked) contributes
