@@ -516,46 +516,42 @@ async fn forms_go_through_iam() -> Result<()> {
     };
 
     for b in [&mine, &theirs] {
-        let f = post_form_v4(
-            &creds,
-            REGION,
-            &[("key", "k")],
-            &[json!({"key": "k"})],
-            minutes(5),
-        )?;
-        let r = post(&s, b, &f, "f", b"by the user").await?;
-        if b == &mine {
-            ensure!(
-                r.status == 204,
-                "form to the user's bucket: {}",
-                r.describe()
-            );
-        } else {
-            ensure!(
-                r.status == 403 && r.code().as_deref() == Some("AccessDenied"),
-                "V4 form to another bucket: {}",
-                r.describe()
-            );
-        }
-        let f = post_form_v2(
-            &creds,
-            &[("key", "k2")],
-            &[json!({"key": "k2"})],
-            minutes(5),
-        )?;
-        let r = post(&s, b, &f, "f", b"by the user").await?;
-        if b == &mine {
-            ensure!(
-                r.status == 204,
-                "V2 form to the user's bucket: {}",
-                r.describe()
-            );
-        } else {
-            ensure!(
-                r.status == 403 && r.code().as_deref() == Some("AccessDenied"),
-                "V2 form to another bucket: {}",
-                r.describe()
-            );
+        let forms = [
+            (
+                "V4",
+                post_form_v4(
+                    &creds,
+                    REGION,
+                    &[("key", "k")],
+                    &[json!({"key": "k"})],
+                    minutes(5),
+                )?,
+            ),
+            (
+                "V2",
+                post_form_v2(
+                    &creds,
+                    &[("key", "k2")],
+                    &[json!({"key": "k2"})],
+                    minutes(5),
+                )?,
+            ),
+        ];
+        for (sig, f) in &forms {
+            let r = post(&s, b, f, "f", b"by the user").await?;
+            if b == &mine {
+                ensure!(
+                    r.status == 204,
+                    "{sig} form to the user's bucket: {}",
+                    r.describe()
+                );
+            } else {
+                ensure!(
+                    r.status == 403 && r.code().as_deref() == Some("AccessDenied"),
+                    "{sig} form to another bucket: {}",
+                    r.describe()
+                );
+            }
         }
     }
     ensure!(get_bytes(&c, &mine, "k").await? == b"by the user");
