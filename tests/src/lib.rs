@@ -653,6 +653,17 @@ pub async fn get_bytes(c: &aws_sdk_s3::Client, b: &str, k: &str) -> Result<Vec<u
         .to_vec())
 }
 
+/// A new bucket named from `prefix` (`bucket_name`), made through the SDK.
+pub async fn new_bucket(c: &aws_sdk_s3::Client, prefix: &str) -> Result<String> {
+    let b = bucket_name(prefix);
+    c.create_bucket()
+        .bucket(&b)
+        .send()
+        .await
+        .with_context(|| format!("create bucket {b}"))?;
+    Ok(b)
+}
+
 pub fn bucket_name(prefix: &str) -> String {
     format!("{prefix}-{}", random_token(8).to_lowercase())
 }

@@ -18,11 +18,9 @@ use aws_sdk_s3::types::{
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cairn_tests::cmd::{require_tool, run_stdout};
-use cairn_tests::data::random_bytes;
-use cairn_tests::{Server, StartOpts, bucket_name, expect_err};
+use cairn_tests::data::{MIB, random_bytes};
+use cairn_tests::{Server, StartOpts, expect_err, new_bucket};
 use md5::{Digest as _, Md5};
-
-const MIB: usize = 1 << 20;
 
 fn sum(alg: &ChecksumAlgorithm, data: &[u8]) -> Vec<u8> {
     match alg {
@@ -79,12 +77,6 @@ fn completed(
         _ => b.set_checksum_sha256(v),
     }
     .build()
-}
-
-async fn new_bucket(c: &Client, prefix: &str) -> Result<String> {
-    let b = bucket_name(prefix);
-    c.create_bucket().bucket(&b).send().await?;
-    Ok(b)
 }
 
 /// An upload of `parts` with `alg`/`kind`; the CompletedParts as the SDK

@@ -14,19 +14,10 @@ use aws_sdk_s3::types::{
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use cairn_tests::data::{KIB, MIB, md5_hex, random_bytes, same_bytes};
-use cairn_tests::{Server, bucket_name, err_code, expect_err, multipart, raw};
+use cairn_tests::{
+    Server, bucket_name, err_code, expect_err, get_bytes, multipart, new_bucket, raw,
+};
 use md5::{Digest, Md5};
-
-async fn get_bytes(c: &Client, b: &str, k: &str) -> Result<Vec<u8>> {
-    let o = c
-        .get_object()
-        .bucket(b)
-        .key(k)
-        .send()
-        .await
-        .with_context(|| format!("GET {b}/{k}"))?;
-    Ok(o.body.collect().await?.into_bytes().to_vec())
-}
 
 async fn put_bytes(c: &Client, b: &str, k: &str, data: &[u8]) -> Result<String> {
     let o = c
@@ -38,16 +29,6 @@ async fn put_bytes(c: &Client, b: &str, k: &str, data: &[u8]) -> Result<String> 
         .await
         .with_context(|| format!("PUT {b}/{k} ({} bytes)", data.len()))?;
     Ok(o.e_tag().unwrap_or_default().to_string())
-}
-
-async fn new_bucket(c: &Client, prefix: &str) -> Result<String> {
-    let b = bucket_name(prefix);
-    c.create_bucket()
-        .bucket(&b)
-        .send()
-        .await
-        .with_context(|| format!("create bucket {b}"))?;
-    Ok(b)
 }
 
 fn quoted_md5(b: &[u8]) -> String {

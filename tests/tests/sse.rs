@@ -25,8 +25,8 @@ use cairn_tests::data::{
 };
 use cairn_tests::sse::encryption_rule;
 use cairn_tests::{
-    Server, StartOpts, bucket_name, err_code, err_status, expect_err, raw, require_tool, run,
-    run_status,
+    Server, StartOpts, bucket_name, err_code, err_status, expect_err, new_bucket, raw,
+    require_tool, run, run_status,
 };
 use md5::{Digest, Md5};
 
@@ -46,12 +46,6 @@ async fn start_kms() -> Result<Server> {
         ..StartOpts::default()
     })
     .await
-}
-
-async fn new_bucket(c: &Client, prefix: &str) -> Result<String> {
-    let b = bucket_name(prefix);
-    c.create_bucket().bucket(&b).send().await?;
-    Ok(b)
 }
 
 const KEY1: [u8; 32] = [0x11; 32];
