@@ -109,9 +109,10 @@ pub trait ObjectLayer: Send + Sync + 'static {
     /// Deleting a key that does not exist succeeds, as in S3.
     /// Part `part_number` of an object (S3's `partNumber` on GET/HEAD): the
     /// object's info (conditions and SSE-C key checked as for a HEAD) and
-    /// the part's `(offset, length)`. A single-PUT object has one part, the
-    /// whole object; a number past the parts is `InvalidPartNumber`. This
-    /// default knows no part sizes: NotImplemented for multipart objects.
+    /// the part's `(offset, length)`, from `object_parts`. A single-PUT
+    /// object has one part, the whole object; a number past the parts is
+    /// `InvalidPartNumber`; a layer that cannot list a multipart object's
+    /// parts answers NotImplemented.
     async fn part_range(
         &self,
         bucket: &BucketName,
@@ -119,20 +120,20 @@ pub trait ObjectLayer: Send + Sync + 'static {
         opts: &GetOptions,
         part_number: u32,
     ) -> ObjectResult<(ObjectInfo, (u64, u64))> {
-        let info = self.head_object_with(bucket, key, opts).await?;
-        match info.parts_count {
-            None if part_number == 1 => {
-                let size = info.size;
-                Ok((info, (0, size)))
+        let (info, parts) = match self.object_parts(bucket, key, opts).await {
+            Err(ObjectError::NotImplemented { .. }) => {
+                return Err(ObjectError::NotImplemented {
+                    what: "partNumber reads of multipart objects",
+                });
             }
-            None => Err(ObjectError::InvalidPartNumber {
-                part_number,
-                parts: 1,
-            }),
-            Some(_) => Err(ObjectError::NotImplemented {
-                what: "partNumber reads of multipart objects",
-            }),
-        }
+            found => found?,
+        };
+        let sizes: Vec<u64> = match parts {
+            Some(p) => p.iter().map(|p| p.size).collect(),
+            None => vec![info.size],
+        };
+        let range = crate::multipart::part_range_of(&sizes, part_number)?;
+        Ok((info, range))
     }
 
     /// The parts of an object (S3's GetObjectAttributes `ObjectParts`):

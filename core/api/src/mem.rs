@@ -302,23 +302,6 @@ impl ObjectLayer for MemLayer {
         Ok((info.clone(), parts))
     }
 
-    async fn part_range(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        opts: &GetOptions,
-        part_number: u32,
-    ) -> ObjectResult<(ObjectInfo, (u64, u64))> {
-        let (info, parts) = self.object_parts(bucket, key, opts).await?;
-        let size = info.size;
-        let sizes: Vec<u64> = match parts {
-            Some(p) => p.iter().map(|p| p.size).collect(),
-            None => vec![size],
-        };
-        let range = crate::multipart::part_range_of(&sizes, part_number)?;
-        Ok((info, range))
-    }
-
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectResult<()> {
         let mut s = self.state.lock();
         s.bucket_mut(bucket)?.objects.remove(key.as_str());

@@ -300,16 +300,6 @@ impl ObjectLayer for ErasureSet {
             .await
     }
 
-    async fn part_range(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        opts: &GetOptions,
-        part_number: u32,
-    ) -> ObjectResult<(ObjectInfo, (u64, u64))> {
-        self.part_range_impl(bucket, key, opts, part_number).await
-    }
-
     async fn object_parts(
         &self,
         bucket: &BucketName,

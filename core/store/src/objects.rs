@@ -560,39 +560,6 @@ impl ErasureSet {
         Ok(info)
     }
 
-    /// `partNumber` reads: the part's range from the version's part list
-    /// (a single-PUT object's one part is the whole object).
-    pub(crate) async fn part_range_impl(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        opts: &GetOptions,
-        part_number: u32,
-    ) -> ObjectResult<(ObjectInfo, (u64, u64))> {
-        let g = self.locks.read(bucket.as_str(), key.as_str()).await;
-        let (version, _) = self
-            .read_current(bucket, key, false, opts.version_id.clone())
-            .await?;
-        drop(g);
-        let info = self.head_object_impl_of(bucket, key, opts, &version)?;
-        if !version.multipart {
-            return match part_number {
-                1 => Ok((info, (0, version.size))),
-                _ => Err(ObjectError::InvalidPartNumber {
-                    part_number,
-                    parts: 1,
-                }),
-            };
-        }
-        let parts = u32::try_from(version.parts.len()).unwrap_or(u32::MAX);
-        let idx = usize::try_from(part_number.saturating_sub(1)).unwrap_or(usize::MAX);
-        let (Some(part), true) = (version.parts.get(idx), part_number >= 1) else {
-            return Err(ObjectError::InvalidPartNumber { part_number, parts });
-        };
-        let offset: u64 = version.parts.iter().take(idx).map(|p| p.size).sum();
-        Ok((info, (offset, part.size)))
-    }
-
     /// GetObjectAttributes' part list: the version's parts with their
     /// sizes and checksums (`None` for a single-PUT object).
     pub(crate) async fn object_parts_impl(
