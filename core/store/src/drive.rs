@@ -71,6 +71,8 @@ pub struct Drive {
     /// next one that succeeds): a failed write frees its own files, so the
     /// free space read after it no longer shows why it failed.
     full_at: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// Parsed headers of big `cairn.meta` files (`metacache.rs`).
+    meta_cache: crate::metacache::MetaCache,
 }
 
 /// How long a drive that refused a write for want of space counts as
@@ -91,6 +93,7 @@ impl Drive {
             deferred: parking_lot::Mutex::new(Vec::new()),
             lock: parking_lot::Mutex::new(None),
             full_at: parking_lot::Mutex::new(None),
+            meta_cache: Default::default(),
         }
     }
 
@@ -366,7 +369,12 @@ impl Drive {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(Some(ObjectMeta::decode(&buf, with_inline)?))
+        Ok(Some(ObjectMeta::decode_cached(
+            &buf,
+            with_inline,
+            &self.meta_cache,
+            path.as_path(),
+        )?))
     }
 
     /// Reads `cairn.meta` at a path below the bucket (listing).
@@ -499,22 +507,24 @@ impl Drive {
         replaces: bool,
     ) -> Result<(), DriveError> {
         let body = meta.encode()?;
+        let path = obj_dir.join(seg!(META_FILE));
+        if let Some((hash, len)) = ObjectMeta::encoded_header(&body) {
+            // the next read of this record (the next commit's quorum
+            // read) takes this parse; if the write below fails, the bytes
+            // on disk differ and the entry is never hit
+            self.meta_cache.put(path.as_path(), hash, len, meta);
+        }
         if !durable {
             // `made` stays in `fresh` until the next syncfs (`sync_fs`):
             // a durable commit into these folders meanwhile syncs their
             // parents itself
-            write_atomic_with(
-                &self.tmp_dir(),
-                &obj_dir.join(seg!(META_FILE)),
-                &body,
-                replaces,
-            )?;
+            write_atomic_with(&self.tmp_dir(), &path, &body, replaces)?;
             if !made.is_empty() {
                 self.deferred.lock().extend_from_slice(made);
             }
             return Ok(());
         }
-        write_atomic(&self.tmp_dir(), &obj_dir.join(seg!(META_FILE)), &body)?;
+        write_atomic(&self.tmp_dir(), &path, &body)?;
         // The renames are durable only once their folders are synced: the
         // object folder, and the parents of folders not yet durable. (A
         // second thread syncing the parents while the meta is written was

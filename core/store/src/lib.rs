@@ -22,6 +22,7 @@ pub mod lifecycle;
 mod listing;
 mod locks;
 pub mod meta;
+mod metacache;
 mod multipart;
 mod objects;
 mod patch;

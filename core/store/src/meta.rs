@@ -8,12 +8,14 @@
 //! The header is checked separately so a listing reads only the head.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use cairn_api::{Checksum, ObjectHeaders, ObjectInfo, StorageClass, VersionAttrs};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::bitrot::hash64;
+use crate::metacache::MetaCache;
 
 pub const MAGIC: &[u8; 8] = b"CAIRNMET";
 pub const FORMAT_VERSION: u16 = 1;
@@ -503,11 +505,47 @@ impl ObjectMeta {
     pub fn decode(buf: &[u8], with_inline: bool) -> Result<Self, MetaError> {
         let (mut meta, end) = Self::decode_header(buf)?;
         if with_inline {
-            meta.inline = inline_section(buf.get(end..).ok_or(MetaError::Truncated)?)?
-                .0
-                .to_vec();
+            meta.inline = Self::inline_after(buf, end)?;
         }
         Ok(meta)
+    }
+
+    /// [`ObjectMeta::decode`] of the file at `path`, taking the parsed
+    /// header from `cache` when it holds these bytes' parse
+    /// (`metacache.rs`), and leaving it there when it did not.
+    pub fn decode_cached(
+        buf: &[u8],
+        with_inline: bool,
+        cache: &MetaCache,
+        path: &Path,
+    ) -> Result<Self, MetaError> {
+        let (hash, end) = Self::check_header(buf)?;
+        let mut meta = match cache.get(path, hash, end) {
+            Some(m) => m,
+            None => {
+                let m = Self::parse_header(buf, end)?;
+                cache.put(path, hash, end, &m);
+                m
+            }
+        };
+        if with_inline {
+            meta.inline = Self::inline_after(buf, end)?;
+        }
+        Ok(meta)
+    }
+
+    /// The header hash and length of an encoding this process just made
+    /// (read from it, not checked), to put its parse in a cache.
+    pub fn encoded_header(body: &[u8]) -> Option<(u64, usize)> {
+        let end = Self::header_len(body)?;
+        Some((read_u64(body, end.checked_sub(8)?).ok()?, end))
+    }
+
+    /// The inline section after a header that ends at `end`, checked.
+    fn inline_after(buf: &[u8], end: usize) -> Result<Vec<u8>, MetaError> {
+        Ok(inline_section(buf.get(end..).ok_or(MetaError::Truncated)?)?
+            .0
+            .to_vec())
     }
 
     /// Decodes one whole encoding at the start of `buf` (a history file
@@ -529,6 +567,13 @@ impl ObjectMeta {
     }
 
     fn decode_header(buf: &[u8]) -> Result<(Self, usize), MetaError> {
+        let (_, end) = Self::check_header(buf)?;
+        Ok((Self::parse_header(buf, end)?, end))
+    }
+
+    /// Checks the header's framing and hash without parsing it; returns
+    /// the hash and where the header ends.
+    fn check_header(buf: &[u8]) -> Result<(u64, usize), MetaError> {
         if buf.len() < 14 {
             return Err(MetaError::Truncated);
         }
@@ -547,13 +592,20 @@ impl ObjectMeta {
         if hash64(buf.get(..end - 8).ok_or(MetaError::Truncated)?) != h {
             return Err(MetaError::Checksum);
         }
-        let header = buf.get(14..end - 8).ok_or(MetaError::Truncated)?;
+        Ok((h, end))
+    }
+
+    /// Parses a header [`ObjectMeta::check_header`] passed.
+    fn parse_header(buf: &[u8], end: usize) -> Result<Self, MetaError> {
+        let header = buf
+            .get(14..end.saturating_sub(8))
+            .ok_or(MetaError::Truncated)?;
         let meta: ObjectMeta = serde_json::from_slice(header)?;
         for v in &meta.versions {
             v.erasure.check()?;
             v.check_parts()?;
         }
-        Ok((meta, end))
+        Ok(meta)
     }
 }
 
