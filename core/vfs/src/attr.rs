@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::special::NewOwner;
 use cairn_api::ObjectInfo;
 
 pub const S_IFMT: u32 = libc::S_IFMT;
@@ -83,6 +84,28 @@ pub struct Attr {
 }
 
 impl Attr {
+    /// A new entry of `kind` holding `size` bytes, made at `now` with
+    /// `owner`'s ids and permission bits; device 0 (set after, for one).
+    pub fn new_entry(
+        ino: u64,
+        kind: FileKind,
+        size: u64,
+        owner: NewOwner,
+        now: SystemTime,
+    ) -> Attr {
+        Attr {
+            ino,
+            kind,
+            size,
+            perm: owner.perm,
+            uid: owner.uid,
+            gid: owner.gid,
+            mtime: now,
+            ctime: now,
+            rdev: 0,
+        }
+    }
+
     /// `st_mode` with the type bits.
     pub fn mode(&self) -> u32 {
         type_bits(self.kind) | (self.perm & 0o7777)

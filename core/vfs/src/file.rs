@@ -287,17 +287,7 @@ impl Vfs {
         self.known.add(pb.as_str(), &path, name);
         let ino = self.inodes.child(parent, name, FileKind::File);
         let now = SystemTime::now();
-        let a = Attr {
-            ino,
-            kind: FileKind::File,
-            size: 0,
-            perm: owner.perm,
-            uid: owner.uid,
-            gid: owner.gid,
-            mtime: now,
-            ctime: now,
-            rdev: 0,
-        };
+        let a = Attr::new_entry(ino, FileKind::File, 0, owner, now);
         let staging = Staging::new(
             &self.cfg.spool_dir,
             self.budget.clone(),

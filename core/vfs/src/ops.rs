@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use cairn_api::{
     BucketName, Conditions, CopyOptions, ListOptions, MetadataDirective, ObjectError, ObjectInfo,
-    ObjectMetadata, PutOptions, bytes_stream,
+    ObjectKey, ObjectMetadata, ObjectResult, PutOptions, bytes_stream,
 };
 
 use crate::attr::{self, Attr, DIR_CONTENT_TYPE, FileKind};
@@ -283,25 +283,30 @@ impl Vfs {
         let k = key(&path)?;
         let mut m = meta.clone();
         a.to_metadata(&mut m.user);
-        let info = self
-            .own_write(
-                b.as_str(),
-                &[k.as_str()],
-                self.layer.copy_object(
-                    &b,
-                    &k,
-                    &b,
-                    &k,
-                    CopyOptions {
-                        metadata: MetadataDirective::Replace(m),
-                        keep_encryption: true,
-                        ..Default::default()
-                    },
-                ),
-            )
-            .await?;
+        let info = self.replace_metadata(&b, &k, m).await?;
         self.cache.put(a);
         Ok(info)
+    }
+
+    /// Gives object `k` the metadata `m` by a copy onto itself (its bytes
+    /// and encryption stay), as this view's own write.
+    pub(crate) async fn replace_metadata(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        m: ObjectMetadata,
+    ) -> ObjectResult<ObjectInfo> {
+        let copy = CopyOptions {
+            metadata: MetadataDirective::Replace(m),
+            keep_encryption: true,
+            ..Default::default()
+        };
+        self.own_write(
+            b.as_str(),
+            &[k.as_str()],
+            self.layer.copy_object(b, k, b, k, copy),
+        )
+        .await
     }
 
     pub(crate) fn set_has_meta(set: &SetAttr) -> bool {
@@ -374,17 +379,7 @@ impl Vfs {
                 let owner = self.inherit(parent, FileKind::Dir, who).await?;
                 self.known.add(&b, &path, name);
                 self.known.start_empty(&b, &cp);
-                let a = Attr {
-                    ino: 0,
-                    kind: FileKind::Dir,
-                    size: 0,
-                    perm: owner.perm,
-                    uid: owner.uid,
-                    gid: owner.gid,
-                    mtime: now,
-                    ctime: now,
-                    rdev: 0,
-                };
+                let a = Attr::new_entry(0, FileKind::Dir, 0, owner, now);
                 let made = self.mkdir_in(parent, name, &cp, a).await;
                 if made.is_err() {
                     self.known.forget(&b, &cp);
@@ -494,18 +489,12 @@ impl Vfs {
             perm: 0o777,
         };
         let owner = self.inherit(parent, FileKind::Symlink, who).await?;
-        let now = SystemTime::now();
-        let a = Attr {
-            ino: 0,
-            kind: FileKind::Symlink,
-            size: target.len() as u64,
+        let owner = NewOwner {
             perm: 0o777,
-            uid: owner.uid,
-            gid: owner.gid,
-            mtime: now,
-            ctime: now,
-            rdev: 0,
+            ..owner
         };
+        let size = target.len() as u64;
+        let a = Attr::new_entry(0, FileKind::Symlink, size, owner, SystemTime::now());
         self.put_entry(parent, name, a, target.as_bytes().to_vec())
             .await
     }

@@ -70,21 +70,10 @@ impl Vfs {
         let kind =
             FileKind::special(mode).ok_or(VfsError::Invalid("mknod makes special files only"))?;
         let owner = self.inherit(parent, kind, owner).await?;
-        let now = SystemTime::now();
-        let a = Attr {
-            ino: 0,
-            kind,
-            size: 0,
-            perm: owner.perm,
-            uid: owner.uid,
-            gid: owner.gid,
-            mtime: now,
-            ctime: now,
-            rdev: match kind {
-                FileKind::CharDev | FileKind::BlockDev => rdev,
-                _ => 0,
-            },
-        };
+        let mut a = Attr::new_entry(0, kind, 0, owner, SystemTime::now());
+        if matches!(kind, FileKind::CharDev | FileKind::BlockDev) {
+            a.rdev = rdev;
+        }
         self.put_entry(parent, name, a, Vec::new()).await
     }
 

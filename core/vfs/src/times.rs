@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 
-use cairn_api::{CopyOptions, MetadataDirective, ObjectError, ObjectMetadata};
+use cairn_api::{ObjectError, ObjectMetadata};
 
 use crate::Vfs;
 use crate::attr::{Attr, DIR_CONTENT_TYPE, FileKind};
@@ -154,24 +154,7 @@ impl Vfs {
         let mut metadata = ObjectMetadata::default();
         metadata.headers.content_type = Some(DIR_CONTENT_TYPE.into());
         a.to_metadata(&mut metadata.user);
-        let copied = self
-            .own_write(
-                b.as_str(),
-                &[k.as_str()],
-                self.layer.copy_object(
-                    &b,
-                    &k,
-                    &b,
-                    &k,
-                    CopyOptions {
-                        metadata: MetadataDirective::Replace(metadata),
-                        keep_encryption: true,
-                        ..Default::default()
-                    },
-                ),
-            )
-            .await;
-        match copied {
+        match self.replace_metadata(&b, &k, metadata).await {
             Ok(_) => {
                 self.cache.put(&a);
                 Ok(())
