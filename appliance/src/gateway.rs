@@ -29,8 +29,8 @@ pub enum GatewayCommand {
     /// Azure Blob Storage through the object_store library: the named
     /// containers are served as buckets of the same names.
     Azure(Box<AzureArgs>),
-    /// Google Cloud Storage through the object_store library: the named
-    /// buckets are served under the same names.
+    /// Google Cloud Storage through its JSON API (the OpenDAL library):
+    /// the named buckets are served under the same names.
     Gcs(Box<GcsArgs>),
 }
 
@@ -81,9 +81,10 @@ pub struct S3Args {
     /// The service's endpoint (default: AWS).
     #[arg(long, env = "CAIRN_GATEWAY_S3_ENDPOINT")]
     pub endpoint: Option<String>,
-    /// A remote bucket to serve (repeatable; object_store cannot list or
-    /// create buckets).
-    #[arg(long = "bucket", required = true, value_name = "BUCKET")]
+    /// A remote bucket to serve (repeatable). Without any: every bucket
+    /// the service lists to these credentials when the gateway starts
+    /// (ListBuckets; buckets made later need a restart).
+    #[arg(long = "bucket", value_name = "BUCKET")]
     pub buckets: Vec<String>,
     /// The service's region.
     #[arg(long, default_value = "us-east-1", env = "CAIRN_GATEWAY_S3_REGION")]
@@ -204,12 +205,17 @@ pub async fn run(cmd: GatewayCommand, creds: Credentials) -> anyhow::Result<()> 
             for b in &args.buckets {
                 cairn_api::BucketName::new(b.as_str()).with_context(|| format!("--bucket {b}"))?;
             }
+            let buckets = if args.buckets.is_empty() {
+                remote_buckets(&args).await?
+            } else {
+                args.buckets.clone()
+            };
             let layer = cairn_gateway::cloud::s3_layer(
                 args.endpoint.as_deref(),
                 &args.s3_region,
                 args.s3_access_key.as_deref(),
                 args.s3_secret_key.as_deref(),
-                &args.buckets,
+                &buckets,
             )
             .context("configuring the S3 backend")?;
             let ready = Arc::new(|| true);
@@ -248,6 +254,31 @@ pub async fn run(cmd: GatewayCommand, creds: Credentials) -> anyhow::Result<()> 
             serve_fronts(Arc::new(layer), args.front, ready, state, creds).await
         }
     }
+}
+
+/// Every bucket the S3 remote lists (`cairn gateway s3` without
+/// `--bucket`). Names Cairn cannot serve as buckets are refused by name
+/// (the gateway does not start), not skipped.
+async fn remote_buckets(args: &S3Args) -> anyhow::Result<Vec<String>> {
+    let names = cairn_gateway::cloud::s3_bucket_names(
+        args.endpoint.as_deref(),
+        &args.s3_region,
+        args.s3_access_key.as_deref(),
+        args.s3_secret_key.as_deref(),
+    )
+    .await
+    .context("listing the S3 backend's buckets (name them with --bucket instead)")?;
+    for b in &names {
+        cairn_api::BucketName::new(b.as_str()).with_context(|| {
+            format!("the S3 backend lists bucket {b:?}; serve the others with --bucket")
+        })?;
+    }
+    anyhow::ensure!(
+        !names.is_empty(),
+        "the S3 backend lists no buckets to these credentials: name them with --bucket"
+    );
+    tracing::info!(buckets = ?names, "serving every bucket the S3 backend lists");
+    Ok(names)
 }
 
 /// Serves S3 (and the mount / export when asked) over `layer` until a

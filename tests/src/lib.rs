@@ -15,6 +15,7 @@ pub mod browser;
 pub mod cmd;
 pub mod data;
 pub mod emulators;
+pub mod gateways;
 pub mod lock;
 pub mod metrics;
 pub mod mount;

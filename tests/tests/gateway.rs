@@ -10,9 +10,12 @@ use anyhow::{Context as _, Result, ensure};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use cairn_tests::cmd::run_stdout;
-use cairn_tests::data::{assert_trees_equal, md5_hex, random_bytes, write_tree};
-use cairn_tests::emulators::{AZURITE_ACCOUNT, AZURITE_KEY, Azurite, FakeGcs};
-use cairn_tests::{Server, StartOpts, expect_err, require_tool, run};
+use cairn_tests::data::{assert_trees_equal, md5_hex, random_bytes};
+use cairn_tests::emulators::{AZURITE_ACCOUNT, AZURITE_KEY, Azurite, start_moto};
+use cairn_tests::gateways::{
+    RcloneCheck, get_is_unavailable, list_all, refused_naming, sync_round_trip, top_level,
+};
+use cairn_tests::{Server, StartOpts, expect_err, get_bytes, require_tool, run};
 
 /// A share folder and a gateway serving it.
 struct Nas {
@@ -45,34 +48,6 @@ fn sh(script: &str) -> Result<()> {
     Ok(())
 }
 
-async fn get(c: &aws_sdk_s3::Client, b: &str, k: &str) -> Result<Vec<u8>> {
-    let o = c.get_object().bucket(b).key(k).send().await?;
-    Ok(o.body.collect().await?.into_bytes().to_vec())
-}
-
-async fn list_all(c: &aws_sdk_s3::Client, b: &str, page: i32) -> Result<Vec<String>> {
-    let mut keys = Vec::new();
-    let mut token = None;
-    loop {
-        let out = c
-            .list_objects_v2()
-            .bucket(b)
-            .max_keys(page)
-            .set_continuation_token(token)
-            .send()
-            .await?;
-        keys.extend(
-            out.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned)),
-        );
-        if out.is_truncated() != Some(true) {
-            return Ok(keys);
-        }
-        token = out.next_continuation_token().map(str::to_owned);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nas_files_and_s3_see_each_other_at_once() -> Result<()> {
     let nas = Nas::start(
@@ -98,7 +73,7 @@ async fn nas_files_and_s3_see_each_other_at_once() -> Result<()> {
         .filter_map(|b| b.name().map(str::to_owned))
         .collect();
     ensure!(buckets == ["photos"], "buckets {buckets:?}");
-    ensure!(get(&c, "photos", "2024/a.txt").await? == b"hello\n");
+    ensure!(get_bytes(&c, "photos", "2024/a.txt").await? == b"hello\n");
     let head = c
         .head_object()
         .bucket("photos")
@@ -143,12 +118,12 @@ async fn nas_files_and_s3_see_each_other_at_once() -> Result<()> {
         "echo direct > {}/photos/live.txt",
         share.display()
     ))?;
-    ensure!(get(&c, "photos", "live.txt").await? == b"direct\n");
+    ensure!(get_bytes(&c, "photos", "live.txt").await? == b"direct\n");
     sh(&format!(
         "echo changed-now >> {}/photos/live.txt",
         share.display()
     ))?;
-    ensure!(get(&c, "photos", "live.txt").await? == b"direct\nchanged-now\n");
+    ensure!(get_bytes(&c, "photos", "live.txt").await? == b"direct\nchanged-now\n");
     let head = c
         .head_object()
         .bucket("photos")
@@ -382,66 +357,6 @@ async fn nas_awscli_sync_and_rclone_check() -> Result<()> {
     Ok(())
 }
 
-/// How `rclone check` compares: by the MD5 ETags the listing carries, or
-/// (for backends whose listings carry the remote's own opaque ETags,
-/// which rclone cannot compare) by downloading every file.
-#[derive(Clone, Copy)]
-enum RcloneCheck {
-    Hashes,
-    Download,
-}
-
-/// The round trip every gateway passes: awscli `s3 sync` of a tree up to
-/// `bucket/tree/` and back into another folder (byte for byte), then
-/// `rclone check` of the source against the bucket. Returns the source.
-fn sync_round_trip(gw: &Server, bucket: &str, seed: u64, how: RcloneCheck) -> Result<PathBuf> {
-    require_tool("aws")?;
-    require_tool("rclone")?;
-    let ep = gw.endpoint();
-    let src = gw.dir().join("src");
-    write_tree(&src, seed)?;
-    let remote = format!("s3://{bucket}/tree/");
-    run(gw.tool("aws").args(["s3", "sync"]).arg(&src).args([
-        &remote,
-        "--endpoint-url",
-        &ep,
-        "--no-progress",
-    ]))?;
-    let back = gw.dir().join("back");
-    run(gw
-        .tool("aws")
-        .args(["s3", "sync", &remote])
-        .arg(&back)
-        .args(["--endpoint-url", &ep, "--no-progress"]))?;
-    assert_trees_equal(&src, &back)?;
-    let mut check = gw.tool("rclone");
-    check.args(["check", "--one-way"]);
-    if let RcloneCheck::Download = how {
-        check.arg("--download");
-    }
-    run(check.arg(&src).arg(format!("cairn:{bucket}/tree")))?;
-    Ok(src)
-}
-
-/// A 501 NotImplemented whose message names the backend.
-fn refused_naming<T, E: std::fmt::Debug>(
-    r: std::result::Result<
-        T,
-        aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-    >,
-    name: &str,
-) -> Result<()> {
-    match r {
-        Ok(_) => anyhow::bail!("a declared gap succeeded"),
-        Err(e) => {
-            ensure!(cairn_tests::err_status(&e) == Some(501), "{e:?}");
-            let body = format!("{:?}", e.raw_response().map(|r| r.body()));
-            ensure!(body.contains(name), "{body}");
-            Ok(())
-        }
-    }
-}
-
 /// A Cairn server as "the other cloud" and `cairn gateway s3` in front of
 /// it, serving its bucket `remote` with the backend's credentials.
 async fn s3_pair() -> Result<(Server, Server)> {
@@ -482,7 +397,7 @@ async fn s3_gateway_round_trip_to_another_cairn() -> Result<()> {
         .body(ByteStream::from_static(b"hello cloud"))
         .send()
         .await?;
-    ensure!(get(&direct, "remote", "docs/a.txt").await? == b"hello cloud");
+    ensure!(get_bytes(&direct, "remote", "docs/a.txt").await? == b"hello cloud");
     let h = direct
         .head_object()
         .bucket("remote")
@@ -516,7 +431,7 @@ async fn s3_gateway_round_trip_to_another_cairn() -> Result<()> {
         .body(ByteStream::from_static(b"from the backend"))
         .send()
         .await?;
-    ensure!(get(&c, "remote", "docs/b.txt").await? == b"from the backend");
+    ensure!(get_bytes(&c, "remote", "docs/b.txt").await? == b"from the backend");
     // A large PUT streams through as a multipart upload.
     let big = random_bytes(20 * 1024 * 1024 + 5, 9);
     let put = c
@@ -527,7 +442,7 @@ async fn s3_gateway_round_trip_to_another_cairn() -> Result<()> {
         .send()
         .await?;
     ensure!(put.e_tag() == Some(format!("\"{}\"", md5_hex(&big))).as_deref());
-    ensure!(get(&direct, "remote", "big.bin").await? == big);
+    ensure!(get_bytes(&direct, "remote", "big.bin").await? == big);
     let r = c
         .get_object()
         .bucket("remote")
@@ -583,24 +498,14 @@ async fn s3_gateway_round_trip_to_another_cairn() -> Result<()> {
     );
     let mut all = p1.clone();
     all.extend_from_slice(&p2);
-    ensure!(get(&direct, "remote", "mp.bin").await? == all);
+    ensure!(get_bytes(&direct, "remote", "mp.bin").await? == all);
     // Listing: pages and delimiters as the backend holds them.
     let keys = list_all(&c, "remote", 2).await?;
     ensure!(
         keys == ["big.bin", "docs/a.txt", "docs/b.txt", "mp.bin"],
         "{keys:?}"
     );
-    let out = c
-        .list_objects_v2()
-        .bucket("remote")
-        .delimiter("/")
-        .send()
-        .await?;
-    let cps: Vec<&str> = out
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
+    let (cps, _) = top_level(&c, "remote").await?;
     ensure!(cps == ["docs/"], "{cps:?}");
     // Declared gaps: 501 naming the backend.
     refused_naming(
@@ -659,7 +564,7 @@ async fn nas_gateway_serves_the_fuse_mount_too() -> Result<()> {
         // Through the mount: a plain file on the share and an S3 object.
         std::fs::write(mnt.join("media/from-mount.txt"), b"via fuse")?;
         ensure!(std::fs::read(nas.share.join("media/from-mount.txt"))? == b"via fuse");
-        ensure!(get(&nas.server.s3(), "media", "from-mount.txt").await? == b"via fuse");
+        ensure!(get_bytes(&nas.server.s3(), "media", "from-mount.txt").await? == b"via fuse");
         // On the share: seen through the mount.
         std::fs::write(nas.share.join("media/on-share.txt"), b"direct")?;
         ensure!(std::fs::read(mnt.join("media/on-share.txt"))? == b"direct");
@@ -681,80 +586,14 @@ async fn nas_gateway_serves_the_fuse_mount_too() -> Result<()> {
     result
 }
 
-/// moto's S3 server ("another vendor"), killed on drop.
-struct Moto {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_moto() -> Result<Moto> {
-    require_tool("moto_server")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("spawn moto_server")?;
-    let moto = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(moto);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("moto_server did not listen on {port}")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_gateway_in_front_of_moto() -> Result<()> {
     require_tool("aws")?;
     require_tool("rclone")?;
     let moto = start_moto().await?;
-    let moto_client = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .force_path_style(true)
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "motokey",
-                "motosecret",
-                None,
-                None,
-                "tests",
-            ))
-            .build(),
-    );
+    let moto_client = moto.client();
     moto_client.create_bucket().bucket("vendor").send().await?;
-    let mut opts = StartOpts::gateway([
-        "s3".to_string(),
-        "--endpoint".into(),
-        moto.endpoint.clone(),
-        "--bucket".into(),
-        "vendor".into(),
-    ]);
-    opts.env = vec![
-        ("CAIRN_GATEWAY_S3_ACCESS_KEY".into(), "motokey".into()),
-        ("CAIRN_GATEWAY_S3_SECRET_KEY".into(), "motosecret".into()),
-    ];
-    let gw = Server::start(opts).await?;
+    let gw = moto.gateway(&["--bucket", "vendor"]).await?;
     let c = gw.s3();
     c.put_object()
         .bucket("vendor")
@@ -763,8 +602,8 @@ async fn s3_gateway_in_front_of_moto() -> Result<()> {
         .body(ByteStream::from_static(b"to moto"))
         .send()
         .await?;
-    ensure!(get(&moto_client, "vendor", "x/y.txt").await? == b"to moto");
-    ensure!(get(&c, "vendor", "x/y.txt").await? == b"to moto");
+    ensure!(get_bytes(&moto_client, "vendor", "x/y.txt").await? == b"to moto");
+    ensure!(get_bytes(&c, "vendor", "x/y.txt").await? == b"to moto");
     let big = random_bytes(9 * 1024 * 1024, 4);
     c.put_object()
         .bucket("vendor")
@@ -772,8 +611,48 @@ async fn s3_gateway_in_front_of_moto() -> Result<()> {
         .body(ByteStream::from(big.clone()))
         .send()
         .await?;
-    ensure!(get(&moto_client, "vendor", "big.bin").await? == big);
+    ensure!(get_bytes(&moto_client, "vendor", "big.bin").await? == big);
     sync_round_trip(&gw, "vendor", 8, RcloneCheck::Hashes)?;
+    Ok(())
+}
+
+/// `cairn gateway s3 --endpoint URL` without `--bucket`: every bucket the
+/// backend lists when the gateway starts is served, under its own name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_gateway_without_bucket_serves_what_the_backend_lists() -> Result<()> {
+    let moto = start_moto().await?;
+    let m = moto.client();
+    for b in ["alpha", "beta"] {
+        m.create_bucket().bucket(b).send().await?;
+    }
+    m.put_object()
+        .bucket("beta")
+        .key("in/beta.txt")
+        .body(ByteStream::from_static(b"made in moto"))
+        .send()
+        .await?;
+    let gw = moto.gateway(&[]).await?;
+    let c = gw.s3();
+    let listed = c.list_buckets().send().await?;
+    let names: Vec<&str> = listed.buckets().iter().filter_map(|b| b.name()).collect();
+    ensure!(names == ["alpha", "beta"], "{names:?}");
+    ensure!(get_bytes(&c, "beta", "in/beta.txt").await? == b"made in moto");
+    c.put_object()
+        .bucket("alpha")
+        .key("to/alpha.txt")
+        .body(ByteStream::from_static(b"through cairn"))
+        .send()
+        .await?;
+    ensure!(get_bytes(&m, "alpha", "to/alpha.txt").await? == b"through cairn");
+    ensure!(list_all(&c, "alpha", 10).await? == ["to/alpha.txt"]);
+    // A bucket made after the start is not served (listed at start only).
+    m.create_bucket().bucket("gamma").send().await?;
+    expect_err(
+        "GET in a bucket made after the gateway started",
+        c.get_object().bucket("gamma").key("x").send().await,
+        404,
+        Some("NoSuchBucket"),
+    )?;
     Ok(())
 }
 
@@ -836,7 +715,7 @@ async fn azure_gateway_round_trip_against_azurite() -> Result<()> {
     );
     // Written by another Azure program: served at once.
     az.put_blob("blobs", "docs/b.txt", b"from azure").await?;
-    ensure!(get(&c, "blobs", "docs/b.txt").await? == b"from azure");
+    ensure!(get_bytes(&c, "blobs", "docs/b.txt").await? == b"from azure");
     // A large PUT streams through as staged blocks.
     let big = random_bytes(20 * 1024 * 1024 + 5, 11);
     let put = c
@@ -976,141 +855,6 @@ async fn azure_backend_passes_conformance_on_azurite() -> Result<()> {
     Ok(())
 }
 
-/// `cairn gateway gcs` in front of fake-gcs-server (unsigned requests).
-///
-/// Only GCS's read side is exercised here: object_store writes through
-/// GCS's XML API (`PUT /BUCKET/OBJECT`, multipart as `POST ...?uploads`),
-/// and fake-gcs-server 1.54 routes both to its JSON upload handler, which
-/// answers 400 "invalid uploadType" (object_store's own test suite skips
-/// its writes, multipart and attribute checks against this emulator for
-/// the same reason). PyPI's gcp-storage-emulator is no way out: it takes
-/// `PUT /B/O` but answers 501 to HEAD, DELETE, `?uploads` and the XML
-/// listing (ARCHITECTURE.md, "Cloud gateways"). The objects are written
-/// through the emulator's JSON API instead, as another GCS program would.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gcs_gateway_serves_fake_gcs_server() -> Result<()> {
-    let gcs = FakeGcs::start().await?;
-    gcs.create_bucket("gbucket").await?;
-    let big = random_bytes(3 * 1024 * 1024 + 17, 21);
-    gcs.put_object("gbucket", "docs/a.txt", "text/plain", b"hello gcs")
-        .await?;
-    gcs.put_object("gbucket", "docs/b.txt", "text/plain", b"second")
-        .await?;
-    gcs.put_object("gbucket", "big.bin", "application/octet-stream", &big)
-        .await?;
-    gcs.put_object("gbucket", "z/deep/c.txt", "text/plain", b"deep")
-        .await?;
-    let gw = Server::start(StartOpts::gateway([
-        "gcs".to_string(),
-        "--bucket".into(),
-        "gbucket".into(),
-        "--endpoint".into(),
-        gcs.endpoint(),
-        "--anonymous".into(),
-    ]))
-    .await?;
-    let c = gw.s3();
-    ensure!(get(&c, "gbucket", "docs/a.txt").await? == b"hello gcs");
-    let h = c
-        .head_object()
-        .bucket("gbucket")
-        .key("docs/a.txt")
-        .send()
-        .await?;
-    ensure!(h.content_length() == Some(9), "{h:?}");
-    ensure!(h.content_type() == Some("text/plain"), "{h:?}");
-    ensure!(get(&c, "gbucket", "big.bin").await? == big);
-    let r = c
-        .get_object()
-        .bucket("gbucket")
-        .key("big.bin")
-        .range("bytes=1000-1999")
-        .send()
-        .await?;
-    ensure!(r.body.collect().await?.into_bytes().as_ref() == &big[1000..2000]);
-    // Listing: pages and delimiters as GCS holds them.
-    let keys = list_all(&c, "gbucket", 2).await?;
-    ensure!(
-        keys == ["big.bin", "docs/a.txt", "docs/b.txt", "z/deep/c.txt"],
-        "{keys:?}"
-    );
-    let out = c
-        .list_objects_v2()
-        .bucket("gbucket")
-        .delimiter("/")
-        .send()
-        .await?;
-    let cps: Vec<&str> = out
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
-    ensure!(cps == ["docs/", "z/"], "{cps:?}");
-    let top: Vec<&str> = out.contents().iter().filter_map(|o| o.key()).collect();
-    ensure!(top == ["big.bin"], "{top:?}");
-    // Deleted through the gateway: gone from GCS.
-    c.delete_object()
-        .bucket("gbucket")
-        .key("docs/b.txt")
-        .send()
-        .await?;
-    let r = gcs.get_object("gbucket", "docs/b.txt").await?;
-    ensure!(r.status == 404, "{}", r.describe());
-    // Deleted behind the gateway's back: NoSuchKey.
-    gcs.delete_object("gbucket", "z/deep/c.txt").await?;
-    expect_err(
-        "GET of an object deleted in GCS",
-        c.get_object()
-            .bucket("gbucket")
-            .key("z/deep/c.txt")
-            .send()
-            .await,
-        404,
-        Some("NoSuchKey"),
-    )?;
-    // Declared gaps name the backend.
-    refused_naming(
-        c.create_bucket().bucket("another").send().await,
-        "GCS gateway",
-    )?;
-    // GCS goes away: 503, not a 404.
-    drop(gcs);
-    get_is_unavailable(&c, "gbucket", "docs/a.txt", "the GCS gateway").await?;
-    Ok(())
-}
-
-/// A GET while the gateway's store is gone: a 503 naming the gateway,
-/// never bytes or a 404.
-async fn get_is_unavailable(
-    c: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    backend: &str,
-) -> Result<()> {
-    match c.get_object().bucket(bucket).key(key).send().await {
-        Ok(_) => anyhow::bail!("GET {bucket}/{key} with {backend}'s store gone succeeded"),
-        Err(e) => unavailable_naming(&e, backend),
-    }
-}
-
-/// A 503 whose message names the gateway (`backend`), not drives.
-fn unavailable_naming<E>(
-    e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-    backend: &str,
-) -> Result<()>
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
-{
-    use aws_sdk_s3::error::ProvideErrorMetadata as _;
-    ensure!(cairn_tests::err_status(e) == Some(503), "{e:?}");
-    let m = e.message().unwrap_or_default();
-    ensure!(
-        m.contains(&format!("{backend} is unavailable")) && !m.contains("drives"),
-        "503 message: {m:?}"
-    );
-    Ok(())
-}
-
 /// The NAS share unmounted while a PUT streams into it (a bind mount
 /// lazily unmounted, as a dropped NFS/SMB mount leaves an empty mount
 /// point): that PUT and every later request get a 503, never a 404 or an
@@ -1184,7 +928,7 @@ async fn nas_share_gone_mid_put_is_503_without_partial_object() -> Result<()> {
     }
     // Back: served again, and still no partial object.
     run(Command::new("mount").arg("--bind").arg(&real).arg(&share))?;
-    ensure!(get(&c, "bkt", "kept.txt").await? == b"kept");
+    ensure!(get_bytes(&c, "bkt", "kept.txt").await? == b"kept");
     expect_err(
         "the interrupted PUT's key",
         c.get_object().bucket("bkt").key("big.bin").send().await,
@@ -1212,7 +956,7 @@ async fn nas_gateway_keeps_its_iam_records_across_restarts() -> Result<()> {
     .await?;
     let read_docs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::docs/*"}]}"#;
     let reader = nas.server.iam_user("reader", Some(read_docs))?;
-    ensure!(get(&reader, "docs", "a.txt").await? == b"nas data");
+    ensure!(get_bytes(&reader, "docs", "a.txt").await? == b"nas data");
     let put = |c: &aws_sdk_s3::Client| {
         c.put_object()
             .bucket("docs")
@@ -1230,7 +974,7 @@ async fn nas_gateway_keeps_its_iam_records_across_restarts() -> Result<()> {
     nas.server.kill()?;
     nas.server.restart().await?;
     // the same key, the same policy, after a restart
-    ensure!(get(&reader, "docs", "a.txt").await? == b"nas data");
+    ensure!(get_bytes(&reader, "docs", "a.txt").await? == b"nas data");
     expect_err(
         "PUT after restart",
         put(&reader).await,

@@ -16,12 +16,28 @@ pub(crate) fn cloud_error(
         E::NotFound { .. } => ObjectError::no_such_key(&bucket, &key),
         E::Precondition { .. } | E::AlreadyExists { .. } => ObjectError::PreconditionFailed,
         E::NotModified { .. } => ObjectError::PreconditionFailed,
-        other => {
-            tracing::error!(bucket, key, error = %other, "the cloud backend failed");
-            ObjectError::BackendUnavailable {
-                backend,
-                reason: "the remote store failed or cannot be reached",
+        // what a remote cannot do, named (gcs.rs `Gap`)
+        E::NotSupported { source } if source.is::<super::gcs::Gap>() => {
+            match source.downcast::<super::gcs::Gap>() {
+                Ok(gap) => ObjectError::NotImplemented {
+                    what: super::named(backend, gap.0),
+                },
+                Err(other) => unavailable(backend, bucket, key, &other),
             }
         }
+        other => unavailable(backend, bucket, key, &other),
+    }
+}
+
+fn unavailable(
+    backend: &'static str,
+    bucket: &str,
+    key: &str,
+    e: &dyn std::fmt::Display,
+) -> ObjectError {
+    tracing::error!(bucket, key, error = %e, "the cloud backend failed");
+    ObjectError::BackendUnavailable {
+        backend,
+        reason: "the remote store failed or cannot be reached",
     }
 }

@@ -1,7 +1,9 @@
-//! Cloud backends through one multi-cloud library, `object_store`: any
-//! S3-compatible service, Azure Blob and GCS. Cairn buckets are the remote
-//! buckets (or containers) named at start; objects map 1:1 to remote
-//! objects with their headers and user metadata.
+//! Cloud backends written against the `object_store` traits: any
+//! S3-compatible service and Azure Blob through `object_store` itself,
+//! GCS through OpenDAL's JSON-API service under the same traits (`gcs/`).
+//! Cairn buckets are the remote buckets (or containers) named at start
+//! (or, for S3 without names, listed then: `s3list.rs`); objects map 1:1
+//! to remote objects with their headers and user metadata.
 //!
 //! `object_store` has no bucket API, no folder-marker keys (paths cannot
 //! end in `/`) and no server-side encryption passthrough: those are the
@@ -11,6 +13,10 @@
 //! starts over).
 
 mod errors;
+mod gcs;
+mod s3list;
+
+pub use s3list::{ListBucketsError, s3_bucket_names};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -1042,9 +1048,10 @@ pub fn azure_layer(
     ))
 }
 
-/// Builds the Google Cloud Storage backend: one store per bucket.
-/// Credentials: a service-account file when given, else the usual
-/// GOOGLE_* environment and application default credentials;
+/// Builds the Google Cloud Storage backend: one store per bucket, each
+/// speaking GCS's JSON API through OpenDAL (`gcs/`). Credentials: a
+/// service-account file when given, else application default
+/// credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's, the VM's);
 /// `anonymous` signs nothing (public buckets, emulators). `endpoint`
 /// replaces https://storage.googleapis.com (an emulator's URL).
 pub fn gcs_layer(
@@ -1053,29 +1060,24 @@ pub fn gcs_layer(
     anonymous: bool,
     buckets: &[String],
 ) -> Result<CloudLayer, object_store::Error> {
+    let access = gcs::GcsAccess {
+        endpoint,
+        service_account,
+        anonymous,
+    };
     let mut stores: BTreeMap<String, Arc<dyn CloudStore>> = BTreeMap::new();
     for b in buckets {
-        let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-            .with_bucket_name(b)
-            .with_skip_signature(anonymous)
-            .with_retry(retry());
-        if let Some(ep) = endpoint {
-            builder = builder.with_base_url(ep);
-        }
-        if let Some(sa) = service_account {
-            builder = builder.with_service_account_path(sa);
-        }
-        if anonymous {
-            // No token is fetched for unsigned requests; this only keeps
-            // the builder from looking for one.
-            builder = builder.with_bearer_token("");
-        }
-        stores.insert(b.clone(), Arc::new(builder.build()?));
+        let store = gcs::GcsStore::new(b, access).map_err(|e| object_store::Error::Generic {
+            store: "GCS",
+            source: Box::new(e),
+        })?;
+        stores.insert(b.clone(), Arc::new(store));
     }
     Ok(CloudLayer::new(
         Remote {
             backend: "the GCS gateway",
-            md5_etags: true,
+            // its MD5 where GCS keeps one, else GCS's ETag (gcs/mod.rs)
+            md5_etags: false,
             multipart_attributes: true,
             s3_storage_classes: false,
             etag_conditions: false,
