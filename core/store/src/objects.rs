@@ -247,6 +247,7 @@ impl ErasureSet {
             sse: None,
             attrs: Default::default(),
             revision: 0,
+            upload: None,
         };
         if let Some(k) = &keys {
             template.set_sse(k.meta.clone());
@@ -734,6 +735,8 @@ impl ErasureSet {
             .await?;
         crate::versions::locked_error(bucket, key, version.attrs.check_delete(self.now(), false))?;
         let mut template = version.clone();
+        // another record of the same data: not what the upload answered
+        template.upload = None;
         template.headers = metadata.headers.clone();
         template.user = metadata.user.clone();
         if let Some(t) = &opts.tags {
