@@ -131,7 +131,7 @@ pub async fn copy_conditions(l: &dyn ObjectLayer) {
     assert_eq!(get(l, bk, "dst", None).await, b"source");
     // no object to match: nothing is created (a cloud remote may answer
     // 412 rather than 404)
-    let r = copy(l, bk, ("src", "none"), P::Matches("*".into()), None).await;
+    let r = copy(l, bk, ("src", "none"), P::Matches(quoted(&dest.etag)), None).await;
     assert!(
         matches!(
             r,
@@ -151,7 +151,7 @@ pub async fn copy_conditions(l: &dyn ObjectLayer) {
         ..Default::default()
     };
     let onto_itself = ("dst", "dst");
-    for p in [stale, P::Absent] {
+    for p in [stale.clone(), P::Absent] {
         let r = copy(l, bk, onto_itself, p, Some(&replaced)).await;
         assert!(matches!(r, Err(ObjectError::PreconditionFailed)), "{r:?}");
     }
@@ -174,19 +174,13 @@ pub async fn copy_conditions(l: &dyn ObjectLayer) {
 
     // while a conditional PUT of the key is in flight: 409, onto another
     // key and onto itself alike; the PUT then commits
-    for (src, p) in [("src", P::Absent), ("race", P::Matches("*".into()))] {
-        let probe = || {
-            copy(
-                l,
-                bk,
-                (src, "race"),
-                P::Matches("*".into()),
-                Some(&replaced),
-            )
-        };
+    let mut p = P::Absent;
+    for src in ["src", "race"] {
+        let probe = || copy(l, bk, (src, "race"), stale.clone(), Some(&replaced));
         let (saw, slow) = while_put_in_flight(l, bk, "race", p, probe).await;
-        assert!(saw, "no ConditionalRequestConflict for a copy onto {src}");
-        slow.expect("the write in flight commits");
+        assert!(saw, "no ConditionalRequestConflict for a copy from {src}");
+        let done = slow.expect("the write in flight commits");
         assert_eq!(get(l, bk, "race", None).await, b"slow body");
+        p = P::Matches(quoted(&done.etag));
     }
 }
