@@ -163,6 +163,27 @@ pub(crate) fn write_precondition(
     }
 }
 
+/// CopyObject's destination conditions (`If-Match`, `If-None-Match: *`,
+/// which AWS added to CopyObject as to PutObject): s3s's CopyObjectInput
+/// has no fields for them, so they are read from the request's headers,
+/// with the rules of a conditional PUT.
+pub(crate) fn copy_destination_precondition(
+    headers: &http::HeaderMap,
+) -> S3Result<Option<cairn_api::WritePrecondition>> {
+    let parse = |name: http::header::HeaderName| {
+        headers
+            .get(&name)
+            .map(|v| {
+                ETagCondition::parse_http_header(v.as_bytes())
+                    .map_err(|_| crate::errors::invalid_argument(format!("{name} is not an ETag")))
+            })
+            .transpose()
+    };
+    let if_match = parse(http::header::IF_MATCH)?;
+    let if_none_match = parse(http::header::IF_NONE_MATCH)?;
+    write_precondition(if_match.as_ref(), if_none_match.as_ref())
+}
+
 // ---------------------------------------------------------------------------
 // Metadata
 

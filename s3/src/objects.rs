@@ -574,15 +574,8 @@ impl CairnS3 {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        // The destination conditions AWS added to CopyObject (If-Match,
-        // If-None-Match) are not judged yet: refused, never ignored.
-        if req.headers.contains_key(http::header::IF_MATCH)
-            || req.headers.contains_key(http::header::IF_NONE_MATCH)
-        {
-            return Err(not_implemented(
-                "If-Match / If-None-Match on CopyObject's destination",
-            ));
-        }
+        // the destination's conditions, judged by the layer with the commit
+        let precondition = crate::convert::copy_destination_precondition(&req.headers)?;
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
@@ -692,6 +685,7 @@ impl CairnS3 {
                 .as_ref()
                 .map(crate::convert::checksum_algorithm)
                 .transpose()?,
+            precondition,
         };
         let info = self
             .layer

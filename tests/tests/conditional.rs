@@ -1,7 +1,8 @@
 //! Conditional writes as S3 clients send them (AWS, 2024): PutObject and
 //! CompleteMultipartUpload with `If-None-Match: *` / `If-Match`, 412 when
 //! the condition fails, 409 ConditionalRequestConflict while another
-//! conditional write of the key is in flight; and CopyObject's
+//! conditional write of the key is in flight; CopyObject's destination
+//! conditions (the same headers, on the key written) and its
 //! `x-amz-copy-source-if-*` conditions.
 
 use std::process::Command;
@@ -342,9 +343,10 @@ async fn copy_source_conditions() -> Result<()> {
     Ok(())
 }
 
-/// boto3 (IfNoneMatch / IfMatch) sees the same codes.
+/// boto3 (IfNoneMatch / IfMatch, on put_object and copy_object) sees the
+/// same codes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn boto3_conditional_put() -> Result<()> {
+async fn boto3_conditional_put_and_copy() -> Result<()> {
     require_tool("python3")?;
     let s = Server::start_default().await?;
     let c = s.s3();
@@ -368,6 +370,17 @@ def code(**kw):
 print(code(IfNoneMatch="*"))
 print(code(IfMatch='"0123"'))
 print(code(IfMatch=e))
+c.put_object(Bucket=b, Key="src", Body=b"copied")
+def copy(**kw):
+    try:
+        c.copy_object(Bucket=b, Key="k", CopySource={"Bucket": b, "Key": "src"}, **kw)
+        return "ok"
+    except ClientError as err:
+        return "%s %s" % (err.response["ResponseMetadata"]["HTTPStatusCode"], err.response["Error"]["Code"])
+cur = c.head_object(Bucket=b, Key="k")["ETag"]
+print(copy(IfNoneMatch="*"))
+print(copy(IfMatch='"0123"'))
+print(copy(IfMatch=cur))
 "#;
     let out = run_stdout(
         Command::new("python3")
@@ -379,41 +392,177 @@ print(code(IfMatch=e))
             .arg(&b),
     )?;
     ensure!(
-        out == "412 PreconditionFailed\n412 PreconditionFailed\nok\n",
+        out == "412 PreconditionFailed\n412 PreconditionFailed\nok\n\
+                412 PreconditionFailed\n412 PreconditionFailed\nok\n",
         "boto3: {out}"
     );
-    ensure!(get_bytes(&c, &b, "k").await? == b"x");
+    ensure!(get_bytes(&c, &b, "k").await? == b"copied");
     Ok(())
 }
 
-/// CopyObject's destination conditions (`If-Match`, `If-None-Match`, which
-/// AWS added to CopyObject) are not judged yet: refused with 501, never
-/// ignored, and nothing is written.
+/// CopyObject's destination conditions (`If-Match`, `If-None-Match: *`,
+/// which AWS added to CopyObject as to PutObject): 412 and the destination
+/// unchanged when one fails, the copy when it holds; the same for a copy
+/// onto itself that replaces the metadata, and in a versioned bucket (a
+/// refused copy makes no version).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copy_destination_conditions_are_refused() -> Result<()> {
+async fn copy_destination_conditions() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
     let b = bucket_name("condcp");
     c.create_bucket().bucket(&b).send().await?;
-    put(&c, &b, "src", b"source").await?;
-    let dst = put(&c, &b, "dst", b"dest").await?;
-    let raw = s.raw();
-    let src = format!("/{b}/src");
-    for cond in [("if-none-match", "*"), ("if-match", dst.as_str())] {
-        let r = raw
-            .send(
-                "PUT",
-                &format!("/{b}/dst"),
-                &[("x-amz-copy-source", src.as_str()), cond],
-                b"",
-            )
-            .await?;
-        ensure!(
-            r.status == 501 && r.code().as_deref() == Some("NotImplemented"),
-            "copy with {cond:?}: {}",
-            r.describe()
-        );
+    let source = put(&c, &b, "src", b"source").await?;
+    let dest = put(&c, &b, "dst", b"dest").await?;
+    let src = format!("{b}/src");
+    let copy = |key: &str| c.copy_object().bucket(&b).key(key).copy_source(&src);
+    let stale = "\"0123456789abcdef0123456789abcdef\"";
+    for (what, r) in [
+        (
+            "If-None-Match: *",
+            copy("dst").if_none_match("*").send().await,
+        ),
+        ("a stale If-Match", copy("dst").if_match(stale).send().await),
+    ] {
+        expect_err(what, r, 412, Some("PreconditionFailed"))?;
+        ensure!(get_bytes(&c, &b, "dst").await? == b"dest", "{what}: copied");
     }
-    ensure!(get_bytes(&c, &b, "dst").await? == b"dest", "nothing copied");
+    let copied = copy("dst").if_match(&dest).send().await?;
+    ensure!(
+        copied.copy_object_result().and_then(|r| r.e_tag()) == Some(source.as_str()),
+        "copy with the current ETag: {copied:?}"
+    );
+    ensure!(get_bytes(&c, &b, "dst").await? == b"source");
+    copy("new").if_none_match("*").send().await?;
+    ensure!(get_bytes(&c, &b, "new").await? == b"source");
+    expect_err(
+        "If-Match on a free key",
+        copy("missing").if_match("*").send().await,
+        404,
+        Some("NoSuchKey"),
+    )?;
+    expect_err(
+        "nothing made",
+        c.head_object().bucket(&b).key("missing").send().await,
+        404,
+        None,
+    )?;
+    // as on PutObject, If-None-Match takes only '*'
+    expect_err(
+        "If-None-Match with an ETag",
+        copy("dst").if_none_match(&dest).send().await,
+        501,
+        Some("NotImplemented"),
+    )?;
+
+    // onto itself, replacing the metadata
+    let dst = format!("{b}/dst");
+    let onto_itself = || {
+        c.copy_object()
+            .bucket(&b)
+            .key("dst")
+            .copy_source(&dst)
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .metadata("shape", "round")
+    };
+    expect_err(
+        "onto itself with a stale If-Match",
+        onto_itself().if_match(stale).send().await,
+        412,
+        Some("PreconditionFailed"),
+    )?;
+    let head = c.head_object().bucket(&b).key("dst").send().await?;
+    ensure!(head.metadata().is_none_or(|m| m.is_empty()), "{head:?}");
+    onto_itself().if_match(&source).send().await?;
+    let head = c.head_object().bucket(&b).key("dst").send().await?;
+    ensure!(
+        head.metadata()
+            .and_then(|m| m.get("shape"))
+            .map(String::as_str)
+            == Some("round"),
+        "{head:?}"
+    );
+
+    // versioned: a refused copy makes no version; a delete marker is no
+    // object for If-None-Match: *
+    let v = bucket_name("condcpv");
+    c.create_bucket().bucket(&v).send().await?;
+    c.put_bucket_versioning()
+        .bucket(&v)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await?;
+    put(&c, &v, "k", b"v1").await?;
+    let vcopy = || c.copy_object().bucket(&v).key("k").copy_source(&src);
+    expect_err(
+        "If-None-Match: * over a versioned object",
+        vcopy().if_none_match("*").send().await,
+        412,
+        Some("PreconditionFailed"),
+    )?;
+    let count = |r: aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput| {
+        r.versions().len() + r.delete_markers().len()
+    };
+    ensure!(count(c.list_object_versions().bucket(&v).send().await?) == 1);
+    c.delete_object().bucket(&v).key("k").send().await?;
+    vcopy().if_none_match("*").send().await?;
+    ensure!(get_bytes(&c, &v, "k").await? == b"source");
+    ensure!(count(c.list_object_versions().bucket(&v).send().await?) == 3);
+    Ok(())
+}
+
+/// A conditional copy while a conditional PUT of its destination is in
+/// flight is 409 ConditionalRequestConflict; the PUT then commits. No
+/// timing: the PUT holds the key from before it reads its body, and once
+/// more of it is written than the socket buffers can hold, the server has
+/// read some.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_conflicts_with_a_conditional_write_in_flight() -> Result<()> {
+    let s = Server::start_default().await?;
+    let c = s.s3();
+    let b = bucket_name("cprace");
+    c.create_bucket().bucket(&b).send().await?;
+    put(&c, &b, "src", b"source").await?;
+    // the most the kernel buffers on the way (the largest receive and send
+    // buffers), plus 8 MiB the server must have read
+    let most = |f: &str| -> Result<usize> {
+        let text = std::fs::read_to_string(f)?;
+        let max = text.split_whitespace().last().unwrap_or_default();
+        Ok(max.parse()?)
+    };
+    let sent =
+        most("/proc/sys/net/ipv4/tcp_rmem")? + most("/proc/sys/net/ipv4/tcp_wmem")? + (8 << 20);
+    let data = random_bytes(sent + (8 << 20), 9);
+    let mut slow = s
+        .raw()
+        .open_upload(
+            "PUT",
+            &format!("/{b}/k"),
+            &[("if-none-match", "*")],
+            data.len() as u64,
+        )
+        .await?;
+    slow.write_all(&data[..sent]).await?;
+    slow.flush().await?;
+    let src = format!("{b}/src");
+    expect_err(
+        "a conditional copy while a conditional PUT is in flight",
+        c.copy_object()
+            .bucket(&b)
+            .key("k")
+            .copy_source(&src)
+            .if_match("*")
+            .send()
+            .await,
+        409,
+        Some("ConditionalRequestConflict"),
+    )?;
+    slow.write_all(&data[sent..]).await?;
+    let r = cairn_tests::raw::finish_upload(slow).await?;
+    ensure!(r.status == 200, "the write in flight: {}", r.describe());
+    ensure!(get_bytes(&c, &b, "k").await? == data, "the PUT's bytes");
     Ok(())
 }

@@ -10,6 +10,9 @@ use crate::layer::{ObjectLayer, collect_stream};
 use crate::names::{BucketName, ObjectKey};
 use crate::types::*;
 
+mod copy_conditions;
+pub use copy_conditions::copy_conditions;
+
 fn b(name: &str) -> BucketName {
     BucketName::new(name).expect("valid bucket name in suite")
 }
@@ -112,6 +115,7 @@ pub const BUCKETS: &[&str] = &[
     "conf-retry",
     "conf-parts",
     "conf-sums",
+    "conf-copycond",
 ];
 
 pub async fn run_all(l: &dyn ObjectLayer) {
@@ -128,6 +132,7 @@ pub async fn run_all(l: &dyn ObjectLayer) {
     retried_complete(l).await;
     part_reads(l).await;
     multipart_checksums(l).await;
+    copy_conditions(l).await;
 }
 
 /// Checksums of multipart uploads (COMPOSITE and FULL_OBJECT), the
@@ -1320,37 +1325,9 @@ pub async fn conditional_writes(l: &dyn ObjectLayer) {
 
         // A conditional write in flight (its body not yet ended): a second
         // one of the key is refused with 409, the first then commits.
-        let (tx, rx) = futures::channel::mpsc::unbounded::<std::io::Result<bytes::Bytes>>();
-        tx.unbounded_send(Ok(bytes::Bytes::from_static(b"slow ")))
-            .expect("send");
-        let (race_b, race_k) = (b(bk), k("race"));
-        // the probe starts once the write in flight reads its body (it
-        // holds the key by then)
-        let reading = std::sync::Arc::new(tokio::sync::Notify::new());
-        let r2 = reading.clone();
-        let body = futures::StreamExt::inspect(rx, move |_| r2.notify_one());
-        let slow = l.put_object(&race_b, &race_k, byte_stream(body), conditional(P::Absent));
-        let probe = async move {
-            reading.notified().await;
-            let mut saw = false;
-            for _ in 0..500 {
-                match cput("race", b"fast", P::Matches("\"0\"".into())).await {
-                    Err(ObjectError::ConditionalRequestConflict { .. }) => {
-                        saw = true;
-                        break;
-                    }
-                    Err(ObjectError::NoSuchKey { .. } | ObjectError::PreconditionFailed) => {
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    }
-                    other => panic!("conflicting conditional put: {other:?}"),
-                }
-            }
-            tx.unbounded_send(Ok(bytes::Bytes::from_static(b"body")))
-                .expect("send");
-            drop(tx);
-            saw
-        };
-        let (slow, saw) = tokio::join!(slow, probe);
+        let probe = || cput("race", b"fast", P::Matches("\"0\"".into()));
+        let (saw, slow) =
+            copy_conditions::while_put_in_flight(l, bk, "race", P::Absent, probe).await;
         assert!(
             saw,
             "no ConditionalRequestConflict while a write was in flight"

@@ -485,7 +485,7 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
         legal_hold: false,
         acl: opts.acl.unwrap_or_else(|| src.info.attrs.acl.clone()),
         write_back: false,
-        precondition: None,
+        precondition: opts.precondition,
         sse: opts.sse.or_else(|| {
             if !opts.keep_encryption {
                 return None;

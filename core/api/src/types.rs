@@ -311,6 +311,11 @@ pub struct CopyOptions {
     /// The copy's checksum (`x-amz-checksum-algorithm`), computed over
     /// the copied bytes; `None` keeps the source's algorithm.
     pub checksum: Option<crate::checksum::ChecksumAlgorithm>,
+    /// Commit only if this holds of the DESTINATION key's current object
+    /// (CopyObject's `If-Match` / `If-None-Match: *`), judged with the
+    /// commit as a conditional PUT's; every path a copy takes judges it
+    /// or refuses the copy.
+    pub precondition: Option<crate::conditional::WritePrecondition>,
 }
 
 #[derive(Debug, Clone, Default)]

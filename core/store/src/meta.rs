@@ -207,6 +207,13 @@ pub struct VersionMeta {
     /// drives that missed one disagree with the others and get healed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub revision: u64,
+    /// The multipart upload this version completed (its id): a retried
+    /// CompleteMultipartUpload finds its answer here after a restart (see
+    /// `ErasureSet::completed_version`). Written in the commit itself, so
+    /// no crash can leave a version without it; a version made from this
+    /// one (a patch, a metadata rewrite) does not keep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -351,6 +358,7 @@ impl VersionMeta {
             parts: Vec::new(),
             multipart: false,
             sse: None,
+            upload: None,
             attrs: VersionAttrs {
                 delete_marker: true,
                 ..Default::default()
@@ -667,6 +675,7 @@ mod tests {
                 sse: None,
                 attrs: Default::default(),
                 revision: 0,
+                upload: None,
             }],
             history: None,
             inline: vec![1, 2, 3, 4],

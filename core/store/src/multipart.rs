@@ -13,7 +13,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cairn_api::checksum::{BodyDigest, multipart_etag};
 use cairn_api::mpchecksum::{UploadChecksum, complete_checksum, part_request};
-use cairn_api::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
+use cairn_api::multipart::{
+    COMPLETED_KEEP, check_part_number, page_parts, page_uploads, validate_complete,
+};
 use cairn_api::{
     BucketName, ByteStream, ChecksumAlgorithm, CompleteOptions, CompletePart, ListPartsPage,
     ListUploadsOptions, ListUploadsPage, MAX_PUT_SIZE, ObjectError, ObjectHeaders, ObjectInfo,
@@ -29,7 +31,8 @@ use crate::drive::{Drive, DriveError, write_atomic};
 use crate::erasure::Erasure;
 use crate::meta::{PartMeta, VersionMeta};
 use crate::set::{
-    ErasureSet, Lookup, count, erasure_info, new_data_dir, now_nanos, remove_tmp, write_quorum,
+    ErasureSet, Lookup, Want, count, erasure_info, new_data_dir, now_nanos, remove_tmp,
+    write_quorum,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +136,54 @@ fn read_parts(d: &Drive, bucket: &str, id: &str) -> Result<BTreeMap<u32, PartRec
         }
     }
     Ok(out)
+}
+
+/// Moves the chosen parts (number, ETag) that `mine`, one drive's part
+/// records of upload `id`, holds into a new tmp data dir on `d`: `Found`
+/// with it; `Missing` when a part file a record names is not there (an
+/// earlier commit of the upload moved it); `Failed` otherwise. A drive
+/// without a record of a part simply lacks that shard.
+fn move_parts(
+    d: &Drive,
+    (bucket, id): (&str, &str),
+    tmp_name: &str,
+    mine: Option<&BTreeMap<u32, PartRecord>>,
+    chosen: &[(u32, String)],
+) -> Lookup<SafePath> {
+    let Some(mine) = mine else {
+        return Lookup::Failed;
+    };
+    let (Ok(tmp), Ok(dir)) = (d.make_tmp(tmp_name), upload_dir(d, bucket, id)) else {
+        return Lookup::Failed;
+    };
+    let moved = || {
+        for (n, etag) in chosen {
+            let Some(r) = mine.get(n).filter(|r| &r.etag == etag) else {
+                continue;
+            };
+            let (Ok(from), Ok(to)) = (
+                dir.join_named(PART_FILE_PREFIX, &r.file),
+                crate::drive::part_path(&tmp, *n),
+            ) else {
+                return Lookup::Failed;
+            };
+            match std::fs::rename(from, to) {
+                Ok(()) => {}
+                Err(e) if crate::drive::is_not_found(&e) => return Lookup::Missing,
+                Err(_) => return Lookup::Failed,
+            }
+        }
+        Lookup::Found(())
+    };
+    let r = moved();
+    if !matches!(r, Lookup::Found(())) {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    match r {
+        Lookup::Found(()) => Lookup::Found(tmp),
+        Lookup::Missing => Lookup::Missing,
+        Lookup::Failed => Lookup::Failed,
+    }
 }
 
 /// Validates an upload id before it is used in a path.
@@ -408,6 +459,13 @@ impl ErasureSet {
             Err(ObjectError::NoSuchUpload { .. }) if let Some(info) = retried() => {
                 return Ok(info);
             }
+            // forgotten by a restart: the version it made answers
+            Err(e @ ObjectError::NoSuchUpload { .. }) => {
+                return self
+                    .completed_version(bucket, key, id, &parts)
+                    .await?
+                    .ok_or(e);
+            }
             Err(e) => return Err(e),
         };
         let _claim = self
@@ -415,8 +473,14 @@ impl ErasureSet {
             .in_flight
             .claim(bucket, key, opts.precondition.as_ref())?;
         let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
-        // a complete of the same upload that ran meanwhile
+        // a complete of the same upload that ran meanwhile, or one that
+        // committed before a crash left its folder (whose part files the
+        // commit moved: completing it again would commit missing shards)
         if let Some(info) = retried() {
+            return Ok(info);
+        }
+        if let Some(info) = self.completed_version(bucket, key, id, &parts).await? {
+            self.remove_upload(bucket, id).await;
             return Ok(info);
         }
         self.check_precondition(bucket, key, opts.precondition.as_ref())
@@ -457,6 +521,7 @@ impl ErasureSet {
             sse: None,
             attrs: Default::default(),
             revision: 0,
+            upload: Some(id.to_owned()),
         };
         if let Some(s) = &up.sse {
             template.set_sse(s.clone());
@@ -471,7 +536,9 @@ impl ErasureSet {
             .await?;
         // Per drive: move the chosen parts this drive holds (with the
         // agreed ETag) into a tmp data dir; a drive missing a part simply
-        // lacks that shard, which reads reconstruct.
+        // lacks that shard, which reads reconstruct. A drive whose record
+        // names a file that is not there (an earlier commit moved it) gets
+        // no version; below a write quorum nothing is committed.
         let (b, i) = (bucket.to_string(), id.to_owned());
         let chosen_numbers: Vec<(u32, String)> = chosen
             .iter()
@@ -479,27 +546,73 @@ impl ErasureSet {
             .collect();
         let per_drive = Arc::new(per_drive);
         let tmp_name = uuid::Uuid::new_v4().to_string();
-        let tmps: Vec<Option<SafePath>> = self
+        let moved: Vec<Lookup<SafePath>> = self
             .on_drives(move |d| {
-                let mine = per_drive.get(d.index)?.as_ref()?;
-                let tmp = d.make_tmp(&tmp_name).ok()?;
-                let dir = upload_dir(d, &b, &i).ok()?;
-                for (n, etag) in &chosen_numbers {
-                    if let Some(r) = mine.get(n).filter(|r| &r.etag == etag)
-                        && let Ok(from) = dir.join_named(PART_FILE_PREFIX, &r.file)
-                        && let Ok(to) = crate::drive::part_path(&tmp, *n)
-                    {
-                        let _ = std::fs::rename(from, to);
-                    }
-                }
-                Some(tmp)
+                let mine = per_drive.get(d.index).and_then(Option::as_ref);
+                move_parts(d, (&b, &i), &tmp_name, mine, &chosen_numbers)
             })
             .await;
         let wq = write_quorum(up.data, up.parity);
+        let (ready, gone) = count(&moved);
+        let tmps: Vec<Option<SafePath>> = moved
+            .into_iter()
+            .map(|m| match m {
+                Lookup::Found(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        if ready < wq && gone > 0 {
+            // the upload's part files are gone (an earlier commit of it,
+            // whose version is no longer the key's): nothing to complete
+            remove_tmp(tmps).await;
+            return Err(ObjectError::NoSuchUpload {
+                upload_id: id.to_owned(),
+            });
+        }
         let jobs = crate::set::per_drive_metas(&template, &up.distribution, None, &tmps);
         self.commit(bucket, key, jobs, wq).await?;
         let info = template.to_info(bucket.as_str(), key.as_str());
         self.completed.record(id, &parts, &info);
+        self.remove_upload(bucket, id).await;
+        Ok(info)
+    }
+
+    /// The answer of a complete of upload `id` into `key` with `parts` that
+    /// already happened, from the version it made: the key still holds a
+    /// version naming the upload (among those its meta keeps, as a read
+    /// quorum agrees), made from exactly these parts, within
+    /// `COMPLETED_KEEP` of its completion. The record is the version
+    /// itself, written by the commit: a crash between the commit and the
+    /// answer leaves it, a restart keeps it, and it goes with the version.
+    /// `None` when there is no such version (the retry is NoSuchUpload).
+    async fn completed_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        id: &str,
+        parts: &[CompletePart],
+    ) -> ObjectResult<Option<ObjectInfo>> {
+        let found = match self
+            .read_version(bucket, key, false, Want::Upload(id.to_owned()))
+            .await
+        {
+            Ok((v, _)) => v,
+            Err(ObjectError::NoSuchUpload { .. } | ObjectError::NoSuchKey { .. }) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let same_parts = found.parts.len() == parts.len()
+            && found.parts.iter().zip(parts).all(|(have, asked)| {
+                have.number == asked.part_number && have.etag == asked.etag.trim().trim_matches('"')
+            });
+        let keep = i128::try_from(COMPLETED_KEEP.as_nanos()).unwrap_or(i128::MAX);
+        let recent = now_nanos().saturating_sub(found.mod_time) <= keep;
+        Ok((same_parts && recent).then(|| found.to_info(bucket.as_str(), key.as_str())))
+    }
+
+    /// Removes an upload's folder from every drive.
+    async fn remove_upload(&self, bucket: &BucketName, id: &str) {
         let (b, i) = (bucket.to_string(), id.to_owned());
         self.on_drives(move |d| {
             if let Ok(u) = upload_dir(d, &b, &i) {
@@ -507,7 +620,6 @@ impl ErasureSet {
             }
         })
         .await;
-        Ok(info)
     }
 
     pub(crate) async fn abort_impl(
@@ -517,13 +629,7 @@ impl ErasureSet {
         id: &str,
     ) -> ObjectResult<()> {
         self.read_upload(bucket, key, id).await?;
-        let (b, i) = (bucket.to_string(), id.to_owned());
-        self.on_drives(move |d| {
-            if let Ok(u) = upload_dir(d, &b, &i) {
-                let _ = std::fs::remove_dir_all(u);
-            }
-        })
-        .await;
+        self.remove_upload(bucket, id).await;
         Ok(())
     }
 

@@ -247,6 +247,7 @@ impl ErasureSet {
             sse: None,
             attrs: Default::default(),
             revision: 0,
+            upload: None,
         };
         if let Some(k) = &keys {
             template.set_sse(k.meta.clone());
@@ -691,6 +692,12 @@ impl ErasureSet {
                 bucket: bucket.to_string(),
             });
         }
+        // a conditional copy holds the key as a conditional PUT does (the
+        // claim goes if a streamed copy takes over: that one claims it)
+        let _claim = self
+            .locks
+            .in_flight
+            .claim(bucket, key, opts.precondition.as_ref())?;
         let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
         let (version, _) = self
             .read_current(bucket, key, false, opts.source_version_id.clone())
@@ -722,8 +729,14 @@ impl ErasureSet {
         opts.source_conditions
             .check(&version.to_info(bucket.as_str(), key.as_str()))
             .map_err(cairn_api::layer::copy_condition_error)?;
+        // the destination's condition, judged under the write lock held to
+        // the rewrite (the source read above may be another version)
+        self.check_precondition(bucket, key, opts.precondition.as_ref())
+            .await?;
         crate::versions::locked_error(bucket, key, version.attrs.check_delete(self.now(), false))?;
         let mut template = version.clone();
+        // another record of the same data: not what the upload answered
+        template.upload = None;
         template.headers = metadata.headers.clone();
         template.user = metadata.user.clone();
         if let Some(t) = &opts.tags {

@@ -401,6 +401,7 @@ impl ErasureSet {
             sse: base.sse.clone(),
             attrs: Default::default(),
             revision: 0,
+            upload: None,
         };
         let attrs = NewAttrs {
             tags: base.attrs.tags.clone(),

@@ -76,6 +76,9 @@ pub(crate) enum Want {
     Latest,
     /// By id (`None`: the null version).
     Id(Option<String>),
+    /// The one multipart upload `0` completed into, among the versions the
+    /// meta holds (the history is not read).
+    Upload(String),
 }
 
 impl Want {
@@ -551,7 +554,7 @@ impl ErasureSet {
     ) -> ObjectResult<(VersionMeta, Vec<Option<Held>>)> {
         let (b, k) = (bucket.to_string(), key.to_string());
         let id = match &want {
-            Want::Latest => None,
+            Want::Latest | Want::Upload(_) => None,
             Want::Id(id) => Some(id.clone()),
         };
         let res = self
@@ -569,6 +572,10 @@ impl ErasureSet {
             match &want {
                 Want::Latest => (!m.versions.is_empty()).then_some(0),
                 Want::Id(id) => m.position(id.as_deref()),
+                Want::Upload(id) => m
+                    .versions
+                    .iter()
+                    .position(|v| v.upload.as_deref() == Some(id.as_str())),
             }
         };
         let mut held: Vec<Option<Held>> = Vec::with_capacity(res.len());
@@ -617,6 +624,9 @@ impl ErasureSet {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
                 version_id: cairn_api::versioning::version_label(id.as_deref()).to_owned(),
+            },
+            Want::Upload(id) => ObjectError::NoSuchUpload {
+                upload_id: id.clone(),
             },
         };
         self.decide(found, missing, read, not_found)?;

@@ -589,20 +589,43 @@ impl ObjectLayer for CloudLayer {
             return Err(self.gap("server-side encryption"));
         }
         // A plain copy within one remote bucket is done there, with the
-        // metadata; anything else streams through here.
+        // metadata; anything else streams through here. The destination's
+        // `If-None-Match: *` goes to the remote as a create-only copy where
+        // it has one (Azure, GCS; an S3 remote's copy takes no condition:
+        // object_store answers NotSupported), else the copy streams into a
+        // conditional PUT, which judges it or refuses.
         let same_store = src_bucket == dst_bucket && src_key != dst_key;
+        let mode = match &opts.precondition {
+            None => Some(object_store::CopyMode::Overwrite),
+            Some(WritePrecondition::Absent) => Some(object_store::CopyMode::Create),
+            Some(WritePrecondition::Matches(_)) => None,
+        };
         if same_store
             && matches!(opts.metadata, MetadataDirective::Copy)
             && opts.storage_class.is_none()
             && opts.source_conditions.is_empty()
+            && let Some(mode) = mode
         {
+            let _claim = self
+                .in_flight
+                .claim(dst_bucket, dst_key, opts.precondition.as_ref())?;
             let store = self.store(src_bucket)?.clone();
             let (from, to) = (self.path(src_key)?, self.path(dst_key)?);
-            store
-                .copy(&from, &to)
+            match store
+                .copy_opts(&from, &to, object_store::CopyOptions::new().with_mode(mode))
                 .await
-                .map_err(|e| cloud_error(self.backend, e, src_bucket.as_str(), src_key.as_str()))?;
-            return self.head_info(dst_bucket, dst_key).await;
+            {
+                Ok(()) => return self.head_info(dst_bucket, dst_key).await,
+                Err(object_store::Error::NotSupported { .. }) if opts.precondition.is_some() => {}
+                Err(e) => {
+                    return Err(cloud_error(
+                        self.backend,
+                        e,
+                        src_bucket.as_str(),
+                        src_key.as_str(),
+                    ));
+                }
+            }
         }
         copy_via_stream(self, src_bucket, src_key, dst_bucket, dst_key, opts).await
     }

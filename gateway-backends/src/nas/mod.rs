@@ -815,14 +815,24 @@ impl ObjectLayer for NasLayer {
             });
         }
         if src_bucket == dst_bucket && src_key == dst_key {
-            // Onto itself: only the metadata changes; the bytes stay.
+            // Onto itself: only the metadata changes; the bytes stay. A
+            // destination condition is judged under the key's commit lock,
+            // held to the metadata write, as a conditional PUT's.
+            let _claim =
+                self.inner
+                    .in_flight
+                    .claim(dst_bucket, dst_key, opts.precondition.as_ref())?;
             let (b, k) = (src_bucket.clone(), src_key.clone());
             return self
                 .blocking(move |s| {
+                    let _g = s.commits.lock(b.as_str(), k.as_str());
                     let (o, mut info) = s.stat(&b, &k)?;
                     opts.source_conditions
                         .check(&info)
                         .map_err(copy_condition_error)?;
+                    if let Some(p) = &opts.precondition {
+                        p.check(Some(&info.etag), &b, &k)?;
+                    }
                     let mut m = match opts.metadata {
                         MetadataDirective::Copy => info.metadata(),
                         MetadataDirective::Replace(m) => m,
