@@ -49,15 +49,16 @@ async fn uploads_left(c: &aws_sdk_s3::Client, b: &str) -> Result<usize> {
         .len())
 }
 
-/// Sends CompleteMultipartUpload of `b/k` with `parts` and is gone as soon
-/// as the request is out (the connection dropped before the answer).
-async fn complete_and_vanish(
+/// Sends CompleteMultipartUpload of `b/k` with `parts` and never reads
+/// the answer: the connection, open (dropping it is a client gone before
+/// the answer; the server may then stop the complete, or finish it).
+async fn complete_unanswered(
     s: &Server,
     b: &str,
     k: &str,
     id: &str,
     parts: &[CompletedPart],
-) -> Result<()> {
+) -> Result<tokio::net::TcpStream> {
     let mut xml = String::from("<CompleteMultipartUpload>");
     for p in parts {
         xml.push_str(&format!(
@@ -78,7 +79,18 @@ async fn complete_and_vanish(
         .await?;
     conn.write_all(xml.as_bytes()).await?;
     conn.flush().await?;
-    drop(conn);
+    Ok(conn)
+}
+
+/// [`complete_unanswered`], gone as soon as the request is out.
+async fn complete_and_vanish(
+    s: &Server,
+    b: &str,
+    k: &str,
+    id: &str,
+    parts: &[CompletedPart],
+) -> Result<()> {
+    drop(complete_unanswered(s, b, k, id, parts).await?);
     Ok(())
 }
 
@@ -277,14 +289,19 @@ async fn killed_between_commit_and_answer_then_retried_after_a_restart() -> Resu
     c.create_bucket().bucket(&u).send().await?;
     let mut records = Vec::new();
     let mut crashed = Vec::new();
+    // the connections stay open until the kill: a client gone before the
+    // commit may stop it, and this test is about a commit whose answer
+    // the crash lost
+    let mut unanswered = Vec::new();
     for (b, seed) in [(&v, 41), (&u, 51)] {
         let (id, parts, all) = two_parts(&c, b, "k", seed).await?;
         records.extend(upload_records(&s, b, &id)?);
-        complete_and_vanish(&s, b, "k", &id, &parts).await?;
+        unanswered.push(complete_unanswered(&s, b, "k", &id, &parts).await?);
         let etag = committed(&c, b, "k").await?;
         crashed.push((b.clone(), id, parts, all, etag));
     }
     s.kill()?;
+    drop(unanswered);
     for (p, bytes) in &records {
         std::fs::create_dir_all(p.parent().context("record folder")?)?;
         std::fs::write(p, bytes)?;
