@@ -665,6 +665,23 @@ pub async fn new_bucket(c: &aws_sdk_s3::Client, prefix: &str) -> Result<String> 
     Ok(b)
 }
 
+/// [`new_bucket`] with versioning enabled.
+pub async fn new_versioned_bucket(c: &aws_sdk_s3::Client, prefix: &str) -> Result<String> {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let b = new_bucket(c, prefix).await?;
+    c.put_bucket_versioning()
+        .bucket(&b)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("enable versioning on {b}"))?;
+    Ok(b)
+}
+
 pub fn bucket_name(prefix: &str) -> String {
     format!("{prefix}-{}", random_token(8).to_lowercase())
 }

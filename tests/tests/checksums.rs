@@ -12,14 +12,14 @@ use anyhow::{Context as _, Result, ensure};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode, ChecksumType,
-    CompletedMultipartUpload, CompletedPart, ObjectAttributes, VersioningConfiguration,
+    ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
+    ObjectAttributes,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cairn_tests::cmd::{require_tool, run_stdout};
 use cairn_tests::data::{MIB, random_bytes};
-use cairn_tests::{Server, StartOpts, expect_err, new_bucket};
+use cairn_tests::{Server, StartOpts, expect_err, new_bucket, new_versioned_bucket};
 use md5::{Digest as _, Md5};
 
 fn sum(alg: &ChecksumAlgorithm, data: &[u8]) -> Vec<u8> {
@@ -509,16 +509,7 @@ async fn copy_keeps_or_changes_the_checksum() -> Result<()> {
 async fn object_attributes() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
-    let b = new_bucket(&c, "attrs").await?;
-    c.put_bucket_versioning()
-        .bucket(&b)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await?;
+    let b = new_versioned_bucket(&c, "attrs").await?;
     let all = [
         ObjectAttributes::Etag,
         ObjectAttributes::Checksum,

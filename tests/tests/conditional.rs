@@ -9,10 +9,9 @@ use std::process::Command;
 
 use anyhow::{Result, ensure};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use cairn_tests::cmd::{require_tool, run_stdout};
 use cairn_tests::data::random_bytes;
-use cairn_tests::{Server, bucket_name, expect_err, get_bytes, multipart};
+use cairn_tests::{Server, bucket_name, expect_err, get_bytes, multipart, new_versioned_bucket};
 use tokio::io::AsyncWriteExt as _;
 
 async fn put(c: &aws_sdk_s3::Client, b: &str, k: &str, body: &'static [u8]) -> Result<String> {
@@ -165,17 +164,7 @@ async fn conditional_puts_and_completes() -> Result<()> {
     ensure!(get_bytes(&c, &b, "new").await? == b"fresh");
 
     // versioned: a delete marker is no object for If-None-Match: *
-    let v = bucket_name("condv");
-    c.create_bucket().bucket(&v).send().await?;
-    c.put_bucket_versioning()
-        .bucket(&v)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await?;
+    let v = new_versioned_bucket(&c, "condv").await?;
     put(&c, &v, "k", b"v1").await?;
     expect_err(
         "If-None-Match: * over a versioned object",
@@ -484,17 +473,7 @@ async fn copy_destination_conditions() -> Result<()> {
 
     // versioned: a refused copy makes no version; a delete marker is no
     // object for If-None-Match: *
-    let v = bucket_name("condcpv");
-    c.create_bucket().bucket(&v).send().await?;
-    c.put_bucket_versioning()
-        .bucket(&v)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await?;
+    let v = new_versioned_bucket(&c, "condcpv").await?;
     put(&c, &v, "k", b"v1").await?;
     let vcopy = || c.copy_object().bucket(&v).key("k").copy_source(&src);
     expect_err(

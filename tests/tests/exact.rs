@@ -6,31 +6,15 @@
 use anyhow::{Context, Result, ensure};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use cairn_tests::boto::boto3;
 use cairn_tests::data::random_bytes;
 use cairn_tests::raw::{self, Response, xml_tag};
-use cairn_tests::{Server, bucket_name, expect_err, get_bytes, multipart};
+use cairn_tests::{
+    Server, bucket_name, expect_err, get_bytes, multipart, new_bucket, new_versioned_bucket,
+};
 use tokio::io::{AsyncWriteExt, BufReader};
-
-async fn new_bucket(c: &Client, prefix: &str, versioned: bool) -> Result<String> {
-    let b = bucket_name(prefix);
-    c.create_bucket().bucket(&b).send().await?;
-    if versioned {
-        c.put_bucket_versioning()
-            .bucket(&b)
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await?;
-    }
-    Ok(b)
-}
 
 /// Fails unless `r` has this status and (when given) this error code.
 fn expect(what: &str, r: &Response, status: u16, code: Option<&str>) -> Result<()> {
@@ -58,7 +42,7 @@ fn header_is(r: &Response, name: &str, want: Option<&str>, what: &str) -> Result
 async fn tagging_count_on_get_and_head() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
-    let b = new_bucket(&c, "tagcount", false).await?;
+    let b = new_bucket(&c, "tagcount").await?;
     c.put_object()
         .bucket(&b)
         .key("t")
@@ -102,12 +86,12 @@ async fn version_and_delete_marker_headers() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
     let raw = s.raw();
-    let plain = new_bucket(&c, "plain", false).await?;
+    let plain = new_bucket(&c, "plain").await?;
     let r = raw.send("PUT", &format!("/{plain}/k"), &[], b"x").await?;
     expect("unversioned PUT", &r, 200, None)?;
     header_is(&r, "x-amz-version-id", None, "unversioned PUT")?;
 
-    let b = new_bucket(&c, "verhdr", true).await?;
+    let b = new_versioned_bucket(&c, "verhdr").await?;
     let r = raw.send("PUT", &format!("/{b}/k"), &[], b"one").await?;
     expect("PUT", &r, 200, None)?;
     let v1 = r
@@ -280,7 +264,7 @@ async fn version_and_delete_marker_headers() -> Result<()> {
 async fn non_ascii_metadata() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
-    let b = new_bucket(&c, "meta", false).await?;
+    let b = new_bucket(&c, "meta").await?;
     let value = "café ☕ 日本";
     let encoded = format!("=?UTF-8?B?{}?=", B64.encode(value));
     c.put_object()
@@ -385,7 +369,7 @@ except Exception as e:
 async fn error_bodies_name_the_request_id() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
-    let b = new_bucket(&c, "reqid", false).await?;
+    let b = new_bucket(&c, "reqid").await?;
     let raw = s.raw();
     let bad_sig = raw::Client::new(
         s.addr(),
@@ -473,7 +457,7 @@ fn rule(id: &str, status: &str, action: &str) -> String {
 async fn lifecycle_validation_codes() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
-    let b = new_bucket(&c, "lcval", false).await?;
+    let b = new_bucket(&c, "lcval").await?;
     let raw = s.raw();
     let days = |n: &str| format!("<Expiration><Days>{n}</Days></Expiration>");
     let long_id = "i".repeat(256);
@@ -637,7 +621,7 @@ async fn object_lock_validation_codes() -> Result<()> {
         .object_lock_enabled_for_bucket(true)
         .send()
         .await?;
-    let plain = new_bucket(&c, "nolock", false).await?;
+    let plain = new_bucket(&c, "nolock").await?;
     let raw = s.raw();
     let cases: Vec<(&str, String, u16, &str)> = vec![
         (
@@ -840,7 +824,7 @@ async fn chunked_put(
 async fn chunked_put_without_content_length() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
-    let b = new_bucket(&c, "chunked", false).await?;
+    let b = new_bucket(&c, "chunked").await?;
     let small = random_bytes(1_000_003, 7);
     let r = chunked_put(
         &s,
@@ -921,7 +905,7 @@ async fn chunked_put_without_content_length() -> Result<()> {
 async fn bucket_already_exists_or_owned() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
-    let b = new_bucket(&c, "exists", false).await?;
+    let b = new_bucket(&c, "exists").await?;
     c.put_object()
         .bucket(&b)
         .key("k")

@@ -7,27 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
-use aws_sdk_s3::types::{BucketVersioningStatus, CompletedPart, VersioningConfiguration};
+use aws_sdk_s3::types::CompletedPart;
 use cairn_tests::data::random_bytes;
-use cairn_tests::{Server, bucket_name, expect_err, get_bytes, multipart};
+use cairn_tests::{Server, bucket_name, expect_err, get_bytes, multipart, new_versioned_bucket};
 use tokio::io::AsyncWriteExt as _;
 
 const PART: usize = 5 << 20;
-
-async fn versioned_bucket(c: &aws_sdk_s3::Client, prefix: &str) -> Result<String> {
-    let b = bucket_name(prefix);
-    c.create_bucket().bucket(&b).send().await?;
-    c.put_bucket_versioning()
-        .bucket(&b)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await?;
-    Ok(b)
-}
 
 async fn versions(c: &aws_sdk_s3::Client, b: &str) -> Result<Vec<String>> {
     Ok(c.list_object_versions()
@@ -98,7 +83,7 @@ async fn complete_and_vanish(
 async fn retried_complete_gets_the_same_answer() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
-    let b = versioned_bucket(&c, "retry").await?;
+    let b = new_versioned_bucket(&c, "retry").await?;
     let id = multipart::start(&c, &b, "k").await?;
     // part 2 first, then part 1 twice: the second replaces the first
     let p2 = random_bytes(1000, 2);
@@ -159,7 +144,7 @@ async fn retried_complete_gets_the_same_answer() -> Result<()> {
 async fn client_killed_mid_complete_then_retries() -> Result<()> {
     let s = Server::start_default().await?;
     let c = s.s3();
-    let b = versioned_bucket(&c, "killed").await?;
+    let b = new_versioned_bucket(&c, "killed").await?;
     let id = multipart::start(&c, &b, "k").await?;
     let mut all = Vec::new();
     let mut parts = Vec::new();
@@ -206,7 +191,7 @@ async fn two_parts(
 async fn a_retry_after_a_restart_gets_the_same_answer() -> Result<()> {
     let mut s = Server::start_default().await?;
     let c = s.s3();
-    let b = versioned_bucket(&c, "restart").await?;
+    let b = new_versioned_bucket(&c, "restart").await?;
     let (id, parts, all) = two_parts(&c, &b, "k", 31).await?;
     let done = multipart::completed(parts.clone());
     let first = multipart::complete(&c, &b, "k", &id, &done).await?;
@@ -284,7 +269,7 @@ async fn committed(c: &aws_sdk_s3::Client, b: &str, k: &str) -> Result<Option<St
 async fn killed_between_commit_and_answer_then_retried_after_a_restart() -> Result<()> {
     let mut s = Server::start_default().await?;
     let c = s.s3();
-    let v = versioned_bucket(&c, "crashv").await?;
+    let v = new_versioned_bucket(&c, "crashv").await?;
     let u = bucket_name("crashu");
     c.create_bucket().bucket(&u).send().await?;
     let mut records = Vec::new();
