@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context as _, Result, ensure};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use cairn_tests::cmd::{require_tool, run_stdout};
 use cairn_tests::data::random_bytes;
@@ -190,6 +190,29 @@ async fn conditional_puts_and_completes() -> Result<()> {
     Ok(())
 }
 
+/// A PUT of `b/k` with `If-None-Match: *` and `data` as its body, of which
+/// only the first `sent` bytes are sent: the connection, to send the rest.
+async fn create_only_put_begun(
+    s: &Server,
+    b: &str,
+    data: &[u8],
+    sent: usize,
+) -> Result<tokio::net::TcpStream> {
+    let mut slow = s
+        .raw()
+        .open_upload(
+            "PUT",
+            &format!("/{b}/k"),
+            &[("if-none-match", "*")],
+            data.len() as u64,
+        )
+        .await?;
+    slow.write_all(data.get(..sent).context("sent past the body")?)
+        .await?;
+    slow.flush().await?;
+    Ok(slow)
+}
+
 /// A conditional PUT whose body is still arriving holds the key: a second
 /// conditional write of it is 409 ConditionalRequestConflict (an
 /// unconditional one is not held up), and the first then succeeds.
@@ -200,17 +223,7 @@ async fn a_conditional_write_in_flight_makes_a_second_one_conflict() -> Result<(
     let b = bucket_name("race");
     c.create_bucket().bucket(&b).send().await?;
     let data = random_bytes(4 << 20, 7);
-    let mut slow = s
-        .raw()
-        .open_upload(
-            "PUT",
-            &format!("/{b}/k"),
-            &[("if-none-match", "*")],
-            data.len() as u64,
-        )
-        .await?;
-    slow.write_all(&data[..1 << 20]).await?;
-    slow.flush().await?;
+    let mut slow = create_only_put_begun(&s, &b, &data, 1 << 20).await?;
     // the server has taken the key once it reads the body
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let r = c
@@ -515,17 +528,7 @@ async fn a_copy_conflicts_with_a_conditional_write_in_flight() -> Result<()> {
     let sent =
         most("/proc/sys/net/ipv4/tcp_rmem")? + most("/proc/sys/net/ipv4/tcp_wmem")? + (8 << 20);
     let data = random_bytes(sent + (8 << 20), 9);
-    let mut slow = s
-        .raw()
-        .open_upload(
-            "PUT",
-            &format!("/{b}/k"),
-            &[("if-none-match", "*")],
-            data.len() as u64,
-        )
-        .await?;
-    slow.write_all(&data[..sent]).await?;
-    slow.flush().await?;
+    let mut slow = create_only_put_begun(&s, &b, &data, sent).await?;
     let src = format!("{b}/src");
     expect_err(
         "a conditional copy while a conditional PUT is in flight",
