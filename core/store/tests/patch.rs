@@ -52,7 +52,10 @@ fn part_files(drives: &[PathBuf], bucket: &str) -> BTreeMap<PathBuf, (FileId, u6
             };
             for e in rd.flatten() {
                 let path = e.path();
-                let m = std::fs::symlink_metadata(&path).unwrap();
+                // a file the last commit freed may go while we walk
+                let Ok(m) = std::fs::symlink_metadata(&path) else {
+                    continue;
+                };
                 if m.is_dir() {
                     stack.push(path);
                 } else if e.file_name().to_string_lossy().starts_with("part.") {
