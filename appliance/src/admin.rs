@@ -588,21 +588,26 @@ fn human(n: Option<u64>) -> String {
 fn print_info(info: &ServerInfo) {
     let online = info.drives.iter().filter(|d| d.state == "online").count();
     println!("deployment {}", info.deployment_id);
+    let sets = info.drives.iter().map(|d| d.set + 1).max().unwrap_or(1);
     println!(
-        "erasure {}+{} over {} drives, {} online",
+        "erasure {}+{} over {} drives ({} set{} of {}), {} online",
         info.data_shards,
         info.parity_shards,
         info.drives.len(),
+        sets,
+        if sets == 1 { "" } else { "s" },
+        info.drives.len() / sets,
         online
     );
     println!(
-        "{:<4} {:<8} {:>12} {:>12}  path",
-        "#", "state", "free", "total"
+        "{:<4} {:<4} {:<8} {:>12} {:>12}  path",
+        "#", "set", "state", "free", "total"
     );
     for d in &info.drives {
         println!(
-            "{:<4} {:<8} {:>12} {:>12}  {}",
+            "{:<4} {:<4} {:<8} {:>12} {:>12}  {}",
             d.index,
+            d.set,
             d.state,
             human(d.free_bytes),
             human(d.total_bytes),

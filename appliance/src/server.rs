@@ -1,4 +1,4 @@
-//! `cairn server`: opens the erasure set and serves S3 until a signal.
+//! `cairn server`: opens the erasure sets and serves S3 until a signal.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use cairn_api::ObjectLayer;
-use cairn_core::ErasureSet;
+use cairn_core::{ErasureSets, SetsConfig};
 use cairn_s3::{S3Config, serve};
 
 use crate::drives::expand_all;
@@ -25,6 +25,12 @@ pub struct ServerArgs {
     /// kept from the first start. REDUCED_REDUNDANCY uses 1.
     #[arg(long, env = "CAIRN_PARITY")]
     pub parity: Option<usize>,
+    /// Drives per erasure set on the first start (2..=16, dividing the
+    /// drive count). Default: every drive up to 16, else the largest
+    /// such size dividing the count. Kept from the first start; each
+    /// object lives on the set its name hashes to.
+    #[arg(long, env = "CAIRN_SET_DRIVE_COUNT")]
+    pub set_drive_count: Option<usize>,
     /// Base domain for virtual-host-style requests (bucket.DOMAIN);
     /// repeatable. Path-style requests always work.
     #[arg(long = "domain", default_value = "localhost", env = "CAIRN_DOMAIN")]
@@ -94,11 +100,20 @@ pub fn drive_args(args: &ServerArgs) -> anyhow::Result<Vec<String>> {
     }
 }
 
-/// The store's start-up checks of the drives (`ErasureSet::check_drives`),
+/// The store's start-up checks of the drives (`ErasureSets::check_drives`),
 /// run before anything is made on them.
 pub fn check_drives(args: &ServerArgs) -> anyhow::Result<()> {
     let paths: Vec<PathBuf> = drive_args(args)?.iter().map(PathBuf::from).collect();
-    ErasureSet::check_drives(&paths, args.parity).context("opening the drives")
+    ErasureSets::check_drives(&paths, args.sets_config()).context("opening the drives")
+}
+
+impl ServerArgs {
+    fn sets_config(&self) -> SetsConfig {
+        SetsConfig {
+            parity: self.parity,
+            set_drive_count: self.set_drive_count,
+        }
+    }
 }
 
 const EMBEDDED_DRIVES: &str = "./cairn-data/drive{1...4}";
@@ -233,8 +248,8 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
     let (access_key, secret_key) = creds;
     let open_files = crate::limits::raise_open_files();
     let paths: Vec<PathBuf> = drives.iter().map(PathBuf::from).collect();
-    let parity = args.parity;
-    let set = tokio::task::spawn_blocking(move || ErasureSet::open(paths, parity))
+    let sets_cfg = args.sets_config();
+    let set = tokio::task::spawn_blocking(move || ErasureSets::open(paths, sets_cfg))
         .await?
         .context("opening the drives")?;
     let set = Arc::new(set);
@@ -266,26 +281,24 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
     tracing::info!(cipher = cipher.name(), "cipher of new encrypted objects");
     tracing::info!(
         drives = set.drive_count(),
+        sets = set.sets().len(),
+        drives_per_set = set.set_drive_count(),
         parity = set.parity(),
         online = set.online_drives(),
         deployment = set.deployment_id(),
-        "erasure set ready"
+        "erasure sets ready"
     );
     let listener =
         cairn_s3::bind(args.address).with_context(|| format!("listening on {}", args.address))?;
     let listener = args.tls.listener(listener).await?;
     tracing::info!("S3 API on {}", args.tls.describe(&listener)?);
-    set.start_healer();
-    set.start_monitor();
-    if !args.no_scanner {
-        set.start_scanner(cairn_core::scan::ScannerConfig {
-            pause_per_object: std::time::Duration::from_millis(args.scanner_pause_ms),
-            cycle_interval: std::time::Duration::from_secs(args.scanner_interval_secs),
-            deep_every: args.scanner_deep_every,
-            stale_after: std::time::Duration::from_secs(args.stale_after_secs),
-            deep_bytes_per_sec: args.scanner_deep_mib_per_sec * 1024 * 1024,
-        });
-    }
+    set.start_services((!args.no_scanner).then(|| cairn_core::scan::ScannerConfig {
+        pause_per_object: std::time::Duration::from_millis(args.scanner_pause_ms),
+        cycle_interval: std::time::Duration::from_secs(args.scanner_interval_secs),
+        deep_every: args.scanner_deep_every,
+        stale_after: std::time::Duration::from_secs(args.stale_after_secs),
+        deep_bytes_per_sec: args.scanner_deep_mib_per_sec * 1024 * 1024,
+    }));
     let admin: Arc<dyn cairn_api::admin::AdminLayer> =
         Arc::new(crate::sandbox::ReportingAdmin::new(set.clone()));
     let ready_set = set.clone();

@@ -591,6 +591,14 @@ impl Server {
         self.restart().await
     }
 
+    /// Restarts with the drive folders given in this order (the same
+    /// folders: a deployment finds its drives by id).
+    pub async fn restart_with_drives(&mut self, drives: Vec<PathBuf>) -> Result<()> {
+        self.drives = drives;
+        self.opts.ellipsis = false;
+        self.restart().await
+    }
+
     pub async fn restart(&mut self) -> Result<()> {
         self.kill()?;
         self.spawn_and_wait().await

@@ -13,6 +13,10 @@ use crate::error::{ObjectError, ObjectResult};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DriveInfo {
+    /// The drive's erasure set, counting from 0.
+    #[serde(default)]
+    pub set: usize,
+    /// The drive's position among all drives, in set order.
     pub index: usize,
     pub path: String,
     /// "online", "offline" or "foreign" (another deployment's drive).

@@ -319,28 +319,7 @@ pub trait ObjectLayer: Send + Sync + 'static {
         dst: &ObjectKey,
         replace: bool,
     ) -> ObjectResult<ObjectInfo> {
-        if !replace {
-            match self.head_object(bucket, dst, &Conditions::default()).await {
-                Ok(_) => return Err(ObjectError::PreconditionFailed),
-                Err(ObjectError::NoSuchKey { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let info = self
-            .copy_object(
-                bucket,
-                src,
-                bucket,
-                dst,
-                CopyOptions {
-                    metadata: MetadataDirective::Copy,
-                    keep_encryption: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
-        self.delete_object(bucket, src).await?;
-        Ok(info)
+        rename_via_copy(self, bucket, src, dst, replace).await
     }
 
     async fn create_multipart_upload(
@@ -446,6 +425,40 @@ pub trait ObjectLayer: Send + Sync + 'static {
 /// the destination (metadata copied or replaced, the storage class
 /// overridden if asked). Public so that a layer overriding `copy_object`
 /// for some cases can still copy the others this way.
+/// A rename as a copy (metadata, encryption and data kept) and a delete
+/// of the source: for layers that cannot move an object in one commit.
+/// Not atomic: a crash between the two leaves both keys.
+pub async fn rename_via_copy<L: ObjectLayer + ?Sized>(
+    layer: &L,
+    bucket: &BucketName,
+    src: &ObjectKey,
+    dst: &ObjectKey,
+    replace: bool,
+) -> ObjectResult<ObjectInfo> {
+    if !replace {
+        match layer.head_object(bucket, dst, &Conditions::default()).await {
+            Ok(_) => return Err(ObjectError::PreconditionFailed),
+            Err(ObjectError::NoSuchKey { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let info = layer
+        .copy_object(
+            bucket,
+            src,
+            bucket,
+            dst,
+            CopyOptions {
+                metadata: MetadataDirective::Copy,
+                keep_encryption: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+    layer.delete_object(bucket, src).await?;
+    Ok(info)
+}
+
 pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
     layer: &L,
     src_bucket: &BucketName,

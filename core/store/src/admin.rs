@@ -30,6 +30,7 @@ pub(crate) fn space(path: &std::path::Path) -> (Option<u64>, Option<u64>) {
 impl crate::set::DriveAnswer for DriveInfo {
     fn offline() -> Self {
         DriveInfo {
+            set: 0,
             index: usize::MAX,
             path: String::new(),
             state: "offline".into(),
@@ -56,6 +57,7 @@ impl AdminLayer for ErasureSet {
                     (None, None)
                 };
                 DriveInfo {
+                    set: 0,
                     index: d.index,
                     path: d.root.display().to_string(),
                     state: state.into(),
@@ -69,6 +71,7 @@ impl AdminLayer for ErasureSet {
             .into_iter()
             .zip(&self.drives)
             .map(|(mut i, d)| {
+                i.set = self.layout.set_index;
                 i.index = d.index;
                 i.path = d.root.display().to_string();
                 i

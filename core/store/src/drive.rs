@@ -43,6 +43,17 @@ pub struct Format {
     pub drive_id: String,
     /// Parity chosen when the set was created (STANDARD class).
     pub parity: usize,
+    /// This drive's erasure set, counting from 0.
+    #[serde(default)]
+    pub set_index: usize,
+    /// Every set of the deployment as its drives' ids, in drive order
+    /// (`drive_index`). Empty in formats written before sets: then the
+    /// deployment is one set, its drives known only by position.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sets: Vec<Vec<String>>,
+    /// How keys are placed on sets (`SIPMOD`); empty with `sets`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub distribution: String,
 }
 
 pub const FORMAT_NAME: &str = "cairn/erasure/1";

@@ -30,6 +30,7 @@ pub mod reader;
 mod rotate;
 pub mod scan;
 mod set;
+pub mod sets;
 mod setup;
 pub mod sse;
 pub mod stats;
@@ -43,6 +44,7 @@ pub mod writer;
 
 pub use heal::HealOutcome;
 pub use set::{ErasureSet, read_quorum, write_quorum};
+pub use sets::{ErasureSets, SetsConfig};
 pub use setup::SetupError;
 
 use async_trait::async_trait;

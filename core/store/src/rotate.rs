@@ -9,7 +9,7 @@ use cairn_api::{BucketName, ListOptions, ObjectError, ObjectKey, ObjectResult};
 use crate::set::ErasureSet;
 
 impl ErasureSet {
-    fn kms_or_err(&self) -> ObjectResult<std::sync::Arc<dyn crate::kms::Kms>> {
+    pub(crate) fn kms_or_err(&self) -> ObjectResult<std::sync::Arc<dyn crate::kms::Kms>> {
         self.sse_config().kms.ok_or(ObjectError::KmsNotConfigured)
     }
 
@@ -41,6 +41,18 @@ impl ErasureSet {
             new_version,
             ..Default::default()
         };
+        self.reseal_objects(&key, &mut sum).await?;
+        Ok(sum)
+    }
+
+    /// Re-wraps every object key of this set sealed under `key` with its
+    /// latest version (after a rotation), counting into `sum`.
+    pub(crate) async fn reseal_objects(
+        &self,
+        key: &str,
+        sum: &mut RotateSummary,
+    ) -> ObjectResult<()> {
+        let key = key.to_owned();
         for b in self.list_buckets_impl().await? {
             let Ok(bucket) = BucketName::new(b.name) else {
                 continue;
@@ -76,7 +88,7 @@ impl ErasureSet {
                 after = page.next_marker.clone();
             }
         }
-        Ok(sum)
+        Ok(())
     }
 
     /// Re-wraps one object's data key if it is sealed under `kms_key`.

@@ -11,7 +11,6 @@ use cairn_api::{BucketName, ListOptions, ObjectKey, seg};
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
 
-use crate::drive::{FORMAT_NAME, Format};
 use crate::set::ErasureSet;
 
 /// Objects healed at once by an admin heal (the drive monitor too).
@@ -230,6 +229,7 @@ impl ErasureSet {
         let n = self.drives.len();
         let deployment = self.deployment_id.clone();
         let parity = self.parity;
+        let layout = self.layout.clone();
         let res = self
             .probe_drives(move |d| {
                 // Answering at all (within the timeout) clears "hung".
@@ -253,14 +253,7 @@ impl ErasureSet {
                     tracing::warn!(drive = %d.root.display(), error = %e, "cannot lock replacement drive; not taking it");
                     return false;
                 }
-                let f = Format {
-                    format: FORMAT_NAME.into(),
-                    deployment_id: deployment.clone(),
-                    drive_count: n,
-                    drive_index: d.index,
-                    drive_id: uuid::Uuid::new_v4().to_string(),
-                    parity,
-                };
+                let f = layout.format(&deployment, n, d.index, parity);
                 match d.write_format(&f) {
                     Ok(()) => {
                         tracing::info!(drive = %d.root.display(), index = d.index, "replacement drive formatted; healing will fill it");

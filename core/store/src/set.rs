@@ -13,7 +13,7 @@ use cairn_api::{
 use futures::StreamExt as _;
 use time::OffsetDateTime;
 
-use crate::drive::{Drive, DriveError, FORMAT_NAME, Format};
+use crate::drive::{Drive, DriveError, Format};
 use crate::drivelock::LockError;
 use crate::erasure::Erasure;
 use crate::healq::HealQueue;
@@ -55,6 +55,9 @@ pub struct ErasureSet {
     /// Results of lately completed multipart uploads, for retried
     /// completes (multipart.rs).
     pub(crate) completed: cairn_api::multipart::CompletedUploads,
+    /// This set's place among the deployment's sets (formats of
+    /// replacement drives take their place's id from it).
+    pub(crate) layout: crate::sets::SetLayout,
 }
 
 /// A drive with less free space than this counts as full.
@@ -129,6 +132,18 @@ impl ErasureSet {
     /// the recorded one (drive added, missing, foreign or moved) or a
     /// parity other than the recorded one is refused (`setup.rs`).
     pub fn open(paths: Vec<PathBuf>, parity: Option<usize>) -> Result<Self, SetupError> {
+        Self::open_in(paths, parity, None, crate::sets::SetLayout::default())
+    }
+
+    /// `open` as set `layout.set_index` of a deployment of several sets:
+    /// new drives get the deployment's id (`deployment`, when the drives
+    /// hold none yet) and their place's drive id from the layout.
+    pub(crate) fn open_in(
+        paths: Vec<PathBuf>,
+        parity: Option<usize>,
+        deployment: Option<String>,
+        layout: crate::sets::SetLayout,
+    ) -> Result<Self, SetupError> {
         let n = paths.len();
         if n == 0 {
             return Err(SetupError::NoDrives);
@@ -156,6 +171,7 @@ impl ErasureSet {
         let parity = checked.parity;
         let deployment_id = checked
             .existing
+            .or(deployment)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         for (d, f) in drives.iter().zip(&formats) {
             if f.is_some() {
@@ -164,14 +180,7 @@ impl ErasureSet {
                 }
                 continue;
             }
-            let fmt = Format {
-                format: FORMAT_NAME.into(),
-                deployment_id: deployment_id.clone(),
-                drive_count: n,
-                drive_index: d.index,
-                drive_id: uuid::Uuid::new_v4().to_string(),
-                parity,
-            };
+            let fmt = layout.format(&deployment_id, n, d.index, parity);
             d.write_format(&fmt).map_err(|source| SetupError::Drive {
                 path: d.root.display().to_string(),
                 source,
@@ -195,6 +204,7 @@ impl ErasureSet {
             clock: Default::default(),
             write_back: Default::default(),
             completed: Default::default(),
+            layout,
         })
     }
 

@@ -66,6 +66,34 @@ pub enum SetupError {
         "parity {given} was asked, but this deployment was formatted with parity {kept}; parity is kept from the first start (give {kept}, or none)"
     )]
     ParityChanged { given: usize, kept: usize },
+    #[error(transparent)]
+    Sizing(#[from] crate::sets::SizingError),
+    #[error(
+        "--set-drive-count {given} was asked, but this deployment was formatted with sets of {kept} drives; set sizes are kept from the first start"
+    )]
+    SetSizeChanged { given: usize, kept: usize },
+    #[error(
+        "the drives of deployment {deployment} disagree about its erasure sets (drive id {drive}); refusing to start"
+    )]
+    SetsDisagree { deployment: String, drive: String },
+    #[error(
+        "drive {path} (id {id}) belongs to this deployment but to none of its erasure sets; refusing to start"
+    )]
+    UnknownDrive { path: String, id: String },
+    #[error("drives {other} and {path} both claim to be drive {id}; give each drive once")]
+    DuplicateDrive {
+        path: String,
+        other: String,
+        id: String,
+    },
+    #[error(
+        "this deployment has {expected} drives but {given} were given; missing: {missing} (give every drive, in any order; an empty folder replaces a lost one)"
+    )]
+    SetDrivesMissing {
+        expected: usize,
+        given: usize,
+        missing: String,
+    },
 }
 
 /// What the drives say: the deployment (`None`: a new one) and its parity.
@@ -82,22 +110,7 @@ pub(crate) fn check(
     parity: Option<usize>,
 ) -> Result<Checked, SetupError> {
     let n = formats.len();
-    // The deployment is the one most formatted drives belong to.
-    let mut ids: Vec<(&str, usize)> = Vec::new();
-    for f in formats.iter().flatten() {
-        match ids.iter_mut().find(|(id, _)| *id == f.deployment_id) {
-            Some(e) => e.1 += 1,
-            None => ids.push((&f.deployment_id, 1)),
-        }
-    }
-    ids.sort_by_key(|e| std::cmp::Reverse(e.1));
-    if let [first, second, ..] = ids.as_slice()
-        && first.1 == second.1
-    {
-        let all: Vec<&str> = ids.iter().map(|(i, _)| *i).collect();
-        return Err(SetupError::MixedDeployments(all.join(", ")));
-    }
-    let Some(&(id, _)) = ids.first() else {
+    let Some(id) = majority_deployment(formats)? else {
         // First start: every drive is new.
         let parity = parity.unwrap_or_else(|| default_parity(n));
         check_parity(parity, n)?;
@@ -161,9 +174,31 @@ pub(crate) fn check(
     }
     check_parity(kept, n)?;
     Ok(Checked {
-        existing: Some(id.to_owned()),
+        existing: Some(id),
         parity: kept,
     })
+}
+
+/// The deployment most formatted drives belong to (`None`: no drive is
+/// formatted); a tie is refused.
+pub(crate) fn majority_deployment(
+    formats: &[Option<Format>],
+) -> Result<Option<String>, SetupError> {
+    let mut ids: Vec<(&str, usize)> = Vec::new();
+    for f in formats.iter().flatten() {
+        match ids.iter_mut().find(|(id, _)| *id == f.deployment_id) {
+            Some(e) => e.1 += 1,
+            None => ids.push((&f.deployment_id, 1)),
+        }
+    }
+    ids.sort_by_key(|e| std::cmp::Reverse(e.1));
+    if let [first, second, ..] = ids.as_slice()
+        && first.1 == second.1
+    {
+        let all: Vec<&str> = ids.iter().map(|(i, _)| *i).collect();
+        return Err(SetupError::MixedDeployments(all.join(", ")));
+    }
+    Ok(ids.first().map(|(id, _)| (*id).to_owned()))
 }
 
 fn check_parity(parity: usize, drives: usize) -> Result<(), SetupError> {

@@ -122,6 +122,15 @@ fn list_versions_blocking(
         delimiter: delimiter.as_deref(),
     };
     merged_walk(drives, bucket, from, quorum, |item, holders| match item {
+        // a marker at or inside a common prefix: that prefix was listed
+        WalkItem::Prefix(p)
+            if opts
+                .key_marker
+                .as_deref()
+                .is_some_and(|m| m.starts_with(p.as_str())) =>
+        {
+            true
+        }
         WalkItem::Prefix(p) => page.prefix(p.clone()),
         WalkItem::Object(key) => {
             if !key.starts_with(&opts.prefix) {
