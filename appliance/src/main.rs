@@ -6,6 +6,7 @@
 mod admin;
 mod audit;
 mod bench;
+mod console;
 mod drives;
 mod exposure;
 mod filecfg;

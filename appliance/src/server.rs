@@ -88,6 +88,8 @@ pub struct ServerArgs {
     pub tls: crate::tls::TlsArgs,
     #[command(flatten)]
     pub audit: crate::audit::AuditArgs,
+    #[command(flatten)]
+    pub console: crate::console::ConsoleArgs,
 }
 
 /// The drive folders the arguments name (expanded), or the embedded
@@ -311,6 +313,12 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         store: ready_set.clone(),
     })
     .await?;
+    let web = crate::console::start(
+        &args.console,
+        listener.local_addr().context("the S3 port's address")?,
+        &args.tls,
+        &args.region,
+    )?;
     let cfg = S3Config {
         access_key,
         secret_key,
@@ -322,6 +330,7 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         iam: Some(iam.clone()),
         oidc: args.oidc.provider()?,
         audit: args.audit.open()?,
+        web,
     };
     // mounted before S3 answers /_cairn/health/ready, unmounted after S3 stops
     let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;

@@ -25,7 +25,9 @@
 //!
 //! `s3s` checks the signature before it asks the route whether a request
 //! is its own (`S3Route::is_match`), then calls `check_access`: only the
-//! root user's signature passes (IAM users' too for service accounts). A server without an admin side (a
+//! root user's signature passes, or that of a root STS session without a
+//! session policy (the console's sessions), and IAM users' for service
+//! accounts. A server without an admin side (a
 //! gateway) answers every call 501 `NoAdminApi`, which `cairn admin`
 //! explains. The paths are outside the bucket namespace
 //! (crate::endpoints).
@@ -170,6 +172,7 @@ impl AdminRoute {
         }
         match &req.credentials {
             Some(c) if c.access_key == self.root => Ok(()),
+            Some(c) if self.root_session(&c.access_key, &req.headers, &req.uri) => Ok(()),
             Some(c) => {
                 tracing::info!(access_key = %c.access_key, "admin API call by a user other than root refused");
                 Err(S3Error::with_message(
@@ -182,6 +185,21 @@ impl AdminRoute {
                 "Signature is required",
             )),
         }
+    }
+
+    /// Whether `access_key` is an STS session of the root user without a
+    /// session policy (AssumeRole signed by root): it stands for the root
+    /// user, with every right, only for its hour (the console's sessions).
+    /// A session narrowed by a policy, or another user's, is refused.
+    fn root_session(&self, access_key: &str, headers: &HeaderMap, uri: &Uri) -> bool {
+        let token = crate::access::session_token(headers, uri);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let Ok(caller) = self.iam.caller(access_key, token.as_deref(), now) else {
+            return false;
+        };
+        matches!(&caller.identity, cairn_iam::Identity::Session(s)
+            if s.policy.is_none()
+                && matches!(&s.parent, cairn_iam::sts::SessionParent::User { user } if user.is_empty()))
     }
 
     async fn serve(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {

@@ -50,9 +50,11 @@ mod timed;
 mod tls;
 mod unread;
 mod versioning;
+mod web;
 
 pub use audit::{AuditLog, AuditTarget};
 pub use errlog::is_s3s_error_report;
 pub use limits::{LimitError, Limits};
 pub use server::{ConfigError, ReadyFn, S3Config, bind, serve};
 pub use tls::{CertError, Listener, Tls, TlsError, TlsOptions};
+pub use web::{WebBody, WebConn, WebFront};

@@ -69,6 +69,9 @@ pub struct S3Config {
     pub oidc: Option<Arc<crate::oidc::OidcProvider>>,
     /// One JSON line per request (crate::audit); `None`: no audit log.
     pub audit: Option<Arc<crate::audit::AuditLog>>,
+    /// A web front (the console) answering below its own `/_cairn/` path
+    /// (crate::web); `None`: that path is no endpoint.
+    pub web: Option<Arc<dyn crate::web::WebFront>>,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -83,6 +86,7 @@ impl std::fmt::Debug for S3Config {
             .field("limits", &self.limits)
             .field("iam", &self.iam.is_some())
             .field("oidc", &self.oidc.is_some())
+            .field("web", &self.web.as_ref().map(|w| w.prefix()))
             .finish_non_exhaustive()
     }
 }
@@ -170,6 +174,7 @@ pub async fn serve(
         metrics_token: cfg.metrics_token.as_deref().map(Arc::from),
         metrics: Arc::new(RequestMetrics::default()),
         audit: cfg.audit.clone(),
+        web: cfg.web.clone(),
         conn: None,
         region: cfg.region.as_str().into(),
         state: None,
@@ -398,6 +403,8 @@ struct Front {
     metrics_token: Option<Arc<str>>,
     metrics: Arc<RequestMetrics>,
     audit: Option<Arc<crate::audit::AuditLog>>,
+    /// The web front (crate::web), asked before every endpoint and S3.
+    web: Option<Arc<dyn crate::web::WebFront>>,
     /// The connection this copy of the service serves.
     conn: Option<ConnInfo>,
     /// The region SigV4 scopes must name (crate::authcheck).
@@ -417,6 +424,19 @@ impl hyper::service::Service<Request<Incoming>> for Front {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         // In progress (not idle) until its response is sent.
         let active = self.state.as_ref().map(|s| s.begin());
+        if let (Some(web), Some(conn)) = (&self.web, self.conn)
+            && crate::web::owns(web, req.uri().path())
+            && !Domains::request_names_bucket(self.domains.as_deref(), req.uri(), req.headers())
+        {
+            let answer = web.call(
+                req,
+                crate::web::WebConn {
+                    peer: conn.peer,
+                    tls: conn.tls,
+                },
+            );
+            return Box::pin(async move { Ok(track(answer.await.map(Body::http_body), active)) });
+        }
         let endpoint = classify(
             req.method(),
             req.uri(),

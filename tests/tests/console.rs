@@ -1,0 +1,507 @@
+//! The web console (`/_cairn/console/`) in a real headless Chromium driven
+//! over WebDriver (Debian `chromium` + `chromium-driver`, scripts/test
+//! installs both): log in, buckets, a 20 MiB upload in parts with
+//! progress, the listing, a byte-identical download, versioning and its
+//! versions, a share link that works and then expires, the drives page
+//! with a drive taken offline, logout; a non-admin user without the admin
+//! page; CSRF, CSP and no credentials in URLs or storage. Screenshots of
+//! every page go to `<target>/tmp/console-screens/`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use cairn_tests::{Server, StartOpts, require_tool};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// chromedriver and a headless chromium session; both stopped on drop.
+struct Browser {
+    client: Client,
+    driver: tokio::process::Child,
+    downloads: tempfile::TempDir,
+    screens: PathBuf,
+}
+
+impl Browser {
+    async fn start(screens: &str) -> Result<Self> {
+        let driver_bin = require_tool("chromedriver")?;
+        let chromium = require_tool("chromium")?;
+        let port = cairn_tests::free_port()?;
+        let driver = tokio::process::Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting chromedriver")?;
+        let downloads = tempfile::tempdir()?;
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1280,900", "--no-proxy-server"],
+                "prefs": {
+                    "download.default_directory": downloads.path(),
+                    "download.prompt_for_download": false,
+                },
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if started.elapsed() < WAIT => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => bail!("no WebDriver session from chromedriver: {e}"),
+            }
+        };
+        let screens = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("console-screens")
+            .join(screens);
+        std::fs::create_dir_all(&screens)?;
+        Ok(Self {
+            client,
+            driver,
+            downloads,
+            screens,
+        })
+    }
+
+    /// A PNG of the page as `<name>.png`.
+    async fn screenshot(&self, name: &str) -> Result<()> {
+        let png = self.client.screenshot().await?;
+        let path = self.screens.join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        eprintln!("screenshot {}", path.display());
+        Ok(())
+    }
+
+    /// Waits for an element matching `css`.
+    async fn find(&self, css: &str) -> Result<fantoccini::elements::Element> {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("no element {css} within {WAIT:?}"))
+    }
+
+    /// Waits until the page shows `page` (body's data-page).
+    async fn on_page(&self, page: &str) -> Result<()> {
+        self.find(&format!("body[data-page=\"{page}\"]")).await?;
+        Ok(())
+    }
+
+    async fn fill(&self, css: &str, text: &str) -> Result<()> {
+        let e = self.find(css).await?;
+        e.clear().await?;
+        e.send_keys(text).await?;
+        Ok(())
+    }
+
+    async fn click(&self, css: &str) -> Result<()> {
+        self.find(css).await?.click().await?;
+        Ok(())
+    }
+
+    /// Waits until the status line reads something containing `text`.
+    async fn status(&self, text: &str) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let s = self.find("#status").await?.text().await?;
+            if s.contains(text) {
+                return Ok(());
+            }
+            if started.elapsed() > WAIT {
+                bail!("status {s:?} never showed {text:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn login(&self, base: &str, access: &str, secret: &str) -> Result<()> {
+        self.client.goto(base).await?;
+        self.on_page("login").await?;
+        self.fill("#login-access", access).await?;
+        self.fill("#login-secret", secret).await?;
+        self.click("#login-submit").await?;
+        self.on_page("buckets").await
+    }
+
+    /// The session cookie's value (HTTP-only: not the page's to read,
+    /// WebDriver's only).
+    async fn session_cookie(&self) -> Result<String> {
+        let all = self.client.get_all_cookies().await?;
+        let c = all
+            .iter()
+            .find(|c| c.name() == "cairn_console")
+            .ok_or_else(|| anyhow!("no session cookie"))?;
+        ensure!(
+            c.http_only() == Some(true),
+            "the session cookie is not HttpOnly"
+        );
+        ensure!(
+            format!("{:?}", c.same_site()) == "Some(Strict)",
+            "the session cookie is not SameSite=Strict"
+        );
+        Ok(c.value().to_owned())
+    }
+
+    /// A downloaded file named `name`, once complete.
+    async fn downloaded(&self, name: &str) -> Result<Vec<u8>> {
+        let path = self.downloads.path().join(name);
+        let started = Instant::now();
+        loop {
+            let partial = std::fs::read_dir(self.downloads.path())?
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"));
+            if path.is_file() && !partial {
+                return Ok(std::fs::read(&path)?);
+            }
+            if started.elapsed() > WAIT {
+                bail!("{name} was not downloaded within {WAIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn close(mut self) -> Result<()> {
+        self.client.clone().close().await?;
+        self.driver.kill().await?;
+        Ok(())
+    }
+}
+
+fn console_url(s: &Server) -> String {
+    format!("{}/_cairn/console/", s.endpoint())
+}
+
+/// Random bytes from a fixed seed.
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    use rand::{RngCore as _, SeedableRng as _};
+    let mut v = vec![0u8; len];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+/// A console API call with a session cookie (and CSRF token / Origin).
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl Api {
+    fn new(s: &Server, cookie: String) -> Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder().no_proxy().build()?,
+            base: console_url(s),
+            cookie,
+        })
+    }
+
+    fn req(&self, method: reqwest::Method, call: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}api/{call}", self.base))
+            .header("cookie", format!("cairn_console={}", self.cookie))
+    }
+
+    async fn session(&self) -> Result<(reqwest::StatusCode, serde_json::Value)> {
+        let r = self.req(reqwest::Method::GET, "session").send().await?;
+        let status = r.status();
+        Ok((
+            status,
+            serde_json::from_slice(&r.bytes().await?).unwrap_or_default(),
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_browses_uploads_shares_and_shows_drives() -> Result<()> {
+    let server = Server::start(StartOpts::drives(4)).await?;
+    let base = console_url(&server);
+    let b = Browser::start("admin").await?;
+    b.login(&base, server.access_key(), server.secret_key())
+        .await?;
+    b.screenshot("buckets-empty").await?;
+    // the admin menu: root's session may call the admin API
+    ensure!(
+        b.find("#nav-admin").await?.attr("hidden").await?.is_none(),
+        "root sees no admin menu"
+    );
+    // no credential in the URL or the page's storage
+    let url = b.client.current_url().await?.to_string();
+    ensure!(
+        !url.contains(server.secret_key()) && !url.contains(server.access_key()),
+        "{url}"
+    );
+    let stored = b
+        .client
+        .execute(
+            "return JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        stored.as_str() == Some("{}{}"),
+        "storage or script-visible cookies: {stored}"
+    );
+
+    // a bucket
+    b.fill("#bucket-name", "console-test").await?;
+    b.click("#bucket-create").await?;
+    b.click("tr[data-bucket=\"console-test\"] a").await?;
+    b.on_page("browse").await?;
+
+    // a 20 MiB upload (three parts through the console), with progress
+    let dir = tempfile::tempdir()?;
+    let first = data(20 << 20, 1);
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, &first)?;
+    b.find("#upload-input")
+        .await?
+        .send_keys(&file.to_string_lossy())
+        .await?;
+    b.find(".upload[data-state=\"done\"]").await?;
+    b.find("tr[data-key=\"big.bin\"]").await?;
+    b.screenshot("browse-uploaded").await?;
+    let stored = cairn_tests::get_bytes(&server.s3(), "console-test", "big.bin").await?;
+    ensure!(
+        stored == first,
+        "the stored object differs from the uploaded file"
+    );
+
+    // a folder
+    b.fill("#folder-name", "docs").await?;
+    b.click("#folder-create").await?;
+    b.on_page("browse").await?;
+    b.find("#crumbs a[href$=\"docs%2F\"]").await?;
+    b.client.goto(&format!("{base}#/b/console-test/")).await?;
+    b.find("tr[data-folder=\"docs/\"]").await?;
+
+    // details and a byte-identical download
+    b.click("tr[data-key=\"big.bin\"] a").await?;
+    b.on_page("object").await?;
+    b.find("#object-props td").await?;
+    b.screenshot("object").await?;
+    b.click("#object-download").await?;
+    let got = b.downloaded("big.bin").await?;
+    ensure!(
+        got == first,
+        "the downloaded file differs ({} bytes)",
+        got.len()
+    );
+
+    // versioning on, a second upload: two versions
+    b.client.goto(&format!("{base}#/b/console-test/")).await?;
+    b.find("tr[data-key=\"big.bin\"]").await?;
+    b.click("#versioning").await?;
+    b.status("versioning enabled").await?;
+    let second = data(1 << 20, 2);
+    let dir2 = tempfile::tempdir()?;
+    let file2 = dir2.path().join("big.bin");
+    std::fs::write(&file2, &second)?;
+    b.find("#upload-input")
+        .await?
+        .send_keys(&file2.to_string_lossy())
+        .await?;
+    let started = Instant::now();
+    while b
+        .client
+        .find_all(Locator::Css(".upload[data-state=\"done\"]"))
+        .await?
+        .len()
+        < 2
+    {
+        ensure!(started.elapsed() < WAIT, "the second upload did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.click("tr[data-key=\"big.bin\"] a").await?;
+    b.on_page("object").await?;
+    let started = Instant::now();
+    loop {
+        let n = b.client.find_all(Locator::Css("tr.version")).await?.len();
+        if n == 2 {
+            break;
+        }
+        ensure!(started.elapsed() < WAIT, "{n} versions listed, not 2");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.client.refresh().await?;
+        b.on_page("object").await?;
+    }
+    b.screenshot("object-versions").await?;
+
+    // a share link that works with a plain HTTP client, then expires
+    b.fill("#share-seconds", "4").await?;
+    b.click("#share-create").await?;
+    let started = Instant::now();
+    let link = loop {
+        let v = b
+            .find("#share-url")
+            .await?
+            .prop("value")
+            .await?
+            .unwrap_or_default();
+        if !v.is_empty() {
+            break v;
+        }
+        ensure!(started.elapsed() < WAIT, "no share link shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    b.screenshot("object-shared").await?;
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let r = http.get(&link).send().await?;
+    ensure!(r.status() == 200, "share link: {}", r.status());
+    ensure!(
+        r.bytes().await?.as_ref() == second.as_slice(),
+        "share link served other bytes"
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let r = http.get(&link).send().await?;
+    ensure!(r.status() == 403, "expired share link: {}", r.status());
+
+    // drives: all online, then one taken away shows offline
+    b.click("#nav-admin").await?;
+    b.on_page("admin").await?;
+    let online = b
+        .client
+        .find_all(Locator::Css("tr.drive[data-state=\"online\"]"))
+        .await?;
+    ensure!(online.len() == 4, "{} drives online", online.len());
+    b.screenshot("drives").await?;
+    let victim = server.drives()[3].clone();
+    let saved = victim.with_extension("away");
+    std::fs::rename(&victim, &saved)?;
+    b.client.refresh().await?;
+    b.find("tr.drive[data-state=\"offline\"]").await?;
+    b.screenshot("drives-offline").await?;
+    // (the drive's folder may have been made again meanwhile: then the
+    // saved one stays in the server's temp dir)
+    let _ = std::fs::rename(&saved, &victim);
+
+    // logout: the cookie is gone and a copy of it no longer works
+    let cookie = b.session_cookie().await?;
+    let api = Api::new(&server, cookie)?;
+    ensure!(api.session().await?.0 == 200);
+    b.click("#logout").await?;
+    b.on_page("login").await?;
+    b.screenshot("login").await?;
+    ensure!(
+        api.session().await?.0 == 401,
+        "a logged-out session still works"
+    );
+    b.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_refuses_cross_site_requests_and_hides_admin() -> Result<()> {
+    let server = Server::start(StartOpts::drives(4)).await?;
+    let base = console_url(&server);
+    // the security headers, on the page and on API answers
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    for url in [
+        base.clone(),
+        format!("{base}app.js"),
+        format!("{base}api/session"),
+    ] {
+        let r = http.get(&url).send().await?;
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        ensure!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{url}: CSP {csp:?}"
+        );
+        ensure!(csp.contains("frame-ancestors 'none'"), "{url}: CSP {csp:?}");
+        ensure!(
+            r.headers().get("x-frame-options").is_some(),
+            "{url}: no X-Frame-Options"
+        );
+    }
+    // a user whose policy allows S3 only
+    server.aws_iam(&["create-user", "--user-name", "viewer"])?;
+    server.aws_iam(&[
+        "put-user-policy", "--user-name", "viewer", "--policy-name", "p", "--policy-document",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+    ])?;
+    let key = server.aws_iam(&["create-access-key", "--user-name", "viewer"])?;
+    let field = |f: &str| {
+        key["AccessKey"][f]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no {f} in {key}"))
+    };
+    let (ak, sk) = (field("AccessKeyId")?, field("SecretAccessKey")?);
+    let b = Browser::start("viewer").await?;
+    b.login(&base, &ak, &sk).await?;
+    ensure!(
+        b.find("#nav-admin").await?.attr("hidden").await?.is_some(),
+        "a user without admin rights sees the admin menu"
+    );
+    b.screenshot("viewer-buckets").await?;
+    b.client.goto(&format!("{base}#/admin")).await?;
+    b.status("AccessDenied").await?;
+    b.screenshot("viewer-admin-refused").await?;
+    let api = Api::new(&server, b.session_cookie().await?)?;
+    let (status, session) = api.session().await?;
+    ensure!(
+        status == 200 && session["admin"] == false,
+        "{status} {session}"
+    );
+    let csrf = session["csrf"].as_str().unwrap_or_default().to_owned();
+    let r = api.req(reqwest::Method::GET, "admin/info").send().await?;
+    ensure!(
+        r.status() == 403,
+        "the admin endpoint answered a non-admin {}",
+        r.status()
+    );
+
+    // CSRF: no token, a wrong one, another origin: refused; all right: done
+    let origin = server.endpoint();
+    let create = |token: Option<&str>, origin: &str| {
+        let mut r = api
+            .req(reqwest::Method::POST, "buckets?bucket=csrf-check")
+            .header("origin", origin);
+        if let Some(t) = token {
+            r = r.header("x-cairn-csrf", t);
+        }
+        r
+    };
+    for (what, req) in [
+        ("no token", create(None, &origin)),
+        ("a wrong token", create(Some("00"), &origin)),
+        ("another origin", create(Some(&csrf), "http://evil.example")),
+    ] {
+        let r = req.send().await?;
+        ensure!(r.status() == 403, "{what}: {}", r.status());
+        let body: serde_json::Value = serde_json::from_slice(&r.bytes().await?)?;
+        ensure!(body["code"] == "CsrfRefused", "{what}: {body}");
+    }
+    let r = create(Some(&csrf), &origin).send().await?;
+    ensure!(r.status() == 200, "a right request: {}", r.status());
+    // a login from another origin is refused too
+    let r = http
+        .post(format!("{base}api/login"))
+        .header("origin", "http://evil.example")
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"access_key": ak, "secret_key": sk}).to_string())
+        .send()
+        .await?;
+    ensure!(r.status() == 403, "cross-site login: {}", r.status());
+    b.close().await
+}
