@@ -321,6 +321,7 @@ async fn serve_fronts(
         iam: Some(iam.clone()),
         oidc: args.oidc.provider()?,
         audit: args.audit.open()?,
+        router: None,
     };
     let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &state, &iam).await?;

@@ -8,6 +8,7 @@ mod audit;
 mod bench;
 mod drives;
 mod exposure;
+mod federation;
 mod filecfg;
 mod gateway;
 mod iam;

@@ -33,6 +33,7 @@ async fn s3_backend_against_an_in_process_cairn() {
         iam: None,
         oidc: None,
         audit: None,
+        router: None,
     };
     let layer: Arc<dyn ObjectLayer> = set;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

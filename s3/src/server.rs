@@ -69,6 +69,9 @@ pub struct S3Config {
     pub oidc: Option<Arc<crate::oidc::OidcProvider>>,
     /// One JSON line per request (crate::audit); `None`: no audit log.
     pub audit: Option<Arc<crate::audit::AuditLog>>,
+    /// Where requests for buckets held elsewhere go (federation,
+    /// crate::forward); `None`: every bucket is served here.
+    pub router: Option<Arc<dyn crate::forward::BucketRouter>>,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -83,6 +86,7 @@ impl std::fmt::Debug for S3Config {
             .field("limits", &self.limits)
             .field("iam", &self.iam.is_some())
             .field("oidc", &self.oidc.is_some())
+            .field("router", &self.router.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -170,6 +174,7 @@ pub async fn serve(
         metrics_token: cfg.metrics_token.as_deref().map(Arc::from),
         metrics: Arc::new(RequestMetrics::default()),
         audit: cfg.audit.clone(),
+        router: cfg.router.clone(),
         conn: None,
         region: cfg.region.as_str().into(),
         state: None,
@@ -398,6 +403,8 @@ struct Front {
     metrics_token: Option<Arc<str>>,
     metrics: Arc<RequestMetrics>,
     audit: Option<Arc<crate::audit::AuditLog>>,
+    /// Buckets held elsewhere (crate::forward).
+    router: crate::forward::Router,
     /// The connection this copy of the service serves.
     conn: Option<ConnInfo>,
     /// The region SigV4 scopes must name (crate::authcheck).
@@ -415,6 +422,30 @@ impl hyper::service::Service<Request<Incoming>> for Front {
     type Future = BoxFuture<'static, Result<Response<Body>, HttpError>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
+        // A bucket held elsewhere: forwarded, redirected or 503
+        // (crate::forward); the request stays in progress meanwhile.
+        if let Some(router) = &self.router
+            && let Some(bucket) = crate::forward::routed_bucket(&req, self.domains.as_deref())
+        {
+            let (this, router) = (self.clone(), router.clone());
+            let active = self.state.as_ref().map(|s| s.begin());
+            return Box::pin(async move {
+                match router.route(&bucket, req).await {
+                    crate::forward::Routed::Here(req) => this.serve(req).await,
+                    routed => Ok(track(crate::forward::answer(routed), active)),
+                }
+            });
+        }
+        self.serve(req)
+    }
+}
+
+impl Front {
+    /// Serves a request here: the server's endpoints, then S3.
+    fn serve(
+        &self,
+        req: Request<Incoming>,
+    ) -> BoxFuture<'static, Result<Response<Body>, HttpError>> {
         // In progress (not idle) until its response is sent.
         let active = self.state.as_ref().map(|s| s.begin());
         let endpoint = classify(

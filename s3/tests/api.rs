@@ -1669,6 +1669,7 @@ async fn bad_config_is_refused() -> Result<()> {
         iam: None,
         oidc: None,
         audit: None,
+        router: None,
     };
     let err = cairn_s3::serve(listener, layer, cfg, std::sync::Arc::new(|| true), async {})
         .await

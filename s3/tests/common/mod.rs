@@ -65,6 +65,7 @@ impl Server {
             iam: Some(iam.clone()),
             oidc: None,
             audit: None,
+            router: None,
         };
         let dyn_layer: Arc<dyn ObjectLayer> = layer.clone();
         let task = tokio::spawn(cairn_s3::serve(listener, dyn_layer, cfg, ready_fn, async {
