@@ -241,3 +241,25 @@ async fn etcd_down_keeps_local_buckets_serving() -> Result<()> {
 fn tracing_note<E: std::fmt::Debug>(e: &E) {
     eprintln!("waiting for etcd: {e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirect_mode_answers_307_to_the_owner() -> Result<()> {
+    let f = Sites::start(2, &["--federation-redirect"]).await?;
+    let (a, b) = (f.site(0)?, f.site(1)?);
+    let bucket = bucket_name("redir");
+    a.s3().create_bucket().bucket(&bucket).send().await?;
+    let target = format!("/{bucket}/some%20key?versionId=null");
+    let r = b.raw().send("GET", &target, &[], b"").await?;
+    assert_eq!(r.status, 307, "{}", r.describe());
+    let location = format!("{}{target}", a.endpoint());
+    assert_eq!(r.header("location"), Some(location.as_str()));
+    // the header sites mark forwarded requests with only keeps a request
+    // on the site it was sent to: B has no such bucket
+    let plain = format!("/{bucket}/some%20key");
+    let r = b
+        .raw()
+        .send("GET", &plain, &[("x-cairn-federation-forwarded", "a")], b"")
+        .await?;
+    assert_eq!((r.status, r.code().as_deref()), (404, Some("NoSuchBucket")));
+    Ok(())
+}
