@@ -159,7 +159,11 @@ impl Namespace {
         if let Some(u) = self.sites.read().get(site) {
             return Some(u.clone());
         }
-        // a site that just started
+        // a site that just started (not asked while etcd is gone: the
+        // answer would come no sooner than the call's deadline)
+        if !self.healthy.load(Ordering::SeqCst) {
+            return None;
+        }
         let key = self.keys.site(site);
         let value = self.etcd.get(&key).await.ok()??;
         let url = site_url(&parse::<SiteRecord>(key.as_bytes(), &value).ok()?.url)?;
