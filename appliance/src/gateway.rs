@@ -322,6 +322,7 @@ async fn serve_fronts(
         oidc: args.oidc.provider()?,
         audit: args.audit.open()?,
         web: None,
+        router: None,
     };
     let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &state, &iam).await?;

@@ -9,6 +9,7 @@ mod bench;
 mod console;
 mod drives;
 mod exposure;
+mod federation;
 mod filecfg;
 mod gateway;
 mod iam;

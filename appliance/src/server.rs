@@ -90,6 +90,9 @@ pub struct ServerArgs {
     pub audit: crate::audit::AuditArgs,
     #[command(flatten)]
     pub console: crate::console::ConsoleArgs,
+    #[cfg(feature = "federation")]
+    #[command(flatten)]
+    pub federation: crate::federation::FederationArgs,
 }
 
 /// The drive folders the arguments name (expanded), or the embedded
@@ -305,6 +308,10 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         Arc::new(crate::sandbox::ReportingAdmin::new(set.clone()));
     let ready_set = set.clone();
     let layer: Arc<dyn ObjectLayer> = set;
+    #[cfg(feature = "federation")]
+    let joined = crate::federation::join(&args.federation, &args.domains, layer).await?;
+    #[cfg(not(feature = "federation"))]
+    let joined = crate::federation::alone(layer);
     // users, keys and policies live on the drives (.cairn.sys/config/iam)
     let iam = crate::iam::load(crate::iam::IamSetup {
         access_key: &access_key,
@@ -331,14 +338,15 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         oidc: args.oidc.provider()?,
         audit: args.audit.open()?,
         web,
+        router: joined.router,
     };
     // mounted before S3 answers /_cairn/health/ready, unmounted after S3 stops
-    let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;
+    let mounted = crate::mount::start(&args.mount, joined.files.clone(), &iam).await?;
     let first_drive = PathBuf::from(drives.first().map(String::as_str).unwrap_or("."));
-    let exported = crate::nfs::start(&args.nfs, layer.clone(), &first_drive, &iam).await?;
+    let exported = crate::nfs::start(&args.nfs, joined.files, &first_drive, &iam).await?;
     let served = serve(
         listener,
-        layer,
+        joined.s3,
         cfg,
         Arc::new(move || ready_set.is_ready()),
         shutdown_signal(),

@@ -34,6 +34,7 @@ async fn s3_backend_against_an_in_process_cairn() {
         oidc: None,
         audit: None,
         web: None,
+        router: None,
     };
     let layer: Arc<dyn ObjectLayer> = set;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

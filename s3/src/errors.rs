@@ -27,6 +27,7 @@ pub(crate) fn s3_error(e: ObjectError) -> S3Error {
         E::KeyTooLong { .. } => C::KeyTooLongError,
         E::NoSuchBucket { .. } => C::NoSuchBucket,
         E::BucketAlreadyExists { .. } => C::BucketAlreadyOwnedByYou,
+        E::BucketNameTaken { .. } => C::BucketAlreadyExists,
         E::BucketNotEmpty { .. } => C::BucketNotEmpty,
         E::NoSuchKey { .. } => C::NoSuchKey,
         E::NoSuchUpload { .. } => C::NoSuchUpload,

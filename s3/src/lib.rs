@@ -27,6 +27,7 @@ mod cors;
 pub mod endpoints;
 mod errlog;
 mod errors;
+pub mod forward;
 mod host;
 mod lifecycle;
 mod limits;
@@ -54,6 +55,7 @@ mod web;
 
 pub use audit::{AuditLog, AuditTarget};
 pub use errlog::is_s3s_error_report;
+pub use forward::{BucketRouter, FORWARDED_HEADER, Routed};
 pub use limits::{LimitError, Limits};
 pub use server::{ConfigError, ReadyFn, S3Config, bind, serve};
 pub use tls::{CertError, Listener, Tls, TlsError, TlsOptions};

@@ -72,6 +72,9 @@ pub struct S3Config {
     /// A web front (the console) answering below its own `/_cairn/` path
     /// (crate::web); `None`: that path is no endpoint.
     pub web: Option<Arc<dyn crate::web::WebFront>>,
+    /// Where requests for buckets held elsewhere go (federation,
+    /// crate::forward); `None`: every bucket is served here.
+    pub router: Option<Arc<dyn crate::forward::BucketRouter>>,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -87,6 +90,7 @@ impl std::fmt::Debug for S3Config {
             .field("iam", &self.iam.is_some())
             .field("oidc", &self.oidc.is_some())
             .field("web", &self.web.as_ref().map(|w| w.prefix()))
+            .field("router", &self.router.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -175,6 +179,7 @@ pub async fn serve(
         metrics: Arc::new(RequestMetrics::default()),
         audit: cfg.audit.clone(),
         web: cfg.web.clone(),
+        router: cfg.router.clone(),
         conn: None,
         region: cfg.region.as_str().into(),
         state: None,
@@ -405,6 +410,8 @@ struct Front {
     audit: Option<Arc<crate::audit::AuditLog>>,
     /// The web front (crate::web), asked before every endpoint and S3.
     web: Option<Arc<dyn crate::web::WebFront>>,
+    /// Buckets held elsewhere (crate::forward).
+    router: crate::forward::Router,
     /// The connection this copy of the service serves.
     conn: Option<ConnInfo>,
     /// The region SigV4 scopes must name (crate::authcheck).
@@ -422,6 +429,30 @@ impl hyper::service::Service<Request<Incoming>> for Front {
     type Future = BoxFuture<'static, Result<Response<Body>, HttpError>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
+        // A bucket held elsewhere: forwarded, redirected or 503
+        // (crate::forward); the request stays in progress meanwhile.
+        if let Some(router) = &self.router
+            && let Some(bucket) = crate::forward::routed_bucket(&req, self.domains.as_deref())
+        {
+            let (this, router) = (self.clone(), router.clone());
+            let active = self.state.as_ref().map(|s| s.begin());
+            return Box::pin(async move {
+                match router.route(&bucket, req).await {
+                    crate::forward::Routed::Here(req) => this.serve(req).await,
+                    routed => Ok(track(crate::forward::answer(routed), active)),
+                }
+            });
+        }
+        self.serve(req)
+    }
+}
+
+impl Front {
+    /// Serves a request here: the server's endpoints, then S3.
+    fn serve(
+        &self,
+        req: Request<Incoming>,
+    ) -> BoxFuture<'static, Result<Response<Body>, HttpError>> {
         // In progress (not idle) until its response is sent.
         let active = self.state.as_ref().map(|s| s.begin());
         if let (Some(web), Some(conn)) = (&self.web, self.conn)

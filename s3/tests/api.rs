@@ -1670,6 +1670,7 @@ async fn bad_config_is_refused() -> Result<()> {
         oidc: None,
         audit: None,
         web: None,
+        router: None,
     };
     let err = cairn_s3::serve(listener, layer, cfg, std::sync::Arc::new(|| true), async {})
         .await

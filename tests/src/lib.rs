@@ -15,6 +15,7 @@ pub mod browser;
 pub mod cmd;
 pub mod data;
 pub mod emulators;
+pub mod federation;
 pub mod gateways;
 pub mod lock;
 pub mod metrics;
@@ -112,6 +113,12 @@ pub struct StartOpts {
     pub certs: Option<Certs>,
     /// Listen on 0.0.0.0 (every address) instead of 127.0.0.1.
     pub any_address: bool,
+    /// This root user (access key, secret) instead of a random one
+    /// (servers that must accept each other's clients: federation).
+    pub root: Option<(String, String)>,
+    /// This port instead of a free one picked at start (when other
+    /// arguments must name it).
+    pub port: Option<u16>,
 }
 
 /// A certificates folder and the CA that signed its certificates.
@@ -133,6 +140,8 @@ impl Default for StartOpts {
             embedded: false,
             certs: None,
             any_address: false,
+            root: None,
+            port: None,
         }
     }
 }
@@ -173,7 +182,7 @@ pub fn free_port() -> Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-fn random_token(len: usize) -> String {
+pub fn random_token(len: usize) -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::rng();
@@ -204,7 +213,9 @@ impl Server {
                 .map(|i| dir.path().join(format!("d{i}")))
                 .collect()
         };
-        let (user, password) = if opts.embedded {
+        let (user, password) = if let Some(root) = &opts.root {
+            root.clone()
+        } else if opts.embedded {
             (DEFAULT_USER.to_owned(), DEFAULT_PASSWORD.to_owned())
         } else {
             (format!("AK{}", random_token(14)), random_token(32))
@@ -212,7 +223,10 @@ impl Server {
         let mut s = Server {
             dir,
             drives,
-            port: free_port()?,
+            port: match opts.port {
+                Some(p) => p,
+                None => free_port()?,
+            },
             user,
             password,
             opts,

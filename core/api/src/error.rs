@@ -20,6 +20,10 @@ pub enum ObjectError {
     NoSuchBucket { bucket: String },
     #[error("bucket {bucket} already exists")]
     BucketAlreadyExists { bucket: String },
+    /// The name is held elsewhere in a shared namespace (federation: by
+    /// another site): S3's 409 BucketAlreadyExists.
+    #[error("bucket name {bucket} is taken by site {site}")]
+    BucketNameTaken { bucket: String, site: String },
     #[error("bucket {bucket} is not empty")]
     BucketNotEmpty { bucket: String },
     #[error("object {bucket}/{key} does not exist")]

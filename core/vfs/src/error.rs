@@ -77,7 +77,9 @@ impl VfsError {
 fn object_errno(e: &ObjectError) -> i32 {
     match e {
         ObjectError::NoSuchKey { .. } | ObjectError::NoSuchBucket { .. } => libc::ENOENT,
-        ObjectError::BucketAlreadyExists { .. } => libc::EEXIST,
+        ObjectError::BucketAlreadyExists { .. } | ObjectError::BucketNameTaken { .. } => {
+            libc::EEXIST
+        }
         ObjectError::BucketNotEmpty { .. } => libc::ENOTEMPTY,
         ObjectError::KeyTooLong { .. } => libc::ENAMETOOLONG,
         ObjectError::InvalidObjectName { .. }

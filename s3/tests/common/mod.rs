@@ -66,6 +66,7 @@ impl Server {
             oidc: None,
             audit: None,
             web: None,
+            router: None,
         };
         let dyn_layer: Arc<dyn ObjectLayer> = layer.clone();
         let task = tokio::spawn(cairn_s3::serve(listener, dyn_layer, cfg, ready_fn, async {

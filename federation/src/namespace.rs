@@ -1,0 +1,298 @@
+//! The shared namespace as this site sees it: the bucket records and the
+//! live sites, read from etcd every second (a copy kept while etcd is
+//! gone), this site's registration, and bucket claims.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use cairn_api::{BucketName, ObjectError};
+use parking_lot::RwLock;
+
+use crate::etcd::{Claim, Etcd};
+use crate::names::{DnsDomain, Keys, SiteName};
+use crate::records::{BucketRecord, DNS_TTL, DnsRecord, SiteRecord, json, now, parse};
+
+/// How often the copy of the namespace is read again.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// The TTL of a site's lease: a site gone for this long leaves the live
+/// list (its buckets stay recorded).
+pub const SITE_TTL: Duration = Duration::from_secs(3);
+/// Pause before registering again after etcd failed.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// This site: its name, where the others reach it, its DNS records.
+#[derive(Clone, Debug)]
+pub struct ThisSite {
+    pub name: SiteName,
+    /// `scheme://host:port` (the public URL, checked).
+    pub url: http::Uri,
+    /// The CoreDNS names of its buckets: `<bucket>.<domain>`.
+    pub domains: Vec<DnsDomain>,
+}
+
+/// The namespace: etcd plus what was last read of it.
+pub struct Namespace {
+    etcd: Etcd,
+    keys: Keys,
+    site: ThisSite,
+    buckets: RwLock<HashMap<BucketName, BucketRecord>>,
+    sites: RwLock<HashMap<SiteName, http::Uri>>,
+    /// Whether the last read of etcd succeeded.
+    healthy: AtomicBool,
+}
+
+impl Namespace {
+    pub fn new(etcd: Etcd, keys: Keys, site: ThisSite) -> Arc<Self> {
+        Arc::new(Self {
+            etcd,
+            keys,
+            site,
+            buckets: RwLock::default(),
+            sites: RwLock::default(),
+            healthy: AtomicBool::new(false),
+        })
+    }
+
+    pub fn site(&self) -> &SiteName {
+        &self.site.name
+    }
+
+    /// Registers this site (lease-kept) and reads the namespace every
+    /// second, until the process ends.
+    pub fn start(self: &Arc<Self>) {
+        let ns = self.clone();
+        tokio::spawn(async move { ns.register().await });
+        let ns = self.clone();
+        tokio::spawn(async move {
+            loop {
+                ns.refresh().await;
+                tokio::time::sleep(REFRESH_EVERY).await;
+            }
+        });
+    }
+
+    async fn register(&self) {
+        let key = self.keys.site(&self.site.name);
+        loop {
+            let record = SiteRecord {
+                url: self.site.url.to_string(),
+                started: now(),
+            };
+            let e = self.etcd.hold(&key, json(&record), SITE_TTL).await;
+            tracing::error!(site = %self.site.name, error = %e, "site registration in etcd lost; registering again");
+            tokio::time::sleep(RETRY_AFTER).await;
+        }
+    }
+
+    /// Reads the bucket records and the live sites again.
+    pub async fn refresh(&self) {
+        let read = async {
+            let buckets = self.etcd.list(&self.keys.buckets()).await?;
+            let sites = self.etcd.list(&self.keys.sites()).await?;
+            Ok::<_, crate::error::EtcdError>((buckets, sites))
+        };
+        let (buckets, sites) = match read.await {
+            Ok(r) => r,
+            Err(e) => {
+                if self.healthy.swap(false, Ordering::SeqCst) {
+                    tracing::error!(error = %e, "etcd unreachable: serving from the last copy of the namespace");
+                }
+                return;
+            }
+        };
+        let buckets: HashMap<_, _> = buckets
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let name = self.keys.bucket_of(&k)?;
+                match parse::<BucketRecord>(&k, &v) {
+                    Ok(r) => Some((name, r)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "bucket record ignored");
+                        None
+                    }
+                }
+            })
+            .collect();
+        let sites: HashMap<_, _> = sites
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let name = self.keys.site_of(&k)?;
+                let url = parse::<SiteRecord>(&k, &v)
+                    .ok()
+                    .and_then(|r| site_url(&r.url))?;
+                Some((name, url))
+            })
+            .collect();
+        *self.buckets.write() = buckets;
+        *self.sites.write() = sites;
+        if !self.healthy.swap(true, Ordering::SeqCst) {
+            tracing::info!("etcd reachable: namespace read");
+        }
+    }
+
+    /// The bucket's record: from the copy, else (etcd reachable) from
+    /// etcd, so a bucket made a moment ago elsewhere is found.
+    pub async fn lookup(&self, bucket: &BucketName) -> Option<BucketRecord> {
+        if let Some(r) = self.buckets.read().get(bucket) {
+            return Some(r.clone());
+        }
+        if !self.healthy.load(Ordering::SeqCst) {
+            return None;
+        }
+        let key = self.keys.bucket(bucket);
+        let value = match self.etcd.get(&key).await {
+            Ok(v) => v?,
+            Err(e) => {
+                tracing::debug!(bucket = %bucket, error = %e, "bucket lookup in etcd failed");
+                return None;
+            }
+        };
+        let record: BucketRecord = parse(key.as_bytes(), &value).ok()?;
+        self.buckets.write().insert(bucket.clone(), record.clone());
+        Some(record)
+    }
+
+    /// Where a live site is reached; `None` when it is down (or unknown).
+    pub async fn live_site(&self, site: &SiteName) -> Option<http::Uri> {
+        if let Some(u) = self.sites.read().get(site) {
+            return Some(u.clone());
+        }
+        // a site that just started (not asked while etcd is gone: the
+        // answer would come no sooner than the call's deadline)
+        if !self.healthy.load(Ordering::SeqCst) {
+            return None;
+        }
+        let key = self.keys.site(site);
+        let value = self.etcd.get(&key).await.ok()??;
+        let url = site_url(&parse::<SiteRecord>(key.as_bytes(), &value).ok()?.url)?;
+        self.sites.write().insert(site.clone(), url.clone());
+        Some(url)
+    }
+
+    /// The buckets other sites hold, as last read.
+    pub fn remote_buckets(&self) -> Vec<(BucketName, BucketRecord)> {
+        self.buckets
+            .read()
+            .iter()
+            .filter(|(_, r)| r.site != self.site.name.as_str())
+            .map(|(b, r)| (b.clone(), r.clone()))
+            .collect()
+    }
+
+    /// Claims `bucket` for this site (with its DNS records) in one
+    /// transaction. Held by this site already: Ok (the local store then
+    /// says whether the bucket exists). Held elsewhere: BucketNameTaken.
+    pub async fn claim(&self, bucket: &BucketName) -> Result<(), ObjectError> {
+        let key = self.keys.bucket(bucket);
+        let dns = self.dns_records(bucket);
+        let record = BucketRecord {
+            site: self.site.name.to_string(),
+            created: now(),
+            dns: dns.iter().map(|(k, _)| k.clone()).collect(),
+        };
+        let held = match self.etcd.claim(&key, json(&record), &dns).await {
+            Ok(Claim::Won) => {
+                tracing::info!(bucket = %bucket, site = %self.site.name, "bucket name claimed");
+                self.buckets.write().insert(bucket.clone(), record);
+                return Ok(());
+            }
+            Ok(Claim::Held(v)) => v,
+            Err(e) => {
+                tracing::error!(bucket = %bucket, error = %e, "bucket name claim failed");
+                return Err(e.unavailable());
+            }
+        };
+        match parse::<BucketRecord>(key.as_bytes(), &held) {
+            Ok(r) if r.site == self.site.name.as_str() => Ok(()),
+            Ok(r) => {
+                tracing::info!(bucket = %bucket, owner = %r.site, "bucket name taken by another site");
+                Err(ObjectError::BucketNameTaken {
+                    bucket: bucket.to_string(),
+                    site: r.site,
+                })
+            }
+            Err(e) => {
+                tracing::error!(bucket = %bucket, error = %e, "bucket record unreadable; name kept taken");
+                Err(ObjectError::BucketNameTaken {
+                    bucket: bucket.to_string(),
+                    site: "unknown".into(),
+                })
+            }
+        }
+    }
+
+    /// Whether etcd answers now, and this site holds the name (a delete
+    /// goes on only then; a name held elsewhere or not at all is not
+    /// ours to free, the local delete goes on alone).
+    pub async fn check_release(&self, bucket: &BucketName) -> Result<bool, ObjectError> {
+        let key = self.keys.bucket(bucket);
+        match self.etcd.get(&key).await {
+            Ok(Some(v)) => Ok(parse::<BucketRecord>(key.as_bytes(), &v)
+                .is_ok_and(|r| r.site == self.site.name.as_str())),
+            Ok(None) => Ok(false),
+            Err(e) => {
+                tracing::error!(bucket = %bucket, error = %e, "etcd unreachable; bucket delete refused");
+                Err(e.unavailable())
+            }
+        }
+    }
+
+    /// Frees the name of a bucket this site held (and its DNS records).
+    pub async fn release(&self, bucket: &BucketName) -> Result<(), ObjectError> {
+        let key = self.keys.bucket(bucket);
+        let value = match self.etcd.get(&key).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(e.unavailable()),
+        };
+        let record = match parse::<BucketRecord>(key.as_bytes(), &value) {
+            Ok(r) if r.site == self.site.name.as_str() => r,
+            _ => return Ok(()),
+        };
+        match self.etcd.release(&key, value, &record.dns).await {
+            Ok(_) => {
+                self.buckets.write().remove(bucket);
+                tracing::info!(bucket = %bucket, "bucket name freed");
+                Ok(())
+            }
+            Err(e) => Err(e.unavailable()),
+        }
+    }
+
+    /// The bucket's CoreDNS records: one per domain, pointing at this
+    /// site's public host and port.
+    fn dns_records(&self, bucket: &BucketName) -> Vec<(String, Vec<u8>)> {
+        let Some(host) = self.site.url.host() else {
+            return Vec::new();
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = self.site.url.port_u16().unwrap_or(
+            if self.site.url.scheme() == Some(&http::uri::Scheme::HTTPS) {
+                443
+            } else {
+                80
+            },
+        );
+        let value = json(&DnsRecord {
+            host: host.to_owned(),
+            port,
+            ttl: DNS_TTL,
+        });
+        self.site
+            .domains
+            .iter()
+            .map(|d| (self.keys.dns(bucket, d), value.clone()))
+            .collect()
+    }
+}
+
+/// A site's URL as recorded: `http://host:port`, no path.
+pub fn site_url(url: &str) -> Option<http::Uri> {
+    let uri: http::Uri = url.parse().ok()?;
+    let plain = uri.scheme() == Some(&http::uri::Scheme::HTTP)
+        && uri.authority().is_some()
+        && uri.path_and_query().is_none_or(|p| p.as_str() == "/");
+    plain.then_some(uri)
+}

@@ -1,0 +1,216 @@
+//! The router in front of the S3 service: a request for a bucket another
+//! site holds goes there, streamed both ways (or is redirected with
+//! `--federation-redirect`); the owner down: 503 at once.
+//!
+//! The request is sent as the client signed it (same method, path, query,
+//! `Host` and signed headers): the owner checks the client's own
+//! signature and applies the client's policies. No credential of this
+//! site is used and no identity is asserted, so nothing here can be
+//! forged (ARCHITECTURE.md, "Federation").
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cairn_api::BucketName;
+use cairn_s3::{BucketRouter, FORWARDED_HEADER, Routed};
+use http::{HeaderMap, HeaderValue, Request, header};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::names::SiteName;
+use crate::namespace::Namespace;
+
+/// How long connecting to another site may take before its buckets
+/// answer 503.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Hop-by-hop headers (RFC 9110 7.6.1): never passed on.
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Sends requests for other sites' buckets to them.
+pub struct SiteRouter {
+    ns: Arc<Namespace>,
+    client: Client<HttpConnector, Incoming>,
+    redirect: bool,
+}
+
+impl SiteRouter {
+    pub fn new(ns: Arc<Namespace>, redirect: bool) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(http);
+        Self {
+            ns,
+            client,
+            redirect,
+        }
+    }
+
+    async fn forward(
+        &self,
+        site: &SiteName,
+        base: &http::Uri,
+        mut req: Request<Incoming>,
+    ) -> Routed {
+        let Some(target) = target(base, req.uri()) else {
+            return Routed::Unavailable(format!("site {site} has no usable address"));
+        };
+        if self.redirect {
+            return Routed::Redirect(target);
+        }
+        let authority = req.uri().authority().cloned();
+        let headers = req.headers_mut();
+        let expect_signed = signed_headers(headers).iter().any(|h| h == "expect");
+        strip_hop_by_hop(headers);
+        if !expect_signed {
+            // this site answers the client's 100-continue itself
+            headers.remove(header::EXPECT);
+        }
+        // HTTP/2 carries the host in :authority; the owner needs it as
+        // the client signed it
+        if !headers.contains_key(header::HOST)
+            && let Some(a) = authority
+            && let Ok(v) = HeaderValue::from_str(a.as_str())
+        {
+            headers.insert(header::HOST, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(self.ns.site().as_str()) {
+            headers.insert(FORWARDED_HEADER, v);
+        }
+        *req.uri_mut() = target;
+        *req.version_mut() = http::Version::HTTP_11;
+        let method = req.method().clone();
+        match self.client.request(req).await {
+            Ok(mut resp) => {
+                strip_hop_by_hop(resp.headers_mut());
+                tracing::debug!(%site, %method, status = %resp.status(), "request forwarded");
+                Routed::Answered(resp)
+            }
+            Err(e) => {
+                tracing::warn!(%site, %method, error = %e, "forwarding failed");
+                Routed::Unavailable(format!("site {site} cannot be reached: {e}"))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BucketRouter for SiteRouter {
+    async fn route(&self, bucket: &BucketName, req: Request<Incoming>) -> Routed {
+        let Some(record) = self.ns.lookup(bucket).await else {
+            return Routed::Here(req);
+        };
+        if record.site == self.ns.site().as_str() {
+            return Routed::Here(req);
+        }
+        let Ok(site) = SiteName::new(&record.site) else {
+            return Routed::Unavailable(format!("bucket {bucket} names an invalid site"));
+        };
+        match self.ns.live_site(&site).await {
+            Some(base) => self.forward(&site, &base, req).await,
+            None => {
+                tracing::info!(%bucket, %site, "bucket of a site that is down");
+                Routed::Unavailable(format!(
+                    "bucket {bucket} is held by site {site}, which is down"
+                ))
+            }
+        }
+    }
+}
+
+/// The request's path and query at the owner's address.
+fn target(base: &http::Uri, uri: &http::Uri) -> Option<http::Uri> {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = base.scheme().cloned();
+    parts.authority = base.authority().cloned();
+    parts.path_and_query = uri.path_and_query().cloned();
+    http::Uri::from_parts(parts).ok()
+}
+
+/// The names in the SigV4 `SignedHeaders` of an `Authorization` header.
+fn signed_headers(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("SignedHeaders=").nth(1))
+        .and_then(|s| s.split(',').next())
+        .map(|s| {
+            s.split(';')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes the hop-by-hop headers, and those the `Connection` header
+/// names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect();
+    for h in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+    {
+        headers.remove(h);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_keep_path_and_query() {
+        let base: http::Uri = "http://10.0.0.2:9000".parse().unwrap();
+        let uri: http::Uri = "/b/k%20x?partNumber=1&uploadId=u".parse().unwrap();
+        assert_eq!(
+            target(&base, &uri).unwrap().to_string(),
+            "http://10.0.0.2:9000/b/k%20x?partNumber=1&uploadId=u"
+        );
+    }
+
+    #[test]
+    fn signed_header_names() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=a/20260101/us-east-1/s3/aws4_request, \
+                 SignedHeaders=host;Expect;x-amz-date, Signature=00",
+            ),
+        );
+        assert_eq!(signed_headers(&h), ["host", "expect", "x-amz-date"]);
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-drop"),
+        );
+        h.insert("x-drop", HeaderValue::from_static("1"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+    }
+}
