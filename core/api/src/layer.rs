@@ -421,10 +421,6 @@ pub trait ObjectLayer: Send + Sync + 'static {
     ) -> ObjectResult<ListUploadsPage>;
 }
 
-/// The default `copy_object`: a GET of the source streamed into a PUT of
-/// the destination (metadata copied or replaced, the storage class
-/// overridden if asked). Public so that a layer overriding `copy_object`
-/// for some cases can still copy the others this way.
 /// A rename as a copy (metadata, encryption and data kept) and a delete
 /// of the source: for layers that cannot move an object in one commit.
 /// Not atomic: a crash between the two leaves both keys.
@@ -459,6 +455,10 @@ pub async fn rename_via_copy<L: ObjectLayer + ?Sized>(
     Ok(info)
 }
 
+/// The default `copy_object`: a GET of the source streamed into a PUT of
+/// the destination (metadata copied or replaced, the storage class
+/// overridden if asked). Public so that a layer overriding `copy_object`
+/// for some cases can still copy the others this way.
 pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
     layer: &L,
     src_bucket: &BucketName,

@@ -272,10 +272,8 @@ impl ObjectLayer for ErasureSets {
         dst_key: &ObjectKey,
         opts: CopyOptions,
     ) -> ObjectResult<ObjectInfo> {
-        let set = self.set_index_of(src_key.as_str());
-        if set == self.set_index_of(dst_key.as_str()) {
-            return self
-                .set_of(src_key.as_str())
+        if let Some(set) = self.common_set(src_key.as_str(), dst_key.as_str()) {
+            return set
                 .copy_object(src_bucket, src_key, dst_bucket, dst_key, opts)
                 .await;
         }
@@ -315,11 +313,8 @@ impl ObjectLayer for ErasureSets {
         dst: &ObjectKey,
         replace: bool,
     ) -> ObjectResult<ObjectInfo> {
-        if self.set_index_of(src.as_str()) == self.set_index_of(dst.as_str()) {
-            return self
-                .set_of(src.as_str())
-                .rename_object(bucket, src, dst, replace)
-                .await;
+        if let Some(set) = self.common_set(src.as_str(), dst.as_str()) {
+            return set.rename_object(bucket, src, dst, replace).await;
         }
         layer::rename_via_copy(self, bucket, src, dst, replace).await
     }

@@ -80,12 +80,7 @@ pub(crate) fn plan(paths: &[PathBuf], set_drive_count: Option<usize>) -> Result<
     if paths.is_empty() {
         return Err(SetupError::NoDrives);
     }
-    let name = |i: usize| {
-        paths
-            .get(i)
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    };
+    let name = |i: usize| drive_name(paths, i);
     let mut formats = Vec::with_capacity(paths.len());
     for (i, p) in paths.iter().enumerate() {
         let f = match Drive::new(i, p.clone()).read_format() {
@@ -148,6 +143,14 @@ pub(crate) fn plan(paths: &[PathBuf], set_drive_count: Option<usize>) -> Result<
     place(paths, &formats, &deployment, sets)
 }
 
+/// How drive `i` of the list given is named in errors.
+fn drive_name(paths: &[PathBuf], i: usize) -> String {
+    paths
+        .get(i)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
 /// Puts every given drive in its place: formatted drives by id, empty
 /// ones in the places left, in the order given.
 fn place(
@@ -156,12 +159,7 @@ fn place(
     deployment: &str,
     sets: Vec<Vec<String>>,
 ) -> Result<Plan, SetupError> {
-    let name = |i: usize| {
-        paths
-            .get(i)
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    };
+    let name = |i: usize| drive_name(paths, i);
     let mut slots: Vec<Vec<Option<usize>>> = sets.iter().map(|s| vec![None; s.len()]).collect();
     let mut empty = Vec::new();
     for (i, f) in formats.iter().enumerate() {

@@ -89,7 +89,16 @@ impl ErasureSets {
 
     /// The set that holds `key` (its name alone decides, as in MinIO).
     pub fn set_of(&self, key: &str) -> &Arc<ErasureSet> {
-        let i = placement::set_index(key, self.sets.len(), &self.key);
+        self.set_at(self.set_index_of(key))
+    }
+
+    /// The set both keys hash to, if they hash to the same one.
+    pub(crate) fn common_set(&self, a: &str, b: &str) -> Option<&Arc<ErasureSet>> {
+        let i = self.set_index_of(a);
+        (i == self.set_index_of(b)).then(|| self.set_at(i))
+    }
+
+    fn set_at(&self, i: usize) -> &Arc<ErasureSet> {
         // `set_index` is below the set count, and there is at least one set
         #[allow(clippy::indexing_slicing)]
         &self.sets[i]
@@ -137,16 +146,6 @@ impl ErasureSets {
     /// on any set).
     pub fn is_ready(&self) -> bool {
         self.sets.iter().all(|s| s.is_ready())
-    }
-
-    /// Sets how long a drive may take to answer (default 3 s); before the
-    /// sets are shared.
-    pub fn set_drive_timeout(&mut self, t: std::time::Duration) {
-        for s in &mut self.sets {
-            if let Some(s) = Arc::get_mut(s) {
-                s.set_drive_timeout(t);
-            }
-        }
     }
 
     pub fn set_kms(&self, kms: Option<Arc<dyn crate::kms::Kms>>) {
