@@ -109,7 +109,7 @@ pub fn drive_args(args: &ServerArgs) -> anyhow::Result<Vec<String>> {
 /// run before anything is made on them.
 pub fn check_drives(args: &ServerArgs) -> anyhow::Result<()> {
     let paths: Vec<PathBuf> = drive_args(args)?.iter().map(PathBuf::from).collect();
-    ErasureSets::check_drives(&paths, args.sets_config()).context("opening the drives")
+    ErasureSets::check_drives(&paths, &args.sets_config()).context("opening the drives")
 }
 
 impl ServerArgs {
@@ -117,6 +117,7 @@ impl ServerArgs {
         SetsConfig {
             parity: self.parity,
             set_drive_count: self.set_drive_count,
+            ..Default::default()
         }
     }
 }

@@ -13,17 +13,13 @@ use cairn_api::admin::{
 use crate::set::ErasureSet;
 use crate::stats::Stats;
 
-pub(crate) fn free_bytes(path: &std::path::Path) -> Option<u64> {
-    space(path).1
-}
-
-pub(crate) fn space(path: &std::path::Path) -> (Option<u64>, Option<u64>) {
-    match nix::sys::statvfs::statvfs(path) {
-        Ok(s) => {
-            let f = s.fragment_size();
-            (Some(s.blocks() * f), Some(s.blocks_available() * f))
+impl crate::drive::Drive {
+    /// The drive's size and free bytes (None when they cannot be read).
+    pub(crate) fn space(&self) -> (Option<u64>, Option<u64>) {
+        match self.io().space(&self.root) {
+            Ok(s) => (Some(s.total), Some(s.free)),
+            Err(_) => (None, None),
         }
-        Err(_) => (None, None),
     }
 }
 
@@ -52,7 +48,7 @@ impl AdminLayer for ErasureSet {
                     _ => "offline",
                 };
                 let (total, free) = if state == "online" {
-                    space(&d.root)
+                    d.space()
                 } else {
                     (None, None)
                 };

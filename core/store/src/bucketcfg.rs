@@ -7,7 +7,7 @@ use cairn_api::{
     BucketChange, BucketConfig, BucketEncryption, BucketName, ObjectError, ObjectResult, Versioning,
 };
 
-use crate::drive::{DriveError, write_atomic};
+use crate::drive::DriveError;
 use crate::objects::{BucketMeta, read_bucket_meta};
 use crate::set::{ErasureSet, now_nanos};
 
@@ -139,7 +139,7 @@ impl ErasureSet {
                 }
                 let body =
                     serde_json::to_vec(&m).map_err(|e| DriveError::Io(std::io::Error::other(e)))?;
-                write_atomic(&d.tmp_dir(), &d.bucket_config_file(&b)?, &body)?;
+                d.write_atomic(&d.bucket_config_file(&b)?, &body)?;
                 Ok(())
             })
             .await;

@@ -24,7 +24,7 @@ use cairn_api::{ConfigDir, ConfigStore, ObjectError, ObjectResult, SafePath};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 
-use crate::drive::{Drive, DriveError, write_atomic};
+use crate::drive::{Drive, DriveError};
 use crate::set::{ErasureSet, now_nanos};
 
 /// One record as a drive holds it.
@@ -68,17 +68,19 @@ fn config_dir(d: &Drive, dir: ConfigDir) -> Result<SafePath, cairn_api::PathErro
 fn read_dir(d: &Drive, dir: ConfigDir) -> Option<BTreeMap<String, Envelope>> {
     let path = config_dir(d, dir).ok()?;
     let mut out = BTreeMap::new();
-    let entries = match std::fs::read_dir(&*path) {
+    let entries = match d.io().read_dir(&path) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(out),
         Err(_) => return None,
     };
-    for entry in entries.flatten() {
-        let file = entry.file_name();
-        let Some(name) = file.to_str().and_then(record_name) else {
+    for entry in entries {
+        let Some(name) = entry.name.to_str().and_then(record_name) else {
             continue;
         };
-        let Ok(body) = std::fs::read(entry.path()) else {
+        let Some(file) = entry.path_in(&path) else {
+            continue;
+        };
+        let Ok(body) = d.io().read(&file) else {
             continue;
         };
         match serde_json::from_slice::<Envelope>(&body) {
@@ -99,10 +101,10 @@ fn write_envelope(d: &Drive, dir: ConfigDir, name: &str, env: &Envelope) -> Resu
         .and_then(|p| p.join_str(&record_file_name(name)))
         .map_err(|e| DriveError::Io(std::io::Error::other(e.to_string())))?;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(DriveError::Io)?;
+        d.io().create_dir_all(parent).map_err(DriveError::Io)?;
     }
     let body = serde_json::to_vec(env).map_err(|e| DriveError::Io(std::io::Error::other(e)))?;
-    write_atomic(&d.tmp_dir(), &path, &body)
+    d.write_atomic(&path, &body)
 }
 
 /// What a sealed record is bound to.

@@ -2,14 +2,15 @@
 //! folders, and objects as folders with `cairn.meta` and data dirs.
 //! All functions here are blocking; callers run them on blocking threads.
 
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cairn_api::path::{PathError, SafePath, Segment};
 use cairn_api::seg;
 use serde::{Deserialize, Serialize};
 
+use crate::driveio::{DriveIo, HeldLock, LocalIo};
 use crate::history;
 use crate::meta::{DATA_DIR_PREFIX, META_FILE, MetaError, ObjectMeta, VersionMeta};
 
@@ -62,6 +63,8 @@ pub const FORMAT_NAME: &str = "cairn/erasure/1";
 pub struct Drive {
     pub index: usize,
     pub root: SafePath,
+    /// The drive's files: this machine's, or another node's (`driveio.rs`).
+    io: Arc<dyn DriveIo>,
     /// Set when the drive stopped answering in time; cleared by the
     /// monitor once it answers again.
     hung: std::sync::atomic::AtomicBool,
@@ -75,7 +78,7 @@ pub struct Drive {
     deferred: parking_lot::Mutex<Vec<PathBuf>>,
     /// This process's exclusive lock on the drive (`drivelock.rs`), held
     /// while the drive is in the set.
-    lock: parking_lot::Mutex<Option<crate::drivelock::DriveLock>>,
+    lock: parking_lot::Mutex<Option<HeldLock>>,
     /// Where freed data goes to be removed in the background (`trash.rs`).
     trash: crate::trash::Trash,
     /// When a shard write last failed for want of space (cleared by the
@@ -92,12 +95,19 @@ const FULL_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Drive {
     pub fn new(index: usize, root: PathBuf) -> Self {
+        Self::with_io(index, root, LocalIo::shared())
+    }
+
+    /// A drive whose files are reached through `io`.
+    pub fn with_io(index: usize, root: PathBuf, io: Arc<dyn DriveIo>) -> Self {
         let root = SafePath::root(root);
-        let trash = crate::trash::Trash::new(root.join(seg!(SYS_DIR)).join(seg!("trash")));
+        let trash =
+            crate::trash::Trash::new(root.join(seg!(SYS_DIR)).join(seg!("trash")), io.clone());
         Self {
             index,
             trash,
             root,
+            io,
             hung: std::sync::atomic::AtomicBool::new(false),
             inflight: std::sync::atomic::AtomicUsize::new(0),
             fresh: parking_lot::Mutex::new(std::collections::HashSet::new()),
@@ -111,7 +121,7 @@ impl Drive {
     /// Takes (or takes again, for a drive replaced while serving) the
     /// exclusive lock on the drive; refused while another holds it.
     pub fn take_lock(&self) -> Result<(), crate::drivelock::LockError> {
-        let lock = crate::drivelock::DriveLock::acquire(&self.sys_dir())?;
+        let lock = self.io.lock(&self.sys_dir())?;
         *self.lock.lock() = Some(lock);
         self.trash.purge_leftovers();
         Ok(())
@@ -127,6 +137,16 @@ impl Drive {
     /// Drops this process's lock on the drive (a refused start).
     pub(crate) fn release_lock(&self) {
         *self.lock.lock() = None;
+    }
+
+    /// The drive's file operations.
+    pub fn io(&self) -> &dyn DriveIo {
+        &*self.io
+    }
+
+    /// The drive's file operations, shared.
+    pub fn io_arc(&self) -> Arc<dyn DriveIo> {
+        self.io.clone()
     }
 
     pub(crate) fn lock_file(&self) -> SafePath {
@@ -180,7 +200,7 @@ impl Drive {
     }
 
     pub fn read_format(&self) -> Result<Option<Format>, DriveError> {
-        match fs::read(self.format_file()) {
+        match self.io.read(&self.format_file()) {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
                 .map_err(|e| DriveError::Io(io::Error::new(io::ErrorKind::InvalidData, e))),
@@ -190,12 +210,12 @@ impl Drive {
     }
 
     pub fn write_format(&self, f: &Format) -> Result<(), DriveError> {
-        fs::create_dir_all(self.tmp_dir())?;
-        fs::create_dir_all(self.buckets_dir())?;
-        fs::create_dir_all(self.uploads_root())?;
+        self.io.create_dir_all(&self.tmp_dir())?;
+        self.io.create_dir_all(&self.buckets_dir())?;
+        self.io.create_dir_all(&self.uploads_root())?;
         let body = serde_json::to_vec_pretty(f)
             .map_err(|e| DriveError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))?;
-        write_atomic(&self.tmp_dir(), &self.format_file(), &body)
+        self.write_atomic(&self.format_file(), &body)
     }
 
     /// A drive is online while its format file is there: a deleted or
@@ -241,7 +261,7 @@ impl Drive {
     }
 
     pub fn is_online(&self) -> bool {
-        !self.is_hung() && fs::metadata(self.format_file()).is_ok_and(|m| m.is_file())
+        !self.is_hung() && self.io.is_file(&self.format_file())
     }
 
     pub fn check_online(&self) -> Result<(), DriveError> {
@@ -257,24 +277,23 @@ impl Drive {
     /// never synced, if it died mid-commit) are durable from here on, which
     /// `make_object_dir` counts on for every folder not in `fresh`.
     pub fn clean_tmp(&self) -> io::Result<()> {
-        for e in fs::read_dir(self.tmp_dir())? {
-            let p = e?.path();
-            let _ = if p.is_dir() {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
+        let tmp = self.tmp_dir();
+        for p in self
+            .io
+            .read_dir(&tmp)?
+            .iter()
+            .filter_map(|e| e.path_in(&tmp))
+        {
+            let _ = self.io.remove_any(&p);
         }
-        let root = File::open(&self.root)?;
-        nix::unistd::syncfs(&root).map_err(io::Error::from)
+        self.io.sync_fs(&self.root)
     }
 
     /// syncfs of the drive's file system: every commit made so far without
     /// fsyncs (heal, write-back) is durable when this returns.
     pub fn sync_fs(&self) -> io::Result<()> {
         let made = self.take_deferred();
-        let res = File::open(&self.root)
-            .and_then(|root| nix::unistd::syncfs(&root).map_err(io::Error::from));
+        let res = self.io.sync_fs(&self.root);
         self.after_sync_fs(made, res.is_ok());
         res
     }
@@ -314,7 +333,7 @@ impl Drive {
         // deepest first: find the missing folders, then create top down
         let mut missing = Vec::new();
         let mut p = obj_dir;
-        while p != bucket_dir && p.starts_with(bucket_dir) && !p.is_dir() {
+        while p != bucket_dir && p.starts_with(bucket_dir) && !self.io.is_dir(p) {
             missing.push(p.to_path_buf());
             match p.parent() {
                 Some(q) => p = q,
@@ -325,11 +344,11 @@ impl Drive {
             // registered before it exists, so a concurrent commit that
             // sees the folder also sees that it is not durable yet
             self.fresh.lock().insert(dir.clone());
-            match fs::create_dir(&dir) {
+            match self.io.create_dir(&dir) {
                 Ok(()) => made.push(dir),
                 // made meanwhile by a concurrent commit (still in `fresh`
                 // until that one synced it, if it has not)
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && self.io.is_dir(&dir) => {
                     self.fresh.lock().remove(&dir);
                 }
                 Err(e) => {
@@ -372,7 +391,7 @@ impl Drive {
         with_inline: bool,
     ) -> Result<Option<ObjectMeta>, DriveError> {
         let path = self.object_dir(bucket, key)?.join(seg!(META_FILE));
-        let buf = match read_meta_bytes(&path, with_inline) {
+        let buf = match self.io.read_record(&path, with_inline) {
             Ok(b) => b,
             Err(e) if is_not_found(&e) => {
                 self.check_online()?;
@@ -389,8 +408,8 @@ impl Drive {
     }
 
     /// Reads `cairn.meta` at a path below the bucket (listing).
-    pub fn read_meta_at(dir: &SafePath) -> Result<ObjectMeta, DriveError> {
-        let buf = read_meta_bytes(&dir.join(seg!(META_FILE)), false)?;
+    pub fn read_meta_at(&self, dir: &SafePath) -> Result<ObjectMeta, DriveError> {
+        let buf = self.io.read_record(&dir.join(seg!(META_FILE)), false)?;
         Ok(ObjectMeta::decode(&buf, false)?)
     }
 
@@ -398,10 +417,32 @@ impl Drive {
     /// that is gone: never recreate a missing drive).
     pub fn make_tmp(&self, name: &str) -> Result<SafePath, DriveError> {
         let p = self.tmp_dir().join_str(name)?;
-        match fs::create_dir(&p) {
+        match self.io.create_dir(&p) {
             Ok(()) => Ok(p),
             Err(e) if is_not_found(&e) => Err(DriveError::Offline(self.root.display().to_string())),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes a file in the drive's tmp folder, fsyncs it, and renames it
+    /// over `dest`.
+    pub fn write_atomic(&self, dest: &Path, body: &[u8]) -> Result<(), DriveError> {
+        self.write_atomic_with(dest, body, true)
+    }
+
+    /// `write_atomic`, with the fsync optional (see `commit_version_with`).
+    pub fn write_atomic_with(
+        &self,
+        dest: &Path,
+        body: &[u8],
+        durable: bool,
+    ) -> Result<(), DriveError> {
+        let tmp = self.tmp_dir();
+        match self.io.write_atomic(&tmp, dest, body, durable) {
+            Err(e) if is_not_found(&e) && !self.io.exists(&tmp) => {
+                Err(DriveError::Offline(tmp.display().to_string()))
+            }
+            r => r.map_err(Into::into),
         }
     }
 
@@ -433,7 +474,7 @@ impl Drive {
         durable: bool,
     ) -> Result<Vec<PathBuf>, DriveError> {
         let bucket_dir = self.bucket_dir(bucket)?;
-        if !bucket_dir.is_dir() {
+        if !self.io.is_dir(&bucket_dir) {
             self.check_online()?;
             return Err(DriveError::Io(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -459,7 +500,7 @@ impl Drive {
             tmp_data,
             new_version.as_ref().and_then(|v| v.data_dir.as_ref()),
         ) {
-            (Some(tmp), Some(d)) => fs::rename(tmp, data_dir_path(&obj_dir, d)?),
+            (Some(tmp), Some(d)) => self.io.rename(tmp, &data_dir_path(&obj_dir, d)?),
             _ => Ok(()),
         };
         if let Some(nv) = &new_version
@@ -469,7 +510,7 @@ impl Drive {
             if nv.version_id.is_none() {
                 move_data()?;
                 // the null version this replaces may be in the history
-                let all = history::with_history(&obj_dir, old, true)?;
+                let all = history::with_history(self.io(), &obj_dir, old, true)?;
                 let (mut merged, replaced) = merge_new(new, &all);
                 // every version is in `merged` here
                 let freed = crate::extents::garbage(&obj_dir, &replaced, &merged.versions);
@@ -487,7 +528,7 @@ impl Drive {
                 // belongs in the history; appended, it hides a stale copy
                 move_data()?;
                 let mut meta = old;
-                history::append(&obj_dir, &mut meta, &new, durable)?;
+                history::append(self.io(), &obj_dir, &mut meta, &new, durable)?;
                 return self
                     .write_meta(&obj_dir, &meta, &parents, &made, durable, true)
                     .map(|()| Vec::new());
@@ -496,9 +537,9 @@ impl Drive {
         let replaces = !old.versions.is_empty();
         let (mut merged, replaced) = merge_new(new, &old);
         merged.history = old.history;
-        let freed = freed(&obj_dir, &replaced, &merged);
+        let freed = freed(self.io(), &obj_dir, &replaced, &merged);
         move_data()?;
-        history::spill_if_needed(&obj_dir, &mut merged, durable)?;
+        history::spill_if_needed(self.io(), &obj_dir, &mut merged, durable)?;
         self.write_meta(&obj_dir, &merged, &parents, &made, durable, replaces)?;
         Ok(freed)
     }
@@ -529,20 +570,20 @@ impl Drive {
             // `made` stays in `fresh` until the next syncfs (`sync_fs`):
             // a durable commit into these folders meanwhile syncs their
             // parents itself
-            write_atomic_with(&self.tmp_dir(), &path, &body, replaces)?;
+            self.write_atomic_with(&path, &body, replaces)?;
             if !made.is_empty() {
                 self.deferred.lock().extend_from_slice(made);
             }
             return Ok(());
         }
-        write_atomic(&self.tmp_dir(), &path, &body)?;
+        self.write_atomic(&path, &body)?;
         // The renames are durable only once their folders are synced: the
         // object folder, and the parents of folders not yet durable. (A
         // second thread syncing the parents while the meta is written was
         // measured: more CPU per file and no faster on 2 cores.)
-        sync_dir(obj_dir)?;
+        self.io.sync_dir(obj_dir)?;
         for dir in parents {
-            sync_dir(dir)?;
+            self.io.sync_dir(dir)?;
         }
         self.synced(made);
         Ok(())
@@ -577,7 +618,10 @@ impl Drive {
         dirs.sort_unstable();
         dirs.dedup();
         for dd in dirs {
-            match fs::rename(data_dir_path(&src_dir, dd)?, data_dir_path(&dst_dir, dd)?) {
+            match self
+                .io
+                .rename(&data_dir_path(&src_dir, dd)?, &data_dir_path(&dst_dir, dd)?)
+            {
                 // a drive that misses a dir lacks those shards (healed later)
                 Err(e) if is_not_found(&e) && Some(dd) != v.data_dir.as_deref() => {}
                 r => r?,
@@ -594,7 +638,7 @@ impl Drive {
     /// the bucket. Objects below this key are untouched.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, DriveError> {
         let obj_dir = self.object_dir(bucket, key)?;
-        match fs::remove_file(obj_dir.join(seg!(META_FILE))) {
+        match self.io.remove_file(&obj_dir.join(seg!(META_FILE))) {
             Ok(()) => {}
             Err(e) if is_not_found(&e) => {
                 self.check_online()?;
@@ -602,12 +646,13 @@ impl Drive {
             }
             Err(e) => return Err(e.into()),
         }
-        history::remove_unnamed(&obj_dir, None);
-        if let Ok(rd) = fs::read_dir(&obj_dir) {
+        history::remove_unnamed(self.io(), &obj_dir, None);
+        if let Ok(rd) = self.io.read_dir(&obj_dir) {
             self.discard(
-                rd.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(DATA_DIR_PREFIX))
-                    .map(|e| e.path()),
+                rd.iter()
+                    .filter(|e| e.name.to_string_lossy().starts_with(DATA_DIR_PREFIX))
+                    .filter_map(|e| e.path_in(&obj_dir))
+                    .map(SafePath::into_path_buf),
             );
         }
         self.prune_empty(bucket, &obj_dir);
@@ -622,7 +667,7 @@ impl Drive {
         let stop = stop.into_path_buf();
         let mut cur = dir.to_path_buf();
         while cur.starts_with(&stop) && cur != stop {
-            if fs::remove_dir(&cur).is_err() {
+            if self.io.remove_dir(&cur).is_err() {
                 break;
             }
             if !cur.pop() {
@@ -636,7 +681,12 @@ impl Drive {
 /// `meta` being what stays (its history read in when it has one: a
 /// version there may share a gone one's parts). When the history cannot
 /// be read, nothing is freed (the scanner's orphan sweep finds it later).
-pub(crate) fn freed(obj_dir: &SafePath, gone: &[VersionMeta], meta: &ObjectMeta) -> Vec<PathBuf> {
+pub(crate) fn freed(
+    io: &dyn DriveIo,
+    obj_dir: &SafePath,
+    gone: &[VersionMeta],
+    meta: &ObjectMeta,
+) -> Vec<PathBuf> {
     if gone
         .iter()
         .all(|g| g.data_dir.is_none() && g.parts.iter().all(|p| p.at.is_none()))
@@ -646,7 +696,7 @@ pub(crate) fn freed(obj_dir: &SafePath, gone: &[VersionMeta], meta: &ObjectMeta)
     if meta.history.is_none() {
         return crate::extents::garbage(obj_dir, gone, &meta.versions);
     }
-    match history::with_history(obj_dir, meta.clone(), false) {
+    match history::with_history(io, obj_dir, meta.clone(), false) {
         Ok(all) => crate::extents::garbage(obj_dir, gone, &all.versions),
         Err(e) => {
             tracing::warn!(dir = %obj_dir.display(), error = %e, "history unreadable: replaced data kept");
@@ -687,87 +737,6 @@ pub fn data_dir_path(obj_dir: &SafePath, name: &str) -> Result<SafePath, PathErr
 /// `part.N` of a data dir.
 pub fn part_path(data_dir: &SafePath, part: u32) -> Result<SafePath, PathError> {
     data_dir.join_str(&format!("part.{part}"))
-}
-
-/// fsyncs a folder, making renames and new entries in it durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Writes a file in `tmp`, fsyncs it, and renames it over `dest`.
-pub fn write_atomic(tmp: &SafePath, dest: &Path, body: &[u8]) -> Result<(), DriveError> {
-    write_atomic_with(tmp, dest, body, true)
-}
-
-/// `write_atomic`, with the fsync optional (see `commit_version_with`).
-pub fn write_atomic_with(
-    tmp: &SafePath,
-    dest: &Path,
-    body: &[u8],
-    durable: bool,
-) -> Result<(), DriveError> {
-    let t = tmp.join_str(&format!("{}.tmp", uuid::Uuid::new_v4()))?;
-    let res = (|| -> io::Result<()> {
-        let mut f = File::create(&t)?;
-        f.write_all(body)?;
-        if durable {
-            f.sync_data()?;
-        }
-        fs::rename(&t, dest)
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&t);
-    }
-    match res {
-        Err(e) if is_not_found(&e) && !tmp.exists() => {
-            Err(DriveError::Offline(tmp.display().to_string()))
-        }
-        r => r.map_err(Into::into),
-    }
-}
-
-fn read_meta_bytes(path: &Path, whole: bool) -> io::Result<Vec<u8>> {
-    let mut f = open_noatime(path)?;
-    if whole {
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf)?;
-        return Ok(buf);
-    }
-    // Most headers fit in 4 KiB; read more only when they do not.
-    let mut buf = vec![0u8; 4096];
-    let mut n = 0;
-    while let Some(rest) = buf.get_mut(n..) {
-        let r = f.read(rest)?;
-        n += r;
-        if r == 0 || n == buf.len() {
-            break;
-        }
-    }
-    buf.truncate(n);
-    if let Some(need) = ObjectMeta::header_len(&buf)
-        && need > buf.len()
-        && n == 4096
-    {
-        // the length is the file's word: read what is there (a damaged
-        // length decodes as truncated) rather than allocate it up front
-        (&mut f).take((need - n) as u64).read_to_end(&mut buf)?;
-    }
-    Ok(buf)
-}
-
-/// Opens a file for reading without updating its access time (a listing
-/// reads every key's meta: each atime update dirtied an inode), where the
-/// process may (it owns the file, or has CAP_FOWNER); plainly otherwise.
-fn open_noatime(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOATIME)
-        .open(path)
-    {
-        Err(e) if e.raw_os_error() == Some(nix::libc::EPERM) => File::open(path),
-        r => r,
-    }
 }
 
 pub fn is_not_found(e: &io::Error) -> bool {

@@ -80,17 +80,3 @@ pub fn garbage<'a>(
     out.dedup();
     out
 }
-
-/// Removes what [`garbage`] (or an older caller: whole data dirs) listed.
-pub fn remove_paths(paths: impl IntoIterator<Item = PathBuf>) {
-    for p in paths {
-        let r = match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
-            Ok(_) => std::fs::remove_file(&p),
-            Err(_) => Ok(()),
-        };
-        if let Err(e) = r {
-            tracing::debug!(path = %p.display(), error = %e, "removing a freed data file");
-        }
-    }
-}

@@ -4,7 +4,6 @@
 //! never changes an object's bytes, ETag or metadata: the version record is
 //! copied as is, only the shard index differs per drive.
 
-use std::fs::File;
 use std::io::{Seek as _, SeekFrom, Write as _};
 use std::sync::Arc;
 
@@ -12,6 +11,7 @@ use cairn_api::{BucketName, ObjectError, ObjectKey, ObjectResult, QuorumOp, Safe
 
 use crate::bitrot::{self, HASH_LEN, framed_len};
 use crate::drive::{Drive, DriveError, data_dir_path, part_path};
+use crate::driveio::{FileRead, FileWrite};
 use crate::erasure::Erasure;
 use crate::meta::{ObjectMeta, VersionMeta};
 use crate::set::{ErasureSet, Held};
@@ -355,7 +355,7 @@ fn heal_blocking(
                         tracing::warn!(drive = %d.root.display(), error = %e, "heal install failed");
                     }
                 }
-                let _ = std::fs::remove_dir_all(&tmp);
+                let _ = d.io().remove_dir_all(&tmp);
             }
         }
     }
@@ -392,8 +392,9 @@ fn install_files(
     let obj_dir = d.object_dir(bucket, key)?;
     for f in files {
         let dir = data_dir_path(&obj_dir, &f.dir)?;
-        std::fs::create_dir_all(&dir)?;
-        std::fs::rename(tmp.join_str(&f.tmp_name())?, part_path(&dir, f.number)?)?;
+        d.io().create_dir_all(&dir)?;
+        d.io()
+            .rename(&tmp.join_str(&f.tmp_name())?, &part_path(&dir, f.number)?)?;
     }
     Ok(())
 }
@@ -405,8 +406,9 @@ fn remove_orphans(d: &Drive, bucket: &str, key: &str, meta: &ObjectMeta) -> usiz
     let Ok(dir) = d.object_dir(bucket, key) else {
         return 0;
     };
-    let mut removed = crate::history::remove_unnamed(&dir, meta.history.as_ref());
-    let Ok(rd) = std::fs::read_dir(&dir) else {
+    let io = d.io();
+    let mut removed = crate::history::remove_unnamed(io, &dir, meta.history.as_ref());
+    let Ok(rd) = io.read_dir(&dir) else {
         return removed;
     };
     let named: std::collections::HashSet<&str> = meta
@@ -420,30 +422,33 @@ fn remove_orphans(d: &Drive, bucket: &str, key: &str, meta: &ObjectMeta) -> usiz
         .flat_map(|v| v.parts.iter().filter_map(|p| v.part_file(p)))
         .map(|f| (f.dir, f.number))
         .collect();
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
+    for e in rd {
+        let name = e.name.to_string_lossy().into_owned();
         if !name.starts_with(crate::meta::DATA_DIR_PREFIX) {
             continue;
         }
+        let Some(path) = e.path_in(&dir) else {
+            continue;
+        };
         if !named.contains(name.as_str()) {
-            if std::fs::remove_dir_all(e.path()).is_ok() {
+            if io.remove_dir_all(&path).is_ok() {
                 tracing::info!(drive = %d.root.display(), bucket, key, dir = %name, "removed orphaned data dir");
                 removed += 1;
             }
             continue;
         }
         // a named dir: its part files no version names
-        let Ok(inner) = std::fs::read_dir(e.path()) else {
+        let Ok(inner) = io.read_dir(&path) else {
             continue;
         };
-        for f in inner.flatten() {
-            let fname = f.file_name().to_string_lossy().into_owned();
+        for f in inner {
+            let fname = f.name.to_string_lossy().into_owned();
             let number = fname
                 .strip_prefix("part.")
                 .and_then(|n| n.parse::<u32>().ok());
             if let Some(number) = number
                 && !files.contains(&(name.as_str(), number))
-                && std::fs::remove_file(f.path()).is_ok()
+                && f.path_in(&path).is_some_and(|p| io.remove_file(&p).is_ok())
             {
                 tracing::info!(drive = %d.root.display(), bucket, key, dir = %name, number, "removed orphaned part file");
                 removed += 1;
@@ -519,8 +524,8 @@ impl CopyCheck<'_> {
         // a slice's whole file is checked (a heal rebuilds it whole)
         let size = version.stored_file_size(&file);
         let expected = expected_file_len(size, bs, self.erasure);
-        match std::fs::metadata(&path) {
-            Ok(m) if m.len() == expected => {}
+        match self.d.io().stat(&path) {
+            Ok(m) if m.len == expected => {}
             // an empty part has no file to miss
             Err(_) if expected == 0 => return true,
             _ => return false,
@@ -528,7 +533,7 @@ impl CopyCheck<'_> {
         if !self.deep {
             return true;
         }
-        let Ok(mut f) = File::open(&path) else {
+        let Ok(mut f) = self.d.io().open(&path, 0) else {
             return false;
         };
         // every block is checked: each bad one is counted (and rebuilt
@@ -599,26 +604,25 @@ impl Rebuild<'_> {
         let (erasure, version) = (self.erasure, self.version);
         let dist = &version.erasure.distribution;
         let shard_of = |drive: usize| dist.get(drive).copied().unwrap_or(drive);
-        let mut readers: Vec<(usize, Option<File>)> = self
+        let mut readers: Vec<(usize, Option<Box<dyn FileRead>>)> = self
             .sources
             .iter()
             .map(|&s| {
-                let file = self
-                    .drives
-                    .get(s)
-                    .and_then(|d| d.object_dir(self.bucket, self.key).ok())
-                    .and_then(|o| crate::extents::part_file_path(&o, &file.dir, file.number).ok())
-                    .and_then(|p| File::open(p).ok());
+                let file = self.drives.get(s).and_then(|d| {
+                    let o = d.object_dir(self.bucket, self.key).ok()?;
+                    let p = crate::extents::part_file_path(&o, &file.dir, file.number).ok()?;
+                    d.io().open(&p, 0).ok()
+                });
                 (s, file)
             })
             .collect();
-        let mut writers: Vec<(usize, File)> = Vec::new();
+        let mut writers: Vec<(usize, Box<dyn FileWrite>)> = Vec::new();
         for &t in targets {
-            if let Some(Some(tmp)) = self.tmps.get(t) {
+            if let (Some(Some(tmp)), Some(d)) = (self.tmps.get(t), self.drives.get(t)) {
                 let path = tmp
                     .join_str(&file.tmp_name())
                     .map_err(ObjectError::internal)?;
-                let f = File::create(path).map_err(ObjectError::internal)?;
+                let f = d.io().create(&path).map_err(ObjectError::internal)?;
                 writers.push((t, f));
             }
         }
@@ -686,8 +690,8 @@ fn install(
     tmp: Option<&std::path::Path>,
 ) -> Result<(), DriveError> {
     let bucket_dir = d.bucket_dir(bucket)?;
-    if !bucket_dir.is_dir() {
-        std::fs::create_dir_all(bucket_dir)?;
+    if !d.io().is_dir(&bucket_dir) {
+        d.io().create_dir_all(&bucket_dir)?;
     }
     let freed = d.commit_version_with(bucket, key, meta, tmp, false)?;
     d.discard(freed);

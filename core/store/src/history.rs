@@ -21,13 +21,12 @@
 //!   then names, and the old file is removed after.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use cairn_api::path::{PathError, SafePath};
 
-use crate::drive::{Drive, DriveError, is_not_found, sync_dir};
+use crate::drive::{Drive, DriveError, is_not_found};
+use crate::driveio::DriveIo;
 use crate::meta::{HistoryRef, MetaError, ObjectMeta};
 
 /// History files in an object's folder start with this.
@@ -69,14 +68,12 @@ fn history_path(dir: &SafePath, name: &str) -> Result<SafePath, PathError> {
 
 /// Reads the committed chunks of a history file.
 fn read_chunks(
+    io: &dyn DriveIo,
     dir: &SafePath,
     h: &HistoryRef,
     with_inline: bool,
 ) -> Result<Vec<ObjectMeta>, DriveError> {
-    let mut buf = Vec::new();
-    File::open(history_path(dir, &h.file)?)?
-        .take(h.len)
-        .read_to_end(&mut buf)?;
+    let buf = io.read_prefix(&history_path(dir, &h.file)?, h.len)?;
     if (buf.len() as u64) < h.len {
         return Err(MetaError::Truncated.into());
     }
@@ -93,6 +90,7 @@ fn read_chunks(
 
 /// `meta` with the history it names read in.
 pub(crate) fn with_history(
+    io: &dyn DriveIo,
     dir: &SafePath,
     meta: ObjectMeta,
     with_inline: bool,
@@ -100,13 +98,14 @@ pub(crate) fn with_history(
     let Some(h) = meta.history.clone() else {
         return Ok(meta);
     };
-    let chunks = read_chunks(dir, &h, with_inline)?;
+    let chunks = read_chunks(io, dir, &h, with_inline)?;
     Ok(merge(meta, chunks))
 }
 
 /// Appends `chunk` to the history `meta` names (starting one if it names
 /// none) and counts it in `meta`, which the caller then writes.
 pub(crate) fn append(
+    io: &dyn DriveIo,
     dir: &SafePath,
     meta: &mut ObjectMeta,
     chunk: &ObjectMeta,
@@ -117,20 +116,10 @@ pub(crate) fn append(
         Some(h) => (h, false),
         None => (new_ref(), true),
     };
-    let mut f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(history_path(dir, &h.file)?)?;
     // cut a tail that a crash left past the committed length
-    f.set_len(h.len)?;
-    f.seek(SeekFrom::Start(h.len))?;
-    f.write_all(&body)?;
-    if durable {
-        f.sync_data()?;
-        if fresh {
-            sync_dir(dir)?;
-        }
+    io.write_at(&history_path(dir, &h.file)?, h.len, &body, durable)?;
+    if durable && fresh {
+        io.sync_dir(dir)?;
     }
     meta.history = Some(HistoryRef {
         file: h.file,
@@ -142,6 +131,7 @@ pub(crate) fn append(
 /// Moves all but the newest `KEEP` versions of `meta` into its history
 /// when it has grown past its bounds.
 pub(crate) fn spill_if_needed(
+    io: &dyn DriveIo,
     dir: &SafePath,
     meta: &mut ObjectMeta,
     durable: bool,
@@ -150,7 +140,7 @@ pub(crate) fn spill_if_needed(
         return Ok(());
     }
     let chunk = meta.split_off(KEEP);
-    append(dir, meta, &chunk, durable)
+    append(io, dir, meta, &chunk, durable)
 }
 
 fn new_ref() -> HistoryRef {
@@ -172,7 +162,7 @@ impl Drive {
         let Some(meta) = self.read_meta(bucket, key, with_inline)? else {
             return Ok(None);
         };
-        with_history(&self.object_dir(bucket, key)?, meta, with_inline).map(Some)
+        with_history(self.io(), &self.object_dir(bucket, key)?, meta, with_inline).map(Some)
     }
 
     /// The meta, with the history read in only when it must be: when
@@ -189,7 +179,7 @@ impl Drive {
         };
         match id {
             Some(id) if meta.history.is_some() && meta.position(id).is_none() => {
-                with_history(&self.object_dir(bucket, key)?, meta, with_inline).map(Some)
+                with_history(self.io(), &self.object_dir(bucket, key)?, meta, with_inline).map(Some)
             }
             _ => Ok(Some(meta)),
         }
@@ -209,7 +199,7 @@ impl Drive {
         let old = all.history.take();
         if needs_spill(&all) {
             let chunk = all.split_off(KEEP);
-            append(&dir, &mut all, &chunk, durable)?;
+            append(self.io(), &dir, &mut all, &chunk, durable)?;
         }
         // it replaces a meta: synced even when not durable
         self.write_meta(&dir, &all, &[], &[], durable, true)?;
@@ -217,7 +207,7 @@ impl Drive {
             && all.history.as_ref().is_none_or(|h| h.file != old.file)
             && let Ok(old) = history_path(&dir, &old.file)
         {
-            remove_file(&old);
+            remove_file(self.io(), &old);
         }
         Ok(())
     }
@@ -225,27 +215,30 @@ impl Drive {
 
 /// Removes the history files in `dir` that `keep` does not name (crash
 /// leftovers of a rewrite, or all of them when the object is gone).
-pub(crate) fn remove_unnamed(dir: &Path, keep: Option<&HistoryRef>) -> usize {
-    let Ok(rd) = fs::read_dir(dir) else {
+pub(crate) fn remove_unnamed(io: &dyn DriveIo, dir: &SafePath, keep: Option<&HistoryRef>) -> usize {
+    let Ok(rd) = io.read_dir(dir) else {
         return 0;
     };
     let mut removed = 0;
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
+    for e in rd {
+        let name = e.name.to_string_lossy().into_owned();
         if !name.starts_with(HISTORY_PREFIX)
-            || !e.file_type().is_ok_and(|t| t.is_file())
+            || e.kind != crate::driveio::FileKind::File
             || keep.is_some_and(|h| h.file == name)
         {
             continue;
         }
-        remove_file(&e.path());
+        let Some(p) = e.path_in(dir) else {
+            continue;
+        };
+        remove_file(io, &p);
         removed += 1;
     }
     removed
 }
 
-fn remove_file(p: &Path) {
-    if let Err(e) = fs::remove_file(p)
+fn remove_file(io: &dyn DriveIo, p: &Path) {
+    if let Err(e) = io.remove_file(p)
         && !is_not_found(&e)
     {
         tracing::warn!(file = %p.display(), error = %e, "could not remove an old history file");

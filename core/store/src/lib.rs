@@ -11,6 +11,7 @@ pub mod bitrot;
 mod bucketcfg;
 mod config;
 pub mod drive;
+pub mod driveio;
 pub mod drivelock;
 pub mod erasure;
 pub mod extents;
@@ -167,7 +168,7 @@ impl ObjectLayer for ErasureSet {
         let per_drive = self
             .on_drives(|d| {
                 if d.is_online()
-                    && let (Some(t), Some(f)) = admin::space(&d.root)
+                    && let (Some(t), Some(f)) = d.space()
                 {
                     Some((t, f))
                 } else {

@@ -7,7 +7,7 @@ use cairn_api::{BucketName, ListOptions, ListPage, ObjectError, ObjectResult, Ve
 
 use crate::drive::{Drive, DriveError};
 use crate::set::ErasureSet;
-use crate::walk::{WalkItem, Walker};
+use crate::walk::WalkItem;
 
 impl ErasureSet {
     pub(crate) async fn list_objects_impl(
@@ -82,18 +82,20 @@ fn merged_walk_with(
     check_objects: bool,
     mut each: impl FnMut(&WalkItem, &[usize]) -> bool,
 ) {
-    let mut walkers: Vec<(usize, std::iter::Peekable<Walker>)> = drives
+    let mut walkers: Vec<(usize, std::iter::Peekable<crate::driveio::Walk>)> = drives
         .iter()
         .filter(|d| d.is_online())
         .filter_map(|d| {
-            let w = Walker::new(
-                d.bucket_dir(bucket).ok()?,
-                from.prefix,
-                from.start_after,
-                from.delimiter,
-            );
-            let w = if check_objects { w } else { w.candidates() };
-            Some((d.index, w.peekable()))
+            let q = crate::driveio::WalkQuery {
+                prefix: from.prefix.to_owned(),
+                start_after: from.start_after.map(str::to_owned),
+                delimiter: from.delimiter.map(str::to_owned),
+                candidates: !check_objects,
+            };
+            Some((
+                d.index,
+                d.io().walk(&d.bucket_dir(bucket).ok()?, &q).peekable(),
+            ))
         })
         .collect();
     while let Some(min) = walkers
@@ -209,7 +211,7 @@ fn quorum_info(
         let Ok(m) = d
             .object_dir(bucket, key)
             .map_err(DriveError::from)
-            .and_then(|dir| Drive::read_meta_at(&dir))
+            .and_then(|dir| d.read_meta_at(&dir))
         else {
             continue;
         };

@@ -27,12 +27,11 @@ use time::OffsetDateTime;
 use cairn_api::path::{PathError, SafePath};
 use cairn_api::seg;
 
-use crate::drive::{Drive, DriveError, write_atomic};
+use crate::drive::{Drive, DriveError};
 use crate::erasure::Erasure;
 use crate::meta::{PartMeta, VersionMeta};
 use crate::set::{
-    ErasureSet, Lookup, Want, count, erasure_info, new_data_dir, now_nanos, remove_tmp,
-    write_quorum,
+    ErasureSet, Lookup, Want, count, erasure_info, new_data_dir, now_nanos, write_quorum,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,8 +109,11 @@ fn part_record_file(dir: &SafePath, number: u32) -> Result<SafePath, PathError> 
     dir.join_str(&format!("part.{number}.json"))
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(p: &std::path::Path) -> Result<Option<T>, DriveError> {
-    match std::fs::read(p) {
+fn read_json<T: for<'de> Deserialize<'de>>(
+    d: &Drive,
+    p: &std::path::Path,
+) -> Result<Option<T>, DriveError> {
+    match d.io().read(p) {
         Ok(b) => Ok(serde_json::from_slice(&b).ok()),
         Err(e) if crate::drive::is_not_found(&e) => Ok(None),
         Err(e) => Err(e.into()),
@@ -126,11 +128,12 @@ fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, DriveError> {
 fn read_parts(d: &Drive, bucket: &str, id: &str) -> Result<BTreeMap<u32, PartRecord>, DriveError> {
     let dir = upload_dir(d, bucket, id)?;
     let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(&dir)?.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
+    for e in d.io().read_dir(&dir)? {
+        let name = e.name.to_string_lossy().into_owned();
         if name.starts_with("part.")
             && name.ends_with(".json")
-            && let Some(r) = read_json::<PartRecord>(&e.path())?
+            && let Some(p) = e.path_in(&dir)
+            && let Some(r) = read_json::<PartRecord>(d, &p)?
         {
             out.insert(r.number, r);
         }
@@ -167,7 +170,7 @@ fn move_parts(
             ) else {
                 return Lookup::Failed;
             };
-            match std::fs::rename(from, to) {
+            match d.io().rename(&from, &to) {
                 Ok(()) => {}
                 Err(e) if crate::drive::is_not_found(&e) => return Lookup::Missing,
                 Err(_) => return Lookup::Failed,
@@ -177,7 +180,7 @@ fn move_parts(
     };
     let r = moved();
     if !matches!(r, Lookup::Found(())) {
-        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = d.io().remove_dir_all(&tmp);
     }
     match r {
         Lookup::Found(()) => Lookup::Found(tmp),
@@ -209,7 +212,8 @@ impl ErasureSet {
         let (b, i) = (bucket.to_string(), id.to_owned());
         let res = self
             .on_drives(move |d| {
-                match upload_dir(d, &b, &i).and_then(|u| read_json::<UploadMeta>(&upload_file(&u)))
+                match upload_dir(d, &b, &i)
+                    .and_then(|u| read_json::<UploadMeta>(d, &upload_file(&u)))
                 {
                     Ok(Some(m)) => Lookup::Found(m),
                     Ok(None) if d.is_online() => Lookup::Missing,
@@ -279,8 +283,8 @@ impl ErasureSet {
             .on_drives(move |d| -> Result<(), DriveError> {
                 d.check_online()?;
                 let dir = upload_dir(d, &b, &i)?;
-                std::fs::create_dir_all(&dir)?;
-                write_atomic(&d.tmp_dir(), &upload_file(&dir), &body)
+                d.io().create_dir_all(&dir)?;
+                d.write_atomic(&upload_file(&dir), &body)
             })
             .await;
         let ok = res.iter().filter(|r| r.is_ok()).count();
@@ -341,7 +345,7 @@ impl ErasureSet {
         let out = match digest.verify(opts.content_md5.as_ref(), opts.content_length) {
             Ok(o) => o,
             Err(e) => {
-                remove_tmp(tmps).await;
+                self.remove_tmp(tmps).await;
                 return Err(e);
             }
         };
@@ -364,24 +368,26 @@ impl ErasureSet {
                     .and_then(Option::as_ref)
                     .ok_or_else(|| DriveError::Offline(d.root.display().to_string()))?;
                 let dir = upload_dir(d, &b, &i)?;
-                if !upload_file(&dir).is_file() {
+                if !d.io().is_file(&upload_file(&dir)) {
                     return Err(DriveError::Offline(d.root.display().to_string()));
                 }
                 // Replace any earlier upload of this part number.
                 let record = part_record_file(&dir, number)?;
-                let old = read_json::<PartRecord>(&record)?;
-                std::fs::rename(tmp.join_str(&file)?, dir.join_str(&file)?)?;
-                write_atomic(&d.tmp_dir(), &record, &body)?;
+                let old = read_json::<PartRecord>(d, &record)?;
+                d.io()
+                    .rename(&tmp.join_str(&file)?, &dir.join_str(&file)?)?;
+                d.write_atomic(&record, &body)?;
                 if let Some(old) = old
                     && old.file != file
                     && let Ok(old) = dir.join_named(PART_FILE_PREFIX, &old.file)
                 {
-                    let _ = std::fs::remove_file(old);
+                    let _ = d.io().remove_file(&old);
                 }
                 Ok(())
             })
             .await;
-        remove_tmp(Arc::try_unwrap(tmps).unwrap_or_default()).await;
+        self.remove_tmp(Arc::try_unwrap(tmps).unwrap_or_default())
+            .await;
         let ok = res.iter().filter(|r| r.is_ok()).count();
         if ok < wq {
             return Err(self.write_quorum_error(wq, ok));
@@ -564,7 +570,7 @@ impl ErasureSet {
         if ready < wq && gone > 0 {
             // the upload's part files are gone (an earlier commit of it,
             // whose version is no longer the key's): nothing to complete
-            remove_tmp(tmps).await;
+            self.remove_tmp(tmps).await;
             return Err(ObjectError::NoSuchUpload {
                 upload_id: id.to_owned(),
             });
@@ -616,7 +622,7 @@ impl ErasureSet {
         let (b, i) = (bucket.to_string(), id.to_owned());
         self.on_drives(move |d| {
             if let Ok(u) = upload_dir(d, &b, &i) {
-                let _ = std::fs::remove_dir_all(u);
+                let _ = d.io().remove_dir_all(&u);
             }
         })
         .await;
@@ -645,15 +651,15 @@ impl ErasureSet {
                 let Some(rd) = d
                     .multipart_dir(&b)
                     .ok()
-                    .and_then(|m| std::fs::read_dir(m).ok())
+                    .and_then(|m| d.io().read_dir(&m).ok())
                 else {
                     return Vec::new();
                 };
-                rd.flatten()
+                rd.into_iter()
                     .filter_map(|e| {
-                        let id = e.file_name().into_string().ok()?;
+                        let id = e.name.into_string().ok()?;
                         let dir = upload_dir(d, &b, &id).ok()?;
-                        let m = read_json::<UploadMeta>(&upload_file(&dir)).ok()??;
+                        let m = read_json::<UploadMeta>(d, &upload_file(&dir)).ok()??;
                         Some((id, m))
                     })
                     .collect()

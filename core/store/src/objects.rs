@@ -11,13 +11,13 @@ use cairn_api::{
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::drive::{DriveError, write_atomic};
+use crate::drive::DriveError;
 use crate::erasure::Erasure;
 use crate::meta::{INLINE_MAX, ObjectMeta, VersionMeta};
 use crate::reader::{ReadPlan, ShardSource, stream};
 use crate::set::{
     ErasureSet, Held, Lookup, Want, count, erasure_info, new_data_dir, now_nanos, per_drive_metas,
-    read_prefix, remove_tmp, single_part, write_quorum,
+    read_prefix, single_part, write_quorum,
 };
 use crate::sse::SseMeta;
 use crate::sse::stream::{PlainPart, decrypt, stored_range};
@@ -67,7 +67,7 @@ impl ErasureSet {
         let res = self
             .on_drives(move |d| -> Result<bool, DriveError> {
                 d.check_online()?;
-                let created_now = match std::fs::create_dir(d.bucket_dir(&b)?) {
+                let created_now = match d.io().create_dir(&d.bucket_dir(&b)?) {
                     Ok(()) => true,
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
                     Err(e) => return Err(e.into()),
@@ -79,7 +79,7 @@ impl ErasureSet {
                         ..Default::default()
                     })
                     .map_err(|e| DriveError::Io(std::io::Error::other(e)))?;
-                    write_atomic(&d.tmp_dir(), &d.bucket_config_file(&b)?, &body)?;
+                    d.write_atomic(&d.bucket_config_file(&b)?, &body)?;
                 }
                 Ok(created_now)
             })
@@ -119,12 +119,12 @@ impl ErasureSet {
     pub(crate) async fn list_buckets_impl(&self) -> ObjectResult<Vec<BucketInfo>> {
         let res = self
             .on_drives(|d| -> Option<Vec<(String, Option<OffsetDateTime>)>> {
-                let rd = std::fs::read_dir(&d.root).ok()?;
+                let rd = d.io().read_dir(&d.root).ok()?;
                 d.check_online().ok()?;
                 Some(
-                    rd.flatten()
-                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                        .filter_map(|e| e.file_name().into_string().ok())
+                    rd.into_iter()
+                        .filter(|e| e.kind == crate::driveio::FileKind::Dir)
+                        .filter_map(|e| e.name.into_string().ok())
                         .filter(|n| BucketName::new(n.clone()).is_ok())
                         .map(|n| {
                             let c = read_bucket_created(d, &n);
@@ -184,9 +184,9 @@ impl ErasureSet {
         let res = self
             .on_drives(move |d| -> Result<(), DriveError> {
                 d.check_online()?;
-                let _ = std::fs::remove_dir_all(d.multipart_dir(&b)?);
-                let _ = std::fs::remove_file(d.bucket_config_file(&b)?);
-                match std::fs::remove_dir_all(d.bucket_dir(&b)?) {
+                let _ = d.io().remove_dir_all(&d.multipart_dir(&b)?);
+                let _ = d.io().remove_file(&d.bucket_config_file(&b)?);
+                match d.io().remove_dir_all(&d.bucket_dir(&b)?) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
                     _ => Ok(()),
                 }
@@ -298,13 +298,13 @@ impl ErasureSet {
         let out = match digest.verify(opts.content_md5.as_ref(), opts.content_length) {
             Ok(o) => o,
             Err(e) => {
-                remove_tmp(tmps).await;
+                self.remove_tmp(tmps).await;
                 return Err(e);
             }
         };
         let written = tmps.iter().filter(|t| t.is_some()).count();
         if written < quorum {
-            remove_tmp(tmps).await;
+            self.remove_tmp(tmps).await;
             return Err(self.write_quorum_error(quorum, written));
         }
         template.size = size;
@@ -324,7 +324,7 @@ impl ErasureSet {
             Err(e) => Err(e),
         };
         if let Err(e) = stamped {
-            remove_tmp(tmps).await;
+            self.remove_tmp(tmps).await;
             return Err(e);
         }
         template.mod_time = now_nanos();
@@ -434,7 +434,7 @@ impl ErasureSet {
                 Some(_) => drive
                     .object_dir(bucket.as_str(), key.as_str())
                     .ok()
-                    .map(ShardSource::Dir),
+                    .map(|dir| ShardSource::Dir(dir, drive.io_arc())),
                 None => held
                     .inline()
                     .map(|b| ShardSource::Inline(bytes::Bytes::copy_from_slice(b))),
@@ -628,7 +628,11 @@ impl ErasureSet {
         let (b, s, d) = (bucket.to_string(), src.to_string(), dst.to_string());
         let res = self
             .on_drives(move |drive| match drive.rename_object(&b, &s, &d) {
-                Ok(Some(old)) => Lookup::Found(old),
+                Ok(Some(old)) => {
+                    // what the new key replaced leaves through the trash
+                    drive.discard(old);
+                    Lookup::Found(())
+                }
                 Ok(None) => Lookup::Missing,
                 Err(e) => {
                     tracing::warn!(drive = %drive.root.display(), error = %e, "rename failed on drive");
@@ -638,21 +642,6 @@ impl ErasureSet {
             .await;
         let wq = write_quorum(version.erasure.data, version.erasure.parity);
         let moved = res.iter().filter(|r| matches!(r, Lookup::Found(_))).count();
-        let old: Vec<std::path::PathBuf> = res
-            .into_iter()
-            .filter_map(|r| match r {
-                Lookup::Found(o) => Some(o),
-                _ => None,
-            })
-            .flatten()
-            .collect();
-        if !old.is_empty() {
-            tokio::task::spawn_blocking(move || {
-                for p in old {
-                    let _ = std::fs::remove_dir_all(p);
-                }
-            });
-        }
         self.changed(bucket.as_str(), src.as_str());
         self.changed(bucket.as_str(), dst.as_str());
         if moved < wq {
@@ -868,6 +857,6 @@ fn read_bucket_created(d: &crate::drive::Drive, bucket: &str) -> Option<OffsetDa
 }
 
 pub(crate) fn read_bucket_meta(d: &crate::drive::Drive, bucket: &str) -> Option<BucketMeta> {
-    let b = std::fs::read(d.bucket_config_file(bucket).ok()?).ok()?;
+    let b = d.io().read(&d.bucket_config_file(bucket).ok()?).ok()?;
     serde_json::from_slice(&b).ok()
 }

@@ -33,9 +33,7 @@ use crate::extents::EXTENT_SIZE;
 use crate::meta::{BLOCK_SIZE, FileSlice, INLINE_MAX, PartLoc, PartMeta, VersionMeta};
 use crate::objects::VersionRead;
 use crate::reader::stream;
-use crate::set::{
-    ErasureSet, Want, new_data_dir, now_nanos, per_drive_metas, remove_tmp, write_quorum,
-};
+use crate::set::{ErasureSet, Want, new_data_dir, now_nanos, per_drive_metas, write_quorum};
 use crate::sse::ObjectKeys;
 use crate::sse::stream::decrypt;
 use crate::versions::NewAttrs;
@@ -191,14 +189,8 @@ impl ExtentWriter<'_> {
     ) -> ObjectResult<()> {
         let number = out.next();
         let files = self
-            .tmps
-            .iter()
-            .map(|t| {
-                t.as_ref()
-                    .and_then(|t| crate::drive::part_path(t, number).ok())
-                    .map(SafePath::into_path_buf)
-            })
-            .collect();
+            .set
+            .tmp_targets(&self.tmps, |t| crate::drive::part_path(t, number).ok());
         let seal = self
             .keys
             .map(|k| k.part_salted(number, Some(self.dir.as_str())));
@@ -248,13 +240,13 @@ impl ExtentWriter<'_> {
         let enc = job.await.map_err(ObjectError::internal)??;
         self.set.note_writes(&enc.written);
         // a drive that failed one extent holds no whole copy
-        for (t, w) in self.tmps.iter_mut().zip(&enc.written) {
-            if !w.ok()
-                && let Some(dir) = t.take()
-            {
-                remove_tmp(vec![Some(dir)]).await;
-            }
-        }
+        let failed = self
+            .tmps
+            .iter_mut()
+            .zip(&enc.written)
+            .map(|(t, w)| if w.ok() { None } else { t.take() })
+            .collect();
+        self.set.remove_tmp(failed).await;
         let part = out
             .0
             .get_mut(idx)
@@ -373,14 +365,14 @@ impl ErasureSet {
             Ok(()) => out.0,
             Err(e) => {
                 w.abort();
-                remove_tmp(w.tmps).await;
+                self.remove_tmp(w.tmps).await;
                 return Err(e);
             }
         };
         let quorum = write_quorum(base.erasure.data, base.erasure.parity);
         let ready = w.tmps.iter().filter(|t| t.is_some()).count();
         if ready < quorum {
-            remove_tmp(w.tmps).await;
+            self.remove_tmp(w.tmps).await;
             return Err(self.write_quorum_error(quorum, ready));
         }
         let etags: Vec<&str> = parts.iter().map(|p| p.etag.as_str()).collect();
@@ -410,7 +402,7 @@ impl ErasureSet {
             acl: base.attrs.acl.clone(),
         };
         if let Err(e) = self.stamp_version(bucket, key, &mut template, attrs).await {
-            remove_tmp(w.tmps).await;
+            self.remove_tmp(w.tmps).await;
             return Err(e);
         }
         template.mod_time = now_nanos();

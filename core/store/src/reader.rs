@@ -8,7 +8,6 @@
 //! whatever K shards are good for it. Only a shard whose file is gone or
 //! ends early is given up on (for the part).
 
-use std::fs::File;
 use std::io::{self, Seek as _, SeekFrom};
 use std::sync::Arc;
 
@@ -24,8 +23,9 @@ use crate::meta::VersionMeta;
 #[derive(Clone, Debug)]
 pub enum ShardSource {
     /// An object's folder on a drive; a part's file is
-    /// `<folder>/<its data dir>/part.<its number>` (`PlanPart`).
-    Dir(SafePath),
+    /// `<folder>/<its data dir>/part.<its number>` (`PlanPart`), read
+    /// through the drive's file operations.
+    Dir(SafePath, Arc<dyn crate::driveio::DriveIo>),
     /// The framed shard of an inline object.
     Inline(Bytes),
 }
@@ -158,15 +158,12 @@ fn spawn_shard_reader(
     let part_dir = part_dir.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut file = match &source {
-            ShardSource::Dir(dir) => {
+            ShardSource::Dir(dir, io) => {
                 let path = crate::extents::part_file_path(dir, &part_dir, part_number);
                 match path
                     .map_err(io::Error::from)
-                    .and_then(|p| File::open(&p))
-                    .and_then(|mut f| {
-                        f.seek(SeekFrom::Start(first_block * full_frame))?;
-                        Ok(f)
-                    }) {
+                    .and_then(|p| io.open(&p, first_block * full_frame))
+                {
                     Ok(f) => Some(f),
                     Err(e) => {
                         let _ = tx.blocking_send(Err(fault(
@@ -213,7 +210,7 @@ fn spawn_shard_reader(
                         return;
                     }
                 },
-                (None, ShardSource::Dir(_)) => return,
+                (None, ShardSource::Dir(..)) => return,
             };
             let sent: ShardBlock = if bitrot::verify_block(&hash, &data) {
                 Ok(data)

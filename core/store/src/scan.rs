@@ -214,9 +214,9 @@ impl ErasureSet {
         self.on_drives(move |d| {
             if let Ok(dir) = d.bucket_dir(&b)
                 && d.is_online()
-                && !dir.is_dir()
+                && !d.io().is_dir(&dir)
             {
-                let _ = std::fs::create_dir_all(dir);
+                let _ = d.io().create_dir_all(&dir);
             }
         })
         .await;
@@ -236,14 +236,14 @@ impl ErasureSet {
                 if d.is_online() {
                     return false;
                 }
-                if !d.root.is_dir() {
+                if !d.io().is_dir(&d.root) {
                     return false;
                 }
                 match d.read_format() {
                     Ok(None) => {}
                     _ => return false,
                 }
-                let empty = std::fs::read_dir(&d.root).map(|mut r| r.next().is_none()).unwrap_or(false);
+                let empty = d.io().read_dir(&d.root).is_ok_and(|r| r.is_empty());
                 if !empty {
                     tracing::warn!(drive = %d.root.display(), "drive has no format but is not empty; not taking it");
                     return false;
@@ -272,33 +272,35 @@ impl ErasureSet {
     /// Removes tmp entries and multipart uploads older than `age`.
     pub async fn clean_stale(&self, age: Duration) {
         self.on_drives(move |d| {
+            let io = d.io();
             let old = |p: &std::path::Path| {
-                std::fs::metadata(p)
-                    .and_then(|m| m.modified())
+                io.stat(p)
                     .ok()
+                    .and_then(|m| m.modified)
                     .and_then(|t| SystemTime::now().duration_since(t).ok())
                     .is_some_and(|a| a > age)
             };
-            if let Ok(rd) = std::fs::read_dir(d.tmp_dir()) {
-                for e in rd.flatten() {
-                    if old(&e.path()) {
-                        let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
+            let tmp = d.tmp_dir();
+            if let Ok(rd) = io.read_dir(&tmp) {
+                for p in rd.iter().filter_map(|e| e.path_in(&tmp)) {
+                    if old(&p) {
+                        let _ = io.remove_any(&p);
                     }
                 }
             }
             let root = d.uploads_root();
-            if let Ok(buckets) = std::fs::read_dir(&root) {
-                for b in buckets.flatten() {
-                    let Ok(bdir) = root.join_str(&b.file_name().to_string_lossy()) else {
+            if let Ok(buckets) = io.read_dir(&root) {
+                for b in buckets {
+                    let Ok(bdir) = root.join_str(&b.name.to_string_lossy()) else {
                         continue;
                     };
-                    for u in std::fs::read_dir(&bdir).into_iter().flatten().flatten() {
-                        let Ok(udir) = bdir.join_str(&u.file_name().to_string_lossy()) else {
+                    for u in io.read_dir(&bdir).into_iter().flatten() {
+                        let Ok(udir) = bdir.join_str(&u.name.to_string_lossy()) else {
                             continue;
                         };
                         if old(&udir.join(seg!("upload.json"))) {
-                            tracing::info!(upload = %u.path().display(), "removing abandoned multipart upload");
-                            let _ = std::fs::remove_dir_all(u.path());
+                            tracing::info!(upload = %udir.display(), "removing abandoned multipart upload");
+                            let _ = io.remove_dir_all(&udir);
                         }
                     }
                 }

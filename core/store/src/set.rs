@@ -132,7 +132,13 @@ impl ErasureSet {
     /// the recorded one (drive added, missing, foreign or moved) or a
     /// parity other than the recorded one is refused (`setup.rs`).
     pub fn open(paths: Vec<PathBuf>, parity: Option<usize>) -> Result<Self, SetupError> {
-        Self::open_in(paths, parity, None, crate::sets::SetLayout::default())
+        Self::open_in(
+            paths,
+            parity,
+            None,
+            crate::sets::SetLayout::default(),
+            &Default::default(),
+        )
     }
 
     /// `open` as set `layout.set_index` of a deployment of several sets:
@@ -143,6 +149,7 @@ impl ErasureSet {
         parity: Option<usize>,
         deployment: Option<String>,
         layout: crate::sets::SetLayout,
+        io: &crate::driveio::IoFor,
     ) -> Result<Self, SetupError> {
         let n = paths.len();
         if n == 0 {
@@ -154,7 +161,7 @@ impl ErasureSet {
         let drives: Vec<Arc<Drive>> = paths
             .into_iter()
             .enumerate()
-            .map(|(i, p)| Arc::new(Drive::new(i, p)))
+            .map(|(i, p)| Arc::new(io.drive(i, p)))
             .collect();
         let mut made = crate::setup::Made::default();
         let (checked, formats) = match Self::lock_and_check(&drives, parity, &mut made) {
@@ -218,16 +225,17 @@ impl ErasureSet {
         let mut formats = Vec::with_capacity(drives.len());
         for d in drives {
             let path = || d.root.display().to_string();
-            made.create_dir_all(&d.root)
+            made.make_root(&d.io_arc(), &d.root)
                 .map_err(|source| SetupError::Drive {
                     path: path(),
                     source: source.into(),
                 })?;
             let (sys, lock) = (d.sys_dir(), d.lock_file());
-            let had = (crate::setup::exists(&sys), crate::setup::exists(&lock));
+            let io = d.io_arc();
+            let had = (io.exists(&sys), io.exists(&lock));
             let locked = d.take_lock();
-            made.note(&sys, had.0, true);
-            made.note(&lock, had.1, false);
+            made.note(&io, &sys, had.0, true);
+            made.note(&io, &lock, had.1, false);
             locked.map_err(|e| lock_error(path(), e))?;
             let f = d.read_format().map_err(|source| SetupError::Drive {
                 path: path(),
@@ -246,6 +254,15 @@ impl ErasureSet {
     /// parity, locks held by another server) without making, locking or
     /// writing anything: a start refused here leaves no trace on disk.
     pub fn check_drives(paths: &[PathBuf], parity: Option<usize>) -> Result<(), SetupError> {
+        Self::check_drives_with(paths, parity, &Default::default())
+    }
+
+    /// `check_drives` of drives whose file operations `io` gives.
+    pub(crate) fn check_drives_with(
+        paths: &[PathBuf],
+        parity: Option<usize>,
+        io: &crate::driveio::IoFor,
+    ) -> Result<(), SetupError> {
         if paths.is_empty() {
             return Err(SetupError::NoDrives);
         }
@@ -255,9 +272,11 @@ impl ErasureSet {
         let mut formats = Vec::with_capacity(paths.len());
         let mut names = Vec::with_capacity(paths.len());
         for (i, p) in paths.iter().enumerate() {
-            let d = Drive::new(i, p.clone());
+            let d = io.drive(i, p.clone());
             let path = || d.root.display().to_string();
-            crate::drivelock::DriveLock::probe(&d.sys_dir()).map_err(|e| lock_error(path(), e))?;
+            d.io()
+                .probe_lock(&d.sys_dir())
+                .map_err(|e| lock_error(path(), e))?;
             let f = match d.read_format() {
                 Err(DriveError::Io(e)) if e.kind() == std::io::ErrorKind::NotADirectory => None,
                 r => r.map_err(|source| SetupError::Drive {
@@ -515,10 +534,7 @@ impl ErasureSet {
         let full = self
             .drives
             .iter()
-            .filter(|d| {
-                d.recently_full()
-                    || crate::admin::free_bytes(&d.root).is_some_and(|f| f < FULL_BELOW)
-            })
+            .filter(|d| d.recently_full() || d.space().1.is_some_and(|f| f < FULL_BELOW))
             .count();
         if full > 0 {
             tracing::warn!(full, needed, got, "write refused: drives are full");
@@ -537,7 +553,7 @@ impl ErasureSet {
         let b = bucket.to_string();
         let res = self
             .on_drives(move |d| {
-                if d.bucket_dir(&b).is_ok_and(|dir| dir.is_dir()) {
+                if d.bucket_dir(&b).is_ok_and(|dir| d.io().is_dir(&dir)) {
                     Lookup::Found(())
                 } else if d.is_online() {
                     Lookup::Missing
@@ -684,10 +700,14 @@ impl ErasureSet {
                     return Err(DriveError::Offline(d.root.display().to_string()));
                 };
                 let out = d.commit_version_with(&b, &k, meta, tmp.as_deref(), !write_back);
-                if out.is_err()
-                    && let Some(t) = &tmp
-                {
-                    let _ = std::fs::remove_dir_all(t);
+                match &out {
+                    // the replaced data leaves through the drive's trash
+                    Ok(freed) => d.discard(freed.iter().cloned()),
+                    Err(_) => {
+                        if let Some(t) = &tmp {
+                            let _ = d.io().remove_dir_all(t);
+                        }
+                    }
                 }
                 if let Err(e) = &out {
                     tracing::warn!(drive = %d.root.display(), bucket = %b, key = %k, error = %e, "commit failed on drive");
@@ -700,10 +720,6 @@ impl ErasureSet {
             self.written_back();
         }
         self.changed(bucket.as_str(), key.as_str());
-        let old: Vec<PathBuf> = res.into_iter().flatten().flatten().collect();
-        if !old.is_empty() {
-            tokio::task::spawn_blocking(move || crate::extents::remove_paths(old));
-        }
         if ok < quorum {
             return Err(self.write_quorum_error(quorum, ok));
         }
@@ -738,15 +754,11 @@ impl ErasureSet {
         let tmp_name = uuid::Uuid::new_v4().to_string();
         let name = tmp_name.clone();
         let tmps: Vec<Option<SafePath>> = self.on_drives(move |d| d.make_tmp(&name).ok()).await;
-        let guard = TmpGuard(Some(tmps.clone()));
-        let files = tmps
-            .iter()
-            .map(|t| {
-                t.as_ref()
-                    .and_then(|t| t.join_str(&part_file).ok())
-                    .map(SafePath::into_path_buf)
-            })
-            .collect();
+        let guard = TmpGuard(Some(Tmps {
+            drives: self.drives.clone(),
+            dirs: tmps.clone(),
+        }));
+        let files = self.tmp_targets(&tmps, |t| t.join_str(&part_file).ok());
         let res = encode_stream(
             prefix,
             body,
@@ -765,31 +777,70 @@ impl ErasureSet {
         match res {
             Ok(enc) => {
                 self.note_writes(&enc.written);
+                let failed = tmps
+                    .iter()
+                    .zip(&enc.written)
+                    .map(|(t, w)| t.clone().filter(|_| !w.ok()))
+                    .collect();
+                self.remove_tmp(failed).await;
                 let dirs = tmps
                     .into_iter()
                     .zip(&enc.written)
-                    .map(|(t, w)| {
-                        if !w.ok()
-                            && let Some(t) = &t
-                        {
-                            let _ = std::fs::remove_dir_all(t);
-                        }
-                        t.filter(|_| w.ok())
-                    })
+                    .map(|(t, w)| t.filter(|_| w.ok()))
                     .collect();
                 Ok((dirs, enc.digest, enc.size))
             }
             Err(e) => {
-                remove_tmp(tmps).await;
+                self.remove_tmp(tmps).await;
                 Err(e)
             }
+        }
+    }
+
+    /// Per drive, the file `file` names in that drive's tmp dir (None
+    /// where the drive has no tmp dir), with the drive's file operations.
+    pub(crate) fn tmp_targets(
+        &self,
+        tmps: &[Option<SafePath>],
+        file: impl Fn(&SafePath) -> Option<SafePath>,
+    ) -> Vec<Option<crate::driveio::DrivePath>> {
+        tmps.iter()
+            .zip(&self.drives)
+            .map(|(t, d)| {
+                t.as_ref()
+                    .and_then(&file)
+                    .map(|p| crate::driveio::DrivePath {
+                        io: d.io_arc(),
+                        path: p.into_path_buf(),
+                    })
+            })
+            .collect()
+    }
+
+    /// Removes a write's tmp dirs (`tmps[i]` on drive `i`).
+    pub(crate) async fn remove_tmp(&self, tmps: Vec<Option<SafePath>>) {
+        let drives = self.drives.clone();
+        let _ = tokio::task::spawn_blocking(move || remove_tmps(&drives, tmps)).await;
+    }
+}
+
+fn remove_tmps(drives: &[Arc<Drive>], tmps: Vec<Option<SafePath>>) {
+    for (t, d) in tmps.iter().zip(drives) {
+        if let Some(t) = t {
+            let _ = d.io().remove_dir_all(t);
         }
     }
 }
 
 /// A write's tmp dirs, removed if the write is dropped half way (its
 /// client went away and the request was dropped) so nothing partial stays.
-struct TmpGuard(Option<Vec<Option<SafePath>>>);
+struct TmpGuard(Option<Tmps>);
+
+/// Tmp dirs of a write, `dirs[i]` on `drives[i]`.
+struct Tmps {
+    drives: Vec<Arc<Drive>>,
+    dirs: Vec<Option<SafePath>>,
+}
 
 impl TmpGuard {
     fn disarm(mut self) {
@@ -799,26 +850,15 @@ impl TmpGuard {
 
 impl Drop for TmpGuard {
     fn drop(&mut self) {
-        let Some(tmps) = self.0.take() else { return };
-        let remove = move || {
-            for t in tmps.into_iter().flatten() {
-                let _ = std::fs::remove_dir_all(t);
-            }
+        let Some(t) = self.0.take() else {
+            return;
         };
+        let remove = move || remove_tmps(&t.drives, t.dirs);
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => drop(rt.spawn_blocking(remove)),
             Err(_) => remove(),
         }
     }
-}
-
-pub(crate) async fn remove_tmp(tmps: Vec<Option<SafePath>>) {
-    let _ = tokio::task::spawn_blocking(move || {
-        for t in tmps.into_iter().flatten() {
-            let _ = std::fs::remove_dir_all(t);
-        }
-    })
-    .await;
 }
 
 pub(crate) fn count<T>(res: &[Lookup<T>]) -> (usize, usize) {

@@ -6,8 +6,10 @@
 //! `ErasureSet::check_drives` refuses before anything is made at all.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::drive::{DriveError, Format};
+use crate::driveio::DriveIo;
 use crate::erasure::default_parity;
 
 #[derive(Debug, thiserror::Error)]
@@ -233,36 +235,32 @@ fn most_common(items: impl Iterator<Item = usize>) -> Option<usize> {
 /// What a start made on the drives (folders, lock files), in the order
 /// made, so that a refused start removes exactly that again.
 #[derive(Default)]
-pub(crate) struct Made(Vec<(PathBuf, bool)>);
+pub(crate) struct Made(Vec<(Arc<dyn DriveIo>, PathBuf, bool)>);
 
 impl Made {
-    /// `create_dir_all`, noting each folder that did not exist.
-    pub fn create_dir_all(&mut self, dir: &Path) -> std::io::Result<()> {
-        let missing: Vec<PathBuf> = dir
-            .ancestors()
-            .take_while(|a| !a.as_os_str().is_empty() && a.symlink_metadata().is_err())
-            .map(Path::to_path_buf)
-            .collect();
-        std::fs::create_dir_all(dir)?;
-        self.0.extend(missing.into_iter().rev().map(|d| (d, true)));
+    /// Makes a drive's root folder, noting each folder that did not exist.
+    pub fn make_root(&mut self, io: &Arc<dyn DriveIo>, root: &Path) -> std::io::Result<()> {
+        let made = io.make_root(root)?;
+        self.0
+            .extend(made.into_iter().map(|d| (io.clone(), d, true)));
         Ok(())
     }
 
     /// Notes `path` as made if it exists now but did not before.
-    pub fn note(&mut self, path: &Path, existed: bool, is_dir: bool) {
-        if !existed && path.symlink_metadata().is_ok() {
-            self.0.push((path.to_path_buf(), is_dir));
+    pub fn note(&mut self, io: &Arc<dyn DriveIo>, path: &Path, existed: bool, is_dir: bool) {
+        if !existed && io.exists(path) {
+            self.0.push((io.clone(), path.to_path_buf(), is_dir));
         }
     }
 
     /// Removes what was made, newest first. A folder is removed only while
     /// empty: whatever else was put in it stays, and so does it.
     pub fn undo(self) {
-        for (path, is_dir) in self.0.into_iter().rev() {
+        for (io, path, is_dir) in self.0.into_iter().rev() {
             let r = if is_dir {
-                std::fs::remove_dir(&path)
+                io.remove_dir(&path)
             } else {
-                std::fs::remove_file(&path)
+                io.remove_file(&path)
             };
             match r {
                 Ok(()) => {
@@ -274,9 +272,4 @@ impl Made {
             }
         }
     }
-}
-
-/// Whether something is at `path` (a dangling link counts).
-pub(crate) fn exists(path: &Path) -> bool {
-    path.symlink_metadata().is_ok()
 }

@@ -9,21 +9,26 @@
 //! when the drive is next taken into a set.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{Sender, channel};
 
 use cairn_api::SafePath;
+
+use crate::driveio::DriveIo;
 
 /// One drive's trash folder and its purger.
 #[derive(Debug)]
 pub struct Trash {
     dir: SafePath,
+    io: Arc<dyn DriveIo>,
     purger: parking_lot::Mutex<Option<Sender<PathBuf>>>,
 }
 
 impl Trash {
-    pub fn new(dir: SafePath) -> Self {
+    pub fn new(dir: SafePath, io: Arc<dyn DriveIo>) -> Self {
         Self {
             dir,
+            io,
             purger: parking_lot::Mutex::new(None),
         }
     }
@@ -35,15 +40,16 @@ impl Trash {
         let mut moved = Vec::new();
         for p in paths {
             let Ok(to) = self.dir.join_str(&uuid::Uuid::new_v4().to_string()) else {
-                remove(&p);
+                remove(&*self.io, &p);
                 continue;
             };
             let to = to.into_path_buf();
-            match std::fs::rename(&p, &to) {
+            match self.io.rename(&p, &to) {
                 Ok(()) => moved.push(to),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.dir.exists() => {
-                    if std::fs::create_dir_all(self.dir.as_path()).is_ok()
-                        && std::fs::rename(&p, &to).is_ok()
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound && !self.io.exists(&self.dir) =>
+                {
+                    if self.io.create_dir_all(&self.dir).is_ok() && self.io.rename(&p, &to).is_ok()
                     {
                         moved.push(to);
                     }
@@ -51,7 +57,7 @@ impl Trash {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     tracing::debug!(path = %p.display(), error = %e, "moving freed data to the trash; removing it in place");
-                    remove(&p);
+                    remove(&*self.io, &p);
                 }
             }
         }
@@ -62,10 +68,14 @@ impl Trash {
 
     /// Removes what an earlier run left in the trash (in the background).
     pub fn purge_leftovers(&self) {
-        let Ok(rd) = std::fs::read_dir(self.dir.as_path()) else {
+        let Ok(rd) = self.io.read_dir(&self.dir) else {
             return;
         };
-        let left: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        let left: Vec<PathBuf> = rd
+            .iter()
+            .filter_map(|e| e.path_in(&self.dir))
+            .map(SafePath::into_path_buf)
+            .collect();
         if !left.is_empty() {
             self.send(left);
         }
@@ -77,17 +87,18 @@ impl Trash {
             Some(tx) => tx.clone(),
             None => {
                 let (tx, rx) = channel::<PathBuf>();
+                let io = self.io.clone();
                 let started = std::thread::Builder::new()
                     .name("cairn-purge".into())
                     .spawn(move || {
                         while let Ok(p) = rx.recv() {
-                            remove(&p);
+                            remove(&*io, &p);
                         }
                     });
                 if let Err(e) = started {
                     tracing::warn!(error = %e, "no purger thread; removing freed data in place");
                     drop(purger);
-                    paths.iter().for_each(|p| remove(p));
+                    paths.iter().for_each(|p| remove(&*self.io, p));
                     return;
                 }
                 *purger = Some(tx.clone());
@@ -97,20 +108,18 @@ impl Trash {
         drop(purger);
         for p in paths {
             if let Err(e) = tx.send(p) {
-                remove(&e.0);
+                remove(&*self.io, &e.0);
             }
         }
     }
 }
 
-fn remove(p: &Path) {
-    let r = match std::fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
-        Ok(_) => std::fs::remove_file(p),
-        Err(_) => Ok(()),
-    };
-    if let Err(e) = r {
-        tracing::debug!(path = %p.display(), error = %e, "removing freed data");
+fn remove(io: &dyn DriveIo, p: &Path) {
+    match io.remove_any(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::debug!(path = %p.display(), error = %e, "removing freed data");
+        }
+        _ => {}
     }
 }
 
@@ -123,7 +132,10 @@ mod tests {
     fn discarded_data_leaves_its_place_at_once_and_the_trash_later() {
         let t = tempfile::tempdir().unwrap();
         let root = SafePath::root(t.path().to_path_buf());
-        let trash = Trash::new(root.join_str("trash").unwrap());
+        let trash = Trash::new(
+            root.join_str("trash").unwrap(),
+            crate::driveio::LocalIo::shared(),
+        );
         let obj = t.path().join("obj");
         std::fs::create_dir_all(obj.join("cairn.data.x")).unwrap();
         std::fs::write(obj.join("cairn.data.x/part.1"), vec![7u8; 1 << 20]).unwrap();

@@ -184,8 +184,9 @@ fn quorum_versions(
         let Ok(dir) = d.object_dir(bucket, key) else {
             continue;
         };
-        let Ok(m) =
-            Drive::read_meta_at(&dir).and_then(|m| crate::history::with_history(&dir, m, false))
+        let Ok(m) = d
+            .read_meta_at(&dir)
+            .and_then(|m| crate::history::with_history(d.io(), &dir, m, false))
         else {
             continue;
         };

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use cairn_api::seg;
 
-use crate::drive::{Drive, DriveError, sync_dir, write_atomic};
+use crate::drive::{Drive, DriveError};
 use crate::meta::{META_FILE, ObjectMeta, VersionMeta};
 use crate::set::{ErasureSet, Lookup, Want, count, erasure_info, now_nanos, write_quorum};
 
@@ -434,12 +434,12 @@ impl Drive {
             // the common case: a recent version, and the meta keeps others
             Some(pos) if meta.versions.len() > 1 => {
                 let gone = meta.remove(pos);
-                write_atomic(&self.tmp_dir(), &dir.join(seg!(META_FILE)), &meta.encode()?)?;
-                sync_dir(&dir)?;
-                crate::drive::freed(&dir, &Vec::from_iter(gone), &meta)
+                self.write_atomic(&dir.join(seg!(META_FILE)), &meta.encode()?)?;
+                self.io().sync_dir(&dir)?;
+                crate::drive::freed(self.io(), &dir, &Vec::from_iter(gone), &meta)
             }
             _ => {
-                let mut all = crate::history::with_history(&dir, meta, true)?;
+                let mut all = crate::history::with_history(self.io(), &dir, meta, true)?;
                 let Some(pos) = all.position(version_id) else {
                     return Ok(false);
                 };

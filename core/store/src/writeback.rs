@@ -131,18 +131,18 @@ async fn flusher(wb: Arc<WriteBack>, drives: Vec<Arc<Drive>>, quorum: usize) {
 /// One syncfs per file system holding online drives; returns how many
 /// online drives are durable now.
 fn sync_drives(drives: &[Arc<Drive>]) -> usize {
-    use std::os::unix::fs::MetadataExt as _;
-    // (device, drives on it with their deferred folders)
+    // (node and device, drives on it with their deferred folders)
     type OnDevice<'a> = Vec<(&'a Arc<Drive>, Vec<std::path::PathBuf>)>;
-    let mut groups: Vec<(u64, OnDevice<'_>)> = Vec::new();
+    let mut groups: Vec<((String, u64), OnDevice<'_>)> = Vec::new();
     for d in drives.iter().filter(|d| d.is_online()) {
-        let Ok(m) = std::fs::metadata(&d.root) else {
+        let Ok(m) = d.io().stat(&d.root) else {
             continue;
         };
         let made = d.take_deferred();
-        match groups.iter_mut().find(|(dev, _)| *dev == m.dev()) {
+        let on = (d.io().node().to_owned(), m.dev);
+        match groups.iter_mut().find(|(dev, _)| *dev == on) {
             Some((_, g)) => g.push((d, made)),
-            None => groups.push((m.dev(), vec![(d, made)])),
+            None => groups.push((on, vec![(d, made)])),
         }
     }
     let mut got = 0;
@@ -151,8 +151,7 @@ fn sync_drives(drives: &[Arc<Drive>]) -> usize {
             continue;
         };
         let root = first.root.clone();
-        let res = std::fs::File::open(&root)
-            .and_then(|f| nix::unistd::syncfs(&f).map_err(std::io::Error::from));
+        let res = first.io().sync_fs(&root);
         if let Err(e) = &res {
             tracing::warn!(drive = %root.display(), error = %e, "write-back syncfs failed");
         }

@@ -5,9 +5,7 @@
 //! none), and memory is bounded by the channel depths (a few MiB per PUT),
 //! whatever the object size.
 
-use std::fs::File;
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -16,13 +14,14 @@ use cairn_api::{ByteStream, ObjectError};
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
 
+use crate::driveio::FileWrite;
 use crate::erasure::Erasure;
 use crate::sse::{PACKAGE, PartCipher};
 
 /// Where one part file goes: per drive, the file to create (None when the
 /// drive is already known to be unusable).
 pub struct PartTargets {
-    pub files: Vec<Option<PathBuf>>,
+    pub files: Vec<Option<crate::driveio::DrivePath>>,
     /// `distribution[drive]` = shard index that drive stores.
     pub distribution: Vec<usize>,
 }
@@ -288,11 +287,11 @@ async fn on_thread<T: Send + 'static>(
 /// Appends the shards it is sent to the part file (created with the first
 /// one, so a stalled upload holds no descriptor), then syncs it.
 async fn write_shards(
-    file: Option<PathBuf>,
+    file: Option<crate::driveio::DrivePath>,
     mut rx: mpsc::Receiver<Vec<u8>>,
 ) -> std::io::Result<()> {
     let path = Arc::new(file.ok_or_else(|| std::io::Error::other("drive unavailable"))?);
-    let mut f: Option<File> = None;
+    let mut f: Option<Box<dyn FileWrite>> = None;
     while let Some(first) = rx.recv().await {
         let mut bufs = vec![first];
         while let Ok(b) = rx.try_recv() {
@@ -303,7 +302,7 @@ async fn write_shards(
             on_thread(move || {
                 let mut f = match f {
                     Some(f) => f,
-                    None => File::create(path.as_path())?,
+                    None => path.io.create(&path.path)?,
                 };
                 for b in &bufs {
                     f.write_all(b)?;
@@ -314,9 +313,9 @@ async fn write_shards(
         );
     }
     on_thread(move || {
-        let f = match f {
+        let mut f = match f {
             Some(f) => f,
-            None => File::create(path.as_path())?,
+            None => path.io.create(&path.path)?,
         };
         f.sync_data()
     })

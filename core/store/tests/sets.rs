@@ -24,6 +24,7 @@ fn sets_of(n: usize) -> SetsConfig {
     SetsConfig {
         parity: None,
         set_drive_count: Some(n),
+        ..Default::default()
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use crate::drive::{Drive, DriveError, FORMAT_NAME, Format};
+use crate::drive::{DriveError, FORMAT_NAME, Format};
 use crate::setup::{SetupError, majority_deployment};
 
 use super::placement::{SIPMOD, set_size};
@@ -76,14 +76,18 @@ impl Plan {
 
 /// Reads the drives' formats (nothing is made or written) and plans the
 /// sets; `set_drive_count` sizes the sets of a new deployment.
-pub(crate) fn plan(paths: &[PathBuf], set_drive_count: Option<usize>) -> Result<Plan, SetupError> {
+pub(crate) fn plan(
+    paths: &[PathBuf],
+    set_drive_count: Option<usize>,
+    io: &crate::driveio::IoFor,
+) -> Result<Plan, SetupError> {
     if paths.is_empty() {
         return Err(SetupError::NoDrives);
     }
     let name = |i: usize| drive_name(paths, i);
     let mut formats = Vec::with_capacity(paths.len());
     for (i, p) in paths.iter().enumerate() {
-        let f = match Drive::new(i, p.clone()).read_format() {
+        let f = match io.drive(i, p.clone()).read_format() {
             Err(DriveError::Io(e)) if e.kind() == std::io::ErrorKind::NotADirectory => None,
             r => r.map_err(|source| SetupError::Drive {
                 path: name(i),

@@ -24,7 +24,7 @@ use crate::set::ErasureSet;
 use crate::setup::SetupError;
 
 /// How the drives given are opened.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SetsConfig {
     /// Parity of the STANDARD class (per set; default as the set size
     /// gives it); kept from the first start.
@@ -32,6 +32,8 @@ pub struct SetsConfig {
     /// Drives per erasure set on a first start (default: all drives up
     /// to 16, else the largest size in 2..=16 dividing the drive count).
     pub set_drive_count: Option<usize>,
+    /// Each drive's file operations (default: this machine's).
+    pub drive_io: crate::driveio::IoFor,
 }
 
 pub struct ErasureSets {
@@ -48,9 +50,9 @@ impl ErasureSets {
     /// the drive. Every set is checked before any is opened, so a refused
     /// start formats nothing.
     pub fn open(paths: Vec<PathBuf>, cfg: SetsConfig) -> Result<Self, SetupError> {
-        let plan = layout::plan(&paths, cfg.set_drive_count)?;
+        let plan = layout::plan(&paths, cfg.set_drive_count, &cfg.drive_io)?;
         for p in &plan.paths {
-            ErasureSet::check_drives(p, cfg.parity)?;
+            ErasureSet::check_drives_with(p, cfg.parity, &cfg.drive_io)?;
         }
         let changes = tokio::sync::broadcast::channel(cairn_api::changes::CHANGE_QUEUE).0;
         let mut sets = Vec::with_capacity(plan.paths.len());
@@ -60,6 +62,7 @@ impl ErasureSets {
                 cfg.parity,
                 Some(plan.deployment.clone()),
                 plan.layout(i),
+                &cfg.drive_io,
             )?;
             // one stream of change events for the whole deployment
             set.changes = changes.clone();
@@ -74,10 +77,10 @@ impl ErasureSets {
 
     /// The checks of [`ErasureSets::open`] without making, locking or
     /// writing anything.
-    pub fn check_drives(paths: &[PathBuf], cfg: SetsConfig) -> Result<(), SetupError> {
-        let plan = layout::plan(paths, cfg.set_drive_count)?;
+    pub fn check_drives(paths: &[PathBuf], cfg: &SetsConfig) -> Result<(), SetupError> {
+        let plan = layout::plan(paths, cfg.set_drive_count, &cfg.drive_io)?;
         for p in &plan.paths {
-            ErasureSet::check_drives(p, cfg.parity)?;
+            ErasureSet::check_drives_with(p, cfg.parity, &cfg.drive_io)?;
         }
         Ok(())
     }
