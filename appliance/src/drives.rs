@@ -57,11 +57,8 @@ fn is_url(arg: &str) -> bool {
 pub fn expand_all(args: &[String]) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     for a in args {
-        if is_url(a) {
-            bail!(
-                "drive {a} is a URL: distributed mode (drives on other servers) is not available \
-                 yet; give local folders"
-            );
+        if is_url(a) && !a.starts_with("http://") {
+            bail!("drive {a}: only http:// drive URLs are supported");
         }
         out.extend(expand(a)?);
     }
@@ -89,8 +86,16 @@ mod tests {
         assert!(expand("/d{3...1}").is_err());
         assert!(expand("/d{1..3}").is_err());
         assert!(expand_all(&["/a".into(), "/a".into()]).is_err());
-        let url = expand_all(&["http://127.0.0.1:9000/srv/d{1...4}".into()]).unwrap_err();
-        assert!(url.to_string().contains("distributed mode"), "{url}");
+        let urls = expand_all(&["http://127.0.0.{1...2}:9000/srv/d{1...2}".into()]).unwrap();
+        assert_eq!(
+            urls,
+            [
+                "http://127.0.0.1:9000/srv/d1",
+                "http://127.0.0.1:9000/srv/d2",
+                "http://127.0.0.2:9000/srv/d1",
+                "http://127.0.0.2:9000/srv/d2"
+            ]
+        );
         assert!(expand_all(&["HTTPS://h/d1".into()]).is_err());
         assert_eq!(expand_all(&["./a:b".into()]).unwrap(), ["./a:b"]);
     }

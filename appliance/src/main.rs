@@ -6,6 +6,7 @@
 mod admin;
 mod audit;
 mod bench;
+mod cluster;
 mod console;
 mod drives;
 mod exposure;

@@ -142,8 +142,8 @@ impl Plan {
             off: args.sandbox.no_sandbox,
             ..Plan::default()
         };
-        for d in crate::server::drive_args(args)? {
-            plan.needs.push(Need::Drive(PathBuf::from(d)));
+        for d in crate::server::local_drives(args)? {
+            plan.needs.push(Need::Drive(d));
         }
         if let Some(k) = &args.kms.kms_key_file {
             plan.needs.push(Need::KeyFile(k.clone()));

@@ -108,8 +108,23 @@ pub fn drive_args(args: &ServerArgs) -> anyhow::Result<Vec<String>> {
 /// The store's start-up checks of the drives (`ErasureSets::check_drives`),
 /// run before anything is made on them.
 pub fn check_drives(args: &ServerArgs) -> anyhow::Result<()> {
-    let paths: Vec<PathBuf> = drive_args(args)?.iter().map(PathBuf::from).collect();
+    let drives = drive_args(args)?;
+    if crate::cluster::topology(&drives, args.address)?.is_some() {
+        // a cluster's drives are checked once every node answers
+        return Ok(());
+    }
+    let paths: Vec<PathBuf> = drives.iter().map(PathBuf::from).collect();
     ErasureSets::check_drives(&paths, &args.sets_config()).context("opening the drives")
+}
+
+/// The drive folders of this machine: every drive, or in a cluster this
+/// node's.
+pub fn local_drives(args: &ServerArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let drives = drive_args(args)?;
+    Ok(match crate::cluster::topology(&drives, args.address)? {
+        Some(t) => t.local,
+        None => drives.iter().map(PathBuf::from).collect(),
+    })
 }
 
 impl ServerArgs {
@@ -253,8 +268,25 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
     let drives = drive_args(&args)?;
     let (access_key, secret_key) = creds;
     let open_files = crate::limits::raise_open_files();
-    let paths: Vec<PathBuf> = drives.iter().map(PathBuf::from).collect();
-    let sets_cfg = args.sets_config();
+    let mut paths: Vec<PathBuf> = drives.iter().map(PathBuf::from).collect();
+    let mut sets_cfg = args.sets_config();
+    let topology = crate::cluster::topology(&drives, args.address)?;
+    if let Some(t) = &topology {
+        let key = crate::cluster::key(&access_key, &secret_key);
+        let digest = t.digest(&drives, args.parity, args.set_drive_count);
+        t.serve(&key, digest.clone()).await?;
+        t.wait_for_nodes(&key, &digest).await?;
+        sets_cfg.drive_io = t.io_for(&key)?;
+        t.wait_for_format(&sets_cfg.drive_io).await?;
+        paths = t.roots.clone();
+        tracing::info!(
+            nodes = t.nodes.len(),
+            node = t.me,
+            "every node answers: opening the cluster's sets"
+        );
+    }
+    // one node runs the scanner, healer and drive monitor (until leases)
+    let services = topology.as_ref().is_none_or(|t| t.me == 0);
     let set = tokio::task::spawn_blocking(move || ErasureSets::open(paths, sets_cfg))
         .await?
         .context("opening the drives")?;
@@ -298,13 +330,9 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         cairn_s3::bind(args.address).with_context(|| format!("listening on {}", args.address))?;
     let listener = args.tls.listener(listener).await?;
     tracing::info!("S3 API on {}", args.tls.describe(&listener)?);
-    set.start_services((!args.no_scanner).then(|| cairn_core::scan::ScannerConfig {
-        pause_per_object: std::time::Duration::from_millis(args.scanner_pause_ms),
-        cycle_interval: std::time::Duration::from_secs(args.scanner_interval_secs),
-        deep_every: args.scanner_deep_every,
-        stale_after: std::time::Duration::from_secs(args.stale_after_secs),
-        deep_bytes_per_sec: args.scanner_deep_mib_per_sec * 1024 * 1024,
-    }));
+    if services {
+        start_services(&set, &args);
+    }
     let admin: Arc<dyn cairn_api::admin::AdminLayer> =
         Arc::new(crate::sandbox::ReportingAdmin::new(set.clone()));
     let ready_set = set.clone();
@@ -382,6 +410,17 @@ pub(crate) async fn shutdown_signal() {
         () = ctrl_c => tracing::info!("SIGINT: shutting down"),
         () = term => tracing::info!("SIGTERM: shutting down"),
     }
+}
+
+/// The scanner, healer and drive monitor of every set.
+fn start_services(set: &ErasureSets, args: &ServerArgs) {
+    set.start_services((!args.no_scanner).then(|| cairn_core::scan::ScannerConfig {
+        pause_per_object: std::time::Duration::from_millis(args.scanner_pause_ms),
+        cycle_interval: std::time::Duration::from_secs(args.scanner_interval_secs),
+        deep_every: args.scanner_deep_every,
+        stale_after: std::time::Duration::from_secs(args.stale_after_secs),
+        deep_bytes_per_sec: args.scanner_deep_mib_per_sec * 1024 * 1024,
+    }));
 }
 
 #[cfg(test)]

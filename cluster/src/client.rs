@@ -70,6 +70,41 @@ impl Node {
         }
     }
 
+    /// Greets the node with this node's drive arguments' digest: an error
+    /// of kind `InvalidInput` when the node's differ, `PermissionDenied`
+    /// when it refuses the signature.
+    pub async fn hello(&self, digest: &str) -> io::Result<()> {
+        let sha = body_digest(digest.as_bytes());
+        let signed = Signed {
+            op: "hello",
+            body_sha256: &sha,
+            ..Default::default()
+        };
+        let req = Request::post(format!("{}{}", self.inner.base, wire::HELLO_PATH))
+            .header(wire::H_AUTH, self.inner.key.sign(&signed, now()))
+            .header(wire::H_BODY_SHA256, &sha)
+            .body(full(Bytes::copy_from_slice(digest.as_bytes())))
+            .map_err(io::Error::other)?;
+        self.send(req).await.map(|_| ())
+    }
+
+    /// Sends a request; an error answer becomes the error it reports.
+    async fn send(&self, req: Request<Body>) -> io::Result<Response<Incoming>> {
+        let fut = self.inner.client.request(req);
+        let resp = tokio::time::timeout(CALL_TIMEOUT, fut)
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string()))?;
+        if resp.status() == StatusCode::OK {
+            return Ok(resp);
+        }
+        let body = collect(resp.into_body()).await?;
+        Err(match serde_json::from_slice::<WireError>(&body) {
+            Ok(w) => w.into_io(),
+            Err(_) => io::Error::other("node answered an error without a reason"),
+        })
+    }
+
     /// The drive `drive` (its path on that node), shown to the set as
     /// `shown` (a root unique in the cluster: the drive's URL).
     pub fn drive(&self, drive: &str, shown: PathBuf) -> RemoteIo {
@@ -172,21 +207,8 @@ impl RemoteIo {
         .map_err(io::Error::other)
     }
 
-    /// Sends a request; an error answer becomes the error it reports.
     async fn send(&self, req: Request<Body>) -> io::Result<Response<Incoming>> {
-        let fut = self.node.inner.client.request(req);
-        let resp = tokio::time::timeout(CALL_TIMEOUT, fut)
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string()))?;
-        if resp.status() == StatusCode::OK {
-            return Ok(resp);
-        }
-        let body = collect(resp.into_body()).await?;
-        Err(match serde_json::from_slice::<WireError>(&body) {
-            Ok(w) => w.into_io(),
-            Err(_) => io::Error::other("node answered an error without a reason"),
-        })
+        self.node.send(req).await
     }
 
     /// One call with a whole body, answered with a whole body.

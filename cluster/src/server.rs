@@ -36,6 +36,9 @@ pub struct StorageServer {
     /// Each served drive's root, by its path as configured.
     drives: HashMap<String, SafePath>,
     key: NodeKey,
+    /// The digest of this node's drive arguments, which a greeting node's
+    /// must equal.
+    hello: Option<String>,
 }
 
 struct Call {
@@ -87,11 +90,53 @@ impl StorageServer {
             .iter()
             .map(|p| (p.display().to_string(), SafePath::root(p.clone())))
             .collect();
-        Self { drives, key }
+        Self {
+            drives,
+            key,
+            hello: None,
+        }
+    }
+
+    /// Greetings are answered only for the same drive arguments.
+    pub fn with_hello(mut self, digest: String) -> Self {
+        self.hello = Some(digest);
+        self
+    }
+
+    /// A node's greeting: signed, and started with the same arguments.
+    async fn hello(&self, req: Request<Incoming>) -> Response<Body> {
+        let sha = header(&req, wire::H_BODY_SHA256).to_owned();
+        let signed = Signed {
+            op: "hello",
+            body_sha256: &sha,
+            ..Default::default()
+        };
+        let auth = req
+            .headers()
+            .get(wire::H_AUTH)
+            .and_then(|v| v.to_str().ok());
+        if let Err(e) = self.key.verify(&signed, auth, now()) {
+            let e = io::Error::new(io::ErrorKind::PermissionDenied, e);
+            return status_body(StatusCode::FORBIDDEN, &e);
+        }
+        let theirs = match whole_body(req.into_body(), &sha).await {
+            Ok(b) => b,
+            Err(e) => return status_body(StatusCode::BAD_REQUEST, &e),
+        };
+        match &self.hello {
+            Some(mine) if mine.as_bytes() != &theirs[..] => status_body(
+                StatusCode::CONFLICT,
+                &bad("this node was started with other drive arguments (or parity, or set size)"),
+            ),
+            _ => Response::new(full(Bytes::new())),
+        }
     }
 
     /// Answers one request below [`wire::PREFIX`].
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        if req.uri().path() == wire::HELLO_PATH && req.method() == http::Method::POST {
+            return self.hello(req).await;
+        }
         match self.parse(&req) {
             Ok(call) => self.run(call, req).await,
             Err((status, e)) => {
@@ -382,4 +427,33 @@ fn walk(c: Call, query: &[u8]) -> Response<Body> {
         }
     });
     streamed(rx)
+}
+
+/// Serves the storage RPC on `listener` until the task is dropped (each
+/// connection ends with it).
+pub async fn serve(listener: tokio::net::TcpListener, server: std::sync::Arc<StorageServer>) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "internode accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let server = server.clone();
+            async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+        });
+        conns.spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+        });
+        // reap finished connections
+        while conns.try_join_next().is_some() {}
+    }
 }

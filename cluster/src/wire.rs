@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 /// Where the storage RPC is served.
 pub const PREFIX: &str = "/_cairn/internode";
 pub const DRIVE_PATH: &str = "/_cairn/internode/v1/drive/";
+/// A node's greeting: its drive arguments' digest, compared.
+pub const HELLO_PATH: &str = "/_cairn/internode/v1/hello";
 
 pub const H_AUTH: &str = "x-cairn-node-auth";
 pub const H_DRIVE: &str = "x-cairn-drive";
