@@ -186,24 +186,33 @@ impl Topology {
                 key.clone(),
                 rt.clone(),
             );
-            let mut said = false;
+            // which of two disagreeing nodes is wrong cannot be told
+            // here: each says so (once per kind of answer) and waits for
+            // the other to be started again
+            let mut said = None;
             loop {
-                match node.hello(digest).await {
+                let e = match node.hello(digest).await {
                     Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                        bail!("node {n} was started with other drive arguments: {e}")
+                    Err(e) => e,
+                };
+                let kind = e.kind();
+                if said != Some(kind) {
+                    match kind {
+                        std::io::ErrorKind::InvalidInput => tracing::error!(
+                            node = %n,
+                            "node {n} was started with other drive arguments (or parity, or \
+                             set size): start every node with the same ones; waiting"
+                        ),
+                        std::io::ErrorKind::PermissionDenied => tracing::error!(
+                            node = %n, error = %e,
+                            "node {n} refuses this node's signature: another cluster secret \
+                             (CAIRN_CLUSTER_SECRET, or the root credentials)? waiting"
+                        ),
+                        _ => tracing::warn!(node = %n, error = %e, "waiting for node {n} to start"),
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                        bail!("node {n} refused this node: another cluster secret? ({e})")
-                    }
-                    Err(e) => {
-                        if !said {
-                            tracing::warn!(node = %n, error = %e, "waiting for node {n} to start");
-                            said = true;
-                        }
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
+                    said = Some(kind);
                 }
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
             tracing::info!(node = %n, "node answers");
         }

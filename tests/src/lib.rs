@@ -12,6 +12,7 @@
 
 pub mod boto;
 pub mod browser;
+pub mod cluster;
 pub mod cmd;
 pub mod data;
 pub mod emulators;
