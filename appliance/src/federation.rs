@@ -5,15 +5,22 @@
 
 use std::sync::Arc;
 
-use cairn_api::ObjectLayer;
+use cairn_api::{ConfigStore, ObjectLayer};
 
-/// The layers the fronts serve, and the S3 front's router.
+/// The layers the fronts serve, the S3 front's router, and where IAM
+/// lives.
 pub struct Joined {
     /// For the S3 front.
     pub s3: Arc<dyn ObjectLayer>,
     /// For the mount and the NFS export.
     pub files: Arc<dyn ObjectLayer>,
     pub router: Option<Arc<dyn cairn_s3::BucketRouter>>,
+    /// A site's IAM records: etcd, shared by every site (`None`: the
+    /// deployment's own drives).
+    pub iam_store: Option<Arc<dyn ConfigStore>>,
+    /// A site's identity id (account, STS sessions): the federation's,
+    /// the same on every site (`None`: the deployment's id).
+    pub identity_id: Option<String>,
 }
 
 #[cfg(feature = "federation")]
@@ -86,6 +93,7 @@ pub async fn join(
     args: &FederationArgs,
     domains: &[String],
     local: Arc<dyn ObjectLayer>,
+    kms: Option<Arc<dyn cairn_core::kms::Kms>>,
 ) -> anyhow::Result<Joined> {
     use anyhow::Context as _;
     use cairn_federation::{DnsDomain, KeyPrefix, Keys, SiteName};
@@ -111,6 +119,9 @@ pub async fn join(
             .map(|d| DnsDomain::new(d))
             .collect::<Result<_, _>>()?,
         redirect: args.redirect,
+        sealer: kms.map(|k| {
+            Arc::new(crate::sealer::KmsSealer::new(k)) as Arc<dyn cairn_api::ConfigSealer>
+        }),
     };
     tracing::info!(site, public_url, etcd = ?args.etcd, "joining the federation");
     let f = cairn_federation::Federation::start(cfg, local)
@@ -120,6 +131,8 @@ pub async fn join(
         s3: f.s3_layer,
         files: f.file_layer,
         router: Some(f.router),
+        iam_store: Some(f.config),
+        identity_id: Some(format!("cairn-federation:{}", args.prefix)),
     })
 }
 
@@ -129,5 +142,7 @@ pub fn alone(local: Arc<dyn ObjectLayer>) -> Joined {
         s3: local.clone(),
         files: local,
         router: None,
+        iam_store: None,
+        identity_id: None,
     }
 }

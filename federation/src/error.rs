@@ -28,6 +28,8 @@ pub enum EtcdError {
     Etcd(#[from] etcd_client::Error),
     #[error("the lease of {key} expired")]
     LeaseLost { key: String },
+    #[error("the watch of etcd ended: {0}")]
+    WatchEnded(String),
     #[error("the record at {key} is not valid: {reason}")]
     Record { key: String, reason: String },
 }

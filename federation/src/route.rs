@@ -8,24 +8,32 @@
 //! site is used and no identity is asserted, so nothing here can be
 //! forged (ARCHITECTURE.md, "Federation").
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use cairn_api::BucketName;
-use cairn_s3::{BucketRouter, FORWARDED_HEADER, Routed};
+use cairn_s3::{BucketRouter, EtcdHealth, FORWARDED_HEADER, FederationStatus, Routed, SiteStatus};
 use http::{HeaderMap, HeaderValue, Request, header};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::idle::{Activity, Tracked};
 use crate::names::SiteName;
 use crate::namespace::Namespace;
 
 /// How long connecting to another site may take before its buckets
 /// answer 503.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a forwarded request may go without progress (no body byte
+/// sent, no response headers) before it answers 503: an owner that
+/// accepts connections but does not answer (stopped, hung) costs no more.
+pub const FORWARD_IDLE: Duration = Duration::from_secs(10);
+/// How often an in-flight forward looks at its owner (live? idle?).
+const WATCH_EVERY: Duration = Duration::from_millis(250);
 
 /// Hop-by-hop headers (RFC 9110 7.6.1): never passed on.
 const HOP_BY_HOP: [&str; 7] = [
@@ -41,7 +49,7 @@ const HOP_BY_HOP: [&str; 7] = [
 /// Sends requests for other sites' buckets to them.
 pub struct SiteRouter {
     ns: Arc<Namespace>,
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, Tracked<Incoming>>,
     redirect: bool,
 }
 
@@ -94,7 +102,16 @@ impl SiteRouter {
         *req.uri_mut() = target;
         *req.version_mut() = http::Version::HTTP_11;
         let method = req.method().clone();
-        match self.client.request(req).await {
+        let activity = Activity::new();
+        let req = req.map(|b| Tracked::new(b, activity.clone()));
+        let answered = tokio::select! {
+            r = self.client.request(req) => r,
+            why = self.watch_owner(site, &activity) => {
+                tracing::warn!(%site, %method, why, "forwarded request given up");
+                return Routed::Unavailable(format!("site {site} {why}"));
+            }
+        };
+        match answered {
             Ok(mut resp) => {
                 strip_hop_by_hop(resp.headers_mut());
                 tracing::debug!(%site, %method, status = %resp.status(), "request forwarded");
@@ -103,6 +120,20 @@ impl SiteRouter {
             Err(e) => {
                 tracing::warn!(%site, %method, error = %e, "forwarding failed");
                 Routed::Unavailable(format!("site {site} cannot be reached: {e}"))
+            }
+        }
+    }
+
+    /// Returns (why) once the owner of an in-flight forward left the live
+    /// list, or the forward made no progress for [`FORWARD_IDLE`].
+    async fn watch_owner(&self, site: &SiteName, activity: &Activity) -> &'static str {
+        loop {
+            tokio::time::sleep(WATCH_EVERY).await;
+            if !self.ns.is_live(site) && self.ns.is_healthy() {
+                return "went down while answering";
+            }
+            if activity.idle() > FORWARD_IDLE {
+                return "did not answer in time";
             }
         }
     }
@@ -128,6 +159,57 @@ impl BucketRouter for SiteRouter {
                     "bucket {bucket} is held by site {site}, which is down"
                 ))
             }
+        }
+    }
+
+    /// The live site with the most free space (ties: the first name);
+    /// none published (or it is this one): made here.
+    async fn place(&self, bucket: &BucketName, req: Request<Incoming>) -> Routed {
+        let best = self
+            .ns
+            .live_sites()
+            .into_iter()
+            .filter_map(|(name, s)| Some((s.free?, name, s.url)))
+            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
+        match best {
+            Some((free, site, url)) if site != *self.ns.site() => {
+                tracing::info!(%bucket, %site, free, "bucket placed by capacity");
+                self.forward(&site, &url, req).await
+            }
+            _ => Routed::Here(req),
+        }
+    }
+
+    async fn status(&self) -> FederationStatus {
+        let mut sites: BTreeMap<String, SiteStatus> = BTreeMap::new();
+        let blank = |name: &str| SiteStatus {
+            name: name.to_owned(),
+            live: false,
+            url: None,
+            buckets: 0,
+            free_bytes: None,
+        };
+        for (name, live) in self.ns.live_sites() {
+            let s = sites
+                .entry(name.to_string())
+                .or_insert_with(|| blank(name.as_str()));
+            s.live = true;
+            s.url = Some(live.url.to_string().trim_end_matches('/').to_owned());
+            s.free_bytes = live.free;
+        }
+        for (_, record) in self.ns.all_buckets() {
+            sites
+                .entry(record.site.clone())
+                .or_insert_with(|| blank(&record.site))
+                .buckets += 1;
+        }
+        FederationStatus {
+            site: self.ns.site().to_string(),
+            etcd: EtcdHealth {
+                followed: self.ns.is_healthy(),
+                endpoints: self.ns.etcd.status().await,
+            },
+            sites: sites.into_values().collect(),
         }
     }
 }
