@@ -3,6 +3,8 @@
 //! `protoc` to build). Without the feature the flags do not exist and
 //! every bucket is served here.
 
+#[cfg(feature = "federation")]
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use cairn_api::{ConfigStore, ObjectLayer};
@@ -26,15 +28,17 @@ pub struct Joined {
 #[cfg(feature = "federation")]
 #[derive(clap::Args)]
 pub struct FederationArgs {
-    /// etcd endpoints of the federation (http://HOST:PORT, comma-separated):
-    /// joins this deployment to the shared bucket namespace.
+    /// etcd endpoints of the federation (http://HOST:PORT or
+    /// https://HOST:PORT, comma-separated): joins this deployment to the
+    /// shared bucket namespace.
     #[arg(long = "federation-etcd", env = "CAIRN_FEDERATION_ETCD", value_delimiter = ',',
           requires_all = ["site", "public_url"])]
     pub etcd: Vec<String>,
     /// This site's name (a DNS label), unique in the federation.
     #[arg(long = "federation-site", env = "CAIRN_FEDERATION_SITE")]
     pub site: Option<String>,
-    /// Where the other sites reach this one: http://HOST:PORT.
+    /// Where the other sites reach this one: http://HOST:PORT or
+    /// https://HOST:PORT.
     #[arg(long = "federation-public-url", env = "CAIRN_FEDERATION_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Prefix of the federation's etcd keys.
@@ -70,6 +74,64 @@ pub struct FederationArgs {
         hide = true
     )]
     pub etcd_password: Option<String>,
+    /// CA certificate (PEM) of etcd's HTTPS endpoints (https://HOST:PORT
+    /// in --federation-etcd).
+    #[arg(long = "federation-etcd-ca", env = "CAIRN_FEDERATION_ETCD_CA")]
+    pub etcd_ca: Option<PathBuf>,
+    /// This site's client certificate (PEM chain) for etcd's
+    /// --client-cert-auth; with --federation-etcd-key.
+    #[arg(long = "federation-etcd-cert", env = "CAIRN_FEDERATION_ETCD_CERT",
+          requires_all = ["etcd_key", "etcd_ca"])]
+    pub etcd_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(
+        long = "federation-etcd-key",
+        env = "CAIRN_FEDERATION_ETCD_KEY",
+        requires = "etcd_cert"
+    )]
+    pub etcd_key: Option<PathBuf>,
+    /// CA certificate(s) (PEM) the other sites' HTTPS certificates are
+    /// checked against (sites with an https:// public URL); default: the
+    /// system's roots.
+    #[arg(long = "federation-site-ca", env = "CAIRN_FEDERATION_SITE_CA")]
+    pub site_ca: Option<PathBuf>,
+}
+
+#[cfg(feature = "federation")]
+impl FederationArgs {
+    /// The files the flags name (read at start; the sandbox grants them).
+    pub fn files(&self) -> Vec<PathBuf> {
+        [
+            &self.etcd_ca,
+            &self.etcd_cert,
+            &self.etcd_key,
+            &self.site_ca,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
+    }
+
+    fn tls(&self) -> anyhow::Result<Option<cairn_federation::EtcdTls>> {
+        let Some(ca) = &self.etcd_ca else {
+            return Ok(None);
+        };
+        let identity = match (&self.etcd_cert, &self.etcd_key) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            _ => None,
+        };
+        Ok(Some(cairn_federation::EtcdTls {
+            ca: read(ca)?,
+            identity,
+        }))
+    }
+}
+
+#[cfg(feature = "federation")]
+fn read(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context as _;
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 #[cfg(feature = "federation")]
@@ -83,6 +145,9 @@ impl std::fmt::Debug for FederationArgs {
             .field("dns_prefix", &self.dns_prefix)
             .field("redirect", &self.redirect)
             .field("etcd_user", &self.etcd_user)
+            .field("etcd_ca", &self.etcd_ca)
+            .field("etcd_cert", &self.etcd_cert)
+            .field("site_ca", &self.site_ca)
             .finish_non_exhaustive()
     }
 }
@@ -107,7 +172,9 @@ pub async fn join(
         etcd: cairn_federation::EtcdConfig {
             endpoints: args.etcd.clone(),
             user: args.etcd_user.clone().zip(args.etcd_password.clone()),
+            tls: args.tls()?,
         },
+        site_roots: args.site_ca.as_deref().map(read).transpose()?,
         site: SiteName::new(site)?,
         public_url: public_url.clone(),
         keys: Keys {

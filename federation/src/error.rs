@@ -13,6 +13,8 @@ pub enum ConfigError {
     Domain(String),
     #[error("public URL {url:?}: {reason}")]
     PublicUrl { url: String, reason: &'static str },
+    #[error("the CA of the sites' certificates: {0}")]
+    SiteCa(String),
     #[error("no etcd endpoint given")]
     NoEndpoints,
     #[error("connecting to etcd: {0}")]

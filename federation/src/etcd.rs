@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp, WatchOptions,
-    WatchStream,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, PutOptions,
+    TlsOptions, Txn, TxnOp, WatchOptions, WatchStream,
 };
 
 use cairn_s3::EtcdEndpoint;
@@ -21,19 +21,59 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How to reach etcd.
 #[derive(Clone)]
 pub struct EtcdConfig {
-    /// `http://host:port` endpoints of one etcd cluster.
+    /// `http://host:port` (or `https://` with `tls`) endpoints of one
+    /// etcd cluster.
     pub endpoints: Vec<String>,
     /// etcd's own authentication (user, password), if it has it on.
     pub user: Option<(String, String)>,
+    /// TLS to etcd (rustls): the CA to trust, and a client certificate
+    /// when etcd asks for one (`--client-cert-auth`).
+    pub tls: Option<EtcdTls>,
+}
+
+/// TLS to etcd, as PEM read from the operator's files.
+#[derive(Clone)]
+pub struct EtcdTls {
+    /// The CA that signed etcd's certificates.
+    pub ca: Vec<u8>,
+    /// This site's certificate (chain) and key, for etcd's client
+    /// certificate authentication.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for EtcdConfig {
-    // the password is never printed
+    // neither the password nor the key is ever printed
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EtcdConfig")
             .field("endpoints", &self.endpoints)
             .field("user", &self.user.as_ref().map(|(u, _)| u))
+            .field("tls", &self.tls.is_some())
+            .field(
+                "client_cert",
+                &self.tls.as_ref().is_some_and(|t| t.identity.is_some()),
+            )
             .finish()
+    }
+}
+
+impl EtcdConfig {
+    /// The client options every connection uses.
+    fn options(&self) -> ConnectOptions {
+        let mut opts = ConnectOptions::new()
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_timeout(CALL_TIMEOUT)
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(2));
+        if let Some((user, password)) = &self.user {
+            opts = opts.with_user(user.clone(), password.clone());
+        }
+        if let Some(tls) = &self.tls {
+            let mut t = TlsOptions::new().ca_certificate(Certificate::from_pem(&tls.ca));
+            if let Some((cert, key)) = &tls.identity {
+                t = t.identity(Identity::from_pem(cert, key));
+            }
+            opts = opts.with_tls(t);
+        }
+        opts
     }
 }
 
@@ -59,14 +99,7 @@ impl Etcd {
         if cfg.endpoints.is_empty() {
             return Err(ConfigError::NoEndpoints);
         }
-        let mut opts = ConnectOptions::new()
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_timeout(CALL_TIMEOUT)
-            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(2));
-        if let Some((user, password)) = &cfg.user {
-            opts = opts.with_user(user.clone(), password.clone());
-        }
-        let client = Client::connect(&cfg.endpoints, Some(opts)).await?;
+        let client = Client::connect(&cfg.endpoints, Some(cfg.options())).await?;
         Ok(Self {
             client,
             cfg: cfg.clone(),
@@ -192,12 +225,7 @@ impl Etcd {
     pub async fn status(&self) -> Vec<EtcdEndpoint> {
         let mut out = Vec::new();
         for endpoint in &self.cfg.endpoints {
-            let mut opts = ConnectOptions::new()
-                .with_connect_timeout(CONNECT_TIMEOUT)
-                .with_timeout(CALL_TIMEOUT);
-            if let Some((u, p)) = &self.cfg.user {
-                opts = opts.with_user(u.clone(), p.clone());
-            }
+            let opts = self.cfg.options();
             let asked = async {
                 let mut c = Client::connect([endpoint.as_str()], Some(opts)).await?;
                 c.status().await

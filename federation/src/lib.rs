@@ -34,7 +34,7 @@ use cairn_api::{ConfigSealer, ConfigStore, ObjectLayer};
 
 pub use config::SharedConfig;
 pub use error::{ConfigError, EtcdError};
-pub use etcd::EtcdConfig;
+pub use etcd::{EtcdConfig, EtcdTls};
 pub use layer::FederatedLayer;
 pub use names::{DnsDomain, KeyPrefix, Keys, SiteName};
 pub use namespace::Namespace;
@@ -54,6 +54,9 @@ pub struct FederationConfig {
     /// Answer requests for other sites' buckets with 307 instead of
     /// forwarding them.
     pub redirect: bool,
+    /// The CA (PEM) of the other sites' HTTPS certificates (`None`: the
+    /// system's roots).
+    pub site_roots: route::SiteRoots,
     /// Seals the shared secret records (access keys) with the KMS, when
     /// the server has one.
     pub sealer: Option<Arc<dyn ConfigSealer>>,
@@ -82,7 +85,7 @@ impl Federation {
     ) -> Result<Self, ConfigError> {
         let url = namespace::site_url(&cfg.public_url).ok_or_else(|| ConfigError::PublicUrl {
             url: cfg.public_url.clone(),
-            reason: "http://HOST:PORT (https between sites is not supported yet)",
+            reason: "http://HOST:PORT or https://HOST:PORT",
         })?;
         let etcd = etcd::Etcd::connect(&cfg.etcd).await?;
         let ns = Namespace::new(
@@ -94,13 +97,14 @@ impl Federation {
                 domains: cfg.domains,
             },
         );
+        let router = Arc::new(SiteRouter::new(ns.clone(), cfg.redirect, &cfg.site_roots)?);
         ns.start(local.clone());
         tokio::spawn(adopt(ns.clone(), local.clone()));
         let config = SharedConfig::new(etcd, cfg.keys, cfg.sealer, ns.config_changed.subscribe());
         Ok(Self {
             s3_layer: Arc::new(FederatedLayer::new(local.clone(), ns.clone(), true)),
             file_layer: Arc::new(FederatedLayer::new(local, ns.clone(), false)),
-            router: Arc::new(SiteRouter::new(ns.clone(), cfg.redirect)),
+            router,
             namespace: ns,
             config: Arc::new(config),
         })

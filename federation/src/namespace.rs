@@ -304,11 +304,14 @@ pub(crate) fn live_site(r: &SiteRecord) -> Option<LiveSite> {
     })
 }
 
-/// A site's URL as recorded: `http://host:port`, no path.
+/// A site's URL as recorded: `http://host:port` or `https://host:port`,
+/// no path.
 pub fn site_url(url: &str) -> Option<http::Uri> {
     let uri: http::Uri = url.parse().ok()?;
-    let plain = uri.scheme() == Some(&http::uri::Scheme::HTTP)
+    let scheme = uri.scheme();
+    let ok = (scheme == Some(&http::uri::Scheme::HTTP)
+        || scheme == Some(&http::uri::Scheme::HTTPS))
         && uri.authority().is_some()
         && uri.path_and_query().is_none_or(|p| p.as_str() == "/");
-    plain.then_some(uri)
+    ok.then_some(uri)
 }

@@ -17,10 +17,12 @@ use cairn_api::BucketName;
 use cairn_s3::{BucketRouter, EtcdHealth, FORWARDED_HEADER, FederationStatus, Routed, SiteStatus};
 use http::{HeaderMap, HeaderValue, Request, header};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::error::ConfigError;
 use crate::idle::{Activity, Tracked};
 use crate::names::SiteName;
 use crate::namespace::Namespace;
@@ -49,23 +51,40 @@ const HOP_BY_HOP: [&str; 7] = [
 /// Sends requests for other sites' buckets to them.
 pub struct SiteRouter {
     ns: Arc<Namespace>,
-    client: Client<HttpConnector, Tracked<Incoming>>,
+    client: Client<HttpsConnector<HttpConnector>, Tracked<Incoming>>,
     redirect: bool,
 }
 
+/// The CA certificates (PEM) the sites' HTTPS certificates are checked
+/// against: `None`, the system's roots.
+pub type SiteRoots = Option<Vec<u8>>;
+
 impl SiteRouter {
-    pub fn new(ns: Arc<Namespace>, redirect: bool) -> Self {
+    pub fn new(ns: Arc<Namespace>, redirect: bool, roots: &SiteRoots) -> Result<Self, ConfigError> {
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         http.set_nodelay(true);
+        http.enforce_http(false);
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::SiteCa(e.to_string()))?
+        .with_root_certificates(root_store(roots)?)
+        .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(http);
-        Self {
+            .build(https);
+        Ok(Self {
             ns,
             client,
             redirect,
-        }
+        })
     }
 
     async fn forward(
@@ -212,6 +231,36 @@ impl BucketRouter for SiteRouter {
             sites: sites.into_values().collect(),
         }
     }
+}
+
+/// The roots HTTPS to other sites trusts: the given CA certificates, or
+/// the system's.
+fn root_store(roots: &SiteRoots) -> Result<rustls::RootCertStore, ConfigError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut store = rustls::RootCertStore::empty();
+    match roots {
+        Some(pem) => {
+            let certs = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ConfigError::SiteCa(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(ConfigError::SiteCa("no certificate in it".into()));
+            }
+            for c in certs {
+                store
+                    .add(c)
+                    .map_err(|e| ConfigError::SiteCa(e.to_string()))?;
+            }
+        }
+        None => {
+            for c in rustls_native_certs::load_native_certs().certs {
+                // a system certificate rustls cannot use is skipped
+                let _ = store.add(c);
+            }
+        }
+    }
+    Ok(store)
 }
 
 /// The request's path and query at the owner's address.

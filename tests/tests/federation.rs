@@ -649,3 +649,114 @@ async fn a_stopped_owner_answers_503_within_a_bound() -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// TLS to etcd (its CA, a client certificate for `--client-cert-auth`)
+/// and HTTPS between sites (public URLs `https://`, the sites' CA): a
+/// bucket of A written and read through B with awscli over HTTPS, byte
+/// for byte; a site without the client certificate cannot join.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_to_etcd_and_https_between_sites() -> Result<()> {
+    use cairn_tests::Certs;
+    use cairn_tests::federation::{Etcd, EtcdTlsFiles};
+    use cairn_tests::tls::{KeyKind, TestCa};
+    let work = tempfile::tempdir()?;
+    let ca = TestCa::new(&work.path().join("ca"))?;
+    let dir = |n: &str| work.path().join(n);
+    ca.issue(
+        &dir("etcd"),
+        &["localhost"],
+        &["127.0.0.1"],
+        KeyKind::EcSec1,
+    )?;
+    ca.issue(&dir("client"), &["cairn-site"], &[], KeyKind::RsaPkcs8)?;
+    ca.issue(
+        &dir("site"),
+        &["localhost"],
+        &["127.0.0.1"],
+        KeyKind::EcSec1,
+    )?;
+    let etcd = Etcd::start_with(Some(EtcdTlsFiles {
+        cert: dir("etcd").join("public.crt"),
+        key: dir("etcd").join("private.key"),
+        ca: ca.cert_path(),
+    }))
+    .await?;
+    let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    let extra = [
+        "--federation-etcd-ca".to_owned(),
+        path(ca.cert_path()),
+        "--federation-etcd-cert".to_owned(),
+        path(dir("client").join("public.crt")),
+        "--federation-etcd-key".to_owned(),
+        path(dir("client").join("private.key")),
+        "--federation-site-ca".to_owned(),
+        path(ca.cert_path()),
+    ];
+    let certs = Certs {
+        dir: dir("site"),
+        ca: ca.cert_path(),
+    };
+    let f = Sites::start_on(etcd, 2, &extra, Some(certs)).await?;
+    let (a, b) = (f.site(0)?, f.site(1)?);
+    ensure!(b.endpoint().starts_with("https://"), "{}", b.endpoint());
+    let bucket = bucket_name("tls");
+    let aws = |s: &cairn_tests::Server, args: &[&str]| {
+        run(s
+            .tool("aws")
+            .args(args)
+            .args(["--endpoint-url", &s.endpoint(), "--ca-bundle"])
+            .arg(ca.cert_path()))
+    };
+    aws(a, &["s3", "mb", &format!("s3://{bucket}")])?;
+    assert_eq!(owner(&f, &bucket).await?.as_deref(), Some("a"));
+    let file = dir("up");
+    let md5 = write_random_file(&file, 3 << 20, 7)?;
+    aws(b, &["s3", "cp", &path(file), &format!("s3://{bucket}/k")])?;
+    let back = dir("back");
+    aws(
+        b,
+        &["s3", "cp", &format!("s3://{bucket}/k"), &path(back.clone())],
+    )?;
+    assert_eq!(md5_hex(&std::fs::read(&back)?), md5);
+
+    // the status, asked over HTTPS, of etcd through its TLS endpoint
+    let ca_path = path(ca.cert_path());
+    let out = cairn_tests::admin(
+        b,
+        &["--ca-bundle", &ca_path, "federation", "status", "--json"],
+        None,
+    )
+    .await?;
+    ensure!(out.status.success(), "federation status: {out:?}");
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let tls_url = f.etcd.tls_url().context("tls url")?;
+    assert_eq!(st["etcd"]["endpoints"][0]["endpoint"], tls_url.as_str());
+    ensure!(st["etcd"]["endpoints"][0]["version"].is_string(), "{st}");
+
+    // without a client certificate etcd does not let a site in
+    let port = cairn_tests::free_port()?;
+    let _c = cairn_tests::Server::start(cairn_tests::StartOpts {
+        extra_args: [
+            "--federation-etcd",
+            &tls_url,
+            "--federation-site",
+            "c",
+            "--federation-public-url",
+            &format!("http://127.0.0.1:{port}"),
+            "--federation-etcd-ca",
+            &ca_path,
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        port: Some(port),
+        ..cairn_tests::StartOpts::default()
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let live = f.etcd.list("/cairn/sites/").await?;
+    ensure!(
+        live.len() == 2,
+        "a site without a client certificate joined: {live:?}"
+    );
+    Ok(())
+}
