@@ -411,7 +411,31 @@ async fn identities_made_on_one_site_sign_on_every_site() -> Result<()> {
         !out.status.success() && err.contains("ServiceUnavailable") && err.contains("etcd"),
         "create-user without etcd: {err}"
     );
+    // B started while etcd is gone knows the root user only; once etcd
+    // is back it reads the shared state (ListBuckets is B's own answer)
+    f.sites.get_mut(1).context("site b")?.restart().await?;
+    let carol_b = aws_sdk_s3::Client::from_conf(f.site(1)?.s3_config_with(&ak, &sk).build());
+    let r = carol_b.list_buckets().send().await;
+    expect_err(
+        "carol on B started without etcd",
+        r,
+        403,
+        Some("InvalidAccessKeyId"),
+    )?;
     f.etcd.resume().await?;
+    within(
+        "carol on B once etcd is back",
+        Duration::from_secs(15),
+        || async {
+            carol_b
+                .list_buckets()
+                .send()
+                .await
+                .map(drop)
+                .map_err(Into::into)
+        },
+    )
+    .await?;
     let (a, c) = (f.site(0)?, f.site(2)?);
 
     // deleted on A (key, policy, user): refused on C
