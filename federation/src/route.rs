@@ -23,9 +23,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::error::ConfigError;
-use crate::idle::{Activity, Tracked};
+use crate::idle::{Activity, Guarded, Tracked, Watchdog};
 use crate::names::SiteName;
 use crate::namespace::Namespace;
+use http_body_util::BodyExt as _;
 
 /// How long connecting to another site may take before its buckets
 /// answer 503.
@@ -121,11 +122,11 @@ impl SiteRouter {
         *req.uri_mut() = target;
         *req.version_mut() = http::Version::HTTP_11;
         let method = req.method().clone();
-        let activity = Activity::new();
-        let req = req.map(|b| Tracked::new(b, activity.clone()));
+        let dog = self.watchdog(site);
+        let req = req.map(|b| Tracked::new(b, dog.activity.clone()));
         let answered = tokio::select! {
             r = self.client.request(req) => r,
-            why = self.watch_owner(site, &activity) => {
+            why = watch(&dog) => {
                 tracing::warn!(%site, %method, why, "forwarded request given up");
                 return Routed::Unavailable(format!("site {site} {why}"));
             }
@@ -134,7 +135,11 @@ impl SiteRouter {
             Ok(mut resp) => {
                 strip_hop_by_hop(resp.headers_mut());
                 tracing::debug!(%site, %method, status = %resp.status(), "request forwarded");
-                Routed::Answered(resp)
+                Routed::Answered(
+                    resp.map(|b| {
+                        Guarded::new(b, dog, WATCH_EVERY, site.to_string()).boxed_unsync()
+                    }),
+                )
             }
             Err(e) => {
                 tracing::warn!(%site, %method, error = %e, "forwarding failed");
@@ -143,17 +148,24 @@ impl SiteRouter {
         }
     }
 
-    /// Returns (why) once the owner of an in-flight forward left the live
-    /// list, or the forward made no progress for [`FORWARD_IDLE`].
-    async fn watch_owner(&self, site: &SiteName, activity: &Activity) -> &'static str {
-        loop {
-            tokio::time::sleep(WATCH_EVERY).await;
-            if !self.ns.is_live(site) && self.ns.is_healthy() {
-                return "went down while answering";
-            }
-            if activity.idle() > FORWARD_IDLE {
-                return "did not answer in time";
-            }
+    /// What gives up on a forward to `site`: its owner left the live list
+    /// (while etcd is followed), or no progress for [`FORWARD_IDLE`].
+    fn watchdog(&self, site: &SiteName) -> Watchdog {
+        let (ns, site) = (self.ns.clone(), site.clone());
+        Watchdog {
+            activity: Activity::new(),
+            idle: FORWARD_IDLE,
+            alive: Arc::new(move || ns.is_live(&site) || !ns.is_healthy()),
+        }
+    }
+}
+
+/// Returns (why) once the watchdog gives up.
+async fn watch(dog: &Watchdog) -> &'static str {
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        if let Some(why) = dog.verdict(dog.activity.idle()) {
+            return why;
         }
     }
 }

@@ -25,12 +25,19 @@ pub const FORWARDED_HEADER: &str = "x-cairn-federation-forwarded";
 /// header: this site).
 pub const PLACEMENT_HEADER: &str = "x-cairn-placement";
 
+/// The body of an owner's answer, passed on as it comes (its errors cut
+/// the client's response short).
+pub type ForwardedBody = http_body_util::combinators::UnsyncBoxBody<
+    bytes::Bytes,
+    Box<dyn std::error::Error + Send + Sync>,
+>;
+
 /// What became of a request for a bucket.
 pub enum Routed {
     /// The bucket is (or would be) this server's: serve the request.
     Here(Request<Incoming>),
     /// The owner's answer, to be sent to the client as it is.
-    Answered(Response<Incoming>),
+    Answered(Response<ForwardedBody>),
     /// 307 to this URL (the same request at the owner).
     Redirect(http::Uri),
     /// The owner cannot be reached: 503 with this message.
@@ -152,7 +159,7 @@ pub(crate) fn routed_bucket(
 /// The client's answer for what the router did (`Here` never reaches it).
 pub(crate) fn answer(routed: Routed) -> Response<Body> {
     match routed {
-        Routed::Answered(resp) => resp.map(Body::http_body),
+        Routed::Answered(resp) => resp.map(Body::http_body_unsync),
         Routed::Redirect(location) => {
             let mut resp = Response::new(Body::empty());
             *resp.status_mut() = StatusCode::TEMPORARY_REDIRECT;

@@ -671,6 +671,35 @@ async fn a_stopped_owner_answers_503_within_a_bound() -> Result<()> {
         get_bytes(&a.s3(), &bucket, "k").await.map(drop)
     })
     .await?;
+
+    // stopped in the middle of a download through A: the body is cut
+    // short within a bound, not left hanging
+    let big = vec![7u8; 48 << 20];
+    b.s3()
+        .put_object()
+        .bucket(&bucket)
+        .key("big")
+        .body(big.into())
+        .send()
+        .await?;
+    let mut resp = a
+        .s3()
+        .get_object()
+        .bucket(&bucket)
+        .key("big")
+        .send()
+        .await?;
+    let first = resp.body.next().await.context("a first chunk")??;
+    ensure!(!first.is_empty());
+    run(std::process::Command::new("kill").args(["-STOP", &pid]))?;
+    let t = Instant::now();
+    let rest = tokio::time::timeout(Duration::from_secs(20), resp.body.collect()).await;
+    let elapsed = t.elapsed();
+    run(std::process::Command::new("kill").args(["-CONT", &pid]))?;
+    let rest = rest.context("the download hung 20 s after its owner stopped")?;
+    ensure!(rest.is_err(), "the whole object came from a stopped owner");
+    ensure!(elapsed < Duration::from_secs(10), "cut after {elapsed:?}");
+    eprintln!("a download from a stopped owner was cut after {elapsed:?}");
     Ok(())
 }
 
