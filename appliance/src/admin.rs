@@ -90,6 +90,22 @@ pub enum AdminCommand {
         #[command(subcommand)]
         cmd: crate::iamcli::SvcacctCommand,
     },
+    /// The federation this server is a site of (`status`: sites, live or
+    /// down, bucket counts, etcd's endpoints).
+    Federation {
+        #[command(subcommand)]
+        cmd: FederationCommand,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum FederationCommand {
+    /// Sites, live or down, their buckets and free space; etcd's health.
+    Status {
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -416,6 +432,48 @@ async fn run_kms(
     Ok(())
 }
 
+fn print_federation(st: &cairn_s3::FederationStatus) {
+    let followed = if st.etcd.followed {
+        "followed"
+    } else {
+        "NOT reachable (serving from the last copy)"
+    };
+    println!("answered by site {}; etcd {followed}", st.site);
+    for e in &st.etcd.endpoints {
+        match (&e.version, &e.error) {
+            (Some(v), _) => {
+                let lead = if e.leader { " leader" } else { "" };
+                println!("etcd {}  up  v{v}{lead}", e.endpoint);
+            }
+            (None, err) => println!(
+                "etcd {}  DOWN  {}",
+                e.endpoint,
+                err.as_deref().unwrap_or("no answer")
+            ),
+        }
+    }
+    let width = st
+        .sites
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    println!(
+        "{:<width$}  {:<5}  {:>7}  {:>10}  url",
+        "site", "state", "buckets", "free"
+    );
+    for s in &st.sites {
+        let state = if s.live { "live" } else { "down" };
+        let free = human(s.free_bytes);
+        let url = s.url.as_deref().unwrap_or("-");
+        println!(
+            "{:<width$}  {state:<5}  {:>7}  {free:>10}  {url}",
+            s.name, s.buckets
+        );
+    }
+}
+
 fn print_kms(info: &KmsInfo) {
     println!("KMS {} at {}", info.backend, info.location);
     println!("default key {}", info.default_key);
@@ -464,6 +522,18 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Lifecycle { .. } => {
             let body = call(&client, &signer, &args.endpoint, "POST", "lifecycle/run").await?;
             println!("{}", String::from_utf8_lossy(&body));
+        }
+        AdminCommand::Federation {
+            cmd: FederationCommand::Status { json },
+        } => {
+            let body = call(&client, &signer, ep, "GET", "federation/status").await?;
+            if *json {
+                println!("{}", String::from_utf8_lossy(&body));
+                return Ok(());
+            }
+            let st: cairn_s3::FederationStatus =
+                serde_json::from_slice(&body).context("federation status")?;
+            print_federation(&st);
         }
         AdminCommand::Info { json } => {
             let body = call(&client, &signer, &args.endpoint, "GET", "info").await?;

@@ -11,7 +11,9 @@ use cairn_iam::{Iam, IamConfig};
 pub(crate) struct IamSetup<'a> {
     pub access_key: &'a str,
     pub secret_key: &'a str,
-    /// The deployment's id (format.json); `""` for a gateway.
+    /// The deployment's id (format.json); `""` for a gateway; a
+    /// federation's own for its sites (their accounts, ARNs and STS
+    /// sessions are then the same on every site).
     pub deployment_id: &'a str,
     pub store: Arc<dyn ConfigStore>,
 }
@@ -34,24 +36,36 @@ fn account_id(deployment_id: &str) -> String {
 /// Loads the IAM state of a server.
 pub(crate) async fn load(setup: IamSetup<'_>) -> anyhow::Result<Arc<Iam>> {
     let account = account_id(setup.deployment_id);
-    let iam = Iam::load(IamConfig {
+    let cfg = IamConfig {
         root_access_key: setup.access_key.to_owned(),
         root_secret_key: setup.secret_key.to_owned(),
         account: account.clone(),
         deployment_id: setup.deployment_id.to_owned(),
         store: setup.store,
-    })
-    .await
-    .context("reading the IAM state")?;
+    };
+    let shared = cfg.store.changes().is_some();
+    let iam = match Iam::load(cfg.clone()).await {
+        Ok(iam) => iam,
+        // a federation's etcd that is down: served with the root user
+        // alone until it answers (then read, Iam::follow_store)
+        Err(e) if shared => {
+            tracing::error!(error = %e, "shared IAM state not readable now; read once etcd answers");
+            Iam::unloaded(cfg)
+        }
+        Err(e) => return Err(e).context("reading the IAM state"),
+    };
     let st = iam.state();
     tracing::info!(
         account,
         users = st.users().count(),
         groups = st.groups().count(),
         policies = st.policies().count(),
+        shared,
         "IAM ready"
     );
-    Ok(Arc::new(iam))
+    let iam = Arc::new(iam);
+    iam.follow_store();
+    Ok(iam)
 }
 
 #[cfg(test)]

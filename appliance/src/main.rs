@@ -23,6 +23,8 @@ mod mount;
 mod nfs;
 mod oidc;
 mod sandbox;
+#[cfg(feature = "federation")]
+mod sealer;
 mod server;
 mod tls;
 

@@ -151,6 +151,9 @@ impl Plan {
         // the NFS state defaults to the first drive's .cairn.sys/nfs
         plan.front(&args.mount, &args.nfs, None);
         plan.certs(&args.tls);
+        #[cfg(feature = "federation")]
+        plan.needs
+            .extend(args.federation.files().into_iter().map(Need::Read));
         plan.audit(&args.audit);
         plan.env_files();
         Ok(plan)

@@ -304,6 +304,8 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         ),
         None => tracing::info!("no KMS configured: SSE-S3 and SSE-KMS are refused, SSE-C works"),
     }
+    #[cfg(feature = "federation")]
+    let sealing = kms.clone();
     set.set_kms(kms);
     if args.clock_offset_secs != 0 {
         tracing::warn!(
@@ -338,15 +340,22 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
     let ready_set = set.clone();
     let layer: Arc<dyn ObjectLayer> = set;
     #[cfg(feature = "federation")]
-    let joined = crate::federation::join(&args.federation, &args.domains, layer).await?;
+    let joined = crate::federation::join(&args.federation, &args.domains, layer, sealing).await?;
     #[cfg(not(feature = "federation"))]
     let joined = crate::federation::alone(layer);
-    // users, keys and policies live on the drives (.cairn.sys/config/iam)
+    // users, keys and policies live on the drives (.cairn.sys/config/iam),
+    // or in etcd for a site of a federation (shared by every site)
     let iam = crate::iam::load(crate::iam::IamSetup {
         access_key: &access_key,
         secret_key: &secret_key,
-        deployment_id: ready_set.deployment_id(),
-        store: ready_set.clone(),
+        deployment_id: joined
+            .identity_id
+            .as_deref()
+            .unwrap_or(ready_set.deployment_id()),
+        store: joined
+            .iam_store
+            .clone()
+            .unwrap_or_else(|| ready_set.clone()),
     })
     .await?;
     let web = crate::console::start(

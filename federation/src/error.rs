@@ -13,6 +13,8 @@ pub enum ConfigError {
     Domain(String),
     #[error("public URL {url:?}: {reason}")]
     PublicUrl { url: String, reason: &'static str },
+    #[error("the CA of the sites' certificates: {0}")]
+    SiteCa(String),
     #[error("no etcd endpoint given")]
     NoEndpoints,
     #[error("connecting to etcd: {0}")]
@@ -28,6 +30,8 @@ pub enum EtcdError {
     Etcd(#[from] etcd_client::Error),
     #[error("the lease of {key} expired")]
     LeaseLost { key: String },
+    #[error("the watch of etcd ended: {0}")]
+    WatchEnded(String),
     #[error("the record at {key} is not valid: {reason}")]
     Record { key: String, reason: String },
 }

@@ -4,7 +4,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, PutOptions,
+    TlsOptions, Txn, TxnOp, WatchOptions, WatchStream,
+};
+
+use cairn_s3::EtcdEndpoint;
 
 use crate::error::{ConfigError, EtcdError};
 
@@ -14,18 +19,69 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How to reach etcd.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EtcdConfig {
-    /// `http://host:port` endpoints of one etcd cluster.
+    /// `http://host:port` (or `https://` with `tls`) endpoints of one
+    /// etcd cluster.
     pub endpoints: Vec<String>,
     /// etcd's own authentication (user, password), if it has it on.
     pub user: Option<(String, String)>,
+    /// TLS to etcd (rustls): the CA to trust, and a client certificate
+    /// when etcd asks for one (`--client-cert-auth`).
+    pub tls: Option<EtcdTls>,
+}
+
+/// TLS to etcd, as PEM read from the operator's files.
+#[derive(Clone)]
+pub struct EtcdTls {
+    /// The CA that signed etcd's certificates.
+    pub ca: Vec<u8>,
+    /// This site's certificate (chain) and key, for etcd's client
+    /// certificate authentication.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for EtcdConfig {
+    // neither the password nor the key is ever printed
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdConfig")
+            .field("endpoints", &self.endpoints)
+            .field("user", &self.user.as_ref().map(|(u, _)| u))
+            .field("tls", &self.tls.is_some())
+            .field(
+                "client_cert",
+                &self.tls.as_ref().is_some_and(|t| t.identity.is_some()),
+            )
+            .finish()
+    }
+}
+
+impl EtcdConfig {
+    /// The client options every connection uses.
+    fn options(&self) -> ConnectOptions {
+        let mut opts = ConnectOptions::new()
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_timeout(CALL_TIMEOUT)
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(2));
+        if let Some((user, password)) = &self.user {
+            opts = opts.with_user(user.clone(), password.clone());
+        }
+        if let Some(tls) = &self.tls {
+            let mut t = TlsOptions::new().ca_certificate(Certificate::from_pem(&tls.ca));
+            if let Some((cert, key)) = &tls.identity {
+                t = t.identity(Identity::from_pem(cert, key));
+            }
+            opts = opts.with_tls(t);
+        }
+        opts
+    }
 }
 
 /// A client of one etcd cluster (cheap to clone).
 #[derive(Clone)]
 pub struct Etcd {
     client: Client,
+    cfg: EtcdConfig,
 }
 
 /// The outcome of a claim.
@@ -43,15 +99,11 @@ impl Etcd {
         if cfg.endpoints.is_empty() {
             return Err(ConfigError::NoEndpoints);
         }
-        let mut opts = ConnectOptions::new()
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_timeout(CALL_TIMEOUT)
-            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(2));
-        if let Some((user, password)) = &cfg.user {
-            opts = opts.with_user(user.clone(), password.clone());
-        }
-        let client = Client::connect(&cfg.endpoints, Some(opts)).await?;
-        Ok(Self { client })
+        let client = Client::connect(&cfg.endpoints, Some(cfg.options())).await?;
+        Ok(Self {
+            client,
+            cfg: cfg.clone(),
+        })
     }
 
     async fn call<T>(
@@ -132,17 +184,94 @@ impl Etcd {
             .collect())
     }
 
-    /// Puts `value` at `key` on a new lease of `ttl` seconds, and keeps
-    /// the lease alive until etcd says it is gone or a call fails (then
-    /// returns that error).
-    pub async fn hold(&self, key: &str, value: Vec<u8>, ttl: Duration) -> EtcdError {
+    /// Every key and value under `prefix`, and the store's revision of
+    /// that read (a watch from the next one misses nothing).
+    pub async fn list_at(&self, prefix: &str) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, i64), EtcdError> {
+        let mut client = self.client.clone();
+        let mut resp = self
+            .call(client.get(prefix, Some(GetOptions::new().with_prefix())))
+            .await?;
+        let revision = resp.header().map_or(0, |h| h.revision());
+        let kvs = resp
+            .take_kvs()
+            .into_iter()
+            .map(|kv| kv.into_key_value())
+            .collect();
+        Ok((kvs, revision))
+    }
+
+    /// Puts `value` at `key` (`None`: deletes it).
+    pub async fn set(&self, key: &str, value: Option<Vec<u8>>) -> Result<(), EtcdError> {
+        let mut client = self.client.clone();
+        match value {
+            Some(v) => self.call(client.put(key, v, None)).await.map(drop),
+            None => self.call(client.delete(key, None)).await.map(drop),
+        }
+    }
+
+    /// A watch of every key under `prefix`, from `revision` on. Its
+    /// events come as they happen; the stream ends (or fails) when etcd
+    /// is gone.
+    pub async fn watch(&self, prefix: &str, revision: i64) -> Result<WatchStream, EtcdError> {
+        let mut client = self.client.clone();
+        let opts = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(revision);
+        self.call(client.watch(prefix, Some(opts))).await
+    }
+
+    /// Each endpoint's status (asked one by one, so an operator sees
+    /// which member is down).
+    pub async fn status(&self) -> Vec<EtcdEndpoint> {
+        let mut out = Vec::new();
+        for endpoint in &self.cfg.endpoints {
+            let opts = self.cfg.options();
+            let asked = async {
+                let mut c = Client::connect([endpoint.as_str()], Some(opts)).await?;
+                c.status().await
+            };
+            let st = match self.call(asked).await {
+                Ok(r) => EtcdEndpoint {
+                    endpoint: endpoint.clone(),
+                    version: Some(r.version().to_owned()),
+                    leader: r.header().is_some_and(|h| h.member_id() == r.leader()),
+                    error: None,
+                },
+                Err(e) => EtcdEndpoint {
+                    endpoint: endpoint.clone(),
+                    version: None,
+                    leader: false,
+                    error: Some(e.to_string()),
+                },
+            };
+            out.push(st);
+        }
+        out
+    }
+
+    /// Puts the value `value()` makes at `key` on a new lease of `ttl`
+    /// seconds, and keeps the lease alive until etcd says it is gone or a
+    /// call fails (then returns that error); every `republish` keep-alives
+    /// the value is made and put again (a site's free space).
+    pub async fn hold<F, Fut>(
+        &self,
+        key: &str,
+        value: F,
+        ttl: Duration,
+        republish: u32,
+    ) -> EtcdError
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Vec<u8>>,
+    {
         let mut client = self.client.clone();
         let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let lease = match self.call(client.lease_grant(secs, None)).await {
             Ok(l) => l.id(),
             Err(e) => return e,
         };
-        let put = client.put(key, value, Some(PutOptions::new().with_lease(lease)));
+        let mut last = value().await;
+        let put = client.put(key, last.clone(), Some(PutOptions::new().with_lease(lease)));
         if let Err(e) = self.call(put).await {
             return e;
         }
@@ -151,6 +280,7 @@ impl Etcd {
             Err(e) => return e,
         };
         tracing::info!(key, lease, "registered in etcd");
+        let mut beats = 0u32;
         loop {
             tokio::time::sleep(ttl / 3).await;
             if let Err(e) = self.call(keeper.keep_alive()).await {
@@ -164,6 +294,17 @@ impl Etcd {
                     };
                 }
                 Err(e) => return e,
+            }
+            beats = beats.wrapping_add(1);
+            if republish > 0 && beats.is_multiple_of(republish) {
+                let next = value().await;
+                if next != last {
+                    let opts = PutOptions::new().with_lease(lease);
+                    if let Err(e) = self.call(client.put(key, next.clone(), Some(opts))).await {
+                        return e;
+                    }
+                    last = next;
+                }
             }
         }
     }

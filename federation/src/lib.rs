@@ -3,36 +3,45 @@
 //!
 //! - [`names`]: the etcd key layout and the validated names it is made of;
 //! - [`etcd`]: the calls made to etcd, each with a deadline;
-//! - [`namespace`]: this site's registration (lease-kept), bucket claims
-//!   (one transaction, CoreDNS records beside), the copy of the namespace;
+//! - [`namespace`]: this site's registration (lease-kept, with its free
+//!   space), bucket claims (one transaction, CoreDNS records beside), the
+//!   copy of the namespace, kept by an etcd watch ([`watch`]);
+//! - [`config`]: `SharedConfig`, the IAM records in etcd (the IAM
+//!   service's `ConfigStore` on every site), secrets sealed by the KMS;
 //! - [`layer`]: `FederatedLayer`, the local store with claims on create and
 //!   delete and the whole namespace listed;
-//! - [`route`]: `SiteRouter`, the S3 front's router to the owning site.
+//! - [`route`]: `SiteRouter`, the S3 front's router to the owning site
+//!   (placement by capacity, the federation's status), with [`idle`]'s
+//!   progress of a forward.
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
+pub mod config;
 pub mod error;
 pub mod etcd;
+pub mod idle;
 pub mod layer;
 pub mod names;
 pub mod namespace;
 pub mod records;
 pub mod route;
+pub mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_api::ObjectLayer;
+use cairn_api::{ConfigSealer, ConfigStore, ObjectLayer};
 
+pub use config::SharedConfig;
 pub use error::{ConfigError, EtcdError};
-pub use etcd::EtcdConfig;
+pub use etcd::{EtcdConfig, EtcdTls};
 pub use layer::FederatedLayer;
 pub use names::{DnsDomain, KeyPrefix, Keys, SiteName};
 pub use namespace::Namespace;
 pub use route::SiteRouter;
 
 /// How this site joins the federation.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FederationConfig {
     pub etcd: EtcdConfig,
     pub site: SiteName,
@@ -45,6 +54,12 @@ pub struct FederationConfig {
     /// Answer requests for other sites' buckets with 307 instead of
     /// forwarding them.
     pub redirect: bool,
+    /// The CA (PEM) of the other sites' HTTPS certificates (`None`: the
+    /// system's roots).
+    pub site_roots: route::SiteRoots,
+    /// Seals the shared secret records (access keys) with the KMS, when
+    /// the server has one.
+    pub sealer: Option<Arc<dyn ConfigSealer>>,
 }
 
 /// A site joined: the layers for the fronts and the S3 router.
@@ -55,6 +70,9 @@ pub struct Federation {
     pub file_layer: Arc<dyn ObjectLayer>,
     pub router: Arc<SiteRouter>,
     pub namespace: Arc<Namespace>,
+    /// Where the IAM service keeps its records: etcd, shared by every
+    /// site.
+    pub config: Arc<dyn ConfigStore>,
 }
 
 impl Federation {
@@ -67,25 +85,28 @@ impl Federation {
     ) -> Result<Self, ConfigError> {
         let url = namespace::site_url(&cfg.public_url).ok_or_else(|| ConfigError::PublicUrl {
             url: cfg.public_url.clone(),
-            reason: "http://HOST:PORT (https between sites is not supported yet)",
+            reason: "http://HOST:PORT or https://HOST:PORT",
         })?;
         let etcd = etcd::Etcd::connect(&cfg.etcd).await?;
         let ns = Namespace::new(
-            etcd,
-            cfg.keys,
+            etcd.clone(),
+            cfg.keys.clone(),
             namespace::ThisSite {
                 name: cfg.site,
                 url,
                 domains: cfg.domains,
             },
         );
-        ns.start();
+        let router = Arc::new(SiteRouter::new(ns.clone(), cfg.redirect, &cfg.site_roots)?);
+        ns.start(local.clone());
         tokio::spawn(adopt(ns.clone(), local.clone()));
+        let config = SharedConfig::new(etcd, cfg.keys, cfg.sealer, ns.config_changed.subscribe());
         Ok(Self {
             s3_layer: Arc::new(FederatedLayer::new(local.clone(), ns.clone(), true)),
             file_layer: Arc::new(FederatedLayer::new(local, ns.clone(), false)),
-            router: Arc::new(SiteRouter::new(ns.clone(), cfg.redirect)),
+            router,
             namespace: ns,
+            config: Arc::new(config),
         })
     }
 }

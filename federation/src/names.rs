@@ -2,7 +2,7 @@
 //! a key is made from a [`KeyPrefix`] and a [`SiteName`] or a
 //! `cairn_api::BucketName`, never from a request string.
 
-use cairn_api::BucketName;
+use cairn_api::{BucketName, ConfigDir};
 
 use crate::error::ConfigError;
 
@@ -122,6 +122,29 @@ impl Keys {
         SiteName::new(key.strip_prefix(&self.sites())?).ok()
     }
 
+    /// `<prefix>/config/`: every shared configuration record under it.
+    pub fn config(&self) -> String {
+        format!("{}/config/", self.prefix.as_str())
+    }
+
+    /// `<prefix>/config/<dir>/`: the records of one directory.
+    pub fn config_dir(&self, dir: ConfigDir) -> String {
+        format!("{}{}/", self.config(), dir.as_str())
+    }
+
+    /// `<prefix>/config/<dir>/<hex of name>`: one record (the name in
+    /// hex, so no name becomes more than one key segment).
+    pub fn config_record(&self, dir: ConfigDir, name: &str) -> String {
+        format!("{}{}", self.config_dir(dir), hex::encode(name.as_bytes()))
+    }
+
+    /// The record name of a key under [`Keys::config_dir`].
+    pub fn config_name_of(&self, dir: ConfigDir, key: &[u8]) -> Option<String> {
+        let key = std::str::from_utf8(key).ok()?;
+        let h = key.strip_prefix(&self.config_dir(dir))?;
+        String::from_utf8(hex::decode(h).ok()?).ok()
+    }
+
     /// CoreDNS's key of `<bucket>.<domain>`: the labels reversed under the
     /// prefix (`/skydns/com/example/mybucket` for mybucket.example.com).
     pub fn dns(&self, bucket: &BucketName, domain: &DnsDomain) -> String {
@@ -177,6 +200,14 @@ mod tests {
         let s = SiteName::new("west").unwrap();
         assert_eq!(k.site(&s), "/cairn/sites/west");
         assert_eq!(k.site_of(k.site(&s).as_bytes()), Some(s));
+        let u = k.config_record(ConfigDir::IamUsers, "a/../b");
+        assert_eq!(u, "/cairn/config/iam/users/612f2e2e2f62");
+        assert_eq!(
+            k.config_name_of(ConfigDir::IamUsers, u.as_bytes())
+                .as_deref(),
+            Some("a/../b")
+        );
+        assert_eq!(k.config_name_of(ConfigDir::IamKeys, u.as_bytes()), None);
         let d = DnsDomain::new("example.com").unwrap();
         assert_eq!(k.dns(&b, &d), "/skydns/com/example/bucket/my");
     }

@@ -1,26 +1,28 @@
 //! The shared namespace as this site sees it: the bucket records and the
-//! live sites, read from etcd every second (a copy kept while etcd is
-//! gone), this site's registration, and bucket claims.
+//! live sites, read from etcd once and then kept by a watch (watch.rs; a
+//! copy kept while etcd is gone), this site's registration, and bucket
+//! claims.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use cairn_api::{BucketName, ObjectError};
+use cairn_api::{BucketName, ObjectError, ObjectLayer};
 use parking_lot::RwLock;
 
 use crate::etcd::{Claim, Etcd};
 use crate::names::{DnsDomain, Keys, SiteName};
 use crate::records::{BucketRecord, DNS_TTL, DnsRecord, SiteRecord, json, now, parse};
 
-/// How often the copy of the namespace is read again.
-const REFRESH_EVERY: Duration = Duration::from_secs(1);
 /// The TTL of a site's lease: a site gone for this long leaves the live
 /// list (its buckets stay recorded).
 pub const SITE_TTL: Duration = Duration::from_secs(3);
 /// Pause before registering again after etcd failed.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// The free space in the registration is made again every this many
+/// keep-alives (one a second).
+const PUBLISH_FREE_EVERY: u32 = 5;
 
 /// This site: its name, where the others reach it, its DNS records.
 #[derive(Clone, Debug)]
@@ -32,15 +34,25 @@ pub struct ThisSite {
     pub domains: Vec<DnsDomain>,
 }
 
+/// A live site as last read.
+#[derive(Clone, Debug)]
+pub struct LiveSite {
+    pub url: http::Uri,
+    pub free: Option<u64>,
+}
+
 /// The namespace: etcd plus what was last read of it.
 pub struct Namespace {
-    etcd: Etcd,
-    keys: Keys,
+    pub(crate) etcd: Etcd,
+    pub(crate) keys: Keys,
     site: ThisSite,
-    buckets: RwLock<HashMap<BucketName, BucketRecord>>,
-    sites: RwLock<HashMap<SiteName, http::Uri>>,
-    /// Whether the last read of etcd succeeded.
-    healthy: AtomicBool,
+    pub(crate) buckets: RwLock<HashMap<BucketName, BucketRecord>>,
+    pub(crate) sites: RwLock<HashMap<SiteName, LiveSite>>,
+    /// Whether etcd is being followed (the last read succeeded and the
+    /// watch runs).
+    pub(crate) healthy: AtomicBool,
+    /// Bumped when the shared configuration records may have changed.
+    pub(crate) config_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Namespace {
@@ -52,6 +64,7 @@ impl Namespace {
             buckets: RwLock::default(),
             sites: RwLock::default(),
             healthy: AtomicBool::new(false),
+            config_changed: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -59,76 +72,47 @@ impl Namespace {
         &self.site.name
     }
 
-    /// Registers this site (lease-kept) and reads the namespace every
-    /// second, until the process ends.
-    pub fn start(self: &Arc<Self>) {
-        let ns = self.clone();
-        tokio::spawn(async move { ns.register().await });
-        let ns = self.clone();
-        tokio::spawn(async move {
-            loop {
-                ns.refresh().await;
-                tokio::time::sleep(REFRESH_EVERY).await;
-            }
-        });
+    /// Whether etcd is followed now.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::SeqCst)
     }
 
-    async fn register(&self) {
+    /// Registers this site (lease-kept, with `local`'s free space) and
+    /// follows etcd, until the process ends.
+    pub fn start(self: &Arc<Self>, local: Arc<dyn ObjectLayer>) {
+        let ns = self.clone();
+        tokio::spawn(async move { ns.register(local).await });
+        let ns = self.clone();
+        tokio::spawn(async move { ns.follow().await });
+    }
+
+    async fn register(&self, local: Arc<dyn ObjectLayer>) {
         let key = self.keys.site(&self.site.name);
-        loop {
-            let record = SiteRecord {
-                url: self.site.url.to_string(),
-                started: now(),
-            };
-            let e = self.etcd.hold(&key, json(&record), SITE_TTL).await;
-            tracing::error!(site = %self.site.name, error = %e, "site registration in etcd lost; registering again");
-            tokio::time::sleep(RETRY_AFTER).await;
-        }
-    }
-
-    /// Reads the bucket records and the live sites again.
-    pub async fn refresh(&self) {
-        let read = async {
-            let buckets = self.etcd.list(&self.keys.buckets()).await?;
-            let sites = self.etcd.list(&self.keys.sites()).await?;
-            Ok::<_, crate::error::EtcdError>((buckets, sites))
-        };
-        let (buckets, sites) = match read.await {
-            Ok(r) => r,
-            Err(e) => {
-                if self.healthy.swap(false, Ordering::SeqCst) {
-                    tracing::error!(error = %e, "etcd unreachable: serving from the last copy of the namespace");
-                }
-                return;
-            }
-        };
-        let buckets: HashMap<_, _> = buckets
-            .into_iter()
-            .filter_map(|(k, v)| {
-                let name = self.keys.bucket_of(&k)?;
-                match parse::<BucketRecord>(&k, &v) {
-                    Ok(r) => Some((name, r)),
+        let started = now();
+        let record = || {
+            let local = local.clone();
+            async move {
+                let free = match local.capacity().await {
+                    Ok(c) => c.map(|c| c.free_bytes),
                     Err(e) => {
-                        tracing::warn!(error = %e, "bucket record ignored");
+                        tracing::warn!(error = %e, "free space not known; not published");
                         None
                     }
-                }
-            })
-            .collect();
-        let sites: HashMap<_, _> = sites
-            .into_iter()
-            .filter_map(|(k, v)| {
-                let name = self.keys.site_of(&k)?;
-                let url = parse::<SiteRecord>(&k, &v)
-                    .ok()
-                    .and_then(|r| site_url(&r.url))?;
-                Some((name, url))
-            })
-            .collect();
-        *self.buckets.write() = buckets;
-        *self.sites.write() = sites;
-        if !self.healthy.swap(true, Ordering::SeqCst) {
-            tracing::info!("etcd reachable: namespace read");
+                };
+                json(&SiteRecord {
+                    url: self.site.url.to_string(),
+                    started,
+                    free,
+                })
+            }
+        };
+        loop {
+            let e = self
+                .etcd
+                .hold(&key, record, SITE_TTL, PUBLISH_FREE_EVERY)
+                .await;
+            tracing::error!(site = %self.site.name, error = %e, "site registration in etcd lost; registering again");
+            tokio::time::sleep(RETRY_AFTER).await;
         }
     }
 
@@ -138,7 +122,7 @@ impl Namespace {
         if let Some(r) = self.buckets.read().get(bucket) {
             return Some(r.clone());
         }
-        if !self.healthy.load(Ordering::SeqCst) {
+        if !self.is_healthy() {
             return None;
         }
         let key = self.keys.bucket(bucket);
@@ -156,19 +140,43 @@ impl Namespace {
 
     /// Where a live site is reached; `None` when it is down (or unknown).
     pub async fn live_site(&self, site: &SiteName) -> Option<http::Uri> {
-        if let Some(u) = self.sites.read().get(site) {
-            return Some(u.clone());
+        if let Some(s) = self.sites.read().get(site) {
+            return Some(s.url.clone());
         }
         // a site that just started (not asked while etcd is gone: the
         // answer would come no sooner than the call's deadline)
-        if !self.healthy.load(Ordering::SeqCst) {
+        if !self.is_healthy() {
             return None;
         }
         let key = self.keys.site(site);
         let value = self.etcd.get(&key).await.ok()??;
-        let url = site_url(&parse::<SiteRecord>(key.as_bytes(), &value).ok()?.url)?;
-        self.sites.write().insert(site.clone(), url.clone());
+        let live = live_site(&parse::<SiteRecord>(key.as_bytes(), &value).ok()?)?;
+        let url = live.url.clone();
+        self.sites.write().insert(site.clone(), live);
         Some(url)
+    }
+
+    /// Whether `site` is in the live list now (no etcd call).
+    pub fn is_live(&self, site: &SiteName) -> bool {
+        self.sites.read().contains_key(site)
+    }
+
+    /// The live sites as last read.
+    pub fn live_sites(&self) -> Vec<(SiteName, LiveSite)> {
+        self.sites
+            .read()
+            .iter()
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect()
+    }
+
+    /// Every bucket record as last read.
+    pub fn all_buckets(&self) -> Vec<(BucketName, BucketRecord)> {
+        self.buckets
+            .read()
+            .iter()
+            .map(|(b, r)| (b.clone(), r.clone()))
+            .collect()
     }
 
     /// The buckets other sites hold, as last read.
@@ -288,11 +296,22 @@ impl Namespace {
     }
 }
 
-/// A site's URL as recorded: `http://host:port`, no path.
+/// A live site from its record (`None`: no usable URL).
+pub(crate) fn live_site(r: &SiteRecord) -> Option<LiveSite> {
+    Some(LiveSite {
+        url: site_url(&r.url)?,
+        free: r.free,
+    })
+}
+
+/// A site's URL as recorded: `http://host:port` or `https://host:port`,
+/// no path.
 pub fn site_url(url: &str) -> Option<http::Uri> {
     let uri: http::Uri = url.parse().ok()?;
-    let plain = uri.scheme() == Some(&http::uri::Scheme::HTTP)
+    let scheme = uri.scheme();
+    let ok = (scheme == Some(&http::uri::Scheme::HTTP)
+        || scheme == Some(&http::uri::Scheme::HTTPS))
         && uri.authority().is_some()
         && uri.path_and_query().is_none_or(|p| p.as_str() == "/");
-    plain.then_some(uri)
+    ok.then_some(uri)
 }

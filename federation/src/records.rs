@@ -24,6 +24,10 @@ pub struct SiteRecord {
     pub url: String,
     /// When the site (this registration) started, Unix seconds.
     pub started: i64,
+    /// Its free space in bytes, as last published (`x-cairn-placement:
+    /// capacity` places a new bucket on the live site with the most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free: Option<u64>,
 }
 
 /// A CoreDNS etcd-plugin record (its `msg.Service`): an A/AAAA record

@@ -8,24 +8,35 @@
 //! site is used and no identity is asserted, so nothing here can be
 //! forged (ARCHITECTURE.md, "Federation").
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use cairn_api::BucketName;
-use cairn_s3::{BucketRouter, FORWARDED_HEADER, Routed};
+use cairn_s3::{BucketRouter, EtcdHealth, FORWARDED_HEADER, FederationStatus, Routed, SiteStatus};
 use http::{HeaderMap, HeaderValue, Request, header};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::error::ConfigError;
+use crate::idle::{Activity, Guarded, Tracked, Watchdog};
 use crate::names::SiteName;
 use crate::namespace::Namespace;
+use http_body_util::BodyExt as _;
 
 /// How long connecting to another site may take before its buckets
 /// answer 503.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a forwarded request may go without progress (no body byte
+/// sent, no response headers) before it answers 503: an owner that
+/// accepts connections but does not answer (stopped, hung) costs no more.
+pub const FORWARD_IDLE: Duration = Duration::from_secs(10);
+/// How often an in-flight forward looks at its owner (live? idle?).
+const WATCH_EVERY: Duration = Duration::from_millis(250);
 
 /// Hop-by-hop headers (RFC 9110 7.6.1): never passed on.
 const HOP_BY_HOP: [&str; 7] = [
@@ -41,23 +52,40 @@ const HOP_BY_HOP: [&str; 7] = [
 /// Sends requests for other sites' buckets to them.
 pub struct SiteRouter {
     ns: Arc<Namespace>,
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpsConnector<HttpConnector>, Tracked<Incoming>>,
     redirect: bool,
 }
 
+/// The CA certificates (PEM) the sites' HTTPS certificates are checked
+/// against: `None`, the system's roots.
+pub type SiteRoots = Option<Vec<u8>>;
+
 impl SiteRouter {
-    pub fn new(ns: Arc<Namespace>, redirect: bool) -> Self {
+    pub fn new(ns: Arc<Namespace>, redirect: bool, roots: &SiteRoots) -> Result<Self, ConfigError> {
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         http.set_nodelay(true);
+        http.enforce_http(false);
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::SiteCa(e.to_string()))?
+        .with_root_certificates(root_store(roots)?)
+        .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(http);
-        Self {
+            .build(https);
+        Ok(Self {
             ns,
             client,
             redirect,
-        }
+        })
     }
 
     async fn forward(
@@ -94,16 +122,50 @@ impl SiteRouter {
         *req.uri_mut() = target;
         *req.version_mut() = http::Version::HTTP_11;
         let method = req.method().clone();
-        match self.client.request(req).await {
+        let dog = self.watchdog(site);
+        let req = req.map(|b| Tracked::new(b, dog.activity.clone()));
+        let answered = tokio::select! {
+            r = self.client.request(req) => r,
+            why = watch(&dog) => {
+                tracing::warn!(%site, %method, why, "forwarded request given up");
+                return Routed::Unavailable(format!("site {site} {why}"));
+            }
+        };
+        match answered {
             Ok(mut resp) => {
                 strip_hop_by_hop(resp.headers_mut());
                 tracing::debug!(%site, %method, status = %resp.status(), "request forwarded");
-                Routed::Answered(resp)
+                Routed::Answered(
+                    resp.map(|b| {
+                        Guarded::new(b, dog, WATCH_EVERY, site.to_string()).boxed_unsync()
+                    }),
+                )
             }
             Err(e) => {
                 tracing::warn!(%site, %method, error = %e, "forwarding failed");
                 Routed::Unavailable(format!("site {site} cannot be reached: {e}"))
             }
+        }
+    }
+
+    /// What gives up on a forward to `site`: its owner left the live list
+    /// (while etcd is followed), or no progress for [`FORWARD_IDLE`].
+    fn watchdog(&self, site: &SiteName) -> Watchdog {
+        let (ns, site) = (self.ns.clone(), site.clone());
+        Watchdog {
+            activity: Activity::new(),
+            idle: FORWARD_IDLE,
+            alive: Arc::new(move || ns.is_live(&site) || !ns.is_healthy()),
+        }
+    }
+}
+
+/// Returns (why) once the watchdog gives up.
+async fn watch(dog: &Watchdog) -> &'static str {
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        if let Some(why) = dog.verdict(dog.activity.idle()) {
+            return why;
         }
     }
 }
@@ -130,6 +192,87 @@ impl BucketRouter for SiteRouter {
             }
         }
     }
+
+    /// The live site with the most free space (ties: the first name);
+    /// none published (or it is this one): made here.
+    async fn place(&self, bucket: &BucketName, req: Request<Incoming>) -> Routed {
+        let best = self
+            .ns
+            .live_sites()
+            .into_iter()
+            .filter_map(|(name, s)| Some((s.free?, name, s.url)))
+            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
+        match best {
+            Some((free, site, url)) if site != *self.ns.site() => {
+                tracing::info!(%bucket, %site, free, "bucket placed by capacity");
+                self.forward(&site, &url, req).await
+            }
+            _ => Routed::Here(req),
+        }
+    }
+
+    async fn status(&self) -> FederationStatus {
+        let mut sites: BTreeMap<String, SiteStatus> = BTreeMap::new();
+        let blank = |name: &str| SiteStatus {
+            name: name.to_owned(),
+            live: false,
+            url: None,
+            buckets: 0,
+            free_bytes: None,
+        };
+        for (name, live) in self.ns.live_sites() {
+            let s = sites
+                .entry(name.to_string())
+                .or_insert_with(|| blank(name.as_str()));
+            s.live = true;
+            s.url = Some(live.url.to_string().trim_end_matches('/').to_owned());
+            s.free_bytes = live.free;
+        }
+        for (_, record) in self.ns.all_buckets() {
+            sites
+                .entry(record.site.clone())
+                .or_insert_with(|| blank(&record.site))
+                .buckets += 1;
+        }
+        FederationStatus {
+            site: self.ns.site().to_string(),
+            etcd: EtcdHealth {
+                followed: self.ns.is_healthy(),
+                endpoints: self.ns.etcd.status().await,
+            },
+            sites: sites.into_values().collect(),
+        }
+    }
+}
+
+/// The roots HTTPS to other sites trusts: the given CA certificates, or
+/// the system's.
+fn root_store(roots: &SiteRoots) -> Result<rustls::RootCertStore, ConfigError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut store = rustls::RootCertStore::empty();
+    match roots {
+        Some(pem) => {
+            let certs = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ConfigError::SiteCa(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(ConfigError::SiteCa("no certificate in it".into()));
+            }
+            for c in certs {
+                store
+                    .add(c)
+                    .map_err(|e| ConfigError::SiteCa(e.to_string()))?;
+            }
+        }
+        None => {
+            for c in rustls_native_certs::load_native_certs().certs {
+                // a system certificate rustls cannot use is skipped
+                let _ = store.add(c);
+            }
+        }
+    }
+    Ok(store)
 }
 
 /// The request's path and query at the owner's address.

@@ -12,6 +12,10 @@
 //!   key without a name) and re-seals the object keys under it -> JSON
 //!   `RotateSummary`
 //!
+//! - `GET  /_cairn/admin/v1/federation/status` -> JSON
+//!   `FederationStatus` (sites, live or not, bucket counts, etcd's
+//!   endpoints); 501 `NotFederated` on a server that is no site
+//!
 //! - `POST /_cairn/admin/v1/lifecycle/run` runs one lifecycle pass now
 //!   -> JSON `LifecycleSummary`
 //! - `POST /_cairn/admin/v1/bucket/worm?bucket=B` puts bucket B in WORM
@@ -60,6 +64,8 @@ pub(crate) struct AdminRoute {
     pub(crate) domains: Option<crate::host::Domains>,
     /// Who signed a service-account call.
     pub(crate) iam: Arc<cairn_iam::Iam>,
+    /// The federation's router, when this server is a site of one.
+    pub(crate) router: crate::forward::Router,
 }
 
 /// The service-account call of `uri`, if it is one: what follows
@@ -266,6 +272,17 @@ impl AdminRoute {
                 }
                 admin.kms_create_key(&name).await.map_err(s3_error)?;
                 json_response(&serde_json::json!({ "created": name }))
+            }
+            (&Method::GET, "federation/status") => {
+                let Some(router) = &self.router else {
+                    let mut e = S3Error::with_message(
+                        S3ErrorCode::Custom("NotFederated".into()),
+                        "This server is not a site of a federation (--federation-etcd).",
+                    );
+                    e.set_status_code(StatusCode::NOT_IMPLEMENTED);
+                    return Err(e);
+                };
+                json_response(&router.status().await)
             }
             (&Method::POST, "lifecycle/run") => {
                 let summary = admin.lifecycle_run().await.map_err(s3_error)?;

@@ -55,7 +55,10 @@ mod web;
 
 pub use audit::{AuditLog, AuditTarget};
 pub use errlog::is_s3s_error_report;
-pub use forward::{BucketRouter, FORWARDED_HEADER, Routed};
+pub use forward::{
+    BucketRouter, EtcdEndpoint, EtcdHealth, FORWARDED_HEADER, FederationStatus, ForwardedBody,
+    PLACEMENT_HEADER, Routed, SiteStatus,
+};
 pub use limits::{LimitError, Limits};
 pub use server::{ConfigError, ReadyFn, S3Config, bind, serve};
 pub use tls::{CertError, Listener, Tls, TlsError, TlsOptions};

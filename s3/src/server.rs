@@ -341,6 +341,7 @@ fn build_service(
     b.set_route(crate::query::Routes {
         admin: crate::admin::AdminRoute {
             admin: cfg.admin.clone(),
+            router: cfg.router.clone(),
             root: cfg.access_key.clone(),
             domains: domains.clone(),
             iam: iam.clone(),
@@ -432,12 +433,21 @@ impl hyper::service::Service<Request<Incoming>> for Front {
         // A bucket held elsewhere: forwarded, redirected or 503
         // (crate::forward); the request stays in progress meanwhile.
         if let Some(router) = &self.router
-            && let Some(bucket) = crate::forward::routed_bucket(&req, self.domains.as_deref())
+            && let Some((bucket, ask)) =
+                crate::forward::routed_bucket(&req, self.domains.as_deref())
         {
             let (this, router) = (self.clone(), router.clone());
             let active = self.state.as_ref().map(|s| s.begin());
             return Box::pin(async move {
-                match router.route(&bucket, req).await {
+                let routed = match ask {
+                    crate::forward::Ask::Route => router.route(&bucket, req).await,
+                    crate::forward::Ask::Place => router.place(&bucket, req).await,
+                    crate::forward::Ask::BadPlacement => crate::forward::Routed::Invalid(format!(
+                        "{}: capacity or local",
+                        crate::forward::PLACEMENT_HEADER
+                    )),
+                };
+                match routed {
                     crate::forward::Routed::Here(req) => this.serve(req).await,
                     routed => Ok(track(crate::forward::answer(routed), active)),
                 }

@@ -111,6 +111,9 @@ fn iam_error(e: cairn_iam::IamServiceError) -> S3Error {
                 IamError::InvalidInput(_) => bad(msg),
             }
         }
+        IamServiceError::Storage(e @ cairn_api::ObjectError::BackendUnavailable { .. }) => {
+            crate::errors::s3_error(e)
+        }
         e => {
             tracing::error!(error = %e, "service account change failed");
             S3Error::with_message(S3ErrorCode::InternalError, "the change could not be stored")

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
 
 use crate::cmd::require_tool;
-use crate::{Server, StartOpts, free_port, random_token, raw};
+use crate::{Certs, Server, StartOpts, free_port, random_token, raw};
 
 /// A single-member etcd; killed on drop. `stop` and `start` keep its data
 /// and ports.
@@ -22,13 +22,34 @@ pub struct Etcd {
     peer_port: u16,
     dir: tempfile::TempDir,
     starts: usize,
+    /// A second client port speaking only TLS, with client certificates.
+    tls: Option<(EtcdTlsFiles, u16)>,
+}
+
+/// etcd's certificate, key and the CA its clients' certificates must
+/// chain to (PEM files).
+#[derive(Clone, Debug)]
+pub struct EtcdTlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
 }
 
 impl Etcd {
     /// Starts etcd and waits (up to 30 s) until it answers.
     pub async fn start() -> Result<Etcd> {
+        Self::start_with(None).await
+    }
+
+    /// [`Etcd::start`] with a TLS client port too ([`Etcd::tls_url`],
+    /// `--client-cert-auth`); the plain port stays for the tests' reads.
+    pub async fn start_with(tls: Option<EtcdTlsFiles>) -> Result<Etcd> {
         let bin = require_tool("etcd")?;
         let dir = tempfile::Builder::new().prefix("cairn-etcd-").tempdir()?;
+        let tls = match tls {
+            Some(t) => Some((t, free_port()?)),
+            None => None,
+        };
         let mut e = Etcd {
             bin,
             child: None,
@@ -36,6 +57,7 @@ impl Etcd {
             peer_port: free_port()?,
             dir,
             starts: 0,
+            tls,
         };
         e.resume().await?;
         Ok(e)
@@ -44,6 +66,13 @@ impl Etcd {
     /// `http://127.0.0.1:PORT`, the client URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    /// `https://127.0.0.1:PORT`, the TLS client URL, if there is one.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|(_, port)| format!("https://127.0.0.1:{port}"))
     }
 
     fn log(&self) -> String {
@@ -56,14 +85,23 @@ impl Etcd {
         self.starts += 1;
         let log = File::create(self.dir.path().join(format!("etcd-{}.log", self.starts)))?;
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let child = Command::new(&self.bin)
+        let mut clients = self.url();
+        let mut cmd = Command::new(&self.bin);
+        if let (Some((t, _)), Some(u)) = (&self.tls, self.tls_url()) {
+            clients = format!("{clients},{u}");
+            cmd.arg(format!("--cert-file={}", t.cert.display()))
+                .arg(format!("--key-file={}", t.key.display()))
+                .arg(format!("--trusted-ca-file={}", t.ca.display()))
+                .arg("--client-cert-auth");
+        }
+        let child = cmd
             .arg("--name=test")
             .arg(format!(
                 "--data-dir={}",
                 self.dir.path().join("data").display()
             ))
-            .arg(format!("--listen-client-urls={}", self.url()))
-            .arg(format!("--advertise-client-urls={}", self.url()))
+            .arg(format!("--listen-client-urls={clients}"))
+            .arg(format!("--advertise-client-urls={clients}"))
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
             .arg(format!("--initial-cluster=test={peer}"))
@@ -153,26 +191,40 @@ impl Sites {
     /// etcd, then sites `a`, `b`, `c`... (`n` of them), each with
     /// `extra` arguments.
     pub async fn start(n: usize, extra: &[&str]) -> Result<Sites> {
-        let etcd = Etcd::start().await?;
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        Self::start_on(Etcd::start().await?, n, &extra, None).await
+    }
+
+    /// Sites on `etcd` (its TLS URL when it has one), serving HTTPS with
+    /// `certs` when given (public URLs `https://`).
+    pub async fn start_on(
+        etcd: Etcd,
+        n: usize,
+        extra: &[String],
+        certs: Option<Certs>,
+    ) -> Result<Sites> {
         let root = (format!("AK{}", random_token(14)), random_token(32));
+        let etcd_url = etcd.tls_url().unwrap_or_else(|| etcd.url());
+        let scheme = if certs.is_some() { "https" } else { "http" };
         let mut sites = Vec::new();
         for i in 0..n {
             let name = char::from(b'a' + u8::try_from(i)?).to_string();
             let port = free_port()?;
             let mut args = vec![
                 "--federation-etcd".to_owned(),
-                etcd.url(),
+                etcd_url.clone(),
                 "--federation-site".to_owned(),
                 name,
                 "--federation-public-url".to_owned(),
-                format!("http://127.0.0.1:{port}"),
+                format!("{scheme}://127.0.0.1:{port}"),
             ];
-            args.extend(extra.iter().map(|s| (*s).to_owned()));
+            args.extend(extra.iter().cloned());
             sites.push(
                 Server::start(StartOpts {
                     extra_args: args,
                     root: Some(root.clone()),
                     port: Some(port),
+                    certs: certs.clone(),
                     ..StartOpts::default()
                 })
                 .await?,

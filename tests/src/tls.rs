@@ -62,7 +62,8 @@ impl TestCa {
     }
 
     /// Writes `public.crt` (the server certificate then the CA: a chain)
-    /// and `private.key` into `out` for these DNS names and IP addresses.
+    /// and `private.key` into `out` for these DNS names and IP addresses
+    /// (good for a server and for a client's certificate authentication).
     pub fn issue(&self, out: &Path, dns: &[&str], ips: &[&str], kind: KeyKind) -> Result<()> {
         std::fs::create_dir_all(out)?;
         let n = self
@@ -115,7 +116,7 @@ impl TestCa {
         std::fs::write(
             &ext,
             format!(
-                "subjectAltName={}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+                "subjectAltName={}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n",
                 san.join(",")
             ),
         )?;

@@ -79,6 +79,29 @@ pub trait ConfigStore: Send + Sync + 'static {
         name: &str,
         body: Option<Vec<u8>>,
     ) -> ObjectResult<()>;
+
+    /// For a store other servers change too (a federation's etcd): a
+    /// counter bumped whenever its records may have changed, so a reader
+    /// keeping a copy reads them again. `None` (the default): only this
+    /// server changes them.
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+}
+
+/// Seals records of secret directories (`ConfigDir::is_secret`) for a
+/// store that keeps them outside this server (a federation's etcd), with
+/// the server's KMS: the sealed bytes are bound to the directory and the
+/// name, so a record moved to another name does not open.
+#[async_trait]
+pub trait ConfigSealer: Send + Sync + 'static {
+    async fn seal(&self, dir: ConfigDir, name: &str, plain: &[u8]) -> ObjectResult<Vec<u8>>;
+    async fn open(&self, dir: ConfigDir, name: &str, sealed: &[u8]) -> ObjectResult<Vec<u8>>;
+}
+
+/// What a sealed record is bound to (AEAD associated data, KMS context).
+pub fn record_context(dir: ConfigDir, name: &str) -> Vec<u8> {
+    format!("cairn-config\0{}\0{name}", dir.as_str()).into_bytes()
 }
 
 /// Records in memory: for tests and for servers that keep nothing.

@@ -40,7 +40,7 @@ pub use bucketcfg::{BucketChange, BucketConfig, MakeBucketOptions, VersionChange
 pub use caps::Capabilities;
 pub use checksum::{Checksum, ChecksumAlgorithm, ChecksumRequest};
 pub use conditional::{CompleteOptions, WritePrecondition};
-pub use config::{ConfigDir, ConfigStore, MemConfig};
+pub use config::{ConfigDir, ConfigSealer, ConfigStore, MemConfig};
 pub use error::{ObjectError, ObjectResult, QuorumOp};
 pub use layer::{ObjectLayer, collect_stream};
 pub use lifecycle::{Lifecycle, LifecycleRule};

@@ -155,13 +155,22 @@ impl Iam {
     /// Loads the IAM state kept in `cfg.store`.
     pub async fn load(cfg: IamConfig) -> Result<Iam, ObjectError> {
         let st = read_state(&*cfg.store).await?;
-        Ok(Iam {
+        let iam = Iam::unloaded(cfg);
+        *iam.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(st);
+        Ok(iam)
+    }
+
+    /// The service with nothing read yet (only the root user known):
+    /// for a shared store that cannot be read now, read once it signals
+    /// a change ([`Iam::follow_store`]).
+    pub fn unloaded(cfg: IamConfig) -> Iam {
+        Iam {
             signer: SessionSigner::from_root_secret(&cfg.root_secret_key, &cfg.deployment_id),
             cfg,
-            state: RwLock::new(Arc::new(st)),
+            state: RwLock::new(Arc::new(IamState::new())),
             writer: tokio::sync::Mutex::new(()),
             last_used: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// Reads the state again from the store (another node changed it).
@@ -170,6 +179,31 @@ impl Iam {
         let st = read_state(&*self.cfg.store).await?;
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(st);
         Ok(())
+    }
+
+    /// Keeps the state the same as the store's when other servers change
+    /// it too (`ConfigStore::changes`: a federation's etcd): every change
+    /// signalled reads the records again. A read that fails keeps the
+    /// state as it was (the identities loaded go on working) until the
+    /// next signal. Ends when the service is dropped.
+    pub fn follow_store(self: &Arc<Self>) {
+        let Some(mut changes) = self.cfg.store.changes() else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let Some(iam) = weak.upgrade() else {
+                    return;
+                };
+                match iam.reload().await {
+                    Ok(()) => tracing::debug!("IAM state read again after a change"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "IAM state not read again; the loaded one stays");
+                    }
+                }
+            }
+        });
     }
 
     /// The current state.

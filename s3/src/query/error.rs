@@ -104,6 +104,14 @@ impl From<IamServiceError> for QueryError {
     fn from(e: IamServiceError) -> Self {
         match e {
             IamServiceError::Refused(e) => e.into(),
+            // the shared store (a federation's etcd) is gone: say so
+            IamServiceError::Storage(e @ cairn_api::ObjectError::BackendUnavailable { .. }) => {
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    e.to_string(),
+                )
+            }
             e => {
                 tracing::error!(error = %e, "IAM change failed");
                 Self::service_failure()
