@@ -20,6 +20,51 @@ pub struct ConsoleArgs {
     /// The web console at /_cairn/console/ on the S3 port: on or off.
     #[arg(long = "console", value_enum, default_value_t = ConsoleMode::On, env = "CAIRN_CONSOLE")]
     pub mode: ConsoleMode,
+    /// The console's client id at the `--oidc-config-url` provider, for
+    /// "Log in with SSO" (default: the first --oidc-client-id). The
+    /// provider must allow the redirect URI
+    /// `<scheme>://<host>/_cairn/console/api/oidc/callback`.
+    #[arg(long, env = "CAIRN_CONSOLE_OIDC_CLIENT_ID")]
+    pub console_oidc_client_id: Option<String>,
+    /// The client secret, for a confidential client (a public client
+    /// needs none: the flow uses PKCE).
+    #[arg(long, env = "CAIRN_CONSOLE_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub console_oidc_client_secret: Option<String>,
+}
+
+impl ConsoleArgs {
+    /// SSO through the OpenID provider, when one is configured.
+    fn sso(
+        &self,
+        oidc: &crate::oidc::OidcArgs,
+    ) -> anyhow::Result<Option<cairn_console::SsoConfig>> {
+        let Some(config_url) = &oidc.oidc_config_url else {
+            anyhow::ensure!(
+                self.console_oidc_client_id.is_none() && self.console_oidc_client_secret.is_none(),
+                "--console-oidc-client-id/-secret need --oidc-config-url"
+            );
+            return Ok(None);
+        };
+        let Some(client_id) = self
+            .console_oidc_client_id
+            .clone()
+            .or_else(|| oidc.oidc_client_id.first().cloned())
+        else {
+            tracing::warn!(
+                "console: no SSO login (no --console-oidc-client-id or --oidc-client-id)"
+            );
+            return Ok(None);
+        };
+        anyhow::ensure!(
+            oidc.oidc_client_id.is_empty() || oidc.oidc_client_id.contains(&client_id),
+            "--console-oidc-client-id {client_id:?} is not among --oidc-client-id: STS would refuse its tokens"
+        );
+        Ok(Some(cairn_console::SsoConfig {
+            config_url: config_url.clone(),
+            client_id,
+            client_secret: self.console_oidc_client_secret.clone(),
+        }))
+    }
 }
 
 /// The console as the S3 front's web front.
@@ -48,6 +93,7 @@ pub fn start(
     addr: SocketAddr,
     tls: &crate::tls::TlsArgs,
     region: &str,
+    oidc: &crate::oidc::OidcArgs,
 ) -> anyhow::Result<Option<Arc<dyn cairn_s3::WebFront>>> {
     if args.mode == ConsoleMode::Off {
         return Ok(None);
@@ -68,6 +114,7 @@ pub fn start(
     let console = cairn_console::Console::new(cairn_console::ConsoleConfig {
         endpoint,
         region: region.to_owned(),
+        sso: args.sso(oidc)?,
     })?;
     tracing::info!(path = %format!("{}/", cairn_console::PREFIX), "web console on the S3 port");
     Ok(Some(Arc::new(Front(console))))

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::error::ConsoleError;
 use crate::reply::{self, Body};
 use crate::session::{self, Session, Sessions};
-use crate::upstream::Upstream;
+use crate::upstream::{Temporary, Upstream};
 use crate::{Ctx, PREFIX, names};
 
 /// A login's JSON body at most.
@@ -71,6 +71,20 @@ pub async fn login(
         .inspect_err(|e| {
             tracing::info!(%access_key, error = %e, "console login refused");
         })?;
+    let (s, cookie) = start_session(sessions, t, tls)?;
+    tracing::info!(%access_key, user = %s.user, "console login");
+    let mut r = reply::json(&json!({ "user": s.user, "csrf": s.csrf, "expires": s.expires }));
+    r.headers_mut().insert(SET_COOKIE, cookie);
+    Ok(r)
+}
+
+/// A new live session holding `t`, and the `Set-Cookie` value that
+/// gives it to the browser.
+pub(crate) fn start_session(
+    sessions: &Sessions,
+    t: Temporary,
+    tls: bool,
+) -> Result<(Session, HeaderValue), ConsoleError> {
     let s = Session {
         id: sessions.random_hex(16)?,
         access_key: t.access_key,
@@ -81,13 +95,10 @@ pub async fn login(
         csrf: sessions.random_hex(32)?,
     };
     let value = sessions.open_session(&s, now())?;
-    tracing::info!(%access_key, user = %s.user, "console login");
-    let mut r = reply::json(&json!({ "user": s.user, "csrf": s.csrf, "expires": s.expires }));
     let cookie = session::set_cookie(Some(&value), PREFIX, tls, s.expires - now());
     let cookie =
         HeaderValue::from_str(&cookie).map_err(|e| ConsoleError::Transport(e.to_string()))?;
-    r.headers_mut().insert(SET_COOKIE, cookie);
-    Ok(r)
+    Ok((s, cookie))
 }
 
 /// The answer to a logout: the cookie cleared.
@@ -283,6 +294,8 @@ pub async fn details(up: &Upstream, s: &Session, cx: &Ctx) -> Result<Response<Bo
         Err(e) => json!({ "error": ConsoleError::sdk(e).to_string() }),
     };
     let versions = versions_of(&c, b.as_str(), k.as_str()).await;
+    let (retention, legal_hold) =
+        crate::retention::state(&c, b.as_str(), k.as_str(), head.version_id()).await;
     Ok(reply::json(&json!({
         "bucket": b.as_str(),
         "key": k.as_str(),
@@ -292,6 +305,10 @@ pub async fn details(up: &Upstream, s: &Session, cx: &Ctx) -> Result<Response<Bo
         "modified": when(head.last_modified()),
         "version_id": head.version_id(),
         "sse": head.server_side_encryption().map(|e| e.as_str()),
+        "sse_key": head.ssekms_key_id(),
+        "retention": retention,
+        "legal_hold": legal_hold,
+        "image": crate::preview::image_type(head.content_type()).is_some(),
         "metadata": meta,
         "tags": tags,
         "versions": versions,

@@ -16,6 +16,10 @@ const SCRIPT: Asset = Asset {
     bytes: include_str!("../assets/app.js"),
     content_type: "text/javascript; charset=utf-8",
 };
+const SETTINGS: Asset = Asset {
+    bytes: include_str!("../assets/settings.js"),
+    content_type: "text/javascript; charset=utf-8",
+};
 const STYLE: Asset = Asset {
     bytes: include_str!("../assets/app.css"),
     content_type: "text/css; charset=utf-8",
@@ -26,6 +30,7 @@ pub fn get(path: &str) -> Option<&'static Asset> {
     match path {
         "" | "index.html" => Some(&INDEX),
         "app.js" => Some(&SCRIPT),
+        "settings.js" => Some(&SETTINGS),
         "app.css" => Some(&STYLE),
         _ => None,
     }

@@ -15,8 +15,12 @@ mod api;
 mod assets;
 mod error;
 mod names;
+mod oidc;
+mod preview;
 mod reply;
+mod retention;
 mod session;
+mod settings;
 mod transfer;
 mod upstream;
 
@@ -26,6 +30,7 @@ use http::{HeaderMap, Method, Request, Response};
 use hyper::body::Incoming;
 
 pub use error::ConsoleError;
+pub use oidc::SsoConfig;
 pub use reply::Body;
 pub use session::NoRandom;
 
@@ -45,6 +50,8 @@ pub struct ConsoleConfig {
     pub endpoint: String,
     /// The region the server answers for (signatures name it).
     pub region: String,
+    /// "Log in with SSO" through this OpenID provider (`None`: keys only).
+    pub sso: Option<SsoConfig>,
 }
 
 /// The console: its sessions and its way to the server.
@@ -57,6 +64,7 @@ pub struct Console {
 struct Inner {
     sessions: Sessions,
     upstream: Upstream,
+    sso: Option<oidc::Sso>,
 }
 
 /// A request as the console's handlers see it.
@@ -98,6 +106,7 @@ impl Console {
             inner: Arc::new(Inner {
                 sessions,
                 upstream: Upstream::new(cfg.endpoint, cfg.region)?,
+                sso: cfg.sso.map(oidc::Sso::new).transpose()?,
             }),
         })
     }
@@ -163,6 +172,17 @@ impl Console {
         let up = &self.inner.upstream;
         match (cx.method.clone(), call.as_str()) {
             (Method::POST, "login") => api::login(&self.inner.sessions, up, cx).await,
+            (Method::GET, "config") => Ok(reply::json(
+                &serde_json::json!({ "sso": self.inner.sso.is_some() }),
+            )),
+            (Method::GET, "oidc/start") => {
+                let sso = self.inner.sso.as_ref().ok_or(ConsoleError::NotFound)?;
+                sso.start(&self.inner.sessions, &cx).await
+            }
+            (Method::GET, "oidc/callback") => {
+                let sso = self.inner.sso.as_ref().ok_or(ConsoleError::NotFound)?;
+                Ok(sso.callback(&self.inner.sessions, up, &cx).await)
+            }
             _ => {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
                 let value = session::cookie_value(&cx.headers).ok_or(ConsoleError::NoSession)?;
@@ -197,6 +217,16 @@ impl Console {
             (Method::POST, "delete") => api::delete_object(up, &s, &cx).await,
             (Method::POST, "folder") => api::create_folder(up, &s, &cx).await,
             (Method::POST, "share") => api::share(up, &s, &cx).await,
+            (Method::GET, "preview") => preview::text(up, &s, &cx).await,
+            (Method::PUT, "retention") => retention::put_retention(up, &s, &cx).await,
+            (Method::PUT, "legal-hold") => retention::put_legal_hold(up, &s, &cx).await,
+            (Method::GET, "settings") => settings::get(up, &s, &cx).await,
+            (Method::PUT, "settings/lock") => settings::put_lock(up, &s, &cx).await,
+            (Method::PUT, "settings/encryption") => settings::put_encryption(up, &s, &cx).await,
+            (Method::POST, "settings/lifecycle") => settings::add_rule(up, &s, &cx).await,
+            (Method::POST, "settings/lifecycle/delete") => settings::delete_rule(up, &s, &cx).await,
+            (Method::PUT, "settings/tags") => settings::put_tags(up, &s, cx).await,
+            (Method::PUT, "settings/policy") => settings::put_policy(up, &s, cx).await,
             (Method::GET, "admin/info") => api::admin_info(up, &s).await,
             (Method::GET, "download") => transfer::download(up, &s, &cx).await,
             (Method::PUT, "upload") => transfer::upload(up, &s, cx).await,

@@ -48,7 +48,9 @@ struct Call<'a> {
     service: &'a str,
     content_type: Option<&'a str>,
     body: Bytes,
-    creds: Credentials,
+    /// `None`: sent unsigned (AssumeRoleWithWebIdentity, whose token is
+    /// the credential).
+    creds: Option<Credentials>,
 }
 
 impl Upstream {
@@ -111,6 +113,33 @@ impl Upstream {
             .append_pair("RoleSessionName", "cairn-console")
             .append_pair("DurationSeconds", &SESSION_SECS.to_string())
             .finish();
+        let creds = Credentials::new(access_key, secret_key, None, None, "cairn-console-login");
+        self.sts(body, Some(creds)).await
+    }
+
+    /// STS AssumeRoleWithWebIdentity (unsigned: the OpenID provider's ID
+    /// token is the credential): a session with the policies the token's
+    /// claims map to, for [`SESSION_SECS`].
+    pub async fn assume_role_with_web_identity(
+        &self,
+        id_token: &str,
+    ) -> Result<Temporary, ConsoleError> {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("Action", "AssumeRoleWithWebIdentity")
+            .append_pair("Version", "2011-06-15")
+            .append_pair("WebIdentityToken", id_token)
+            .append_pair("RoleSessionName", "cairn-console")
+            .append_pair("DurationSeconds", &SESSION_SECS.to_string())
+            .finish();
+        self.sts(body, None).await
+    }
+
+    /// One STS call with a form `body`: the credentials it answers.
+    async fn sts(
+        &self,
+        body: String,
+        creds: Option<Credentials>,
+    ) -> Result<Temporary, ConsoleError> {
         let (status, answer) = self
             .send(Call {
                 method: http::Method::POST,
@@ -118,7 +147,7 @@ impl Upstream {
                 service: "sts",
                 content_type: Some("application/x-www-form-urlencoded"),
                 body: Bytes::from(body),
-                creds: Credentials::new(access_key, secret_key, None, None, "cairn-console-login"),
+                creds,
             })
             .await?;
         let text = String::from_utf8_lossy(&answer);
@@ -160,7 +189,7 @@ impl Upstream {
             service: "s3",
             content_type: None,
             body: Bytes::new(),
-            creds: Self::credentials(s),
+            creds: Some(Self::credentials(s)),
         })
         .await
     }
@@ -169,12 +198,19 @@ impl Upstream {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         let fail = |e: &dyn std::fmt::Display| ConsoleError::Transport(format!("signing: {e}"));
         let url = format!("{}{}", self.endpoint, c.path_and_query);
+        let Some(creds) = c.creds else {
+            let mut req = self.http.request(c.method, &url);
+            if let Some(ct) = c.content_type {
+                req = req.header("content-type", ct);
+            }
+            return Self::answer(req.body(c.body)).await;
+        };
         let host = self
             .endpoint
             .split_once("://")
             .map_or(self.endpoint.as_str(), |(_, h)| h)
             .to_owned();
-        let identity: aws_smithy_runtime_api::client::identity::Identity = c.creds.into();
+        let identity: aws_smithy_runtime_api::client::identity::Identity = creds.into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
@@ -209,7 +245,12 @@ impl Upstream {
         for (k, v) in instructions.headers() {
             req = req.header(k, v);
         }
-        let resp = req.body(c.body).send().await.map_err(|e| {
+        Self::answer(req.body(c.body)).await
+    }
+
+    /// Sends `req`: its status and body, whatever the status.
+    async fn answer(req: reqwest::RequestBuilder) -> Result<(StatusCode, Bytes), ConsoleError> {
+        let resp = req.send().await.map_err(|e| {
             tracing::error!(error = %e, "console: the server's API could not be reached");
             ConsoleError::Transport(e.to_string())
         })?;
