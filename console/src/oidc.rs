@@ -327,7 +327,7 @@ mod tests {
     fn challenge_is_rfc7636_s256() {
         // RFC 7636 appendix B
         assert_eq!(
-            challenge("dBjftJeZ4CVP-1mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
