@@ -96,14 +96,21 @@ async function route() {
   $("menu").hidden = !session;
   $("logout").hidden = !session;
   $("who").textContent = session ? session.user : "";
-  $("nav-admin").hidden = !(session && session.admin);
+  for (const id of ["nav-admin", "nav-heal", "nav-kms"]) $(id).hidden = !(session && session.admin);
+  $("nav-iam").hidden = !(session && session.iam);
   if (!session) return loginPage(parts);
+  // a new access key's secret is shown once, on the page that made it
+  $("iam-new-key").hidden = true;
+  $("iam-key-secret").textContent = "";
   try {
     switch (parts[0]) {
       case "b": return await browse(decodeURIComponent(parts[1] || ""), decodeURIComponent(parts.slice(2).join("/")));
       case "o": return await objectPage(decodeURIComponent(parts[1] || ""), decodeURIComponent(parts.slice(2).join("/")));
       case "s": return await settingsPage(decodeURIComponent(parts[1] || ""));
       case "admin": return await adminPage();
+      case "heal": return healPage();
+      case "kms": return await kmsPage();
+      case "iam": return await iamPage();
       default: return await buckets();
     }
   } catch (e) {
@@ -485,26 +492,6 @@ async function share(ev) {
 async function deleteCurrent() {
   const prefix = current.key.includes("/") ? current.key.slice(0, current.key.lastIndexOf("/") + 1) : "";
   await removeObject(current.bucket, current.key, null, "#/b/" + enc(current.bucket) + "/" + enc(prefix));
-}
-
-// ---- administration ----
-
-async function adminPage() {
-  show("admin");
-  const info = await call("GET", "admin/info");
-  $("admin-summary").textContent = "Deployment " + info.deployment_id + ": " + info.data_shards + " data + " +
-    info.parity_shards + " parity shards, heal queue " + info.heal_queue + ", bitrot errors " + info.bitrot_errors;
-  const tbody = $("drive-table").tBodies[0];
-  tbody.replaceChildren();
-  for (const d of info.drives) {
-    const tr = document.createElement("tr");
-    tr.className = "drive";
-    tr.dataset.state = d.state;
-    cell(tr, d.index); cell(tr, d.path);
-    cell(tr, d.state).className = "state-" + d.state;
-    cell(tr, size(d.free_bytes)); cell(tr, size(d.total_bytes));
-    tbody.appendChild(tr);
-  }
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -4,8 +4,8 @@
 
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use aws_smithy_types::date_time::{DateTime, Format};
+use http::Response;
 use http::header::{HeaderValue, SET_COOKIE};
-use http::{Response, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 
@@ -110,16 +110,17 @@ pub fn logged_out(tls: bool) -> Response<Body> {
     r
 }
 
-/// `GET api/session`: who is logged in, the CSRF token, and whether the
-/// admin API answers this user (asked of it: the menu shows only what the
-/// server allows).
+/// `GET api/session`: who is logged in, the CSRF token, and which admin
+/// pages this user may use (asked of the server: the menu shows only
+/// what it allows).
 pub async fn session_info(up: &Upstream, s: &Session) -> Result<Response<Body>, ConsoleError> {
-    let (status, _) = up.admin_get(s, "info").await?;
+    let (admin, iam) = crate::admin::probe(up, s).await?;
     Ok(reply::json(&json!({
         "user": s.user,
         "csrf": s.csrf,
         "expires": s.expires,
-        "admin": status.is_success(),
+        "admin": admin,
+        "iam": iam,
     })))
 }
 
@@ -450,19 +451,4 @@ pub async fn share(up: &Upstream, s: &Session, cx: &Ctx) -> Result<Response<Body
         "expires": until,
         "limited_by_session": until < now + secs,
     })))
-}
-
-/// `GET api/admin/info`: the admin API's server info (drives and their
-/// state), or its refusal (403 for a non-admin) passed on.
-pub async fn admin_info(up: &Upstream, s: &Session) -> Result<Response<Body>, ConsoleError> {
-    let (status, body) = up.admin_get(s, "info").await?;
-    if status != StatusCode::OK {
-        return Err(crate::upstream::upstream_error(
-            status,
-            &String::from_utf8_lossy(&body),
-        ));
-    }
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|e| ConsoleError::Transport(e.to_string()))?;
-    Ok(reply::json(&v))
 }

@@ -20,6 +20,10 @@ const SETTINGS: Asset = Asset {
     bytes: include_str!("../assets/settings.js"),
     content_type: "text/javascript; charset=utf-8",
 };
+const ADMIN: Asset = Asset {
+    bytes: include_str!("../assets/admin.js"),
+    content_type: "text/javascript; charset=utf-8",
+};
 const STYLE: Asset = Asset {
     bytes: include_str!("../assets/app.css"),
     content_type: "text/css; charset=utf-8",
@@ -31,6 +35,7 @@ pub fn get(path: &str) -> Option<&'static Asset> {
         "" | "index.html" => Some(&INDEX),
         "app.js" => Some(&SCRIPT),
         "settings.js" => Some(&SETTINGS),
+        "admin.js" => Some(&ADMIN),
         "app.css" => Some(&STYLE),
         _ => None,
     }

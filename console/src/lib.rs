@@ -11,9 +11,11 @@
 //! The pages are plain HTML, CSS and JavaScript embedded in the binary
 //! (crate::assets).
 
+mod admin;
 mod api;
 mod assets;
 mod error;
+mod iam;
 mod names;
 mod oidc;
 mod preview;
@@ -227,7 +229,12 @@ impl Console {
             (Method::POST, "settings/lifecycle/delete") => settings::delete_rule(up, &s, &cx).await,
             (Method::PUT, "settings/tags") => settings::put_tags(up, &s, cx).await,
             (Method::PUT, "settings/policy") => settings::put_policy(up, &s, cx).await,
-            (Method::GET, "admin/info") => api::admin_info(up, &s).await,
+            (Method::GET, "admin/info") => admin::info(up, &s).await,
+            (Method::GET, "admin/kms") => admin::kms_status(up, &s).await,
+            (Method::POST, "admin/kms/keys") => admin::kms_create(up, &s, &cx).await,
+            (Method::POST, "admin/kms/rotate") => admin::kms_rotate(up, &s, &cx).await,
+            (Method::POST, "admin/heal") => admin::heal(up, &s, &cx).await,
+            (Method::POST, "iam") => iam::call(up, &s, cx.body).await,
             (Method::GET, "download") => transfer::download(up, &s, &cx).await,
             (Method::PUT, "upload") => transfer::upload(up, &s, cx).await,
             (Method::POST, "multipart/create") => transfer::create_multipart(up, &s, &cx).await,

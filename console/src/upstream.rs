@@ -176,15 +176,17 @@ impl Upstream {
         Ok(t)
     }
 
-    /// A GET of the admin API (`/_cairn/admin/v1/<what>`) as session `s`:
+    /// A call of the admin API (`/_cairn/admin/v1/<what>`, `what` with
+    /// its query, made by the caller from checked values) as session `s`:
     /// its status and body, whatever the status.
-    pub async fn admin_get(
+    pub async fn admin(
         &self,
         s: &Session,
+        method: http::Method,
         what: &str,
     ) -> Result<(StatusCode, Bytes), ConsoleError> {
         self.send(Call {
-            method: http::Method::GET,
+            method,
             path_and_query: &format!("/_cairn/admin/v1/{what}"),
             service: "s3",
             content_type: None,
@@ -194,7 +196,53 @@ impl Upstream {
         .await
     }
 
+    /// A POST of the admin API whose answer streams (heal's NDJSON): the
+    /// response, for up to `life`.
+    pub async fn admin_stream(
+        &self,
+        s: &Session,
+        what: &str,
+        life: Duration,
+    ) -> Result<reqwest::Response, ConsoleError> {
+        let req = self.request(Call {
+            method: http::Method::POST,
+            path_and_query: &format!("/_cairn/admin/v1/{what}"),
+            service: "s3",
+            content_type: None,
+            body: Bytes::new(),
+            creds: Some(Self::credentials(s)),
+        })?;
+        req.timeout(life).send().await.map_err(|e| {
+            tracing::error!(error = %e, "console: the server's API could not be reached");
+            ConsoleError::Transport(e.to_string())
+        })
+    }
+
+    /// An IAM query API call (`form`: `Action` and its parameters) as
+    /// session `s`, signed for service `iam` as botocore signs it: its
+    /// status and XML answer.
+    pub async fn iam(
+        &self,
+        s: &Session,
+        form: String,
+    ) -> Result<(StatusCode, Bytes), ConsoleError> {
+        self.send(Call {
+            method: http::Method::POST,
+            path_and_query: "/",
+            service: "iam",
+            content_type: Some("application/x-www-form-urlencoded; charset=utf-8"),
+            body: Bytes::from(form),
+            creds: Some(Self::credentials(s)),
+        })
+        .await
+    }
+
     async fn send(&self, c: Call<'_>) -> Result<(StatusCode, Bytes), ConsoleError> {
+        Self::answer(self.request(c)?).await
+    }
+
+    /// The request of `c`, signed unless it has no credentials.
+    fn request(&self, c: Call<'_>) -> Result<reqwest::RequestBuilder, ConsoleError> {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         let fail = |e: &dyn std::fmt::Display| ConsoleError::Transport(format!("signing: {e}"));
         let url = format!("{}{}", self.endpoint, c.path_and_query);
@@ -203,7 +251,7 @@ impl Upstream {
             if let Some(ct) = c.content_type {
                 req = req.header("content-type", ct);
             }
-            return Self::answer(req.body(c.body)).await;
+            return Ok(req.body(c.body));
         };
         let host = self
             .endpoint
@@ -245,7 +293,7 @@ impl Upstream {
         for (k, v) in instructions.headers() {
             req = req.header(k, v);
         }
-        Self::answer(req.body(c.body)).await
+        Ok(req.body(c.body))
     }
 
     /// Sends `req`: its status and body, whatever the status.
