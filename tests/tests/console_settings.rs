@@ -291,3 +291,86 @@ async fn console_sets_bucket_settings_and_object_locks() -> Result<()> {
     );
     b.close().await
 }
+
+/// A 1x1 PNG.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_previews_images_and_takes_dropped_files() -> Result<()> {
+    let server = Server::start(StartOpts::drives(1)).await?;
+    let s3 = server.s3();
+    s3.create_bucket().bucket("pics").send().await?;
+    let png = base64::engine::general_purpose::STANDARD.decode(PNG)?;
+    s3.put_object()
+        .bucket("pics")
+        .key("dot.png")
+        .content_type("image/png")
+        .body(ByteStream::from(png))
+        .send()
+        .await?;
+    s3.put_object()
+        .bucket("pics")
+        .key("x.svg")
+        .content_type("image/svg+xml")
+        .body(ByteStream::from_static(
+            b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+        ))
+        .send()
+        .await?;
+    let base = console_url(&server);
+    let b = Browser::start(screens("preview")).await?;
+    b.login(&base, server.access_key(), server.secret_key())
+        .await?;
+
+    // the image preview loads under the CSP (img-src 'self')
+    b.client.goto(&format!("{base}#/o/pics/dot.png")).await?;
+    b.on_page("object").await?;
+    b.click("#preview-load").await?;
+    b.find("#preview img").await?;
+    let width = until("the preview image", || async {
+        let w = b
+            .client
+            .execute(
+                "const i = document.querySelector('#preview img'); return i && i.complete ? i.naturalWidth : 0;",
+                vec![],
+            )
+            .await?;
+        Ok(w.as_u64().filter(|w| *w > 0))
+    })
+    .await?;
+    ensure!(width == 1, "the preview is {width} pixels wide");
+    b.screenshot("image-preview").await?;
+    // an SVG (scriptable) is never served inline
+    let api = cairn_tests::console::Api::new(&server, b.session_cookie().await?)?;
+    let r = api
+        .req(
+            reqwest::Method::GET,
+            "download?bucket=pics&key=x.svg&inline=image",
+        )
+        .send()
+        .await?;
+    ensure!(r.status() == 400, "an SVG served inline: {}", r.status());
+
+    // a file dropped on the folder view is uploaded into it
+    b.client.goto(&format!("{base}#/b/pics/")).await?;
+    b.on_page("browse").await?;
+    b.find("tr[data-key=\"dot.png\"]").await?;
+    b.client
+        .execute(
+            "const dt = new DataTransfer(); \
+             dt.items.add(new File(['dropped text'], 'dropped.txt', { type: 'text/plain' })); \
+             document.getElementById('dropzone').dispatchEvent(\
+               new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));",
+            vec![],
+        )
+        .await?;
+    b.find(".upload[data-state=\"done\"]").await?;
+    b.find("tr[data-key=\"dropped.txt\"]").await?;
+    b.screenshot("dropped").await?;
+    let got = cairn_tests::get_bytes(&s3, "pics", "dropped.txt").await?;
+    ensure!(
+        got == b"dropped text",
+        "the dropped file was stored as {got:?}"
+    );
+    b.close().await
+}
