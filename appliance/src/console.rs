@@ -4,6 +4,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use futures::future::BoxFuture;
 
 /// Whether the console is served.
@@ -30,6 +31,10 @@ pub struct ConsoleArgs {
     /// needs none: the flow uses PKCE).
     #[arg(long, env = "CAIRN_CONSOLE_OIDC_CLIENT_SECRET", hide_env_values = true)]
     pub console_oidc_client_secret: Option<String>,
+    /// Serve the console on this address of its own (plain HTTP, at
+    /// /_cairn/console/ there too) instead of on the S3 port.
+    #[arg(long, env = "CAIRN_CONSOLE_ADDRESS")]
+    pub console_address: Option<SocketAddr>,
 }
 
 impl ConsoleArgs {
@@ -115,7 +120,45 @@ pub fn start(
         endpoint,
         region: region.to_owned(),
         sso: args.sso(oidc)?,
+        s3_port: args.console_address.map(|_| addr.port()),
     })?;
+    if let Some(own) = args.console_address {
+        let listener = std::net::TcpListener::bind(own)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(tokio::net::TcpListener::from_std)
+            .with_context(|| format!("--console-address {own}"))?;
+        tracing::info!(address = %own, path = %format!("{}/", cairn_console::PREFIX), "web console on its own address");
+        tokio::spawn(serve_alone(listener, console));
+        return Ok(None);
+    }
     tracing::info!(path = %format!("{}/", cairn_console::PREFIX), "web console on the S3 port");
     Ok(Some(Arc::new(Front(console))))
+}
+
+/// The console alone on its own listener (`--console-address`): HTTP/1.1
+/// and h2c, one task per connection, for the life of the process.
+async fn serve_alone(listener: tokio::net::TcpListener, console: cairn_console::Console) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::error!(error = %e, "console: accepting a connection failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let console = console.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let console = console.clone();
+                async move { Ok::<_, std::convert::Infallible>(console.call_alone(req, false).await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            if let Err(e) = builder.serve_connection(io, svc).await {
+                tracing::debug!(error = %e, "console connection ended");
+            }
+        });
+    }
 }

@@ -430,7 +430,16 @@ pub async fn share(up: &Upstream, s: &Session, cx: &Ctx) -> Result<Response<Body
         .and_then(|h| h.parse::<http::uri::Authority>().ok())
         .ok_or_else(|| ConsoleError::bad("no valid Host"))?;
     let scheme = if cx.tls { "https" } else { "http" };
-    let endpoint = format!("{scheme}://{host}");
+    // the S3 port on the host the browser named (the console may have an
+    // address of its own)
+    let endpoint = match cx.s3_port {
+        Some(port) if host.host().contains(':') => format!(
+            "{scheme}://[{}]:{port}",
+            host.host().trim_matches(|c| c == '[' || c == ']')
+        ),
+        Some(port) => format!("{scheme}://{}:{port}", host.host()),
+        None => format!("{scheme}://{host}"),
+    };
     let now = now();
     let until = (now + secs).min(s.expires);
     let life = u64::try_from(until - now).unwrap_or(0).max(1);

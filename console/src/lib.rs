@@ -54,6 +54,9 @@ pub struct ConsoleConfig {
     pub region: String,
     /// "Log in with SSO" through this OpenID provider (`None`: keys only).
     pub sso: Option<SsoConfig>,
+    /// The S3 port, when the console is served on an address of its own
+    /// (share links then name the browser's host with this port).
+    pub s3_port: Option<u16>,
 }
 
 /// The console: its sessions and its way to the server.
@@ -67,6 +70,7 @@ struct Inner {
     sessions: Sessions,
     upstream: Upstream,
     sso: Option<oidc::Sso>,
+    s3_port: Option<u16>,
 }
 
 /// A request as the console's handlers see it.
@@ -81,6 +85,8 @@ pub(crate) struct Ctx {
     pub body: Incoming,
     /// Whether the browser's connection is TLS.
     pub tls: bool,
+    /// The S3 port when it is not the one the browser used.
+    pub s3_port: Option<u16>,
 }
 
 impl Ctx {
@@ -109,6 +115,7 @@ impl Console {
                 sessions,
                 upstream: Upstream::new(cfg.endpoint, cfg.region)?,
                 sso: cfg.sso.map(oidc::Sso::new).transpose()?,
+                s3_port: cfg.s3_port,
             }),
         })
     }
@@ -140,6 +147,7 @@ impl Console {
             host,
             body,
             tls,
+            s3_port: self.inner.s3_port,
         };
         let method = cx.method.clone();
         let path = cx.path.clone();
@@ -150,6 +158,22 @@ impl Console {
                 reply::error(&e)
             }
         };
+        reply::secure_headers(resp.headers_mut());
+        resp
+    }
+
+    /// Answers one request of a listener serving the console alone
+    /// (`--console-address`): the console's paths as [`Console::call`],
+    /// any other a 303 to the console's page.
+    pub async fn call_alone(&self, req: Request<Incoming>, tls: bool) -> Response<Body> {
+        let path = req.uri().path();
+        let ours = path
+            .strip_prefix(PREFIX)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if ours {
+            return self.call(req, tls).await;
+        }
+        let mut resp = reply::redirect(&format!("{PREFIX}/"));
         reply::secure_headers(resp.headers_mut());
         resp
     }

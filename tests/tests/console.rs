@@ -298,3 +298,71 @@ async fn console_refuses_cross_site_requests_and_hides_admin() -> Result<()> {
     ensure!(r.status() == 403, "cross-site login: {}", r.status());
     b.close().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_serves_on_its_own_address() -> Result<()> {
+    let port = cairn_tests::free_port()?;
+    let server = Server::start(StartOpts {
+        extra_args: vec!["--console-address".into(), format!("127.0.0.1:{port}")],
+        ..StartOpts::drives(1)
+    })
+    .await?;
+    let own = format!("http://127.0.0.1:{port}/_cairn/console/");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    // the S3 port no longer serves it; its own address leads to it
+    let r = http.get(console_url(&server)).send().await?;
+    let status = r.status();
+    let body = r.text().await?;
+    ensure!(
+        !body.contains("Cairn console"),
+        "the S3 port still serves the console ({status})"
+    );
+    let r = http.get(format!("http://127.0.0.1:{port}/")).send().await?;
+    ensure!(
+        r.status() == 303
+            && r.headers().get("location").and_then(|v| v.to_str().ok())
+                == Some("/_cairn/console/"),
+        "/ on the console's address: {}",
+        r.status()
+    );
+    let s3 = server.s3();
+    s3.create_bucket().bucket("own").send().await?;
+    s3.put_object()
+        .bucket("own")
+        .key("k")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"shared"))
+        .send()
+        .await?;
+    let b = Browser::start(screens("own-address")).await?;
+    b.login(&own, server.access_key(), server.secret_key())
+        .await?;
+    b.client.goto(&format!("{own}#/o/own/k")).await?;
+    b.on_page("object").await?;
+    b.click("#share-create").await?;
+    let started = Instant::now();
+    let link = loop {
+        let v = b
+            .find("#share-url")
+            .await?
+            .prop("value")
+            .await?
+            .unwrap_or_default();
+        if !v.is_empty() {
+            break v;
+        }
+        ensure!(started.elapsed() < WAIT, "no share link shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    b.screenshot("own-address-share").await?;
+    ensure!(
+        link.starts_with(&format!("{}/own/k?", server.endpoint())),
+        "a share link from the console's own address: {link}"
+    );
+    let r = http.get(&link).send().await?;
+    ensure!(r.status() == 200, "share link: {}", r.status());
+    ensure!(r.bytes().await?.as_ref() == b"shared");
+    b.close().await
+}
