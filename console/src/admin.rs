@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::error::ConsoleError;
 use crate::reply::{self, Body};
 use crate::session::Session;
-use crate::upstream::{Upstream, upstream_error};
+use crate::upstream::{Upstream, form, upstream_error};
 use crate::{Ctx, names};
 
 /// How long a heal started from the console may stream.
@@ -24,12 +24,12 @@ const HEAL_LIFE: Duration = Duration::from_secs(6 * 3600);
 /// Whether the session may use the admin API (drives, KMS, heal) and
 /// the IAM pages: asked of the server, never guessed.
 pub async fn probe(up: &Upstream, s: &Session) -> Result<(bool, bool), ConsoleError> {
-    let form = form_urlencoded::Serializer::new(String::new())
-        .append_pair("Action", "ListUsers")
-        .append_pair("Version", "2010-05-08")
-        .append_pair("MaxItems", "1")
-        .finish();
-    let (admin, iam) = tokio::join!(up.admin(s, Method::GET, "info"), up.iam(s, form));
+    let list = form(&[
+        ("Action", "ListUsers"),
+        ("Version", "2010-05-08"),
+        ("MaxItems", "1"),
+    ]);
+    let (admin, iam) = tokio::join!(up.admin(s, Method::GET, "info"), up.iam(s, list));
     Ok((admin?.0.is_success(), iam?.0.is_success()))
 }
 
@@ -73,20 +73,10 @@ fn key_name(cx: &Ctx) -> Result<Option<String>, ConsoleError> {
 }
 
 fn with_query(what: &str, pairs: &[(&str, &str)]) -> String {
-    let q = pairs
-        .iter()
-        .fold(
-            form_urlencoded::Serializer::new(String::new()),
-            |mut f, (k, v)| {
-                f.append_pair(k, v);
-                f
-            },
-        )
-        .finish();
-    if q.is_empty() {
+    if pairs.is_empty() {
         what.to_owned()
     } else {
-        format!("{what}?{q}")
+        format!("{what}?{}", form(pairs))
     }
 }
 

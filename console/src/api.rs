@@ -367,9 +367,7 @@ pub async fn delete_object(
     s: &Session,
     cx: &Ctx,
 ) -> Result<Response<Body>, ConsoleError> {
-    let b = names::bucket(cx)?;
-    let k = names::key(cx)?;
-    let version = names::version(cx)?;
+    let (b, k, version) = names::object(cx)?;
     let out = up
         .s3(s, None)
         .delete_object()
@@ -413,9 +411,7 @@ pub async fn create_folder(
 /// browser used. It stops working at its expiry or when the session's
 /// credentials do, whichever comes first (the answer says when).
 pub async fn share(up: &Upstream, s: &Session, cx: &Ctx) -> Result<Response<Body>, ConsoleError> {
-    let b = names::bucket(cx)?;
-    let k = names::key(cx)?;
-    let version = names::version(cx)?;
+    let (b, k, version) = names::object(cx)?;
     let secs: i64 = cx
         .req("expires")?
         .parse()
@@ -424,11 +420,7 @@ pub async fn share(up: &Upstream, s: &Session, cx: &Ctx) -> Result<Response<Body
         .ok_or_else(|| {
             ConsoleError::bad(format!("expires must be 1..={MAX_SHARE_SECS} seconds"))
         })?;
-    let host = cx
-        .host
-        .as_deref()
-        .and_then(|h| h.parse::<http::uri::Authority>().ok())
-        .ok_or_else(|| ConsoleError::bad("no valid Host"))?;
+    let host = cx.authority()?;
     let scheme = if cx.tls { "https" } else { "http" };
     // the S3 port on the host the browser named (the console may have an
     // address of its own)

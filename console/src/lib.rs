@@ -98,6 +98,14 @@ impl Ctx {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The host the browser named, as a valid authority.
+    pub fn authority(&self) -> Result<http::uri::Authority, ConsoleError> {
+        self.host
+            .as_deref()
+            .and_then(|h| h.parse::<http::uri::Authority>().ok())
+            .ok_or_else(|| ConsoleError::bad("no valid Host"))
+    }
+
     /// Query parameter `name`, required.
     pub fn req(&self, name: &str) -> Result<&str, ConsoleError> {
         self.param(name)

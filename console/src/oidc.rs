@@ -181,11 +181,7 @@ impl Sso {
         cx: &Ctx,
     ) -> Result<Response<Body>, ConsoleError> {
         let d = self.discovery().await?;
-        let host = cx
-            .host
-            .as_deref()
-            .and_then(|h| h.parse::<http::uri::Authority>().ok())
-            .ok_or_else(|| ConsoleError::bad("no valid Host"))?;
+        let host = cx.authority()?;
         let scheme = if cx.tls { "https" } else { "http" };
         let p = Pending {
             state: sessions.random_hex(32)?,
@@ -270,16 +266,7 @@ impl Sso {
         if let Some(secret) = &self.cfg.client_secret {
             form.push(("client_secret", secret));
         }
-        let form = form
-            .iter()
-            .fold(
-                form_urlencoded::Serializer::new(String::new()),
-                |mut f, (k, v)| {
-                    f.append_pair(k, v);
-                    f
-                },
-            )
-            .finish();
+        let form = crate::upstream::form(&form);
         let req = self
             .http
             .post(&d.token_endpoint)

@@ -30,9 +30,7 @@ pub fn image_type(content_type: Option<&str>) -> Option<&'static str> {
 /// "binary"}` from the object's first [`TEXT_PREVIEW`] bytes (a ranged
 /// GET: the rest is never read).
 pub async fn text(up: &Upstream, s: &Session, cx: &Ctx) -> Result<Response<Body>, ConsoleError> {
-    let b = names::bucket(cx)?;
-    let k = names::key(cx)?;
-    let version = names::version(cx)?;
+    let (b, k, version) = names::object(cx)?;
     let out = up
         .s3(s, None)
         .get_object()

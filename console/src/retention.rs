@@ -74,9 +74,7 @@ pub async fn put_retention(
     s: &Session,
     cx: &Ctx,
 ) -> Result<Response<Body>, ConsoleError> {
-    let b = names::bucket(cx)?;
-    let k = names::key(cx)?;
-    let version = names::version(cx)?;
+    let (b, k, version) = names::object(cx)?;
     let mode = retention_mode(cx.req("mode")?)?;
     let until = DateTime::from_str(cx.req("until")?, Format::DateTime)
         .map_err(|_| ConsoleError::bad("until must be an RFC 3339 date"))?;
@@ -105,9 +103,7 @@ pub async fn put_legal_hold(
     s: &Session,
     cx: &Ctx,
 ) -> Result<Response<Body>, ConsoleError> {
-    let b = names::bucket(cx)?;
-    let k = names::key(cx)?;
-    let version = names::version(cx)?;
+    let (b, k, version) = names::object(cx)?;
     let status = match cx.req("on")? {
         "true" => ObjectLockLegalHoldStatus::On,
         "false" => ObjectLockLegalHoldStatus::Off,

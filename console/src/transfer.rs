@@ -200,9 +200,7 @@ pub async fn download(
     s: &Session,
     cx: &Ctx,
 ) -> Result<Response<Body>, ConsoleError> {
-    let b = names::bucket(cx)?;
-    let k = names::key(cx)?;
-    let version = names::version(cx)?;
+    let (b, k, version) = names::object(cx)?;
     let out = up
         .s3(s, None)
         .get_object()

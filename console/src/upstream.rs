@@ -106,13 +106,13 @@ impl Upstream {
         access_key: &str,
         secret_key: &str,
     ) -> Result<Temporary, ConsoleError> {
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("Action", "AssumeRole")
-            .append_pair("Version", "2011-06-15")
-            .append_pair("RoleArn", ROLE_ARN)
-            .append_pair("RoleSessionName", "cairn-console")
-            .append_pair("DurationSeconds", &SESSION_SECS.to_string())
-            .finish();
+        let body = form(&[
+            ("Action", "AssumeRole"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", ROLE_ARN),
+            ("RoleSessionName", "cairn-console"),
+            ("DurationSeconds", &SESSION_SECS.to_string()),
+        ]);
         let creds = Credentials::new(access_key, secret_key, None, None, "cairn-console-login");
         self.sts(body, Some(creds)).await
     }
@@ -124,13 +124,13 @@ impl Upstream {
         &self,
         id_token: &str,
     ) -> Result<Temporary, ConsoleError> {
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("Action", "AssumeRoleWithWebIdentity")
-            .append_pair("Version", "2011-06-15")
-            .append_pair("WebIdentityToken", id_token)
-            .append_pair("RoleSessionName", "cairn-console")
-            .append_pair("DurationSeconds", &SESSION_SECS.to_string())
-            .finish();
+        let body = form(&[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("WebIdentityToken", id_token),
+            ("RoleSessionName", "cairn-console"),
+            ("DurationSeconds", &SESSION_SECS.to_string()),
+        ]);
         self.sts(body, None).await
     }
 
@@ -310,6 +310,16 @@ impl Upstream {
             .map_err(|e| ConsoleError::Transport(e.to_string()))?;
         Ok((status, body))
     }
+}
+
+/// `pairs` as an `application/x-www-form-urlencoded` string (a query or
+/// a form body).
+pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
+    let mut f = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        f.append_pair(k, v);
+    }
+    f.finish()
 }
 
 /// The error an S3 (`<Error>`) or query API (`<ErrorResponse>`) answer

@@ -112,6 +112,58 @@ impl Browser {
         Ok(())
     }
 
+    /// The `value` of the field `css` once it is not empty.
+    pub async fn value_of(&self, css: &str) -> Result<String> {
+        let started = Instant::now();
+        loop {
+            let v = self
+                .find(css)
+                .await?
+                .prop("value")
+                .await?
+                .unwrap_or_default();
+            if !v.is_empty() {
+                return Ok(v);
+            }
+            if started.elapsed() > WAIT {
+                bail!("{css} stayed empty");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The text of `css` once it is not blank, trimmed.
+    pub async fn text_of(&self, css: &str) -> Result<String> {
+        let started = Instant::now();
+        loop {
+            let t = self.find(css).await?.text().await?;
+            if !t.trim().is_empty() {
+                return Ok(t.trim().to_owned());
+            }
+            if started.elapsed() > WAIT {
+                bail!("{css} stayed empty");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Fails if the page keeps anything in local or session storage or
+    /// can read a cookie (the session's is HTTP-only).
+    pub async fn ensure_nothing_stored(&self) -> Result<()> {
+        let stored = self
+            .client
+            .execute(
+                "return JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie",
+                vec![],
+            )
+            .await?;
+        ensure!(
+            stored.as_str() == Some("{}{}"),
+            "storage or script-visible cookies: {stored}"
+        );
+        Ok(())
+    }
+
     /// Waits until the status line reads something containing `text`.
     pub async fn status(&self, text: &str) -> Result<()> {
         let started = Instant::now();
@@ -178,6 +230,24 @@ impl Browser {
         self.driver.kill().await?;
         Ok(())
     }
+}
+
+/// A new IAM user whose policy allows S3 only (`s3:*`), made with `aws
+/// iam` as root: its access key and secret.
+pub fn s3_only_user(server: &Server, name: &str) -> Result<(String, String)> {
+    server.aws_iam(&["create-user", "--user-name", name])?;
+    server.aws_iam(&[
+        "put-user-policy", "--user-name", name, "--policy-name", "p", "--policy-document",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+    ])?;
+    let key = server.aws_iam(&["create-access-key", "--user-name", name])?;
+    let field = |f: &str| {
+        key["AccessKey"][f]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no {f} in {key}"))
+    };
+    Ok((field("AccessKeyId")?, field("SecretAccessKey")?))
 }
 
 pub fn console_url(s: &Server) -> String {

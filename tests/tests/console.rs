@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, ensure};
-use cairn_tests::console::{Api, Browser, WAIT, console_url, data};
+use cairn_tests::console::{Api, Browser, WAIT, console_url, data, s3_only_user};
 use cairn_tests::{Server, StartOpts};
 use fantoccini::Locator;
 
@@ -40,17 +40,7 @@ async fn console_browses_uploads_shares_and_shows_drives() -> Result<()> {
         !url.contains(server.secret_key()) && !url.contains(server.access_key()),
         "{url}"
     );
-    let stored = b
-        .client
-        .execute(
-            "return JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie",
-            vec![],
-        )
-        .await?;
-    ensure!(
-        stored.as_str() == Some("{}{}"),
-        "storage or script-visible cookies: {stored}"
-    );
+    b.ensure_nothing_stored().await?;
 
     // a bucket
     b.fill("#bucket-name", "console-test").await?;
@@ -139,20 +129,7 @@ async fn console_browses_uploads_shares_and_shows_drives() -> Result<()> {
     // a share link that works with a plain HTTP client, then expires
     b.fill("#share-seconds", "4").await?;
     b.click("#share-create").await?;
-    let started = Instant::now();
-    let link = loop {
-        let v = b
-            .find("#share-url")
-            .await?
-            .prop("value")
-            .await?
-            .unwrap_or_default();
-        if !v.is_empty() {
-            break v;
-        }
-        ensure!(started.elapsed() < WAIT, "no share link shown");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let link = b.value_of("#share-url").await?;
     b.screenshot("object-shared").await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
     let r = http.get(&link).send().await?;
@@ -227,19 +204,7 @@ async fn console_refuses_cross_site_requests_and_hides_admin() -> Result<()> {
         );
     }
     // a user whose policy allows S3 only
-    server.aws_iam(&["create-user", "--user-name", "viewer"])?;
-    server.aws_iam(&[
-        "put-user-policy", "--user-name", "viewer", "--policy-name", "p", "--policy-document",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
-    ])?;
-    let key = server.aws_iam(&["create-access-key", "--user-name", "viewer"])?;
-    let field = |f: &str| {
-        key["AccessKey"][f]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("no {f} in {key}"))
-    };
-    let (ak, sk) = (field("AccessKeyId")?, field("SecretAccessKey")?);
+    let (ak, sk) = s3_only_user(&server, "viewer")?;
     let b = Browser::start(screens("viewer")).await?;
     b.login(&base, &ak, &sk).await?;
     ensure!(
@@ -342,20 +307,7 @@ async fn console_serves_on_its_own_address() -> Result<()> {
     b.client.goto(&format!("{own}#/o/own/k")).await?;
     b.on_page("object").await?;
     b.click("#share-create").await?;
-    let started = Instant::now();
-    let link = loop {
-        let v = b
-            .find("#share-url")
-            .await?
-            .prop("value")
-            .await?
-            .unwrap_or_default();
-        if !v.is_empty() {
-            break v;
-        }
-        ensure!(started.elapsed() < WAIT, "no share link shown");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let link = b.value_of("#share-url").await?;
     b.screenshot("own-address-share").await?;
     ensure!(
         link.starts_with(&format!("{}/own/k?", server.endpoint())),

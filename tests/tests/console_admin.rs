@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, ensure};
 use aws_sdk_s3::primitives::ByteStream;
-use cairn_tests::console::{Api, Browser, WAIT, console_url};
+use cairn_tests::console::{Api, Browser, console_url, s3_only_user};
 use cairn_tests::{Server, StartOpts};
 use fantoccini::Locator;
 
@@ -21,19 +21,6 @@ fn screens(name: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("console-screens")
         .join(name)
-}
-
-/// The text of `css` once it is not empty.
-async fn text_of(b: &Browser, css: &str) -> Result<String> {
-    let started = Instant::now();
-    loop {
-        let t = b.find(css).await?.text().await?;
-        if !t.trim().is_empty() {
-            return Ok(t.trim().to_owned());
-        }
-        ensure!(started.elapsed() < WAIT, "{css} stayed empty");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn menu_shown(b: &Browser, id: &str) -> Result<bool> {
@@ -88,8 +75,8 @@ async fn console_administers_identities_keys_heal_and_drives() -> Result<()> {
     ensure!(row.text().await?.contains("readwrite"), "alice's row");
     b.click("tr.user[data-user=\"alice\"] button").await?;
     b.status("access key created for alice").await?;
-    let ak = text_of(&b, "#iam-key-id").await?;
-    let sk = text_of(&b, "#iam-key-secret").await?;
+    let ak = b.text_of("#iam-key-id").await?;
+    let sk = b.text_of("#iam-key-secret").await?;
     b.screenshot("iam-user-key").await?;
     let alice = aws_sdk_s3::Client::from_conf(server.s3_config_with(&ak, &sk).build());
     alice.create_bucket().bucket("alices").send().await?;
@@ -202,21 +189,9 @@ async fn console_administers_identities_keys_heal_and_drives() -> Result<()> {
     b.close().await?;
 
     // a user allowed S3 only: no admin menu, every admin call refused
-    server.aws_iam(&["create-user", "--user-name", "viewer"])?;
-    server.aws_iam(&[
-        "put-user-policy", "--user-name", "viewer", "--policy-name", "p", "--policy-document",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
-    ])?;
-    let key = server.aws_iam(&["create-access-key", "--user-name", "viewer"])?;
-    let field = |f: &str| {
-        key["AccessKey"][f]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("no {f} in {key}"))
-    };
+    let (ak, sk) = s3_only_user(&server, "viewer")?;
     let v = Browser::start(screens("admin-pages-viewer")).await?;
-    v.login(&base, &field("AccessKeyId")?, &field("SecretAccessKey")?)
-        .await?;
+    v.login(&base, &ak, &sk).await?;
     for id in ["nav-admin", "nav-heal", "nav-kms", "nav-iam"] {
         ensure!(!menu_shown(&v, id).await?, "a non-admin sees {id}");
     }

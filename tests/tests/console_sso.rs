@@ -159,17 +159,7 @@ async fn console_logs_in_with_the_openid_provider() -> Result<()> {
         !url.contains("code=") && !url.contains("state=") && !url.contains("token"),
         "{url}"
     );
-    let stored = b
-        .client
-        .execute(
-            "return JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie",
-            vec![],
-        )
-        .await?;
-    ensure!(
-        stored.as_str() == Some("{}{}"),
-        "page-visible state: {stored}"
-    );
+    b.ensure_nothing_stored().await?;
     b.screenshot("buckets-after-sso").await?;
     // a bucket made in the page, as the web identity, is what S3 shows
     b.fill("#bucket-name", "sso-made").await?;
