@@ -9,7 +9,6 @@
 //! Screenshots of each page.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, ensure};
 use aws_sdk_s3::primitives::ByteStream;
