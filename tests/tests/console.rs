@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow, ensure};
+use anyhow::{Result, ensure};
 use cairn_tests::console::{Api, Browser, WAIT, console_url, data, s3_only_user};
 use cairn_tests::{Server, StartOpts};
 use fantoccini::Locator;
