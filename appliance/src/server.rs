@@ -363,6 +363,7 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         listener.local_addr().context("the S3 port's address")?,
         &args.tls,
         &args.region,
+        &args.oidc,
     )?;
     let cfg = S3Config {
         access_key,

@@ -96,13 +96,21 @@ async function route() {
   $("menu").hidden = !session;
   $("logout").hidden = !session;
   $("who").textContent = session ? session.user : "";
-  $("nav-admin").hidden = !(session && session.admin);
-  if (!session) return show("login");
+  for (const id of ["nav-admin", "nav-heal", "nav-kms"]) $(id).hidden = !(session && session.admin);
+  $("nav-iam").hidden = !(session && session.iam);
+  if (!session) return loginPage(parts);
+  // a new access key's secret is shown once, on the page that made it
+  $("iam-new-key").hidden = true;
+  $("iam-key-secret").textContent = "";
   try {
     switch (parts[0]) {
       case "b": return await browse(decodeURIComponent(parts[1] || ""), decodeURIComponent(parts.slice(2).join("/")));
       case "o": return await objectPage(decodeURIComponent(parts[1] || ""), decodeURIComponent(parts.slice(2).join("/")));
+      case "s": return await settingsPage(decodeURIComponent(parts[1] || ""));
       case "admin": return await adminPage();
+      case "heal": return healPage();
+      case "kms": return await kmsPage();
+      case "iam": return await iamPage();
       default: return await buckets();
     }
   } catch (e) {
@@ -118,6 +126,30 @@ function go(hash) {
 }
 
 // ---- login ----
+
+// Reasons an SSO login came back refused (api/oidc/callback's codes).
+const SSO_ERRORS = {
+  StateMismatch: "the login did not start here (state mismatch)",
+  NonceMismatch: "the provider's token was not issued for this login (nonce mismatch)",
+  NoPendingLogin: "no login was started in this browser, or it expired",
+  LoginExpired: "the login took too long",
+  ProviderRefused: "the identity provider refused the login",
+  AccessDenied: "your identity maps to no policy of this server",
+};
+
+async function loginPage(parts) {
+  show("login");
+  if (parts[1] === "error" && parts[2]) {
+    const code = decodeURIComponent(parts[2]);
+    status("Single sign-on failed: " + (SSO_ERRORS[code] || code), true);
+  }
+  try {
+    const cfg = await call("GET", "config");
+    $("sso").hidden = !cfg.sso;
+  } catch (e) {
+    $("sso").hidden = true;
+  }
+}
 
 async function login(ev) {
   ev.preventDefault();
@@ -175,6 +207,7 @@ async function browse(bucket, prefix) {
   show("browse");
   view = { bucket, prefix, next: null };
   $("browse-title").textContent = bucket;
+  $("browse-settings").href = "#/s/" + enc(bucket);
   const crumbs = $("crumbs");
   crumbs.replaceChildren(link(bucket, "#/b/" + enc(bucket) + "/"));
   let acc = "";
@@ -302,6 +335,10 @@ async function uploadFiles() {
   const input = $("upload-input");
   const files = Array.from(input.files);
   input.value = "";
+  await uploadList(files);
+}
+
+async function uploadList(files) {
   for (const file of files) {
     const row = document.createElement("div");
     row.className = "upload";
@@ -344,8 +381,13 @@ async function objectPage(bucket, key) {
   $("share-note").textContent = "";
   const d = await call("GET", "details", { bucket, key });
   props($("object-props"), [["Size", size(d.size)], ["Type", d.content_type], ["ETag", d.etag],
-    ["Modified", d.modified], ["Version", d.version_id], ["Encryption", d.sse]]);
+    ["Modified", d.modified], ["Version", d.version_id],
+    ["Encryption", d.sse ? (d.sse + (d.sse_key ? " (key " + d.sse_key + ")" : "")) : "none"]]);
   props($("object-meta"), Object.entries(d.metadata));
+  lockState(d);
+  const preview = $("preview");
+  preview.replaceChildren(button("Show preview", () => showPreview(d)));
+  preview.firstChild.id = "preview-load";
   props($("object-tags"), Array.isArray(d.tags) ? d.tags.map((t) => [t.key, t.value]) : [["error", d.tags.error]]);
   const tbody = $("object-versions").tBodies[0];
   tbody.replaceChildren();
@@ -361,6 +403,79 @@ async function objectPage(bucket, key) {
     actions.appendChild(button("Delete", () => removeObject(bucket, key, v.version_id)));
     tbody.appendChild(tr);
   }
+}
+
+// ---- retention, legal hold, previews ----
+
+function lockState(d) {
+  const r = d.retention;
+  const rows = [];
+  if (r && r.error) rows.push(["Retention", r.error]);
+  else rows.push(["Retention", r && r.mode ? r.mode + " until " + r.until : "none"]);
+  const h = d.legal_hold;
+  rows.push(["Legal hold", h && h.error ? h.error : (h ? "ON" : "OFF")]);
+  props($("object-lock"), rows);
+  $("object-lock").dataset.retention = r && r.mode ? r.mode : "";
+  $("legal-hold").checked = h === true;
+}
+
+async function setRetention(ev) {
+  ev.preventDefault();
+  const local = $("retention-until").value;
+  if (!local) return;
+  const params = { bucket: current.bucket, key: current.key, mode: $("retention-mode").value,
+    until: new Date(local).toISOString().replace(/\.\d+Z$/, "Z") };
+  if ($("retention-bypass").checked) params.bypass = "true";
+  try {
+    await call("PUT", "retention", params);
+    await objectPage(current.bucket, current.key);
+    status("retention set");
+  } catch (e) { status(e.message, true); }
+}
+
+async function setLegalHold() {
+  const on = $("legal-hold").checked;
+  try {
+    await call("PUT", "legal-hold", { bucket: current.bucket, key: current.key, on: String(on) });
+    await objectPage(current.bucket, current.key);
+    status("legal hold " + (on ? "on" : "off"));
+  } catch (e) {
+    $("legal-hold").checked = !on;
+    status(e.message, true);
+  }
+}
+
+async function showPreview(d) {
+  const box = $("preview");
+  if (d.image) {
+    const img = document.createElement("img");
+    img.alt = d.key;
+    img.src = API + "download?" + qs({ bucket: d.bucket, key: d.key, inline: "image" });
+    box.replaceChildren(img);
+    return;
+  }
+  try {
+    const p = await call("GET", "preview", { bucket: d.bucket, key: d.key });
+    const pre = document.createElement("pre");
+    pre.id = "preview-text";
+    pre.textContent = p.binary ? "(binary data: no preview)" : p.text;
+    box.replaceChildren(pre);
+    if (p.truncated) box.append("(first 64 KiB shown)");
+  } catch (e) { status(e.message, true); }
+}
+
+// Files dropped on the folder view upload into it.
+function setupDrop() {
+  const zone = $("page-browse");
+  const mark = (on) => $("dropzone").classList.toggle("over", on);
+  zone.addEventListener("dragover", (ev) => { ev.preventDefault(); mark(true); });
+  zone.addEventListener("dragleave", () => mark(false));
+  zone.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    mark(false);
+    const files = Array.from(ev.dataTransfer ? ev.dataTransfer.files : []);
+    if (files.length) uploadList(files).catch((e) => status(e.message, true));
+  });
 }
 
 async function share(ev) {
@@ -379,26 +494,6 @@ async function deleteCurrent() {
   await removeObject(current.bucket, current.key, null, "#/b/" + enc(current.bucket) + "/" + enc(prefix));
 }
 
-// ---- administration ----
-
-async function adminPage() {
-  show("admin");
-  const info = await call("GET", "admin/info");
-  $("admin-summary").textContent = "Deployment " + info.deployment_id + ": " + info.data_shards + " data + " +
-    info.parity_shards + " parity shards, heal queue " + info.heal_queue + ", bitrot errors " + info.bitrot_errors;
-  const tbody = $("drive-table").tBodies[0];
-  tbody.replaceChildren();
-  for (const d of info.drives) {
-    const tr = document.createElement("tr");
-    tr.className = "drive";
-    tr.dataset.state = d.state;
-    cell(tr, d.index); cell(tr, d.path);
-    cell(tr, d.state).className = "state-" + d.state;
-    cell(tr, size(d.free_bytes)); cell(tr, size(d.total_bytes));
-    tbody.appendChild(tr);
-  }
-}
-
 document.addEventListener("DOMContentLoaded", () => {
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
@@ -409,6 +504,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("more").addEventListener("click", () => page().catch((e) => status(e.message, true)));
   $("share-form").addEventListener("submit", share);
   $("object-delete").addEventListener("click", deleteCurrent);
+  $("retention-form").addEventListener("submit", setRetention);
+  $("legal-hold").addEventListener("change", setLegalHold);
+  setupDrop();
   window.addEventListener("hashchange", route);
   route();
 });

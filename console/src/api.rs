@@ -4,15 +4,15 @@
 
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use aws_smithy_types::date_time::{DateTime, Format};
+use http::Response;
 use http::header::{HeaderValue, SET_COOKIE};
-use http::{Response, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 
 use crate::error::ConsoleError;
 use crate::reply::{self, Body};
 use crate::session::{self, Session, Sessions};
-use crate::upstream::Upstream;
+use crate::upstream::{Temporary, Upstream};
 use crate::{Ctx, PREFIX, names};
 
 /// A login's JSON body at most.
@@ -71,6 +71,20 @@ pub async fn login(
         .inspect_err(|e| {
             tracing::info!(%access_key, error = %e, "console login refused");
         })?;
+    let (s, cookie) = start_session(sessions, t, tls)?;
+    tracing::info!(%access_key, user = %s.user, "console login");
+    let mut r = reply::json(&json!({ "user": s.user, "csrf": s.csrf, "expires": s.expires }));
+    r.headers_mut().insert(SET_COOKIE, cookie);
+    Ok(r)
+}
+
+/// A new live session holding `t`, and the `Set-Cookie` value that
+/// gives it to the browser.
+pub(crate) fn start_session(
+    sessions: &Sessions,
+    t: Temporary,
+    tls: bool,
+) -> Result<(Session, HeaderValue), ConsoleError> {
     let s = Session {
         id: sessions.random_hex(16)?,
         access_key: t.access_key,
@@ -81,13 +95,10 @@ pub async fn login(
         csrf: sessions.random_hex(32)?,
     };
     let value = sessions.open_session(&s, now())?;
-    tracing::info!(%access_key, user = %s.user, "console login");
-    let mut r = reply::json(&json!({ "user": s.user, "csrf": s.csrf, "expires": s.expires }));
     let cookie = session::set_cookie(Some(&value), PREFIX, tls, s.expires - now());
     let cookie =
         HeaderValue::from_str(&cookie).map_err(|e| ConsoleError::Transport(e.to_string()))?;
-    r.headers_mut().insert(SET_COOKIE, cookie);
-    Ok(r)
+    Ok((s, cookie))
 }
 
 /// The answer to a logout: the cookie cleared.
@@ -99,16 +110,17 @@ pub fn logged_out(tls: bool) -> Response<Body> {
     r
 }
 
-/// `GET api/session`: who is logged in, the CSRF token, and whether the
-/// admin API answers this user (asked of it: the menu shows only what the
-/// server allows).
+/// `GET api/session`: who is logged in, the CSRF token, and which admin
+/// pages this user may use (asked of the server: the menu shows only
+/// what it allows).
 pub async fn session_info(up: &Upstream, s: &Session) -> Result<Response<Body>, ConsoleError> {
-    let (status, _) = up.admin_get(s, "info").await?;
+    let (admin, iam) = crate::admin::probe(up, s).await?;
     Ok(reply::json(&json!({
         "user": s.user,
         "csrf": s.csrf,
         "expires": s.expires,
-        "admin": status.is_success(),
+        "admin": admin,
+        "iam": iam,
     })))
 }
 
@@ -283,6 +295,8 @@ pub async fn details(up: &Upstream, s: &Session, cx: &Ctx) -> Result<Response<Bo
         Err(e) => json!({ "error": ConsoleError::sdk(e).to_string() }),
     };
     let versions = versions_of(&c, b.as_str(), k.as_str()).await;
+    let (retention, legal_hold) =
+        crate::retention::state(&c, b.as_str(), k.as_str(), head.version_id()).await;
     Ok(reply::json(&json!({
         "bucket": b.as_str(),
         "key": k.as_str(),
@@ -292,6 +306,10 @@ pub async fn details(up: &Upstream, s: &Session, cx: &Ctx) -> Result<Response<Bo
         "modified": when(head.last_modified()),
         "version_id": head.version_id(),
         "sse": head.server_side_encryption().map(|e| e.as_str()),
+        "sse_key": head.ssekms_key_id(),
+        "retention": retention,
+        "legal_hold": legal_hold,
+        "image": crate::preview::image_type(head.content_type()).is_some(),
         "metadata": meta,
         "tags": tags,
         "versions": versions,
@@ -349,9 +367,7 @@ pub async fn delete_object(
     s: &Session,
     cx: &Ctx,
 ) -> Result<Response<Body>, ConsoleError> {
-    let b = names::bucket(cx)?;
-    let k = names::key(cx)?;
-    let version = names::version(cx)?;
+    let (b, k, version) = names::object(cx)?;
     let out = up
         .s3(s, None)
         .delete_object()
@@ -395,9 +411,7 @@ pub async fn create_folder(
 /// browser used. It stops working at its expiry or when the session's
 /// credentials do, whichever comes first (the answer says when).
 pub async fn share(up: &Upstream, s: &Session, cx: &Ctx) -> Result<Response<Body>, ConsoleError> {
-    let b = names::bucket(cx)?;
-    let k = names::key(cx)?;
-    let version = names::version(cx)?;
+    let (b, k, version) = names::object(cx)?;
     let secs: i64 = cx
         .req("expires")?
         .parse()
@@ -406,13 +420,18 @@ pub async fn share(up: &Upstream, s: &Session, cx: &Ctx) -> Result<Response<Body
         .ok_or_else(|| {
             ConsoleError::bad(format!("expires must be 1..={MAX_SHARE_SECS} seconds"))
         })?;
-    let host = cx
-        .host
-        .as_deref()
-        .and_then(|h| h.parse::<http::uri::Authority>().ok())
-        .ok_or_else(|| ConsoleError::bad("no valid Host"))?;
+    let host = cx.authority()?;
     let scheme = if cx.tls { "https" } else { "http" };
-    let endpoint = format!("{scheme}://{host}");
+    // the S3 port on the host the browser named (the console may have an
+    // address of its own)
+    let endpoint = match cx.s3_port {
+        Some(port) if host.host().contains(':') => format!(
+            "{scheme}://[{}]:{port}",
+            host.host().trim_matches(|c| c == '[' || c == ']')
+        ),
+        Some(port) => format!("{scheme}://{}:{port}", host.host()),
+        None => format!("{scheme}://{host}"),
+    };
     let now = now();
     let until = (now + secs).min(s.expires);
     let life = u64::try_from(until - now).unwrap_or(0).max(1);
@@ -433,19 +452,4 @@ pub async fn share(up: &Upstream, s: &Session, cx: &Ctx) -> Result<Response<Body
         "expires": until,
         "limited_by_session": until < now + secs,
     })))
-}
-
-/// `GET api/admin/info`: the admin API's server info (drives and their
-/// state), or its refusal (403 for a non-admin) passed on.
-pub async fn admin_info(up: &Upstream, s: &Session) -> Result<Response<Body>, ConsoleError> {
-    let (status, body) = up.admin_get(s, "info").await?;
-    if status != StatusCode::OK {
-        return Err(crate::upstream::upstream_error(
-            status,
-            &String::from_utf8_lossy(&body),
-        ));
-    }
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|e| ConsoleError::Transport(e.to_string()))?;
-    Ok(reply::json(&v))
 }

@@ -16,6 +16,14 @@ const SCRIPT: Asset = Asset {
     bytes: include_str!("../assets/app.js"),
     content_type: "text/javascript; charset=utf-8",
 };
+const SETTINGS: Asset = Asset {
+    bytes: include_str!("../assets/settings.js"),
+    content_type: "text/javascript; charset=utf-8",
+};
+const ADMIN: Asset = Asset {
+    bytes: include_str!("../assets/admin.js"),
+    content_type: "text/javascript; charset=utf-8",
+};
 const STYLE: Asset = Asset {
     bytes: include_str!("../assets/app.css"),
     content_type: "text/css; charset=utf-8",
@@ -26,6 +34,8 @@ pub fn get(path: &str) -> Option<&'static Asset> {
     match path {
         "" | "index.html" => Some(&INDEX),
         "app.js" => Some(&SCRIPT),
+        "settings.js" => Some(&SETTINGS),
+        "admin.js" => Some(&ADMIN),
         "app.css" => Some(&STYLE),
         _ => None,
     }

@@ -14,6 +14,10 @@ pub enum ConsoleError {
     /// another origin.
     #[error("cross-site request refused: {0}")]
     Csrf(&'static str),
+    /// An SSO login refused on the console's side (state, nonce, code,
+    /// no pending login): the reason's code.
+    #[error("single sign-on refused: {0}")]
+    Sso(&'static str),
     /// A request the console does not understand (bad parameter, name the
     /// store's types refuse, body too big).
     #[error("{0}")]
@@ -43,7 +47,7 @@ impl ConsoleError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NoSession => StatusCode::UNAUTHORIZED,
-            Self::Csrf(_) => StatusCode::FORBIDDEN,
+            Self::Csrf(_) | Self::Sso(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Upstream { status, .. } => *status,
@@ -56,6 +60,7 @@ impl ConsoleError {
         match self {
             Self::NoSession => "NoSession",
             Self::Csrf(_) => "CsrfRefused",
+            Self::Sso(code) => code,
             Self::BadRequest(_) => "BadRequest",
             Self::NotFound => "NotFound",
             Self::Upstream { code, .. } => code,

@@ -11,12 +11,18 @@
 //! The pages are plain HTML, CSS and JavaScript embedded in the binary
 //! (crate::assets).
 
+mod admin;
 mod api;
 mod assets;
 mod error;
+mod iam;
 mod names;
+mod oidc;
+mod preview;
 mod reply;
+mod retention;
 mod session;
+mod settings;
 mod transfer;
 mod upstream;
 
@@ -26,6 +32,7 @@ use http::{HeaderMap, Method, Request, Response};
 use hyper::body::Incoming;
 
 pub use error::ConsoleError;
+pub use oidc::SsoConfig;
 pub use reply::Body;
 pub use session::NoRandom;
 
@@ -45,6 +52,11 @@ pub struct ConsoleConfig {
     pub endpoint: String,
     /// The region the server answers for (signatures name it).
     pub region: String,
+    /// "Log in with SSO" through this OpenID provider (`None`: keys only).
+    pub sso: Option<SsoConfig>,
+    /// The S3 port, when the console is served on an address of its own
+    /// (share links then name the browser's host with this port).
+    pub s3_port: Option<u16>,
 }
 
 /// The console: its sessions and its way to the server.
@@ -57,6 +69,8 @@ pub struct Console {
 struct Inner {
     sessions: Sessions,
     upstream: Upstream,
+    sso: Option<oidc::Sso>,
+    s3_port: Option<u16>,
 }
 
 /// A request as the console's handlers see it.
@@ -71,6 +85,8 @@ pub(crate) struct Ctx {
     pub body: Incoming,
     /// Whether the browser's connection is TLS.
     pub tls: bool,
+    /// The S3 port when it is not the one the browser used.
+    pub s3_port: Option<u16>,
 }
 
 impl Ctx {
@@ -80,6 +96,14 @@ impl Ctx {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The host the browser named, as a valid authority.
+    pub fn authority(&self) -> Result<http::uri::Authority, ConsoleError> {
+        self.host
+            .as_deref()
+            .and_then(|h| h.parse::<http::uri::Authority>().ok())
+            .ok_or_else(|| ConsoleError::bad("no valid Host"))
     }
 
     /// Query parameter `name`, required.
@@ -98,6 +122,8 @@ impl Console {
             inner: Arc::new(Inner {
                 sessions,
                 upstream: Upstream::new(cfg.endpoint, cfg.region)?,
+                sso: cfg.sso.map(oidc::Sso::new).transpose()?,
+                s3_port: cfg.s3_port,
             }),
         })
     }
@@ -129,6 +155,7 @@ impl Console {
             host,
             body,
             tls,
+            s3_port: self.inner.s3_port,
         };
         let method = cx.method.clone();
         let path = cx.path.clone();
@@ -139,6 +166,22 @@ impl Console {
                 reply::error(&e)
             }
         };
+        reply::secure_headers(resp.headers_mut());
+        resp
+    }
+
+    /// Answers one request of a listener serving the console alone
+    /// (`--console-address`): the console's paths as [`Console::call`],
+    /// any other a 303 to the console's page.
+    pub async fn call_alone(&self, req: Request<Incoming>, tls: bool) -> Response<Body> {
+        let path = req.uri().path();
+        let ours = path
+            .strip_prefix(PREFIX)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if ours {
+            return self.call(req, tls).await;
+        }
+        let mut resp = reply::redirect(&format!("{PREFIX}/"));
         reply::secure_headers(resp.headers_mut());
         resp
     }
@@ -163,6 +206,17 @@ impl Console {
         let up = &self.inner.upstream;
         match (cx.method.clone(), call.as_str()) {
             (Method::POST, "login") => api::login(&self.inner.sessions, up, cx).await,
+            (Method::GET, "config") => Ok(reply::json(
+                &serde_json::json!({ "sso": self.inner.sso.is_some() }),
+            )),
+            (Method::GET, "oidc/start") => {
+                let sso = self.inner.sso.as_ref().ok_or(ConsoleError::NotFound)?;
+                sso.start(&self.inner.sessions, &cx).await
+            }
+            (Method::GET, "oidc/callback") => {
+                let sso = self.inner.sso.as_ref().ok_or(ConsoleError::NotFound)?;
+                Ok(sso.callback(&self.inner.sessions, up, &cx).await)
+            }
             _ => {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
                 let value = session::cookie_value(&cx.headers).ok_or(ConsoleError::NoSession)?;
@@ -197,7 +251,22 @@ impl Console {
             (Method::POST, "delete") => api::delete_object(up, &s, &cx).await,
             (Method::POST, "folder") => api::create_folder(up, &s, &cx).await,
             (Method::POST, "share") => api::share(up, &s, &cx).await,
-            (Method::GET, "admin/info") => api::admin_info(up, &s).await,
+            (Method::GET, "preview") => preview::text(up, &s, &cx).await,
+            (Method::PUT, "retention") => retention::put_retention(up, &s, &cx).await,
+            (Method::PUT, "legal-hold") => retention::put_legal_hold(up, &s, &cx).await,
+            (Method::GET, "settings") => settings::get(up, &s, &cx).await,
+            (Method::PUT, "settings/lock") => settings::put_lock(up, &s, &cx).await,
+            (Method::PUT, "settings/encryption") => settings::put_encryption(up, &s, &cx).await,
+            (Method::POST, "settings/lifecycle") => settings::add_rule(up, &s, &cx).await,
+            (Method::POST, "settings/lifecycle/delete") => settings::delete_rule(up, &s, &cx).await,
+            (Method::PUT, "settings/tags") => settings::put_tags(up, &s, cx).await,
+            (Method::PUT, "settings/policy") => settings::put_policy(up, &s, cx).await,
+            (Method::GET, "admin/info") => admin::info(up, &s).await,
+            (Method::GET, "admin/kms") => admin::kms_status(up, &s).await,
+            (Method::POST, "admin/kms/keys") => admin::kms_create(up, &s, &cx).await,
+            (Method::POST, "admin/kms/rotate") => admin::kms_rotate(up, &s, &cx).await,
+            (Method::POST, "admin/heal") => admin::heal(up, &s, &cx).await,
+            (Method::POST, "iam") => iam::call(up, &s, cx.body).await,
             (Method::GET, "download") => transfer::download(up, &s, &cx).await,
             (Method::PUT, "upload") => transfer::upload(up, &s, cx).await,
             (Method::POST, "multipart/create") => transfer::create_multipart(up, &s, &cx).await,

@@ -45,3 +45,9 @@ pub fn version(cx: &Ctx) -> Result<Option<String>, ConsoleError> {
         Some(_) => Err(ConsoleError::bad("invalid version id")),
     }
 }
+
+/// Parameters `bucket`, `key` and `version` (if given): one object or
+/// one version of it.
+pub fn object(cx: &Ctx) -> Result<(BucketName, ObjectKey, Option<String>), ConsoleError> {
+    Ok((bucket(cx)?, key(cx)?, version(cx)?))
+}

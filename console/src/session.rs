@@ -21,8 +21,11 @@ use crate::error::ConsoleError;
 
 /// The cookie's name.
 pub const COOKIE: &str = "cairn_console";
-/// Bound into every sealed cookie.
+/// Bound into every sealed session cookie.
 const AAD: &[u8] = b"cairn-console-session-v1";
+/// Bound into every sealed pending-SSO-login cookie (crate::oidc): one
+/// kind of cookie never opens as the other.
+pub const AAD_SSO: &[u8] = b"cairn-console-sso-login-v1";
 /// Browsers keep cookies up to 4096 bytes (name and attributes included).
 const MAX_COOKIE: usize = 3800;
 /// Live sessions the process remembers at most (a flood of logins beyond
@@ -117,7 +120,17 @@ impl Sessions {
     }
 
     fn seal(&self, s: &Session) -> Result<String, ConsoleError> {
-        let mut data = serde_json::to_vec(s).map_err(|e| ConsoleError::Transport(e.to_string()))?;
+        self.seal_json(AAD, s)
+    }
+
+    /// `v` as JSON sealed under the process's key with `aad` bound in,
+    /// base64url: a cookie value nobody else can read or forge.
+    pub fn seal_json<T: Serialize>(
+        &self,
+        aad: &'static [u8],
+        v: &T,
+    ) -> Result<String, ConsoleError> {
+        let mut data = serde_json::to_vec(v).map_err(|e| ConsoleError::Transport(e.to_string()))?;
         let mut nonce = [0u8; NONCE_LEN];
         self.rng
             .fill(&mut nonce)
@@ -125,7 +138,7 @@ impl Sessions {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(AAD),
+                Aad::from(aad),
                 &mut data,
             )
             .map_err(|_| ConsoleError::Transport("sealing the session failed".into()))?;
@@ -142,6 +155,24 @@ impl Sessions {
 
     /// The live, unexpired session a cookie value holds.
     pub fn open(&self, value: &str, now: i64) -> Result<Session, ConsoleError> {
+        let s: Session = self.open_json(AAD, value)?;
+        if s.expires <= now {
+            return Err(ConsoleError::NoSession);
+        }
+        let live = self.live.lock().map_err(|_| ConsoleError::NoSession)?;
+        if !live.contains_key(&s.id) {
+            return Err(ConsoleError::NoSession);
+        }
+        Ok(s)
+    }
+
+    /// What [`Sessions::seal_json`] sealed with `aad` (`NoSession` for
+    /// anything else).
+    pub fn open_json<T: serde::de::DeserializeOwned>(
+        &self,
+        aad: &'static [u8],
+        value: &str,
+    ) -> Result<T, ConsoleError> {
         if value.len() > MAX_COOKIE {
             return Err(ConsoleError::NoSession);
         }
@@ -155,29 +186,26 @@ impl Sessions {
         let mut sealed = sealed.to_vec();
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(AAD), &mut sealed)
+            .open_in_place(nonce, Aad::from(aad), &mut sealed)
             .map_err(|_| ConsoleError::NoSession)?;
-        let s: Session = serde_json::from_slice(plain).map_err(|_| ConsoleError::NoSession)?;
-        if s.expires <= now {
-            return Err(ConsoleError::NoSession);
-        }
-        let live = self.live.lock().map_err(|_| ConsoleError::NoSession)?;
-        if !live.contains_key(&s.id) {
-            return Err(ConsoleError::NoSession);
-        }
-        Ok(s)
+        serde_json::from_slice(plain).map_err(|_| ConsoleError::NoSession)
     }
 }
 
 /// The session cookie's value in a request's `Cookie` headers.
 pub fn cookie_value(headers: &http::HeaderMap) -> Option<&str> {
+    named_cookie(headers, COOKIE)
+}
+
+/// Cookie `name`'s value in a request's `Cookie` headers.
+pub fn named_cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
 }
 

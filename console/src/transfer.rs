@@ -200,9 +200,7 @@ pub async fn download(
     s: &Session,
     cx: &Ctx,
 ) -> Result<Response<Body>, ConsoleError> {
-    let b = names::bucket(cx)?;
-    let k = names::key(cx)?;
-    let version = names::version(cx)?;
+    let (b, k, version) = names::object(cx)?;
     let out = up
         .s3(s, None)
         .get_object()
@@ -213,6 +211,16 @@ pub async fn download(
         .await
         .map_err(ConsoleError::sdk)?;
     let len = out.content_length();
+    // `inline=image`: for the details page's <img>, only raster types a
+    // browser shows as a picture (never SVG, HTML or anything scriptable)
+    let image = match cx.param("inline") {
+        None => None,
+        Some("image") => Some(
+            crate::preview::image_type(out.content_type())
+                .ok_or_else(|| ConsoleError::bad("not an image the console previews"))?,
+        ),
+        Some(_) => return Err(ConsoleError::bad("inline must be image")),
+    };
     let reader = out.body.into_async_read();
     let stream = tokio_util::io::ReaderStream::new(reader).map_ok(http_body::Frame::data);
     let body: Body = http_body_util::StreamBody::new(stream).boxed();
@@ -220,14 +228,19 @@ pub async fn download(
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
+        HeaderValue::from_static(image.unwrap_or("application/octet-stream")),
     );
     if let Some(n) = len
         && let Ok(v) = HeaderValue::from_str(&n.to_string())
     {
         h.insert(header::CONTENT_LENGTH, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&attachment(k.as_str())) {
+    if image.is_some() {
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("inline"),
+        );
+    } else if let Ok(v) = HeaderValue::from_str(&attachment(k.as_str())) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(r)

@@ -48,7 +48,9 @@ struct Call<'a> {
     service: &'a str,
     content_type: Option<&'a str>,
     body: Bytes,
-    creds: Credentials,
+    /// `None`: sent unsigned (AssumeRoleWithWebIdentity, whose token is
+    /// the credential).
+    creds: Option<Credentials>,
 }
 
 impl Upstream {
@@ -104,13 +106,40 @@ impl Upstream {
         access_key: &str,
         secret_key: &str,
     ) -> Result<Temporary, ConsoleError> {
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("Action", "AssumeRole")
-            .append_pair("Version", "2011-06-15")
-            .append_pair("RoleArn", ROLE_ARN)
-            .append_pair("RoleSessionName", "cairn-console")
-            .append_pair("DurationSeconds", &SESSION_SECS.to_string())
-            .finish();
+        let body = form(&[
+            ("Action", "AssumeRole"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", ROLE_ARN),
+            ("RoleSessionName", "cairn-console"),
+            ("DurationSeconds", &SESSION_SECS.to_string()),
+        ]);
+        let creds = Credentials::new(access_key, secret_key, None, None, "cairn-console-login");
+        self.sts(body, Some(creds)).await
+    }
+
+    /// STS AssumeRoleWithWebIdentity (unsigned: the OpenID provider's ID
+    /// token is the credential): a session with the policies the token's
+    /// claims map to, for [`SESSION_SECS`].
+    pub async fn assume_role_with_web_identity(
+        &self,
+        id_token: &str,
+    ) -> Result<Temporary, ConsoleError> {
+        let body = form(&[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("WebIdentityToken", id_token),
+            ("RoleSessionName", "cairn-console"),
+            ("DurationSeconds", &SESSION_SECS.to_string()),
+        ]);
+        self.sts(body, None).await
+    }
+
+    /// One STS call with a form `body`: the credentials it answers.
+    async fn sts(
+        &self,
+        body: String,
+        creds: Option<Credentials>,
+    ) -> Result<Temporary, ConsoleError> {
         let (status, answer) = self
             .send(Call {
                 method: http::Method::POST,
@@ -118,7 +147,7 @@ impl Upstream {
                 service: "sts",
                 content_type: Some("application/x-www-form-urlencoded"),
                 body: Bytes::from(body),
-                creds: Credentials::new(access_key, secret_key, None, None, "cairn-console-login"),
+                creds,
             })
             .await?;
         let text = String::from_utf8_lossy(&answer);
@@ -147,34 +176,89 @@ impl Upstream {
         Ok(t)
     }
 
-    /// A GET of the admin API (`/_cairn/admin/v1/<what>`) as session `s`:
+    /// A call of the admin API (`/_cairn/admin/v1/<what>`, `what` with
+    /// its query, made by the caller from checked values) as session `s`:
     /// its status and body, whatever the status.
-    pub async fn admin_get(
+    pub async fn admin(
         &self,
         s: &Session,
+        method: http::Method,
         what: &str,
     ) -> Result<(StatusCode, Bytes), ConsoleError> {
         self.send(Call {
-            method: http::Method::GET,
+            method,
             path_and_query: &format!("/_cairn/admin/v1/{what}"),
             service: "s3",
             content_type: None,
             body: Bytes::new(),
-            creds: Self::credentials(s),
+            creds: Some(Self::credentials(s)),
+        })
+        .await
+    }
+
+    /// A POST of the admin API whose answer streams (heal's NDJSON): the
+    /// response, for up to `life`.
+    pub async fn admin_stream(
+        &self,
+        s: &Session,
+        what: &str,
+        life: Duration,
+    ) -> Result<reqwest::Response, ConsoleError> {
+        let req = self.request(Call {
+            method: http::Method::POST,
+            path_and_query: &format!("/_cairn/admin/v1/{what}"),
+            service: "s3",
+            content_type: None,
+            body: Bytes::new(),
+            creds: Some(Self::credentials(s)),
+        })?;
+        req.timeout(life).send().await.map_err(|e| {
+            tracing::error!(error = %e, "console: the server's API could not be reached");
+            ConsoleError::Transport(e.to_string())
+        })
+    }
+
+    /// An IAM query API call (`form`: `Action` and its parameters) as
+    /// session `s`, signed for service `iam` as botocore signs it: its
+    /// status and XML answer.
+    pub async fn iam(
+        &self,
+        s: &Session,
+        form: String,
+    ) -> Result<(StatusCode, Bytes), ConsoleError> {
+        self.send(Call {
+            method: http::Method::POST,
+            path_and_query: "/",
+            service: "iam",
+            content_type: Some("application/x-www-form-urlencoded; charset=utf-8"),
+            body: Bytes::from(form),
+            creds: Some(Self::credentials(s)),
         })
         .await
     }
 
     async fn send(&self, c: Call<'_>) -> Result<(StatusCode, Bytes), ConsoleError> {
+        Self::answer(self.request(c)?).await
+    }
+
+    /// The request of `c`, signed unless it has no credentials.
+    fn request(&self, c: Call<'_>) -> Result<reqwest::RequestBuilder, ConsoleError> {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         let fail = |e: &dyn std::fmt::Display| ConsoleError::Transport(format!("signing: {e}"));
         let url = format!("{}{}", self.endpoint, c.path_and_query);
+        let Some(creds) = c.creds else {
+            let mut req = self.http.request(c.method, &url);
+            if let Some(ct) = c.content_type {
+                req = req.header("content-type", ct);
+            }
+            return Ok(req.body(c.body));
+        };
         let host = self
             .endpoint
             .split_once("://")
             .map_or(self.endpoint.as_str(), |(_, h)| h)
             .to_owned();
-        let identity: aws_smithy_runtime_api::client::identity::Identity = c.creds.into();
+        let identity: aws_smithy_runtime_api::client::identity::Identity = creds.into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
@@ -209,7 +293,12 @@ impl Upstream {
         for (k, v) in instructions.headers() {
             req = req.header(k, v);
         }
-        let resp = req.body(c.body).send().await.map_err(|e| {
+        Ok(req.body(c.body))
+    }
+
+    /// Sends `req`: its status and body, whatever the status.
+    async fn answer(req: reqwest::RequestBuilder) -> Result<(StatusCode, Bytes), ConsoleError> {
+        let resp = req.send().await.map_err(|e| {
             tracing::error!(error = %e, "console: the server's API could not be reached");
             ConsoleError::Transport(e.to_string())
         })?;
@@ -221,6 +310,16 @@ impl Upstream {
             .map_err(|e| ConsoleError::Transport(e.to_string()))?;
         Ok((status, body))
     }
+}
+
+/// `pairs` as an `application/x-www-form-urlencoded` string (a query or
+/// a form body).
+pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
+    let mut f = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        f.append_pair(k, v);
+    }
+    f.finish()
 }
 
 /// The error an S3 (`<Error>`) or query API (`<ErrorResponse>`) answer

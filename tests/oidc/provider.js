@@ -8,6 +8,9 @@
 //   POST /rotate  -> {"kid": new, "retired": [old...]}: a new signing key is
 //                 served, every older one is removed from the JWKS
 //   GET  /keys    -> the JWKS as served
+//   POST /login-claims {...} -> claims merged into every token the provider's
+//                 own token endpoint issues from now on (an authorization-code
+//                 login's ID token: the web console's SSO tests)
 //
 // Usage: node provider.js PORT CONTROL_PORT. Prints one JSON line
 // {"issuer": ..., "control": ...} once both listen. The module is found
@@ -30,6 +33,8 @@ const retired = new Set();
 const toJSON = keys.toJSON.bind(keys);
 keys.toJSON = (priv) => toJSON(priv).filter((k) => !retired.has(k.kid));
 let current = (await keys.generate('RS256')).kid;
+let loginClaims = {};
+server.service.on('beforeTokenSigning', (token) => { Object.assign(token.payload, loginClaims); });
 
 await server.start(port, '127.0.0.1');
 
@@ -57,6 +62,9 @@ const control = http.createServer(async (req, res) => {
       current = (await keys.generate('RS256')).kid;
       res.writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ kid: current, retired: [...retired] }));
+    } else if (req.method === 'POST' && req.url === '/login-claims') {
+      loginClaims = await body(req);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(loginClaims));
     } else if (req.method === 'GET' && req.url === '/keys') {
       res.writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ keys: keys.toJSON() }));

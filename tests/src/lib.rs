@@ -14,6 +14,7 @@ pub mod boto;
 pub mod browser;
 pub mod cluster;
 pub mod cmd;
+pub mod console;
 pub mod data;
 pub mod emulators;
 pub mod federation;

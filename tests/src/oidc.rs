@@ -132,6 +132,14 @@ impl OidcProvider {
         Ok(rest.split('"').next().unwrap_or_default().to_owned())
     }
 
+    /// Claims (JSON object text) merged into every token the provider's
+    /// own token endpoint issues from now on (authorization-code logins).
+    pub async fn set_login_claims(&self, claims: &str) -> Result<()> {
+        self.control("POST", "/login-claims", claims)
+            .await
+            .map(|_| ())
+    }
+
     /// A new signing key; every older one leaves the JWKS.
     pub async fn rotate(&self) -> Result<()> {
         self.control("POST", "/rotate", "").await.map(|_| ())

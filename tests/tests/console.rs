@@ -10,229 +10,22 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
-use cairn_tests::{Server, StartOpts, require_tool};
-use fantoccini::{Client, ClientBuilder, Locator};
+use anyhow::{Result, ensure};
+use cairn_tests::console::{Api, Browser, WAIT, console_url, data, s3_only_user};
+use cairn_tests::{Server, StartOpts};
+use fantoccini::Locator;
 
-const WAIT: Duration = Duration::from_secs(60);
-
-/// chromedriver and a headless chromium session; both stopped on drop.
-struct Browser {
-    client: Client,
-    driver: tokio::process::Child,
-    downloads: tempfile::TempDir,
-    screens: PathBuf,
-}
-
-impl Browser {
-    async fn start(screens: &str) -> Result<Self> {
-        let driver_bin = require_tool("chromedriver")?;
-        let chromium = require_tool("chromium")?;
-        let port = cairn_tests::free_port()?;
-        let driver = tokio::process::Command::new(driver_bin)
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting chromedriver")?;
-        let downloads = tempfile::tempdir()?;
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1280,900", "--no-proxy-server"],
-                "prefs": {
-                    "download.default_directory": downloads.path(),
-                    "download.prompt_for_download": false,
-                },
-            }),
-        );
-        let url = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        let client = loop {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
-                .capabilities(caps.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(c) => break c,
-                Err(e) if started.elapsed() < WAIT => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => bail!("no WebDriver session from chromedriver: {e}"),
-            }
-        };
-        let screens = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("console-screens")
-            .join(screens);
-        std::fs::create_dir_all(&screens)?;
-        Ok(Self {
-            client,
-            driver,
-            downloads,
-            screens,
-        })
-    }
-
-    /// A PNG of the page as `<name>.png`.
-    async fn screenshot(&self, name: &str) -> Result<()> {
-        let png = self.client.screenshot().await?;
-        let path = self.screens.join(format!("{name}.png"));
-        std::fs::write(&path, png)?;
-        eprintln!("screenshot {}", path.display());
-        Ok(())
-    }
-
-    /// Waits for an element matching `css`.
-    async fn find(&self, css: &str) -> Result<fantoccini::elements::Element> {
-        self.client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("no element {css} within {WAIT:?}"))
-    }
-
-    /// Waits until the page shows `page` (body's data-page).
-    async fn on_page(&self, page: &str) -> Result<()> {
-        self.find(&format!("body[data-page=\"{page}\"]")).await?;
-        Ok(())
-    }
-
-    async fn fill(&self, css: &str, text: &str) -> Result<()> {
-        let e = self.find(css).await?;
-        e.clear().await?;
-        e.send_keys(text).await?;
-        Ok(())
-    }
-
-    async fn click(&self, css: &str) -> Result<()> {
-        self.find(css).await?.click().await?;
-        Ok(())
-    }
-
-    /// Waits until the status line reads something containing `text`.
-    async fn status(&self, text: &str) -> Result<()> {
-        let started = Instant::now();
-        loop {
-            let s = self.find("#status").await?.text().await?;
-            if s.contains(text) {
-                return Ok(());
-            }
-            if started.elapsed() > WAIT {
-                bail!("status {s:?} never showed {text:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn login(&self, base: &str, access: &str, secret: &str) -> Result<()> {
-        self.client.goto(base).await?;
-        self.on_page("login").await?;
-        self.fill("#login-access", access).await?;
-        self.fill("#login-secret", secret).await?;
-        self.click("#login-submit").await?;
-        self.on_page("buckets").await
-    }
-
-    /// The session cookie's value (HTTP-only: not the page's to read,
-    /// WebDriver's only).
-    async fn session_cookie(&self) -> Result<String> {
-        let all = self.client.get_all_cookies().await?;
-        let c = all
-            .iter()
-            .find(|c| c.name() == "cairn_console")
-            .ok_or_else(|| anyhow!("no session cookie"))?;
-        ensure!(
-            c.http_only() == Some(true),
-            "the session cookie is not HttpOnly"
-        );
-        ensure!(
-            format!("{:?}", c.same_site()) == "Some(Strict)",
-            "the session cookie is not SameSite=Strict"
-        );
-        Ok(c.value().to_owned())
-    }
-
-    /// A downloaded file named `name`, once complete.
-    async fn downloaded(&self, name: &str) -> Result<Vec<u8>> {
-        let path = self.downloads.path().join(name);
-        let started = Instant::now();
-        loop {
-            let partial = std::fs::read_dir(self.downloads.path())?
-                .filter_map(|e| e.ok())
-                .any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"));
-            if path.is_file() && !partial {
-                return Ok(std::fs::read(&path)?);
-            }
-            if started.elapsed() > WAIT {
-                bail!("{name} was not downloaded within {WAIT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn close(mut self) -> Result<()> {
-        self.client.clone().close().await?;
-        self.driver.kill().await?;
-        Ok(())
-    }
-}
-
-fn console_url(s: &Server) -> String {
-    format!("{}/_cairn/console/", s.endpoint())
-}
-
-/// Random bytes from a fixed seed.
-fn data(len: usize, seed: u64) -> Vec<u8> {
-    use rand::{RngCore as _, SeedableRng as _};
-    let mut v = vec![0u8; len];
-    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
-    v
-}
-
-/// A console API call with a session cookie (and CSRF token / Origin).
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-}
-
-impl Api {
-    fn new(s: &Server, cookie: String) -> Result<Self> {
-        Ok(Self {
-            http: reqwest::Client::builder().no_proxy().build()?,
-            base: console_url(s),
-            cookie,
-        })
-    }
-
-    fn req(&self, method: reqwest::Method, call: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}api/{call}", self.base))
-            .header("cookie", format!("cairn_console={}", self.cookie))
-    }
-
-    async fn session(&self) -> Result<(reqwest::StatusCode, serde_json::Value)> {
-        let r = self.req(reqwest::Method::GET, "session").send().await?;
-        let status = r.status();
-        Ok((
-            status,
-            serde_json::from_slice(&r.bytes().await?).unwrap_or_default(),
-        ))
-    }
+fn screens(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("console-screens")
+        .join(name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_browses_uploads_shares_and_shows_drives() -> Result<()> {
     let server = Server::start(StartOpts::drives(4)).await?;
     let base = console_url(&server);
-    let b = Browser::start("admin").await?;
+    let b = Browser::start(screens("admin")).await?;
     b.login(&base, server.access_key(), server.secret_key())
         .await?;
     b.screenshot("buckets-empty").await?;
@@ -247,17 +40,7 @@ async fn console_browses_uploads_shares_and_shows_drives() -> Result<()> {
         !url.contains(server.secret_key()) && !url.contains(server.access_key()),
         "{url}"
     );
-    let stored = b
-        .client
-        .execute(
-            "return JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie",
-            vec![],
-        )
-        .await?;
-    ensure!(
-        stored.as_str() == Some("{}{}"),
-        "storage or script-visible cookies: {stored}"
-    );
+    b.ensure_nothing_stored().await?;
 
     // a bucket
     b.fill("#bucket-name", "console-test").await?;
@@ -346,20 +129,7 @@ async fn console_browses_uploads_shares_and_shows_drives() -> Result<()> {
     // a share link that works with a plain HTTP client, then expires
     b.fill("#share-seconds", "4").await?;
     b.click("#share-create").await?;
-    let started = Instant::now();
-    let link = loop {
-        let v = b
-            .find("#share-url")
-            .await?
-            .prop("value")
-            .await?
-            .unwrap_or_default();
-        if !v.is_empty() {
-            break v;
-        }
-        ensure!(started.elapsed() < WAIT, "no share link shown");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let link = b.value_of("#share-url").await?;
     b.screenshot("object-shared").await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
     let r = http.get(&link).send().await?;
@@ -434,20 +204,8 @@ async fn console_refuses_cross_site_requests_and_hides_admin() -> Result<()> {
         );
     }
     // a user whose policy allows S3 only
-    server.aws_iam(&["create-user", "--user-name", "viewer"])?;
-    server.aws_iam(&[
-        "put-user-policy", "--user-name", "viewer", "--policy-name", "p", "--policy-document",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
-    ])?;
-    let key = server.aws_iam(&["create-access-key", "--user-name", "viewer"])?;
-    let field = |f: &str| {
-        key["AccessKey"][f]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("no {f} in {key}"))
-    };
-    let (ak, sk) = (field("AccessKeyId")?, field("SecretAccessKey")?);
-    let b = Browser::start("viewer").await?;
+    let (ak, sk) = s3_only_user(&server, "viewer")?;
+    let b = Browser::start(screens("viewer")).await?;
     b.login(&base, &ak, &sk).await?;
     ensure!(
         b.find("#nav-admin").await?.attr("hidden").await?.is_some(),
@@ -503,5 +261,60 @@ async fn console_refuses_cross_site_requests_and_hides_admin() -> Result<()> {
         .send()
         .await?;
     ensure!(r.status() == 403, "cross-site login: {}", r.status());
+    b.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_serves_on_its_own_address() -> Result<()> {
+    let port = cairn_tests::free_port()?;
+    let server = Server::start(StartOpts {
+        extra_args: vec!["--console-address".into(), format!("127.0.0.1:{port}")],
+        ..StartOpts::drives(1)
+    })
+    .await?;
+    let own = format!("http://127.0.0.1:{port}/_cairn/console/");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    // the S3 port no longer serves it; its own address leads to it
+    let r = http.get(console_url(&server)).send().await?;
+    let status = r.status();
+    let body = r.text().await?;
+    ensure!(
+        !body.contains("Cairn console"),
+        "the S3 port still serves the console ({status})"
+    );
+    let r = http.get(format!("http://127.0.0.1:{port}/")).send().await?;
+    ensure!(
+        r.status() == 303
+            && r.headers().get("location").and_then(|v| v.to_str().ok())
+                == Some("/_cairn/console/"),
+        "/ on the console's address: {}",
+        r.status()
+    );
+    let s3 = server.s3();
+    s3.create_bucket().bucket("own").send().await?;
+    s3.put_object()
+        .bucket("own")
+        .key("k")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"shared"))
+        .send()
+        .await?;
+    let b = Browser::start(screens("own-address")).await?;
+    b.login(&own, server.access_key(), server.secret_key())
+        .await?;
+    b.client.goto(&format!("{own}#/o/own/k")).await?;
+    b.on_page("object").await?;
+    b.click("#share-create").await?;
+    let link = b.value_of("#share-url").await?;
+    b.screenshot("own-address-share").await?;
+    ensure!(
+        link.starts_with(&format!("{}/own/k?", server.endpoint())),
+        "a share link from the console's own address: {link}"
+    );
+    let r = http.get(&link).send().await?;
+    ensure!(r.status() == 200, "share link: {}", r.status());
+    ensure!(r.bytes().await?.as_ref() == b"shared");
     b.close().await
 }
