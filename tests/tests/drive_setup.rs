@@ -155,10 +155,16 @@ async fn drives_are_refused_when_taken_changed_or_remote() -> Result<()> {
     let c = s.s3();
     ensure!(get_bytes(&c, &b, "k").await? == data, "after restart");
 
-    // A URL is not a folder: refused, and no `http:` folder is made.
+    // A drive URL of another node than this one (a cluster this server
+    // has no drive of): refused naming the node, and no `http:` folder is
+    // made.
     let cwd = tempfile::tempdir()?;
     let out = refused_start(&["http://127.0.0.1:9000/x".to_owned()], cwd.path()).await?;
-    ensure!(out.contains("distributed mode"), "URL drive message: {out}");
+    ensure!(
+        out.contains("none of the drives is on this node")
+            && out.contains("the drive URLs name 127.0.0.1:9000"),
+        "URL drive message: {out}"
+    );
     ensure!(
         !cwd.path().join("http:").exists(),
         "a URL drive argument made a folder"
