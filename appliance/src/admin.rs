@@ -695,4 +695,20 @@ fn print_info(info: &ServerInfo) {
     if let Some(s) = &info.sandbox {
         println!("sandbox: {s}");
     }
+    if !info.nodes.is_empty() {
+        println!(
+            "{:<24} {:<8} {:>6} {:<10} {:>10}",
+            "node", "state", "drives", "version", "uptime"
+        );
+        for n in &info.nodes {
+            println!(
+                "{:<24} {:<8} {:>6} {:<10} {:>10}",
+                n.address,
+                n.state,
+                n.drives,
+                n.version.as_deref().unwrap_or("-"),
+                n.uptime_secs.map_or("-".into(), |s| format!("{s}s"))
+            );
+        }
+    }
 }

@@ -9,12 +9,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use cairn_cluster::{Node, NodeKey, StorageServer};
-use cairn_core::driveio::{DriveIo, IoFor, LocalIo};
+use cairn_cluster::{Node, NodeKey};
+use cairn_core::driveio::IoFor;
 use sha2::{Digest as _, Sha256};
 
 /// The drives of a cluster as this node sees them.
@@ -26,7 +25,7 @@ pub struct Topology {
     /// This node's drive folders.
     pub local: Vec<PathBuf>,
     /// Per drive: the node (index in `nodes`) and its path there.
-    drives: Vec<(usize, String)>,
+    pub(crate) drives: Vec<(usize, String)>,
     /// Each node's S3 address (`host:port`), in the order drives name them.
     pub nodes: Vec<String>,
     /// This node's index in `nodes`.
@@ -100,7 +99,7 @@ pub fn topology(drives: &[String], address: SocketAddr) -> anyhow::Result<Option
 }
 
 /// Where a node serves the storage RPC: its S3 port + 1.
-fn internode_addr(host: &str) -> anyhow::Result<String> {
+pub(crate) fn internode_addr(host: &str) -> anyhow::Result<String> {
     let (h, port) = host.rsplit_once(':').context("host:port")?;
     let port: u16 = port.parse().context("port")?;
     let next = port.checked_add(1).context("the S3 port is the last one")?;
@@ -132,46 +131,16 @@ impl Topology {
         hex::encode(h.finalize())
     }
 
-    /// Each drive's io: this node's own, or the storage RPC to its node.
-    pub fn io_for(&self, key: &NodeKey) -> anyhow::Result<IoFor> {
+    /// The connections to every node (this one's too, unused), in order.
+    pub fn connect(&self, key: &NodeKey) -> anyhow::Result<Vec<Node>> {
         let rt = tokio::runtime::Handle::current();
-        let mut nodes = Vec::new();
-        for n in &self.nodes {
-            nodes.push(Node::new(
-                &format!("http://{}", internode_addr(n)?),
-                key.clone(),
-                rt.clone(),
-            ));
-        }
-        let mut ios: Vec<(PathBuf, Arc<dyn DriveIo>)> = Vec::new();
-        for (root, (node, path)) in self.roots.iter().zip(&self.drives) {
-            let io: Arc<dyn DriveIo> = match nodes.get(*node) {
-                Some(n) if *node != self.me => Arc::new(n.drive(path, root.clone())),
-                _ => LocalIo::shared(),
-            };
-            ios.push((root.clone(), io));
-        }
-        Ok(IoFor::new(move |root| {
-            ios.iter()
-                .find(|(r, _)| r == root)
-                .map(|(_, io)| io.clone())
-                .unwrap_or_else(LocalIo::shared)
-        }))
-    }
-
-    /// Starts serving this node's drives to the others; returns the
-    /// address it listens on.
-    pub async fn serve(&self, key: &NodeKey, digest: String) -> anyhow::Result<SocketAddr> {
-        let me = self.nodes.get(self.me).context("this node")?;
-        let addr = internode_addr(me)?;
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("listening for the cluster on {addr}"))?;
-        let local = listener.local_addr()?;
-        let server = Arc::new(StorageServer::new(&self.local, key.clone()).with_hello(digest));
-        tokio::spawn(cairn_cluster::server::serve(listener, server));
-        tracing::info!(address = %local, drives = self.local.len(), "serving this node's drives to the cluster");
-        Ok(local)
+        self.nodes
+            .iter()
+            .map(|n| {
+                let base = format!("http://{}", internode_addr(n)?);
+                Ok(Node::new(&base, key.clone(), rt.clone()))
+            })
+            .collect()
     }
 
     /// Waits until every other node answers and agrees on the arguments.

@@ -49,7 +49,7 @@ pub(crate) async fn load(setup: IamSetup<'_>) -> anyhow::Result<Arc<Iam>> {
         // a federation's etcd that is down: served with the root user
         // alone until it answers (then read, Iam::follow_store)
         Err(e) if shared => {
-            tracing::error!(error = %e, "shared IAM state not readable now; read once etcd answers");
+            tracing::error!(error = %e, "shared IAM state not readable now; read again at its next change");
             Iam::unloaded(cfg)
         }
         Err(e) => return Err(e).context("reading the IAM state"),

@@ -22,6 +22,7 @@ mod logging;
 mod mount;
 mod nfs;
 mod oidc;
+mod plane;
 mod sandbox;
 #[cfg(feature = "federation")]
 mod sealer;

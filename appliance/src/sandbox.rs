@@ -385,11 +385,13 @@ pub fn state() -> Option<&'static State> {
 /// `server_info` (what `cairn admin info` prints).
 pub struct ReportingAdmin {
     inner: Arc<dyn AdminLayer>,
+    /// The cluster's nodes, asked at each `server_info`.
+    cluster: Option<Arc<crate::plane::Plane>>,
 }
 
 impl ReportingAdmin {
-    pub fn new(inner: Arc<dyn AdminLayer>) -> Self {
-        Self { inner }
+    pub fn new(inner: Arc<dyn AdminLayer>, cluster: Option<Arc<crate::plane::Plane>>) -> Self {
+        Self { inner, cluster }
     }
 }
 
@@ -398,13 +400,20 @@ impl AdminLayer for ReportingAdmin {
     async fn server_info(&self) -> ObjectResult<ServerInfo> {
         let mut info = self.inner.server_info().await?;
         info.sandbox = state().map(ToString::to_string);
+        if let Some(c) = &self.cluster {
+            info.nodes = c.report().await;
+        }
         Ok(info)
     }
     fn heal(self: Arc<Self>, req: HealRequest) -> HealStream {
         self.inner.clone().heal(req)
     }
     async fn metrics(&self) -> Vec<cairn_api::admin::Metric> {
-        self.inner.metrics().await
+        let mut m = self.inner.metrics().await;
+        if let Some(c) = &self.cluster {
+            m.extend(c.metrics().await);
+        }
+        m
     }
     fn set_scanner(&self, enabled: bool) -> bool {
         self.inner.set_scanner(enabled)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use cairn_api::ObjectLayer;
+use cairn_core::locks::LockKind;
 use cairn_core::{ErasureSets, SetsConfig};
 use cairn_s3::{S3Config, serve};
 
@@ -64,6 +65,15 @@ pub struct ServerArgs {
     /// starts the process controls its clock anyway.
     #[arg(long, default_value_t = 0, hide = true)]
     pub clock_offset_secs: i64,
+    /// Milliseconds every commit waits under the object's write lock. For
+    /// tests only (a node paused while it holds a lock).
+    #[arg(long, default_value_t = 0, hide = true)]
+    pub fault_commit_delay_ms: u64,
+    /// Seconds a cluster lock lives after its holder's last refresh
+    /// (refreshed every third of it). A killed node's locks are gone
+    /// after this long.
+    #[arg(long, default_value_t = 30, env = "CAIRN_LOCK_TTL")]
+    pub lock_ttl_secs: u64,
     #[command(flatten)]
     pub mount: crate::mount::MountArgs,
     #[command(flatten)]
@@ -132,6 +142,7 @@ impl ServerArgs {
         SetsConfig {
             parity: self.parity,
             set_drive_count: self.set_drive_count,
+            fault_commit_delay: std::time::Duration::from_millis(self.fault_commit_delay_ms),
             ..Default::default()
         }
     }
@@ -271,12 +282,18 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
     let mut paths: Vec<PathBuf> = drives.iter().map(PathBuf::from).collect();
     let mut sets_cfg = args.sets_config();
     let topology = crate::cluster::topology(&drives, args.address)?;
+    // this node's part of the cluster (internode server, peers)
+    let mut plane = None;
     if let Some(t) = &topology {
         let key = crate::cluster::key(&access_key, &secret_key);
         let digest = t.digest(&drives, args.parity, args.set_drive_count);
-        t.serve(&key, digest.clone()).await?;
-        t.wait_for_nodes(&key, &digest).await?;
-        sets_cfg.drive_io = t.io_for(&key)?;
+        let lock_cfg = cairn_cluster::locker::LockConfig::with_ttl(std::time::Duration::from_secs(
+            args.lock_ttl_secs.max(1),
+        ));
+        let p = crate::plane::Plane::start(t, &key, digest, lock_cfg).await?;
+        sets_cfg.drive_io = p.io_for();
+        sets_cfg.set_locks = Some(p.locks_for(lock_cfg));
+        plane = Some(Arc::new(p));
         t.wait_for_format(&sets_cfg.drive_io).await?;
         paths = t.roots.clone();
         tracing::info!(
@@ -285,12 +302,13 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
             "every node answers: opening the cluster's sets"
         );
     }
-    // one node runs the scanner, healer and drive monitor (until leases)
-    let services = topology.as_ref().is_none_or(|t| t.me == 0);
     let set = tokio::task::spawn_blocking(move || ErasureSets::open(paths, sets_cfg))
         .await?
         .context("opening the drives")?;
     let set = Arc::new(set);
+    if let Some(p) = &plane {
+        p.attach(&set);
+    }
     let kms = args
         .kms
         .config()
@@ -332,11 +350,10 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         cairn_s3::bind(args.address).with_context(|| format!("listening on {}", args.address))?;
     let listener = args.tls.listener(listener).await?;
     tracing::info!("S3 API on {}", args.tls.describe(&listener)?);
-    if services {
-        start_services(&set, &args);
-    }
-    let admin: Arc<dyn cairn_api::admin::AdminLayer> =
-        Arc::new(crate::sandbox::ReportingAdmin::new(set.clone()));
+    start_services(&set, &args, plane.as_deref());
+    let admin: Arc<dyn cairn_api::admin::AdminLayer> = Arc::new(
+        crate::sandbox::ReportingAdmin::new(set.clone(), plane.clone()),
+    );
     let ready_set = set.clone();
     let layer: Arc<dyn ObjectLayer> = set;
     #[cfg(feature = "federation")]
@@ -423,14 +440,66 @@ pub(crate) async fn shutdown_signal() {
 }
 
 /// The scanner, healer and drive monitor of every set.
-fn start_services(set: &ErasureSets, args: &ServerArgs) {
-    set.start_services((!args.no_scanner).then(|| cairn_core::scan::ScannerConfig {
+fn scanner_config(args: &ServerArgs) -> Option<cairn_core::scan::ScannerConfig> {
+    (!args.no_scanner).then(|| cairn_core::scan::ScannerConfig {
         pause_per_object: std::time::Duration::from_millis(args.scanner_pause_ms),
         cycle_interval: std::time::Duration::from_secs(args.scanner_interval_secs),
         deep_every: args.scanner_deep_every,
         stale_after: std::time::Duration::from_secs(args.stale_after_secs),
         deep_bytes_per_sec: args.scanner_deep_mib_per_sec * 1024 * 1024,
-    }));
+    })
+}
+
+/// The scanner, healer and drive monitor: on one node, at once; in a
+/// cluster, on the node that holds the services lease (a cluster lock
+/// over every drive, kept while the node lives): the others try again
+/// every half lock life, so when its node dies another takes over once
+/// the lock expires.
+fn start_services(set: &Arc<ErasureSets>, args: &ServerArgs, plane: Option<&crate::plane::Plane>) {
+    let scanner = scanner_config(args);
+    let Some(plane) = plane else {
+        set.start_services(scanner);
+        return;
+    };
+    // one try at a time: the lease is asked again every half lock life
+    let once = cairn_cluster::locker::LockConfig {
+        wait: std::time::Duration::ZERO,
+        ..plane.lock_cfg
+    };
+    let lease = Lease {
+        locks: plane.locks_for(once).for_set(plane.roots()),
+        retry: plane.lock_cfg.ttl / 2,
+    };
+    let set = set.clone();
+    tokio::spawn(async move {
+        loop {
+            match lease.locks.lock(SERVICES_LEASE, LockKind::Write).await {
+                Ok(held) => {
+                    tracing::info!(
+                        "this node holds the cluster's services lease: it runs the scanner, healer and drive monitor"
+                    );
+                    set.start_services(scanner.clone());
+                    // held (and refreshed) for the node's life
+                    let _held = held;
+                    std::future::pending::<()>().await;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "services lease held elsewhere");
+                    tokio::time::sleep(lease.retry).await;
+                }
+            }
+        }
+    });
+}
+
+/// The lock's name among the lockers (not an object: buckets have no
+/// leading dot).
+const SERVICES_LEASE: &str = ".cairn.sys/services";
+
+/// The services lease of a cluster node.
+struct Lease {
+    locks: Arc<dyn cairn_core::locks::ClusterLocks>,
+    retry: std::time::Duration,
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::mpsc;
 
 use crate::auth::{NodeKey, Signed, body_digest, now};
+use crate::locker::{Answer, LockCall};
+use crate::relay::WireChange;
 use crate::server::{Body, full};
 use crate::wire::{self, Op, WireEntry, WireError, WireItem, WireSpace, WireStat, WireWalk};
 
@@ -70,22 +72,61 @@ impl Node {
         }
     }
 
+    /// Whether both are the same node's connections.
+    pub fn same_node(&self, other: &Node) -> bool {
+        self.inner.base == other.inner.base
+    }
+
     /// Greets the node with this node's drive arguments' digest: an error
     /// of kind `InvalidInput` when the node's differ, `PermissionDenied`
     /// when it refuses the signature.
     pub async fn hello(&self, digest: &str) -> io::Result<()> {
-        let sha = body_digest(digest.as_bytes());
+        let body = Bytes::copy_from_slice(digest.as_bytes());
+        self.signed_post(wire::HELLO_PATH, "hello", body)
+            .await
+            .map(|_| ())
+    }
+
+    /// Asks this node's lockers; the answers come in the asks' order.
+    pub async fn locks(&self, call: &LockCall) -> io::Result<Vec<Answer>> {
+        let body = serde_json::to_vec(call).map_err(io::Error::other)?;
+        let got = self
+            .signed_post(wire::LOCK_PATH, wire::LOCK_OP, body.into())
+            .await?;
+        serde_json::from_slice(&got).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// The node's version and uptime.
+    pub async fn info(&self) -> io::Result<wire::PeerInfo> {
+        let got = self
+            .signed_post(wire::INFO_PATH, wire::INFO_OP, Bytes::new())
+            .await?;
+        parse(&got)
+    }
+
+    /// Tells the node what this node's store changed.
+    pub async fn changes(&self, batch: &[WireChange]) -> io::Result<()> {
+        let body = serde_json::to_vec(batch).map_err(io::Error::other)?;
+        self.signed_post(wire::CHANGES_PATH, wire::CHANGES_OP, body.into())
+            .await
+            .map(|_| ())
+    }
+
+    /// A signed whole-body call (`op` at `path`); its answer's body.
+    async fn signed_post(&self, path: &str, op: &str, body: Bytes) -> io::Result<Bytes> {
+        let sha = body_digest(&body);
         let signed = Signed {
-            op: "hello",
+            op,
             body_sha256: &sha,
             ..Default::default()
         };
-        let req = Request::post(format!("{}{}", self.inner.base, wire::HELLO_PATH))
+        let req = Request::post(format!("{}{}", self.inner.base, path))
             .header(wire::H_AUTH, self.inner.key.sign(&signed, now()))
             .header(wire::H_BODY_SHA256, &sha)
-            .body(full(Bytes::copy_from_slice(digest.as_bytes())))
+            .body(full(body))
             .map_err(io::Error::other)?;
-        self.send(req).await.map(|_| ())
+        let resp = self.send(req).await?;
+        collect(resp.into_body()).await
     }
 
     /// Sends a request; an error answer becomes the error it reports.
@@ -286,6 +327,26 @@ impl DriveIo for RemoteIo {
             ..Default::default()
         };
         self.call(Op::WriteAtomic, a, Some(body)).map(|_| ())
+    }
+
+    /// One call: the check of the fence and the write run together on
+    /// the drive's node.
+    fn write_record(
+        &self,
+        tmp_dir: &Path,
+        dest: &Path,
+        body: &[u8],
+        durable: bool,
+        fence: u64,
+    ) -> io::Result<()> {
+        let a = CallArgs {
+            path: self.rel(tmp_dir)?,
+            path2: self.rel(dest)?,
+            offset: fence,
+            durable,
+            ..Default::default()
+        };
+        self.call(Op::WriteRecord, a, Some(body)).map(|_| ())
     }
 
     fn write_at(&self, p: &Path, at: u64, body: &[u8], durable: bool) -> io::Result<()> {

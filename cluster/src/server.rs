@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use cairn_api::SafePath;
@@ -21,6 +22,8 @@ use hyper::body::{Frame, Incoming};
 use tokio::sync::mpsc;
 
 use crate::auth::{NodeKey, Signed, body_digest, now};
+use crate::locker::{LockCall, LockConfig, Lockers};
+use crate::relay::WireChange;
 use crate::wire::{self, Op, WireEntry, WireError, WireItem, WireSpace, WireStat, WireWalk};
 
 pub type Body = http_body_util::combinators::BoxBody<Bytes, io::Error>;
@@ -31,7 +34,6 @@ const MAX_WHOLE_BODY: usize = 256 << 20;
 const READ_CHUNK: usize = 1 << 20;
 
 /// Serves this node's drives to the cluster.
-#[derive(Debug)]
 pub struct StorageServer {
     /// Each served drive's root, by its path as configured.
     drives: HashMap<String, SafePath>,
@@ -39,6 +41,25 @@ pub struct StorageServer {
     /// The digest of this node's drive arguments, which a greeting node's
     /// must equal.
     hello: Option<String>,
+    /// The lockers of the drives served.
+    lockers: Arc<Lockers>,
+    /// Where other nodes' changes go (the store, once it is open; until
+    /// then there is nothing cached to drop).
+    changes: OnceLock<ChangeSink>,
+    /// The version this node runs, and since when.
+    version: String,
+    started: std::time::Instant,
+}
+
+/// Takes a change another node's store made.
+pub type ChangeSink = Box<dyn Fn(cairn_api::changes::Change) + Send + Sync>;
+
+impl std::fmt::Debug for StorageServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageServer")
+            .field("drives", &self.drives)
+            .finish_non_exhaustive()
+    }
 }
 
 struct Call {
@@ -94,7 +115,31 @@ impl StorageServer {
             drives,
             key,
             hello: None,
+            lockers: Arc::new(Lockers::new(LockConfig::default().ttl)),
+            changes: OnceLock::new(),
+            version: String::new(),
+            started: std::time::Instant::now(),
         }
+    }
+
+    /// The version this node says it runs.
+    pub fn with_version(mut self, version: &str) -> Self {
+        self.version = version.to_owned();
+        self
+    }
+
+    /// Other nodes' changes go to `sink` from now on (set once).
+    pub fn on_changes(&self, sink: ChangeSink) {
+        if self.changes.set(sink).is_err() {
+            tracing::warn!("the cluster's change sink was set twice");
+        }
+    }
+
+    /// The lockers this node answers with (shared with its own sets'
+    /// `QuorumLocks`, which ask them without a request).
+    pub fn with_lockers(mut self, lockers: Arc<Lockers>) -> Self {
+        self.lockers = lockers;
+        self
     }
 
     /// Greetings are answered only for the same drive arguments.
@@ -103,11 +148,12 @@ impl StorageServer {
         self
     }
 
-    /// A node's greeting: signed, and started with the same arguments.
-    async fn hello(&self, req: Request<Incoming>) -> Response<Body> {
+    /// The body of a signed whole-body call `op` (greeting, locks), or
+    /// the answer refusing it.
+    async fn signed_body(&self, req: Request<Incoming>, op: &str) -> Result<Bytes, Response<Body>> {
         let sha = header(&req, wire::H_BODY_SHA256).to_owned();
         let signed = Signed {
-            op: "hello",
+            op,
             body_sha256: &sha,
             ..Default::default()
         };
@@ -117,11 +163,18 @@ impl StorageServer {
             .and_then(|v| v.to_str().ok());
         if let Err(e) = self.key.verify(&signed, auth, now()) {
             let e = io::Error::new(io::ErrorKind::PermissionDenied, e);
-            return status_body(StatusCode::FORBIDDEN, &e);
+            return Err(status_body(StatusCode::FORBIDDEN, &e));
         }
-        let theirs = match whole_body(req.into_body(), &sha).await {
+        whole_body(req.into_body(), &sha)
+            .await
+            .map_err(|e| status_body(StatusCode::BAD_REQUEST, &e))
+    }
+
+    /// A node's greeting: signed, and started with the same arguments.
+    async fn hello(&self, req: Request<Incoming>) -> Response<Body> {
+        let theirs = match self.signed_body(req, "hello").await {
             Ok(b) => b,
-            Err(e) => return status_body(StatusCode::BAD_REQUEST, &e),
+            Err(refused) => return refused,
         };
         match &self.hello {
             Some(mine) if mine.as_bytes() != &theirs[..] => status_body(
@@ -132,10 +185,73 @@ impl StorageServer {
         }
     }
 
+    /// Another node's asks of this node's lockers.
+    async fn locks(&self, req: Request<Incoming>) -> Response<Body> {
+        let body = match self.signed_body(req, wire::LOCK_OP).await {
+            Ok(b) => b,
+            Err(refused) => return refused,
+        };
+        let call: LockCall = match serde_json::from_slice(&body) {
+            Ok(c) => c,
+            Err(e) => return status_body(StatusCode::BAD_REQUEST, &bad(&e.to_string())),
+        };
+        if let Some(a) = call
+            .asks
+            .iter()
+            .find(|a| !self.drives.contains_key(&a.drive))
+        {
+            tracing::info!(drive = %a.drive, "lock asked of a drive this node does not serve");
+            return status_body(StatusCode::NOT_FOUND, &bad("no such drive on this node"));
+        }
+        match json(&self.lockers.answer(&call)) {
+            Ok(b) => Response::new(full(b)),
+            Err(e) => status_body(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        }
+    }
+
+    /// Another node's changes: to the store, if it is open.
+    async fn changes(&self, req: Request<Incoming>) -> Response<Body> {
+        let body = match self.signed_body(req, wire::CHANGES_OP).await {
+            Ok(b) => b,
+            Err(refused) => return refused,
+        };
+        let batch: Vec<WireChange> = match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => return status_body(StatusCode::BAD_REQUEST, &bad(&e.to_string())),
+        };
+        if let Some(sink) = self.changes.get() {
+            for c in batch {
+                sink(c.into_change());
+            }
+        }
+        Response::new(full(Bytes::new()))
+    }
+
+    /// This node's version and uptime.
+    async fn info(&self, req: Request<Incoming>) -> Response<Body> {
+        if let Err(refused) = self.signed_body(req, wire::INFO_OP).await {
+            return refused;
+        }
+        let info = wire::PeerInfo {
+            version: self.version.clone(),
+            uptime_secs: self.started.elapsed().as_secs(),
+        };
+        match json(&info) {
+            Ok(b) => Response::new(full(b)),
+            Err(e) => status_body(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        }
+    }
+
     /// Answers one request below [`wire::PREFIX`].
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
-        if req.uri().path() == wire::HELLO_PATH && req.method() == http::Method::POST {
-            return self.hello(req).await;
+        if req.method() == http::Method::POST {
+            match req.uri().path() {
+                wire::HELLO_PATH => return self.hello(req).await,
+                wire::LOCK_PATH => return self.locks(req).await,
+                wire::CHANGES_PATH => return self.changes(req).await,
+                wire::INFO_PATH => return self.info(req).await,
+                _ => {}
+            }
         }
         match self.parse(&req) {
             Ok(call) => self.run(call, req).await,
@@ -227,7 +343,7 @@ impl StorageServer {
                 Ok(b) => return walk(call, &b),
                 Err(e) => Err(e),
             },
-            Op::WriteAtomic | Op::WriteAt => {
+            Op::WriteAtomic | Op::WriteRecord | Op::WriteAt => {
                 match whole_body(req.into_body(), &call.body_sha256).await {
                     Ok(b) => blocking(move || write_call(&call, &b)).await,
                     Err(e) => Err(e),
@@ -272,6 +388,9 @@ fn write_call(c: &Call, body: &[u8]) -> io::Result<Vec<u8>> {
     let io = LocalIo;
     match (c.op, &c.path2) {
         (Op::WriteAtomic, Some(dest)) => io.write_atomic(&c.path, dest, body, c.durable)?,
+        (Op::WriteRecord, Some(dest)) => {
+            io.write_record(&c.path, dest, body, c.durable, c.offset)?
+        }
         (Op::WriteAt, _) => io.write_at(&c.path, c.offset, body, c.durable)?,
         _ => return Err(bad("missing second path")),
     }
@@ -316,7 +435,7 @@ fn plain_call(c: &Call) -> io::Result<Vec<u8>> {
         Op::SyncDir => io.sync_dir(p).and_then(|()| none()),
         Op::SyncFs => io.sync_fs(p).and_then(|()| none()),
         Op::Space => json(&WireSpace::from(io.space(p)?)),
-        Op::WriteAtomic | Op::WriteAt | Op::Open | Op::Create | Op::Walk => {
+        Op::WriteAtomic | Op::WriteRecord | Op::WriteAt | Op::Open | Op::Create | Op::Walk => {
             Err(bad("not a plain call"))
         }
     }

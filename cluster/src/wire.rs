@@ -16,6 +16,23 @@ pub const PREFIX: &str = "/_cairn/internode";
 pub const DRIVE_PATH: &str = "/_cairn/internode/v1/drive/";
 /// A node's greeting: its drive arguments' digest, compared.
 pub const HELLO_PATH: &str = "/_cairn/internode/v1/hello";
+/// Asks of a node's lockers (`locker::LockCall`, JSON), signed as `LOCK_OP`.
+pub const LOCK_PATH: &str = "/_cairn/internode/v1/lock";
+pub const LOCK_OP: &str = "lock";
+/// Another node's changes (`relay::WireChange` list, JSON), signed as
+/// `CHANGES_OP`.
+pub const CHANGES_PATH: &str = "/_cairn/internode/v1/changes";
+pub const CHANGES_OP: &str = "changes";
+/// A node's version and uptime (`PeerInfo`, JSON), signed as `INFO_OP`.
+pub const INFO_PATH: &str = "/_cairn/internode/v1/info";
+pub const INFO_OP: &str = "info";
+
+/// What a node says of itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub version: String,
+    pub uptime_secs: u64,
+}
 
 pub const H_AUTH: &str = "x-cairn-node-auth";
 pub const H_DRIVE: &str = "x-cairn-drive";
@@ -33,6 +50,8 @@ pub enum Op {
     ReadPrefix,
     ReadRecord,
     WriteAtomic,
+    /// `write_atomic` of a fenced record; the fence travels as the offset.
+    WriteRecord,
     WriteAt,
     Open,
     Create,
@@ -52,11 +71,12 @@ pub enum Op {
     Walk,
 }
 
-const OPS: [(Op, &str); 21] = [
+const OPS: [(Op, &str); 22] = [
     (Op::Read, "read"),
     (Op::ReadPrefix, "read-prefix"),
     (Op::ReadRecord, "read-record"),
     (Op::WriteAtomic, "write-atomic"),
+    (Op::WriteRecord, "write-record"),
     (Op::WriteAt, "write-at"),
     (Op::Open, "open"),
     (Op::Create, "create"),

@@ -10,6 +10,9 @@
 //!
 //! - `GET|HEAD /_cairn/health/live`: 200 while the process serves
 //! - `GET|HEAD /_cairn/health/ready`: 200 when it may take traffic, else 503
+//! - `GET|HEAD /_cairn/health/cluster`: 200 when every erasure set has its
+//!   write quorum of drives answering (on whichever nodes), else 503; for
+//!   load balancers in front of a cluster
 //! - `GET /_cairn/metrics`: Prometheus text; with a metrics token, only
 //!   for `Authorization: Bearer TOKEN`
 //! - `/_cairn/admin/v1/...`: the admin API (crate::admin), SigV4-signed
@@ -27,6 +30,8 @@ pub const PREFIX: &str = "/_cairn/";
 pub const HEALTH_LIVE: &str = "/_cairn/health/live";
 /// Readiness probe.
 pub const HEALTH_READY: &str = "/_cairn/health/ready";
+/// Whether the store (every node's drives) can take writes.
+pub const HEALTH_CLUSTER: &str = "/_cairn/health/cluster";
 /// Prometheus metrics.
 pub const METRICS: &str = "/_cairn/metrics";
 /// The admin API's calls are below this.
@@ -37,6 +42,7 @@ pub const ADMIN: &str = "/_cairn/admin/v1/";
 pub(crate) enum Endpoint {
     Live,
     Ready,
+    Cluster,
     Metrics,
     Admin,
 }
@@ -59,6 +65,7 @@ pub(crate) fn classify(
     match path {
         HEALTH_LIVE if probe => Some(Endpoint::Live),
         HEALTH_READY if probe => Some(Endpoint::Ready),
+        HEALTH_CLUSTER if probe => Some(Endpoint::Cluster),
         METRICS if *method == Method::GET => Some(Endpoint::Metrics),
         p if p.starts_with(ADMIN) => Some(Endpoint::Admin),
         _ => None,

@@ -497,6 +497,15 @@ impl Front {
                 };
                 return Box::pin(async move { Ok(track(resp, active)) });
             }
+            Some(Endpoint::Cluster) => {
+                let (admin, ready) = (self.admin.clone(), self.ready.clone());
+                return Box::pin(async move {
+                    Ok(track(
+                        cluster_health(admin.as_deref(), &ready).await,
+                        active,
+                    ))
+                });
+            }
             Some(Endpoint::Metrics) => {
                 let allowed = metrics_allowed(req.headers(), self.metrics_token.as_deref());
                 let admin = self.admin.clone();
@@ -783,12 +792,42 @@ pub(crate) fn s3_error(
 
 /// A short plain-text answer of the server's own (probes, refusals),
 /// never cached.
+/// `/_cairn/health/cluster`: 200 with each set's drives against its
+/// write quorum when every set has it, else 503 (a store without drives
+/// answers as its readiness).
+async fn cluster_health(admin: Option<&dyn AdminLayer>, ready: &ReadyFn) -> Response<Body> {
+    let Some(admin) = admin else {
+        return match ready() {
+            true => probe(StatusCode::OK, "ready\n"),
+            false => probe(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        };
+    };
+    let sets = match admin.server_info().await {
+        Ok(info) => info.set_quorums(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cluster health: no server info");
+            Vec::new()
+        }
+    };
+    let ok = !sets.is_empty() && sets.iter().all(|s| s.online >= s.needed);
+    let body = serde_json::json!({ "writeQuorum": ok, "sets": sets });
+    let status = match ok {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    probe_with(status, Bytes::from(body.to_string()), "application/json")
+}
+
 fn probe(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut resp = Response::new(Body::from(Bytes::from_static(text.as_bytes())));
+    probe_with(status, Bytes::from_static(text.as_bytes()), "text/plain")
+}
+
+fn probe_with(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain"),
+        http::HeaderValue::from_static(content_type),
     );
     resp.headers_mut().insert(
         http::header::CACHE_CONTROL,

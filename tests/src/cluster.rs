@@ -186,6 +186,48 @@ impl Cluster {
         Ok(())
     }
 
+    /// Sends node `i` a signal (`STOP`, `CONT`) by `kill`.
+    pub fn signal(&self, i: usize, sig: &str) -> Result<()> {
+        let Some(c) = self.children.get(i).and_then(Option::as_ref) else {
+            bail!("node {} is not running", i + 1);
+        };
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(c.id().to_string())
+            .status()?;
+        if !st.success() {
+            bail!("kill -{sig} node {} failed", i + 1);
+        }
+        Ok(())
+    }
+
+    /// A raw signed client of node `i` (root credentials).
+    pub fn raw(&self, i: usize) -> raw::Client {
+        let creds = raw::Creds {
+            access_key: self.user.clone(),
+            secret_key: self.password.clone(),
+        };
+        raw::Client::new(self.addr(i), Some(creds))
+    }
+
+    /// `cairn admin ARGS` against node `i`, with the root credentials.
+    pub fn admin(&self, i: usize, args: &[&str]) -> Result<Command> {
+        let mut cmd = Command::new(cairn_bin()?);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("CAIRN_") {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.env("CAIRN_ROOT_USER", &self.user)
+            .env("CAIRN_ROOT_PASSWORD", &self.password)
+            .arg("admin")
+            .arg("--endpoint")
+            .arg(self.endpoint(i))
+            .args(args)
+            .stdin(Stdio::null());
+        Ok(cmd)
+    }
+
     /// awscli against node `i`, with the cluster's root credentials.
     pub fn aws(&self, i: usize, args: &[&str]) -> Command {
         let mut cmd = Command::new("aws");

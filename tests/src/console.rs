@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
+use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 
 use crate::{Server, require_tool};
@@ -100,16 +102,49 @@ impl Browser {
         Ok(())
     }
 
+    /// Runs `op` on the element matching `css`, looked up again when the
+    /// page re-rendered it in between (WebDriver's "stale element
+    /// reference": the console redraws a page when its data arrives).
+    pub async fn on_element<T, F, Fut>(&self, css: &str, op: F) -> Result<T>
+    where
+        F: Fn(Element) -> Fut,
+        Fut: Future<Output = Result<T, CmdError>>,
+    {
+        let started = Instant::now();
+        loop {
+            let e = self.find(css).await?;
+            match op(e).await {
+                Err(err) if err.is_stale_element_reference() && started.elapsed() < WAIT => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                r => return r.with_context(|| format!("on element {css}")),
+            }
+        }
+    }
+
     pub async fn fill(&self, css: &str, text: &str) -> Result<()> {
-        let e = self.find(css).await?;
-        e.clear().await?;
-        e.send_keys(text).await?;
-        Ok(())
+        self.on_element(css, |e| async move {
+            e.clear().await?;
+            e.send_keys(text).await
+        })
+        .await
     }
 
     pub async fn click(&self, css: &str) -> Result<()> {
-        self.find(css).await?.click().await?;
-        Ok(())
+        self.on_element(css, |e| async move { e.click().await })
+            .await
+    }
+
+    /// The text of the element `css` as it is now.
+    pub async fn text(&self, css: &str) -> Result<String> {
+        self.on_element(css, |e| async move { e.text().await })
+            .await
+    }
+
+    /// The attribute `name` of the element `css` as it is now.
+    pub async fn attr(&self, css: &str, name: &str) -> Result<Option<String>> {
+        self.on_element(css, |e| async move { e.attr(name).await })
+            .await
     }
 
     /// The `value` of the field `css` once it is not empty.
@@ -117,9 +152,7 @@ impl Browser {
         let started = Instant::now();
         loop {
             let v = self
-                .find(css)
-                .await?
-                .prop("value")
+                .on_element(css, |e| async move { e.prop("value").await })
                 .await?
                 .unwrap_or_default();
             if !v.is_empty() {
@@ -136,7 +169,7 @@ impl Browser {
     pub async fn text_of(&self, css: &str) -> Result<String> {
         let started = Instant::now();
         loop {
-            let t = self.find(css).await?.text().await?;
+            let t = self.text(css).await?;
             if !t.trim().is_empty() {
                 return Ok(t.trim().to_owned());
             }
@@ -168,7 +201,7 @@ impl Browser {
     pub async fn status(&self, text: &str) -> Result<()> {
         let started = Instant::now();
         loop {
-            let s = self.find("#status").await?.text().await?;
+            let s = self.text("#status").await?;
             if s.contains(text) {
                 return Ok(());
             }

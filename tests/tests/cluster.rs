@@ -64,6 +64,17 @@ async fn four_nodes_serve_one_store_through_every_node() {
     }
 }
 
+/// `/_cairn/health/cluster` through node `i`: `status`, and a body that
+/// says `shows` (the set's drives against its write quorum).
+async fn cluster_health(c: &Cluster, i: usize, status: u16, shows: &str) {
+    let r = cairn_tests::raw::get(&c.addr(i), "/_cairn/health/cluster")
+        .await
+        .unwrap();
+    let body = r.text();
+    assert_eq!(r.status, status, "{body}");
+    assert!(body.contains(shows), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_costs_no_acknowledged_write() {
     let mut c = Cluster::start(4, 2).await.unwrap();
@@ -79,6 +90,36 @@ async fn a_killed_node_costs_no_acknowledged_write() {
 
     // one node gone (2 of 8 drives): reads and writes go on everywhere
     c.kill(2).unwrap();
+    cluster_health(&c, 0, 200, "\"online\":6").await;
+    let m = cairn_tests::raw::get(&c.addr(0), "/_cairn/metrics")
+        .await
+        .unwrap()
+        .text();
+    assert!(m.contains("\ncairn_cluster_nodes_online 3\n"), "{m}");
+    assert!(
+        m.lines()
+            .find(|l| l.starts_with("cairn_cluster_locks_granted_total{kind=\"write\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .is_some_and(|n| n != "0"),
+        "{m}"
+    );
+    let info = run(&mut c.admin(0, &["info"]).unwrap()).unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    for i in 0..4 {
+        let row = info
+            .lines()
+            .find(|l| l.starts_with(&c.addr(i)))
+            .unwrap_or_else(|| panic!("no row for node {}:\n{info}", i + 1));
+        let state = if i == 2 { "offline" } else { "online" };
+        assert!(
+            row.split_whitespace().nth(1) == Some(state),
+            "node {}: {row}",
+            i + 1
+        );
+        if i != 2 {
+            assert!(row.contains(env!("CARGO_PKG_VERSION")), "{row}");
+        }
+    }
     for i in [0, 1, 3] {
         let out = tmp.path().join(format!("after-kill-{i}"));
         run(&mut c.aws(
@@ -97,6 +138,7 @@ async fn a_killed_node_costs_no_acknowledged_write() {
     // a second node gone (4 of 8 left, write quorum 5): writes refused
     // at once, with nothing of them visible; reads go on
     c.kill(1).unwrap();
+    cluster_health(&c, 3, 503, "\"online\":4").await;
     let t = Instant::now();
     let one = src.join("small.txt");
     let out = run_status(&mut c.aws(
@@ -129,6 +171,7 @@ async fn a_killed_node_costs_no_acknowledged_write() {
     for i in [1, 2] {
         c.wait_ready(i).await.unwrap();
     }
+    cluster_health(&c, 1, 200, "\"online\":8").await;
     run(&mut c.aws(2, &["s3", "cp", one.to_str().unwrap(), "s3://faults/back"])).unwrap();
     let out = tmp.path().join("healed");
     run(&mut c.aws(
@@ -188,4 +231,195 @@ async fn nodes_started_wrong_get_clear_errors() {
     c.wait_ready(1).await.unwrap();
     run(&mut c.aws(1, &["s3", "mb", "s3://joined"])).unwrap();
     run(&mut c.aws(0, &["s3", "ls", "s3://joined"])).unwrap();
+}
+
+/// Starts 4 nodes x 2 drives, each with `extra(i)` arguments.
+async fn cluster_with(extra: impl Fn(usize) -> Vec<&'static str>) -> Cluster {
+    let mut c = Cluster::new(4, 2).unwrap();
+    for i in 0..4 {
+        c.spawn(i, &extra(i)).unwrap();
+    }
+    for i in 0..4 {
+        c.wait_ready(i).await.unwrap();
+    }
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_lock_holder_cannot_commit_over_a_newer_version() {
+    // locks live 2 s; node 1 waits 1.5 s under each write lock before it
+    // commits (a test switch), so it can be paused while holding one
+    let c = cluster_with(|i| {
+        let mut a = vec!["--lock-ttl-secs", "2"];
+        if i == 0 {
+            a.extend(["--fault-commit-delay-ms", "1500"]);
+        }
+        a
+    })
+    .await;
+    let put = |i: usize, body: &'static [u8]| {
+        let raw = c.raw(i);
+        async move { raw.send("PUT", "/fence/k", &[], body).await.unwrap() }
+    };
+    let r = c.raw(1).send("PUT", "/fence", &[], b"").await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.describe());
+
+    let stale = tokio::spawn(put(0, b"older, from the paused node"));
+    // node 1 has the lock and waits to commit: paused past the lock's life
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    c.signal(0, "STOP").unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // another node takes the lock and commits (without node 1's drives)
+    let r = put(1, b"newer, acknowledged").await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    c.signal(0, "CONT").unwrap();
+    // node 1 wakes and commits under its old lock: the drives that hold
+    // the newer version refuse it, and it misses its quorum
+    let r = stale.await.unwrap();
+    assert_eq!(r.status, 503, "{}", r.describe());
+    assert!(
+        c.log(0).contains("newer holder of the object's lock"),
+        "{}",
+        c.log(0)
+    );
+    for i in 0..4 {
+        let r = c.raw(i).send("GET", "/fence/k", &[], b"").await.unwrap();
+        assert_eq!(r.status, 200, "node {}: {}", i + 1, r.describe());
+        assert_eq!(r.body, b"newer, acknowledged", "through node {}", i + 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_node_changes_every_node_sees_at_once() {
+    // node 1 mounts the buckets and would trust its attributes for a
+    // minute: only the change events of other nodes tell it sooner
+    let mnt = tempfile::tempdir().unwrap();
+    let mnt_s = mnt.path().to_str().unwrap().to_owned();
+    // dropped after the nodes: no dead mount is left behind
+    let _unmount = cairn_tests::mount::Unmount(mnt.path().to_owned());
+    let mut c = Cluster::new(4, 2).unwrap();
+    c.spawn(0, &["--mount", &mnt_s, "--mount-attr-ttl-ms", "60000"])
+        .unwrap();
+    for i in 1..4 {
+        c.spawn(i, &[]).unwrap();
+    }
+    for i in 0..4 {
+        c.wait_ready(i).await.unwrap();
+    }
+    let put = |i: usize, target: &'static str, body: &'static [u8]| {
+        let raw = c.raw(i);
+        async move {
+            let r = raw.send("PUT", target, &[], body).await.unwrap();
+            assert_eq!(r.status, 200, "{target}: {}", r.describe());
+        }
+    };
+    put(1, "/shared", b"").await;
+    put(1, "/shared/f", b"first").await;
+    let f = mnt.path().join("shared/f");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read(&f).ok().as_deref() != Some(&b"first"[..]) {
+        assert!(Instant::now() < deadline, "the mount never showed f");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // replaced through node 3: node 1's mount shows it within a second
+    put(2, "/shared/f", b"second, and longer").await;
+    let t = Instant::now();
+    while std::fs::read(&f).unwrap() != b"second, and longer" {
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "node 1's mount still shows {:?}",
+            String::from_utf8_lossy(&std::fs::read(&f).unwrap())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // node 4 has the bucket's configuration cached (a PUT read it);
+    // versioning turned on through node 2 holds on node 4 at once
+    put(3, "/shared/v", b"one").await;
+    run(&mut c.aws(
+        1,
+        &[
+            "s3api",
+            "put-bucket-versioning",
+            "--bucket",
+            "shared",
+            "--versioning-configuration",
+            "Status=Enabled",
+        ],
+    ))
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    put(3, "/shared/v", b"two").await;
+    put(3, "/shared/v", b"three").await;
+    let out = run(&mut c.aws(
+        0,
+        &[
+            "s3api",
+            "list-object-versions",
+            "--bucket",
+            "shared",
+            "--prefix",
+            "v",
+            "--query",
+            "length(Versions)",
+        ],
+    ))
+    .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.trim(), "3", "versions of v: {out}");
+
+    // a user and its key made through node 1 sign requests on node 4
+    run(&mut c.aws(0, &["iam", "create-user", "--user-name", "carol"])).unwrap();
+    let key = run(&mut c.aws(0, &["iam", "create-access-key", "--user-name", "carol"])).unwrap();
+    let key: serde_json::Value = serde_json::from_slice(&key.stdout).unwrap();
+    let field = |f: &str| key["AccessKey"][f].as_str().unwrap().to_owned();
+    let (ak, sk) = (field("AccessKeyId"), field("SecretAccessKey"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = run_status(
+        c.aws(3, &["s3api", "list-objects-v2", "--bucket", "shared"])
+            .env("AWS_ACCESS_KEY_ID", &ak)
+            .env("AWS_SECRET_ACCESS_KEY", &sk),
+    )
+    .unwrap();
+    // known on node 4 (no policy yet: refused as carol, not as a stranger)
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("AccessDenied"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_services_move_to_another_node_when_theirs_dies() {
+    // the scanner, healer and monitor run where the services lease is
+    let mut c = cluster_with(|_| vec!["--lock-ttl-secs", "2"]).await;
+    const LEASE: &str = "holds the cluster's services lease";
+    let holders = |c: &Cluster, but: Option<usize>| -> Vec<usize> {
+        (0..4)
+            .filter(|&i| Some(i) != but && c.log(i).contains(LEASE))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        if let [h] = holders(&c, None)[..] {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "no node took the services lease");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // kept while its node lives (refreshed past the lock's life)
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(holders(&c, None), vec![first]);
+    c.kill(first).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let h = holders(&c, Some(first));
+        assert!(h.len() <= 1, "two nodes took the lease: {h:?}");
+        if h.len() == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no other node took the services lease"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

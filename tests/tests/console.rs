@@ -31,7 +31,7 @@ async fn console_browses_uploads_shares_and_shows_drives() -> Result<()> {
     b.screenshot("buckets-empty").await?;
     // the admin menu: root's session may call the admin API
     ensure!(
-        b.find("#nav-admin").await?.attr("hidden").await?.is_none(),
+        b.attr("#nav-admin", "hidden").await?.is_none(),
         "root sees no admin menu"
     );
     // no credential in the URL or the page's storage
@@ -208,7 +208,7 @@ async fn console_refuses_cross_site_requests_and_hides_admin() -> Result<()> {
     let b = Browser::start(screens("viewer")).await?;
     b.login(&base, &ak, &sk).await?;
     ensure!(
-        b.find("#nav-admin").await?.attr("hidden").await?.is_some(),
+        b.attr("#nav-admin", "hidden").await?.is_some(),
         "a user without admin rights sees the admin menu"
     );
     b.screenshot("viewer-buckets").await?;

@@ -100,7 +100,7 @@ async fn console_administers_identities_keys_heal_and_drives() -> Result<()> {
     b.fill("#iam-member-group", "ops").await?;
     b.click("#iam-member-add").await?;
     b.status("user added to group").await?;
-    let group = b.find("tr.group[data-group=\"ops\"]").await?.text().await?;
+    let group = b.text("tr.group[data-group=\"ops\"]").await?;
     ensure!(
         group.contains("alice") && group.contains("readonly"),
         "{group}"
@@ -170,7 +170,7 @@ async fn console_administers_identities_keys_heal_and_drives() -> Result<()> {
     b.on_page("heal").await?;
     b.click("#heal-start").await?;
     b.find("#heal-progress[data-state=\"done\"]").await?;
-    let summary = b.find("#heal-summary").await?.text().await?;
+    let summary = b.text("#heal-summary").await?;
     ensure!(summary.contains("objects_scanned"), "{summary}");
     b.screenshot("heal").await?;
 

@@ -217,7 +217,7 @@ async fn console_sets_bucket_settings_and_object_locks() -> Result<()> {
         .await?;
     b.on_page("object").await?;
     until("the SSE row", || async {
-        let t = b.find("#object-props").await?.text().await?;
+        let t = b.text("#object-props").await?;
         Ok(t.contains("AES256").then_some(()))
     })
     .await?;
@@ -227,7 +227,7 @@ async fn console_sets_bucket_settings_and_object_locks() -> Result<()> {
     b.on_page("object").await?;
     b.find("#object-lock td").await?;
     b.click("#preview-load").await?;
-    let text = b.find("#preview-text").await?.text().await?;
+    let text = b.text("#preview-text").await?;
     ensure!(
         text.contains("hello from the console test"),
         "preview: {text:?}"
@@ -284,7 +284,7 @@ async fn console_sets_bucket_settings_and_object_locks() -> Result<()> {
     );
     b.screenshot("object-locked").await?;
     // what the object page shows is what S3 says
-    let shown = b.find("#object-lock").await?.text().await?;
+    let shown = b.text("#object-lock").await?;
     ensure!(
         shown.contains("GOVERNANCE") && shown.contains("ON"),
         "{shown}"

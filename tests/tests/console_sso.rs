@@ -144,13 +144,13 @@ async fn console_logs_in_with_the_openid_provider() -> Result<()> {
     b.screenshot("login-with-sso").await?;
     b.click("#login-sso").await?;
     b.on_page("buckets").await?;
-    let who = b.find("#who").await?.text().await?;
+    let who = b.text("#who").await?;
     ensure!(
         who.contains("assumed-role/web-identity/johndoe"),
         "logged in as {who:?}"
     );
     ensure!(
-        b.find("#nav-admin").await?.attr("hidden").await?.is_some(),
+        b.attr("#nav-admin", "hidden").await?.is_some(),
         "a web identity with readwrite sees the admin menu"
     );
     // nothing of the flow is left in the URL or the page's storage

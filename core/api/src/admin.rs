@@ -44,6 +44,53 @@ pub struct ServerInfo {
     /// enforced"), filled in by the binary; the store knows nothing of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<String>,
+    /// The nodes of a cluster (none on a single node), filled in by the
+    /// binary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeInfo>,
+}
+
+/// One node of a cluster as the asked node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Its S3 address (`host:port`).
+    pub address: String,
+    /// "online" (it answered), or "offline".
+    pub state: String,
+    /// Its drives.
+    pub drives: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_secs: Option<u64>,
+}
+
+/// One erasure set's drives against its write quorum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetQuorum {
+    pub set: usize,
+    pub online: usize,
+    pub needed: usize,
+}
+
+impl ServerInfo {
+    /// Each set's online drives against the write quorum of its
+    /// STANDARD layout (data shards, one more when parity equals them).
+    pub fn set_quorums(&self) -> Vec<SetQuorum> {
+        let needed = self.data_shards + usize::from(self.data_shards == self.parity_shards);
+        let sets = self.drives.iter().map(|d| d.set + 1).max().unwrap_or(0);
+        (0..sets)
+            .map(|set| SetQuorum {
+                set,
+                online: self
+                    .drives
+                    .iter()
+                    .filter(|d| d.set == set && d.state == "online")
+                    .count(),
+                needed,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,11 +3,35 @@
 //! what another front made stale, at once instead of after a TTL.
 
 /// An object that was written, replaced, deleted or renamed (a rename is
-/// two changes: the old key and the new one).
+/// two changes: the old key and the new one), or a bucket that was made,
+/// removed or configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub bucket: String,
+    /// Empty for the bucket itself.
     pub key: String,
+    /// Heard from another node of the cluster: that node's store made it
+    /// (a relay does not send it on, a front did not make it).
+    pub from_peer: bool,
+}
+
+impl Change {
+    pub fn object(bucket: &str, key: &str) -> Self {
+        Self {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            from_peer: false,
+        }
+    }
+
+    /// The bucket itself: made, removed, or its configuration changed.
+    pub fn bucket(bucket: &str) -> Self {
+        Self::object(bucket, "")
+    }
+
+    pub fn is_bucket(&self) -> bool {
+        self.key.is_empty()
+    }
 }
 
 /// How many changes a slow subscriber may fall behind before it misses

@@ -85,6 +85,7 @@ impl AdminLayer for ErasureSet {
             scanner_cycles: Stats::get(&s.scanner_cycles),
             unrecoverable_reads: Stats::get(&s.unrecoverable_reads),
             sandbox: None,
+            nodes: Vec::new(),
         })
     }
 

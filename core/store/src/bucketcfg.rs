@@ -122,7 +122,7 @@ impl ErasureSet {
         edit: impl Fn(&mut BucketMeta) -> ObjectResult<()> + Send + Sync + 'static,
     ) -> ObjectResult<()> {
         self.check_bucket(bucket).await?;
-        let _g = self.locks.write(bucket.as_str(), "").await;
+        let _g = self.locks.write(bucket.as_str(), "").await?;
         // judge the change against the quorum's view, not one drive's
         let mut current = self.bucket_meta(bucket).await?;
         edit(&mut current)?;
@@ -144,7 +144,7 @@ impl ErasureSet {
             })
             .await;
         let ok = res.iter().filter(|r| r.is_ok()).count();
-        self.bucket_cfg.lock().remove(bucket.as_str());
+        self.bucket_changed(bucket.as_str());
         let (_, wq) = self.default_quorums();
         if ok < wq {
             return Err(self.write_quorum_error(wq, ok));

@@ -446,6 +446,24 @@ impl Drive {
         }
     }
 
+    /// `write_atomic_with` of an object record, fenced
+    /// (`DriveIo::write_record`).
+    fn write_record(
+        &self,
+        dest: &Path,
+        body: &[u8],
+        durable: bool,
+        fence: u64,
+    ) -> Result<(), DriveError> {
+        let tmp = self.tmp_dir();
+        match self.io.write_record(&tmp, dest, body, durable, fence) {
+            Err(e) if is_not_found(&e) && !self.io.exists(&tmp) => {
+                Err(DriveError::Offline(tmp.display().to_string()))
+            }
+            r => r.map_err(Into::into),
+        }
+    }
+
     /// Installs a new latest version of an object: the data dir (if any)
     /// is renamed in first, then `cairn.meta` is replaced atomically, so a
     /// crash leaves either the old or the new version whole. Returns the
@@ -469,7 +487,7 @@ impl Drive {
         &self,
         bucket: &str,
         key: &str,
-        new: ObjectMeta,
+        mut new: ObjectMeta,
         tmp_data: Option<&Path>,
         durable: bool,
     ) -> Result<Vec<PathBuf>, DriveError> {
@@ -494,6 +512,12 @@ impl Drive {
                 Err(e) => return Err(e),
             }
         };
+        // a fenced commit records its lock's generation (never the
+        // record's: a stale writer must stay below a newer holder's, and
+        // the drive refuses it then); an unfenced one keeps the record's
+        if new.fence == 0 {
+            new.fence = old.fence;
+        }
         let new_version = new.versions.first().cloned();
         // the new version's data dir goes in before the meta that names it
         let move_data = || match (
@@ -528,6 +552,7 @@ impl Drive {
                 // belongs in the history; appended, it hides a stale copy
                 move_data()?;
                 let mut meta = old;
+                meta.fence = new.fence;
                 history::append(self.io(), &obj_dir, &mut meta, &new, durable)?;
                 return self
                     .write_meta(&obj_dir, &meta, &parents, &made, durable, true)
@@ -570,13 +595,13 @@ impl Drive {
             // `made` stays in `fresh` until the next syncfs (`sync_fs`):
             // a durable commit into these folders meanwhile syncs their
             // parents itself
-            self.write_atomic_with(&path, &body, replaces)?;
+            self.write_record(&path, &body, replaces, meta.fence)?;
             if !made.is_empty() {
                 self.deferred.lock().extend_from_slice(made);
             }
             return Ok(());
         }
-        self.write_atomic(&path, &body)?;
+        self.write_record(&path, &body, true, meta.fence)?;
         // The renames are durable only once their folders are synced: the
         // object folder, and the parents of folders not yet durable. (A
         // second thread syncing the parents while the meta is written was

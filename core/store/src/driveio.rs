@@ -119,6 +119,34 @@ pub trait DriveIo: Send + Sync + std::fmt::Debug {
         body: &[u8],
         durable: bool,
     ) -> io::Result<()>;
+    /// `write_atomic` of an object record that a commit under a cluster
+    /// write lock of generation `fence` made (0: no such lock): refused
+    /// when the record in place holds a higher fence, that is, when a
+    /// newer holder of the lock committed (a writer paused past its
+    /// lock's expiry must not overwrite that). The check and the write
+    /// are one step on the drive's node.
+    fn write_record(
+        &self,
+        tmp_dir: &Path,
+        dest: &Path,
+        body: &[u8],
+        durable: bool,
+        fence: u64,
+    ) -> io::Result<()> {
+        if fence == 0 {
+            return self.write_atomic(tmp_dir, dest, body, durable);
+        }
+        let _g = fence_stripe(dest).lock();
+        let stored = match self.read_record(dest, false) {
+            Ok(b) => crate::meta::ObjectMeta::fence_of(&b),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e),
+        };
+        if stored > fence {
+            return Err(stale_fence(stored, fence));
+        }
+        self.write_atomic(tmp_dir, dest, body, durable)
+    }
     /// Writes `body` at `at` of a file (created if missing) cut to `at`
     /// first; fdatasynced when `durable`.
     fn write_at(&self, p: &Path, at: u64, body: &[u8], durable: bool) -> io::Result<()>;
@@ -177,6 +205,25 @@ pub trait DriveIo: Send + Sync + std::fmt::Debug {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The error of a fenced write that a newer lock holder's commit refused.
+pub fn stale_fence(stored: u64, fence: u64) -> io::Error {
+    io::Error::other(format!(
+        "a newer holder of the object's lock committed (generation {stored}, this write's {fence})"
+    ))
+}
+
+/// Serializes the check and the write of fenced records in this process
+/// (every drive of a node is written by its own process only).
+fn fence_stripe(dest: &Path) -> &'static parking_lot::Mutex<()> {
+    const STRIPES: usize = 64;
+    static LOCKS: std::sync::LazyLock<Vec<parking_lot::Mutex<()>>> =
+        std::sync::LazyLock::new(|| (0..STRIPES).map(|_| parking_lot::Mutex::new(())).collect());
+    let i = crate::bitrot::hash64(dest.as_os_str().as_encoded_bytes()) as usize % STRIPES;
+    // i < STRIPES, the length of LOCKS
+    #[allow(clippy::indexing_slicing)]
+    &LOCKS[i]
 }
 
 /// The drive's own file system, on this machine.

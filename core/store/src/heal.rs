@@ -44,7 +44,7 @@ impl ErasureSet {
         key: &ObjectKey,
         deep: bool,
     ) -> ObjectResult<HealOutcome> {
-        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        let _g = self.locks.write(bucket.as_str(), key.as_str()).await?;
         let versions = self.versions_to_heal(bucket, key).await?;
         let mut out = HealOutcome::default();
         for (version, held) in versions {

@@ -21,7 +21,7 @@ pub mod history;
 pub mod kms;
 pub mod lifecycle;
 mod listing;
-mod locks;
+pub mod locks;
 pub mod meta;
 mod metacache;
 mod multipart;

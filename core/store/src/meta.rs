@@ -388,6 +388,11 @@ pub struct ObjectMeta {
     /// Inline bytes of all versions, in version order (not in the header).
     #[serde(skip)]
     pub inline: Vec<u8>,
+    /// The cluster lock generation of the last fenced commit of this
+    /// object (0: none was fenced). A drive refuses a fenced write below
+    /// it (`DriveIo::write_record`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fence: u64,
 }
 
 impl ObjectMeta {
@@ -397,6 +402,7 @@ impl ObjectMeta {
             versions: vec![version],
             history: None,
             inline,
+            fence: 0,
         }
     }
 
@@ -422,6 +428,7 @@ impl ObjectMeta {
             versions: self.versions.split_off(at),
             history: None,
             inline: self.inline.split_off(start),
+            fence: 0,
         }
     }
 
@@ -507,6 +514,22 @@ impl ObjectMeta {
         out.extend_from_slice(&self.inline);
         out.extend_from_slice(&hash64(&self.inline).to_le_bytes());
         Ok(out)
+    }
+
+    /// The fence a record holds (0 for one without, or that does not
+    /// decode: such a record is replaced anyway).
+    pub fn fence_of(buf: &[u8]) -> u64 {
+        #[derive(Deserialize)]
+        struct Fence {
+            #[serde(default)]
+            fence: u64,
+        }
+        let Ok((_, end)) = Self::check_header(buf) else {
+            return 0;
+        };
+        buf.get(14..end.saturating_sub(8))
+            .and_then(|h| serde_json::from_slice::<Fence>(h).ok())
+            .map_or(0, |f| f.fence)
     }
 
     /// Decodes the header; with `with_inline`, also the inline section.
@@ -650,6 +673,21 @@ fn read_u64(buf: &[u8], at: usize) -> Result<u64, MetaError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_record_keeps_its_fence_and_old_records_have_none() {
+        let old = sample().encode().unwrap();
+        assert_eq!(ObjectMeta::fence_of(&old), 0);
+        let mut m = sample();
+        m.fence = 1_765_000_000_000_123;
+        let enc = m.encode().unwrap();
+        assert_eq!(ObjectMeta::fence_of(&enc), m.fence);
+        assert_eq!(ObjectMeta::decode(&enc, true).unwrap().fence, m.fence);
+        // a damaged record holds none (it is replaced anyway)
+        let mut bad = enc.clone();
+        bad[20] ^= 1;
+        assert_eq!(ObjectMeta::fence_of(&bad), 0);
+    }
+
     fn sample() -> ObjectMeta {
         ObjectMeta {
             versions: vec![VersionMeta {
@@ -679,6 +717,7 @@ mod tests {
             }],
             history: None,
             inline: vec![1, 2, 3, 4],
+            fence: 0,
         }
     }
 

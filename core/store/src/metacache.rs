@@ -90,6 +90,7 @@ impl MetaCache {
             versions: meta.versions.clone(),
             history: meta.history.clone(),
             inline: Vec::new(),
+            fence: meta.fence,
         });
         let mut g = self.inner.lock();
         g.tick += 1;

@@ -478,7 +478,7 @@ impl ErasureSet {
             .locks
             .in_flight
             .claim(bucket, key, opts.precondition.as_ref())?;
-        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        let g = self.locks.write(bucket.as_str(), key.as_str()).await?;
         // a complete of the same upload that ran meanwhile, or one that
         // committed before a crash left its folder (whose part files the
         // commit moved: completing it again would commit missing shards)
@@ -576,7 +576,7 @@ impl ErasureSet {
             });
         }
         let jobs = crate::set::per_drive_metas(&template, &up.distribution, None, &tmps);
-        self.commit(bucket, key, jobs, wq).await?;
+        self.commit(bucket, key, jobs, wq, g.fence()).await?;
         let info = template.to_info(bucket.as_str(), key.as_str());
         self.completed.record(id, &parts, &info);
         self.remove_upload(bucket, id).await;

@@ -16,8 +16,8 @@ use crate::erasure::Erasure;
 use crate::meta::{INLINE_MAX, ObjectMeta, VersionMeta};
 use crate::reader::{ReadPlan, ShardSource, stream};
 use crate::set::{
-    ErasureSet, Held, Lookup, Want, count, erasure_info, new_data_dir, now_nanos, per_drive_metas,
-    read_prefix, single_part, write_quorum,
+    Commit, ErasureSet, Held, Lookup, Want, count, erasure_info, new_data_dir, now_nanos,
+    per_drive_metas, read_prefix, single_part, write_quorum,
 };
 use crate::sse::SseMeta;
 use crate::sse::stream::{PlainPart, decrypt, stored_range};
@@ -88,7 +88,7 @@ impl ErasureSet {
         let existed = res.iter().filter(|r| matches!(r, Ok(false))).count();
         let ok = res.iter().filter(|r| r.is_ok()).count();
         let (rq, _) = self.default_quorums();
-        self.bucket_cfg.lock().remove(bucket.as_str());
+        self.bucket_changed(bucket.as_str());
         if existed >= rq {
             return Err(ObjectError::BucketAlreadyExists {
                 bucket: bucket.to_string(),
@@ -192,6 +192,8 @@ impl ErasureSet {
                 }
             })
             .await;
+        // other nodes' caches forget it once it is gone
+        self.bucket_changed(bucket.as_str());
         let ok = res.iter().filter(|r| r.is_ok()).count();
         let (_, wq) = self.default_quorums();
         if ok < wq {
@@ -271,15 +273,19 @@ impl ErasureSet {
             template.etag = etag_of(out.etag());
             template.checksum = out.checksum;
             template.parts = single_part(out.len, &template.etag);
-            let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+            let g = self.locks.write(bucket.as_str(), key.as_str()).await?;
             self.check_precondition(bucket, key, opts.precondition.as_ref())
                 .await?;
             self.stamp_version(bucket, key, &mut template, new_attrs)
                 .await?;
             template.mod_time = now_nanos();
             let jobs = per_drive_metas(&template, &distribution, Some(&shards), &[]);
-            self.commit_with(bucket, key, jobs, quorum, opts.write_back)
-                .await?;
+            let how = Commit {
+                quorum,
+                write_back: opts.write_back,
+                fence: g.fence(),
+            };
+            self.commit_with(bucket, key, jobs, how).await?;
             return Ok(info_of(&template));
         }
 
@@ -312,7 +318,7 @@ impl ErasureSet {
         template.checksum = out.checksum;
         template.parts = single_part(size, &template.etag);
         template.data_dir = Some(new_data_dir());
-        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        let g = self.locks.write(bucket.as_str(), key.as_str()).await?;
         let stamped = match self
             .check_precondition(bucket, key, opts.precondition.as_ref())
             .await
@@ -329,8 +335,12 @@ impl ErasureSet {
         }
         template.mod_time = now_nanos();
         let jobs = per_drive_metas(&template, &distribution, None, &tmps);
-        self.commit_with(bucket, key, jobs, quorum, opts.write_back)
-            .await?;
+        let how = Commit {
+            quorum,
+            write_back: opts.write_back,
+            fence: g.fence(),
+        };
+        self.commit_with(bucket, key, jobs, how).await?;
         Ok(info_of(&template))
     }
 
@@ -340,7 +350,7 @@ impl ErasureSet {
         key: &ObjectKey,
         opts: GetOptions,
     ) -> ObjectResult<GetObject> {
-        let g = self.locks.read(bucket.as_str(), key.as_str()).await;
+        let g = self.locks.read(bucket.as_str(), key.as_str()).await?;
         let (version, metas) = self
             .read_current(bucket, key, true, opts.version_id.clone())
             .await?;
@@ -529,7 +539,7 @@ impl ErasureSet {
         key: &ObjectKey,
         opts: &GetOptions,
     ) -> ObjectResult<ObjectInfo> {
-        let g = self.locks.read(bucket.as_str(), key.as_str()).await;
+        let g = self.locks.read(bucket.as_str(), key.as_str()).await?;
         let (version, _) = self
             .read_current(bucket, key, false, opts.version_id.clone())
             .await?;
@@ -569,7 +579,7 @@ impl ErasureSet {
         key: &ObjectKey,
         opts: &GetOptions,
     ) -> ObjectResult<(ObjectInfo, Option<Vec<cairn_api::PartInfo>>)> {
-        let g = self.locks.read(bucket.as_str(), key.as_str()).await;
+        let g = self.locks.read(bucket.as_str(), key.as_str()).await?;
         let (version, _) = self
             .read_current(bucket, key, false, opts.version_id.clone())
             .await?;
@@ -687,7 +697,7 @@ impl ErasureSet {
             .locks
             .in_flight
             .claim(bucket, key, opts.precondition.as_ref())?;
-        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        let _g = self.locks.write(bucket.as_str(), key.as_str()).await?;
         let (version, _) = self
             .read_current(bucket, key, false, opts.source_version_id.clone())
             .await?;

@@ -284,7 +284,7 @@ impl ErasureSet {
     ) -> ObjectResult<ObjectInfo> {
         // held to the commit: the base stays current while its parts are
         // named (a read of this key waits for one patch, ~16 extents)
-        let lock = self.locks.write(bucket.as_str(), key.as_str()).await;
+        let lock = self.locks.write(bucket.as_str(), key.as_str()).await?;
         let current = self
             .read_version(bucket, key, false, Want::Latest)
             .await
@@ -409,8 +409,12 @@ impl ErasureSet {
         tracing::debug!(%bucket, %key, size = opts.size, written = w.written,
             parts = template.parts.len(), "patched");
         let jobs = per_drive_metas(&template, &base.erasure.distribution, None, &w.tmps);
-        self.commit_with(bucket, key, jobs, quorum, opts.write_back)
-            .await?;
+        let how = crate::set::Commit {
+            quorum,
+            write_back: opts.write_back,
+            fence: lock.fence(),
+        };
+        self.commit_with(bucket, key, jobs, how).await?;
         let mut info = template.to_info(bucket.as_str(), key.as_str());
         info.encryption = template.sse.as_ref().map(|s| s.encryption(None));
         Ok(info)

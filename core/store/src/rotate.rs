@@ -98,7 +98,7 @@ impl ErasureSet {
         key: &ObjectKey,
         kms_key: &str,
     ) -> ObjectResult<bool> {
-        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        let _g = self.locks.write(bucket.as_str(), key.as_str()).await?;
         let (version, _) = self
             .read_version(bucket, key, false, crate::set::Want::Latest)
             .await?;

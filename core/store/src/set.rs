@@ -23,6 +23,17 @@ use crate::setup::SetupError;
 use crate::stats::Stats;
 use crate::writer::{PartTargets, encode_stream};
 
+/// How a commit is made.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Commit {
+    /// Drives that must take it.
+    pub quorum: usize,
+    /// Without fsyncs, made durable by the next group sync (writeback.rs).
+    pub write_back: bool,
+    /// The write lock's generation (`WriteGuard::fence`; 0 on one node).
+    pub fence: u64,
+}
+
 pub struct ErasureSet {
     pub(crate) drives: Vec<Arc<Drive>>,
     /// Parity of the STANDARD storage class.
@@ -58,6 +69,9 @@ pub struct ErasureSet {
     /// This set's place among the deployment's sets (formats of
     /// replacement drives take their place's id from it).
     pub(crate) layout: crate::sets::SetLayout,
+    /// A wait between taking an object's write lock and committing
+    /// (`SetsConfig::fault_commit_delay`; tests only).
+    pub(crate) commit_delay: std::time::Duration,
 }
 
 /// A drive with less free space than this counts as full.
@@ -212,6 +226,7 @@ impl ErasureSet {
             write_back: Default::default(),
             completed: Default::default(),
             layout,
+            commit_delay: std::time::Duration::ZERO,
         })
     }
 
@@ -670,35 +685,48 @@ impl ErasureSet {
     /// Writes a new version on every drive (data dir renamed in, then
     /// `cairn.meta` replaced) and checks the write quorum. The caller holds
     /// the object's write lock. Old data dirs are removed afterwards.
+    /// `fence`: the write lock's (`WriteGuard::fence`).
     pub(crate) async fn commit(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         per_drive: Vec<Option<(ObjectMeta, Option<SafePath>)>>,
         quorum: usize,
+        fence: u64,
     ) -> ObjectResult<()> {
-        self.commit_with(bucket, key, per_drive, quorum, false)
-            .await
+        let how = Commit {
+            quorum,
+            write_back: false,
+            fence,
+        };
+        self.commit_with(bucket, key, per_drive, how).await
     }
 
-    /// `commit`; `write_back`: without fsyncs, made durable by the next
-    /// group sync (writeback.rs).
+    /// `commit`, as `how` says.
     pub(crate) async fn commit_with(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         per_drive: Vec<Option<(ObjectMeta, Option<SafePath>)>>,
-        quorum: usize,
-        write_back: bool,
+        how: Commit,
     ) -> ObjectResult<()> {
+        let Commit {
+            quorum,
+            write_back,
+            fence,
+        } = how;
+        if !self.commit_delay.is_zero() {
+            tokio::time::sleep(self.commit_delay).await;
+        }
         let (b, k) = (bucket.to_string(), key.to_string());
         let per_drive = Arc::new(parking_lot::Mutex::new(per_drive));
         let res = self
             .on_drives(move |d| {
                 let job = per_drive.lock().get_mut(d.index).and_then(Option::take);
-                let Some((meta, tmp)) = job else {
+                let Some((mut meta, tmp)) = job else {
                     return Err(DriveError::Offline(d.root.display().to_string()));
                 };
+                meta.fence = fence;
                 let out = d.commit_version_with(&b, &k, meta, tmp.as_deref(), !write_back);
                 match &out {
                     // the replaced data leaves through the drive's trash
@@ -731,10 +759,19 @@ impl ErasureSet {
     /// the new version, so cached views are suspect either way.
     pub(crate) fn changed(&self, bucket: &str, key: &str) {
         // no subscriber is not an error
-        let _ = self.changes.send(cairn_api::changes::Change {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        });
+        let _ = self
+            .changes
+            .send(cairn_api::changes::Change::object(bucket, key));
+    }
+
+    /// A bucket was made, removed or configured: this node's cached
+    /// configuration goes, and subscribers (other nodes, through the
+    /// cluster's relay) hear it.
+    pub(crate) fn bucket_changed(&self, bucket: &str) {
+        self.bucket_cfg.lock().remove(bucket);
+        let _ = self
+            .changes
+            .send(cairn_api::changes::Change::bucket(bucket));
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -209,7 +209,7 @@ impl ErasureSet {
         opts: DeleteOptions,
     ) -> ObjectResult<DeleteOutcome> {
         let cfg = self.bucket_config(bucket).await?;
-        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        let g = self.locks.write(bucket.as_str(), key.as_str()).await?;
         let now = self.clock.now();
         if let Some(id) = opts.version_id {
             if cfg.worm {
@@ -237,7 +237,8 @@ impl ErasureSet {
             self.check_replaceable(bucket, key, &cfg, None, opts.bypass_governance, now)
                 .await?;
         }
-        self.commit_marker(bucket, key, marker_id.clone()).await?;
+        self.commit_marker(bucket, key, marker_id.clone(), g.fence())
+            .await?;
         Ok(DeleteOutcome {
             version_id: marker_id,
             delete_marker: true,
@@ -250,6 +251,7 @@ impl ErasureSet {
         bucket: &BucketName,
         key: &ObjectKey,
         id: Option<String>,
+        fence: u64,
     ) -> ObjectResult<()> {
         let online = self.online_drives();
         let (k, m) = self.write_layout(Default::default(), online);
@@ -264,7 +266,8 @@ impl ErasureSet {
                 Some((ObjectMeta::single(v, Vec::new()), None))
             })
             .collect();
-        self.commit(bucket, key, jobs, write_quorum(k, m)).await
+        self.commit(bucket, key, jobs, write_quorum(k, m), fence)
+            .await
     }
 
     /// Removes the key with every version (unversioned buckets).
@@ -354,7 +357,7 @@ impl ErasureSet {
                 message: "the bucket has no object lock configuration".into(),
             });
         }
-        let _g = self.locks.write(bucket.as_str(), key.as_str()).await;
+        let _g = self.locks.write(bucket.as_str(), key.as_str()).await?;
         let by_version = version_id.is_some();
         let (version, _) = self
             .read_version(bucket, key, false, Want::from_request(version_id))

@@ -177,7 +177,7 @@ impl Vfs {
     }
 
     fn on_change(self: &Arc<Self>, c: &Change, notify: &Notify) {
-        if self.own.take(c) {
+        if !c.from_peer && self.own.take(c) {
             return;
         }
         let mut parent = match &self.cfg.bucket {

@@ -154,10 +154,7 @@ mod tests {
     use super::*;
 
     fn change(bucket: &str, key: &str) -> Change {
-        Change {
-            bucket: bucket.into(),
-            key: key.into(),
-        }
+        Change::object(bucket, key)
     }
 
     #[test]

@@ -240,6 +240,8 @@ impl Vfs {
 
     pub async fn setattr(&self, ino: u64, set: SetAttr) -> VfsResult<Attr> {
         self.check_writable()?;
+        // a directory's waiting times, before `cur` shows them
+        let seen = self.pending_dir_time(ino);
         let cur = self.getattr(ino).await?;
         match cur.kind {
             FileKind::Dir => {
@@ -258,6 +260,7 @@ impl Vfs {
                 let mut a = cur;
                 set.apply(&mut a);
                 self.put_dir_marker(&b, &path, &a).await?;
+                self.dir_times_written(ino, seen);
                 self.cache.put(&a);
                 Ok(a)
             }

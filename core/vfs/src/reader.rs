@@ -639,21 +639,13 @@ mod tests {
         let got = read(&mut r, &l, &s, 512 << 10, 512 << 10, size).await;
         assert_eq!(got, old[512 << 10..1 << 20]);
         // the store's event ends the stream and its window
-        tx.send(Change {
-            bucket: "bkt".into(),
-            key: "f".into(),
-        })
-        .unwrap();
+        tx.send(Change::object("bkt", "f")).unwrap();
         let got = read(&mut r, &l, &s, 1 << 20, 512 << 10, size).await;
         assert_eq!(got, new[1 << 20..(1 << 20) + (512 << 10)]);
         let got = read(&mut r, &l, &s, 0, 4096, size).await;
         assert_eq!(got, new[..4096], "nothing of the old window is served");
         // an event for another key changes nothing
-        tx.send(Change {
-            bucket: "bkt".into(),
-            key: "other".into(),
-        })
-        .unwrap();
+        tx.send(Change::object("bkt", "other")).unwrap();
         let got = read(&mut r, &l, &s, 4096, 4096, size).await;
         assert_eq!(got, new[4096..8192]);
     }

@@ -745,3 +745,28 @@ async fn attributes_set_while_streaming_are_written() {
     let got = t.vfs.getattr(a.ino).await.unwrap();
     assert_eq!(got.mtime, when);
 }
+
+#[tokio::test]
+async fn a_directory_keeps_the_times_set_after_its_entries_changed() {
+    // what tar does: the entries first, then the directory's own mtime
+    let t = setup(|_| {}).await;
+    let bi = bkt_ino(&t).await;
+    let d = t.vfs.mkdir(bi, "d", 0o755, 0, 0).await.unwrap();
+    write_file(&t, d.ino, "inner", b"inner").await;
+    let when = UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    let set = SetAttr {
+        mtime: Some(when),
+        ..Default::default()
+    };
+    t.vfs.setattr(d.ino, set).await.unwrap();
+    // the batch of directory times that the entry's creation started
+    t.vfs.flush_dir_times(true).await;
+    assert_eq!(t.vfs.getattr(d.ino).await.unwrap().mtime, when);
+    let (_, info) = object(&t.layer, "d/").await.unwrap();
+    assert_eq!(info.user_metadata["mtime"], "1500000000");
+    // and a later change to its entries moves it again
+    write_file(&t, d.ino, "later", b"later").await;
+    t.vfs.flush_dir_times(true).await;
+    let (_, info) = object(&t.layer, "d/").await.unwrap();
+    assert_ne!(info.user_metadata["mtime"], "1500000000");
+}

@@ -88,10 +88,25 @@ impl Vfs {
             if let Err(e) = self.stamp_dir(dir, Some(t)).await {
                 tracing::debug!(error = %e, dir, "directory times not written");
             }
-            let mut p = self.dir_times.pending.lock();
-            if p.get(&dir).is_some_and(|(_, last)| *last == t) {
-                p.remove(&dir);
-            }
+            self.dir_times_written(dir, Some(t));
+        }
+    }
+
+    /// The time of `dir`'s last entry change that its marker does not
+    /// show yet.
+    pub(crate) fn pending_dir_time(&self, dir: u64) -> Option<SystemTime> {
+        self.dir_times.pending.lock().get(&dir).map(|(_, t)| *t)
+    }
+
+    /// `dir`'s marker was rewritten with its times as they were at `seen`
+    /// (`pending_dir_time` before the rewrite): they no longer wait,
+    /// unless another change came since. Without this, a batch written
+    /// after an explicit utimensat (tar sets a directory's times after
+    /// its entries) would put the older change's time back.
+    pub(crate) fn dir_times_written(&self, dir: u64, seen: Option<SystemTime>) {
+        let mut p = self.dir_times.pending.lock();
+        if seen.is_some() && p.get(&dir).map(|(_, last)| *last) == seen {
+            p.remove(&dir);
         }
     }
 

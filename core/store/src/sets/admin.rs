@@ -176,6 +176,14 @@ impl ConfigStore for ErasureSets {
         body: Option<Vec<u8>>,
     ) -> ObjectResult<()> {
         let place = format!("{}/{name}", dir.as_str());
-        self.set_of(&place).config_put(dir, name, body).await
+        let set = self.set_of(&place);
+        set.config_put(dir, name, body).await?;
+        // other nodes of a cluster read their copies again
+        set.changed(super::CONFIG_CHANGES, &place);
+        Ok(())
+    }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.config_changes.as_ref().map(|w| w.subscribe())
     }
 }

@@ -34,6 +34,12 @@ pub struct SetsConfig {
     pub set_drive_count: Option<usize>,
     /// Each drive's file operations (default: this machine's).
     pub drive_io: crate::driveio::IoFor,
+    /// Each set's lockers in a cluster (none on one node: the node's own
+    /// lock table is the only one).
+    pub set_locks: Option<crate::locks::LocksFor>,
+    /// A wait before every commit, under the object's write lock: a
+    /// fault switch for tests (a node paused while it holds a lock).
+    pub fault_commit_delay: std::time::Duration,
 }
 
 pub struct ErasureSets {
@@ -41,7 +47,14 @@ pub struct ErasureSets {
     deployment_id: String,
     /// The placement hash's key (the deployment id's bytes).
     key: [u8; 16],
+    /// In a cluster: bumped when another node changed a config record
+    /// (`ConfigStore::changes`: IAM reads its records again).
+    config_changes: Option<tokio::sync::watch::Sender<u64>>,
 }
+
+/// The `bucket` of the change events of config records (IAM): no
+/// bucket's name (a leading dot), so no front takes it for one.
+pub const CONFIG_CHANGES: &str = ".cairn.sys";
 
 impl ErasureSets {
     /// Opens (and on a first start formats) every set: drives are found
@@ -66,12 +79,18 @@ impl ErasureSets {
             )?;
             // one stream of change events for the whole deployment
             set.changes = changes.clone();
+            set.locks.cluster = cfg.set_locks.as_ref().map(|l| l.for_set(p));
+            set.commit_delay = cfg.fault_commit_delay;
             sets.push(Arc::new(set));
         }
         Ok(Self {
             key: placement::deployment_key(&plan.deployment),
             deployment_id: plan.deployment,
             sets,
+            config_changes: cfg
+                .set_locks
+                .is_some()
+                .then(|| tokio::sync::watch::channel(0).0),
         })
     }
 
@@ -110,6 +129,25 @@ impl ErasureSets {
     /// The index of the set that holds `key`.
     pub fn set_index_of(&self, key: &str) -> usize {
         placement::set_index(key, self.sets.len(), &self.key)
+    }
+
+    /// A change another node's store made (heard through the cluster's
+    /// relay): cached bucket configuration goes, and this node's
+    /// subscribers (the file fronts' caches) hear it.
+    pub fn peer_change(&self, mut c: cairn_api::changes::Change) {
+        c.from_peer = true;
+        if c.bucket == CONFIG_CHANGES {
+            if let Some(w) = &self.config_changes {
+                w.send_modify(|n| *n += 1);
+            }
+            return;
+        }
+        if c.is_bucket() {
+            for s in &self.sets {
+                s.bucket_cfg.lock().remove(&c.bucket);
+            }
+        }
+        let _ = self.home().changes.send(c);
     }
 
     /// Set 0: where bucket existence and configuration are read.
