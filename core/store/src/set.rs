@@ -58,6 +58,8 @@ pub struct ErasureSet {
     /// This set's place among the deployment's sets (formats of
     /// replacement drives take their place's id from it).
     pub(crate) layout: crate::sets::SetLayout,
+    /// Latest versions of keys read lately (vcache.rs; off with remote drives).
+    pub(crate) versions: crate::vcache::VersionCache,
 }
 
 /// A drive with less free space than this counts as full.
@@ -194,7 +196,9 @@ impl ErasureSet {
             })?;
             tracing::info!(drive = %d.root.display(), index = d.index, "formatted drive");
         }
+        let all_local = drives.iter().all(|d| d.io().node().is_empty());
         Ok(Self {
+            versions: crate::vcache::VersionCache::new(all_local),
             drives,
             parity,
             deployment_id,
@@ -730,6 +734,7 @@ impl ErasureSet {
     /// Sent even when the write missed its quorum: some drives may hold
     /// the new version, so cached views are suspect either way.
     pub(crate) fn changed(&self, bucket: &str, key: &str) {
+        self.versions.invalidate(bucket, key);
         // no subscriber is not an error
         let _ = self.changes.send(cairn_api::changes::Change {
             bucket: bucket.to_owned(),

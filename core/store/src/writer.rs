@@ -292,25 +292,30 @@ async fn write_shards(
 ) -> std::io::Result<()> {
     let path = Arc::new(file.ok_or_else(|| std::io::Error::other("drive unavailable"))?);
     let mut f: Option<Box<dyn FileWrite>> = None;
+    let mut at = 0u64;
     while let Some(first) = rx.recv().await {
         let mut bufs = vec![first];
         while let Ok(b) = rx.try_recv() {
             bufs.push(b);
         }
         let path = path.clone();
-        f = Some(
-            on_thread(move || {
-                let mut f = match f {
-                    Some(f) => f,
-                    None => path.io.create(&path.path)?,
-                };
-                for b in &bufs {
-                    f.write_all(b)?;
-                }
-                Ok(f)
-            })
-            .await?,
-        );
+        let (file, end) = on_thread(move || {
+            let mut f = match f {
+                Some(f) => f,
+                None => path.io.create(&path.path)?,
+            };
+            let mut end = at;
+            for b in &bufs {
+                f.write_all(b)?;
+                end += b.len() as u64;
+            }
+            // the disk starts on what is written while more comes
+            f.written(at, end);
+            Ok((f, end))
+        })
+        .await?;
+        f = Some(file);
+        at = end;
     }
     on_thread(move || {
         let mut f = match f {
