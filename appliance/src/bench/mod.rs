@@ -5,6 +5,7 @@
 //! object per line with `--json` (what `scripts/bench` consumes).
 
 mod cat;
+mod lean;
 mod micro;
 mod s3load;
 mod stats;

@@ -1,4 +1,6 @@
-//! S3 load generator: C concurrent workers sharing one aws-sdk-s3 client.
+//! S3 load generator: C concurrent workers sharing one aws-sdk-s3 client,
+//! or with `--lean` one pooled hyper client signing each request itself
+//! (lean.rs), so the client costs less CPU than the server it measures.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,6 +93,11 @@ pub struct S3Args {
     /// Delete the objects this run wrote when done.
     #[arg(long)]
     pub cleanup: bool,
+    /// Time the operations with the lean client (hyper + SigV4 with
+    /// UNSIGNED-PAYLOAD, no SDK); setup and cleanup still use the SDK.
+    /// Not with --sign-payload, --checksum or --sse-s3.
+    #[arg(long, conflicts_with_all = ["sign_payload", "checksum", "sse_s3"])]
+    pub lean: bool,
     /// Print one JSON object per result.
     #[arg(long)]
     pub json: bool,
@@ -102,6 +109,7 @@ const PUT_KEYS_PER_WORKER: u64 = 4;
 
 struct Ctx {
     client: aws_sdk_s3::Client,
+    lean: Option<super::lean::Lean>,
     bucket: String,
     size: u64,
     body: Bytes,
@@ -123,6 +131,10 @@ impl Ctx {
     }
 
     async fn put(&self, key: &str) -> anyhow::Result<u64> {
+        if let Some(lean) = &self.lean {
+            lean.put(&self.bucket, key, self.body.clone()).await?;
+            return Ok(self.size);
+        }
         let req = self
             .client
             .put_object()
@@ -148,18 +160,22 @@ impl Ctx {
             Some(dir) => Some(FileSink::create(&dir.join(format!("get-w{worker}"))).await?),
             None => None,
         };
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("GET {key}: {}", DisplayErrorContext(&e)))?;
-        let mut body = out.body;
+        let mut body = match &self.lean {
+            Some(lean) => Body::Lean(lean.get(&self.bucket, key).await?),
+            None => Body::Sdk(
+                self.client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("GET {key}: {}", DisplayErrorContext(&e)))?
+                    .body,
+            ),
+        };
         let mut n = 0u64;
         while let Some(chunk) = body
-            .try_next()
+            .next()
             .await
             .with_context(|| format!("GET {key}: reading the body"))?
         {
@@ -177,6 +193,21 @@ impl Ctx {
             self.size
         );
         Ok(n)
+    }
+}
+
+/// A GET's answer body, from either client.
+enum Body {
+    Sdk(ByteStream),
+    Lean(super::lean::Body),
+}
+
+impl Body {
+    async fn next(&mut self) -> anyhow::Result<Option<Bytes>> {
+        match self {
+            Body::Sdk(b) => Ok(b.try_next().await?),
+            Body::Lean(b) => super::lean::next_chunk(b).await,
+        }
     }
 }
 
@@ -269,8 +300,19 @@ pub(crate) async fn run(args: S3Args) -> anyhow::Result<()> {
 
     let mut body = vec![0u8; size_usize];
     rand::rng().fill_bytes(&mut body);
+    let lean = args
+        .lean
+        .then(|| {
+            super::lean::Lean::new(
+                &args.endpoint,
+                (&args.access_key, &args.secret_key),
+                args.concurrency,
+            )
+        })
+        .transpose()?;
     let mut ctx = Ctx {
         client,
+        lean,
         bucket: args.bucket.clone(),
         size: args.size,
         body: Bytes::from(body),

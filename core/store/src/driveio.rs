@@ -31,11 +31,18 @@ impl<T: Read + Seek + Send> FileRead for T {}
 pub trait FileWrite: Write + Send {
     /// Makes what was written durable (`fdatasync`).
     fn sync_data(&mut self) -> io::Result<()>;
+    /// Bytes `[from, to)` were written and will be synced: a local file
+    /// starts sending them to disk now (`cairn_api::fsio`), so the sync
+    /// at the end finds little left. A hint; nothing by default.
+    fn written(&mut self, _from: u64, _to: u64) {}
 }
 
 impl FileWrite for File {
     fn sync_data(&mut self) -> io::Result<()> {
         File::sync_data(self)
+    }
+    fn written(&mut self, from: u64, to: u64) {
+        cairn_api::fsio::writeback_completed(self, from, to);
     }
 }
 

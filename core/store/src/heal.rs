@@ -75,6 +75,7 @@ impl ErasureSet {
         .await
         .map_err(ObjectError::internal)?;
         if out.healed_drives > 0 || out.bad_blocks > 0 {
+            self.versions.invalidate(bucket.as_str(), key.as_str());
             tracing::info!(bucket = %bucket, key = %key, healed = out.healed_drives, bad_blocks = out.bad_blocks, "healed object");
         }
         self.stats.note_heal(&out);

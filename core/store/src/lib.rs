@@ -37,6 +37,7 @@ pub mod sse;
 pub mod stats;
 mod trash;
 pub mod usage;
+mod vcache;
 mod version_list;
 pub mod versions;
 pub mod walk;

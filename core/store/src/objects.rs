@@ -180,6 +180,7 @@ impl ErasureSet {
             });
         }
         self.bucket_cfg.lock().remove(bucket.as_str());
+        self.versions.clear();
         let b = bucket.to_string();
         let res = self
             .on_drives(move |d| -> Result<(), DriveError> {
@@ -514,10 +515,26 @@ impl ErasureSet {
         version_id: Option<Option<String>>,
     ) -> ObjectResult<(VersionMeta, Vec<Option<Held>>)> {
         let by_version = version_id.is_some();
-        match self
-            .read_version(bucket, key, with_inline, Want::from_request(version_id))
-            .await
-        {
+        let read = match self.cached_latest(bucket, key, by_version) {
+            Some(found) => Ok(found),
+            None => {
+                // only whole reads are kept: a GET needs the inline shards
+                let ticket = (!by_version && with_inline)
+                    .then(|| self.versions.ticket(bucket.as_str(), key.as_str()))
+                    .flatten();
+                let read = self
+                    .read_version(bucket, key, with_inline, Want::from_request(version_id))
+                    .await;
+                if let (Some(t), Ok(found)) = (ticket, &read)
+                    && crate::vcache::complete(&found.1)
+                {
+                    self.versions
+                        .put(t, bucket.as_str(), key.as_str(), found.clone());
+                }
+                read
+            }
+        };
+        match read {
             Err(ObjectError::NoSuchKey { .. }) => {
                 self.check_bucket(bucket).await?;
                 Err(ObjectError::no_such_key(bucket, key))
@@ -531,6 +548,30 @@ impl ErasureSet {
             }),
             r => r,
         }
+    }
+
+    /// The latest version of `bucket/key` as the last read of every
+    /// drive found it (vcache.rs), while every drive it came from is
+    /// online; None for a read by version id.
+    fn cached_latest(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        by_version: bool,
+    ) -> Option<crate::vcache::Found> {
+        if by_version {
+            return None;
+        }
+        let found = self.versions.get(bucket.as_str(), key.as_str())?;
+        let online = (self.drives.iter().zip(&found.1)).all(|(d, h)| h.is_none() || d.is_online());
+        online.then_some(found)
+    }
+
+    /// Forgets what this node keeps of `bucket/key`'s records (vcache.rs):
+    /// for whatever changed them without going through this set (a peer's
+    /// change event).
+    pub fn forget_cached(&self, bucket: &str, key: &str) {
+        self.versions.invalidate(bucket, key);
     }
 
     pub(crate) async fn head_object_impl(

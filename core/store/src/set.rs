@@ -72,6 +72,8 @@ pub struct ErasureSet {
     /// A wait between taking an object's write lock and committing
     /// (`SetsConfig::fault_commit_delay`; tests only).
     pub(crate) commit_delay: std::time::Duration,
+    /// Latest versions of keys read lately (vcache.rs; off with remote drives).
+    pub(crate) versions: crate::vcache::VersionCache,
 }
 
 /// A drive with less free space than this counts as full.
@@ -208,7 +210,9 @@ impl ErasureSet {
             })?;
             tracing::info!(drive = %d.root.display(), index = d.index, "formatted drive");
         }
+        let all_local = drives.iter().all(|d| d.io().node().is_empty());
         Ok(Self {
+            versions: crate::vcache::VersionCache::new(all_local),
             drives,
             parity,
             deployment_id,
@@ -758,6 +762,7 @@ impl ErasureSet {
     /// Sent even when the write missed its quorum: some drives may hold
     /// the new version, so cached views are suspect either way.
     pub(crate) fn changed(&self, bucket: &str, key: &str) {
+        self.versions.invalidate(bucket, key);
         // no subscriber is not an error
         let _ = self
             .changes

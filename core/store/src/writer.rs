@@ -50,6 +50,9 @@ impl ShardWrite {
     }
 }
 
+/// A drive writer's queue: shards, each flagged when it is the last.
+type ShardTx = mpsc::Sender<(Vec<u8>, bool)>;
+
 const HASH_QUEUE: usize = 4;
 const ENCODE_QUEUE: usize = 2;
 const DRIVE_QUEUE: usize = 2;
@@ -97,14 +100,13 @@ pub async fn encode_stream(
     let mut drive_txs = Vec::with_capacity(drives);
     let mut drive_jobs = Vec::with_capacity(drives);
     for file in targets.files {
-        let (tx, rx) = mpsc::channel::<Vec<u8>>(DRIVE_QUEUE);
+        let (tx, rx) = mpsc::channel::<(Vec<u8>, bool)>(DRIVE_QUEUE);
         drive_jobs.push(tokio::spawn(write_shards(file, rx)));
         drive_txs.push(tx);
     }
     let distribution = targets.distribution;
     let encoder = tokio::spawn(async move {
-        let mut alive: Vec<Option<mpsc::Sender<Vec<u8>>>> =
-            drive_txs.into_iter().map(Some).collect();
+        let mut alive: Vec<Option<ShardTx>> = drive_txs.into_iter().map(Some).collect();
         let mut sealer = Sealer {
             erasure,
             seal,
@@ -129,7 +131,7 @@ pub async fn encode_stream(
                     *slot = None;
                     continue;
                 };
-                if tx.send(shard).await.is_err() {
+                if tx.send((shard, last)).await.is_err() {
                     // The drive's writer failed; it reports why.
                     *slot = None;
                 }
@@ -285,32 +287,47 @@ async fn on_thread<T: Send + 'static>(
 }
 
 /// Appends the shards it is sent to the part file (created with the first
-/// one, so a stalled upload holds no descriptor), then syncs it.
+/// one, so a stalled upload holds no descriptor), then syncs it: on the
+/// thread that wrote the last shard (flagged by the encoder; a 1 MiB PUT
+/// is then one thread hop per drive, not two).
 async fn write_shards(
     file: Option<crate::driveio::DrivePath>,
-    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut rx: mpsc::Receiver<(Vec<u8>, bool)>,
 ) -> std::io::Result<()> {
     let path = Arc::new(file.ok_or_else(|| std::io::Error::other("drive unavailable"))?);
     let mut f: Option<Box<dyn FileWrite>> = None;
+    let mut at = 0u64;
     while let Some(first) = rx.recv().await {
         let mut bufs = vec![first];
         while let Ok(b) = rx.try_recv() {
             bufs.push(b);
         }
+        let last = bufs.iter().any(|(_, last)| *last);
         let path = path.clone();
-        f = Some(
-            on_thread(move || {
-                let mut f = match f {
-                    Some(f) => f,
-                    None => path.io.create(&path.path)?,
-                };
-                for b in &bufs {
-                    f.write_all(b)?;
-                }
-                Ok(f)
-            })
-            .await?,
-        );
+        let (file, end) = on_thread(move || {
+            let mut f = match f {
+                Some(f) => f,
+                None => path.io.create(&path.path)?,
+            };
+            let mut end = at;
+            for (b, _) in &bufs {
+                f.write_all(b)?;
+                end += b.len() as u64;
+            }
+            if last {
+                f.sync_data()?;
+            } else {
+                // the disk starts on what is written while more comes
+                f.written(at, end);
+            }
+            Ok((f, end))
+        })
+        .await?;
+        if last {
+            return Ok(());
+        }
+        f = Some(file);
+        at = end;
     }
     on_thread(move || {
         let mut f = match f {

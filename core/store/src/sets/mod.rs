@@ -146,6 +146,8 @@ impl ErasureSets {
             for s in &self.sets {
                 s.bucket_cfg.lock().remove(&c.bucket);
             }
+        } else {
+            self.set_of(&c.key).forget_cached(&c.bucket, &c.key);
         }
         let _ = self.home().changes.send(c);
     }
