@@ -90,6 +90,8 @@ pub struct ServerArgs {
     pub audit: crate::audit::AuditArgs,
     #[command(flatten)]
     pub console: crate::console::ConsoleArgs,
+    #[command(flatten)]
+    pub notify: crate::notify::NotifyArgs,
     #[cfg(feature = "federation")]
     #[command(flatten)]
     pub federation: crate::federation::FederationArgs,
@@ -335,6 +337,9 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
     if services {
         start_services(&set, &args);
     }
+    let notify = args.notify.config()?;
+    set.set_outbox_limit(args.notify.limit());
+    crate::notify::start(&notify, set.clone(), &args.region)?;
     let admin: Arc<dyn cairn_api::admin::AdminLayer> =
         Arc::new(crate::sandbox::ReportingAdmin::new(set.clone()));
     let ready_set = set.clone();
@@ -378,6 +383,7 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         audit: args.audit.open()?,
         web,
         router: joined.router,
+        notify_targets: notify.names(),
     };
     // mounted before S3 answers /_cairn/health/ready, unmounted after S3 stops
     let mounted = crate::mount::start(&args.mount, joined.files.clone(), &iam).await?;

@@ -58,6 +58,8 @@ pub struct ErasureSet {
     /// This set's place among the deployment's sets (formats of
     /// replacement drives take their place's id from it).
     pub(crate) layout: crate::sets::SetLayout,
+    /// Event records to deliver (outbox.rs).
+    pub(crate) outbox: crate::outbox::OutboxState,
 }
 
 /// A drive with less free space than this counts as full.
@@ -212,6 +214,7 @@ impl ErasureSet {
             write_back: Default::default(),
             completed: Default::default(),
             layout,
+            outbox: Default::default(),
         })
     }
 
