@@ -5,7 +5,9 @@
 //! { "targets": [
 //!     { "id": "1", "type": "webhook", "endpoint": "http://host/path", "auth_token": "..." },
 //!     { "id": "1", "type": "redis", "address": "redis://127.0.0.1:6379", "key": "events",
-//!       "format": "list" } ] }
+//!       "format": "list" },
+//!     { "id": "1", "type": "nats", "address": "nats://127.0.0.1:4222", "subject": "s3.events",
+//!       "jetstream": true } ] }
 //! ```
 //!
 //! A target's ARN is `arn:cairn:sqs::ID:TYPE`.
@@ -40,6 +42,14 @@ pub enum TargetConfig {
         #[serde(default)]
         format: crate::redis::RedisFormat,
     },
+    /// `address`: `nats://[user:password@]host:port`.
+    Nats {
+        id: String,
+        address: String,
+        subject: String,
+        #[serde(default)]
+        jetstream: bool,
+    },
 }
 
 impl std::fmt::Debug for TargetConfig {
@@ -66,6 +76,7 @@ impl TargetConfig {
         match self {
             TargetConfig::Webhook { id, .. } => format!("{id}:webhook"),
             TargetConfig::Redis { id, .. } => format!("{id}:redis"),
+            TargetConfig::Nats { id, .. } => format!("{id}:nats"),
         }
     }
 
@@ -106,6 +117,22 @@ impl TargetConfig {
                     key.clone(),
                     *format,
                 )?))
+            }
+            TargetConfig::Nats {
+                address,
+                subject,
+                jetstream,
+                ..
+            } => {
+                if subject.is_empty() {
+                    return Err(self.invalid("the subject must not be empty"));
+                }
+                Ok(Arc::new(crate::nats::NatsTarget::new(
+                    name,
+                    address.clone(),
+                    subject.clone(),
+                    *jetstream,
+                )))
             }
         }
     }

@@ -95,7 +95,16 @@ impl WebhookReceiver {
 
     /// Waits until `n` messages came (or fails after `within`).
     pub async fn wait_for(&self, n: usize, within: Duration) -> Result<Vec<Received>> {
-        wait_for(|| Ok(self.messages()), n, within).await
+        wait_for(async || Ok(self.messages()), n, within).await
+    }
+
+    /// Waits until `done` holds for the messages received.
+    pub async fn wait_until(
+        &self,
+        done: impl Fn(&[Received]) -> bool,
+        within: Duration,
+    ) -> Result<Vec<Received>> {
+        wait_until(async || Ok(self.messages()), done, within).await
     }
 }
 
@@ -138,16 +147,16 @@ async fn serve_conn(sock: tokio::net::TcpStream, messages: Messages) -> Result<(
     }
 }
 
-/// Polls `get` until it holds `n` messages.
-pub async fn wait_for(
-    mut get: impl FnMut() -> Result<Vec<Received>>,
-    n: usize,
+/// Polls `get` until `done` holds for what it returns.
+pub async fn wait_until(
+    mut get: impl AsyncFnMut() -> Result<Vec<Received>>,
+    done: impl Fn(&[Received]) -> bool,
     within: Duration,
 ) -> Result<Vec<Received>> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let got = get()?;
-        if got.len() >= n {
+        let got = get().await?;
+        if done(&got) {
             return Ok(got);
         }
         if tokio::time::Instant::now() > deadline {
@@ -155,10 +164,19 @@ pub async fn wait_for(
                 .iter()
                 .map(|m| format!("{} {}", m.event_name(), m.key()))
                 .collect();
-            bail!("{} of {n} messages within {within:?}: {names:?}", got.len());
+            bail!("not there within {within:?}: {names:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Polls `get` until it holds `n` messages.
+pub async fn wait_for(
+    get: impl AsyncFnMut() -> Result<Vec<Received>>,
+    n: usize,
+    within: Duration,
+) -> Result<Vec<Received>> {
+    wait_until(get, |m| m.len() >= n, within).await
 }
 
 /// Writes a `--notify-config` file of these targets (JSON values).
@@ -166,6 +184,23 @@ pub fn write_config(dir: &Path, targets: &[Value]) -> Result<PathBuf> {
     let p = dir.join("notify.json");
     std::fs::write(&p, serde_json::json!({ "targets": targets }).to_string())?;
     Ok(p)
+}
+
+/// Starts a target server process with its output dropped.
+fn spawn_quiet(cmd: &mut Command) -> Result<Child> {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("{:?}", cmd.get_program()))
+}
+
+/// SIGKILLs a target server (a crash, not a shutdown) and reaps it.
+fn kill(child: &mut Option<Child>) -> Result<()> {
+    if let Some(mut c) = child.take() {
+        c.kill()?;
+        c.wait()?;
+    }
+    Ok(())
 }
 
 /// A real `redis-server` on a free port with its data in a temp folder
@@ -220,13 +255,8 @@ impl Redis {
         bail!("redis-server did not start on port {}", self.port)
     }
 
-    /// Stops the server (SIGKILL: a crash, not a shutdown).
     pub fn stop(&mut self) -> Result<()> {
-        if let Some(mut c) = self.child.take() {
-            c.kill()?;
-            c.wait()?;
-        }
-        Ok(())
+        kill(&mut self.child)
     }
 
     pub fn cli(&self, args: &[&str]) -> Result<String> {
@@ -259,6 +289,85 @@ impl Redis {
 }
 
 impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// A real `nats-server` with JetStream, its store in a temp folder (kept
+/// across a restart), on a free port.
+pub struct NatsServer {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    pub async fn start() -> Result<Self> {
+        require_tool("nats-server")?;
+        let mut n = Self {
+            port: free_port()?,
+            dir: tempfile::tempdir()?,
+            child: None,
+        };
+        n.resume().await?;
+        Ok(n)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn resume(&mut self) -> Result<()> {
+        let child = Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("nats-server")?;
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("nats-server did not start on port {}", self.port)
+    }
+
+    pub fn stop(&mut self) -> Result<()> {
+        kill(&mut self.child)
+    }
+
+    /// Every message stored in JetStream stream `stream`, in order.
+    pub async fn stream_messages(&self, stream: &str) -> Result<Vec<Received>> {
+        let js = async_nats::jetstream::new(async_nats::connect(self.url()).await?);
+        let mut s = js.get_stream(stream).await?;
+        let n = s.info().await?.state.messages;
+        let mut out = Vec::new();
+        for seq in 1..=n {
+            let m = s.get_raw_message(seq).await?;
+            out.push(Received {
+                auth: None,
+                body: serde_json::from_slice(&m.payload)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.stop();
     }

@@ -16,8 +16,11 @@ use aws_sdk_s3::types::{
     NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
     Tag, Tagging,
 };
+use cairn_tests::metrics::metric_of;
 use cairn_tests::mount::Mounted;
-use cairn_tests::notify::{Redis, WebhookReceiver, write_config};
+use cairn_tests::notify::{
+    NatsServer, Received, Redis, WebhookReceiver, wait_for, wait_until, write_config,
+};
 use cairn_tests::{Server, StartOpts, err_code, new_bucket, new_versioned_bucket};
 use serde_json::json;
 
@@ -84,6 +87,21 @@ async fn server_with(
     Ok((s, dir))
 }
 
+/// A server with these targets and a bucket whose one rule ("all") sends
+/// every created, removed and tagging event to `arn`.
+async fn watched(
+    targets: &[serde_json::Value],
+    extra: &[&str],
+    prefix: &str,
+    arn: &str,
+) -> Result<(Server, tempfile::TempDir, Client, String)> {
+    let (s, dir) = server_with(targets, extra).await?;
+    let c = s.s3();
+    let b = new_bucket(&c, prefix).await?;
+    set_rules(&c, &b, vec![queue("all", arn, ALL, None)?]).await?;
+    Ok((s, dir, c, b))
+}
+
 fn webhook(id: &str, hook: &WebhookReceiver) -> serde_json::Value {
     json!({ "type": "webhook", "id": id, "endpoint": hook.url(), "auth_token": TOKEN })
 }
@@ -106,13 +124,11 @@ async fn put(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_gets_a_record_for_every_kind_of_write() -> Result<()> {
     let hook = WebhookReceiver::start().await?;
-    let (s, _dir) = server_with(&[webhook("1", &hook)], &[]).await?;
-    let c = s.s3();
-    let b = new_bucket(&c, "events").await?;
-    set_rules(
-        &c,
-        &b,
-        vec![queue("all", "arn:cairn:sqs::1:webhook", ALL, None)?],
+    let (s, _dir, c, b) = watched(
+        &[webhook("1", &hook)],
+        &[],
+        "events",
+        "arn:cairn:sqs::1:webhook",
     )
     .await?;
     let got = c
@@ -460,13 +476,11 @@ async fn bad_configurations_get_aws_errors_and_change_nothing() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answered_writes_are_delivered_after_a_sigkill() -> Result<()> {
     let mut hook = WebhookReceiver::start().await?;
-    let (mut s, _dir) = server_with(&[webhook("1", &hook)], &[]).await?;
-    let c = s.s3();
-    let b = new_bucket(&c, "killed").await?;
-    set_rules(
-        &c,
-        &b,
-        vec![queue("all", "arn:cairn:sqs::1:webhook", ALL, None)?],
+    let (mut s, _dir, c, b) = watched(
+        &[webhook("1", &hook)],
+        &[],
+        "killed",
+        "arn:cairn:sqs::1:webhook",
     )
     .await?;
     // the target is down: every answered write waits on the drives
@@ -491,13 +505,11 @@ async fn answered_writes_are_delivered_after_a_sigkill() -> Result<()> {
 async fn a_full_outbox_refuses_writes_or_drops_the_oldest() -> Result<()> {
     let mut hook = WebhookReceiver::start().await?;
     hook.stop();
-    let (s, _dir) = server_with(&[webhook("1", &hook)], &["--notify-limit", "3"]).await?;
-    let c = s.s3();
-    let b = new_bucket(&c, "full").await?;
-    set_rules(
-        &c,
-        &b,
-        vec![queue("all", "arn:cairn:sqs::1:webhook", ALL, None)?],
+    let (s, _dir, c, b) = watched(
+        &[webhook("1", &hook)],
+        &["--notify-limit", "3"],
+        "full",
+        "arn:cairn:sqs::1:webhook",
     )
     .await?;
     for i in 0..3 {
@@ -513,6 +525,12 @@ async fn a_full_outbox_refuses_writes_or_drops_the_oldest() -> Result<()> {
         .err()
         .context("a 4th write was accepted")?;
     ensure!(err_code(&e) == "ServiceUnavailable", "{}", err_code(&e));
+    let text = s.metrics_text().await?;
+    ensure!(
+        metric_of(&text, "cairn_events_refused_writes_total")? >= 1.0,
+        "{text}"
+    );
+    ensure!(metric_of(&text, "cairn_events_pending")? == 3.0, "{text}");
     hook.resume().await?;
     let m = hook.wait_for(3, WAIT).await?;
     ensure!(m.len() == 3);
@@ -523,17 +541,11 @@ async fn a_full_outbox_refuses_writes_or_drops_the_oldest() -> Result<()> {
 
     let mut hook2 = WebhookReceiver::start().await?;
     hook2.stop();
-    let (s, _dir) = server_with(
+    let (s2, _dir, c, b) = watched(
         &[webhook("1", &hook2)],
         &["--notify-limit", "3", "--notify-when-full", "drop-oldest"],
-    )
-    .await?;
-    let c = s.s3();
-    let b = new_bucket(&c, "drop").await?;
-    set_rules(
-        &c,
-        &b,
-        vec![queue("all", "arn:cairn:sqs::1:webhook", ALL, None)?],
+        "drop",
+        "arn:cairn:sqs::1:webhook",
     )
     .await?;
     for i in 0..5 {
@@ -551,6 +563,11 @@ async fn a_full_outbox_refuses_writes_or_drops_the_oldest() -> Result<()> {
         keys == ["k2", "k3", "k4"],
         "{keys:?} ({} at first)",
         m.len()
+    );
+    let text = s2.metrics_text().await?;
+    ensure!(
+        metric_of(&text, "cairn_events_dropped_total")? == 2.0,
+        "{text}"
     );
     Ok(())
 }
@@ -574,26 +591,20 @@ async fn files_written_through_the_mount_raise_events() -> Result<()> {
     std::fs::write(root.join("sub/deep.bin"), vec![3u8; 200_000])?;
     std::fs::remove_file(root.join("file.txt"))?;
     // the mount also writes folder markers (`sub/`): only files are asked
-    let seen = |m: &[cairn_tests::notify::Received], event: &str, key: &str| {
+    let seen = |m: &[Received], event: &str, key: &str| {
         m.iter()
             .any(|m| m.event_name().starts_with(event) && m.key() == key)
     };
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let got = loop {
-        let m = hook.messages();
-        if seen(&m, "ObjectCreated:", "file.txt")
-            && seen(&m, "ObjectCreated:", "sub/deep.bin")
-            && seen(&m, "ObjectRemoved:Delete", "file.txt")
-        {
-            break m;
-        }
-        let names: Vec<(String, String)> = m
-            .iter()
-            .map(|m| (m.event_name().to_owned(), m.key().to_owned()))
-            .collect();
-        ensure!(tokio::time::Instant::now() < deadline, "{names:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let got = hook
+        .wait_until(
+            |m| {
+                seen(m, "ObjectCreated:", "file.txt")
+                    && seen(m, "ObjectCreated:", "sub/deep.bin")
+                    && seen(m, "ObjectRemoved:Delete", "file.txt")
+            },
+            WAIT,
+        )
+        .await?;
     let deep = got
         .iter()
         .find(|m| m.key() == "sub/deep.bin")
@@ -605,21 +616,15 @@ async fn files_written_through_the_mount_raise_events() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_gets_every_event_across_its_restart() -> Result<()> {
     let mut redis = Redis::start().await?;
-    let (s, _dir) = server_with(
+    let (_s, _dir, c, b) = watched(
         &[json!({ "type": "redis", "id": "r1", "address": redis.url(), "key": "cairn-events" })],
         &[],
-    )
-    .await?;
-    let c = s.s3();
-    let b = new_bucket(&c, "redis").await?;
-    set_rules(
-        &c,
-        &b,
-        vec![queue("all", "arn:cairn:sqs::r1:redis", ALL, None)?],
+        "redis",
+        "arn:cairn:sqs::r1:redis",
     )
     .await?;
     put(&c, &b, "before", b"x".to_vec()).await?;
-    cairn_tests::notify::wait_for(|| redis.list("cairn-events"), 1, WAIT).await?;
+    wait_for(async || redis.list("cairn-events"), 1, WAIT).await?;
     redis.stop()?;
     for i in 0..5 {
         put(&c, &b, &format!("meanwhile-{i}"), b"x".to_vec()).await?;
@@ -627,7 +632,7 @@ async fn redis_gets_every_event_across_its_restart() -> Result<()> {
     c.delete_object().bucket(&b).key("before").send().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     redis.resume().await?;
-    let m = cairn_tests::notify::wait_for(|| redis.list("cairn-events"), 7, WAIT).await?;
+    let m = wait_for(async || redis.list("cairn-events"), 7, WAIT).await?;
     let names: Vec<(&str, &str)> = m.iter().map(|m| (m.event_name(), m.key())).collect();
     let mut want = vec![("ObjectCreated:Put", "before")];
     let meanwhile: Vec<String> = (0..5).map(|i| format!("meanwhile-{i}")).collect();
@@ -659,23 +664,72 @@ async fn files_written_through_the_nfs_export_raise_events() -> Result<()> {
             .arg(&src)
             .arg(n.url(&format!("{b}/from-nfs.bin"))),
     )?;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let m = hook.messages();
-        if let Some(r) = m.iter().find(|m| {
-            m.event_name().starts_with("ObjectCreated:")
-                && m.key() == "from-nfs.bin"
-                && m.record()["s3"]["object"]["size"] == 300_000
-        }) {
-            ensure!(r.record()["s3"]["bucket"]["name"] == b.as_str());
-            break;
-        }
-        let names: Vec<(String, String)> = m
-            .iter()
-            .map(|m| (m.event_name().to_owned(), m.key().to_owned()))
-            .collect();
-        ensure!(tokio::time::Instant::now() < deadline, "{names:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let m = hook
+        .wait_until(
+            |m| {
+                m.iter().any(|m| {
+                    m.event_name().starts_with("ObjectCreated:")
+                        && m.key() == "from-nfs.bin"
+                        && m.record()["s3"]["object"]["size"] == 300_000
+                })
+            },
+            WAIT,
+        )
+        .await?;
+    ensure!(
+        m.iter()
+            .all(|m| m.record()["s3"]["bucket"]["name"] == b.as_str())
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_jetstream_gets_every_event_across_its_restart() -> Result<()> {
+    let mut nats = NatsServer::start().await?;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await?);
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "EVENTS".into(),
+        subjects: vec!["cairn.events".into()],
+        storage: async_nats::jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await?;
+    let (_s, _dir, c, b) = watched(&[json!({ "type": "nats", "id": "n1", "address": nats.url(), "subject": "cairn.events", "jetstream": true })],
+        &[], "nats", "arn:cairn:sqs::n1:nats").await?;
+    put(&c, &b, "before", b"x".to_vec()).await?;
+    wait_for(async || nats.stream_messages("EVENTS").await, 1, WAIT).await?;
+    nats.stop()?;
+    for i in 0..5 {
+        put(&c, &b, &format!("meanwhile-{i}"), b"x".to_vec()).await?;
     }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    nats.resume().await?;
+    let distinct = |m: &[Received]| m.iter().map(|m| m.key()).collect::<BTreeSet<_>>().len();
+    let m = wait_until(
+        async || nats.stream_messages("EVENTS").await,
+        |m| distinct(m) == 6,
+        WAIT,
+    )
+    .await?;
+    // at least once: every event there, in order of first arrival
+    let mut firsts: Vec<&str> = Vec::new();
+    for r in &m {
+        ensure!(r.event_name() == "ObjectCreated:Put", "{}", r.event_name());
+        if !firsts.contains(&r.key()) {
+            firsts.push(r.key());
+        }
+    }
+    ensure!(
+        firsts
+            == [
+                "before",
+                "meanwhile-0",
+                "meanwhile-1",
+                "meanwhile-2",
+                "meanwhile-3",
+                "meanwhile-4"
+            ],
+        "{firsts:?}"
+    );
     Ok(())
 }
