@@ -323,6 +323,7 @@ async fn serve_fronts(
         audit: args.audit.open()?,
         web: None,
         router: None,
+        notify_targets: Vec::new(),
     };
     let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &state, &iam).await?;

@@ -21,6 +21,7 @@ mod limits;
 mod logging;
 mod mount;
 mod nfs;
+mod notify;
 mod oidc;
 mod plane;
 mod sandbox;

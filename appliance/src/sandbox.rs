@@ -148,6 +148,9 @@ impl Plan {
         if let Some(k) = &args.kms.kms_key_file {
             plan.needs.push(Need::KeyFile(k.clone()));
         }
+        if let Some(n) = &args.notify.notify_config {
+            plan.needs.push(Need::Read(n.clone()));
+        }
         // the NFS state defaults to the first drive's .cairn.sys/nfs
         plan.front(&args.mount, &args.nfs, None);
         plan.certs(&args.tls);

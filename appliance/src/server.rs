@@ -100,6 +100,8 @@ pub struct ServerArgs {
     pub audit: crate::audit::AuditArgs,
     #[command(flatten)]
     pub console: crate::console::ConsoleArgs,
+    #[command(flatten)]
+    pub notify: crate::notify::NotifyArgs,
     #[cfg(feature = "federation")]
     #[command(flatten)]
     pub federation: crate::federation::FederationArgs,
@@ -351,6 +353,9 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
     let listener = args.tls.listener(listener).await?;
     tracing::info!("S3 API on {}", args.tls.describe(&listener)?);
     start_services(&set, &args, plane.as_deref());
+    let notify = args.notify.config()?;
+    set.set_outbox_limit(args.notify.limit());
+    crate::notify::start(&notify, set.clone(), &args.region)?;
     let admin: Arc<dyn cairn_api::admin::AdminLayer> = Arc::new(
         crate::sandbox::ReportingAdmin::new(set.clone(), plane.clone()),
     );
@@ -395,6 +400,7 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         audit: args.audit.open()?,
         web,
         router: joined.router,
+        notify_targets: notify.names(),
     };
     // mounted before S3 answers /_cairn/health/ready, unmounted after S3 stops
     let mounted = crate::mount::start(&args.mount, joined.files.clone(), &iam).await?;

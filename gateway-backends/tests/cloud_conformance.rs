@@ -35,6 +35,7 @@ async fn s3_backend_against_an_in_process_cairn() {
         audit: None,
         web: None,
         router: None,
+        notify_targets: Vec::new(),
     };
     let layer: Arc<dyn ObjectLayer> = set;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

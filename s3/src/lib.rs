@@ -35,6 +35,7 @@ mod list;
 mod lock;
 mod metrics;
 mod multipart;
+mod notify;
 mod objects;
 pub mod oidc;
 mod policy;

@@ -157,6 +157,7 @@ impl CairnS3 {
             legal_hold,
             acl,
             // an S3 answer means durable
+            event: None,
             write_back: false,
             // conditions come with the complete
             precondition: None,

@@ -148,7 +148,9 @@ impl CairnS3 {
         let headers = crate::postform::with_form_checksums(headers, &input);
         // A form upload's `${filename}` is the uploaded file's name
         // (crate::postform; only the front sets this extension).
-        let key = match extensions.get::<crate::postform::UploadFileName>() {
+        let form_file = extensions.get::<crate::postform::UploadFileName>();
+        let form = form_file.is_some();
+        let key = match form_file {
             Some(name) => object_key(&input.key.replace("${filename}", &name.0))?,
             None => object_key(&input.key)?,
         };
@@ -209,6 +211,7 @@ impl CairnS3 {
             // an S3 answer means durable
             write_back: false,
             precondition,
+            event: form.then_some(cairn_api::notify::EventName::Post),
         };
         // a form upload's file refused for its size mid-stream: AWS's code
         let sizes = crate::postform::SizeWatch::default();

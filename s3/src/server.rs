@@ -75,6 +75,10 @@ pub struct S3Config {
     /// Where requests for buckets held elsewhere go (federation,
     /// crate::forward); `None`: every bucket is served here.
     pub router: Option<Arc<dyn crate::forward::BucketRouter>>,
+    /// The event notification targets configured on the server, as
+    /// `ID:TYPE` (`arn:cairn:sqs::ID:TYPE`); bucket rules naming others
+    /// are refused.
+    pub notify_targets: Vec<String>,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -91,6 +95,7 @@ impl std::fmt::Debug for S3Config {
             .field("oidc", &self.oidc.is_some())
             .field("web", &self.web.as_ref().map(|w| w.prefix()))
             .field("router", &self.router.is_some())
+            .field("notify_targets", &self.notify_targets)
             .finish_non_exhaustive()
     }
 }

@@ -21,6 +21,8 @@ pub(crate) struct CairnS3 {
     pub(crate) owner_id: String,
     /// The deployment's account id.
     pub(crate) account: String,
+    /// The event notification targets this server has (`ID:TYPE`).
+    pub(crate) notify_targets: Vec<String>,
 }
 
 impl CairnS3 {
@@ -31,6 +33,7 @@ impl CairnS3 {
             region: cfg.region.clone(),
             owner_id: cairn_iam::canonical_id(&cairn_iam::Identity::Root, account),
             account: account.to_owned(),
+            notify_targets: cfg.notify_targets.clone(),
         }
     }
 
@@ -353,6 +356,20 @@ impl S3 for CairnS3 {
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
         self.do_delete_bucket_lifecycle(req).await
+    }
+
+    async fn get_bucket_notification_configuration(
+        &self,
+        req: S3Request<GetBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketNotificationConfigurationOutput>> {
+        self.do_get_bucket_notification_configuration(req).await
+    }
+
+    async fn put_bucket_notification_configuration(
+        &self,
+        req: S3Request<PutBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketNotificationConfigurationOutput>> {
+        self.do_put_bucket_notification_configuration(req).await
     }
 
     async fn get_bucket_cors(

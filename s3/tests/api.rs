@@ -1671,6 +1671,7 @@ async fn bad_config_is_refused() -> Result<()> {
         audit: None,
         web: None,
         router: None,
+        notify_targets: Vec::new(),
     };
     let err = cairn_s3::serve(listener, layer, cfg, std::sync::Arc::new(|| true), async {})
         .await

@@ -25,6 +25,7 @@ pub mod mount;
 pub mod multipart;
 pub mod nfs3;
 pub mod nfs_server;
+pub mod notify;
 pub mod oidc;
 pub mod openbao;
 pub mod raw;

@@ -43,6 +43,9 @@ pub struct BucketConfig {
     /// Browser cross-origin rules (checked by the front before stored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<CorsConfig>,
+    /// Event notification rules (checked by the front before stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<crate::notify::NotificationConfig>,
 }
 
 /// One change to a bucket's configuration.
@@ -59,6 +62,7 @@ pub enum BucketChange {
     PublicAccessBlock(Option<PublicAccessBlock>),
     Ownership(Option<ObjectOwnership>),
     Cors(Option<CorsConfig>),
+    Notification(Option<crate::notify::NotificationConfig>),
 }
 
 /// One change to an existing version's attributes.

@@ -240,6 +240,7 @@ pub trait ObjectLayer: Send + Sync + 'static {
                 BucketChange::PublicAccessBlock(_) => "public access blocks on this backend",
                 BucketChange::Ownership(_) => "ownership controls on this backend",
                 BucketChange::Cors(_) => "CORS rules on this backend",
+                BucketChange::Notification(_) => "event notifications on this backend",
             },
         })
     }
@@ -499,6 +500,7 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
         acl: opts.acl.unwrap_or_else(|| src.info.attrs.acl.clone()),
         write_back: false,
         precondition: opts.precondition,
+        event: Some(crate::notify::EventName::Copy),
         sse: opts.sse.or_else(|| {
             if !opts.keep_encryption {
                 return None;

@@ -22,6 +22,7 @@ pub mod lock;
 pub mod mpchecksum;
 pub mod multipart;
 pub mod names;
+pub mod notify;
 pub mod patch;
 pub mod path;
 pub mod sse;

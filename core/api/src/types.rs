@@ -109,6 +109,8 @@ pub struct PutOptions {
     /// A conditional write (`If-Match` / `If-None-Match: *`), checked
     /// against the current object in the same step as the commit.
     pub precondition: Option<crate::conditional::WritePrecondition>,
+    /// The event the write raises (`None`: `s3:ObjectCreated:Put`).
+    pub event: Option<crate::notify::EventName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

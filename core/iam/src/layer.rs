@@ -370,6 +370,7 @@ impl ObjectLayer for IdentityLayer {
             BucketChange::PublicAccessBlock(_) => "s3:PutBucketPublicAccessBlock",
             BucketChange::Ownership(_) => "s3:PutBucketOwnershipControls",
             BucketChange::Cors(_) => "s3:PutBucketCORS",
+            BucketChange::Notification(_) => "s3:PutBucketNotification",
         };
         self.require_bucket(bucket, action).await?;
         self.inner.update_bucket_config(bucket, change).await

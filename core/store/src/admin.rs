@@ -220,6 +220,7 @@ impl AdminLayer for ErasureSet {
         );
         out.extend(self.drive_metrics().await);
         out.extend(bucket_metrics(&s.bucket_usage));
+        out.extend(self.outbox_metrics());
         out
     }
 }

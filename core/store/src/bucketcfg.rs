@@ -108,6 +108,7 @@ impl ErasureSet {
                 BucketChange::PublicAccessBlock(b) => c.public_access_block = *b,
                 BucketChange::Ownership(o) => c.ownership = *o,
                 BucketChange::Cors(r) => c.cors = r.clone(),
+                BucketChange::Notification(n) => c.notification = n.clone(),
             }
             Ok(())
         })

@@ -26,6 +26,7 @@ pub mod meta;
 mod metacache;
 mod multipart;
 mod objects;
+mod outbox;
 mod patch;
 pub mod reader;
 mod rotate;

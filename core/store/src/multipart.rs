@@ -16,6 +16,7 @@ use cairn_api::mpchecksum::{UploadChecksum, complete_checksum, part_request};
 use cairn_api::multipart::{
     COMPLETED_KEEP, check_part_number, page_parts, page_uploads, validate_complete,
 };
+use cairn_api::notify::EventName;
 use cairn_api::{
     BucketName, ByteStream, ChecksumAlgorithm, CompleteOptions, CompletePart, ListPartsPage,
     ListUploadsOptions, ListUploadsPage, MAX_PUT_SIZE, ObjectError, ObjectHeaders, ObjectInfo,
@@ -30,6 +31,7 @@ use cairn_api::seg;
 use crate::drive::{Drive, DriveError};
 use crate::erasure::Erasure;
 use crate::meta::{PartMeta, VersionMeta};
+use crate::outbox::{Outcome, Raised};
 use crate::set::{
     ErasureSet, Lookup, Want, count, erasure_info, new_data_dir, now_nanos, write_quorum,
 };
@@ -540,6 +542,8 @@ impl ErasureSet {
         };
         self.stamp_version(bucket, key, &mut template, attrs)
             .await?;
+        let raised = Raised::of(EventName::CompleteMultipartUpload, &template);
+        let noted = self.outbox_note(bucket, key, raised, true).await?;
         // Per drive: move the chosen parts this drive holds (with the
         // agreed ETag) into a tmp data dir; a drive missing a part simply
         // lacks that shard, which reads reconstruct. A drive whose record
@@ -571,12 +575,15 @@ impl ErasureSet {
             // the upload's part files are gone (an earlier commit of it,
             // whose version is no longer the key's): nothing to complete
             self.remove_tmp(tmps).await;
+            self.outbox_settle(noted, Outcome::NotDone).await;
             return Err(ObjectError::NoSuchUpload {
                 upload_id: id.to_owned(),
             });
         }
         let jobs = crate::set::per_drive_metas(&template, &up.distribution, None, &tmps);
-        self.commit(bucket, key, jobs, wq, g.fence()).await?;
+        let res = self.commit(bucket, key, jobs, wq, g.fence()).await;
+        self.outbox_settle(noted, Outcome::of(&res)).await;
+        res?;
         let info = template.to_info(bucket.as_str(), key.as_str());
         self.completed.record(id, &parts, &info);
         self.remove_upload(bucket, id).await;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use cairn_api::checksum::BodyDigest;
+use cairn_api::notify::EventName;
 use cairn_api::{
     BucketInfo, BucketName, ByteStream, CopyOptions, GetObject, GetOptions, MAX_PUT_SIZE,
     MetadataDirective, ObjectError, ObjectInfo, ObjectKey, ObjectResult, PutOptions, QuorumOp,
@@ -14,6 +15,7 @@ use time::OffsetDateTime;
 use crate::drive::DriveError;
 use crate::erasure::Erasure;
 use crate::meta::{INLINE_MAX, ObjectMeta, VersionMeta};
+use crate::outbox::{Outcome, Raised};
 use crate::reader::{ReadPlan, ShardSource, stream};
 use crate::set::{
     Commit, ErasureSet, Held, Lookup, Want, count, erasure_info, new_data_dir, now_nanos,
@@ -281,12 +283,15 @@ impl ErasureSet {
                 .await?;
             template.mod_time = now_nanos();
             let jobs = per_drive_metas(&template, &distribution, Some(&shards), &[]);
+            let raised = Raised::of(opts.event.unwrap_or(EventName::Put), &template);
             let how = Commit {
                 quorum,
                 write_back: opts.write_back,
                 fence: g.fence(),
             };
-            self.commit_with(bucket, key, jobs, how).await?;
+            let commit = self.commit_with(bucket, key, jobs, how);
+            self.with_event(bucket, key, raised, !opts.write_back, commit)
+                .await?;
             return Ok(info_of(&template));
         }
 
@@ -335,13 +340,26 @@ impl ErasureSet {
             return Err(e);
         }
         template.mod_time = now_nanos();
+        let raised = Raised::of(opts.event.unwrap_or(EventName::Put), &template);
+        let noted = match self
+            .outbox_note(bucket, key, raised, !opts.write_back)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                self.remove_tmp(tmps).await;
+                return Err(e);
+            }
+        };
         let jobs = per_drive_metas(&template, &distribution, None, &tmps);
         let how = Commit {
             quorum,
             write_back: opts.write_back,
             fence: g.fence(),
         };
-        self.commit_with(bucket, key, jobs, how).await?;
+        let res = self.commit_with(bucket, key, jobs, how).await;
+        self.outbox_settle(noted, Outcome::of(&res)).await;
+        res?;
         Ok(info_of(&template))
     }
 
@@ -676,6 +694,12 @@ impl ErasureSet {
         if !replace && self.current_exists(bucket, dst).await? {
             return Err(ObjectError::PreconditionFailed);
         }
+        let moved_from = self
+            .outbox_note(bucket, src, Raised::removal(None), true)
+            .await?;
+        let moved_to = self
+            .outbox_note(bucket, dst, Raised::of(EventName::Put, &version), true)
+            .await?;
         let (b, s, d) = (bucket.to_string(), src.to_string(), dst.to_string());
         let res = self
             .on_drives(move |drive| match drive.rename_object(&b, &s, &d) {
@@ -695,6 +719,13 @@ impl ErasureSet {
         let moved = res.iter().filter(|r| matches!(r, Lookup::Found(_))).count();
         self.changed(bucket.as_str(), src.as_str());
         self.changed(bucket.as_str(), dst.as_str());
+        let outcome = match moved {
+            0 => Outcome::NotDone,
+            m if m < wq => Outcome::Unknown,
+            _ => Outcome::Committed,
+        };
+        self.outbox_settle(moved_from, outcome).await;
+        self.outbox_settle(moved_to, outcome).await;
         if moved < wq {
             // Drives that missed the move keep the old name; heal and the
             // read quorum sort it out, as for any write that missed quorum.
@@ -787,8 +818,9 @@ impl ErasureSet {
         }
         // a new version record: drives that miss it disagree, and heal
         template.mod_time = now_nanos().max(version.mod_time + 1);
-        self.rewrite_version(bucket, key, &version, &template)
-            .await?;
+        let raised = Raised::of(EventName::Copy, &template);
+        let rewrite = self.rewrite_version(bucket, key, &version, &template);
+        self.with_event(bucket, key, raised, true, rewrite).await?;
         let mut info = template.to_info(bucket.as_str(), key.as_str());
         if let Some(s) = &template.sse {
             info.encryption = Some(s.encryption(opts.source_sse_customer.as_ref()));

@@ -409,12 +409,15 @@ impl ErasureSet {
         tracing::debug!(%bucket, %key, size = opts.size, written = w.written,
             parts = template.parts.len(), "patched");
         let jobs = per_drive_metas(&template, &base.erasure.distribution, None, &w.tmps);
+        let raised = crate::outbox::Raised::of(cairn_api::notify::EventName::Put, &template);
         let how = crate::set::Commit {
             quorum,
             write_back: opts.write_back,
             fence: lock.fence(),
         };
-        self.commit_with(bucket, key, jobs, how).await?;
+        let commit = self.commit_with(bucket, key, jobs, how);
+        self.with_event(bucket, key, raised, !opts.write_back, commit)
+            .await?;
         let mut info = template.to_info(bucket.as_str(), key.as_str());
         info.encryption = template.sse.as_ref().map(|s| s.encryption(None));
         Ok(info)

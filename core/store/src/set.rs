@@ -74,6 +74,8 @@ pub struct ErasureSet {
     pub(crate) commit_delay: std::time::Duration,
     /// Latest versions of keys read lately (vcache.rs; off with remote drives).
     pub(crate) versions: crate::vcache::VersionCache,
+    /// Event records to deliver (outbox.rs).
+    pub(crate) outbox: crate::outbox::OutboxState,
 }
 
 /// A drive with less free space than this counts as full.
@@ -231,6 +233,7 @@ impl ErasureSet {
             completed: Default::default(),
             layout,
             commit_delay: std::time::Duration::ZERO,
+            outbox: Default::default(),
         })
     }
 

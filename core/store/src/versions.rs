@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use cairn_api::lock::check_retention_change;
+use cairn_api::notify::EventName::{self, DeleteMarkerCreated};
 use cairn_api::{
     BucketName, DeleteOptions, DeleteOutcome, ObjectError, ObjectInfo, ObjectKey, ObjectResult,
     Retention, Tags, VersionAttrs, VersionChange,
@@ -16,6 +17,7 @@ use cairn_api::seg;
 
 use crate::drive::{Drive, DriveError};
 use crate::meta::{META_FILE, ObjectMeta, VersionMeta};
+use crate::outbox::{Outcome, Raised};
 use crate::set::{ErasureSet, Lookup, Want, count, erasure_info, now_nanos, write_quorum};
 
 /// The time retention and lifecycle are judged by: the system clock plus
@@ -227,7 +229,14 @@ impl ErasureSet {
             });
         }
         if !cfg.versioning.marks_deletes() {
-            self.delete_all_versions(bucket, key).await?;
+            let delete = self.delete_all_versions(bucket, key);
+            match self
+                .with_event(bucket, key, Raised::removal(None), true, delete)
+                .await
+            {
+                Ok(()) | Err(ObjectError::NoSuchKey { .. }) => {}
+                Err(e) => return Err(e),
+            }
             return Ok(DeleteOutcome::default());
         }
         // versioned: a delete marker becomes the current version (in a
@@ -237,8 +246,14 @@ impl ErasureSet {
             self.check_replaceable(bucket, key, &cfg, None, opts.bypass_governance, now)
                 .await?;
         }
-        self.commit_marker(bucket, key, marker_id.clone(), g.fence())
-            .await?;
+        self.commit_marker(
+            bucket,
+            key,
+            marker_id.clone(),
+            DeleteMarkerCreated,
+            g.fence(),
+        )
+        .await?;
         Ok(DeleteOutcome {
             version_id: marker_id,
             delete_marker: true,
@@ -251,6 +266,7 @@ impl ErasureSet {
         bucket: &BucketName,
         key: &ObjectKey,
         id: Option<String>,
+        event: EventName,
         fence: u64,
     ) -> ObjectResult<()> {
         let online = self.online_drives();
@@ -266,7 +282,8 @@ impl ErasureSet {
                 Some((ObjectMeta::single(v, Vec::new()), None))
             })
             .collect();
-        self.commit(bucket, key, jobs, write_quorum(k, m), fence)
+        let commit = self.commit(bucket, key, jobs, write_quorum(k, m), fence);
+        self.with_event(bucket, key, Raised::of(event, &marker), true, commit)
             .await
     }
 
@@ -285,6 +302,10 @@ impl ErasureSet {
         let (_, wq) = self.default_quorums();
         if found + missing < wq {
             return Err(self.write_quorum_error(wq, found + missing));
+        }
+        if found == 0 {
+            // nothing was there: no event (the caller's answer is the same)
+            return Err(ObjectError::no_such_key(bucket, key));
         }
         Ok(())
     }
@@ -315,6 +336,10 @@ impl ErasureSet {
             Err(e) => return Err(e),
         };
         locked_error(bucket, key, version.attrs.check_delete(now, bypass))?;
+        // AWS names the removal of a marker a Delete too
+        let noted = self
+            .outbox_note(bucket, key, Raised::removal(id.clone()), true)
+            .await?;
         let (b, k, vid) = (bucket.to_string(), key.to_string(), id.clone());
         let res = self
             .on_drives(move |d| match d.remove_version(&b, &k, vid.as_deref()) {
@@ -329,6 +354,12 @@ impl ErasureSet {
         self.changed(bucket.as_str(), key.as_str());
         let (found, missing) = count(&res);
         let wq = write_quorum(version.erasure.data, version.erasure.parity);
+        let outcome = match found {
+            0 => Outcome::NotDone,
+            _ if found + missing < wq => Outcome::Unknown,
+            _ => Outcome::Committed,
+        };
+        self.outbox_settle(noted, outcome).await;
         if found + missing < wq {
             return Err(self.write_quorum_error(wq, found + missing));
         }
@@ -373,6 +404,12 @@ impl ErasureSet {
         }
         let now = self.clock.now();
         let mut template = version.clone();
+        let event = match &change {
+            VersionChange::Tags(t) if t.is_empty() => Some(EventName::TaggingDelete),
+            VersionChange::Tags(_) => Some(EventName::TaggingPut),
+            VersionChange::Acl(_) => Some(EventName::AclPut),
+            _ => None,
+        };
         match change {
             VersionChange::Retention {
                 retention,
@@ -402,8 +439,14 @@ impl ErasureSet {
             VersionChange::Acl(a) => template.attrs.acl = a,
         }
         template.revision = version.revision + 1;
-        self.rewrite_version(bucket, key, &version, &template)
-            .await?;
+        let rewrite = self.rewrite_version(bucket, key, &version, &template);
+        match event {
+            Some(e) => {
+                self.with_event(bucket, key, Raised::of(e, &template), true, rewrite)
+                    .await?
+            }
+            None => rewrite.await?,
+        }
         Ok(template.to_info(bucket.as_str(), key.as_str()))
     }
 }

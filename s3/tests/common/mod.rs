@@ -67,6 +67,7 @@ impl Server {
             audit: None,
             web: None,
             router: None,
+            notify_targets: Vec::new(),
         };
         let dyn_layer: Arc<dyn ObjectLayer> = layer.clone();
         let task = tokio::spawn(cairn_s3::serve(listener, dyn_layer, cfg, ready_fn, async {

@@ -1,0 +1,19 @@
+//! cairn-events: bucket event notifications leave the server here. The
+//! store writes each event's record to its outbox on the drives (cairn-api
+//! `Outbox`); the [`Deliverer`] drains it, sends each record in AWS's S3
+//! event format ([`record`]) to its targets ([`target`]: webhook; [`redis`];
+//! [`nats`]), retries with backoff forever, and removes a record once every
+//! target has it. Targets come from the server's configuration
+//! ([`config`]). Depends on cairn-api alone.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
+pub mod config;
+pub mod deliver;
+pub mod nats;
+pub mod record;
+pub mod redis;
+pub mod target;
+
+pub use config::{NotifyConfig, TargetConfig};
+pub use deliver::{Deliverer, DeliveryStats};
+pub use target::{Target, TargetError};
