@@ -491,7 +491,12 @@ fn start_services(set: &Arc<ErasureSets>, args: &ServerArgs, plane: Option<&crat
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "services lease held elsewhere");
-                    tokio::time::sleep(lease.retry).await;
+                    // at a random point of the next interval: nodes that
+                    // started together and split the lockers between
+                    // them must not keep asking in step (a livelock)
+                    let jitter = rand::random_range(0..=lease.retry.as_millis() as u64);
+                    let pause = lease.retry / 2 + std::time::Duration::from_millis(jitter);
+                    tokio::time::sleep(pause).await;
                 }
             }
         }
