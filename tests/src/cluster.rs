@@ -40,6 +40,17 @@ fn cluster_port(nodes: usize) -> Result<u16> {
     bail!("no port free on every node's address")
 }
 
+/// The cairn binary with none of this process's `CAIRN_*` variables.
+fn bare_cairn() -> Result<Command> {
+    let mut cmd = Command::new(cairn_bin()?);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("CAIRN_") {
+            cmd.env_remove(&k);
+        }
+    }
+    Ok(cmd)
+}
+
 fn node_ip(i: usize) -> String {
     format!("127.0.0.{}", i + 1)
 }
@@ -129,12 +140,7 @@ impl Cluster {
 
     /// `cairn server --address ADDR EXTRA DRIVES` as every node runs it.
     pub fn command(&self, addr: &str, extra: &[&str]) -> Result<Command> {
-        let mut cmd = Command::new(cairn_bin()?);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("CAIRN_") {
-                cmd.env_remove(&k);
-            }
-        }
+        let mut cmd = bare_cairn()?;
         cmd.arg("server")
             .arg("--address")
             .arg(addr)
@@ -212,12 +218,7 @@ impl Cluster {
 
     /// `cairn admin ARGS` against node `i`, with the root credentials.
     pub fn admin(&self, i: usize, args: &[&str]) -> Result<Command> {
-        let mut cmd = Command::new(cairn_bin()?);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("CAIRN_") {
-                cmd.env_remove(&k);
-            }
-        }
+        let mut cmd = bare_cairn()?;
         cmd.env("CAIRN_ROOT_USER", &self.user)
             .env("CAIRN_ROOT_PASSWORD", &self.password)
             .arg("admin")
