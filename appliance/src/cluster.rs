@@ -115,6 +115,15 @@ pub fn key(access_key: &str, secret_key: &str) -> NodeKey {
 }
 
 impl Topology {
+    /// This node's IP address when `--address` names one (not a name, not
+    /// 0.0.0.0): calls to other nodes leave from it.
+    fn source_ip(&self) -> Option<std::net::IpAddr> {
+        let me = self.nodes.get(self.me)?;
+        let (host, _) = me.rsplit_once(':')?;
+        let ip: std::net::IpAddr = host.trim_matches(['[', ']']).parse().ok()?;
+        (!ip.is_unspecified()).then_some(ip)
+    }
+
     /// What every node must have been started with alike.
     pub fn digest(
         &self,
@@ -138,7 +147,7 @@ impl Topology {
             .iter()
             .map(|n| {
                 let base = format!("http://{}", internode_addr(n)?);
-                Ok(Node::new(&base, key.clone(), rt.clone()))
+                Ok(Node::new(&base, key.clone(), rt.clone(), self.source_ip()))
             })
             .collect()
     }
@@ -154,6 +163,7 @@ impl Topology {
                 &format!("http://{}", internode_addr(n)?),
                 key.clone(),
                 rt.clone(),
+                self.source_ip(),
             );
             // which of two disagreeing nodes is wrong cannot be told
             // here: each says so (once per kind of answer) and waits for

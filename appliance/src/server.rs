@@ -456,15 +456,19 @@ fn scanner_config(args: &ServerArgs) -> Option<cairn_core::scan::ScannerConfig> 
     })
 }
 
-/// The scanner, healer and drive monitor: on one node, at once; in a
-/// cluster, on the node that holds the services lease (a cluster lock
-/// over every drive, kept while the node lives): the others try again
-/// every half lock life, so when its node dies another takes over once
-/// the lock expires.
+/// The healer and drive monitor run on every node (each heals what its
+/// reads found and watches its own view of the drives); the scanner runs
+/// at once on one node, and in a cluster on the node that holds the
+/// services lease (a cluster lock over every drive, kept while the node
+/// lives): the others try again every half lock life, so when its node
+/// dies another takes over once the lock expires.
 fn start_services(set: &Arc<ErasureSets>, args: &ServerArgs, plane: Option<&crate::plane::Plane>) {
-    let scanner = scanner_config(args);
+    set.start_node_services();
+    let Some(scanner) = scanner_config(args) else {
+        return;
+    };
     let Some(plane) = plane else {
-        set.start_services(scanner);
+        set.start_scanners(&scanner);
         return;
     };
     // one try at a time: the lease is asked again every half lock life
@@ -482,9 +486,9 @@ fn start_services(set: &Arc<ErasureSets>, args: &ServerArgs, plane: Option<&crat
             match lease.locks.lock(SERVICES_LEASE, LockKind::Write).await {
                 Ok(held) => {
                     tracing::info!(
-                        "this node holds the cluster's services lease: it runs the scanner, healer and drive monitor"
+                        "this node holds the cluster's services lease: it runs the scanner"
                     );
-                    set.start_services(scanner.clone());
+                    set.start_scanners(&scanner);
                     // held (and refreshed) for the node's life
                     let _held = held;
                     std::future::pending::<()>().await;

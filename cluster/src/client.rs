@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,11 +55,14 @@ struct NodeInner {
 }
 
 impl Node {
-    /// A node at `base` (`http://host:port`); calls run on `rt`.
-    pub fn new(base: &str, key: NodeKey, rt: Handle) -> Self {
+    /// A node at `base` (`http://host:port`); calls run on `rt` and leave
+    /// from `source` when given (this node's own address: peers and
+    /// firewalls then see which node is calling, also over loopback).
+    pub fn new(base: &str, key: NodeKey, rt: Handle, source: Option<IpAddr>) -> Self {
         let mut conn = HttpConnector::new();
         conn.set_connect_timeout(Some(CONNECT_TIMEOUT));
         conn.set_nodelay(true);
+        conn.set_local_address(source);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(conn);

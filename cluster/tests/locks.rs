@@ -68,6 +68,7 @@ async fn cluster(ttl: Duration) -> Cluster {
             &format!("http://{addr}"),
             key.clone(),
             tokio::runtime::Handle::current(),
+            None,
         ));
         c.lockers.push(lockers);
         c.drives.push(drives);

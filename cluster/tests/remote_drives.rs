@@ -105,7 +105,7 @@ impl Layout {
                 }
             })
             .collect();
-        let node = Node::new(&base, key, tokio::runtime::Handle::current());
+        let node = Node::new(&base, key, tokio::runtime::Handle::current(), None);
         let (s, r) = (shown.clone(), self.real.clone());
         let io = IoFor::new(move |root| match s.iter().position(|p| p == root) {
             Some(i) if i % 2 == 1 => {

@@ -98,6 +98,16 @@ impl Cluster {
         })
     }
 
+    /// Node `i`'s IP address (127.0.0.i+1).
+    pub fn ip(&self, i: usize) -> String {
+        node_ip(i)
+    }
+
+    /// The port every node serves the storage RPC on (and calls its peers on).
+    pub fn internode_port(&self) -> u16 {
+        self.port.saturating_add(1)
+    }
+
     pub fn addr(&self, i: usize) -> String {
         format!("{}:{}", node_ip(i), self.port)
     }
@@ -205,6 +215,25 @@ impl Cluster {
             bail!("kill -{sig} node {} failed", i + 1);
         }
         Ok(())
+    }
+
+    /// Waits (up to 20 s) until `/_cairn/health/cluster` through node `i`
+    /// answers `status` with a body that says `shows` (the set's drives
+    /// against its write quorum).
+    pub async fn health_shows(&self, i: usize, status: u16, shows: &str) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = raw::get(&self.addr(i), "/_cairn/health/cluster").await;
+            let last = match r {
+                Ok(r) if r.status == status && r.text().contains(shows) => return Ok(()),
+                Ok(r) => format!("{} {}", r.status, r.text()),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() > deadline {
+                bail!("node {} health is {last}, not {status} with {shows}", i + 1);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// A raw signed client of node `i` (root credentials).

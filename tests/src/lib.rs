@@ -18,11 +18,14 @@ pub mod console;
 pub mod data;
 pub mod emulators;
 pub mod federation;
+pub mod front;
 pub mod gateways;
+pub mod history;
 pub mod lock;
 pub mod metrics;
 pub mod mount;
 pub mod multipart;
+pub mod netfault;
 pub mod nfs3;
 pub mod nfs_server;
 pub mod notify;
@@ -177,6 +180,38 @@ pub struct Server {
     opts: StartOpts,
     child: Option<Child>,
     starts: usize,
+    /// With `CAIRN_TEST_CLUSTER=NxD`: the cluster behind this "server".
+    cluster: Option<ClusterFront>,
+}
+
+/// A cluster of N nodes x D drives behind a round-robin front: what
+/// `Server::start` runs instead of one process when `CAIRN_TEST_CLUSTER`
+/// is `NxD` (e.g. `4x2`), so the client tests run against a cluster with
+/// their requests spread over every node.
+pub struct ClusterFront {
+    pub nodes: cluster::Cluster,
+    pub front: front::Front,
+}
+
+/// The cluster shape `CAIRN_TEST_CLUSTER` asks for, for servers the
+/// cluster can stand in for (not gateways, TLS or the embedded default).
+fn cluster_shape(opts: &StartOpts) -> Result<Option<(usize, usize)>> {
+    let Ok(v) = std::env::var("CAIRN_TEST_CLUSTER") else {
+        return Ok(None);
+    };
+    let plain = opts.gateway.is_none()
+        && !opts.embedded
+        && opts.certs.is_none()
+        && opts.env.is_empty()
+        && opts.port.is_none()
+        && !opts.any_address;
+    if !plain {
+        return Ok(None);
+    }
+    let (n, d) = v
+        .split_once('x')
+        .with_context(|| format!("CAIRN_TEST_CLUSTER={v}: NODESxDRIVES"))?;
+    Ok(Some((n.parse()?, d.parse()?)))
 }
 
 /// A TCP port free on 127.0.0.1 now.
@@ -235,19 +270,58 @@ impl Server {
             opts,
             child: None,
             starts: 0,
+            cluster: None,
         };
+        if let Some((nodes, drives)) = cluster_shape(&s.opts)? {
+            s.start_cluster(nodes, drives).await?;
+            s.write_tool_configs()?;
+            return Ok(s);
+        }
         s.write_tool_configs()?;
         s.spawn_and_wait().await?;
         Ok(s)
+    }
+
+    /// Starts the cluster and its front; the front's port is this server's.
+    async fn start_cluster(&mut self, nodes: usize, drives: usize) -> Result<()> {
+        let mut c = cluster::Cluster::new(nodes, drives)?;
+        c.user = self.user.clone();
+        c.password = self.password.clone();
+        let mut extra: Vec<String> = self.opts.extra_args.clone();
+        if let Some(m) = self.opts.parity {
+            extra.extend(["--parity".to_owned(), m.to_string()]);
+        }
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        for i in 0..nodes {
+            c.spawn(i, &extra)?;
+        }
+        for i in 0..nodes {
+            c.wait_ready(i).await?;
+        }
+        let front = front::Front::start((0..nodes).map(|i| c.addr(i)).collect()).await?;
+        self.port = front.addr.port();
+        self.cluster = Some(ClusterFront { nodes: c, front });
+        Ok(())
+    }
+
+    /// The cluster behind this server (`CAIRN_TEST_CLUSTER`), if any.
+    pub fn cluster(&self) -> Option<&ClusterFront> {
+        self.cluster.as_ref()
     }
 
     fn log_path(&self) -> PathBuf {
         self.dir.path().join(format!("server-{}.log", self.starts))
     }
 
-    /// The server's whole output (stdout and stderr) of its current run.
+    /// The server's whole output (stdout and stderr) of its current run
+    /// (every node's, one after the other, for a cluster).
     pub fn full_log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+        match &self.cluster {
+            Some(c) => (0..c.nodes.nodes)
+                .map(|i| format!("--- node {} ---\n{}", i + 1, c.nodes.log(i)))
+                .collect(),
+            None => std::fs::read_to_string(self.log_path()).unwrap_or_default(),
+        }
     }
 
     /// The last 60 lines of the server's output of its current run.
@@ -259,6 +333,9 @@ impl Server {
     }
 
     async fn spawn_and_wait(&mut self) -> Result<()> {
+        if self.cluster.is_some() {
+            bail!("a server that is a cluster (CAIRN_TEST_CLUSTER) is not restarted");
+        }
         self.starts += 1;
         let bin = cairn_bin()?;
         let log = File::create(self.log_path())?;

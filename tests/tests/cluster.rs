@@ -7,26 +7,12 @@
 //! missed when the data is read; mismatched arguments and a node that
 //! holds none of the drives get clear errors.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cairn_tests::cluster::Cluster;
 use cairn_tests::cmd::{run, run_status};
-use cairn_tests::data::write_tree;
-
-fn same_trees(a: &Path, b: &Path) {
-    let out = std::process::Command::new("diff")
-        .arg("-r")
-        .arg(a)
-        .arg(b)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "trees differ: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
+use cairn_tests::data::{assert_trees_equal, write_tree};
+use cairn_tests::front::Front;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_nodes_serve_one_store_through_every_node() {
@@ -48,7 +34,7 @@ async fn four_nodes_serve_one_store_through_every_node() {
             &["s3", "sync", "s3://clustered/t/", out.to_str().unwrap()],
         ))
         .unwrap();
-        same_trees(&src, &out);
+        assert_trees_equal(&src, &out).unwrap();
     }
     // every node holds its share of every object: one set of 8 drives
     for i in 0..4 {
@@ -62,17 +48,6 @@ async fn four_nodes_serve_one_store_through_every_node() {
             );
         }
     }
-}
-
-/// `/_cairn/health/cluster` through node `i`: `status`, and a body that
-/// says `shows` (the set's drives against its write quorum).
-async fn cluster_health(c: &Cluster, i: usize, status: u16, shows: &str) {
-    let r = cairn_tests::raw::get(&c.addr(i), "/_cairn/health/cluster")
-        .await
-        .unwrap();
-    let body = r.text();
-    assert_eq!(r.status, status, "{body}");
-    assert!(body.contains(shows), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +65,7 @@ async fn a_killed_node_costs_no_acknowledged_write() {
 
     // one node gone (2 of 8 drives): reads and writes go on everywhere
     c.kill(2).unwrap();
-    cluster_health(&c, 0, 200, "\"online\":6").await;
+    c.health_shows(0, 200, "\"online\":6").await.unwrap();
     let m = cairn_tests::raw::get(&c.addr(0), "/_cairn/metrics")
         .await
         .unwrap()
@@ -127,7 +102,7 @@ async fn a_killed_node_costs_no_acknowledged_write() {
             &["s3", "sync", "s3://faults/before/", out.to_str().unwrap()],
         ))
         .unwrap();
-        same_trees(&src, &out);
+        assert_trees_equal(&src, &out).unwrap();
     }
     run(&mut c.aws(
         3,
@@ -138,7 +113,15 @@ async fn a_killed_node_costs_no_acknowledged_write() {
     // a second node gone (4 of 8 left, write quorum 5): writes refused
     // at once, with nothing of them visible; reads go on
     c.kill(1).unwrap();
-    cluster_health(&c, 3, 503, "\"online\":4").await;
+    c.health_shows(3, 503, "\"online\":4").await.unwrap();
+    let t = Instant::now();
+    let r = c
+        .raw(0)
+        .send("PUT", "/faults/refused-raw", &[], b"refused")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 503, "{}", r.describe());
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     let t = Instant::now();
     let one = src.join("small.txt");
     let out = run_status(&mut c.aws(
@@ -161,7 +144,7 @@ async fn a_killed_node_costs_no_acknowledged_write() {
         &["s3", "sync", "s3://faults/during/", out.to_str().unwrap()],
     ))
     .unwrap();
-    same_trees(&src, &out);
+    assert_trees_equal(&src, &out).unwrap();
 
     // both come back: writes work again, and node 3 is healed of the
     // writes it missed once they are read (no admin command)
@@ -171,7 +154,7 @@ async fn a_killed_node_costs_no_acknowledged_write() {
     for i in [1, 2] {
         c.wait_ready(i).await.unwrap();
     }
-    cluster_health(&c, 1, 200, "\"online\":8").await;
+    c.health_shows(1, 200, "\"online\":8").await.unwrap();
     run(&mut c.aws(2, &["s3", "cp", one.to_str().unwrap(), "s3://faults/back"])).unwrap();
     let out = tmp.path().join("healed");
     run(&mut c.aws(
@@ -179,7 +162,7 @@ async fn a_killed_node_costs_no_acknowledged_write() {
         &["s3", "sync", "s3://faults/during/", out.to_str().unwrap()],
     ))
     .unwrap();
-    same_trees(&src, &out);
+    assert_trees_equal(&src, &out).unwrap();
     let missed = c.drives(2)[0].join("faults/during/small.txt/cairn.meta");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !missed.is_file() {
@@ -389,7 +372,7 @@ async fn what_one_node_changes_every_node_sees_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_services_move_to_another_node_when_theirs_dies() {
-    // the scanner, healer and monitor run where the services lease is
+    // the scanner runs where the services lease is
     let mut c = cluster_with(|_| vec!["--lock-ttl-secs", "2"]).await;
     const LEASE: &str = "holds the cluster's services lease";
     let holders = |c: &Cluster, but: Option<usize>| -> Vec<usize> {
@@ -422,4 +405,36 @@ async fn the_services_move_to_another_node_when_theirs_dies() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conformance_suite_passes_through_a_front_over_every_node() {
+    let c = Cluster::start(4, 2).await.unwrap();
+    let buckets: Vec<String> = cairn_api::conformance::BUCKETS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for (i, b) in buckets.iter().enumerate() {
+        let r = c
+            .raw(i % 4)
+            .send("PUT", &format!("/{b}"), &[], b"")
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{b}: {}", r.describe());
+    }
+    // a load balancer's round robin: each request to the next node
+    let front = Front::start((0..4).map(|i| c.addr(i)).collect())
+        .await
+        .unwrap();
+    let gw = cairn_gateway::cloud::s3_layer(
+        Some(&format!("http://{}", front.addr)),
+        "us-east-1",
+        Some(&c.user),
+        Some(&c.password),
+        &buckets,
+    )
+    .unwrap();
+    cairn_api::conformance::run_all(&gw).await;
+    let served = front.served();
+    assert!(served.iter().all(|&n| n >= 50), "{served:?}");
 }

@@ -198,6 +198,12 @@ impl AdminLayer for ErasureSet {
             self.heal_queue.len() as u64,
         );
         gauge(
+            "cairn_heal_missed_writes",
+            "Objects written while some of their drives were offline, healed when those answer.",
+            "gauge",
+            self.missed.len() as u64,
+        );
+        gauge(
             "cairn_scanner_objects_total",
             "Objects the background scanner visited.",
             "counter",

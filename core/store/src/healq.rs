@@ -1,10 +1,18 @@
 //! The heal queue: objects a read found damaged (or a drive lacking) wait
 //! here for the background healer; each object is queued once at a time.
+//!
+//! The missed writes (MinIO's MRF list): objects a commit could not write
+//! on every drive (a drive offline, a node down or partitioned away), by
+//! the drives they missed. The drive monitor queues each for healing as
+//! soon as every drive it missed answers again, so a drive or node that
+//! comes back is healed of what it missed without waiting for the
+//! scanner's next cycle. The list lives in this process (bounded); past
+//! its bound, or after a restart, the scanner's cycle finds the rest.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use cairn_api::{BucketName, ObjectKey};
 use parking_lot::Mutex;
@@ -33,6 +41,64 @@ impl Default for HealQueue {
             queued: Mutex::new(HashSet::new()),
             healing: AtomicUsize::new(0),
         }
+    }
+}
+
+/// At most this many objects are remembered as missed writes.
+const MISSED_MAX: usize = 100_000;
+
+/// Objects a commit missed drives of: (bucket, key) -> bit i set for drive i.
+#[derive(Default)]
+pub(crate) struct MissedWrites {
+    objects: Mutex<HashMap<(String, String), u64>>,
+    /// More were missed than remembered: every drive back means a full heal.
+    overflowed: AtomicBool,
+}
+
+/// What the drives answering again make ready to heal.
+pub(crate) struct MissedReady {
+    pub objects: Vec<(String, String)>,
+    /// The list overflowed and every drive answers: heal everything.
+    pub everything: bool,
+}
+
+impl MissedWrites {
+    /// Remembers that a commit of `bucket/key` missed the drives of `mask`.
+    pub(crate) fn note(&self, bucket: &str, key: &str, mask: u64) {
+        if mask == 0 {
+            return;
+        }
+        let mut objects = self.objects.lock();
+        let item = (bucket.to_owned(), key.to_owned());
+        if let Some(m) = objects.get_mut(&item) {
+            *m |= mask;
+        } else if objects.len() < MISSED_MAX {
+            objects.insert(item, mask);
+        } else {
+            self.overflowed.store(true, Relaxed);
+        }
+    }
+
+    /// Takes the objects whose missed drives are all in `online`; `all`
+    /// has a bit for each of the set's drives.
+    pub(crate) fn ready(&self, online: u64, all: u64) -> MissedReady {
+        let mut objects = self.objects.lock();
+        let mut out = Vec::new();
+        objects.retain(|item, mask| {
+            let back = *mask & !online == 0;
+            if back {
+                out.push(item.clone());
+            }
+            !back
+        });
+        MissedReady {
+            objects: out,
+            everything: online & all == all && self.overflowed.swap(false, Relaxed),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.objects.lock().len()
     }
 }
 

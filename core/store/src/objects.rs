@@ -373,7 +373,6 @@ impl ErasureSet {
         let (version, metas) = self
             .read_current(bucket, key, true, opts.version_id.clone())
             .await?;
-        drop(g);
         let mut info = version.to_info(bucket.as_str(), key.as_str());
         let keys = match &version.sse {
             None => {
@@ -405,7 +404,9 @@ impl ErasureSet {
             metas: &metas,
             keys: keys.as_ref(),
         };
-        let (plan, plain) = self.read_plan((bucket, key), &src, offset, length)?;
+        let (mut plan, plain) = self.read_plan((bucket, key), &src, offset, length)?;
+        // the read lock is kept until the version's files are open
+        plan.hold = Some(Box::new(g));
         let body = match keys {
             None => {
                 verified_start(stream(plan), length, |e| {
@@ -502,6 +503,7 @@ impl ErasureSet {
                 tracing::warn!(bucket = %b, key = %k, shard, why, "bad shard served around; queued for healing");
                 heal(&b, &k, why);
             })),
+            hold: None,
             on_failed: Some(Arc::new(move |e| {
                 stats.unrecoverable_reads.fetch_add(1, Relaxed);
                 match e {
@@ -689,7 +691,7 @@ impl ErasureSet {
         let _g = self
             .locks
             .write_two(bucket.as_str(), src.as_str(), dst.as_str())
-            .await;
+            .await?;
         let (version, _) = self.read_current(bucket, src, false, None).await?;
         if !replace && self.current_exists(bucket, dst).await? {
             return Err(ObjectError::PreconditionFailed);

@@ -52,6 +52,14 @@ pub struct ReadPlan {
     pub on_bad_shard: Option<BadShardFn>,
     /// Told when the read fails, for counting and logging.
     pub on_failed: Option<ReadFailedFn>,
+    /// Held until the readers of the first part to read have read their
+    /// first block (their files are open then): the object's read lock,
+    /// so that an overwrite cannot take the version's files away before
+    /// the read has them (a GET would fail with 500; the history test
+    /// of a cluster found it). Inline data is read at once. Later parts
+    /// are opened without it: holding it while a slow client reads would
+    /// stall writers of the key (and a reader that writes, for good).
+    pub hold: Option<Box<dyn Send>>,
 }
 
 /// One part to read: its stored size and where its file is.
@@ -96,7 +104,8 @@ const SHARD_QUEUE: usize = 3;
 /// Starts the pipeline and returns the body stream. A failure ends the
 /// stream with an `io::Error` holding the `ObjectError` (see
 /// [`object_error`]); nothing follows it.
-pub fn stream(plan: ReadPlan) -> ByteStream {
+pub fn stream(mut plan: ReadPlan) -> ByteStream {
+    let hold = plan.hold.take();
     if let Some(done) = read_inline(&plan) {
         let items = match done {
             Ok(chunks) => chunks.into_iter().map(Ok).collect(),
@@ -112,8 +121,9 @@ pub fn stream(plan: ReadPlan) -> ByteStream {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(OUT_QUEUE);
     tokio::task::spawn_blocking(move || {
         // a panic must not end the body as if it were whole
-        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| assemble(&plan, &tx)))
-            .unwrap_or_else(|_| Err(ObjectError::internal("the read pipeline panicked")));
+        let done =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| assemble(&plan, &tx, hold)))
+                .unwrap_or_else(|_| Err(ObjectError::internal("the read pipeline panicked")));
         if let Err(e) = done {
             if let Some(cb) = &plan.on_failed {
                 cb(&e);
@@ -507,6 +517,7 @@ impl PartReaders<'_> {
 fn assemble(
     plan: &ReadPlan,
     out: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+    mut hold: Option<Box<dyn Send>>,
 ) -> Result<(), ObjectError> {
     let k = plan.erasure.data_shards();
     let n = plan.erasure.total_shards();
@@ -572,6 +583,7 @@ fn assemble(
 
         for (i, &block_len) in block_lens.iter().enumerate() {
             let mut shards = readers.gather(i)?;
+            drop(hold.take());
             readers.trim();
             let data_ok = shards[..k].iter().all(Option::is_some);
             if !data_ok {

@@ -225,6 +225,12 @@ impl ErasureSet {
     /// Takes an empty folder put in place of a lost drive into the set
     /// (formats it with its position); never touches a foreign drive.
     pub async fn monitor_drives(&self) -> usize {
+        self.probe_monitor().await.replaced
+    }
+
+    /// One round of the drive monitor: which drives answer, and which
+    /// replacement drives of this node it formatted.
+    async fn probe_monitor(&self) -> Monitored {
         let _one = self.monitor.lock().await;
         let n = self.drives.len();
         let deployment = self.deployment_id.clone();
@@ -234,39 +240,70 @@ impl ErasureSet {
             .probe_drives(move |d| {
                 // Answering at all (within the timeout) clears "hung".
                 if d.is_online() {
-                    return false;
+                    return Probe::Online;
                 }
-                if !d.io().is_dir(&d.root) {
-                    return false;
+                // a replacement drive is taken by its own node's monitor
+                if !d.io().node().is_empty() || !d.io().is_dir(&d.root) {
+                    return Probe::Offline;
                 }
                 match d.read_format() {
                     Ok(None) => {}
-                    _ => return false,
+                    _ => return Probe::Offline,
                 }
                 let empty = d.io().read_dir(&d.root).is_ok_and(|r| r.is_empty());
                 if !empty {
                     tracing::warn!(drive = %d.root.display(), "drive has no format but is not empty; not taking it");
-                    return false;
+                    return Probe::Offline;
                 }
                 // the lock went with the old folder: take it on the new one
                 if let Err(e) = d.take_lock() {
                     tracing::warn!(drive = %d.root.display(), error = %e, "cannot lock replacement drive; not taking it");
-                    return false;
+                    return Probe::Offline;
                 }
                 let f = layout.format(&deployment, n, d.index, parity);
                 match d.write_format(&f) {
                     Ok(()) => {
                         tracing::info!(drive = %d.root.display(), index = d.index, "replacement drive formatted; healing will fill it");
-                        true
+                        Probe::Replaced
                     }
                     Err(e) => {
                         tracing::warn!(drive = %d.root.display(), error = %e, "cannot format replacement drive");
-                        false
+                        Probe::Offline
                     }
                 }
             })
             .await;
-        res.into_iter().filter(|x| *x).count()
+        let bit = |i: usize| 1u64.checked_shl(i as u32).unwrap_or(0);
+        Monitored {
+            replaced: res.iter().filter(|p| matches!(p, Probe::Replaced)).count(),
+            online: res
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| matches!(p, Probe::Online))
+                .fold(0, |m, (i, _)| m | bit(i)),
+            all: (0..res.len()).fold(0, |m, i| m | bit(i)),
+        }
+    }
+
+    /// Queues for healing the missed writes whose drives all answer
+    /// again (everything, when more were missed than remembered).
+    async fn heal_missed(&self, m: &Monitored) {
+        let ready = self.missed.ready(m.online, m.all);
+        if !ready.objects.is_empty() {
+            tracing::info!(
+                objects = ready.objects.len(),
+                "drives that missed writes answer again: healing them"
+            );
+        }
+        for (b, k) in &ready.objects {
+            self.queue_heal(b, k);
+        }
+        if ready.everything {
+            let sum = self
+                .heal_all(&HealRequest::default(), Duration::ZERO, None)
+                .await;
+            tracing::info!(healed = sum.objects_healed, "healed after a long outage");
+        }
     }
 
     /// Removes tmp entries and multipart uploads older than `age`.
@@ -365,15 +402,40 @@ impl ErasureSet {
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 let Some(set) = set.upgrade() else { return };
-                if set.monitor_drives().await > 0 {
+                let m = set.probe_monitor().await;
+                if m.replaced > 0 {
                     let sum = set
                         .heal_all(&HealRequest::default(), Duration::ZERO, None)
                         .await;
                     tracing::info!(healed = sum.objects_healed, "replacement drive filled");
                 }
+                set.heal_missed(&m).await;
             }
         });
     }
+}
+
+/// What one drive answered the monitor.
+enum Probe {
+    Online,
+    /// A replacement drive of this node, formatted now.
+    Replaced,
+    Offline,
+}
+
+impl crate::set::DriveAnswer for Probe {
+    fn offline() -> Self {
+        Probe::Offline
+    }
+}
+
+/// One round of the drive monitor.
+struct Monitored {
+    replaced: usize,
+    /// Bit i: drive i answers.
+    online: u64,
+    /// Bit i for each drive of the set.
+    all: u64,
 }
 
 async fn send(events: Option<&mpsc::Sender<HealEvent>>, ev: HealEvent) {

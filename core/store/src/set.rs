@@ -42,6 +42,8 @@ pub struct ErasureSet {
     pub(crate) locks: LockTable,
     pub(crate) stats: Arc<Stats>,
     pub(crate) heal_queue: Arc<HealQueue>,
+    /// Objects commits could not write on every drive.
+    pub(crate) missed: crate::healq::MissedWrites,
     /// How long a drive may take to answer before it is marked offline.
     pub(crate) drive_timeout: std::time::Duration,
     /// Cleared by the admin API to pause the scanner.
@@ -221,6 +223,7 @@ impl ErasureSet {
             locks: LockTable::default(),
             stats: Arc::new(Stats::default()),
             heal_queue: Arc::new(HealQueue::default()),
+            missed: Default::default(),
             monitor: tokio::sync::Mutex::new(()),
             scan_rate: std::sync::atomic::AtomicU64::new(0),
             scanner_enabled: std::sync::atomic::AtomicBool::new(true),
@@ -428,11 +431,12 @@ impl ErasureSet {
     /// requests until the monitor finds it answering again: requests never
     /// wait on a dead drive twice.
     ///
-    /// When most drives are late together, the cause is the machine (one
-    /// disk under all of them, a burst of fsyncs, CPU starvation), not a
-    /// drive: marking them all offline would fail every request at once.
-    /// They get `LATE_TOGETHER` times the timeout, and only a drive still
-    /// silent then is marked.
+    /// When most drives are late together, one of them this machine's,
+    /// the cause is the machine (one disk under all of them, a burst of
+    /// fsyncs, CPU starvation), not a drive: marking them all offline
+    /// would fail every request at once. They get `LATE_TOGETHER` times
+    /// the timeout, and only a drive still silent then is marked. Late
+    /// drives all of other nodes are marked at once (a partition).
     ///
     /// The timeout counts from the moment the function starts on its
     /// thread, not from the call: a job waiting for a free blocking
@@ -478,8 +482,16 @@ impl ErasureSet {
             .iter()
             .filter(|w| matches!(w, Waited::Done(_)))
             .count();
-        // a drive late alone is marked now; drives late together wait longer
-        let alone = on_time * 2 >= asked;
+        // a drive late alone is marked now; drives late together wait
+        // longer, unless none of them is on this machine: remote drives
+        // late while this machine's answered are cut off from it (their
+        // node is down, paused or partitioned away)
+        let machine_late = self
+            .drives
+            .iter()
+            .zip(&waited)
+            .any(|(d, w)| matches!(w, Waited::Late(..)) && d.io().node().is_empty());
+        let alone = on_time * 2 >= asked || !machine_late;
         let finals = waited.into_iter().map(|w| async move {
             match w {
                 Waited::Late(_, at) if !alone => w.until(at + timeout * LATE_TOGETHER).await,
@@ -753,6 +765,18 @@ impl ErasureSet {
         let ok = res.iter().filter(|r| r.is_ok()).count();
         if write_back {
             self.written_back();
+        }
+        // the drives that missed it are healed of it once they answer
+        // (or, when the quorum failed, once the drives can settle it)
+        let missed = res
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_err())
+            .fold(0u64, |m, (i, _)| {
+                m | 1u64.checked_shl(i as u32).unwrap_or(0)
+            });
+        if ok > 0 {
+            self.missed.note(bucket.as_str(), key.as_str(), missed);
         }
         self.changed(bucket.as_str(), key.as_str());
         if ok < quorum {

@@ -32,6 +32,8 @@ fn nowhere() -> PathBuf {
 struct Rebased {
     shown: PathBuf,
     real: PathBuf,
+    /// The node holding it: drive 0 is this node's, the others another's.
+    node: &'static str,
     outside: Arc<parking_lot::Mutex<Vec<PathBuf>>>,
 }
 
@@ -55,10 +57,11 @@ impl Rebased {
 }
 
 impl DriveIo for Rebased {
-    /// Another node's drive, as far as the set can tell (its version
-    /// cache stays off).
+    /// Another node's drive but for drive 0, as far as the set can tell
+    /// (its version cache stays off; drive 0's replacement is this
+    /// node's to format).
     fn node(&self) -> &str {
-        "elsewhere"
+        self.node
     }
     fn read(&self, p: &Path) -> std::io::Result<Vec<u8>> {
         LocalIo.read(&self.map(p)?)
@@ -169,6 +172,7 @@ fn fixture(n: usize, set_drive_count: usize) -> Fixture {
                 .get(i)
                 .cloned()
                 .unwrap_or_else(|| PathBuf::from("/dev/null/none")),
+            node: if i == 0 { "" } else { "elsewhere" },
             outside: o.clone(),
         }) as Arc<dyn DriveIo>
     });

@@ -209,14 +209,20 @@ impl ErasureSets {
         }
     }
 
-    /// Starts each set's healer, drive monitor and (with a config) scanner.
-    pub fn start_services(&self, scanner: Option<crate::scan::ScannerConfig>) {
+    /// Starts each set's healer (of what this node's reads queued) and
+    /// drive monitor (this node's view of the drives, and its own
+    /// replacement drives): every node runs them.
+    pub fn start_node_services(&self) {
         for s in &self.sets {
             s.start_healer();
             s.start_monitor();
-            if let Some(cfg) = &scanner {
-                s.start_scanner(cfg.clone());
-            }
+        }
+    }
+
+    /// Starts each set's scanner: one node of a cluster runs them.
+    pub fn start_scanners(&self, cfg: &crate::scan::ScannerConfig) {
+        for s in &self.sets {
+            s.start_scanner(cfg.clone());
         }
     }
 }
