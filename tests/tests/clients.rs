@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context as _, Result, ensure};
 use cairn_tests::cmd::run_stdout;
 use cairn_tests::data::{
     MIB, assert_files_equal, assert_trees_equal, md5_hex, write_random_file, write_tree,
@@ -91,6 +91,12 @@ async fn awscli_cp_100mib_and_sync_tree() -> Result<()> {
         again.trim().is_empty(),
         "second sync uploaded again: {again}"
     );
+    // run against a cluster (CAIRN_TEST_CLUSTER), every node took requests
+    if std::env::var_os("CAIRN_TEST_CLUSTER").is_some() {
+        let c = s.cluster().context("CAIRN_TEST_CLUSTER is set: a cluster")?;
+        let served = c.front.served();
+        ensure!(served.iter().all(|&n| n >= 10), "{served:?}");
+    }
     Ok(())
 }
 
