@@ -352,10 +352,11 @@ impl Default for OutboxLimit {
 /// A store's outbox as its deliverer sees it.
 #[async_trait]
 pub trait Outbox: Send + Sync {
-    /// Records whose commit happened, oldest first, at most `max`.
-    /// Records of commits still running are not among them; records
-    /// whose commit never happened are dropped.
-    async fn pending(&self, max: usize) -> ObjectResult<Vec<OutboxEntry>>;
+    /// Records whose commit happened, oldest first, at most `max`, after
+    /// the record `after` (ids sort as records age; None: from the
+    /// oldest). Records of commits still running are not among them;
+    /// records whose commit never happened are dropped.
+    async fn pending(&self, after: Option<&str>, max: usize) -> ObjectResult<Vec<OutboxEntry>>;
     /// Removes a record every target has.
     async fn delivered(&self, id: &str) -> ObjectResult<()>;
     /// Returns when new records may be pending, or after `wait`.
