@@ -117,7 +117,13 @@ impl Deliverer {
         let mut tasks = tokio::task::JoinSet::new();
         for (t, stats) in self.targets.iter().zip(&self.stats.targets) {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tasks.spawn(work(t.clone(), rx, done_tx.clone(), stats.clone()));
+            let w = Work {
+                target: t.clone(),
+                outbox: self.outbox.clone(),
+                done: done_tx.clone(),
+                stats: stats.clone(),
+            };
+            tasks.spawn(w.run(rx));
             workers.insert(
                 t.name().to_owned(),
                 Worker {
@@ -140,31 +146,45 @@ impl Deliverer {
     }
 }
 
-/// Sends a target's queue in order, each message until it is accepted.
-async fn work(
+/// A target's worker.
+struct Work {
     target: Arc<dyn Target>,
-    mut queue: mpsc::Receiver<Job>,
+    outbox: Arc<dyn Outbox>,
     done: mpsc::UnboundedSender<Done>,
     stats: Arc<TargetStats>,
-) {
-    while let Some(job) = queue.recv().await {
-        let mut wait = BACKOFF_MIN;
-        while let Err(e) = target.send(&job.message).await {
-            stats.failed.fetch_add(1, Ordering::Relaxed);
-            stats.down.store(true, Ordering::Relaxed);
-            tracing::warn!(error = %e, retry_in = ?wait, "event delivery failed");
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(BACKOFF_MAX);
-        }
-        stats.sent.fetch_add(1, Ordering::Relaxed);
-        stats.down.store(false, Ordering::Relaxed);
-        stats.queued.fetch_sub(1, Ordering::Relaxed);
-        let d = Done {
-            id: job.id,
-            index: job.index,
-        };
-        if done.send(d).is_err() {
-            return;
+}
+
+impl Work {
+    /// Sends the queue in order, each message until it is accepted or its
+    /// record left the outbox (dropped by a full outbox).
+    async fn run(self, mut queue: mpsc::Receiver<Job>) {
+        let stats = &self.stats;
+        while let Some(job) = queue.recv().await {
+            let mut wait = BACKOFF_MIN;
+            while self.outbox.holds(&job.id) {
+                match self.target.send(&job.message).await {
+                    Ok(()) => {
+                        stats.sent.fetch_add(1, Ordering::Relaxed);
+                        stats.down.store(false, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(e) => {
+                        stats.failed.fetch_add(1, Ordering::Relaxed);
+                        stats.down.store(true, Ordering::Relaxed);
+                        tracing::warn!(error = %e, retry_in = ?wait, "event delivery failed");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(BACKOFF_MAX);
+                    }
+                }
+            }
+            stats.queued.fetch_sub(1, Ordering::Relaxed);
+            let d = Done {
+                id: job.id,
+                index: job.index,
+            };
+            if self.done.send(d).is_err() {
+                return;
+            }
         }
     }
 }

@@ -359,6 +359,10 @@ pub trait Outbox: Send + Sync {
     async fn pending(&self, after: Option<&str>, max: usize) -> ObjectResult<Vec<OutboxEntry>>;
     /// Removes a record every target has.
     async fn delivered(&self, id: &str) -> ObjectResult<()>;
+    /// Whether a record `pending` gave is still there (not delivered,
+    /// not dropped by a full outbox): a queued message of one that is not
+    /// goes unsent.
+    fn holds(&self, id: &str) -> bool;
     /// Returns when new records may be pending, or after `wait`.
     async fn wait_new(&self, wait: Duration);
     fn outbox_stats(&self) -> OutboxStats;

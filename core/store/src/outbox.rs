@@ -539,6 +539,9 @@ impl Outbox for ErasureSet {
     async fn wait_new(&self, wait: Duration) {
         self.outbox_wait(wait).await
     }
+    fn holds(&self, id: &str) -> bool {
+        self.outbox.known.lock().contains_key(id)
+    }
     fn outbox_stats(&self) -> OutboxStats {
         self.outbox_counts()
     }
@@ -581,6 +584,11 @@ impl Outbox for crate::sets::ErasureSets {
                 message: format!("not an outbox record: {id:?}"),
             }),
         }
+    }
+    fn holds(&self, id: &str) -> bool {
+        id.split_once('/')
+            .and_then(|(i, name)| Some((self.sets().get(i.parse::<usize>().ok()?)?, name)))
+            .is_some_and(|(s, name)| s.holds(name))
     }
     async fn wait_new(&self, wait: Duration) {
         let waits = self.sets().iter().map(|s| Box::pin(s.outbox_wait(wait)));
