@@ -7,7 +7,12 @@
 //!     { "id": "1", "type": "redis", "address": "redis://127.0.0.1:6379", "key": "events",
 //!       "format": "list" },
 //!     { "id": "1", "type": "nats", "address": "nats://127.0.0.1:4222", "subject": "s3.events",
-//!       "jetstream": true } ] }
+//!       "jetstream": true },
+//!     { "id": "1", "type": "mqtt", "address": "mqtt://user:pw@127.0.0.1:1883", "topic": "events" },
+//!     { "id": "1", "type": "amqp", "address": "amqp://user:pw@127.0.0.1:5672/%2f",
+//!       "exchange": "s3", "exchange_type": "fanout", "routing_key": "events" },
+//!     { "id": "1", "type": "postgresql", "address": "postgres://user:pw@127.0.0.1/db",
+//!       "table": "events", "format": "namespace" } ] }
 //! ```
 //!
 //! A target's ARN is `arn:cairn:sqs::ID:TYPE`.
@@ -50,6 +55,37 @@ pub enum TargetConfig {
         #[serde(default)]
         jetstream: bool,
     },
+    /// `address`: `mqtt://[user:password@]host[:port]`; QoS 1.
+    Mqtt {
+        id: String,
+        address: String,
+        topic: String,
+    },
+    /// `address`: `amqp://[user:password@]host[:port]/[vhost]`.
+    Amqp {
+        id: String,
+        address: String,
+        /// Empty: the default exchange (the routing key names a queue).
+        #[serde(default)]
+        exchange: String,
+        /// direct (default), fanout, topic or headers.
+        #[serde(default = "direct")]
+        exchange_type: String,
+        #[serde(default)]
+        routing_key: String,
+    },
+    /// `address`: `postgres://[user:password@]host[:port]/database`.
+    Postgresql {
+        id: String,
+        address: String,
+        table: String,
+        #[serde(default)]
+        format: crate::postgres::PostgresFormat,
+    },
+}
+
+fn direct() -> String {
+    "direct".into()
 }
 
 impl std::fmt::Debug for TargetConfig {
@@ -77,6 +113,9 @@ impl TargetConfig {
             TargetConfig::Webhook { id, .. } => format!("{id}:webhook"),
             TargetConfig::Redis { id, .. } => format!("{id}:redis"),
             TargetConfig::Nats { id, .. } => format!("{id}:nats"),
+            TargetConfig::Mqtt { id, .. } => format!("{id}:mqtt"),
+            TargetConfig::Amqp { id, .. } => format!("{id}:amqp"),
+            TargetConfig::Postgresql { id, .. } => format!("{id}:postgresql"),
         }
     }
 
@@ -133,6 +172,63 @@ impl TargetConfig {
                     subject.clone(),
                     *jetstream,
                 )))
+            }
+            TargetConfig::Mqtt { address, topic, .. } => {
+                if topic.is_empty() || topic.contains(['+', '#']) {
+                    return Err(self.invalid("the topic must be non-empty, without + or #"));
+                }
+                let t = crate::mqtt::MqttTarget::new(name, address, topic.clone())
+                    .map_err(|e| self.invalid(e))?;
+                Ok(Arc::new(t))
+            }
+            TargetConfig::Amqp {
+                address,
+                exchange,
+                exchange_type,
+                routing_key,
+                ..
+            } => {
+                use crate::amqp::ExchangeKind;
+                let kind = match exchange_type.as_str() {
+                    "direct" => ExchangeKind::Direct,
+                    "fanout" => ExchangeKind::Fanout,
+                    "topic" => ExchangeKind::Topic,
+                    "headers" => ExchangeKind::Headers,
+                    _ => {
+                        return Err(self.invalid("exchange_type: direct, fanout, topic or headers"));
+                    }
+                };
+                if exchange.is_empty() && routing_key.is_empty() {
+                    return Err(self.invalid("the default exchange needs a routing_key (a queue)"));
+                }
+                if !address.starts_with("amqp://") {
+                    return Err(self.invalid("the address must be amqp://host:port/vhost"));
+                }
+                let route = crate::amqp::AmqpRoute {
+                    exchange: exchange.clone(),
+                    kind,
+                    routing_key: routing_key.clone(),
+                };
+                Ok(Arc::new(crate::amqp::AmqpTarget::new(
+                    name,
+                    address.clone(),
+                    route,
+                )))
+            }
+            TargetConfig::Postgresql {
+                address,
+                table,
+                format,
+                ..
+            } => {
+                if !crate::postgres::valid_table(table) {
+                    return Err(self.invalid(
+                        "the table must be a plain SQL name (letters, digits, _; 63 at most)",
+                    ));
+                }
+                let t = crate::postgres::PostgresTarget::new(name, address, table, *format)
+                    .map_err(|e| self.invalid(e))?;
+                Ok(Arc::new(t))
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use crate::target::{SEND_TIMEOUT, Target, TargetError};
+use crate::target::{Message, SEND_TIMEOUT, Target, TargetError, bounded};
 
 pub struct NatsTarget {
     name: String,
@@ -68,14 +68,8 @@ impl Target for NatsTarget {
         &self.name
     }
 
-    async fn send(&self, _subject: &str, message: &str) -> Result<(), TargetError> {
-        match tokio::time::timeout(SEND_TIMEOUT, self.publish(message)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(TargetError::new(&self.name, e)),
-            Err(_) => Err(TargetError::new(
-                &self.name,
-                "no answer within the send timeout",
-            )),
-        }
+    async fn send(&self, message: &Message) -> Result<(), TargetError> {
+        // the client reconnects by itself
+        bounded(&self.name, self.publish(&message.body), async || {}).await
     }
 }

@@ -34,12 +34,39 @@ fn event_time(nanos: i128) -> String {
     t.format(&f).unwrap_or_default()
 }
 
+/// What a target is sent: one record for one destination.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// `bucket/key` (the object, unencoded).
+    pub subject: String,
+    /// The AWS event JSON text.
+    pub body: String,
+    /// An ObjectRemoved event (the key is gone).
+    pub removal: bool,
+    /// The event time as the JSON holds it (RFC 3339).
+    pub time: String,
+}
+
+impl Message {
+    pub fn of(r: &OutboxRecord, configuration_id: &str, region: &str) -> Self {
+        Self {
+            subject: format!("{}/{}", r.bucket, r.key),
+            body: message(r, configuration_id, region).to_string(),
+            removal: is_removal(r.event),
+            time: event_time(r.mod_time),
+        }
+    }
+}
+
+fn is_removal(e: EventName) -> bool {
+    matches!(e, EventName::Delete | EventName::DeleteMarkerCreated)
+}
+
 /// The message for one destination (`configuration_id`) of `r`.
 pub fn message(r: &OutboxRecord, configuration_id: &str, region: &str) -> Value {
     let mut object = serde_json::Map::new();
     object.insert("key".into(), json!(encode_key(&r.key)));
-    let removal = matches!(r.event, EventName::Delete | EventName::DeleteMarkerCreated);
-    if !removal {
+    if !is_removal(r.event) {
         object.insert("size".into(), json!(r.size));
         object.insert("eTag".into(), json!(r.etag));
     }

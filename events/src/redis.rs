@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::target::{SEND_TIMEOUT, Target, TargetError};
+use crate::target::{Message, Target, TargetError, bounded};
 
 /// Where in Redis messages go.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -63,12 +63,7 @@ impl RedisTarget {
                 .arg(message)
                 .clone(),
         };
-        let res = cmd.exec_async(conn).await.map_err(|e| e.to_string());
-        if res.is_err() {
-            // a new connection next time
-            *slot = None;
-        }
-        res
+        cmd.exec_async(conn).await.map_err(|e| e.to_string())
     }
 }
 
@@ -78,17 +73,10 @@ impl Target for RedisTarget {
         &self.name
     }
 
-    async fn send(&self, _subject: &str, message: &str) -> Result<(), TargetError> {
-        match tokio::time::timeout(SEND_TIMEOUT, self.push(message)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(TargetError::new(&self.name, e)),
-            Err(_) => {
-                *self.conn.lock().await = None;
-                Err(TargetError::new(
-                    &self.name,
-                    "no answer within the send timeout",
-                ))
-            }
-        }
+    async fn send(&self, message: &Message) -> Result<(), TargetError> {
+        bounded(&self.name, self.push(&message.body), async || {
+            *self.conn.lock().await = None
+        })
+        .await
     }
 }

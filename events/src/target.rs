@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use crate::record::Message;
+
 /// A send that failed: retried later.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -26,13 +28,28 @@ impl TargetError {
 pub trait Target: Send + Sync {
     /// `ID:TYPE`.
     fn name(&self) -> &str;
-    /// Sends one message (`bucket/key` it is about, the JSON text); Ok
-    /// once the target has it.
-    async fn send(&self, subject: &str, message: &str) -> Result<(), TargetError>;
+    /// Sends one message; Ok once the target has it.
+    async fn send(&self, message: &Message) -> Result<(), TargetError>;
 }
 
 /// How long one send may take.
 pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs one send under [`SEND_TIMEOUT`]; a send that times out or fails
+/// runs `reset` (the next send connects again).
+pub(crate) async fn bounded<F, R>(name: &str, send: F, reset: R) -> Result<(), TargetError>
+where
+    F: std::future::Future<Output = Result<(), String>>,
+    R: AsyncFnOnce(),
+{
+    let e = match tokio::time::timeout(SEND_TIMEOUT, send).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => e,
+        Err(_) => "no answer within the send timeout".to_owned(),
+    };
+    reset().await;
+    Err(TargetError::new(name, e))
+}
 
 /// An HTTP endpoint receiving each message as a POST with a JSON body
 /// (and `Authorization: Bearer TOKEN` when a token is configured).
@@ -68,12 +85,12 @@ impl Target for Webhook {
         &self.name
     }
 
-    async fn send(&self, _subject: &str, message: &str) -> Result<(), TargetError> {
+    async fn send(&self, message: &Message) -> Result<(), TargetError> {
         let mut req = self
             .client
             .post(self.endpoint.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(message.to_owned());
+            .body(message.body.clone());
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }

@@ -11,6 +11,7 @@
 //! Nothing here skips: a missing tool or binary is a test failure.
 
 pub mod boto;
+pub mod brokers;
 pub mod browser;
 pub mod cluster;
 pub mod cmd;

@@ -1,6 +1,7 @@
 //! Event notification targets for the tests: a webhook receiver (an HTTP
 //! server in the test, stoppable), real Redis and NATS servers started on
-//! free ports in temp folders, and the server's `--notify-config` file.
+//! free ports in temp folders, the server's `--notify-config` file, and
+//! the S3 calls that set a bucket's rules.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,7 +13,14 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpListener;
 
-use crate::{free_port, require_tool};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+
+use crate::{Server, StartOpts, err_code, free_port, new_bucket, require_tool};
 
 /// One message a target received, with the `Authorization` header the
 /// webhook got (None elsewhere).
@@ -37,7 +45,7 @@ impl Received {
     }
 }
 
-type Messages = Arc<parking_lot::Mutex<Vec<Received>>>;
+pub(crate) type Messages = Arc<parking_lot::Mutex<Vec<Received>>>;
 
 /// An HTTP endpoint that records every POST (200), on a fixed port so it
 /// can stop (the port closed: connections refused) and start again.
@@ -367,4 +375,99 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+pub fn queue(
+    id: &str,
+    arn: &str,
+    events: &[&str],
+    prefix: Option<&str>,
+) -> Result<QueueConfiguration> {
+    let mut q = QueueConfiguration::builder().id(id).queue_arn(arn);
+    for e in events {
+        q = q.events(Event::from(*e));
+    }
+    if let Some(p) = prefix {
+        q = q.filter(
+            NotificationConfigurationFilter::builder()
+                .key(
+                    S3KeyFilter::builder()
+                        .filter_rules(
+                            FilterRule::builder()
+                                .name(FilterRuleName::Prefix)
+                                .value(p)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    Ok(q.build()?)
+}
+
+pub async fn set_rules(c: &Client, bucket: &str, rules: Vec<QueueConfiguration>) -> Result<()> {
+    c.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .set_queue_configurations(Some(rules))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e:?}", err_code(&e)))?;
+    Ok(())
+}
+
+pub const ALL: &[&str] = &[
+    "s3:ObjectCreated:*",
+    "s3:ObjectRemoved:*",
+    "s3:ObjectTagging:*",
+];
+
+pub async fn server_with(
+    targets: &[serde_json::Value],
+    extra: &[&str],
+) -> Result<(Server, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let cfg = write_config(dir.path(), targets)?;
+    let mut args = vec!["--notify-config".to_string(), cfg.display().to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let s = Server::start(StartOpts {
+        extra_args: args,
+        ..StartOpts::default()
+    })
+    .await?;
+    Ok((s, dir))
+}
+
+/// A server with these targets and a bucket whose one rule ("all") sends
+/// every created, removed and tagging event to `arn`.
+pub async fn watched(
+    targets: &[serde_json::Value],
+    extra: &[&str],
+    prefix: &str,
+    arn: &str,
+) -> Result<(Server, tempfile::TempDir, Client, String)> {
+    let (s, dir) = server_with(targets, extra).await?;
+    let c = s.s3();
+    let b = new_bucket(&c, prefix).await?;
+    set_rules(&c, &b, vec![queue("all", arn, ALL, None)?]).await?;
+    Ok((s, dir, c, b))
+}
+
+pub async fn put(
+    c: &Client,
+    b: &str,
+    k: &str,
+    body: Vec<u8>,
+) -> Result<aws_sdk_s3::operation::put_object::PutObjectOutput> {
+    c.put_object()
+        .bucket(b)
+        .key(k)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .with_context(|| format!("PUT {b}/{k}"))
 }

@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
-use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, Event, FilterRule, FilterRuleName,
@@ -19,106 +18,17 @@ use aws_sdk_s3::types::{
 use cairn_tests::metrics::metric_of;
 use cairn_tests::mount::Mounted;
 use cairn_tests::notify::{
-    NatsServer, Received, Redis, WebhookReceiver, wait_for, wait_until, write_config,
+    ALL, NatsServer, Received, Redis, WebhookReceiver, put, queue, server_with, set_rules,
+    wait_for, wait_until, watched, write_config,
 };
-use cairn_tests::{Server, StartOpts, err_code, new_bucket, new_versioned_bucket};
+use cairn_tests::{err_code, new_bucket, new_versioned_bucket};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
 const TOKEN: &str = "hook-token-0123456789";
 
-fn queue(id: &str, arn: &str, events: &[&str], prefix: Option<&str>) -> Result<QueueConfiguration> {
-    let mut q = QueueConfiguration::builder().id(id).queue_arn(arn);
-    for e in events {
-        q = q.events(Event::from(*e));
-    }
-    if let Some(p) = prefix {
-        q = q.filter(
-            NotificationConfigurationFilter::builder()
-                .key(
-                    S3KeyFilter::builder()
-                        .filter_rules(
-                            FilterRule::builder()
-                                .name(FilterRuleName::Prefix)
-                                .value(p)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build(),
-        );
-    }
-    Ok(q.build()?)
-}
-
-async fn set_rules(c: &Client, bucket: &str, rules: Vec<QueueConfiguration>) -> Result<()> {
-    c.put_bucket_notification_configuration()
-        .bucket(bucket)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .set_queue_configurations(Some(rules))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {e:?}", err_code(&e)))?;
-    Ok(())
-}
-
-const ALL: &[&str] = &[
-    "s3:ObjectCreated:*",
-    "s3:ObjectRemoved:*",
-    "s3:ObjectTagging:*",
-];
-
-async fn server_with(
-    targets: &[serde_json::Value],
-    extra: &[&str],
-) -> Result<(Server, tempfile::TempDir)> {
-    let dir = tempfile::tempdir()?;
-    let cfg = write_config(dir.path(), targets)?;
-    let mut args = vec!["--notify-config".to_string(), cfg.display().to_string()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let s = Server::start(StartOpts {
-        extra_args: args,
-        ..StartOpts::default()
-    })
-    .await?;
-    Ok((s, dir))
-}
-
-/// A server with these targets and a bucket whose one rule ("all") sends
-/// every created, removed and tagging event to `arn`.
-async fn watched(
-    targets: &[serde_json::Value],
-    extra: &[&str],
-    prefix: &str,
-    arn: &str,
-) -> Result<(Server, tempfile::TempDir, Client, String)> {
-    let (s, dir) = server_with(targets, extra).await?;
-    let c = s.s3();
-    let b = new_bucket(&c, prefix).await?;
-    set_rules(&c, &b, vec![queue("all", arn, ALL, None)?]).await?;
-    Ok((s, dir, c, b))
-}
-
 fn webhook(id: &str, hook: &WebhookReceiver) -> serde_json::Value {
     json!({ "type": "webhook", "id": id, "endpoint": hook.url(), "auth_token": TOKEN })
-}
-
-async fn put(
-    c: &Client,
-    b: &str,
-    k: &str,
-    body: Vec<u8>,
-) -> Result<aws_sdk_s3::operation::put_object::PutObjectOutput> {
-    c.put_object()
-        .bucket(b)
-        .key(k)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .with_context(|| format!("PUT {b}/{k}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -352,12 +352,17 @@ impl Default for OutboxLimit {
 /// A store's outbox as its deliverer sees it.
 #[async_trait]
 pub trait Outbox: Send + Sync {
-    /// Records whose commit happened, oldest first, at most `max`.
-    /// Records of commits still running are not among them; records
-    /// whose commit never happened are dropped.
-    async fn pending(&self, max: usize) -> ObjectResult<Vec<OutboxEntry>>;
+    /// Records whose commit happened, oldest first, at most `max`, after
+    /// the record `after` (ids sort as records age; None: from the
+    /// oldest). Records of commits still running are not among them;
+    /// records whose commit never happened are dropped.
+    async fn pending(&self, after: Option<&str>, max: usize) -> ObjectResult<Vec<OutboxEntry>>;
     /// Removes a record every target has.
     async fn delivered(&self, id: &str) -> ObjectResult<()>;
+    /// Whether a record `pending` gave is still there (not delivered,
+    /// not dropped by a full outbox): a queued message of one that is not
+    /// goes unsent.
+    fn holds(&self, id: &str) -> bool;
     /// Returns when new records may be pending, or after `wait`.
     async fn wait_new(&self, wait: Duration);
     fn outbox_stats(&self) -> OutboxStats;

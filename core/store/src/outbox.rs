@@ -303,17 +303,24 @@ impl ErasureSet {
         *self.outbox.limit.lock() = limit;
     }
 
-    /// Committed records, oldest first (reading the drives when due).
-    pub(crate) async fn outbox_pending(&self, max: usize) -> ObjectResult<Vec<OutboxEntry>> {
+    /// Committed records after `after`, oldest first (reading the drives
+    /// when due).
+    pub(crate) async fn outbox_pending(
+        &self,
+        after: Option<&str>,
+        max: usize,
+    ) -> ObjectResult<Vec<OutboxEntry>> {
         let o = &self.outbox;
         let due = o.scan_due.load(Ordering::Relaxed)
             || o.last_scan.lock().is_none_or(|t| t.elapsed() > SCAN_EVERY);
         if due {
             self.outbox_scan().await?;
         }
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_owned()));
         Ok(o.known
             .lock()
-            .iter()
+            .range((from, Bound::Unbounded))
             .take(max)
             .map(|(id, record)| OutboxEntry {
                 id: id.clone(),
@@ -523,14 +530,17 @@ impl ErasureSet {
 
 #[async_trait::async_trait]
 impl Outbox for ErasureSet {
-    async fn pending(&self, max: usize) -> ObjectResult<Vec<OutboxEntry>> {
-        self.outbox_pending(max).await
+    async fn pending(&self, after: Option<&str>, max: usize) -> ObjectResult<Vec<OutboxEntry>> {
+        self.outbox_pending(after, max).await
     }
     async fn delivered(&self, id: &str) -> ObjectResult<()> {
         self.outbox_delivered(id).await
     }
     async fn wait_new(&self, wait: Duration) {
         self.outbox_wait(wait).await
+    }
+    fn holds(&self, id: &str) -> bool {
+        self.outbox.known.lock().contains_key(id)
     }
     fn outbox_stats(&self) -> OutboxStats {
         self.outbox_counts()
@@ -540,13 +550,20 @@ impl Outbox for ErasureSet {
 /// The deployment's outbox: every set's, ids `<set>/<record>`.
 #[async_trait::async_trait]
 impl Outbox for crate::sets::ErasureSets {
-    async fn pending(&self, max: usize) -> ObjectResult<Vec<OutboxEntry>> {
+    async fn pending(&self, after: Option<&str>, max: usize) -> ObjectResult<Vec<OutboxEntry>> {
+        // names order records across sets: page by the name alone
+        let after = after.map(|a| a.split_once('/').map_or(a, |x| x.1));
         let mut all = Vec::new();
         for (i, s) in self.sets().iter().enumerate() {
-            all.extend(s.outbox_pending(max).await?.into_iter().map(|mut e| {
-                e.id = format!("{i}/{}", e.id);
-                e
-            }));
+            all.extend(
+                s.outbox_pending(after, max)
+                    .await?
+                    .into_iter()
+                    .map(|mut e| {
+                        e.id = format!("{i}/{}", e.id);
+                        e
+                    }),
+            );
         }
         // oldest first across sets (a record's name starts with its time)
         all.sort_by(|a, b| {
@@ -567,6 +584,11 @@ impl Outbox for crate::sets::ErasureSets {
                 message: format!("not an outbox record: {id:?}"),
             }),
         }
+    }
+    fn holds(&self, id: &str) -> bool {
+        id.split_once('/')
+            .and_then(|(i, name)| Some((self.sets().get(i.parse::<usize>().ok()?)?, name)))
+            .is_some_and(|(s, name)| s.holds(name))
     }
     async fn wait_new(&self, wait: Duration) {
         let waits = self.sets().iter().map(|s| Box::pin(s.outbox_wait(wait)));
