@@ -93,7 +93,9 @@ async fn awscli_cp_100mib_and_sync_tree() -> Result<()> {
     );
     // run against a cluster (CAIRN_TEST_CLUSTER), every node took requests
     if std::env::var_os("CAIRN_TEST_CLUSTER").is_some() {
-        let c = s.cluster().context("CAIRN_TEST_CLUSTER is set: a cluster")?;
+        let c = s
+            .cluster()
+            .context("CAIRN_TEST_CLUSTER is set: a cluster")?;
         let served = c.front.served();
         ensure!(served.iter().all(|&n| n >= 10), "{served:?}");
     }

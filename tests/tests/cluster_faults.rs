@@ -134,13 +134,7 @@ async fn puts_through_every_node_at_once_read_back_whole_and_never_stale() {
             .collect();
         let mut seen = Vec::new();
         for i in 0..4 {
-            let r = c
-                .raw(i)
-                .send("GET", &format!("/history/{key}"), &[], b"")
-                .await
-                .unwrap();
-            assert_eq!(r.status, 200, "{}", r.describe());
-            let got = Written::of(&r.body).unwrap();
+            let got = Written::of(&get_ok(&c, i, &format!("/history/{key}")).await).unwrap();
             assert!(
                 candidates.contains(&got),
                 "node {} reads {got:?} for {key}, the last PUTs were {candidates:?} ({last:?} last acknowledged)",
@@ -150,6 +144,19 @@ async fn puts_through_every_node_at_once_read_back_whole_and_never_stale() {
         }
         assert!(seen.iter().all(|w| *w == seen[0]), "{key}: {seen:?}");
     }
+}
+
+/// A GET of `path` through node `i` that must answer 200: its body.
+async fn get_ok(c: &Cluster, i: usize, path: &str) -> Vec<u8> {
+    let r = c.raw(i).send("GET", path, &[], b"").await.unwrap();
+    assert_eq!(
+        r.status,
+        200,
+        "GET {path} via node {}: {}",
+        i + 1,
+        r.describe()
+    );
+    r.body
 }
 
 /// PUTs `n` objects `prefix/i` through node `i`, one after another;
@@ -247,19 +254,8 @@ async fn a_partitioned_minority_refuses_writes_and_nothing_acknowledged_is_lost(
     acked.extend(put_some(&c, 3, "after", 3).await);
     for i in 0..4 {
         for (key, body) in &acked {
-            let r = c
-                .raw(i)
-                .send("GET", &format!("/part/{key}"), &[], b"")
-                .await
-                .unwrap();
-            assert_eq!(
-                r.status,
-                200,
-                "GET {key} via node {}: {}",
-                i + 1,
-                r.describe()
-            );
-            assert!(r.body == *body, "{key} via node {} differs", i + 1);
+            let got = get_ok(&c, i, &format!("/part/{key}")).await;
+            assert!(got == *body, "{key} via node {} differs", i + 1);
         }
         let r = c
             .raw(i)
@@ -332,24 +328,8 @@ async fn a_node_killed_mid_stream_costs_no_acknowledged_put_and_is_healed_when_b
     // every acknowledged PUT reads back whole through every surviving node
     for i in [0, 1, 3] {
         for (key, w, _) in &acked {
-            let r = c
-                .raw(i)
-                .send("GET", &format!("/stream/{key}"), &[], b"")
-                .await
-                .unwrap();
-            assert_eq!(
-                r.status,
-                200,
-                "GET {key} via node {}: {}",
-                i + 1,
-                r.describe()
-            );
-            assert_eq!(
-                Written::of(&r.body).unwrap(),
-                *w,
-                "{key} via node {}",
-                i + 1
-            );
+            let got = get_ok(&c, i, &format!("/stream/{key}")).await;
+            assert_eq!(Written::of(&got).unwrap(), *w, "{key} via node {}", i + 1);
         }
     }
     // node 3 back: its drives get what they missed, with nothing read
