@@ -91,7 +91,7 @@ pub enum AdminCommand {
         cmd: crate::iamcli::SvcacctCommand,
     },
     /// Bucket replication targets: `add BUCKET --target-bucket ARN
-    /// --endpoint URL --access-key K --secret-key S`, `list`, `remove`,
+    /// --target-endpoint URL --access-key K --secret-key S`, `list`, `remove`,
     /// `status` (backlog, lag, bytes, failures).
     Replicate {
         #[command(subcommand)]

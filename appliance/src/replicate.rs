@@ -39,9 +39,10 @@ pub enum ReplicateCommand {
         /// The destination bucket: its ARN (arn:aws:s3:::NAME) or name.
         #[arg(long)]
         target_bucket: String,
-        /// The destination's S3 endpoint (http(s)://host:port).
+        /// The destination's S3 endpoint (http(s)://host:port); `--endpoint`
+        /// is the server this command talks to.
         #[arg(long)]
-        endpoint: String,
+        target_endpoint: String,
         #[arg(long)]
         access_key: String,
         /// The destination's secret key (or CAIRN_REPLICATE_SECRET_KEY).
@@ -124,7 +125,7 @@ pub(crate) async fn run(
         ReplicateCommand::Add {
             bucket,
             target_bucket,
-            endpoint: target,
+            target_endpoint: target,
             access_key,
             secret_key,
             region,
