@@ -33,11 +33,11 @@ where
     R: std::fmt::Debug,
 {
     match e {
-        SdkError::ServiceError(s) => format!(
-            "{}: {}",
-            s.err().code().unwrap_or("error"),
-            s.err().message().unwrap_or_default()
-        ),
+        SdkError::ServiceError(s) => match s.err().code() {
+            Some(code) => format!("{code}: {}", s.err().message().unwrap_or_default()),
+            // no S3 error document: what came back
+            None => format!("{:.300?}", s.raw()),
+        },
         other => {
             let mut text = other.to_string();
             let mut src = std::error::Error::source(other);
