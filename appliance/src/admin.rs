@@ -90,6 +90,13 @@ pub enum AdminCommand {
         #[command(subcommand)]
         cmd: crate::iamcli::SvcacctCommand,
     },
+    /// Bucket replication targets: `add BUCKET --target-bucket ARN
+    /// --target-endpoint URL --access-key K --secret-key S`, `list`, `remove`,
+    /// `status` (backlog, lag, bytes, failures).
+    Replicate {
+        #[command(subcommand)]
+        cmd: crate::replicate::ReplicateCommand,
+    },
     /// The federation this server is a site of (`status`: sites, live or
     /// down, bucket counts, etcd's endpoints).
     Federation {
@@ -348,7 +355,7 @@ fn http_client(ca_bundle: Option<&std::path::Path>) -> anyhow::Result<HttpClient
 }
 
 /// The admin API path of `call` (e.g. `info`, `kms/keys?name=k`).
-fn admin_path(call: &str) -> String {
+pub(crate) fn admin_path(call: &str) -> String {
     format!("{}{call}", cairn_s3::endpoints::ADMIN)
 }
 
@@ -507,6 +514,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Group { cmd } => crate::iamcli::group(&client, &signer, ep, cmd).await?,
         AdminCommand::Policy { cmd } => crate::iamcli::policy(&client, &signer, ep, cmd).await?,
         AdminCommand::Svcacct { cmd } => crate::iamcli::svcacct(&client, &signer, ep, cmd).await?,
+        AdminCommand::Replicate { cmd } => crate::replicate::run(&client, &signer, ep, cmd).await?,
         AdminCommand::Kms { cmd } => {
             run_kms(&client, &signer, &args.endpoint, cmd).await?;
         }

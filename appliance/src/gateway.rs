@@ -324,6 +324,7 @@ async fn serve_fronts(
         web: None,
         router: None,
         notify_targets: Vec::new(),
+        replication: None,
     };
     let mounted = crate::mount::start(&args.mount, layer.clone(), &iam).await?;
     let exported = crate::nfs::start(&args.nfs, layer.clone(), &state, &iam).await?;

@@ -24,6 +24,7 @@ mod nfs;
 mod notify;
 mod oidc;
 mod plane;
+mod replicate;
 mod sandbox;
 #[cfg(feature = "federation")]
 mod sealer;

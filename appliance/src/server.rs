@@ -356,6 +356,7 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
     let notify = args.notify.config()?;
     set.set_outbox_limit(args.notify.limit());
     crate::notify::start(&notify, set.clone(), &args.region)?;
+    let replication = crate::replicate::start(set.clone()).await?;
     let admin: Arc<dyn cairn_api::admin::AdminLayer> = Arc::new(
         crate::sandbox::ReportingAdmin::new(set.clone(), plane.clone()),
     );
@@ -401,6 +402,7 @@ pub async fn run(args: ServerArgs, creds: Credentials) -> anyhow::Result<()> {
         web,
         router: joined.router,
         notify_targets: notify.names(),
+        replication: Some(replication),
     };
     // mounted before S3 answers /_cairn/health/ready, unmounted after S3 stops
     let mounted = crate::mount::start(&args.mount, joined.files.clone(), &iam).await?;

@@ -36,6 +36,7 @@ async fn s3_backend_against_an_in_process_cairn() {
         web: None,
         router: None,
         notify_targets: Vec::new(),
+        replication: None,
     };
     let layer: Arc<dyn ObjectLayer> = set;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -21,6 +21,9 @@
 //! - `POST /_cairn/admin/v1/bucket/worm?bucket=B` puts bucket B in WORM
 //!   mode, irreversibly -> `{"bucket": B, "worm": true}`
 //!
+//! - `/_cairn/admin/v1/replication/...`: replication targets and status
+//!   (crate::replication::admin_call)
+//!
 //! KMS errors go through the S3 error mapping (no KMS: 501
 //! NotImplemented; unknown key: 400 KMS.NotFoundException).
 //!
@@ -66,6 +69,8 @@ pub(crate) struct AdminRoute {
     pub(crate) iam: Arc<cairn_iam::Iam>,
     /// The federation's router, when this server is a site of one.
     pub(crate) router: crate::forward::Router,
+    /// The replication service (`replication/...` calls).
+    pub(crate) replication: Option<Arc<dyn cairn_api::replication::ReplicationAdmin>>,
 }
 
 /// The service-account call of `uri`, if it is one: what follows
@@ -212,6 +217,15 @@ impl AdminRoute {
         if let Some(rest) = service_account_call(&req.uri) {
             let rest = rest.to_owned();
             return crate::svcacct::call(&self.iam, req, &rest).await;
+        }
+        if let Some(rest) = req
+            .uri
+            .path()
+            .strip_prefix(PREFIX)
+            .and_then(|w| w.strip_prefix("replication/"))
+        {
+            let rest = rest.to_owned();
+            return crate::replication::admin_call(self.replication.as_ref(), req, &rest).await;
         }
         let Some(admin) = &self.admin else {
             let mut e = S3Error::with_message(

@@ -422,6 +422,31 @@ impl Authorizer {
             audit.decided(Some(bypass.name()), Some(&resource), Decision::Deny);
             return Err(denied());
         }
+        // a replica's version id and status only from a replicating caller
+        if let Some(name) = crate::replication::replicate_action(ask.op, ask.headers) {
+            let allowed = match Action::from_name(name) {
+                Some(a) => {
+                    self.verdict(
+                        caller,
+                        &authorized.context,
+                        a,
+                        ask.bucket.unwrap_or_default(),
+                        ask.key,
+                    )
+                    .await
+                        == Verdict::Allowed
+                }
+                None => false,
+            };
+            if !allowed {
+                tracing::debug!(
+                    op = ask.op,
+                    "replica headers refused: no s3:Replicate* right"
+                );
+                audit.decided(Some(name), Some(&resource), Decision::Deny);
+                return Err(denied());
+            }
+        }
         if matches!(ask.op, "CopyObject" | "UploadPartCopy")
             && let Some((sb, sk, sv)) = copy_source(ask.headers)
         {

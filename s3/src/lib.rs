@@ -43,6 +43,7 @@ mod postform;
 mod precheck;
 mod query;
 pub mod redact;
+mod replication;
 mod server;
 mod service;
 mod sse;

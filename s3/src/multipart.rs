@@ -161,6 +161,7 @@ impl CairnS3 {
             write_back: false,
             // conditions come with the complete
             precondition: None,
+            replica: None,
         };
         let upload_id = self
             .layer

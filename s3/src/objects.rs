@@ -58,6 +58,10 @@ macro_rules! object_output {
                 .attrs
                 .legal_hold
                 .then(|| ObjectLockLegalHoldStatus::from(ObjectLockLegalHoldStatus::ON.to_owned())),
+            replication_status: info
+                .attrs
+                .replication
+                .map(|r| ReplicationStatus::from(r.as_str().to_owned())),
             ..Default::default()
         }
     }};
@@ -212,6 +216,7 @@ impl CairnS3 {
             write_back: false,
             precondition,
             event: form.then_some(cairn_api::notify::EventName::Post),
+            replica: crate::replication::replica_of(&headers)?,
         };
         // a form upload's file refused for its size mid-stream: AWS's code
         let sizes = crate::postform::SizeWatch::default();
@@ -445,6 +450,7 @@ impl CairnS3 {
             version_id,
             // one root account for now: it may bypass governance
             bypass_governance: input.bypass_governance_retention == Some(true),
+            replica: crate::replication::replica_of(&req.headers)?,
         };
         let out = self
             .layer
@@ -522,6 +528,7 @@ impl CairnS3 {
                         DeleteOptions {
                             version_id,
                             bypass_governance,
+                            replica: None,
                         },
                     ),
                 )),

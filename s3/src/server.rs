@@ -79,6 +79,10 @@ pub struct S3Config {
     /// `ID:TYPE` (`arn:cairn:sqs::ID:TYPE`); bucket rules naming others
     /// are refused.
     pub notify_targets: Vec<String>,
+    /// The replication service: its targets (checked by
+    /// PutBucketReplication) and `/_cairn/admin/v1/replication/...`;
+    /// `None`: replication rules are refused.
+    pub replication: Option<Arc<dyn cairn_api::replication::ReplicationAdmin>>,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -96,6 +100,7 @@ impl std::fmt::Debug for S3Config {
             .field("web", &self.web.as_ref().map(|w| w.prefix()))
             .field("router", &self.router.is_some())
             .field("notify_targets", &self.notify_targets)
+            .field("replication", &self.replication.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -347,6 +352,7 @@ fn build_service(
         admin: crate::admin::AdminRoute {
             admin: cfg.admin.clone(),
             router: cfg.router.clone(),
+            replication: cfg.replication.clone(),
             root: cfg.access_key.clone(),
             domains: domains.clone(),
             iam: iam.clone(),

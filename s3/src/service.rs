@@ -23,6 +23,8 @@ pub(crate) struct CairnS3 {
     pub(crate) account: String,
     /// The event notification targets this server has (`ID:TYPE`).
     pub(crate) notify_targets: Vec<String>,
+    /// The replication service (its targets), if this server has one.
+    pub(crate) replication: Option<Arc<dyn cairn_api::replication::ReplicationAdmin>>,
 }
 
 impl CairnS3 {
@@ -34,6 +36,7 @@ impl CairnS3 {
             owner_id: cairn_iam::canonical_id(&cairn_iam::Identity::Root, account),
             account: account.to_owned(),
             notify_targets: cfg.notify_targets.clone(),
+            replication: cfg.replication.clone(),
         }
     }
 
@@ -370,6 +373,27 @@ impl S3 for CairnS3 {
         req: S3Request<PutBucketNotificationConfigurationInput>,
     ) -> S3Result<S3Response<PutBucketNotificationConfigurationOutput>> {
         self.do_put_bucket_notification_configuration(req).await
+    }
+
+    async fn put_bucket_replication(
+        &self,
+        req: S3Request<PutBucketReplicationInput>,
+    ) -> S3Result<S3Response<PutBucketReplicationOutput>> {
+        self.do_put_bucket_replication(req).await
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        self.do_get_bucket_replication(req).await
+    }
+
+    async fn delete_bucket_replication(
+        &self,
+        req: S3Request<DeleteBucketReplicationInput>,
+    ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
+        self.do_delete_bucket_replication(req).await
     }
 
     async fn get_bucket_cors(

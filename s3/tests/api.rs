@@ -1672,6 +1672,7 @@ async fn bad_config_is_refused() -> Result<()> {
         web: None,
         router: None,
         notify_targets: Vec::new(),
+        replication: None,
     };
     let err = cairn_s3::serve(listener, layer, cfg, std::sync::Arc::new(|| true), async {})
         .await

@@ -46,6 +46,9 @@ pub struct BucketConfig {
     /// Event notification rules (checked by the front before stored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification: Option<crate::notify::NotificationConfig>,
+    /// Replication rules (checked by the front before stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<crate::replication::ReplicationConfig>,
 }
 
 /// One change to a bucket's configuration.
@@ -63,6 +66,7 @@ pub enum BucketChange {
     Ownership(Option<ObjectOwnership>),
     Cors(Option<CorsConfig>),
     Notification(Option<crate::notify::NotificationConfig>),
+    Replication(Option<crate::replication::ReplicationConfig>),
 }
 
 /// One change to an existing version's attributes.

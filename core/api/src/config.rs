@@ -23,9 +23,13 @@ pub enum ConfigDir {
     IamPolicies,
     IamRoles,
     IamKeys,
+    /// Replication targets with their credentials (`cairn admin
+    /// replicate add`); not one of `ALL` (the IAM directories).
+    ReplicationTargets,
 }
 
 impl ConfigDir {
+    /// The IAM directories.
     pub const ALL: [ConfigDir; 5] = [
         ConfigDir::IamUsers,
         ConfigDir::IamGroups,
@@ -42,13 +46,14 @@ impl ConfigDir {
             ConfigDir::IamPolicies => "iam/policies",
             ConfigDir::IamRoles => "iam/roles",
             ConfigDir::IamKeys => "iam/keys",
+            ConfigDir::ReplicationTargets => "replication/targets",
         }
     }
 
     /// Whether records here hold secrets (sealed with the KMS when the
     /// store has one).
     pub fn is_secret(self) -> bool {
-        matches!(self, ConfigDir::IamKeys)
+        matches!(self, ConfigDir::IamKeys | ConfigDir::ReplicationTargets)
     }
 }
 

@@ -241,6 +241,7 @@ pub trait ObjectLayer: Send + Sync + 'static {
                 BucketChange::Ownership(_) => "ownership controls on this backend",
                 BucketChange::Cors(_) => "CORS rules on this backend",
                 BucketChange::Notification(_) => "event notifications on this backend",
+                BucketChange::Replication(_) => "replication on this backend",
             },
         })
     }
@@ -261,6 +262,22 @@ pub trait ObjectLayer: Send + Sync + 'static {
                 VersionChange::Acl(_) => "object ACLs on this backend",
                 _ => "object lock on this backend",
             },
+        })
+    }
+
+    /// Records a version's replication status (the replication service,
+    /// after a copy landed or failed): the version's record is rewritten,
+    /// its mod time and everything else kept, and no event is raised.
+    async fn set_replication_status(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<String>,
+        status: crate::replication::ReplicationStatus,
+    ) -> ObjectResult<()> {
+        let _ = (bucket, key, version_id, status);
+        Err(ObjectError::NotImplemented {
+            what: "replication on this backend",
         })
     }
 
@@ -501,6 +518,7 @@ pub async fn copy_via_stream<L: ObjectLayer + ?Sized>(
         write_back: false,
         precondition: opts.precondition,
         event: Some(crate::notify::EventName::Copy),
+        replica: None,
         sse: opts.sse.or_else(|| {
             if !opts.keep_encryption {
                 return None;

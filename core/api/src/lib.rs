@@ -25,6 +25,7 @@ pub mod names;
 pub mod notify;
 pub mod patch;
 pub mod path;
+pub mod replication;
 pub mod sse;
 pub mod tags;
 pub mod types;

@@ -279,6 +279,9 @@ pub struct Delivery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecordKind {
     Event,
+    /// A replication task (cairn-replication): its targets are the
+    /// destination bucket ARNs of the rules that matched.
+    Replication,
 }
 
 /// A fact to deliver, written on the drives before the commit it is
@@ -352,11 +355,23 @@ impl Default for OutboxLimit {
 /// A store's outbox as its deliverer sees it.
 #[async_trait]
 pub trait Outbox: Send + Sync {
-    /// Records whose commit happened, oldest first, at most `max`, after
-    /// the record `after` (ids sort as records age; None: from the
+    /// Event records whose commit happened, oldest first, at most `max`,
+    /// after the record `after` (ids sort as records age; None: from the
     /// oldest). Records of commits still running are not among them;
     /// records whose commit never happened are dropped.
     async fn pending(&self, after: Option<&str>, max: usize) -> ObjectResult<Vec<OutboxEntry>>;
+    /// [`Outbox::pending`] for records of `kind`.
+    async fn pending_of(
+        &self,
+        kind: RecordKind,
+        after: Option<&str>,
+        max: usize,
+    ) -> ObjectResult<Vec<OutboxEntry>> {
+        Ok(match kind {
+            RecordKind::Event => self.pending(after, max).await?,
+            RecordKind::Replication => Vec::new(),
+        })
+    }
     /// Removes a record every target has.
     async fn delivered(&self, id: &str) -> ObjectResult<()>;
     /// Whether a record `pending` gave is still there (not delivered,

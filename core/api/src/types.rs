@@ -111,6 +111,10 @@ pub struct PutOptions {
     pub precondition: Option<crate::conditional::WritePrecondition>,
     /// The event the write raises (`None`: `s3:ObjectCreated:Put`).
     pub event: Option<crate::notify::EventName>,
+    /// The version is a replica of this source version: it keeps its id
+    /// and mod time and is marked REPLICA (set by the S3 front only for a
+    /// caller allowed `s3:ReplicateObject`).
+    pub replica: Option<crate::replication::ReplicaOf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -49,6 +49,9 @@ pub struct VersionAttrs {
     /// The version's ACL (`None`: the default, the owner has full control).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<crate::acl::Acl>,
+    /// `x-amz-replication-status` (`None`: no rule wanted it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<crate::replication::ReplicationStatus>,
 }
 
 /// The external form of a version id (`None` is the null version).
@@ -68,6 +71,8 @@ pub struct DeleteOptions {
     pub version_id: Option<Option<String>>,
     /// `x-amz-bypass-governance-retention` from a caller allowed to use it.
     pub bypass_governance: bool,
+    /// The marker is a replica of this source marker (replication only).
+    pub replica: Option<crate::replication::ReplicaOf>,
 }
 
 /// What a delete did.

@@ -371,6 +371,7 @@ impl ObjectLayer for IdentityLayer {
             BucketChange::Ownership(_) => "s3:PutBucketOwnershipControls",
             BucketChange::Cors(_) => "s3:PutBucketCORS",
             BucketChange::Notification(_) => "s3:PutBucketNotification",
+            BucketChange::Replication(_) => "s3:PutReplicationConfiguration",
         };
         self.require_bucket(bucket, action).await?;
         self.inner.update_bucket_config(bucket, change).await

@@ -109,6 +109,7 @@ impl ErasureSet {
                 BucketChange::Ownership(o) => c.ownership = *o,
                 BucketChange::Cors(r) => c.cors = r.clone(),
                 BucketChange::Notification(n) => c.notification = n.clone(),
+                BucketChange::Replication(r) => c.replication = r.clone(),
             }
             Ok(())
         })

@@ -29,6 +29,7 @@ mod objects;
 mod outbox;
 mod patch;
 pub mod reader;
+mod replicate;
 mod rotate;
 pub mod scan;
 mod set;
@@ -96,6 +97,17 @@ impl ObjectLayer for ErasureSet {
         change: VersionChange,
     ) -> ObjectResult<ObjectInfo> {
         self.update_version_impl(bucket, key, version_id, change)
+            .await
+    }
+
+    async fn set_replication_status(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<String>,
+        status: cairn_api::replication::ReplicationStatus,
+    ) -> ObjectResult<()> {
+        self.set_replication_status_impl(bucket, key, version_id, status)
             .await
     }
 

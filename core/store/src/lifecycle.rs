@@ -137,6 +137,7 @@ impl ErasureSet {
                 let opts = DeleteOptions {
                     version_id: Some(v.version_id.clone()),
                     bypass_governance: false,
+                    replica: None,
                 };
                 match self.delete_object_with_impl(bucket, key, opts).await {
                     Ok(_) => {
@@ -167,6 +168,7 @@ impl ErasureSet {
             let opts = DeleteOptions {
                 version_id: Some(cur.version_id.clone()),
                 bypass_governance: false,
+                replica: None,
             };
             self.delete_object_with_impl(bucket, key, opts).await?;
             sum.removed_delete_markers += 1;

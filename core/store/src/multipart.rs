@@ -539,6 +539,7 @@ impl ErasureSet {
             retention: up.retention,
             legal_hold: up.legal_hold,
             acl: up.acl.clone(),
+            replica: None,
         };
         self.stamp_version(bucket, key, &mut template, attrs)
             .await?;

@@ -281,7 +281,7 @@ impl ErasureSet {
                 .await?;
             self.stamp_version(bucket, key, &mut template, new_attrs)
                 .await?;
-            template.mod_time = now_nanos();
+            template.mod_time = crate::replicate::mod_time(&opts);
             let jobs = per_drive_metas(&template, &distribution, Some(&shards), &[]);
             let raised = Raised::of(opts.event.unwrap_or(EventName::Put), &template);
             let how = Commit {
@@ -339,7 +339,7 @@ impl ErasureSet {
             self.remove_tmp(tmps).await;
             return Err(e);
         }
-        template.mod_time = now_nanos();
+        template.mod_time = crate::replicate::mod_time(&opts);
         let raised = Raised::of(opts.event.unwrap_or(EventName::Put), &template);
         let noted = match self
             .outbox_note(bucket, key, raised, !opts.write_back)

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use cairn_api::notify::{
     EventName, Outbox, OutboxEntry, OutboxLimit, OutboxRecord, OutboxStats, RecordKind, WhenFull,
 };
+use cairn_api::replication::ReplicationStatus;
 use cairn_api::{BucketName, ObjectError, ObjectKey, ObjectResult, SafePath, seg};
 
 use crate::drive::{Drive, DriveError};
@@ -80,6 +81,10 @@ pub(crate) struct Raised {
     pub size: u64,
     pub etag: String,
     pub mod_time: i128,
+    /// The version's tags and replication status (what replication
+    /// rules match).
+    pub tags: cairn_api::Tags,
+    pub replication: Option<ReplicationStatus>,
 }
 
 impl Raised {
@@ -90,6 +95,8 @@ impl Raised {
             size: v.size,
             etag: v.etag.clone(),
             mod_time: v.mod_time,
+            tags: v.attrs.tags.clone(),
+            replication: v.attrs.replication,
         }
     }
 
@@ -101,6 +108,8 @@ impl Raised {
             size: 0,
             etag: String::new(),
             mod_time: now_nanos(),
+            tags: Default::default(),
+            replication: None,
         }
     }
 }
@@ -109,8 +118,8 @@ impl Raised {
 #[derive(Debug)]
 #[must_use = "a noted record is settled after its commit"]
 pub(crate) struct Noted {
-    name: String,
-    record: OutboxRecord,
+    /// The event record and the replication task (either or both).
+    records: Vec<(String, OutboxRecord)>,
 }
 
 /// How the operation a record is about ended.
@@ -152,9 +161,11 @@ fn io_err(e: impl std::fmt::Display) -> DriveError {
 }
 
 impl ErasureSet {
-    /// Writes the record of `raised` when the bucket's rules want it
-    /// (None: no rule matches); call before the commit becomes visible.
-    /// A full outbox refuses the write or drops its oldest record.
+    /// Writes the records of `raised` the bucket's rules want (None: no
+    /// rule matches): an event record for its notification rules, a
+    /// replication task for its replication rules; call before the
+    /// commit becomes visible. A full outbox refuses the write or drops
+    /// its oldest record.
     pub(crate) async fn outbox_note(
         &self,
         bucket: &BucketName,
@@ -162,29 +173,45 @@ impl ErasureSet {
         raised: Raised,
         durable: bool,
     ) -> ObjectResult<Option<Noted>> {
-        let Some(rules) = self.bucket_config(bucket).await?.notification else {
-            return Ok(None);
-        };
-        let targets = rules.deliveries(raised.event, key.as_str());
-        if targets.is_empty() {
+        let cfg = self.bucket_config(bucket).await?;
+        let events = (cfg.notification.as_ref())
+            .map(|n| n.deliveries(raised.event, key.as_str()))
+            .unwrap_or_default();
+        let copies = (cfg.replication.as_ref())
+            .map(|r| r.deliveries(raised.event, key.as_str(), &raised.tags, raised.replication))
+            .unwrap_or_default();
+        let mut records = Vec::new();
+        for (kind, targets) in [
+            (RecordKind::Event, events),
+            (RecordKind::Replication, copies),
+        ] {
+            if targets.is_empty() {
+                continue;
+            }
+            self.outbox_make_room().await?;
+            let record = OutboxRecord {
+                kind,
+                event: raised.event,
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                version_id: raised.version_id.clone(),
+                size: raised.size,
+                etag: raised.etag.clone(),
+                mod_time: raised.mod_time,
+                targets,
+            };
+            let name = format!("{:024}-{}.json", now_nanos(), uuid::Uuid::new_v4());
+            records.push((name, record));
+        }
+        if records.is_empty() {
             return Ok(None);
         }
-        self.outbox_make_room().await?;
-        let record = OutboxRecord {
-            kind: RecordKind::Event,
-            event: raised.event,
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            version_id: raised.version_id,
-            size: raised.size,
-            etag: raised.etag,
-            mod_time: raised.mod_time,
-            targets,
-        };
-        let name = format!("{:024}-{}.json", now_nanos(), uuid::Uuid::new_v4());
-        let body = serde_json::to_vec(&record).map_err(ObjectError::internal)?;
-        self.outbox.inflight.lock().insert(name.clone());
-        let n = name.clone();
+        let mut files = Vec::new();
+        for (name, record) in &records {
+            let body = serde_json::to_vec(record).map_err(ObjectError::internal)?;
+            self.outbox.inflight.lock().insert(name.clone());
+            files.push((name.clone(), body));
+        }
         let res = self
             .on_drives(move |d| -> Result<(), DriveError> {
                 d.check_online()?;
@@ -192,7 +219,9 @@ impl ErasureSet {
                 if !d.io().is_dir(&dir) {
                     d.io().create_dir_all(&dir)?;
                 }
-                d.write_atomic_with(&dir.join_str(&n)?, &body, durable)?;
+                for (n, body) in &files {
+                    d.write_atomic_with(&dir.join_str(n)?, body, durable)?;
+                }
                 if durable {
                     d.io().sync_dir(&dir)?;
                 }
@@ -202,42 +231,49 @@ impl ErasureSet {
         let ok = res.iter().filter(|r| r.is_ok()).count();
         let (_, wq) = self.default_quorums();
         if ok < wq {
-            self.outbox.inflight.lock().remove(&name);
-            self.outbox_remove(name).await;
+            for (name, _) in records {
+                self.outbox.inflight.lock().remove(&name);
+                self.outbox_remove(name).await;
+            }
             return Err(self.write_quorum_error(wq, ok));
         }
-        self.outbox.backlog.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(Noted { name, record }))
+        self.outbox
+            .backlog
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        Ok(Some(Noted { records }))
     }
 
     /// After the commit of a noted record: delivered when it committed,
     /// removed when nothing changed, checked later when it is unknown.
     pub(crate) async fn outbox_settle(&self, noted: Option<Noted>, outcome: Outcome) {
-        let Some(Noted { name, record }) = noted else {
+        let Some(Noted { records }) = noted else {
             return;
         };
         let o = &self.outbox;
-        o.inflight.lock().remove(&name);
-        match outcome {
-            Outcome::Committed => {
-                let mut known = o.known.lock();
-                if known.len() < MEMORY_MAX {
-                    known.insert(name, record);
-                } else {
+        for (name, record) in records {
+            o.inflight.lock().remove(&name);
+            match outcome {
+                Outcome::Committed => {
+                    let mut known = o.known.lock();
+                    if known.len() < MEMORY_MAX {
+                        known.insert(name, record);
+                    } else {
+                        o.scan_due.store(true, Ordering::Relaxed);
+                    }
+                }
+                Outcome::NotDone => {
+                    o.backlog.fetch_sub(1, Ordering::Relaxed);
+                    self.outbox_remove(name).await;
+                }
+                Outcome::Unknown => {
+                    o.failed.lock().insert(name);
                     o.scan_due.store(true, Ordering::Relaxed);
                 }
             }
-            Outcome::NotDone => {
-                o.backlog.fetch_sub(1, Ordering::Relaxed);
-                self.outbox_remove(name).await;
-                return;
-            }
-            Outcome::Unknown => {
-                o.failed.lock().insert(name);
-                o.scan_due.store(true, Ordering::Relaxed);
-            }
         }
-        o.wake.notify_waiters();
+        if outcome != Outcome::NotDone {
+            o.wake.notify_waiters();
+        }
     }
 
     /// Notes `raised`, runs `op` (the commit), settles: the hook of every
@@ -303,10 +339,11 @@ impl ErasureSet {
         *self.outbox.limit.lock() = limit;
     }
 
-    /// Committed records after `after`, oldest first (reading the drives
-    /// when due).
+    /// Committed records of `kind` after `after`, oldest first (reading
+    /// the drives when due).
     pub(crate) async fn outbox_pending(
         &self,
+        kind: RecordKind,
         after: Option<&str>,
         max: usize,
     ) -> ObjectResult<Vec<OutboxEntry>> {
@@ -321,6 +358,7 @@ impl ErasureSet {
         Ok(o.known
             .lock()
             .range((from, Bound::Unbounded))
+            .filter(|(_, r)| r.kind == kind)
             .take(max)
             .map(|(id, record)| OutboxEntry {
                 id: id.clone(),
@@ -531,7 +569,15 @@ impl ErasureSet {
 #[async_trait::async_trait]
 impl Outbox for ErasureSet {
     async fn pending(&self, after: Option<&str>, max: usize) -> ObjectResult<Vec<OutboxEntry>> {
-        self.outbox_pending(after, max).await
+        self.outbox_pending(RecordKind::Event, after, max).await
+    }
+    async fn pending_of(
+        &self,
+        kind: RecordKind,
+        after: Option<&str>,
+        max: usize,
+    ) -> ObjectResult<Vec<OutboxEntry>> {
+        self.outbox_pending(kind, after, max).await
     }
     async fn delivered(&self, id: &str) -> ObjectResult<()> {
         self.outbox_delivered(id).await
@@ -551,12 +597,20 @@ impl Outbox for ErasureSet {
 #[async_trait::async_trait]
 impl Outbox for crate::sets::ErasureSets {
     async fn pending(&self, after: Option<&str>, max: usize) -> ObjectResult<Vec<OutboxEntry>> {
+        self.pending_of(RecordKind::Event, after, max).await
+    }
+    async fn pending_of(
+        &self,
+        kind: RecordKind,
+        after: Option<&str>,
+        max: usize,
+    ) -> ObjectResult<Vec<OutboxEntry>> {
         // names order records across sets: page by the name alone
         let after = after.map(|a| a.split_once('/').map_or(a, |x| x.1));
         let mut all = Vec::new();
         for (i, s) in self.sets().iter().enumerate() {
             all.extend(
-                s.outbox_pending(after, max)
+                s.outbox_pending(kind, after, max)
                     .await?
                     .into_iter()
                     .map(|mut e| {

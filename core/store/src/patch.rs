@@ -400,6 +400,7 @@ impl ErasureSet {
             retention: None,
             legal_hold: false,
             acl: base.attrs.acl.clone(),
+            replica: None,
         };
         if let Err(e) = self.stamp_version(bucket, key, &mut template, attrs).await {
             self.remove_tmp(w.tmps).await;

@@ -47,6 +47,8 @@ pub(crate) struct NewAttrs {
     pub(crate) retention: Option<Retention>,
     pub(crate) legal_hold: bool,
     pub(crate) acl: Option<cairn_api::acl::Acl>,
+    /// The version is a replica of this source version.
+    pub(crate) replica: Option<cairn_api::replication::ReplicaOf>,
 }
 
 impl NewAttrs {
@@ -56,6 +58,7 @@ impl NewAttrs {
             retention: opts.retention,
             legal_hold: opts.legal_hold,
             acl: opts.acl.clone(),
+            replica: opts.replica.clone(),
         }
     }
 }
@@ -99,7 +102,10 @@ impl ErasureSet {
                 bucket: bucket.to_string(),
             });
         }
-        if cfg.versioning.keeps_versions() {
+        if let Some(r) = &req.replica {
+            crate::replicate::check_replica_target(&cfg)?;
+            template.version_id = Some(r.version_id.clone());
+        } else if cfg.versioning.keeps_versions() {
             template.version_id = Some(new_version_id());
         } else {
             template.version_id = None;
@@ -111,12 +117,14 @@ impl ErasureSet {
             .default_retention
             .filter(|_| cfg.object_lock)
             .map(|d| d.retention_from(now));
+        let replication = crate::replicate::new_status(&cfg, key, &req.tags, req.replica.is_some());
         template.attrs = VersionAttrs {
             delete_marker: false,
             retention: req.retention.or(default),
             legal_hold: req.legal_hold,
             tags: req.tags,
             acl: req.acl,
+            replication,
         };
         Ok(())
     }
@@ -241,7 +249,13 @@ impl ErasureSet {
         }
         // versioned: a delete marker becomes the current version (in a
         // suspended bucket it is the null version, replacing that one)
-        let marker_id = cfg.versioning.keeps_versions().then(new_version_id);
+        let marker_id = match &opts.replica {
+            Some(r) => {
+                crate::replicate::check_replica_target(&cfg)?;
+                Some(r.version_id.clone())
+            }
+            None => cfg.versioning.keeps_versions().then(new_version_id),
+        };
         if marker_id.is_none() {
             self.check_replaceable(bucket, key, &cfg, None, opts.bypass_governance, now)
                 .await?;
@@ -249,7 +263,10 @@ impl ErasureSet {
         self.commit_marker(
             bucket,
             key,
-            marker_id.clone(),
+            crate::replicate::Marker {
+                id: marker_id.clone(),
+                replica: opts.replica.as_ref(),
+            },
             DeleteMarkerCreated,
             g.fence(),
         )
@@ -265,15 +282,22 @@ impl ErasureSet {
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
-        id: Option<String>,
+        what: crate::replicate::Marker<'_>,
         event: EventName,
         fence: u64,
     ) -> ObjectResult<()> {
         let online = self.online_drives();
         let (k, m) = self.write_layout(Default::default(), online);
         let distribution = self.distribution(bucket.as_str(), key.as_str());
-        let marker =
-            VersionMeta::delete_marker(erasure_info(k, m, distribution.clone()), id, now_nanos());
+        let when = what
+            .replica
+            .and_then(|r| r.mod_time)
+            .unwrap_or_else(now_nanos);
+        let mut marker =
+            VersionMeta::delete_marker(erasure_info(k, m, distribution.clone()), what.id, when);
+        if what.replica.is_some() {
+            marker.attrs.replication = Some(cairn_api::replication::ReplicationStatus::Replica);
+        }
         let jobs = distribution
             .iter()
             .map(|&shard| {

@@ -68,6 +68,7 @@ impl Server {
             web: None,
             router: None,
             notify_targets: Vec::new(),
+            replication: None,
         };
         let dyn_layer: Arc<dyn ObjectLayer> = layer.clone();
         let task = tokio::spawn(cairn_s3::serve(listener, dyn_layer, cfg, ready_fn, async {

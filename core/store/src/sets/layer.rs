@@ -245,6 +245,18 @@ impl ObjectLayer for ErasureSets {
             .await
     }
 
+    async fn set_replication_status(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<String>,
+        status: cairn_api::replication::ReplicationStatus,
+    ) -> ObjectResult<()> {
+        self.set_of(key.as_str())
+            .set_replication_status(bucket, key, version_id, status)
+            .await
+    }
+
     async fn list_object_versions(
         &self,
         bucket: &BucketName,
