@@ -146,7 +146,11 @@ impl ReplicationService {
                 }
                 landed.entry(d.id).or_default().insert(d.arn);
             }
-            let batch = match self.outbox.pending_of(RecordKind::Replication, None, BATCH).await {
+            let batch = match self
+                .outbox
+                .pending_of(RecordKind::Replication, None, BATCH)
+                .await
+            {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "the replication outbox cannot be read");
