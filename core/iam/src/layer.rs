@@ -479,6 +479,22 @@ impl ObjectLayer for IdentityLayer {
         self.inner.delete_object(bucket, key).await
     }
 
+    /// The replication service's record of a copy: a user needs the
+    /// right to replicate the object (as for the replica headers).
+    async fn set_replication_status(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<String>,
+        status: cairn_api::replication::ReplicationStatus,
+    ) -> ObjectResult<()> {
+        self.require_object(bucket, key, "s3:ReplicateObject")
+            .await?;
+        self.inner
+            .set_replication_status(bucket, key, version_id, status)
+            .await
+    }
+
     async fn delete_object_with(
         &self,
         bucket: &BucketName,
