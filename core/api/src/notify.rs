@@ -355,22 +355,19 @@ impl Default for OutboxLimit {
 /// A store's outbox as its deliverer sees it.
 #[async_trait]
 pub trait Outbox: Send + Sync {
-    /// Event records whose commit happened, oldest first, at most `max`,
-    /// after the record `after` (ids sort as records age; None: from the
-    /// oldest). Records of commits still running are not among them;
-    /// records whose commit never happened are dropped.
-    async fn pending(&self, after: Option<&str>, max: usize) -> ObjectResult<Vec<OutboxEntry>>;
-    /// [`Outbox::pending`] for records of `kind`.
+    /// Records of `kind` whose commit happened, oldest first, at most
+    /// `max`, after the record `after` (ids sort as records age; None:
+    /// from the oldest). Records of commits still running are not among
+    /// them; records whose commit never happened are dropped.
     async fn pending_of(
         &self,
         kind: RecordKind,
         after: Option<&str>,
         max: usize,
-    ) -> ObjectResult<Vec<OutboxEntry>> {
-        Ok(match kind {
-            RecordKind::Event => self.pending(after, max).await?,
-            RecordKind::Replication => Vec::new(),
-        })
+    ) -> ObjectResult<Vec<OutboxEntry>>;
+    /// [`Outbox::pending_of`] for event records.
+    async fn pending(&self, after: Option<&str>, max: usize) -> ObjectResult<Vec<OutboxEntry>> {
+        self.pending_of(RecordKind::Event, after, max).await
     }
     /// Removes a record every target has.
     async fn delivered(&self, id: &str) -> ObjectResult<()>;

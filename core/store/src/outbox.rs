@@ -568,9 +568,6 @@ impl ErasureSet {
 
 #[async_trait::async_trait]
 impl Outbox for ErasureSet {
-    async fn pending(&self, after: Option<&str>, max: usize) -> ObjectResult<Vec<OutboxEntry>> {
-        self.outbox_pending(RecordKind::Event, after, max).await
-    }
     async fn pending_of(
         &self,
         kind: RecordKind,
@@ -596,9 +593,6 @@ impl Outbox for ErasureSet {
 /// The deployment's outbox: every set's, ids `<set>/<record>`.
 #[async_trait::async_trait]
 impl Outbox for crate::sets::ErasureSets {
-    async fn pending(&self, after: Option<&str>, max: usize) -> ObjectResult<Vec<OutboxEntry>> {
-        self.pending_of(RecordKind::Event, after, max).await
-    }
     async fn pending_of(
         &self,
         kind: RecordKind,
