@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cairn_api::changes::{Change, ChangeReceiver};
+use cairn_api::notify::OutboxRecord;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
@@ -31,11 +32,14 @@ const PEER_QUEUE: usize = 64;
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One change on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireChange {
     pub bucket: String,
     /// Empty for the bucket itself.
     pub key: String,
+    /// The event it raised (for the peer's listeners).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<OutboxRecord>,
 }
 
 impl WireChange {
@@ -45,6 +49,7 @@ impl WireChange {
             bucket: self.bucket,
             key: self.key,
             from_peer: true,
+            event: self.event.map(Arc::new),
         }
     }
 }
@@ -94,6 +99,7 @@ async fn next_batch(rx: &mut ChangeReceiver) -> Option<Vec<WireChange>> {
         let w = WireChange {
             bucket: c.bucket,
             key: c.key,
+            event: c.event.map(Arc::unwrap_or_clone),
         };
         if !c.from_peer && !batch.contains(&w) {
             batch.push(w);

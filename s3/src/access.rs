@@ -106,7 +106,7 @@ impl Recorder {
         }
         let caller = match cx.credentials().map(|c| c.access_key.clone()) {
             None => None,
-            Some(access_key) => Some(self.caller(cx, &access_key)?),
+            Some(access_key) => Some(caller_of(&self.iam, cx.headers(), cx.uri(), &access_key)?),
         };
         let notes = crate::audit::notes(cx.extensions_mut()).cloned();
         if let Some(n) = &notes {
@@ -181,31 +181,33 @@ impl S3Access for Recorder {
     }
 }
 
-impl Recorder {
-    /// Who signed with `access_key` (its signature verified by s3s),
-    /// with a temporary key's session token checked.
-    fn caller(&self, cx: &S3AccessContext<'_>, access_key: &str) -> S3Result<Caller> {
-        let token = session_token(cx.headers(), cx.uri());
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        self.iam
-            .caller(access_key, token.as_deref(), now)
-            .map_err(|e| match e {
-                CallerError::Expired => {
-                    s3_error!(ExpiredToken, "The provided token has expired.")
-                }
-                CallerError::InvalidToken(e) => {
-                    tracing::debug!(%access_key, error = %e, "session token refused");
-                    s3_error!(
-                        InvalidToken,
-                        "The provided token is malformed or otherwise invalid."
-                    )
-                }
-                CallerError::UnknownKey => s3_error!(
-                    InvalidAccessKeyId,
-                    "The AWS access key Id you provided does not exist in our records."
-                ),
-            })
-    }
+/// Who signed with `access_key` (its signature verified by s3s), with a
+/// temporary key's session token checked.
+pub(crate) fn caller_of(
+    iam: &cairn_iam::Iam,
+    headers: &http::HeaderMap,
+    uri: &http::Uri,
+    access_key: &str,
+) -> S3Result<Caller> {
+    let token = session_token(headers, uri);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    iam.caller(access_key, token.as_deref(), now)
+        .map_err(|e| match e {
+            CallerError::Expired => {
+                s3_error!(ExpiredToken, "The provided token has expired.")
+            }
+            CallerError::InvalidToken(e) => {
+                tracing::debug!(%access_key, error = %e, "session token refused");
+                s3_error!(
+                    InvalidToken,
+                    "The provided token is malformed or otherwise invalid."
+                )
+            }
+            CallerError::UnknownKey => s3_error!(
+                InvalidAccessKeyId,
+                "The AWS access key Id you provided does not exist in our records."
+            ),
+        })
 }
 
 /// Notes the action the root user's request stands for (no policy

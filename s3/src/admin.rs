@@ -39,17 +39,13 @@
 //! explains. The paths are outside the bucket namespace
 //! (crate::endpoints).
 
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 
-use bytes::Bytes;
-use cairn_api::admin::{AdminLayer, HealRequest, HealStream};
-use futures::{Stream, StreamExt as _};
+use cairn_api::admin::{AdminLayer, HealRequest};
+use futures::StreamExt as _;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use s3s::route::S3Route;
-use s3s::stream::{ByteStream, DynByteStream};
-use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, StdError};
+use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use crate::errors::s3_error;
 
@@ -257,9 +253,11 @@ impl AdminRoute {
                 if let Some(b) = &hr.bucket {
                     cairn_api::BucketName::new(b.clone()).map_err(|e| bad(e.to_string()))?;
                 }
-                let events = admin.clone().heal(hr);
-                let stream: DynByteStream = Box::pin(Ndjson(Mutex::new(events)));
-                let mut resp = S3Response::new(Body::from(stream));
+                let events = admin
+                    .clone()
+                    .heal(hr)
+                    .map(|ev| crate::lines::json_line(&ev));
+                let mut resp = S3Response::new(crate::lines::Lines::body(events));
                 resp.headers.insert(
                     http::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/x-ndjson"),
@@ -343,27 +341,3 @@ impl AdminRoute {
         }
     }
 }
-
-/// Heal events as newline-delimited JSON. The mutex only makes the stream
-/// `Sync` for `s3s`; it is never contended.
-struct Ndjson(Mutex<HealStream>);
-
-impl Stream for Ndjson {
-    type Item = Result<Bytes, StdError>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let inner = match self.get_mut().0.get_mut() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
-        inner.poll_next_unpin(cx).map(|ev| {
-            ev.map(|ev| {
-                let mut line = serde_json::to_vec(&ev).map_err(|e| Box::new(e) as StdError)?;
-                line.push(b'\n');
-                Ok(Bytes::from(line))
-            })
-        })
-    }
-}
-
-impl ByteStream for Ndjson {}

@@ -336,6 +336,13 @@ fn build_service(
         return Err(ConfigError::EmptyRegion);
     }
     let authz = crate::authz::Authorizer::new(iam.clone(), layer.clone());
+    let listen = crate::listen::ListenRoute {
+        layer: layer.clone(),
+        iam: iam.clone(),
+        authz: authz.clone(),
+        domains: domains.clone(),
+        region: cfg.region.clone(),
+    };
     let mut b = S3ServiceBuilder::new(CairnS3::new(layer, cfg, iam.account()));
     b.set_auth(IamAuth(iam.clone()));
     b.set_access(crate::access::Recorder {
@@ -362,6 +369,7 @@ fn build_service(
             domains,
             oidc: cfg.oidc.clone(),
         },
+        listen,
     });
     Ok(b.build())
 }

@@ -611,6 +611,15 @@ impl Server {
     /// A new IAM user `name` (inline policy `policy`, if any) with one
     /// access key, made with `aws iam`: its aws-sdk-s3 client.
     pub fn iam_user(&self, name: &str, policy: Option<&str>) -> Result<aws_sdk_s3::Client> {
+        let (ak, sk) = self.iam_user_keys(name, policy)?;
+        Ok(aws_sdk_s3::Client::from_conf(
+            self.s3_config_with(&ak, &sk).build(),
+        ))
+    }
+
+    /// A new IAM user `name` (inline policy `policy`, if any), made with
+    /// `aws iam`: its access key and secret.
+    pub fn iam_user_keys(&self, name: &str, policy: Option<&str>) -> Result<(String, String)> {
         self.aws_iam(&["create-user", "--user-name", name])?;
         if let Some(doc) = policy {
             self.aws_iam(&[
@@ -630,10 +639,7 @@ impl Server {
                 .map(str::to_owned)
                 .ok_or_else(|| anyhow!("create-access-key printed no {f}: {key}"))
         };
-        let (ak, sk) = (field("AccessKeyId")?, field("SecretAccessKey")?);
-        Ok(aws_sdk_s3::Client::from_conf(
-            self.s3_config_with(&ak, &sk).build(),
-        ))
+        Ok((field("AccessKeyId")?, field("SecretAccessKey")?))
     }
 
     /// SIGKILLs the server (no clean shutdown) and reaps it.
@@ -758,6 +764,55 @@ pub async fn get_bytes(c: &aws_sdk_s3::Client, b: &str, k: &str) -> Result<Vec<u
 }
 
 /// A new bucket named from `prefix` (`bucket_name`), made through the SDK.
+/// Uploads `parts` as one multipart upload of `bucket/key` (create, each
+/// part, complete): the completed version's id, if any.
+pub async fn upload_in_parts(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    parts: &[&'static [u8]],
+) -> Result<Option<String>> {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let up = c
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await?;
+    let id = up.upload_id().context("no upload id")?;
+    let mut done = Vec::new();
+    for (n, body) in (1..).zip(parts) {
+        let part = c
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(body))
+            .send()
+            .await?;
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .set_e_tag(part.e_tag().map(str::to_owned))
+                .build(),
+        );
+    }
+    let out = c
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(out.version_id().map(str::to_owned))
+}
+
 pub async fn new_bucket(c: &aws_sdk_s3::Client, prefix: &str) -> Result<String> {
     let b = bucket_name(prefix);
     c.create_bucket()

@@ -13,6 +13,7 @@ pub mod conditional;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod event_message;
 pub mod fast_md5;
 pub mod fsio;
 pub mod layer;

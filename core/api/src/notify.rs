@@ -88,8 +88,21 @@ const EVENT_TYPES: &[&str] = &[
     "s3:ObjectAcl:Put",
 ];
 
+/// MinIO's event types of reads, which a listener may name (minio-py
+/// asks for them by default); reads raise no events here.
+const ACCESS_TYPES: &[&str] = &[
+    "s3:ObjectAccessed:*",
+    "s3:ObjectAccessed:Get",
+    "s3:ObjectAccessed:Head",
+];
+
+/// Whether a listener (`GET /bucket?events=...`) may name `pattern`.
+pub fn listenable(pattern: &str) -> bool {
+    EVENT_TYPES.contains(&pattern) || ACCESS_TYPES.contains(&pattern)
+}
+
 /// Whether event type `pattern` (maybe `...:*`) covers `name`.
-fn covers(pattern: &str, name: &str) -> bool {
+pub fn covers(pattern: &str, name: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some(stem) => name.starts_with(stem),
         None => pattern == name,

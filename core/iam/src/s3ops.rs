@@ -244,6 +244,13 @@ const TABLE: &[(&str, &str, Option<&str>, Scope)] = {
             B,
         ),
         ("ListBuckets", "s3:ListAllMyBuckets", None, A),
+        // MinIO's `GET /bucket?events=...` (the S3 front's listen route)
+        (
+            "ListenBucketNotification",
+            "s3:ListenBucketNotification",
+            None,
+            B,
+        ),
         (
             "ListMultipartUploads",
             "s3:ListBucketMultipartUploads",

@@ -100,6 +100,27 @@ impl Raised {
         }
     }
 
+    /// The record of it for `targets`.
+    pub(crate) fn record(
+        &self,
+        kind: RecordKind,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        targets: Vec<cairn_api::notify::Delivery>,
+    ) -> OutboxRecord {
+        OutboxRecord {
+            kind,
+            event: self.event,
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            version_id: self.version_id.clone(),
+            size: self.size,
+            etag: self.etag.clone(),
+            mod_time: self.mod_time,
+            targets,
+        }
+    }
+
     /// A removal with no version record left to name (now).
     pub(crate) fn removal(version_id: Option<String>) -> Self {
         Self {
@@ -118,8 +139,11 @@ impl Raised {
 #[derive(Debug)]
 #[must_use = "a noted record is settled after its commit"]
 pub(crate) struct Noted {
-    /// The event record and the replication task (either or both).
+    /// The event record and the replication task (either, both or none).
     records: Vec<(String, OutboxRecord)>,
+    /// What listeners hear once it committed (an event record without
+    /// targets; None when nobody subscribes to the store's changes).
+    heard: Option<OutboxRecord>,
 }
 
 /// How the operation a record is about ended.
@@ -162,7 +186,7 @@ fn io_err(e: impl std::fmt::Display) -> DriveError {
 
 impl ErasureSet {
     /// Writes the records of `raised` the bucket's rules want (None: no
-    /// rule matches): an event record for its notification rules, a
+    /// rule matches and nobody listens): an event record for its notification rules, a
     /// replication task for its replication rules; call before the
     /// commit becomes visible. A full outbox refuses the write or drops
     /// its oldest record.
@@ -173,6 +197,10 @@ impl ErasureSet {
         raised: Raised,
         durable: bool,
     ) -> ObjectResult<Option<Noted>> {
+        // listeners (of this node or, through the relay, of others) hear
+        // every committed event, whatever the bucket's rules
+        let heard = (self.changes.receiver_count() > 0)
+            .then(|| raised.record(RecordKind::Event, bucket, key, Vec::new()));
         let cfg = self.bucket_config(bucket).await?;
         let events = (cfg.notification.as_ref())
             .map(|n| n.deliveries(raised.event, key.as_str()))
@@ -189,22 +217,15 @@ impl ErasureSet {
                 continue;
             }
             self.outbox_make_room().await?;
-            let record = OutboxRecord {
-                kind,
-                event: raised.event,
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-                version_id: raised.version_id.clone(),
-                size: raised.size,
-                etag: raised.etag.clone(),
-                mod_time: raised.mod_time,
-                targets,
-            };
+            let record = raised.record(kind, bucket, key, targets);
             let name = format!("{:024}-{}.json", now_nanos(), uuid::Uuid::new_v4());
             records.push((name, record));
         }
         if records.is_empty() {
-            return Ok(None);
+            return Ok(heard.map(|h| Noted {
+                records,
+                heard: Some(h),
+            }));
         }
         let mut files = Vec::new();
         for (name, record) in &records {
@@ -240,16 +261,22 @@ impl ErasureSet {
         self.outbox
             .backlog
             .fetch_add(records.len() as u64, Ordering::Relaxed);
-        Ok(Some(Noted { records }))
+        Ok(Some(Noted { records, heard }))
     }
 
     /// After the commit of a noted record: delivered when it committed,
     /// removed when nothing changed, checked later when it is unknown.
     pub(crate) async fn outbox_settle(&self, noted: Option<Noted>, outcome: Outcome) {
-        let Some(Noted { records }) = noted else {
+        let Some(Noted { records, heard }) = noted else {
             return;
         };
+        if let Some(event) = heard.filter(|_| outcome == Outcome::Committed) {
+            let _ = self
+                .changes
+                .send(cairn_api::changes::Change::with_event(event));
+        }
         let o = &self.outbox;
+        let wake = outcome != Outcome::NotDone && !records.is_empty();
         for (name, record) in records {
             o.inflight.lock().remove(&name);
             match outcome {
@@ -271,7 +298,7 @@ impl ErasureSet {
                 }
             }
         }
-        if outcome != Outcome::NotDone {
+        if wake {
             o.wake.notify_waiters();
         }
     }

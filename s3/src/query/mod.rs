@@ -219,12 +219,15 @@ impl S3Route for QueryRoute {
 enum Matched {
     Admin,
     Query,
+    Listen,
 }
 
-/// The one route s3s takes: the admin API or the query API.
+/// The one route s3s takes: the admin API, the query API or a listener
+/// of a bucket's events (crate::listen).
 pub(crate) struct Routes {
     pub(crate) admin: crate::admin::AdminRoute,
     pub(crate) query: QueryRoute,
+    pub(crate) listen: crate::listen::ListenRoute,
 }
 
 #[async_trait::async_trait]
@@ -234,6 +237,8 @@ impl S3Route for Routes {
             Matched::Admin
         } else if self.query.is_match(m, uri, h, e) {
             Matched::Query
+        } else if self.listen.is_match(m, uri, h, e) {
+            Matched::Listen
         } else {
             return false;
         };
@@ -244,6 +249,7 @@ impl S3Route for Routes {
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
         match req.extensions.get::<Matched>() {
             Some(Matched::Query) => self.query.check_access(req).await,
+            Some(Matched::Listen) => self.listen.check_access(req).await,
             _ => self.admin.check_access(req).await,
         }
     }
@@ -251,6 +257,7 @@ impl S3Route for Routes {
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         match req.extensions.get::<Matched>() {
             Some(Matched::Query) => self.query.call(req).await,
+            Some(Matched::Listen) => self.listen.call(req).await,
             _ => self.admin.call(req).await,
         }
     }

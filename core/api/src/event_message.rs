@@ -1,9 +1,11 @@
 //! An outbox record as AWS's S3 event message (event version 2.1):
 //! `{"Records":[{ "eventVersion": "2.1", "eventSource": "aws:s3", ... }]}`,
 //! one record per message, the key URL-encoded as AWS encodes it (form
-//! encoding: a space is `+`).
+//! encoding: a space is `+`). What notification targets are sent
+//! (cairn-events) and what listeners read (the S3 front's
+//! `GET /bucket?events=...`).
 
-use cairn_api::notify::{EventName, OutboxRecord};
+use crate::notify::{EventName, OutboxRecord};
 use serde_json::{Value, json};
 
 /// The principal events name (Cairn's root account).
@@ -104,7 +106,7 @@ pub fn message(r: &OutboxRecord, configuration_id: &str, region: &str) -> Value 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_api::notify::RecordKind;
+    use crate::notify::RecordKind;
 
     #[test]
     fn aws_format() {
