@@ -92,7 +92,7 @@ pub async fn encode_stream(
             }
             digest = on_thread(move || {
                 for b in &blocks {
-                    digest.update(b);
+                    digest.update_in_lanes(b);
                 }
                 Ok(digest)
             })
