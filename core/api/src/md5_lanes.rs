@@ -41,8 +41,18 @@ impl Job {
 
 #[derive(Default)]
 struct Done {
-    h: Mutex<Option<[u32; 4]>>,
+    state: Mutex<Turn>,
     cv: Condvar,
+}
+
+/// What a thread waiting on its job is woken for.
+#[derive(Default)]
+enum Turn {
+    #[default]
+    Waiting,
+    /// The hashing thread left (its own job done): this one takes over.
+    Lead,
+    Hashed([u32; 4]),
 }
 
 #[derive(Default)]
@@ -86,32 +96,56 @@ pub fn compress(h: &mut [u32; 4], data: Bytes) {
         !std::mem::replace(&mut q.running, true)
     };
     if lead {
-        run_lanes();
+        run_lanes(&done);
     }
-    let mut got = done.h.lock();
     loop {
-        if let Some(out) = got.take() {
-            *h = out;
-            return;
+        let turn = {
+            let mut st = done.state.lock();
+            loop {
+                match std::mem::take(&mut *st) {
+                    Turn::Waiting => done.cv.wait(&mut st),
+                    t => break t,
+                }
+            }
+        };
+        match turn {
+            Turn::Hashed(out) => {
+                *h = out;
+                return;
+            }
+            Turn::Lead => run_lanes(&done),
+            Turn::Waiting => {}
         }
-        done.cv.wait(&mut got);
     }
 }
 
-/// Hashes queued jobs, 16 at a time, until none is left.
-fn run_lanes() {
+/// Hashes queued jobs, 16 at a time, until none is left or, once the
+/// job of `own` (the calling thread's) is done, until the lanes it holds
+/// are: then the thread of the next queued job takes over, so no request
+/// waits on other requests' MD5 for longer than one lane-full of blocks.
+fn run_lanes(own: &Arc<Done>) {
     let mut lanes: [Option<Job>; LANES] = Default::default();
+    let mut own_done = false;
     loop {
         {
             let mut q = QUEUE.lock();
-            for slot in lanes.iter_mut().filter(|l| l.is_none()) {
-                match q.jobs.pop_front() {
-                    Some(j) => *slot = Some(j),
-                    None => break,
+            if !own_done {
+                for slot in lanes.iter_mut().filter(|l| l.is_none()) {
+                    match q.jobs.pop_front() {
+                        Some(j) => *slot = Some(j),
+                        None => break,
+                    }
                 }
             }
             if lanes.iter().all(Option::is_none) {
-                q.running = false;
+                match q.jobs.front() {
+                    Some(next) if own_done => {
+                        // `running` stays set: the woken thread leads
+                        *next.done.state.lock() = Turn::Lead;
+                        next.done.cv.notify_one();
+                    }
+                    _ => q.running = false,
+                }
                 return;
             }
         }
@@ -139,7 +173,8 @@ fn run_lanes() {
             if slot.as_ref().is_some_and(|j| j.left() == 0)
                 && let Some(j) = slot.take()
             {
-                *j.done.h.lock() = Some(j.h);
+                own_done |= Arc::ptr_eq(&j.done, own);
+                *j.done.state.lock() = Turn::Hashed(j.h);
                 j.done.cv.notify_one();
             }
         }
