@@ -214,6 +214,19 @@ impl BodyDigest {
         self.len += data.len() as u64;
     }
 
+    /// `update` of a block of a streamed body: its MD5 in the shared
+    /// lanes beside other streams' (`md5_lanes`). Blocks the calling
+    /// thread while it waits: call it off the async workers.
+    pub fn update_in_lanes(&mut self, data: &bytes::Bytes) {
+        if let Some(md5) = &mut self.md5 {
+            md5.update_in_lanes(data);
+        }
+        if let Some((h, _)) = &mut self.checksum {
+            h.update(data);
+        }
+        self.len += data.len() as u64;
+    }
+
     /// Finishes the digests and checks them against Content-MD5, the
     /// declared checksum and the declared length. Nothing may be committed
     /// before this returns Ok.

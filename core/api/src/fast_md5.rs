@@ -31,6 +31,34 @@ impl Md5 {
         }
     }
 
+    /// `update`, with the whole 64-byte blocks of `data` hashed in the
+    /// shared lanes (`md5_lanes`) beside other streams' blocks when the
+    /// machine has them. Blocks the calling thread while it waits.
+    pub fn update_in_lanes(&mut self, data: &bytes::Bytes) {
+        if !crate::md5_lanes::available() || data.len() < LANES_MIN {
+            return self.update(data);
+        }
+        // the partial block held from earlier, completed first
+        let held = self.0.num as usize;
+        let head = if held == 0 {
+            0
+        } else {
+            (64 - held).min(data.len())
+        };
+        self.update(data.get(..head).unwrap_or_default());
+        let rest = data.slice(head..);
+        let whole = rest.len() / 64 * 64;
+        if whole > 0 {
+            crate::md5_lanes::compress(&mut self.0.h, rest.slice(..whole));
+            // the bit count, as MD5_Update keeps it (Nh:Nl)
+            let bits = ((u64::from(self.0.Nh) << 32) | u64::from(self.0.Nl))
+                .wrapping_add((whole as u64).wrapping_mul(8));
+            self.0.Nl = bits as u32;
+            self.0.Nh = (bits >> 32) as u32;
+        }
+        self.update(rest.get(whole..).unwrap_or_default());
+    }
+
     pub fn finish(mut self) -> [u8; 16] {
         let mut out = [0u8; 16];
         // SAFETY: MD5_Final writes exactly MD5_DIGEST_LENGTH (16) bytes.
@@ -39,6 +67,19 @@ impl Md5 {
         }
         out
     }
+}
+
+/// Below this, a body's blocks are hashed on the spot (handing them to
+/// the lanes costs more than it saves).
+const LANES_MIN: usize = 4096;
+
+/// MD5's compression of `blocks` (whole 64-byte blocks) from state `h`,
+/// with AWS-LC's assembly: the lanes' path for a stream hashed alone.
+pub(crate) fn compress_scalar(h: &mut [u32; 4], blocks: &[u8]) {
+    let mut m = Md5::new();
+    m.0.h = *h;
+    m.update(blocks);
+    *h = m.0.h;
 }
 
 impl Default for Md5 {

@@ -20,6 +20,7 @@ pub mod layer;
 pub mod lifecycle;
 pub mod list;
 pub mod lock;
+pub mod md5_lanes;
 pub mod mpchecksum;
 pub mod multipart;
 pub mod names;

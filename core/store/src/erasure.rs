@@ -91,12 +91,19 @@ impl Erasure {
     #[allow(clippy::indexing_slicing)] // as in encode
     pub fn encode_framed(&self, block: &[u8]) -> Vec<Vec<u8>> {
         let ss = self.shard_size(block.len());
-        let mut shards: Vec<Vec<u8>> = (0..self.total_shards())
-            .map(|_| vec![0u8; HASH_LEN + ss])
-            .collect();
-        for (i, chunk) in block.chunks(ss.max(1)).enumerate() {
-            shards[i][HASH_LEN..HASH_LEN + chunk.len()].copy_from_slice(chunk);
+        let mut shards: Vec<Vec<u8>> = Vec::with_capacity(self.total_shards());
+        // data shards: the block's bytes copied once, only the padding of
+        // the last one zeroed (no zero-fill pass over what is then
+        // overwritten); parity shards zeroed, as safe code must
+        let mut chunks = block.chunks(ss.max(1));
+        for _ in 0..self.data {
+            let mut s = Vec::with_capacity(HASH_LEN + ss);
+            s.resize(HASH_LEN, 0);
+            s.extend_from_slice(chunks.next().unwrap_or_default());
+            s.resize(HASH_LEN + ss, 0);
+            shards.push(s);
         }
+        shards.extend((0..self.parity).map(|_| vec![0u8; HASH_LEN + ss]));
         if let Some(rs) = self.rs.as_ref().filter(|_| ss > 0) {
             let mut refs: Vec<&mut [u8]> = shards.iter_mut().map(|s| &mut s[HASH_LEN..]).collect();
             if let Err(e) = rs.encode(&mut refs) {
@@ -228,6 +235,23 @@ mod tests {
                     let mut out: Vec<u8> = opt[..k].iter().flatten().flatten().copied().collect();
                     out.truncate(len);
                     assert_eq!(out, block, "{k}+{m} len {len} mask {mask:b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn framed_shards_are_the_hashed_shards_of_encode() {
+        for (k, m) in [(2, 2), (3, 1), (4, 0), (5, 3)] {
+            let e = Erasure::new(k, m).unwrap();
+            for len in [0, 1, k - 1, k, k + 1, 1000, 4096 * k + 3] {
+                let block = pattern(len);
+                let plain = e.encode(&block);
+                let framed = e.encode_framed(&block);
+                assert_eq!(framed.len(), plain.len(), "{k}+{m} len {len}");
+                for (f, p) in framed.iter().zip(&plain) {
+                    assert_eq!(&f[HASH_LEN..], &p[..], "{k}+{m} len {len}");
+                    assert!(bitrot::verify(f), "{k}+{m} len {len}");
                 }
             }
         }

@@ -198,6 +198,7 @@ impl ExtentWriter<'_> {
         let targets = PartTargets {
             files,
             distribution: self.distribution.clone(),
+            make_dir: false,
         };
         let job = tokio::spawn(async move {
             let data = data.await?;

@@ -820,9 +820,18 @@ impl ErasureSet {
         max_size: u64,
         seal: Option<crate::sse::PartCipher>,
     ) -> ObjectResult<(Vec<Option<SafePath>>, BodyDigest, u64)> {
+        // each drive's writer makes its tmp folder with its first block
+        // (no fan-out of its own); a drive known to hang gets none
         let tmp_name = uuid::Uuid::new_v4().to_string();
-        let name = tmp_name.clone();
-        let tmps: Vec<Option<SafePath>> = self.on_drives(move |d| d.make_tmp(&name).ok()).await;
+        let tmps: Vec<Option<SafePath>> = self
+            .drives
+            .iter()
+            .map(|d| {
+                (!d.is_hung())
+                    .then(|| d.tmp_dir().join_str(&tmp_name).ok())
+                    .flatten()
+            })
+            .collect();
         let guard = TmpGuard(Some(Tmps {
             drives: self.drives.clone(),
             dirs: tmps.clone(),
@@ -837,6 +846,7 @@ impl ErasureSet {
             PartTargets {
                 files,
                 distribution,
+                make_dir: true,
             },
             max_size,
             seal,
@@ -888,6 +898,9 @@ impl ErasureSet {
 
     /// Removes a write's tmp dirs (`tmps[i]` on drive `i`).
     pub(crate) async fn remove_tmp(&self, tmps: Vec<Option<SafePath>>) {
+        if tmps.iter().all(Option::is_none) {
+            return;
+        }
         let drives = self.drives.clone();
         let _ = tokio::task::spawn_blocking(move || remove_tmps(&drives, tmps)).await;
     }

@@ -24,6 +24,10 @@ pub struct PartTargets {
     pub files: Vec<Option<crate::driveio::DrivePath>>,
     /// `distribution[drive]` = shard index that drive stores.
     pub distribution: Vec<usize>,
+    /// Each drive's writer makes the folder of its file (the write's tmp
+    /// folder) in its first job, before creating the file: no thread hop
+    /// of its own per drive.
+    pub make_dir: bool,
 }
 
 pub struct Encoded {
@@ -88,7 +92,7 @@ pub async fn encode_stream(
             }
             digest = on_thread(move || {
                 for b in &blocks {
-                    digest.update(b);
+                    digest.update_in_lanes(b);
                 }
                 Ok(digest)
             })
@@ -101,7 +105,7 @@ pub async fn encode_stream(
     let mut drive_jobs = Vec::with_capacity(drives);
     for file in targets.files {
         let (tx, rx) = mpsc::channel::<(Vec<u8>, bool)>(DRIVE_QUEUE);
-        drive_jobs.push(tokio::spawn(write_shards(file, rx)));
+        drive_jobs.push(tokio::spawn(write_shards(file, targets.make_dir, rx)));
         drive_txs.push(tx);
     }
     let distribution = targets.distribution;
@@ -292,6 +296,7 @@ async fn on_thread<T: Send + 'static>(
 /// is then one thread hop per drive, not two).
 async fn write_shards(
     file: Option<crate::driveio::DrivePath>,
+    make_dir: bool,
     mut rx: mpsc::Receiver<(Vec<u8>, bool)>,
 ) -> std::io::Result<()> {
     let path = Arc::new(file.ok_or_else(|| std::io::Error::other("drive unavailable"))?);
@@ -307,7 +312,7 @@ async fn write_shards(
         let (file, end) = on_thread(move || {
             let mut f = match f {
                 Some(f) => f,
-                None => path.io.create(&path.path)?,
+                None => create(&path, make_dir)?,
             };
             let mut end = at;
             for (b, _) in &bufs {
@@ -332,9 +337,22 @@ async fn write_shards(
     on_thread(move || {
         let mut f = match f {
             Some(f) => f,
-            None => path.io.create(&path.path)?,
+            None => create(&path, make_dir)?,
         };
         f.sync_data()
     })
     .await
+}
+
+/// Creates a part file, and first its folder when `make_dir` (a folder
+/// that exists already is an error: a tmp folder is new to its write).
+fn create(path: &crate::driveio::DrivePath, make_dir: bool) -> std::io::Result<Box<dyn FileWrite>> {
+    if make_dir {
+        let dir = path
+            .path
+            .parent()
+            .ok_or_else(|| std::io::Error::other("a part file has no folder"))?;
+        path.io.create_dir(dir)?;
+    }
+    path.io.create(&path.path)
 }
