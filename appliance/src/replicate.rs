@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use cairn_api::replication::{ReplicationAdmin, ReplicationReport, TargetInfo, TargetSpec};
+use cairn_api::replication::{
+    ReplicationAdmin, ReplicationReport, ResyncPhase, ResyncReport, TargetInfo, TargetSpec,
+};
 use cairn_replication::{ReplicationService, ServiceConfig};
 use http_body_util::BodyExt as _;
 
@@ -70,12 +72,78 @@ pub enum ReplicateCommand {
         #[arg(long)]
         target_bucket: String,
     },
-    /// Per target: backlog, lag, versions and bytes copied, failures.
+    /// Per target: backlog, lag, versions and bytes copied, failures, and
+    /// the last resync's progress.
     Status {
         bucket: String,
         #[arg(long)]
         json: bool,
     },
+    /// Send every version and delete marker of BUCKET that a rule sends to
+    /// TARGET again (after the target lost them); `status` shows progress.
+    Resync {
+        bucket: String,
+        /// The destination bucket's ARN or name.
+        target: String,
+        /// Print the progress every second until the resync ends.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+/// A byte count for people (binary units).
+fn bytes(n: u64) -> String {
+    let mut v = n as f64;
+    let mut unit = "B";
+    for next in ["KiB", "MiB", "GiB", "TiB"] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = next;
+    }
+    if unit == "B" {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {unit}")
+    }
+}
+
+/// Seconds as `1h02m03s` / `2m03s` / `3s`.
+fn duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m:02}m{s:02}s")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// One line of a resync's progress.
+fn resync_line(r: &ResyncReport) -> String {
+    let mut line = format!("resync {}: {}", r.id, r.phase.as_str());
+    if r.phase != ResyncPhase::Counting {
+        line.push_str(&format!(
+            "  {}/{} objects  {}/{}",
+            r.done_objects,
+            r.total_objects,
+            bytes(r.done_bytes),
+            bytes(r.total_bytes)
+        ));
+    }
+    if r.phase == ResyncPhase::Sending {
+        line.push_str(&format!("  {}/s", bytes(r.rate)));
+        match r.eta_secs {
+            Some(s) => line.push_str(&format!("  ETA {}", duration(s))),
+            None => line.push_str("  ETA unknown"),
+        }
+    }
+    if let Some(e) = &r.error {
+        line.push_str(&format!("\n  stopped: {e} (run the resync again)"));
+    }
+    line
 }
 
 /// The ARN of a destination given as ARN or bucket name.
@@ -212,7 +280,7 @@ pub(crate) async fn run(
             }
             for t in r.targets {
                 println!(
-                    "{}  {}\n  backlog {}  lag {} s  replicated {}  bytes {}  failures {}{}",
+                    "{}  {}\n  backlog {}  lag {} s  replicated {}  bytes {}  failures {}{}{}",
                     t.arn,
                     t.endpoint,
                     t.backlog,
@@ -222,8 +290,46 @@ pub(crate) async fn run(
                     t.failures,
                     t.last_error
                         .map(|e| format!("\n  last error: {e}"))
+                        .unwrap_or_default(),
+                    t.resync
+                        .map(|r| format!("\n  {}", resync_line(&r)))
                         .unwrap_or_default()
                 );
+            }
+        }
+        ReplicateCommand::Resync {
+            bucket,
+            target,
+            wait,
+        } => {
+            let arn = arn_of(target);
+            let what = format!("resync?bucket={}&arn={}", enc(bucket), enc(&arn));
+            let out = call(client, signer, endpoint, "POST", &what, None).await?;
+            let r: ResyncReport = serde_json::from_slice(&out).context("the server's answer")?;
+            println!("resync {} of {bucket} to {arn} started", r.id);
+            if !*wait {
+                println!("progress: cairn admin replicate status {bucket}");
+                return Ok(());
+            }
+            let what = format!("status?bucket={}", enc(bucket));
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let out = call(client, signer, endpoint, "GET", &what, None).await?;
+                let st: ReplicationReport =
+                    serde_json::from_slice(&out).context("the server's answer")?;
+                let now = st
+                    .targets
+                    .into_iter()
+                    .find(|t| t.arn == arn)
+                    .and_then(|t| t.resync)
+                    .filter(|x| x.id == r.id)
+                    .context("the resync is no longer there (replaced, or its target removed)")?;
+                println!("{}", resync_line(&now));
+                match now.phase {
+                    ResyncPhase::Done => return Ok(()),
+                    ResyncPhase::Stopped => anyhow::bail!("the resync stopped"),
+                    ResyncPhase::Counting | ResyncPhase::Sending => {}
+                }
             }
         }
     }

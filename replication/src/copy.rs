@@ -1,6 +1,8 @@
 //! One replication task carried out against one target: a new version
 //! copied (its body streamed from the store to the target's PUT), a delete
-//! marker made, or a version's tags set again. A Cairn target keeps the
+//! marker made, or a version's tags, retention or legal hold set again (on
+//! the same version id when the target has it, else on the key's current
+//! version). A Cairn target keeps the
 //! source's version id and mod time (`x-cairn-source-*` headers, honoured
 //! there for callers allowed `s3:Replicate*`) and marks the copy REPLICA.
 
@@ -8,7 +10,10 @@ use std::sync::Arc;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
-use aws_sdk_s3::types::{ObjectLockLegalHoldStatus, ObjectLockMode, StorageClass, Tag, Tagging};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
+    ObjectLockRetention, ObjectLockRetentionMode, StorageClass, Tag, Tagging,
+};
 use cairn_api::notify::{EventName, OutboxRecord};
 use cairn_api::replication::{SOURCE_MTIME_HEADER, SOURCE_VERSION_HEADER};
 use cairn_api::{BucketName, GetOptions, ObjectError, ObjectInfo, ObjectKey, ObjectLayer};
@@ -59,13 +64,6 @@ where
     CopyError::Target(sdk_error(&e))
 }
 
-fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
-    match e {
-        SdkError::ServiceError(s) => s.err().code(),
-        _ => None,
-    }
-}
-
 /// What a task needs besides its record.
 pub(crate) struct Task<'a> {
     pub(crate) layer: &'a Arc<dyn ObjectLayer>,
@@ -93,6 +91,22 @@ fn gone(e: &ObjectError) -> bool {
     )
 }
 
+/// What makes the target keep the source's version id and mod time (a
+/// Cairn target; others ignore the headers): set on a copy's PUT and on a
+/// delete marker's DELETE. No headers for the null version.
+fn replica_headers(
+    version: String,
+    mtime: String,
+) -> impl Fn(&mut aws_sdk_s3::config::http::HttpRequest) + Send + Sync + 'static {
+    move |req| {
+        if !version.is_empty() {
+            let headers = req.headers_mut();
+            headers.insert(SOURCE_VERSION_HEADER, version.clone());
+            headers.insert(SOURCE_MTIME_HEADER, mtime.clone());
+        }
+    }
+}
+
 fn mtime_of(info: &ObjectInfo) -> String {
     info.last_modified.unix_timestamp_nanos().to_string()
 }
@@ -106,7 +120,10 @@ impl Task<'_> {
             | EventName::Copy
             | EventName::CompleteMultipartUpload => self.put_version().await,
             EventName::DeleteMarkerCreated => self.delete_marker().await.map(|()| 0),
-            EventName::TaggingPut | EventName::TaggingDelete => self.tags().await.map(|()| 0),
+            EventName::TaggingPut
+            | EventName::TaggingDelete
+            | EventName::RetentionPut
+            | EventName::LegalHoldPut => self.version_attrs().await.map(|()| 0),
             EventName::Delete | EventName::AclPut => Ok(0),
         }
     }
@@ -127,7 +144,7 @@ impl Task<'_> {
             return Ok(0);
         }
         let size = info.size;
-        let body = crate::throttle::limited(got.body, self.target.spec.bandwidth)
+        let body = crate::throttle::limited(got.body, self.target.pacer.clone())
             .map_ok(http_body::Frame::data);
         let body = ByteStream::from_body_1_x(http_body_util::StreamBody::new(
             sync_wrapper::SyncStream::new(body),
@@ -167,17 +184,16 @@ impl Task<'_> {
         if info.attrs.legal_hold {
             put = put.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On);
         }
+        if retention.is_some() || info.attrs.legal_hold {
+            // S3 wants a PUT with object lock headers to carry a checksum
+            // (moto checks): CRC32, sent as a trailer as the body streams
+            put = put.checksum_algorithm(ChecksumAlgorithm::Crc32);
+        }
         for (k, v) in &info.user_metadata {
             put = put.metadata(k, v);
         }
         put.customize()
-            .mutate_request(move |req| {
-                if !version.is_empty() {
-                    let headers = req.headers_mut();
-                    headers.insert(SOURCE_VERSION_HEADER, version.clone());
-                    headers.insert(SOURCE_MTIME_HEADER, mtime.clone());
-                }
-            })
+            .mutate_request(replica_headers(version, mtime))
             .send()
             .await
             .map_err(target_err)?;
@@ -193,23 +209,18 @@ impl Task<'_> {
             .bucket(&self.target.dest)
             .key(&self.record.key)
             .customize()
-            .mutate_request(move |req| {
-                if !version.is_empty() {
-                    let headers = req.headers_mut();
-                    headers.insert(SOURCE_VERSION_HEADER, version.clone());
-                    headers.insert(SOURCE_MTIME_HEADER, mtime.clone());
-                }
-            })
+            .mutate_request(replica_headers(version, mtime))
             .send()
             .await
             .map_err(target_err)?;
         Ok(())
     }
 
-    /// Sets the version's tags at the target as they are now at the
-    /// source: on the same version id (a Cairn target), else on the key's
-    /// current version (a target with its own version ids).
-    async fn tags(&self) -> Result<(), CopyError> {
+    /// Sets the version's tags, retention or legal hold (the record's
+    /// event says which) at the target as they are now at the source: on
+    /// the same version id (a Cairn target), else on the key's current
+    /// version (a target with its own version ids).
+    async fn version_attrs(&self) -> Result<(), CopyError> {
         let (bucket, key) = names(self.record)?;
         let opts = GetOptions {
             version_id: Some(self.record.version_id.clone()),
@@ -220,48 +231,135 @@ impl Task<'_> {
             Err(e) if gone(&e) => return Ok(()),
             Err(e) => return Err(CopyError::Source(e)),
         };
-        let tags: Vec<Tag> = info
+        // a Cairn target has the version under the source's id; another
+        // vendor made its own: the change goes to the key's current version
+        let version = match info.version_id.clone() {
+            Some(v) if self.target_has(key.as_str(), &v).await? => Some(v),
+            _ => None,
+        };
+        let attrs = Attrs {
+            client: &self.target.client,
+            bucket: &self.target.dest,
+            key: key.as_str(),
+            info: &info,
+            version,
+        };
+        match self.record.event {
+            EventName::RetentionPut => attrs.retention().await,
+            EventName::LegalHoldPut => attrs.legal_hold().await,
+            _ => attrs.tags().await,
+        }
+    }
+
+    /// Whether the target has `version` of `key` (under the source's id).
+    async fn target_has(&self, key: &str, version: &str) -> Result<bool, CopyError> {
+        match self
+            .target
+            .client
+            .head_object()
+            .bucket(&self.target.dest)
+            .key(key)
+            .version_id(version)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            // no such version, or a version id it does not take (S3: 400)
+            Err(e)
+                if e.raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 400 | 404)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(target_err(e)),
+        }
+    }
+}
+
+/// The attributes of one source version, set on `version` at the target
+/// (`None`: its current version).
+struct Attrs<'a> {
+    client: &'a aws_sdk_s3::Client,
+    bucket: &'a str,
+    key: &'a str,
+    info: &'a ObjectInfo,
+    version: Option<String>,
+}
+
+impl Attrs<'_> {
+    async fn tags(&self) -> Result<(), CopyError> {
+        let tags: Vec<Tag> = self
+            .info
             .attrs
             .tags
             .0
             .iter()
             .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
             .collect();
-        let c = &self.target.client;
-        for version in [info.version_id.clone(), None] {
-            let res = if tags.is_empty() {
-                c.delete_object_tagging()
-                    .bucket(&self.target.dest)
-                    .key(key.as_str())
-                    .set_version_id(version.clone())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| (code_of(&e).map(str::to_owned), sdk_error(&e)))
-            } else {
-                let tagging = Tagging::builder()
-                    .set_tag_set(Some(tags.clone()))
-                    .build()
-                    .map_err(|e| CopyError::Target(e.to_string()))?;
-                c.put_object_tagging()
-                    .bucket(&self.target.dest)
-                    .key(key.as_str())
-                    .set_version_id(version.clone())
-                    .tagging(tagging)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| (code_of(&e).map(str::to_owned), sdk_error(&e)))
-            };
-            match res {
-                Ok(()) => return Ok(()),
-                // another vendor's version ids: the current version
-                Err((Some(code), _))
-                    if version.is_some()
-                        && matches!(code.as_str(), "NoSuchVersion" | "InvalidArgument") => {}
-                Err((_, e)) => return Err(CopyError::Target(e)),
-            }
+        if tags.is_empty() {
+            return self
+                .client
+                .delete_object_tagging()
+                .bucket(self.bucket)
+                .key(self.key)
+                .set_version_id(self.version.clone())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(target_err);
         }
-        Ok(())
+        let tagging = Tagging::builder()
+            .set_tag_set(Some(tags))
+            .build()
+            .map_err(|e| CopyError::Target(e.to_string()))?;
+        self.client
+            .put_object_tagging()
+            .bucket(self.bucket)
+            .key(self.key)
+            .set_version_id(self.version.clone())
+            .tagging(tagging)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(target_err)
+    }
+
+    /// The retention as it is now (none: an empty one, which needs the
+    /// governance bypass, as does shortening one).
+    async fn retention(&self) -> Result<(), CopyError> {
+        let r = self.info.attrs.retention;
+        let retention = ObjectLockRetention::builder()
+            .set_mode(r.map(|r| ObjectLockRetentionMode::from(r.mode.as_str())))
+            .set_retain_until_date(r.map(|r| DateTime::from_secs(r.until.unix_timestamp())))
+            .build();
+        self.client
+            .put_object_retention()
+            .bucket(self.bucket)
+            .key(self.key)
+            .set_version_id(self.version.clone())
+            .retention(retention)
+            .bypass_governance_retention(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(target_err)
+    }
+
+    async fn legal_hold(&self) -> Result<(), CopyError> {
+        let status = if self.info.attrs.legal_hold {
+            ObjectLockLegalHoldStatus::On
+        } else {
+            ObjectLockLegalHoldStatus::Off
+        };
+        self.client
+            .put_object_legal_hold()
+            .bucket(self.bucket)
+            .key(self.key)
+            .set_version_id(self.version.clone())
+            .legal_hold(ObjectLockLegalHold::builder().status(status).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(target_err)
     }
 }

@@ -2,13 +2,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use cairn_api::notify::{EventName, Outbox, OutboxEntry, RecordKind};
 use cairn_api::replication::{
-    ReplicationAdmin, ReplicationReport, ReplicationStatus, TargetInfo, TargetReport, TargetSpec,
+    ReplicationAdmin, ReplicationReport, ReplicationStatus, ResyncReport, TargetInfo, TargetReport,
+    TargetSpec,
 };
 use cairn_api::{
     BucketName, ConfigDir, ConfigStore, ObjectError, ObjectKey, ObjectLayer, ObjectResult,
@@ -16,12 +17,16 @@ use cairn_api::{
 use tokio::sync::mpsc;
 
 use crate::copy::Task;
+use crate::resync::Resync;
 use crate::target::Target;
 
 /// Records asked of the outbox at a time.
 const BATCH: usize = 1024;
-/// Tasks queued per target (more wait in the outbox).
-const QUEUE: usize = 256;
+/// Copies to one target at a time: its lanes, each with its worker; the
+/// versions of one key all go through one lane, in order.
+const LANES: usize = 4;
+/// Tasks queued per lane (more wait in the outbox).
+const QUEUE: usize = 64;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long the dispatcher sleeps when nobody wakes it.
@@ -38,10 +43,19 @@ pub struct ServiceConfig {
 }
 
 /// One task for one target.
-struct Job {
+pub(crate) struct Job {
     entry: Arc<OutboxEntry>,
     arn: String,
     rule: String,
+    origin: Origin,
+}
+
+/// Who is told when a task landed.
+enum Origin {
+    /// The dispatcher (the record leaves the outbox once every target has it).
+    Outbox,
+    /// A resync, by the task's number in it.
+    Resync(Arc<Resync>, u64),
 }
 
 /// A task's end, reported by a worker.
@@ -50,14 +64,27 @@ struct Done {
     arn: String,
 }
 
-/// A target with its queue.
+/// A target with its lanes' queues.
 struct Running {
     target: Arc<Target>,
-    queue: mpsc::Sender<Job>,
+    lanes: Vec<mpsc::Sender<Job>>,
+}
+
+impl Running {
+    /// The queue of the lane `key` goes through.
+    fn lane(&self, key: &str) -> Option<&mpsc::Sender<Job>> {
+        use std::hash::{BuildHasher as _, BuildHasherDefault};
+        let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(key);
+        self.lanes
+            .get(usize::try_from(h % self.lanes.len().max(1) as u64).unwrap_or(0))
+    }
 }
 
 pub struct ReplicationService {
-    layer: Arc<dyn ObjectLayer>,
+    /// Itself, for the tasks it starts.
+    me: Weak<Self>,
+    pub(crate) layer: Arc<dyn ObjectLayer>,
     outbox: Arc<dyn Outbox>,
     store: Arc<dyn ConfigStore>,
     /// By (source bucket, destination ARN).
@@ -65,6 +92,8 @@ pub struct ReplicationService {
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Done>>,
     wake: tokio::sync::Notify,
+    /// The last resync of each (source bucket, destination ARN).
+    resyncs: Mutex<HashMap<(String, String), Arc<Resync>>>,
 }
 
 fn key_of(bucket: &str, arn: &str) -> (String, String) {
@@ -83,7 +112,8 @@ impl ReplicationService {
     /// Loads the stored targets; `run` starts delivery.
     pub async fn load(cfg: ServiceConfig) -> ObjectResult<Arc<Self>> {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let s = Arc::new(Self {
+        let s = Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             layer: cfg.layer,
             outbox: cfg.outbox,
             store: cfg.store,
@@ -91,6 +121,7 @@ impl ReplicationService {
             done_tx,
             done_rx: tokio::sync::Mutex::new(done_rx),
             wake: tokio::sync::Notify::new(),
+            resyncs: Mutex::new(HashMap::new()),
         });
         for (name, body) in s.store.config_list(ConfigDir::ReplicationTargets).await? {
             match serde_json::from_slice::<TargetSpec>(&body).map_err(|e| e.to_string()) {
@@ -105,7 +136,15 @@ impl ReplicationService {
                 }
             }
         }
+        for saved in crate::resync::load(s.store.as_ref()).await? {
+            let k = key_of(&saved.bucket, &saved.arn);
+            s.resyncs_mut().insert(k, Resync::new(saved));
+        }
         Ok(s)
+    }
+
+    fn resyncs_mut(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Resync>>> {
+        self.resyncs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(String, String), Running>> {
@@ -115,25 +154,42 @@ impl ReplicationService {
     /// Puts a target in service (replacing one for the same bucket and
     /// destination: the old worker finishes its queue and ends).
     fn install(&self, t: Target) {
-        let (tx, rx) = mpsc::channel(QUEUE);
         let target = Arc::new(t);
         tracing::info!(bucket = %target.spec.bucket, arn = %target.spec.arn, endpoint = %target.spec.endpoint, "replication target ready");
-        tokio::spawn(worker(
-            self.layer.clone(),
-            self.done_tx.clone(),
-            target.clone(),
-            rx,
-        ));
+        let lanes = (0..LANES)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                tokio::spawn(worker(
+                    self.layer.clone(),
+                    self.done_tx.clone(),
+                    target.clone(),
+                    rx,
+                ));
+                tx
+            })
+            .collect();
         let k = key_of(&target.spec.bucket, &target.spec.arn);
         self.targets
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(k, Running { target, queue: tx });
+            .insert(k, Running { target, lanes });
         self.wake.notify_one();
     }
 
     /// Delivers the outbox's replication records until the task is dropped.
     pub async fn run(self: Arc<Self>) {
+        // resyncs a restart interrupted go on
+        let interrupted: Vec<Arc<Resync>> = self
+            .resyncs_mut()
+            .values()
+            .filter(|r| r.running())
+            .cloned()
+            .collect();
+        for r in interrupted {
+            let s = r.saved();
+            tracing::info!(bucket = %s.bucket, arn = %s.arn, after = ?s.after, "resync resumed");
+            tokio::spawn(crate::resync::run(self.clone(), r));
+        }
         let mut done_rx = self.done_rx.lock().await;
         // per record: the destinations whose task is queued or running
         let mut queued: HashMap<String, HashSet<String>> = HashMap::new();
@@ -177,7 +233,7 @@ impl ReplicationService {
                     let queue = self
                         .read()
                         .get(&key_of(&entry.record.bucket, &d.arn))
-                        .map(|r| r.queue.clone());
+                        .and_then(|r| r.lane(&entry.record.key).cloned());
                     let Some(queue) = queue else {
                         tracing::warn!(bucket = %entry.record.bucket, key = %entry.record.key, arn = %d.arn,
                             "replication task for a target this server does not have: dropped");
@@ -188,6 +244,7 @@ impl ReplicationService {
                         entry: entry.clone(),
                         arn: d.arn.clone(),
                         rule: d.configuration_id.clone(),
+                        origin: Origin::Outbox,
                     };
                     if queue.try_send(job).is_ok() {
                         busy.insert(d.arn.clone());
@@ -235,6 +292,46 @@ impl ReplicationService {
         if let Err(e) = self.outbox.delivered(&entry.id).await {
             tracing::error!(error = %e, record = %entry.id, "a replicated record could not be removed from the outbox");
         }
+    }
+
+    /// Hands a resync's version to the target's lane for its key (waits
+    /// while the lane is full).
+    pub(crate) async fn send_resync(
+        &self,
+        run: &Arc<Resync>,
+        seq: u64,
+        entry: OutboxEntry,
+        rule: String,
+    ) -> Result<(), String> {
+        let (bucket, arn) = {
+            let d = &entry.record;
+            (d.bucket.clone(), d.targets.first().map(|t| t.arn.clone()))
+        };
+        let arn = arn.unwrap_or_default();
+        let queue = self
+            .read()
+            .get(&key_of(&bucket, &arn))
+            .and_then(|r| r.lane(&entry.record.key).cloned());
+        let gone = || format!("the target {arn} of {bucket} was removed");
+        let queue = queue.ok_or_else(gone)?;
+        let job = Job {
+            entry: Arc::new(entry),
+            arn: arn.clone(),
+            rule,
+            origin: Origin::Resync(run.clone(), seq),
+        };
+        queue.send(job).await.map_err(|_| gone())
+    }
+
+    pub(crate) async fn save_resync(&self, saved: &crate::resync::Saved) -> ObjectResult<()> {
+        let body = serde_json::to_vec(saved).map_err(ObjectError::internal)?;
+        self.store
+            .config_put(
+                ConfigDir::ReplicationResync,
+                &crate::resync::record_name(&saved.bucket, &saved.arn),
+                Some(body),
+            )
+            .await
     }
 
     /// Records waiting per destination of `bucket`: count and oldest
@@ -319,6 +416,17 @@ impl ReplicationAdmin for ReplicationService {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&key_of(bucket, arn));
+        let resync = self.resyncs_mut().remove(&key_of(bucket, arn));
+        if let Some(r) = resync {
+            r.cancel();
+            self.store
+                .config_put(
+                    ConfigDir::ReplicationResync,
+                    &crate::resync::record_name(bucket, arn),
+                    None,
+                )
+                .await?;
+        }
         Ok(())
     }
 
@@ -328,6 +436,7 @@ impl ReplicationAdmin for ReplicationService {
 
     async fn status(&self, bucket: &str) -> ObjectResult<ReplicationReport> {
         let waiting = self.backlog(bucket).await?;
+        let resyncs = self.resyncs_mut().clone();
         let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
         let mut targets: Vec<TargetReport> = self
             .read()
@@ -350,6 +459,9 @@ impl ReplicationAdmin for ReplicationService {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .clone(),
+                    resync: resyncs
+                        .get(&key_of(bucket, &t.spec.arn))
+                        .map(|r| r.report()),
                 }
             })
             .collect();
@@ -358,6 +470,38 @@ impl ReplicationAdmin for ReplicationService {
             bucket: bucket.to_owned(),
             targets,
         })
+    }
+
+    async fn resync(&self, bucket: &str, arn: &str) -> ObjectResult<ResyncReport> {
+        if !self.has_target(bucket, arn) {
+            return Err(ObjectError::InvalidArgument {
+                message: format!("{arn} is not a replication target of {bucket}"),
+            });
+        }
+        let b = BucketName::new(bucket.to_owned())?;
+        let ruled = self
+            .layer
+            .get_bucket_config(&b)
+            .await?
+            .replication
+            .is_some_and(|r| r.rules.iter().any(|x| x.enabled && x.destination == arn));
+        if !ruled {
+            return Err(ObjectError::InvalidRequest {
+                message: format!("no enabled replication rule of {bucket} sends to {arn}"),
+            });
+        }
+        let Some(me) = self.me.upgrade() else {
+            return Err(ObjectError::internal("the replication service is stopping"));
+        };
+        let run = Resync::start(bucket, arn);
+        self.save_resync(&run.saved()).await?;
+        let old = self.resyncs_mut().insert(key_of(bucket, arn), run.clone());
+        if let Some(old) = old {
+            old.cancel();
+        }
+        tracing::info!(bucket, arn, id = %run.saved().id, "resync started");
+        tokio::spawn(crate::resync::run(me, run.clone()));
+        Ok(run.report())
     }
 }
 
@@ -412,10 +556,15 @@ async fn worker(
                 }
             }
         }
-        let _ = done.send(Done {
-            id: job.entry.id.clone(),
-            arn: job.arn,
-        });
+        match job.origin {
+            Origin::Outbox => {
+                let _ = done.send(Done {
+                    id: job.entry.id.clone(),
+                    arn: job.arn,
+                });
+            }
+            Origin::Resync(run, seq) => run.landed(seq),
+        }
     }
 }
 

@@ -38,6 +38,8 @@ pub(crate) struct Target {
     pub(crate) dest: String,
     pub(crate) client: aws_sdk_s3::Client,
     pub(crate) stats: std::sync::Arc<TargetStats>,
+    /// Its bandwidth limit, shared by its copies.
+    pub(crate) pacer: Option<std::sync::Arc<crate::throttle::Pacer>>,
 }
 
 fn invalid(message: String) -> ObjectError {
@@ -104,6 +106,7 @@ impl Target {
             )
             .build();
         Ok(Self {
+            pacer: crate::throttle::Pacer::new(spec.bandwidth),
             spec,
             dest,
             client: aws_sdk_s3::Client::from_conf(conf),
@@ -113,21 +116,33 @@ impl Target {
 
     /// Checks the destination answers and keeps versions.
     pub(crate) async fn probe(&self) -> ObjectResult<()> {
-        let v = self
+        let not_there = |why: String| {
+            invalid(format!(
+                "the destination bucket {} at {} does not answer: {why}",
+                self.dest, self.spec.endpoint
+            ))
+        };
+        let status = match self
             .client
             .get_bucket_versioning()
             .bucket(&self.dest)
             .send()
             .await
-            .map_err(|e| {
-                invalid(format!(
-                    "the destination bucket {} at {} does not answer: {}",
-                    self.dest,
-                    self.spec.endpoint,
-                    crate::copy::sdk_error(&e)
-                ))
-            })?;
-        if v.status().map(|s| s.as_str()) != Some("Enabled") {
+        {
+            Ok(v) => v.status().map(|s| s.as_str().to_owned()),
+            // a 200 whose document the SDK does not read: moto names its
+            // root GetBucketVersioningResponse where AWS has
+            // VersioningConfiguration; its Status is read from the answer
+            Err(e) => match e
+                .raw_response()
+                .filter(|r| r.status().is_success())
+                .and_then(|r| r.body().bytes())
+            {
+                Some(body) => versioning_status(body).map_err(not_there)?,
+                None => return Err(not_there(crate::copy::sdk_error(&e))),
+            },
+        };
+        if status.as_deref() != Some("Enabled") {
             return Err(ObjectError::InvalidRequest {
                 message: format!(
                     "the destination bucket {} must have versioning enabled",
@@ -136,5 +151,44 @@ impl Target {
             });
         }
         Ok(())
+    }
+}
+
+/// A GetBucketVersioning document: its `Status`, whatever its root
+/// element is named.
+#[derive(Debug, serde::Deserialize)]
+struct VersioningDoc {
+    #[serde(rename = "Status")]
+    status: Option<String>,
+}
+
+/// The `Status` of a GetBucketVersioning answer (`None`: never enabled).
+fn versioning_status(body: &[u8]) -> Result<Option<String>, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "a versioning answer that is not UTF-8")?;
+    quick_xml::de::from_str::<VersioningDoc>(text)
+        .map(|d| d.status)
+        .map_err(|e| format!("a versioning answer that is not S3's document: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::versioning_status;
+
+    #[test]
+    fn versioning_documents() {
+        let aws = br#"<?xml version="1.0" encoding="UTF-8"?>
+<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>"#;
+        let moto = br#"<?xml version="1.0" encoding="utf-8"?>
+<GetBucketVersioningResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Suspended</Status></GetBucketVersioningResponse>"#;
+        let never =
+            br#"<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>"#;
+        assert_eq!(versioning_status(aws).unwrap().as_deref(), Some("Enabled"));
+        assert_eq!(
+            versioning_status(moto).unwrap().as_deref(),
+            Some("Suspended")
+        );
+        assert_eq!(versioning_status(never).unwrap(), None);
+        assert!(versioning_status(b"<html>").is_err());
+        assert!(versioning_status(&[0xff, 0xfe]).is_err());
     }
 }

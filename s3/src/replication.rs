@@ -287,6 +287,8 @@ fn json_out(v: &impl serde::Serialize) -> S3Result<S3Response<s3s::Body>> {
 ///   travels in the body, never in the URL) -> JSON `TargetInfo`
 /// - `DELETE replication/targets?bucket=B&arn=A`
 /// - `GET    replication/status?bucket=B` -> JSON `ReplicationReport`
+/// - `POST   replication/resync?bucket=B&arn=A` -> JSON `ResyncReport` (a
+///   resync of B to A started)
 pub(crate) async fn admin_call(
     service: Option<&std::sync::Arc<dyn cairn_api::replication::ReplicationAdmin>>,
     req: S3Request<s3s::Body>,
@@ -337,6 +339,10 @@ pub(crate) async fn admin_call(
             json_out(&serde_json::json!({ "removed": true }))
         }
         (&http::Method::GET, "status") => json_out(&service.status(bucket()?.as_str()).await.s3()?),
+        (&http::Method::POST, "resync") => {
+            let b = bucket()?;
+            json_out(&service.resync(b.as_str(), &param("arn")?).await.s3()?)
+        }
         _ => {
             let mut e = S3Error::with_message(
                 S3ErrorCode::NoSuchKey,

@@ -10,13 +10,17 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
-    DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, ReplicationConfiguration,
-    ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus, Tag, Tagging,
+    DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, ObjectLockLegalHold,
+    ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetention, ObjectLockRetentionMode,
+    ReplicationConfiguration, ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus, Tag,
+    Tagging,
 };
 use cairn_tests::emulators::start_moto;
-use cairn_tests::{Server, admin, err_code, get_bytes, new_bucket, new_versioned_bucket};
+use cairn_tests::{
+    Server, admin, bucket_name, err_code, get_bytes, new_bucket, new_versioned_bucket,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -50,32 +54,32 @@ async fn put_rules(c: &Client, bucket: &str, rules: Vec<ReplicationRule>) -> Res
         .map_err(|e| err_code(&e))
 }
 
-/// `cairn admin replicate add` on `src` for `bucket` -> `dest_bucket` at `endpoint`.
-async fn add_target(
+/// `cairn admin replicate add` on `src` for `bucket` -> `dest_bucket` at
+/// `endpoint` (with `extra` arguments).
+async fn add_target_with(
     src: &Server,
     bucket: &str,
     dest_bucket: &str,
     endpoint: &str,
     creds: (&str, &str),
+    extra: &[&str],
 ) -> Result<()> {
-    let out = admin(
-        src,
-        &[
-            "replicate",
-            "add",
-            bucket,
-            "--target-bucket",
-            &format!("arn:aws:s3:::{dest_bucket}"),
-            "--target-endpoint",
-            endpoint,
-            "--access-key",
-            creds.0,
-            "--secret-key",
-            creds.1,
-        ],
-        None,
-    )
-    .await?;
+    let arn = format!("arn:aws:s3:::{dest_bucket}");
+    let mut args = vec![
+        "replicate",
+        "add",
+        bucket,
+        "--target-bucket",
+        &arn,
+        "--target-endpoint",
+        endpoint,
+        "--access-key",
+        creds.0,
+        "--secret-key",
+        creds.1,
+    ];
+    args.extend_from_slice(extra);
+    let out = admin(src, &args, None).await?;
     ensure!(
         out.status.success(),
         "replicate add failed: {}",
@@ -84,27 +88,55 @@ async fn add_target(
     Ok(())
 }
 
+async fn add_target(
+    src: &Server,
+    bucket: &str,
+    dest_bucket: &str,
+    endpoint: &str,
+    creds: (&str, &str),
+) -> Result<()> {
+    add_target_with(src, bucket, dest_bucket, endpoint, creds, &[]).await
+}
+
+/// A bucket with object lock (and so versioning).
+async fn new_locked_bucket(c: &Client, prefix: &str) -> Result<String> {
+    let b = bucket_name(prefix);
+    c.create_bucket()
+        .bucket(&b)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .with_context(|| format!("create bucket {b} with object lock"))?;
+    Ok(b)
+}
+
 /// A versioned bucket on `a` replicating everything to a versioned
 /// bucket on `b`.
 async fn pair(a: &Server, b: &Server) -> Result<(String, String)> {
     let src = new_versioned_bucket(&a.s3(), "src").await?;
     let dst = new_versioned_bucket(&b.s3(), "dst").await?;
-    add_target(
-        a,
-        &src,
-        &dst,
-        &b.endpoint(),
-        (b.access_key(), b.secret_key()),
-    )
-    .await?;
+    rules_to(a, b, &src, &dst).await?;
+    Ok((src, dst))
+}
+
+/// [`pair`] with object lock on both buckets.
+async fn locked_pair(a: &Server, b: &Server) -> Result<(String, String)> {
+    let src = new_locked_bucket(&a.s3(), "src").await?;
+    let dst = new_locked_bucket(&b.s3(), "dst").await?;
+    rules_to(a, b, &src, &dst).await?;
+    Ok((src, dst))
+}
+
+/// `src` on `a` replicates everything to `dst` on `b`.
+async fn rules_to(a: &Server, b: &Server, src: &str, dst: &str) -> Result<()> {
+    add_target(a, src, dst, &b.endpoint(), (b.access_key(), b.secret_key())).await?;
     put_rules(
         &a.s3(),
-        &src,
+        src,
         vec![rule("all", 1, "", &format!("arn:aws:s3:::{dst}"))?],
     )
     .await
-    .map_err(|e| anyhow::anyhow!("PutBucketReplication: {e}"))?;
-    Ok((src, dst))
+    .map_err(|e| anyhow::anyhow!("PutBucketReplication: {e}"))
 }
 
 /// A version's `x-amz-replication-status` (None: no header).
@@ -480,17 +512,208 @@ async fn two_way_replication_converges_without_loops() -> Result<()> {
     Ok(())
 }
 
-// moto answers GetBucketVersioning (the target probe) with a
-// <GetBucketVersioningResponse> document the SDK does not parse
-#[ignore = "moto's GetBucketVersioning answer fails the target probe"]
+/// Polls `check` until it holds (or fails after [`WAIT`], saying `what`).
+async fn until<F, Fut>(what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not after {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A version's retention (mode, until in Unix seconds) and legal hold,
+/// as HEAD shows them.
+async fn lock_of(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<(Option<(String, i64)>, bool)> {
+    let h = c
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_owned))
+        .send()
+        .await
+        .with_context(|| format!("HEAD {bucket}/{key}"))?;
+    let retention = h
+        .object_lock_mode()
+        .zip(h.object_lock_retain_until_date())
+        .map(|(m, u)| (m.as_str().to_owned(), u.secs()));
+    let hold = h
+        .object_lock_legal_hold_status()
+        .is_some_and(|s| s.as_str() == "ON");
+    Ok((retention, hold))
+}
+
+/// The first tag of a version (or of the current one).
+async fn first_tag(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<Option<(String, String)>> {
+    let t = c
+        .get_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_owned))
+        .send()
+        .await
+        .with_context(|| format!("GetObjectTagging {bucket}/{key}"))?;
+    Ok(t.tag_set()
+        .first()
+        .map(|t| (t.key().to_owned(), t.value().to_owned())))
+}
+
+fn tagging(k: &str, v: &str) -> Result<Tagging> {
+    Ok(Tagging::builder()
+        .tag_set(Tag::builder().key(k).value(v).build()?)
+        .build()?)
+}
+
+/// Whole seconds `days` from now.
+fn days_ahead(days: i64) -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() + days * 86_400
+}
+
+/// Sets (mode GOVERNANCE) a version's retention until `until` and its
+/// legal hold at the source, after its creation.
+async fn lock_later(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+    version: &str,
+    until: i64,
+    hold: bool,
+) -> Result<()> {
+    c.put_object_retention()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version)
+        .retention(
+            ObjectLockRetention::builder()
+                .mode(ObjectLockRetentionMode::Governance)
+                .retain_until_date(DateTime::from_secs(until))
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("PutObjectRetention {key}"))?;
+    c.put_object_legal_hold()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version)
+        .legal_hold(
+            ObjectLockLegalHold::builder()
+                .status(if hold {
+                    ObjectLockLegalHoldStatus::On
+                } else {
+                    ObjectLockLegalHoldStatus::Off
+                })
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("PutObjectLegalHold {key}"))?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_and_legal_hold_arrive_at_creation_and_after() -> Result<()> {
+    let a = Server::start_default().await?;
+    let b = Server::start_default().await?;
+    let (src, dst) = locked_pair(&a, &b).await?;
+    let (ca, cb) = (a.s3(), b.s3());
+    let until = days_ahead(1);
+    let v = ca
+        .put_object()
+        .bucket(&src)
+        .key("locked")
+        .body(ByteStream::from_static(b"kept"))
+        .object_lock_mode(ObjectLockMode::Governance)
+        .object_lock_retain_until_date(DateTime::from_secs(until))
+        .send()
+        .await?
+        .version_id()
+        .context("no version")?
+        .to_owned();
+    wait_completed(&ca, &src, &[("locked".into(), v.clone())]).await?;
+    assert_eq!(
+        lock_of(&cb, &dst, "locked", Some(&v)).await?,
+        (Some(("GOVERNANCE".into(), until)), false),
+        "retention at creation"
+    );
+    // changed after creation: both follow
+    let later = days_ahead(2);
+    lock_later(&ca, &src, "locked", &v, later, true).await?;
+    until_lock(
+        &cb,
+        &dst,
+        "locked",
+        Some(&v),
+        (Some(("GOVERNANCE".into(), later)), true),
+    )
+    .await?;
+    // the hold lifted follows too
+    ca.put_object_legal_hold()
+        .bucket(&src)
+        .key("locked")
+        .version_id(&v)
+        .legal_hold(
+            ObjectLockLegalHold::builder()
+                .status(ObjectLockLegalHoldStatus::Off)
+                .build(),
+        )
+        .send()
+        .await?;
+    until_lock(
+        &cb,
+        &dst,
+        "locked",
+        Some(&v),
+        (Some(("GOVERNANCE".into(), later)), false),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Waits until a version's lock at the target is `want`.
+async fn until_lock(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    want: (Option<(String, i64)>, bool),
+) -> Result<()> {
+    until(&format!("{key}'s lock {want:?}"), || async {
+        Ok(lock_of(c, bucket, key, version).await? == want)
+    })
+    .await
+}
+
+/// moto is another vendor: its own version ids (the copies get new ones),
+/// its own GetBucketVersioning document (root GetBucketVersioningResponse,
+/// read by the target probe).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cairn_to_moto() -> Result<()> {
     let moto = start_moto().await?;
     let a = Server::start_default().await?;
     let m = moto.client();
-    let dst = new_versioned_bucket(&m, "moto").await?;
+    let dst = new_locked_bucket(&m, "moto").await?;
     let ca = a.s3();
-    let src = new_versioned_bucket(&ca, "src").await?;
+    let src = new_locked_bucket(&ca, "src").await?;
     add_target(&a, &src, &dst, &moto.endpoint, ("motokey", "motosecret")).await?;
     put_rules(
         &ca,
@@ -500,12 +723,16 @@ async fn cairn_to_moto() -> Result<()> {
     .await
     .map_err(anyhow::Error::msg)?;
     let body: Vec<u8> = (0..2 * 1024 * 1024).map(|i| (i % 13) as u8).collect();
+    let until1 = days_ahead(1);
     let v = ca
         .put_object()
         .bucket(&src)
         .key("obj")
         .metadata("k", "v")
         .content_type("application/x-test")
+        .tagging("team=red")
+        .object_lock_mode(ObjectLockMode::Governance)
+        .object_lock_retain_until_date(DateTime::from_secs(until1))
         .body(ByteStream::from(body.clone()))
         .send()
         .await?
@@ -520,6 +747,206 @@ async fn cairn_to_moto() -> Result<()> {
         h.metadata().and_then(|x| x.get("k")).map(String::as_str),
         Some("v")
     );
+    assert_eq!(
+        first_tag(&m, &dst, "obj", None).await?,
+        Some(("team".into(), "red".into()))
+    );
+    assert_eq!(
+        lock_of(&m, &dst, "obj", None).await?,
+        (Some(("GOVERNANCE".into(), until1)), false)
+    );
+
+    // an overwrite: the newest at moto
+    let v2 = put(&ca, &src, "obj", b"second".to_vec()).await?;
+    wait_completed(&ca, &src, &[("obj".into(), v2.clone())]).await?;
+    assert_eq!(get_bytes(&m, &dst, "obj").await?, b"second");
+    let listed = m.list_object_versions().bucket(&dst).send().await?;
+    assert_eq!(listed.versions().len(), 2, "{listed:?}");
+
+    // tags, retention and legal hold changed after creation
+    ca.put_object_tagging()
+        .bucket(&src)
+        .key("obj")
+        .version_id(&v2)
+        .tagging(tagging("stage", "2")?)
+        .send()
+        .await?;
+    until("the tag change at moto", || async {
+        Ok(first_tag(&m, &dst, "obj", None).await? == Some(("stage".into(), "2".into())))
+    })
+    .await?;
+    let until2 = days_ahead(3);
+    lock_later(&ca, &src, "obj", &v2, until2, true).await?;
+    until_lock(
+        &m,
+        &dst,
+        "obj",
+        None,
+        (Some(("GOVERNANCE".into(), until2)), true),
+    )
+    .await?;
+
+    // a delete: a delete marker at moto
+    let marker = ca.delete_object().bucket(&src).key("obj").send().await?;
+    ensure!(marker.delete_marker() == Some(true), "no delete marker");
+    until("the delete marker at moto", || async {
+        let l = m.list_object_versions().bucket(&dst).send().await?;
+        Ok(l.delete_markers()
+            .iter()
+            .any(|d| d.is_latest() == Some(true)))
+    })
+    .await?;
+    let e = m
+        .get_object()
+        .bucket(&dst)
+        .key("obj")
+        .send()
+        .await
+        .expect_err("the key is deleted at moto");
+    assert_eq!(err_code(&e), "NoSuchKey");
+    Ok(())
+}
+
+/// The text `cairn admin replicate status` prints.
+async fn status_text(a: &Server, bucket: &str) -> Result<String> {
+    let out = admin(a, &["replicate", "status", bucket], None).await?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The last resync's report, as `status --json` gives it.
+async fn resync_json(a: &Server, bucket: &str) -> Result<serde_json::Value> {
+    let out = admin(a, &["replicate", "status", bucket, "--json"], None).await?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(st["targets"][0]["resync"].clone())
+}
+
+/// Deletes every version and delete marker of a bucket.
+async fn wipe(c: &Client, bucket: &str) -> Result<()> {
+    for (k, v, _) in versions(c, bucket).await? {
+        c.delete_object()
+            .bucket(bucket)
+            .key(&k)
+            .version_id(&v)
+            .send()
+            .await
+            .with_context(|| format!("delete {k} {v}"))?;
+    }
+    ensure!(versions(c, bucket).await?.is_empty(), "{bucket} not wiped");
+    Ok(())
+}
+
+async fn resync(a: &Server, bucket: &str, dst: &str) -> Result<()> {
+    let out = admin(a, &["replicate", "resync", bucket, dst], None).await?;
+    ensure!(
+        out.status.success(),
+        "resync: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resync_restores_a_wiped_target_with_progress() -> Result<()> {
+    let mut a = Server::start_default().await?;
+    let b = Server::start_default().await?;
+    let (src, dst) = pair(&a, &b).await?;
+    let (ca, cb) = (a.s3(), b.s3());
+    let mut made = Vec::new();
+    for i in 0..8 {
+        let k = format!("r/{i}");
+        made.push((
+            k.clone(),
+            put(&ca, &src, &k, vec![i as u8; 700 * 1024]).await?,
+        ));
+    }
+    for i in 0..2 {
+        let k = format!("r/{i}");
+        made.push((k.clone(), put(&ca, &src, &k, vec![9u8; 300 * 1024]).await?));
+    }
+    ca.delete_object().bucket(&src).key("r/7").send().await?;
+    wait_completed(&ca, &src, &made).await?;
+    let want = versions(&ca, &src).await?;
+    wait_versions(&cb, &dst, &want).await?;
+
+    // the target loses everything; the copies are paced so that the
+    // resync takes a few seconds (the same target again, with a limit)
+    wipe(&cb, &dst).await?;
+    add_target_with(
+        &a,
+        &src,
+        &dst,
+        &b.endpoint(),
+        (b.access_key(), b.secret_key()),
+        &["--bandwidth", "2000000"],
+    )
+    .await?;
+    // a resync needs a target of the bucket
+    let out = admin(&a, &["replicate", "resync", &src, "nowhere"], None).await?;
+    ensure!(!out.status.success(), "a resync to no target started");
+    resync(&a, &src, &dst).await?;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = status_text(&a, &src).await?;
+        let done = text.contains(": done");
+        seen.push(text);
+        if done {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the resync did not end: {seen:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ensure!(
+        seen.iter()
+            .any(|t| t.contains(": sending") && t.contains("objects") && t.contains("ETA")),
+        "no progress shown: {seen:#?}"
+    );
+    wait_versions(&cb, &dst, &want).await?;
+    let r = resync_json(&a, &src).await?;
+    assert_eq!(r["phase"], "done", "{r}");
+    assert_eq!(r["total_objects"], want.len(), "{r}");
+    assert_eq!(r["done_objects"], want.len(), "{r}");
+    assert_eq!(r["total_bytes"], 8 * 700 * 1024 + 2 * 300 * 1024, "{r}");
+    for (k, v, marker) in &want {
+        if !marker {
+            assert_eq!(status(&cb, &dst, k, v).await?.as_deref(), Some("REPLICA"));
+        }
+    }
+
+    // a resync goes on after its server was killed
+    wipe(&cb, &dst).await?;
+    resync(&a, &src, &dst).await?;
+    until("the second resync sends", || async {
+        let r = resync_json(&a, &src).await?;
+        Ok(r["phase"] == "sending" && r["done_objects"].as_u64().unwrap_or(0) > 0)
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    a.kill()?;
+    a.restart().await?;
+    let r = resync_json(&a, &src).await?;
+    ensure!(
+        matches!(r["phase"].as_str(), Some("sending" | "done")),
+        "after the restart: {r}"
+    );
+    until("the resumed resync ends", || async {
+        Ok(resync_json(&a, &src).await?["phase"] == "done")
+    })
+    .await?;
+    wait_versions(&cb, &dst, &want).await?;
     Ok(())
 }
 

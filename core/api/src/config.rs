@@ -26,6 +26,9 @@ pub enum ConfigDir {
     /// Replication targets with their credentials (`cairn admin
     /// replicate add`); not one of `ALL` (the IAM directories).
     ReplicationTargets,
+    /// Resyncs under way or ended (`cairn admin replicate resync`): where
+    /// each walk is, so that it goes on after a restart.
+    ReplicationResync,
 }
 
 impl ConfigDir {
@@ -47,6 +50,7 @@ impl ConfigDir {
             ConfigDir::IamRoles => "iam/roles",
             ConfigDir::IamKeys => "iam/keys",
             ConfigDir::ReplicationTargets => "replication/targets",
+            ConfigDir::ReplicationResync => "replication/resync",
         }
     }
 

@@ -32,6 +32,12 @@ pub enum EventName {
     TaggingDelete,
     #[serde(rename = "s3:ObjectAcl:Put")]
     AclPut,
+    /// A version's retention changed (MinIO's name: AWS raises no event).
+    #[serde(rename = "s3:ObjectCreated:PutRetention")]
+    RetentionPut,
+    /// A version's legal hold changed (MinIO's name: AWS raises no event).
+    #[serde(rename = "s3:ObjectCreated:PutLegalHold")]
+    LegalHoldPut,
 }
 
 impl EventName {
@@ -47,6 +53,8 @@ impl EventName {
             Self::TaggingPut => "s3:ObjectTagging:Put",
             Self::TaggingDelete => "s3:ObjectTagging:Delete",
             Self::AclPut => "s3:ObjectAcl:Put",
+            Self::RetentionPut => "s3:ObjectCreated:PutRetention",
+            Self::LegalHoldPut => "s3:ObjectCreated:PutLegalHold",
         }
     }
 
@@ -64,6 +72,8 @@ const EVENT_TYPES: &[&str] = &[
     "s3:ObjectCreated:Post",
     "s3:ObjectCreated:Copy",
     "s3:ObjectCreated:CompleteMultipartUpload",
+    "s3:ObjectCreated:PutRetention",
+    "s3:ObjectCreated:PutLegalHold",
     "s3:ObjectRemoved:*",
     "s3:ObjectRemoved:Delete",
     "s3:ObjectRemoved:DeleteMarkerCreated",

@@ -258,7 +258,7 @@ impl ReplicationConfig {
                 status == Some(ReplicationStatus::Pending)
             }
             DeleteMarkerCreated => r.delete_markers && status != Some(ReplicationStatus::Replica),
-            TaggingPut | TaggingDelete => matches!(
+            TaggingPut | TaggingDelete | RetentionPut | LegalHoldPut => matches!(
                 status,
                 Some(
                     ReplicationStatus::Pending
@@ -378,6 +378,58 @@ pub struct TargetReport {
     pub failures: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The last resync to this target (`cairn admin replicate resync`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resync: Option<ResyncReport>,
+}
+
+/// Where a resync is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResyncPhase {
+    /// Counting the versions and bytes to send.
+    Counting,
+    /// Sending them.
+    Sending,
+    /// Every version was sent.
+    Done,
+    /// Stopped before the end (`error` says why); run it again.
+    Stopped,
+}
+
+impl ResyncPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counting => "counting",
+            Self::Sending => "sending",
+            Self::Done => "done",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// A resync's progress: every version and delete marker of the bucket
+/// that a rule sends to the target, sent again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResyncReport {
+    pub id: String,
+    pub phase: ResyncPhase,
+    /// When it started (Unix seconds).
+    pub started: i64,
+    /// Versions and delete markers to send, and their bytes (known once
+    /// counting ended).
+    pub total_objects: u64,
+    pub total_bytes: u64,
+    pub done_objects: u64,
+    pub done_bytes: u64,
+    /// Bytes per second since it started (or resumed).
+    pub rate: u64,
+    /// Seconds left at that rate (`None`: not known yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_secs: Option<u64>,
+    /// Why it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A bucket's replication progress.
@@ -399,6 +451,9 @@ pub trait ReplicationAdmin: Send + Sync {
     /// Whether `arn` is a target of `bucket`.
     fn has_target(&self, bucket: &str, arn: &str) -> bool;
     async fn status(&self, bucket: &str) -> ObjectResult<ReplicationReport>;
+    /// Starts sending every version and delete marker of `bucket` that a
+    /// rule sends to `arn` again (a resync under way starts over).
+    async fn resync(&self, bucket: &str, arn: &str) -> ObjectResult<ResyncReport>;
 }
 
 #[cfg(test)]

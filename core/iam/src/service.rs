@@ -142,7 +142,7 @@ async fn read_state(store: &dyn ConfigStore) -> Result<IamState, ObjectError> {
                 ConfigDir::IamPolicies => serde_json::from_slice(&body).map(|p| st.load_policy(p)),
                 ConfigDir::IamRoles => serde_json::from_slice(&body).map(|r| st.load_role(r)),
                 ConfigDir::IamKeys => serde_json::from_slice(&body).map(|k| st.load_key(k)),
-                ConfigDir::ReplicationTargets => Ok(()),
+                ConfigDir::ReplicationTargets | ConfigDir::ReplicationResync => Ok(()),
             };
             if let Err(e) = loaded {
                 tracing::error!(dir = dir.as_str(), %name, error = %e, "IAM record does not decode; left out");

@@ -428,11 +428,14 @@ impl ErasureSet {
         }
         let now = self.clock.now();
         let mut template = version.clone();
+        // every change raises its event (replication carries each to the
+        // targets)
         let event = match &change {
-            VersionChange::Tags(t) if t.is_empty() => Some(EventName::TaggingDelete),
-            VersionChange::Tags(_) => Some(EventName::TaggingPut),
-            VersionChange::Acl(_) => Some(EventName::AclPut),
-            _ => None,
+            VersionChange::Tags(t) if t.is_empty() => EventName::TaggingDelete,
+            VersionChange::Tags(_) => EventName::TaggingPut,
+            VersionChange::Acl(_) => EventName::AclPut,
+            VersionChange::Retention { .. } => EventName::RetentionPut,
+            VersionChange::LegalHold(_) => EventName::LegalHoldPut,
         };
         match change {
             VersionChange::Retention {
@@ -464,13 +467,8 @@ impl ErasureSet {
         }
         template.revision = version.revision + 1;
         let rewrite = self.rewrite_version(bucket, key, &version, &template);
-        match event {
-            Some(e) => {
-                self.with_event(bucket, key, Raised::of(e, &template), true, rewrite)
-                    .await?
-            }
-            None => rewrite.await?,
-        }
+        self.with_event(bucket, key, Raised::of(event, &template), true, rewrite)
+            .await?;
         Ok(template.to_info(bucket.as_str(), key.as_str()))
     }
 }
