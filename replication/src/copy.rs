@@ -124,7 +124,10 @@ impl Task<'_> {
             | EventName::TaggingDelete
             | EventName::RetentionPut
             | EventName::LegalHoldPut => self.version_attrs().await.map(|()| 0),
-            EventName::Delete | EventName::AclPut => Ok(0),
+            EventName::Delete
+            | EventName::AclPut
+            | EventName::LifecycleDelete
+            | EventName::LifecycleDeleteMarkerCreated => Ok(0),
         }
     }
 

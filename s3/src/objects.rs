@@ -451,6 +451,7 @@ impl CairnS3 {
             // one root account for now: it may bypass governance
             bypass_governance: input.bypass_governance_retention == Some(true),
             replica: crate::replication::replica_of(&req.headers)?,
+            lifecycle: false,
         };
         let out = self
             .layer
@@ -529,6 +530,7 @@ impl CairnS3 {
                             version_id,
                             bypass_governance,
                             replica: None,
+                            lifecycle: false,
                         },
                     ),
                 )),

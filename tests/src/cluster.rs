@@ -24,10 +24,19 @@ pub struct Cluster {
 }
 
 /// A port free on each of the nodes' addresses, and the next one too
-/// (where each node serves the storage RPC).
+/// (where each node serves the storage RPC), outside the ephemeral range.
 fn cluster_port(nodes: usize) -> Result<u16> {
-    'next: for _ in 0..50 {
-        let port = crate::free_port()?;
+    // below the kernel's ephemeral range: the nodes' own outgoing
+    // connections (from 127.0.0.N, port 0) take ports from that range
+    // and could hold a node's port on its address before it listens
+    let below = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let range = 10_000u16..below.max(10_002).saturating_sub(1);
+    'next: for _ in 0..200 {
+        use rand::Rng as _;
+        let port = rand::rng().random_range(range.clone());
         for i in 0..nodes {
             for p in [port, port.saturating_add(1)] {
                 if std::net::TcpListener::bind((node_ip(i).as_str(), p)).is_err() {
@@ -35,7 +44,10 @@ fn cluster_port(nodes: usize) -> Result<u16> {
                 }
             }
         }
-        return Ok(port);
+        // no other test of this process gets either
+        if crate::claim_ports(&[port, port.saturating_add(1)]) {
+            return Ok(port);
+        }
     }
     bail!("no port free on every node's address")
 }

@@ -215,10 +215,32 @@ fn cluster_shape(opts: &StartOpts) -> Result<Option<(usize, usize)>> {
     Ok(Some((n.parse()?, d.parse()?)))
 }
 
-/// A TCP port free on 127.0.0.1 now.
+/// Ports this test process handed out: tests running at once never get
+/// the same one (a port is free when it is chosen, not when a server
+/// started later binds it).
+static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// Claims `ports` for one test: false when this process handed any out.
+pub fn claim_ports(ports: &[u16]) -> bool {
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    if ports.iter().any(|p| handed.contains(p)) {
+        return false;
+    }
+    handed.extend_from_slice(ports);
+    true
+}
+
+/// A TCP port free on 127.0.0.1 now, and handed to no other test of
+/// this process.
 pub fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
+    for _ in 0..100 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
+        let port = l.local_addr()?.port();
+        if claim_ports(&[port]) {
+            return Ok(port);
+        }
+    }
+    bail!("no free port that this process has not handed out")
 }
 
 pub fn random_token(len: usize) -> String {

@@ -643,3 +643,95 @@ async fn nats_jetstream_gets_every_event_across_its_restart() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_expiry_raises_lifecycle_events_not_removals() -> Result<()> {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+        LifecycleRuleFilter,
+    };
+    let hook = WebhookReceiver::start().await?;
+    // lifecycle judged two days from now: a day-old rule expires today's objects
+    let (s, _dir) = server_with(
+        &[webhook("1", &hook)],
+        &["--no-scanner", "--clock-offset-secs=172800"],
+    )
+    .await?;
+    let c = s.s3();
+    let arn = "arn:cairn:sqs::1:webhook";
+    let plain = new_bucket(&c, "expire").await?;
+    let versioned = new_versioned_bucket(&c, "expirev").await?;
+    let rules = BucketLifecycleConfiguration::builder()
+        .rules(
+            LifecycleRule::builder()
+                .id("old")
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix("old/").build())
+                .expiration(LifecycleExpiration::builder().days(1).build())
+                .build()?,
+        )
+        .build()?;
+    for b in [&plain, &versioned] {
+        let on = vec![
+            queue("life", arn, &["s3:LifecycleExpiration:*"], None)?,
+            queue("removed", arn, &["s3:ObjectRemoved:*"], None)?,
+        ];
+        set_rules(&c, b, on).await?;
+        c.put_bucket_lifecycle_configuration()
+            .bucket(b.as_str())
+            .lifecycle_configuration(rules.clone())
+            .send()
+            .await?;
+        put(&c, b, "old/a", b"expires".to_vec()).await?;
+        put(&c, b, "keep/c", b"stays".to_vec()).await?;
+    }
+    let out = cairn_tests::admin(&s, &["lifecycle", "run"], None).await?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // a client's delete is still a removal
+    c.delete_object()
+        .bucket(&plain)
+        .key("keep/c")
+        .send()
+        .await?;
+    hook.wait_for(3, WAIT).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got: BTreeSet<(String, String, String)> = hook
+        .messages()
+        .iter()
+        .map(|m| {
+            let bucket = m.record()["s3"]["bucket"]["name"]
+                .as_str()
+                .unwrap_or_default();
+            (
+                bucket.to_owned(),
+                m.event_name().to_owned(),
+                m.key().to_owned(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String, String)> = [
+        (&plain, "LifecycleExpiration:Delete", "old/a"),
+        (
+            &versioned,
+            "LifecycleExpiration:DeleteMarkerCreated",
+            "old/a",
+        ),
+        (&plain, "ObjectRemoved:Delete", "keep/c"),
+    ]
+    .into_iter()
+    .map(|(b, e, k)| (b.clone(), e.to_owned(), k.to_owned()))
+    .collect();
+    ensure!(got == want && hook.messages().len() == 3, "{got:?}");
+    // the rule that named it: s3.configurationId
+    let life = hook
+        .messages()
+        .into_iter()
+        .filter(|m| m.event_name().starts_with("LifecycleExpiration:"))
+        .all(|m| m.record()["s3"]["configurationId"] == "life");
+    ensure!(life, "lifecycle events came through the lifecycle rule");
+    Ok(())
+}

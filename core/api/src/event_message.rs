@@ -5,7 +5,7 @@
 //! (cairn-events) and what listeners read (the S3 front's
 //! `GET /bucket?events=...`).
 
-use crate::notify::{EventName, OutboxRecord};
+use crate::notify::OutboxRecord;
 use serde_json::{Value, json};
 
 /// The principal events name (Cairn's root account).
@@ -54,21 +54,17 @@ impl Message {
         Self {
             subject: format!("{}/{}", r.bucket, r.key),
             body: message(r, configuration_id, region).to_string(),
-            removal: is_removal(r.event),
+            removal: r.event.removes_key(),
             time: event_time(r.mod_time),
         }
     }
-}
-
-fn is_removal(e: EventName) -> bool {
-    matches!(e, EventName::Delete | EventName::DeleteMarkerCreated)
 }
 
 /// The message for one destination (`configuration_id`) of `r`.
 pub fn message(r: &OutboxRecord, configuration_id: &str, region: &str) -> Value {
     let mut object = serde_json::Map::new();
     object.insert("key".into(), json!(encode_key(&r.key)));
-    if !is_removal(r.event) {
+    if !r.event.removes_key() {
         object.insert("size".into(), json!(r.size));
         object.insert("eTag".into(), json!(r.etag));
     }
@@ -106,7 +102,7 @@ pub fn message(r: &OutboxRecord, configuration_id: &str, region: &str) -> Value 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::RecordKind;
+    use crate::notify::{EventName, RecordKind};
 
     #[test]
     fn aws_format() {

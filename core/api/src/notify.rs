@@ -38,6 +38,12 @@ pub enum EventName {
     /// A version's legal hold changed (MinIO's name: AWS raises no event).
     #[serde(rename = "s3:ObjectCreated:PutLegalHold")]
     LegalHoldPut,
+    /// A lifecycle rule removed a version (or an unversioned object).
+    #[serde(rename = "s3:LifecycleExpiration:Delete")]
+    LifecycleDelete,
+    /// A lifecycle rule expired the current version of a versioned key.
+    #[serde(rename = "s3:LifecycleExpiration:DeleteMarkerCreated")]
+    LifecycleDeleteMarkerCreated,
 }
 
 impl EventName {
@@ -55,7 +61,35 @@ impl EventName {
             Self::AclPut => "s3:ObjectAcl:Put",
             Self::RetentionPut => "s3:ObjectCreated:PutRetention",
             Self::LegalHoldPut => "s3:ObjectCreated:PutLegalHold",
+            Self::LifecycleDelete => "s3:LifecycleExpiration:Delete",
+            Self::LifecycleDeleteMarkerCreated => "s3:LifecycleExpiration:DeleteMarkerCreated",
         }
+    }
+
+    /// The event a lifecycle expiry raises instead of a removal (others
+    /// stay as they are).
+    pub fn by_lifecycle(self) -> Self {
+        match self {
+            Self::Delete => Self::LifecycleDelete,
+            Self::DeleteMarkerCreated => Self::LifecycleDeleteMarkerCreated,
+            other => other,
+        }
+    }
+
+    /// A version (or the object) is gone: nothing is left to describe.
+    pub fn removes_version(self) -> bool {
+        matches!(self, Self::Delete | Self::LifecycleDelete)
+    }
+
+    /// The key is gone from view: a removal or a delete marker.
+    pub fn removes_key(self) -> bool {
+        matches!(
+            self,
+            Self::Delete
+                | Self::DeleteMarkerCreated
+                | Self::LifecycleDelete
+                | Self::LifecycleDeleteMarkerCreated
+        )
     }
 
     /// The name in an event record's `eventName` (without `s3:`).

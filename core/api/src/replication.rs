@@ -266,7 +266,8 @@ impl ReplicationConfig {
                         | ReplicationStatus::Failed
                 )
             ),
-            Delete | AclPut => false,
+            // lifecycle actions are not replicated (as AWS does)
+            Delete | AclPut | LifecycleDelete | LifecycleDeleteMarkerCreated => false,
         };
         // a delete marker carries no tags: rules with a tag filter skip it
         self.rules_for(key, tags)

@@ -73,6 +73,9 @@ pub struct DeleteOptions {
     pub bypass_governance: bool,
     /// The marker is a replica of this source marker (replication only).
     pub replica: Option<crate::replication::ReplicaOf>,
+    /// A lifecycle rule expires it: its event is s3:LifecycleExpiration:*
+    /// rather than s3:ObjectRemoved:*.
+    pub lifecycle: bool,
 }
 
 /// What a delete did.

@@ -103,7 +103,7 @@ impl ErasureSet {
             });
         if expire_current {
             match self
-                .delete_object_with_impl(bucket, key, DeleteOptions::default())
+                .delete_object_with_impl(bucket, key, expiry(None))
                 .await
             {
                 Ok(_) => sum.expired_current += 1,
@@ -134,11 +134,7 @@ impl ErasureSet {
                 {
                     continue;
                 }
-                let opts = DeleteOptions {
-                    version_id: Some(v.version_id.clone()),
-                    bypass_governance: false,
-                    replica: None,
-                };
+                let opts = expiry(Some(v.version_id.clone()));
                 match self.delete_object_with_impl(bucket, key, opts).await {
                     Ok(_) => {
                         if let Some(r) = removed.get_mut(i) {
@@ -165,11 +161,7 @@ impl ErasureSet {
                 .iter()
                 .any(|r| r.expired_delete_marker && r.selects(key.as_str(), &Default::default()))
         {
-            let opts = DeleteOptions {
-                version_id: Some(cur.version_id.clone()),
-                bypass_governance: false,
-                replica: None,
-            };
+            let opts = expiry(Some(cur.version_id.clone()));
             self.delete_object_with_impl(bucket, key, opts).await?;
             sum.removed_delete_markers += 1;
         }
@@ -214,5 +206,14 @@ impl ErasureSet {
             }
         }
         Ok(())
+    }
+}
+
+/// A lifecycle expiry of the key's current view (None) or of one version.
+fn expiry(version_id: Option<Option<String>>) -> DeleteOptions {
+    DeleteOptions {
+        version_id,
+        lifecycle: true,
+        ..Default::default()
     }
 }

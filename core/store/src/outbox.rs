@@ -121,6 +121,12 @@ impl Raised {
         }
     }
 
+    /// The same, raised as `event(self.event)` names it.
+    pub(crate) fn by(mut self, event: impl Fn(EventName) -> EventName) -> Self {
+        self.event = event(self.event);
+        self
+    }
+
     /// A removal with no version record left to name (now).
     pub(crate) fn removal(version_id: Option<String>) -> Self {
         Self {
@@ -578,7 +584,7 @@ impl ErasureSet {
         let found = self
             .read_version(&bucket, &key, false, Want::Id(r.version_id.clone()))
             .await;
-        let removal = r.event == EventName::Delete;
+        let removal = r.event.removes_version();
         match found {
             // a removal happened when the version is gone, or made again
             Ok((v, _)) if removal => Some(v.mod_time > r.mod_time),

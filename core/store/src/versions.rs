@@ -63,6 +63,15 @@ impl NewAttrs {
     }
 }
 
+/// A version to remove, and how.
+struct Removal {
+    /// The version (None: the null version).
+    id: Option<String>,
+    bypass: bool,
+    /// What it raises (s3:ObjectRemoved:Delete, or the lifecycle's).
+    event: EventName,
+}
+
 impl ErasureSet {
     /// Moves the clock retention and lifecycle see (start flag, tests).
     pub fn set_clock_offset(&self, secs: i64) {
@@ -221,15 +230,20 @@ impl ErasureSet {
         let cfg = self.bucket_config(bucket).await?;
         let g = self.locks.write(bucket.as_str(), key.as_str()).await?;
         let now = self.clock.now();
+        // a lifecycle expiry raises s3:LifecycleExpiration:* instead
+        let cause = |e: EventName| if opts.lifecycle { e.by_lifecycle() } else { e };
         if let Some(id) = opts.version_id {
             if cfg.worm {
                 return Err(ObjectError::Worm {
                     bucket: bucket.to_string(),
                 });
             }
-            return self
-                .delete_version(bucket, key, id, opts.bypass_governance, now)
-                .await;
+            let removed = Removal {
+                id,
+                bypass: opts.bypass_governance,
+                event: cause(EventName::Delete),
+            };
+            return self.delete_version(bucket, key, removed, now).await;
         }
         if cfg.worm && self.current_exists(bucket, key).await? {
             return Err(ObjectError::Worm {
@@ -239,7 +253,7 @@ impl ErasureSet {
         if !cfg.versioning.marks_deletes() {
             let delete = self.delete_all_versions(bucket, key);
             match self
-                .with_event(bucket, key, Raised::removal(None), true, delete)
+                .with_event(bucket, key, Raised::removal(None).by(cause), true, delete)
                 .await
             {
                 Ok(()) | Err(ObjectError::NoSuchKey { .. }) => {}
@@ -267,7 +281,7 @@ impl ErasureSet {
                 id: marker_id.clone(),
                 replica: opts.replica.as_ref(),
             },
-            DeleteMarkerCreated,
+            cause(DeleteMarkerCreated),
             g.fence(),
         )
         .await?;
@@ -339,10 +353,10 @@ impl ErasureSet {
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
-        id: Option<String>,
-        bypass: bool,
+        removed: Removal,
         now: OffsetDateTime,
     ) -> ObjectResult<DeleteOutcome> {
+        let Removal { id, bypass, event } = removed;
         let version = match self
             .read_version(bucket, key, false, Want::Id(id.clone()))
             .await
@@ -362,7 +376,7 @@ impl ErasureSet {
         locked_error(bucket, key, version.attrs.check_delete(now, bypass))?;
         // AWS names the removal of a marker a Delete too
         let noted = self
-            .outbox_note(bucket, key, Raised::removal(id.clone()), true)
+            .outbox_note(bucket, key, Raised::removal(id.clone()).by(|_| event), true)
             .await?;
         let (b, k, vid) = (bucket.to_string(), key.to_string(), id.clone());
         let res = self
