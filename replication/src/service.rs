@@ -109,6 +109,31 @@ fn creates(e: EventName) -> bool {
 }
 
 impl ReplicationService {
+    /// The bucket's rules that send to `arn`, once `arn` is known to be
+    /// one of the bucket's targets (InvalidArgument when it is not).
+    async fn rules_to(
+        &self,
+        bucket: &str,
+        arn: &str,
+    ) -> ObjectResult<Vec<cairn_api::replication::ReplicationRule>> {
+        if !self.has_target(bucket, arn) {
+            return Err(ObjectError::InvalidArgument {
+                message: format!("{arn} is not a replication target of {bucket}"),
+            });
+        }
+        let b = BucketName::new(bucket.to_owned())?;
+        let cfg = self.layer.get_bucket_config(&b).await?;
+        Ok(cfg
+            .replication
+            .map(|r| {
+                r.rules
+                    .into_iter()
+                    .filter(|x| x.destination == arn)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Loads the stored targets; `run` starts delivery.
     pub async fn load(cfg: ServiceConfig) -> ObjectResult<Arc<Self>> {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -386,18 +411,7 @@ impl ReplicationAdmin for ReplicationService {
     }
 
     async fn remove_target(&self, bucket: &str, arn: &str) -> ObjectResult<()> {
-        if !self.has_target(bucket, arn) {
-            return Err(ObjectError::InvalidArgument {
-                message: format!("{arn} is not a replication target of {bucket}"),
-            });
-        }
-        let b = BucketName::new(bucket.to_owned())?;
-        let used = self
-            .layer
-            .get_bucket_config(&b)
-            .await?
-            .replication
-            .is_some_and(|r| r.rules.iter().any(|x| x.destination == arn));
+        let used = !self.rules_to(bucket, arn).await?.is_empty();
         if used {
             return Err(ObjectError::InvalidRequest {
                 message: format!(
@@ -473,18 +487,7 @@ impl ReplicationAdmin for ReplicationService {
     }
 
     async fn resync(&self, bucket: &str, arn: &str) -> ObjectResult<ResyncReport> {
-        if !self.has_target(bucket, arn) {
-            return Err(ObjectError::InvalidArgument {
-                message: format!("{arn} is not a replication target of {bucket}"),
-            });
-        }
-        let b = BucketName::new(bucket.to_owned())?;
-        let ruled = self
-            .layer
-            .get_bucket_config(&b)
-            .await?
-            .replication
-            .is_some_and(|r| r.rules.iter().any(|x| x.enabled && x.destination == arn));
+        let ruled = self.rules_to(bucket, arn).await?.iter().any(|x| x.enabled);
         if !ruled {
             return Err(ObjectError::InvalidRequest {
                 message: format!("no enabled replication rule of {bucket} sends to {arn}"),
